@@ -1,0 +1,180 @@
+//! Managed objects as they travel in Register requests and Get responses: Symmetric Key,
+//! Secret Data and Opaque Object (KMIP 1.4 §2.2, KMIP 2.1 §2.2), with their Key Block
+//! (KMIP 2.1 §2.1.3).
+
+use crate::enums::{CryptographicAlgorithm, KeyFormatType, ObjectType, SecretDataType};
+use crate::tag::Tag;
+use crate::ttlv::{FieldError, Ttlv, Value};
+
+/// The parts of a Key Block (KMIP 2.1 §2.1.3) that carry unwrapped key material.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyBlock {
+    /// Key Format Type.
+    pub format: KeyFormatType,
+    /// The key bytes (Raw or Opaque material, or the Key of a Transparent Symmetric Key).
+    pub material: Vec<u8>,
+    /// Cryptographic Algorithm.
+    pub algorithm: Option<CryptographicAlgorithm>,
+    /// Cryptographic Length, in bits.
+    pub length: Option<i32>,
+}
+
+// Key material never appears in logs.
+impl std::fmt::Debug for KeyBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyBlock")
+            .field("format", &self.format)
+            .field("material", &format_args!("<{} bytes>", self.material.len()))
+            .field("algorithm", &self.algorithm)
+            .field("length", &self.length)
+            .finish()
+    }
+}
+
+impl KeyBlock {
+    /// Reads a Key Block structure.
+    pub fn from_ttlv(kb: &Ttlv) -> Result<Self, FieldError> {
+        if kb.find(Tag::KEY_WRAPPING_DATA).is_some() {
+            return Err(FieldError::Invalid {
+                tag: Tag::KEY_WRAPPING_DATA,
+                reason: "registering wrapped key material is not supported",
+            });
+        }
+        let format = KeyFormatType(kb.require(Tag::KEY_FORMAT_TYPE)?.as_enum()?);
+        let km = kb.require(Tag::KEY_VALUE)?.require(Tag::KEY_MATERIAL)?;
+        let material = match format {
+            KeyFormatType::RAW | KeyFormatType::OPAQUE => km.as_bytes()?.to_vec(),
+            KeyFormatType::TRANSPARENT_SYMMETRIC_KEY => km.require(Tag::KEY)?.as_bytes()?.to_vec(),
+            _ => {
+                return Err(FieldError::Invalid {
+                    tag: Tag::KEY_FORMAT_TYPE,
+                    reason: "only Raw, Opaque and Transparent Symmetric Key formats are accepted",
+                });
+            }
+        };
+        Ok(KeyBlock {
+            format,
+            material,
+            algorithm: kb
+                .find(Tag::CRYPTOGRAPHIC_ALGORITHM)
+                .map(|t| t.as_enum().map(CryptographicAlgorithm))
+                .transpose()?,
+            length: kb.find(Tag::CRYPTOGRAPHIC_LENGTH).map(Ttlv::as_i32).transpose()?,
+        })
+    }
+
+    /// Encodes a Key Block structure.
+    pub fn to_ttlv(&self) -> Ttlv {
+        let material = if self.format == KeyFormatType::TRANSPARENT_SYMMETRIC_KEY {
+            Ttlv::structure(
+                Tag::KEY_MATERIAL,
+                vec![Ttlv::new(Tag::KEY, Value::ByteString(self.material.clone()))],
+            )
+        } else {
+            Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(self.material.clone()))
+        };
+        let mut c = vec![
+            Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(self.format.0)),
+            Ttlv::structure(Tag::KEY_VALUE, vec![material]),
+        ];
+        if let Some(a) = self.algorithm {
+            c.push(Ttlv::new(Tag::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(a.0)));
+        }
+        if let Some(l) = self.length {
+            c.push(Ttlv::new(Tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(l)));
+        }
+        Ttlv::structure(Tag::KEY_BLOCK, c)
+    }
+}
+
+/// A managed object with its material.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManagedObject {
+    /// Symmetric Key (KMIP 2.1 §2.2.7).
+    SymmetricKey(KeyBlock),
+    /// Secret Data (KMIP 2.1 §2.2.6).
+    SecretData {
+        /// Secret Data Type.
+        data_type: SecretDataType,
+        /// Key Block.
+        key_block: KeyBlock,
+    },
+    /// Opaque Object (KMIP 2.1 §2.2.4).
+    Opaque {
+        /// Opaque Data Type.
+        data_type: u32,
+        /// Opaque Data Value.
+        value: Vec<u8>,
+    },
+}
+
+impl ManagedObject {
+    /// The Object Type of this object.
+    pub fn object_type(&self) -> ObjectType {
+        match self {
+            ManagedObject::SymmetricKey(_) => ObjectType::SYMMETRIC_KEY,
+            ManagedObject::SecretData { .. } => ObjectType::SECRET_DATA,
+            ManagedObject::Opaque { .. } => ObjectType::OPAQUE_OBJECT,
+        }
+    }
+
+    /// The secret bytes of this object.
+    pub fn material(&self) -> &[u8] {
+        match self {
+            ManagedObject::SymmetricKey(kb) | ManagedObject::SecretData { key_block: kb, .. } => {
+                &kb.material
+            }
+            ManagedObject::Opaque { value, .. } => value,
+        }
+    }
+
+    /// Reads the object of type `object_type` from a Register payload.
+    pub fn from_payload(object_type: ObjectType, payload: &Ttlv) -> Result<Self, FieldError> {
+        match object_type {
+            ObjectType::SYMMETRIC_KEY => Ok(ManagedObject::SymmetricKey(KeyBlock::from_ttlv(
+                payload.require(Tag::SYMMETRIC_KEY)?.require(Tag::KEY_BLOCK)?,
+            )?)),
+            ObjectType::SECRET_DATA => {
+                let sd = payload.require(Tag::SECRET_DATA)?;
+                Ok(ManagedObject::SecretData {
+                    data_type: SecretDataType(sd.require(Tag::SECRET_DATA_TYPE)?.as_enum()?),
+                    key_block: KeyBlock::from_ttlv(sd.require(Tag::KEY_BLOCK)?)?,
+                })
+            }
+            ObjectType::OPAQUE_OBJECT => {
+                let o = payload.require(Tag::OPAQUE_OBJECT)?;
+                Ok(ManagedObject::Opaque {
+                    data_type: o.require(Tag::OPAQUE_DATA_TYPE)?.as_enum()?,
+                    value: o.require(Tag::OPAQUE_DATA_VALUE)?.as_bytes()?.to_vec(),
+                })
+            }
+            _ => Err(FieldError::Invalid {
+                tag: Tag::OBJECT_TYPE,
+                reason: "only Symmetric Key, Secret Data and Opaque Object can be registered",
+            }),
+        }
+    }
+
+    /// Encodes the object as it appears in a Get response payload.
+    pub fn to_ttlv(&self) -> Ttlv {
+        match self {
+            ManagedObject::SymmetricKey(kb) => {
+                Ttlv::structure(Tag::SYMMETRIC_KEY, vec![kb.to_ttlv()])
+            }
+            ManagedObject::SecretData { data_type, key_block } => Ttlv::structure(
+                Tag::SECRET_DATA,
+                vec![
+                    Ttlv::new(Tag::SECRET_DATA_TYPE, Value::Enumeration(data_type.0)),
+                    key_block.to_ttlv(),
+                ],
+            ),
+            ManagedObject::Opaque { data_type, value } => Ttlv::structure(
+                Tag::OPAQUE_OBJECT,
+                vec![
+                    Ttlv::new(Tag::OPAQUE_DATA_TYPE, Value::Enumeration(*data_type)),
+                    Ttlv::new(Tag::OPAQUE_DATA_VALUE, Value::ByteString(value.clone())),
+                ],
+            ),
+        }
+    }
+}

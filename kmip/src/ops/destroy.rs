@@ -1,0 +1,4 @@
+//! Destroy (KMIP 1.4 §4.21, KMIP 2.1 §6.1.15): payload is an optional Unique Identifier;
+//! the response carries the Unique Identifier.
+
+pub use super::UidRequest as Request;

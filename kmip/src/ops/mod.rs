@@ -1,0 +1,58 @@
+//! Typed request and response payloads, one module per operation (KMIP 1.4 §4, KMIP 2.1 §6).
+//! Requests read from a Request Payload tree; responses encode the children of a Response
+//! Payload for the negotiated protocol version.
+
+pub mod activate;
+pub mod add_attribute;
+pub mod create;
+pub mod delete_attribute;
+pub mod destroy;
+pub mod discover_versions;
+pub mod get;
+pub mod get_attribute_list;
+pub mod get_attributes;
+pub mod locate;
+pub mod modify_attribute;
+pub mod query;
+pub mod register;
+pub mod revoke;
+pub mod set_attribute;
+
+use crate::tag::Tag;
+use crate::ttlv::{FieldError, Ttlv, Value};
+
+/// Reads an optional Unique Identifier. In KMIP 2.x it may be an Enumeration (KMIP 2.1
+/// §11.58, such as ID Placeholder) instead of text; both mean "the ID Placeholder" here, so
+/// the server substitutes the object from the previous batch item (KMIP 2.1 §6.1).
+pub fn unique_identifier(payload: &Ttlv) -> Result<Option<String>, FieldError> {
+    match payload.find(Tag::UNIQUE_IDENTIFIER) {
+        None => Ok(None),
+        Some(t) => match &t.value {
+            Value::TextString(s) => Ok(Some(s.clone())),
+            Value::Enumeration(_) | Value::Integer(_) => Ok(None),
+            _ => Err(FieldError::Invalid {
+                tag: Tag::UNIQUE_IDENTIFIER,
+                reason: "must be a Text String (or a 2.x Unique Identifier Enumeration)",
+            }),
+        },
+    }
+}
+
+/// A Unique Identifier item.
+pub fn uid_item(uid: &str) -> Ttlv {
+    Ttlv::new(Tag::UNIQUE_IDENTIFIER, Value::TextString(uid.to_owned()))
+}
+
+/// A request payload that names at most one object (Activate, Destroy, Get Attribute List).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UidRequest {
+    /// Unique Identifier; `None` means the ID Placeholder.
+    pub unique_identifier: Option<String>,
+}
+
+impl UidRequest {
+    /// Reads the payload.
+    pub fn from_ttlv(payload: &Ttlv) -> Result<Self, FieldError> {
+        Ok(UidRequest { unique_identifier: unique_identifier(payload)? })
+    }
+}
