@@ -1,0 +1,223 @@
+//! Builds the shared state (HSM, CA, store, audit), starts the listeners and background
+//! work, and shuts down gracefully on SIGINT or SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::ca::{Ca, CaError};
+use crate::config::{PinSource, Settings};
+use crate::hsm::{Hsm, HsmError, HsmSettings};
+use crate::store::{AuditEvent, AuditSink, Store, StoreError};
+use crate::tls::{ClientAuth, TlsError};
+
+/// What every request handler shares; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+    pub(crate) hsm: Hsm,
+    pub(crate) audit: AuditSink,
+    pub(crate) ca: Arc<Ca>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AppError {
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HSM user PIN: environment variable {0} is not set")]
+    PinEnv(String),
+    #[error("background task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AppError + '_ {
+    move |source| AppError::Io { path: path.to_owned(), source }
+}
+
+/// Prepares the data directory and, for the embedded SoftHSM, its token files. Runs before
+/// any thread starts: it returns the SOFTHSM2_CONF value for `main` to set.
+pub(crate) fn prepare(settings: &Settings) -> Result<(HsmSettings, Option<PathBuf>), AppError> {
+    let dir = &settings.data_dir;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(io(dir))?;
+    let h = &settings.hsm;
+    let (user_pin, so_pin, conf) = if h.managed_softhsm {
+        let token = crate::hsm::softhsm::prepare(dir)?;
+        (token.user_pin, Some(token.so_pin), Some(token.conf))
+    } else {
+        let pin = match &h.pin {
+            PinSource::File(p) => std::fs::read_to_string(p).map_err(io(p))?.trim().to_owned(),
+            PinSource::Env(v) => std::env::var(v).map_err(|_| AppError::PinEnv(v.clone()))?,
+            PinSource::DataDir => unreachable_pin(),
+        };
+        (pin, None, None)
+    };
+    let hsm = HsmSettings {
+        module: h.module.clone(),
+        token_label: h.token_label.clone(),
+        user_pin,
+        so_pin,
+        max_sessions: h.max_sessions,
+    };
+    Ok((hsm, conf))
+}
+
+// Settings validation pairs PinSource::DataDir with the managed SoftHSM only.
+fn unreachable_pin() -> String {
+    String::new()
+}
+
+/// Opens the HSM, the CA and the store (bootstrapping all on first start).
+pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppState, AppError> {
+    let data_dir = settings.data_dir.clone();
+    let (hsm, ca) = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
+        let hsm = Hsm::open(&hsm)?;
+        let ca = Ca::load_or_create(&hsm, &data_dir)?;
+        Ok((hsm, ca))
+    })
+    .await??;
+    let store = Store::open_sqlite(&settings.sqlite_path).await?;
+    let audit = AuditSink::start(store.clone());
+    Ok(AppState { store, hsm, audit, ca: Arc::new(ca) })
+}
+
+/// Runs the service until SIGINT or SIGTERM.
+pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), AppError> {
+    let state = open(&settings, hsm).await?;
+    let (server, signer) = {
+        let (ca, hsm, hostnames) =
+            (state.ca.clone(), state.hsm.clone(), settings.hostnames.clone());
+        tokio::task::spawn_blocking(move || ca.issue_server(&hsm, &hostnames)).await??
+    };
+    let cert_path = settings.data_dir.join("server.crt");
+    std::fs::write(&cert_path, &server.cert_pem).map_err(io(&cert_path))?;
+    let chain = vec![server.cert_der.clone(), state.ca.cert_der().clone()];
+    let kmip_tls = crate::tls::server_config(
+        chain.clone(),
+        signer.clone(),
+        state.ca.cert_der(),
+        ClientAuth::Required,
+    )?;
+    let http_tls =
+        crate::tls::server_config(chain, signer, state.ca.cert_der(), ClientAuth::Optional)?;
+
+    let bind = |addr| async move {
+        TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })
+    };
+    let kmip_listener = bind(settings.kmip_listen).await?;
+    let http_listener = bind(settings.http_listen).await?;
+    let kmip_addr = kmip_listener.local_addr().map_err(io(&settings.data_dir))?;
+    let http_addr = http_listener.local_addr().map_err(io(&settings.data_dir))?;
+    // Tests and scripts read these lines to learn the ports chosen for port 0.
+    println!("KMIP listening on {kmip_addr}");
+    println!("HTTPS listening on {http_addr}");
+    tracing::info!(%kmip_addr, %http_addr, data_dir = %settings.data_dir.display(), "Strongroom started");
+
+    let (stop, stopped) = watch::channel(false);
+    let kmip = tokio::spawn(crate::kmip_server::serve(
+        kmip_listener,
+        kmip_tls,
+        state.clone(),
+        settings.kmip.clone(),
+        stopped.clone(),
+    ));
+    let http =
+        tokio::spawn(crate::http::serve(http_listener, http_tls, state.clone(), stopped.clone()));
+    let dates = tokio::spawn(apply_due_dates(state.store.clone(), stopped));
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    let _ = tokio::join!(kmip, http, dates);
+    state.audit.flush().await;
+    Ok(())
+}
+
+/// Keeps stored states in line with Activation and Deactivation Dates, so Locate by State
+/// sees what Get would report.
+async fn apply_due_dates(store: Store, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = store.apply_due_dates(crate::util::now()).await {
+                    tracing::warn!(error = %e, "applying activation/deactivation dates failed");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+/// `strongroom client-cert`: issues a client certificate signed by the internal CA (in the
+/// HSM) and writes NAME.crt, NAME.key and ca.crt into `out`.
+pub(crate) async fn client_cert(
+    settings: Settings,
+    hsm: HsmSettings,
+    name: &str,
+    out: &Path,
+    days: i64,
+) -> Result<(), AppError> {
+    let state = open(&settings, hsm).await?;
+    let (issued, key_pem) = {
+        let (ca, name) = (state.ca.clone(), name.to_owned());
+        tokio::task::spawn_blocking(move || ca.issue_client(&name, days)).await??
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let crt = out.join(format!("{name}.crt"));
+    std::fs::write(&crt, &issued.cert_pem).map_err(io(&crt))?;
+    crate::hsm::softhsm::write_private(&out.join(format!("{name}.key")), &key_pem)?;
+    let ca = out.join("ca.crt");
+    std::fs::write(&ca, state.ca.cert_pem()).map_err(io(&ca))?;
+    state
+        .audit
+        .record(AuditEvent {
+            at: crate::util::now(),
+            principal: "local administrator".to_owned(),
+            protocol: "cli",
+            operation: "client-cert".to_owned(),
+            object_id: None,
+            outcome: "ok".to_owned(),
+            detail: Some(format!("issued a KMIP client certificate for CN={name}")),
+        })
+        .await;
+    state.audit.flush().await;
+    println!("wrote {} and its key, and ca.crt, to {}", crt.display(), out.display());
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! Configuration in two stages: the raw TOML file (unknown keys are errors) and command-line
+//! overrides become validated [`Settings`]. Keys are documented in `config/strongroom.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    kmip: RawKmip,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    tls: RawTls,
+    #[serde(default)]
+    hsm: RawHsm,
+    #[serde(default)]
+    store: RawStore,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKmip {
+    listen: Option<SocketAddr>,
+    max_message_bytes: Option<usize>,
+    idle_timeout_secs: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    #[serde(default)]
+    hostnames: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHsm {
+    module: Option<PathBuf>,
+    token_label: Option<String>,
+    user_pin_file: Option<PathBuf>,
+    user_pin_env: Option<String>,
+    max_sessions: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: Option<String>,
+}
+
+/// Where the user PIN comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PinSource {
+    /// `DATA/hsm/user.pin`, generated on first start (the embedded SoftHSM default).
+    DataDir,
+    File(PathBuf),
+    Env(String),
+}
+
+/// The HSM to use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HsmConfig {
+    pub(crate) module: PathBuf,
+    pub(crate) token_label: String,
+    pub(crate) pin: PinSource,
+    /// Whether Strongroom owns a SoftHSM token in its data dir (and may initialise it).
+    pub(crate) managed_softhsm: bool,
+    pub(crate) max_sessions: usize,
+}
+
+/// KMIP listener limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KmipLimits {
+    pub(crate) max_message_bytes: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_connections: usize,
+}
+
+/// Validated settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) kmip_listen: SocketAddr,
+    pub(crate) http_listen: SocketAddr,
+    pub(crate) kmip: KmipLimits,
+    pub(crate) hostnames: Vec<String>,
+    pub(crate) hsm: HsmConfig,
+    pub(crate) sqlite_path: PathBuf,
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Default)]
+pub(crate) struct Overrides {
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) kmip_listen: Option<SocketAddr>,
+    pub(crate) http_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("invalid setting {key}: {reason}")]
+    Invalid { key: &'static str, reason: &'static str },
+}
+
+impl RawConfig {
+    pub(crate) fn load(path: &Path) -> Result<RawConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_owned(), source })
+    }
+
+    pub(crate) fn into_settings(self, o: Overrides) -> Result<Settings, ConfigError> {
+        let data_dir =
+            o.data_dir.or(self.data_dir).unwrap_or_else(|| PathBuf::from("strongroom-data"));
+        let invalid = |key, reason| ConfigError::Invalid { key, reason };
+        let pin = match (self.hsm.user_pin_file, self.hsm.user_pin_env) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "hsm.user_pin_file",
+                    "set either user_pin_file or user_pin_env",
+                ));
+            }
+            (Some(f), None) => PinSource::File(f),
+            (None, Some(e)) => PinSource::Env(e),
+            (None, None) => PinSource::DataDir,
+        };
+        let default_module = crate::hsm::default_module();
+        let module = self.hsm.module.unwrap_or_else(|| default_module.to_owned());
+        let managed_softhsm = module == default_module && pin == PinSource::DataDir;
+        if pin == PinSource::DataDir && !managed_softhsm {
+            return Err(invalid(
+                "hsm.user_pin_file",
+                "a configured PKCS#11 module needs user_pin_file or user_pin_env",
+            ));
+        }
+        let sqlite_path = match self.store.url {
+            None => data_dir.join("strongroom.db"),
+            Some(url) => match url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")) {
+                Some(p) if !p.is_empty() => PathBuf::from(p),
+                _ => {
+                    return Err(invalid(
+                        "store.url",
+                        "only sqlite://PATH stores are supported by this version",
+                    ));
+                }
+            },
+        };
+        let secs = |v: Option<u64>, d| Duration::from_secs(v.unwrap_or(d));
+        let kmip = KmipLimits {
+            max_message_bytes: self.kmip.max_message_bytes.unwrap_or(1 << 20),
+            idle_timeout: secs(self.kmip.idle_timeout_secs, 300),
+            request_timeout: secs(self.kmip.request_timeout_secs, 30),
+            max_connections: self.kmip.max_connections.unwrap_or(1024),
+        };
+        if kmip.max_message_bytes < 1024 || kmip.max_message_bytes > 64 << 20 {
+            return Err(invalid("kmip.max_message_bytes", "must be between 1 KiB and 64 MiB"));
+        }
+        if kmip.max_connections == 0 {
+            return Err(invalid("kmip.max_connections", "must be at least 1"));
+        }
+        Ok(Settings {
+            kmip_listen: o
+                .kmip_listen
+                .or(self.kmip.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5696))),
+            http_listen: o
+                .http_listen
+                .or(self.http.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443))),
+            kmip,
+            hostnames: self.tls.hostnames,
+            hsm: HsmConfig {
+                module,
+                token_label: self.hsm.token_label.unwrap_or_else(|| "strongroom".to_owned()),
+                pin,
+                managed_softhsm,
+                max_sessions: self.hsm.max_sessions.unwrap_or(16),
+            },
+            sqlite_path,
+            data_dir,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_example_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let raw = RawConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+                raw.into_settings(Overrides::default()).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "no example configs in {dir:?}");
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = RawConfig::default().into_settings(Overrides::default()).unwrap();
+        assert_eq!(s.kmip_listen.port(), 5696);
+        assert_eq!(s.http_listen.port(), 8443);
+        assert!(s.hsm.managed_softhsm);
+        let o = Overrides { data_dir: Some("/x".into()), ..Overrides::default() };
+        let s = RawConfig::default().into_settings(o).unwrap();
+        assert_eq!(s.sqlite_path, PathBuf::from("/x/strongroom.db"));
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        assert!(toml::from_str::<RawConfig>("[kmip]\nlisten_port = 1").is_err());
+        let raw: RawConfig = toml::from_str("[hsm]\nmodule = \"/opt/hsm.so\"").unwrap();
+        assert!(raw.into_settings(Overrides::default()).is_err());
+        let raw: RawConfig = toml::from_str("[store]\nurl = \"mysql://x\"").unwrap();
+        assert!(raw.into_settings(Overrides::default()).is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! Errors of the HSM layer. Each keeps the cryptoki error (which names the PKCS#11
+//! function) and says whether retrying may help.
+
+use std::path::PathBuf;
+
+use cryptoki::error::{Error as Pkcs11Error, RvError};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HsmError {
+    #[error("cannot load PKCS#11 module {module}: {source}")]
+    Load {
+        module: PathBuf,
+        #[source]
+        source: Pkcs11Error,
+    },
+    #[error(transparent)]
+    Pkcs11(#[from] Pkcs11Error),
+    #[error("no token labelled {0:?} in the HSM")]
+    TokenNotFound(String),
+    #[error("the HSM has no uninitialised token to set up")]
+    NoFreeSlot,
+    #[error("the HSM did not return {0}")]
+    MissingAttribute(&'static str),
+    #[error("the HSM returned an EC point that is not an uncompressed P-256 point")]
+    BadEcPoint,
+    #[error("the HSM returned a signature of the wrong length")]
+    BadSignature,
+    #[error("HSM worker task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("HSM session pool lock poisoned")]
+    Poisoned,
+    #[error("value out of range for PKCS#11: {0}")]
+    Range(#[from] std::num::TryFromIntError),
+    #[error("cannot prepare the SoftHSM token directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl HsmError {
+    fn rv(&self) -> Option<RvError> {
+        match self {
+            HsmError::Pkcs11(Pkcs11Error::Pkcs11(rv, _)) => Some(*rv),
+            _ => None,
+        }
+    }
+
+    /// Whether the same call may succeed later (device busy, out of memory, session lost),
+    /// as opposed to a permanent refusal (bad mechanism, bad key, bad PIN).
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(
+            self.rv(),
+            Some(
+                RvError::DeviceError
+                    | RvError::DeviceMemory
+                    | RvError::DeviceRemoved
+                    | RvError::HostMemory
+                    | RvError::SessionClosed
+                    | RvError::SessionHandleInvalid
+                    | RvError::SessionCount
+                    | RvError::TokenNotPresent
+                    | RvError::FunctionFailed
+            )
+        ) || matches!(self, HsmError::Join(_))
+    }
+
+    /// Whether the session that produced this error must not be reused.
+    pub(crate) fn is_session_broken(&self) -> bool {
+        matches!(
+            self.rv(),
+            Some(
+                RvError::SessionClosed
+                    | RvError::SessionHandleInvalid
+                    | RvError::DeviceRemoved
+                    | RvError::TokenNotPresent
+                    | RvError::UserNotLoggedIn
+            )
+        )
+    }
+}

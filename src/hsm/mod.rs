@@ -1,0 +1,319 @@
+//! The PKCS#11 boundary: the only module that imports `cryptoki`. It owns one PKCS#11
+//! context per process, a pool of logged-in sessions, and the few operations the service
+//! needs: key generation, key wrapping under the key-encryption key, and ECDSA signing.
+//! Blocking PKCS#11 calls run on tokio's blocking pool through [`Hsm::run`].
+
+mod error;
+mod signer;
+pub(crate) mod softhsm;
+
+pub(crate) use error::HsmError;
+pub(crate) use signer::{EcKey, EcSigner};
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+
+/// Label of the AES-256 key-encryption key that wraps all key material leaving the HSM.
+pub(crate) const KEK_LABEL: &str = "strongroom-kek-1";
+
+/// DER of the P-256 curve OID, for CKA_EC_PARAMS.
+const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+
+/// How to reach the token.
+#[derive(Clone, Debug)]
+pub(crate) struct HsmSettings {
+    pub(crate) module: PathBuf,
+    pub(crate) token_label: String,
+    pub(crate) user_pin: String,
+    /// SO PIN, present when Strongroom manages the token and may initialise it.
+    pub(crate) so_pin: Option<String>,
+    pub(crate) max_sessions: usize,
+}
+
+/// A handle on the HSM: cheap to clone, safe to share.
+#[derive(Clone)]
+pub(crate) struct Hsm {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ctx: Pkcs11,
+    slot: Slot,
+    pin: AuthPin,
+    idle: Mutex<Vec<Session>>,
+    max_idle: usize,
+    kek: ObjectHandle,
+}
+
+/// Key material wrapped by the key-encryption key (RFC 5649 AES key wrap with padding).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Wrapped {
+    pub(crate) kek_label: &'static str,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Hsm {
+    /// Loads the module, finds (or, for a managed SoftHSM token, initialises) the token,
+    /// logs in, and makes sure the key-encryption key exists.
+    pub(crate) fn open(settings: &HsmSettings) -> Result<Hsm, HsmError> {
+        let ctx = Pkcs11::new(&settings.module)
+            .map_err(|source| HsmError::Load { module: settings.module.clone(), source })?;
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+        let slot = match find_token(&ctx, &settings.token_label)? {
+            Some(slot) => slot,
+            None => match &settings.so_pin {
+                Some(so_pin) => init_token(&ctx, settings, so_pin)?,
+                None => return Err(HsmError::TokenNotFound(settings.token_label.clone())),
+            },
+        };
+        let pin = AuthPin::from(settings.user_pin.clone());
+        let session = ctx.open_rw_session(slot)?;
+        login(&session, &pin)?;
+        let kek = ensure_kek(&session)?;
+        let inner = Inner {
+            ctx,
+            slot,
+            pin,
+            idle: Mutex::new(vec![session]),
+            max_idle: settings.max_sessions.max(1),
+            kek,
+        };
+        Ok(Hsm { inner: Arc::new(inner) })
+    }
+
+    /// Runs `f` with a pooled session on the calling thread (for synchronous callers such as
+    /// rustls and rcgen signing). Sessions that failed are dropped rather than reused.
+    pub(crate) fn with_session<T>(
+        &self,
+        f: impl FnOnce(&Session) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
+        let pooled = self.inner.idle.lock().map_err(|_| HsmError::Poisoned)?.pop();
+        let session = match pooled {
+            Some(s) => s,
+            None => {
+                let s = self.inner.ctx.open_rw_session(self.inner.slot)?;
+                login(&s, &self.inner.pin)?;
+                s
+            }
+        };
+        let result = f(&session);
+        let reusable = match &result {
+            Ok(_) => true,
+            Err(e) => !e.is_session_broken(),
+        };
+        if reusable {
+            let mut idle = self.inner.idle.lock().map_err(|_| HsmError::Poisoned)?;
+            if idle.len() < self.inner.max_idle {
+                idle.push(session);
+            }
+        }
+        result
+    }
+
+    /// Runs `f` with a pooled session on tokio's blocking pool.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Hsm, &Session) -> Result<T, HsmError> + Send + 'static,
+    ) -> Result<T, HsmError> {
+        let hsm = self.clone();
+        tokio::task::spawn_blocking(move || hsm.with_session(|s| f(&hsm, s))).await?
+    }
+
+    /// Generates an AES key of `bits` inside the HSM and returns it wrapped by the KEK;
+    /// the plaintext never leaves the HSM here.
+    pub(crate) fn generate_wrapped_aes(
+        &self,
+        s: &Session,
+        bits: usize,
+    ) -> Result<Wrapped, HsmError> {
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::ValueLen((bits / 8).try_into()?),
+            Attribute::Token(false),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(true),
+        ];
+        let key = s.generate_key(&Mechanism::AesKeyGen, &template)?;
+        self.wrap_and_destroy(s, key)
+    }
+
+    /// Wraps client-supplied material under the KEK (it enters the HSM as a session object).
+    pub(crate) fn wrap(&self, s: &Session, material: &[u8]) -> Result<Wrapped, HsmError> {
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Value(material.to_vec()),
+            Attribute::Token(false),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(true),
+        ];
+        let key = s.create_object(&template)?;
+        self.wrap_and_destroy(s, key)
+    }
+
+    fn wrap_and_destroy(&self, s: &Session, key: ObjectHandle) -> Result<Wrapped, HsmError> {
+        let wrapped = s.wrap_key(&Mechanism::AesKeyWrapPad, self.inner.kek, key);
+        let destroyed = s.destroy_object(key);
+        let bytes = wrapped?;
+        destroyed?;
+        Ok(Wrapped { kek_label: KEK_LABEL, bytes })
+    }
+
+    /// Unwraps material wrapped by [`Hsm::wrap`] or [`Hsm::generate_wrapped_aes`].
+    pub(crate) fn unwrap(&self, s: &Session, wrapped: &[u8]) -> Result<Vec<u8>, HsmError> {
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Token(false),
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+        ];
+        let key = s.unwrap_key(&Mechanism::AesKeyWrapPad, self.inner.kek, wrapped, &template)?;
+        let value = s.get_attributes(key, &[AttributeType::Value]);
+        let destroyed = s.destroy_object(key);
+        let value = value?;
+        destroyed?;
+        value
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::Value(v) => Some(v),
+                _ => None,
+            })
+            .ok_or(HsmError::MissingAttribute("CKA_VALUE"))
+    }
+
+    /// Finds the P-256 key pair labelled `label`, generating it (non-extractable, on the
+    /// token) when it does not exist yet.
+    pub(crate) fn ensure_ec_key(&self, s: &Session, label: &str) -> Result<EcKey, HsmError> {
+        let find = |class| {
+            s.find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
+        };
+        let (private, public) =
+            match (find(ObjectClass::PRIVATE_KEY)?.first(), find(ObjectClass::PUBLIC_KEY)?.first())
+            {
+                (Some(private), Some(public)) => (*private, *public),
+                _ => {
+                    let id = label.as_bytes().to_vec();
+                    let public_template = [
+                        Attribute::Token(true),
+                        Attribute::Verify(true),
+                        Attribute::EcParams(P256_PARAMS.to_vec()),
+                        Attribute::Label(label.as_bytes().to_vec()),
+                        Attribute::Id(id.clone()),
+                    ];
+                    let private_template = [
+                        Attribute::Token(true),
+                        Attribute::Private(true),
+                        Attribute::Sensitive(true),
+                        Attribute::Extractable(false),
+                        Attribute::Sign(true),
+                        Attribute::Label(label.as_bytes().to_vec()),
+                        Attribute::Id(id),
+                    ];
+                    let (public, private) = s.generate_key_pair(
+                        &Mechanism::EccKeyPairGen,
+                        &public_template,
+                        &private_template,
+                    )?;
+                    (private, public)
+                }
+            };
+        let point = s
+            .get_attributes(public, &[AttributeType::EcPoint])?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::EcPoint(p) => Some(p),
+                _ => None,
+            })
+            .ok_or(HsmError::MissingAttribute("CKA_EC_POINT"))?;
+        EcKey::new(private, &point)
+    }
+
+    /// Signs a SHA-256 digest with CKM_ECDSA; returns the raw r‖s.
+    pub(crate) fn sign_ecdsa_raw(
+        &self,
+        s: &Session,
+        key: &EcKey,
+        digest: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        Ok(s.sign(&Mechanism::Ecdsa, key.private, digest)?)
+    }
+}
+
+fn find_token(ctx: &Pkcs11, label: &str) -> Result<Option<Slot>, HsmError> {
+    for slot in ctx.get_slots_with_token()? {
+        let info = ctx.get_token_info(slot)?;
+        if info.token_initialized() && info.label().trim_end() == label {
+            return Ok(Some(slot));
+        }
+    }
+    Ok(None)
+}
+
+/// Initialises the first free token with `label`, sets the user PIN, and returns the slot
+/// the token now lives in (SoftHSM moves it to a new slot id).
+fn init_token(ctx: &Pkcs11, settings: &HsmSettings, so_pin: &str) -> Result<Slot, HsmError> {
+    let mut free = None;
+    for slot in ctx.get_slots_with_token()? {
+        if !ctx.get_token_info(slot)?.token_initialized() {
+            free = Some(slot);
+            break;
+        }
+    }
+    let slot = free.ok_or(HsmError::NoFreeSlot)?;
+    let so_pin = AuthPin::from(so_pin.to_owned());
+    ctx.init_token(slot, &so_pin, &settings.token_label)?;
+    let slot = find_token(ctx, &settings.token_label)?
+        .ok_or_else(|| HsmError::TokenNotFound(settings.token_label.clone()))?;
+    let session = ctx.open_rw_session(slot)?;
+    session.login(UserType::So, Some(&so_pin))?;
+    session.init_pin(&AuthPin::from(settings.user_pin.clone()))?;
+    session.logout()?;
+    Ok(slot)
+}
+
+fn login(session: &Session, pin: &AuthPin) -> Result<(), HsmError> {
+    match session.login(UserType::User, Some(pin)) {
+        Ok(()) => Ok(()),
+        // Login state is per application: a second session is already logged in.
+        Err(cryptoki::error::Error::Pkcs11(cryptoki::error::RvError::UserAlreadyLoggedIn, _)) => {
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn ensure_kek(s: &Session) -> Result<ObjectHandle, HsmError> {
+    let label = Attribute::Label(KEK_LABEL.as_bytes().to_vec());
+    if let Some(kek) =
+        s.find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY), label.clone()])?.first()
+    {
+        return Ok(*kek);
+    }
+    let template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(true),
+        label,
+    ];
+    Ok(s.generate_key(&Mechanism::AesKeyGen, &template)?)
+}
+
+/// The default PKCS#11 module: Debian's SoftHSMv2.
+pub(crate) fn default_module() -> &'static Path {
+    Path::new("/usr/lib/softhsm/libsofthsm2.so")
+}

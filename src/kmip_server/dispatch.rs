@@ -1,0 +1,260 @@
+//! From request bytes to response bytes: decode, check the protocol version, run each batch
+//! item through its handler, audit it, and encode the response. Every failure becomes a
+//! KMIP result here, once.
+
+use kmip::enums::{BatchErrorContinuationOption, Operation, ResultReason};
+use kmip::message::{
+    RequestBatchItem, RequestMessage, ResponseBatchItem, ResponseHeader, ResponseMessage,
+};
+use kmip::ops as p;
+use kmip::ttlv::binary::{decode, encode, Limits};
+use kmip::ProtocolVersion;
+
+use super::error::OpError;
+use super::ops::{self, OpCtx, Outcome};
+use crate::app::AppState;
+use crate::authz::Principal;
+use crate::store::AuditEvent;
+
+/// The operations this server answers (reported by Query).
+pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
+    Operation::CREATE,
+    Operation::REGISTER,
+    Operation::LOCATE,
+    Operation::GET,
+    Operation::GET_ATTRIBUTES,
+    Operation::GET_ATTRIBUTE_LIST,
+    Operation::ADD_ATTRIBUTE,
+    Operation::MODIFY_ATTRIBUTE,
+    Operation::DELETE_ATTRIBUTE,
+    Operation::SET_ATTRIBUTE,
+    Operation::ACTIVATE,
+    Operation::REVOKE,
+    Operation::DESTROY,
+    Operation::QUERY,
+    Operation::DISCOVER_VERSIONS,
+];
+
+/// Answers one request message.
+pub(crate) async fn handle_bytes(
+    state: &AppState,
+    principal: &Principal,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Vec<u8> {
+    let item = match decode(bytes, limits) {
+        Ok(item) => item,
+        Err(e) => {
+            audit_failure(state, principal, "decode", &e.to_string()).await;
+            return message_failure(
+                ProtocolVersion::V1_0,
+                ResultReason::INVALID_MESSAGE,
+                e.to_string(),
+            );
+        }
+    };
+    let msg = match RequestMessage::from_ttlv(&item) {
+        Ok(m) => m,
+        Err(e) => {
+            audit_failure(state, principal, "decode", &e.to_string()).await;
+            let version =
+                e.protocol_version.filter(|v| v.is_supported()).unwrap_or(ProtocolVersion::V1_0);
+            return message_failure(version, ResultReason::INVALID_MESSAGE, e.to_string());
+        }
+    };
+    let version = msg.header.protocol_version;
+    if !version.is_supported() {
+        audit_failure(
+            state,
+            principal,
+            "version",
+            &format!("unsupported protocol version {version}"),
+        )
+        .await;
+        let reason = ResultReason::INVALID_MESSAGE;
+        return message_failure(
+            ProtocolVersion::V1_0,
+            reason,
+            format!("protocol version {version} is not supported; use Discover Versions"),
+        );
+    }
+    let response = handle_message(state, principal, msg).await;
+    let max = response.0;
+    let bytes = encode(&response.1.to_ttlv());
+    match max {
+        Some(max) if bytes.len() > max => message_failure(
+            version,
+            ResultReason::RESPONSE_TOO_LARGE,
+            format!("the response of {} bytes exceeds Maximum Response Size {max}", bytes.len()),
+        ),
+        _ => bytes,
+    }
+}
+
+/// Runs the batch; returns the client's Maximum Response Size and the response.
+async fn handle_message(
+    state: &AppState,
+    principal: &Principal,
+    msg: RequestMessage,
+) -> (Option<usize>, ResponseMessage) {
+    let version = msg.header.protocol_version;
+    let continue_on_error =
+        msg.header.batch_error_continuation_option == Some(BatchErrorContinuationOption::CONTINUE);
+    let undo =
+        msg.header.batch_error_continuation_option == Some(BatchErrorContinuationOption::UNDO);
+    let mut placeholder = None;
+    let mut items = Vec::with_capacity(msg.batch_items.len());
+    for bi in msg.batch_items {
+        let id = bi.unique_batch_item_id.clone();
+        let operation = bi.operation;
+        let mut cx = OpCtx {
+            state,
+            principal,
+            version,
+            now: crate::util::now(),
+            placeholder: placeholder.clone(),
+        };
+        let result = if undo {
+            Err(OpError::Unsupported("Batch Error Continuation Option Undo is not supported"))
+        } else {
+            run(&mut cx, bi).await
+        };
+        let failed = result.is_err();
+        let mut item = match result {
+            Ok(outcome) => {
+                audit(state, principal, operation, outcome.object_id.clone(), "ok", None).await;
+                if outcome.object_id.is_some() {
+                    placeholder = outcome.object_id;
+                }
+                ResponseBatchItem::success(operation, outcome.payload)
+            }
+            Err(e) => {
+                if e.is_internal() {
+                    tracing::error!(error = %e, op = ?operation, "KMIP operation failed");
+                }
+                let outcome = if matches!(e, OpError::Denied(_)) { "denied" } else { "failed" };
+                let object = match &e {
+                    OpError::Denied(id) | OpError::NotFound(id) => Some(id.clone()),
+                    _ => None,
+                };
+                audit(state, principal, operation, object, outcome, Some(e.to_string())).await;
+                ResponseBatchItem::failure(Some(operation), e.reason(version), e.client_message())
+            }
+        };
+        item.unique_batch_item_id = id;
+        items.push(item);
+        if failed && !continue_on_error {
+            break;
+        }
+    }
+    let header = ResponseHeader {
+        protocol_version: version,
+        time_stamp: crate::util::now(),
+        client_correlation_value: msg.header.client_correlation_value,
+        server_correlation_value: msg.header.server_correlation_value,
+        batch_count: items.len() as i32,
+    };
+    let max =
+        msg.header.maximum_response_size.and_then(|m| usize::try_from(m).ok()).filter(|m| *m > 0);
+    (max, ResponseMessage { header, batch_items: items })
+}
+
+async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpError> {
+    let pl = &bi.payload;
+    match bi.operation {
+        Operation::DISCOVER_VERSIONS => {
+            let offered = p::discover_versions::request(pl)?;
+            let versions = p::discover_versions::negotiate(&offered);
+            Ok(Outcome::new(p::discover_versions::response(&versions), None))
+        }
+        Operation::QUERY => ops::query::handle(&p::query::request(pl)?),
+        Operation::CREATE => ops::create::handle(cx, p::create::Request::from_ttlv(pl)?).await,
+        Operation::REGISTER => {
+            ops::register::handle(cx, p::register::Request::from_ttlv(pl)?).await
+        }
+        Operation::GET => ops::get::handle(cx, p::get::Request::from_ttlv(pl)?).await,
+        Operation::GET_ATTRIBUTES => {
+            ops::get_attributes::handle(cx, p::get_attributes::Request::from_ttlv(pl)?).await
+        }
+        Operation::GET_ATTRIBUTE_LIST => {
+            ops::get_attributes::handle_list(cx, p::get_attribute_list::Request::from_ttlv(pl)?)
+                .await
+        }
+        Operation::ADD_ATTRIBUTE => {
+            ops::attributes::add(cx, p::add_attribute::Request::from_ttlv(pl)?).await
+        }
+        Operation::MODIFY_ATTRIBUTE => {
+            ops::attributes::modify(cx, p::modify_attribute::Request::from_ttlv(pl)?).await
+        }
+        Operation::DELETE_ATTRIBUTE => {
+            ops::attributes::delete(cx, p::delete_attribute::Request::from_ttlv(pl)?).await
+        }
+        Operation::SET_ATTRIBUTE if cx.version.is_v2() => {
+            ops::attributes::set(cx, p::set_attribute::Request::from_ttlv(pl)?).await
+        }
+        Operation::LOCATE => ops::locate::handle(cx, p::locate::Request::from_ttlv(pl)?).await,
+        Operation::ACTIVATE => {
+            ops::activate::handle(cx, p::activate::Request::from_ttlv(pl)?).await
+        }
+        Operation::REVOKE => ops::revoke::handle(cx, p::revoke::Request::from_ttlv(pl)?).await,
+        Operation::DESTROY => ops::destroy::handle(cx, p::destroy::Request::from_ttlv(pl)?).await,
+        _ => Err(OpError::UnsupportedOperation),
+    }
+}
+
+/// A response with one failed batch item, for messages that could not be read.
+pub(crate) fn message_failure(
+    version: ProtocolVersion,
+    reason: ResultReason,
+    message: String,
+) -> Vec<u8> {
+    let response = ResponseMessage {
+        header: ResponseHeader {
+            protocol_version: version,
+            time_stamp: crate::util::now(),
+            client_correlation_value: None,
+            server_correlation_value: None,
+            batch_count: 1,
+        },
+        batch_items: vec![ResponseBatchItem::failure(None, reason, message)],
+    };
+    encode(&response.to_ttlv())
+}
+
+async fn audit(
+    state: &AppState,
+    principal: &Principal,
+    operation: Operation,
+    object_id: Option<String>,
+    outcome: &str,
+    detail: Option<String>,
+) {
+    let operation = operation.name().map(str::to_owned).unwrap_or_else(|| format!("{operation:?}"));
+    state
+        .audit
+        .record(AuditEvent {
+            at: crate::util::now(),
+            principal: principal.to_string(),
+            protocol: "kmip",
+            operation,
+            object_id,
+            outcome: outcome.to_owned(),
+            detail,
+        })
+        .await;
+}
+
+async fn audit_failure(state: &AppState, principal: &Principal, what: &str, detail: &str) {
+    state
+        .audit
+        .record(AuditEvent {
+            at: crate::util::now(),
+            principal: principal.to_string(),
+            protocol: "kmip",
+            operation: what.to_owned(),
+            object_id: None,
+            outcome: "rejected".to_owned(),
+            detail: Some(detail.to_owned()),
+        })
+        .await;
+}

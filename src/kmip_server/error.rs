@@ -1,0 +1,96 @@
+//! Errors of KMIP operations, and their one mapping to Result Reason and Result Message.
+//! Reasons that only KMIP 2.x defines fall back to their nearest 1.x reason for 1.x clients.
+
+use kmip::enums::{ResultReason, State};
+use kmip::ttlv::FieldError;
+use kmip::ProtocolVersion;
+
+use crate::hsm::HsmError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpError {
+    #[error("{0}")]
+    Field(#[from] FieldError),
+    #[error("object {0} not found")]
+    NotFound(String),
+    #[error("access to object {0} denied")]
+    Denied(String),
+    #[error("{op} is not allowed in state {state:?}")]
+    WrongState { op: &'static str, state: State },
+    #[error("object {0} has been destroyed")]
+    Destroyed(String),
+    #[error("operation not supported")]
+    UnsupportedOperation,
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("key format not supported: {0}")]
+    KeyFormat(&'static str),
+    #[error("attribute {0} is set by the server and cannot be changed")]
+    ReadOnly(String),
+    #[error("attribute {0} can have only one value")]
+    SingleValued(String),
+    #[error("attribute {0} not found")]
+    AttributeNotFound(String),
+    #[error("no object for the ID placeholder: no earlier batch item named one")]
+    NoPlaceholder,
+    #[error("storage error: {0}")]
+    Store(#[from] StoreError),
+    #[error("HSM error: {0}")]
+    Hsm(#[from] HsmError),
+}
+
+impl OpError {
+    /// The Result Reason for a client speaking `version`.
+    pub(crate) fn reason(&self, version: ProtocolVersion) -> ResultReason {
+        let v2 = version.is_v2();
+        let pick = |two, one| if v2 { two } else { one };
+        match self {
+            OpError::Field(FieldError::Missing { .. }) => ResultReason::MISSING_DATA,
+            OpError::Field(_) | OpError::Invalid(_) => ResultReason::INVALID_FIELD,
+            OpError::NotFound(_) | OpError::NoPlaceholder => ResultReason::ITEM_NOT_FOUND,
+            OpError::Denied(_) => ResultReason::PERMISSION_DENIED,
+            OpError::WrongState { .. } => {
+                pick(ResultReason::WRONG_KEY_LIFECYCLE_STATE, ResultReason::ILLEGAL_OPERATION)
+            }
+            OpError::Destroyed(_) => {
+                pick(ResultReason::OBJECT_DESTROYED, ResultReason::ILLEGAL_OPERATION)
+            }
+            OpError::UnsupportedOperation => ResultReason::OPERATION_NOT_SUPPORTED,
+            OpError::Unsupported(_) => ResultReason::FEATURE_NOT_SUPPORTED,
+            OpError::KeyFormat(_) => ResultReason::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+            OpError::ReadOnly(_) => {
+                pick(ResultReason::ATTRIBUTE_READ_ONLY, ResultReason::PERMISSION_DENIED)
+            }
+            OpError::SingleValued(_) => {
+                pick(ResultReason::ATTRIBUTE_SINGLE_VALUED, ResultReason::INVALID_FIELD)
+            }
+            OpError::AttributeNotFound(_) => {
+                pick(ResultReason::ATTRIBUTE_NOT_FOUND, ResultReason::ITEM_NOT_FOUND)
+            }
+            OpError::Store(_) => ResultReason::GENERAL_FAILURE,
+            OpError::Hsm(_) => ResultReason::CRYPTOGRAPHIC_FAILURE,
+        }
+    }
+
+    /// The Result Message: precise for the client's mistakes, generic for internal failures
+    /// (whose details go to the server log, not to the client).
+    pub(crate) fn client_message(&self) -> String {
+        match self {
+            OpError::Store(StoreError::Conflict(id)) => {
+                format!("object {id} was changed concurrently; retry")
+            }
+            OpError::Store(_) => "internal storage error".to_owned(),
+            OpError::Hsm(e) if e.is_transient() => "HSM temporarily unavailable; retry".to_owned(),
+            OpError::Hsm(_) => "HSM operation failed".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether this is an internal failure worth logging.
+    pub(crate) fn is_internal(&self) -> bool {
+        matches!(self, OpError::Store(_) | OpError::Hsm(_))
+    }
+}

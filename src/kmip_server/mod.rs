@@ -1,0 +1,157 @@
+//! The KMIP listener: TLS with client certificates required, TTLV framing with a size limit
+//! checked before the body is read, idle and per-request timeouts, and a cap on concurrent
+//! connections. Each message is answered by `dispatch`.
+
+mod dispatch;
+mod error;
+mod ops;
+
+use std::sync::Arc;
+
+use kmip::enums::ResultReason;
+use kmip::ttlv::binary::{frame_len, Limits, HEADER_LEN};
+use kmip::ProtocolVersion;
+use kmip::Tag;
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
+
+use crate::app::AppState;
+use crate::authz::Principal;
+use crate::config::KmipLimits;
+
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Accepts KMIP connections until `shutdown` turns true.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    state: AppState,
+    limits: KmipLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let limits = Arc::new(limits);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "KMIP accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "KMIP connection refused: too many connections");
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        let limits = limits.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls = match timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::info!(%peer, error = %e, "KMIP TLS handshake refused");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(%peer, "KMIP TLS handshake timed out");
+                    return;
+                }
+            };
+            let principal = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| Principal::from_certificate(c));
+            let Some(principal) = principal else {
+                tracing::info!(%peer, "KMIP client certificate without a usable subject");
+                return;
+            };
+            tokio::select! {
+                r = connection(tls, &state, &principal, &limits) => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "KMIP connection closed");
+                    }
+                }
+                _ = shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("idle timeout")]
+    Idle,
+    #[error("request not received in time")]
+    Slow,
+    #[error("message refused: {0}")]
+    Refused(&'static str),
+}
+
+/// Serves one client: reads whole messages, answers each in order.
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    state: &AppState,
+    principal: &Principal,
+    limits: &KmipLimits,
+) -> Result<(), ConnError> {
+    let decode_limits = Limits { max_bytes: limits.max_message_bytes, ..Limits::default() };
+    loop {
+        let mut header = [0u8; HEADER_LEN];
+        match timeout(limits.idle_timeout, stream.read_exact(&mut header)).await {
+            Err(_) => return Err(ConnError::Idle),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(r) => r?,
+        };
+        // Only a Request Message structure can start a message; anything else means the
+        // stream cannot be framed, so answer once and close.
+        let tag = u32::from_be_bytes([0, header[0], header[1], header[2]]);
+        if tag != Tag::REQUEST_MESSAGE.0 || header[3] != 0x01 {
+            refuse(&mut stream, "not a KMIP Request Message").await?;
+            return Err(ConnError::Refused("not a request message"));
+        }
+        let len = frame_len(&header).unwrap_or(HEADER_LEN);
+        if len > limits.max_message_bytes {
+            refuse(&mut stream, "message exceeds the server's size limit").await?;
+            return Err(ConnError::Refused("message too large"));
+        }
+        let mut buf = vec![0u8; len];
+        buf[..HEADER_LEN].copy_from_slice(&header);
+        match timeout(limits.request_timeout, stream.read_exact(&mut buf[HEADER_LEN..])).await {
+            Err(_) => return Err(ConnError::Slow),
+            Ok(r) => r?,
+        };
+        let response = dispatch::handle_bytes(state, principal, &buf, &decode_limits).await;
+        timeout(limits.request_timeout, stream.write_all(&response))
+            .await
+            .map_err(|_| ConnError::Slow)??;
+        stream.flush().await?;
+    }
+}
+
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, why: &str) -> Result<(), ConnError> {
+    let response = dispatch::message_failure(
+        ProtocolVersion::V1_0,
+        ResultReason::INVALID_MESSAGE,
+        why.to_owned(),
+    );
+    stream.write_all(&response).await?;
+    stream.flush().await?;
+    Ok(())
+}

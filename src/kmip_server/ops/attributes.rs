@@ -1,0 +1,156 @@
+//! Add, Modify, Delete and (2.x) Set Attribute on client-modifiable attributes. Activation
+//! and Deactivation Date are lifecycle columns; the rest are stored attribute instances.
+
+use kmip::attributes::{is_custom, names, Attribute};
+use kmip::enums::State;
+use kmip::ops::{add_attribute, delete_attribute, modify_attribute, set_attribute};
+use kmip::Value;
+
+use super::{effective_state, is_server_managed, refresh_state, OpCtx, Outcome};
+use crate::kmip_server::error::OpError;
+
+/// Attributes a client may hold several instances of (KMIP 1.4 §3).
+fn is_multi_valued(name: &str) -> bool {
+    matches!(
+        name,
+        names::NAME | names::OBJECT_GROUP | "Application Specific Information" | "Alternative Name"
+    ) || is_custom(name)
+}
+
+fn is_lifecycle_date(name: &str) -> bool {
+    matches!(name, names::ACTIVATION_DATE | names::DEACTIVATION_DATE)
+}
+
+/// Fixed at creation: changing them would misdescribe the key material.
+fn is_fixed(name: &str) -> bool {
+    matches!(name, names::CRYPTOGRAPHIC_ALGORITHM | names::CRYPTOGRAPHIC_LENGTH)
+}
+
+fn check_writable(name: &str) -> Result<(), OpError> {
+    if is_server_managed(name) || is_fixed(name) {
+        return Err(OpError::ReadOnly(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// Sets Activation or Deactivation Date. Activation Date may only change while Pre-Active.
+async fn set_lifecycle_date(cx: &OpCtx<'_>, id: &str, attr: &Attribute) -> Result<(), OpError> {
+    let Value::DateTime(d) = attr.value else {
+        return Err(OpError::Invalid("date attributes are Date-Time values"));
+    };
+    let mut row = cx.load(id).await?;
+    refresh_state(&mut row, cx.now);
+    if attr.name == names::ACTIVATION_DATE {
+        let state = effective_state(&row, cx.now);
+        if state != State::PRE_ACTIVE {
+            return Err(OpError::WrongState { op: "changing the Activation Date", state });
+        }
+        row.activation_date = Some(d);
+    } else {
+        row.deactivation_date = Some(d);
+    }
+    row.last_change_date = cx.now;
+    Ok(cx.state.store.save_lifecycle(&row).await?)
+}
+
+pub(crate) async fn add(cx: &OpCtx<'_>, req: add_attribute::Request) -> Result<Outcome, OpError> {
+    let id = cx.target(req.unique_identifier)?;
+    let mut attr = req.attribute;
+    check_writable(&attr.name)?;
+    let row = cx.load(&id).await?;
+    if is_lifecycle_date(&attr.name) {
+        let exists = match attr.name.as_str() {
+            names::ACTIVATION_DATE => row.activation_date.is_some(),
+            _ => row.deactivation_date.is_some(),
+        };
+        if exists {
+            return Err(OpError::SingleValued(attr.name));
+        }
+        set_lifecycle_date(cx, &id, &attr).await?;
+    } else {
+        let existing = cx.state.store.attributes(&id).await?;
+        if !is_multi_valued(&attr.name) && existing.iter().any(|a| a.name == attr.name) {
+            return Err(OpError::SingleValued(attr.name));
+        }
+        let idx = cx.state.store.add_attribute(&id, &attr, cx.now).await?;
+        attr.index = Some(idx as i32);
+    }
+    Ok(Outcome::new(add_attribute::response(&id, &attr, cx.version), Some(id)))
+}
+
+pub(crate) async fn set(cx: &OpCtx<'_>, req: set_attribute::Request) -> Result<Outcome, OpError> {
+    let id = cx.target(req.unique_identifier)?;
+    let attr = req.attribute;
+    check_writable(&attr.name)?;
+    if is_multi_valued(&attr.name) {
+        return Err(OpError::Invalid("Set Attribute takes single-valued attributes only"));
+    }
+    cx.load(&id).await?;
+    if is_lifecycle_date(&attr.name) {
+        set_lifecycle_date(cx, &id, &attr).await?;
+    } else if !cx.state.store.modify_attribute(&id, &attr.name, 0, &attr.value, cx.now).await? {
+        cx.state.store.add_attribute(&id, &attr, cx.now).await?;
+    }
+    Ok(Outcome::new(vec![kmip::ops::uid_item(&id)], Some(id)))
+}
+
+pub(crate) async fn modify(
+    cx: &OpCtx<'_>,
+    req: modify_attribute::Request,
+) -> Result<Outcome, OpError> {
+    let id = cx.target(req.unique_identifier)?;
+    let mut attr = req.attribute;
+    check_writable(&attr.name)?;
+    cx.load(&id).await?;
+    if is_lifecycle_date(&attr.name) {
+        set_lifecycle_date(cx, &id, &attr).await?;
+    } else {
+        let existing = cx.state.store.attributes(&id).await?;
+        let mut instances = existing.iter().filter(|a| a.name == attr.name);
+        let idx = match (&req.current, attr.index) {
+            (Some(current), _) => {
+                instances.find(|a| a.value == current.value).and_then(|a| a.index)
+            }
+            (None, Some(i)) => instances.find(|a| a.index == Some(i)).and_then(|a| a.index),
+            (None, None) => instances.next().and_then(|a| a.index),
+        }
+        .ok_or_else(|| OpError::AttributeNotFound(attr.name.clone()))?;
+        cx.state
+            .store
+            .modify_attribute(&id, &attr.name, i64::from(idx), &attr.value, cx.now)
+            .await?;
+        attr.index = Some(idx);
+    }
+    Ok(Outcome::new(modify_attribute::response(&id, &attr, cx.version), Some(id)))
+}
+
+pub(crate) async fn delete(
+    cx: &OpCtx<'_>,
+    req: delete_attribute::Request,
+) -> Result<Outcome, OpError> {
+    let id = cx.target(req.unique_identifier)?;
+    check_writable(&req.name)?;
+    if is_lifecycle_date(&req.name) {
+        return Err(OpError::ReadOnly(req.name));
+    }
+    cx.load(&id).await?;
+    let existing = cx.state.store.attributes(&id).await?;
+    let mut instances = existing.iter().filter(|a| a.name == req.name);
+    let idx = match (&req.current, req.index) {
+        (Some(current), _) => instances.find(|a| a.value == current.value).and_then(|a| a.index),
+        (None, Some(i)) => instances.find(|a| a.index == Some(i)).and_then(|a| a.index),
+        (None, None) => instances.next().and_then(|a| a.index),
+    }
+    .ok_or_else(|| OpError::AttributeNotFound(req.name.clone()))?;
+    let value = cx
+        .state
+        .store
+        .delete_attribute(&id, &req.name, i64::from(idx), cx.now)
+        .await?
+        .ok_or_else(|| OpError::AttributeNotFound(req.name.clone()))?;
+    let mut payload = vec![kmip::ops::uid_item(&id)];
+    if !cx.version.is_v2() {
+        payload.push(Attribute { name: req.name, index: Some(idx), value }.to_v1());
+    }
+    Ok(Outcome::new(payload, Some(id)))
+}

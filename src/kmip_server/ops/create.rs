@@ -1,0 +1,43 @@
+//! Create: an AES key generated inside the HSM, stored wrapped by the key-encryption key.
+
+use kmip::attributes::{find, names, Attribute};
+use kmip::enums::{CryptographicAlgorithm, ObjectType};
+use kmip::ops::create;
+
+use super::{OpCtx, Outcome};
+use crate::kmip_server::error::OpError;
+
+pub(crate) async fn handle(cx: &OpCtx<'_>, req: create::Request) -> Result<Outcome, OpError> {
+    if req.object_type != ObjectType::SYMMETRIC_KEY {
+        return Err(OpError::Unsupported("Create makes Symmetric Keys only"));
+    }
+    let algorithm = find(&req.attributes, names::CRYPTOGRAPHIC_ALGORITHM)
+        .ok_or(OpError::Invalid("Cryptographic Algorithm is required"))?;
+    if algorithm.value != kmip::Value::Enumeration(CryptographicAlgorithm::AES.0) {
+        return Err(OpError::Unsupported("only AES symmetric keys can be created"));
+    }
+    let bits = match find(&req.attributes, names::CRYPTOGRAPHIC_LENGTH).map(|a| &a.value) {
+        Some(kmip::Value::Integer(b @ (128 | 192 | 256))) => *b as usize,
+        Some(_) => return Err(OpError::Invalid("AES keys are 128, 192 or 256 bits long")),
+        None => return Err(OpError::Invalid("Cryptographic Length is required")),
+    };
+    let (row, attributes) = super::register::new_object(cx, req.object_type, req.attributes)?;
+    let wrapped = cx.state.hsm.run(move |hsm, s| hsm.generate_wrapped_aes(s, bits)).await?;
+    let id = super::register::store(cx, row, wrapped, None, &attributes).await?;
+    Ok(Outcome::new(create::response(req.object_type, &id), Some(id)))
+}
+
+/// Attributes as the client sent them, minus the lifecycle dates kept as columns.
+pub(crate) fn split_dates(attrs: Vec<Attribute>) -> (Vec<Attribute>, Option<i64>, Option<i64>) {
+    let mut activation = None;
+    let mut deactivation = None;
+    let mut rest = Vec::with_capacity(attrs.len());
+    for a in attrs {
+        match (a.name.as_str(), &a.value) {
+            (names::ACTIVATION_DATE, kmip::Value::DateTime(d)) => activation = Some(*d),
+            (names::DEACTIVATION_DATE, kmip::Value::DateTime(d)) => deactivation = Some(*d),
+            _ => rest.push(a),
+        }
+    }
+    (rest, activation, deactivation)
+}

@@ -1,0 +1,61 @@
+//! Get: the object with its key material, unwrapped inside the HSM for this response only.
+
+use kmip::attributes::names;
+use kmip::enums::{CryptographicAlgorithm, KeyFormatType, ObjectType, SecretDataType, State};
+use kmip::objects::{KeyBlock, ManagedObject};
+use kmip::ops::get;
+use kmip::Value;
+
+use super::{effective_state, OpCtx, Outcome};
+use crate::kmip_server::error::OpError;
+
+pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome, OpError> {
+    let id = cx.target(req.unique_identifier)?;
+    let row = cx.load(&id).await?;
+    if matches!(effective_state(&row, cx.now), State::DESTROYED | State::DESTROYED_COMPROMISED) {
+        return Err(OpError::Destroyed(id));
+    }
+    if req.wants_wrapping {
+        return Err(OpError::Unsupported(
+            "Get with a Key Wrapping Specification is not supported yet",
+        ));
+    }
+    let object_type = ObjectType(row.object_type as u32);
+    let format = match (object_type, req.key_format_type) {
+        (ObjectType::SYMMETRIC_KEY, None | Some(KeyFormatType::RAW)) => KeyFormatType::RAW,
+        (ObjectType::SYMMETRIC_KEY, Some(KeyFormatType::TRANSPARENT_SYMMETRIC_KEY)) => {
+            KeyFormatType::TRANSPARENT_SYMMETRIC_KEY
+        }
+        (
+            ObjectType::SECRET_DATA | ObjectType::OPAQUE_OBJECT,
+            None | Some(KeyFormatType::OPAQUE),
+        ) => KeyFormatType::OPAQUE,
+        (ObjectType::SECRET_DATA, Some(KeyFormatType::RAW)) => KeyFormatType::RAW,
+        _ => return Err(OpError::KeyFormat("this object cannot be returned in that format")),
+    };
+    let wrapped = row.wrapped_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
+    let material = cx.state.hsm.run(move |hsm, s| hsm.unwrap(s, &wrapped)).await?;
+    let stored = cx.state.store.attributes(&id).await?;
+    let int = |name| {
+        stored.iter().find(|a| a.name == name).and_then(|a| match a.value {
+            Value::Integer(v) => Some(v),
+            Value::Enumeration(v) => Some(v as i32),
+            _ => None,
+        })
+    };
+    let object = match object_type {
+        ObjectType::SYMMETRIC_KEY => ManagedObject::SymmetricKey(KeyBlock {
+            format,
+            algorithm: int(names::CRYPTOGRAPHIC_ALGORITHM)
+                .map(|a| CryptographicAlgorithm(a as u32)),
+            length: int(names::CRYPTOGRAPHIC_LENGTH).or(Some((material.len() * 8) as i32)),
+            material,
+        }),
+        ObjectType::SECRET_DATA => ManagedObject::SecretData {
+            data_type: SecretDataType(row.sub_type.unwrap_or(1) as u32),
+            key_block: KeyBlock { format, material, algorithm: None, length: None },
+        },
+        _ => ManagedObject::Opaque { data_type: row.sub_type.unwrap_or(0) as u32, value: material },
+    };
+    Ok(Outcome::new(get::response(&id, &object), Some(id)))
+}

@@ -1,0 +1,154 @@
+//! One handler per KMIP operation, plus what they share: loading an object the caller may
+//! use, its effective lifecycle state, and its full attribute list.
+
+pub(crate) mod activate;
+pub(crate) mod attributes;
+pub(crate) mod create;
+pub(crate) mod destroy;
+pub(crate) mod get;
+pub(crate) mod get_attributes;
+pub(crate) mod locate;
+pub(crate) mod query;
+pub(crate) mod register;
+pub(crate) mod revoke;
+
+use kmip::attributes::{names, visible_in, Attribute};
+use kmip::enums::{ObjectType, State};
+use kmip::{ProtocolVersion, Tag, Ttlv, Value};
+
+use super::error::OpError;
+use crate::app::AppState;
+use crate::authz::Principal;
+use crate::store::ObjectRow;
+
+/// What every handler gets: the service, the caller, the negotiated version, the time,
+/// and the ID Placeholder left by earlier batch items.
+pub(crate) struct OpCtx<'a> {
+    pub(crate) state: &'a AppState,
+    pub(crate) principal: &'a Principal,
+    pub(crate) version: ProtocolVersion,
+    pub(crate) now: i64,
+    pub(crate) placeholder: Option<String>,
+}
+
+/// A handler's result: the response payload and the object it concerned.
+pub(crate) struct Outcome {
+    pub(crate) payload: Vec<Ttlv>,
+    pub(crate) object_id: Option<String>,
+}
+
+impl Outcome {
+    pub(crate) fn new(payload: Vec<Ttlv>, object_id: Option<String>) -> Self {
+        Outcome { payload, object_id }
+    }
+}
+
+impl OpCtx<'_> {
+    /// The object named by `uid`, or by the ID Placeholder when `uid` is absent.
+    pub(crate) fn target(&self, uid: Option<String>) -> Result<String, OpError> {
+        uid.or_else(|| self.placeholder.clone()).ok_or(OpError::NoPlaceholder)
+    }
+
+    /// Loads an object the caller owns; another owner's object is a denial.
+    pub(crate) async fn load(&self, id: &str) -> Result<ObjectRow, OpError> {
+        let row =
+            self.state.store.object(id).await?.ok_or_else(|| OpError::NotFound(id.to_owned()))?;
+        if !self.principal.may_access(&row.owner) {
+            return Err(OpError::Denied(id.to_owned()));
+        }
+        Ok(row)
+    }
+}
+
+/// The state of `row` at `now`, with Activation and Deactivation Dates applied
+/// (KMIP 1.4 §3.22 state transitions).
+pub(crate) fn effective_state(row: &ObjectRow, now: i64) -> State {
+    let state = State(row.state as u32);
+    let due = |d: Option<i64>| d.is_some_and(|d| d <= now);
+    if matches!(state, State::PRE_ACTIVE | State::ACTIVE) && due(row.deactivation_date) {
+        return State::DEACTIVATED;
+    }
+    if state == State::PRE_ACTIVE && due(row.activation_date) {
+        return State::ACTIVE;
+    }
+    state
+}
+
+/// Brings the stored state up to date with the dates before a state change.
+pub(crate) fn refresh_state(row: &mut ObjectRow, now: i64) {
+    row.state = i64::from(effective_state(row, now).0);
+}
+
+/// Every attribute of an object a client speaking `version` may see: the server-managed
+/// ones derived from the lifecycle columns, then the stored ones.
+pub(crate) fn all_attributes(
+    row: &ObjectRow,
+    stored: Vec<Attribute>,
+    now: i64,
+    version: ProtocolVersion,
+) -> Vec<Attribute> {
+    let date = |d: i64| Value::DateTime(d);
+    let mut out = vec![
+        Attribute::new(names::UNIQUE_IDENTIFIER, Value::TextString(row.id.clone())),
+        Attribute::new(names::OBJECT_TYPE, Value::Enumeration(row.object_type as u32)),
+        Attribute::new(names::STATE, Value::Enumeration(effective_state(row, now).0)),
+        Attribute::new(names::INITIAL_DATE, date(row.initial_date)),
+        Attribute::new(names::LAST_CHANGE_DATE, date(row.last_change_date)),
+        Attribute::new(names::ORIGINAL_CREATION_DATE, date(row.initial_date)),
+    ];
+    let optional_dates = [
+        (names::ACTIVATION_DATE, row.activation_date),
+        (names::DEACTIVATION_DATE, row.deactivation_date),
+        (names::DESTROY_DATE, row.destroy_date),
+        (names::COMPROMISE_DATE, row.compromise_date),
+        (names::COMPROMISE_OCCURRENCE_DATE, row.compromise_occurrence_date),
+    ];
+    for (name, d) in optional_dates {
+        if let Some(d) = d {
+            out.push(Attribute::new(name, date(d)));
+        }
+    }
+    if let Some(code) = row.revocation_reason {
+        let mut c = vec![Ttlv::new(Tag::REVOCATION_REASON_CODE, Value::Enumeration(code as u32))];
+        if let Some(m) = &row.revocation_message {
+            c.push(Ttlv::new(Tag::REVOCATION_MESSAGE, Value::TextString(m.clone())));
+        }
+        out.push(Attribute::new(names::REVOCATION_REASON, Value::Structure(c)));
+    }
+    if row.object_type == i64::from(ObjectType::SYMMETRIC_KEY.0)
+        || row.object_type == i64::from(ObjectType::SECRET_DATA.0)
+    {
+        out.push(Attribute::new(
+            names::KEY_VALUE_PRESENT,
+            Value::Boolean(row.wrapped_material.is_some()),
+        ));
+    }
+    out.extend(stored);
+    out.retain(|a| visible_in(&a.name, version));
+    out
+}
+
+/// Attributes only the server sets (KMIP 1.4 §3, "Modifiable by client: No").
+pub(crate) fn is_server_managed(name: &str) -> bool {
+    matches!(
+        name,
+        names::UNIQUE_IDENTIFIER
+            | names::OBJECT_TYPE
+            | names::STATE
+            | names::INITIAL_DATE
+            | names::LAST_CHANGE_DATE
+            | names::ORIGINAL_CREATION_DATE
+            | names::DESTROY_DATE
+            | names::COMPROMISE_DATE
+            | names::COMPROMISE_OCCURRENCE_DATE
+            | names::REVOCATION_REASON
+            | names::DIGEST
+            | names::KEY_VALUE_PRESENT
+            | names::FRESH
+            | "Lease Time"
+            | "Usage Limits"
+            | "Link"
+            | "Certificate Type"
+            | "Certificate Length"
+    )
+}

@@ -1,0 +1,124 @@
+//! Register: client-supplied key material, wrapped inside the HSM before it is stored.
+
+use kmip::attributes::{find, names, Attribute};
+use kmip::enums::{KeyFormatType, ObjectType, State};
+use kmip::objects::ManagedObject;
+use kmip::ops::register;
+use kmip::Value;
+
+use super::{is_server_managed, OpCtx, Outcome};
+use crate::hsm::Wrapped;
+use crate::kmip_server::error::OpError;
+use crate::store::{NewObject, ObjectRow};
+
+pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Outcome, OpError> {
+    let mut attrs = req.attributes;
+    let (key_format, sub_type) = match &req.object {
+        ManagedObject::SymmetricKey(kb) => {
+            if kb.material.is_empty() {
+                return Err(OpError::Invalid("key material is empty"));
+            }
+            let bits = (kb.material.len() * 8) as i32;
+            if let Some(Attribute { value: Value::Integer(l), .. }) =
+                find(&attrs, names::CRYPTOGRAPHIC_LENGTH)
+            {
+                if *l != bits {
+                    return Err(OpError::Invalid(
+                        "Cryptographic Length differs from the key material",
+                    ));
+                }
+            } else {
+                attrs.push(Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits)));
+            }
+            if find(&attrs, names::CRYPTOGRAPHIC_ALGORITHM).is_none() {
+                if let Some(a) = kb.algorithm {
+                    attrs.push(Attribute::new(
+                        names::CRYPTOGRAPHIC_ALGORITHM,
+                        Value::Enumeration(a.0),
+                    ));
+                }
+            }
+            (KeyFormatType::RAW, None)
+        }
+        ManagedObject::SecretData { data_type, key_block } => {
+            if key_block.material.is_empty() {
+                return Err(OpError::Invalid("secret data is empty"));
+            }
+            (KeyFormatType::OPAQUE, Some(i64::from(data_type.0)))
+        }
+        ManagedObject::Opaque { data_type, value } => {
+            if value.is_empty() {
+                return Err(OpError::Invalid("opaque data is empty"));
+            }
+            (KeyFormatType::OPAQUE, Some(i64::from(*data_type)))
+        }
+    };
+    let (row, attributes) = new_object(cx, req.object.object_type(), attrs)?;
+    let material = req.object.material().to_vec();
+    let wrapped = cx.state.hsm.run(move |hsm, s| hsm.wrap(s, &material)).await?;
+    let mut row = row;
+    row.key_format = Some(i64::from(key_format.0));
+    let id = store(cx, row, wrapped, sub_type, &attributes).await?;
+    Ok(Outcome::new(register::response(&id), Some(id)))
+}
+
+/// Checks the client's attributes and builds the row of a new object owned by the caller.
+pub(crate) fn new_object(
+    cx: &OpCtx<'_>,
+    object_type: ObjectType,
+    attrs: Vec<Attribute>,
+) -> Result<(ObjectRow, Vec<Attribute>), OpError> {
+    let (mut attrs, activation, deactivation) = super::create::split_dates(attrs);
+    // Some 1.x clients repeat the Object Type as an attribute; it must agree.
+    if let Some(t) = find(&attrs, names::OBJECT_TYPE) {
+        if t.value != Value::Enumeration(object_type.0) {
+            return Err(OpError::Invalid("Object Type attribute differs from the request"));
+        }
+    }
+    attrs.retain(|a| a.name != names::OBJECT_TYPE);
+    if let Some(a) = attrs.iter().find(|a| is_server_managed(&a.name)) {
+        return Err(OpError::ReadOnly(a.name.clone()));
+    }
+    // Activation in the past or now makes the object Active at once (KMIP 1.4 §3.24).
+    let state = match activation {
+        Some(d) if d <= cx.now => State::ACTIVE,
+        _ => State::PRE_ACTIVE,
+    };
+    let row = ObjectRow {
+        id: crate::util::uuid_v4(),
+        object_type: i64::from(object_type.0),
+        owner: cx.principal.as_str().to_owned(),
+        state: i64::from(state.0),
+        sub_type: None,
+        key_format: Some(i64::from(KeyFormatType::RAW.0)),
+        wrapped_material: None,
+        kek_label: None,
+        initial_date: cx.now,
+        activation_date: activation,
+        deactivation_date: deactivation,
+        destroy_date: None,
+        compromise_date: None,
+        compromise_occurrence_date: None,
+        revocation_reason: None,
+        revocation_message: None,
+        last_change_date: cx.now,
+        version: 0,
+    };
+    Ok((row, attrs))
+}
+
+/// Stores a new object with its wrapped material; returns its id once durable.
+pub(crate) async fn store(
+    cx: &OpCtx<'_>,
+    mut row: ObjectRow,
+    wrapped: Wrapped,
+    sub_type: Option<i64>,
+    attributes: &[Attribute],
+) -> Result<String, OpError> {
+    row.wrapped_material = Some(wrapped.bytes);
+    row.kek_label = Some(wrapped.kek_label.to_owned());
+    row.sub_type = sub_type;
+    let id = row.id.clone();
+    cx.state.store.insert_object(NewObject { row, attributes }).await?;
+    Ok(id)
+}

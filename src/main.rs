@@ -1,0 +1,125 @@
+//! Strongroom: a key-management service and certificate authority. KMIP over mutual TLS,
+//! keys generated and wrapped in a PKCS#11 HSM, metadata and audit in SQLite.
+
+mod app;
+mod authz;
+mod ca;
+mod config;
+mod hsm;
+mod http;
+mod kmip_server;
+mod store;
+mod tls;
+mod util;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use config::{Overrides, RawConfig};
+
+#[derive(Parser)]
+#[command(name = "strongroom", version, about = "Key management service and certificate authority")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Args, Default)]
+struct Common {
+    /// Data directory: database, SoftHSM token, CA certificate (default ./strongroom-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// TOML config file (keys documented in config/strongroom.toml); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default command).
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// KMIP listener address (default 127.0.0.1:5696).
+        #[arg(long)]
+        kmip_listen: Option<SocketAddr>,
+        /// HTTPS listener address (default 127.0.0.1:8443).
+        #[arg(long)]
+        http_listen: Option<SocketAddr>,
+    },
+    /// Issue a KMIP client certificate: writes NAME.crt, NAME.key and ca.crt into OUT.
+    ClientCert {
+        #[command(flatten)]
+        common: Common,
+        /// Subject common name; it becomes the client's identity.
+        #[arg(long)]
+        name: String,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strongroom: {e}");
+            let mut source = std::error::Error::source(e.as_ref());
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let command = cli.command.unwrap_or(Command::Serve {
+        common: Common::default(),
+        kmip_listen: None,
+        http_listen: None,
+    });
+    let (common, overrides) = match &command {
+        Command::Serve { common, kmip_listen, http_listen } => (
+            common,
+            Overrides { data_dir: None, kmip_listen: *kmip_listen, http_listen: *http_listen },
+        ),
+        Command::ClientCert { common, .. } => (common, Overrides::default()),
+    };
+    let raw = match &common.config {
+        Some(path) => RawConfig::load(path)?,
+        None => RawConfig::default(),
+    };
+    let settings =
+        raw.into_settings(Overrides { data_dir: common.data_dir.clone(), ..overrides })?;
+    let (hsm, softhsm_conf) = app::prepare(&settings)?;
+    if let Some(conf) = softhsm_conf {
+        // No thread exists yet: the runtime is built below, after this.
+        std::env::set_var("SOFTHSM2_CONF", conf);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match command {
+            Command::Serve { .. } => app::serve(settings, hsm).await,
+            Command::ClientCert { name, out, days, .. } => {
+                app::client_cert(settings, hsm, &name, &out, days).await
+            }
+        }
+    })?;
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! Errors of the store layer.
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("object {0} was changed concurrently")]
+    Conflict(String),
+    #[error("stored attribute {name} of {object_id} is not valid TTLV: {source}")]
+    CorruptAttribute {
+        object_id: String,
+        name: String,
+        #[source]
+        source: kmip::ttlv::DecodeError,
+    },
+}

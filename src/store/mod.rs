@@ -1,0 +1,55 @@
+//! The store: the only code that writes SQL. SQLite (WAL, synchronous=FULL so an
+//! acknowledged write survives power loss) with one writer connection, so transactions
+//! never fail on lock upgrades, and a pool of readers.
+
+mod audit;
+mod error;
+mod objects;
+
+pub(crate) use audit::{AuditEvent, AuditSink};
+pub(crate) use error::StoreError;
+pub(crate) use objects::{match_key, LocateQuery, NewObject, ObjectRow};
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// Handle on the database; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Store {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database at `path` and runs the migrations.
+    pub(crate) async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
+        let url = format!("sqlite://{}", path.display());
+        let opts = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+        sqlx::migrate!("./schemas/sqlite").run(&write).await?;
+        let read =
+            SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
+        Ok(Store { read, write })
+    }
+}
+
+impl Store {
+    /// Checks the database answers (for /health).
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

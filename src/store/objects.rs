@@ -1,0 +1,354 @@
+//! Managed objects and their attributes.
+
+use kmip::attributes::Attribute;
+use kmip::ttlv::binary::{decode, encode, Limits};
+use kmip::{Tag, Ttlv, Value};
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{Store, StoreError};
+
+/// A stored managed object: identity, owner, lifecycle, and wrapped material.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub(crate) struct ObjectRow {
+    pub(crate) id: String,
+    pub(crate) object_type: i64,
+    pub(crate) owner: String,
+    pub(crate) state: i64,
+    pub(crate) sub_type: Option<i64>,
+    pub(crate) key_format: Option<i64>,
+    pub(crate) wrapped_material: Option<Vec<u8>>,
+    pub(crate) kek_label: Option<String>,
+    pub(crate) initial_date: i64,
+    pub(crate) activation_date: Option<i64>,
+    pub(crate) deactivation_date: Option<i64>,
+    pub(crate) destroy_date: Option<i64>,
+    pub(crate) compromise_date: Option<i64>,
+    pub(crate) compromise_occurrence_date: Option<i64>,
+    pub(crate) revocation_reason: Option<i64>,
+    pub(crate) revocation_message: Option<String>,
+    pub(crate) last_change_date: i64,
+    pub(crate) version: i64,
+}
+
+/// A new object and the attributes it is created with.
+pub(crate) struct NewObject<'a> {
+    pub(crate) row: ObjectRow,
+    pub(crate) attributes: &'a [Attribute],
+}
+
+/// Locate criteria; all must hold.
+#[derive(Debug, Default)]
+pub(crate) struct LocateQuery {
+    pub(crate) owner: String,
+    pub(crate) object_type: Option<i64>,
+    /// States to match; `None` means every state but the destroyed ones.
+    pub(crate) states: Option<Vec<i64>>,
+    /// Attribute name and canonical value pairs.
+    pub(crate) attributes: Vec<(String, String)>,
+    /// Objects whose Cryptographic Usage Mask has all of these bits.
+    pub(crate) usage_mask: Option<i64>,
+    pub(crate) limit: Option<i64>,
+    pub(crate) offset: i64,
+}
+
+/// The canonical text of an attribute value, used for equality matching in Locate: the
+/// Name Value of a Name, the decimal or text form of a primitive, hex of anything else.
+pub(crate) fn match_key(name: &str, value: &Value) -> String {
+    match value {
+        Value::Structure(children) if name == kmip::attributes::names::NAME => children
+            .iter()
+            .find(|c| c.tag == Tag::NAME_VALUE)
+            .and_then(|c| c.as_text().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        Value::Integer(v) => v.to_string(),
+        Value::LongInteger(v) | Value::DateTime(v) | Value::DateTimeExtended(v) => v.to_string(),
+        Value::Enumeration(v) | Value::Interval(v) => v.to_string(),
+        Value::Boolean(v) => v.to_string(),
+        Value::TextString(s) => s.clone(),
+        Value::ByteString(b) | Value::BigInteger(b) => hex::encode(b),
+        Value::Structure(_) => hex::encode(encode(&Ttlv::new(Tag::ATTRIBUTE_VALUE, value.clone()))),
+    }
+}
+
+fn encode_value(value: &Value) -> Vec<u8> {
+    encode(&Ttlv::new(Tag::ATTRIBUTE_VALUE, value.clone()))
+}
+
+impl Store {
+    /// Inserts an object with its attributes in one transaction.
+    pub(crate) async fn insert_object(&self, new: NewObject<'_>) -> Result<(), StoreError> {
+        let r = &new.row;
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
+             wrapped_material, kek_label, initial_date, activation_date, deactivation_date, \
+             last_change_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.id)
+        .bind(r.object_type)
+        .bind(&r.owner)
+        .bind(r.state)
+        .bind(r.sub_type)
+        .bind(r.key_format)
+        .bind(&r.wrapped_material)
+        .bind(&r.kek_label)
+        .bind(r.initial_date)
+        .bind(r.activation_date)
+        .bind(r.deactivation_date)
+        .bind(r.last_change_date)
+        .execute(&mut *tx)
+        .await?;
+        let mut next_index = std::collections::HashMap::<&str, i64>::new();
+        for a in new.attributes {
+            let idx = next_index.entry(a.name.as_str()).or_insert(0);
+            insert_attribute(&mut tx, &r.id, a, *idx).await?;
+            *idx += 1;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The object with `id`, if any.
+    pub(crate) async fn object(&self, id: &str) -> Result<Option<ObjectRow>, StoreError> {
+        Ok(sqlx::query_as::<_, ObjectRow>(
+            "SELECT id, object_type, owner, state, sub_type, key_format, wrapped_material, \
+             kek_label, initial_date, activation_date, deactivation_date, destroy_date, \
+             compromise_date, compromise_occurrence_date, revocation_reason, revocation_message, \
+             last_change_date, version FROM objects WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// The stored attributes of `id`, ordered by name and index.
+    pub(crate) async fn attributes(&self, id: &str) -> Result<Vec<Attribute>, StoreError> {
+        let rows: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT name, idx, value FROM attributes WHERE object_id = ? ORDER BY name, idx",
+        )
+        .bind(id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|(name, idx, value)| {
+                let item = decode(&value, &Limits::default()).map_err(|source| {
+                    StoreError::CorruptAttribute {
+                        object_id: id.to_owned(),
+                        name: name.clone(),
+                        source,
+                    }
+                })?;
+                Ok(Attribute { name, index: Some(idx as i32), value: item.value })
+            })
+            .collect()
+    }
+
+    /// Saves the lifecycle fields of `row` if nobody changed the object since it was read;
+    /// bumps its version.
+    pub(crate) async fn save_lifecycle(&self, row: &ObjectRow) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE objects SET state = ?, wrapped_material = ?, kek_label = ?, \
+             activation_date = ?, deactivation_date = ?, destroy_date = ?, compromise_date = ?, \
+             compromise_occurrence_date = ?, revocation_reason = ?, revocation_message = ?, \
+             last_change_date = ?, version = version + 1 WHERE id = ? AND version = ?",
+        )
+        .bind(row.state)
+        .bind(&row.wrapped_material)
+        .bind(&row.kek_label)
+        .bind(row.activation_date)
+        .bind(row.deactivation_date)
+        .bind(row.destroy_date)
+        .bind(row.compromise_date)
+        .bind(row.compromise_occurrence_date)
+        .bind(row.revocation_reason)
+        .bind(&row.revocation_message)
+        .bind(row.last_change_date)
+        .bind(&row.id)
+        .bind(row.version)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(row.id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Adds an instance of an attribute at the next free index; returns that index.
+    pub(crate) async fn add_attribute(
+        &self,
+        id: &str,
+        attr: &Attribute,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let (next,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(MAX(idx) + 1, 0) FROM attributes WHERE object_id = ? AND name = ?",
+        )
+        .bind(id)
+        .bind(&attr.name)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_attribute(&mut tx, id, attr, next).await?;
+        touch(&mut tx, id, now).await?;
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    /// Replaces the value of instance `idx` of an attribute; false when it does not exist.
+    pub(crate) async fn modify_attribute(
+        &self,
+        id: &str,
+        name: &str,
+        idx: i64,
+        value: &Value,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let done = sqlx::query(
+            "UPDATE attributes SET value = ?, match_key = ? WHERE object_id = ? AND name = ? AND idx = ?",
+        )
+        .bind(encode_value(value))
+        .bind(match_key(name, value))
+        .bind(id)
+        .bind(name)
+        .bind(idx)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        touch(&mut tx, id, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes instance `idx` of an attribute; returns its value, or `None` when absent.
+    pub(crate) async fn delete_attribute(
+        &self,
+        id: &str,
+        name: &str,
+        idx: i64,
+        now: i64,
+    ) -> Result<Option<Value>, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let old: Option<(Vec<u8>,)> = sqlx::query_as(
+            "DELETE FROM attributes WHERE object_id = ? AND name = ? AND idx = ? RETURNING value",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(idx)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((old,)) = old else { return Ok(None) };
+        touch(&mut tx, id, now).await?;
+        tx.commit().await?;
+        let item = decode(&old, &Limits::default()).map_err(|source| {
+            StoreError::CorruptAttribute { object_id: id.to_owned(), name: name.to_owned(), source }
+        })?;
+        Ok(Some(item.value))
+    }
+
+    /// Objects matching `q`, newest first: the total number of matches and one page of ids.
+    pub(crate) async fn locate(&self, q: &LocateQuery) -> Result<(i64, Vec<String>), StoreError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM objects o");
+        where_clause(&mut count, q);
+        let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
+        let mut page = QueryBuilder::<Sqlite>::new("SELECT o.id FROM objects o");
+        where_clause(&mut page, q);
+        page.push(" ORDER BY o.initial_date DESC, o.rowid DESC LIMIT ")
+            .push_bind(q.limit.unwrap_or(-1))
+            .push(" OFFSET ")
+            .push_bind(q.offset);
+        let ids: Vec<(String,)> = page.build_query_as().fetch_all(&self.read).await?;
+        Ok((total, ids.into_iter().map(|(id,)| id).collect()))
+    }
+
+    /// Moves objects whose Activation Date has passed to Active, and Active objects whose
+    /// Deactivation Date has passed to Deactivated; returns how many changed.
+    pub(crate) async fn apply_due_dates(&self, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let a = sqlx::query(
+            "UPDATE objects SET state = 2, last_change_date = ?1, version = version + 1 \
+             WHERE state = 1 AND activation_date IS NOT NULL AND activation_date <= ?1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let d = sqlx::query(
+            "UPDATE objects SET state = 3, last_change_date = ?1, version = version + 1 \
+             WHERE state IN (1, 2) AND deactivation_date IS NOT NULL AND deactivation_date <= ?1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(a.rows_affected() + d.rows_affected())
+    }
+}
+
+fn where_clause(b: &mut QueryBuilder<Sqlite>, q: &LocateQuery) {
+    b.push(" WHERE o.owner = ").push_bind(q.owner.clone());
+    if let Some(t) = q.object_type {
+        b.push(" AND o.object_type = ").push_bind(t);
+    }
+    match &q.states {
+        Some(states) => {
+            b.push(" AND o.state IN (");
+            let mut sep = b.separated(", ");
+            for s in states {
+                sep.push_bind(*s);
+            }
+            b.push(")");
+        }
+        None => {
+            b.push(" AND o.state NOT IN (5, 6)");
+        }
+    }
+    if let Some(mask) = q.usage_mask {
+        b.push(" AND o.id IN (SELECT object_id FROM attributes WHERE name = 'Cryptographic Usage Mask' AND (CAST(match_key AS INTEGER) & ")
+            .push_bind(mask)
+            .push(") = ")
+            .push_bind(mask)
+            .push(")");
+    }
+    for (name, key) in &q.attributes {
+        b.push(" AND o.id IN (SELECT object_id FROM attributes WHERE name = ")
+            .push_bind(name.clone())
+            .push(" AND match_key = ")
+            .push_bind(key.clone())
+            .push(")");
+    }
+}
+
+async fn insert_attribute(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    id: &str,
+    a: &Attribute,
+    idx: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO attributes (object_id, name, idx, value, match_key) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(&a.name)
+    .bind(idx)
+    .bind(encode_value(&a.value))
+    .bind(match_key(&a.name, &a.value))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn touch(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE objects SET last_change_date = ?, version = version + 1 WHERE id = ?")
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

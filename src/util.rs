@@ -1,0 +1,40 @@
+//! Small helpers shared by the layers: randomness and time.
+
+/// `n` random bytes from the operating system, hex-encoded.
+pub(crate) fn random_hex(n: usize) -> String {
+    hex::encode(random_bytes(n))
+}
+
+/// `n` random bytes from the operating system.
+pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
+    let mut b = vec![0u8; n];
+    // The OS RNG failing is unrecoverable for a key manager.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut b).expect("operating system random number generator failed");
+    b
+}
+
+/// A random version-4 UUID, as text.
+pub(crate) fn uuid_v4() -> String {
+    let mut b = random_bytes(16);
+    b[6] = (b[6] & 0x0F) | 0x40;
+    b[8] = (b[8] & 0x3F) | 0x80;
+    let h = hex::encode(&b);
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+/// Seconds since the POSIX epoch.
+pub(crate) fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn uuid_shape() {
+        let u = super::uuid_v4();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert_ne!(u, super::uuid_v4());
+    }
+}
