@@ -12,6 +12,8 @@ CREATE TABLE objects (
     sub_type                    INTEGER,
     key_format                  INTEGER,
     wrapped_material            BLOB,
+    -- Plaintext length: SoftHSM 2.6 returns RFC 5649 unwraps with their zero padding.
+    material_len                INTEGER,
     kek_label                   TEXT,
     initial_date                INTEGER NOT NULL,
     activation_date             INTEGER,

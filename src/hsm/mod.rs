@@ -52,11 +52,13 @@ struct Inner {
     kek: ObjectHandle,
 }
 
-/// Key material wrapped by the key-encryption key (RFC 5649 AES key wrap with padding).
+/// Key material wrapped by the key-encryption key (RFC 5649 AES key wrap with padding),
+/// with the plaintext length needed to undo SoftHSM's padding on unwrap.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Wrapped {
     pub(crate) kek_label: &'static str,
     pub(crate) bytes: Vec<u8>,
+    pub(crate) len: usize,
 }
 
 impl Hsm {
@@ -142,7 +144,7 @@ impl Hsm {
             Attribute::Extractable(true),
         ];
         let key = s.generate_key(&Mechanism::AesKeyGen, &template)?;
-        self.wrap_and_destroy(s, key)
+        self.wrap_and_destroy(s, key, bits / 8)
     }
 
     /// Wraps client-supplied material under the KEK (it enters the HSM as a session object).
@@ -156,19 +158,30 @@ impl Hsm {
             Attribute::Extractable(true),
         ];
         let key = s.create_object(&template)?;
-        self.wrap_and_destroy(s, key)
+        self.wrap_and_destroy(s, key, material.len())
     }
 
-    fn wrap_and_destroy(&self, s: &Session, key: ObjectHandle) -> Result<Wrapped, HsmError> {
+    fn wrap_and_destroy(
+        &self,
+        s: &Session,
+        key: ObjectHandle,
+        len: usize,
+    ) -> Result<Wrapped, HsmError> {
         let wrapped = s.wrap_key(&Mechanism::AesKeyWrapPad, self.inner.kek, key);
         let destroyed = s.destroy_object(key);
         let bytes = wrapped?;
         destroyed?;
-        Ok(Wrapped { kek_label: KEK_LABEL, bytes })
+        Ok(Wrapped { kek_label: KEK_LABEL, bytes, len })
     }
 
-    /// Unwraps material wrapped by [`Hsm::wrap`] or [`Hsm::generate_wrapped_aes`].
-    pub(crate) fn unwrap(&self, s: &Session, wrapped: &[u8]) -> Result<Vec<u8>, HsmError> {
+    /// Unwraps material wrapped by [`Hsm::wrap`] or [`Hsm::generate_wrapped_aes`]; `len` is
+    /// the plaintext length recorded at wrapping.
+    pub(crate) fn unwrap(
+        &self,
+        s: &Session,
+        wrapped: &[u8],
+        len: usize,
+    ) -> Result<Vec<u8>, HsmError> {
         let template = [
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::GENERIC_SECRET),
@@ -181,13 +194,19 @@ impl Hsm {
         let destroyed = s.destroy_object(key);
         let value = value?;
         destroyed?;
-        value
+        let mut value = value
             .into_iter()
             .find_map(|a| match a {
                 Attribute::Value(v) => Some(v),
                 _ => None,
             })
-            .ok_or(HsmError::MissingAttribute("CKA_VALUE"))
+            .ok_or(HsmError::MissingAttribute("CKA_VALUE"))?;
+        // RFC 5649 pads with zeros to a multiple of 8; anything else means a wrong length.
+        if value.len() < len || value.len() - len >= 8 || value[len..].iter().any(|b| *b != 0) {
+            return Err(HsmError::BadUnwrap);
+        }
+        value.truncate(len);
+        Ok(value)
     }
 
     /// Finds the P-256 key pair labelled `label`, generating it (non-extractable, on the

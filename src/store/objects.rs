@@ -17,6 +17,7 @@ pub(crate) struct ObjectRow {
     pub(crate) sub_type: Option<i64>,
     pub(crate) key_format: Option<i64>,
     pub(crate) wrapped_material: Option<Vec<u8>>,
+    pub(crate) material_len: Option<i64>,
     pub(crate) kek_label: Option<String>,
     pub(crate) initial_date: i64,
     pub(crate) activation_date: Option<i64>,
@@ -82,8 +83,8 @@ impl Store {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
-             wrapped_material, kek_label, initial_date, activation_date, deactivation_date, \
-             last_change_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             wrapped_material, material_len, kek_label, initial_date, activation_date, \
+             deactivation_date, last_change_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.id)
         .bind(r.object_type)
@@ -92,6 +93,7 @@ impl Store {
         .bind(r.sub_type)
         .bind(r.key_format)
         .bind(&r.wrapped_material)
+        .bind(r.material_len)
         .bind(&r.kek_label)
         .bind(r.initial_date)
         .bind(r.activation_date)
@@ -113,7 +115,7 @@ impl Store {
     pub(crate) async fn object(&self, id: &str) -> Result<Option<ObjectRow>, StoreError> {
         Ok(sqlx::query_as::<_, ObjectRow>(
             "SELECT id, object_type, owner, state, sub_type, key_format, wrapped_material, \
-             kek_label, initial_date, activation_date, deactivation_date, destroy_date, \
+             material_len, kek_label, initial_date, activation_date, deactivation_date, destroy_date, \
              compromise_date, compromise_occurrence_date, revocation_reason, revocation_message, \
              last_change_date, version FROM objects WHERE id = ?",
         )
@@ -148,13 +150,14 @@ impl Store {
     /// bumps its version.
     pub(crate) async fn save_lifecycle(&self, row: &ObjectRow) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "UPDATE objects SET state = ?, wrapped_material = ?, kek_label = ?, \
+            "UPDATE objects SET state = ?, wrapped_material = ?, material_len = ?, kek_label = ?, \
              activation_date = ?, deactivation_date = ?, destroy_date = ?, compromise_date = ?, \
              compromise_occurrence_date = ?, revocation_reason = ?, revocation_message = ?, \
              last_change_date = ?, version = version + 1 WHERE id = ? AND version = ?",
         )
         .bind(row.state)
         .bind(&row.wrapped_material)
+        .bind(row.material_len)
         .bind(&row.kek_label)
         .bind(row.activation_date)
         .bind(row.deactivation_date)

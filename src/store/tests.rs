@@ -20,6 +20,7 @@ fn row(id: &str, owner: &str, initial: i64) -> ObjectRow {
         sub_type: None,
         key_format: Some(1),
         wrapped_material: Some(vec![1, 2, 3]),
+        material_len: Some(3),
         kek_label: Some("kek".into()),
         initial_date: initial,
         activation_date: None,

@@ -22,14 +22,14 @@ use crate::tag::Tag;
 use crate::ttlv::{FieldError, Ttlv, Value};
 
 /// Reads an optional Unique Identifier. In KMIP 2.x it may be an Enumeration (KMIP 2.1
-/// §11.58, such as ID Placeholder) instead of text; both mean "the ID Placeholder" here, so
+/// §11.58, such as ID Placeholder) instead of text; that means "the ID Placeholder" here, so
 /// the server substitutes the object from the previous batch item (KMIP 2.1 §6.1).
 pub fn unique_identifier(payload: &Ttlv) -> Result<Option<String>, FieldError> {
     match payload.find(Tag::UNIQUE_IDENTIFIER) {
         None => Ok(None),
         Some(t) => match &t.value {
             Value::TextString(s) => Ok(Some(s.clone())),
-            Value::Enumeration(_) | Value::Integer(_) => Ok(None),
+            Value::Enumeration(_) => Ok(None),
             _ => Err(FieldError::Invalid {
                 tag: Tag::UNIQUE_IDENTIFIER,
                 reason: "must be a Text String (or a 2.x Unique Identifier Enumeration)",

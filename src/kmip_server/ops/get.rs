@@ -34,7 +34,8 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
         _ => return Err(OpError::KeyFormat("this object cannot be returned in that format")),
     };
     let wrapped = row.wrapped_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
-    let material = cx.state.hsm.run(move |hsm, s| hsm.unwrap(s, &wrapped)).await?;
+    let len = row.material_len.unwrap_or(wrapped.len() as i64 - 8).max(0) as usize;
+    let material = cx.state.hsm.run(move |hsm, s| hsm.unwrap(s, &wrapped, len)).await?;
     let stored = cx.state.store.attributes(&id).await?;
     let int = |name| {
         stored.iter().find(|a| a.name == name).and_then(|a| match a.value {

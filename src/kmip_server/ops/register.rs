@@ -92,6 +92,7 @@ pub(crate) fn new_object(
         sub_type: None,
         key_format: Some(i64::from(KeyFormatType::RAW.0)),
         wrapped_material: None,
+        material_len: None,
         kek_label: None,
         initial_date: cx.now,
         activation_date: activation,
@@ -116,6 +117,7 @@ pub(crate) async fn store(
     attributes: &[Attribute],
 ) -> Result<String, OpError> {
     row.wrapped_material = Some(wrapped.bytes);
+    row.material_len = Some(wrapped.len as i64);
     row.kek_label = Some(wrapped.kek_label.to_owned());
     row.sub_type = sub_type;
     let id = row.id.clone();

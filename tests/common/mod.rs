@@ -1,0 +1,265 @@
+//! Shared helpers for black-box tests: start the real `strongroom` binary on free loopback
+//! ports with a fresh data directory, issue client certificates with its CLI, and talk KMIP
+//! to it over mutual TLS with the `kmip` crate.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kmip::enums::{Operation, ResultStatus};
+use kmip::message::{
+    RequestBatchItem, RequestHeader, RequestMessage, ResponseBatchItem, ResponseMessage,
+};
+use kmip::ttlv::binary::{decode, encode, frame_len, Limits};
+use kmip::{ProtocolVersion, Tag, Ttlv, Value};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_strongroom");
+
+/// A fresh directory under the system temp dir, removed by nobody (tests may inspect it).
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let mut rnd = [0u8; 8];
+    getrandom::fill(&mut rnd).unwrap();
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", hex::encode(rnd)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    pub data_dir: PathBuf,
+    pub kmip: SocketAddr,
+    pub https: SocketAddr,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        Self::start_with(data_dir, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--data-dir"])
+            .arg(data_dir)
+            .args(["--kmip-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("STRONGROOM_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start strongroom");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut addr = |prefix: &str| -> SocketAddr {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("strongroom exited before printing {prefix}"))
+                .unwrap();
+            line.strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+                .parse()
+                .unwrap()
+        };
+        let kmip = addr("KMIP listening on ");
+        let https = addr("HTTPS listening on ");
+        Server { child, data_dir: data_dir.to_owned(), kmip, https }
+    }
+
+    /// Stops the server with SIGTERM and waits for it to exit.
+    pub fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+/// Runs `strongroom client-cert`; returns the output directory holding NAME.crt/.key, ca.crt.
+pub fn client_cert(data_dir: &Path, name: &str) -> PathBuf {
+    let out = data_dir.join(format!("client-{name}"));
+    let status = Command::new(BIN)
+        .args(["client-cert", "--data-dir"])
+        .arg(data_dir)
+        .args(["--name", name, "--out"])
+        .arg(&out)
+        .env("STRONGROOM_LOG", "warn")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "client-cert failed");
+    out
+}
+
+fn roots(ca: &Path) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(ca).unwrap()).unwrap();
+    roots
+}
+
+/// A TLS client config trusting `DATA/ca.crt`, with the named client certificate if any.
+pub fn tls_config(dir: &Path, name: Option<&str>) -> Arc<rustls::ClientConfig> {
+    tls_config_trusting(&dir.join("ca.crt"), dir, name)
+}
+
+/// Like [`tls_config`], trusting the CA certificate `ca` (which may differ from the one
+/// that issued the client certificate).
+pub fn tls_config_trusting(ca: &Path, dir: &Path, name: Option<&str>) -> Arc<rustls::ClientConfig> {
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots(ca));
+    Arc::new(match name {
+        Some(n) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_file(dir.join(format!("{n}.crt"))).unwrap()],
+                PrivateKeyDer::from_pem_file(dir.join(format!("{n}.key"))).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    })
+}
+
+/// A KMIP client over one mutual-TLS connection.
+pub struct Client {
+    tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    pub version: ProtocolVersion,
+}
+
+impl Client {
+    pub fn connect(server: &Server, cert_dir: &Path, name: &str) -> Client {
+        Self::connect_with(server.kmip, tls_config(cert_dir, Some(name)))
+    }
+
+    pub fn connect_with(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Client {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let conn =
+            rustls::ClientConnection::new(config, ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        Client { tls: rustls::StreamOwned::new(conn, tcp), version: ProtocolVersion::V1_4 }
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.tls.write_all(bytes)?;
+        self.tls.flush()?;
+        self.read_message()
+    }
+
+    pub fn read_message(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut header = [0u8; 8];
+        self.tls.read_exact(&mut header)?;
+        let mut buf = vec![0u8; frame_len(&header).unwrap()];
+        buf[..8].copy_from_slice(&header);
+        self.tls.read_exact(&mut buf[8..])?;
+        Ok(buf)
+    }
+
+    pub fn send(&mut self, msg: &RequestMessage) -> ResponseMessage {
+        let bytes = self.send_raw(&encode(&msg.to_ttlv())).unwrap();
+        ResponseMessage::from_ttlv(&decode(&bytes, &Limits::default()).unwrap()).unwrap()
+    }
+
+    /// One operation; returns its batch item whatever the result.
+    pub fn call(&mut self, op: Operation, payload: Vec<Ttlv>) -> ResponseBatchItem {
+        let msg = request(self.version, vec![(op, payload)]);
+        let mut r = self.send(&msg);
+        assert_eq!(r.header.protocol_version, self.version);
+        assert_eq!(r.batch_items.len(), 1);
+        r.batch_items.remove(0)
+    }
+
+    /// One operation that must succeed; returns its response payload.
+    pub fn ok(&mut self, op: Operation, payload: Vec<Ttlv>) -> Ttlv {
+        let item = self.call(op, payload);
+        assert_eq!(
+            item.result_status,
+            ResultStatus::SUCCESS,
+            "{op:?} failed: {:?} {:?}",
+            item.result_reason,
+            item.result_message
+        );
+        item.payload.expect("payload")
+    }
+}
+
+pub fn request(version: ProtocolVersion, items: Vec<(Operation, Vec<Ttlv>)>) -> RequestMessage {
+    RequestMessage {
+        header: RequestHeader {
+            protocol_version: version,
+            maximum_response_size: None,
+            client_correlation_value: None,
+            server_correlation_value: None,
+            authentication: None,
+            batch_error_continuation_option: None,
+            batch_order_option: None,
+            time_stamp: None,
+            batch_count: items.len() as i32,
+        },
+        batch_items: items
+            .into_iter()
+            .map(|(operation, payload)| RequestBatchItem {
+                operation,
+                unique_batch_item_id: None,
+                payload: Ttlv::structure(Tag::REQUEST_PAYLOAD, payload),
+            })
+            .collect(),
+    }
+}
+
+pub fn text(tag: Tag, s: &str) -> Ttlv {
+    Ttlv::new(tag, Value::TextString(s.to_owned()))
+}
+
+pub fn uid(s: &str) -> Ttlv {
+    text(Tag::UNIQUE_IDENTIFIER, s)
+}
+
+pub fn enumeration(tag: Tag, v: u32) -> Ttlv {
+    Ttlv::new(tag, Value::Enumeration(v))
+}
+
+pub fn int(tag: Tag, v: i32) -> Ttlv {
+    Ttlv::new(tag, Value::Integer(v))
+}
+
+/// A Name attribute value.
+pub fn name_value(n: &str) -> Value {
+    Value::Structure(vec![text(Tag::NAME_VALUE, n), enumeration(Tag::NAME_TYPE, 1)])
+}
+
+/// The Unique Identifier of a response payload.
+pub fn uid_of(payload: &Ttlv) -> String {
+    payload.find(Tag::UNIQUE_IDENTIFIER).unwrap().as_text().unwrap().to_owned()
+}
+
+/// The key material of a Get response payload for a symmetric key.
+pub fn key_material(payload: &Ttlv) -> Vec<u8> {
+    payload
+        .find(Tag::SYMMETRIC_KEY)
+        .and_then(|k| k.find(Tag::KEY_BLOCK))
+        .and_then(|b| b.find(Tag::KEY_VALUE))
+        .and_then(|v| v.find(Tag::KEY_MATERIAL))
+        .unwrap()
+        .as_bytes()
+        .unwrap()
+        .to_vec()
+}

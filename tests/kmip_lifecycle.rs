@@ -1,0 +1,413 @@
+//! Black-box KMIP tests against the real binary over mutual TLS: the key lifecycle in the
+//! 1.x and 2.x attribute models, persistence across restarts, owner isolation, batches and
+//! the ID Placeholder, time-driven activation, and replayed client captures.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use kmip::attributes::{names, write_attributes, Attribute};
+use kmip::enums::{
+    usage_mask, CryptographicAlgorithm, ObjectType, Operation, ResultReason, ResultStatus,
+    RevocationReasonCode, State,
+};
+use kmip::message::RequestMessage;
+use kmip::ttlv::binary::{decode, encode, Limits};
+use kmip::{ProtocolVersion, Tag, Ttlv, Value};
+
+fn key_attributes(name: &str) -> Vec<Attribute> {
+    vec![
+        Attribute::new(
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(CryptographicAlgorithm::AES.0),
+        ),
+        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+        Attribute::new(
+            names::CRYPTOGRAPHIC_USAGE_MASK,
+            Value::Integer(usage_mask::ENCRYPT | usage_mask::DECRYPT),
+        ),
+        Attribute::new(names::NAME, name_value(name)),
+    ]
+}
+
+/// A Create payload in the model of `version`: Template-Attribute (1.x) or Attributes (2.x).
+fn create_payload(version: ProtocolVersion, attrs: &[Attribute]) -> Vec<Ttlv> {
+    let mut p = vec![enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0)];
+    if version.is_v2() {
+        p.extend(write_attributes(attrs, version));
+    } else {
+        p.push(Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, write_attributes(attrs, version)));
+    }
+    p
+}
+
+fn locate_by_name(c: &mut Client, name: &str) -> Vec<String> {
+    let attr = Attribute::new(names::NAME, name_value(name));
+    let payload =
+        if c.version.is_v2() { write_attributes(&[attr], c.version) } else { vec![attr.to_v1()] };
+    let r = c.ok(Operation::LOCATE, payload);
+    r.find_all(Tag::UNIQUE_IDENTIFIER).map(|t| t.as_text().unwrap().to_owned()).collect()
+}
+
+fn state_of(c: &mut Client, id: &str) -> State {
+    let names_payload = if c.version.is_v2() {
+        vec![uid(id), enumeration(Tag::ATTRIBUTE_REFERENCE, Tag::STATE.0)]
+    } else {
+        vec![uid(id), text(Tag::ATTRIBUTE_NAME, names::STATE)]
+    };
+    let r = c.ok(Operation::GET_ATTRIBUTES, names_payload);
+    let state = if c.version.is_v2() {
+        r.find(Tag::ATTRIBUTES).unwrap().find(Tag::STATE).unwrap().as_enum().unwrap()
+    } else {
+        let a = Attribute::from_v1(r.find(Tag::ATTRIBUTE).unwrap()).unwrap();
+        assert_eq!(a.name, names::STATE);
+        match a.value {
+            Value::Enumeration(s) => s,
+            other => panic!("{other:?}"),
+        }
+    };
+    State(state)
+}
+
+fn expect_failure(item: &kmip::message::ResponseBatchItem, reason: ResultReason) {
+    assert_eq!(item.result_status, ResultStatus::OPERATION_FAILED, "{item:?}");
+    assert_eq!(item.result_reason, Some(reason), "{:?}", item.result_message);
+    assert!(item.result_message.as_deref().is_some_and(|m| !m.is_empty()));
+}
+
+fn lifecycle(version: ProtocolVersion) {
+    let dir = temp_dir("strongroom-lifecycle");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+    c.version = version;
+    let name = format!("lifecycle-{version}");
+
+    let created = c.ok(Operation::CREATE, create_payload(version, &key_attributes(&name)));
+    let id = uid_of(&created);
+    let key = key_material(&c.ok(Operation::GET, vec![uid(&id)]));
+    assert_eq!(key.len(), 32);
+    assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&id)])), key, "Get is stable");
+    assert_eq!(locate_by_name(&mut c, &name), vec![id.clone()]);
+    assert_eq!(state_of(&mut c, &id), State::PRE_ACTIVE);
+
+    // Every attribute, in the client's model.
+    let all = c.ok(Operation::GET_ATTRIBUTES, vec![uid(&id)]);
+    let listed = c.ok(Operation::GET_ATTRIBUTE_LIST, vec![uid(&id)]);
+    if version.is_v2() {
+        let attrs = all.find(Tag::ATTRIBUTES).unwrap();
+        assert_eq!(attrs.find(Tag::CRYPTOGRAPHIC_LENGTH).unwrap().as_i32().unwrap(), 256);
+        assert!(listed.find(Tag::ATTRIBUTE_REFERENCE).is_some());
+    } else {
+        let attrs: Vec<Attribute> =
+            all.find_all(Tag::ATTRIBUTE).map(|a| Attribute::from_v1(a).unwrap()).collect();
+        for n in [
+            names::UNIQUE_IDENTIFIER,
+            names::OBJECT_TYPE,
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            names::NAME,
+            names::INITIAL_DATE,
+        ] {
+            assert!(attrs.iter().any(|a| a.name == n), "{n} missing from {attrs:?}");
+        }
+        assert!(listed.find_all(Tag::ATTRIBUTE_NAME).any(|n| n.as_text().unwrap() == names::NAME));
+    }
+
+    // An Active key cannot be destroyed; revoke first.
+    c.ok(Operation::ACTIVATE, vec![uid(&id)]);
+    assert_eq!(state_of(&mut c, &id), State::ACTIVE);
+    let again = c.call(Operation::ACTIVATE, vec![uid(&id)]);
+    let wrong_state = if version.is_v2() {
+        ResultReason::WRONG_KEY_LIFECYCLE_STATE
+    } else {
+        ResultReason::ILLEGAL_OPERATION
+    };
+    expect_failure(&again, wrong_state);
+    expect_failure(&c.call(Operation::DESTROY, vec![uid(&id)]), wrong_state);
+    let reason = Ttlv::structure(
+        Tag::REVOCATION_REASON,
+        vec![enumeration(
+            Tag::REVOCATION_REASON_CODE,
+            RevocationReasonCode::CESSATION_OF_OPERATION.0,
+        )],
+    );
+    c.ok(Operation::REVOKE, vec![uid(&id), reason]);
+    assert_eq!(state_of(&mut c, &id), State::DEACTIVATED);
+    c.ok(Operation::DESTROY, vec![uid(&id)]);
+    assert_eq!(state_of(&mut c, &id), State::DESTROYED);
+    let destroyed = if version.is_v2() {
+        ResultReason::OBJECT_DESTROYED
+    } else {
+        ResultReason::ILLEGAL_OPERATION
+    };
+    expect_failure(&c.call(Operation::GET, vec![uid(&id)]), destroyed);
+    assert!(locate_by_name(&mut c, &name).is_empty(), "destroyed keys are not located by default");
+    server.stop();
+}
+
+#[test]
+fn key_lifecycle_kmip_1_4() {
+    lifecycle(ProtocolVersion::V1_4);
+}
+
+#[test]
+fn key_lifecycle_kmip_2_1() {
+    lifecycle(ProtocolVersion::V2_1);
+}
+
+#[test]
+fn objects_survive_restart_and_stay_private_to_their_owner() {
+    let dir = temp_dir("strongroom-restart");
+    let server = Server::start(&dir);
+    let alice = client_cert(&dir, "alice");
+    let bob = client_cert(&dir, "bob");
+    let mut a = Client::connect(&server, &alice, "alice");
+    let id =
+        uid_of(&a.ok(Operation::CREATE, create_payload(a.version, &key_attributes("shared-name"))));
+    let key = key_material(&a.ok(Operation::GET, vec![uid(&id)]));
+    // Register: client-supplied material is wrapped before it is stored.
+    let secret = vec![0x5Au8; 16];
+    let registered = uid_of(&a.ok(
+        Operation::REGISTER,
+        vec![
+            enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0),
+            Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, vec![]),
+            Ttlv::structure(
+                Tag::SYMMETRIC_KEY,
+                vec![Ttlv::structure(
+                    Tag::KEY_BLOCK,
+                    vec![
+                        enumeration(Tag::KEY_FORMAT_TYPE, kmip::enums::KeyFormatType::RAW.0),
+                        Ttlv::structure(
+                            Tag::KEY_VALUE,
+                            vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(secret.clone()))],
+                        ),
+                        enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm::AES.0),
+                        int(Tag::CRYPTOGRAPHIC_LENGTH, 128),
+                    ],
+                )],
+            ),
+        ],
+    ));
+    drop(a);
+    server.stop();
+
+    // Nothing in the database is the plaintext key.
+    let db = std::fs::read(dir.join("strongroom.db")).unwrap();
+    let wal = std::fs::read(dir.join("strongroom.db-wal")).unwrap_or_default();
+    for hay in [&db, &wal] {
+        assert!(!hay.windows(key.len()).any(|w| w == key.as_slice()), "plaintext key in the store");
+        assert!(
+            !hay.windows(secret.len()).any(|w| w == secret.as_slice()),
+            "plaintext secret in the store"
+        );
+    }
+
+    let server = Server::start(&dir);
+    let mut a = Client::connect(&server, &alice, "alice");
+    assert_eq!(key_material(&a.ok(Operation::GET, vec![uid(&id)])), key);
+    assert_eq!(key_material(&a.ok(Operation::GET, vec![uid(&registered)])), secret);
+
+    let mut b = Client::connect(&server, &bob, "bob");
+    expect_failure(&b.call(Operation::GET, vec![uid(&id)]), ResultReason::PERMISSION_DENIED);
+    expect_failure(&b.call(Operation::DESTROY, vec![uid(&id)]), ResultReason::PERMISSION_DENIED);
+    expect_failure(
+        &b.call(Operation::GET_ATTRIBUTES, vec![uid(&id)]),
+        ResultReason::PERMISSION_DENIED,
+    );
+    assert!(locate_by_name(&mut b, "shared-name").is_empty());
+    expect_failure(
+        &b.call(Operation::GET, vec![uid("no-such-object")]),
+        ResultReason::ITEM_NOT_FOUND,
+    );
+    assert_eq!(key_material(&a.ok(Operation::GET, vec![uid(&id)])), key, "still intact");
+    server.stop();
+}
+
+#[test]
+fn batches_placeholder_attributes_and_activation_dates() {
+    let dir = temp_dir("strongroom-batch");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+
+    // Create then Activate and Get through the ID Placeholder, with batch item ids echoed.
+    let mut msg = request(
+        ProtocolVersion::V1_2,
+        vec![
+            (Operation::CREATE, create_payload(ProtocolVersion::V1_2, &key_attributes("batch"))),
+            (Operation::ACTIVATE, vec![]),
+            (Operation::GET, vec![]),
+        ],
+    );
+    for (i, item) in msg.batch_items.iter_mut().enumerate() {
+        item.unique_batch_item_id = Some(vec![i as u8 + 1]);
+    }
+    let r = c.send(&msg);
+    assert_eq!(r.batch_items.len(), 3);
+    for (i, item) in r.batch_items.iter().enumerate() {
+        assert_eq!(item.result_status, ResultStatus::SUCCESS, "{item:?}");
+        assert_eq!(item.unique_batch_item_id, Some(vec![i as u8 + 1]));
+    }
+    let id = uid_of(r.batch_items[0].payload.as_ref().unwrap());
+    assert_eq!(key_material(r.batch_items[2].payload.as_ref().unwrap()).len(), 32);
+
+    // A failing item stops the batch unless Continue is asked for.
+    let mut msg = request(
+        ProtocolVersion::V1_4,
+        vec![(Operation::GET, vec![uid("missing")]), (Operation::GET, vec![uid(&id)])],
+    );
+    assert_eq!(c.send(&msg).batch_items.len(), 1);
+    msg.header.batch_error_continuation_option =
+        Some(kmip::enums::BatchErrorContinuationOption::CONTINUE);
+    let r = c.send(&msg);
+    assert_eq!(r.batch_items[0].result_status, ResultStatus::OPERATION_FAILED);
+    assert_eq!(r.batch_items[1].result_status, ResultStatus::SUCCESS);
+
+    // Custom attributes, as vCenter adds them, and Modify/Delete by index.
+    for (n, v) in [("x-Product", "vSphere"), ("x-Vendor", "VMware")] {
+        c.ok(
+            Operation::ADD_ATTRIBUTE,
+            vec![uid(&id), Attribute::new(n, Value::TextString(v.into())).to_v1()],
+        );
+    }
+    let mut renamed = Attribute::new(names::NAME, name_value("batch-renamed"));
+    renamed.index = Some(0);
+    c.ok(Operation::MODIFY_ATTRIBUTE, vec![uid(&id), renamed.to_v1()]);
+    assert_eq!(locate_by_name(&mut c, "batch-renamed"), vec![id.clone()]);
+    c.ok(Operation::DELETE_ATTRIBUTE, vec![uid(&id), text(Tag::ATTRIBUTE_NAME, "x-Vendor")]);
+    let attrs = c.ok(
+        Operation::GET_ATTRIBUTES,
+        vec![
+            uid(&id),
+            text(Tag::ATTRIBUTE_NAME, "x-Product"),
+            text(Tag::ATTRIBUTE_NAME, "x-Vendor"),
+        ],
+    );
+    let got: Vec<_> =
+        attrs.find_all(Tag::ATTRIBUTE).map(|a| Attribute::from_v1(a).unwrap().name).collect();
+    assert_eq!(got, vec!["x-Product".to_owned()]);
+    let read_only = Attribute::new(names::UNIQUE_IDENTIFIER, Value::TextString("forged".into()));
+    expect_failure(
+        &c.call(Operation::ADD_ATTRIBUTE, vec![uid(&id), read_only.to_v1()]),
+        ResultReason::PERMISSION_DENIED,
+    );
+
+    // Activation Date in the future: Pre-Active until it passes, then Active on its own.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut attrs = key_attributes("scheduled");
+    attrs.push(Attribute::new(names::ACTIVATION_DATE, Value::DateTime(now + 2)));
+    c.version = ProtocolVersion::V2_1;
+    let scheduled = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &attrs)));
+    assert_eq!(state_of(&mut c, &scheduled), State::PRE_ACTIVE);
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    assert_eq!(state_of(&mut c, &scheduled), State::ACTIVE);
+
+    // Discover Versions answers the client's preferences that the server speaks.
+    let r = c.ok(
+        Operation::DISCOVER_VERSIONS,
+        vec![ProtocolVersion { major: 9, minor: 9 }.to_ttlv(), ProtocolVersion::V1_1.to_ttlv()],
+    );
+    let versions: Vec<_> =
+        r.find_all(Tag::PROTOCOL_VERSION).map(|v| ProtocolVersion::from_ttlv(v).unwrap()).collect();
+    assert_eq!(versions, vec![ProtocolVersion::V1_1]);
+    let q = c.ok(
+        Operation::QUERY,
+        vec![enumeration(Tag::QUERY_FUNCTION, 1), enumeration(Tag::QUERY_FUNCTION, 3)],
+    );
+    assert!(q.find_all(Tag::OPERATION).count() >= 10);
+    assert_eq!(q.find(Tag::VENDOR_IDENTIFICATION).unwrap().as_text().unwrap(), "Strongroom");
+    server.stop();
+}
+
+fn capture(file: &str) -> Vec<(String, Vec<u8>)> {
+    let path = format!("{}/kmip/tests/vectors/{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (name, h) = l.split_once(' ').unwrap();
+            (name.to_owned(), hex::decode(h.trim()).unwrap())
+        })
+        .collect()
+}
+
+/// Replaces every Unique Identifier text in a captured request with `id`.
+fn retarget(bytes: &[u8], id: &str) -> Vec<u8> {
+    fn walk(t: &mut Ttlv, id: &str) {
+        if t.tag == Tag::UNIQUE_IDENTIFIER {
+            if let Value::TextString(s) = &mut t.value {
+                *s = id.to_owned();
+            }
+        }
+        if let Value::Structure(c) = &mut t.value {
+            c.iter_mut().for_each(|c| walk(c, id));
+        }
+    }
+    let mut item = decode(bytes, &Limits::default()).unwrap();
+    walk(&mut item, id);
+    encode(&item)
+}
+
+fn replay(c: &mut Client, bytes: &[u8]) -> kmip::message::ResponseMessage {
+    let r = c.send_raw(bytes).unwrap();
+    let r = kmip::message::ResponseMessage::from_ttlv(&decode(&r, &Limits::default()).unwrap())
+        .unwrap();
+    let req = RequestMessage::from_ttlv(&decode(bytes, &Limits::default()).unwrap()).unwrap();
+    assert_eq!(
+        r.header.protocol_version, req.header.protocol_version,
+        "answers in the client's version"
+    );
+    for item in &r.batch_items {
+        assert_eq!(item.result_status, ResultStatus::SUCCESS, "{item:?}");
+    }
+    r
+}
+
+#[test]
+fn replayed_vcenter_and_pg_tde_requests_succeed() {
+    let dir = temp_dir("strongroom-captures");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+
+    // VMware vCenter (KMIP 1.1): discover, query, create, then attributes and get on it.
+    let mut c = Client::connect(&server, &certs, "alice");
+    let vmware = capture("client-capture-vmware-vcenter-kmip-1.1.hex.txt");
+    let mut id = String::new();
+    for (name, bytes) in &vmware {
+        let bytes = if id.is_empty() { bytes.clone() } else { retarget(bytes, &id) };
+        let r = replay(&mut c, &bytes);
+        if name == "CREATE" {
+            id = uid_of(r.batch_items[0].payload.as_ref().unwrap());
+        }
+        if name == "GET" {
+            assert_eq!(key_material(r.batch_items[0].payload.as_ref().unwrap()).len(), 32);
+        }
+    }
+    assert!(!id.is_empty());
+
+    // PostgreSQL pg_tde: Register with 1.4, then Locate and Get with 1.0, each call on a new
+    // connection as pg_tde does.
+    let pg = capture("client-capture-postgres-pg_tde.hex.txt");
+    let registered = {
+        let mut c = Client::connect(&server, &certs, "alice");
+        uid_of(replay(&mut c, &pg[0].1).batch_items[0].payload.as_ref().unwrap())
+    };
+    let located = {
+        let mut c = Client::connect(&server, &certs, "alice");
+        let r = replay(&mut c, &pg[1].1);
+        let p = r.batch_items[0].payload.clone().unwrap();
+        assert!(p.find(Tag::LOCATED_ITEMS).is_none(), "Located Items does not exist in KMIP 1.0");
+        p.find_all(Tag::UNIQUE_IDENTIFIER)
+            .map(|t| t.as_text().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(located, vec![registered.clone()]);
+    let mut c = Client::connect(&server, &certs, "alice");
+    let r = replay(&mut c, &retarget(&pg[2].1, &registered));
+    assert_eq!(
+        key_material(r.batch_items[0].payload.as_ref().unwrap()),
+        hex::decode("c1be2b9c939788a7cd09a50d5870d6c0").unwrap()
+    );
+    server.stop();
+}
