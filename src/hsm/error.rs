@@ -7,7 +7,7 @@ use cryptoki::error::{Error as Pkcs11Error, RvError};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum HsmError {
-    #[error("cannot load PKCS#11 module {module}: {source}")]
+    #[error("cannot load PKCS#11 module {module} (for the default SoftHSM: apt-get install softhsm2): {source}")]
     Load {
         module: PathBuf,
         #[source]

@@ -1,0 +1,54 @@
+//! Interoperability with an unmodified third-party client: PyKMIP's ProxyKmipClient over
+//! mutual TLS with certificates from `strongroom client-cert`, across a server restart.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn pykmip(
+    phase: &str,
+    server: &Server,
+    certs: &std::path::Path,
+    name: &str,
+    state: &std::path::Path,
+) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pykmip/lifecycle.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(phase)
+        .args(["--port", &server.kmip.port().to_string()])
+        .arg("--certs")
+        .arg(certs)
+        .args(["--name", name])
+        .arg("--state")
+        .arg(state)
+        .output()
+        .expect("python3 is needed for the PyKMIP tests (apt-get install python3)");
+    assert!(
+        out.status.success(),
+        "PyKMIP {phase} failed (needs `pip install pykmip`):\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn pykmip_client_lifecycle_across_restart_and_isolation() {
+    let dir = temp_dir("strongroom-pykmip");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let bob = client_cert(&dir, "bob");
+    std::fs::copy(bob.join("bob.crt"), certs.join("bob.crt")).unwrap();
+    std::fs::copy(bob.join("bob.key"), certs.join("bob.key")).unwrap();
+    let state = dir.join("pykmip-state.json");
+
+    pykmip("create", &server, &certs, "alice", &state);
+    server.stop();
+    let server = Server::start(&dir);
+    pykmip("deny", &server, &certs, "bob", &state);
+    pykmip("check", &server, &certs, "alice", &state);
+    server.stop();
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Drives Strongroom with PyKMIP's ProxyKmipClient (an unmodified third-party client).
+
+Usage: lifecycle.py PHASE --port P --certs DIR --name CLIENT --state FILE
+  create  create an AES-256 key named after the state file, Get it twice, save id and key
+  check   after a server restart: Get equals the saved key, Locate by name, Get Attributes,
+          Activate, Revoke, Destroy, and Get then fails
+  deny    as another client: Get, Get Attributes and Destroy of the saved id are refused,
+          and Locate by its name finds nothing
+Exits non-zero with a message on the first mismatch.
+"""
+import argparse
+import json
+import sys
+
+try:
+    from kmip.core import enums
+    from kmip.core.factories import attributes as attribute_factory
+    from kmip.pie.client import ProxyKmipClient
+    from kmip.pie.exceptions import KmipOperationFailure
+except ImportError:
+    sys.exit("PyKMIP is not installed: pip install pykmip")
+
+
+def client(args, name):
+    # Opened by the `with` block.
+    return ProxyKmipClient(
+        hostname="127.0.0.1",
+        port=args.port,
+        cert=f"{args.certs}/{name}.crt",
+        key=f"{args.certs}/{name}.key",
+        ca=f"{args.certs}/ca.crt",
+        config_file="/dev/null",
+    )
+
+
+def expect(cond, what):
+    if not cond:
+        sys.exit(f"FAILED: {what}")
+
+
+def attrs_by_name(c, uid, names):
+    _, attrs = c.get_attributes(uid, names)
+    return {a.attribute_name.value: a.attribute_value for a in attrs}
+
+
+def name_filter(key_name):
+    f = attribute_factory.AttributeFactory()
+    return [f.create_attribute(enums.AttributeType.NAME, key_name)]
+
+
+def refused(fn, reason):
+    try:
+        fn()
+    except KmipOperationFailure as e:
+        return e.reason == reason
+    return False
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("phase", choices=["create", "check", "deny"])
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--certs", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--state", required=True)
+    args = p.parse_args()
+
+    if args.phase == "create":
+        key_name = "pykmip-" + args.name
+        with client(args, args.name) as c:
+            uid = c.create(enums.CryptographicAlgorithm.AES, 256, name=key_name)
+            first = c.get(uid).value
+            second = c.get(uid).value
+            expect(len(first) == 32, f"key is {len(first)} bytes, not 32")
+            expect(first == second, "two Gets returned different key material")
+        with open(args.state, "w") as f:
+            json.dump({"uid": uid, "key": first.hex(), "name": key_name}, f)
+        print("created", uid)
+        return
+
+    with open(args.state) as f:
+        state = json.load(f)
+    uid, key_name = state["uid"], state["name"]
+
+    if args.phase == "check":
+        with client(args, args.name) as c:
+            expect(c.get(uid).value.hex() == state["key"], "key changed across the restart")
+            expect(c.locate(attributes=name_filter(key_name)) == [uid], "Locate by name")
+            a = attrs_by_name(c, uid, ["Cryptographic Algorithm", "Cryptographic Length", "State", "Name"])
+            expect(a["Cryptographic Algorithm"].value == enums.CryptographicAlgorithm.AES, "algorithm")
+            expect(a["Cryptographic Length"].value == 256, "length")
+            expect(a["State"].value == enums.State.PRE_ACTIVE, f"state {a['State']}")
+            expect(a["Name"].name_value.value == key_name, "name")
+            c.activate(uid)
+            expect(attrs_by_name(c, uid, ["State"])["State"].value == enums.State.ACTIVE, "activated")
+            c.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, uid)
+            expect(attrs_by_name(c, uid, ["State"])["State"].value == enums.State.DEACTIVATED, "revoked")
+            c.destroy(uid)
+            expect(attrs_by_name(c, uid, ["State"])["State"].value == enums.State.DESTROYED, "destroyed")
+            try:
+                c.get(uid)
+                sys.exit("FAILED: Get of a destroyed key succeeded")
+            except KmipOperationFailure:
+                pass
+        print("checked", uid)
+        return
+
+    with client(args, args.name) as c:
+        denied = enums.ResultReason.PERMISSION_DENIED
+        expect(refused(lambda: c.get(uid), denied), "another client's Get was not refused")
+        expect(refused(lambda: c.get_attributes(uid, ["State"]), denied), "Get Attributes not refused")
+        expect(refused(lambda: c.destroy(uid), denied), "another client's Destroy was not refused")
+        expect(c.locate(attributes=name_filter(key_name)) == [], "Locate showed another client's key")
+    print("denied", uid)
+
+
+if __name__ == "__main__":
+    main()
