@@ -1,1 +1,234 @@
-fn main() {}
+//! Load run: KMIP Create and Get over persistent mutual-TLS connections against Strongroom
+//! (release build, SoftHSM, SQLite with synchronous=FULL) and against PyKMIP's own server in
+//! the same run, with the same client and requests (KMIP 1.2). Prints ops/s, p50/p99
+//! latency and the ratio to PyKMIP.
+//!
+//! `cargo bench --bench kmip_load` for the measurement (5 s a cell; `LOAD_SECS` to change);
+//! under `cargo test` it makes a short smoke run against Strongroom only.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use kmip::attributes::{names, write_attributes, Attribute};
+use kmip::enums::{Operation, ResultStatus};
+use kmip::{ProtocolVersion, Tag, Ttlv, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    Create,
+    Get,
+}
+
+struct Stats {
+    ops: usize,
+    secs: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn create_payload() -> Vec<Ttlv> {
+    let attrs = [
+        Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(3)),
+        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+        Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(12)),
+    ];
+    vec![
+        enumeration(Tag::OBJECT_TYPE, 2),
+        Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, write_attributes(&attrs, ProtocolVersion::V1_2)),
+    ]
+}
+
+fn connect(addr: SocketAddr, tls: &Arc<rustls::ClientConfig>) -> Client {
+    let mut c = Client::connect_with(addr, tls.clone());
+    c.version = ProtocolVersion::V1_2;
+    c
+}
+
+fn load(
+    addr: SocketAddr,
+    tls: &Arc<rustls::ClientConfig>,
+    op: Op,
+    conns: usize,
+    secs: f64,
+) -> Stats {
+    let key = uid_of(&connect(addr, tls).ok(Operation::CREATE, create_payload()));
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..conns)
+        .map(|_| {
+            let (tls, key) = (tls.clone(), key.clone());
+            std::thread::spawn(move || {
+                let mut c = connect(addr, &tls);
+                let mut lat = Vec::new();
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let item = match op {
+                        Op::Create => c.call(Operation::CREATE, create_payload()),
+                        Op::Get => c.call(Operation::GET, vec![uid(&key)]),
+                    };
+                    assert_eq!(item.result_status, ResultStatus::SUCCESS, "{item:?}");
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut lat: Vec<Duration> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    };
+    Stats { ops: lat.len(), secs, p50_ms: pct(0.50), p99_ms: pct(0.99) }
+}
+
+/// Certificates for the PyKMIP peer, from a throwaway CA made here.
+fn peer_certs(dir: &Path) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, SanType,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name.push(DnType::CommonName, "PyKMIP peer CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |name: &str, eku, server: bool| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::default();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.extended_key_usages = vec![eku];
+        if server {
+            p.subject_alt_names = vec![
+                SanType::IpAddress([127, 0, 0, 1].into()),
+                SanType::DnsName("localhost".try_into().unwrap()),
+            ];
+        }
+        let cert = p.signed_by(&key, &issuer).unwrap();
+        std::fs::write(dir.join(format!("{name}.crt")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+    };
+    leaf("server", ExtendedKeyUsagePurpose::ServerAuth, true);
+    leaf("alice", ExtendedKeyUsagePurpose::ClientAuth, false);
+    std::fs::write(dir.join("ca.crt"), ca_cert.pem()).unwrap();
+}
+
+struct Peer(Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_pykmip(dir: &Path) -> (Peer, SocketAddr) {
+    peer_certs(dir);
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::create_dir_all(dir.join("policies")).unwrap();
+    let d = dir.display();
+    let conf = format!(
+        "[server]\nhostname=127.0.0.1\nport={port}\ncertificate_path={d}/server.crt\nkey_path={d}/server.key\n\
+         ca_path={d}/ca.crt\nauth_suite=TLS1.2\npolicy_path={d}/policies\nenable_tls_client_auth=True\n\
+         logging_level=WARNING\ndatabase_path={d}/pykmip.db\n"
+    );
+    std::fs::write(dir.join("server.conf"), conf).unwrap();
+    let peer = Peer(
+        Command::new("pykmip-server")
+            .arg("-f")
+            .arg(dir.join("server.conf"))
+            .arg("-l")
+            .arg(dir.join("server.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pykmip-server (pip install pykmip) is the peer of this benchmark"),
+    );
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return (peer, addr);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("pykmip-server did not start; see {d}/server.log");
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let secs: f64 = if bench {
+        std::env::var("LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0)
+    } else {
+        0.2
+    };
+    let cells: &[(Op, usize)] = if bench {
+        &[(Op::Create, 1), (Op::Create, 4), (Op::Get, 1), (Op::Get, 4)]
+    } else {
+        &[(Op::Create, 1), (Op::Get, 2)]
+    };
+
+    let dir = temp_dir("strongroom-load");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let ours = tls_config(&certs, Some("alice"));
+    let mut rows = Vec::new();
+    for &(op, conns) in cells {
+        rows.push((op, conns, load(server.kmip, &ours, op, conns, secs)));
+    }
+    drop(server);
+
+    let mut peer_rows = Vec::new();
+    if bench {
+        let peer_dir = temp_dir("pykmip-peer");
+        let (_peer, addr) = start_pykmip(&peer_dir);
+        let theirs = tls_config(&peer_dir, Some("alice"));
+        for &(op, conns) in cells {
+            peer_rows.push(load(addr, &theirs, op, conns, secs));
+        }
+    }
+
+    println!("\nKMIP load, {secs} s per cell (ops/s; latency p50/p99 in ms)");
+    println!(
+        "{:<8} {:>5} {:>12} {:>16} {:>12} {:>16} {:>8}",
+        "op", "conns", "strongroom", "p50/p99", "pykmip", "p50/p99", "ratio"
+    );
+    for (i, (op, conns, s)) in rows.iter().enumerate() {
+        let rate = s.ops as f64 / s.secs;
+        match peer_rows.get(i) {
+            Some(p) => {
+                let prate = p.ops as f64 / p.secs;
+                println!(
+                    "{:<8} {:>5} {:>12.0} {:>7.2}/{:<8.2} {:>12.0} {:>7.2}/{:<8.2} {:>7.1}x",
+                    format!("{op:?}"),
+                    conns,
+                    rate,
+                    s.p50_ms,
+                    s.p99_ms,
+                    prate,
+                    p.p50_ms,
+                    p.p99_ms,
+                    rate / prate
+                );
+            }
+            None => println!(
+                "{:<8} {:>5} {:>12.0} {:>7.2}/{:<8.2}",
+                format!("{op:?}"),
+                conns,
+                rate,
+                s.p50_ms,
+                s.p99_ms
+            ),
+        }
+        assert!(s.ops > 0);
+    }
+}
