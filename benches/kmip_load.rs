@@ -4,7 +4,8 @@
 //! latency and the ratio to PyKMIP.
 //!
 //! `cargo bench --bench kmip_load` for the measurement (5 s a cell; `LOAD_SECS` to change);
-//! under `cargo test` it makes a short smoke run against Strongroom only.
+//! under `cargo test` it makes a short smoke run against Strongroom only. `LOAD_PEER=0`
+//! leaves PyKMIP out.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 #[path = "../tests/common/mod.rs"]
@@ -188,7 +189,8 @@ fn main() {
     drop(server);
 
     let mut peer_rows = Vec::new();
-    if bench {
+    // LOAD_PEER=0 skips the peer, for quick experiments on Strongroom alone.
+    if bench && std::env::var("LOAD_PEER").as_deref() != Ok("0") {
         let peer_dir = temp_dir("pykmip-peer");
         let (_peer, addr) = start_pykmip(&peer_dir);
         let theirs = tls_config(&peer_dir, Some("alice"));

@@ -50,6 +50,8 @@ struct Inner {
     idle: Mutex<Vec<Session>>,
     max_idle: usize,
     kek: ObjectHandle,
+    /// Owns the session objects (the KEK copy); never used for operations.
+    _anchor: Mutex<Session>,
 }
 
 /// Key material wrapped by the key-encryption key (RFC 5649 AES key wrap with padding),
@@ -76,16 +78,22 @@ impl Hsm {
             },
         };
         let pin = AuthPin::from(settings.user_pin.clone());
-        let session = ctx.open_rw_session(slot)?;
-        login(&session, &pin)?;
-        let kek = ensure_kek(&session)?;
+        let anchor = ctx.open_rw_session(slot)?;
+        login(&anchor, &pin)?;
+        let token_kek = ensure_kek(&anchor)?;
+        // Work with a session copy of the KEK: SoftHSM checks a file-backed token object's
+        // files on every use, which tripled the cost of each wrap and unwrap. The copy keeps
+        // the original's protections (sensitive, not extractable) and lives as long as the
+        // anchor session this process keeps open.
+        let kek = anchor.copy_object(token_kek, &[Attribute::Token(false)])?;
         let inner = Inner {
             ctx,
             slot,
             pin,
-            idle: Mutex::new(vec![session]),
+            idle: Mutex::new(Vec::new()),
             max_idle: settings.max_sessions.max(1),
             kek,
+            _anchor: Mutex::new(anchor),
         };
         Ok(Hsm { inner: Arc::new(inner) })
     }
@@ -182,10 +190,13 @@ impl Hsm {
         wrapped: &[u8],
         len: usize,
     ) -> Result<Vec<u8>, HsmError> {
+        // A short-lived, non-private session object: SoftHSM encrypts the attributes of
+        // private objects in memory, which would double the cost of every Get.
         let template = [
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::GENERIC_SECRET),
             Attribute::Token(false),
+            Attribute::Private(false),
             Attribute::Sensitive(false),
             Attribute::Extractable(true),
         ];
