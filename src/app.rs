@@ -1,4 +1,4 @@
-//! Builds the shared state (HSM, CA, store, audit), starts the listeners and background
+//! Builds the shared state (HSM, CA, store), starts the listeners and background
 //! work, and shuts down gracefully on SIGINT or SIGTERM.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::ca::{Ca, CaError};
 use crate::config::{PinSource, Settings};
 use crate::hsm::{Hsm, HsmError, HsmSettings};
-use crate::store::{AuditEvent, AuditSink, Store, StoreError};
+use crate::store::{AuditEvent, Store, StoreError};
 use crate::tls::{ClientAuth, TlsError};
 
 /// What every request handler shares; cheap to clone.
@@ -18,7 +18,6 @@ use crate::tls::{ClientAuth, TlsError};
 pub(crate) struct AppState {
     pub(crate) store: Store,
     pub(crate) hsm: Hsm,
-    pub(crate) audit: AuditSink,
     pub(crate) ca: Arc<Ca>,
 }
 
@@ -98,8 +97,7 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     })
     .await??;
     let store = Store::open_sqlite(&settings.sqlite_path).await?;
-    let audit = AuditSink::start(store.clone());
-    Ok(AppState { store, hsm, audit, ca: Arc::new(ca) })
+    Ok(AppState { store, hsm, ca: Arc::new(ca) })
 }
 
 /// Runs the service until SIGINT or SIGTERM.
@@ -150,7 +148,7 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
     tracing::info!("shutting down");
     let _ = stop.send(true);
     let _ = tokio::join!(kmip, http, dates);
-    state.audit.flush().await;
+    state.store.flush().await;
     Ok(())
 }
 
@@ -206,8 +204,8 @@ pub(crate) async fn client_cert(
     let ca = out.join("ca.crt");
     std::fs::write(&ca, state.ca.cert_pem()).map_err(io(&ca))?;
     state
-        .audit
-        .record(AuditEvent {
+        .store
+        .audit(AuditEvent {
             at: crate::util::now(),
             principal: "local administrator".to_owned(),
             protocol: "cli",
@@ -217,7 +215,7 @@ pub(crate) async fn client_cert(
             detail: Some(format!("issued a KMIP client certificate for CN={name}")),
         })
         .await;
-    state.audit.flush().await;
+    state.store.flush().await;
     println!("wrote {} and its key, and ca.crt, to {}", crt.display(), out.display());
     Ok(())
 }

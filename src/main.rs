@@ -1,5 +1,5 @@
 //! Strongroom: a key-management service and certificate authority. KMIP over mutual TLS,
-//! keys generated and wrapped in a PKCS#11 HSM, metadata and audit in SQLite.
+//! keys generated and sealed in a PKCS#11 HSM, metadata and audit in SQLite.
 
 mod app;
 mod authz;

@@ -154,3 +154,56 @@ fn truncated_and_idle_clients_are_timed_out() {
     Client::connect(&server, &certs, "alice").ok(Operation::QUERY, vec![]);
     server.stop();
 }
+
+#[test]
+fn sealed_material_is_bound_to_its_object() {
+    let dir = temp_dir("strongroom-swap");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+    let create = |c: &mut Client| {
+        let attrs = [
+            kmip::attributes::Attribute::new("Cryptographic Algorithm", Value::Enumeration(3)),
+            kmip::attributes::Attribute::new("Cryptographic Length", Value::Integer(128)),
+        ];
+        let template = Ttlv::structure(
+            Tag::TEMPLATE_ATTRIBUTE,
+            kmip::attributes::write_attributes(&attrs, ProtocolVersion::V1_4),
+        );
+        uid_of(&c.ok(Operation::CREATE, vec![enumeration(Tag::OBJECT_TYPE, 2), template]))
+    };
+    let (a, b) = (create(&mut c), create(&mut c));
+    drop(c);
+    server.stop();
+
+    // Someone with write access to the database swaps the two sealed keys.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", dir.join("strongroom.db").display());
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let read = |id: String| {
+            sqlx::query_as::<_, (Vec<u8>,)>("SELECT sealed_material FROM objects WHERE id = ?")
+                .bind(id)
+        };
+        let (sa,) = read(a.clone()).fetch_one(&mut db).await.unwrap();
+        let (sb,) = read(b.clone()).fetch_one(&mut db).await.unwrap();
+        assert_ne!(sa, sb);
+        for (id, blob) in [(&a, sb), (&b, sa)] {
+            sqlx::query("UPDATE objects SET sealed_material = ? WHERE id = ?")
+                .bind(blob)
+                .bind(id)
+                .execute(&mut db)
+                .await
+                .unwrap();
+        }
+    });
+
+    let server = Server::start(&dir);
+    let mut c = Client::connect(&server, &certs, "alice");
+    for id in [&a, &b] {
+        let item = c.call(Operation::GET, vec![uid(id)]);
+        assert_eq!(item.result_reason, Some(ResultReason::CRYPTOGRAPHIC_FAILURE), "{item:?}");
+    }
+    server.stop();
+}

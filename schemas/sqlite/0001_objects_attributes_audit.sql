@@ -1,8 +1,9 @@
 -- Managed objects (KMIP), their attributes, and the audit trail.
 
 -- One row per managed object. Lifecycle fields are columns because the server changes them;
--- key material is stored only wrapped by the HSM's key-encryption key (RFC 5649 AES key
--- wrap with padding), and is cleared when the object is destroyed.
+-- key material is stored only sealed by the HSM's key-encryption key (AES-256-GCM inside
+-- the HSM, with the object id as associated data), and is cleared when the object is
+-- destroyed.
 CREATE TABLE objects (
     id                          TEXT PRIMARY KEY NOT NULL,
     object_type                 INTEGER NOT NULL,
@@ -11,9 +12,7 @@ CREATE TABLE objects (
     -- Secret Data Type or Opaque Data Type, when the object type has one.
     sub_type                    INTEGER,
     key_format                  INTEGER,
-    wrapped_material            BLOB,
-    -- Plaintext length: SoftHSM 2.6 returns RFC 5649 unwraps with their zero padding.
-    material_len                INTEGER,
+    sealed_material             BLOB,
     kek_label                   TEXT,
     initial_date                INTEGER NOT NULL,
     activation_date             INTEGER,

@@ -23,8 +23,8 @@ pub(crate) enum HsmError {
     MissingAttribute(&'static str),
     #[error("the HSM returned an EC point that is not an uncompressed P-256 point")]
     BadEcPoint,
-    #[error("unwrapped key material does not have its recorded length")]
-    BadUnwrap,
+    #[error("sealed key material is malformed or of an unknown format version")]
+    BadSealed,
     #[error("the HSM returned a signature of the wrong length")]
     BadSignature,
     #[error("HSM worker task failed: {0}")]

@@ -1,6 +1,7 @@
 //! The PKCS#11 boundary: the only module that imports `cryptoki`. It owns one PKCS#11
 //! context per process, a pool of logged-in sessions, and the few operations the service
-//! needs: key generation, key wrapping under the key-encryption key, and ECDSA signing.
+//! needs: key generation, sealing key material under the key-encryption key (AES-GCM),
+//! and ECDSA signing.
 //! Blocking PKCS#11 calls run on tokio's blocking pool through [`Hsm::run`].
 
 mod error;
@@ -14,13 +15,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
-/// Label of the AES-256 key-encryption key that wraps all key material leaving the HSM.
+/// Label of the AES-256 key-encryption key that seals all key material leaving the HSM.
 pub(crate) const KEK_LABEL: &str = "strongroom-kek-1";
 
 /// DER of the P-256 curve OID, for CKA_EC_PARAMS.
@@ -54,14 +56,18 @@ struct Inner {
     _anchor: Mutex<Session>,
 }
 
-/// Key material wrapped by the key-encryption key (RFC 5649 AES key wrap with padding),
-/// with the plaintext length needed to undo SoftHSM's padding on unwrap.
+/// Key material sealed by the key-encryption key (see [`Hsm::seal`]), and which KEK.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Wrapped {
+pub(crate) struct Sealed {
     pub(crate) kek_label: &'static str,
     pub(crate) bytes: Vec<u8>,
-    pub(crate) len: usize,
 }
+
+/// Format version of sealed material.
+const SEALED_V1: u8 = 1;
+const GCM_IV_LEN: usize = 12;
+const GCM_TAG_LEN: usize = 16;
+const GCM_TAG_BITS: u64 = 128;
 
 impl Hsm {
     /// Loads the module, finds (or, for a managed SoftHSM token, initialises) the token,
@@ -82,7 +88,7 @@ impl Hsm {
         login(&anchor, &pin)?;
         let token_kek = ensure_kek(&anchor)?;
         // Work with a session copy of the KEK: SoftHSM checks a file-backed token object's
-        // files on every use, which tripled the cost of each wrap and unwrap. The copy keeps
+        // files on every use, which tripled the cost of each seal and open. The copy keeps
         // the original's protections (sensitive, not extractable) and lives as long as the
         // anchor session this process keeps open.
         let kek = anchor.copy_object(token_kek, &[Attribute::Token(false)])?;
@@ -136,88 +142,76 @@ impl Hsm {
         tokio::task::spawn_blocking(move || hsm.with_session(|s| f(&hsm, s))).await?
     }
 
-    /// Generates an AES key of `bits` inside the HSM and returns it wrapped by the KEK;
-    /// the plaintext never leaves the HSM here.
-    pub(crate) fn generate_wrapped_aes(
+    /// Generates an AES key of `bits` with C_GenerateKey and returns it sealed under the KEK.
+    /// `aad` binds the sealed bytes to the object they belong to.
+    pub(crate) fn generate_sealed_aes(
         &self,
         s: &Session,
         bits: usize,
-    ) -> Result<Wrapped, HsmError> {
+        aad: &[u8],
+    ) -> Result<Sealed, HsmError> {
         let template = [
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::AES),
             Attribute::ValueLen((bits / 8).try_into()?),
             Attribute::Token(false),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(true),
-        ];
-        let key = s.generate_key(&Mechanism::AesKeyGen, &template)?;
-        self.wrap_and_destroy(s, key, bits / 8)
-    }
-
-    /// Wraps client-supplied material under the KEK (it enters the HSM as a session object).
-    pub(crate) fn wrap(&self, s: &Session, material: &[u8]) -> Result<Wrapped, HsmError> {
-        let template = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::GENERIC_SECRET),
-            Attribute::Value(material.to_vec()),
-            Attribute::Token(false),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(true),
-        ];
-        let key = s.create_object(&template)?;
-        self.wrap_and_destroy(s, key, material.len())
-    }
-
-    fn wrap_and_destroy(
-        &self,
-        s: &Session,
-        key: ObjectHandle,
-        len: usize,
-    ) -> Result<Wrapped, HsmError> {
-        let wrapped = s.wrap_key(&Mechanism::AesKeyWrapPad, self.inner.kek, key);
-        let destroyed = s.destroy_object(key);
-        let bytes = wrapped?;
-        destroyed?;
-        Ok(Wrapped { kek_label: KEK_LABEL, bytes, len })
-    }
-
-    /// Unwraps material wrapped by [`Hsm::wrap`] or [`Hsm::generate_wrapped_aes`]; `len` is
-    /// the plaintext length recorded at wrapping.
-    pub(crate) fn unwrap(
-        &self,
-        s: &Session,
-        wrapped: &[u8],
-        len: usize,
-    ) -> Result<Vec<u8>, HsmError> {
-        // A short-lived, non-private session object: SoftHSM encrypts the attributes of
-        // private objects in memory, which would double the cost of every Get.
-        let template = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::GENERIC_SECRET),
-            Attribute::Token(false),
+            // Not private: SoftHSM encrypts private objects' attributes in memory, which
+            // doubles the cost; this session object lives only until it is sealed below.
             Attribute::Private(false),
             Attribute::Sensitive(false),
             Attribute::Extractable(true),
         ];
-        let key = s.unwrap_key(&Mechanism::AesKeyWrapPad, self.inner.kek, wrapped, &template)?;
+        let key = s.generate_key(&Mechanism::AesKeyGen, &template)?;
         let value = s.get_attributes(key, &[AttributeType::Value]);
         let destroyed = s.destroy_object(key);
-        let value = value?;
-        destroyed?;
-        let mut value = value
+        let value = value?
             .into_iter()
             .find_map(|a| match a {
                 Attribute::Value(v) => Some(v),
                 _ => None,
             })
             .ok_or(HsmError::MissingAttribute("CKA_VALUE"))?;
-        // RFC 5649 pads with zeros to a multiple of 8; anything else means a wrong length.
-        if value.len() < len || value.len() - len >= 8 || value[len..].iter().any(|b| *b != 0) {
-            return Err(HsmError::BadUnwrap);
+        destroyed?;
+        self.seal(s, &value, aad)
+    }
+
+    /// Encrypts `material` under the KEK with AES-256-GCM inside the HSM (one C_Encrypt;
+    /// SoftHSM offers GCM for encryption but not for C_WrapKey). The result is
+    /// `version ‖ 96-bit IV ‖ ciphertext ‖ 128-bit tag`, and opens only with the same `aad`.
+    pub(crate) fn seal(
+        &self,
+        s: &Session,
+        material: &[u8],
+        aad: &[u8],
+    ) -> Result<Sealed, HsmError> {
+        let mut iv = crate::util::random_bytes(GCM_IV_LEN);
+        let params = GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())?;
+        let ciphertext = s.encrypt(&Mechanism::AesGcm(params), self.inner.kek, material)?;
+        let mut bytes = Vec::with_capacity(1 + GCM_IV_LEN + ciphertext.len());
+        bytes.push(SEALED_V1);
+        bytes.extend_from_slice(&iv);
+        bytes.extend_from_slice(&ciphertext);
+        Ok(Sealed { kek_label: KEK_LABEL, bytes })
+    }
+
+    /// Decrypts what [`Hsm::seal`] produced for the same `aad`; a changed byte or another
+    /// object's `aad` fails the GCM tag check inside the HSM.
+    pub(crate) fn open_sealed(
+        &self,
+        s: &Session,
+        sealed: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let Some((&SEALED_V1, rest)) = sealed.split_first() else {
+            return Err(HsmError::BadSealed);
+        };
+        if rest.len() < GCM_IV_LEN + GCM_TAG_LEN {
+            return Err(HsmError::BadSealed);
         }
-        value.truncate(len);
-        Ok(value)
+        let (iv, ciphertext) = rest.split_at(GCM_IV_LEN);
+        let mut iv = iv.to_vec();
+        let params = GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())?;
+        Ok(s.decrypt(&Mechanism::AesGcm(params), self.inner.kek, ciphertext)?)
     }
 
     /// Finds the P-256 key pair labelled `label`, generating it (non-extractable, on the
@@ -336,8 +330,8 @@ fn ensure_kek(s: &Session) -> Result<ObjectHandle, HsmError> {
         Attribute::Private(true),
         Attribute::Sensitive(true),
         Attribute::Extractable(false),
-        Attribute::Wrap(true),
-        Attribute::Unwrap(true),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
         label,
     ];
     Ok(s.generate_key(&Mechanism::AesKeyGen, &template)?)

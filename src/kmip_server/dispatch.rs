@@ -231,8 +231,8 @@ async fn audit(
 ) {
     let operation = operation.name().map(str::to_owned).unwrap_or_else(|| format!("{operation:?}"));
     state
-        .audit
-        .record(AuditEvent {
+        .store
+        .audit(AuditEvent {
             at: crate::util::now(),
             principal: principal.to_string(),
             protocol: "kmip",
@@ -246,8 +246,8 @@ async fn audit(
 
 async fn audit_failure(state: &AppState, principal: &Principal, what: &str, detail: &str) {
     state
-        .audit
-        .record(AuditEvent {
+        .store
+        .audit(AuditEvent {
             at: crate::util::now(),
             principal: principal.to_string(),
             protocol: "kmip",

@@ -1,14 +1,15 @@
 //! The store: the only code that writes SQL. SQLite (WAL, synchronous=FULL so an
 //! acknowledged write survives power loss) with one writer connection, so transactions
-//! never fail on lock upgrades, and a pool of readers.
+//! never fail on lock upgrades, and a pool of readers. New objects and audit events go
+//! through the group-committing writer task (`writer.rs`).
 
-mod audit;
 mod error;
 mod objects;
+mod writer;
 
-pub(crate) use audit::{AuditEvent, AuditSink};
 pub(crate) use error::StoreError;
 pub(crate) use objects::{match_key, LocateQuery, NewObject, ObjectRow};
+pub(crate) use writer::AuditEvent;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,6 +24,7 @@ use sqlx::sqlite::{
 pub(crate) struct Store {
     read: SqlitePool,
     write: SqlitePool,
+    writer: tokio::sync::mpsc::Sender<writer::Job>,
 }
 
 impl Store {
@@ -39,7 +41,8 @@ impl Store {
         sqlx::migrate!("./schemas/sqlite").run(&write).await?;
         let read =
             SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
-        Ok(Store { read, write })
+        let writer = writer::start(write.clone());
+        Ok(Store { read, write, writer })
     }
 }
 

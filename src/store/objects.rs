@@ -16,8 +16,7 @@ pub(crate) struct ObjectRow {
     pub(crate) state: i64,
     pub(crate) sub_type: Option<i64>,
     pub(crate) key_format: Option<i64>,
-    pub(crate) wrapped_material: Option<Vec<u8>>,
-    pub(crate) material_len: Option<i64>,
+    pub(crate) sealed_material: Option<Vec<u8>>,
     pub(crate) kek_label: Option<String>,
     pub(crate) initial_date: i64,
     pub(crate) activation_date: Option<i64>,
@@ -77,45 +76,11 @@ fn encode_value(value: &Value) -> Vec<u8> {
 }
 
 impl Store {
-    /// Inserts an object with its attributes in one transaction.
-    pub(crate) async fn insert_object(&self, new: NewObject<'_>) -> Result<(), StoreError> {
-        let r = &new.row;
-        let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
-             wrapped_material, material_len, kek_label, initial_date, activation_date, \
-             deactivation_date, last_change_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&r.id)
-        .bind(r.object_type)
-        .bind(&r.owner)
-        .bind(r.state)
-        .bind(r.sub_type)
-        .bind(r.key_format)
-        .bind(&r.wrapped_material)
-        .bind(r.material_len)
-        .bind(&r.kek_label)
-        .bind(r.initial_date)
-        .bind(r.activation_date)
-        .bind(r.deactivation_date)
-        .bind(r.last_change_date)
-        .execute(&mut *tx)
-        .await?;
-        let mut next_index = std::collections::HashMap::<&str, i64>::new();
-        for a in new.attributes {
-            let idx = next_index.entry(a.name.as_str()).or_insert(0);
-            insert_attribute(&mut tx, &r.id, a, *idx).await?;
-            *idx += 1;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// The object with `id`, if any.
     pub(crate) async fn object(&self, id: &str) -> Result<Option<ObjectRow>, StoreError> {
         Ok(sqlx::query_as::<_, ObjectRow>(
-            "SELECT id, object_type, owner, state, sub_type, key_format, wrapped_material, \
-             material_len, kek_label, initial_date, activation_date, deactivation_date, destroy_date, \
+            "SELECT id, object_type, owner, state, sub_type, key_format, sealed_material, \
+             kek_label, initial_date, activation_date, deactivation_date, destroy_date, \
              compromise_date, compromise_occurrence_date, revocation_reason, revocation_message, \
              last_change_date, version FROM objects WHERE id = ?",
         )
@@ -150,14 +115,13 @@ impl Store {
     /// bumps its version.
     pub(crate) async fn save_lifecycle(&self, row: &ObjectRow) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "UPDATE objects SET state = ?, wrapped_material = ?, material_len = ?, kek_label = ?, \
+            "UPDATE objects SET state = ?, sealed_material = ?, kek_label = ?, \
              activation_date = ?, deactivation_date = ?, destroy_date = ?, compromise_date = ?, \
              compromise_occurrence_date = ?, revocation_reason = ?, revocation_message = ?, \
              last_change_date = ?, version = version + 1 WHERE id = ? AND version = ?",
         )
         .bind(row.state)
-        .bind(&row.wrapped_material)
-        .bind(row.material_len)
+        .bind(&row.sealed_material)
         .bind(&row.kek_label)
         .bind(row.activation_date)
         .bind(row.deactivation_date)
@@ -324,7 +288,7 @@ fn where_clause(b: &mut QueryBuilder<Sqlite>, q: &LocateQuery) {
     }
 }
 
-async fn insert_attribute(
+pub(super) async fn insert_attribute(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     id: &str,
     a: &Attribute,

@@ -3,7 +3,7 @@
 use kmip::attributes::{names, Attribute};
 use kmip::{Tag, Ttlv, Value};
 
-use super::{AuditEvent, AuditSink, LocateQuery, NewObject, ObjectRow, Store};
+use super::{AuditEvent, LocateQuery, NewObject, ObjectRow, Store};
 
 async fn temp_store() -> (Store, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("strongroom-store-{}", crate::util::uuid_v4()));
@@ -19,8 +19,7 @@ fn row(id: &str, owner: &str, initial: i64) -> ObjectRow {
         state: 1,
         sub_type: None,
         key_format: Some(1),
-        wrapped_material: Some(vec![1, 2, 3]),
-        material_len: Some(3),
+        sealed_material: Some(vec![1, 2, 3]),
         kek_label: Some("kek".into()),
         initial_date: initial,
         activation_date: None,
@@ -114,20 +113,20 @@ async fn locate_by_name_uses_the_index() {
 #[tokio::test]
 async fn audit_events_are_committed_on_flush() {
     let (store, dir) = temp_store().await;
-    let sink = AuditSink::start(store.clone());
     for op in ["Get", "Destroy"] {
-        sink.record(AuditEvent {
-            at: 1,
-            principal: "CN=alice".into(),
-            protocol: "kmip",
-            operation: op.into(),
-            object_id: Some("x".into()),
-            outcome: "ok".into(),
-            detail: None,
-        })
-        .await;
+        store
+            .audit(AuditEvent {
+                at: 1,
+                principal: "CN=alice".into(),
+                protocol: "kmip",
+                operation: op.into(),
+                object_id: Some("x".into()),
+                outcome: "ok".into(),
+                detail: None,
+            })
+            .await;
     }
-    sink.flush().await;
+    store.flush().await;
     let events = store.audit_for_object("x").await.unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].1, "Destroy");

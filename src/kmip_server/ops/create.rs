@@ -1,4 +1,4 @@
-//! Create: an AES key generated inside the HSM, stored wrapped by the key-encryption key.
+//! Create: an AES key generated inside the HSM, stored sealed by the key-encryption key.
 
 use kmip::attributes::{find, names, Attribute};
 use kmip::enums::{CryptographicAlgorithm, ObjectType};
@@ -22,8 +22,10 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: create::Request) -> Result<Outco
         None => return Err(OpError::Invalid("Cryptographic Length is required")),
     };
     let (row, attributes) = super::register::new_object(cx, req.object_type, req.attributes)?;
-    let wrapped = cx.state.hsm.run(move |hsm, s| hsm.generate_wrapped_aes(s, bits)).await?;
-    let id = super::register::store(cx, row, wrapped, None, &attributes).await?;
+    let aad = row.id.clone();
+    let sealed =
+        cx.state.hsm.run(move |hsm, s| hsm.generate_sealed_aes(s, bits, aad.as_bytes())).await?;
+    let id = super::register::store(cx, row, sealed, None, &attributes).await?;
     Ok(Outcome::new(create::response(req.object_type, &id), Some(id)))
 }
 

@@ -18,8 +18,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: destroy::Request) -> Result<Outc
         State::DESTROYED | State::DESTROYED_COMPROMISED => return Err(OpError::Destroyed(id)),
         _ => return Err(OpError::WrongState { op: "Destroy", state }),
     });
-    row.wrapped_material = None;
-    row.material_len = None;
+    row.sealed_material = None;
     row.kek_label = None;
     row.destroy_date = Some(cx.now);
     row.last_change_date = cx.now;

@@ -1,4 +1,4 @@
-//! Get: the object with its key material, unwrapped inside the HSM for this response only.
+//! Get: the object with its key material, opened inside the HSM for this response only.
 
 use kmip::attributes::names;
 use kmip::enums::{CryptographicAlgorithm, KeyFormatType, ObjectType, SecretDataType, State};
@@ -33,9 +33,10 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
         (ObjectType::SECRET_DATA, Some(KeyFormatType::RAW)) => KeyFormatType::RAW,
         _ => return Err(OpError::KeyFormat("this object cannot be returned in that format")),
     };
-    let wrapped = row.wrapped_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
-    let len = row.material_len.unwrap_or(wrapped.len() as i64 - 8).max(0) as usize;
-    let material = cx.state.hsm.run(move |hsm, s| hsm.unwrap(s, &wrapped, len)).await?;
+    let sealed = row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
+    let aad = id.clone();
+    let material =
+        cx.state.hsm.run(move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes())).await?;
     let stored = cx.state.store.attributes(&id).await?;
     let int = |name| {
         stored.iter().find(|a| a.name == name).and_then(|a| match a.value {

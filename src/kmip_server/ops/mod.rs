@@ -120,7 +120,7 @@ pub(crate) fn all_attributes(
     {
         out.push(Attribute::new(
             names::KEY_VALUE_PRESENT,
-            Value::Boolean(row.wrapped_material.is_some()),
+            Value::Boolean(row.sealed_material.is_some()),
         ));
     }
     out.extend(stored);

@@ -1,4 +1,4 @@
-//! Register: client-supplied key material, wrapped inside the HSM before it is stored.
+//! Register: client-supplied key material, sealed inside the HSM before it is stored.
 
 use kmip::attributes::{find, names, Attribute};
 use kmip::enums::{KeyFormatType, ObjectType, State};
@@ -7,7 +7,7 @@ use kmip::ops::register;
 use kmip::Value;
 
 use super::{is_server_managed, OpCtx, Outcome};
-use crate::hsm::Wrapped;
+use crate::hsm::Sealed;
 use crate::kmip_server::error::OpError;
 use crate::store::{NewObject, ObjectRow};
 
@@ -55,10 +55,11 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Out
     };
     let (row, attributes) = new_object(cx, req.object.object_type(), attrs)?;
     let material = req.object.material().to_vec();
-    let wrapped = cx.state.hsm.run(move |hsm, s| hsm.wrap(s, &material)).await?;
+    let aad = row.id.clone();
+    let sealed = cx.state.hsm.run(move |hsm, s| hsm.seal(s, &material, aad.as_bytes())).await?;
     let mut row = row;
     row.key_format = Some(i64::from(key_format.0));
-    let id = store(cx, row, wrapped, sub_type, &attributes).await?;
+    let id = store(cx, row, sealed, sub_type, &attributes).await?;
     Ok(Outcome::new(register::response(&id), Some(id)))
 }
 
@@ -91,8 +92,7 @@ pub(crate) fn new_object(
         state: i64::from(state.0),
         sub_type: None,
         key_format: Some(i64::from(KeyFormatType::RAW.0)),
-        wrapped_material: None,
-        material_len: None,
+        sealed_material: None,
         kek_label: None,
         initial_date: cx.now,
         activation_date: activation,
@@ -108,17 +108,16 @@ pub(crate) fn new_object(
     Ok((row, attrs))
 }
 
-/// Stores a new object with its wrapped material; returns its id once durable.
+/// Stores a new object with its sealed material; returns its id once durable.
 pub(crate) async fn store(
     cx: &OpCtx<'_>,
     mut row: ObjectRow,
-    wrapped: Wrapped,
+    sealed: Sealed,
     sub_type: Option<i64>,
     attributes: &[Attribute],
 ) -> Result<String, OpError> {
-    row.wrapped_material = Some(wrapped.bytes);
-    row.material_len = Some(wrapped.len as i64);
-    row.kek_label = Some(wrapped.kek_label.to_owned());
+    row.sealed_material = Some(sealed.bytes);
+    row.kek_label = Some(sealed.kek_label.to_owned());
     row.sub_type = sub_type;
     let id = row.id.clone();
     cx.state.store.insert_object(NewObject { row, attributes }).await?;
