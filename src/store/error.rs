@@ -6,8 +6,6 @@ pub(crate) enum StoreError {
     Sqlx(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("committing a batch failed: {0}")]
-    Commit(#[source] std::sync::Arc<sqlx::Error>),
     #[error("the store's writer task has stopped")]
     WriterStopped,
     #[error("object {0} was changed concurrently")]

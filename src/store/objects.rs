@@ -156,7 +156,7 @@ impl Store {
         .bind(&attr.name)
         .fetch_one(&mut *tx)
         .await?;
-        insert_attribute(&mut tx, id, attr, next).await?;
+        insert_attributes(&mut tx, &[(id, attr, next)]).await?;
         touch(&mut tx, id, now).await?;
         tx.commit().await?;
         Ok(next)
@@ -288,22 +288,25 @@ fn where_clause(b: &mut QueryBuilder<Sqlite>, q: &LocateQuery) {
     }
 }
 
-pub(super) async fn insert_attribute(
+/// Inserts attribute rows `(object id, attribute, index)` with one statement.
+pub(super) async fn insert_attributes(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
-    id: &str,
-    a: &Attribute,
-    idx: i64,
+    rows: &[(&str, &Attribute, i64)],
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO attributes (object_id, name, idx, value, match_key) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(&a.name)
-    .bind(idx)
-    .bind(encode_value(&a.value))
-    .bind(match_key(&a.name, &a.value))
-    .execute(&mut **tx)
-    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO attributes (object_id, name, idx, value, match_key) ",
+    );
+    q.push_values(rows, |mut b, (id, a, idx)| {
+        b.push_bind(id.to_string())
+            .push_bind(a.name.clone())
+            .push_bind(*idx)
+            .push_bind(encode_value(&a.value))
+            .push_bind(match_key(&a.name, &a.value));
+    });
+    q.build().execute(&mut **tx).await?;
     Ok(())
 }
 

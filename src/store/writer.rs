@@ -1,18 +1,18 @@
 //! The writer task: group commit for new objects and audit events. Callers hand it work
 //! through a bounded channel; it applies everything waiting in one transaction (one disk
-//! flush), each new object under its own savepoint so one failure does not sink the rest,
-//! and answers each caller once the transaction is durable. Audit events are fire-and-
+//! flush, few statements), and answers each caller once the transaction is durable. If
+//! that transaction fails, each insert is retried alone so one bad insert cannot fail the
+//! others. Audit events are fire-and-
 //! forget but never dropped: a full channel slows callers down.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use kmip::attributes::Attribute;
 use sqlx::sqlite::SqlitePool;
-use sqlx::Sqlite;
+use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
-use super::objects::{insert_attribute, NewObject};
+use super::objects::{insert_attributes, NewObject};
 use super::{ObjectRow, Store, StoreError};
 
 /// One audited event: who did what to which object, and how it ended.
@@ -39,12 +39,20 @@ pub(super) enum Job {
 
 /// Most jobs in one transaction.
 const BATCH: usize = 512;
+/// How long audit events may wait for company before they are committed.
+const AUDIT_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
 pub(super) fn start(pool: SqlitePool) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(4096);
     tokio::spawn(async move {
         let mut jobs = Vec::with_capacity(BATCH);
         while rx.recv_many(&mut jobs, BATCH).await > 0 {
+            // Nobody waits on audit events: hold them briefly so they share the next
+            // object insert's disk flush instead of costing one of their own.
+            if jobs.iter().all(|j| matches!(j, Job::Audit(_))) {
+                let more = BATCH - jobs.len();
+                let _ = tokio::time::timeout(AUDIT_LINGER, rx.recv_many(&mut jobs, more)).await;
+            }
             commit(&pool, &mut jobs).await;
         }
     });
@@ -52,34 +60,39 @@ pub(super) fn start(pool: SqlitePool) -> mpsc::Sender<Job> {
 }
 
 async fn commit(pool: &SqlitePool, jobs: &mut Vec<Job>) {
-    let mut replies = Vec::new();
+    let mut objects = Vec::new();
+    let mut dones = Vec::new();
+    let mut events = Vec::new();
     let mut flushes = Vec::new();
-    let outcome: Result<(), sqlx::Error> = async {
-        let mut tx = pool.begin().await?;
-        for job in jobs.drain(..) {
-            match job {
-                Job::Insert { row, attributes, done } => {
-                    let r = insert(&mut tx, NewObject { row, attributes: &attributes }).await;
-                    replies.push((done, r));
-                }
-                Job::Audit(e) => append_audit(&mut tx, &e).await?,
-                Job::Flush(done) => flushes.push(done),
+    for job in jobs.drain(..) {
+        match job {
+            Job::Insert { row, attributes, done } => {
+                objects.push((row, attributes));
+                dones.push(done);
             }
+            Job::Audit(e) => events.push(e),
+            Job::Flush(done) => flushes.push(done),
         }
-        tx.commit().await
     }
-    .await;
-    match outcome {
+    let all: Vec<NewObject<'_>> = objects
+        .iter()
+        .map(|(row, attributes)| NewObject { row: row.clone(), attributes })
+        .collect();
+    // Optimistically everything in one transaction. Should it fail, redo each insert in a
+    // transaction of its own, so one bad insert does not fail the others.
+    match apply(pool, &all, &events).await {
         Ok(()) => {
-            for (done, r) in replies {
-                let _ = done.send(r);
+            for done in dones {
+                let _ = done.send(Ok(()));
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, "store batch commit failed");
-            let e = Arc::new(e);
-            for (done, _) in replies {
-                let _ = done.send(Err(StoreError::Commit(e.clone())));
+            tracing::warn!(error = %e, jobs = all.len(), "batch commit failed; retrying one by one");
+            for (new, done) in all.iter().zip(dones) {
+                let _ = done.send(apply(pool, std::slice::from_ref(new), &[]).await);
+            }
+            if let Err(e) = apply(pool, &[], &events).await {
+                tracing::error!(error = %e, lost = events.len(), "audit events could not be stored");
             }
         }
     }
@@ -88,13 +101,54 @@ async fn commit(pool: &SqlitePool, jobs: &mut Vec<Job>) {
     }
 }
 
-/// Inserts one object and its attributes under a savepoint.
-async fn insert(
-    tx: &mut sqlx::Transaction<'static, Sqlite>,
-    new: NewObject<'_>,
+/// Inserts objects, their attributes and audit events in one transaction, with one
+/// statement per object and one for all attribute rows and all events.
+async fn apply(
+    pool: &SqlitePool,
+    objects: &[NewObject<'_>],
+    events: &[AuditEvent],
 ) -> Result<(), StoreError> {
-    let mut sp = sqlx::Connection::begin(&mut **tx).await?;
-    let r = &new.row;
+    if objects.is_empty() && events.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    let mut attribute_rows = Vec::new();
+    for new in objects {
+        insert_object_row(&mut tx, &new.row).await?;
+        let mut next_index = HashMap::<&str, i64>::new();
+        for a in new.attributes {
+            let idx = next_index.entry(a.name.as_str()).or_insert(0);
+            attribute_rows.push((new.row.id.as_str(), a, *idx));
+            *idx += 1;
+        }
+    }
+    // SQLite allows 32766 bound parameters per statement; 5 per attribute row.
+    for chunk in attribute_rows.chunks(4000) {
+        insert_attributes(&mut tx, chunk).await?;
+    }
+    for chunk in events.chunks(4000) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO audit (at, principal, protocol, operation, object_id, outcome, detail) ",
+        );
+        q.push_values(chunk, |mut b, e| {
+            b.push_bind(e.at)
+                .push_bind(e.principal.clone())
+                .push_bind(e.protocol)
+                .push_bind(e.operation.clone())
+                .push_bind(e.object_id.clone())
+                .push_bind(e.outcome.clone())
+                .push_bind(e.detail.clone());
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_object_row(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    r: &ObjectRow,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
          sealed_material, kek_label, initial_date, activation_date, deactivation_date, \
@@ -112,33 +166,6 @@ async fn insert(
     .bind(r.activation_date)
     .bind(r.deactivation_date)
     .bind(r.last_change_date)
-    .execute(&mut *sp)
-    .await?;
-    let mut next_index = HashMap::<&str, i64>::new();
-    for a in new.attributes {
-        let idx = next_index.entry(a.name.as_str()).or_insert(0);
-        insert_attribute(&mut sp, &r.id, a, *idx).await?;
-        *idx += 1;
-    }
-    sp.commit().await?;
-    Ok(())
-}
-
-async fn append_audit(
-    tx: &mut sqlx::Transaction<'static, Sqlite>,
-    e: &AuditEvent,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit (at, principal, protocol, operation, object_id, outcome, detail) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(e.at)
-    .bind(&e.principal)
-    .bind(e.protocol)
-    .bind(&e.operation)
-    .bind(&e.object_id)
-    .bind(&e.outcome)
-    .bind(&e.detail)
     .execute(&mut **tx)
     .await?;
     Ok(())
