@@ -63,6 +63,10 @@ pub struct MessageError {
     pub source: FieldError,
 }
 
+fn opt_text(parent: &Ttlv, tag: Tag) -> Result<Option<String>, FieldError> {
+    opt(parent, tag, |t| t.as_text().map(str::to_owned))
+}
+
 fn opt<'a, T>(
     parent: &'a Ttlv,
     tag: Tag,
@@ -90,12 +94,8 @@ impl RequestMessage {
             let header = RequestHeader {
                 protocol_version: version,
                 maximum_response_size: opt(h, Tag::MAXIMUM_RESPONSE_SIZE, Ttlv::as_i32)?,
-                client_correlation_value: opt(h, Tag::CLIENT_CORRELATION_VALUE, |t| {
-                    t.as_text().map(str::to_owned)
-                })?,
-                server_correlation_value: opt(h, Tag::SERVER_CORRELATION_VALUE, |t| {
-                    t.as_text().map(str::to_owned)
-                })?,
+                client_correlation_value: opt_text(h, Tag::CLIENT_CORRELATION_VALUE)?,
+                server_correlation_value: opt_text(h, Tag::SERVER_CORRELATION_VALUE)?,
                 authentication: h.find(Tag::AUTHENTICATION).cloned(),
                 batch_error_continuation_option: opt(
                     h,
@@ -235,7 +235,7 @@ impl ResponseBatchItem {
             })?,
             result_status: ResultStatus(bi.require(Tag::RESULT_STATUS)?.as_enum()?),
             result_reason: opt(bi, Tag::RESULT_REASON, |t| t.as_enum().map(ResultReason))?,
-            result_message: opt(bi, Tag::RESULT_MESSAGE, |t| t.as_text().map(str::to_owned))?,
+            result_message: opt_text(bi, Tag::RESULT_MESSAGE)?,
             payload: bi.find(Tag::RESPONSE_PAYLOAD).cloned(),
         })
     }
@@ -296,12 +296,8 @@ impl ResponseMessage {
             header: ResponseHeader {
                 protocol_version: ProtocolVersion::from_ttlv(h.require(Tag::PROTOCOL_VERSION)?)?,
                 time_stamp: h.require(Tag::TIME_STAMP)?.as_datetime()?,
-                client_correlation_value: opt(h, Tag::CLIENT_CORRELATION_VALUE, |t| {
-                    t.as_text().map(str::to_owned)
-                })?,
-                server_correlation_value: opt(h, Tag::SERVER_CORRELATION_VALUE, |t| {
-                    t.as_text().map(str::to_owned)
-                })?,
+                client_correlation_value: opt_text(h, Tag::CLIENT_CORRELATION_VALUE)?,
+                server_correlation_value: opt_text(h, Tag::SERVER_CORRELATION_VALUE)?,
                 batch_count: h.require(Tag::BATCH_COUNT)?.as_i32()?,
             },
             batch_items: item

@@ -230,31 +230,30 @@ async fn audit(
     detail: Option<String>,
 ) {
     let operation = operation.name().map(str::to_owned).unwrap_or_else(|| format!("{operation:?}"));
-    state
-        .store
-        .audit(AuditEvent {
-            at: crate::util::now(),
-            principal: principal.to_string(),
-            protocol: "kmip",
-            operation,
-            object_id,
-            outcome: outcome.to_owned(),
-            detail,
-        })
-        .await;
+    record(state, principal, operation, object_id, outcome, detail).await;
 }
 
+/// Audits a message refused before any operation ran.
 async fn audit_failure(state: &AppState, principal: &Principal, what: &str, detail: &str) {
-    state
-        .store
-        .audit(AuditEvent {
-            at: crate::util::now(),
-            principal: principal.to_string(),
-            protocol: "kmip",
-            operation: what.to_owned(),
-            object_id: None,
-            outcome: "rejected".to_owned(),
-            detail: Some(detail.to_owned()),
-        })
-        .await;
+    record(state, principal, what.to_owned(), None, "rejected", Some(detail.to_owned())).await;
+}
+
+async fn record(
+    state: &AppState,
+    principal: &Principal,
+    operation: String,
+    object_id: Option<String>,
+    outcome: &str,
+    detail: Option<String>,
+) {
+    let event = AuditEvent {
+        at: crate::util::now(),
+        principal: principal.to_string(),
+        protocol: "kmip",
+        operation,
+        object_id,
+        outcome: outcome.to_owned(),
+        detail,
+    };
+    state.store.audit(event).await;
 }

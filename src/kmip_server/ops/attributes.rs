@@ -26,6 +26,24 @@ fn is_fixed(name: &str) -> bool {
     matches!(name, names::CRYPTOGRAPHIC_ALGORITHM | names::CRYPTOGRAPHIC_LENGTH)
 }
 
+/// The index of the instance of `name` that a Modify or Delete means: the one equal to
+/// the 2.x Current Attribute, else the 1.x Attribute Index, else the first.
+fn find_instance(
+    existing: &[Attribute],
+    name: &str,
+    current: Option<&Attribute>,
+    index: Option<i32>,
+) -> Result<i32, OpError> {
+    let mut instances = existing.iter().filter(|a| a.name == name);
+    match (current, index) {
+        (Some(current), _) => instances.find(|a| a.value == current.value),
+        (None, Some(i)) => instances.find(|a| a.index == Some(i)),
+        (None, None) => instances.next(),
+    }
+    .and_then(|a| a.index)
+    .ok_or_else(|| OpError::AttributeNotFound(name.to_owned()))
+}
+
 fn check_writable(name: &str) -> Result<(), OpError> {
     if is_server_managed(name) || is_fixed(name) {
         return Err(OpError::ReadOnly(name.to_owned()));
@@ -106,15 +124,7 @@ pub(crate) async fn modify(
         set_lifecycle_date(cx, &id, &attr).await?;
     } else {
         let existing = cx.state.store.attributes(&id).await?;
-        let mut instances = existing.iter().filter(|a| a.name == attr.name);
-        let idx = match (&req.current, attr.index) {
-            (Some(current), _) => {
-                instances.find(|a| a.value == current.value).and_then(|a| a.index)
-            }
-            (None, Some(i)) => instances.find(|a| a.index == Some(i)).and_then(|a| a.index),
-            (None, None) => instances.next().and_then(|a| a.index),
-        }
-        .ok_or_else(|| OpError::AttributeNotFound(attr.name.clone()))?;
+        let idx = find_instance(&existing, &attr.name, req.current.as_ref(), attr.index)?;
         cx.state
             .store
             .modify_attribute(&id, &attr.name, i64::from(idx), &attr.value, cx.now)
@@ -135,13 +145,7 @@ pub(crate) async fn delete(
     }
     cx.load(&id).await?;
     let existing = cx.state.store.attributes(&id).await?;
-    let mut instances = existing.iter().filter(|a| a.name == req.name);
-    let idx = match (&req.current, req.index) {
-        (Some(current), _) => instances.find(|a| a.value == current.value).and_then(|a| a.index),
-        (None, Some(i)) => instances.find(|a| a.index == Some(i)).and_then(|a| a.index),
-        (None, None) => instances.next().and_then(|a| a.index),
-    }
-    .ok_or_else(|| OpError::AttributeNotFound(req.name.clone()))?;
+    let idx = find_instance(&existing, &req.name, req.current.as_ref(), req.index)?;
     let value = cx
         .state
         .store
