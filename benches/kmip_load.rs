@@ -12,6 +12,7 @@
 mod common;
 
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -128,6 +129,8 @@ struct Peer(Child);
 
 impl Drop for Peer {
     fn drop(&mut self) {
+        // pykmip-server forks a worker per connection: end its whole process group.
+        let _ = Command::new("kill").arg("-TERM").arg(format!("-{}", self.0.id())).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -152,6 +155,7 @@ fn start_pykmip(dir: &Path) -> (Peer, SocketAddr) {
             .arg(dir.join("server.log"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("pykmip-server (pip install pykmip) is the peer of this benchmark"),
     );

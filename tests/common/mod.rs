@@ -44,11 +44,17 @@ impl Server {
     }
 
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::start_env(data_dir, extra, &[])
+    }
+
+    /// Starts with extra arguments and environment variables.
+    pub fn start_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(data_dir)
             .args(["--kmip-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .env("STRONGROOM_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -98,12 +104,24 @@ impl Drop for Server {
 
 /// Runs `strongroom client-cert`; returns the output directory holding NAME.crt/.key, ca.crt.
 pub fn client_cert(data_dir: &Path, name: &str) -> PathBuf {
+    client_cert_env(data_dir, name, &[], &[])
+}
+
+/// `strongroom client-cert` with extra arguments and environment variables.
+pub fn client_cert_env(
+    data_dir: &Path,
+    name: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> PathBuf {
     let out = data_dir.join(format!("client-{name}"));
     let status = Command::new(BIN)
         .args(["client-cert", "--data-dir"])
         .arg(data_dir)
         .args(["--name", name, "--out"])
         .arg(&out)
+        .args(extra)
+        .envs(env.iter().copied())
         .env("STRONGROOM_LOG", "warn")
         .stdout(Stdio::null())
         .status()
