@@ -19,9 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kmip::attributes::{names, write_attributes, Attribute};
 use kmip::enums::{Operation, ResultStatus};
-use kmip::{ProtocolVersion, Tag, Ttlv, Value};
+use kmip::{ProtocolVersion, Ttlv};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Op {
@@ -36,16 +35,8 @@ struct Stats {
     p99_ms: f64,
 }
 
-fn create_payload() -> Vec<Ttlv> {
-    let attrs = [
-        Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(3)),
-        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
-        Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(12)),
-    ];
-    vec![
-        enumeration(Tag::OBJECT_TYPE, 2),
-        Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, write_attributes(&attrs, ProtocolVersion::V1_2)),
-    ]
+fn create() -> Vec<Ttlv> {
+    create_payload(ProtocolVersion::V1_2, &aes_attributes(256))
 }
 
 fn connect(addr: SocketAddr, tls: &Arc<rustls::ClientConfig>) -> Client {
@@ -61,7 +52,7 @@ fn load(
     conns: usize,
     secs: f64,
 ) -> Stats {
-    let key = uid_of(&connect(addr, tls).ok(Operation::CREATE, create_payload()));
+    let key = uid_of(&connect(addr, tls).ok(Operation::CREATE, create()));
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
     let threads: Vec<_> = (0..conns)
@@ -73,7 +64,7 @@ fn load(
                 while Instant::now() < deadline {
                     let t = Instant::now();
                     let item = match op {
-                        Op::Create => c.call(Operation::CREATE, create_payload()),
+                        Op::Create => c.call(Operation::CREATE, create()),
                         Op::Get => c.call(Operation::GET, vec![uid(&key)]),
                     };
                     assert_eq!(item.result_status, ResultStatus::SUCCESS, "{item:?}");

@@ -1,5 +1,6 @@
-//! TLS configuration shared by the KMIP and HTTPS listeners: TLS 1.2 and 1.3 only, the
-//! server key held in the HSM, and client certificates checked against the internal CA.
+//! What the KMIP and HTTPS listeners share: TLS configuration (TLS 1.2 and 1.3 only, the
+//! server key held in the HSM, client certificates checked against the internal CA) and
+//! the accept loop's next-connection step.
 
 use std::sync::Arc;
 
@@ -48,4 +49,25 @@ pub(crate) fn server_config(
     .with_client_cert_verifier(verifier)
     .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     Ok(Arc::new(config))
+}
+
+/// The next TCP connection, or `None` once `shutdown` turns true. Accept errors (such as
+/// running out of file descriptors) are logged and retried after a short pause.
+pub(crate) async fn next_connection(
+    listener: &tokio::net::TcpListener,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    listener_name: &'static str,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => return Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, listener = listener_name, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => return None,
+        }
+    }
 }

@@ -9,7 +9,6 @@ use std::process::Command;
 
 use common::*;
 use kmip::enums::Operation;
-use kmip::{Tag, Ttlv, Value};
 
 const PIN_VAR: &str = "STRONGROOM_TEST_HSM_PIN";
 
@@ -69,15 +68,7 @@ fn configured_token_with_pin_from_environment() {
     assert!(!data.join("hsm").exists(), "no managed SoftHSM token for a configured one");
     let certs = client_cert_env(&data, "alice", &["--config", config_s], &env);
     let mut c = Client::connect(&server, &certs, "alice");
-    let attrs = [
-        kmip::attributes::Attribute::new("Cryptographic Algorithm", Value::Enumeration(3)),
-        kmip::attributes::Attribute::new("Cryptographic Length", Value::Integer(192)),
-    ];
-    let template = Ttlv::structure(
-        Tag::TEMPLATE_ATTRIBUTE,
-        kmip::attributes::write_attributes(&attrs, kmip::ProtocolVersion::V1_4),
-    );
-    let id = uid_of(&c.ok(Operation::CREATE, vec![enumeration(Tag::OBJECT_TYPE, 2), template]));
+    let id = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &aes_attributes(192))));
     assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&id)])).len(), 24);
     server.stop();
 }

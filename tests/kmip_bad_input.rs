@@ -162,15 +162,7 @@ fn sealed_material_is_bound_to_its_object() {
     let certs = client_cert(&dir, "alice");
     let mut c = Client::connect(&server, &certs, "alice");
     let create = |c: &mut Client| {
-        let attrs = [
-            kmip::attributes::Attribute::new("Cryptographic Algorithm", Value::Enumeration(3)),
-            kmip::attributes::Attribute::new("Cryptographic Length", Value::Integer(128)),
-        ];
-        let template = Ttlv::structure(
-            Tag::TEMPLATE_ATTRIBUTE,
-            kmip::attributes::write_attributes(&attrs, ProtocolVersion::V1_4),
-        );
-        uid_of(&c.ok(Operation::CREATE, vec![enumeration(Tag::OBJECT_TYPE, 2), template]))
+        uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &aes_attributes(128))))
     };
     let (a, b) = (create(&mut c), create(&mut c));
     drop(c);

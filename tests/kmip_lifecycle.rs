@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use kmip::attributes::{names, write_attributes, Attribute};
 use kmip::enums::{
-    usage_mask, CryptographicAlgorithm, ObjectType, Operation, ResultReason, ResultStatus,
+    CryptographicAlgorithm, ObjectType, Operation, ResultReason, ResultStatus,
     RevocationReasonCode, State,
 };
 use kmip::message::RequestMessage;
@@ -16,29 +16,9 @@ use kmip::ttlv::binary::{decode, encode, Limits};
 use kmip::{ProtocolVersion, Tag, Ttlv, Value};
 
 fn key_attributes(name: &str) -> Vec<Attribute> {
-    vec![
-        Attribute::new(
-            names::CRYPTOGRAPHIC_ALGORITHM,
-            Value::Enumeration(CryptographicAlgorithm::AES.0),
-        ),
-        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
-        Attribute::new(
-            names::CRYPTOGRAPHIC_USAGE_MASK,
-            Value::Integer(usage_mask::ENCRYPT | usage_mask::DECRYPT),
-        ),
-        Attribute::new(names::NAME, name_value(name)),
-    ]
-}
-
-/// A Create payload in the model of `version`: Template-Attribute (1.x) or Attributes (2.x).
-fn create_payload(version: ProtocolVersion, attrs: &[Attribute]) -> Vec<Ttlv> {
-    let mut p = vec![enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0)];
-    if version.is_v2() {
-        p.extend(write_attributes(attrs, version));
-    } else {
-        p.push(Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, write_attributes(attrs, version)));
-    }
-    p
+    let mut attrs = aes_attributes(256);
+    attrs.push(Attribute::new(names::NAME, name_value(name)));
+    attrs
 }
 
 fn locate_by_name(c: &mut Client, name: &str) -> Vec<String> {

@@ -45,16 +45,10 @@ pub(crate) async fn serve(
     let acceptor = TlsAcceptor::from(tls);
     let app = router(state);
     loop {
-        let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "HTTPS accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
+        let Some((tcp, peer)) =
+            crate::tls::next_connection(&listener, &mut shutdown, "HTTPS").await
+        else {
+            break;
         };
         let acceptor = acceptor.clone();
         let app = app.clone();

@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kmip::enums::{Operation, ResultStatus};
+use kmip::attributes::{names, write_attributes, Attribute};
+use kmip::enums::{usage_mask, CryptographicAlgorithm, ObjectType, Operation, ResultStatus};
 use kmip::message::{
     RequestBatchItem, RequestHeader, RequestMessage, ResponseBatchItem, ResponseMessage,
 };
@@ -262,6 +263,33 @@ pub fn int(tag: Tag, v: i32) -> Ttlv {
 /// A Name attribute value.
 pub fn name_value(n: &str) -> Value {
     Value::Structure(vec![text(Tag::NAME_VALUE, n), enumeration(Tag::NAME_TYPE, 1)])
+}
+
+/// Attributes of an AES key of `bits` for Encrypt and Decrypt.
+pub fn aes_attributes(bits: i32) -> Vec<Attribute> {
+    vec![
+        Attribute::new(
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(CryptographicAlgorithm::AES.0),
+        ),
+        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits)),
+        Attribute::new(
+            names::CRYPTOGRAPHIC_USAGE_MASK,
+            Value::Integer(usage_mask::ENCRYPT | usage_mask::DECRYPT),
+        ),
+    ]
+}
+
+/// A Create payload for a symmetric key in the model of `version`: Template-Attribute (1.x)
+/// or Attributes (2.x).
+pub fn create_payload(version: ProtocolVersion, attrs: &[Attribute]) -> Vec<Ttlv> {
+    let mut p = vec![enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0)];
+    if version.is_v2() {
+        p.extend(write_attributes(attrs, version));
+    } else {
+        p.push(Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, write_attributes(attrs, version)));
+    }
+    p
 }
 
 /// The Unique Identifier of a response payload.
