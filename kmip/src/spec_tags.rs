@@ -42,12 +42,24 @@ impl Tag {
     pub const CANCELLATION_RESULT: Tag = Tag(0x420012);
     /// KMIP tag `Certificate` (0x420013).
     pub const CERTIFICATE: Tag = Tag(0x420013);
-    /// KMIP tag `(Reserved)` (0x420014).
-    pub const RESERVED: Tag = Tag(0x420014);
+    /// KMIP tag `Certificate Identifier` (0x420014).
+    pub const CERTIFICATE_IDENTIFIER: Tag = Tag(0x420014);
+    /// KMIP tag `Certificate Issuer` (0x420015).
+    pub const CERTIFICATE_ISSUER: Tag = Tag(0x420015);
+    /// KMIP tag `Certificate Issuer Alternative Name` (0x420016).
+    pub const CERTIFICATE_ISSUER_ALTERNATIVE_NAME: Tag = Tag(0x420016);
+    /// KMIP tag `Certificate Issuer Distinguished Name` (0x420017).
+    pub const CERTIFICATE_ISSUER_DISTINGUISHED_NAME: Tag = Tag(0x420017);
     /// KMIP tag `Certificate Request` (0x420018).
     pub const CERTIFICATE_REQUEST: Tag = Tag(0x420018);
     /// KMIP tag `Certificate Request Type` (0x420019).
     pub const CERTIFICATE_REQUEST_TYPE: Tag = Tag(0x420019);
+    /// KMIP tag `Certificate Subject` (0x42001A).
+    pub const CERTIFICATE_SUBJECT: Tag = Tag(0x42001A);
+    /// KMIP tag `Certificate Subject Alternative Name` (0x42001B).
+    pub const CERTIFICATE_SUBJECT_ALTERNATIVE_NAME: Tag = Tag(0x42001B);
+    /// KMIP tag `Certificate Subject Distinguished Name` (0x42001C).
+    pub const CERTIFICATE_SUBJECT_DISTINGUISHED_NAME: Tag = Tag(0x42001C);
     /// KMIP tag `Certificate Type` (0x42001D).
     pub const CERTIFICATE_TYPE: Tag = Tag(0x42001D);
     /// KMIP tag `Certificate Value` (0x42001E).
@@ -108,6 +120,8 @@ impl Tag {
     pub const INITIAL_DATE: Tag = Tag(0x420039);
     /// KMIP tag `Initialization Vector` (0x42003A).
     pub const INITIALIZATION_VECTOR: Tag = Tag(0x42003A);
+    /// KMIP tag `Issuer` (0x42003B).
+    pub const ISSUER: Tag = Tag(0x42003B);
     /// KMIP tag `Iteration Count` (0x42003C).
     pub const ITERATION_COUNT: Tag = Tag(0x42003C);
     /// KMIP tag `IV/Counter/Nonce` (0x42003D).
@@ -174,6 +188,8 @@ impl Tag {
     pub const OPAQUE_OBJECT: Tag = Tag(0x42005B);
     /// KMIP tag `Operation` (0x42005C).
     pub const OPERATION: Tag = Tag(0x42005C);
+    /// KMIP tag `Operation Policy Name` (0x42005D).
+    pub const OPERATION_POLICY_NAME: Tag = Tag(0x42005D);
     /// KMIP tag `P` (0x42005E).
     pub const P: Tag = Tag(0x42005E);
     /// KMIP tag `Padding Method` (0x42005F).
@@ -188,6 +204,8 @@ impl Tag {
     pub const PRIVATE_EXPONENT: Tag = Tag(0x420063);
     /// KMIP tag `Private Key` (0x420064).
     pub const PRIVATE_KEY: Tag = Tag(0x420064);
+    /// KMIP tag `Private Key Template-Attribute` (0x420065).
+    pub const PRIVATE_KEY_TEMPLATE_ATTRIBUTE: Tag = Tag(0x420065);
     /// KMIP tag `Private Key Unique Identifier` (0x420066).
     pub const PRIVATE_KEY_UNIQUE_IDENTIFIER: Tag = Tag(0x420066);
     /// KMIP tag `Process Start Date` (0x420067).
@@ -254,6 +272,8 @@ impl Tag {
     pub const SECRET_DATA: Tag = Tag(0x420085);
     /// KMIP tag `Secret Data Type` (0x420086).
     pub const SECRET_DATA_TYPE: Tag = Tag(0x420086);
+    /// KMIP tag `Serial Number` (0x420087).
+    pub const SERIAL_NUMBER: Tag = Tag(0x420087);
     /// KMIP tag `Server Information` (0x420088).
     pub const SERVER_INFORMATION: Tag = Tag(0x420088);
     /// KMIP tag `Split Key` (0x420089).
@@ -723,15 +743,15 @@ pub(crate) const TAG_NAMES: &[(u32, &str)] = &[
     (0x420011, "Block Cipher Mode"),
     (0x420012, "Cancellation Result"),
     (0x420013, "Certificate"),
-    (0x420014, "(Reserved)"),
-    (0x420015, "(Reserved)"),
-    (0x420016, "(Reserved)"),
-    (0x420017, "(Reserved)"),
+    (0x420014, "Certificate Identifier"),
+    (0x420015, "Certificate Issuer"),
+    (0x420016, "Certificate Issuer Alternative Name"),
+    (0x420017, "Certificate Issuer Distinguished Name"),
     (0x420018, "Certificate Request"),
     (0x420019, "Certificate Request Type"),
-    (0x42001A, "(Reserved)"),
-    (0x42001B, "(Reserved)"),
-    (0x42001C, "(Reserved)"),
+    (0x42001A, "Certificate Subject"),
+    (0x42001B, "Certificate Subject Alternative Name"),
+    (0x42001C, "Certificate Subject Distinguished Name"),
     (0x42001D, "Certificate Type"),
     (0x42001E, "Certificate Value"),
     (0x42001F, "Common Template-Attribute"),
@@ -762,7 +782,7 @@ pub(crate) const TAG_NAMES: &[(u32, &str)] = &[
     (0x420038, "Hashing Algorithm"),
     (0x420039, "Initial Date"),
     (0x42003A, "Initialization Vector"),
-    (0x42003B, "(Reserved)"),
+    (0x42003B, "Issuer"),
     (0x42003C, "Iteration Count"),
     (0x42003D, "IV/Counter/Nonce"),
     (0x42003E, "J"),
@@ -796,7 +816,7 @@ pub(crate) const TAG_NAMES: &[(u32, &str)] = &[
     (0x42005A, "Opaque Data Value"),
     (0x42005B, "Opaque Object"),
     (0x42005C, "Operation"),
-    (0x42005D, "(Reserved)"),
+    (0x42005D, "Operation Policy Name"),
     (0x42005E, "P"),
     (0x42005F, "Padding Method"),
     (0x420060, "Prime Exponent P"),
@@ -804,7 +824,7 @@ pub(crate) const TAG_NAMES: &[(u32, &str)] = &[
     (0x420062, "Prime Field Size"),
     (0x420063, "Private Exponent"),
     (0x420064, "Private Key"),
-    (0x420065, "�(Reserved)"),
+    (0x420065, "Private Key Template-Attribute"),
     (0x420066, "Private Key Unique Identifier"),
     (0x420067, "Process Start Date"),
     (0x420068, "Protect Stop Date"),
@@ -838,7 +858,7 @@ pub(crate) const TAG_NAMES: &[(u32, &str)] = &[
     (0x420084, "Salt"),
     (0x420085, "Secret Data"),
     (0x420086, "Secret Data Type"),
-    (0x420087, "(Reserved)"),
+    (0x420087, "Serial Number"),
     (0x420088, "Server Information"),
     (0x420089, "Split Key"),
     (0x42008A, "Split Key Method"),
@@ -1014,15 +1034,12 @@ pub(crate) const TAG_NAMES: &[(u32, &str)] = &[
     (0x420134, "Cluster Info"),
     (0x420135, "Alternate Failover Endpoints"),
     (0x420136, "Short Unique Identifier"),
-    (0x420137, "Reserved"),
     (0x420138, "Tag"),
     (0x420139, "Certificate Request Unique Identifier"),
     (0x42013A, "NIST Key Type"),
     (0x42013B, "Attribute Reference"),
     (0x42013C, "Current Attribute"),
     (0x42013D, "New Attribute"),
-    (0x42013E, "(Reserved)"),
-    (0x42013F, "(Reserved)"),
     (0x420140, "Certificate Request Value"),
     (0x420141, "Log Message"),
     (0x420142, "Profile Version"),

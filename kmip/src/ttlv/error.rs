@@ -101,3 +101,74 @@ pub enum FieldError {
         reason: &'static str,
     },
 }
+
+/// Why XML or JSON text could not be decoded as TTLV (KMIP Profiles 2.1 §5.4, §5.5).
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    /// Not well-formed XML.
+    #[error("XML syntax error at byte {position}: {source}")]
+    Xml {
+        /// Byte offset.
+        position: u64,
+        /// The parser's error.
+        #[source]
+        source: quick_xml::Error,
+    },
+    /// Not valid JSON.
+    #[error("JSON syntax error: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A tag name that is neither a specification tag nor hex.
+    #[error("unknown tag {0:?}")]
+    UnknownTag(String),
+    /// A malformed attribute.
+    #[error("malformed attribute")]
+    BadAttribute,
+    /// An item type name KMIP does not define.
+    #[error("unknown item type {0:?}")]
+    UnknownType(String),
+    /// A primitive without a type.
+    #[error("{0} has a value but no type")]
+    MissingType(String),
+    /// A value that does not read as its type.
+    #[error("{tag}: {value:?} is not a valid {item_type}")]
+    BadValue {
+        /// The item's tag.
+        tag: String,
+        /// Its declared type.
+        item_type: &'static str,
+        /// The value (first 64 characters).
+        value: String,
+    },
+    /// Text content where only elements belong.
+    #[error("unexpected text content")]
+    UnexpectedText,
+    /// Start and end elements do not pair up.
+    #[error("unbalanced elements")]
+    Unbalanced,
+    /// A JSON value that is not an item object.
+    #[error("expected an object with tag, type and value")]
+    NotAnItem,
+    /// Not exactly one root item.
+    #[error("expected one root item, found {0}")]
+    RootCount(usize),
+    /// Larger than the limit.
+    #[error("message of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Input length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Nested deeper than the limit.
+    #[error("nesting deeper than {max}")]
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
+    /// More items than the limit.
+    #[error("more than {max} items")]
+    TooManyItems {
+        /// The limit.
+        max: usize,
+    },
+}

@@ -1,10 +1,13 @@
 //! The typed TTLV tree (KMIP 1.4 §9.1, KMIP 2.1 §9): every item carries its tag and item
-//! type, so each codec (binary here; JSON and XML later) maps it without guessing.
+//! type, so each codec (binary, XML, JSON) maps it without guessing.
 
 pub mod binary;
 mod error;
+pub mod json;
+pub mod text;
+pub mod xml;
 
-pub use error::{DecodeError, DecodeErrorKind, FieldError};
+pub use error::{DecodeError, DecodeErrorKind, FieldError, TextError};
 
 use crate::tag::{ItemType, Tag};
 
