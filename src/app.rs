@@ -19,6 +19,8 @@ pub(crate) struct AppState {
     pub(crate) store: Store,
     pub(crate) hsm: Hsm,
     pub(crate) ca: Arc<Ca>,
+    /// Decode limits for KMIP messages, whichever transport and encoding bring them.
+    pub(crate) kmip_limits: kmip::ttlv::binary::Limits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +99,11 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     })
     .await??;
     let store = Store::open_sqlite(&settings.sqlite_path).await?;
-    Ok(AppState { store, hsm, ca: Arc::new(ca) })
+    let kmip_limits = kmip::ttlv::binary::Limits {
+        max_bytes: settings.kmip.max_message_bytes,
+        ..kmip::ttlv::binary::Limits::default()
+    };
+    Ok(AppState { store, hsm, ca: Arc::new(ca), kmip_limits })
 }
 
 /// Runs the service until SIGINT or SIGTERM.

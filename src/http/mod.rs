@@ -1,10 +1,11 @@
 //! The HTTPS listener: same CA and HSM-held server key as KMIP, client certificates optional
-//! (enforced per route). For now it serves `/health`; ACME, the REST API and KMIP over HTTPS
-//! are routes to come.
+//! (enforced per route). Routes: `/health`, and `POST /kmip` (KMIP over HTTPS).
+
+mod kmip;
 
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -15,9 +16,20 @@ use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 
 use crate::app::AppState;
+use crate::authz::Principal;
+
+/// The identity of the connection's client certificate, if it sent one; added to every
+/// request of the connection.
+#[derive(Clone, Debug)]
+pub(crate) struct Peer(pub(crate) Option<Principal>);
 
 fn router(state: AppState) -> Router {
-    Router::new().route("/health", get(health)).with_state(state)
+    let max_body = state.kmip_limits.max_bytes;
+    Router::new()
+        .route("/health", get(health))
+        .route("/kmip", post(kmip::post))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(state)
 }
 
 async fn health(
@@ -59,7 +71,13 @@ pub(crate) async fn serve(
                 tracing::info!(%peer, "HTTPS handshake failed");
                 return;
             };
-            let service = TowerToHyperService::new(app);
+            let client = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| Principal::from_certificate(c));
+            let service = TowerToHyperService::new(app.layer(axum::Extension(Peer(client))));
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(30))

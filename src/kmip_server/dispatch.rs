@@ -8,7 +8,7 @@ use kmip::message::{
 };
 use kmip::ops as p;
 use kmip::ttlv::binary::{decode, encode, Limits};
-use kmip::ProtocolVersion;
+use kmip::{ProtocolVersion, Ttlv};
 
 use super::error::OpError;
 use super::ops::{self, OpCtx, Outcome};
@@ -35,25 +35,26 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::DISCOVER_VERSIONS,
 ];
 
-/// Answers one request message.
+/// Answers one request message in binary TTLV.
 pub(crate) async fn handle_bytes(
     state: &AppState,
     principal: &Principal,
     bytes: &[u8],
     limits: &Limits,
 ) -> Vec<u8> {
-    let item = match decode(bytes, limits) {
-        Ok(item) => item,
+    let response = match decode(bytes, limits) {
+        Ok(item) => handle_tree(state, principal, &item).await,
         Err(e) => {
             audit_failure(state, principal, "decode", &e.to_string()).await;
-            return message_failure(
-                ProtocolVersion::V1_0,
-                ResultReason::INVALID_MESSAGE,
-                e.to_string(),
-            );
+            message_failure(ProtocolVersion::V1_0, ResultReason::INVALID_MESSAGE, e.to_string())
         }
     };
-    let msg = match RequestMessage::from_ttlv(&item) {
+    encode(&response)
+}
+
+/// Answers one request message, already decoded from whichever encoding it came in.
+pub(crate) async fn handle_tree(state: &AppState, principal: &Principal, item: &Ttlv) -> Ttlv {
+    let msg = match RequestMessage::from_ttlv(item) {
         Ok(m) => m,
         Err(e) => {
             audit_failure(state, principal, "decode", &e.to_string()).await;
@@ -64,30 +65,21 @@ pub(crate) async fn handle_bytes(
     };
     let version = msg.header.protocol_version;
     if !version.is_supported() {
-        audit_failure(
-            state,
-            principal,
-            "version",
-            &format!("unsupported protocol version {version}"),
-        )
-        .await;
-        let reason = ResultReason::INVALID_MESSAGE;
-        return message_failure(
-            ProtocolVersion::V1_0,
-            reason,
-            format!("protocol version {version} is not supported; use Discover Versions"),
-        );
+        let why = format!("protocol version {version} is not supported; use Discover Versions");
+        audit_failure(state, principal, "version", &why).await;
+        return message_failure(ProtocolVersion::V1_0, ResultReason::INVALID_MESSAGE, why);
     }
-    let response = handle_message(state, principal, msg).await;
-    let max = response.0;
-    let bytes = encode(&response.1.to_ttlv());
+    let (max, response) = handle_message(state, principal, msg).await;
+    let response = response.to_ttlv();
+    // Maximum Response Size counts the TTLV encoding, whatever encoding carries it.
+    let len = kmip::ttlv::binary::encoded_len(&response);
     match max {
-        Some(max) if bytes.len() > max => message_failure(
+        Some(max) if len > max => message_failure(
             version,
             ResultReason::RESPONSE_TOO_LARGE,
-            format!("the response of {} bytes exceeds Maximum Response Size {max}", bytes.len()),
+            format!("the response of {len} bytes exceeds Maximum Response Size {max}"),
         ),
-        _ => bytes,
+        _ => response,
     }
 }
 
@@ -207,7 +199,7 @@ pub(crate) fn message_failure(
     version: ProtocolVersion,
     reason: ResultReason,
     message: String,
-) -> Vec<u8> {
+) -> Ttlv {
     let response = ResponseMessage {
         header: ResponseHeader {
             protocol_version: version,
@@ -218,7 +210,7 @@ pub(crate) fn message_failure(
         },
         batch_items: vec![ResponseBatchItem::failure(None, reason, message)],
     };
-    encode(&response.to_ttlv())
+    response.to_ttlv()
 }
 
 async fn audit(

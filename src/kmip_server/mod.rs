@@ -2,14 +2,14 @@
 //! checked before the body is read, idle and per-request timeouts, and a cap on concurrent
 //! connections. Each message is answered by `dispatch`.
 
-mod dispatch;
+pub(crate) mod dispatch;
 mod error;
 mod ops;
 
 use std::sync::Arc;
 
 use kmip::enums::ResultReason;
-use kmip::ttlv::binary::{frame_len, Limits, HEADER_LEN};
+use kmip::ttlv::binary::{frame_len, HEADER_LEN};
 use kmip::ProtocolVersion;
 use kmip::Tag;
 use rustls::ServerConfig;
@@ -104,7 +104,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     principal: &Principal,
     limits: &KmipLimits,
 ) -> Result<(), ConnError> {
-    let decode_limits = Limits { max_bytes: limits.max_message_bytes, ..Limits::default() };
+    let decode_limits = state.kmip_limits;
     loop {
         let mut header = [0u8; HEADER_LEN];
         match timeout(limits.idle_timeout, stream.read_exact(&mut header)).await {
@@ -144,7 +144,7 @@ async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, why: &str) -> Result<(), 
         ResultReason::INVALID_MESSAGE,
         why.to_owned(),
     );
-    stream.write_all(&response).await?;
+    stream.write_all(&kmip::ttlv::binary::encode(&response)).await?;
     stream.flush().await?;
     Ok(())
 }

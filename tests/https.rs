@@ -1,0 +1,143 @@
+//! The HTTPS listener: /health with or without a client certificate, and KMIP over HTTPS
+//! (`POST /kmip`) in the TTLV, XML and JSON encodings, which requires a client certificate.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use common::*;
+use kmip::enums::{Operation, ResultReason, ResultStatus};
+use kmip::message::ResponseMessage;
+use kmip::ttlv::binary::Limits;
+use kmip::ttlv::{binary, json, xml};
+use kmip::ProtocolVersion;
+use rustls::pki_types::ServerName;
+
+/// One HTTP/1.1 request; returns the status code and body.
+fn https(
+    server: &Server,
+    config: std::sync::Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let tcp = TcpStream::connect(server.https).unwrap();
+    let conn =
+        rustls::ClientConnection::new(config, ServerName::try_from("127.0.0.1").unwrap()).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        tls,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    tls.write_all(body).unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out);
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP response");
+    let head = String::from_utf8_lossy(&out[..split]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, out[split + 4..].to_vec())
+}
+
+#[test]
+fn health_over_https() {
+    let dir = temp_dir("strongroom-https");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    for config in [tls_config(&certs, None), tls_config(&certs, Some("alice"))] {
+        let (status, body) = https(&server, config, "GET", "/health", "text/plain", b"");
+        assert_eq!(status, 200);
+        assert!(String::from_utf8_lossy(&body).contains(r#""status":"ok""#));
+    }
+    let (status, _) = https(&server, tls_config(&certs, None), "GET", "/nope", "text/plain", b"");
+    assert_eq!(status, 404);
+    server.stop();
+}
+
+#[test]
+fn kmip_over_https_in_three_encodings() {
+    let dir = temp_dir("strongroom-https-kmip");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let alice = || tls_config(&certs, Some("alice"));
+    let limits = Limits::default();
+    let create = request(
+        ProtocolVersion::V2_1,
+        vec![(Operation::CREATE, create_payload(ProtocolVersion::V2_1, &aes_attributes(256)))],
+    )
+    .to_ttlv();
+
+    // XML (the form of the OASIS test cases).
+    let (status, body) =
+        https(&server, alice(), "POST", "/kmip", "text/xml", xml::encode(&create).as_bytes());
+    assert_eq!(status, 200);
+    let r = ResponseMessage::from_ttlv(
+        &xml::decode(std::str::from_utf8(&body).unwrap(), &limits).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r.batch_items[0].result_status, ResultStatus::SUCCESS);
+    let id = uid_of(r.batch_items[0].payload.as_ref().unwrap());
+
+    // JSON: Get the same key.
+    let get = request(ProtocolVersion::V2_1, vec![(Operation::GET, vec![uid(&id)])]).to_ttlv();
+    let (status, body) =
+        https(&server, alice(), "POST", "/kmip", "application/json", json::encode(&get).as_bytes());
+    assert_eq!(status, 200);
+    let r = ResponseMessage::from_ttlv(
+        &json::decode(std::str::from_utf8(&body).unwrap(), &limits).unwrap(),
+    )
+    .unwrap();
+    let key = key_material(r.batch_items[0].payload.as_ref().unwrap());
+    assert_eq!(key.len(), 32);
+
+    // TTLV over HTTPS, and the same key over the KMIP port.
+    let (status, body) =
+        https(&server, alice(), "POST", "/kmip", "application/octet-stream", &binary::encode(&get));
+    assert_eq!(status, 200);
+    let r = ResponseMessage::from_ttlv(&binary::decode(&body, &limits).unwrap()).unwrap();
+    assert_eq!(key_material(r.batch_items[0].payload.as_ref().unwrap()), key);
+    let mut c = Client::connect(&server, &certs, "alice");
+    assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&id)])), key);
+
+    // No client certificate: refused; another client: KMIP Permission Denied.
+    let anon = tls_config(&certs, None);
+    let (status, _) =
+        https(&server, anon, "POST", "/kmip", "text/xml", xml::encode(&get).as_bytes());
+    assert_eq!(status, 401);
+    let bob = client_cert(&dir, "bob");
+    let (_, body) = https(
+        &server,
+        tls_config(&bob, Some("bob")),
+        "POST",
+        "/kmip",
+        "text/xml",
+        xml::encode(&get).as_bytes(),
+    );
+    let r = ResponseMessage::from_ttlv(
+        &xml::decode(std::str::from_utf8(&body).unwrap(), &limits).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r.batch_items[0].result_reason, Some(ResultReason::PERMISSION_DENIED));
+
+    // Unsupported media type; malformed XML gets a KMIP Invalid Message.
+    let (status, _) = https(&server, alice(), "POST", "/kmip", "text/plain", b"hello");
+    assert_eq!(status, 415);
+    let (status, body) =
+        https(&server, alice(), "POST", "/kmip", "text/xml", b"<RequestMessage><Oops");
+    assert_eq!(status, 200);
+    let r = ResponseMessage::from_ttlv(
+        &xml::decode(std::str::from_utf8(&body).unwrap(), &limits).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r.batch_items[0].result_reason, Some(ResultReason::INVALID_MESSAGE));
+    // A body over the size limit is refused before it is read.
+    let big = vec![b' '; 2 << 20];
+    let (status, _) = https(&server, alice(), "POST", "/kmip", "text/xml", &big);
+    assert_eq!(status, 413);
+    server.stop();
+}
