@@ -4,45 +4,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use common::*;
 use kmip::enums::{Operation, ResultReason, ResultStatus};
 use kmip::message::ResponseMessage;
 use kmip::ttlv::binary::Limits;
 use kmip::ttlv::{binary, json, xml};
 use kmip::ProtocolVersion;
-use rustls::pki_types::ServerName;
-
-/// One HTTP/1.1 request; returns the status code and body.
-fn https(
-    server: &Server,
-    config: std::sync::Arc<rustls::ClientConfig>,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &[u8],
-) -> (u16, Vec<u8>) {
-    let tcp = TcpStream::connect(server.https).unwrap();
-    let conn =
-        rustls::ClientConnection::new(config, ServerName::try_from("127.0.0.1").unwrap()).unwrap();
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    write!(
-        tls,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    tls.write_all(body).unwrap();
-    let mut out = Vec::new();
-    let _ = tls.read_to_end(&mut out);
-    let split = out.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP response");
-    let head = String::from_utf8_lossy(&out[..split]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, out[split + 4..].to_vec())
-}
 
 #[test]
 fn health_over_https() {

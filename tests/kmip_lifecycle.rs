@@ -100,7 +100,7 @@ fn lifecycle(version: ProtocolVersion) {
     let wrong_state = if version.is_v2() {
         ResultReason::WRONG_KEY_LIFECYCLE_STATE
     } else {
-        ResultReason::ILLEGAL_OPERATION
+        ResultReason::PERMISSION_DENIED
     };
     expect_failure(&again, wrong_state);
     expect_failure(&c.call(Operation::DESTROY, vec![uid(&id)]), wrong_state);

@@ -21,6 +21,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
+use sha2::Digest as _;
 
 /// Label of the AES-256 key-encryption key that seals all key material leaving the HSM.
 pub(crate) const KEK_LABEL: &str = "strongroom-kek-1";
@@ -61,6 +62,8 @@ struct Inner {
 pub(crate) struct Sealed {
     pub(crate) kek_label: &'static str,
     pub(crate) bytes: Vec<u8>,
+    /// SHA-256 of the plaintext, for the KMIP Digest attribute.
+    pub(crate) digest: Vec<u8>,
 }
 
 /// Format version of sealed material.
@@ -191,7 +194,8 @@ impl Hsm {
         bytes.push(SEALED_V1);
         bytes.extend_from_slice(&iv);
         bytes.extend_from_slice(&ciphertext);
-        Ok(Sealed { kek_label: KEK_LABEL, bytes })
+        let digest = sha2::Sha256::digest(material).to_vec();
+        Ok(Sealed { kek_label: KEK_LABEL, bytes, digest })
     }
 
     /// Decrypts what [`Hsm::seal`] produced for the same `aad`; a changed byte or another

@@ -69,18 +69,22 @@ pub(crate) async fn handle_tree(state: &AppState, principal: &Principal, item: &
         audit_failure(state, principal, "version", &why).await;
         return message_failure(ProtocolVersion::V1_0, ResultReason::INVALID_MESSAGE, why);
     }
-    let (max, response) = handle_message(state, principal, msg).await;
-    let response = response.to_ttlv();
+    let (max, mut response) = handle_message(state, principal, msg).await;
     // Maximum Response Size counts the TTLV encoding, whatever encoding carries it.
-    let len = kmip::ttlv::binary::encoded_len(&response);
-    match max {
-        Some(max) if len > max => message_failure(
-            version,
-            ResultReason::RESPONSE_TOO_LARGE,
-            format!("the response of {len} bytes exceeds Maximum Response Size {max}"),
-        ),
-        _ => response,
+    let len = kmip::ttlv::binary::encoded_len(&response.to_ttlv());
+    if let Some(max) = max.filter(|max| len > *max) {
+        let why = format!("the response of {len} bytes exceeds Maximum Response Size {max}");
+        for item in &mut response.batch_items {
+            let mut failed = ResponseBatchItem::failure(
+                item.operation,
+                ResultReason::RESPONSE_TOO_LARGE,
+                why.clone(),
+            );
+            failed.unique_batch_item_id = item.unique_batch_item_id.take();
+            *item = failed;
+        }
     }
+    response.to_ttlv()
 }
 
 /// Runs the batch; returns the client's Maximum Response Size and the response.

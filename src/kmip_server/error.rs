@@ -52,8 +52,9 @@ impl OpError {
             OpError::Field(_) | OpError::Invalid(_) => ResultReason::INVALID_FIELD,
             OpError::NotFound(_) | OpError::NoPlaceholder => ResultReason::ITEM_NOT_FOUND,
             OpError::Denied(_) => ResultReason::PERMISSION_DENIED,
+            // 1.x has no lifecycle reason; the OASIS 1.4 test cases expect Permission Denied.
             OpError::WrongState { .. } => {
-                pick(ResultReason::WRONG_KEY_LIFECYCLE_STATE, ResultReason::ILLEGAL_OPERATION)
+                pick(ResultReason::WRONG_KEY_LIFECYCLE_STATE, ResultReason::PERMISSION_DENIED)
             }
             OpError::Destroyed(_) => {
                 pick(ResultReason::OBJECT_DESTROYED, ResultReason::ILLEGAL_OPERATION)

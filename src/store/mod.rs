@@ -8,7 +8,7 @@ mod objects;
 mod writer;
 
 pub(crate) use error::StoreError;
-pub(crate) use objects::{match_key, LocateQuery, NewObject, ObjectRow};
+pub(crate) use objects::{match_key, DateColumn, LocateQuery, NewObject, ObjectRow};
 pub(crate) use writer::AuditEvent;
 
 use std::path::Path;

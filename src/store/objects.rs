@@ -36,6 +36,32 @@ pub(crate) struct NewObject<'a> {
     pub(crate) attributes: &'a [Attribute],
 }
 
+/// The lifecycle date columns Locate can match on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum DateColumn {
+    Initial,
+    Activation,
+    Deactivation,
+    Destroy,
+    Compromise,
+    CompromiseOccurrence,
+    LastChange,
+}
+
+impl DateColumn {
+    fn column(self) -> &'static str {
+        match self {
+            DateColumn::Initial => "o.initial_date",
+            DateColumn::Activation => "o.activation_date",
+            DateColumn::Deactivation => "o.deactivation_date",
+            DateColumn::Destroy => "o.destroy_date",
+            DateColumn::Compromise => "o.compromise_date",
+            DateColumn::CompromiseOccurrence => "o.compromise_occurrence_date",
+            DateColumn::LastChange => "o.last_change_date",
+        }
+    }
+}
+
 /// Locate criteria; all must hold.
 #[derive(Debug, Default)]
 pub(crate) struct LocateQuery {
@@ -47,6 +73,10 @@ pub(crate) struct LocateQuery {
     pub(crate) attributes: Vec<(String, String)>,
     /// Objects whose Cryptographic Usage Mask has all of these bits.
     pub(crate) usage_mask: Option<i64>,
+    /// The object must have this identifier.
+    pub(crate) id: Option<String>,
+    /// Date columns that must fall in an inclusive range.
+    pub(crate) date_ranges: Vec<(DateColumn, i64, i64)>,
     pub(crate) limit: Option<i64>,
     pub(crate) offset: i64,
 }
@@ -271,6 +301,15 @@ fn where_clause(b: &mut QueryBuilder<Sqlite>, q: &LocateQuery) {
         None => {
             b.push(" AND o.state NOT IN (5, 6)");
         }
+    }
+    if let Some(id) = &q.id {
+        b.push(" AND o.id = ").push_bind(id.clone());
+    }
+    for (column, from, to) in &q.date_ranges {
+        b.push(format!(" AND {} BETWEEN ", column.column()))
+            .push_bind(*from)
+            .push(" AND ")
+            .push_bind(*to);
     }
     if let Some(mask) = q.usage_mask {
         b.push(" AND o.id IN (SELECT object_id FROM attributes WHERE name = 'Cryptographic Usage Mask' AND (CAST(match_key AS INTEGER) & ")

@@ -39,10 +39,16 @@ impl Request {
     }
 }
 
-/// Encodes the response payload. Located Items (the total match count) exists from 1.3.
-pub fn response(located_items: i32, uids: &[String], version: ProtocolVersion) -> Vec<Ttlv> {
+/// Encodes the response payload. Located Items (the total match count, KMIP 1.4 §4.9) is
+/// optional; it is sent to clients that page with Offset Items, which exists from 1.3.
+pub fn response(
+    located_items: i32,
+    uids: &[String],
+    version: ProtocolVersion,
+    paged: bool,
+) -> Vec<Ttlv> {
     let mut out = Vec::new();
-    if version >= ProtocolVersion::V1_3 {
+    if paged && version >= ProtocolVersion::V1_3 {
         out.push(Ttlv::new(Tag::LOCATED_ITEMS, Value::Integer(located_items)));
     }
     out.extend(uids.iter().map(|u| super::uid_item(u)));

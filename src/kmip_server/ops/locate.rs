@@ -7,15 +7,17 @@ use kmip::Value;
 
 use super::{OpCtx, Outcome};
 use crate::kmip_server::error::OpError;
-use crate::store::{match_key, LocateQuery};
+use crate::store::{match_key, DateColumn, LocateQuery};
 
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: locate::Request) -> Result<Outcome, OpError> {
+    let paged = req.offset_items.is_some();
     let mut q = LocateQuery {
         owner: cx.principal.as_str().to_owned(),
         limit: req.maximum_items.map(i64::from),
         offset: req.offset_items.map(i64::from).unwrap_or(0),
         ..LocateQuery::default()
     };
+    let mut dates: std::collections::HashMap<DateColumn, Vec<i64>> = Default::default();
     for a in req.attributes {
         match (a.name.as_str(), &a.value) {
             (names::OBJECT_TYPE, Value::Enumeration(t)) => q.object_type = Some(i64::from(*t)),
@@ -28,28 +30,45 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: locate::Request) -> Result<Outco
             (names::OBJECT_TYPE | names::STATE | names::CRYPTOGRAPHIC_USAGE_MASK, _) => {
                 return Err(OpError::Invalid("Locate attribute has the wrong type"));
             }
-            (
-                names::UNIQUE_IDENTIFIER
-                | names::INITIAL_DATE
-                | names::LAST_CHANGE_DATE
-                | names::ACTIVATION_DATE
-                | names::DEACTIVATION_DATE
-                | names::DESTROY_DATE
-                | names::COMPROMISE_DATE
-                | names::COMPROMISE_OCCURRENCE_DATE
-                | names::ORIGINAL_CREATION_DATE
-                | names::REVOCATION_REASON,
-                _,
-            ) => {
-                return Err(OpError::Unsupported(
-                    "Locate by date or identifier is not supported yet",
-                ))
+            (names::UNIQUE_IDENTIFIER, Value::TextString(id)) => q.id = Some(id.clone()),
+            (names::UNIQUE_IDENTIFIER | names::REVOCATION_REASON, _) => {
+                return Err(OpError::Unsupported("Locate by revocation reason is not supported"));
+            }
+            (name, Value::DateTime(d)) if date_column(name).is_some() => {
+                if let Some(column) = date_column(name) {
+                    dates.entry(column).or_default().push(*d);
+                }
             }
             (name, value) => q.attributes.push((name.to_owned(), match_key(name, value))),
         }
     }
+    // One instance of a date matches that date; two bound an inclusive range (KMIP 1.4 §4.9).
+    for (column, values) in dates {
+        let (from, to) = match values.as_slice() {
+            [d] => (*d, *d),
+            [a, b] => ((*a).min(*b), (*a).max(*b)),
+            _ => {
+                return Err(OpError::Invalid("a date attribute may appear at most twice in Locate"))
+            }
+        };
+        q.date_ranges.push((column, from, to));
+    }
     let (total, ids) = cx.state.store.locate(&q).await?;
     let single = (ids.len() == 1).then(|| ids[0].clone());
-    let payload = locate::response(total.try_into().unwrap_or(i32::MAX), &ids, cx.version);
+    let payload = locate::response(total.try_into().unwrap_or(i32::MAX), &ids, cx.version, paged);
     Ok(Outcome::new(payload, single))
+}
+
+/// The lifecycle column a date attribute is kept in.
+fn date_column(name: &str) -> Option<DateColumn> {
+    Some(match name {
+        names::INITIAL_DATE | names::ORIGINAL_CREATION_DATE => DateColumn::Initial,
+        names::ACTIVATION_DATE => DateColumn::Activation,
+        names::DEACTIVATION_DATE => DateColumn::Deactivation,
+        names::DESTROY_DATE => DateColumn::Destroy,
+        names::COMPROMISE_DATE => DateColumn::Compromise,
+        names::COMPROMISE_OCCURRENCE_DATE => DateColumn::CompromiseOccurrence,
+        names::LAST_CHANGE_DATE => DateColumn::LastChange,
+        _ => return None,
+    })
 }

@@ -1,10 +1,10 @@
 //! Register: client-supplied key material, sealed inside the HSM before it is stored.
 
 use kmip::attributes::{find, names, Attribute};
-use kmip::enums::{KeyFormatType, ObjectType, State};
+use kmip::enums::{HashingAlgorithm, KeyFormatType, ObjectType, State};
 use kmip::objects::ManagedObject;
 use kmip::ops::register;
-use kmip::Value;
+use kmip::{Tag, Ttlv, Value};
 
 use super::{is_server_managed, OpCtx, Outcome};
 use crate::hsm::Sealed;
@@ -116,10 +116,21 @@ pub(crate) async fn store(
     sub_type: Option<i64>,
     attributes: &[Attribute],
 ) -> Result<String, OpError> {
+    // Digest (KMIP 1.4 §3.17): SHA-256 over the material in its stored format.
+    let format = row.key_format.unwrap_or(i64::from(KeyFormatType::RAW.0)) as u32;
+    let digest = Attribute::new(
+        names::DIGEST,
+        Value::Structure(vec![
+            Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::SHA_256.0)),
+            Ttlv::new(Tag::DIGEST_VALUE, Value::ByteString(sealed.digest)),
+            Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(format)),
+        ]),
+    );
+    let attributes: Vec<Attribute> = attributes.iter().cloned().chain([digest]).collect();
     row.sealed_material = Some(sealed.bytes);
     row.kek_label = Some(sealed.kek_label.to_owned());
     row.sub_type = sub_type;
     let id = row.id.clone();
-    cx.state.store.insert_object(NewObject { row, attributes }).await?;
+    cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await?;
     Ok(id)
 }
