@@ -22,13 +22,37 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_strongroom");
 
-/// A fresh directory under the system temp dir, removed by nobody (tests may inspect it).
-pub fn temp_dir(prefix: &str) -> PathBuf {
+/// A fresh directory under the system temp dir, removed when dropped unless the test is
+/// failing (so a failure leaves its data behind to inspect).
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn temp_dir(prefix: &str) -> TempDir {
     let mut rnd = [0u8; 8];
     getrandom::fill(&mut rnd).unwrap();
     let dir = std::env::temp_dir().join(format!("{prefix}-{}", hex::encode(rnd)));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 /// A running server process.
