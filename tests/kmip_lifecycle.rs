@@ -391,3 +391,49 @@ fn replayed_vcenter_and_pg_tde_requests_succeed() {
     );
     server.stop();
 }
+
+fn links(c: &mut Client, id: &str) -> Vec<(u32, String)> {
+    let r = c.ok(Operation::GET_ATTRIBUTES, vec![uid(id), text(Tag::ATTRIBUTE_NAME, "Link")]);
+    r.find_all(Tag::ATTRIBUTE)
+        .map(|a| Attribute::from_v1(a).unwrap().value)
+        .map(|v| {
+            let t = Ttlv::new(Tag::LINK, v);
+            (
+                t.find(Tag::LINK_TYPE).unwrap().as_enum().unwrap(),
+                t.find(Tag::LINKED_OBJECT_IDENTIFIER).unwrap().as_text().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn rekey_moves_the_name_and_links_both_keys() {
+    let dir = temp_dir("strongroom-rekey");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+    let old =
+        uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &key_attributes("tde-key"))));
+    c.ok(Operation::ACTIVATE, vec![uid(&old)]);
+    let old_key = key_material(&c.ok(Operation::GET, vec![uid(&old)]));
+
+    let new = uid_of(&c.ok(Operation::RE_KEY, vec![uid(&old)]));
+    assert_ne!(new, old);
+    let new_key = key_material(&c.ok(Operation::GET, vec![uid(&new)]));
+    assert_eq!(new_key.len(), 32);
+    assert_ne!(new_key, old_key);
+    assert_eq!(locate_by_name(&mut c, "tde-key"), vec![new.clone()], "the name moved");
+    assert_eq!(state_of(&mut c, &new), State::ACTIVE, "activation date copied");
+    use kmip::enums::LinkType;
+    assert_eq!(links(&mut c, &new), vec![(LinkType::REPLACED_OBJECT_LINK.0, old.clone())]);
+    assert_eq!(links(&mut c, &old), vec![(LinkType::REPLACEMENT_OBJECT_LINK.0, new.clone())]);
+    assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&old)])), old_key, "old key readable");
+
+    // With an Offset the replacement activates later.
+    let later = uid_of(
+        &c.ok(Operation::RE_KEY, vec![uid(&new), Ttlv::new(Tag::OFFSET, Value::Interval(3600))]),
+    );
+    assert_eq!(state_of(&mut c, &later), State::PRE_ACTIVE);
+    assert_eq!(locate_by_name(&mut c, "tde-key"), vec![later]);
+    server.stop();
+}

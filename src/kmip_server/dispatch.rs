@@ -20,6 +20,7 @@ use crate::store::AuditEvent;
 pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::CREATE,
     Operation::REGISTER,
+    Operation::RE_KEY,
     Operation::LOCATE,
     Operation::GET,
     Operation::GET_ATTRIBUTES,
@@ -188,6 +189,7 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
         Operation::SET_ATTRIBUTE if cx.version.is_v2() => {
             ops::attributes::set(cx, p::set_attribute::Request::from_ttlv(pl)?).await
         }
+        Operation::RE_KEY => ops::rekey::handle(cx, p::rekey::Request::from_ttlv(pl)?).await,
         Operation::LOCATE => ops::locate::handle(cx, p::locate::Request::from_ttlv(pl)?).await,
         Operation::ACTIVATE => {
             ops::activate::handle(cx, p::activate::Request::from_ttlv(pl)?).await

@@ -261,6 +261,47 @@ impl Store {
         Ok((total, ids.into_iter().map(|(id,)| id).collect()))
     }
 
+    /// Stores a replacement key and, in the same transaction, removes the existing key's
+    /// names and links it to the replacement (KMIP Re-key). Fails with a conflict if the
+    /// existing key changed since `old` was read.
+    pub(crate) async fn rekey(
+        &self,
+        new: &ObjectRow,
+        new_attributes: &[Attribute],
+        old: &ObjectRow,
+        old_link: &Attribute,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        let bumped = sqlx::query(
+            "UPDATE objects SET last_change_date = ?, version = version + 1 WHERE id = ? AND version = ?",
+        )
+        .bind(now)
+        .bind(&old.id)
+        .bind(old.version)
+        .execute(&mut *tx)
+        .await?;
+        if bumped.rows_affected() == 0 {
+            return Err(StoreError::Conflict(old.id.clone()));
+        }
+        super::writer::insert_object_row(&mut tx, new).await?;
+        insert_attributes(&mut tx, &indexed(&new.id, new_attributes)).await?;
+        sqlx::query("DELETE FROM attributes WHERE object_id = ? AND name = 'Name'")
+            .bind(&old.id)
+            .execute(&mut *tx)
+            .await?;
+        let (next,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(MAX(idx) + 1, 0) FROM attributes WHERE object_id = ? AND name = ?",
+        )
+        .bind(&old.id)
+        .bind(&old_link.name)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_attributes(&mut tx, &[(old.id.as_str(), old_link, next)]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Moves objects whose Activation Date has passed to Active, and Active objects whose
     /// Deactivation Date has passed to Deactivated; returns how many changed.
     pub(crate) async fn apply_due_dates(&self, now: i64) -> Result<u64, StoreError> {
@@ -325,6 +366,22 @@ fn where_clause(b: &mut QueryBuilder<Sqlite>, q: &LocateQuery) {
             .push_bind(key.clone())
             .push(")");
     }
+}
+
+/// The attribute rows of a new object: each instance numbered within its name from 0.
+pub(super) fn indexed<'a>(
+    id: &'a str,
+    attrs: &'a [Attribute],
+) -> Vec<(&'a str, &'a Attribute, i64)> {
+    let mut next = std::collections::HashMap::<&str, i64>::new();
+    attrs
+        .iter()
+        .map(|a| {
+            let idx = next.entry(a.name.as_str()).or_insert(0);
+            *idx += 1;
+            (id, a, *idx - 1)
+        })
+        .collect()
 }
 
 /// Inserts attribute rows `(object id, attribute, index)` with one statement.

@@ -5,14 +5,12 @@
 //! others. Audit events are fire-and-
 //! forget but never dropped: a full channel slows callers down.
 
-use std::collections::HashMap;
-
 use kmip::attributes::Attribute;
 use sqlx::sqlite::SqlitePool;
 use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::{mpsc, oneshot};
 
-use super::objects::{insert_attributes, NewObject};
+use super::objects::{indexed, insert_attributes, NewObject};
 use super::{ObjectRow, Store, StoreError};
 
 /// One audited event: who did what to which object, and how it ended.
@@ -115,12 +113,7 @@ async fn apply(
     let mut attribute_rows = Vec::new();
     for new in objects {
         insert_object_row(&mut tx, &new.row).await?;
-        let mut next_index = HashMap::<&str, i64>::new();
-        for a in new.attributes {
-            let idx = next_index.entry(a.name.as_str()).or_insert(0);
-            attribute_rows.push((new.row.id.as_str(), a, *idx));
-            *idx += 1;
-        }
+        attribute_rows.extend(indexed(&new.row.id, new.attributes));
     }
     // SQLite allows 32766 bound parameters per statement; 5 per attribute row.
     for chunk in attribute_rows.chunks(4000) {
@@ -145,7 +138,7 @@ async fn apply(
     Ok(())
 }
 
-async fn insert_object_row(
+pub(super) async fn insert_object_row(
     tx: &mut sqlx::Transaction<'static, Sqlite>,
     r: &ObjectRow,
 ) -> Result<(), StoreError> {

@@ -15,6 +15,7 @@ pub mod locate;
 pub mod modify_attribute;
 pub mod query;
 pub mod register;
+pub mod rekey;
 pub mod revoke;
 pub mod set_attribute;
 

@@ -10,6 +10,7 @@ pub(crate) mod get_attributes;
 pub(crate) mod locate;
 pub(crate) mod query;
 pub(crate) mod register;
+pub(crate) mod rekey;
 pub(crate) mod revoke;
 
 use kmip::attributes::{names, visible_in, Attribute};

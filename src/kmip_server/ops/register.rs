@@ -108,28 +108,38 @@ pub(crate) fn new_object(
     Ok((row, attrs))
 }
 
-/// Stores a new object with its sealed material; returns its id once durable.
-pub(crate) async fn store(
-    cx: &OpCtx<'_>,
+/// Puts sealed material into a new object's row and adds its Digest attribute.
+pub(crate) fn prepare(
     mut row: ObjectRow,
     sealed: Sealed,
     sub_type: Option<i64>,
-    attributes: &[Attribute],
-) -> Result<String, OpError> {
+    mut attributes: Vec<Attribute>,
+) -> (ObjectRow, Vec<Attribute>) {
     // Digest (KMIP 1.4 §3.17): SHA-256 over the material in its stored format.
     let format = row.key_format.unwrap_or(i64::from(KeyFormatType::RAW.0)) as u32;
-    let digest = Attribute::new(
+    attributes.push(Attribute::new(
         names::DIGEST,
         Value::Structure(vec![
             Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::SHA_256.0)),
             Ttlv::new(Tag::DIGEST_VALUE, Value::ByteString(sealed.digest)),
             Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(format)),
         ]),
-    );
-    let attributes: Vec<Attribute> = attributes.iter().cloned().chain([digest]).collect();
+    ));
     row.sealed_material = Some(sealed.bytes);
     row.kek_label = Some(sealed.kek_label.to_owned());
     row.sub_type = sub_type;
+    (row, attributes)
+}
+
+/// Stores a new object with its sealed material; returns its id once durable.
+pub(crate) async fn store(
+    cx: &OpCtx<'_>,
+    row: ObjectRow,
+    sealed: Sealed,
+    sub_type: Option<i64>,
+    attributes: &[Attribute],
+) -> Result<String, OpError> {
+    let (row, attributes) = prepare(row, sealed, sub_type, attributes.to_vec());
     let id = row.id.clone();
     cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await?;
     Ok(id)
