@@ -68,6 +68,22 @@ impl HsmError {
         ) || matches!(self, HsmError::Join(_))
     }
 
+    /// Whether the HSM refused the caller's data or parameters (a wrong tag, a bad length),
+    /// rather than failing itself.
+    pub(crate) fn is_data_rejected(&self) -> bool {
+        matches!(
+            self.rv(),
+            Some(
+                RvError::DataInvalid
+                    | RvError::DataLenRange
+                    | RvError::EncryptedDataInvalid
+                    | RvError::EncryptedDataLenRange
+                    | RvError::MechanismParamInvalid
+                    | RvError::SignatureInvalid
+            )
+        )
+    }
+
     /// Whether the session that produced this error must not be reused.
     pub(crate) fn is_session_broken(&self) -> bool {
         matches!(

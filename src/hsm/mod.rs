@@ -66,6 +66,22 @@ pub(crate) struct Sealed {
     pub(crate) digest: Vec<u8>,
 }
 
+/// AES modes of [`Hsm::aes_cipher`].
+#[derive(Clone, Debug)]
+pub(crate) enum AesMode {
+    Ecb,
+    Cbc {
+        iv: [u8; 16],
+        pad: bool,
+    },
+    /// Output (encrypt) and input (decrypt) are ciphertext followed by the tag.
+    Gcm {
+        iv: Vec<u8>,
+        aad: Vec<u8>,
+        tag_bits: u64,
+    },
+}
+
 /// Format version of sealed material.
 const SEALED_V1: u8 = 1;
 const GCM_IV_LEN: usize = 12;
@@ -216,6 +232,52 @@ impl Hsm {
         let mut iv = iv.to_vec();
         let params = GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())?;
         Ok(s.decrypt(&Mechanism::AesGcm(params), self.inner.kek, ciphertext)?)
+    }
+
+    /// AES encryption or decryption with client key material: the key enters the HSM as a
+    /// short-lived session object for this one operation.
+    pub(crate) fn aes_cipher(
+        &self,
+        s: &Session,
+        key: &[u8],
+        mode: &AesMode,
+        encrypt: bool,
+        data: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Value(key.to_vec()),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Sensitive(true),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+        ];
+        let handle = s.create_object(&template)?;
+        let result = (|| -> Result<Vec<u8>, HsmError> {
+            let mut iv = match mode {
+                AesMode::Gcm { iv, .. } => iv.clone(),
+                _ => Vec::new(),
+            };
+            let mechanism = match mode {
+                AesMode::Ecb => Mechanism::AesEcb,
+                AesMode::Cbc { iv, pad: false } => Mechanism::AesCbc(*iv),
+                AesMode::Cbc { iv, pad: true } => Mechanism::AesCbcPad(*iv),
+                AesMode::Gcm { aad, tag_bits, .. } => {
+                    Mechanism::AesGcm(GcmParams::new(&mut iv, aad, (*tag_bits).into())?)
+                }
+            };
+            Ok(if encrypt {
+                s.encrypt(&mechanism, handle, data)?
+            } else {
+                s.decrypt(&mechanism, handle, data)?
+            })
+        })();
+        let destroyed = s.destroy_object(handle);
+        let out = result?;
+        destroyed?;
+        Ok(out)
     }
 
     /// Finds the P-256 key pair labelled `label`, generating it (non-extractable, on the

@@ -32,6 +32,8 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::ACTIVATE,
     Operation::REVOKE,
     Operation::DESTROY,
+    Operation::ENCRYPT,
+    Operation::DECRYPT,
     Operation::QUERY,
     Operation::DISCOVER_VERSIONS,
 ];
@@ -188,6 +190,12 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
         }
         Operation::SET_ATTRIBUTE if cx.version.is_v2() => {
             ops::attributes::set(cx, p::set_attribute::Request::from_ttlv(pl)?).await
+        }
+        Operation::ENCRYPT => {
+            ops::crypt::handle(cx, p::encrypt::Request::from_ttlv(pl)?, true).await
+        }
+        Operation::DECRYPT => {
+            ops::crypt::handle(cx, p::encrypt::Request::from_ttlv(pl)?, false).await
         }
         Operation::RE_KEY => ops::rekey::handle(cx, p::rekey::Request::from_ttlv(pl)?).await,
         Operation::LOCATE => ops::locate::handle(cx, p::locate::Request::from_ttlv(pl)?).await,

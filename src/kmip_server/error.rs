@@ -34,6 +34,8 @@ pub(crate) enum OpError {
     SingleValued(String),
     #[error("attribute {0} not found")]
     AttributeNotFound(String),
+    #[error("the key's Cryptographic Usage Mask does not allow {0}")]
+    UsageMask(&'static str),
     #[error("no object for the ID placeholder: no earlier batch item named one")]
     NoPlaceholder,
     #[error("storage error: {0}")]
@@ -71,6 +73,10 @@ impl OpError {
             OpError::AttributeNotFound(_) => {
                 pick(ResultReason::ATTRIBUTE_NOT_FOUND, ResultReason::ITEM_NOT_FOUND)
             }
+            OpError::UsageMask(_) => pick(
+                ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
+                ResultReason::PERMISSION_DENIED,
+            ),
             OpError::Store(_) => ResultReason::GENERAL_FAILURE,
             OpError::Hsm(_) => ResultReason::CRYPTOGRAPHIC_FAILURE,
         }
@@ -85,6 +91,9 @@ impl OpError {
             }
             OpError::Store(_) => "internal storage error".to_owned(),
             OpError::Hsm(e) if e.is_transient() => "HSM temporarily unavailable; retry".to_owned(),
+            OpError::Hsm(e) if e.is_data_rejected() => {
+                "the data does not decrypt or verify with this key and these parameters".to_owned()
+            }
             OpError::Hsm(_) => "HSM operation failed".to_owned(),
             other => other.to_string(),
         }
@@ -92,6 +101,10 @@ impl OpError {
 
     /// Whether this is an internal failure worth logging.
     pub(crate) fn is_internal(&self) -> bool {
-        matches!(self, OpError::Store(_) | OpError::Hsm(_))
+        match self {
+            OpError::Store(_) => true,
+            OpError::Hsm(e) => !e.is_data_rejected(),
+            _ => false,
+        }
     }
 }

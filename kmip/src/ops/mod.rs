@@ -8,6 +8,7 @@ pub mod create;
 pub mod delete_attribute;
 pub mod destroy;
 pub mod discover_versions;
+pub mod encrypt;
 pub mod get;
 pub mod get_attribute_list;
 pub mod get_attributes;

@@ -4,6 +4,7 @@
 pub(crate) mod activate;
 pub(crate) mod attributes;
 pub(crate) mod create;
+pub(crate) mod crypt;
 pub(crate) mod destroy;
 pub(crate) mod get;
 pub(crate) mod get_attributes;

@@ -1,0 +1,98 @@
+//! Encrypt (KMIP 1.4 §4.29, KMIP 2.1 §6.1.18) and Decrypt (KMIP 1.4 §4.30, KMIP 2.1
+//! §6.1.12), with the Cryptographic Parameters they use (KMIP 1.4 §3.6).
+
+use crate::enums::{BlockCipherMode, CryptographicAlgorithm, PaddingMethod};
+use crate::tag::Tag;
+use crate::ttlv::{FieldError, Ttlv, Value};
+
+/// The parts of Cryptographic Parameters (KMIP 1.4 §3.6) block ciphers use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CryptographicParameters {
+    /// Block Cipher Mode.
+    pub block_cipher_mode: Option<BlockCipherMode>,
+    /// Padding Method.
+    pub padding_method: Option<PaddingMethod>,
+    /// Cryptographic Algorithm.
+    pub algorithm: Option<CryptographicAlgorithm>,
+    /// Tag Length, in bytes (authenticated encryption).
+    pub tag_length: Option<i32>,
+    /// Random IV: the server generates the IV.
+    pub random_iv: Option<bool>,
+}
+
+impl CryptographicParameters {
+    /// Reads a Cryptographic Parameters structure (the item itself, whatever its tag).
+    pub fn from_ttlv(item: &Ttlv) -> Result<Self, FieldError> {
+        let e = |tag| item.find(tag).map(Ttlv::as_enum).transpose();
+        Ok(CryptographicParameters {
+            block_cipher_mode: e(Tag::BLOCK_CIPHER_MODE)?.map(BlockCipherMode),
+            padding_method: e(Tag::PADDING_METHOD)?.map(PaddingMethod),
+            algorithm: e(Tag::CRYPTOGRAPHIC_ALGORITHM)?.map(CryptographicAlgorithm),
+            tag_length: item.find(Tag::TAG_LENGTH).map(Ttlv::as_i32).transpose()?,
+            random_iv: item.find(Tag::RANDOM_IV).map(Ttlv::as_bool).transpose()?,
+        })
+    }
+
+    /// Fills what `self` leaves open from `defaults` (the key's own attribute).
+    pub fn or(self, defaults: &CryptographicParameters) -> CryptographicParameters {
+        CryptographicParameters {
+            block_cipher_mode: self.block_cipher_mode.or(defaults.block_cipher_mode),
+            padding_method: self.padding_method.or(defaults.padding_method),
+            algorithm: self.algorithm.or(defaults.algorithm),
+            tag_length: self.tag_length.or(defaults.tag_length),
+            random_iv: self.random_iv.or(defaults.random_iv),
+        }
+    }
+}
+
+/// Encrypt or Decrypt request payload (single-part; streaming is refused by the server).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Unique Identifier of the key; `None` means the ID Placeholder.
+    pub unique_identifier: Option<String>,
+    /// Cryptographic Parameters, overriding the key's.
+    pub parameters: Option<CryptographicParameters>,
+    /// Data.
+    pub data: Vec<u8>,
+    /// IV/Counter/Nonce.
+    pub iv: Option<Vec<u8>>,
+    /// Authenticated Encryption Additional Data.
+    pub aad: Option<Vec<u8>>,
+    /// Authenticated Encryption Tag (Decrypt).
+    pub tag: Option<Vec<u8>>,
+    /// Whether the request is part of a multi-part (streaming) operation.
+    pub streaming: bool,
+}
+
+impl Request {
+    /// Reads the payload.
+    pub fn from_ttlv(payload: &Ttlv) -> Result<Self, FieldError> {
+        let bytes = |tag| payload.find(tag).map(|t| t.as_bytes().map(<[u8]>::to_vec)).transpose();
+        Ok(Request {
+            unique_identifier: super::unique_identifier(payload)?,
+            parameters: payload
+                .find(Tag::CRYPTOGRAPHIC_PARAMETERS)
+                .map(CryptographicParameters::from_ttlv)
+                .transpose()?,
+            data: bytes(Tag::DATA)?.unwrap_or_default(),
+            iv: bytes(Tag::IV_COUNTER_NONCE)?,
+            aad: bytes(Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?,
+            tag: bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG)?,
+            streaming: payload.find(Tag::CORRELATION_VALUE).is_some()
+                || payload.find(Tag::INIT_INDICATOR).is_some()
+                || payload.find(Tag::FINAL_INDICATOR).is_some(),
+        })
+    }
+}
+
+/// Encodes an Encrypt or Decrypt response payload.
+pub fn response(uid: &str, data: Vec<u8>, iv: Option<Vec<u8>>, tag: Option<Vec<u8>>) -> Vec<Ttlv> {
+    let mut out = vec![super::uid_item(uid), Ttlv::new(Tag::DATA, Value::ByteString(data))];
+    if let Some(iv) = iv {
+        out.push(Ttlv::new(Tag::IV_COUNTER_NONCE, Value::ByteString(iv)));
+    }
+    if let Some(tag) = tag {
+        out.push(Ttlv::new(Tag::AUTHENTICATED_ENCRYPTION_TAG, Value::ByteString(tag)));
+    }
+    out
+}

@@ -1,0 +1,150 @@
+//! Encrypt and Decrypt in the HSM with AES: a FIPS-197 known answer (ECB), CBC with a
+//! server-chosen IV, AES-GCM with associated data, and what bad input gets (a tampered
+//! tag, a key whose usage mask or state forbids the operation, streaming requests).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use kmip::attributes::{names, Attribute};
+use kmip::enums::{
+    usage_mask, BlockCipherMode, KeyFormatType, Operation, PaddingMethod, ResultReason,
+};
+use kmip::{ProtocolVersion, Tag, Ttlv, Value};
+
+fn register_aes(c: &mut Client, key: &[u8], mask: i32, active: bool) -> String {
+    let mut attrs = vec![
+        Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(3)),
+        Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(mask)),
+    ];
+    if active {
+        attrs.push(Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)));
+    }
+    let payload = vec![
+        enumeration(Tag::OBJECT_TYPE, 2),
+        kmip::attributes::write_attributes(&attrs, ProtocolVersion::V2_1).remove(0),
+        Ttlv::structure(
+            Tag::SYMMETRIC_KEY,
+            vec![Ttlv::structure(
+                Tag::KEY_BLOCK,
+                vec![
+                    enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::RAW.0),
+                    Ttlv::structure(
+                        Tag::KEY_VALUE,
+                        vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(key.to_vec()))],
+                    ),
+                    enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, 3),
+                    int(Tag::CRYPTOGRAPHIC_LENGTH, key.len() as i32 * 8),
+                ],
+            )],
+        ),
+    ];
+    uid_of(&c.ok(Operation::REGISTER, payload))
+}
+
+fn params(mode: BlockCipherMode, padding: Option<PaddingMethod>) -> Ttlv {
+    let mut p = vec![enumeration(Tag::BLOCK_CIPHER_MODE, mode.0)];
+    if let Some(pad) = padding {
+        p.push(enumeration(Tag::PADDING_METHOD, pad.0));
+    }
+    Ttlv::structure(Tag::CRYPTOGRAPHIC_PARAMETERS, p)
+}
+
+fn bytes(tag: Tag, b: &[u8]) -> Ttlv {
+    Ttlv::new(tag, Value::ByteString(b.to_vec()))
+}
+
+fn field(payload: &Ttlv, tag: Tag) -> Vec<u8> {
+    payload.find(tag).unwrap().as_bytes().unwrap().to_vec()
+}
+
+#[test]
+fn aes_encrypt_and_decrypt_in_the_hsm() {
+    let dir = temp_dir("strongroom-crypto");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+    c.version = ProtocolVersion::V2_1;
+    let both = usage_mask::ENCRYPT | usage_mask::DECRYPT;
+
+    // FIPS-197 Appendix C.1: AES-128.
+    let key: Vec<u8> = (0u8..16).collect();
+    let plain = hex::decode("00112233445566778899aabbccddeeff").unwrap();
+    let id = register_aes(&mut c, &key, both, true);
+    let ecb = params(BlockCipherMode::ECB, None);
+    let r = c.ok(Operation::ENCRYPT, vec![uid(&id), ecb.clone(), bytes(Tag::DATA, &plain)]);
+    assert_eq!(hex::encode(field(&r, Tag::DATA)), "69c4e0d86a7b0430d8cdb78070b4c55a");
+    let r = c.ok(Operation::DECRYPT, vec![uid(&id), ecb, bytes(Tag::DATA, &field(&r, Tag::DATA))]);
+    assert_eq!(field(&r, Tag::DATA), plain);
+
+    // CBC with PKCS#5 padding and an IV the server picks.
+    let message = b"attack at dawn, from the south".to_vec();
+    let cbc = params(BlockCipherMode::CBC, Some(PaddingMethod::PKCS5));
+    let r = c.ok(Operation::ENCRYPT, vec![uid(&id), cbc.clone(), bytes(Tag::DATA, &message)]);
+    let (ct, iv) = (field(&r, Tag::DATA), field(&r, Tag::IV_COUNTER_NONCE));
+    assert_eq!((ct.len(), iv.len()), (32, 16));
+    let r = c.ok(
+        Operation::DECRYPT,
+        vec![uid(&id), cbc, bytes(Tag::DATA, &ct), bytes(Tag::IV_COUNTER_NONCE, &iv)],
+    );
+    assert_eq!(field(&r, Tag::DATA), message);
+
+    // GCM with associated data; a changed tag does not decrypt.
+    let gcm = params(BlockCipherMode::GCM, None);
+    let aad = bytes(Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA, b"header");
+    let r = c.ok(
+        Operation::ENCRYPT,
+        vec![uid(&id), gcm.clone(), bytes(Tag::DATA, &message), aad.clone()],
+    );
+    let (ct, iv, tag) = (
+        field(&r, Tag::DATA),
+        field(&r, Tag::IV_COUNTER_NONCE),
+        field(&r, Tag::AUTHENTICATED_ENCRYPTION_TAG),
+    );
+    assert_eq!((ct.len(), iv.len(), tag.len()), (message.len(), 12, 16));
+    let decrypt = |tag: &[u8]| {
+        vec![
+            uid(&id),
+            gcm.clone(),
+            bytes(Tag::DATA, &ct),
+            bytes(Tag::IV_COUNTER_NONCE, &iv),
+            aad.clone(),
+            bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG, tag),
+        ]
+    };
+    assert_eq!(field(&c.ok(Operation::DECRYPT, decrypt(&tag)), Tag::DATA), message);
+    let mut bad = tag.clone();
+    bad[0] ^= 1;
+    let item = c.call(Operation::DECRYPT, decrypt(&bad));
+    assert_eq!(item.result_reason, Some(ResultReason::CRYPTOGRAPHIC_FAILURE), "{item:?}");
+
+    // Bad input: wrong block length, unsupported streaming, usage mask, Pre-Active key.
+    let item = c.call(
+        Operation::ENCRYPT,
+        vec![uid(&id), params(BlockCipherMode::ECB, None), bytes(Tag::DATA, b"short")],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD));
+    let item = c.call(
+        Operation::ENCRYPT,
+        vec![
+            uid(&id),
+            params(BlockCipherMode::ECB, None),
+            bytes(Tag::DATA, &plain),
+            Ttlv::new(Tag::INIT_INDICATOR, Value::Boolean(true)),
+        ],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::FEATURE_NOT_SUPPORTED));
+    let decrypt_only = register_aes(&mut c, &key, usage_mask::DECRYPT, true);
+    let item = c.call(
+        Operation::ENCRYPT,
+        vec![uid(&decrypt_only), params(BlockCipherMode::ECB, None), bytes(Tag::DATA, &plain)],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
+    let pre_active = register_aes(&mut c, &key, both, false);
+    let item = c.call(
+        Operation::ENCRYPT,
+        vec![uid(&pre_active), params(BlockCipherMode::ECB, None), bytes(Tag::DATA, &plain)],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::WRONG_KEY_LIFECYCLE_STATE));
+    server.stop();
+}
