@@ -280,6 +280,16 @@ impl Hsm {
         Ok(out)
     }
 
+    /// `n` bytes from the HSM's random number generator.
+    pub(crate) fn random(&self, s: &Session, n: u32) -> Result<Vec<u8>, HsmError> {
+        Ok(s.generate_random_vec(n)?)
+    }
+
+    /// Mixes `seed` into the HSM's random number generator.
+    pub(crate) fn seed_random(&self, s: &Session, seed: &[u8]) -> Result<(), HsmError> {
+        Ok(s.seed_random(seed)?)
+    }
+
     /// Finds the P-256 key pair labelled `label`, generating it (non-extractable, on the
     /// token) when it does not exist yet.
     pub(crate) fn ensure_ec_key(&self, s: &Session, label: &str) -> Result<EcKey, HsmError> {

@@ -34,9 +34,14 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::DESTROY,
     Operation::ENCRYPT,
     Operation::DECRYPT,
+    Operation::RNG_RETRIEVE,
+    Operation::RNG_SEED,
     Operation::QUERY,
     Operation::DISCOVER_VERSIONS,
 ];
+
+/// Most random bytes one RNG Retrieve returns.
+const MAX_RANDOM: u32 = 65_536;
 
 /// Answers one request message in binary TTLV.
 pub(crate) async fn handle_bytes(
@@ -196,6 +201,22 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
         }
         Operation::DECRYPT => {
             ops::crypt::handle(cx, p::encrypt::Request::from_ttlv(pl)?, false).await
+        }
+        Operation::RNG_RETRIEVE => {
+            let n = p::rng::retrieve_request(pl)?;
+            // Bounded so one request cannot ask the HSM for an unbounded amount.
+            let n = u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_RANDOM).contains(n))
+                .ok_or(OpError::Invalid("Data Length must be between 1 and 65536"))?;
+            let data = cx.state.hsm.run(move |hsm, s| hsm.random(s, n)).await?;
+            Ok(Outcome::new(p::rng::retrieve_response(data), None))
+        }
+        Operation::RNG_SEED => {
+            let seed = p::rng::seed_request(pl)?;
+            let used = i32::try_from(seed.len()).unwrap_or(i32::MAX);
+            cx.state.hsm.run(move |hsm, s| hsm.seed_random(s, &seed)).await?;
+            Ok(Outcome::new(p::rng::seed_response(used), None))
         }
         Operation::RE_KEY => ops::rekey::handle(cx, p::rekey::Request::from_ttlv(pl)?).await,
         Operation::LOCATE => ops::locate::handle(cx, p::locate::Request::from_ttlv(pl)?).await,

@@ -18,6 +18,7 @@ pub mod query;
 pub mod register;
 pub mod rekey;
 pub mod revoke;
+pub mod rng;
 pub mod set_attribute;
 
 use crate::tag::Tag;
