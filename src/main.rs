@@ -5,6 +5,7 @@ mod app;
 mod authz;
 mod ca;
 mod config;
+mod der;
 mod hsm;
 mod http;
 mod kmip_server;

@@ -92,6 +92,8 @@ impl KeyBlock {
 pub enum ManagedObject {
     /// Symmetric Key (KMIP 2.1 §2.2.7).
     SymmetricKey(KeyBlock),
+    /// Public Key (KMIP 2.1 §2.2.5).
+    PublicKey(KeyBlock),
     /// Secret Data (KMIP 2.1 §2.2.6).
     SecretData {
         /// Secret Data Type.
@@ -113,6 +115,7 @@ impl ManagedObject {
     pub fn object_type(&self) -> ObjectType {
         match self {
             ManagedObject::SymmetricKey(_) => ObjectType::SYMMETRIC_KEY,
+            ManagedObject::PublicKey(_) => ObjectType::PUBLIC_KEY,
             ManagedObject::SecretData { .. } => ObjectType::SECRET_DATA,
             ManagedObject::Opaque { .. } => ObjectType::OPAQUE_OBJECT,
         }
@@ -121,9 +124,9 @@ impl ManagedObject {
     /// The secret bytes of this object.
     pub fn material(&self) -> &[u8] {
         match self {
-            ManagedObject::SymmetricKey(kb) | ManagedObject::SecretData { key_block: kb, .. } => {
-                &kb.material
-            }
+            ManagedObject::SymmetricKey(kb)
+            | ManagedObject::PublicKey(kb)
+            | ManagedObject::SecretData { key_block: kb, .. } => &kb.material,
             ManagedObject::Opaque { value, .. } => value,
         }
     }
@@ -161,6 +164,7 @@ impl ManagedObject {
             ManagedObject::SymmetricKey(kb) => {
                 Ttlv::structure(Tag::SYMMETRIC_KEY, vec![kb.to_ttlv()])
             }
+            ManagedObject::PublicKey(kb) => Ttlv::structure(Tag::PUBLIC_KEY, vec![kb.to_ttlv()]),
             ManagedObject::SecretData { data_type, key_block } => Ttlv::structure(
                 Tag::SECRET_DATA,
                 vec![

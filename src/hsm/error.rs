@@ -25,6 +25,10 @@ pub(crate) enum HsmError {
     BadEcPoint,
     #[error("sealed key material is malformed or of an unknown format version")]
     BadSealed,
+    #[error("no key with that identifier in the HSM")]
+    KeyNotFound,
+    #[error("the digest's length does not match the hashing algorithm")]
+    BadDigestLength,
     #[error("the HSM returned a signature of the wrong length")]
     BadSignature,
     #[error("HSM worker task failed: {0}")]
@@ -81,7 +85,7 @@ impl HsmError {
                     | RvError::MechanismParamInvalid
                     | RvError::SignatureInvalid
             )
-        )
+        ) || matches!(self, HsmError::BadDigestLength)
     }
 
     /// Whether the session that produced this error must not be reused.

@@ -4,10 +4,12 @@
 //! and ECDSA signing.
 //! Blocking PKCS#11 calls run on tokio's blocking pool through [`Hsm::run`].
 
+mod asymmetric;
 mod error;
 mod signer;
 pub(crate) mod softhsm;
 
+pub(crate) use asymmetric::{Hash, Message, PairSpec, Scheme};
 pub(crate) use error::HsmError;
 pub(crate) use signer::{EcKey, EcSigner};
 
@@ -25,9 +27,6 @@ use sha2::Digest as _;
 
 /// Label of the AES-256 key-encryption key that seals all key material leaving the HSM.
 pub(crate) const KEK_LABEL: &str = "strongroom-kek-1";
-
-/// DER of the P-256 curve OID, for CKA_EC_PARAMS.
-const P256_PARAMS: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
 
 /// How to reach the token.
 #[derive(Clone, Debug)]
@@ -305,7 +304,7 @@ impl Hsm {
                     let public_template = [
                         Attribute::Token(true),
                         Attribute::Verify(true),
-                        Attribute::EcParams(P256_PARAMS.to_vec()),
+                        Attribute::EcParams(crate::der::P256.to_vec()),
                         Attribute::Label(label.as_bytes().to_vec()),
                         Attribute::Id(id.clone()),
                     ];

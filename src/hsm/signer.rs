@@ -61,29 +61,8 @@ impl EcSigner {
         if raw.len() != 64 {
             return Err(HsmError::BadSignature);
         }
-        Ok(der_signature(&raw[..32], &raw[32..]))
+        Ok(crate::der::ecdsa_signature(&raw))
     }
-}
-
-/// DER `SEQUENCE { INTEGER r, INTEGER s }` from big-endian r and s (RFC 3279 §2.2.3).
-fn der_signature(r: &[u8], s: &[u8]) -> Vec<u8> {
-    fn integer(out: &mut Vec<u8>, v: &[u8]) {
-        let first = v.iter().position(|b| *b != 0).unwrap_or(v.len() - 1);
-        let v = &v[first..];
-        let pad = v[0] & 0x80 != 0;
-        out.push(0x02);
-        out.push((v.len() + usize::from(pad)) as u8);
-        if pad {
-            out.push(0);
-        }
-        out.extend_from_slice(v);
-    }
-    let mut body = Vec::with_capacity(72);
-    integer(&mut body, r);
-    integer(&mut body, s);
-    let mut out = vec![0x30, body.len() as u8];
-    out.extend_from_slice(&body);
-    out
 }
 
 impl rcgen::PublicKeyData for EcSigner {
@@ -131,21 +110,5 @@ impl rustls::sign::Signer for EcSigner {
 
     fn scheme(&self) -> rustls::SignatureScheme {
         rustls::SignatureScheme::ECDSA_NISTP256_SHA256
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::der_signature;
-
-    #[test]
-    fn der_signature_is_minimal_and_positive() {
-        let mut r = [0u8; 32];
-        r[31] = 1;
-        let s = [0x80u8; 32];
-        let der = der_signature(&r, &s);
-        assert_eq!(&der[..5], &[0x30, 3 + 35, 0x02, 0x01, 0x01]);
-        assert_eq!(&der[5..8], &[0x02, 33, 0x00]);
-        assert_eq!(der.len(), 2 + 3 + 35);
     }
 }

@@ -19,6 +19,7 @@ use crate::store::AuditEvent;
 /// The operations this server answers (reported by Query).
 pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::CREATE,
+    Operation::CREATE_KEY_PAIR,
     Operation::REGISTER,
     Operation::RE_KEY,
     Operation::LOCATE,
@@ -34,6 +35,8 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::DESTROY,
     Operation::ENCRYPT,
     Operation::DECRYPT,
+    Operation::SIGN,
+    Operation::SIGNATURE_VERIFY,
     Operation::RNG_RETRIEVE,
     Operation::RNG_SEED,
     Operation::QUERY,
@@ -201,6 +204,13 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
         }
         Operation::DECRYPT => {
             ops::crypt::handle(cx, p::encrypt::Request::from_ttlv(pl)?, false).await
+        }
+        Operation::CREATE_KEY_PAIR => {
+            ops::key_pair::handle(cx, p::create_key_pair::Request::from_ttlv(pl)?).await
+        }
+        Operation::SIGN => ops::signature::handle(cx, p::sign::Request::from_ttlv(pl)?, true).await,
+        Operation::SIGNATURE_VERIFY => {
+            ops::signature::handle(cx, p::sign::Request::from_ttlv(pl)?, false).await
         }
         Operation::RNG_RETRIEVE => {
             let n = p::rng::retrieve_request(pl)?;

@@ -34,6 +34,8 @@ pub(crate) enum OpError {
     SingleValued(String),
     #[error("attribute {0} not found")]
     AttributeNotFound(String),
+    #[error("private keys never leave the HSM")]
+    NotExtractable,
     #[error("the key's Cryptographic Usage Mask does not allow {0}")]
     UsageMask(&'static str),
     #[error("no object for the ID placeholder: no earlier batch item named one")]
@@ -73,6 +75,7 @@ impl OpError {
             OpError::AttributeNotFound(_) => {
                 pick(ResultReason::ATTRIBUTE_NOT_FOUND, ResultReason::ITEM_NOT_FOUND)
             }
+            OpError::NotExtractable => ResultReason::NOT_EXTRACTABLE,
             OpError::UsageMask(_) => pick(
                 ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
                 ResultReason::PERMISSION_DENIED,

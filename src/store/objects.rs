@@ -18,6 +18,8 @@ pub(crate) struct ObjectRow {
     pub(crate) key_format: Option<i64>,
     pub(crate) sealed_material: Option<Vec<u8>>,
     pub(crate) kek_label: Option<String>,
+    /// SubjectPublicKeyInfo DER, for public keys.
+    pub(crate) public_material: Option<Vec<u8>>,
     pub(crate) initial_date: i64,
     pub(crate) activation_date: Option<i64>,
     pub(crate) deactivation_date: Option<i64>,
@@ -110,7 +112,7 @@ impl Store {
     pub(crate) async fn object(&self, id: &str) -> Result<Option<ObjectRow>, StoreError> {
         Ok(sqlx::query_as::<_, ObjectRow>(
             "SELECT id, object_type, owner, state, sub_type, key_format, sealed_material, \
-             kek_label, initial_date, activation_date, deactivation_date, destroy_date, \
+             kek_label, public_material, initial_date, activation_date, deactivation_date, destroy_date, \
              compromise_date, compromise_occurrence_date, revocation_reason, revocation_message, \
              last_change_date, version FROM objects WHERE id = ?",
         )
@@ -259,6 +261,21 @@ impl Store {
             .push_bind(q.offset);
         let ids: Vec<(String,)> = page.build_query_as().fetch_all(&self.read).await?;
         Ok((total, ids.into_iter().map(|(id,)| id).collect()))
+    }
+
+    /// Stores the two halves of a key pair in one transaction.
+    pub(crate) async fn insert_pair(
+        &self,
+        a: NewObject<'_>,
+        b: NewObject<'_>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        for new in [&a, &b] {
+            super::writer::insert_object_row(&mut tx, &new.row).await?;
+            insert_attributes(&mut tx, &indexed(&new.row.id, new.attributes)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Stores a replacement key and, in the same transaction, removes the existing key's

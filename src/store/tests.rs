@@ -21,6 +21,7 @@ fn row(id: &str, owner: &str, initial: i64) -> ObjectRow {
         key_format: Some(1),
         sealed_material: Some(vec![1, 2, 3]),
         kek_label: Some("kek".into()),
+        public_material: None,
         initial_date: initial,
         activation_date: None,
         deactivation_date: None,

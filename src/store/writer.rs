@@ -144,8 +144,8 @@ pub(super) async fn insert_object_row(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
-         sealed_material, kek_label, initial_date, activation_date, deactivation_date, \
-         last_change_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         sealed_material, kek_label, public_material, initial_date, activation_date, \
+         deactivation_date, last_change_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&r.id)
     .bind(r.object_type)
@@ -155,6 +155,7 @@ pub(super) async fn insert_object_row(
     .bind(r.key_format)
     .bind(&r.sealed_material)
     .bind(&r.kek_label)
+    .bind(&r.public_material)
     .bind(r.initial_date)
     .bind(r.activation_date)
     .bind(r.deactivation_date)

@@ -1,11 +1,14 @@
 //! Encrypt (KMIP 1.4 §4.29, KMIP 2.1 §6.1.18) and Decrypt (KMIP 1.4 §4.30, KMIP 2.1
 //! §6.1.12), with the Cryptographic Parameters they use (KMIP 1.4 §3.6).
 
-use crate::enums::{BlockCipherMode, CryptographicAlgorithm, PaddingMethod};
+use crate::enums::{
+    BlockCipherMode, CryptographicAlgorithm, DigitalSignatureAlgorithm, HashingAlgorithm,
+    PaddingMethod,
+};
 use crate::tag::Tag;
 use crate::ttlv::{FieldError, Ttlv, Value};
 
-/// The parts of Cryptographic Parameters (KMIP 1.4 §3.6) block ciphers use.
+/// The parts of Cryptographic Parameters (KMIP 1.4 §3.6) the server uses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CryptographicParameters {
     /// Block Cipher Mode.
@@ -18,6 +21,10 @@ pub struct CryptographicParameters {
     pub tag_length: Option<i32>,
     /// Random IV: the server generates the IV.
     pub random_iv: Option<bool>,
+    /// Hashing Algorithm (signatures).
+    pub hashing_algorithm: Option<HashingAlgorithm>,
+    /// Digital Signature Algorithm.
+    pub digital_signature_algorithm: Option<DigitalSignatureAlgorithm>,
 }
 
 impl CryptographicParameters {
@@ -30,6 +37,9 @@ impl CryptographicParameters {
             algorithm: e(Tag::CRYPTOGRAPHIC_ALGORITHM)?.map(CryptographicAlgorithm),
             tag_length: item.find(Tag::TAG_LENGTH).map(Ttlv::as_i32).transpose()?,
             random_iv: item.find(Tag::RANDOM_IV).map(Ttlv::as_bool).transpose()?,
+            hashing_algorithm: e(Tag::HASHING_ALGORITHM)?.map(HashingAlgorithm),
+            digital_signature_algorithm: e(Tag::DIGITAL_SIGNATURE_ALGORITHM)?
+                .map(DigitalSignatureAlgorithm),
         })
     }
 
@@ -41,6 +51,10 @@ impl CryptographicParameters {
             algorithm: self.algorithm.or(defaults.algorithm),
             tag_length: self.tag_length.or(defaults.tag_length),
             random_iv: self.random_iv.or(defaults.random_iv),
+            hashing_algorithm: self.hashing_algorithm.or(defaults.hashing_algorithm),
+            digital_signature_algorithm: self
+                .digital_signature_algorithm
+                .or(defaults.digital_signature_algorithm),
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod activate;
 pub mod add_attribute;
 pub mod create;
+pub mod create_key_pair;
 pub mod delete_attribute;
 pub mod destroy;
 pub mod discover_versions;
@@ -20,6 +21,7 @@ pub mod rekey;
 pub mod revoke;
 pub mod rng;
 pub mod set_attribute;
+pub mod sign;
 
 use crate::tag::Tag;
 use crate::ttlv::{FieldError, Ttlv, Value};

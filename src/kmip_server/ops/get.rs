@@ -21,6 +21,12 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
         ));
     }
     let object_type = ObjectType(row.object_type as u32);
+    if object_type == ObjectType::PRIVATE_KEY {
+        return Err(OpError::NotExtractable);
+    }
+    if object_type == ObjectType::PUBLIC_KEY {
+        return public_key(cx, &row, req.key_format_type).await;
+    }
     let format = match (object_type, req.key_format_type) {
         (ObjectType::SYMMETRIC_KEY, None | Some(KeyFormatType::RAW)) => KeyFormatType::RAW,
         (ObjectType::SYMMETRIC_KEY, Some(KeyFormatType::TRANSPARENT_SYMMETRIC_KEY)) => {
@@ -60,4 +66,41 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
         _ => ManagedObject::Opaque { data_type: row.sub_type.unwrap_or(0) as u32, value: material },
     };
     Ok(Outcome::new(get::response(&id, &object), Some(id)))
+}
+
+/// A public key as PKCS#1 (RSA) or SubjectPublicKeyInfo (KMIP Key Format Type X.509).
+async fn public_key(
+    cx: &OpCtx<'_>,
+    row: &crate::store::ObjectRow,
+    asked: Option<KeyFormatType>,
+) -> Result<Outcome, OpError> {
+    let spki = row.public_material.clone().ok_or_else(|| OpError::Destroyed(row.id.clone()))?;
+    let stored = cx.state.store.attributes(&row.id).await?;
+    let algorithm =
+        stored.iter().find(|a| a.name == names::CRYPTOGRAPHIC_ALGORITHM).and_then(|a| {
+            match a.value {
+                Value::Enumeration(v) => Some(CryptographicAlgorithm(v)),
+                _ => None,
+            }
+        });
+    let length =
+        stored.iter().find(|a| a.name == names::CRYPTOGRAPHIC_LENGTH).and_then(|a| match a.value {
+            Value::Integer(v) => Some(v),
+            _ => None,
+        });
+    let rsa = algorithm == Some(CryptographicAlgorithm::RSA);
+    let default = KeyFormatType(row.key_format.unwrap_or(i64::from(KeyFormatType::X_509.0)) as u32);
+    let format = asked.unwrap_or(default);
+    let material = match format {
+        KeyFormatType::X_509 => spki,
+        KeyFormatType::PKCS_1 if rsa => {
+            use x509_parser::prelude::FromDer;
+            let (_, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki)
+                .map_err(|_| OpError::Invalid("stored public key is not valid DER"))?;
+            info.subject_public_key.data.to_vec()
+        }
+        _ => return Err(OpError::KeyFormat("public keys come as X.509 (SPKI), or PKCS#1 for RSA")),
+    };
+    let object = ManagedObject::PublicKey(KeyBlock { format, material, algorithm, length });
+    Ok(Outcome::new(get::response(&row.id, &object), Some(row.id.clone())))
 }

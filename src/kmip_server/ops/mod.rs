@@ -8,11 +8,13 @@ pub(crate) mod crypt;
 pub(crate) mod destroy;
 pub(crate) mod get;
 pub(crate) mod get_attributes;
+pub(crate) mod key_pair;
 pub(crate) mod locate;
 pub(crate) mod query;
 pub(crate) mod register;
 pub(crate) mod rekey;
 pub(crate) mod revoke;
+pub(crate) mod signature;
 
 use kmip::attributes::{names, visible_in, Attribute};
 use kmip::enums::{ObjectType, State};

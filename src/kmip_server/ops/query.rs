@@ -14,8 +14,13 @@ pub(crate) fn handle(functions: &[QueryFunction]) -> Result<Outcome, OpError> {
         r.operations = SUPPORTED_OPERATIONS.to_vec();
     }
     if functions.contains(&QueryFunction::QUERY_OBJECTS) {
-        r.object_types =
-            vec![ObjectType::SYMMETRIC_KEY, ObjectType::SECRET_DATA, ObjectType::OPAQUE_OBJECT];
+        r.object_types = vec![
+            ObjectType::SYMMETRIC_KEY,
+            ObjectType::PUBLIC_KEY,
+            ObjectType::PRIVATE_KEY,
+            ObjectType::SECRET_DATA,
+            ObjectType::OPAQUE_OBJECT,
+        ];
     }
     if functions.contains(&QueryFunction::QUERY_SERVER_INFORMATION) {
         r.vendor_identification = Some("Strongroom".to_owned());

@@ -14,6 +14,9 @@ use crate::store::{NewObject, ObjectRow};
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Outcome, OpError> {
     let mut attrs = req.attributes;
     let (key_format, sub_type) = match &req.object {
+        ManagedObject::PublicKey(_) => {
+            return Err(OpError::Unsupported("registering public keys is not supported yet"));
+        }
         ManagedObject::SymmetricKey(kb) => {
             if kb.material.is_empty() {
                 return Err(OpError::Invalid("key material is empty"));
@@ -94,6 +97,7 @@ pub(crate) fn new_object(
         key_format: Some(i64::from(KeyFormatType::RAW.0)),
         sealed_material: None,
         kek_label: None,
+        public_material: None,
         initial_date: cx.now,
         activation_date: activation,
         deactivation_date: deactivation,

@@ -1,0 +1,55 @@
+//! Sign (KMIP 1.4 §4.31, KMIP 2.1 §6.1.51) and Signature Verify (KMIP 1.4 §4.32, KMIP 2.1
+//! §6.1.52).
+
+use super::encrypt::CryptographicParameters;
+use crate::enums::ValidityIndicator;
+use crate::tag::Tag;
+use crate::ttlv::{FieldError, Ttlv, Value};
+
+/// Sign or Signature Verify request payload (single-part).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Unique Identifier of the key; `None` means the ID Placeholder.
+    pub unique_identifier: Option<String>,
+    /// Cryptographic Parameters, overriding the key's.
+    pub parameters: Option<CryptographicParameters>,
+    /// Data to sign or verify.
+    pub data: Option<Vec<u8>>,
+    /// Digested Data: the hash of the data, computed by the client.
+    pub digested_data: Option<Vec<u8>>,
+    /// Signature Data (Signature Verify).
+    pub signature: Option<Vec<u8>>,
+    /// Whether the request is part of a multi-part (streaming) operation.
+    pub streaming: bool,
+}
+
+impl Request {
+    /// Reads the payload.
+    pub fn from_ttlv(payload: &Ttlv) -> Result<Self, FieldError> {
+        let bytes = |tag| payload.find(tag).map(|t| t.as_bytes().map(<[u8]>::to_vec)).transpose();
+        Ok(Request {
+            unique_identifier: super::unique_identifier(payload)?,
+            parameters: payload
+                .find(Tag::CRYPTOGRAPHIC_PARAMETERS)
+                .map(CryptographicParameters::from_ttlv)
+                .transpose()?,
+            data: bytes(Tag::DATA)?,
+            digested_data: bytes(Tag::DIGESTED_DATA)?,
+            signature: bytes(Tag::SIGNATURE_DATA)?,
+            streaming: payload.find(Tag::CORRELATION_VALUE).is_some()
+                || payload.find(Tag::INIT_INDICATOR).is_some()
+                || payload.find(Tag::FINAL_INDICATOR).is_some(),
+        })
+    }
+}
+
+/// Encodes the Sign response payload.
+pub fn sign_response(uid: &str, signature: Vec<u8>) -> Vec<Ttlv> {
+    vec![super::uid_item(uid), Ttlv::new(Tag::SIGNATURE_DATA, Value::ByteString(signature))]
+}
+
+/// Encodes the Signature Verify response payload.
+pub fn verify_response(uid: &str, valid: bool) -> Vec<Ttlv> {
+    let v = if valid { ValidityIndicator::VALID } else { ValidityIndicator::INVALID };
+    vec![super::uid_item(uid), Ttlv::new(Tag::VALIDITY_INDICATOR, Value::Enumeration(v.0))]
+}

@@ -1,0 +1,140 @@
+//! The little DER this service writes and reads itself (RFC 5280 / RFC 3279 / RFC 8017
+//! structures): public keys as PKCS#1 and SubjectPublicKeyInfo, and ECDSA signatures.
+
+/// Object identifier of rsaEncryption (1.2.840.113549.1.1.1), DER.
+const RSA_ENCRYPTION: &[u8] = &[0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
+/// Object identifier of id-ecPublicKey (1.2.840.10045.2.1), DER.
+const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
+/// Named curve P-256 (1.2.840.10045.3.1.7), DER.
+pub(crate) const P256: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+/// Named curve P-384 (1.3.132.0.34), DER.
+pub(crate) const P384: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
+
+fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = body.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len.to_be_bytes().into_iter().skip_while(|b| *b == 0).collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// A positive INTEGER from big-endian magnitude bytes.
+fn integer(v: &[u8]) -> Vec<u8> {
+    let first = v.iter().position(|b| *b != 0).unwrap_or(v.len().saturating_sub(1));
+    let v = &v[first.min(v.len())..];
+    let mut body = Vec::with_capacity(v.len() + 1);
+    if v.first().is_none_or(|b| b & 0x80 != 0) {
+        body.push(0);
+    }
+    body.extend_from_slice(v);
+    tlv(0x02, &body)
+}
+
+fn sequence(parts: &[&[u8]]) -> Vec<u8> {
+    tlv(0x30, &parts.concat())
+}
+
+fn bit_string(v: &[u8]) -> Vec<u8> {
+    let mut body = vec![0];
+    body.extend_from_slice(v);
+    tlv(0x03, &body)
+}
+
+/// PKCS#1 RSAPublicKey (RFC 8017 §A.1.1).
+pub(crate) fn rsa_public_key(modulus: &[u8], exponent: &[u8]) -> Vec<u8> {
+    sequence(&[&integer(modulus), &integer(exponent)])
+}
+
+/// SubjectPublicKeyInfo of an RSA key from its PKCS#1 form (RFC 3279 §2.3.1).
+pub(crate) fn rsa_spki(pkcs1: &[u8]) -> Vec<u8> {
+    sequence(&[&sequence(&[RSA_ENCRYPTION, &[0x05, 0x00]]), &bit_string(pkcs1)])
+}
+
+/// SubjectPublicKeyInfo of an EC key: curve OID (DER) and uncompressed point (RFC 5480).
+pub(crate) fn ec_spki(curve: &[u8], point: &[u8]) -> Vec<u8> {
+    sequence(&[&sequence(&[EC_PUBLIC_KEY, curve]), &bit_string(point)])
+}
+
+/// DER `ECDSA-Sig-Value` from a raw r‖s signature (RFC 3279 §2.2.3).
+pub(crate) fn ecdsa_signature(raw: &[u8]) -> Vec<u8> {
+    let (r, s) = raw.split_at(raw.len() / 2);
+    sequence(&[&integer(r), &integer(s)])
+}
+
+/// Raw r‖s (each `half` bytes) from a DER `ECDSA-Sig-Value`; `None` if it is not one.
+pub(crate) fn ecdsa_raw(der: &[u8], half: usize) -> Option<Vec<u8>> {
+    fn read(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (&t, rest) = input.split_first()?;
+        let (&l, rest) = rest.split_first()?;
+        if t != tag {
+            return None;
+        }
+        let (len, rest) = if l < 0x80 {
+            (l as usize, rest)
+        } else {
+            let n = (l & 0x7F) as usize;
+            if n == 0 || n > 2 || rest.len() < n {
+                return None;
+            }
+            (rest[..n].iter().fold(0usize, |a, b| (a << 8) | *b as usize), &rest[n..])
+        };
+        (rest.len() >= len).then(|| rest.split_at(len))
+    }
+    let (body, trailing) = read(der, 0x30)?;
+    if !trailing.is_empty() {
+        return None;
+    }
+    let (r, rest) = read(body, 0x02)?;
+    let (s, rest) = read(rest, 0x02)?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let mut out = vec![0u8; 2 * half];
+    for (k, value) in [r, s].into_iter().enumerate() {
+        let value = &value[value.iter().position(|b| *b != 0).unwrap_or(value.len())..];
+        if value.len() > half {
+            return None;
+        }
+        let end = (k + 1) * half;
+        out[end - value.len()..end].copy_from_slice(value);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::prelude::FromDer;
+
+    #[test]
+    fn ecdsa_signatures_round_trip_and_are_minimal() {
+        let mut raw = vec![0u8; 64];
+        raw[31] = 1;
+        raw[32..].fill(0x80);
+        let der = ecdsa_signature(&raw);
+        assert_eq!(&der[..5], &[0x30, 3 + 35, 0x02, 0x01, 0x01]);
+        assert_eq!(&der[5..8], &[0x02, 33, 0x00]);
+        assert_eq!(ecdsa_raw(&der, 32), Some(raw));
+        assert_eq!(ecdsa_raw(&der[..der.len() - 1], 32), None);
+        assert_eq!(ecdsa_raw(b"\x30\x00", 32), None);
+    }
+
+    #[test]
+    fn spki_parses_with_x509_parser() {
+        let pkcs1 = rsa_public_key(&[0xC5; 256], &[1, 0, 1]);
+        let spki = rsa_spki(&pkcs1);
+        let (rest, parsed) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(parsed.subject_public_key.data.as_ref(), pkcs1.as_slice());
+        let point = [4u8; 65];
+        let spki = ec_spki(P256, &point);
+        let (_, parsed) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki).unwrap();
+        assert_eq!(parsed.subject_public_key.data.as_ref(), &point[..]);
+    }
+}

@@ -1,0 +1,259 @@
+//! Key pairs that live in the HSM: generated as non-extractable token objects named by
+//! CKA_ID, used for signing and verification there, destroyed there. Only public keys come
+//! out (as PKCS#1 or SubjectPublicKeyInfo DER).
+
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use sha2::Digest as _;
+
+use super::{Hsm, HsmError};
+
+/// Which key pair to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PairSpec {
+    Rsa(u32),
+    P256,
+    P384,
+}
+
+/// The public half of a generated pair, in the encodings KMIP hands out.
+pub(crate) struct PublicKeyDer {
+    /// SubjectPublicKeyInfo (KMIP Key Format Type X.509).
+    pub(crate) spki: Vec<u8>,
+    /// PKCS#1 RSAPublicKey, for RSA keys.
+    pub(crate) pkcs1: Option<Vec<u8>>,
+}
+
+/// Hash functions for signatures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Hash {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Hash {
+    fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Hash::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            Hash::Sha384 => sha2::Sha384::digest(data).to_vec(),
+            Hash::Sha512 => sha2::Sha512::digest(data).to_vec(),
+        }
+    }
+
+    fn len(self) -> usize {
+        match self {
+            Hash::Sha256 => 32,
+            Hash::Sha384 => 48,
+            Hash::Sha512 => 64,
+        }
+    }
+
+    /// The DER DigestInfo prefix for PKCS#1 v1.5 signatures over a digest (RFC 8017 §9.2).
+    fn digest_info_prefix(self) -> &'static [u8] {
+        match self {
+            Hash::Sha256 => &[
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x01, 0x05, 0x00, 0x04, 0x20,
+            ],
+            Hash::Sha384 => &[
+                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x02, 0x05, 0x00, 0x04, 0x30,
+            ],
+            Hash::Sha512 => &[
+                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x03, 0x05, 0x00, 0x04, 0x40,
+            ],
+        }
+    }
+
+    fn pss(self) -> PkcsPssParams {
+        let (hash_alg, mgf) = match self {
+            Hash::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+            Hash::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
+            Hash::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),
+        };
+        PkcsPssParams { hash_alg, mgf, s_len: (self.len() as u64).into() }
+    }
+}
+
+/// Signature schemes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    Ecdsa(Hash),
+    RsaPkcs1(Hash),
+    RsaPss(Hash),
+}
+
+/// What is signed: the data, or its digest computed by the client.
+pub(crate) enum Message<'a> {
+    Data(&'a [u8]),
+    Digest(&'a [u8]),
+}
+
+fn value_of(s: &Session, h: ObjectHandle, t: AttributeType) -> Result<Vec<u8>, HsmError> {
+    s.get_attributes(h, &[t])?
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::Modulus(v) | Attribute::PublicExponent(v) | Attribute::EcPoint(v) => Some(v),
+            _ => None,
+        })
+        .ok_or(HsmError::MissingAttribute("public key attribute"))
+}
+
+impl Hsm {
+    /// Generates a key pair on the token; both halves carry `private_id` / `public_id` as
+    /// CKA_ID. The private key is sensitive and never extractable.
+    pub(crate) fn generate_key_pair(
+        &self,
+        s: &Session,
+        spec: PairSpec,
+        private_id: &[u8],
+        public_id: &[u8],
+    ) -> Result<PublicKeyDer, HsmError> {
+        let mut public = vec![
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::Id(public_id.to_vec()),
+        ];
+        let private = vec![
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Id(private_id.to_vec()),
+        ];
+        let mechanism = match spec {
+            PairSpec::Rsa(bits) => {
+                public.push(Attribute::ModulusBits(u64::from(bits).into()));
+                public.push(Attribute::PublicExponent(vec![1, 0, 1]));
+                Mechanism::RsaPkcsKeyPairGen
+            }
+            PairSpec::P256 => {
+                public.push(Attribute::EcParams(crate::der::P256.to_vec()));
+                Mechanism::EccKeyPairGen
+            }
+            PairSpec::P384 => {
+                public.push(Attribute::EcParams(crate::der::P384.to_vec()));
+                Mechanism::EccKeyPairGen
+            }
+        };
+        let (pub_handle, _) = s.generate_key_pair(&mechanism, &public, &private)?;
+        Ok(match spec {
+            PairSpec::Rsa(_) => {
+                let n = value_of(s, pub_handle, AttributeType::Modulus)?;
+                let e = value_of(s, pub_handle, AttributeType::PublicExponent)?;
+                let pkcs1 = crate::der::rsa_public_key(&n, &e);
+                PublicKeyDer { spki: crate::der::rsa_spki(&pkcs1), pkcs1: Some(pkcs1) }
+            }
+            PairSpec::P256 | PairSpec::P384 => {
+                let point = value_of(s, pub_handle, AttributeType::EcPoint)?;
+                // CKA_EC_POINT is a DER OCTET STRING around the point.
+                let point = match point.as_slice() {
+                    [0x04, len, rest @ ..] if *len as usize == rest.len() => rest.to_vec(),
+                    _ => point,
+                };
+                let curve =
+                    if spec == PairSpec::P256 { crate::der::P256 } else { crate::der::P384 };
+                PublicKeyDer { spki: crate::der::ec_spki(curve, &point), pkcs1: None }
+            }
+        })
+    }
+
+    fn key_by_id(
+        &self,
+        s: &Session,
+        class: ObjectClass,
+        id: &[u8],
+    ) -> Result<ObjectHandle, HsmError> {
+        s.find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())])?
+            .first()
+            .copied()
+            .ok_or(HsmError::KeyNotFound)
+    }
+
+    /// Signs with the private key `id`.
+    pub(crate) fn sign(
+        &self,
+        s: &Session,
+        id: &[u8],
+        scheme: Scheme,
+        message: Message<'_>,
+    ) -> Result<Vec<u8>, HsmError> {
+        let key = self.key_by_id(s, ObjectClass::PRIVATE_KEY, id)?;
+        match scheme {
+            Scheme::Ecdsa(hash) => {
+                let digest = digest_of(hash, message)?;
+                Ok(crate::der::ecdsa_signature(&s.sign(&Mechanism::Ecdsa, key, &digest)?))
+            }
+            Scheme::RsaPkcs1(hash) => {
+                let info = [hash.digest_info_prefix(), &digest_of(hash, message)?].concat();
+                Ok(s.sign(&Mechanism::RsaPkcs, key, &info)?)
+            }
+            Scheme::RsaPss(hash) => {
+                let digest = digest_of(hash, message)?;
+                Ok(s.sign(&Mechanism::RsaPkcsPss(hash.pss()), key, &digest)?)
+            }
+        }
+    }
+
+    /// Verifies a signature with the public key `id`; `Ok(false)` when it does not verify.
+    pub(crate) fn verify(
+        &self,
+        s: &Session,
+        id: &[u8],
+        scheme: Scheme,
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, HsmError> {
+        let key = self.key_by_id(s, ObjectClass::PUBLIC_KEY, id)?;
+        let result = match scheme {
+            Scheme::Ecdsa(hash) => {
+                let digest = digest_of(hash, message)?;
+                let half = match value_of(s, key, AttributeType::EcPoint)?.len() {
+                    n if n > 90 => 48,
+                    _ => 32,
+                };
+                let Some(raw) = crate::der::ecdsa_raw(signature, half) else { return Ok(false) };
+                s.verify(&Mechanism::Ecdsa, key, &digest, &raw)
+            }
+            Scheme::RsaPkcs1(hash) => {
+                let info = [hash.digest_info_prefix(), &digest_of(hash, message)?].concat();
+                s.verify(&Mechanism::RsaPkcs, key, &info, signature)
+            }
+            Scheme::RsaPss(hash) => {
+                let digest = digest_of(hash, message)?;
+                s.verify(&Mechanism::RsaPkcsPss(hash.pss()), key, &digest, signature)
+            }
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(cryptoki::error::Error::Pkcs11(
+                cryptoki::error::RvError::SignatureInvalid
+                | cryptoki::error::RvError::SignatureLenRange,
+                _,
+            )) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Destroys the token objects with CKA_ID `id` (both halves of a pair share none).
+    pub(crate) fn destroy_by_id(&self, s: &Session, id: &[u8]) -> Result<(), HsmError> {
+        for handle in s.find_objects(&[Attribute::Id(id.to_vec())])? {
+            s.destroy_object(handle)?;
+        }
+        Ok(())
+    }
+}
+
+fn digest_of(hash: Hash, message: Message<'_>) -> Result<Vec<u8>, HsmError> {
+    match message {
+        Message::Data(d) => Ok(hash.digest(d)),
+        Message::Digest(d) if d.len() == hash.len() => Ok(d.to_vec()),
+        Message::Digest(_) => Err(HsmError::BadDigestLength),
+    }
+}

@@ -1,0 +1,195 @@
+//! Key pairs in the HSM: Create Key Pair (RSA-2048, P-256, P-384) in both attribute models,
+//! Sign and Signature Verify (ECDSA, RSA PKCS#1 v1.5, RSA-PSS) checked independently with
+//! `openssl dgst -verify` against the public key from Get, private keys refused by Get,
+//! and Destroy removing the key from the HSM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use kmip::attributes::{names, write_attributes, Attribute};
+use kmip::enums::{
+    usage_mask, CryptographicAlgorithm, DigitalSignatureAlgorithm, HashingAlgorithm, KeyFormatType,
+    Operation, PaddingMethod, ResultReason, RevocationReasonCode, ValidityIndicator,
+};
+use kmip::{ProtocolVersion, Tag, Ttlv, Value};
+
+fn create_pair(c: &mut Client, algorithm: CryptographicAlgorithm, bits: i32) -> (String, String) {
+    let common = [
+        Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm.0)),
+        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits)),
+        Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
+    ];
+    let private =
+        [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::SIGN))];
+    let public =
+        [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::VERIFY))];
+    let v = c.version;
+    let part = |v1: Tag, v2: Tag, attrs: &[Attribute]| {
+        if v.is_v2() {
+            Ttlv::structure(v2, write_attributes(attrs, v).remove(0).children().to_vec())
+        } else {
+            Ttlv::structure(v1, write_attributes(attrs, v))
+        }
+    };
+    let r = c.ok(
+        Operation::CREATE_KEY_PAIR,
+        vec![
+            part(Tag::COMMON_TEMPLATE_ATTRIBUTE, Tag::COMMON_ATTRIBUTES, &common),
+            part(Tag::PRIVATE_KEY_TEMPLATE_ATTRIBUTE, Tag::PRIVATE_KEY_ATTRIBUTES, &private),
+            part(Tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE, Tag::PUBLIC_KEY_ATTRIBUTES, &public),
+        ],
+    );
+    let text = |t| r.find(t).unwrap().as_text().unwrap().to_owned();
+    (text(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER), text(Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER))
+}
+
+fn params(items: Vec<Ttlv>) -> Ttlv {
+    Ttlv::structure(Tag::CRYPTOGRAPHIC_PARAMETERS, items)
+}
+
+fn sign(c: &mut Client, id: &str, p: &[Ttlv], data: &[u8]) -> Vec<u8> {
+    let mut payload = vec![uid(id)];
+    payload.extend(p.iter().cloned());
+    payload.push(Ttlv::new(Tag::DATA, Value::ByteString(data.to_vec())));
+    c.ok(Operation::SIGN, payload).find(Tag::SIGNATURE_DATA).unwrap().as_bytes().unwrap().to_vec()
+}
+
+fn verify(c: &mut Client, id: &str, p: &[Ttlv], data: &[u8], sig: &[u8]) -> bool {
+    let mut payload = vec![uid(id)];
+    payload.extend(p.iter().cloned());
+    payload.push(Ttlv::new(Tag::DATA, Value::ByteString(data.to_vec())));
+    payload.push(Ttlv::new(Tag::SIGNATURE_DATA, Value::ByteString(sig.to_vec())));
+    let v = c
+        .ok(Operation::SIGNATURE_VERIFY, payload)
+        .find(Tag::VALIDITY_INDICATOR)
+        .unwrap()
+        .as_enum()
+        .unwrap();
+    v == ValidityIndicator::VALID.0
+}
+
+/// Verifies with OpenSSL, an implementation that is not ours.
+fn openssl_verifies(
+    dir: &std::path::Path,
+    spki: &[u8],
+    digest: &str,
+    opts: &[&str],
+    data: &[u8],
+    sig: &[u8],
+) -> bool {
+    let (k, d, s) = (dir.join("pub.der"), dir.join("data.bin"), dir.join("sig.bin"));
+    std::fs::write(&k, spki).unwrap();
+    std::fs::write(&d, data).unwrap();
+    std::fs::write(&s, sig).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", digest, "-keyform", "DER", "-verify"])
+        .arg(&k)
+        .args(opts)
+        .arg("-signature")
+        .arg(&s)
+        .arg(&d)
+        .output()
+        .expect("openssl");
+    out.status.success()
+}
+
+fn public_spki(c: &mut Client, id: &str) -> Vec<u8> {
+    let r = c.ok(
+        Operation::GET,
+        vec![uid(id), enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::X_509.0)],
+    );
+    r.find(Tag::PUBLIC_KEY)
+        .unwrap()
+        .find(Tag::KEY_BLOCK)
+        .unwrap()
+        .find(Tag::KEY_VALUE)
+        .unwrap()
+        .find(Tag::KEY_MATERIAL)
+        .unwrap()
+        .as_bytes()
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn key_pairs_sign_and_verify_in_the_hsm() {
+    let dir = temp_dir("strongroom-pairs");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+    let data = b"the quick brown fox".to_vec();
+
+    for (version, algorithm, bits, digest) in [
+        (ProtocolVersion::V2_1, CryptographicAlgorithm::EC, 256, "-sha256"),
+        (ProtocolVersion::V1_4, CryptographicAlgorithm::EC, 384, "-sha384"),
+        (ProtocolVersion::V2_1, CryptographicAlgorithm::RSA, 2048, "-sha256"),
+    ] {
+        c.version = version;
+        let (private, public) = create_pair(&mut c, algorithm, bits);
+        let sig = sign(&mut c, &private, &[], &data);
+        assert!(verify(&mut c, &public, &[], &data, &sig), "{algorithm:?}");
+        assert!(!verify(&mut c, &public, &[], b"tampered", &sig), "{algorithm:?}");
+        let spki = public_spki(&mut c, &public);
+        assert!(
+            openssl_verifies(&dir, &spki, digest, &[], &data, &sig),
+            "openssl rejects {algorithm:?} {bits}"
+        );
+        // The private key never leaves the HSM.
+        let item = c.call(Operation::GET, vec![uid(&private)]);
+        assert_eq!(item.result_reason, Some(ResultReason::NOT_EXTRACTABLE));
+        // A public key cannot sign; a private key cannot verify.
+        let item = c.call(
+            Operation::SIGN,
+            vec![uid(&public), Ttlv::new(Tag::DATA, Value::ByteString(data.clone()))],
+        );
+        assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD));
+
+        if algorithm == CryptographicAlgorithm::RSA {
+            // RSA-PSS, and PKCS#1 v1.5 named by Digital Signature Algorithm.
+            let pss = [params(vec![
+                enumeration(Tag::PADDING_METHOD, PaddingMethod::PSS.0),
+                enumeration(Tag::HASHING_ALGORITHM, HashingAlgorithm::SHA_256.0),
+            ])];
+            let sig = sign(&mut c, &private, &pss, &data);
+            assert!(verify(&mut c, &public, &pss, &data, &sig));
+            let opts = ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"];
+            assert!(
+                openssl_verifies(&dir, &spki, "-sha256", &opts, &data, &sig),
+                "openssl rejects PSS"
+            );
+            let dsa = [params(vec![enumeration(
+                Tag::DIGITAL_SIGNATURE_ALGORITHM,
+                DigitalSignatureAlgorithm::SHA_512_WITH_RSA_ENCRYPTION.0,
+            )])];
+            let sig = sign(&mut c, &private, &dsa, &data);
+            assert!(openssl_verifies(&dir, &spki, "-sha512", &[], &data, &sig));
+            // The default public key format for RSA is PKCS#1.
+            let r = c.ok(Operation::GET, vec![uid(&public)]);
+            let kb = r.find(Tag::PUBLIC_KEY).unwrap().find(Tag::KEY_BLOCK).unwrap();
+            assert_eq!(
+                kb.find(Tag::KEY_FORMAT_TYPE).unwrap().as_enum().unwrap(),
+                KeyFormatType::PKCS_1.0
+            );
+        }
+
+        // Revoke and destroy the private key: it is gone from the HSM.
+        let reason = Ttlv::structure(
+            Tag::REVOCATION_REASON,
+            vec![enumeration(
+                Tag::REVOCATION_REASON_CODE,
+                RevocationReasonCode::CESSATION_OF_OPERATION.0,
+            )],
+        );
+        c.ok(Operation::REVOKE, vec![uid(&private), reason]);
+        c.ok(Operation::DESTROY, vec![uid(&private)]);
+        let item = c.call(
+            Operation::SIGN,
+            vec![uid(&private), Ttlv::new(Tag::DATA, Value::ByteString(data.clone()))],
+        );
+        assert!(item.result_reason.is_some(), "{item:?}");
+    }
+    server.stop();
+}
