@@ -164,16 +164,27 @@ impl Hsm {
         })
     }
 
+    /// The key-pair half with CKA_ID `id`, as a session copy made once and kept: SoftHSM
+    /// checks a token object's files on every use, which made each signature several times
+    /// slower. The copy keeps the original's protections.
     fn key_by_id(
         &self,
         s: &Session,
         class: ObjectClass,
         id: &[u8],
     ) -> Result<ObjectHandle, HsmError> {
-        s.find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())])?
-            .first()
-            .copied()
-            .ok_or(HsmError::KeyNotFound)
+        let key = (id.to_vec(), class == ObjectClass::PRIVATE_KEY);
+        if let Some(h) = self.inner.key_copies.lock().map_err(|_| HsmError::Poisoned)?.get(&key) {
+            return Ok(*h);
+        }
+        let template =
+            [Attribute::Class(class), Attribute::Id(id.to_vec()), Attribute::Token(true)];
+        let token = s.find_objects(&template)?.first().copied().ok_or(HsmError::KeyNotFound)?;
+        let anchor = self.inner.anchor.lock().map_err(|_| HsmError::Poisoned)?;
+        let copy = anchor.copy_object(token, &[Attribute::Token(false)])?;
+        drop(anchor);
+        self.inner.key_copies.lock().map_err(|_| HsmError::Poisoned)?.insert(key, copy);
+        Ok(copy)
     }
 
     /// Signs with the private key `id`.
@@ -241,8 +252,12 @@ impl Hsm {
         }
     }
 
-    /// Destroys the token objects with CKA_ID `id` (both halves of a pair share none).
+    /// Destroys the objects with CKA_ID `id`, token objects and session copies alike (the two
+    /// halves of a pair have different ids).
     pub(crate) fn destroy_by_id(&self, s: &Session, id: &[u8]) -> Result<(), HsmError> {
+        let mut copies = self.inner.key_copies.lock().map_err(|_| HsmError::Poisoned)?;
+        copies.retain(|(key_id, _), _| key_id.as_slice() != id);
+        drop(copies);
         for handle in s.find_objects(&[Attribute::Id(id.to_vec())])? {
             s.destroy_object(handle)?;
         }

@@ -52,8 +52,10 @@ struct Inner {
     idle: Mutex<Vec<Session>>,
     max_idle: usize,
     kek: ObjectHandle,
-    /// Owns the session objects (the KEK copy); never used for operations.
-    _anchor: Mutex<Session>,
+    /// Owns the session objects (the KEK copy, key-pair copies); used only to make them.
+    anchor: Mutex<Session>,
+    /// Session copies of key-pair halves, by (CKA_ID, is private).
+    key_copies: Mutex<std::collections::HashMap<(Vec<u8>, bool), ObjectHandle>>,
 }
 
 /// Key material sealed by the key-encryption key (see [`Hsm::seal`]), and which KEK.
@@ -117,7 +119,8 @@ impl Hsm {
             idle: Mutex::new(Vec::new()),
             max_idle: settings.max_sessions.max(1),
             kek,
-            _anchor: Mutex::new(anchor),
+            anchor: Mutex::new(anchor),
+            key_copies: Mutex::new(std::collections::HashMap::new()),
         };
         Ok(Hsm { inner: Arc::new(inner) })
     }
