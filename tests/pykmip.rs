@@ -52,3 +52,12 @@ fn pykmip_client_lifecycle_across_restart_and_isolation() {
     pykmip("check", &server, &certs, "alice", &state);
     server.stop();
 }
+
+#[test]
+fn pykmip_client_key_pairs_signatures_and_encryption() {
+    let dir = temp_dir("strongroom-pykmip-crypto");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "carol");
+    pykmip("crypto", &server, &certs, "carol", &dir.join("unused.json"));
+    server.stop();
+}

@@ -7,6 +7,8 @@ Usage: lifecycle.py PHASE --port P --certs DIR --name CLIENT --state FILE
           Activate, Revoke, Destroy, and Get then fails
   deny    as another client: Get, Get Attributes and Destroy of the saved id are refused,
           and Locate by its name finds nothing
+  crypto  key pairs (RSA-2048, EC P-256) sign and verify; an AES key encrypts and decrypts
+          (CBC with PKCS#5, server-chosen IV)
 Exits non-zero with a message on the first mismatch.
 """
 import argparse
@@ -59,7 +61,7 @@ def refused(fn, reason):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("phase", choices=["create", "check", "deny"])
+    p.add_argument("phase", choices=["create", "check", "deny", "crypto"])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--certs", required=True)
     p.add_argument("--name", required=True)
@@ -77,6 +79,10 @@ def main():
         with open(args.state, "w") as f:
             json.dump({"uid": uid, "key": first.hex(), "name": key_name}, f)
         print("created", uid)
+        return
+
+    if args.phase == "crypto":
+        crypto(args)
         return
 
     with open(args.state) as f:
@@ -113,6 +119,47 @@ def main():
         expect(refused(lambda: c.destroy(uid), denied), "another client's Destroy was not refused")
         expect(c.locate(attributes=name_filter(key_name)) == [], "Locate showed another client's key")
     print("denied", uid)
+
+
+def crypto(args):
+    with client(args, args.name) as c:
+        for algorithm, length, dsa in [
+            (enums.CryptographicAlgorithm.RSA, 2048, enums.DigitalSignatureAlgorithm.SHA256_WITH_RSA_ENCRYPTION),
+            (enums.CryptographicAlgorithm.ECDSA, 256, enums.DigitalSignatureAlgorithm.ECDSA_WITH_SHA256),
+        ]:
+            public, private = c.create_key_pair(
+                algorithm,
+                length,
+                public_usage_mask=[enums.CryptographicUsageMask.VERIFY],
+                private_usage_mask=[enums.CryptographicUsageMask.SIGN],
+            )
+            c.activate(public)
+            c.activate(private)
+            params = {"digital_signature_algorithm": dsa}
+            message = b"signed by PyKMIP through Strongroom"
+            signature = c.sign(message, uid=private, cryptographic_parameters=params)
+            valid = c.signature_verify(message, signature, uid=public, cryptographic_parameters=params)
+            expect(valid == enums.ValidityIndicator.VALID, f"{algorithm} signature verifies")
+            invalid = c.signature_verify(b"other", signature, uid=public, cryptographic_parameters=params)
+            expect(invalid == enums.ValidityIndicator.INVALID, f"{algorithm} wrong message fails")
+        key = c.create(
+            enums.CryptographicAlgorithm.AES,
+            256,
+            cryptographic_usage_mask=[enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT],
+        )
+        c.activate(key)
+        params = {
+            "block_cipher_mode": enums.BlockCipherMode.CBC,
+            "padding_method": enums.PaddingMethod.PKCS5,
+            "random_iv": True,
+        }
+        plaintext = b"a database page that needs protecting"
+        ciphertext, iv = c.encrypt(plaintext, uid=key, cryptographic_parameters=params)
+        expect(ciphertext != plaintext and len(ciphertext) % 16 == 0, "ciphertext")
+        expect(iv is not None and len(iv) == 16, "server-chosen IV")
+        back = c.decrypt(ciphertext, uid=key, cryptographic_parameters=params, iv_counter_nonce=iv)
+        expect(back == plaintext, "decrypts to the plaintext")
+    print("crypto ok")
 
 
 if __name__ == "__main__":
