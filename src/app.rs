@@ -21,6 +21,8 @@ pub(crate) struct AppState {
     pub(crate) ca: Arc<Ca>,
     /// Decode limits for KMIP messages, whichever transport and encoding bring them.
     pub(crate) kmip_limits: kmip::ttlv::binary::Limits,
+    /// Identities that may act on every object.
+    pub(crate) admins: Arc<std::collections::HashSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +49,10 @@ pub(crate) enum AppError {
     },
     #[error("HSM user PIN: environment variable {0} is not set")]
     PinEnv(String),
+    #[error("{0:?} is not a KMIP operation name (for example Get, Encrypt, Get Attributes)")]
+    UnknownOperation(String),
+    #[error("no object {0}")]
+    NoSuchObject(String),
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -103,7 +109,8 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
         max_bytes: settings.kmip.max_message_bytes,
         ..kmip::ttlv::binary::Limits::default()
     };
-    Ok(AppState { store, hsm, ca: Arc::new(ca), kmip_limits })
+    let admins = Arc::new(settings.admins.iter().cloned().collect());
+    Ok(AppState { store, hsm, ca: Arc::new(ca), kmip_limits, admins })
 }
 
 /// Runs the service until SIGINT or SIGTERM.
@@ -223,5 +230,53 @@ pub(crate) async fn client_cert(
         .await;
     state.store.flush().await;
     println!("wrote {} and its key, and ca.crt, to {}", crt.display(), out.display());
+    Ok(())
+}
+
+/// `strongroom grant`: records (or withdraws) grants of KMIP operations on an object to
+/// another identity. Local administration: whoever can write the data directory.
+pub(crate) async fn grant(
+    settings: Settings,
+    object: &str,
+    to: &str,
+    operations: &[String],
+    revoke: bool,
+) -> Result<(), AppError> {
+    let mut names = Vec::new();
+    for op in operations {
+        let wanted: String =
+            op.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
+        let found = kmip::enums::Operation::ALL
+            .iter()
+            .map(|(_, name)| *name)
+            .find(|name| kmip::ttlv::text::encoded_name(name).to_lowercase() == wanted)
+            .ok_or_else(|| AppError::UnknownOperation(op.clone()))?;
+        names.push(found.to_owned());
+    }
+    let store = Store::open_sqlite(&settings.sqlite_path).await?;
+    if store.object(object).await?.is_none() {
+        return Err(AppError::NoSuchObject(object.to_owned()));
+    }
+    let now = crate::util::now();
+    let (operation, detail) = if revoke {
+        let n = store.revoke_grants(object, to, &names).await?;
+        ("revoke-grant", format!("{to}: {} ({n} withdrawn)", names.join(", ")))
+    } else {
+        store.grant(object, to, &names, "local administrator", now).await?;
+        ("grant", format!("{to}: {}", names.join(", ")))
+    };
+    store
+        .audit(AuditEvent {
+            at: now,
+            principal: "local administrator".to_owned(),
+            protocol: "cli",
+            operation: operation.to_owned(),
+            object_id: Some(object.to_owned()),
+            outcome: "ok".to_owned(),
+            detail: Some(detail.clone()),
+        })
+        .await;
+    store.flush().await;
+    println!("{operation} on {object}: {detail}");
     Ok(())
 }

@@ -1,6 +1,6 @@
-//! Principals and access decisions. A principal is the identity a request acts as: the
-//! subject of the client's TLS certificate. Objects belong to the principal that created
-//! them; nobody else may see or use them.
+//! Principals: the identity a request acts as, the subject of the client's TLS
+//! certificate. Objects belong to the principal that created them; others reach them only
+//! as configured administrators or through grants (see `OpCtx::load`).
 
 use std::fmt;
 
@@ -17,11 +17,6 @@ impl Principal {
     pub(crate) fn from_certificate(der: &[u8]) -> Option<Principal> {
         let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
         Some(Principal(cert.subject().to_string()))
-    }
-
-    /// Whether this principal may act on an object owned by `owner`.
-    pub(crate) fn may_access(&self, owner: &str) -> bool {
-        self.0 == owner
     }
 }
 

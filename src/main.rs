@@ -65,6 +65,24 @@ enum Command {
         #[arg(long, default_value_t = 365)]
         days: i64,
     },
+    /// Let another client identity run named KMIP operations on an object (works while the
+    /// server runs); with --revoke, withdraw them.
+    Grant {
+        #[command(flatten)]
+        common: Common,
+        /// The object's Unique Identifier.
+        #[arg(long)]
+        object: String,
+        /// The identity: a client certificate subject such as "CN=payments".
+        #[arg(long)]
+        to: String,
+        /// KMIP operation names, comma-separated (for example Get,Encrypt,Decrypt).
+        #[arg(long, value_delimiter = ',', required = true)]
+        operations: Vec<String>,
+        /// Withdraw the grants instead.
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -100,7 +118,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             common,
             Overrides { data_dir: None, kmip_listen: *kmip_listen, http_listen: *http_listen },
         ),
-        Command::ClientCert { common, .. } => (common, Overrides::default()),
+        Command::ClientCert { common, .. } | Command::Grant { common, .. } => {
+            (common, Overrides::default())
+        }
     };
     let raw = match &common.config {
         Some(path) => RawConfig::load(path)?,
@@ -119,6 +139,9 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Command::Serve { .. } => app::serve(settings, hsm).await,
             Command::ClientCert { name, out, days, .. } => {
                 app::client_cert(settings, hsm, &name, &out, days).await
+            }
+            Command::Grant { object, to, operations, revoke, .. } => {
+                app::grant(settings, &object, &to, &operations, revoke).await
             }
         }
     })?;

@@ -21,6 +21,15 @@ pub(crate) struct RawConfig {
     hsm: RawHsm,
     #[serde(default)]
     store: RawStore,
+    #[serde(default)]
+    access: RawAccess,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccess {
+    #[serde(default)]
+    admins: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +110,8 @@ pub(crate) struct Settings {
     pub(crate) hostnames: Vec<String>,
     pub(crate) hsm: HsmConfig,
     pub(crate) sqlite_path: PathBuf,
+    /// Client identities (certificate subjects) that may act on every object.
+    pub(crate) admins: Vec<String>,
 }
 
 /// Command-line values that override the file.
@@ -205,6 +216,7 @@ impl RawConfig {
             },
             sqlite_path,
             data_dir,
+            admins: self.access.admins,
         })
     }
 }

@@ -120,6 +120,7 @@ async fn handle_message(
             version,
             now: crate::util::now(),
             placeholder: placeholder.clone(),
+            operation,
         };
         let result = if undo {
             Err(OpError::Unsupported("Batch Error Continuation Option Undo is not supported"))

@@ -4,6 +4,7 @@
 //! through the group-committing writer task (`writer.rs`).
 
 mod error;
+mod grants;
 mod objects;
 mod writer;
 

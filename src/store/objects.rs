@@ -68,6 +68,8 @@ impl DateColumn {
 #[derive(Debug, Default)]
 pub(crate) struct LocateQuery {
     pub(crate) owner: String,
+    /// Administrators see every object.
+    pub(crate) all_owners: bool,
     pub(crate) object_type: Option<i64>,
     /// States to match; `None` means every state but the destroyed ones.
     pub(crate) states: Option<Vec<i64>>,
@@ -343,7 +345,16 @@ impl Store {
 }
 
 fn where_clause(b: &mut QueryBuilder<Sqlite>, q: &LocateQuery) {
-    b.push(" WHERE o.owner = ").push_bind(q.owner.clone());
+    // The caller's own objects and those it holds a grant on.
+    if q.all_owners {
+        b.push(" WHERE 1 = 1");
+    } else {
+        b.push(" WHERE (o.owner = ")
+            .push_bind(q.owner.clone())
+            .push(" OR o.id IN (SELECT object_id FROM grants WHERE principal = ")
+            .push_bind(q.owner.clone())
+            .push("))");
+    }
     if let Some(t) = q.object_type {
         b.push(" AND o.object_type = ").push_bind(t);
     }

@@ -13,6 +13,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: locate::Request) -> Result<Outco
     let paged = req.offset_items.is_some();
     let mut q = LocateQuery {
         owner: cx.principal.as_str().to_owned(),
+        all_owners: cx.is_admin(),
         limit: req.maximum_items.map(i64::from),
         offset: req.offset_items.map(i64::from).unwrap_or(0),
         ..LocateQuery::default()

@@ -33,6 +33,8 @@ pub(crate) struct OpCtx<'a> {
     pub(crate) version: ProtocolVersion,
     pub(crate) now: i64,
     pub(crate) placeholder: Option<String>,
+    /// The operation being run, for access decisions on other owners' objects.
+    pub(crate) operation: kmip::enums::Operation,
 }
 
 /// A handler's result: the response payload and the object it concerned.
@@ -53,14 +55,24 @@ impl OpCtx<'_> {
         uid.or_else(|| self.placeholder.clone()).ok_or(OpError::NoPlaceholder)
     }
 
-    /// Loads an object the caller owns; another owner's object is a denial.
+    /// Whether the caller is an administrator (acts on every object).
+    pub(crate) fn is_admin(&self) -> bool {
+        self.state.admins.contains(self.principal.as_str())
+    }
+
+    /// Loads an object the caller may run this operation on: its own, any object for an
+    /// administrator, or one whose owner granted the caller this operation.
     pub(crate) async fn load(&self, id: &str) -> Result<ObjectRow, OpError> {
         let row =
             self.state.store.object(id).await?.ok_or_else(|| OpError::NotFound(id.to_owned()))?;
-        if !self.principal.may_access(&row.owner) {
-            return Err(OpError::Denied(id.to_owned()));
+        if self.principal.as_str() == row.owner || self.is_admin() {
+            return Ok(row);
         }
-        Ok(row)
+        let op = self.operation.name().unwrap_or_default();
+        if self.state.store.is_granted(id, self.principal.as_str(), op).await? {
+            return Ok(row);
+        }
+        Err(OpError::Denied(id.to_owned()))
     }
 }
 
