@@ -23,6 +23,8 @@ pub(crate) struct AppState {
     pub(crate) kmip_limits: kmip::ttlv::binary::Limits,
     /// Identities that may act on every object.
     pub(crate) admins: Arc<std::collections::HashSet<String>>,
+    /// Username/password credentials accepted in KMIP request headers.
+    pub(crate) credentials: Arc<crate::authz::Credentials>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +49,7 @@ pub(crate) enum AppError {
         #[source]
         source: std::io::Error,
     },
-    #[error("HSM user PIN: environment variable {0} is not set")]
+    #[error("secret from environment variable {0}: it is not set")]
     PinEnv(String),
     #[error("{0:?} is not a KMIP operation name (for example Get, Encrypt, Get Attributes)")]
     UnknownOperation(String),
@@ -73,12 +75,7 @@ pub(crate) fn prepare(settings: &Settings) -> Result<(HsmSettings, Option<PathBu
         let token = crate::hsm::softhsm::prepare(dir)?;
         (token.user_pin, Some(token.so_pin), Some(token.conf))
     } else {
-        let pin = match &h.pin {
-            PinSource::File(p) => std::fs::read_to_string(p).map_err(io(p))?.trim().to_owned(),
-            PinSource::Env(v) => std::env::var(v).map_err(|_| AppError::PinEnv(v.clone()))?,
-            PinSource::DataDir => unreachable_pin(),
-        };
-        (pin, None, None)
+        (read_secret(&h.pin)?, None, None)
     };
     let hsm = HsmSettings {
         module: h.module.clone(),
@@ -90,9 +87,14 @@ pub(crate) fn prepare(settings: &Settings) -> Result<(HsmSettings, Option<PathBu
     Ok((hsm, conf))
 }
 
-// Settings validation pairs PinSource::DataDir with the managed SoftHSM only.
-fn unreachable_pin() -> String {
-    String::new()
+/// Reads a PIN or password from a file (trimmed) or an environment variable.
+fn read_secret(source: &PinSource) -> Result<String, AppError> {
+    match source {
+        PinSource::File(p) => Ok(std::fs::read_to_string(p).map_err(io(p))?.trim().to_owned()),
+        PinSource::Env(v) => std::env::var(v).map_err(|_| AppError::PinEnv(v.clone())),
+        // Settings validation pairs DataDir with the managed SoftHSM, read elsewhere.
+        PinSource::DataDir => Ok(String::new()),
+    }
 }
 
 /// Opens the HSM, the CA and the store (bootstrapping all on first start).
@@ -110,7 +112,12 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
         ..kmip::ttlv::binary::Limits::default()
     };
     let admins = Arc::new(settings.admins.iter().cloned().collect());
-    Ok(AppState { store, hsm, ca: Arc::new(ca), kmip_limits, admins })
+    let mut credentials = crate::authz::Credentials::default();
+    for c in &settings.kmip.credentials {
+        credentials.insert(&c.username, &read_secret(&c.password)?, &c.identity);
+    }
+    let credentials = Arc::new(credentials);
+    Ok(AppState { store, hsm, ca: Arc::new(ca), kmip_limits, admins, credentials })
 }
 
 /// Runs the service until SIGINT or SIGTERM.

@@ -9,6 +9,11 @@ use std::fmt;
 pub(crate) struct Principal(String);
 
 impl Principal {
+    /// A principal by name (for identities mapped from request credentials).
+    pub(crate) fn named(name: &str) -> Principal {
+        Principal(name.to_owned())
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
@@ -23,5 +28,48 @@ impl Principal {
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Username/password credentials from the configuration: the SHA-256 of each password and
+/// the identity it maps to. Passwords themselves are not kept.
+#[derive(Default)]
+pub(crate) struct Credentials(std::collections::HashMap<String, ([u8; 32], Principal)>);
+
+fn sha256(s: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(s.as_bytes()).into()
+}
+
+impl Credentials {
+    pub(crate) fn insert(&mut self, username: &str, password: &str, identity: &str) {
+        self.0.insert(username.to_owned(), (sha256(password), Principal::named(identity)));
+    }
+
+    /// The identity for a username and password, if they match a configured credential.
+    pub(crate) fn check(&self, username: &str, password: Option<&str>) -> Option<&Principal> {
+        let (digest, principal) = self.0.get(username)?;
+        let given = sha256(password?);
+        // Compare without an early exit, so timing does not reveal how much matched.
+        let diff = digest.iter().zip(given.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        (diff == 0).then_some(principal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_match_only_with_the_right_password() {
+        let mut c = Credentials::default();
+        c.insert("fortigate", "s3cret", "CN=fortigate");
+        assert_eq!(
+            c.check("fortigate", Some("s3cret")).map(Principal::as_str),
+            Some("CN=fortigate")
+        );
+        assert!(c.check("fortigate", Some("wrong")).is_none());
+        assert!(c.check("fortigate", None).is_none());
+        assert!(c.check("someone", Some("s3cret")).is_none());
     }
 }

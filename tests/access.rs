@@ -110,3 +110,46 @@ fn grants_and_administrators() {
     assert!(has("local administrator", "grant", "ok"), "{events:?}");
     assert!(has("CN=admin", "Destroy", "ok"), "{events:?}");
 }
+
+#[test]
+fn username_password_credentials_map_to_identities() {
+    let dir = temp_dir("strongroom-credentials");
+    let config = dir.join("creds.toml");
+    std::fs::write(
+        &config,
+        "[[kmip.credentials]]\nusername = \"fortigate\"\npassword_env = \"TEST_FGT_PASSWORD\"\nidentity = \"CN=fortigate\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let data = dir.join("data");
+    let server =
+        Server::start_env(&data, &["--config", &config], &[("TEST_FGT_PASSWORD", "s3cret")]);
+    let certs = client_cert(&data, "device");
+    let mut c = Client::connect(&server, &certs, "device");
+    let version = c.version;
+    let with_credential = |password: &str, op: Operation, payload: Vec<kmip::Ttlv>| {
+        let mut msg = request(version, vec![(op, payload)]);
+        msg.header.authentication = Some(kmip::credential::authentication("fortigate", password));
+        msg
+    };
+    let created = c.send(&with_credential(
+        "s3cret",
+        Operation::CREATE,
+        create_payload(version, &aes_attributes(128)),
+    ));
+    assert_eq!(created.batch_items[0].result_status, ResultStatus::SUCCESS);
+    let id = uid_of(created.batch_items[0].payload.as_ref().unwrap());
+    // The key belongs to CN=fortigate, not to the certificate's CN=device.
+    assert_eq!(
+        c.call(Operation::GET, vec![uid(&id)]).result_reason,
+        Some(ResultReason::PERMISSION_DENIED)
+    );
+    let got = c.send(&with_credential("s3cret", Operation::GET, vec![uid(&id)]));
+    assert_eq!(got.batch_items[0].result_status, ResultStatus::SUCCESS);
+    let wrong = c.send(&with_credential("guess", Operation::GET, vec![uid(&id)]));
+    assert_eq!(
+        wrong.batch_items[0].result_reason,
+        Some(ResultReason::AUTHENTICATION_NOT_SUCCESSFUL)
+    );
+    server.stop();
+}

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod attributes;
+pub mod credential;
 pub mod enums;
 pub mod message;
 pub mod objects;

@@ -40,6 +40,26 @@ struct RawKmip {
     idle_timeout_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
+    #[serde(default)]
+    credentials: Vec<RawCredential>,
+}
+
+/// A username and password a device may send in the request header's Credential.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCredential {
+    username: String,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+    identity: Option<String>,
+}
+
+/// Where a credential's password comes from, and the identity it maps to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CredentialConfig {
+    pub(crate) username: String,
+    pub(crate) password: PinSource,
+    pub(crate) identity: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +118,8 @@ pub(crate) struct KmipLimits {
     pub(crate) idle_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) max_connections: usize,
+    /// Username/password credentials accepted in request headers.
+    pub(crate) credentials: Vec<CredentialConfig>,
 }
 
 /// Validated settings.
@@ -189,7 +211,23 @@ impl RawConfig {
             idle_timeout: secs(self.kmip.idle_timeout_secs, 300),
             request_timeout: secs(self.kmip.request_timeout_secs, 30),
             max_connections: self.kmip.max_connections.unwrap_or(1024),
+            credentials: Vec::new(),
         };
+        let mut kmip = kmip;
+        for c in self.kmip.credentials {
+            let password = match (c.password_file, c.password_env) {
+                (Some(f), None) => PinSource::File(f),
+                (None, Some(e)) => PinSource::Env(e),
+                _ => {
+                    return Err(invalid(
+                        "kmip.credentials",
+                        "each credential needs exactly one of password_file and password_env",
+                    ));
+                }
+            };
+            let identity = c.identity.unwrap_or_else(|| format!("user:{}", c.username));
+            kmip.credentials.push(CredentialConfig { username: c.username, password, identity });
+        }
         if kmip.max_message_bytes < 1024 || kmip.max_message_bytes > 64 << 20 {
             return Err(invalid("kmip.max_message_bytes", "must be between 1 KiB and 64 MiB"));
         }

@@ -80,6 +80,37 @@ pub(crate) async fn handle_tree(state: &AppState, principal: &Principal, item: &
         audit_failure(state, principal, "version", &why).await;
         return message_failure(ProtocolVersion::V1_0, ResultReason::INVALID_MESSAGE, why);
     }
+    // A Username and Password credential in the header acts as its configured identity.
+    let mapped;
+    let principal = match &msg.header.authentication {
+        None => principal,
+        Some(auth) => match kmip::credential::username_password(auth) {
+            Ok(Some(up)) => match state.credentials.check(&up.username, up.password.as_deref()) {
+                Some(identity) => {
+                    mapped = identity.clone();
+                    &mapped
+                }
+                None => {
+                    let why = format!("credential for user {:?} not accepted", up.username);
+                    audit_failure(state, principal, "authenticate", &why).await;
+                    return message_failure(
+                        version,
+                        ResultReason::AUTHENTICATION_NOT_SUCCESSFUL,
+                        why,
+                    );
+                }
+            },
+            Ok(None) => {
+                let why = "only Username and Password credentials are accepted".to_owned();
+                audit_failure(state, principal, "authenticate", &why).await;
+                return message_failure(version, ResultReason::AUTHENTICATION_NOT_SUCCESSFUL, why);
+            }
+            Err(e) => {
+                audit_failure(state, principal, "authenticate", &e.to_string()).await;
+                return message_failure(version, ResultReason::INVALID_MESSAGE, e.to_string());
+            }
+        },
+    };
     let (max, mut response) = handle_message(state, principal, msg).await;
     // Maximum Response Size counts the TTLV encoding, whatever encoding carries it.
     let len = kmip::ttlv::binary::encoded_len(&response.to_ttlv());
