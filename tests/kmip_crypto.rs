@@ -8,7 +8,8 @@ mod common;
 use common::*;
 use kmip::attributes::{names, Attribute};
 use kmip::enums::{
-    usage_mask, BlockCipherMode, KeyFormatType, Operation, PaddingMethod, ResultReason,
+    usage_mask, BlockCipherMode, CryptographicAlgorithm, KeyFormatType, Operation, PaddingMethod,
+    ResultReason,
 };
 use kmip::{ProtocolVersion, Tag, Ttlv, Value};
 
@@ -146,5 +147,66 @@ fn aes_encrypt_and_decrypt_in_the_hsm() {
         vec![uid(&pre_active), params(BlockCipherMode::ECB, None), bytes(Tag::DATA, &plain)],
     );
     assert_eq!(item.result_reason, Some(ResultReason::WRONG_KEY_LIFECYCLE_STATE));
+    server.stop();
+}
+
+#[test]
+fn hmac_in_the_hsm_matches_rfc_4231() {
+    let dir = temp_dir("strongroom-mac");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+    c.version = ProtocolVersion::V2_1;
+    // RFC 4231 §4.7 (test case 6): a 131-byte key.
+    let attrs = [
+        Attribute::new(
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(CryptographicAlgorithm::HMAC_SHA256.0),
+        ),
+        Attribute::new(
+            names::CRYPTOGRAPHIC_USAGE_MASK,
+            Value::Integer(usage_mask::MAC_GENERATE | usage_mask::MAC_VERIFY),
+        ),
+        Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
+    ];
+    let key = [0xaa; 131];
+    let payload = vec![
+        enumeration(Tag::OBJECT_TYPE, 2),
+        kmip::attributes::write_attributes(&attrs, ProtocolVersion::V2_1).remove(0),
+        Ttlv::structure(
+            Tag::SYMMETRIC_KEY,
+            vec![Ttlv::structure(
+                Tag::KEY_BLOCK,
+                vec![
+                    enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::RAW.0),
+                    Ttlv::structure(Tag::KEY_VALUE, vec![bytes(Tag::KEY_MATERIAL, &key)]),
+                    enumeration(
+                        Tag::CRYPTOGRAPHIC_ALGORITHM,
+                        CryptographicAlgorithm::HMAC_SHA256.0,
+                    ),
+                ],
+            )],
+        ),
+    ];
+    let id = uid_of(&c.ok(Operation::REGISTER, payload));
+    let data = b"Test Using Larger Than Block-Size Key - Hash Key First";
+    let r = c.ok(Operation::MAC, vec![uid(&id), bytes(Tag::DATA, data)]);
+    let mac = field(&r, Tag::MAC_DATA);
+    assert_eq!(
+        hex::encode(&mac),
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+    );
+    let verify = |c: &mut Client, mac: &[u8]| {
+        let r = c.ok(
+            Operation::MAC_VERIFY,
+            vec![uid(&id), bytes(Tag::DATA, data), bytes(Tag::MAC_DATA, mac)],
+        );
+        r.find(Tag::VALIDITY_INDICATOR).unwrap().as_enum().unwrap()
+            == kmip::enums::ValidityIndicator::VALID.0
+    };
+    assert!(verify(&mut c, &mac));
+    let mut bad = mac.clone();
+    bad[5] ^= 0x10;
+    assert!(!verify(&mut c, &bad));
     server.stop();
 }

@@ -88,6 +88,12 @@ impl HsmError {
         ) || matches!(self, HsmError::BadDigestLength)
     }
 
+    /// Whether the HSM refused the key's size for the mechanism (SoftHSM wants HMAC keys at
+    /// least as long as the hash, for one).
+    pub(crate) fn is_key_size_rejected(&self) -> bool {
+        matches!(self.rv(), Some(RvError::KeySizeRange))
+    }
+
     /// Whether the session that produced this error must not be reused.
     pub(crate) fn is_session_broken(&self) -> bool {
         matches!(

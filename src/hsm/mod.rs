@@ -67,6 +67,12 @@ pub(crate) struct Sealed {
     pub(crate) digest: Vec<u8>,
 }
 
+/// What [`Hsm::hmac`] produced.
+pub(crate) enum MacOutcome {
+    Mac(Vec<u8>),
+    Verified(bool),
+}
+
 /// AES modes of [`Hsm::aes_cipher`].
 #[derive(Clone, Debug)]
 pub(crate) enum AesMode {
@@ -276,6 +282,50 @@ impl Hsm {
                 s.decrypt(&mechanism, handle, data)?
             })
         })();
+        let destroyed = s.destroy_object(handle);
+        let out = result?;
+        destroyed?;
+        Ok(out)
+    }
+
+    /// HMAC with client key material (a short-lived generic-secret session object): the MAC,
+    /// or with `expected`, whether it verifies.
+    pub(crate) fn hmac(
+        &self,
+        s: &Session,
+        key: &[u8],
+        hash: Hash,
+        data: &[u8],
+        expected: Option<&[u8]>,
+    ) -> Result<MacOutcome, HsmError> {
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Value(key.to_vec()),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Sensitive(true),
+            Attribute::Sign(true),
+            Attribute::Verify(true),
+        ];
+        let handle = s.create_object(&template)?;
+        let mechanism = match hash {
+            Hash::Sha256 => Mechanism::Sha256Hmac,
+            Hash::Sha384 => Mechanism::Sha384Hmac,
+            Hash::Sha512 => Mechanism::Sha512Hmac,
+        };
+        let result = match expected {
+            None => s.sign(&mechanism, handle, data).map(MacOutcome::Mac),
+            Some(mac) => match s.verify(&mechanism, handle, data, mac) {
+                Ok(()) => Ok(MacOutcome::Verified(true)),
+                Err(cryptoki::error::Error::Pkcs11(
+                    cryptoki::error::RvError::SignatureInvalid
+                    | cryptoki::error::RvError::SignatureLenRange,
+                    _,
+                )) => Ok(MacOutcome::Verified(false)),
+                Err(e) => Err(e),
+            },
+        };
         let destroyed = s.destroy_object(handle);
         let out = result?;
         destroyed?;

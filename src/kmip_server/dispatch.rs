@@ -37,6 +37,8 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::DECRYPT,
     Operation::SIGN,
     Operation::SIGNATURE_VERIFY,
+    Operation::MAC,
+    Operation::MAC_VERIFY,
     Operation::RNG_RETRIEVE,
     Operation::RNG_SEED,
     Operation::QUERY,
@@ -244,6 +246,8 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
         Operation::SIGNATURE_VERIFY => {
             ops::signature::handle(cx, p::sign::Request::from_ttlv(pl)?, false).await
         }
+        Operation::MAC => ops::mac::handle(cx, p::mac::Request::from_ttlv(pl)?, true).await,
+        Operation::MAC_VERIFY => ops::mac::handle(cx, p::mac::Request::from_ttlv(pl)?, false).await,
         Operation::RNG_RETRIEVE => {
             let n = p::rng::retrieve_request(pl)?;
             // Bounded so one request cannot ask the HSM for an unbounded amount.

@@ -94,6 +94,9 @@ impl OpError {
             }
             OpError::Store(_) => "internal storage error".to_owned(),
             OpError::Hsm(e) if e.is_transient() => "HSM temporarily unavailable; retry".to_owned(),
+            OpError::Hsm(e) if e.is_key_size_rejected() => {
+                "the HSM does not accept a key of this size for this operation".to_owned()
+            }
             OpError::Hsm(e) if e.is_data_rejected() => {
                 "the data does not decrypt or verify with this key and these parameters".to_owned()
             }
@@ -106,7 +109,7 @@ impl OpError {
     pub(crate) fn is_internal(&self) -> bool {
         match self {
             OpError::Store(_) => true,
-            OpError::Hsm(e) => !e.is_data_rejected(),
+            OpError::Hsm(e) => !e.is_data_rejected() && !e.is_key_size_rejected(),
             _ => false,
         }
     }

@@ -14,6 +14,7 @@ pub mod get;
 pub mod get_attribute_list;
 pub mod get_attributes;
 pub mod locate;
+pub mod mac;
 pub mod modify_attribute;
 pub mod query;
 pub mod register;

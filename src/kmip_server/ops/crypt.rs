@@ -2,13 +2,11 @@
 //! opened from its sealed form and used as a session object for the one operation.
 
 use kmip::attributes::{find, names};
-use kmip::enums::{
-    usage_mask, BlockCipherMode, CryptographicAlgorithm, ObjectType, PaddingMethod, State,
-};
+use kmip::enums::{usage_mask, BlockCipherMode, CryptographicAlgorithm, ObjectType, PaddingMethod};
 use kmip::ops::encrypt::{self, CryptographicParameters};
-use kmip::{Tag, Ttlv, Value};
+use kmip::Value;
 
-use super::{effective_state, OpCtx, Outcome};
+use super::{check_use, key_parameters, OpCtx, Outcome};
 use crate::hsm::AesMode;
 use crate::kmip_server::error::OpError;
 
@@ -28,53 +26,15 @@ pub(crate) async fn handle(
     if row.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0) {
         return Err(OpError::Invalid("Encrypt and Decrypt take a symmetric key"));
     }
-    // Protection needs an Active key; processing (decrypting) may also use a Deactivated or
-    // Compromised one (KMIP 1.4 §3.22).
-    let state = effective_state(&row, cx.now);
-    let usable = match encrypting {
-        true => state == State::ACTIVE,
-        false => matches!(state, State::ACTIVE | State::DEACTIVATED | State::COMPROMISED),
-    };
-    if !usable {
-        return Err(OpError::WrongState { op, state });
-    }
     let stored = cx.state.store.attributes(&id).await?;
-    // Protection stops at the Protect Stop Date; processing starts at the Process Start
-    // Date (KMIP 1.4 §3.25, §3.26).
-    let date = |name| match find(&stored, name).map(|a| &a.value) {
-        Some(Value::DateTime(d)) => Some(*d),
-        _ => None,
-    };
-    let out_of_window = match encrypting {
-        true => date("Protect Stop Date").is_some_and(|d| d <= cx.now),
-        false => date("Process Start Date").is_some_and(|d| d > cx.now),
-    };
-    if out_of_window {
-        return Err(OpError::WrongState { op, state });
-    }
     let bit = if encrypting { usage_mask::ENCRYPT } else { usage_mask::DECRYPT };
-    if let Some(Value::Integer(mask)) =
-        find(&stored, names::CRYPTOGRAPHIC_USAGE_MASK).map(|a| &a.value)
-    {
-        if mask & bit == 0 {
-            return Err(OpError::UsageMask(op));
-        }
-    }
+    check_use(&row, &stored, cx.now, op, encrypting, bit)?;
     if find(&stored, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value)
         != Some(&Value::Enumeration(CryptographicAlgorithm::AES.0))
     {
         return Err(OpError::Unsupported("Encrypt and Decrypt support AES keys"));
     }
-    let defaults = find(&stored, "Cryptographic Parameters")
-        .map(|a| {
-            CryptographicParameters::from_ttlv(&Ttlv::new(
-                Tag::CRYPTOGRAPHIC_PARAMETERS,
-                a.value.clone(),
-            ))
-        })
-        .transpose()?
-        .unwrap_or_default();
-    let params = req.parameters.unwrap_or_default().or(&defaults);
+    let params = req.parameters.unwrap_or_default().or(&key_parameters(&stored)?);
 
     let (mode, generated_iv, mut data) =
         plan(&params, encrypting, req.iv, req.aad, req.tag, req.data)?;

@@ -10,6 +10,7 @@ pub(crate) mod get;
 pub(crate) mod get_attributes;
 pub(crate) mod key_pair;
 pub(crate) mod locate;
+pub(crate) mod mac;
 pub(crate) mod query;
 pub(crate) mod register;
 pub(crate) mod rekey;
@@ -142,6 +143,54 @@ pub(crate) fn all_attributes(
     out.extend(stored);
     out.retain(|a| visible_in(&a.name, version));
     out
+}
+
+/// Checks that a key may serve `op` now (KMIP 1.4 §3.22, §3.25, §3.26): protecting
+/// (encrypt, sign, MAC) needs an Active key before its Protect Stop Date; processing
+/// (decrypt, verify) also accepts Deactivated and Compromised keys, from the Process Start
+/// Date. The Cryptographic Usage Mask, when set, must include `bit`.
+pub(crate) fn check_use(
+    row: &ObjectRow,
+    stored: &[Attribute],
+    now: i64,
+    op: &'static str,
+    protecting: bool,
+    bit: i32,
+) -> Result<(), OpError> {
+    let state = effective_state(row, now);
+    let date = |name| match kmip::attributes::find(stored, name).map(|a| &a.value) {
+        Some(Value::DateTime(d)) => Some(*d),
+        _ => None,
+    };
+    let usable = if protecting {
+        state == State::ACTIVE && date("Protect Stop Date").is_none_or(|d| d > now)
+    } else {
+        matches!(state, State::ACTIVE | State::DEACTIVATED | State::COMPROMISED)
+            && date("Process Start Date").is_none_or(|d| d <= now)
+    };
+    if !usable {
+        return Err(OpError::WrongState { op, state });
+    }
+    match kmip::attributes::find(stored, names::CRYPTOGRAPHIC_USAGE_MASK).map(|a| &a.value) {
+        Some(Value::Integer(mask)) if mask & bit == 0 => Err(OpError::UsageMask(op)),
+        _ => Ok(()),
+    }
+}
+
+/// The key's own Cryptographic Parameters attribute, the defaults for requests that omit
+/// some parameters.
+pub(crate) fn key_parameters(
+    stored: &[Attribute],
+) -> Result<kmip::ops::encrypt::CryptographicParameters, OpError> {
+    Ok(kmip::attributes::find(stored, "Cryptographic Parameters")
+        .map(|a| {
+            kmip::ops::encrypt::CryptographicParameters::from_ttlv(&Ttlv::new(
+                Tag::CRYPTOGRAPHIC_PARAMETERS,
+                a.value.clone(),
+            ))
+        })
+        .transpose()?
+        .unwrap_or_default())
 }
 
 /// Attributes only the server sets (KMIP 1.4 §3, "Modifiable by client: No").

@@ -4,13 +4,13 @@
 use kmip::attributes::{find, names};
 use kmip::enums::{
     usage_mask, CryptographicAlgorithm, DigitalSignatureAlgorithm as Dsa, HashingAlgorithm,
-    ObjectType, PaddingMethod, State,
+    ObjectType, PaddingMethod,
 };
 use kmip::ops::encrypt::CryptographicParameters;
 use kmip::ops::sign;
-use kmip::{Tag, Ttlv, Value};
+use kmip::Value;
 
-use super::{effective_state, OpCtx, Outcome};
+use super::{check_use, key_parameters, OpCtx, Outcome};
 use crate::hsm::{Hash, Message, Scheme};
 use crate::kmip_server::error::OpError;
 
@@ -76,23 +76,9 @@ pub(crate) async fn handle(
             "Signature Verify takes a public key"
         }));
     }
-    let state = effective_state(&row, cx.now);
-    let usable = match signing {
-        true => state == State::ACTIVE,
-        false => matches!(state, State::ACTIVE | State::DEACTIVATED | State::COMPROMISED),
-    };
-    if !usable {
-        return Err(OpError::WrongState { op, state });
-    }
     let stored = cx.state.store.attributes(&id).await?;
     let bit = if signing { usage_mask::SIGN } else { usage_mask::VERIFY };
-    if let Some(Value::Integer(mask)) =
-        find(&stored, names::CRYPTOGRAPHIC_USAGE_MASK).map(|a| &a.value)
-    {
-        if mask & bit == 0 {
-            return Err(OpError::UsageMask(op));
-        }
-    }
+    check_use(&row, &stored, cx.now, op, signing, bit)?;
     let algorithm = match find(&stored, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
         Some(Value::Enumeration(a)) => CryptographicAlgorithm(*a),
         _ => return Err(OpError::Invalid("the key has no Cryptographic Algorithm")),
@@ -101,16 +87,8 @@ pub(crate) async fn handle(
         Some(Value::Integer(b)) => *b,
         _ => 0,
     };
-    let defaults = find(&stored, "Cryptographic Parameters")
-        .map(|a| {
-            CryptographicParameters::from_ttlv(&Ttlv::new(
-                Tag::CRYPTOGRAPHIC_PARAMETERS,
-                a.value.clone(),
-            ))
-        })
-        .transpose()?
-        .unwrap_or_default();
-    let scheme = scheme(algorithm, bits, &req.parameters.unwrap_or_default().or(&defaults))?;
+    let params = req.parameters.unwrap_or_default().or(&key_parameters(&stored)?);
+    let scheme = scheme(algorithm, bits, &params)?;
     let (data, digested) = (req.data, req.digested_data);
     if data.is_none() == digested.is_none() {
         return Err(OpError::Invalid("give exactly one of Data and Digested Data"));

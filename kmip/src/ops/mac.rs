@@ -1,0 +1,51 @@
+//! MAC (KMIP 1.4 §4.33, KMIP 2.1 §6.1.28) and MAC Verify (KMIP 1.4 §4.34, KMIP 2.1 §6.1.29).
+
+use super::encrypt::CryptographicParameters;
+use crate::enums::ValidityIndicator;
+use crate::tag::Tag;
+use crate::ttlv::{FieldError, Ttlv, Value};
+
+/// MAC or MAC Verify request payload (single-part).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Unique Identifier of the key; `None` means the ID Placeholder.
+    pub unique_identifier: Option<String>,
+    /// Cryptographic Parameters, overriding the key's.
+    pub parameters: Option<CryptographicParameters>,
+    /// Data.
+    pub data: Vec<u8>,
+    /// MAC Data (MAC Verify).
+    pub mac: Option<Vec<u8>>,
+    /// Whether the request is part of a multi-part (streaming) operation.
+    pub streaming: bool,
+}
+
+impl Request {
+    /// Reads the payload.
+    pub fn from_ttlv(payload: &Ttlv) -> Result<Self, FieldError> {
+        let bytes = |tag| payload.find(tag).map(|t| t.as_bytes().map(<[u8]>::to_vec)).transpose();
+        Ok(Request {
+            unique_identifier: super::unique_identifier(payload)?,
+            parameters: payload
+                .find(Tag::CRYPTOGRAPHIC_PARAMETERS)
+                .map(CryptographicParameters::from_ttlv)
+                .transpose()?,
+            data: bytes(Tag::DATA)?.unwrap_or_default(),
+            mac: bytes(Tag::MAC_DATA)?,
+            streaming: payload.find(Tag::CORRELATION_VALUE).is_some()
+                || payload.find(Tag::INIT_INDICATOR).is_some()
+                || payload.find(Tag::FINAL_INDICATOR).is_some(),
+        })
+    }
+}
+
+/// Encodes the MAC response payload.
+pub fn mac_response(uid: &str, mac: Vec<u8>) -> Vec<Ttlv> {
+    vec![super::uid_item(uid), Ttlv::new(Tag::MAC_DATA, Value::ByteString(mac))]
+}
+
+/// Encodes the MAC Verify response payload.
+pub fn verify_response(uid: &str, valid: bool) -> Vec<Ttlv> {
+    let v = if valid { ValidityIndicator::VALID } else { ValidityIndicator::INVALID };
+    vec![super::uid_item(uid), Ttlv::new(Tag::VALIDITY_INDICATOR, Value::Enumeration(v.0))]
+}

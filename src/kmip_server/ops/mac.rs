@@ -1,0 +1,61 @@
+//! MAC and MAC Verify with HMAC (SHA-256/384/512) in the HSM. The HMAC algorithm comes
+//! from the request's Cryptographic Parameters, the key's, or the key's own algorithm.
+
+use kmip::attributes::{find, names};
+use kmip::enums::{usage_mask, CryptographicAlgorithm, ObjectType};
+use kmip::ops::mac;
+use kmip::Value;
+
+use super::{check_use, key_parameters, OpCtx, Outcome};
+use crate::hsm::{Hash, MacOutcome};
+use crate::kmip_server::error::OpError;
+
+pub(crate) async fn handle(
+    cx: &OpCtx<'_>,
+    req: mac::Request,
+    generating: bool,
+) -> Result<Outcome, OpError> {
+    let op = if generating { "MAC" } else { "MAC Verify" };
+    if req.streaming {
+        return Err(OpError::Unsupported("multi-part (streaming) MAC"));
+    }
+    let id = cx.target(req.unique_identifier)?;
+    let row = cx.load(&id).await?;
+    if row.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0) {
+        return Err(OpError::Invalid("MAC takes a symmetric key"));
+    }
+    let stored = cx.state.store.attributes(&id).await?;
+    let bit = if generating { usage_mask::MAC_GENERATE } else { usage_mask::MAC_VERIFY };
+    check_use(&row, &stored, cx.now, op, generating, bit)?;
+    let own = match find(&stored, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
+        Some(Value::Enumeration(a)) => Some(CryptographicAlgorithm(*a)),
+        _ => None,
+    };
+    let params = req.parameters.unwrap_or_default().or(&key_parameters(&stored)?);
+    let hash = match params.algorithm.or(own) {
+        Some(CryptographicAlgorithm::HMAC_SHA256) => Hash::Sha256,
+        Some(CryptographicAlgorithm::HMAC_SHA384) => Hash::Sha384,
+        Some(CryptographicAlgorithm::HMAC_SHA512) => Hash::Sha512,
+        _ => return Err(OpError::Unsupported("MACs are HMAC-SHA256, HMAC-SHA384 or HMAC-SHA512")),
+    };
+    let expected = if generating {
+        None
+    } else {
+        Some(req.mac.ok_or(OpError::Invalid("MAC Verify needs the MAC Data"))?)
+    };
+    let sealed = row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
+    let (aad, data) = (id.clone(), req.data);
+    let outcome = cx
+        .state
+        .hsm
+        .run(move |hsm, s| {
+            let key = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
+            hsm.hmac(s, &key, hash, &data, expected.as_deref())
+        })
+        .await?;
+    let payload = match outcome {
+        MacOutcome::Mac(m) => mac::mac_response(&id, m),
+        MacOutcome::Verified(v) => mac::verify_response(&id, v),
+    };
+    Ok(Outcome::new(payload, Some(id)))
+}
