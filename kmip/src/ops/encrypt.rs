@@ -81,20 +81,15 @@ pub struct Request {
 impl Request {
     /// Reads the payload.
     pub fn from_ttlv(payload: &Ttlv) -> Result<Self, FieldError> {
-        let bytes = |tag| payload.find(tag).map(|t| t.as_bytes().map(<[u8]>::to_vec)).transpose();
+        let bytes = |tag| super::opt_bytes(payload, tag);
         Ok(Request {
             unique_identifier: super::unique_identifier(payload)?,
-            parameters: payload
-                .find(Tag::CRYPTOGRAPHIC_PARAMETERS)
-                .map(CryptographicParameters::from_ttlv)
-                .transpose()?,
+            parameters: super::opt_parameters(payload)?,
             data: bytes(Tag::DATA)?.unwrap_or_default(),
             iv: bytes(Tag::IV_COUNTER_NONCE)?,
             aad: bytes(Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?,
             tag: bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG)?,
-            streaming: payload.find(Tag::CORRELATION_VALUE).is_some()
-                || payload.find(Tag::INIT_INDICATOR).is_some()
-                || payload.find(Tag::FINAL_INDICATOR).is_some(),
+            streaming: super::is_streaming(payload),
         })
     }
 }

@@ -44,6 +44,29 @@ pub fn unique_identifier(payload: &Ttlv) -> Result<Option<String>, FieldError> {
     }
 }
 
+/// Reads an optional Byte String field.
+pub(crate) fn opt_bytes(payload: &Ttlv, tag: Tag) -> Result<Option<Vec<u8>>, FieldError> {
+    payload.find(tag).map(|t| t.as_bytes().map(<[u8]>::to_vec)).transpose()
+}
+
+/// Reads optional Cryptographic Parameters (KMIP 1.4 §3.6).
+pub(crate) fn opt_parameters(
+    payload: &Ttlv,
+) -> Result<Option<encrypt::CryptographicParameters>, FieldError> {
+    payload
+        .find(Tag::CRYPTOGRAPHIC_PARAMETERS)
+        .map(encrypt::CryptographicParameters::from_ttlv)
+        .transpose()
+}
+
+/// Whether a cryptographic request is part of a multi-part (streaming) operation
+/// (Correlation Value, Init Indicator or Final Indicator present; KMIP 1.4 §4.29).
+pub(crate) fn is_streaming(payload: &Ttlv) -> bool {
+    [Tag::CORRELATION_VALUE, Tag::INIT_INDICATOR, Tag::FINAL_INDICATOR]
+        .iter()
+        .any(|t| payload.find(*t).is_some())
+}
+
 /// A Unique Identifier item.
 pub fn uid_item(uid: &str) -> Ttlv {
     Ttlv::new(Tag::UNIQUE_IDENTIFIER, Value::TextString(uid.to_owned()))

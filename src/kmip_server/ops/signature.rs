@@ -98,14 +98,7 @@ pub(crate) async fn handle(
         let signature = cx
             .state
             .hsm
-            .run(move |hsm, s| {
-                let message = match (&data, &digested) {
-                    (Some(d), _) => Message::Data(d),
-                    (_, Some(d)) => Message::Digest(d),
-                    _ => Message::Data(&[]),
-                };
-                hsm.sign(s, key_id.as_bytes(), scheme, message)
-            })
+            .run(move |hsm, s| hsm.sign(s, key_id.as_bytes(), scheme, message(&data, &digested)))
             .await?;
         return Ok(Outcome::new(sign::sign_response(&id, signature), Some(id)));
     }
@@ -114,13 +107,17 @@ pub(crate) async fn handle(
         .state
         .hsm
         .run(move |hsm, s| {
-            let message = match (&data, &digested) {
-                (Some(d), _) => Message::Data(d),
-                (_, Some(d)) => Message::Digest(d),
-                _ => Message::Data(&[]),
-            };
-            hsm.verify(s, key_id.as_bytes(), scheme, message, &signature)
+            hsm.verify(s, key_id.as_bytes(), scheme, message(&data, &digested), &signature)
         })
         .await?;
     Ok(Outcome::new(sign::verify_response(&id, valid), Some(id)))
+}
+
+/// The data to sign or verify, or its digest (exactly one is present, checked above).
+fn message<'a>(data: &'a Option<Vec<u8>>, digested: &'a Option<Vec<u8>>) -> Message<'a> {
+    match (data, digested) {
+        (Some(d), _) => Message::Data(d),
+        (_, Some(d)) => Message::Digest(d),
+        _ => Message::Data(&[]),
+    }
 }
