@@ -210,3 +210,23 @@ fn hmac_in_the_hsm_matches_rfc_4231() {
     assert!(!verify(&mut c, &bad));
     server.stop();
 }
+
+#[test]
+fn hash_in_the_hsm_matches_fips_180() {
+    let dir = temp_dir("strongroom-hash");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+    let sha256 = Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![enumeration(Tag::HASHING_ALGORITHM, kmip::enums::HashingAlgorithm::SHA_256.0)],
+    );
+    let r = c.ok(Operation::HASH, vec![sha256, bytes(Tag::DATA, b"abc")]);
+    assert_eq!(
+        hex::encode(field(&r, Tag::DATA)),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let item = c.call(Operation::HASH, vec![bytes(Tag::DATA, b"abc")]);
+    assert_eq!(item.result_reason, Some(ResultReason::MISSING_DATA));
+    server.stop();
+}

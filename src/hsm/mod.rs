@@ -332,6 +332,16 @@ impl Hsm {
         Ok(out)
     }
 
+    /// The digest of `data`, computed by the HSM.
+    pub(crate) fn digest(&self, s: &Session, hash: Hash, data: &[u8]) -> Result<Vec<u8>, HsmError> {
+        let mechanism = match hash {
+            Hash::Sha256 => Mechanism::Sha256,
+            Hash::Sha384 => Mechanism::Sha384,
+            Hash::Sha512 => Mechanism::Sha512,
+        };
+        Ok(s.digest(&mechanism, data)?)
+    }
+
     /// `n` bytes from the HSM's random number generator.
     pub(crate) fn random(&self, s: &Session, n: u32) -> Result<Vec<u8>, HsmError> {
         Ok(s.generate_random_vec(n)?)

@@ -39,6 +39,7 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::SIGNATURE_VERIFY,
     Operation::MAC,
     Operation::MAC_VERIFY,
+    Operation::HASH,
     Operation::RNG_RETRIEVE,
     Operation::RNG_SEED,
     Operation::QUERY,
@@ -248,6 +249,15 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
         }
         Operation::MAC => ops::mac::handle(cx, p::mac::Request::from_ttlv(pl)?, true).await,
         Operation::MAC_VERIFY => ops::mac::handle(cx, p::mac::Request::from_ttlv(pl)?, false).await,
+        Operation::HASH => {
+            let req = p::hash::Request::from_ttlv(pl)?;
+            if req.streaming {
+                return Err(OpError::Unsupported("multi-part (streaming) Hash"));
+            }
+            let hash = ops::signature::hash_of(req.parameters.hashing_algorithm)?;
+            let digest = cx.state.hsm.run(move |hsm, s| hsm.digest(s, hash, &req.data)).await?;
+            Ok(Outcome::new(p::hash::response(digest), None))
+        }
         Operation::RNG_RETRIEVE => {
             let n = p::rng::retrieve_request(pl)?;
             // Bounded so one request cannot ask the HSM for an unbounded amount.

@@ -13,6 +13,7 @@ pub mod encrypt;
 pub mod get;
 pub mod get_attribute_list;
 pub mod get_attributes;
+pub mod hash;
 pub mod locate;
 pub mod mac;
 pub mod modify_attribute;

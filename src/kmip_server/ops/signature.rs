@@ -14,6 +14,14 @@ use super::{check_use, key_parameters, OpCtx, Outcome};
 use crate::hsm::{Hash, Message, Scheme};
 use crate::kmip_server::error::OpError;
 
+/// The hash function a Hash request names (it must name one).
+pub(crate) fn hash_of(h: Option<HashingAlgorithm>) -> Result<Hash, OpError> {
+    match h {
+        None => Err(OpError::Invalid("a Hashing Algorithm is required")),
+        some => hash(some, Hash::Sha256),
+    }
+}
+
 fn hash(h: Option<HashingAlgorithm>, default: Hash) -> Result<Hash, OpError> {
     match h {
         None => Ok(default),
