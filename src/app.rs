@@ -160,8 +160,13 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
         settings.kmip.clone(),
         stopped.clone(),
     ));
-    let http =
-        tokio::spawn(crate::http::serve(http_listener, http_tls, state.clone(), stopped.clone()));
+    let http = tokio::spawn(crate::http::serve(
+        http_listener,
+        http_tls,
+        state.clone(),
+        settings.kmip.max_connections,
+        stopped.clone(),
+    ));
     let dates = tokio::spawn(apply_due_dates(state.store.clone(), stopped));
 
     shutdown_signal().await;

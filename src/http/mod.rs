@@ -52,19 +52,26 @@ pub(crate) async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     state: AppState,
+    max_connections: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let app = router(state);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     loop {
         let Some((tcp, peer)) =
             crate::tls::next_connection(&listener, &mut shutdown, "HTTPS").await
         else {
             break;
         };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "HTTPS connection refused: too many connections");
+            continue;
+        };
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let Ok(Ok(tls)) =
                 timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await
             else {
