@@ -297,6 +297,10 @@ fn batches_placeholder_attributes_and_activation_dates() {
     );
     assert!(q.find_all(Tag::OPERATION).count() >= 10);
     assert_eq!(q.find(Tag::VENDOR_IDENTIFICATION).unwrap().as_text().unwrap(), "Strongroom");
+    let q = c.ok(Operation::QUERY, vec![enumeration(Tag::QUERY_FUNCTION, 11)]);
+    let caps = q.find(Tag::CAPABILITY_INFORMATION).unwrap();
+    assert_eq!(caps.find(Tag::BATCH_CONTINUE_CAPABILITY).unwrap().as_bool(), Ok(true));
+    assert_eq!(caps.find(Tag::STREAMING_CAPABILITY).unwrap().as_bool(), Ok(false));
     server.stop();
 }
 

@@ -20,6 +20,8 @@ pub struct Response {
     pub vendor_identification: Option<String>,
     /// Server Information children (Query Server Information).
     pub server_information: Vec<Ttlv>,
+    /// Capability Information children (Query Capabilities, KMIP 1.4 §2.1.20).
+    pub capability_information: Vec<Ttlv>,
 }
 
 impl Response {
@@ -38,6 +40,12 @@ impl Response {
         }
         if !self.server_information.is_empty() {
             out.push(Ttlv::structure(Tag::SERVER_INFORMATION, self.server_information.clone()));
+        }
+        if !self.capability_information.is_empty() {
+            out.push(Ttlv::structure(
+                Tag::CAPABILITY_INFORMATION,
+                self.capability_information.clone(),
+            ));
         }
         out
     }

@@ -29,5 +29,15 @@ pub(crate) fn handle(functions: &[QueryFunction]) -> Result<Outcome, OpError> {
             Ttlv::new(Tag::SERVER_VERSION, Value::TextString(env!("CARGO_PKG_VERSION").to_owned())),
         ];
     }
+    if functions.contains(&QueryFunction::QUERY_CAPABILITIES) {
+        let flag = |tag, v| Ttlv::new(tag, Value::Boolean(v));
+        r.capability_information = vec![
+            flag(Tag::STREAMING_CAPABILITY, false),
+            flag(Tag::ASYNCHRONOUS_CAPABILITY, false),
+            flag(Tag::ATTESTATION_CAPABILITY, false),
+            flag(Tag::BATCH_UNDO_CAPABILITY, false),
+            flag(Tag::BATCH_CONTINUE_CAPABILITY, true),
+        ];
+    }
     Ok(Outcome::new(r.to_ttlv(), None))
 }
