@@ -230,3 +230,104 @@ fn hash_in_the_hsm_matches_fips_180() {
     assert_eq!(item.result_reason, Some(ResultReason::MISSING_DATA));
     server.stop();
 }
+
+fn register_raw(c: &mut Client, key: &[u8], mask: i32) -> String {
+    let attrs = [
+        Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(3)),
+        Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(mask)),
+        Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
+    ];
+    let payload = vec![
+        enumeration(Tag::OBJECT_TYPE, 2),
+        kmip::attributes::write_attributes(&attrs, ProtocolVersion::V2_1).remove(0),
+        Ttlv::structure(
+            Tag::SYMMETRIC_KEY,
+            vec![Ttlv::structure(
+                Tag::KEY_BLOCK,
+                vec![
+                    enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::RAW.0),
+                    Ttlv::structure(Tag::KEY_VALUE, vec![bytes(Tag::KEY_MATERIAL, key)]),
+                    enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, 3),
+                ],
+            )],
+        ),
+    ];
+    uid_of(&c.ok(Operation::REGISTER, payload))
+}
+
+fn wrapping_spec(kek: &str, encoding: Option<u32>) -> Ttlv {
+    let mut spec = vec![
+        enumeration(Tag::WRAPPING_METHOD, kmip::enums::WrappingMethod::ENCRYPT.0),
+        Ttlv::structure(
+            Tag::ENCRYPTION_KEY_INFORMATION,
+            vec![
+                uid(kek),
+                Ttlv::structure(
+                    Tag::CRYPTOGRAPHIC_PARAMETERS,
+                    vec![enumeration(Tag::BLOCK_CIPHER_MODE, BlockCipherMode::NISTKEYWRAP.0)],
+                ),
+            ],
+        ),
+    ];
+    if let Some(e) = encoding {
+        spec.push(enumeration(Tag::ENCODING_OPTION, e));
+    }
+    Ttlv::structure(Tag::KEY_WRAPPING_SPECIFICATION, spec)
+}
+
+fn wrapped_value(r: &Ttlv) -> Vec<u8> {
+    let kb = r.find(Tag::SYMMETRIC_KEY).unwrap().find(Tag::KEY_BLOCK).unwrap();
+    assert!(kb.find(Tag::KEY_WRAPPING_DATA).is_some());
+    kb.find(Tag::KEY_VALUE).unwrap().as_bytes().unwrap().to_vec()
+}
+
+#[test]
+fn get_with_key_wrapping_matches_rfc_3394() {
+    let dir = temp_dir("strongroom-wrap");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+    c.version = ProtocolVersion::V2_1;
+    // RFC 3394 §4.6: 256-bit key data wrapped with a 256-bit KEK.
+    let kek_bytes: Vec<u8> = (0u8..32).collect();
+    let key =
+        hex::decode("00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F").unwrap();
+    let kek = register_raw(&mut c, &kek_bytes, usage_mask::WRAP_KEY);
+    let target = register_raw(&mut c, &key, usage_mask::ENCRYPT);
+    let r = c.ok(
+        Operation::GET,
+        vec![uid(&target), wrapping_spec(&kek, Some(kmip::enums::EncodingOption::NO_ENCODING.0))],
+    );
+    assert_eq!(
+        hex::encode_upper(wrapped_value(&r)),
+        "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21"
+    );
+
+    // Default encoding: the TTLV Key Value is wrapped; OpenSSL unwraps it to that structure.
+    let r = c.ok(Operation::GET, vec![uid(&target), wrapping_spec(&kek, None)]);
+    let wrapped = wrapped_value(&r);
+    std::fs::write(dir.join("wrapped.bin"), &wrapped).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "enc",
+            "-d",
+            "-id-aes256-wrap",
+            "-iv",
+            "A6A6A6A6A6A6A6A6",
+            "-K",
+            &hex::encode(&kek_bytes),
+            "-in",
+        ])
+        .arg(dir.join("wrapped.bin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let value =
+        kmip::ttlv::binary::decode(&out.stdout, &kmip::ttlv::binary::Limits::default()).unwrap();
+    assert_eq!(value.find(Tag::KEY_MATERIAL).unwrap().as_bytes().unwrap(), key.as_slice());
+
+    // A wrapping key without the Wrap Key usage is refused.
+    let item = c.call(Operation::GET, vec![uid(&kek), wrapping_spec(&target, None)]);
+    assert_eq!(item.result_reason, Some(ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
+    server.stop();
+}

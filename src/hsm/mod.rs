@@ -332,6 +332,46 @@ impl Hsm {
         Ok(out)
     }
 
+    /// Wraps `material` under the AES key `wrapping_key` with AES Key Wrap (RFC 3394; RFC 5649
+    /// padding when the length is not a multiple of 8), both entering the HSM as short-lived
+    /// session objects.
+    pub(crate) fn aes_key_wrap(
+        &self,
+        s: &Session,
+        wrapping_key: &[u8],
+        material: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let kek = s.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Value(wrapping_key.to_vec()),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Wrap(true),
+        ])?;
+        let target = s.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Value(material.to_vec()),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Extractable(true),
+        ]);
+        let result = target.and_then(|target| {
+            let mechanism = match material.len() % 8 {
+                0 => Mechanism::AesKeyWrap,
+                _ => Mechanism::AesKeyWrapPad,
+            };
+            let wrapped = s.wrap_key(&mechanism, kek, target);
+            let _ = s.destroy_object(target);
+            wrapped
+        });
+        let destroyed = s.destroy_object(kek);
+        let wrapped = result?;
+        destroyed?;
+        Ok(wrapped)
+    }
+
     /// The digest of `data`, computed by the HSM.
     pub(crate) fn digest(&self, s: &Session, hash: Hash, data: &[u8]) -> Result<Vec<u8>, HsmError> {
         let mechanism = match hash {

@@ -1,6 +1,6 @@
 //! Get (KMIP 1.4 §4.11, KMIP 2.1 §6.1.21).
 
-use crate::enums::{KeyFormatType, ObjectType};
+use crate::enums::{EncodingOption, KeyFormatType, ObjectType, WrappingMethod};
 use crate::objects::ManagedObject;
 use crate::tag::Tag;
 use crate::ttlv::{FieldError, Ttlv, Value};
@@ -12,8 +12,61 @@ pub struct Request {
     pub unique_identifier: Option<String>,
     /// Key Format Type asked for.
     pub key_format_type: Option<KeyFormatType>,
-    /// Whether the client asked for the key wrapped (Key Wrapping Specification).
-    pub wants_wrapping: bool,
+    /// Key Wrapping Specification, when the client wants the key wrapped.
+    pub wrapping: Option<WrappingSpecification>,
+}
+
+/// Key Wrapping Specification (KMIP 1.4 §2.1.6), the parts the server reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrappingSpecification {
+    /// Wrapping Method.
+    pub method: WrappingMethod,
+    /// Unique Identifier of the wrapping key (Encryption Key Information).
+    pub wrapping_key: Option<String>,
+    /// Cryptographic Parameters of the Encryption Key Information.
+    pub parameters: Option<super::encrypt::CryptographicParameters>,
+    /// Whether a MAC/Signature Key Information asks for a MAC or signature as well.
+    pub mac_or_signature: bool,
+    /// Encoding Option; absent means the Key Value is wrapped TTLV-encoded.
+    pub encoding: EncodingOption,
+}
+
+impl WrappingSpecification {
+    fn from_ttlv(w: &Ttlv) -> Result<Self, FieldError> {
+        let eki = w.find(Tag::ENCRYPTION_KEY_INFORMATION);
+        Ok(WrappingSpecification {
+            method: WrappingMethod(w.require(Tag::WRAPPING_METHOD)?.as_enum()?),
+            wrapping_key: eki.map(super::unique_identifier).transpose()?.flatten(),
+            parameters: eki.map(super::opt_parameters).transpose()?.flatten(),
+            mac_or_signature: w.find(Tag::MAC_SIGNATURE_KEY_INFORMATION).is_some(),
+            encoding: w
+                .find(Tag::ENCODING_OPTION)
+                .map(|t| t.as_enum().map(EncodingOption))
+                .transpose()?
+                .unwrap_or(EncodingOption::TTLV_ENCODING),
+        })
+    }
+
+    /// The Key Wrapping Data (KMIP 1.4 §2.1.5) describing how a returned key was wrapped.
+    pub fn wrapping_data(&self, wrapping_key: &str) -> Ttlv {
+        let mut eki = vec![super::uid_item(wrapping_key)];
+        if let Some(p) = &self.parameters {
+            if let Some(mode) = p.block_cipher_mode {
+                eki.push(Ttlv::structure(
+                    Tag::CRYPTOGRAPHIC_PARAMETERS,
+                    vec![Ttlv::new(Tag::BLOCK_CIPHER_MODE, Value::Enumeration(mode.0))],
+                ));
+            }
+        }
+        let mut c = vec![
+            Ttlv::new(Tag::WRAPPING_METHOD, Value::Enumeration(self.method.0)),
+            Ttlv::structure(Tag::ENCRYPTION_KEY_INFORMATION, eki),
+        ];
+        if self.encoding == EncodingOption::NO_ENCODING {
+            c.push(Ttlv::new(Tag::ENCODING_OPTION, Value::Enumeration(self.encoding.0)));
+        }
+        Ttlv::structure(Tag::KEY_WRAPPING_DATA, c)
+    }
 }
 
 impl Request {
@@ -25,9 +78,38 @@ impl Request {
                 .find(Tag::KEY_FORMAT_TYPE)
                 .map(|t| t.as_enum().map(KeyFormatType))
                 .transpose()?,
-            wants_wrapping: payload.find(Tag::KEY_WRAPPING_SPECIFICATION).is_some(),
+            wrapping: payload
+                .find(Tag::KEY_WRAPPING_SPECIFICATION)
+                .map(WrappingSpecification::from_ttlv)
+                .transpose()?,
         })
     }
+}
+
+/// Encodes a Get response for a Symmetric Key whose key block carries `wrapped` Key Value
+/// bytes and the Key Wrapping Data, in place of the plain key value.
+pub fn wrapped_response(
+    uid: &str,
+    block: &crate::objects::KeyBlock,
+    wrapped: Vec<u8>,
+    wrapping_data: Ttlv,
+) -> Vec<Ttlv> {
+    let mut kb = vec![
+        Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(block.format.0)),
+        Ttlv::new(Tag::KEY_VALUE, Value::ByteString(wrapped)),
+    ];
+    if let Some(a) = block.algorithm {
+        kb.push(Ttlv::new(Tag::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(a.0)));
+    }
+    if let Some(l) = block.length {
+        kb.push(Ttlv::new(Tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(l)));
+    }
+    kb.push(wrapping_data);
+    vec![
+        Ttlv::new(Tag::OBJECT_TYPE, Value::Enumeration(ObjectType::SYMMETRIC_KEY.0)),
+        super::uid_item(uid),
+        Ttlv::structure(Tag::SYMMETRIC_KEY, vec![Ttlv::structure(Tag::KEY_BLOCK, kb)]),
+    ]
 }
 
 /// Encodes the response payload: Object Type, Unique Identifier and the object.

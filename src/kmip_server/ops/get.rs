@@ -1,10 +1,13 @@
 //! Get: the object with its key material, opened inside the HSM for this response only.
 
-use kmip::attributes::names;
-use kmip::enums::{CryptographicAlgorithm, KeyFormatType, ObjectType, SecretDataType, State};
+use kmip::attributes::{find, names};
+use kmip::enums::{
+    usage_mask, BlockCipherMode, CryptographicAlgorithm, EncodingOption, KeyFormatType, ObjectType,
+    SecretDataType, State, WrappingMethod,
+};
 use kmip::objects::{KeyBlock, ManagedObject};
 use kmip::ops::get;
-use kmip::Value;
+use kmip::{Tag, Value};
 
 use super::{effective_state, OpCtx, Outcome};
 use crate::kmip_server::error::OpError;
@@ -14,11 +17,6 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
     let row = cx.load(&id).await?;
     if matches!(effective_state(&row, cx.now), State::DESTROYED | State::DESTROYED_COMPROMISED) {
         return Err(OpError::Destroyed(id));
-    }
-    if req.wants_wrapping {
-        return Err(OpError::Unsupported(
-            "Get with a Key Wrapping Specification is not supported yet",
-        ));
     }
     let object_type = ObjectType(row.object_type as u32);
     if object_type == ObjectType::PRIVATE_KEY {
@@ -65,7 +63,62 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
         },
         _ => ManagedObject::Opaque { data_type: row.sub_type.unwrap_or(0) as u32, value: material },
     };
+    if let Some(spec) = req.wrapping {
+        return wrapped(cx, &id, object, spec).await;
+    }
     Ok(Outcome::new(get::response(&id, &object), Some(id)))
+}
+
+/// A symmetric key wrapped by another AES key the caller may use (KMIP 1.4 §2.1.6): AES
+/// Key Wrap over the TTLV-encoded Key Value, or over the bare key with No Encoding.
+async fn wrapped(
+    cx: &OpCtx<'_>,
+    id: &str,
+    object: ManagedObject,
+    spec: get::WrappingSpecification,
+) -> Result<Outcome, OpError> {
+    let ManagedObject::SymmetricKey(block) = object else {
+        return Err(OpError::Unsupported("only symmetric keys can be returned wrapped"));
+    };
+    if spec.method != WrappingMethod::ENCRYPT || spec.mac_or_signature {
+        return Err(OpError::Unsupported("keys are wrapped by the Encrypt wrapping method only"));
+    }
+    let mode = spec.parameters.as_ref().and_then(|p| p.block_cipher_mode);
+    if !matches!(
+        mode,
+        None | Some(BlockCipherMode::NISTKEYWRAP) | Some(BlockCipherMode::AESKEYWRAPPADDING)
+    ) {
+        return Err(OpError::Unsupported("keys are wrapped with AES Key Wrap (NIST SP 800-38F)"));
+    }
+    let kek_id = spec
+        .wrapping_key
+        .clone()
+        .ok_or(OpError::Invalid("Encryption Key Information names no key"))?;
+    let kek = cx.load(&kek_id).await?;
+    let kek_attrs = cx.state.store.attributes(&kek_id).await?;
+    if kek.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0)
+        || find(&kek_attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value)
+            != Some(&Value::Enumeration(CryptographicAlgorithm::AES.0))
+    {
+        return Err(OpError::Invalid("the wrapping key must be an AES key"));
+    }
+    super::check_use(&kek, &kek_attrs, cx.now, "Wrap Key", true, usage_mask::WRAP_KEY)?;
+    let plain = match spec.encoding {
+        EncodingOption::NO_ENCODING => block.material.clone(),
+        _ => kmip::ttlv::binary::encode(block.to_ttlv().require(Tag::KEY_VALUE)?),
+    };
+    let sealed = kek.sealed_material.clone().ok_or_else(|| OpError::Destroyed(kek_id.clone()))?;
+    let aad = kek_id.clone();
+    let wrapped = cx
+        .state
+        .hsm
+        .run(move |hsm, s| {
+            let kek = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
+            hsm.aes_key_wrap(s, &kek, &plain)
+        })
+        .await?;
+    let payload = get::wrapped_response(id, &block, wrapped, spec.wrapping_data(&kek_id));
+    Ok(Outcome::new(payload, Some(id.to_owned())))
 }
 
 /// A public key as PKCS#1 (RSA) or SubjectPublicKeyInfo (KMIP Key Format Type X.509).
