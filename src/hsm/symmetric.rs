@@ -1,0 +1,184 @@
+//! Symmetric operations with client key material, and keyless ones: AES encryption, HMAC,
+//! AES key wrapping of one key by another, digests and the random number generator. Client
+//! keys enter the HSM as short-lived session objects for one operation.
+
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, KeyType, ObjectClass};
+use cryptoki::session::Session;
+
+use super::{Hash, Hsm, HsmError};
+
+/// What [`Hsm::hmac`] produced.
+pub(crate) enum MacOutcome {
+    Mac(Vec<u8>),
+    Verified(bool),
+}
+
+/// AES modes of [`Hsm::aes_cipher`].
+#[derive(Clone, Debug)]
+pub(crate) enum AesMode {
+    Ecb,
+    Cbc {
+        iv: [u8; 16],
+        pad: bool,
+    },
+    /// Output (encrypt) and input (decrypt) are ciphertext followed by the tag.
+    Gcm {
+        iv: Vec<u8>,
+        aad: Vec<u8>,
+        tag_bits: u64,
+    },
+}
+
+impl Hsm {
+    /// AES encryption or decryption with client key material: the key enters the HSM as a
+    /// short-lived session object for this one operation.
+    pub(crate) fn aes_cipher(
+        &self,
+        s: &Session,
+        key: &[u8],
+        mode: &AesMode,
+        encrypt: bool,
+        data: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Value(key.to_vec()),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Sensitive(true),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+        ];
+        let handle = s.create_object(&template)?;
+        let result = (|| -> Result<Vec<u8>, HsmError> {
+            let mut iv = match mode {
+                AesMode::Gcm { iv, .. } => iv.clone(),
+                _ => Vec::new(),
+            };
+            let mechanism = match mode {
+                AesMode::Ecb => Mechanism::AesEcb,
+                AesMode::Cbc { iv, pad: false } => Mechanism::AesCbc(*iv),
+                AesMode::Cbc { iv, pad: true } => Mechanism::AesCbcPad(*iv),
+                AesMode::Gcm { aad, tag_bits, .. } => {
+                    Mechanism::AesGcm(GcmParams::new(&mut iv, aad, (*tag_bits).into())?)
+                }
+            };
+            Ok(if encrypt {
+                s.encrypt(&mechanism, handle, data)?
+            } else {
+                s.decrypt(&mechanism, handle, data)?
+            })
+        })();
+        let destroyed = s.destroy_object(handle);
+        let out = result?;
+        destroyed?;
+        Ok(out)
+    }
+
+    /// HMAC with client key material (a short-lived generic-secret session object): the MAC,
+    /// or with `expected`, whether it verifies.
+    pub(crate) fn hmac(
+        &self,
+        s: &Session,
+        key: &[u8],
+        hash: Hash,
+        data: &[u8],
+        expected: Option<&[u8]>,
+    ) -> Result<MacOutcome, HsmError> {
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Value(key.to_vec()),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Sensitive(true),
+            Attribute::Sign(true),
+            Attribute::Verify(true),
+        ];
+        let handle = s.create_object(&template)?;
+        let mechanism = match hash {
+            Hash::Sha256 => Mechanism::Sha256Hmac,
+            Hash::Sha384 => Mechanism::Sha384Hmac,
+            Hash::Sha512 => Mechanism::Sha512Hmac,
+        };
+        let result = match expected {
+            None => s.sign(&mechanism, handle, data).map(MacOutcome::Mac),
+            Some(mac) => match s.verify(&mechanism, handle, data, mac) {
+                Ok(()) => Ok(MacOutcome::Verified(true)),
+                Err(cryptoki::error::Error::Pkcs11(
+                    cryptoki::error::RvError::SignatureInvalid
+                    | cryptoki::error::RvError::SignatureLenRange,
+                    _,
+                )) => Ok(MacOutcome::Verified(false)),
+                Err(e) => Err(e),
+            },
+        };
+        let destroyed = s.destroy_object(handle);
+        let out = result?;
+        destroyed?;
+        Ok(out)
+    }
+
+    /// Wraps `material` under the AES key `wrapping_key` with AES Key Wrap (RFC 3394; RFC 5649
+    /// padding when the length is not a multiple of 8), both entering the HSM as short-lived
+    /// session objects.
+    pub(crate) fn aes_key_wrap(
+        &self,
+        s: &Session,
+        wrapping_key: &[u8],
+        material: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let kek = s.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Value(wrapping_key.to_vec()),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Wrap(true),
+        ])?;
+        let target = s.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Value(material.to_vec()),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Extractable(true),
+        ]);
+        let result = target.and_then(|target| {
+            let mechanism = match material.len() % 8 {
+                0 => Mechanism::AesKeyWrap,
+                _ => Mechanism::AesKeyWrapPad,
+            };
+            let wrapped = s.wrap_key(&mechanism, kek, target);
+            let _ = s.destroy_object(target);
+            wrapped
+        });
+        let destroyed = s.destroy_object(kek);
+        let wrapped = result?;
+        destroyed?;
+        Ok(wrapped)
+    }
+
+    /// The digest of `data`, computed by the HSM.
+    pub(crate) fn digest(&self, s: &Session, hash: Hash, data: &[u8]) -> Result<Vec<u8>, HsmError> {
+        let mechanism = match hash {
+            Hash::Sha256 => Mechanism::Sha256,
+            Hash::Sha384 => Mechanism::Sha384,
+            Hash::Sha512 => Mechanism::Sha512,
+        };
+        Ok(s.digest(&mechanism, data)?)
+    }
+
+    /// `n` bytes from the HSM's random number generator.
+    pub(crate) fn random(&self, s: &Session, n: u32) -> Result<Vec<u8>, HsmError> {
+        Ok(s.generate_random_vec(n)?)
+    }
+
+    /// Mixes `seed` into the HSM's random number generator.
+    pub(crate) fn seed_random(&self, s: &Session, seed: &[u8]) -> Result<(), HsmError> {
+        Ok(s.seed_random(seed)?)
+    }
+}
