@@ -55,6 +55,12 @@ pub mod names {
     pub const EXTRACTABLE: &str = "Extractable";
     /// Fresh (1.1+).
     pub const FRESH: &str = "Fresh";
+    /// Always Sensitive (1.4+).
+    pub const ALWAYS_SENSITIVE: &str = "Always Sensitive";
+    /// Never Extractable (1.4+).
+    pub const NEVER_EXTRACTABLE: &str = "Never Extractable";
+    /// Key Format Type, an attribute from 2.0 (KMIP 2.1 §4.26).
+    pub const KEY_FORMAT_TYPE: &str = "Key Format Type";
 }
 
 /// One attribute in version-neutral form: its spec name (or `x-Name`/`y-Name` for custom
@@ -250,21 +256,21 @@ pub fn introduced_in(name: &str) -> ProtocolVersion {
         | "Description"
         | "Comment"
         | names::SENSITIVE
-        | "Always Sensitive"
+        | names::ALWAYS_SENSITIVE
         | names::EXTRACTABLE
-        | "Never Extractable" => ProtocolVersion::V1_4,
+        | names::NEVER_EXTRACTABLE => ProtocolVersion::V1_4,
+        names::KEY_FORMAT_TYPE => ProtocolVersion::V2_0,
         _ => ProtocolVersion::V1_0,
     }
 }
 
 /// Whether `name` may be returned to a client speaking `version`: 2.x dropped Operation
-/// Policy Name, and 1.x clients see only what their version defines.
+/// Policy Name, and clients see only what their version defines.
 pub fn visible_in(name: &str, version: ProtocolVersion) -> bool {
-    if version.is_v2() {
-        name != names::OPERATION_POLICY_NAME
-    } else {
-        is_custom(name) || introduced_in(name) <= version
+    if version.is_v2() && name == names::OPERATION_POLICY_NAME {
+        return false;
     }
+    is_custom(name) || introduced_in(name) <= version
 }
 
 #[cfg(test)]
@@ -291,5 +297,7 @@ mod tests {
         assert!(visible_in(names::SENSITIVE, ProtocolVersion::V1_4));
         assert!(visible_in("x-Vendor", ProtocolVersion::V1_0));
         assert!(!visible_in(names::OPERATION_POLICY_NAME, ProtocolVersion::V2_1));
+        assert!(!visible_in(names::KEY_FORMAT_TYPE, ProtocolVersion::V1_4));
+        assert!(visible_in(names::KEY_FORMAT_TYPE, ProtocolVersion::V2_0));
     }
 }

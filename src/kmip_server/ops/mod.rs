@@ -140,6 +140,24 @@ pub(crate) fn all_attributes(
             Value::Boolean(row.sealed_material.is_some()),
         ));
     }
+    // Private keys stay in the HSM; everything else clients may Get in clear.
+    let in_hsm_only = row.object_type == i64::from(ObjectType::PRIVATE_KEY.0);
+    let is_key = in_hsm_only
+        || [ObjectType::SYMMETRIC_KEY.0, ObjectType::PUBLIC_KEY.0, ObjectType::SECRET_DATA.0]
+            .contains(&(row.object_type as u32));
+    if is_key {
+        for (name, v) in [
+            (names::SENSITIVE, in_hsm_only),
+            (names::ALWAYS_SENSITIVE, in_hsm_only),
+            (names::EXTRACTABLE, !in_hsm_only),
+            (names::NEVER_EXTRACTABLE, in_hsm_only),
+        ] {
+            out.push(Attribute::new(name, Value::Boolean(v)));
+        }
+        if let Some(format) = row.key_format {
+            out.push(Attribute::new(names::KEY_FORMAT_TYPE, Value::Enumeration(format as u32)));
+        }
+    }
     out.extend(stored);
     out.retain(|a| visible_in(&a.name, version));
     out
@@ -210,6 +228,11 @@ pub(crate) fn is_server_managed(name: &str) -> bool {
             | names::DIGEST
             | names::KEY_VALUE_PRESENT
             | names::FRESH
+            | names::SENSITIVE
+            | names::ALWAYS_SENSITIVE
+            | names::EXTRACTABLE
+            | names::NEVER_EXTRACTABLE
+            | names::KEY_FORMAT_TYPE
             | "Lease Time"
             | "Usage Limits"
             | "Link"
