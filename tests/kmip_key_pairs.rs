@@ -17,15 +17,23 @@ use kmip::enums::{
 use kmip::{ProtocolVersion, Tag, Ttlv, Value};
 
 fn create_pair(c: &mut Client, algorithm: CryptographicAlgorithm, bits: i32) -> (String, String) {
+    create_pair_for(c, algorithm, bits, usage_mask::SIGN, usage_mask::VERIFY)
+}
+
+fn create_pair_for(
+    c: &mut Client,
+    algorithm: CryptographicAlgorithm,
+    bits: i32,
+    private_mask: i32,
+    public_mask: i32,
+) -> (String, String) {
     let common = [
         Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm.0)),
         Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits)),
         Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
     ];
-    let private =
-        [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::SIGN))];
-    let public =
-        [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::VERIFY))];
+    let private = [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(private_mask))];
+    let public = [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(public_mask))];
     let v = c.version;
     let part = |v1: Tag, v2: Tag, attrs: &[Attribute]| {
         if v.is_v2() {
@@ -191,5 +199,63 @@ fn key_pairs_sign_and_verify_in_the_hsm() {
         );
         assert!(item.result_reason.is_some(), "{item:?}");
     }
+    server.stop();
+}
+
+#[test]
+fn rsa_oaep_encryption_with_hsm_key_pairs() {
+    let dir = temp_dir("strongroom-oaep");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+    c.version = ProtocolVersion::V2_1;
+    let (private, public) = create_pair_for(
+        &mut c,
+        CryptographicAlgorithm::RSA,
+        2048,
+        usage_mask::DECRYPT,
+        usage_mask::ENCRYPT,
+    );
+    let oaep = Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![enumeration(Tag::PADDING_METHOD, PaddingMethod::OAEP.0)],
+    );
+    let data = b"wrapped data encryption key".to_vec();
+    let r = c.ok(
+        Operation::ENCRYPT,
+        vec![uid(&public), oaep.clone(), Ttlv::new(Tag::DATA, Value::ByteString(data.clone()))],
+    );
+    let ct = r.find(Tag::DATA).unwrap().as_bytes().unwrap().to_vec();
+    assert_eq!(ct.len(), 256);
+    let r = c.ok(
+        Operation::DECRYPT,
+        vec![uid(&private), oaep.clone(), Ttlv::new(Tag::DATA, Value::ByteString(ct))],
+    );
+    assert_eq!(r.find(Tag::DATA).unwrap().as_bytes().unwrap(), data.as_slice());
+
+    // OpenSSL encrypts to the public key from Get; the HSM's private key decrypts.
+    std::fs::write(dir.join("pub.der"), public_spki(&mut c, &public)).unwrap();
+    std::fs::write(dir.join("msg.bin"), &data).unwrap();
+    let out = Command::new("openssl")
+        .args(["pkeyutl", "-encrypt", "-pubin", "-keyform", "DER", "-inkey"])
+        .arg(dir.join("pub.der"))
+        .args(["-pkeyopt", "rsa_padding_mode:oaep", "-in"])
+        .arg(dir.join("msg.bin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = c.ok(
+        Operation::DECRYPT,
+        vec![uid(&private), oaep.clone(), Ttlv::new(Tag::DATA, Value::ByteString(out.stdout))],
+    );
+    assert_eq!(r.find(Tag::DATA).unwrap().as_bytes().unwrap(), data.as_slice());
+
+    // The signing-only pair refuses encryption by its usage mask.
+    let (_, verify_only) = create_pair(&mut c, CryptographicAlgorithm::RSA, 2048);
+    let item = c.call(
+        Operation::ENCRYPT,
+        vec![uid(&verify_only), oaep, Ttlv::new(Tag::DATA, Value::ByteString(data))],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
     server.stop();
 }

@@ -2,7 +2,7 @@
 //! CKA_ID, used for signing and verification there, destroyed there. Only public keys come
 //! out (as PKCS#1 or SubjectPublicKeyInfo DER).
 
-use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
@@ -127,10 +127,15 @@ impl Hsm {
             Attribute::Sign(true),
             Attribute::Id(private_id.to_vec()),
         ];
+        let mut private = private;
         let mechanism = match spec {
             PairSpec::Rsa(bits) => {
                 public.push(Attribute::ModulusBits(u64::from(bits).into()));
                 public.push(Attribute::PublicExponent(vec![1, 0, 1]));
+                // RSA pairs may also encrypt (public) and decrypt (private); the KMIP usage
+                // mask decides what clients may do.
+                public.push(Attribute::Encrypt(true));
+                private.push(Attribute::Decrypt(true));
                 Mechanism::RsaPkcsKeyPairGen
             }
             PairSpec::P256 => {
@@ -250,6 +255,31 @@ impl Hsm {
             )) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// RSA-OAEP with SHA-1 and MGF1-SHA-1 (what SoftHSM 2.6 offers): encrypts with the public
+    /// key `id`, or decrypts with the private key `id`.
+    pub(crate) fn rsa_oaep(
+        &self,
+        s: &Session,
+        id: &[u8],
+        encrypt: bool,
+        label: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let class = if encrypt { ObjectClass::PUBLIC_KEY } else { ObjectClass::PRIVATE_KEY };
+        let key = self.key_by_id(s, class, id)?;
+        let source = match label {
+            [] => PkcsOaepSource::empty(),
+            l => PkcsOaepSource::data_specified(l),
+        };
+        let params = PkcsOaepParams::new(MechanismType::SHA1, PkcsMgfType::MGF1_SHA1, source);
+        let mechanism = Mechanism::RsaPkcsOaep(params);
+        Ok(if encrypt {
+            s.encrypt(&mechanism, key, data)?
+        } else {
+            s.decrypt(&mechanism, key, data)?
+        })
     }
 
     /// Destroys the objects with CKA_ID `id`, token objects and session copies alike (the two

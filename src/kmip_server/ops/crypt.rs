@@ -21,10 +21,16 @@ pub(crate) async fn handle(
     if req.streaming {
         return Err(OpError::Unsupported("multi-part (streaming) Encrypt and Decrypt"));
     }
-    let id = cx.target(req.unique_identifier)?;
+    let id = cx.target(req.unique_identifier.clone())?;
     let row = cx.load(&id).await?;
+    let asymmetric = if encrypting { ObjectType::PUBLIC_KEY } else { ObjectType::PRIVATE_KEY };
+    if row.object_type == i64::from(asymmetric.0) {
+        return rsa(cx, row, req, encrypting).await;
+    }
     if row.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0) {
-        return Err(OpError::Invalid("Encrypt and Decrypt take a symmetric key"));
+        return Err(OpError::Invalid(
+            "Encrypt takes a symmetric or public key, Decrypt a symmetric or private key",
+        ));
     }
     let stored = cx.state.store.attributes(&id).await?;
     let bit = if encrypting { usage_mask::ENCRYPT } else { usage_mask::DECRYPT };
@@ -151,4 +157,38 @@ fn plan(
         }
         _ => Err(OpError::Unsupported("block cipher modes other than ECB, CBC and GCM")),
     }
+}
+
+/// RSA-OAEP with a key pair in the HSM: Encrypt with the public key, Decrypt with the
+/// private one. SoftHSM offers OAEP with SHA-1 (and MGF1-SHA-1) only.
+async fn rsa(
+    cx: &OpCtx<'_>,
+    row: crate::store::ObjectRow,
+    req: encrypt::Request,
+    encrypting: bool,
+) -> Result<Outcome, OpError> {
+    let op = if encrypting { "Encrypt" } else { "Decrypt" };
+    let id = row.id.clone();
+    let stored = cx.state.store.attributes(&id).await?;
+    let bit = if encrypting { usage_mask::ENCRYPT } else { usage_mask::DECRYPT };
+    check_use(&row, &stored, cx.now, op, encrypting, bit)?;
+    if find(&stored, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value)
+        != Some(&Value::Enumeration(CryptographicAlgorithm::RSA.0))
+    {
+        return Err(OpError::Unsupported("asymmetric encryption uses RSA keys"));
+    }
+    let params = req.parameters.unwrap_or_default().or(&key_parameters(&stored)?);
+    if !matches!(params.padding_method, None | Some(PaddingMethod::OAEP)) {
+        return Err(OpError::Unsupported("RSA encryption uses OAEP padding"));
+    }
+    if !matches!(params.hashing_algorithm, None | Some(kmip::enums::HashingAlgorithm::SHA_1)) {
+        return Err(OpError::Unsupported("RSA-OAEP here uses SHA-1 (the HSM's only OAEP hash)"));
+    }
+    let (label, data, key_id) = (req.aad.unwrap_or_default(), req.data, id.clone());
+    let out = cx
+        .state
+        .hsm
+        .run(move |hsm, s| hsm.rsa_oaep(s, key_id.as_bytes(), encrypting, &label, &data))
+        .await?;
+    Ok(Outcome::new(encrypt::response(&id, out, None, None), Some(id)))
 }
