@@ -231,30 +231,6 @@ fn hash_in_the_hsm_matches_fips_180() {
     server.stop();
 }
 
-fn register_raw(c: &mut Client, key: &[u8], mask: i32) -> String {
-    let attrs = [
-        Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(3)),
-        Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(mask)),
-        Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
-    ];
-    let payload = vec![
-        enumeration(Tag::OBJECT_TYPE, 2),
-        kmip::attributes::write_attributes(&attrs, ProtocolVersion::V2_1).remove(0),
-        Ttlv::structure(
-            Tag::SYMMETRIC_KEY,
-            vec![Ttlv::structure(
-                Tag::KEY_BLOCK,
-                vec![
-                    enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::RAW.0),
-                    Ttlv::structure(Tag::KEY_VALUE, vec![bytes(Tag::KEY_MATERIAL, key)]),
-                    enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, 3),
-                ],
-            )],
-        ),
-    ];
-    uid_of(&c.ok(Operation::REGISTER, payload))
-}
-
 fn wrapping_spec(kek: &str, encoding: Option<u32>) -> Ttlv {
     let mut spec = vec![
         enumeration(Tag::WRAPPING_METHOD, kmip::enums::WrappingMethod::ENCRYPT.0),
@@ -292,8 +268,8 @@ fn get_with_key_wrapping_matches_rfc_3394() {
     let kek_bytes: Vec<u8> = (0u8..32).collect();
     let key =
         hex::decode("00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F").unwrap();
-    let kek = register_raw(&mut c, &kek_bytes, usage_mask::WRAP_KEY);
-    let target = register_raw(&mut c, &key, usage_mask::ENCRYPT);
+    let kek = register_aes(&mut c, &kek_bytes, usage_mask::WRAP_KEY, true);
+    let target = register_aes(&mut c, &key, usage_mask::ENCRYPT, true);
     let r = c.ok(
         Operation::GET,
         vec![uid(&target), wrapping_spec(&kek, Some(kmip::enums::EncodingOption::NO_ENCODING.0))],
