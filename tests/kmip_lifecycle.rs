@@ -297,6 +297,12 @@ fn batches_placeholder_attributes_and_activation_dates() {
     );
     assert!(q.find_all(Tag::OPERATION).count() >= 10);
     assert_eq!(q.find(Tag::VENDOR_IDENTIFICATION).unwrap().as_text().unwrap(), "Strongroom");
+    // Nothing runs asynchronously: Poll finds nothing, Cancel reports nothing to cancel.
+    let acv = Ttlv::new(Tag::ASYNCHRONOUS_CORRELATION_VALUE, Value::ByteString(vec![1, 2]));
+    let item = c.call(Operation::POLL, vec![acv.clone()]);
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_ASYNCHRONOUS_CORRELATION_VALUE));
+    let r = c.ok(Operation::CANCEL, vec![acv]);
+    assert_eq!(r.find(Tag::CANCELLATION_RESULT).unwrap().as_enum().unwrap(), 5);
     let q = c.ok(Operation::QUERY, vec![enumeration(Tag::QUERY_FUNCTION, 11)]);
     let caps = q.find(Tag::CAPABILITY_INFORMATION).unwrap();
     assert_eq!(caps.find(Tag::BATCH_CONTINUE_CAPABILITY).unwrap().as_bool(), Ok(true));

@@ -44,6 +44,8 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::RNG_SEED,
     Operation::QUERY,
     Operation::DISCOVER_VERSIONS,
+    Operation::POLL,
+    Operation::CANCEL,
 ];
 
 /// Most random bytes one RNG Retrieve returns.
@@ -257,6 +259,17 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
             let hash = ops::signature::hash_of(req.parameters.hashing_algorithm)?;
             let digest = cx.state.hsm.run(move |hsm, s| hsm.digest(s, hash, &req.data)).await?;
             Ok(Outcome::new(p::hash::response(digest), None))
+        }
+        // Every operation here completes synchronously: there is never anything to poll or
+        // cancel, which the answers say.
+        Operation::POLL => {
+            p::poll::request(pl)?;
+            Err(OpError::NoSuchAsyncOperation)
+        }
+        Operation::CANCEL => {
+            let correlation = p::poll::request(pl)?;
+            let result = kmip::enums::CancellationResult::UNAVAILABLE;
+            Ok(Outcome::new(p::poll::cancel_response(correlation, result), None))
         }
         Operation::RNG_RETRIEVE => {
             let n = p::rng::retrieve_request(pl)?;

@@ -34,6 +34,8 @@ pub(crate) enum OpError {
     SingleValued(String),
     #[error("attribute {0} not found")]
     AttributeNotFound(String),
+    #[error("no asynchronous operation has that correlation value (all operations complete synchronously)")]
+    NoSuchAsyncOperation,
     #[error("private keys never leave the HSM")]
     NotExtractable,
     #[error("the key's Cryptographic Usage Mask does not allow {0}")]
@@ -76,6 +78,10 @@ impl OpError {
                 pick(ResultReason::ATTRIBUTE_NOT_FOUND, ResultReason::ITEM_NOT_FOUND)
             }
             OpError::NotExtractable => ResultReason::NOT_EXTRACTABLE,
+            OpError::NoSuchAsyncOperation => pick(
+                ResultReason::INVALID_ASYNCHRONOUS_CORRELATION_VALUE,
+                ResultReason::ITEM_NOT_FOUND,
+            ),
             OpError::UsageMask(_) => pick(
                 ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
                 ResultReason::PERMISSION_DENIED,

@@ -17,6 +17,7 @@ pub mod hash;
 pub mod locate;
 pub mod mac;
 pub mod modify_attribute;
+pub mod poll;
 pub mod query;
 pub mod register;
 pub mod rekey;
