@@ -447,3 +447,28 @@ fn rekey_moves_the_name_and_links_both_keys() {
     assert_eq!(locate_by_name(&mut c, "tde-key"), vec![later]);
     server.stop();
 }
+
+#[test]
+fn archive_and_recover() {
+    let dir = temp_dir("strongroom-archive");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+    let id = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &key_attributes("cold"))));
+    c.ok(Operation::ARCHIVE, vec![uid(&id)]);
+    expect_failure(&c.call(Operation::GET, vec![uid(&id)]), ResultReason::OBJECT_ARCHIVED);
+    assert_eq!(state_of(&mut c, &id), State::PRE_ACTIVE, "attributes stay readable");
+    assert!(locate_by_name(&mut c, "cold").is_empty(), "not in on-line storage");
+    let archived = c.ok(
+        Operation::LOCATE,
+        vec![
+            int(Tag::STORAGE_STATUS_MASK, 2),
+            Attribute::new(names::NAME, name_value("cold")).to_v1(),
+        ],
+    );
+    assert_eq!(uid_of(&archived), id);
+    c.ok(Operation::RECOVER, vec![uid(&id)]);
+    assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&id)])).len(), 32);
+    assert_eq!(locate_by_name(&mut c, "cold"), vec![id]);
+    server.stop();
+}

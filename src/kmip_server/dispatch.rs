@@ -46,6 +46,8 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::DISCOVER_VERSIONS,
     Operation::POLL,
     Operation::CANCEL,
+    Operation::ARCHIVE,
+    Operation::RECOVER,
 ];
 
 /// Most random bytes one RNG Retrieve returns.
@@ -294,6 +296,8 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
         }
         Operation::REVOKE => ops::revoke::handle(cx, p::revoke::Request::from_ttlv(pl)?).await,
         Operation::DESTROY => ops::destroy::handle(cx, p::destroy::Request::from_ttlv(pl)?).await,
+        Operation::ARCHIVE => ops::archive::handle(cx, p::UidRequest::from_ttlv(pl)?, true).await,
+        Operation::RECOVER => ops::archive::handle(cx, p::UidRequest::from_ttlv(pl)?, false).await,
         _ => Err(OpError::UnsupportedOperation),
     }
 }

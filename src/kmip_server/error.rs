@@ -36,6 +36,8 @@ pub(crate) enum OpError {
     AttributeNotFound(String),
     #[error("no asynchronous operation has that correlation value (all operations complete synchronously)")]
     NoSuchAsyncOperation,
+    #[error("object {0} is archived; Recover it first")]
+    Archived(String),
     #[error("private keys never leave the HSM")]
     NotExtractable,
     #[error("the key's Cryptographic Usage Mask does not allow {0}")]
@@ -78,6 +80,7 @@ impl OpError {
                 pick(ResultReason::ATTRIBUTE_NOT_FOUND, ResultReason::ITEM_NOT_FOUND)
             }
             OpError::NotExtractable => ResultReason::NOT_EXTRACTABLE,
+            OpError::Archived(_) => ResultReason::OBJECT_ARCHIVED,
             OpError::NoSuchAsyncOperation => pick(
                 ResultReason::INVALID_ASYNCHRONOUS_CORRELATION_VALUE,
                 ResultReason::ITEM_NOT_FOUND,

@@ -29,6 +29,8 @@ pub(crate) struct ObjectRow {
     pub(crate) revocation_reason: Option<i64>,
     pub(crate) revocation_message: Option<String>,
     pub(crate) last_change_date: i64,
+    /// Archived (KMIP Archive): out of on-line storage until recovered.
+    pub(crate) archived: bool,
     pub(crate) version: i64,
 }
 
@@ -71,8 +73,10 @@ pub(crate) struct LocateQuery {
     /// Administrators see every object.
     pub(crate) all_owners: bool,
     pub(crate) object_type: Option<i64>,
-    /// States to match; `None` means every state but the destroyed ones.
+    /// States to match; `None` means any.
     pub(crate) states: Option<Vec<i64>>,
+    /// Storage Status Mask (KMIP 1.4 §9.1.3.3.2): 1 on-line, 2 archival, 4 destroyed.
+    pub(crate) storage_mask: i64,
     /// Attribute name and canonical value pairs.
     pub(crate) attributes: Vec<(String, String)>,
     /// Objects whose Cryptographic Usage Mask has all of these bits.
@@ -116,7 +120,7 @@ impl Store {
             "SELECT id, object_type, owner, state, sub_type, key_format, sealed_material, \
              kek_label, public_material, initial_date, activation_date, deactivation_date, destroy_date, \
              compromise_date, compromise_occurrence_date, revocation_reason, revocation_message, \
-             last_change_date, version FROM objects WHERE id = ?",
+             last_change_date, archived, version FROM objects WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(&self.read)
@@ -152,7 +156,7 @@ impl Store {
             "UPDATE objects SET state = ?, sealed_material = ?, kek_label = ?, \
              activation_date = ?, deactivation_date = ?, destroy_date = ?, compromise_date = ?, \
              compromise_occurrence_date = ?, revocation_reason = ?, revocation_message = ?, \
-             last_change_date = ?, version = version + 1 WHERE id = ? AND version = ?",
+             last_change_date = ?, archived = ?, version = version + 1 WHERE id = ? AND version = ?",
         )
         .bind(row.state)
         .bind(&row.sealed_material)
@@ -165,6 +169,7 @@ impl Store {
         .bind(row.revocation_reason)
         .bind(&row.revocation_message)
         .bind(row.last_change_date)
+        .bind(row.archived)
         .bind(&row.id)
         .bind(row.version)
         .execute(&self.write)
@@ -358,19 +363,22 @@ fn where_clause(b: &mut QueryBuilder<Sqlite>, q: &LocateQuery) {
     if let Some(t) = q.object_type {
         b.push(" AND o.object_type = ").push_bind(t);
     }
-    match &q.states {
-        Some(states) => {
-            b.push(" AND o.state IN (");
-            let mut sep = b.separated(", ");
-            for s in states {
-                sep.push_bind(*s);
-            }
-            b.push(")");
+    if let Some(states) = &q.states {
+        b.push(" AND o.state IN (");
+        let mut sep = b.separated(", ");
+        for s in states {
+            sep.push_bind(*s);
         }
-        None => {
-            b.push(" AND o.state NOT IN (5, 6)");
-        }
+        b.push(")");
     }
+    // Which storage the objects may be in: on-line, archived, destroyed.
+    b.push(" AND ((")
+        .push_bind(q.storage_mask & 1)
+        .push(" != 0 AND o.archived = 0 AND o.state NOT IN (5, 6)) OR (")
+        .push_bind(q.storage_mask & 2)
+        .push(" != 0 AND o.archived = 1) OR (")
+        .push_bind(q.storage_mask & 4)
+        .push(" != 0 AND o.state IN (5, 6)))");
     if let Some(id) = &q.id {
         b.push(" AND o.id = ").push_bind(id.clone());
     }

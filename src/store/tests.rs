@@ -31,6 +31,7 @@ fn row(id: &str, owner: &str, initial: i64) -> ObjectRow {
         revocation_reason: None,
         revocation_message: None,
         last_change_date: initial,
+        archived: false,
         version: 0,
     }
 }
@@ -68,6 +69,7 @@ async fn objects_attributes_and_locate() {
 
     let q = |attrs: Vec<(String, String)>| LocateQuery {
         owner: "alice".into(),
+        storage_mask: 1,
         attributes: attrs,
         ..LocateQuery::default()
     };
@@ -99,8 +101,13 @@ async fn objects_attributes_and_locate() {
 async fn locate_by_name_uses_the_index() {
     let (store, dir) = temp_store().await;
     let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-        "EXPLAIN QUERY PLAN SELECT o.id FROM objects o WHERE o.owner = 'a' AND o.state NOT IN (5, 6) \
-         AND o.id IN (SELECT object_id FROM attributes WHERE name = 'Name' AND match_key = 'k')",
+        // The WHERE clause Locate builds (see where_clause), for one caller and a name.
+        "EXPLAIN QUERY PLAN SELECT o.id FROM objects o WHERE (o.owner = 'a' OR o.id IN \
+         (SELECT object_id FROM grants WHERE principal = 'a')) \
+         AND ((1 != 0 AND o.archived = 0 AND o.state NOT IN (5, 6)) OR (0 != 0 AND o.archived = 1) \
+         OR (0 != 0 AND o.state IN (5, 6))) \
+         AND o.id IN (SELECT object_id FROM attributes WHERE name = 'Name' AND match_key = 'k') \
+         ORDER BY o.initial_date DESC, o.rowid DESC",
     )
     .fetch_all(&store.read)
     .await

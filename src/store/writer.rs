@@ -27,7 +27,7 @@ pub(crate) struct AuditEvent {
 
 pub(super) enum Job {
     Insert {
-        row: ObjectRow,
+        row: Box<ObjectRow>,
         attributes: Vec<Attribute>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
@@ -65,7 +65,7 @@ async fn commit(pool: &SqlitePool, jobs: &mut Vec<Job>) {
     for job in jobs.drain(..) {
         match job {
             Job::Insert { row, attributes, done } => {
-                objects.push((row, attributes));
+                objects.push((*row, attributes));
                 dones.push(done);
             }
             Job::Audit(e) => events.push(e),
@@ -174,7 +174,7 @@ impl Store {
     pub(crate) async fn insert_object(&self, new: NewObject<'_>) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
         let attributes = new.attributes.to_vec();
-        self.send(Job::Insert { row: new.row, attributes, done }).await?;
+        self.send(Job::Insert { row: Box::new(new.row), attributes, done }).await?;
         wait.await.map_err(|_| StoreError::WriterStopped)?
     }
 

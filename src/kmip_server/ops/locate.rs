@@ -54,6 +54,13 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: locate::Request) -> Result<Outco
         };
         q.date_ranges.push((column, from, to));
     }
+    // Without a Storage Status Mask, on-line objects; asking for states by name widens that
+    // to destroyed ones, which are kept as metadata.
+    q.storage_mask = match req.storage_status_mask {
+        Some(m) => i64::from(m),
+        None if q.states.is_some() => 1 | 4,
+        None => 1,
+    };
     let (total, ids) = cx.state.store.locate(&q).await?;
     let single = (ids.len() == 1).then(|| ids[0].clone());
     let payload = locate::response(total.try_into().unwrap_or(i32::MAX), &ids, cx.version, paged);

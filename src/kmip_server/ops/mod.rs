@@ -2,6 +2,7 @@
 //! use, its effective lifecycle state, and its full attribute list.
 
 pub(crate) mod activate;
+pub(crate) mod archive;
 pub(crate) mod attributes;
 pub(crate) mod create;
 pub(crate) mod crypt;
@@ -66,14 +67,26 @@ impl OpCtx<'_> {
     pub(crate) async fn load(&self, id: &str) -> Result<ObjectRow, OpError> {
         let row =
             self.state.store.object(id).await?.ok_or_else(|| OpError::NotFound(id.to_owned()))?;
-        if self.principal.as_str() == row.owner || self.is_admin() {
-            return Ok(row);
+        let allowed = self.principal.as_str() == row.owner
+            || self.is_admin()
+            || self
+                .state
+                .store
+                .is_granted(id, self.principal.as_str(), self.operation.name().unwrap_or_default())
+                .await?;
+        if !allowed {
+            return Err(OpError::Denied(id.to_owned()));
         }
-        let op = self.operation.name().unwrap_or_default();
-        if self.state.store.is_granted(id, self.principal.as_str(), op).await? {
-            return Ok(row);
+        // Archived objects keep their attributes on-line, nothing else (KMIP 1.4 §4.22).
+        use kmip::enums::Operation as Op;
+        let metadata_only = matches!(
+            self.operation,
+            Op::GET_ATTRIBUTES | Op::GET_ATTRIBUTE_LIST | Op::RECOVER | Op::ARCHIVE | Op::DESTROY
+        );
+        if row.archived && !metadata_only {
+            return Err(OpError::Archived(id.to_owned()));
         }
-        Err(OpError::Denied(id.to_owned()))
+        Ok(row)
     }
 }
 

@@ -107,6 +107,7 @@ pub(crate) fn new_object(
         revocation_reason: None,
         revocation_message: None,
         last_change_date: cx.now,
+        archived: false,
         version: 0,
     };
     Ok((row, attrs))
