@@ -455,6 +455,12 @@ fn archive_and_recover() {
     let certs = client_cert(&dir, "alice");
     let mut c = Client::connect(&server, &certs, "alice");
     let id = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &key_attributes("cold"))));
+    let fresh = |c: &mut Client| {
+        let r = c
+            .ok(Operation::GET_ATTRIBUTES, vec![uid(&id), text(Tag::ATTRIBUTE_NAME, names::FRESH)]);
+        Attribute::from_v1(r.find(Tag::ATTRIBUTE).unwrap()).unwrap().value
+    };
+    assert_eq!(fresh(&mut c), Value::Boolean(true), "not served yet");
     c.ok(Operation::ARCHIVE, vec![uid(&id)]);
     expect_failure(&c.call(Operation::GET, vec![uid(&id)]), ResultReason::OBJECT_ARCHIVED);
     assert_eq!(state_of(&mut c, &id), State::PRE_ACTIVE, "attributes stay readable");
@@ -469,6 +475,7 @@ fn archive_and_recover() {
     assert_eq!(uid_of(&archived), id);
     c.ok(Operation::RECOVER, vec![uid(&id)]);
     assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&id)])).len(), 32);
+    assert_eq!(fresh(&mut c), Value::Boolean(false), "served once");
     assert_eq!(locate_by_name(&mut c, "cold"), vec![id]);
     server.stop();
 }

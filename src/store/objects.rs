@@ -31,6 +31,8 @@ pub(crate) struct ObjectRow {
     pub(crate) last_change_date: i64,
     /// Archived (KMIP Archive): out of on-line storage until recovered.
     pub(crate) archived: bool,
+    /// Fresh: the key material has not been served to a client yet.
+    pub(crate) fresh: bool,
     pub(crate) version: i64,
 }
 
@@ -120,7 +122,7 @@ impl Store {
             "SELECT id, object_type, owner, state, sub_type, key_format, sealed_material, \
              kek_label, public_material, initial_date, activation_date, deactivation_date, destroy_date, \
              compromise_date, compromise_occurrence_date, revocation_reason, revocation_message, \
-             last_change_date, archived, version FROM objects WHERE id = ?",
+             last_change_date, archived, fresh, version FROM objects WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(&self.read)
@@ -323,6 +325,15 @@ impl Store {
         .await?;
         insert_attributes(&mut tx, &[(old.id.as_str(), old_link, next)]).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks an object's material as served (Fresh turns false); a no-op after the first time.
+    pub(crate) async fn mark_served(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE objects SET fresh = 0 WHERE id = ? AND fresh = 1")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 

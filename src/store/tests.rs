@@ -32,6 +32,7 @@ fn row(id: &str, owner: &str, initial: i64) -> ObjectRow {
         revocation_message: None,
         last_change_date: initial,
         archived: false,
+        fresh: true,
         version: 0,
     }
 }

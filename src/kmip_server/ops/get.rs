@@ -63,6 +63,9 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
         },
         _ => ManagedObject::Opaque { data_type: row.sub_type.unwrap_or(0) as u32, value: material },
     };
+    if row.fresh {
+        cx.state.store.mark_served(&id).await?;
+    }
     if let Some(spec) = req.wrapping {
         return wrapped(cx, &id, object, spec).await;
     }

@@ -167,6 +167,7 @@ pub(crate) fn all_attributes(
         ] {
             out.push(Attribute::new(name, Value::Boolean(v)));
         }
+        out.push(Attribute::new(names::FRESH, Value::Boolean(row.fresh)));
         if let Some(format) = row.key_format {
             out.push(Attribute::new(names::KEY_FORMAT_TYPE, Value::Enumeration(format as u32)));
         }

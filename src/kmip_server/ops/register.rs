@@ -108,6 +108,7 @@ pub(crate) fn new_object(
         revocation_message: None,
         last_change_date: cx.now,
         archived: false,
+        fresh: true,
         version: 0,
     };
     Ok((row, attrs))
