@@ -1,8 +1,9 @@
-//! The PKCS#11 boundary: the only module that imports `cryptoki`. It owns one PKCS#11
-//! context per process, a pool of logged-in sessions, and the few operations the service
-//! needs: key generation, sealing key material under the key-encryption key (AES-GCM),
-//! and ECDSA signing.
-//! Blocking PKCS#11 calls run on tokio's blocking pool through [`Hsm::run`].
+//! The PKCS#11 boundary: the only module of the service that imports `cryptoki`. It owns
+//! one PKCS#11 context per process, a pool of logged-in sessions, the key-encryption key
+//! that seals key material leaving the HSM (AES-GCM), and the operations built on them:
+//! the CA and TLS signers (`signer.rs`), key pairs held in the HSM (`asymmetric.rs`), and
+//! symmetric and keyless operations (`symmetric.rs`). Blocking PKCS#11 calls run on
+//! tokio's blocking pool through [`Hsm::run`].
 
 mod asymmetric;
 mod error;

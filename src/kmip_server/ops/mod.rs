@@ -1,5 +1,6 @@
 //! One handler per KMIP operation, plus what they share: loading an object the caller may
-//! use, its effective lifecycle state, and its full attribute list.
+//! use (owner, administrator or grant), its effective lifecycle state, whether a key may
+//! serve a cryptographic operation now, and its full attribute list.
 
 pub(crate) mod activate;
 pub(crate) mod archive;
