@@ -20,10 +20,7 @@ fn failure_reason(bytes: &[u8]) -> (Option<ResultReason>, String) {
 
 #[test]
 fn bad_input_gets_kmip_errors_and_changes_nothing() {
-    let dir = temp_dir("strongroom-bad");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut good = Client::connect(&server, &certs, "alice");
+    let (_dir, server, certs, mut good) = started("strongroom-bad", "alice");
     let created = good.ok(
         Operation::REGISTER,
         vec![
@@ -157,10 +154,7 @@ fn truncated_and_idle_clients_are_timed_out() {
 
 #[test]
 fn sealed_material_is_bound_to_its_object() {
-    let dir = temp_dir("strongroom-swap");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut c = Client::connect(&server, &certs, "alice");
+    let (dir, server, certs, mut c) = started("strongroom-swap", "alice");
     let create = |c: &mut Client| {
         uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &aes_attributes(128))))
     };

@@ -14,8 +14,18 @@ use kmip::enums::{
 use kmip::{ProtocolVersion, Tag, Ttlv, Value};
 
 fn register_aes(c: &mut Client, key: &[u8], mask: i32, active: bool) -> String {
+    register_key(c, CryptographicAlgorithm::AES, key, mask, active)
+}
+
+fn register_key(
+    c: &mut Client,
+    algorithm: CryptographicAlgorithm,
+    key: &[u8],
+    mask: i32,
+    active: bool,
+) -> String {
     let mut attrs = vec![
-        Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(3)),
+        Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm.0)),
         Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(mask)),
     ];
     if active {
@@ -34,7 +44,7 @@ fn register_aes(c: &mut Client, key: &[u8], mask: i32, active: bool) -> String {
                         Tag::KEY_VALUE,
                         vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(key.to_vec()))],
                     ),
-                    enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, 3),
+                    enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, algorithm.0),
                     int(Tag::CRYPTOGRAPHIC_LENGTH, key.len() as i32 * 8),
                 ],
             )],
@@ -61,10 +71,7 @@ fn field(payload: &Ttlv, tag: Tag) -> Vec<u8> {
 
 #[test]
 fn aes_encrypt_and_decrypt_in_the_hsm() {
-    let dir = temp_dir("strongroom-crypto");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut c = Client::connect(&server, &certs, "alice");
+    let (_dir, server, _certs, mut c) = started("strongroom-crypto", "alice");
     c.version = ProtocolVersion::V2_1;
     let both = usage_mask::ENCRYPT | usage_mask::DECRYPT;
 
@@ -152,43 +159,11 @@ fn aes_encrypt_and_decrypt_in_the_hsm() {
 
 #[test]
 fn hmac_in_the_hsm_matches_rfc_4231() {
-    let dir = temp_dir("strongroom-mac");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut c = Client::connect(&server, &certs, "alice");
+    let (_dir, server, _certs, mut c) = started("strongroom-mac", "alice");
     c.version = ProtocolVersion::V2_1;
     // RFC 4231 §4.7 (test case 6): a 131-byte key.
-    let attrs = [
-        Attribute::new(
-            names::CRYPTOGRAPHIC_ALGORITHM,
-            Value::Enumeration(CryptographicAlgorithm::HMAC_SHA256.0),
-        ),
-        Attribute::new(
-            names::CRYPTOGRAPHIC_USAGE_MASK,
-            Value::Integer(usage_mask::MAC_GENERATE | usage_mask::MAC_VERIFY),
-        ),
-        Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
-    ];
-    let key = [0xaa; 131];
-    let payload = vec![
-        enumeration(Tag::OBJECT_TYPE, 2),
-        kmip::attributes::write_attributes(&attrs, ProtocolVersion::V2_1).remove(0),
-        Ttlv::structure(
-            Tag::SYMMETRIC_KEY,
-            vec![Ttlv::structure(
-                Tag::KEY_BLOCK,
-                vec![
-                    enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::RAW.0),
-                    Ttlv::structure(Tag::KEY_VALUE, vec![bytes(Tag::KEY_MATERIAL, &key)]),
-                    enumeration(
-                        Tag::CRYPTOGRAPHIC_ALGORITHM,
-                        CryptographicAlgorithm::HMAC_SHA256.0,
-                    ),
-                ],
-            )],
-        ),
-    ];
-    let id = uid_of(&c.ok(Operation::REGISTER, payload));
+    let mask = usage_mask::MAC_GENERATE | usage_mask::MAC_VERIFY;
+    let id = register_key(&mut c, CryptographicAlgorithm::HMAC_SHA256, &[0xaa; 131], mask, true);
     let data = b"Test Using Larger Than Block-Size Key - Hash Key First";
     let r = c.ok(Operation::MAC, vec![uid(&id), bytes(Tag::DATA, data)]);
     let mac = field(&r, Tag::MAC_DATA);
@@ -213,10 +188,7 @@ fn hmac_in_the_hsm_matches_rfc_4231() {
 
 #[test]
 fn hash_in_the_hsm_matches_fips_180() {
-    let dir = temp_dir("strongroom-hash");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut c = Client::connect(&server, &certs, "alice");
+    let (_dir, server, _certs, mut c) = started("strongroom-hash", "alice");
     let sha256 = Ttlv::structure(
         Tag::CRYPTOGRAPHIC_PARAMETERS,
         vec![enumeration(Tag::HASHING_ALGORITHM, kmip::enums::HashingAlgorithm::SHA_256.0)],
@@ -259,10 +231,7 @@ fn wrapped_value(r: &Ttlv) -> Vec<u8> {
 
 #[test]
 fn get_with_key_wrapping_matches_rfc_3394() {
-    let dir = temp_dir("strongroom-wrap");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut c = Client::connect(&server, &certs, "alice");
+    let (dir, server, _certs, mut c) = started("strongroom-wrap", "alice");
     c.version = ProtocolVersion::V2_1;
     // RFC 3394 §4.6: 256-bit key data wrapped with a 256-bit KEK.
     let kek_bytes: Vec<u8> = (0u8..32).collect();

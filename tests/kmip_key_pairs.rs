@@ -124,10 +124,7 @@ fn public_spki(c: &mut Client, id: &str) -> Vec<u8> {
 
 #[test]
 fn key_pairs_sign_and_verify_in_the_hsm() {
-    let dir = temp_dir("strongroom-pairs");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut c = Client::connect(&server, &certs, "alice");
+    let (dir, server, _certs, mut c) = started("strongroom-pairs", "alice");
     let data = b"the quick brown fox".to_vec();
 
     for (version, algorithm, bits, digest) in [
@@ -184,13 +181,7 @@ fn key_pairs_sign_and_verify_in_the_hsm() {
         }
 
         // Revoke and destroy the private key: it is gone from the HSM.
-        let reason = Ttlv::structure(
-            Tag::REVOCATION_REASON,
-            vec![enumeration(
-                Tag::REVOCATION_REASON_CODE,
-                RevocationReasonCode::CESSATION_OF_OPERATION.0,
-            )],
-        );
+        let reason = revocation(RevocationReasonCode::CESSATION_OF_OPERATION);
         c.ok(Operation::REVOKE, vec![uid(&private), reason]);
         c.ok(Operation::DESTROY, vec![uid(&private)]);
         let item = c.call(
@@ -204,10 +195,7 @@ fn key_pairs_sign_and_verify_in_the_hsm() {
 
 #[test]
 fn rsa_oaep_encryption_with_hsm_key_pairs() {
-    let dir = temp_dir("strongroom-oaep");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut c = Client::connect(&server, &certs, "alice");
+    let (dir, server, _certs, mut c) = started("strongroom-oaep", "alice");
     c.version = ProtocolVersion::V2_1;
     let (private, public) = create_pair_for(
         &mut c,

@@ -56,10 +56,7 @@ fn expect_failure(item: &kmip::message::ResponseBatchItem, reason: ResultReason)
 }
 
 fn lifecycle(version: ProtocolVersion) {
-    let dir = temp_dir("strongroom-lifecycle");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut c = Client::connect(&server, &certs, "alice");
+    let (_dir, server, _certs, mut c) = started("strongroom-lifecycle", "alice");
     c.version = version;
     let name = format!("lifecycle-{version}");
 
@@ -104,13 +101,7 @@ fn lifecycle(version: ProtocolVersion) {
     };
     expect_failure(&again, wrong_state);
     expect_failure(&c.call(Operation::DESTROY, vec![uid(&id)]), wrong_state);
-    let reason = Ttlv::structure(
-        Tag::REVOCATION_REASON,
-        vec![enumeration(
-            Tag::REVOCATION_REASON_CODE,
-            RevocationReasonCode::CESSATION_OF_OPERATION.0,
-        )],
-    );
+    let reason = revocation(RevocationReasonCode::CESSATION_OF_OPERATION);
     c.ok(Operation::REVOKE, vec![uid(&id), reason]);
     assert_eq!(state_of(&mut c, &id), State::DEACTIVATED);
     c.ok(Operation::DESTROY, vec![uid(&id)]);
@@ -206,10 +197,7 @@ fn objects_survive_restart_and_stay_private_to_their_owner() {
 
 #[test]
 fn batches_placeholder_attributes_and_activation_dates() {
-    let dir = temp_dir("strongroom-batch");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut c = Client::connect(&server, &certs, "alice");
+    let (_dir, server, _certs, mut c) = started("strongroom-batch", "alice");
 
     // Create then Activate and Get through the ID Placeholder, with batch item ids echoed.
     let mut msg = request(
@@ -418,10 +406,7 @@ fn links(c: &mut Client, id: &str) -> Vec<(u32, String)> {
 
 #[test]
 fn rekey_moves_the_name_and_links_both_keys() {
-    let dir = temp_dir("strongroom-rekey");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut c = Client::connect(&server, &certs, "alice");
+    let (_dir, server, _certs, mut c) = started("strongroom-rekey", "alice");
     let old =
         uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &key_attributes("tde-key"))));
     c.ok(Operation::ACTIVATE, vec![uid(&old)]);
@@ -450,10 +435,7 @@ fn rekey_moves_the_name_and_links_both_keys() {
 
 #[test]
 fn archive_and_recover() {
-    let dir = temp_dir("strongroom-archive");
-    let server = Server::start(&dir);
-    let certs = client_cert(&dir, "alice");
-    let mut c = Client::connect(&server, &certs, "alice");
+    let (_dir, server, _certs, mut c) = started("strongroom-archive", "alice");
     let id = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &key_attributes("cold"))));
     let fresh = |c: &mut Client| {
         let r = c

@@ -127,6 +127,21 @@ impl Drop for Server {
     }
 }
 
+/// A fresh data directory, a server on it, a client certificate for `name` and a
+/// connection with it. Dropped in reverse order: connection, server, then the directory.
+pub fn started(prefix: &str, name: &str) -> (TempDir, Server, PathBuf, Client) {
+    let dir = temp_dir(prefix);
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, name);
+    let client = Client::connect(&server, &certs, name);
+    (dir, server, certs, client)
+}
+
+/// A Revocation Reason structure with `code` (KMIP 1.4 §3.31).
+pub fn revocation(code: kmip::enums::RevocationReasonCode) -> Ttlv {
+    Ttlv::structure(Tag::REVOCATION_REASON, vec![enumeration(Tag::REVOCATION_REASON_CODE, code.0)])
+}
+
 /// Runs `strongroom client-cert`; returns the output directory holding NAME.crt/.key, ca.crt.
 pub fn client_cert(data_dir: &Path, name: &str) -> PathBuf {
     client_cert_env(data_dir, name, &[], &[])

@@ -1,7 +1,6 @@
 //! MAC (KMIP 1.4 §4.33, KMIP 2.1 §6.1.28) and MAC Verify (KMIP 1.4 §4.34, KMIP 2.1 §6.1.29).
 
 use super::encrypt::CryptographicParameters;
-use crate::enums::ValidityIndicator;
 use crate::tag::Tag;
 use crate::ttlv::{FieldError, Ttlv, Value};
 
@@ -39,8 +38,5 @@ pub fn mac_response(uid: &str, mac: Vec<u8>) -> Vec<Ttlv> {
     vec![super::uid_item(uid), Ttlv::new(Tag::MAC_DATA, Value::ByteString(mac))]
 }
 
-/// Encodes the MAC Verify response payload.
-pub fn verify_response(uid: &str, valid: bool) -> Vec<Ttlv> {
-    let v = if valid { ValidityIndicator::VALID } else { ValidityIndicator::INVALID };
-    vec![super::uid_item(uid), Ttlv::new(Tag::VALIDITY_INDICATOR, Value::Enumeration(v.0))]
-}
+/// Encodes the MAC Verify response payload (the same shape as Signature Verify's).
+pub use super::sign::verify_response;
