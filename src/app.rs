@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub(crate) admins: Arc<std::collections::HashSet<String>>,
     /// Username/password credentials accepted in KMIP request headers.
     pub(crate) credentials: Arc<crate::authz::Credentials>,
+    /// The secrets engines (database credentials, certificates) and their leases.
+    pub(crate) creds: crate::creds::Creds,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +119,43 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
         credentials.insert(&c.username, &read_secret(&c.password)?, &c.identity);
     }
     let credentials = Arc::new(credentials);
-    Ok(AppState { store, hsm, ca: Arc::new(ca), kmip_limits, admins, credentials })
+    ensure_admin_token(&store, &settings.data_dir).await?;
+    let ca = Arc::new(ca);
+    let creds = crate::creds::Creds::new(store.clone(), hsm.clone(), ca.clone());
+    Ok(AppState { store, hsm, ca, kmip_limits, admins, credentials, creds })
+}
+
+/// On first start (or whenever no live token is left), creates a token with the root policy and writes it to `DATA/admin.token`
+/// (owner-readable only), for the first API calls. The store keeps only its digest.
+async fn ensure_admin_token(store: &Store, data_dir: &Path) -> Result<(), AppError> {
+    if store.has_tokens().await? {
+        return Ok(());
+    }
+    let root = [crate::authz::ROOT_POLICY.to_owned()];
+    let (token, row) =
+        crate::authz::mint_token(store, "initial admin", &root, None, "first start").await?;
+    let path = data_dir.join("admin.token");
+    if let Err(e) = crate::hsm::softhsm::write_private(&path, &format!("{token}\n")) {
+        // Nobody could use it; the next start makes another.
+        store.revoke_token(&row.accessor, crate::util::now()).await?;
+        return Err(e.into());
+    }
+    store
+        .audit(AuditEvent {
+            at: crate::util::now(),
+            principal: "strongroom".to_owned(),
+            protocol: "cli",
+            operation: "create-admin-token".to_owned(),
+            object_id: None,
+            outcome: "ok".to_owned(),
+            detail: Some(format!(
+                "initial admin token (accessor {}) written to {}",
+                row.accessor,
+                path.display()
+            )),
+        })
+        .await;
+    Ok(())
 }
 
 /// Runs the service until SIGINT or SIGTERM.
@@ -167,12 +205,13 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
         settings.kmip.max_connections,
         stopped.clone(),
     ));
-    let dates = tokio::spawn(apply_due_dates(state.store.clone(), stopped));
+    let dates = tokio::spawn(apply_due_dates(state.store.clone(), stopped.clone()));
+    let reaper = tokio::spawn(crate::creds::run_reaper(state.creds.clone(), stopped));
 
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop.send(true);
-    let _ = tokio::join!(kmip, http, dates);
+    let _ = tokio::join!(kmip, http, dates, reaper);
     state.store.flush().await;
     Ok(())
 }

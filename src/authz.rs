@@ -56,6 +56,42 @@ impl Credentials {
     }
 }
 
+/// Name of the built-in policy that allows everything.
+pub(crate) const ROOT_POLICY: &str = "root";
+/// Name of the built-in policy every token and identity has.
+pub(crate) const DEFAULT_POLICY: &str = "default";
+
+/// The digest under which a token is stored.
+pub(crate) fn token_hash(token: &str) -> [u8; 32] {
+    sha256(token)
+}
+
+/// Creates an API token with `policies`, valid for `ttl` seconds (None: no expiry). Returns
+/// the token (shown once, never stored) and its stored row.
+pub(crate) async fn mint_token(
+    store: &crate::store::Store,
+    display_name: &str,
+    policies: &[String],
+    ttl: Option<i64>,
+    created_by: &str,
+) -> Result<(String, crate::store::TokenRow), crate::store::StoreError> {
+    let alphabet: Vec<char> =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".chars().collect();
+    let token = format!("sr.{}", crate::creds::password::random_string(&alphabet, 40));
+    let now = crate::util::now();
+    let row = crate::store::TokenRow {
+        accessor: crate::creds::password::random_lower_alnum(24),
+        display_name: display_name.to_owned(),
+        policies: serde_json::to_string(policies).unwrap_or_else(|_| "[]".into()),
+        created_at: now,
+        expires_at: ttl.map(|t| now + t),
+        created_by: created_by.to_owned(),
+        revoked_at: None,
+    };
+    store.insert_token(&row, &token_hash(&token)).await?;
+    Ok((token, row))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,9 +49,34 @@ pub(crate) struct Issued {
 }
 
 fn serial() -> SerialNumber {
+    SerialNumber::from_slice(&serial_bytes())
+}
+
+fn serial_bytes() -> Vec<u8> {
     let mut b = crate::util::random_bytes(16);
     b[0] &= 0x7F; // positive
-    SerialNumber::from_slice(&b)
+    b[0] |= 0x01; // and no leading zero byte, so the hex form is canonical
+    b
+}
+
+/// What a leaf certificate from the API says, already checked against its role.
+pub(crate) struct LeafSpec {
+    pub(crate) common_name: String,
+    pub(crate) dns_names: Vec<String>,
+    pub(crate) ip_addresses: Vec<std::net::IpAddr>,
+    pub(crate) uris: Vec<String>,
+    pub(crate) server_auth: bool,
+    pub(crate) client_auth: bool,
+    pub(crate) not_after: OffsetDateTime,
+}
+
+/// A revoked certificate as a CRL lists it.
+pub(crate) struct RevokedEntry {
+    /// Serial number, big-endian bytes.
+    pub(crate) serial: Vec<u8>,
+    pub(crate) revoked_at: OffsetDateTime,
+    /// RFC 5280 reason code.
+    pub(crate) reason: u8,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
@@ -158,5 +183,78 @@ impl Ca {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let cert = params.signed_by(&key, &self.issuer()?)?;
         Ok((Issued { cert_pem: cert.pem(), cert_der: cert.der().clone() }, key.serialize_pem()))
+    }
+
+    /// Issues a certificate for `key` as `spec` says; returns it and its serial (hex).
+    pub(crate) fn issue_leaf(
+        &self,
+        spec: &LeafSpec,
+        key: &impl rcgen::PublicKeyData,
+    ) -> Result<(Issued, String), CaError> {
+        let mut params = Self::leaf_params(&spec.common_name, 1);
+        let serial = serial_bytes();
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+        params.not_after = spec.not_after;
+        params.key_usages =
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.extended_key_usages = [
+            (spec.server_auth, ExtendedKeyUsagePurpose::ServerAuth),
+            (spec.client_auth, ExtendedKeyUsagePurpose::ClientAuth),
+        ]
+        .into_iter()
+        .filter_map(|(on, eku)| on.then_some(eku))
+        .collect();
+        let mut sans = Vec::new();
+        for d in &spec.dns_names {
+            sans.push(SanType::DnsName(d.as_str().try_into()?));
+        }
+        sans.extend(spec.ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+        for u in &spec.uris {
+            sans.push(SanType::URI(u.as_str().try_into()?));
+        }
+        params.subject_alt_names = sans;
+        let cert = params.signed_by(key, &self.issuer()?)?;
+        Ok((Issued { cert_pem: cert.pem(), cert_der: cert.der().clone() }, hex::encode(serial)))
+    }
+
+    /// A CRL listing `revoked`, signed in the HSM, valid for `valid_for`; DER and PEM.
+    pub(crate) fn crl(
+        &self,
+        revoked: &[RevokedEntry],
+        number: u64,
+        valid_for: Duration,
+    ) -> Result<(Vec<u8>, String), CaError> {
+        let now = OffsetDateTime::now_utc();
+        let reason = |code: u8| {
+            use rcgen::RevocationReason as R;
+            Some(match code {
+                1 => R::KeyCompromise,
+                2 => R::CaCompromise,
+                3 => R::AffiliationChanged,
+                4 => R::Superseded,
+                5 => R::CessationOfOperation,
+                6 => R::CertificateHold,
+                9 => R::PrivilegeWithdrawn,
+                _ => return None,
+            })
+        };
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now,
+            next_update: now + valid_for,
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|r| rcgen::RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&r.serial),
+                    revocation_time: r.revoked_at,
+                    reason_code: reason(r.reason),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let crl = params.signed_by(&self.issuer()?)?;
+        Ok((crl.der().to_vec(), crl.pem()?))
     }
 }

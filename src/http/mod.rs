@@ -1,6 +1,8 @@
 //! The HTTPS listener: same CA and HSM-held server key as KMIP, client certificates optional
-//! (enforced per route). Routes: `/health`, and `POST /kmip` (KMIP over HTTPS).
+//! (enforced per route). Routes: `/health`, `POST /kmip` (KMIP over HTTPS), and the REST
+//! API under `/v1/` (`api`).
 
+mod api;
 mod kmip;
 
 use std::sync::Arc;
@@ -28,8 +30,14 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/kmip", post(kmip::post))
+        .merge(api::router(state.clone()))
+        .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> api::ApiError {
+    api::ApiError::new(axum::http::StatusCode::NOT_FOUND, format!("no route for {}", uri.path()))
 }
 
 async fn health(

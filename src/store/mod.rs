@@ -3,14 +3,25 @@
 //! never fail on lock upgrades, and a pool of readers. New objects and audit events go
 //! through the group-committing writer task (`writer.rs`).
 
+mod engines;
 mod error;
 mod grants;
+mod leases;
 mod objects;
+mod tokens;
 mod writer;
 
+pub(crate) use engines::EngineConfig;
 pub(crate) use error::StoreError;
+pub(crate) use leases::{CertificateRow, LeaseRow};
 pub(crate) use objects::{match_key, DateColumn, LocateQuery, NewObject, ObjectRow};
+pub(crate) use tokens::TokenRow;
 pub(crate) use writer::AuditEvent;
+
+/// Lease states as stored.
+pub(crate) mod lease_state {
+    pub(crate) use super::leases::{ACTIVE, REVOKED};
+}
 
 use std::path::Path;
 use std::str::FromStr;

@@ -1,0 +1,214 @@
+//! Leases: creation, renewal (bounded by the maximum TTL), revocation by id or prefix, and
+//! the reaper that revokes expired leases, retrying with backoff while an engine's target
+//! is unreachable.
+
+use tokio::sync::watch;
+
+use super::database::LeaseData;
+use super::{Creds, CredsError};
+use crate::store::{lease_state, AuditEvent, LeaseRow};
+
+/// Longest wait between revocation retries (seconds).
+const MAX_BACKOFF: i64 = 300;
+/// Leases handled per reaper pass.
+const REAP_BATCH: i64 = 100;
+/// How long a worker holds a claimed lease before another may retry it (seconds).
+const CLAIM_SECS: i64 = 120;
+
+fn backoff(attempts: i64) -> i64 {
+    1i64.checked_shl(u32::try_from(attempts.clamp(0, 16)).unwrap_or(16))
+        .unwrap_or(MAX_BACKOFF)
+        .min(MAX_BACKOFF)
+}
+
+impl Creds {
+    /// Stores a new active lease under `path` (its id is `path/` and a random suffix).
+    pub(super) async fn new_lease(
+        &self,
+        path: &str,
+        kind: &str,
+        data: &str,
+        ttl: i64,
+        max_ttl: i64,
+        issued_to: &str,
+    ) -> Result<LeaseRow, CredsError> {
+        let now = crate::util::now();
+        let lease = LeaseRow {
+            id: format!("{path}/{}", super::password::random_lower_alnum(24)),
+            kind: kind.to_owned(),
+            data: data.to_owned(),
+            issued_at: now,
+            expires_at: now + ttl,
+            max_expires_at: now + max_ttl,
+            renewable: true,
+            state: lease_state::ACTIVE.to_owned(),
+            attempts: 0,
+            next_attempt_at: now + ttl,
+            last_error: None,
+            revoked_at: None,
+            issued_to: issued_to.to_owned(),
+        };
+        self.store.insert_lease(&lease).await?;
+        Ok(lease)
+    }
+
+    pub(crate) async fn lease(&self, id: &str) -> Result<LeaseRow, CredsError> {
+        self.store.lease(id).await?.ok_or_else(|| CredsError::NoLease(id.to_owned()))
+    }
+
+    /// Leases whose id starts with `prefix` (all states).
+    pub(crate) async fn leases(&self, prefix: &str) -> Result<Vec<LeaseRow>, CredsError> {
+        Ok(self.store.leases_with_prefix(prefix, false).await?)
+    }
+
+    /// Extends an active lease by `increment` seconds from now (default: its original
+    /// TTL), never past its maximum.
+    pub(crate) async fn renew(
+        &self,
+        id: &str,
+        increment: Option<i64>,
+    ) -> Result<LeaseRow, CredsError> {
+        let now = crate::util::now();
+        let lease = self.lease(id).await?;
+        if lease.state != lease_state::ACTIVE || lease.expires_at <= now || !lease.renewable {
+            return Err(CredsError::NoLease(id.to_owned()));
+        }
+        let increment = match increment {
+            Some(i) if i > 0 => i,
+            Some(_) => return Err(CredsError::Invalid("increment must be positive".into())),
+            None => lease.expires_at - lease.issued_at,
+        };
+        let until = (now + increment).min(lease.max_expires_at);
+        if lease.kind == "database" {
+            let data = lease_data(&lease)?;
+            self.renew_db_user(&data, until).await?;
+        }
+        if !self.store.renew_lease(id, until).await? {
+            return Err(CredsError::NoLease(id.to_owned()));
+        }
+        self.lease(id).await
+    }
+
+    /// Revokes a lease now. If its engine cannot remove the credential, the lease stays
+    /// due and the reaper retries; the error says so.
+    pub(crate) async fn revoke(&self, id: &str) -> Result<(), CredsError> {
+        let lease = self.lease(id).await?;
+        if lease.state == lease_state::REVOKED {
+            return Ok(());
+        }
+        let now = crate::util::now();
+        match self.revoke_credential(&lease).await {
+            Ok(()) => {
+                self.store.mark_lease_revoked(id, now).await?;
+                Ok(())
+            }
+            Err(e) => {
+                self.store
+                    .mark_lease_failed(id, &e.to_string(), now + backoff(lease.attempts))
+                    .await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Revokes every unrevoked lease under `prefix`; returns how many were revoked and the
+    /// failures (left for the reaper).
+    pub(crate) async fn revoke_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<(usize, Vec<(String, CredsError)>), CredsError> {
+        let mut done = 0;
+        let mut failed = Vec::new();
+        for lease in self.store.leases_with_prefix(prefix, true).await? {
+            match self.revoke(&lease.id).await {
+                Ok(()) => done += 1,
+                Err(e) => failed.push((lease.id, e)),
+            }
+        }
+        Ok((done, failed))
+    }
+
+    /// Removes what the lease gave out, through its engine.
+    async fn revoke_credential(&self, lease: &LeaseRow) -> Result<(), CredsError> {
+        match lease.kind.as_str() {
+            "database" => self.revoke_db_user(&lease_data(lease)?).await,
+            "pki" => self.revoke_leased_certificate(lease).await,
+            other => Err(CredsError::Invalid(format!("lease of unknown kind {other:?}"))),
+        }
+    }
+
+    /// One reaper pass: revokes leases due at `now`. Returns how many were revoked.
+    pub(crate) async fn reap(&self, now: i64) -> Result<usize, CredsError> {
+        let mut revoked = 0;
+        for lease in self.store.due_leases(now, REAP_BATCH).await? {
+            // Another worker (or replica) may have taken it meanwhile.
+            if !self.store.claim_lease(&lease.id, lease.next_attempt_at, now + CLAIM_SECS).await? {
+                continue;
+            }
+            let (outcome, detail) = match self.revoke_credential(&lease).await {
+                Ok(()) => {
+                    self.store.mark_lease_revoked(&lease.id, now).await?;
+                    revoked += 1;
+                    ("ok", "lease expired; credential revoked".to_owned())
+                }
+                Err(e) => {
+                    let retry = now + backoff(lease.attempts);
+                    self.store.mark_lease_failed(&lease.id, &e.to_string(), retry).await?;
+                    tracing::warn!(lease = %lease.id, error = %e, "revoking an expired lease failed; will retry");
+                    ("error", format!("revocation failed (attempt {}): {e}", lease.attempts + 1))
+                }
+            };
+            self.store
+                .audit(AuditEvent {
+                    at: now,
+                    principal: "strongroom (lease expiry)".to_owned(),
+                    protocol: "lease",
+                    operation: "revoke".to_owned(),
+                    object_id: Some(lease.id.clone()),
+                    outcome: outcome.to_owned(),
+                    detail: Some(detail),
+                })
+                .await;
+        }
+        Ok(revoked)
+    }
+}
+
+fn lease_data(lease: &LeaseRow) -> Result<LeaseData, CredsError> {
+    serde_json::from_str(&lease.data).map_err(|source| CredsError::Corrupt {
+        kind: "lease",
+        name: lease.id.clone(),
+        source,
+    })
+}
+
+/// Revokes expired leases and rotates static roles every second until `stop`; the first
+/// pass at start also catches what expired while the service was down.
+pub(crate) async fn run_reaper(creds: Creds, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let now = crate::util::now();
+                if let Err(e) = creds.reap(now).await {
+                    tracing::warn!(error = %e, "lease reaper pass failed");
+                }
+                if let Err(e) = creds.rotate_due_static_roles(now).await {
+                    tracing::warn!(error = %e, "static role rotation pass failed");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(super::backoff(0), 1);
+        assert_eq!(super::backoff(3), 8);
+        assert_eq!(super::backoff(20), super::MAX_BACKOFF);
+    }
+}

@@ -1,0 +1,113 @@
+//! Dynamic credentials: secrets that exist only for a lease. The database engine creates
+//! users in PostgreSQL and MariaDB/MySQL; the PKI engine issues short-lived certificates.
+//! Leases are stored, renewable up to a maximum, and revoked on expiry by the reaper
+//! (`leases.rs`), also for leases that expired while the service was down.
+
+pub(crate) mod database;
+mod db_engine;
+mod leases;
+pub(crate) mod password;
+pub(crate) mod pki;
+
+use std::sync::Arc;
+
+pub(crate) use leases::run_reaper;
+
+use crate::ca::{Ca, CaError};
+use crate::hsm::{Hsm, HsmError};
+use crate::store::{Store, StoreError};
+
+/// The secrets engines' shared handle: store, HSM and CA. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Creds {
+    store: Store,
+    hsm: Hsm,
+    ca: Arc<Ca>,
+}
+
+/// Errors of the secrets engines.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CredsError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{kind} {name:?} does not exist")]
+    NotFound { kind: &'static str, name: String },
+    #[error("lease {0:?} does not exist or is no longer active")]
+    NoLease(String),
+    #[error("the managed database refused: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot reach the managed database: {0}")]
+    Unreachable(String),
+    #[error("connection_url is not usable: {0}")]
+    BadUrl(String),
+    #[error("statement template: {0}")]
+    Template(String),
+    #[error("stored {kind} {name:?} is damaged: {source}")]
+    Corrupt {
+        kind: &'static str,
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hsm(#[from] HsmError),
+    #[error(transparent)]
+    Ca(#[from] CaError),
+}
+
+impl Creds {
+    pub(crate) fn new(store: Store, hsm: Hsm, ca: Arc<Ca>) -> Creds {
+        Creds { store, hsm, ca }
+    }
+
+    /// Seals a secret under the HSM's key-encryption key, bound to `aad`.
+    async fn seal(&self, secret: &str, aad: String) -> Result<Vec<u8>, CredsError> {
+        let secret = secret.as_bytes().to_vec();
+        Ok(self.hsm.run(move |h, s| h.seal(s, &secret, aad.as_bytes())).await?.bytes)
+    }
+
+    /// Opens what [`Creds::seal`] sealed with the same `aad`.
+    async fn open(&self, sealed: Vec<u8>, aad: String) -> Result<String, CredsError> {
+        let bytes = self.hsm.run(move |h, s| h.open_sealed(s, &sealed, aad.as_bytes())).await?;
+        String::from_utf8(bytes)
+            .map_err(|_| CredsError::Invalid("sealed secret is not text".into()))
+    }
+
+    /// Names of the configuration documents of `kind`.
+    async fn names(&self, kind: &str) -> Result<Vec<String>, CredsError> {
+        Ok(self.store.engine_configs(kind).await?.into_iter().map(|c| c.name).collect())
+    }
+
+    /// Loads and parses the configuration document `kind`/`name`.
+    async fn config<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &'static str,
+        name: &str,
+    ) -> Result<(T, crate::store::EngineConfig), CredsError> {
+        let row = self
+            .store
+            .engine_config(kind, name)
+            .await?
+            .ok_or_else(|| CredsError::NotFound { kind, name: name.to_owned() })?;
+        let parsed = serde_json::from_str(&row.body).map_err(|source| CredsError::Corrupt {
+            kind,
+            name: name.to_owned(),
+            source,
+        })?;
+        Ok((parsed, row))
+    }
+}
+
+/// Checks a name used in API paths and lease ids: 1 to 64 of `[A-Za-z0-9_.-]`.
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), CredsError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CredsError::Invalid(format!("{what} {name:?} must be 1 to 64 of A-Z a-z 0-9 _ - .")))
+    }
+}

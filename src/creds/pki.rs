@@ -1,0 +1,423 @@
+//! The PKI engine: certificate roles (which names, key types, usages and lifetimes a caller
+//! may get), issuance of a key pair and certificate or signing of a CSR, each under a
+//! lease whose revocation revokes the certificate, and the CRL of what was revoked.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{check_name, Creds, CredsError};
+use crate::ca::{LeafSpec, RevokedEntry};
+use crate::store::{CertificateRow, LeaseRow};
+
+const KIND_PKI_ROLE: &str = "pki-role";
+
+/// A certificate role (`/v1/pki/roles/NAME`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PkiRole {
+    /// DNS names (and their subdomains, with `allow_subdomains`) the role may certify.
+    #[serde(default)]
+    pub(crate) allowed_domains: Vec<String>,
+    #[serde(default)]
+    pub(crate) allow_subdomains: bool,
+    #[serde(default = "yes")]
+    pub(crate) allow_bare_domains: bool,
+    #[serde(default)]
+    pub(crate) allow_localhost: bool,
+    #[serde(default)]
+    pub(crate) allow_any_name: bool,
+    #[serde(default)]
+    pub(crate) allow_ip_sans: bool,
+    /// URI SANs allowed (SPIFFE IDs); a trailing `*` allows any suffix.
+    #[serde(default)]
+    pub(crate) allowed_uri_sans: Vec<String>,
+    #[serde(default = "yes")]
+    pub(crate) server_flag: bool,
+    #[serde(default = "yes")]
+    pub(crate) client_flag: bool,
+    /// `ec` (the only key type issued here for now).
+    #[serde(default = "ec")]
+    pub(crate) key_type: String,
+    /// 256 or 384 for EC keys.
+    #[serde(default = "p256")]
+    pub(crate) key_bits: u32,
+    /// Default certificate lifetime (seconds, or text like `24h`; 24 hours when 0).
+    #[serde(default, deserialize_with = "de_ttl")]
+    pub(crate) ttl: i64,
+    /// Longest certificate lifetime (seconds, or text like `30d`; 30 days when 0).
+    #[serde(default, deserialize_with = "de_ttl")]
+    pub(crate) max_ttl: i64,
+}
+
+fn de_ttl<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    parse_ttl(&v).map_err(serde::de::Error::custom)
+}
+
+fn yes() -> bool {
+    true
+}
+fn ec() -> String {
+    "ec".to_owned()
+}
+fn p256() -> u32 {
+    256
+}
+
+const DEFAULT_TTL: i64 = 24 * 3600;
+const DEFAULT_MAX_TTL: i64 = 30 * 24 * 3600;
+
+/// What a caller asks for in `/v1/pki/issue/ROLE` or `/v1/pki/sign/ROLE`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CertRequest {
+    pub(crate) common_name: String,
+    /// Comma-separated DNS names (Vault's form), beside the common name.
+    #[serde(default)]
+    pub(crate) alt_names: String,
+    #[serde(default)]
+    pub(crate) ip_sans: String,
+    #[serde(default)]
+    pub(crate) uri_sans: String,
+    /// Lifetime in seconds, or with a unit suffix (`90m`, `24h`).
+    #[serde(default)]
+    pub(crate) ttl: Option<serde_json::Value>,
+    /// For `/sign`: the PEM certificate signing request.
+    #[serde(default)]
+    pub(crate) csr: Option<String>,
+}
+
+/// A certificate just issued, with its lease.
+pub(crate) struct IssuedCert {
+    pub(crate) certificate: String,
+    pub(crate) issuing_ca: String,
+    pub(crate) private_key: Option<String>,
+    pub(crate) serial_number: String,
+    pub(crate) expiration: i64,
+    pub(crate) lease: LeaseRow,
+}
+
+/// Parses a TTL given as seconds (number or digits) or with a unit (`s`, `m`, `h`, `d`).
+pub(crate) fn parse_ttl(v: &serde_json::Value) -> Result<i64, CredsError> {
+    let bad = || CredsError::Invalid(format!("ttl {v} is not seconds or a duration like 24h"));
+    match v {
+        serde_json::Value::Number(n) => n.as_i64().ok_or_else(bad),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+                Some((i, _)) => s.split_at(i),
+                None => (s, "s"),
+            };
+            let n: i64 = digits.parse().map_err(|_| bad())?;
+            let mult = match unit {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                "d" => 86400,
+                _ => return Err(bad()),
+            };
+            n.checked_mul(mult).ok_or_else(bad)
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty())
+}
+
+impl PkiRole {
+    fn check(&self) -> Result<(), CredsError> {
+        if self.key_type != "ec" || !matches!(self.key_bits, 256 | 384) {
+            return Err(CredsError::Invalid(
+                "key_type must be \"ec\" with key_bits 256 or 384".into(),
+            ));
+        }
+        if self.ttl < 0 || self.max_ttl < 0 || (self.max_ttl > 0 && self.ttl > self.max_ttl) {
+            return Err(CredsError::Invalid(
+                "ttl and max_ttl must be >= 0 and ttl <= max_ttl".into(),
+            ));
+        }
+        if !self.server_flag && !self.client_flag {
+            return Err(CredsError::Invalid("at least one of server_flag and client_flag".into()));
+        }
+        Ok(())
+    }
+
+    fn allows_dns(&self, name: &str) -> bool {
+        if self.allow_any_name {
+            return true;
+        }
+        if self.allow_localhost && name == "localhost" {
+            return true;
+        }
+        self.allowed_domains.iter().any(|d| {
+            let d = d.trim_start_matches("*.");
+            (self.allow_bare_domains && name.eq_ignore_ascii_case(d))
+                || (self.allow_subdomains
+                    && name.len() > d.len() + 1
+                    && name[name.len() - d.len()..].eq_ignore_ascii_case(d)
+                    && name.as_bytes()[name.len() - d.len() - 1] == b'.')
+        })
+    }
+
+    fn allows_uri(&self, uri: &str) -> bool {
+        self.allowed_uri_sans.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => uri.starts_with(prefix),
+            None => uri == p,
+        })
+    }
+
+    /// Checks a request against the role and turns it into what the CA will sign.
+    fn spec(&self, req: &CertRequest, now: i64) -> Result<LeafSpec, CredsError> {
+        let refuse =
+            |what: &str| CredsError::Invalid(format!("{what} is not allowed by this role"));
+        let mut dns_names = Vec::new();
+        let cn = req.common_name.trim();
+        let cn_is_uri = cn.contains("://");
+        if cn.is_empty() {
+            return Err(CredsError::Invalid("common_name is required".into()));
+        }
+        for name in std::iter::once(cn).filter(|_| !cn_is_uri).chain(split_list(&req.alt_names)) {
+            if !self.allows_dns(name) {
+                return Err(refuse(&format!("name {name:?}")));
+            }
+            if !dns_names.iter().any(|n: &String| n.eq_ignore_ascii_case(name)) {
+                dns_names.push(name.to_owned());
+            }
+        }
+        let mut ip_addresses = Vec::new();
+        for ip in split_list(&req.ip_sans) {
+            let ip: IpAddr = ip.parse().map_err(|_| {
+                CredsError::Invalid(format!("ip_sans: {ip:?} is not an IP address"))
+            })?;
+            if !self.allow_ip_sans {
+                return Err(refuse("an IP SAN"));
+            }
+            ip_addresses.push(ip);
+        }
+        let mut uris = Vec::new();
+        for uri in std::iter::once(cn).filter(|_| cn_is_uri).chain(split_list(&req.uri_sans)) {
+            if !self.allows_uri(uri) {
+                return Err(refuse(&format!("URI {uri:?}")));
+            }
+            uris.push(uri.to_owned());
+        }
+        let default = if self.ttl > 0 { self.ttl } else { DEFAULT_TTL };
+        let max = if self.max_ttl > 0 { self.max_ttl } else { DEFAULT_MAX_TTL };
+        let ttl = match &req.ttl {
+            Some(v) => parse_ttl(v)?,
+            None => default.min(max),
+        };
+        if ttl <= 0 || ttl > max {
+            return Err(CredsError::Invalid(format!("ttl must be between 1 and {max} seconds")));
+        }
+        let not_after = OffsetDateTime::from_unix_timestamp(now + ttl)
+            .map_err(|_| CredsError::Invalid("ttl out of range".into()))?;
+        Ok(LeafSpec {
+            common_name: cn.to_owned(),
+            dns_names,
+            ip_addresses,
+            uris,
+            server_auth: self.server_flag,
+            client_auth: self.client_flag,
+            not_after,
+        })
+    }
+}
+
+impl Creds {
+    pub(crate) async fn put_pki_role(&self, name: &str, role: PkiRole) -> Result<(), CredsError> {
+        check_name("role name", name)?;
+        role.check()?;
+        let body = serde_json::to_string(&role).unwrap_or_default();
+        self.store.put_engine_config(KIND_PKI_ROLE, name, &body, None, crate::util::now()).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn pki_role(&self, name: &str) -> Result<PkiRole, CredsError> {
+        Ok(self.config(KIND_PKI_ROLE, name).await?.0)
+    }
+
+    pub(crate) async fn pki_role_names(&self) -> Result<Vec<String>, CredsError> {
+        self.names(KIND_PKI_ROLE).await
+    }
+
+    pub(crate) async fn delete_pki_role(&self, name: &str) -> Result<bool, CredsError> {
+        Ok(self.store.delete_engine_config(KIND_PKI_ROLE, name).await?)
+    }
+
+    /// Issues a certificate under `role_name`: for a new key pair (returned), or with
+    /// `req.csr` for the CSR's key (whose signature is checked). The lease lasts as long as
+    /// the certificate; revoking it revokes the certificate.
+    pub(crate) async fn issue_certificate(
+        &self,
+        role_name: &str,
+        req: CertRequest,
+        issued_to: &str,
+    ) -> Result<IssuedCert, CredsError> {
+        let role = self.pki_role(role_name).await?;
+        let now = crate::util::now();
+        let spec = role.spec(&req, now)?;
+        let (subject, expiration) = (spec.common_name.clone(), spec.not_after.unix_timestamp());
+        let ca = self.ca.clone();
+        let csr = req.csr.clone();
+        let bits = role.key_bits;
+        let (issued, serial, private_key) = tokio::task::spawn_blocking(move || match csr {
+            Some(pem) => {
+                let csr = rcgen::CertificateSigningRequestParams::from_pem(&pem).map_err(|e| {
+                    CredsError::Invalid(format!(
+                        "csr is not a valid PEM CSR with a good signature: {e}"
+                    ))
+                })?;
+                let (issued, serial) = ca.issue_leaf(&spec, &csr.public_key)?;
+                Ok::<_, CredsError>((issued, serial, None))
+            }
+            None => {
+                let alg = if bits == 384 {
+                    &rcgen::PKCS_ECDSA_P384_SHA384
+                } else {
+                    &rcgen::PKCS_ECDSA_P256_SHA256
+                };
+                let key = rcgen::KeyPair::generate_for(alg).map_err(crate::ca::CaError::from)?;
+                let (issued, serial) = ca.issue_leaf(&spec, &key)?;
+                Ok((issued, serial, Some(key.serialize_pem())))
+            }
+        })
+        .await
+        .map_err(|e| CredsError::Invalid(format!("certificate task failed: {e}")))??;
+        let ttl = expiration - now;
+        let path = if req.csr.is_some() { "sign" } else { "issue" };
+        let data = serde_json::json!({ "serial": serial, "role": role_name }).to_string();
+        let lease = self
+            .new_lease(&format!("pki/{path}/{role_name}"), "pki", &data, ttl, ttl, issued_to)
+            .await?;
+        self.store
+            .insert_certificate(&CertificateRow {
+                serial: serial.clone(),
+                role: role_name.to_owned(),
+                subject,
+                not_before: now,
+                not_after: expiration,
+                lease_id: Some(lease.id.clone()),
+                revoked_at: None,
+                revocation_reason: None,
+                pem: issued.cert_pem.clone(),
+            })
+            .await?;
+        Ok(IssuedCert {
+            certificate: issued.cert_pem,
+            issuing_ca: self.ca.cert_pem().to_owned(),
+            private_key,
+            serial_number: serial,
+            expiration,
+            lease,
+        })
+    }
+
+    /// Revokes a certificate by serial (hex, with or without colons).
+    pub(crate) async fn revoke_certificate(&self, serial: &str) -> Result<i64, CredsError> {
+        let serial = normalize_serial(serial);
+        let now = crate::util::now();
+        // Reason 5: cessationOfOperation, the certificate is no longer needed.
+        if !self.store.revoke_certificate(&serial, 5, now).await? {
+            return Err(CredsError::NotFound { kind: "certificate", name: serial });
+        }
+        Ok(self.store.certificate(&serial).await?.and_then(|c| c.revoked_at).unwrap_or(now))
+    }
+
+    pub(super) async fn revoke_leased_certificate(
+        &self,
+        lease: &LeaseRow,
+    ) -> Result<(), CredsError> {
+        #[derive(Deserialize)]
+        struct Data {
+            serial: String,
+        }
+        let data: Data = serde_json::from_str(&lease.data).map_err(|source| {
+            CredsError::Corrupt { kind: "lease", name: lease.id.clone(), source }
+        })?;
+        self.revoke_certificate(&data.serial).await.map(|_| ())
+    }
+
+    pub(crate) async fn certificate(&self, serial: &str) -> Result<CertificateRow, CredsError> {
+        let serial = normalize_serial(serial);
+        self.store
+            .certificate(&serial)
+            .await?
+            .ok_or(CredsError::NotFound { kind: "certificate", name: serial })
+    }
+
+    /// The current CRL (DER and PEM), signed in the HSM: every revoked certificate not yet expired.
+    pub(crate) async fn crl(&self) -> Result<(Vec<u8>, String), CredsError> {
+        let now = crate::util::now();
+        let mut entries = Vec::new();
+        for c in self.store.revoked_certificates(now).await? {
+            let (Ok(serial), Some(at)) = (hex::decode(&c.serial), c.revoked_at) else { continue };
+            entries.push(RevokedEntry {
+                serial,
+                revoked_at: OffsetDateTime::from_unix_timestamp(at)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                reason: c.revocation_reason.and_then(|r| u8::try_from(r).ok()).unwrap_or(0),
+            });
+        }
+        let ca = self.ca.clone();
+        let number = u64::try_from(now).unwrap_or(0);
+        let crl =
+            tokio::task::spawn_blocking(move || ca.crl(&entries, number, time::Duration::hours(1)))
+                .await
+                .map_err(|e| CredsError::Invalid(format!("CRL task failed: {e}")))??;
+        Ok(crl)
+    }
+}
+
+fn normalize_serial(s: &str) -> String {
+    s.chars().filter(|c| *c != ':' && *c != '-').collect::<String>().to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role() -> PkiRole {
+        serde_json::from_value(serde_json::json!({
+            "allowed_domains": ["svc.internal"], "allow_subdomains": true,
+            "allowed_uri_sans": ["spiffe://prod/*"], "max_ttl": 7200
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn names_are_checked_against_the_role() {
+        let r = role();
+        let req = |cn: &str, alt: &str| CertRequest {
+            common_name: cn.into(),
+            alt_names: alt.into(),
+            ..CertRequest::default()
+        };
+        let spec = r.spec(&req("api.svc.internal", "svc.internal"), 0).unwrap();
+        assert_eq!(spec.dns_names, ["api.svc.internal", "svc.internal"]);
+        assert_eq!(spec.not_after.unix_timestamp(), DEFAULT_TTL.min(7200));
+        assert!(r.spec(&req("evil.com", ""), 0).is_err());
+        assert!(r.spec(&req("xsvc.internal", ""), 0).is_err());
+        assert!(r.spec(&req("spiffe://prod/web", ""), 0).unwrap().dns_names.is_empty());
+        assert!(r.spec(&req("spiffe://dev/web", ""), 0).is_err());
+        let mut ip = req("a.svc.internal", "");
+        ip.ip_sans = "10.0.0.1".into();
+        assert!(r.spec(&ip, 0).is_err(), "IP SANs need allow_ip_sans");
+        let mut long = req("a.svc.internal", "");
+        long.ttl = Some(serde_json::json!("3h"));
+        assert!(r.spec(&long, 0).is_err(), "beyond max_ttl");
+    }
+
+    #[test]
+    fn ttls_parse_with_units() {
+        assert_eq!(parse_ttl(&serde_json::json!(90)).unwrap(), 90);
+        assert_eq!(parse_ttl(&serde_json::json!("90")).unwrap(), 90);
+        assert_eq!(parse_ttl(&serde_json::json!("15m")).unwrap(), 900);
+        assert_eq!(parse_ttl(&serde_json::json!("24h")).unwrap(), 86400);
+        assert!(parse_ttl(&serde_json::json!("1w")).is_err());
+        assert!(parse_ttl(&serde_json::json!(true)).is_err());
+    }
+}

@@ -1,0 +1,241 @@
+//! Leases on dynamic credentials, and the certificates issued under them.
+
+use super::{Store, StoreError};
+
+/// A lease: what it covers, until when, and how its revocation is going.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct LeaseRow {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) data: String,
+    pub(crate) issued_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) max_expires_at: i64,
+    pub(crate) renewable: bool,
+    pub(crate) state: String,
+    pub(crate) attempts: i64,
+    pub(crate) next_attempt_at: i64,
+    pub(crate) last_error: Option<String>,
+    pub(crate) revoked_at: Option<i64>,
+    pub(crate) issued_to: String,
+}
+
+/// Lease states as stored (the third, 'revoke_failed', is set by `mark_lease_failed`).
+pub(crate) const ACTIVE: &str = "active";
+pub(crate) const REVOKED: &str = "revoked";
+
+/// `SELECT` list of [`LeaseRow`]; a macro so queries stay `&'static str`.
+macro_rules! lease_columns {
+    () => {
+        "SELECT id, kind, data, issued_at, expires_at, max_expires_at, renewable, state, \
+         attempts, next_attempt_at, last_error, revoked_at, issued_to FROM leases "
+    };
+}
+
+/// A certificate issued through the API.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct CertificateRow {
+    pub(crate) serial: String,
+    pub(crate) role: String,
+    pub(crate) subject: String,
+    pub(crate) not_before: i64,
+    pub(crate) not_after: i64,
+    pub(crate) lease_id: Option<String>,
+    pub(crate) revoked_at: Option<i64>,
+    pub(crate) revocation_reason: Option<i64>,
+    pub(crate) pem: String,
+}
+
+impl Store {
+    pub(crate) async fn insert_lease(&self, l: &LeaseRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO leases (id, kind, data, issued_at, expires_at, max_expires_at, renewable, \
+             state, attempts, next_attempt_at, last_error, revoked_at, issued_to) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&l.id)
+        .bind(&l.kind)
+        .bind(&l.data)
+        .bind(l.issued_at)
+        .bind(l.expires_at)
+        .bind(l.max_expires_at)
+        .bind(l.renewable)
+        .bind(&l.state)
+        .bind(l.attempts)
+        .bind(l.next_attempt_at)
+        .bind(&l.last_error)
+        .bind(l.revoked_at)
+        .bind(&l.issued_to)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn lease(&self, id: &str) -> Result<Option<LeaseRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(lease_columns!(), "WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// Leases whose id starts with `prefix`, in id order.
+    pub(crate) async fn leases_with_prefix(
+        &self,
+        prefix: &str,
+        only_unrevoked: bool,
+    ) -> Result<Vec<LeaseRow>, StoreError> {
+        let sql = if only_unrevoked {
+            concat!(
+                lease_columns!(),
+                "WHERE substr(id, 1, ?) = ? AND state != 'revoked' ORDER BY id"
+            )
+        } else {
+            concat!(lease_columns!(), "WHERE substr(id, 1, ?) = ? ORDER BY id")
+        };
+        Ok(sqlx::query_as(sql)
+            .bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
+            .bind(prefix)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// Extends an active lease's expiry; false if it is no longer active.
+    pub(crate) async fn renew_lease(&self, id: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE leases SET expires_at = ?, next_attempt_at = ? WHERE id = ? AND state = 'active'",
+        )
+        .bind(expires_at)
+        .bind(expires_at)
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Leases due for revocation at `now` (expired, or failed and due for a retry).
+    pub(crate) async fn due_leases(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<LeaseRow>, StoreError> {
+        let sql = concat!(
+            lease_columns!(),
+            "WHERE state != 'revoked' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
+        );
+        Ok(sqlx::query_as(sql).bind(now).bind(limit).fetch_all(&self.read).await?)
+    }
+
+    /// Takes a due lease for revocation by moving its next attempt to `until`: only one
+    /// worker wins the claim for a given `seen_next_attempt`.
+    pub(crate) async fn claim_lease(
+        &self,
+        id: &str,
+        seen_next_attempt: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE leases SET next_attempt_at = ? \
+             WHERE id = ? AND next_attempt_at = ? AND state != 'revoked'",
+        )
+        .bind(until)
+        .bind(id)
+        .bind(seen_next_attempt)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn mark_lease_revoked(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE leases SET state = 'revoked', revoked_at = ?, last_error = NULL WHERE id = ?",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed revocation and when to retry it.
+    pub(crate) async fn mark_lease_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE leases SET state = 'revoke_failed', attempts = attempts + 1, \
+             last_error = ?, next_attempt_at = ? WHERE id = ? AND state != 'revoked'",
+        )
+        .bind(error)
+        .bind(retry_at)
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn insert_certificate(&self, c: &CertificateRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO certificates (serial, role, subject, not_before, not_after, lease_id, pem) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.serial)
+        .bind(&c.role)
+        .bind(&c.subject)
+        .bind(c.not_before)
+        .bind(c.not_after)
+        .bind(&c.lease_id)
+        .bind(&c.pem)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn certificate(
+        &self,
+        serial: &str,
+    ) -> Result<Option<CertificateRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT serial, role, subject, not_before, not_after, lease_id, revoked_at, \
+             revocation_reason, pem FROM certificates WHERE serial = ?",
+        )
+        .bind(serial)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// Marks a certificate revoked (first revocation wins); false if there is none.
+    pub(crate) async fn revoke_certificate(
+        &self,
+        serial: &str,
+        reason: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE certificates SET revoked_at = COALESCE(revoked_at, ?), \
+             revocation_reason = COALESCE(revocation_reason, ?) WHERE serial = ?",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(serial)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Revoked certificates that have not expired by `now`: what a CRL lists.
+    pub(crate) async fn revoked_certificates(
+        &self,
+        now: i64,
+    ) -> Result<Vec<CertificateRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT serial, role, subject, not_before, not_after, lease_id, revoked_at, \
+             revocation_reason, pem FROM certificates \
+             WHERE revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at",
+        )
+        .bind(now)
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

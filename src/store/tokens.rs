@@ -1,0 +1,120 @@
+//! API tokens (stored as SHA-256 digests) and named ACL policies.
+
+use super::{Store, StoreError};
+
+/// A stored token, without the token itself.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    pub(crate) accessor: String,
+    pub(crate) display_name: String,
+    /// JSON array of policy names.
+    pub(crate) policies: String,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) created_by: String,
+    pub(crate) revoked_at: Option<i64>,
+}
+
+impl TokenRow {
+    pub(crate) fn policy_names(&self) -> Vec<String> {
+        serde_json::from_str(&self.policies).unwrap_or_default()
+    }
+
+    /// Whether the token may still be used at `now`.
+    pub(crate) fn is_live(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+}
+
+/// `SELECT` list of [`TokenRow`]; a macro so queries stay `&'static str`.
+macro_rules! token_columns {
+    () => {
+        "SELECT accessor, display_name, policies, created_at, expires_at, created_by, revoked_at \
+         FROM tokens "
+    };
+}
+
+impl Store {
+    /// Stores a new token by its digest.
+    pub(crate) async fn insert_token(&self, row: &TokenRow, hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (accessor, hash, display_name, policies, created_at, expires_at, \
+             created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&row.accessor)
+        .bind(hash)
+        .bind(&row.display_name)
+        .bind(&row.policies)
+        .bind(row.created_at)
+        .bind(row.expires_at)
+        .bind(&row.created_by)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The token with this digest, live or not.
+    pub(crate) async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<TokenRow>, StoreError> {
+        Ok(sqlx::query_as(concat!(token_columns!(), "WHERE hash = ?"))
+            .bind(hash)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// Whether any unrevoked token exists (if none, start-up writes a new admin token).
+    pub(crate) async fn has_tokens(&self) -> Result<bool, StoreError> {
+        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(n.0 > 0)
+    }
+
+    /// Revokes a token; false when there was no live token with this accessor.
+    pub(crate) async fn revoke_token(&self, accessor: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = ? WHERE accessor = ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(accessor)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn put_policy(
+        &self,
+        name: &str,
+        body: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR REPLACE INTO policies (name, body, updated_at) VALUES (?, ?, ?)")
+            .bind(name)
+            .bind(body)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn policy(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT body FROM policies WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    pub(crate) async fn policy_names(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM policies ORDER BY name").fetch_all(&self.read).await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    pub(crate) async fn delete_policy(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM policies WHERE name = ?")
+            .bind(name)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
