@@ -205,17 +205,28 @@ pub fn https(
     content_type: &str,
     body: &[u8],
 ) -> (u16, Vec<u8>) {
-    let tcp = TcpStream::connect(server.https).unwrap();
+    https_with(server.https, config, method, path, &[("Content-Type", content_type)], body)
+}
+
+/// One HTTP/1.1 request with the given headers; returns the status code and body.
+pub fn https_with(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    let tcp = TcpStream::connect(addr).unwrap();
     let conn =
         rustls::ClientConnection::new(config, ServerName::try_from("127.0.0.1").unwrap()).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    write!(
-        tls,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    tls.write_all(head.as_bytes()).unwrap();
     tls.write_all(body).unwrap();
     let mut out = Vec::new();
     let _ = tls.read_to_end(&mut out);
@@ -223,6 +234,70 @@ pub fn https(
     let head = String::from_utf8_lossy(&out[..split]).to_string();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, out[split + 4..].to_vec())
+}
+
+/// The REST API under /v1/, called with a bearer token.
+#[derive(Clone)]
+pub struct Api {
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    pub token: String,
+}
+
+impl Api {
+    /// With the initial admin token that first start wrote to `DATA/admin.token`.
+    pub fn admin(server: &Server) -> Api {
+        let token = std::fs::read_to_string(server.data_dir.join("admin.token")).unwrap();
+        Api {
+            addr: server.https,
+            config: tls_config(&server.data_dir, None),
+            token: token.trim().to_owned(),
+        }
+    }
+
+    /// The same server with another token.
+    pub fn with_token(&self, token: &str) -> Api {
+        Api { token: token.to_owned(), ..self.clone() }
+    }
+
+    /// Sends `body` (JSON; `null` for none) and returns the status and the JSON answer
+    /// (`null` when the body is empty).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let auth = format!("Bearer {}", self.token);
+        let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+        let (status, out) = https_with(
+            self.addr,
+            self.config.clone(),
+            method,
+            path,
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
+            &body,
+        );
+        let json = if out.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&out)
+                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&out).into()))
+        };
+        (status, json)
+    }
+
+    /// Like [`Api::call`], asserting a 2xx status.
+    pub fn ok(&self, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let (status, json) = self.call(method, path, body);
+        assert!((200..300).contains(&status), "{method} {path}: {status} {json}");
+        json
+    }
+}
+
+/// Runs a future on a fresh single-threaded runtime (for sqlx checks from sync tests).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 }
 
 /// A KMIP client over one mutual-TLS connection.

@@ -1,0 +1,265 @@
+//! Dynamic database credentials against the real PostgreSQL and MariaDB on this machine
+//! (127.0.0.1:5432 and :3306; `.ci/run` starts them when they are down): users that exist
+//! only for a lease, renewal bounded by the maximum TTL, revocation by id and prefix,
+//! expiry (also while Strongroom is stopped), retries while the database is unreachable,
+//! root rotation and static roles.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{block_on, temp_dir, Api, Server};
+use serde_json::json;
+use sqlx::Connection;
+
+/// Superuser connections for setup and checks (trust or empty-password root by default).
+fn pg_admin() -> String {
+    std::env::var("STRONGROOM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn my_admin() -> String {
+    std::env::var("STRONGROOM_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+fn pg_exec(sql: &str) {
+    block_on(async {
+        let mut c = sqlx::PgConnection::connect(&pg_admin()).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at 127.0.0.1:5432 (trust auth, database test; or set \
+                 STRONGROOM_TEST_POSTGRES_URL) is needed; scripts/start-test-databases starts it: {e}"
+            )
+        });
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.unwrap();
+    });
+}
+
+fn my_exec(sql: &str) {
+    block_on(async {
+        let mut c = sqlx::MySqlConnection::connect(&my_admin()).await.unwrap_or_else(|e| {
+            panic!(
+                "MariaDB at 127.0.0.1:3306 (root, empty password, database test; or set \
+                 STRONGROOM_TEST_MYSQL_URL) is needed; scripts/start-test-databases starts it: {e}"
+            )
+        });
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut c).await.unwrap();
+    });
+}
+
+/// Logs in to PostgreSQL as `user` (this server trusts 127.0.0.1, so only existence counts).
+fn pg_login(user: &str, password: &str) -> Result<(), String> {
+    block_on(async {
+        let url = format!("postgres://{user}:{password}@127.0.0.1:5432/test");
+        let mut c = sqlx::PgConnection::connect(&url).await.map_err(|e| e.to_string())?;
+        sqlx::query("SELECT 1").execute(&mut c).await.map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+fn my_login(user: &str, password: &str) -> Result<(), String> {
+    block_on(async {
+        let url = format!("mysql://{user}:{password}@127.0.0.1:3306/test");
+        let mut c = sqlx::MySqlConnection::connect(&url).await.map_err(|e| e.to_string())?;
+        sqlx::query("SELECT 1").execute(&mut c).await.map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("timed out after {secs}s waiting for {what}");
+}
+
+fn suffix() -> String {
+    format!("{}_{}", std::process::id(), Instant::now().elapsed().subsec_nanos() % 10000)
+}
+
+fn issue(api: &Api, role: &str) -> (String, String, String) {
+    let r = api.ok("GET", &format!("/v1/database/creds/{role}"), json!(null));
+    (
+        r["data"]["username"].as_str().unwrap().to_owned(),
+        r["data"]["password"].as_str().unwrap().to_owned(),
+        r["lease_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn lease_state(api: &Api, lease: &str) -> String {
+    let r = api.ok("POST", "/v1/sys/leases/lookup", json!({ "lease_id": lease }));
+    r["data"]["state"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn postgres_users_live_only_for_their_lease() {
+    let root = format!("sr_root_{}", suffix());
+    pg_exec(&format!(
+        "DROP ROLE IF EXISTS {root}; CREATE ROLE {root} LOGIN SUPERUSER PASSWORD 'initial-pw'"
+    ));
+    let dir = temp_dir("strongroom-pg-creds");
+    let server = Server::start(&dir);
+    let api = Api::admin(&server);
+
+    api.ok(
+        "POST",
+        "/v1/database/config/pg",
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:5432/test",
+            "username": root, "password": "initial-pw", "allowed_roles": "ro,short",
+        }),
+    );
+    let config = api.ok("GET", "/v1/database/config/pg", json!(null));
+    assert!(!config.to_string().contains("initial-pw"), "password echoed: {config}");
+    let create = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; \
+                  GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";";
+    api.ok(
+        "POST",
+        "/v1/database/roles/ro",
+        json!({ "db_name": "pg", "creation_statements": [create], "default_ttl": "1h", "max_ttl": "2h" }),
+    );
+    api.ok(
+        "POST",
+        "/v1/database/roles/short",
+        json!({ "db_name": "pg", "creation_statements": create, "default_ttl": 2, "max_ttl": 10 }),
+    );
+    api.ok(
+        "POST",
+        "/v1/database/roles/other",
+        json!({ "db_name": "pg", "creation_statements": create }),
+    );
+    let (status, body) = api.call("GET", "/v1/database/creds/other", json!(null));
+    assert_eq!(status, 400, "{body}");
+    assert!(body["errors"][0].as_str().unwrap().contains("allowed_roles"), "{body}");
+
+    // A dynamic user logs in, has an expiry in the database, and is gone after revocation.
+    let (user, password, lease) = issue(&api, "ro");
+    assert!(lease.starts_with("database/creds/ro/"), "{lease}");
+    assert!(user.starts_with("v-ro-"), "{user}");
+    pg_login(&user, &password).unwrap();
+    let renewed =
+        api.ok("POST", "/v1/sys/leases/renew", json!({ "lease_id": lease, "increment": 999_999 }));
+    let duration = renewed["lease_duration"].as_i64().unwrap();
+    assert!((7000..=7200).contains(&duration), "renewal is capped by max_ttl: {renewed}");
+    api.ok("POST", "/v1/sys/leases/revoke", json!({ "lease_id": lease }));
+    let err = pg_login(&user, &password).unwrap_err();
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(lease_state(&api, &lease), "revoked");
+    let (status, _) = api.call("POST", "/v1/sys/leases/renew", json!({ "lease_id": lease }));
+    assert_eq!(status, 400, "a revoked lease cannot be renewed");
+
+    // Expiry: the reaper revokes on its own.
+    let (user, password, lease) = issue(&api, "short");
+    pg_login(&user, &password).unwrap();
+    wait_for("the expired user to be dropped", 20, || pg_login(&user, &password).is_err());
+    wait_for("the lease to be marked revoked", 5, || lease_state(&api, &lease) == "revoked");
+
+    // A lease that expires while Strongroom is stopped is revoked after the restart.
+    let (user, password, _) = issue(&api, "short");
+    server.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    pg_login(&user, &password).expect("nobody revoked it while Strongroom was down");
+    let server = Server::start(&dir);
+    wait_for("the user to be dropped after restart", 20, || pg_login(&user, &password).is_err());
+
+    // Listing leases under a role.
+    let listed =
+        Api::admin(&server).ok("GET", "/v1/sys/leases/lookup/database/creds/short", json!(null));
+    assert_eq!(listed["data"]["keys"].as_array().unwrap().len(), 2, "{listed}");
+    server.stop();
+    pg_exec(&format!("DROP ROLE IF EXISTS {root}"));
+}
+
+#[test]
+fn mariadb_users_root_rotation_static_roles_and_retries() {
+    let s = suffix();
+    let root = format!("sr_root_{s}");
+    let app = format!("sr_app_{s}");
+    my_exec(&format!(
+        "CREATE USER '{root}'@'%' IDENTIFIED BY 'initial-pw'; \
+         GRANT ALL PRIVILEGES ON *.* TO '{root}'@'%' WITH GRANT OPTION; \
+         CREATE USER '{app}'@'%' IDENTIFIED BY 'app-original'; GRANT SELECT ON test.* TO '{app}'@'%'"
+    ));
+    let dir = temp_dir("strongroom-my-creds");
+    let server = Server::start(&dir);
+    let api = Api::admin(&server);
+    let url = "mysql://{{username}}:{{password}}@127.0.0.1:3306/test";
+    let config = json!({
+        "plugin_name": "mysql-database-plugin", "connection_url": url,
+        "username": root, "password": "initial-pw", "allowed_roles": ["web", "app"],
+    });
+    api.ok("POST", "/v1/database/config/my", config);
+    let wrong = json!({
+        "plugin_name": "mysql-database-plugin", "connection_url": url,
+        "username": root, "password": "wrong", "allowed_roles": "*",
+    });
+    let (status, body) = api.call("POST", "/v1/database/config/bad", wrong);
+    assert_eq!(status, 502, "verify_connection refuses a wrong password: {body}");
+    api.ok(
+        "POST",
+        "/v1/database/roles/web",
+        json!({
+            "db_name": "my",
+            "creation_statements": "CREATE USER '{{name}}'@'%' IDENTIFIED BY '{{password}}'; GRANT SELECT ON test.* TO '{{name}}'@'%';",
+            "default_ttl": "10m",
+        }),
+    );
+
+    let (user, password, _) = issue(&api, "web");
+    assert!(user.len() <= 32, "{user}");
+    my_login(&user, &password).unwrap();
+    api.ok("POST", "/v1/sys/leases/revoke-prefix/database/creds/web", json!(null));
+    assert!(my_login(&user, &password).is_err());
+
+    // Root rotation: afterwards the old password is useless, and Strongroom still works.
+    api.ok("POST", "/v1/database/rotate-root/my", json!(null));
+    assert!(my_login(&root, "initial-pw").is_err(), "old root password still works");
+    let (user, password, lease) = issue(&api, "web");
+    my_login(&user, &password).unwrap();
+
+    // The database goes away: revocation fails clearly, is retried, and succeeds later.
+    let unreachable = json!({
+        "plugin_name": "mysql-database-plugin", "connection_url": "mysql://{{username}}:{{password}}@127.0.0.1:1/test",
+        "username": root, "allowed_roles": ["web", "app"], "verify_connection": false,
+    });
+    api.ok("POST", "/v1/database/config/my", unreachable);
+    let (status, body) = api.call("POST", "/v1/sys/leases/revoke", json!({ "lease_id": lease }));
+    assert_eq!(status, 502, "{body}");
+    let looked = api.ok("POST", "/v1/sys/leases/lookup", json!({ "lease_id": lease }));
+    assert_eq!(looked["data"]["state"], "revoke_failed", "{looked}");
+    assert!(looked["data"]["last_error"].as_str().unwrap().contains("database"), "{looked}");
+    my_login(&user, &password).expect("still there while the database was unreachable");
+    let reachable = json!({
+        "plugin_name": "mysql-database-plugin", "connection_url": url,
+        "username": root, "allowed_roles": ["web", "app"],
+    });
+    api.ok("POST", "/v1/database/config/my", reachable);
+    wait_for("the retried revocation", 20, || my_login(&user, &password).is_err());
+    wait_for("the lease to be marked revoked", 5, || lease_state(&api, &lease) == "revoked");
+
+    // A static role: Strongroom takes over an existing user's password.
+    api.ok(
+        "POST",
+        "/v1/database/static-roles/app",
+        json!({ "db_name": "my", "username": app, "rotation_period": "1h" }),
+    );
+    assert!(my_login(&app, "app-original").is_err(), "the original password was rotated away");
+    let first = api.ok("GET", "/v1/database/static-creds/app", json!(null));
+    let first_pw = first["data"]["password"].as_str().unwrap().to_owned();
+    my_login(&app, &first_pw).unwrap();
+    api.ok("POST", "/v1/database/rotate-role/app", json!(null));
+    let second = api.ok("GET", "/v1/database/static-creds/app", json!(null));
+    let second_pw = second["data"]["password"].as_str().unwrap();
+    assert_ne!(first_pw, second_pw);
+    my_login(&app, second_pw).unwrap();
+    assert!(my_login(&app, &first_pw).is_err());
+
+    server.stop();
+    my_exec(&format!("DROP USER IF EXISTS '{root}'@'%'; DROP USER IF EXISTS '{app}'@'%'"));
+}

@@ -1,0 +1,75 @@
+//! `schemas/openapi.json` describes the API as served: every documented path and method
+//! is routed (and refuses a caller without credentials, unless public), and every route in
+//! the router's source is documented.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{https_with, temp_dir, tls_config, Server};
+
+fn documented() -> BTreeSet<(String, String)> {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/openapi.json"))
+            .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "delete"] {
+            if item.get(method).is_some() {
+                out.insert((path.clone(), method.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// The routes in the router's source (`.route("PATH", get(..).post(..))`).
+fn routed() -> BTreeSet<(String, String)> {
+    let src =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/api/mod.rs"))
+            .unwrap();
+    let mut out = BTreeSet::new();
+    for chunk in src.split(".route(").skip(1) {
+        let chunk = chunk.split(".route_layer(").next().unwrap();
+        let path = chunk.split('"').nth(1).unwrap().replace("{*prefix}", "{prefix}");
+        for method in ["get", "post", "put", "delete"] {
+            if chunk.contains(&format!("{method}(")) {
+                out.insert((path.clone(), method.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_route_is_documented_and_every_documented_route_is_served() {
+    let documented = documented();
+    let routed = routed();
+    assert!(routed.len() >= 40, "parsed too few routes: {routed:?}");
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    assert!(undocumented.is_empty(), "routes missing from schemas/openapi.json: {undocumented:?}");
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(unrouted.is_empty(), "documented but not routed: {unrouted:?}");
+
+    let dir = temp_dir("strongroom-openapi");
+    let server = Server::start(&dir);
+    let public = ["/v1/pki/ca/pem", "/v1/pki/crl", "/v1/pki/crl/pem"];
+    for (path, method) in &documented {
+        let concrete = path.replace("{prefix}", "database/creds/x").replace(['{', '}'], "");
+        let (status, body) = https_with(
+            server.https,
+            tls_config(&dir, None),
+            &method.to_uppercase(),
+            &concrete,
+            &[],
+            b"",
+        );
+        let want = if public.contains(&path.as_str()) { 200 } else { 401 };
+        assert_eq!(status, want, "{method} {concrete}: {}", String::from_utf8_lossy(&body));
+    }
+    server.stop();
+}

@@ -1,0 +1,149 @@
+//! The REST API's authentication and authorisation: the initial admin token, tokens with
+//! policies and TTLs, the Vault-style token header, client certificates, refusals (401,
+//! 403) and their audit records, and bad requests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{block_on, client_cert, https_with, temp_dir, tls_config, Api, Server};
+use serde_json::json;
+
+#[test]
+fn tokens_policies_and_their_audit_trail() {
+    let dir = temp_dir("strongroom-api-tokens");
+    let server = Server::start(&dir);
+    let token_file = dir.join("admin.token");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "admin.token must be owner-only, is {mode:o}");
+    let admin = Api::admin(&server);
+    let me = admin.ok("GET", "/v1/auth/token/lookup-self", json!(null));
+    assert_eq!(me["data"]["policies"], json!(["root"]), "{me}");
+
+    // A policy in the documented language; a bad one is refused with its line.
+    let policy = r#"
+        # database readers
+        path "database/roles" { capabilities = ["list"] }
+        path "database/roles/*" { capabilities = ["read"] }
+        path "sys/policies/acl/*" { capabilities = ["deny"] }
+    "#;
+    admin.ok("POST", "/v1/sys/policies/acl/reader", json!({ "policy": policy }));
+    let (status, body) = admin.call(
+        "POST",
+        "/v1/sys/policies/acl/bad",
+        json!({ "policy": "path \"x\" {\n capabilities = [\"fly\"] }" }),
+    );
+    assert_eq!(status, 400);
+    assert!(body["errors"][0].as_str().unwrap().contains("line 2"), "{body}");
+    let (status, _) = admin.call("POST", "/v1/sys/policies/acl/root", json!({ "policy": "" }));
+    assert_eq!(status, 400, "built-in policies cannot be replaced");
+    let listed = admin.ok("GET", "/v1/sys/policies/acl", json!(null));
+    assert!(listed["data"]["keys"].as_array().unwrap().contains(&json!("reader")), "{listed}");
+
+    let created = admin.ok(
+        "POST",
+        "/v1/auth/token/create",
+        json!({ "policies": ["reader"], "ttl": "1h", "display_name": "ci" }),
+    );
+    let token = created["auth"]["client_token"].as_str().unwrap().to_owned();
+    let accessor = created["auth"]["accessor"].as_str().unwrap().to_owned();
+    assert_eq!(created["auth"]["lease_duration"], 3600);
+    let reader = admin.with_token(&token);
+    reader.ok("GET", "/v1/database/roles", json!(null));
+    let (status, body) = reader.call("POST", "/v1/database/config/x", json!({}));
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = reader.call("GET", "/v1/sys/policies/acl/reader", json!(null));
+    assert_eq!(status, 403, "deny wins on its path");
+    let (status, _) = reader.call("POST", "/v1/auth/token/create", json!({ "policies": ["root"] }));
+    assert_eq!(status, 403, "no token/create capability, and no root to hand out");
+
+    // Vault's header works too; the token sees itself.
+    let (status, out) = https_with(
+        server.https,
+        tls_config(&dir, None),
+        "GET",
+        "/v1/auth/token/lookup-self",
+        &[("X-Vault-Token", &token)],
+        b"",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+
+    // No token: 401; a wrong one: 403; a revoked one: 403; an expired one: 403.
+    let (status, _) =
+        https_with(server.https, tls_config(&dir, None), "GET", "/v1/database/roles", &[], b"");
+    assert_eq!(status, 401);
+    assert_eq!(
+        admin.with_token("sr.not-a-token").call("GET", "/v1/database/roles", json!(null)).0,
+        403
+    );
+    reader.ok("POST", "/v1/auth/token/revoke-self", json!(null));
+    assert_eq!(reader.call("GET", "/v1/database/roles", json!(null)).0, 403);
+    let short =
+        admin.ok("POST", "/v1/auth/token/create", json!({ "policies": ["reader"], "ttl": 1 }));
+    let short = admin.with_token(short["auth"]["client_token"].as_str().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(short.call("GET", "/v1/database/roles", json!(null)).0, 403, "expired");
+
+    // Client certificates: an administrator gets root, anyone else only the default policy.
+    let certs = client_cert(&dir, "someone");
+    let (status, _) = https_with(
+        server.https,
+        tls_config(&certs, Some("someone")),
+        "GET",
+        "/v1/database/roles",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 403);
+    let (status, out) = https_with(
+        server.https,
+        tls_config(&certs, Some("someone")),
+        "GET",
+        "/v1/auth/token/lookup-self",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&out));
+
+    // Bad requests are clear.
+    let (status, body) = admin.call("GET", "/v1/no/such/route", json!(null));
+    assert_eq!(status, 404, "{body}");
+    let (status, out) = https_with(
+        server.https,
+        tls_config(&dir, None),
+        "POST",
+        "/v1/sys/policies/acl/x",
+        &[("Authorization", &format!("Bearer {}", admin.token))],
+        b"{not json",
+    );
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&out).contains("request body"));
+    server.stop();
+
+    // Every decision is audited with the identity: refusals included, no token in it.
+    let events: Vec<(String, String, String)> = block_on(async {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", dir.join("strongroom.db").display());
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_as(
+            "SELECT principal, operation, outcome FROM audit WHERE protocol = 'api' ORDER BY seq",
+        )
+        .fetch_all(&mut db)
+        .await
+        .unwrap()
+    });
+    let who = format!("token:{accessor}");
+    let has = |p: &str, op: &str, outcome: &str| {
+        events.iter().any(|e| e.0 == p && e.1 == op && e.2 == outcome)
+    };
+    assert!(has(&who, "GET /v1/database/roles", "ok"), "{events:?}");
+    assert!(has(&who, "POST /v1/database/config/x", "denied"), "{events:?}");
+    assert!(has("unauthenticated", "GET /v1/database/roles", "denied"), "{events:?}");
+    assert!(has("CN=someone", "GET /v1/database/roles", "denied"), "{events:?}");
+    let all = format!("{events:?}");
+    assert!(
+        !all.contains(&token) && !all.contains(&admin.token),
+        "a token leaked into the audit trail"
+    );
+}
