@@ -154,6 +154,47 @@ fn postgres_users_live_only_for_their_lease() {
     let (status, _) = api.call("POST", "/v1/sys/leases/renew", json!({ "lease_id": lease }));
     assert_eq!(status, 400, "a revoked lease cannot be renewed");
 
+    // Bad input: an unknown template variable is refused when the role is written; SQL that
+    // fails leaves no user behind and no lease active; an unknown role is a 404.
+    let (status, body) = api.call(
+        "POST",
+        "/v1/database/roles/ro",
+        json!({ "db_name": "pg", "creation_statements": "CREATE ROLE \"{{nmae}}\"" }),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body["errors"][0].as_str().unwrap().contains("{{nmae}}"), "{body}");
+    api.ok(
+        "POST",
+        "/v1/database/roles/broken",
+        json!({ "db_name": "pg", "creation_statements": "CREATE ROLE \"{{name}}\" LOGIN; SELEC 1;" }),
+    );
+    api.ok(
+        "POST",
+        "/v1/database/config/pg",
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:5432/test",
+            "username": root, "allowed_roles": "ro,short,broken",
+        }),
+    );
+    let (status, body) = api.call("GET", "/v1/database/creds/broken", json!(null));
+    assert_eq!(status, 502, "{body}");
+    assert!(body["errors"][0].as_str().unwrap().contains("syntax error"), "{body}");
+    let left: i64 = block_on(async {
+        let mut c = sqlx::PgConnection::connect(&pg_admin()).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM pg_roles WHERE rolname LIKE 'v-broken-%'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    });
+    assert_eq!(left, 0, "a failed creation left a user behind");
+    let leases = api.ok("GET", "/v1/sys/leases/lookup/database/creds/broken", json!(null));
+    for key in leases["data"]["keys"].as_array().unwrap() {
+        let id = format!("database/creds/broken/{}", key.as_str().unwrap());
+        assert_eq!(lease_state(&api, &id), "revoked");
+    }
+    assert_eq!(api.call("GET", "/v1/database/creds/nobody", json!(null)).0, 404);
+
     // Expiry: the reaper revokes on its own.
     let (user, password, lease) = issue(&api, "short");
     pg_login(&user, &password).unwrap();

@@ -47,11 +47,14 @@ impl Flavor {
 
     fn default_revocation(self) -> &'static str {
         match self {
-            // Ends the user's sessions too: a revoked credential must stop working now.
+            // Idempotent (a retry after a partial revocation, or an undo after a creation
+            // that rolled back, finds nothing to do), and ends the user's sessions: a
+            // revoked credential must stop working now.
             Flavor::Postgres => {
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';\
-                 REASSIGN OWNED BY \"{{name}}\" TO CURRENT_USER; DROP OWNED BY \"{{name}}\";\
-                 DROP ROLE IF EXISTS \"{{name}}\";"
+                "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{{name}}') THEN \
+                 PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}'; \
+                 REASSIGN OWNED BY \"{{name}}\" TO CURRENT_USER; DROP OWNED BY \"{{name}}\"; \
+                 DROP ROLE \"{{name}}\"; END IF; END $$;"
             }
             Flavor::Mysql => "DROP USER IF EXISTS '{{name}}'@'%';",
         }
@@ -200,12 +203,20 @@ pub(crate) fn render(template: &str, vars: &Vars<'_>) -> Result<String, CredsErr
     Ok(out)
 }
 
-/// Splits a template into statements at `;` outside quotes (`'…'`, `"…"`, `` `…` ``).
+/// Splits a template into statements at `;` outside quotes (`'…'`, `"…"`, `` `…` ``) and
+/// PostgreSQL's `$$…$$` bodies.
 pub(crate) fn split_statements(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quote: Option<char> = None;
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek() == Some(&'$') && matches!(quote, None | Some('$')) {
+            chars.next();
+            quote = if quote.is_none() { Some('$') } else { None };
+            cur.push_str("$$");
+            continue;
+        }
         match (quote, c) {
             (None, ';') => {
                 if !cur.trim().is_empty() {
@@ -215,7 +226,7 @@ pub(crate) fn split_statements(text: &str) -> Vec<String> {
                 continue;
             }
             (None, '\'' | '"' | '`') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
+            (Some(q), c) if c == q && q != '$' => quote = None,
             _ => {}
         }
         cur.push(c);
@@ -325,6 +336,8 @@ mod tests {
     fn statements_split_outside_quotes() {
         let s = split_statements("CREATE ROLE \"a;b\" PASSWORD 'x;y'; GRANT x TO `c;d`;\n;");
         assert_eq!(s, ["CREATE ROLE \"a;b\" PASSWORD 'x;y'", "GRANT x TO `c;d`"]);
+        let s = split_statements("DO $$ BEGIN A; B$1; END $$; SELECT '$$;'");
+        assert_eq!(s, ["DO $$ BEGIN A; B$1; END $$", "SELECT '$$;'"]);
     }
 
     #[test]

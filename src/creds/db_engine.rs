@@ -158,6 +158,17 @@ impl Creds {
         }
         super::password::username(role.username_template.as_deref(), name, "t", 63)
             .map_err(CredsError::Invalid)?;
+        // Template mistakes show now, not at the first credential request.
+        let sample = Vars { name: "v-sample", password: Some("pw"), expiration: Some(0) };
+        for t in role
+            .creation_statements
+            .iter()
+            .chain(&role.revocation_statements)
+            .chain(&role.renew_statements)
+            .chain(&role.rollback_statements)
+        {
+            super::database::render(t, &sample)?;
+        }
         self.store
             .put_engine_config(KIND_ROLE, name, &json(&role), None, crate::util::now())
             .await?;
@@ -230,8 +241,10 @@ impl Creds {
             };
             let undone = conn.run(&undo, &vars).await;
             conn.close().await;
-            if undone.is_ok() {
-                self.store.mark_lease_revoked(&lease.id, crate::util::now()).await?;
+            let now = crate::util::now();
+            match undone {
+                Ok(()) => self.store.mark_lease_revoked(&lease.id, now).await?,
+                Err(u) => self.store.mark_lease_failed(&lease.id, &u.to_string(), now + 1).await?,
             }
             return Err(hide(e, &password));
         }

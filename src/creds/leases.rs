@@ -137,10 +137,12 @@ impl Creds {
         }
     }
 
-    /// One reaper pass: revokes leases due at `now`. Returns how many were revoked.
+    /// One reaper pass: tries to revoke up to a batch of leases due at `now`. Returns how
+    /// many it took (a full batch means more may be waiting).
     pub(crate) async fn reap(&self, now: i64) -> Result<usize, CredsError> {
-        let mut revoked = 0;
-        for lease in self.store.due_leases(now, REAP_BATCH).await? {
+        let due = self.store.due_leases(now, REAP_BATCH).await?;
+        let taken = due.len();
+        for lease in due {
             // Another worker (or replica) may have taken it meanwhile.
             if !self.store.claim_lease(&lease.id, lease.next_attempt_at, now + CLAIM_SECS).await? {
                 continue;
@@ -148,7 +150,6 @@ impl Creds {
             let (outcome, detail) = match self.revoke_credential(&lease).await {
                 Ok(()) => {
                     self.store.mark_lease_revoked(&lease.id, now).await?;
-                    revoked += 1;
                     ("ok", "lease expired; credential revoked".to_owned())
                 }
                 Err(e) => {
@@ -170,7 +171,7 @@ impl Creds {
                 })
                 .await;
         }
-        Ok(revoked)
+        Ok(taken)
     }
 }
 
@@ -191,8 +192,16 @@ pub(crate) async fn run_reaper(creds: Creds, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             _ = tick.tick() => {
                 let now = crate::util::now();
-                if let Err(e) = creds.reap(now).await {
-                    tracing::warn!(error = %e, "lease reaper pass failed");
+                // A full batch: more are due; go on without waiting for the next tick.
+                loop {
+                    match creds.reap(now).await {
+                        Ok(n) if n == usize::try_from(REAP_BATCH).unwrap_or(0) => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "lease reaper pass failed");
+                            break;
+                        }
+                    }
                 }
                 if let Err(e) = creds.rotate_due_static_roles(now).await {
                     tracing::warn!(error = %e, "static role rotation pass failed");
