@@ -101,6 +101,11 @@ impl Server {
         Server { child, data_dir: data_dir.to_owned(), kmip, https }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server with SIGTERM and waits for it to exit.
     pub fn stop(mut self) {
         self.terminate();
