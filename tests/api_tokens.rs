@@ -40,6 +40,8 @@ fn tokens_policies_and_their_audit_trail() {
     assert_eq!(status, 400, "built-in policies cannot be replaced");
     let listed = admin.ok("GET", "/v1/sys/policies/acl", json!(null));
     assert!(listed["data"]["keys"].as_array().unwrap().contains(&json!("reader")), "{listed}");
+    // Vault's LIST verb lists too.
+    assert_eq!(admin.ok("LIST", "/v1/sys/policies/acl", json!(null)), listed);
 
     let created = admin.ok(
         "POST",

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use axum::routing::{get, post};
 use axum::Router;
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -92,7 +91,14 @@ pub(crate) async fn serve(
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .and_then(|c| Principal::from_certificate(c));
-            let service = TowerToHyperService::new(app.layer(axum::Extension(Peer(client))));
+            let app = app.layer(axum::Extension(Peer(client)));
+            // Vault's clients list with the LIST method; here GET on a collection lists.
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                if req.method().as_str() == "LIST" {
+                    *req.method_mut() = axum::http::Method::GET;
+                }
+                tower::Service::call(&mut app.clone(), req)
+            });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(30))
