@@ -121,6 +121,18 @@ fn tokens_policies_and_their_audit_trail() {
     );
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&out).contains("request body"));
+
+    // The audit trail is queryable through the API (root only by default).
+    let denied = admin.ok(
+        "GET",
+        &format!("/v1/sys/audit?principal=token:{accessor}&outcome=denied"),
+        json!(null),
+    );
+    let events = denied["data"]["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["operation"] == "POST /v1/database/config/x"), "{denied}");
+    assert!(events.iter().all(|e| e["outcome"] == "denied"), "{denied}");
+    let (status, _) = admin.call("GET", "/v1/sys/audit?bogus=1", json!(null));
+    assert_eq!(status, 400);
     server.stop();
 
     // Every decision is audited with the identity: refusals included, no token in it.

@@ -118,3 +118,42 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+/// One stored audit record, for the API's audit query.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub(crate) struct AuditRow {
+    pub(crate) seq: i64,
+    pub(crate) at: i64,
+    pub(crate) principal: String,
+    pub(crate) protocol: String,
+    pub(crate) operation: String,
+    pub(crate) object_id: Option<String>,
+    pub(crate) outcome: String,
+    pub(crate) detail: Option<String>,
+}
+
+impl Store {
+    /// Audit records after `after_seq`, oldest first, optionally only one principal's or
+    /// one outcome's; at most `limit`.
+    pub(crate) async fn audit_events(
+        &self,
+        after_seq: i64,
+        principal: Option<&str>,
+        outcome: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, at, principal, protocol, operation, object_id, outcome, detail FROM audit \
+             WHERE seq > ? AND (? IS NULL OR principal = ?) AND (? IS NULL OR outcome = ?) \
+             ORDER BY seq LIMIT ?",
+        )
+        .bind(after_seq)
+        .bind(principal)
+        .bind(principal)
+        .bind(outcome)
+        .bind(outcome)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

@@ -47,6 +47,7 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/v1/auth/token/revoke-self", post(tokens::revoke_self))
         .route("/v1/auth/token/revoke-accessor", post(tokens::revoke_accessor))
         .route("/v1/sys/policies/acl", get(tokens::list_policies))
+        .route("/v1/sys/audit", get(tokens::audit))
         .route(
             "/v1/sys/policies/acl/{name}",
             get(tokens::read_policy)

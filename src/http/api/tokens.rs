@@ -175,3 +175,27 @@ pub(super) async fn delete_policy(
     state.store.delete_policy(&name).await?;
     done()
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuditQuery {
+    #[serde(default)]
+    after: i64,
+    principal: Option<String>,
+    outcome: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/sys/audit?after=SEQ&principal=P&outcome=denied&limit=N`: audit records, oldest
+/// first; page on with `after` set to the last `seq`.
+pub(super) async fn audit(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<AuditQuery>,
+) -> ApiResult {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = state
+        .store
+        .audit_events(q.after, q.principal.as_deref(), q.outcome.as_deref(), limit)
+        .await?;
+    data(json!({ "events": rows }))
+}
