@@ -80,7 +80,7 @@ impl Creds {
         };
         let until = (now + increment).min(lease.max_expires_at);
         if lease.kind == "database" {
-            let data = lease_data(&lease)?;
+            let data: LeaseData = lease_data(&lease)?;
             self.renew_db_user(&data, until).await?;
         }
         if !self.store.renew_lease(id, until).await? {
@@ -131,7 +131,7 @@ impl Creds {
     /// Removes what the lease gave out, through its engine.
     async fn revoke_credential(&self, lease: &LeaseRow) -> Result<(), CredsError> {
         match lease.kind.as_str() {
-            "database" => self.revoke_db_user(&lease_data(lease)?).await,
+            "database" => self.revoke_db_user(&lease_data::<LeaseData>(lease)?).await,
             "pki" => self.revoke_leased_certificate(lease).await,
             other => Err(CredsError::Invalid(format!("lease of unknown kind {other:?}"))),
         }
@@ -175,7 +175,10 @@ impl Creds {
     }
 }
 
-fn lease_data(lease: &LeaseRow) -> Result<LeaseData, CredsError> {
+/// What an engine stored in a lease to revoke or renew it.
+pub(super) fn lease_data<T: serde::de::DeserializeOwned>(
+    lease: &LeaseRow,
+) -> Result<T, CredsError> {
     serde_json::from_str(&lease.data).map_err(|source| CredsError::Corrupt {
         kind: "lease",
         name: lease.id.clone(),

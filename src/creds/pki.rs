@@ -335,9 +335,7 @@ impl Creds {
         struct Data {
             serial: String,
         }
-        let data: Data = serde_json::from_str(&lease.data).map_err(|source| {
-            CredsError::Corrupt { kind: "lease", name: lease.id.clone(), source }
-        })?;
+        let data: Data = super::leases::lease_data(lease)?;
         self.revoke_certificate(&data.serial).await.map(|_| ())
     }
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{data, done, keys, ttl, ApiError, ApiResult, Body};
 use crate::app::AppState;
-use crate::store::LeaseRow;
+use crate::store::{lease_state, LeaseRow};
 
 #[derive(Deserialize)]
 pub(super) struct LeaseRequest {
@@ -23,8 +23,8 @@ fn lease_json(l: &LeaseRow) -> Value {
         "issue_time": l.issued_at,
         "expire_time": l.expires_at,
         "max_expire_time": l.max_expires_at,
-        "ttl": if l.state == "active" { (l.expires_at - now).max(0) } else { 0 },
-        "renewable": l.renewable && l.state == "active",
+        "ttl": if l.state == lease_state::ACTIVE { (l.expires_at - now).max(0) } else { 0 },
+        "renewable": l.renewable && l.state == lease_state::ACTIVE,
         "state": l.state,
         "revoke_attempts": l.attempts,
         "last_error": l.last_error,
