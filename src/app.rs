@@ -27,6 +27,8 @@ pub(crate) struct AppState {
     pub(crate) credentials: Arc<crate::authz::Credentials>,
     /// The secrets engines (database credentials, certificates) and their leases.
     pub(crate) creds: crate::creds::Creds,
+    /// Versioned TDE keys served to databases.
+    pub(crate) tde: crate::tde::Tde,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +124,8 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     ensure_admin_token(&store, &settings.data_dir).await?;
     let ca = Arc::new(ca);
     let creds = crate::creds::Creds::new(store.clone(), hsm.clone(), ca.clone());
-    Ok(AppState { store, hsm, ca, kmip_limits, admins, credentials, creds })
+    let tde = crate::tde::Tde::new(settings.tde_mount.clone());
+    Ok(AppState { store, hsm, ca, kmip_limits, admins, credentials, creds, tde })
 }
 
 /// On first start (or whenever no live token is left), creates a token with the root policy and writes it to `DATA/admin.token`

@@ -12,6 +12,7 @@ mod http;
 mod kmip_server;
 mod policy;
 mod store;
+mod tde;
 mod tls;
 mod util;
 

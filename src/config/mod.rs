@@ -23,6 +23,14 @@ pub(crate) struct RawConfig {
     store: RawStore,
     #[serde(default)]
     access: RawAccess,
+    #[serde(default)]
+    tde: RawTde,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTde {
+    mount: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +142,8 @@ pub(crate) struct Settings {
     pub(crate) sqlite_path: PathBuf,
     /// Client identities (certificate subjects) that may act on every object.
     pub(crate) admins: Vec<String>,
+    /// The API mount serving TDE keys in Vault's KV version 2 format (`/v1/MOUNT/`).
+    pub(crate) tde_mount: String,
 }
 
 /// Command-line values that override the file.
@@ -231,6 +241,17 @@ impl RawConfig {
         if kmip.max_message_bytes < 1024 || kmip.max_message_bytes > 64 << 20 {
             return Err(invalid("kmip.max_message_bytes", "must be between 1 KiB and 64 MiB"));
         }
+        let tde_mount = self.tde.mount.unwrap_or_else(|| "tde".to_owned());
+        let reserved = ["sys", "auth", "database", "pki", "identity", "kmip", "acme"];
+        if tde_mount.is_empty()
+            || reserved.contains(&tde_mount.as_str())
+            || !tde_mount.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(
+                "tde.mount",
+                "must be one path segment of letters, digits, '-' or '_', not a built-in one",
+            ));
+        }
         if kmip.max_connections == 0 {
             return Err(invalid("kmip.max_connections", "must be at least 1"));
         }
@@ -255,6 +276,7 @@ impl RawConfig {
             sqlite_path,
             data_dir,
             admins: self.access.admins,
+            tde_mount,
         })
     }
 }
@@ -296,5 +318,9 @@ mod tests {
         assert!(raw.into_settings(Overrides::default()).is_err());
         let raw: RawConfig = toml::from_str("[store]\nurl = \"mysql://x\"").unwrap();
         assert!(raw.into_settings(Overrides::default()).is_err());
+        for mount in ["sys", "a/b", ""] {
+            let raw: RawConfig = toml::from_str(&format!("[tde]\nmount = {mount:?}")).unwrap();
+            assert!(raw.into_settings(Overrides::default()).is_err(), "{mount}");
+        }
     }
 }

@@ -159,6 +159,7 @@ async fn handle_message(
             now: crate::util::now(),
             placeholder: placeholder.clone(),
             operation,
+            policy_authorised: false,
         };
         let result = if undo {
             Err(OpError::Unsupported("Batch Error Continuation Option Undo is not supported"))

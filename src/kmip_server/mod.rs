@@ -3,8 +3,8 @@
 //! connections. Each message is answered by `dispatch`.
 
 pub(crate) mod dispatch;
-mod error;
-mod ops;
+pub(crate) mod error;
+pub(crate) mod ops;
 
 use std::sync::Arc;
 

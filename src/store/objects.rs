@@ -272,6 +272,23 @@ impl Store {
         Ok((total, ids.into_iter().map(|(id,)| id).collect()))
     }
 
+    /// The distinct Names of symmetric keys that start with `prefix`, in order (a TDE
+    /// mount's key list).
+    pub(crate) async fn key_names_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT a.match_key FROM attributes a JOIN objects o ON o.id = a.object_id \
+             WHERE a.name = 'Name' AND substr(a.match_key, 1, length(?1)) = ?1 \
+             AND o.object_type = 2 ORDER BY a.match_key",
+        )
+        .bind(prefix)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
     /// Stores the two halves of a key pair in one transaction.
     pub(crate) async fn insert_pair(
         &self,

@@ -74,10 +74,20 @@ impl Server {
 
     /// Starts with extra arguments and environment variables.
     pub fn start_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::start_listening(data_dir, "127.0.0.1:0", extra, env)
+    }
+
+    /// Starts with the HTTPS listener on `http_listen` (to come back on the same port).
+    pub fn start_listening(
+        data_dir: &Path,
+        http_listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--data-dir"])
             .arg(data_dir)
-            .args(["--kmip-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(["--kmip-listen", "127.0.0.1:0", "--http-listen", http_listen])
             .args(extra)
             .envs(env.iter().copied())
             .env("STRONGROOM_LOG", "warn")

@@ -7,6 +7,7 @@
 mod database;
 mod leases;
 mod pki;
+mod tde;
 mod tokens;
 
 use axum::body::Bytes;
@@ -34,6 +35,8 @@ const LIST_ROUTES: &[&str] = &[
     "/v1/database/static-roles",
     "/v1/sys/leases/lookup/{*prefix}",
     "/v1/pki/roles",
+    "/v1/{mount}/metadata",
+    "/v1/{mount}/keys",
 ];
 
 /// Routes anyone may read, as a CA publishes its certificate and CRL.
@@ -103,7 +106,26 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/v1/pki/ca/pem", get(pki::ca_pem))
         .route("/v1/pki/crl", get(pki::crl_der))
         .route("/v1/pki/crl/pem", get(pki::crl_pem))
+        .route("/v1/sys/mounts/{mount}/tune", get(tde::tune))
+        .route("/v1/{mount}/data/{name}", get(tde::read))
+        .route("/v1/{mount}/metadata", get(tde::list))
+        .route("/v1/{mount}/metadata/{name}", get(tde::metadata))
+        .route("/v1/{mount}/keys", get(tde::list))
+        .route(
+            "/v1/{mount}/keys/{name}",
+            get(tde::read_key).post(tde::create).put(tde::create).delete(tde::delete_key),
+        )
+        .route("/v1/{mount}/keys/{name}/rotate", post(tde::rotate).put(tde::rotate))
+        .route("/v1/{mount}/destroy/{name}", post(tde::destroy_versions).put(tde::destroy_versions))
         .route_layer(axum::middleware::from_fn_with_state(state, authorize))
+}
+
+/// The managed object a response concerned, for the audit record (handlers add it to
+/// their response's extensions).
+#[derive(Clone, Debug)]
+pub(crate) struct AuditObject {
+    pub(crate) object_id: String,
+    pub(crate) detail: String,
 }
 
 /// Who is calling, once authenticated; added to the request for the handlers.
@@ -145,7 +167,7 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, format!("{what} does not exist"))
     }
 
-    fn internal(e: &dyn std::error::Error) -> ApiError {
+    pub(crate) fn internal(e: &dyn std::error::Error) -> ApiError {
         tracing::error!(error = %e, "API request failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the server log")
     }
@@ -324,7 +346,8 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
             }
         }
         Err(e) => {
-            audit(&state, "unauthenticated", &operation, "denied", Some(e.message.clone())).await;
+            audit(&state, "unauthenticated", &operation, "denied", None, Some(e.message.clone()))
+                .await;
             return e.into_response();
         }
     };
@@ -342,7 +365,7 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
     };
     if !allowed {
         let why = format!("no {need} capability on {path}");
-        audit(&state, &caller.identity, &operation, "denied", Some(why)).await;
+        audit(&state, &caller.identity, &operation, "denied", None, Some(why)).await;
         return ApiError::new(StatusCode::FORBIDDEN, "permission denied").into_response();
     }
     let identity = caller.identity.clone();
@@ -351,7 +374,11 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
     let status = response.status();
     let outcome =
         if status.is_success() { "ok".to_owned() } else { format!("error {}", status.as_u16()) };
-    audit(&state, &identity, &operation, &outcome, None).await;
+    let (object_id, detail) = match response.extensions().get::<AuditObject>() {
+        Some(o) => (Some(o.object_id.clone()), Some(o.detail.clone())),
+        None => (None, None),
+    };
+    audit(&state, &identity, &operation, &outcome, object_id, detail).await;
     response
 }
 
@@ -402,6 +429,7 @@ async fn audit(
     principal: &str,
     operation: &str,
     outcome: &str,
+    object_id: Option<String>,
     detail: Option<String>,
 ) {
     state
@@ -411,7 +439,7 @@ async fn audit(
             principal: principal.to_owned(),
             protocol: "api",
             operation: operation.to_owned(),
-            object_id: None,
+            object_id,
             outcome: outcome.to_owned(),
             detail,
         })

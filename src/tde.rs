@@ -1,0 +1,369 @@
+//! Versioned keys for databases' transparent data encryption (TDE). Key `NAME` on the mount
+//! `M` is the managed AES key whose KMIP Name is `M/NAME`; its versions are the chain of
+//! re-keyed objects (each replacement links to the key it replaced), the oldest being
+//! version 1 and the named one the latest. So a KMIP client that Re-keys `M/NAME` adds a
+//! version, and keys made here are ordinary managed objects to KMIP clients.
+//!
+//! The operations run the KMIP handlers, with the caller already authorised by the API's
+//! policies; only how keys are found and numbered lives here.
+
+use kmip::attributes::{names, Attribute};
+use kmip::enums::{usage_mask, CryptographicAlgorithm, LinkType, ObjectType, State};
+use kmip::{Tag, Ttlv, Value};
+
+use crate::kmip_server::error::OpError;
+use crate::kmip_server::ops::{self, effective_state, OpCtx};
+use crate::store::{LocateQuery, ObjectRow, StoreError};
+
+/// Re-key chains longer than this are refused as corrupt rather than walked forever.
+const MAX_VERSIONS: usize = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TdeError {
+    #[error("key {0} does not exist")]
+    NoKey(String),
+    #[error("key {name} has no version {version}")]
+    NoVersion { name: String, version: u32 },
+    #[error("key {name} version {version} has been destroyed")]
+    Destroyed { name: String, version: u32 },
+    #[error("key {name} version {version} cannot be used now: {source}")]
+    Unusable {
+        name: String,
+        version: u32,
+        #[source]
+        source: Box<OpError>,
+    },
+    #[error("key {0} already exists; rotate it to add a version")]
+    Exists(String),
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(
+        "key {name} version {version} may still be needed to decrypt data a database wrote \
+         with it; destroying it makes that data unreadable for good. Send force=true to \
+         destroy it anyway"
+    )]
+    NeedsForce { name: String, version: u32 },
+    #[error("more than one managed key is named {0}; rename all but one")]
+    Ambiguous(String),
+    #[error("the re-key chain of key {0} is broken or too long")]
+    BrokenChain(String),
+    #[error(transparent)]
+    Op(#[from] OpError),
+}
+
+impl From<StoreError> for TdeError {
+    fn from(e: StoreError) -> TdeError {
+        TdeError::Op(OpError::Store(e))
+    }
+}
+
+/// One version of a key: its number (from 1) and its managed object.
+#[derive(Debug)]
+pub(crate) struct Version {
+    pub(crate) number: u32,
+    pub(crate) row: ObjectRow,
+}
+
+impl Version {
+    pub(crate) fn destroyed(&self, now: i64) -> bool {
+        matches!(effective_state(&self.row, now), State::DESTROYED | State::DESTROYED_COMPROMISED)
+    }
+}
+
+/// Key material of one version, as read for a database.
+pub(crate) struct KeyMaterial {
+    pub(crate) version: u32,
+    pub(crate) object_id: String,
+    pub(crate) created: i64,
+    pub(crate) material: Vec<u8>,
+}
+
+/// The TDE mount: its name and a lock that keeps two creations of one key apart.
+#[derive(Clone)]
+pub(crate) struct Tde {
+    pub(crate) mount: String,
+    create_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Key names are what databases use as ids: MariaDB asks for numbers, others for names.
+pub(crate) fn check_name(name: &str) -> Result<(), TdeError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(TdeError::Invalid("key names are 1 to 128 letters, digits, '-', '_' or '.'"))
+    }
+}
+
+fn link_target(attrs: &[Attribute], wanted: LinkType) -> Option<String> {
+    attrs.iter().filter(|a| a.name == "Link").find_map(|a| {
+        let Value::Structure(fields) = &a.value else { return None };
+        let kind = fields.iter().find(|f| f.tag == Tag::LINK_TYPE)?;
+        if kind.value != Value::Enumeration(wanted.0) {
+            return None;
+        }
+        let target = fields.iter().find(|f| f.tag == Tag::LINKED_OBJECT_IDENTIFIER)?;
+        target.as_text().ok().map(str::to_owned)
+    })
+}
+
+impl Tde {
+    pub(crate) fn new(mount: String) -> Tde {
+        Tde { mount, create_lock: Default::default() }
+    }
+
+    /// The KMIP Name of key `name`.
+    pub(crate) fn object_name(&self, name: &str) -> String {
+        format!("{}/{name}", self.mount)
+    }
+
+    /// Every version of key `name`, oldest first.
+    pub(crate) async fn versions(
+        &self,
+        cx: &OpCtx<'_>,
+        name: &str,
+    ) -> Result<Vec<Version>, TdeError> {
+        check_name(name)?;
+        let full = self.object_name(name);
+        let q = LocateQuery {
+            all_owners: true,
+            object_type: Some(i64::from(ObjectType::SYMMETRIC_KEY.0)),
+            storage_mask: 7,
+            attributes: vec![(names::NAME.to_owned(), full.clone())],
+            limit: Some(2),
+            ..LocateQuery::default()
+        };
+        let (total, ids) = cx.state.store.locate(&q).await?;
+        let latest = match (total, ids.first()) {
+            (0, _) | (_, None) => return Err(TdeError::NoKey(name.to_owned())),
+            (1, Some(id)) => id.clone(),
+            _ => return Err(TdeError::Ambiguous(full)),
+        };
+        let mut chain = Vec::new();
+        let mut next = Some(latest);
+        while let Some(id) = next {
+            if chain.len() >= MAX_VERSIONS {
+                return Err(TdeError::BrokenChain(name.to_owned()));
+            }
+            let row = cx
+                .state
+                .store
+                .object(&id)
+                .await?
+                .ok_or_else(|| TdeError::BrokenChain(name.to_owned()))?;
+            let attrs = cx.state.store.attributes(&id).await?;
+            next = link_target(&attrs, LinkType::REPLACED_OBJECT_LINK);
+            if next.as_ref().is_some_and(|n| chain.iter().any(|r: &ObjectRow| &r.id == n)) {
+                return Err(TdeError::BrokenChain(name.to_owned()));
+            }
+            chain.push(row);
+        }
+        chain.reverse();
+        Ok(chain.into_iter().zip(1..).map(|(row, number)| Version { number, row }).collect())
+    }
+
+    /// Key material for a database: `version`, or the latest when `None`. The latest must
+    /// be usable for encryption now; an older version only for decryption (so keys that
+    /// were deactivated still decrypt, as KMIP allows).
+    pub(crate) async fn read(
+        &self,
+        cx: &OpCtx<'_>,
+        name: &str,
+        version: Option<u32>,
+    ) -> Result<KeyMaterial, TdeError> {
+        let mut versions = self.versions(cx, name).await?;
+        let number = version.unwrap_or(versions.len() as u32);
+        if number == 0 || number as usize > versions.len() {
+            return Err(TdeError::NoVersion { name: name.to_owned(), version: number });
+        }
+        let v = versions.swap_remove(number as usize - 1);
+        if v.destroyed(cx.now) {
+            return Err(TdeError::Destroyed { name: name.to_owned(), version: number });
+        }
+        let stored = cx.state.store.attributes(&v.row.id).await?;
+        let (op, protecting, bit) = match version {
+            None => ("Encrypt", true, usage_mask::ENCRYPT),
+            Some(_) => ("Decrypt", false, usage_mask::DECRYPT),
+        };
+        ops::check_use(&v.row, &stored, cx.now, op, protecting, bit).map_err(|source| {
+            TdeError::Unusable { name: name.to_owned(), version: number, source: Box::new(source) }
+        })?;
+        let sealed = v
+            .row
+            .sealed_material
+            .clone()
+            .ok_or_else(|| TdeError::Destroyed { name: name.to_owned(), version: number })?;
+        let aad = v.row.id.clone();
+        let material = cx
+            .state
+            .hsm
+            .run(move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes()))
+            .await
+            .map_err(OpError::from)?;
+        if v.row.fresh {
+            cx.state.store.mark_served(&v.row.id).await?;
+        }
+        Ok(KeyMaterial {
+            version: number,
+            object_id: v.row.id,
+            created: v.row.initial_date,
+            material,
+        })
+    }
+
+    /// Creates key `name`, version 1: an AES key generated in the HSM, active at once,
+    /// for encryption and decryption, owned by `cx`'s principal.
+    pub(crate) async fn create(
+        &self,
+        cx: &OpCtx<'_>,
+        name: &str,
+        bits: i32,
+    ) -> Result<String, TdeError> {
+        if ![128, 192, 256].contains(&bits) {
+            return Err(TdeError::Invalid("AES keys are 128, 192 or 256 bits long"));
+        }
+        let _one_at_a_time = self.create_lock.lock().await;
+        match self.versions(cx, name).await {
+            Err(TdeError::NoKey(_)) => {}
+            Ok(_) | Err(TdeError::Ambiguous(_)) => return Err(TdeError::Exists(name.to_owned())),
+            Err(e) => return Err(e),
+        }
+        let attributes = vec![
+            Attribute::new(
+                names::CRYPTOGRAPHIC_ALGORITHM,
+                Value::Enumeration(CryptographicAlgorithm::AES.0),
+            ),
+            Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits)),
+            Attribute::new(
+                names::CRYPTOGRAPHIC_USAGE_MASK,
+                Value::Integer(usage_mask::ENCRYPT | usage_mask::DECRYPT),
+            ),
+            Attribute::new(
+                names::NAME,
+                Value::Structure(vec![
+                    Ttlv::new(Tag::NAME_VALUE, Value::TextString(self.object_name(name))),
+                    Ttlv::new(Tag::NAME_TYPE, Value::Enumeration(1)),
+                ]),
+            ),
+            Attribute::new(names::ACTIVATION_DATE, Value::DateTime(cx.now)),
+        ];
+        let req = kmip::ops::create::Request { object_type: ObjectType::SYMMETRIC_KEY, attributes };
+        let outcome = ops::create::handle(cx, req).await?;
+        outcome.object_id.ok_or(TdeError::BrokenChain(name.to_owned()))
+    }
+
+    /// Adds a version to key `name` by re-keying its latest version (KMIP Re-key: the new
+    /// key takes the name and the attributes); returns the new version's number and id.
+    pub(crate) async fn rotate(
+        &self,
+        cx: &OpCtx<'_>,
+        name: &str,
+    ) -> Result<(u32, String), TdeError> {
+        let versions = self.versions(cx, name).await?;
+        let latest = versions.last().ok_or_else(|| TdeError::NoKey(name.to_owned()))?;
+        // The new version belongs to the key's owner, whoever rotates it.
+        let owner = crate::authz::Principal::named(&latest.row.owner);
+        let as_owner = OpCtx {
+            state: cx.state,
+            principal: &owner,
+            version: cx.version,
+            now: cx.now,
+            placeholder: None,
+            operation: kmip::enums::Operation::RE_KEY,
+            policy_authorised: cx.policy_authorised,
+        };
+        let req = kmip::ops::rekey::Request {
+            unique_identifier: Some(latest.row.id.clone()),
+            offset: None,
+            attributes: Vec::new(),
+        };
+        let outcome = ops::rekey::handle(&as_owner, req).await?;
+        let id = outcome.object_id.ok_or(TdeError::BrokenChain(name.to_owned()))?;
+        Ok((latest.number + 1, id))
+    }
+
+    /// Destroys the given versions (all when empty, which also frees the name): each is
+    /// revoked if still active, then its material is removed. Refused without `force`, since a database may still hold
+    /// data encrypted under any version. Returns the versions destroyed now.
+    pub(crate) async fn destroy(
+        &self,
+        cx: &mut OpCtx<'_>,
+        name: &str,
+        wanted: &[u32],
+        force: bool,
+    ) -> Result<Vec<u32>, TdeError> {
+        let versions = self.versions(cx, name).await?;
+        if let Some(&missing) = wanted.iter().find(|&&n| n == 0 || n as usize > versions.len()) {
+            return Err(TdeError::NoVersion { name: name.to_owned(), version: missing });
+        }
+        let selected: Vec<&Version> = versions
+            .iter()
+            .filter(|v| wanted.is_empty() || wanted.contains(&v.number))
+            .filter(|v| !v.destroyed(cx.now))
+            .collect();
+        if let Some(v) = selected.first().filter(|_| !force) {
+            return Err(TdeError::NeedsForce { name: name.to_owned(), version: v.number });
+        }
+        let mut done = Vec::new();
+        for v in selected {
+            let id = Some(v.row.id.clone());
+            if matches!(effective_state(&v.row, cx.now), State::PRE_ACTIVE | State::ACTIVE) {
+                cx.operation = kmip::enums::Operation::REVOKE;
+                let req = kmip::ops::revoke::Request {
+                    unique_identifier: id.clone(),
+                    reason: kmip::enums::RevocationReasonCode::CESSATION_OF_OPERATION,
+                    message: Some(format!("TDE key {name} version {} destroyed", v.number)),
+                    compromise_occurrence_date: None,
+                };
+                ops::revoke::handle(cx, req).await?;
+            }
+            cx.operation = kmip::enums::Operation::DESTROY;
+            ops::destroy::handle(cx, kmip::ops::destroy::Request { unique_identifier: id }).await?;
+            done.push(v.number);
+        }
+        // Deleting the whole key frees its name for a new key; the destroyed objects
+        // keep their metadata and links, as KMIP keeps destroyed objects.
+        if wanted.is_empty() {
+            if let Some(latest) = versions.last() {
+                let full = self.object_name(name);
+                let attrs = cx.state.store.attributes(&latest.row.id).await?;
+                let named = attrs.iter().find(|a| {
+                    a.name == names::NAME && crate::store::match_key(names::NAME, &a.value) == full
+                });
+                if let Some(index) = named.map(|a| a.index.unwrap_or(0)) {
+                    let id = &latest.row.id;
+                    cx.state.store.delete_attribute(id, names::NAME, index.into(), cx.now).await?;
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names() {
+        for good in ["1", "4294967295", "orders-2026", "a.b_c"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a/b", "../1", "a b", &"x".repeat(129)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn replaced_links_are_found_by_type() {
+        let link = |t: LinkType, id: &str| ops::rekey::link(t, id);
+        let attrs = vec![
+            link(LinkType::REPLACEMENT_OBJECT_LINK, "new"),
+            link(LinkType::REPLACED_OBJECT_LINK, "old"),
+        ];
+        assert_eq!(link_target(&attrs, LinkType::REPLACED_OBJECT_LINK).as_deref(), Some("old"));
+        assert_eq!(link_target(&attrs[..1], LinkType::REPLACED_OBJECT_LINK), None);
+    }
+}
