@@ -59,6 +59,8 @@ pub(crate) enum AppError {
     UnknownOperation(String),
     #[error("no object {0}")]
     NoSuchObject(String),
+    #[error(transparent)]
+    Tde(#[from] crate::tde::TdeError),
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -332,5 +334,36 @@ pub(crate) async fn grant(
         .await;
     store.flush().await;
     println!("{operation} on {object}: {detail}");
+    Ok(())
+}
+
+/// `strongroom tde ACTION`: manages TDE keys directly in the store and the HSM (also
+/// while the server runs), audited as the local administrator.
+pub(crate) async fn tde(
+    settings: Settings,
+    hsm: HsmSettings,
+    action: crate::tde::CliAction,
+) -> Result<(), AppError> {
+    let state = open(&settings, hsm).await?;
+    let what = format!("{action:?}");
+    let result = crate::tde::run_cli(&state, action).await;
+    let (outcome, detail) = match &result {
+        Ok(out) => ("ok", out.clone()),
+        Err(e) => ("failed", e.to_string()),
+    };
+    state
+        .store
+        .audit(AuditEvent {
+            at: crate::util::now(),
+            principal: "local administrator".to_owned(),
+            protocol: "cli",
+            operation: format!("tde {what}"),
+            object_id: None,
+            outcome: outcome.to_owned(),
+            detail: Some(detail),
+        })
+        .await;
+    state.store.flush().await;
+    println!("{}", result?);
     Ok(())
 }

@@ -86,6 +86,83 @@ enum Command {
         #[arg(long)]
         revoke: bool,
     },
+    /// Manage the versioned TDE keys that databases read from /v1/tde (works while the
+    /// server runs).
+    Tde {
+        #[command(subcommand)]
+        action: TdeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TdeCommand {
+    /// Create key NAME, version 1, generated in the HSM.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+        /// AES key length: 128, 192 or 256.
+        #[arg(long, default_value_t = 256)]
+        bits: i32,
+        /// KMIP identity to own the key (a certificate subject such as "CN=mariadb").
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Add a version to key NAME (KMIP Re-key of its latest version).
+    Rotate {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+    },
+    /// List key NAME's versions with their managed objects and states.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+    },
+    /// Destroy versions of key NAME (all, freeing the name, unless --versions is given).
+    Destroy {
+        #[command(flatten)]
+        common: Common,
+        name: String,
+        /// Version numbers, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        versions: Vec<u32>,
+        /// Confirm: data a database encrypted under these versions becomes unreadable.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+impl Command {
+    fn common(&self) -> &Common {
+        match self {
+            Command::Serve { common, .. }
+            | Command::ClientCert { common, .. }
+            | Command::Grant { common, .. } => common,
+            Command::Tde { action } => match action {
+                TdeCommand::Create { common, .. }
+                | TdeCommand::Rotate { common, .. }
+                | TdeCommand::Show { common, .. }
+                | TdeCommand::Destroy { common, .. } => common,
+            },
+        }
+    }
+}
+
+impl TdeCommand {
+    fn into_action(self) -> tde::CliAction {
+        match self {
+            TdeCommand::Create { name, bits, owner, .. } => {
+                tde::CliAction::Create { name, bits, owner }
+            }
+            TdeCommand::Rotate { name, .. } => tde::CliAction::Rotate { name },
+            TdeCommand::Show { name, .. } => tde::CliAction::Show { name },
+            TdeCommand::Destroy { name, versions, force, .. } => {
+                tde::CliAction::Destroy { name, versions, force }
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -118,15 +195,13 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         kmip_listen: None,
         http_listen: None,
     });
-    let (common, overrides) = match &command {
-        Command::Serve { common, kmip_listen, http_listen } => (
-            common,
-            Overrides { data_dir: None, kmip_listen: *kmip_listen, http_listen: *http_listen },
-        ),
-        Command::ClientCert { common, .. } | Command::Grant { common, .. } => {
-            (common, Overrides::default())
+    let overrides = match &command {
+        Command::Serve { kmip_listen, http_listen, .. } => {
+            Overrides { data_dir: None, kmip_listen: *kmip_listen, http_listen: *http_listen }
         }
+        _ => Overrides::default(),
     };
+    let common = command.common();
     let raw = match &common.config {
         Some(path) => RawConfig::load(path)?,
         None => RawConfig::default(),
@@ -148,6 +223,7 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Command::Grant { object, to, operations, revoke, .. } => {
                 app::grant(settings, &object, &to, &operations, revoke).await
             }
+            Command::Tde { action } => app::tde(settings, hsm, action.into_action()).await,
         }
     })?;
     Ok(())

@@ -342,6 +342,67 @@ impl Tde {
     }
 }
 
+/// What `strongroom tde` was asked to do.
+#[derive(Debug)]
+pub(crate) enum CliAction {
+    Create { name: String, bits: i32, owner: Option<String> },
+    Rotate { name: String },
+    Show { name: String },
+    Destroy { name: String, versions: Vec<u32>, force: bool },
+}
+
+/// Runs a `strongroom tde` command as the local administrator; returns what to print.
+pub(crate) async fn run_cli(
+    state: &crate::app::AppState,
+    action: CliAction,
+) -> Result<String, TdeError> {
+    let admin = crate::authz::Principal::named(match &action {
+        CliAction::Create { owner: Some(owner), .. } => owner,
+        _ => "local administrator",
+    });
+    let mut cx = OpCtx {
+        state,
+        principal: &admin,
+        version: kmip::ProtocolVersion::V2_1,
+        now: crate::util::now(),
+        placeholder: None,
+        operation: kmip::enums::Operation::CREATE,
+        policy_authorised: true,
+    };
+    let tde = &state.tde;
+    Ok(match action {
+        CliAction::Create { name, bits, .. } => {
+            let id = tde.create(&cx, &name, bits).await?;
+            format!("key {name} version 1: {id}")
+        }
+        CliAction::Rotate { name } => {
+            let (version, id) = tde.rotate(&cx, &name).await?;
+            format!("key {name} version {version}: {id}")
+        }
+        CliAction::Show { name } => {
+            let lines: Vec<String> = tde
+                .versions(&cx, &name)
+                .await?
+                .iter()
+                .map(|v| {
+                    let state = effective_state(&v.row, cx.now);
+                    let state = state.name().map_or_else(|| state.0.to_string(), str::to_owned);
+                    format!(
+                        "key {name} version {}: {} {state} owner {}",
+                        v.number, v.row.id, v.row.owner
+                    )
+                })
+                .collect();
+            lines.join("\n")
+        }
+        CliAction::Destroy { name, versions, force } => {
+            let done = tde.destroy(&mut cx, &name, &versions, force).await?;
+            let done: Vec<String> = done.iter().map(u32::to_string).collect();
+            format!("key {name}: destroyed versions {}", done.join(", "))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

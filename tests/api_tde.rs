@@ -199,3 +199,48 @@ fn policies_force_and_audit() {
     );
     server.stop();
 }
+
+/// `strongroom tde ...` on the data directory of a running server.
+fn cli(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(BIN)
+        .arg("tde")
+        .arg(args[0])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(&args[1..])
+        .env("STRONGROOM_LOG", "warn")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(if out.status.success() { &out.stdout } else { &out.stderr });
+    (out.status.success(), text.into_owned())
+}
+
+#[test]
+fn command_line_manages_keys_beside_the_running_server() {
+    let dir = temp_dir("strongroom-tde-cli");
+    let server = Server::start(&dir);
+    let admin = Api::admin(&server);
+    let (ok, out) = cli(&dir, &["create", "5", "--bits", "192"]);
+    assert!(ok, "{out}");
+    assert!(out.starts_with("key 5 version 1: "), "{out}");
+    let (_, k1) = material(&admin, "5", None);
+    assert_eq!(k1.len(), 48);
+    let (ok, out) = cli(&dir, &["rotate", "5"]);
+    assert!(ok && out.starts_with("key 5 version 2: "), "{out}");
+    assert_eq!(material(&admin, "5", None).0, 2);
+    let (ok, out) = cli(&dir, &["show", "5"]);
+    assert!(ok, "{out}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.lines().all(|l| l.contains("Active")), "{out}");
+
+    let (ok, out) = cli(&dir, &["destroy", "5", "--versions", "1"]);
+    assert!(!ok && out.contains("force"), "{out}");
+    assert_eq!(material(&admin, "5", Some(1)).1, k1);
+    let (ok, out) = cli(&dir, &["destroy", "5", "--versions", "1", "--force"]);
+    assert!(ok, "{out}");
+    assert_eq!(read_key(&admin, "5", Some(1)).0, 404);
+    let (ok, out) = cli(&dir, &["rotate", "6"]);
+    assert!(!ok && out.contains("key 6 does not exist"), "{out}");
+    server.stop();
+}
