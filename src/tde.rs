@@ -39,10 +39,10 @@ pub(crate) enum TdeError {
     Invalid(&'static str),
     #[error(
         "key {name} version {version} may still be needed to decrypt data a database wrote \
-         with it; destroying it makes that data unreadable for good. Send force=true to \
-         destroy it anyway"
+         with it{last_read}; destroying it makes that data unreadable for good. Send \
+         force=true to destroy it anyway"
     )]
-    NeedsForce { name: String, version: u32 },
+    NeedsForce { name: String, version: u32, last_read: String },
     #[error("more than one managed key is named {0}; rename all but one")]
     Ambiguous(String),
     #[error("the re-key chain of key {0} is broken or too long")]
@@ -304,7 +304,16 @@ impl Tde {
             .filter(|v| !v.destroyed(cx.now))
             .collect();
         if let Some(v) = selected.first().filter(|_| !force) {
-            return Err(TdeError::NeedsForce { name: name.to_owned(), version: v.number });
+            cx.state.store.flush().await; // so the latest reads are in the audit trail
+            let last_read = match cx.state.store.last_api_read(&v.row.id).await? {
+                Some((at, who)) => format!(" (last read {} by {who})", crate::util::rfc3339(at)),
+                None => String::new(),
+            };
+            return Err(TdeError::NeedsForce {
+                name: name.to_owned(),
+                version: v.number,
+                last_read,
+            });
         }
         let mut done = Vec::new();
         for v in selected {

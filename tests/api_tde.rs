@@ -128,6 +128,7 @@ fn policies_force_and_audit() {
     let token = admin.ok("POST", "/v1/auth/token/create", json!({ "policies": ["mariadb"] }));
     let db = admin.with_token(token["auth"]["client_token"].as_str().unwrap());
     assert_eq!(material(&db, "7", None).1.len(), 32, "AES-128 as hex");
+    assert_eq!(material(&db, "7", Some(1)).0, 1);
     assert_eq!(db.call("POST", "/v1/tde/keys/7/rotate", json!(null)).0, 403);
     assert_eq!(db.call("POST", "/v1/tde/keys/9", json!(null)).0, 403);
     assert_eq!(db.call("GET", "/v1/tde/metadata/7", json!(null)).0, 403);
@@ -151,7 +152,8 @@ fn policies_force_and_audit() {
     // Destruction needs force; destroyed versions read as missing.
     let (status, body) = admin.call("POST", "/v1/tde/destroy/7", json!({ "versions": [1] }));
     assert_eq!(status, 409, "{body}");
-    assert!(body["errors"][0].as_str().unwrap().contains("force"), "{body}");
+    let message = body["errors"][0].as_str().unwrap();
+    assert!(message.contains("force") && message.contains("last read"), "{body}");
     assert_eq!(material(&db, "7", Some(1)).0, 1, "a refused destroy changes nothing");
     let done = admin.ok("POST", "/v1/tde/destroy/7", json!({ "versions": [1], "force": true }));
     assert_eq!(done["data"]["destroyed_versions"], json!([1]), "{done}");

@@ -281,6 +281,8 @@ fn mariadb_encrypts_with_keys_from_strongroom() {
     // from starting: refused without force.
     let (status, body) = admin.call("POST", "/v1/tde/destroy/1", json!({ "versions": [1] }));
     assert_eq!(status, 409, "{body}");
+    let why = body["errors"][0].as_str().unwrap();
+    assert!(why.contains(&format!("by token:{accessor}")), "names MariaDB's last read: {why}");
 
     // Strongroom stopped, with use-cache-on-timeout on: MariaDB goes on from its cache,
     // even for a new encrypted table.

@@ -156,4 +156,19 @@ impl Store {
         .fetch_all(&self.read)
         .await?)
     }
+
+    /// When and by whom `object_id`'s material was last served over the API (a TDE key
+    /// read), from the audit trail.
+    pub(crate) async fn last_api_read(
+        &self,
+        object_id: &str,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT at, principal FROM audit WHERE object_id = ? AND protocol = 'api' \
+             AND outcome = 'ok' AND operation LIKE 'GET %/data/%' ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(object_id)
+        .fetch_optional(&self.read)
+        .await?)
+    }
 }

@@ -344,7 +344,7 @@ mod tests {
             StatusCode::FORBIDDEN
         );
         assert_eq!(
-            status(TdeError::NeedsForce { name: "1".into(), version: 1 }),
+            status(TdeError::NeedsForce { name: "1".into(), version: 1, last_read: String::new() }),
             StatusCode::CONFLICT
         );
     }
