@@ -142,9 +142,10 @@ impl Tde {
             _ => return Err(TdeError::Ambiguous(full)),
         };
         let mut chain = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut next = Some(latest);
         while let Some(id) = next {
-            if chain.len() >= MAX_VERSIONS {
+            if chain.len() >= MAX_VERSIONS || !seen.insert(id.clone()) {
                 return Err(TdeError::BrokenChain(name.to_owned()));
             }
             let row = cx
@@ -155,9 +156,6 @@ impl Tde {
                 .ok_or_else(|| TdeError::BrokenChain(name.to_owned()))?;
             let attrs = cx.state.store.attributes(&id).await?;
             next = link_target(&attrs, LinkType::REPLACED_OBJECT_LINK);
-            if next.as_ref().is_some_and(|n| chain.iter().any(|r: &ObjectRow| &r.id == n)) {
-                return Err(TdeError::BrokenChain(name.to_owned()));
-            }
             chain.push(row);
         }
         chain.reverse();
