@@ -272,19 +272,8 @@ pub(crate) async fn client_cert(
     crate::hsm::softhsm::write_private(&out.join(format!("{name}.key")), &key_pem)?;
     let ca = out.join("ca.crt");
     std::fs::write(&ca, state.ca.cert_pem()).map_err(io(&ca))?;
-    state
-        .store
-        .audit(AuditEvent {
-            at: crate::util::now(),
-            principal: "local administrator".to_owned(),
-            protocol: "cli",
-            operation: "client-cert".to_owned(),
-            object_id: None,
-            outcome: "ok".to_owned(),
-            detail: Some(format!("issued a KMIP client certificate for CN={name}")),
-        })
-        .await;
-    state.store.flush().await;
+    let detail = format!("issued a KMIP client certificate for CN={name}");
+    audit_cli(&state.store, "client-cert", None, "ok", detail).await;
     println!("wrote {} and its key, and ca.crt, to {}", crt.display(), out.display());
     Ok(())
 }
@@ -321,18 +310,7 @@ pub(crate) async fn grant(
         store.grant(object, to, &names, "local administrator", now).await?;
         ("grant", format!("{to}: {}", names.join(", ")))
     };
-    store
-        .audit(AuditEvent {
-            at: now,
-            principal: "local administrator".to_owned(),
-            protocol: "cli",
-            operation: operation.to_owned(),
-            object_id: Some(object.to_owned()),
-            outcome: "ok".to_owned(),
-            detail: Some(detail.clone()),
-        })
-        .await;
-    store.flush().await;
+    audit_cli(&store, operation, Some(object), "ok", detail.clone()).await;
     println!("{operation} on {object}: {detail}");
     Ok(())
 }
@@ -351,19 +329,30 @@ pub(crate) async fn tde(
         Ok(out) => ("ok", out.clone()),
         Err(e) => ("failed", e.to_string()),
     };
-    state
-        .store
+    audit_cli(&state.store, &format!("tde {what}"), None, outcome, detail).await;
+    println!("{}", result?);
+    Ok(())
+}
+
+/// Records what a command-line invocation did, as the local administrator, and waits until
+/// the record is stored (the process exits right after).
+async fn audit_cli(
+    store: &Store,
+    operation: &str,
+    object_id: Option<&str>,
+    outcome: &str,
+    detail: String,
+) {
+    store
         .audit(AuditEvent {
             at: crate::util::now(),
             principal: "local administrator".to_owned(),
             protocol: "cli",
-            operation: format!("tde {what}"),
-            object_id: None,
+            operation: operation.to_owned(),
+            object_id: object_id.map(str::to_owned),
             outcome: outcome.to_owned(),
             detail: Some(detail),
         })
         .await;
-    state.store.flush().await;
-    println!("{}", result?);
-    Ok(())
+    store.flush().await;
 }

@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use kmip::enums::Operation;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -65,6 +66,32 @@ fn check_mount(state: &AppState, mount: &str) -> Result<(), ApiError> {
     }
 }
 
+/// What every per-key route needs: the key named in the path (on the configured mount, or
+/// 404) and the caller, whom the API's policies already allowed.
+pub(super) struct KeyCall {
+    name: String,
+    caller: Caller,
+    principal: Principal,
+}
+
+impl FromRequestParts<AppState> for KeyCall {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path((mount, name)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        check_mount(state, &mount)?;
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "not authenticated"))?;
+        let principal = Principal::named(&caller.identity);
+        Ok(KeyCall { name, caller, principal })
+    }
+}
+
 /// An operation context for a caller the API's policies already allowed.
 fn context<'a>(state: &'a AppState, principal: &'a Principal, operation: Operation) -> OpCtx<'a> {
     OpCtx {
@@ -116,12 +143,9 @@ pub(super) struct VersionQuery {
 /// Version 0 or none means the latest.
 pub(super) async fn read(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((mount, name)): Path<(String, String)>,
+    KeyCall { name, principal, .. }: KeyCall,
     Query(q): Query<VersionQuery>,
 ) -> ApiResult {
-    check_mount(&state, &mount)?;
-    let principal = Principal::named(&caller.identity);
     let cx = context(&state, &principal, Operation::GET);
     let key = state.tde.read(&cx, &name, q.version.filter(|&v| v != 0)).await?;
     let body = json!({
@@ -158,11 +182,8 @@ pub(super) async fn list(State(state): State<AppState>, Path(mount): Path<String
 /// `GET /v1/MOUNT/metadata/NAME`: the versions in KV v2's metadata shape.
 pub(super) async fn metadata(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((mount, name)): Path<(String, String)>,
+    KeyCall { name, principal, .. }: KeyCall,
 ) -> ApiResult {
-    check_mount(&state, &mount)?;
-    let principal = Principal::named(&caller.identity);
     let cx = context(&state, &principal, Operation::GET_ATTRIBUTES);
     let versions = state.tde.versions(&cx, &name).await?;
     let mut by_number = BTreeMap::new();
@@ -196,11 +217,8 @@ pub(super) async fn metadata(
 /// `GET /v1/MOUNT/keys/NAME`: each version with its managed object and state.
 pub(super) async fn read_key(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((mount, name)): Path<(String, String)>,
+    KeyCall { name, principal, .. }: KeyCall,
 ) -> ApiResult {
-    check_mount(&state, &mount)?;
-    let principal = Principal::named(&caller.identity);
     let cx = context(&state, &principal, Operation::GET_ATTRIBUTES);
     let versions = state.tde.versions(&cx, &name).await?;
     let list: Vec<Value> = versions
@@ -237,11 +255,9 @@ pub(super) struct CreateRequest {
 /// `POST /v1/MOUNT/keys/NAME`: creates key NAME (AES-256 by default) in the HSM.
 pub(super) async fn create(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((mount, name)): Path<(String, String)>,
+    KeyCall { name, caller, .. }: KeyCall,
     Body(req): Body<CreateRequest>,
 ) -> ApiResult {
-    check_mount(&state, &mount)?;
     if req.owner.is_some() && !caller.is_root() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "only a root token may set owner"));
     }
@@ -255,11 +271,8 @@ pub(super) async fn create(
 /// `POST /v1/MOUNT/keys/NAME/rotate`: adds a version (KMIP Re-key of the latest).
 pub(super) async fn rotate(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((mount, name)): Path<(String, String)>,
+    KeyCall { name, principal, .. }: KeyCall,
 ) -> ApiResult {
-    check_mount(&state, &mount)?;
-    let principal = Principal::named(&caller.identity);
     let cx = context(&state, &principal, Operation::RE_KEY);
     let (version, id) = state.tde.rotate(&cx, &name).await?;
     let body = json!({ "data": { "name": name, "version": version, "id": id } });
@@ -280,43 +293,32 @@ pub(super) struct DestroyRequest {
     force: bool,
 }
 
-async fn destroy(
-    state: &AppState,
-    caller: &Caller,
-    name: &str,
-    versions: &[u32],
-    force: bool,
-) -> ApiResult {
-    let principal = Principal::named(&caller.identity);
-    let mut cx = context(state, &principal, Operation::DESTROY);
-    let done = state.tde.destroy(&mut cx, name, versions, force).await?;
-    data(json!({ "name": name, "destroyed_versions": done }))
+async fn destroy(state: &AppState, call: &KeyCall, versions: &[u32], force: bool) -> ApiResult {
+    let mut cx = context(state, &call.principal, Operation::DESTROY);
+    let done = state.tde.destroy(&mut cx, &call.name, versions, force).await?;
+    data(json!({ "name": call.name, "destroyed_versions": done }))
 }
 
 /// `DELETE /v1/MOUNT/keys/NAME?force=true`: destroys every version and frees the name.
 pub(super) async fn delete_key(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((mount, name)): Path<(String, String)>,
+    call: KeyCall,
     Query(q): Query<ForceQuery>,
 ) -> ApiResult {
-    check_mount(&state, &mount)?;
-    destroy(&state, &caller, &name, &[], q.force).await
+    destroy(&state, &call, &[], q.force).await
 }
 
 /// `POST /v1/MOUNT/destroy/NAME` with `{"versions": [..], "force": true}`: destroys
 /// those versions (as KV v2's destroy does, but only with force).
 pub(super) async fn destroy_versions(
     State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Path((mount, name)): Path<(String, String)>,
+    call: KeyCall,
     Body(req): Body<DestroyRequest>,
 ) -> ApiResult {
-    check_mount(&state, &mount)?;
     if req.versions.is_empty() {
         return Err(ApiError::bad_request("versions: name at least one version to destroy"));
     }
-    destroy(&state, &caller, &name, &req.versions, req.force).await
+    destroy(&state, &call, &req.versions, req.force).await
 }
 
 #[cfg(test)]
