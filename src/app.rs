@@ -29,6 +29,8 @@ pub(crate) struct AppState {
     pub(crate) creds: crate::creds::Creds,
     /// Versioned TDE keys served to databases.
     pub(crate) tde: crate::tde::Tde,
+    /// The ACME server's nonces and validation settings.
+    pub(crate) acme: crate::acme::Acme,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +129,8 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     let ca = Arc::new(ca);
     let creds = crate::creds::Creds::new(store.clone(), hsm.clone(), ca.clone());
     let tde = crate::tde::Tde::new(settings.tde_mount.clone());
-    Ok(AppState { store, hsm, ca, kmip_limits, admins, credentials, creds, tde })
+    let acme = crate::acme::Acme::new(settings.acme.clone());
+    Ok(AppState { store, hsm, ca, kmip_limits, admins, credentials, creds, tde, acme })
 }
 
 /// On first start (or whenever no live token is left), creates a token with the root policy and writes it to `DATA/admin.token`

@@ -1,6 +1,7 @@
 //! Strongroom: a key-management service and certificate authority. KMIP over mutual TLS,
 //! keys generated and sealed in a PKCS#11 HSM, metadata and audit in SQLite.
 
+mod acme;
 mod app;
 mod authz;
 mod ca;

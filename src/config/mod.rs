@@ -25,6 +25,16 @@ pub(crate) struct RawConfig {
     access: RawAccess,
     #[serde(default)]
     tde: RawTde,
+    #[serde(default)]
+    acme: RawAcme,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAcme {
+    http01_port: Option<u16>,
+    dns_resolver: Option<String>,
+    certificate_validity: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +154,7 @@ pub(crate) struct Settings {
     pub(crate) admins: Vec<String>,
     /// The API mount serving TDE keys in Vault's KV version 2 format (`/v1/MOUNT/`).
     pub(crate) tde_mount: String,
+    pub(crate) acme: crate::acme::AcmeSettings,
 }
 
 /// Command-line values that override the file.
@@ -252,6 +263,7 @@ impl RawConfig {
                 "must be one path segment of letters, digits, '-' or '_', not a built-in one",
             ));
         }
+        let acme = acme_settings(self.acme)?;
         if kmip.max_connections == 0 {
             return Err(invalid("kmip.max_connections", "must be at least 1"));
         }
@@ -277,8 +289,39 @@ impl RawConfig {
             data_dir,
             admins: self.access.admins,
             tde_mount,
+            acme,
         })
     }
+}
+
+fn acme_settings(raw: RawAcme) -> Result<crate::acme::AcmeSettings, ConfigError> {
+    let defaults = crate::acme::AcmeSettings::default();
+    let dns_resolver = match raw.dns_resolver.as_deref() {
+        None | Some("") | Some("system") => None,
+        Some(s) => Some(
+            s.parse::<SocketAddr>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map_err(|_| ConfigError::Invalid {
+                    key: "acme.dns_resolver",
+                    reason: "must be IP:PORT, an IP address (port 53) or \"system\"",
+                })?,
+        ),
+    };
+    let validity = match raw.certificate_validity {
+        None => defaults.validity,
+        Some(text) => crate::creds::pki::parse_ttl(&serde_json::Value::String(text))
+            .ok()
+            .filter(|&v| (300..=398 * 86_400).contains(&v))
+            .ok_or(ConfigError::Invalid {
+                key: "acme.certificate_validity",
+                reason: "must be a duration like \"24h\", between 5m and 398 days",
+            })?,
+    };
+    Ok(crate::acme::AcmeSettings {
+        http01_port: raw.http01_port.unwrap_or(defaults.http01_port),
+        dns_resolver,
+        validity,
+    })
 }
 
 #[cfg(test)]

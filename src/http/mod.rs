@@ -1,7 +1,8 @@
 //! The HTTPS listener: same CA and HSM-held server key as KMIP, client certificates optional
-//! (enforced per route). Routes: `/health`, `POST /kmip` (KMIP over HTTPS), and the REST
-//! API under `/v1/` (`api`).
+//! (enforced per route). Routes: `/health`, `POST /kmip` (KMIP over HTTPS), the REST API
+//! under `/v1/` (`api`), and ACME under `/acme/` (`acme`).
 
+mod acme;
 mod api;
 mod kmip;
 
@@ -30,6 +31,7 @@ fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/kmip", post(kmip::post))
         .merge(api::router(state.clone()))
+        .merge(acme::router(state.clone()))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)

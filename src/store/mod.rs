@@ -3,6 +3,7 @@
 //! never fail on lock upgrades, and a pool of readers. New objects and audit events go
 //! through the group-committing writer task (`writer.rs`).
 
+mod acme;
 mod engines;
 mod error;
 mod grants;
@@ -11,6 +12,7 @@ mod objects;
 mod tokens;
 mod writer;
 
+pub(crate) use acme::{AccountRow, AuthzRow, ChallengeRow, NewOrder, OrderRow};
 pub(crate) use engines::EngineConfig;
 pub(crate) use error::StoreError;
 pub(crate) use leases::{CertificateRow, LeaseRow};

@@ -1,0 +1,79 @@
+//! Finalization: the CSR's signature and names are checked against the order, then the
+//! certificate is built for the CSR's key and signed by the HSM-held CA.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use rcgen::SanType;
+
+use super::{AcmeError, Identifier};
+use crate::ca::{Ca, Issued, LeafSpec};
+
+/// Issues a certificate for the key in `csr_der` naming exactly `identifiers`; returns it
+/// with its serial (hex), subject and expiry (Unix seconds). Blocking: it signs in the HSM.
+pub(crate) fn from_csr(
+    ca: &Ca,
+    csr_der: &[u8],
+    identifiers: &[Identifier],
+    validity: i64,
+) -> Result<(Issued, String, String, i64), AcmeError> {
+    let der = rustls::pki_types::CertificateSigningRequestDer::from(csr_der);
+    let csr = rcgen::CertificateSigningRequestParams::from_der(&der)
+        .map_err(|e| AcmeError::BadCsr(format!("the CSR does not parse or verify: {e}")))?;
+    let mut dns = BTreeSet::new();
+    let mut ips = BTreeSet::new();
+    for san in &csr.params.subject_alt_names {
+        match san {
+            SanType::DnsName(n) => {
+                dns.insert(n.as_str().trim_end_matches('.').to_ascii_lowercase());
+            }
+            SanType::IpAddress(ip) => {
+                ips.insert(*ip);
+            }
+            other => {
+                return Err(AcmeError::BadCsr(format!("the CSR asks for {other:?}, not allowed")))
+            }
+        }
+    }
+    let want_dns: BTreeSet<String> =
+        identifiers.iter().filter(|i| i.kind == "dns").map(|i| i.value.clone()).collect();
+    let want_ips: BTreeSet<IpAddr> = identifiers
+        .iter()
+        .filter(|i| i.kind == "ip")
+        .filter_map(|i| i.value.parse().ok())
+        .collect();
+    if dns != want_dns || ips != want_ips {
+        return Err(AcmeError::BadCsr(format!(
+            "the CSR names {:?} {:?}, the order {:?} {:?}",
+            dns, ips, want_dns, want_ips
+        )));
+    }
+    // A common name, if any, must be one of the names (RFC 8555 §7.4).
+    let cn = csr.params.distinguished_name.get(&rcgen::DnType::CommonName).and_then(|v| match v {
+        rcgen::DnValue::Utf8String(s) => Some(s.clone()),
+        rcgen::DnValue::PrintableString(s) => Some(s.as_str().to_owned()),
+        rcgen::DnValue::Ia5String(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    });
+    if let Some(cn) = cn {
+        let known = dns.contains(&cn.to_ascii_lowercase())
+            || cn.parse::<IpAddr>().is_ok_and(|ip| ips.contains(&ip));
+        if !known {
+            return Err(AcmeError::BadCsr(format!("the CSR's common name {cn:?} is not ordered")));
+        }
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let not_after = now + time::Duration::seconds(validity);
+    let first = identifiers.first().map(|i| i.value.clone()).unwrap_or_default();
+    let spec = LeafSpec {
+        common_name: first.clone(),
+        dns_names: want_dns.into_iter().collect(),
+        ip_addresses: want_ips.into_iter().collect(),
+        uris: Vec::new(),
+        server_auth: true,
+        client_auth: true,
+        not_after,
+    };
+    let (issued, serial) = ca.issue_leaf(&spec, &csr.public_key)?;
+    Ok((issued, serial, format!("CN={first}"), not_after.unix_timestamp()))
+}

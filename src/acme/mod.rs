@@ -1,0 +1,296 @@
+//! The ACME server (RFC 8555) on the HTTPS listener: accounts bound to their JWS keys,
+//! orders for DNS and IP identifiers (RFC 8738), authorizations proven with http-01 or
+//! dns-01, finalization with a CSR, certificates from the HSM-held CA, and revocation into
+//! the CRL. The HTTP side (JWS checks, URLs, problem documents) is in `crate::http::acme`;
+//! this module holds the rules and the validation.
+
+pub(crate) mod dns;
+pub(crate) mod issue;
+pub(crate) mod jws;
+mod validate;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::ca::CaError;
+use crate::store::StoreError;
+
+/// How long a nonce stays usable, and how many may be outstanding.
+const NONCE_LIFETIME: Duration = Duration::from_secs(3600);
+const MAX_NONCES: usize = 200_000;
+/// Orders and authorizations expire if not completed in time.
+pub(crate) const ORDER_LIFETIME: i64 = 7 * 24 * 3600;
+/// At most this many identifiers in one order.
+pub(crate) const MAX_IDENTIFIERS: usize = 100;
+
+/// ACME errors; each maps to a problem document type (RFC 8555 §6.7).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AcmeError {
+    #[error("{0}")]
+    Malformed(String),
+    #[error("the nonce is missing, unknown or already used")]
+    BadNonce,
+    #[error("unsupported signature algorithm: {0}")]
+    BadSignatureAlgorithm(String),
+    #[error("unacceptable account key: {0}")]
+    BadPublicKey(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("no account exists with this key")]
+    AccountDoesNotExist,
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("{0}")]
+    OrderNotReady(String),
+    #[error("{0}")]
+    BadCsr(String),
+    #[error("{0}")]
+    RejectedIdentifier(String),
+    #[error("{0}")]
+    UnsupportedIdentifier(String),
+    #[error("the certificate is already revoked")]
+    AlreadyRevoked,
+    #[error("revocation reason {0} is not allowed (RFC 5280 codes 0-10 except 7)")]
+    BadRevocationReason(i64),
+    #[error("content type must be application/jose+json")]
+    UnsupportedMediaType,
+    #[error("storage error: {0}")]
+    Store(#[from] StoreError),
+    #[error("certificate authority error: {0}")]
+    Ca(#[from] CaError),
+    #[error("background task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl AcmeError {
+    /// The problem type's last part and the HTTP status.
+    pub(crate) fn kind(&self) -> (&'static str, u16) {
+        match self {
+            AcmeError::Malformed(_) => ("malformed", 400),
+            AcmeError::BadNonce => ("badNonce", 400),
+            AcmeError::BadSignatureAlgorithm(_) => ("badSignatureAlgorithm", 400),
+            AcmeError::BadPublicKey(_) => ("badPublicKey", 400),
+            AcmeError::Unauthorized(_) => ("unauthorized", 403),
+            AcmeError::AccountDoesNotExist => ("accountDoesNotExist", 400),
+            AcmeError::NotFound(_) => ("malformed", 404),
+            AcmeError::OrderNotReady(_) => ("orderNotReady", 403),
+            AcmeError::BadCsr(_) => ("badCSR", 400),
+            AcmeError::RejectedIdentifier(_) => ("rejectedIdentifier", 400),
+            AcmeError::UnsupportedIdentifier(_) => ("unsupportedIdentifier", 400),
+            AcmeError::AlreadyRevoked => ("alreadyRevoked", 400),
+            AcmeError::BadRevocationReason(_) => ("badRevocationReason", 400),
+            AcmeError::UnsupportedMediaType => ("malformed", 415),
+            AcmeError::Store(_) | AcmeError::Ca(_) | AcmeError::Join(_) => ("serverInternal", 500),
+        }
+    }
+
+    /// The problem document (RFC 7807), without internal details.
+    pub(crate) fn problem(&self) -> Value {
+        let (kind, status) = self.kind();
+        let detail = if status == 500 {
+            "internal error; see the server log".into()
+        } else {
+            self.to_string()
+        };
+        let mut doc = problem(kind, &detail);
+        doc["status"] = status.into();
+        if let AcmeError::BadSignatureAlgorithm(_) = self {
+            doc["algorithms"] = json!(["ES256", "ES384", "RS256", "EdDSA"]);
+        }
+        doc
+    }
+}
+
+/// A problem document of ACME error type `kind`.
+pub(crate) fn problem(kind: &str, detail: &str) -> Value {
+    json!({ "type": format!("urn:ietf:params:acme:error:{kind}"), "detail": detail })
+}
+
+/// Where validation connects (`[acme]` settings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AcmeSettings {
+    pub(crate) http01_port: u16,
+    /// The DNS server for validation; `None` means the system's.
+    pub(crate) dns_resolver: Option<std::net::SocketAddr>,
+    /// Validity of issued certificates, in seconds.
+    pub(crate) validity: i64,
+}
+
+impl Default for AcmeSettings {
+    fn default() -> Self {
+        AcmeSettings { http01_port: 80, dns_resolver: None, validity: 86_400 }
+    }
+}
+
+/// Nonces handed out and not used yet (RFC 8555 §6.5). In memory: a restart invalidates
+/// them, and clients retry with a fresh one on badNonce as the RFC requires.
+#[derive(Default)]
+struct Nonces {
+    issued: Mutex<HashMap<String, Instant>>,
+}
+
+/// The ACME service state shared by the handlers.
+#[derive(Clone)]
+pub(crate) struct Acme {
+    pub(crate) settings: AcmeSettings,
+    nonces: Arc<Nonces>,
+    pub(crate) resolver: dns::Resolver,
+}
+
+impl Acme {
+    pub(crate) fn new(settings: AcmeSettings) -> Acme {
+        let resolver = dns::Resolver::new(settings.dns_resolver);
+        Acme { settings, nonces: Arc::default(), resolver }
+    }
+
+    /// A fresh nonce.
+    pub(crate) fn nonce(&self) -> String {
+        let nonce = jws::encode(&crate::util::random_bytes(16));
+        #[allow(clippy::unwrap_used)] // a poisoned lock means a panic elsewhere already
+        let mut issued = self.nonces.issued.lock().unwrap();
+        if issued.len() >= MAX_NONCES {
+            let now = Instant::now();
+            issued.retain(|_, at| now.duration_since(*at) < NONCE_LIFETIME);
+            if issued.len() >= MAX_NONCES {
+                // Still full: the oldest half goes (their holders get badNonce and retry).
+                let mut ages: Vec<Instant> = issued.values().copied().collect();
+                ages.sort();
+                let cut = ages[ages.len() / 2];
+                issued.retain(|_, at| *at > cut);
+            }
+        }
+        issued.insert(nonce.clone(), Instant::now());
+        nonce
+    }
+
+    /// Uses up a nonce; false if it was never issued, already used or expired.
+    pub(crate) fn consume(&self, nonce: &str) -> bool {
+        #[allow(clippy::unwrap_used)]
+        let mut issued = self.nonces.issued.lock().unwrap();
+        issued.remove(nonce).is_some_and(|at| at.elapsed() < NONCE_LIFETIME)
+    }
+
+    /// Checks challenge `token` for `identifier` with `kind`; `Err` is the problem document.
+    pub(crate) async fn validate(
+        &self,
+        kind: &str,
+        identifier: &Identifier,
+        token: &str,
+        key_authorization: &str,
+    ) -> Result<(), Value> {
+        match kind {
+            "http-01" => validate::http01(self, identifier, token, key_authorization).await,
+            "dns-01" => validate::dns01(self, identifier, key_authorization).await,
+            other => Err(problem("malformed", &format!("unsupported challenge type {other}"))),
+        }
+    }
+}
+
+/// An order's identifier (RFC 8555 §7.1.3, RFC 8738 for IP addresses).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Identifier {
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) value: String,
+}
+
+impl Identifier {
+    /// Checks and normalises an identifier from a request: DNS names in lower case without a
+    /// trailing dot (wildcards need dns-01), IP addresses in canonical form.
+    pub(crate) fn checked(self) -> Result<Identifier, AcmeError> {
+        match self.kind.as_str() {
+            "dns" => {
+                let v = self.value.trim_end_matches('.').to_ascii_lowercase();
+                let body = v.strip_prefix("*.").unwrap_or(&v);
+                let ok = !body.is_empty()
+                    && v.len() <= 253
+                    && body.split('.').all(|l| {
+                        !l.is_empty()
+                            && l.len() <= 63
+                            && !l.starts_with('-')
+                            && !l.ends_with('-')
+                            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })
+                    && body.parse::<IpAddr>().is_err();
+                if !ok {
+                    return Err(AcmeError::RejectedIdentifier(format!(
+                        "{:?} is not a valid DNS name",
+                        self.value
+                    )));
+                }
+                Ok(Identifier { kind: "dns".into(), value: v })
+            }
+            "ip" => {
+                let ip: IpAddr = self.value.parse().map_err(|_| {
+                    AcmeError::RejectedIdentifier(format!("{:?} is not an IP address", self.value))
+                })?;
+                Ok(Identifier { kind: "ip".into(), value: ip.to_string() })
+            }
+            other => Err(AcmeError::UnsupportedIdentifier(format!(
+                "identifier type {other:?} is not supported (dns and ip are)"
+            ))),
+        }
+    }
+
+    pub(crate) fn is_wildcard(&self) -> bool {
+        self.kind == "dns" && self.value.starts_with("*.")
+    }
+
+    /// The challenge types that can prove this identifier.
+    pub(crate) fn challenge_types(&self) -> &'static [&'static str] {
+        if self.is_wildcard() {
+            &["dns-01"]
+        } else if self.kind == "ip" {
+            &["http-01"]
+        } else {
+            &["http-01", "dns-01"]
+        }
+    }
+}
+
+/// The key authorization of a challenge token (RFC 8555 §8.1).
+pub(crate) fn key_authorization(token: &str, thumbprint: &str) -> String {
+    format!("{token}.{thumbprint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(kind: &str, value: &str) -> Result<Identifier, AcmeError> {
+        Identifier { kind: kind.into(), value: value.into() }.checked()
+    }
+
+    #[test]
+    fn identifiers_are_checked_and_normalised() {
+        assert_eq!(id("dns", "Svc.Example.").unwrap().value, "svc.example");
+        assert!(id("dns", "*.svc.example").unwrap().is_wildcard());
+        assert_eq!(id("ip", "::0001").unwrap().value, "::1");
+        for bad in ["", "a..b", "-a.b", "a_b.c", "10.0.0.1", "*.", &"a".repeat(64)] {
+            assert!(matches!(id("dns", bad), Err(AcmeError::RejectedIdentifier(_))), "{bad:?}");
+        }
+        assert!(matches!(id("email", "a@b"), Err(AcmeError::UnsupportedIdentifier(_))));
+    }
+
+    #[test]
+    fn nonces_are_single_use() {
+        let acme = Acme::new(AcmeSettings::default());
+        let n = acme.nonce();
+        assert!(acme.consume(&n));
+        assert!(!acme.consume(&n));
+        assert!(!acme.consume("never-issued"));
+    }
+
+    #[test]
+    fn problems_carry_acme_types() {
+        let p = AcmeError::BadNonce.problem();
+        assert_eq!(p["type"], "urn:ietf:params:acme:error:badNonce");
+        assert_eq!(p["status"], 400);
+        let p = AcmeError::Store(StoreError::Conflict("x".into())).problem();
+        assert_eq!(p["detail"], "internal error; see the server log");
+    }
+}

@@ -1,0 +1,749 @@
+//! ACME (RFC 8555) endpoints under `/acme/` on the HTTPS listener. Every POST is a JWS
+//! (`application/jose+json`) whose nonce, URL and signature are checked before anything
+//! else; errors are problem documents (`application/problem+json`); every response carries
+//! a fresh `Replay-Nonce` and a `Link` to the directory.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::acme::jws::{Jwk, Jws};
+use crate::acme::{AcmeError, Identifier};
+use crate::app::AppState;
+use crate::store::{AccountRow, AuditEvent, AuthzRow, ChallengeRow, OrderRow};
+
+pub(super) fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/acme/directory", get(directory))
+        .route("/acme/new-nonce", get(new_nonce).head(new_nonce))
+        .route("/acme/new-account", post(new_account))
+        .route("/acme/account/{id}", post(account))
+        .route("/acme/account/{id}/orders", post(account_orders))
+        .route("/acme/new-order", post(new_order))
+        .route("/acme/order/{id}", post(order))
+        .route("/acme/order/{id}/finalize", post(finalize))
+        .route("/acme/authz/{id}", post(authorization))
+        .route("/acme/chall/{id}", post(challenge))
+        .route("/acme/cert/{id}", post(certificate))
+        .route("/acme/revoke-cert", post(revoke_cert))
+        .layer(axum::middleware::from_fn_with_state(state, acme_headers))
+}
+
+impl IntoResponse for AcmeError {
+    fn into_response(self) -> Response {
+        let (_, status) = self.kind();
+        if status >= 500 {
+            tracing::error!(error = %self, "ACME request failed");
+        }
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut r = (status, Json(self.problem())).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        r
+    }
+}
+
+type AcmeResult = Result<Response, AcmeError>;
+
+/// `https://HOST` as the client addressed this server; ACME URLs are built on it.
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("https://{host}")
+}
+
+/// Adds `Replay-Nonce`, the directory `Link` and `Cache-Control: no-store` to every answer.
+async fn acme_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let index = format!("<{}/acme/directory>;rel=\"index\"", base_url(req.headers()));
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&state.acme.nonce()) {
+        h.insert("replay-nonce", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&index) {
+        h.append(header::LINK, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn directory(headers: HeaderMap) -> Json<Value> {
+    let b = base_url(&headers);
+    Json(json!({
+        "newNonce": format!("{b}/acme/new-nonce"),
+        "newAccount": format!("{b}/acme/new-account"),
+        "newOrder": format!("{b}/acme/new-order"),
+        "revokeCert": format!("{b}/acme/revoke-cert"),
+        "meta": {
+            "website": "https://github.com/strongroom",
+            "externalAccountRequired": false,
+        },
+    }))
+}
+
+/// `HEAD` answers 200, `GET` 204 (RFC 8555 §7.2); the nonce is added by `acme_headers`.
+async fn new_nonce(method: axum::http::Method) -> StatusCode {
+    if method == axum::http::Method::HEAD {
+        StatusCode::OK
+    } else {
+        StatusCode::NO_CONTENT
+    }
+}
+
+/// A verified JWS request: the key that signed it and, for `kid` requests, the account.
+struct Signed {
+    jws: Jws,
+    jwk: Jwk,
+    account: Option<AccountRow>,
+    base: String,
+}
+
+impl Signed {
+    /// The account of a `kid`-signed request (every endpoint but newAccount and revokeCert
+    /// requires one).
+    fn account(&self) -> Result<&AccountRow, AcmeError> {
+        self.account.as_ref().ok_or_else(|| {
+            AcmeError::Malformed("this request must be signed with the account's kid".into())
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/acme/{path}", self.base)
+    }
+}
+
+impl FromRequest<AppState> for Signed {
+    type Rejection = AcmeError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, AcmeError> {
+        let base = base_url(req.headers());
+        let url = format!("{base}{}", req.uri().path());
+        let jose =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(
+                |v| v.split(';').next().unwrap_or("").trim() == "application/jose+json",
+            );
+        if !jose {
+            return Err(AcmeError::UnsupportedMediaType);
+        }
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| AcmeError::Malformed(format!("request body: {}", e.body_text())))?;
+        let jws = Jws::parse(&body)?;
+        let nonce = jws.header.nonce.as_deref().ok_or(AcmeError::BadNonce)?;
+        if !state.acme.consume(nonce) {
+            return Err(AcmeError::BadNonce);
+        }
+        if jws.header.url != url {
+            return Err(AcmeError::Unauthorized(format!(
+                "the JWS url {:?} is not this request's URL {url:?}",
+                jws.header.url
+            )));
+        }
+        let (jwk, account) = match (&jws.header.jwk, &jws.header.kid) {
+            (Some(jwk), _) => (jwk.clone(), None),
+            (None, Some(kid)) => {
+                let prefix = format!("{base}/acme/account/");
+                let id = kid.strip_prefix(&prefix).ok_or(AcmeError::AccountDoesNotExist)?;
+                let account =
+                    state.store.acme_account(id).await?.ok_or(AcmeError::AccountDoesNotExist)?;
+                if account.status != "valid" {
+                    return Err(AcmeError::Unauthorized(format!(
+                        "the account is {}",
+                        account.status
+                    )));
+                }
+                let jwk: Jwk = serde_json::from_str(&account.jwk)
+                    .map_err(|e| AcmeError::Malformed(format!("stored account key: {e}")))?;
+                (jwk, Some(account))
+            }
+            (None, None) => return Err(AcmeError::Malformed("no jwk or kid".into())),
+        };
+        jws.verify(&jwk)?;
+        Ok(Signed { jws, jwk, account, base })
+    }
+}
+
+async fn audit(state: &AppState, who: &str, operation: &str, object: Option<&str>, detail: String) {
+    state
+        .store
+        .audit(AuditEvent {
+            at: crate::util::now(),
+            principal: who.to_owned(),
+            protocol: "acme",
+            operation: operation.to_owned(),
+            object_id: object.map(str::to_owned),
+            outcome: "ok".to_owned(),
+            detail: Some(detail),
+        })
+        .await;
+}
+
+fn with_location(status: StatusCode, location: &str, body: Value) -> AcmeResult {
+    let mut r = (status, Json(body)).into_response();
+    let v = HeaderValue::from_str(location)
+        .map_err(|_| AcmeError::Malformed("bad host header".into()))?;
+    r.headers_mut().insert(header::LOCATION, v);
+    Ok(r)
+}
+
+fn account_json(s: &Signed, a: &AccountRow) -> Value {
+    let contact: Value = serde_json::from_str(&a.contact).unwrap_or_else(|_| json!([]));
+    json!({
+        "status": a.status,
+        "contact": contact,
+        "orders": s.url(&format!("account/{}/orders", a.id)),
+        "key": s.jwk,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewAccount {
+    #[serde(default)]
+    contact: Vec<String>,
+    #[serde(default)]
+    terms_of_service_agreed: Option<bool>,
+    #[serde(default)]
+    only_return_existing: bool,
+    #[serde(default)]
+    external_account_binding: Option<Value>,
+}
+
+fn check_contacts(contact: &[String]) -> Result<String, AcmeError> {
+    if contact.len() > 10 {
+        return Err(AcmeError::Malformed("at most 10 contacts".into()));
+    }
+    for c in contact {
+        let ok = c.strip_prefix("mailto:").is_some_and(|m| {
+            m.len() <= 254 && m.contains('@') && !m.contains(',') && !m.contains('?')
+        });
+        if !ok {
+            return Err(AcmeError::Malformed(format!(
+                "contact {c:?} is not a mailto: URL with one address"
+            )));
+        }
+    }
+    Ok(serde_json::to_string(contact).unwrap_or_else(|_| "[]".into()))
+}
+
+/// `POST /acme/new-account` (RFC 8555 §7.3): signed with the new account's key (`jwk`).
+async fn new_account(State(state): State<AppState>, s: Signed) -> AcmeResult {
+    if s.jws.header.jwk.is_none() {
+        return Err(AcmeError::Malformed("newAccount must be signed with a jwk".into()));
+    }
+    let req: NewAccount = s.jws.payload_as()?;
+    let _ = req.terms_of_service_agreed;
+    let thumbprint = s.jwk.thumbprint()?;
+    if let Some(existing) = state.store.acme_account_by_thumbprint(&thumbprint).await? {
+        let location = s.url(&format!("account/{}", existing.id));
+        return with_location(StatusCode::OK, &location, account_json(&s, &existing));
+    }
+    if req.only_return_existing {
+        return Err(AcmeError::AccountDoesNotExist);
+    }
+    if req.external_account_binding.is_some() {
+        return Err(AcmeError::Malformed(
+            "external account binding is not supported by this server yet".into(),
+        ));
+    }
+    let account = AccountRow {
+        id: crate::util::random_hex(12),
+        thumbprint,
+        jwk: serde_json::to_string(&s.jwk).unwrap_or_default(),
+        status: "valid".into(),
+        contact: check_contacts(&req.contact)?,
+        created_at: crate::util::now(),
+    };
+    state.store.insert_acme_account(&account).await?;
+    let location = s.url(&format!("account/{}", account.id));
+    audit(&state, &location, "new-account", None, format!("key {}", account.thumbprint)).await;
+    with_location(StatusCode::CREATED, &location, account_json(&s, &account))
+}
+
+#[derive(Deserialize)]
+struct AccountUpdate {
+    #[serde(default)]
+    contact: Option<Vec<String>>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// The account named in the path, which must be the signer's.
+fn own_account<'a>(s: &'a Signed, id: &str) -> Result<&'a AccountRow, AcmeError> {
+    let account = s.account()?;
+    if account.id != id {
+        return Err(AcmeError::Unauthorized("this is not the signer's account".into()));
+    }
+    Ok(account)
+}
+
+/// `POST /acme/account/ID`: read (POST-as-GET), update contacts, or deactivate (§7.3.2,
+/// §7.3.6).
+async fn account(State(state): State<AppState>, Path(id): Path<String>, s: Signed) -> AcmeResult {
+    let mut account = own_account(&s, &id)?.clone();
+    if s.jws.payload()?.is_some() {
+        let update: AccountUpdate = s.jws.payload_as()?;
+        if let Some(contact) = update.contact {
+            account.contact = check_contacts(&contact)?;
+        }
+        match update.status.as_deref() {
+            None => {}
+            Some("deactivated") => account.status = "deactivated".into(),
+            Some(other) => {
+                return Err(AcmeError::Malformed(format!("cannot set account status {other:?}")))
+            }
+        }
+        state.store.update_acme_account(&account).await?;
+        let who = s.url(&format!("account/{id}"));
+        audit(&state, &who, "update-account", None, format!("status {}", account.status)).await;
+    }
+    Ok(Json(account_json(&s, &account)).into_response())
+}
+
+/// `POST /acme/account/ID/orders`: the account's order URLs (§7.1.2.1).
+async fn account_orders(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    s: Signed,
+) -> AcmeResult {
+    let account = own_account(&s, &id)?;
+    let ids = state.store.acme_order_ids(&account.id).await?;
+    let urls: Vec<String> = ids.iter().map(|o| s.url(&format!("order/{o}"))).collect();
+    Ok(Json(json!({ "orders": urls })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewOrderRequest {
+    identifiers: Vec<Identifier>,
+    #[serde(default)]
+    not_before: Option<String>,
+    #[serde(default)]
+    not_after: Option<String>,
+}
+
+/// `POST /acme/new-order` (§7.4): an order with one authorization per identifier.
+async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
+    let account = s.account()?;
+    let req: NewOrderRequest = s.jws.payload_as()?;
+    if req.not_before.is_some() || req.not_after.is_some() {
+        return Err(AcmeError::Malformed(format!(
+            "notBefore and notAfter are not supported: certificates are valid for {} seconds",
+            state.acme.settings.validity
+        )));
+    }
+    if req.identifiers.is_empty() || req.identifiers.len() > crate::acme::MAX_IDENTIFIERS {
+        return Err(AcmeError::Malformed(format!(
+            "an order names 1 to {} identifiers",
+            crate::acme::MAX_IDENTIFIERS
+        )));
+    }
+    let mut identifiers = Vec::new();
+    for i in req.identifiers {
+        let i = i.checked()?;
+        if !identifiers.contains(&i) {
+            identifiers.push(i);
+        }
+    }
+    let now = crate::util::now();
+    let expires_at = now + crate::acme::ORDER_LIFETIME;
+    let order = OrderRow {
+        id: crate::util::random_hex(12),
+        account_id: account.id.clone(),
+        status: "pending".into(),
+        identifiers: serde_json::to_string(&identifiers).unwrap_or_default(),
+        expires_at,
+        error: None,
+        certificate_serial: None,
+        created_at: now,
+    };
+    let authorizations: Vec<(AuthzRow, Vec<ChallengeRow>)> = identifiers
+        .iter()
+        .map(|i| {
+            let authz = AuthzRow {
+                id: crate::util::random_hex(12),
+                order_id: order.id.clone(),
+                account_id: account.id.clone(),
+                identifier_type: i.kind.clone(),
+                identifier_value: i.value.clone(),
+                status: "pending".into(),
+                expires_at,
+            };
+            let challenges = i
+                .challenge_types()
+                .iter()
+                .map(|t| ChallengeRow {
+                    id: crate::util::random_hex(12),
+                    authz_id: authz.id.clone(),
+                    kind: (*t).to_owned(),
+                    token: crate::acme::jws::encode(&crate::util::random_bytes(32)),
+                    status: "pending".into(),
+                    validated_at: None,
+                    error: None,
+                })
+                .collect();
+            (authz, challenges)
+        })
+        .collect();
+    state
+        .store
+        .insert_acme_order(crate::store::NewOrder {
+            order: &order,
+            authorizations: &authorizations,
+        })
+        .await?;
+    let location = s.url(&format!("order/{}", order.id));
+    let body = order_json(&state, &s, &order).await?;
+    with_location(StatusCode::CREATED, &location, body)
+}
+
+/// The order's status now: pending turns ready once every authorization is valid, and
+/// invalid if one failed or the order expired (§7.1.6).
+async fn refresh_order(state: &AppState, order: &mut OrderRow) -> Result<(), AcmeError> {
+    let now = crate::util::now();
+    if !matches!(order.status.as_str(), "pending" | "ready") {
+        return Ok(());
+    }
+    let authzs = state.store.acme_authorizations(&order.id).await?;
+    let next = if now > order.expires_at {
+        Some(("invalid", Some(crate::acme::problem("malformed", "the order expired"))))
+    } else if authzs.iter().any(|a| a.status != "valid" && a.status != "pending") {
+        let problem = crate::acme::problem("unauthorized", "an authorization failed");
+        Some(("invalid", Some(problem)))
+    } else if order.status == "pending" && authzs.iter().all(|a| a.status == "valid") {
+        Some(("ready", None))
+    } else {
+        None
+    };
+    if let Some((to, error)) = next {
+        let error = error.map(|e| e.to_string());
+        if state.store.transition_acme_order(&order.id, &order.status, to, error.as_deref()).await?
+        {
+            order.status = to.to_owned();
+            order.error = error;
+        }
+    }
+    Ok(())
+}
+
+async fn order_json(state: &AppState, s: &Signed, order: &OrderRow) -> Result<Value, AcmeError> {
+    let authzs = state.store.acme_authorizations(&order.id).await?;
+    let identifiers: Value = serde_json::from_str(&order.identifiers).unwrap_or_default();
+    let mut body = json!({
+        "status": order.status,
+        "expires": crate::util::rfc3339(order.expires_at),
+        "identifiers": identifiers,
+        "authorizations": authzs.iter().map(|a| s.url(&format!("authz/{}", a.id))).collect::<Vec<_>>(),
+        "finalize": s.url(&format!("order/{}/finalize", order.id)),
+    });
+    if let Some(serial) = &order.certificate_serial {
+        body["certificate"] = s.url(&format!("cert/{serial}")).into();
+    }
+    if let Some(e) = &order.error {
+        body["error"] = serde_json::from_str(e).unwrap_or(Value::Null);
+    }
+    Ok(body)
+}
+
+/// The order named in the path, which must belong to the signer.
+async fn own_order(state: &AppState, s: &Signed, id: &str) -> Result<OrderRow, AcmeError> {
+    let account = s.account()?;
+    let mut order = state
+        .store
+        .acme_order(id)
+        .await?
+        .filter(|o| o.account_id == account.id)
+        .ok_or_else(|| AcmeError::NotFound(format!("order {id}")))?;
+    refresh_order(state, &mut order).await?;
+    Ok(order)
+}
+
+/// `POST /acme/order/ID` (POST-as-GET).
+async fn order(State(state): State<AppState>, Path(id): Path<String>, s: Signed) -> AcmeResult {
+    let order = own_order(&state, &s, &id).await?;
+    Ok(Json(order_json(&state, &s, &order).await?).into_response())
+}
+
+fn challenge_json(s: &Signed, c: &ChallengeRow) -> Value {
+    let mut v = json!({
+        "type": c.kind,
+        "url": s.url(&format!("chall/{}", c.id)),
+        "status": c.status,
+        "token": c.token,
+    });
+    if let Some(at) = c.validated_at {
+        v["validated"] = crate::util::rfc3339(at).into();
+    }
+    if let Some(e) = &c.error {
+        v["error"] = serde_json::from_str(e).unwrap_or(Value::Null);
+    }
+    v
+}
+
+async fn own_authorization(state: &AppState, s: &Signed, id: &str) -> Result<AuthzRow, AcmeError> {
+    let account = s.account()?;
+    state
+        .store
+        .acme_authorization(id)
+        .await?
+        .filter(|a| a.account_id == account.id)
+        .ok_or_else(|| AcmeError::NotFound(format!("authorization {id}")))
+}
+
+/// `POST /acme/authz/ID` (POST-as-GET, §7.5).
+async fn authorization(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    s: Signed,
+) -> AcmeResult {
+    let mut authz = own_authorization(&state, &s, &id).await?;
+    if s.jws.payload()?.is_some() {
+        // The only change a client may make: deactivation (§7.5.2).
+        #[derive(Deserialize)]
+        struct Update {
+            status: String,
+        }
+        let update: Update = s.jws.payload_as()?;
+        if update.status != "deactivated" {
+            return Err(AcmeError::Malformed("an authorization can only be deactivated".into()));
+        }
+        if !state.store.deactivate_acme_authorization(&authz.id).await? {
+            return Err(AcmeError::Malformed(format!("the authorization is {}", authz.status)));
+        }
+        authz.status = "deactivated".into();
+    }
+    let challenges = state.store.acme_challenges(&authz.id).await?;
+    let status = if authz.status == "pending" && crate::util::now() > authz.expires_at {
+        "expired"
+    } else {
+        authz.status.as_str()
+    };
+    let identifier =
+        Identifier { kind: authz.identifier_type.clone(), value: authz.identifier_value.clone() };
+    let mut body = json!({
+        "identifier": {
+            "type": identifier.kind,
+            "value": identifier.value.trim_start_matches("*."),
+        },
+        "status": status,
+        "expires": crate::util::rfc3339(authz.expires_at),
+        "challenges": challenges.iter().map(|c| challenge_json(&s, c)).collect::<Vec<_>>(),
+    });
+    if identifier.is_wildcard() {
+        body["wildcard"] = true.into();
+    }
+    Ok(Json(body).into_response())
+}
+
+/// `POST /acme/chall/ID`: with `{}`, the client says it is ready and validation starts in
+/// the background; with an empty payload, the challenge is read (§7.5.1).
+async fn challenge(State(state): State<AppState>, Path(id): Path<String>, s: Signed) -> AcmeResult {
+    let account = s.account()?.clone();
+    let c = state
+        .store
+        .acme_challenge(&id)
+        .await?
+        .ok_or_else(|| AcmeError::NotFound(format!("challenge {id}")))?;
+    let authz = own_authorization(&state, &s, &c.authz_id).await?;
+    let mut c = c;
+    if s.jws.payload()?.is_some()
+        && authz.status == "pending"
+        && state.store.start_acme_challenge(&c.id).await?
+    {
+        c.status = "processing".into();
+        let identifier = Identifier {
+            kind: authz.identifier_type.clone(),
+            value: authz.identifier_value.clone(),
+        };
+        let key_authorization = crate::acme::key_authorization(&c.token, &account.thumbprint);
+        let (st, row, who) = (state.clone(), c.clone(), s.url(&format!("account/{}", account.id)));
+        tokio::spawn(async move {
+            let result =
+                st.acme.validate(&row.kind, &identifier, &row.token, &key_authorization).await;
+            let error = result.err().map(|p| p.to_string());
+            let now = crate::util::now();
+            if let Err(e) = st.store.finish_acme_challenge(&row, now, error.as_deref()).await {
+                tracing::error!(error = %e, challenge = %row.id, "cannot record a validation");
+                return;
+            }
+            let outcome = if error.is_none() {
+                "valid".to_owned()
+            } else {
+                format!("invalid: {}", error.unwrap_or_default())
+            };
+            audit(
+                &st,
+                &who,
+                "validate",
+                None,
+                format!("{} {} for {}: {outcome}", row.kind, row.id, identifier.value),
+            )
+            .await;
+        });
+    }
+    let mut r = Json(challenge_json(&s, &c)).into_response();
+    if c.status == "processing" {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("<{}>;rel=\"up\"", s.url(&format!("authz/{}", authz.id))))
+    {
+        r.headers_mut().append(header::LINK, v);
+    }
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+struct FinalizeRequest {
+    csr: String,
+}
+
+/// `POST /acme/order/ID/finalize` (§7.4): the CSR must name exactly the order's
+/// identifiers; the certificate is issued at once, signed in the HSM.
+async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Signed) -> AcmeResult {
+    let order = own_order(&state, &s, &id).await?;
+    if order.status != "ready" {
+        return Err(AcmeError::OrderNotReady(format!("the order is {}, not ready", order.status)));
+    }
+    let req: FinalizeRequest = s.jws.payload_as()?;
+    let der = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        req.csr.trim_end_matches('='),
+    )
+    .map_err(|_| AcmeError::BadCsr("csr is not base64url".into()))?;
+    let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers).unwrap_or_default();
+    let spec_identifiers = identifiers.clone();
+    let validity = state.acme.settings.validity;
+    if !state.store.transition_acme_order(&order.id, "ready", "processing", None).await? {
+        return Err(AcmeError::OrderNotReady("the order is being finalized already".into()));
+    }
+    let ca = state.ca.clone();
+    let issued = tokio::task::spawn_blocking(move || {
+        crate::acme::issue::from_csr(&ca, &der, &spec_identifiers, validity)
+    })
+    .await?;
+    let (issued, serial, subject, not_after) = match issued {
+        Ok(v) => v,
+        Err(e) => {
+            // Back to ready for a CSR the client can fix; the order stays usable.
+            let back = if matches!(e, AcmeError::BadCsr(_)) { "ready" } else { "invalid" };
+            let problem = e.problem().to_string();
+            let error = (back == "invalid").then_some(problem.as_str());
+            state.store.transition_acme_order(&order.id, "processing", back, error).await?;
+            return Err(e);
+        }
+    };
+    let now = crate::util::now();
+    let cert = crate::store::CertificateRow {
+        serial: serial.clone(),
+        role: "acme".into(),
+        subject,
+        not_before: now,
+        not_after,
+        lease_id: None,
+        revoked_at: None,
+        revocation_reason: None,
+        pem: issued.cert_pem,
+    };
+    state.store.complete_acme_order(&order.id, &cert).await?;
+    let who = s.url(&format!("account/{}", order.account_id));
+    let names: Vec<&str> = identifiers.iter().map(|i| i.value.as_str()).collect();
+    audit(&state, &who, "issue", None, format!("certificate {serial} for {}", names.join(", ")))
+        .await;
+    let order = own_order(&state, &s, &id).await?;
+    let location = s.url(&format!("order/{id}"));
+    with_location(StatusCode::OK, &location, order_json(&state, &s, &order).await?)
+}
+
+/// `POST /acme/cert/SERIAL` (POST-as-GET): the certificate and the CA certificate, as
+/// `application/pem-certificate-chain` (§7.4.2).
+async fn certificate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    s: Signed,
+) -> AcmeResult {
+    let account = s.account()?;
+    let owned = state
+        .store
+        .acme_order_by_certificate(&id)
+        .await?
+        .is_some_and(|o| o.account_id == account.id);
+    let cert = match state.store.certificate(&id).await? {
+        Some(c) if owned => c,
+        _ => return Err(AcmeError::NotFound(format!("certificate {id}"))),
+    };
+    let chain = format!("{}{}", cert.pem, state.ca.cert_pem());
+    let mut r = chain.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pem-certificate-chain"),
+    );
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+struct RevokeRequest {
+    certificate: String,
+    #[serde(default)]
+    reason: Option<i64>,
+}
+
+/// `POST /acme/revoke-cert` (§7.6): by the account that ordered the certificate (`kid`) or
+/// with the certificate's own key (`jwk`); the CRL lists it from then on.
+async fn revoke_cert(State(state): State<AppState>, s: Signed) -> AcmeResult {
+    let req: RevokeRequest = s.jws.payload_as()?;
+    let reason = req.reason.unwrap_or(0);
+    if !(0..=10).contains(&reason) || reason == 7 {
+        return Err(AcmeError::BadRevocationReason(reason));
+    }
+    let der = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        req.certificate.trim_end_matches('='),
+    )
+    .map_err(|_| AcmeError::Malformed("certificate is not base64url".into()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|_| AcmeError::Malformed("certificate is not a DER X.509 certificate".into()))?;
+    let serial = hex::encode(cert.tbs_certificate.raw_serial());
+    let row = state
+        .store
+        .certificate(&serial)
+        .await?
+        .ok_or_else(|| AcmeError::NotFound(format!("certificate {serial}")))?;
+    // The stored certificate must be the one presented (not just the same serial).
+    let stored_der = x509_parser::pem::parse_x509_pem(row.pem.as_bytes())
+        .map(|(_, p)| p.contents)
+        .unwrap_or_default();
+    if stored_der != der {
+        return Err(AcmeError::NotFound(format!("certificate {serial}")));
+    }
+    let allowed = match &s.account {
+        Some(account) => state
+            .store
+            .acme_order_by_certificate(&serial)
+            .await?
+            .is_some_and(|o| o.account_id == account.id),
+        None => Jwk::from_spki(cert.public_key())
+            .map(|k| k.thumbprint().ok() == s.jwk.thumbprint().ok())
+            .unwrap_or(false),
+    };
+    if !allowed {
+        return Err(AcmeError::Unauthorized(
+            "only the ordering account or the certificate's key may revoke it".into(),
+        ));
+    }
+    if row.revoked_at.is_some() {
+        return Err(AcmeError::AlreadyRevoked);
+    }
+    state.store.revoke_certificate(&serial, reason, crate::util::now()).await?;
+    let who = match &s.account {
+        Some(a) => s.url(&format!("account/{}", a.id)),
+        None => "certificate key".to_owned(),
+    };
+    audit(&state, &who, "revoke", None, format!("certificate {serial}, reason {reason}")).await;
+    Ok(StatusCode::OK.into_response())
+}

@@ -1,0 +1,321 @@
+//! ACME accounts, orders, authorizations and challenges (RFC 8555 §7.1).
+
+use super::{CertificateRow, Store, StoreError};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    pub(crate) id: String,
+    pub(crate) thumbprint: String,
+    pub(crate) jwk: String,
+    pub(crate) status: String,
+    pub(crate) contact: String,
+    pub(crate) created_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct OrderRow {
+    pub(crate) id: String,
+    pub(crate) account_id: String,
+    pub(crate) status: String,
+    pub(crate) identifiers: String,
+    pub(crate) expires_at: i64,
+    pub(crate) error: Option<String>,
+    pub(crate) certificate_serial: Option<String>,
+    pub(crate) created_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct AuthzRow {
+    pub(crate) id: String,
+    pub(crate) order_id: String,
+    pub(crate) account_id: String,
+    pub(crate) identifier_type: String,
+    pub(crate) identifier_value: String,
+    pub(crate) status: String,
+    pub(crate) expires_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ChallengeRow {
+    pub(crate) id: String,
+    pub(crate) authz_id: String,
+    #[sqlx(rename = "type")]
+    pub(crate) kind: String,
+    pub(crate) token: String,
+    pub(crate) status: String,
+    pub(crate) validated_at: Option<i64>,
+    pub(crate) error: Option<String>,
+}
+
+/// A new order with its authorizations and their challenges.
+pub(crate) struct NewOrder<'a> {
+    pub(crate) order: &'a OrderRow,
+    pub(crate) authorizations: &'a [(AuthzRow, Vec<ChallengeRow>)],
+}
+
+impl Store {
+    pub(crate) async fn insert_acme_account(&self, a: &AccountRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.id)
+        .bind(&a.thumbprint)
+        .bind(&a.jwk)
+        .bind(&a.status)
+        .bind(&a.contact)
+        .bind(a.created_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn acme_account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM acme_accounts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    pub(crate) async fn acme_account_by_thumbprint(
+        &self,
+        thumbprint: &str,
+    ) -> Result<Option<AccountRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM acme_accounts WHERE thumbprint = ?")
+            .bind(thumbprint)
+            .fetch_optional(&self.write)
+            .await?)
+    }
+
+    /// Sets an account's status and contacts.
+    pub(crate) async fn update_acme_account(&self, a: &AccountRow) -> Result<(), StoreError> {
+        sqlx::query("UPDATE acme_accounts SET status = ?, contact = ? WHERE id = ?")
+            .bind(&a.status)
+            .bind(&a.contact)
+            .bind(&a.id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores an order, its authorizations and their challenges in one transaction.
+    pub(crate) async fn insert_acme_order(&self, new: NewOrder<'_>) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        let o = new.order;
+        sqlx::query(
+            "INSERT INTO acme_orders (id, account_id, status, identifiers, expires_at, error, \
+             certificate_serial, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&o.id)
+        .bind(&o.account_id)
+        .bind(&o.status)
+        .bind(&o.identifiers)
+        .bind(o.expires_at)
+        .bind(&o.error)
+        .bind(&o.certificate_serial)
+        .bind(o.created_at)
+        .execute(&mut *tx)
+        .await?;
+        for (a, challenges) in new.authorizations {
+            sqlx::query(
+                "INSERT INTO acme_authorizations (id, order_id, account_id, identifier_type, \
+                 identifier_value, status, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&a.id)
+            .bind(&a.order_id)
+            .bind(&a.account_id)
+            .bind(&a.identifier_type)
+            .bind(&a.identifier_value)
+            .bind(&a.status)
+            .bind(a.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            for c in challenges {
+                sqlx::query(
+                    "INSERT INTO acme_challenges (id, authz_id, type, token, status, \
+                     validated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&c.id)
+                .bind(&c.authz_id)
+                .bind(&c.kind)
+                .bind(&c.token)
+                .bind(&c.status)
+                .bind(c.validated_at)
+                .bind(&c.error)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn acme_order(&self, id: &str) -> Result<Option<OrderRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM acme_orders WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?)
+    }
+
+    /// The ids of an account's orders, oldest first.
+    pub(crate) async fn acme_order_ids(&self, account_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM acme_orders WHERE account_id = ? ORDER BY rowid")
+                .bind(account_id)
+                .fetch_all(&self.read)
+                .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The order that produced the certificate with `serial`.
+    pub(crate) async fn acme_order_by_certificate(
+        &self,
+        serial: &str,
+    ) -> Result<Option<OrderRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM acme_orders WHERE certificate_serial = ?")
+            .bind(serial)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// Moves an order from `from` to `to` (with an error document for invalid); false when
+    /// it was no longer in `from`, so two finalizations cannot both proceed.
+    pub(crate) async fn transition_acme_order(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let r =
+            sqlx::query("UPDATE acme_orders SET status = ?, error = ? WHERE id = ? AND status = ?")
+                .bind(to)
+                .bind(error)
+                .bind(id)
+                .bind(from)
+                .execute(&self.write)
+                .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Stores the order's certificate and marks the order valid, in one transaction.
+    pub(crate) async fn complete_acme_order(
+        &self,
+        order_id: &str,
+        cert: &CertificateRow,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO certificates (serial, role, subject, not_before, not_after, lease_id, pem) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&cert.serial)
+        .bind(&cert.role)
+        .bind(&cert.subject)
+        .bind(cert.not_before)
+        .bind(cert.not_after)
+        .bind(&cert.lease_id)
+        .bind(&cert.pem)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE acme_orders SET status = 'valid', certificate_serial = ? WHERE id = ?")
+            .bind(&cert.serial)
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn acme_authorizations(
+        &self,
+        order_id: &str,
+    ) -> Result<Vec<AuthzRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE order_id = ? ORDER BY rowid")
+            .bind(order_id)
+            .fetch_all(&self.write)
+            .await?)
+    }
+
+    pub(crate) async fn acme_authorization(
+        &self,
+        id: &str,
+    ) -> Result<Option<AuthzRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?)
+    }
+
+    pub(crate) async fn acme_challenges(
+        &self,
+        authz_id: &str,
+    ) -> Result<Vec<ChallengeRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM acme_challenges WHERE authz_id = ? ORDER BY rowid")
+            .bind(authz_id)
+            .fetch_all(&self.write)
+            .await?)
+    }
+
+    pub(crate) async fn acme_challenge(
+        &self,
+        id: &str,
+    ) -> Result<Option<ChallengeRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM acme_challenges WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?)
+    }
+
+    /// Deactivates a pending or valid authorization; false if it was neither.
+    pub(crate) async fn deactivate_acme_authorization(&self, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE acme_authorizations SET status = 'deactivated' \
+             WHERE id = ? AND status IN ('pending', 'valid')",
+        )
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Starts validating a pending challenge; false if it was not pending.
+    pub(crate) async fn start_acme_challenge(&self, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE acme_challenges SET status = 'processing' WHERE id = ? AND status = 'pending'",
+        )
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Records a validation's result on the challenge and its authorization together.
+    pub(crate) async fn finish_acme_challenge(
+        &self,
+        challenge: &ChallengeRow,
+        now: i64,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let status = if error.is_none() { "valid" } else { "invalid" };
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "UPDATE acme_challenges SET status = ?, validated_at = ?, error = ? WHERE id = ?",
+        )
+        .bind(status)
+        .bind(error.is_none().then_some(now))
+        .bind(error)
+        .bind(&challenge.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE acme_authorizations SET status = ? WHERE id = ? AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(&challenge.authz_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,303 @@
+//! Unmodified ACME clients against Strongroom's ACME server: certbot and lego (Debian
+//! packages) register, obtain certificates through http-01 (their own challenge servers on
+//! a loopback port) and dns-01 (TXT records set in pebble-challtestsrv, which is also the
+//! DNS server Strongroom resolves identifiers with), renew, and revoke. Certificates are
+//! checked with `openssl verify -crl_check` against the CA's CRL before and after
+//! revocation, and one authenticates a KMIP client over mTLS.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use kmip::enums::Operation;
+use kmip::ProtocolVersion;
+
+fn free_port() -> u16 {
+    // A port free for UDP and TCP both (the test DNS server takes both).
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// pebble-challtestsrv as a DNS server answering 127.0.0.1 for every name, with a
+/// management API that sets TXT records.
+struct TestDns {
+    child: Child,
+    dns: SocketAddr,
+    management: SocketAddr,
+}
+
+impl TestDns {
+    fn start() -> TestDns {
+        let dns: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let management: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let child = Command::new("pebble-challtestsrv")
+            .args(["-dns01", &dns.to_string(), "-management", &management.to_string()])
+            .args(["-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv6", ""])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pebble-challtestsrv (Debian package pebble)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(management).is_err() {
+            assert!(Instant::now() < deadline, "pebble-challtestsrv did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        TestDns { child, dns, management }
+    }
+}
+
+impl Drop for TestDns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Strongroom with ACME validation pointed at the test DNS and `http01_port`.
+fn start(dir: &Path, dns: &TestDns, http01_port: u16) -> Server {
+    let config = dir.join("acme.toml");
+    std::fs::write(
+        &config,
+        format!("[acme]\nhttp01_port = {http01_port}\ndns_resolver = \"{}\"\n", dns.dns),
+    )
+    .unwrap();
+    Server::start_with(&dir.join("data"), &["--config", config.to_str().unwrap()])
+}
+
+fn directory(server: &Server) -> String {
+    format!("https://{}/acme/directory", server.https)
+}
+
+fn run(what: &str, cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A hook script for the clients' dns-01 support: sets or clears a TXT record in the test
+/// DNS server. `$1` is present|cleanup, `$2` the record name, `$3` the value.
+fn txt_hook(dir: &Path, dns: &TestDns) -> PathBuf {
+    let path = dir.join("txt-hook.sh");
+    let m = dns.management;
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nset -e\ncase \"$1\" in\n\
+             present) curl -sf -X POST -d \"{{\\\"host\\\":\\\"$2\\\",\\\"value\\\":\\\"$3\\\"}}\" http://{m}/set-txt ;;\n\
+             cleanup) curl -sf -X POST -d \"{{\\\"host\\\":\\\"$2\\\"}}\" http://{m}/clear-txt ;;\n\
+             esac\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+/// `openssl verify -crl_check` with the CA and its current CRL: Ok, or the error text.
+fn verify_with_crl(server: &Server, data: &Path, cert: &Path) -> Result<(), String> {
+    let (status, crl) =
+        https_with(server.https, tls_config(data, None), "GET", "/v1/pki/crl/pem", &[], b"");
+    assert_eq!(status, 200);
+    let bundle = data.join("ca-and-crl.pem");
+    let ca = std::fs::read_to_string(data.join("ca.crt")).unwrap();
+    std::fs::write(&bundle, format!("{ca}{}", String::from_utf8(crl).unwrap())).unwrap();
+    let out = Command::new("openssl")
+        .args(["verify", "-crl_check", "-CAfile"])
+        .arg(&bundle)
+        .arg(cert)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr))
+    }
+}
+
+fn san(cert: &Path) -> String {
+    let out = run(
+        "openssl x509",
+        Command::new("openssl").args(["x509", "-noout", "-ext", "subjectAltName", "-in"]).arg(cert),
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn serial(cert: &Path) -> String {
+    let out = run(
+        "openssl x509",
+        Command::new("openssl").args(["x509", "-noout", "-serial", "-in"]).arg(cert),
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+struct Certbot<'a> {
+    dir: PathBuf,
+    data: &'a Path,
+    server: &'a Server,
+}
+
+impl Certbot<'_> {
+    fn cmd(&self, sub: &str) -> Command {
+        let mut c = Command::new("certbot");
+        c.arg(sub)
+            .args(["--non-interactive", "--server", &directory(self.server)])
+            .arg("--config-dir")
+            .arg(self.dir.join("config"))
+            .arg("--work-dir")
+            .arg(self.dir.join("work"))
+            .arg("--logs-dir")
+            .arg(self.dir.join("logs"))
+            .env("REQUESTS_CA_BUNDLE", self.data.join("ca.crt"));
+        c
+    }
+
+    fn live(&self, name: &str, file: &str) -> PathBuf {
+        self.dir.join("config/live").join(name).join(file)
+    }
+}
+
+#[test]
+fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
+    let dir = temp_dir("strongroom-acme-certbot");
+    let dns = TestDns::start();
+    let http01 = free_port();
+    let server = start(&dir, &dns, http01);
+    let data = dir.join("data");
+    let certbot = Certbot { dir: dir.join("certbot"), data: &data, server: &server };
+
+    // http-01: certbot's standalone server answers on the loopback port Strongroom checks.
+    let name = "payments.svc.test";
+    run(
+        "certbot certonly (http-01)",
+        certbot
+            .cmd("certonly")
+            .args(["--standalone", "--agree-tos", "--email", "ops@example.com"])
+            .args(["--http-01-address", "127.0.0.1", "--http-01-port", &http01.to_string()])
+            .args(["-d", name]),
+    );
+    let cert = certbot.live(name, "cert.pem");
+    assert!(san(&cert).contains(&format!("DNS:{name}")));
+    verify_with_crl(&server, &data, &cert).unwrap();
+
+    // The certificate is a KMIP client certificate: its subject owns what it creates.
+    let certs = dir.join("mtls");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::copy(certbot.live(name, "fullchain.pem"), certs.join("payments.crt")).unwrap();
+    std::fs::copy(certbot.live(name, "privkey.pem"), certs.join("payments.key")).unwrap();
+    let mut c = Client::connect_with(
+        server.kmip,
+        tls_config_trusting(&data.join("ca.crt"), &certs, Some("payments")),
+    );
+    let created =
+        c.ok(Operation::CREATE, create_payload(ProtocolVersion::V1_4, &aes_attributes(256)));
+    let got = c.ok(Operation::GET, vec![uid(&uid_of(&created))]);
+    assert_eq!(key_material(&got).len(), 32);
+
+    // Renewal gives a new certificate (new serial) for the same name.
+    let before = serial(&cert);
+    run("certbot renew", certbot.cmd("renew").arg("--force-renewal"));
+    let renewed = certbot.live(name, "cert.pem");
+    assert_ne!(serial(&renewed), before, "renewal must issue a new certificate");
+    verify_with_crl(&server, &data, &renewed).unwrap();
+
+    // dns-01 for a wildcard, through certbot's manual hooks and the test DNS server.
+    let hook = txt_hook(&dir, &dns);
+    let auth =
+        format!("{} present _acme-challenge.$CERTBOT_DOMAIN. $CERTBOT_VALIDATION", hook.display());
+    let cleanup = format!("{} cleanup _acme-challenge.$CERTBOT_DOMAIN.", hook.display());
+    run(
+        "certbot certonly (dns-01)",
+        certbot
+            .cmd("certonly")
+            .args(["--manual", "--preferred-challenges", "dns", "--agree-tos"])
+            .args(["--manual-auth-hook", &auth, "--manual-cleanup-hook", &cleanup])
+            .args(["--cert-name", "wild", "-d", "*.apps.svc.test"]),
+    );
+    assert!(san(&certbot.live("wild", "cert.pem")).contains("DNS:*.apps.svc.test"));
+
+    // Revocation by the account: the CRL lists it and openssl rejects it.
+    run(
+        "certbot revoke",
+        certbot.cmd("revoke").arg("--cert-path").arg(&renewed).args([
+            "--reason",
+            "keycompromise",
+            "--no-delete-after-revoke",
+        ]),
+    );
+    let err = verify_with_crl(&server, &data, &renewed).unwrap_err();
+    assert!(err.contains("certificate revoked"), "{err}");
+    verify_with_crl(&server, &data, &certbot.live("wild", "cert.pem")).unwrap();
+    server.stop();
+}
+
+#[test]
+fn lego_obtains_and_revokes_over_http01_and_dns01() {
+    let dir = temp_dir("strongroom-acme-lego");
+    let dns = TestDns::start();
+    let http01 = free_port();
+    let server = start(&dir, &dns, http01);
+    let data = dir.join("data");
+    let lego = |args: &[&str]| {
+        let mut c = Command::new("lego");
+        c.args(["--server", &directory(&server), "--accept-tos", "--email", "ops@example.com"])
+            .arg("--path")
+            .arg(dir.join("lego"))
+            .args(args)
+            .env("LEGO_CA_CERTIFICATES", data.join("ca.crt"))
+            .env("EXEC_PATH", txt_hook(&dir, &dns))
+            .env("EXEC_PROPAGATION_TIMEOUT", "20");
+        c
+    };
+    let certs = dir.join("lego/certificates");
+
+    run(
+        "lego run (http-01)",
+        lego(&["--domains", "db.svc.test", "--http", "--http.port"])
+            .arg(format!("127.0.0.1:{http01}"))
+            .arg("run"),
+    );
+    let cert = certs.join("db.svc.test.crt");
+    assert!(san(&cert).contains("DNS:db.svc.test"));
+    verify_with_crl(&server, &data, &cert).unwrap();
+
+    let resolvers = dns.dns.to_string();
+    run(
+        "lego run (dns-01)",
+        &mut lego(&[
+            "--domains",
+            "*.jobs.svc.test",
+            "--dns",
+            "exec",
+            "--dns.resolvers",
+            &resolvers,
+            "--dns.disable-cp",
+            "run",
+        ]),
+    );
+    assert!(san(&certs.join("_.jobs.svc.test.crt")).contains("DNS:*.jobs.svc.test"));
+
+    // lego archives what it revokes: keep a copy to check.
+    let kept = dir.join("revoked.crt");
+    std::fs::copy(&cert, &kept).unwrap();
+    run("lego revoke", &mut lego(&["--domains", "db.svc.test", "revoke"]));
+    let cert = kept;
+    let err = verify_with_crl(&server, &data, &cert).unwrap_err();
+    assert!(err.contains("certificate revoked"), "{err}");
+    server.stop();
+}
