@@ -232,6 +232,19 @@ pub fn https_with(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, Vec<u8>) {
+    let (status, _, body) = https_full(addr, config, method, path, headers, body);
+    (status, body)
+}
+
+/// Like [`https_with`], also returning the response headers (names in lower case).
+pub fn https_full(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let tcp = TcpStream::connect(addr).unwrap();
     let conn =
         rustls::ClientConnection::new(config, ServerName::try_from("127.0.0.1").unwrap()).unwrap();
@@ -248,7 +261,13 @@ pub fn https_with(
     let split = out.windows(4).position(|w| w == b"\r\n\r\n").expect("HTTP response");
     let head = String::from_utf8_lossy(&out[..split]).to_string();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, out[split + 4..].to_vec())
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, out[split + 4..].to_vec())
 }
 
 /// The REST API under /v1/, called with a bearer token.

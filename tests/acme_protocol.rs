@@ -1,0 +1,410 @@
+//! The ACME server's rules, driven request by request with hand-made JWS: nonces, URLs,
+//! signatures, content types and key IDs; accounts (onlyReturnExisting, deactivation);
+//! orders for an IP identifier (RFC 8738) validated over http-01 against a responder in
+//! this test; CSRs that do not match refused with nothing issued; failed validation;
+//! download; revocation with the certificate's own key. Real clients are in
+//! `acme_clients.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use common::*;
+use serde_json::{json, Value};
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The problem type's last part, for error responses.
+    fn problem(&self) -> String {
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{self:?}");
+        let t = self.json()["type"].as_str().unwrap().to_owned();
+        t.strip_prefix("urn:ietf:params:acme:error:").unwrap().to_owned()
+    }
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, String::from_utf8_lossy(&self.body))
+    }
+}
+
+/// An ACME client holding an ECDSA P-256 account key.
+struct Client {
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    key: EcdsaKeyPair,
+    kid: Option<String>,
+    nonce: Option<String>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+fn new_key() -> EcdsaKeyPair {
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .unwrap();
+    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap()
+}
+
+fn jwk(key: &EcdsaKeyPair) -> Value {
+    let p = key.public_key().as_ref();
+    json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..])})
+}
+
+const URL: &str = "https://localhost";
+
+impl Client {
+    fn new(server: &Server, dir: &std::path::Path) -> Client {
+        Client {
+            addr: server.https,
+            config: tls_config(dir, None),
+            key: new_key(),
+            kid: None,
+            nonce: None,
+        }
+    }
+
+    fn raw(&mut self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Response {
+        let (status, headers, body) = https_full(
+            self.addr,
+            self.config.clone(),
+            method,
+            path,
+            &[("Content-Type", content_type)],
+            body,
+        );
+        let r = Response { status, headers, body };
+        if let Some(n) = r.header("replay-nonce") {
+            self.nonce = Some(n.to_owned());
+        }
+        r
+    }
+
+    fn fresh_nonce(&mut self) -> String {
+        match self.nonce.take() {
+            Some(n) => n,
+            None => {
+                let r = self.raw("HEAD", "/acme/new-nonce", "text/plain", b"");
+                assert_eq!(r.status, 200);
+                self.nonce.take().expect("Replay-Nonce")
+            }
+        }
+    }
+
+    /// A JWS over `payload` (`None`: POST-as-GET) with this header.
+    fn jws(&self, key: &EcdsaKeyPair, header: Value, payload: Option<&Value>) -> Vec<u8> {
+        let protected = b64(header.to_string().as_bytes());
+        let payload = payload.map(|p| b64(p.to_string().as_bytes())).unwrap_or_default();
+        let sig =
+            key.sign(&SystemRandom::new(), format!("{protected}.{payload}").as_bytes()).unwrap();
+        json!({"protected": protected, "payload": payload, "signature": b64(sig.as_ref())})
+            .to_string()
+            .into_bytes()
+    }
+
+    fn header(&mut self, path: &str) -> Value {
+        let mut h =
+            json!({"alg": "ES256", "nonce": self.fresh_nonce(), "url": format!("{URL}{path}")});
+        match &self.kid {
+            Some(kid) => h["kid"] = kid.clone().into(),
+            None => h["jwk"] = jwk(&self.key),
+        }
+        h
+    }
+
+    fn post(&mut self, path: &str, payload: Option<Value>) -> Response {
+        let header = self.header(path);
+        let body = self.jws(&self.key, header, payload.as_ref());
+        self.raw("POST", path, "application/jose+json", &body)
+    }
+
+    fn register(&mut self) -> Response {
+        let r = self.post("/acme/new-account", Some(json!({"termsOfServiceAgreed": true})));
+        assert!(r.status == 201 || r.status == 200, "{r:?}");
+        self.kid = r.header("location").map(str::to_owned);
+        r
+    }
+}
+
+fn path_of(url: &str) -> String {
+    url.strip_prefix(URL).unwrap().to_owned()
+}
+
+/// Serves http-01 key authorizations on `listener` (token → key authorization).
+fn http01_responder(listener: TcpListener, answers: Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 2048];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let path = req.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let found = answers
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(t, _)| path == format!("/.well-known/acme-challenge/{t}"))
+                .map(|(_, ka)| ka.clone());
+            let reply = match found {
+                Some(ka) => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{ka}", ka.len()),
+                None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned(),
+            };
+            let _ = s.write_all(reply.as_bytes());
+        }
+    });
+}
+
+fn thumbprint(key: &EcdsaKeyPair) -> String {
+    let j = jwk(key);
+    let canonical = format!(
+        r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+        j["x"].as_str().unwrap(),
+        j["y"].as_str().unwrap()
+    );
+    use sha2::Digest;
+    b64(&sha2::Sha256::digest(canonical.as_bytes()))
+}
+
+fn wait_for(c: &mut Client, url: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = c.post(&path_of(url), None).json();
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn csr(names: &[&str], key: &rcgen::KeyPair) -> String {
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+    // rcgen's default subject is not an ordered name; a CSR with no subject is fine.
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    b64(params.serialize_request(key).unwrap().der())
+}
+
+#[test]
+fn jws_nonce_url_and_account_rules() {
+    let dir = temp_dir("strongroom-acme-jws");
+    let server = Server::start(&dir);
+    let mut c = Client::new(&server, &dir);
+
+    let d = c.raw("GET", "/acme/directory", "text/plain", b"");
+    assert_eq!(d.json()["newAccount"], format!("{URL}/acme/new-account"));
+    let n = c.raw("HEAD", "/acme/new-nonce", "text/plain", b"");
+    assert_eq!(n.status, 200);
+    assert_eq!(n.header("cache-control"), Some("no-store"));
+    assert_eq!(c.raw("GET", "/acme/new-nonce", "text/plain", b"").status, 204);
+
+    let r = c.post("/acme/new-account", Some(json!({"onlyReturnExisting": true})));
+    assert_eq!((r.status, r.problem().as_str()), (400, "accountDoesNotExist"));
+    let created = c.register();
+    assert_eq!(created.status, 201);
+    let kid = c.kid.clone().unwrap();
+    c.kid = None;
+    let again = c.register();
+    assert_eq!(
+        (again.status, c.kid.clone().unwrap()),
+        (200, kid.clone()),
+        "same key, same account"
+    );
+
+    // A used nonce, a missing one: badNonce, with a fresh nonce to retry with.
+    let header = c.header("/acme/account/x");
+    let used = header["nonce"].as_str().unwrap().to_owned();
+    let body = c.jws(&c.key, header, None);
+    c.raw("POST", &path_of(&kid), "application/jose+json", &body);
+    let mut replay = c.header(&path_of(&kid));
+    replay["nonce"] = used.into();
+    let r = c.raw("POST", &path_of(&kid), "application/jose+json", &c.jws(&c.key, replay, None));
+    assert_eq!((r.status, r.problem().as_str()), (400, "badNonce"));
+    assert!(r.header("replay-nonce").is_some());
+    let mut none = c.header(&path_of(&kid));
+    none.as_object_mut().unwrap().remove("nonce");
+    let r = c.raw("POST", &path_of(&kid), "application/jose+json", &c.jws(&c.key, none, None));
+    assert_eq!(r.problem(), "badNonce");
+
+    // The signed URL must be the one requested.
+    let wrong = c.header("/acme/new-order");
+    let r = c.raw("POST", &path_of(&kid), "application/jose+json", &c.jws(&c.key, wrong, None));
+    assert_eq!((r.status, r.problem().as_str()), (403, "unauthorized"));
+    // Another key's signature; an unsupported algorithm; an unknown account.
+    let header = c.header(&path_of(&kid));
+    let r =
+        c.raw("POST", &path_of(&kid), "application/jose+json", &c.jws(&new_key(), header, None));
+    assert_eq!((r.status, r.problem().as_str()), (400, "malformed"));
+    let mut hs = c.header(&path_of(&kid));
+    hs["alg"] = "HS256".into();
+    let r = c.raw("POST", &path_of(&kid), "application/jose+json", &c.jws(&c.key, hs, None));
+    assert_eq!(r.problem(), "badSignatureAlgorithm");
+    assert!(r.json()["algorithms"].as_array().is_some_and(|a| a.contains(&json!("ES256"))));
+    let mut ghost = c.header("/acme/new-order");
+    ghost["kid"] = format!("{URL}/acme/account/nobody").into();
+    let r = c.raw(
+        "POST",
+        "/acme/new-order",
+        "application/jose+json",
+        &c.jws(&c.key, ghost, Some(&json!({}))),
+    );
+    assert_eq!(r.problem(), "accountDoesNotExist");
+    // Not JOSE, not JSON, too big.
+    let r = c.raw("POST", "/acme/new-order", "application/json", b"{}");
+    assert_eq!(r.status, 415);
+    assert_eq!(
+        c.raw("POST", "/acme/new-order", "application/jose+json", b"{oops").problem(),
+        "malformed"
+    );
+    let big = vec![b'a'; 3 << 20];
+    let r = c.raw("POST", "/acme/new-order", "application/jose+json", &big);
+    assert!(r.status == 400 || r.status == 413, "{r:?}");
+
+    // Contacts are checked; deactivation ends the account.
+    let r = c.post(&path_of(&kid), Some(json!({"contact": ["tel:+1"]})));
+    assert_eq!(r.problem(), "malformed");
+    let r = c.post(&path_of(&kid), Some(json!({"contact": ["mailto:ops@example.com"]})));
+    assert_eq!(r.json()["contact"], json!(["mailto:ops@example.com"]), "{r:?}");
+    let r = c.post(&path_of(&kid), Some(json!({"status": "deactivated"})));
+    assert_eq!(r.json()["status"], "deactivated");
+    let r = c.post(
+        "/acme/new-order",
+        Some(json!({"identifiers": [{"type": "dns", "value": "a.test"}]})),
+    );
+    assert_eq!((r.status, r.problem().as_str()), (403, "unauthorized"));
+    server.stop();
+}
+
+#[test]
+fn orders_validation_finalize_and_revocation() {
+    let dir = temp_dir("strongroom-acme-orders");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    http01_responder(listener, answers.clone());
+    let config = dir.join("acme.toml");
+    std::fs::write(&config, format!("[acme]\nhttp01_port = {port}\n")).unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let mut c = Client::new(&server, &dir);
+    c.register();
+
+    for (ids, problem) in [
+        (json!([{"type": "dns", "value": "bad_name.test"}]), "rejectedIdentifier"),
+        (json!([{"type": "email", "value": "a@b.test"}]), "unsupportedIdentifier"),
+        (json!([]), "malformed"),
+    ] {
+        let r = c.post("/acme/new-order", Some(json!({"identifiers": ids})));
+        assert_eq!(r.problem(), problem, "{ids}");
+    }
+
+    // An order for 127.0.0.1 (an IP identifier, RFC 8738), proven over http-01.
+    let r = c.post(
+        "/acme/new-order",
+        Some(json!({"identifiers": [{"type": "ip", "value": "127.0.0.1"}]})),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let order_url = r.header("location").unwrap().to_owned();
+    let order = r.json();
+    assert_eq!(order["status"], "pending");
+    let finalize = path_of(order["finalize"].as_str().unwrap());
+    let key = rcgen::KeyPair::generate().unwrap();
+    let r = c.post(&finalize, Some(json!({"csr": csr(&["127.0.0.1"], &key)})));
+    assert_eq!((r.status, r.problem().as_str()), (403, "orderNotReady"));
+
+    let authz_url = order["authorizations"][0].as_str().unwrap().to_owned();
+    let authz = c.post(&path_of(&authz_url), None).json();
+    assert_eq!(authz["identifier"], json!({"type": "ip", "value": "127.0.0.1"}));
+    let chall = authz["challenges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ch| ch["type"] == "http-01")
+        .unwrap()
+        .clone();
+    let token = chall["token"].as_str().unwrap().to_owned();
+    answers.lock().unwrap().push((token.clone(), format!("{token}.{}", thumbprint(&c.key))));
+    let r = c.post(&path_of(chall["url"].as_str().unwrap()), Some(json!({})));
+    assert_eq!(r.status, 200, "{r:?}");
+    wait_for(&mut c, &authz_url, |a| a["status"] == "valid");
+    assert_eq!(c.post(&path_of(&order_url), None).json()["status"], "ready");
+
+    // A CSR for other names is refused and nothing is issued: the order stays ready.
+    let r = c.post(&finalize, Some(json!({"csr": csr(&["127.0.0.1", "extra.test"], &key)})));
+    assert_eq!(r.problem(), "badCSR");
+    let r = c.post(&finalize, Some(json!({"csr": "!!!"})));
+    assert_eq!(r.problem(), "badCSR");
+    assert_eq!(c.post(&path_of(&order_url), None).json()["status"], "ready");
+
+    let done = c.post(&finalize, Some(json!({"csr": csr(&["127.0.0.1"], &key)})));
+    assert_eq!(done.json()["status"], "valid", "{done:?}");
+    let cert_url = done.json()["certificate"].as_str().unwrap().to_owned();
+    let pem = c.post(&path_of(&cert_url), None);
+    assert_eq!(pem.header("content-type"), Some("application/pem-certificate-chain"));
+    let chain = String::from_utf8(pem.body.clone()).unwrap();
+    assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2);
+    let leaf_der = rustls::pki_types::pem::PemObject::from_pem_slice(chain.as_bytes())
+        .map(|c: rustls::pki_types::CertificateDer<'static>| c.to_vec())
+        .unwrap();
+    let r = c.post(&finalize, Some(json!({"csr": csr(&["127.0.0.1"], &key)})));
+    assert_eq!(r.problem(), "orderNotReady", "finalized once only");
+
+    // Another account sees neither the order nor the certificate.
+    let mut other = Client::new(&server, &dir);
+    other.register();
+    assert_eq!(other.post(&path_of(&order_url), None).status, 404);
+    assert_eq!(other.post(&path_of(&cert_url), None).status, 404);
+
+    // A failed validation makes the authorization and the order invalid.
+    let r = other.post(
+        "/acme/new-order",
+        Some(json!({"identifiers": [{"type": "ip", "value": "127.0.0.1"}]})),
+    );
+    let o2 = r.json();
+    let a2 = other.post(&path_of(o2["authorizations"][0].as_str().unwrap()), None).json();
+    let ch2 = a2["challenges"][0]["url"].as_str().unwrap().to_owned();
+    other.post(&path_of(&ch2), Some(json!({})));
+    let failed = wait_for(&mut other, o2["authorizations"][0].as_str().unwrap(), |a| {
+        a["status"] == "invalid"
+    });
+    let error = &failed["challenges"][0]["error"];
+    assert_eq!(error["type"], "urn:ietf:params:acme:error:incorrectResponse", "{failed}");
+    let o2url = r.header("location").unwrap().to_owned();
+    assert_eq!(other.post(&path_of(&o2url), None).json()["status"], "invalid");
+
+    // Revocation with the certificate's own key (jwk), by someone holding no account.
+    let cert_key =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.serialize_der()).unwrap();
+    let mut holder = Client::new(&server, &dir);
+    holder.key = cert_key;
+    let revoke = json!({"certificate": b64(&leaf_der), "reason": 7});
+    assert_eq!(holder.post("/acme/revoke-cert", Some(revoke)).problem(), "badRevocationReason");
+    let revoke = json!({"certificate": b64(&leaf_der), "reason": 1});
+    assert_eq!(other.post("/acme/revoke-cert", Some(revoke.clone())).problem(), "unauthorized");
+    assert_eq!(holder.post("/acme/revoke-cert", Some(revoke.clone())).status, 200);
+    assert_eq!(holder.post("/acme/revoke-cert", Some(revoke)).problem(), "alreadyRevoked");
+    server.stop();
+}
