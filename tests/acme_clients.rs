@@ -1,5 +1,5 @@
 //! Unmodified ACME clients against Strongroom's ACME server: certbot and lego (Debian
-//! packages) register, obtain certificates through http-01 (their own challenge servers on
+//! packages) register (certbot with External Account Binding), obtain certificates through http-01 (their own challenge servers on
 //! a loopback port) and dns-01 (TXT records set in pebble-challtestsrv, which is also the
 //! DNS server Strongroom resolves identifiers with), renew, and revoke. Certificates are
 //! checked with `openssl verify -crl_check` against the CA's CRL before and after
@@ -64,11 +64,15 @@ impl Drop for TestDns {
 }
 
 /// Strongroom with ACME validation pointed at the test DNS and `http01_port`.
-fn start(dir: &Path, dns: &TestDns, http01_port: u16) -> Server {
+fn start(dir: &Path, dns: &TestDns, http01_port: u16, eab_required: bool) -> Server {
     let config = dir.join("acme.toml");
     std::fs::write(
         &config,
-        format!("[acme]\nhttp01_port = {http01_port}\ndns_resolver = \"{}\"\n", dns.dns),
+        format!(
+            "[acme]\nhttp01_port = {http01_port}\ndns_resolver = \"{}\"\n\
+             external_account_required = {eab_required}\n",
+            dns.dns
+        ),
     )
     .unwrap();
     Server::start_with(&dir.join("data"), &["--config", config.to_str().unwrap()])
@@ -177,8 +181,14 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
     let dir = temp_dir("strongroom-acme-certbot");
     let dns = TestDns::start();
     let http01 = free_port();
-    let server = start(&dir, &dns, http01);
+    let server = start(&dir, &dns, http01, true);
     let data = dir.join("data");
+    // This server requires External Account Binding: an administrator makes the key.
+    let eab = Api::admin(&server).ok("POST", "/v1/acme/eab", serde_json::json!(null));
+    let (eab_kid, eab_key) = (
+        eab["data"]["id"].as_str().unwrap().to_owned(),
+        eab["data"]["key"].as_str().unwrap().to_owned(),
+    );
     let certbot = Certbot { dir: dir.join("certbot"), data: &data, server: &server };
 
     // http-01: certbot's standalone server answers on the loopback port Strongroom checks.
@@ -188,6 +198,7 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
         certbot
             .cmd("certonly")
             .args(["--standalone", "--agree-tos", "--email", "ops@example.com"])
+            .args(["--eab-kid", &eab_kid, "--eab-hmac-key", &eab_key])
             .args(["--http-01-address", "127.0.0.1", "--http-01-port", &http01.to_string()])
             .args(["-d", name]),
     );
@@ -211,7 +222,11 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
 
     // Renewal gives a new certificate (new serial) for the same name.
     let before = serial(&cert);
-    run("certbot renew", certbot.cmd("renew").arg("--force-renewal"));
+    // Without a terminal certbot sleeps up to 8 minutes before renewing, unless told not to.
+    run(
+        "certbot renew",
+        certbot.cmd("renew").args(["--force-renewal", "--no-random-sleep-on-renew"]),
+    );
     let renewed = certbot.live(name, "cert.pem");
     assert_ne!(serial(&renewed), before, "renewal must issue a new certificate");
     verify_with_crl(&server, &data, &renewed).unwrap();
@@ -251,7 +266,7 @@ fn lego_obtains_and_revokes_over_http01_and_dns01() {
     let dir = temp_dir("strongroom-acme-lego");
     let dns = TestDns::start();
     let http01 = free_port();
-    let server = start(&dir, &dns, http01);
+    let server = start(&dir, &dns, http01, false);
     let data = dir.join("data");
     let lego = |args: &[&str]| {
         let mut c = Command::new("lego");

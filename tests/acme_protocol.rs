@@ -408,3 +408,78 @@ fn orders_validation_finalize_and_revocation() {
     assert_eq!(holder.post("/acme/revoke-cert", Some(revoke)).problem(), "alreadyRevoked");
     server.stop();
 }
+
+/// The External Account Binding for `key`, MACed with the EAB key (HS256).
+fn eab(id: &str, hmac_key: &[u8], key: &EcdsaKeyPair) -> Value {
+    let protected =
+        b64(json!({"alg": "HS256", "kid": id, "url": format!("{URL}/acme/new-account")})
+            .to_string()
+            .as_bytes());
+    let payload = b64(jwk(key).to_string().as_bytes());
+    let tag = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, hmac_key),
+        format!("{protected}.{payload}").as_bytes(),
+    );
+    json!({"protected": protected, "payload": payload, "signature": b64(tag.as_ref())})
+}
+
+#[test]
+fn external_account_binding_and_key_change() {
+    let dir = temp_dir("strongroom-acme-eab");
+    let config = dir.join("acme.toml");
+    std::fs::write(&config, "[acme]\nexternal_account_required = true\n").unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let admin = Api::admin(&server);
+    let mut c = Client::new(&server, &dir);
+    let d = c.raw("GET", "/acme/directory", "text/plain", b"").json();
+    assert_eq!(d["meta"]["externalAccountRequired"], true);
+    let r = c.post("/acme/new-account", Some(json!({"termsOfServiceAgreed": true})));
+    assert_eq!(r.problem(), "externalAccountRequired");
+
+    let made = admin.ok("POST", "/v1/acme/eab", json!(null));
+    let id = made["data"]["id"].as_str().unwrap().to_owned();
+    let hmac_key = B64.decode(made["data"]["key"].as_str().unwrap()).unwrap();
+    let bad = eab(&id, b"not the key", &c.key);
+    let r = c.post("/acme/new-account", Some(json!({"externalAccountBinding": bad})));
+    assert_eq!(r.problem(), "unauthorized");
+    let other_key = new_key();
+    let for_other = eab(&id, &hmac_key, &other_key);
+    let r = c.post("/acme/new-account", Some(json!({"externalAccountBinding": for_other})));
+    assert_eq!(r.problem(), "unauthorized", "an EAB for another key");
+    let binding = eab(&id, &hmac_key, &c.key);
+    let r = c.post("/acme/new-account", Some(json!({"externalAccountBinding": binding})));
+    assert_eq!(r.status, 201, "{r:?}");
+    let kid = r.header("location").unwrap().to_owned();
+    c.kid = Some(kid.clone());
+    // Bound once only; bound keys stay listed and cannot be deleted.
+    let mut second = Client::new(&server, &dir);
+    let again = eab(&id, &hmac_key, &second.key);
+    let r = second.post("/acme/new-account", Some(json!({"externalAccountBinding": again})));
+    assert_eq!(r.problem(), "unauthorized");
+    let listed = admin.ok("GET", "/v1/acme/eab", json!(null));
+    assert_eq!(listed["data"]["keys"][0]["account"], kid.rsplit('/').next().unwrap(), "{listed}");
+    assert_eq!(admin.call("DELETE", &format!("/v1/acme/eab/{id}"), json!(null)).0, 404);
+    let spare = admin.ok("POST", "/v1/acme/eab", json!(null));
+    let spare_id = spare["data"]["id"].as_str().unwrap();
+    assert_eq!(admin.call("DELETE", &format!("/v1/acme/eab/{spare_id}"), json!(null)).0, 204);
+    // Creating EAB keys is an administrator's act.
+    let t = admin.ok("POST", "/v1/auth/token/create", json!({"policies": ["default"]}));
+    let plain = admin.with_token(t["auth"]["client_token"].as_str().unwrap());
+    assert_eq!(plain.call("POST", "/v1/acme/eab", json!(null)).0, 403);
+
+    // keyChange: the account moves to a new key; the old one no longer signs for it.
+    let new = new_key();
+    let inner_header =
+        json!({"alg": "ES256", "jwk": jwk(&new), "url": format!("{URL}/acme/key-change")});
+    let inner = c.jws(&new, inner_header, Some(&json!({"account": kid, "oldKey": jwk(&c.key)})));
+    let inner: Value = serde_json::from_slice(&inner).unwrap();
+    let r = c.post("/acme/key-change", Some(inner));
+    assert_eq!(r.status, 200, "{r:?}");
+    let old = r.json();
+    assert_eq!(old["status"], "valid");
+    let r = c.post(&path_of(&kid), None);
+    assert_eq!(r.problem(), "malformed", "the old key's signature no longer verifies");
+    c.key = new;
+    assert_eq!(c.post(&path_of(&kid), None).json()["status"], "valid");
+    server.stop();
+}

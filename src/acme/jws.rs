@@ -74,6 +74,17 @@ impl Jws {
     pub(crate) fn parse(body: &[u8]) -> Result<Jws, AcmeError> {
         let f: Flattened = serde_json::from_slice(body)
             .map_err(|e| AcmeError::Malformed(format!("request is not a flattened JWS: {e}")))?;
+        Self::from_flattened(f)
+    }
+
+    /// Parses a JWS nested in a request's payload (keyChange's inner JWS, EAB's MAC).
+    pub(crate) fn parse_value(value: &serde_json::Value) -> Result<Jws, AcmeError> {
+        let f: Flattened = serde_json::from_value(value.clone())
+            .map_err(|e| AcmeError::Malformed(format!("nested JWS: {e}")))?;
+        Self::from_flattened(f)
+    }
+
+    fn from_flattened(f: Flattened) -> Result<Jws, AcmeError> {
         if f.header.as_ref().is_some_and(|h| h.as_object().is_none_or(|o| !o.is_empty())) {
             return Err(AcmeError::Malformed("the unprotected header must be empty".into()));
         }
@@ -88,7 +99,7 @@ impl Jws {
             }
             _ => {}
         }
-        if header.alg == "none" || header.alg.starts_with("HS") {
+        if header.alg == "none" {
             return Err(AcmeError::BadSignatureAlgorithm(header.alg.clone()));
         }
         Ok(Jws {
@@ -156,6 +167,21 @@ impl Jws {
         } else {
             Err(AcmeError::Malformed("JWS signature verification failed".into()))
         }
+    }
+
+    /// Checks an HMAC signature (External Account Binding, RFC 8555 §7.3.4).
+    pub(crate) fn verify_hmac(&self, key: &[u8]) -> Result<(), AcmeError> {
+        use aws_lc_rs::hmac;
+        let algorithm = match self.header.alg.as_str() {
+            "HS256" => hmac::HMAC_SHA256,
+            "HS384" => hmac::HMAC_SHA384,
+            "HS512" => hmac::HMAC_SHA512,
+            other => return Err(AcmeError::BadSignatureAlgorithm(format!("{other} for EAB"))),
+        };
+        let input = format!("{}.{}", self.protected_b64, self.payload_b64);
+        hmac::verify(&hmac::Key::new(algorithm, key), input.as_bytes(), &self.signature).map_err(
+            |_| AcmeError::Unauthorized("the external account binding MAC is wrong".into()),
+        )
     }
 
     /// The payload as JSON; `None` for the empty payload of a POST-as-GET.

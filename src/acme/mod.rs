@@ -58,6 +58,12 @@ pub(crate) enum AcmeError {
     BadRevocationReason(i64),
     #[error("content type must be application/jose+json")]
     UnsupportedMediaType,
+    #[error("this server requires an external account binding for new accounts")]
+    ExternalAccountRequired,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("HSM error: {0}")]
+    Hsm(#[from] crate::hsm::HsmError),
     #[error("storage error: {0}")]
     Store(#[from] StoreError),
     #[error("certificate authority error: {0}")]
@@ -84,7 +90,11 @@ impl AcmeError {
             AcmeError::AlreadyRevoked => ("alreadyRevoked", 400),
             AcmeError::BadRevocationReason(_) => ("badRevocationReason", 400),
             AcmeError::UnsupportedMediaType => ("malformed", 415),
-            AcmeError::Store(_) | AcmeError::Ca(_) | AcmeError::Join(_) => ("serverInternal", 500),
+            AcmeError::ExternalAccountRequired => ("externalAccountRequired", 400),
+            AcmeError::Conflict(_) => ("malformed", 409),
+            AcmeError::Store(_) | AcmeError::Ca(_) | AcmeError::Join(_) | AcmeError::Hsm(_) => {
+                ("serverInternal", 500)
+            }
         }
     }
 
@@ -118,11 +128,13 @@ pub(crate) struct AcmeSettings {
     pub(crate) dns_resolver: Option<std::net::SocketAddr>,
     /// Validity of issued certificates, in seconds.
     pub(crate) validity: i64,
+    /// New accounts must be bound to an external account key made with the admin API.
+    pub(crate) eab_required: bool,
 }
 
 impl Default for AcmeSettings {
     fn default() -> Self {
-        AcmeSettings { http01_port: 80, dns_resolver: None, validity: 86_400 }
+        AcmeSettings { http01_port: 80, dns_resolver: None, validity: 86_400, eab_required: false }
     }
 }
 
@@ -250,6 +262,11 @@ impl Identifier {
             &["http-01", "dns-01"]
         }
     }
+}
+
+/// The associated data sealing EAB key `id`.
+pub(crate) fn eab_aad(id: &str) -> String {
+    format!("acme-eab/{id}")
 }
 
 /// The key authorization of a challenge token (RFC 8555 §8.1).

@@ -35,6 +35,7 @@ struct RawAcme {
     http01_port: Option<u16>,
     dns_resolver: Option<String>,
     certificate_validity: Option<String>,
+    external_account_required: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -321,6 +322,7 @@ fn acme_settings(raw: RawAcme) -> Result<crate::acme::AcmeSettings, ConfigError>
         http01_port: raw.http01_port.unwrap_or(defaults.http01_port),
         dns_resolver,
         validity,
+        eab_required: raw.external_account_required.unwrap_or(false),
     })
 }
 

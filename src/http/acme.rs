@@ -32,6 +32,7 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/acme/chall/{id}", post(challenge))
         .route("/acme/cert/{id}", post(certificate))
         .route("/acme/revoke-cert", post(revoke_cert))
+        .route("/acme/key-change", post(key_change))
         .layer(axum::middleware::from_fn_with_state(state, acme_headers))
 }
 
@@ -72,16 +73,16 @@ async fn acme_headers(State(state): State<AppState>, req: Request, next: Next) -
     response
 }
 
-async fn directory(headers: HeaderMap) -> Json<Value> {
+async fn directory(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
     let b = base_url(&headers);
     Json(json!({
         "newNonce": format!("{b}/acme/new-nonce"),
         "newAccount": format!("{b}/acme/new-account"),
         "newOrder": format!("{b}/acme/new-order"),
         "revokeCert": format!("{b}/acme/revoke-cert"),
+        "keyChange": format!("{b}/acme/key-change"),
         "meta": {
-            "website": "https://github.com/strongroom",
-            "externalAccountRequired": false,
+            "externalAccountRequired": state.acme.settings.eab_required,
         },
     }))
 }
@@ -246,11 +247,11 @@ async fn new_account(State(state): State<AppState>, s: Signed) -> AcmeResult {
     if req.only_return_existing {
         return Err(AcmeError::AccountDoesNotExist);
     }
-    if req.external_account_binding.is_some() {
-        return Err(AcmeError::Malformed(
-            "external account binding is not supported by this server yet".into(),
-        ));
-    }
+    let eab = match &req.external_account_binding {
+        Some(binding) => Some(check_eab(&state, &s, binding).await?),
+        None if state.acme.settings.eab_required => return Err(AcmeError::ExternalAccountRequired),
+        None => None,
+    };
     let account = AccountRow {
         id: crate::util::random_hex(12),
         thumbprint,
@@ -259,10 +260,100 @@ async fn new_account(State(state): State<AppState>, s: Signed) -> AcmeResult {
         contact: check_contacts(&req.contact)?,
         created_at: crate::util::now(),
     };
-    state.store.insert_acme_account(&account).await?;
+    match &eab {
+        Some(id) => {
+            if !state.store.insert_acme_account_with_eab(&account, id).await? {
+                return Err(AcmeError::Unauthorized(format!("EAB key {id} is already bound")));
+            }
+        }
+        None => state.store.insert_acme_account(&account).await?,
+    }
     let location = s.url(&format!("account/{}", account.id));
-    audit(&state, &location, "new-account", None, format!("key {}", account.thumbprint)).await;
+    let bound = eab.map(|id| format!(", bound to EAB key {id}")).unwrap_or_default();
+    let detail = format!("key {}{bound}", account.thumbprint);
+    audit(&state, &location, "new-account", None, detail).await;
     with_location(StatusCode::CREATED, &location, account_json(&s, &account))
+}
+
+/// Checks an External Account Binding (RFC 8555 §7.3.4): a JWS over the new account's key,
+/// MACed with an unused key made by an administrator; returns that key's id.
+async fn check_eab(state: &AppState, s: &Signed, binding: &Value) -> Result<String, AcmeError> {
+    let inner = Jws::parse_value(binding)?;
+    let id =
+        inner.header.kid.clone().ok_or_else(|| {
+            AcmeError::Malformed("the external account binding has no kid".into())
+        })?;
+    if inner.header.nonce.is_some() || inner.header.url != s.url("new-account") {
+        return Err(AcmeError::Malformed(
+            "the external account binding must name newAccount's URL and carry no nonce".into(),
+        ));
+    }
+    let row = state
+        .store
+        .acme_eab_key(&id)
+        .await?
+        .ok_or_else(|| AcmeError::Unauthorized(format!("unknown EAB key {id}")))?;
+    if row.account_id.is_some() {
+        return Err(AcmeError::Unauthorized(format!("EAB key {id} is already bound")));
+    }
+    let (sealed, aad) = (row.sealed_key, crate::acme::eab_aad(&id));
+    let key = state.hsm.run(move |h, se| h.open_sealed(se, &sealed, aad.as_bytes())).await?;
+    inner.verify_hmac(&key)?;
+    let bound: Jwk = inner.payload_as()?;
+    if bound.thumbprint()? != s.jwk.thumbprint()? {
+        return Err(AcmeError::Unauthorized(
+            "the external account binding is for another account key".into(),
+        ));
+    }
+    Ok(id)
+}
+
+/// `POST /acme/key-change` (§7.3.5): the payload is a JWS by the new key over the account
+/// URL and the old key; the account then answers only to the new key.
+async fn key_change(State(state): State<AppState>, s: Signed) -> AcmeResult {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Inner {
+        account: String,
+        old_key: Jwk,
+    }
+    let account = s.account()?.clone();
+    let inner_value = s.jws.payload()?.ok_or_else(|| {
+        AcmeError::Malformed("keyChange needs the new key's JWS as payload".into())
+    })?;
+    let inner = Jws::parse_value(&inner_value)?;
+    let new_key =
+        inner.header.jwk.clone().ok_or_else(|| {
+            AcmeError::Malformed("the inner JWS must carry the new key (jwk)".into())
+        })?;
+    if inner.header.url != s.jws.header.url {
+        return Err(AcmeError::Malformed("the inner JWS must name the same URL".into()));
+    }
+    inner.verify(&new_key)?;
+    let body: Inner = inner.payload_as()?;
+    let location = s.url(&format!("account/{}", account.id));
+    if body.account != location {
+        return Err(AcmeError::Malformed("the inner payload names another account".into()));
+    }
+    if body.old_key.thumbprint()? != account.thumbprint {
+        return Err(AcmeError::Malformed("oldKey is not the account's key".into()));
+    }
+    let thumbprint = new_key.thumbprint()?;
+    if let Some(other) = state.store.acme_account_by_thumbprint(&thumbprint).await? {
+        let mut r = AcmeError::Conflict("another account uses the new key".into()).into_response();
+        if let Ok(v) = HeaderValue::from_str(&s.url(&format!("account/{}", other.id))) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        return Ok(r);
+    }
+    let jwk = serde_json::to_string(&new_key).unwrap_or_default();
+    if !state.store.change_acme_account_key(&account.id, &thumbprint, &jwk).await? {
+        return Err(AcmeError::Conflict("another account uses the new key".into()));
+    }
+    audit(&state, &location, "key-change", None, format!("new key {thumbprint}")).await;
+    let updated = AccountRow { thumbprint, jwk, ..account };
+    let signed_by_new = Signed { jwk: new_key, ..s };
+    Ok(Json(account_json(&signed_by_new, &updated)).into_response())
 }
 
 #[derive(Deserialize)]

@@ -47,6 +47,16 @@ pub(crate) struct ChallengeRow {
     pub(crate) error: Option<String>,
 }
 
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct EabKeyRow {
+    pub(crate) id: String,
+    pub(crate) sealed_key: Vec<u8>,
+    pub(crate) created_at: i64,
+    pub(crate) created_by: String,
+    pub(crate) account_id: Option<String>,
+    pub(crate) bound_at: Option<i64>,
+}
+
 /// A new order with its authorizations and their challenges.
 pub(crate) struct NewOrder<'a> {
     pub(crate) order: &'a OrderRow,
@@ -317,5 +327,94 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Replaces an account's key (keyChange); false if another account has that key.
+    pub(crate) async fn change_acme_account_key(
+        &self,
+        id: &str,
+        thumbprint: &str,
+        jwk: &str,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE acme_accounts SET thumbprint = ?, jwk = ? WHERE id = ? \
+             AND NOT EXISTS (SELECT 1 FROM acme_accounts WHERE thumbprint = ?)",
+        )
+        .bind(thumbprint)
+        .bind(jwk)
+        .bind(id)
+        .bind(thumbprint)
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub(crate) async fn insert_acme_eab_key(&self, k: &EabKeyRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO acme_eab_keys (id, sealed_key, created_at, created_by) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&k.id)
+        .bind(&k.sealed_key)
+        .bind(k.created_at)
+        .bind(&k.created_by)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn acme_eab_key(&self, id: &str) -> Result<Option<EabKeyRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM acme_eab_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?)
+    }
+
+    pub(crate) async fn acme_eab_keys(&self) -> Result<Vec<EabKeyRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM acme_eab_keys ORDER BY created_at, id")
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    pub(crate) async fn delete_acme_eab_key(&self, id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM acme_eab_keys WHERE id = ? AND account_id IS NULL")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Creates an account bound to an unused EAB key, in one transaction; false if the key
+    /// was used meanwhile.
+    pub(crate) async fn insert_acme_account_with_eab(
+        &self,
+        a: &AccountRow,
+        eab_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.id)
+        .bind(&a.thumbprint)
+        .bind(&a.jwk)
+        .bind(&a.status)
+        .bind(&a.contact)
+        .bind(a.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let bound = sqlx::query(
+            "UPDATE acme_eab_keys SET account_id = ?, bound_at = ? WHERE id = ? AND account_id IS NULL",
+        )
+        .bind(&a.id)
+        .bind(a.created_at)
+        .bind(eab_id)
+        .execute(&mut *tx)
+        .await?;
+        if bound.rows_affected() != 1 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }

@@ -12,7 +12,7 @@ mod objects;
 mod tokens;
 mod writer;
 
-pub(crate) use acme::{AccountRow, AuthzRow, ChallengeRow, NewOrder, OrderRow};
+pub(crate) use acme::{AccountRow, AuthzRow, ChallengeRow, EabKeyRow, NewOrder, OrderRow};
 pub(crate) use engines::EngineConfig;
 pub(crate) use error::StoreError;
 pub(crate) use leases::{CertificateRow, LeaseRow};

@@ -4,6 +4,7 @@
 //! `crate::policy`) and audited with the identity and the decision. Response bodies follow
 //! Vault's shapes (`data`, `auth`, `lease_id`, `errors`) so its users and tools feel at home.
 
+mod acme;
 mod database;
 mod leases;
 mod pki;
@@ -15,7 +16,7 @@ use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -37,6 +38,7 @@ const LIST_ROUTES: &[&str] = &[
     "/v1/pki/roles",
     "/v1/{mount}/metadata",
     "/v1/{mount}/keys",
+    "/v1/acme/eab",
 ];
 
 /// Routes anyone may read, as a CA publishes its certificate and CRL.
@@ -106,6 +108,8 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/v1/pki/ca/pem", get(pki::ca_pem))
         .route("/v1/pki/crl", get(pki::crl_der))
         .route("/v1/pki/crl/pem", get(pki::crl_pem))
+        .route("/v1/acme/eab", get(acme::list).post(acme::create))
+        .route("/v1/acme/eab/{id}", delete(acme::delete))
         .route("/v1/sys/mounts/{mount}/tune", get(tde::tune))
         .route("/v1/{mount}/data/{name}", get(tde::read))
         .route("/v1/{mount}/metadata", get(tde::list))
