@@ -1,5 +1,6 @@
-//! The little DER this service writes and reads itself (RFC 5280 / RFC 3279 / RFC 8017
-//! structures): public keys as PKCS#1 and SubjectPublicKeyInfo, and ECDSA signatures.
+//! The little DER this service writes and reads itself (RFC 5280 / RFC 3279 / RFC 8017 /
+//! RFC 6960 structures): public keys as PKCS#1 and SubjectPublicKeyInfo, ECDSA signatures,
+//! and the building blocks of OCSP responses.
 
 /// Object identifier of rsaEncryption (1.2.840.113549.1.1.1), DER.
 const RSA_ENCRYPTION: &[u8] = &[0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
@@ -10,7 +11,8 @@ pub(crate) const P256: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03,
 /// Named curve P-384 (1.3.132.0.34), DER.
 pub(crate) const P384: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
 
-fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
+/// A tag, the definite length and `body`.
+pub(crate) fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     let len = body.len();
     if len < 0x80 {
@@ -25,7 +27,7 @@ fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
 }
 
 /// A positive INTEGER from big-endian magnitude bytes.
-fn integer(v: &[u8]) -> Vec<u8> {
+pub(crate) fn integer(v: &[u8]) -> Vec<u8> {
     let first = v.iter().position(|b| *b != 0).unwrap_or(v.len().saturating_sub(1));
     let v = &v[first.min(v.len())..];
     let mut body = Vec::with_capacity(v.len() + 1);
@@ -36,11 +38,11 @@ fn integer(v: &[u8]) -> Vec<u8> {
     tlv(0x02, &body)
 }
 
-fn sequence(parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn sequence(parts: &[&[u8]]) -> Vec<u8> {
     tlv(0x30, &parts.concat())
 }
 
-fn bit_string(v: &[u8]) -> Vec<u8> {
+pub(crate) fn bit_string(v: &[u8]) -> Vec<u8> {
     let mut body = vec![0];
     body.extend_from_slice(v);
     tlv(0x03, &body)
@@ -67,25 +69,34 @@ pub(crate) fn ecdsa_signature(raw: &[u8]) -> Vec<u8> {
     sequence(&[&integer(r), &integer(s)])
 }
 
-/// Raw r‖s (each `half` bytes) from a DER `ECDSA-Sig-Value`; `None` if it is not one.
-pub(crate) fn ecdsa_raw(der: &[u8], half: usize) -> Option<Vec<u8>> {
-    fn read(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-        let (&t, rest) = input.split_first()?;
-        let (&l, rest) = rest.split_first()?;
-        if t != tag {
+/// Reads one element with tag `tag` from the front of `input`: its contents and what
+/// follows. `None` for another tag, an indefinite or oversized length, or a short input.
+pub(crate) fn read_tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&t, rest) = input.split_first()?;
+    let (&l, rest) = rest.split_first()?;
+    if t != tag {
+        return None;
+    }
+    let (len, rest) = if l < 0x80 {
+        (l as usize, rest)
+    } else {
+        let n = (l & 0x7F) as usize;
+        if n == 0 || n > 3 || rest.len() < n {
             return None;
         }
-        let (len, rest) = if l < 0x80 {
-            (l as usize, rest)
-        } else {
-            let n = (l & 0x7F) as usize;
-            if n == 0 || n > 2 || rest.len() < n {
-                return None;
-            }
-            (rest[..n].iter().fold(0usize, |a, b| (a << 8) | *b as usize), &rest[n..])
-        };
-        (rest.len() >= len).then(|| rest.split_at(len))
-    }
+        (rest[..n].iter().fold(0usize, |a, b| (a << 8) | *b as usize), &rest[n..])
+    };
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
+
+/// The tag of the element at the front of `input`.
+pub(crate) fn peek_tag(input: &[u8]) -> Option<u8> {
+    input.first().copied()
+}
+
+/// Raw r‖s (each `half` bytes) from a DER `ECDSA-Sig-Value`; `None` if it is not one.
+pub(crate) fn ecdsa_raw(der: &[u8], half: usize) -> Option<Vec<u8>> {
+    let read = read_tlv;
     let (body, trailing) = read(der, 0x30)?;
     if !trailing.is_empty() {
         return None;

@@ -2,8 +2,8 @@
 //! packages) register (certbot with External Account Binding), obtain certificates through http-01 (their own challenge servers on
 //! a loopback port) and dns-01 (TXT records set in pebble-challtestsrv, which is also the
 //! DNS server Strongroom resolves identifiers with), renew, and revoke. Certificates are
-//! checked with `openssl verify -crl_check` against the CA's CRL before and after
-//! revocation, and one authenticates a KMIP client over mTLS.
+//! checked with `openssl verify -crl_check` against the CA's CRL and with `openssl ocsp`
+//! before and after revocation, and one authenticates a KMIP client over mTLS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -134,6 +134,24 @@ fn verify_with_crl(server: &Server, data: &Path, cert: &Path) -> Result<(), Stri
     }
 }
 
+/// `openssl ocsp` against the responder: the status word for `cert`.
+fn ocsp(server: &Server, data: &Path, cert: &Path) -> String {
+    let ca = data.join("ca.crt");
+    let out = run(
+        "openssl ocsp",
+        Command::new("openssl")
+            .args(["ocsp", "-issuer"])
+            .arg(&ca)
+            .arg("-CAfile")
+            .arg(&ca)
+            .arg("-cert")
+            .arg(cert)
+            .args(["-url", &format!("https://{}/ocsp", server.https)]),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines().next().and_then(|l| l.rsplit(": ").next()).unwrap_or_default().to_owned()
+}
+
 fn san(cert: &Path) -> String {
     let out = run(
         "openssl x509",
@@ -230,6 +248,7 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
     let renewed = certbot.live(name, "cert.pem");
     assert_ne!(serial(&renewed), before, "renewal must issue a new certificate");
     verify_with_crl(&server, &data, &renewed).unwrap();
+    assert_eq!(ocsp(&server, &data, &renewed), "good");
 
     // dns-01 for a wildcard, through certbot's manual hooks and the test DNS server.
     let hook = txt_hook(&dir, &dns);
@@ -257,6 +276,7 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
     );
     let err = verify_with_crl(&server, &data, &renewed).unwrap_err();
     assert!(err.contains("certificate revoked"), "{err}");
+    assert_eq!(ocsp(&server, &data, &renewed), "revoked");
     verify_with_crl(&server, &data, &certbot.live("wild", "cert.pem")).unwrap();
     server.stop();
 }

@@ -1,6 +1,7 @@
 //! Short-lived certificates by API: roles, issuance (key generated here) and signing of a
 //! CSR (openssl's), checked with openssl; the certificate works as a KMIP client
-//! certificate; revoking its lease revokes it and the CRL (signed in the HSM) lists it.
+//! certificate; revoking its lease revokes it and the CRL (signed in the HSM) lists it, and
+//! the OCSP responder answers good, then revoked, for `openssl ocsp`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -10,6 +11,25 @@ use std::process::Command;
 use common::{temp_dir, tls_config, Api, Client, Server};
 use kmip::enums::Operation;
 use serde_json::json;
+
+/// `openssl ocsp` against Strongroom's responder for `cert`; returns its status line.
+fn ocsp_status(server: &Server, dir: &std::path::Path, cert: &std::path::Path) -> String {
+    let url = format!("https://{}/ocsp", server.https);
+    let ca = dir.join("ca.crt");
+    let ca = ca.to_str().unwrap();
+    let out = openssl(&[
+        "ocsp",
+        "-issuer",
+        ca,
+        "-CAfile",
+        ca,
+        "-cert",
+        cert.to_str().unwrap(),
+        "-url",
+        &url,
+    ]);
+    out.lines().find(|l| l.starts_with(cert.to_str().unwrap())).unwrap_or(&out).to_owned()
+}
 
 fn openssl(args: &[&str]) -> String {
     let out = Command::new("openssl").args(args).output().expect("openssl (apt install openssl)");
@@ -49,6 +69,13 @@ fn issue_sign_revoke_and_crl() {
     assert!(text.contains("DNS:payments.svc.internal"), "{text}");
     assert!(text.contains("URI:spiffe://strongroom.test/payments"), "{text}");
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
+
+    // The OCSP responder (signed in the HSM, with openssl's nonce echoed) says good.
+    assert!(
+        ocsp_status(&server, &dir, &crt).ends_with(": good"),
+        "{}",
+        ocsp_status(&server, &dir, &crt)
+    );
 
     // The certificate is a working mTLS client identity for KMIP.
     let mut kmip = Client::connect_with(server.kmip, tls_config(&certs, Some("payments")));
@@ -125,6 +152,55 @@ fn issue_sign_revoke_and_crl() {
         "-text",
     ]);
     assert!(listed.to_lowercase().contains(&format!("serial number: {serial}")), "{listed}");
+    // OCSP says revoked, over POST and over GET (RFC 6960 Appendix A.1).
+    assert!(ocsp_status(&server, &dir, &crt).ends_with(": revoked"));
+    let ca = dir.join("ca.crt");
+    let req = certs.join("req.der");
+    openssl(&[
+        "ocsp",
+        "-issuer",
+        ca.to_str().unwrap(),
+        "-cert",
+        crt.to_str().unwrap(),
+        "-no_nonce",
+        "-reqout",
+        req.to_str().unwrap(),
+    ]);
+    let b64 = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        std::fs::read(&req).unwrap(),
+    );
+    let path = format!("/ocsp/{}", b64.replace('/', "%2F").replace('+', "%2B").replace('=', "%3D"));
+    let (status, resp) =
+        common::https_with(server.https, tls_config(&dir, None), "GET", &path, &[], b"");
+    assert_eq!(status, 200);
+    let resp_path = certs.join("resp.der");
+    std::fs::write(&resp_path, resp).unwrap();
+    let text = openssl(&[
+        "ocsp",
+        "-respin",
+        resp_path.to_str().unwrap(),
+        "-issuer",
+        ca.to_str().unwrap(),
+        "-CAfile",
+        ca.to_str().unwrap(),
+        "-cert",
+        crt.to_str().unwrap(),
+    ]);
+    assert!(text.contains(": revoked"), "{text}");
+    // A certificate the store does not know (made by `strongroom client-cert`) is unknown,
+    // and garbage gets a malformedRequest answer, not an error page.
+    let other = common::client_cert(&dir, "someone");
+    assert!(ocsp_status(&server, &dir, &other.join("someone.crt")).ends_with(": unknown"));
+    let (status, resp) = common::https_with(
+        server.https,
+        tls_config(&dir, None),
+        "POST",
+        "/ocsp",
+        &[("Content-Type", "application/ocsp-request")],
+        b"garbage",
+    );
+    assert_eq!((status, resp), (200, vec![0x30, 0x03, 0x0A, 0x01, 0x01]));
     let (status, _) =
         common::https_with(server.https, tls_config(&dir, None), "GET", "/v1/pki/ca/pem", &[], b"");
     assert_eq!(status, 200);

@@ -3,6 +3,8 @@
 //! service's own TLS listeners and for KMIP clients. Certificates are built with rcgen over
 //! the HSM signer.
 
+pub(crate) mod ocsp;
+
 use std::path::Path;
 
 use rcgen::{
@@ -33,6 +35,8 @@ pub(crate) enum CaError {
     },
     #[error("{0} holds a certificate for a different key than the HSM's CA key")]
     KeyMismatch(std::path::PathBuf),
+    #[error("the CA certificate does not parse")]
+    BadCaCertificate,
 }
 
 /// The CA: its certificate and its HSM-held signer.

@@ -1,10 +1,11 @@
 //! The HTTPS listener: same CA and HSM-held server key as KMIP, client certificates optional
 //! (enforced per route). Routes: `/health`, `POST /kmip` (KMIP over HTTPS), the REST API
-//! under `/v1/` (`api`), and ACME under `/acme/` (`acme`).
+//! under `/v1/` (`api`), ACME under `/acme/` (`acme`), and the OCSP responder at `/ocsp`.
 
 mod acme;
 mod api;
 mod kmip;
+mod ocsp;
 
 use std::sync::Arc;
 
@@ -30,6 +31,8 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/kmip", post(kmip::post))
+        .route("/ocsp", post(ocsp::post))
+        .route("/ocsp/{*request}", get(ocsp::get))
         .merge(api::router(state.clone()))
         .merge(acme::router(state.clone()))
         .fallback(not_found)
