@@ -483,3 +483,32 @@ fn external_account_binding_and_key_change() {
     assert_eq!(c.post(&path_of(&kid), None).json()["status"], "valid");
     server.stop();
 }
+
+#[test]
+fn preauthorized_identifiers_need_no_challenge() {
+    let dir = temp_dir("strongroom-acme-preauth");
+    let config = dir.join("acme.toml");
+    std::fs::write(&config, "[acme]\npreauthorized = [\"*.svc.internal\", \"10.0.0.0/8\"]\n")
+        .unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let mut c = Client::new(&server, &dir);
+    c.register();
+    let ids =
+        json!([{"type": "dns", "value": "pay.svc.internal"}, {"type": "ip", "value": "10.2.3.4"}]);
+    let r = c.post("/acme/new-order", Some(json!({"identifiers": ids})));
+    let order = r.json();
+    assert_eq!(order["status"], "ready", "{order}");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let done = c.post(
+        &path_of(order["finalize"].as_str().unwrap()),
+        Some(json!({"csr": csr(&["pay.svc.internal", "10.2.3.4"], &key)})),
+    );
+    assert_eq!(done.json()["status"], "valid", "{done:?}");
+    // Names outside the policy are still validated.
+    let r = c.post(
+        "/acme/new-order",
+        Some(json!({"identifiers": [{"type": "dns", "value": "svc.internal"}]})),
+    );
+    assert_eq!(r.json()["status"], "pending");
+    server.stop();
+}

@@ -130,11 +130,79 @@ pub(crate) struct AcmeSettings {
     pub(crate) validity: i64,
     /// New accounts must be bound to an external account key made with the admin API.
     pub(crate) eab_required: bool,
+    /// Identifiers authorized by policy, without a challenge (internal services).
+    pub(crate) preauthorized: Vec<Preauthorized>,
+}
+
+/// A pre-authorization rule (`[acme] preauthorized`): a DNS name, `*.SUFFIX` for every
+/// name under SUFFIX (wildcards included), or an IP network in CIDR form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Preauthorized {
+    Name(String),
+    Under(String),
+    Network(IpAddr, u8),
+}
+
+impl Preauthorized {
+    /// Parses one rule; `None` if it is none of the three forms.
+    pub(crate) fn parse(rule: &str) -> Option<Preauthorized> {
+        let rule = rule.trim().to_ascii_lowercase();
+        if let Some((ip, bits)) = rule.split_once('/') {
+            let ip: IpAddr = ip.parse().ok()?;
+            let bits: u8 = bits.parse().ok()?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            return (bits <= max).then_some(Preauthorized::Network(ip, bits));
+        }
+        if let Ok(ip) = rule.parse::<IpAddr>() {
+            return Some(Preauthorized::Network(ip, if ip.is_ipv4() { 32 } else { 128 }));
+        }
+        let check = |name: &str| {
+            Identifier { kind: "dns".into(), value: name.to_owned() }
+                .checked()
+                .ok()
+                .map(|i| i.value)
+        };
+        match rule.strip_prefix("*.") {
+            Some(suffix) => check(suffix).map(Preauthorized::Under),
+            None => check(&rule).map(Preauthorized::Name),
+        }
+    }
+
+    fn matches(&self, id: &Identifier) -> bool {
+        match (self, id.kind.as_str()) {
+            (Preauthorized::Name(n), "dns") => &id.value == n,
+            (Preauthorized::Under(suffix), "dns") => {
+                let name = id.value.trim_start_matches("*.");
+                name.len() > suffix.len() + 1
+                    && name.ends_with(suffix.as_str())
+                    && name.as_bytes()[name.len() - suffix.len() - 1] == b'.'
+            }
+            (Preauthorized::Network(net, bits), "ip") => {
+                let Ok(ip) = id.value.parse::<IpAddr>() else { return false };
+                let (a, b) = match (net, ip) {
+                    (IpAddr::V4(n), IpAddr::V4(i)) => {
+                        (u128::from(u32::from(*n)) << 96, u128::from(u32::from(i)) << 96)
+                    }
+                    (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(*n), u128::from(i)),
+                    _ => return false,
+                };
+                let mask = if *bits == 0 { 0 } else { u128::MAX << (128 - u32::from(*bits)) };
+                a & mask == b & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Default for AcmeSettings {
     fn default() -> Self {
-        AcmeSettings { http01_port: 80, dns_resolver: None, validity: 86_400, eab_required: false }
+        AcmeSettings {
+            http01_port: 80,
+            dns_resolver: None,
+            validity: 86_400,
+            eab_required: false,
+            preauthorized: Vec::new(),
+        }
     }
 }
 
@@ -184,6 +252,11 @@ impl Acme {
         #[allow(clippy::unwrap_used)]
         let mut issued = self.nonces.issued.lock().unwrap();
         issued.remove(nonce).is_some_and(|at| at.elapsed() < NONCE_LIFETIME)
+    }
+
+    /// Whether policy authorizes `identifier` without a challenge.
+    pub(crate) fn preauthorized(&self, identifier: &Identifier) -> bool {
+        self.settings.preauthorized.iter().any(|p| p.matches(identifier))
     }
 
     /// Checks challenge `token` for `identifier` with `kind`; `Err` is the problem document.
@@ -291,6 +364,33 @@ mod tests {
             assert!(matches!(id("dns", bad), Err(AcmeError::RejectedIdentifier(_))), "{bad:?}");
         }
         assert!(matches!(id("email", "a@b"), Err(AcmeError::UnsupportedIdentifier(_))));
+    }
+
+    #[test]
+    fn preauthorization_rules() {
+        let rules: Vec<Preauthorized> = ["*.svc.internal", "db.example", "10.1.0.0/16", "::1"]
+            .iter()
+            .map(|r| Preauthorized::parse(r).unwrap())
+            .collect();
+        let acme = Acme::new(AcmeSettings { preauthorized: rules, ..AcmeSettings::default() });
+        for (kind, value, want) in [
+            ("dns", "a.svc.internal", true),
+            ("dns", "*.b.svc.internal", true),
+            ("dns", "svc.internal", false),
+            ("dns", "evilsvc.internal", false),
+            ("dns", "db.example", true),
+            ("dns", "x.db.example", false),
+            ("ip", "10.1.200.3", true),
+            ("ip", "10.2.0.1", false),
+            ("ip", "::1", true),
+            ("ip", "::2", false),
+        ] {
+            let id = Identifier { kind: kind.into(), value: value.into() };
+            assert_eq!(acme.preauthorized(&id), want, "{value}");
+        }
+        for bad in ["", "10.0.0.0/33", "a..b", "*."] {
+            assert!(Preauthorized::parse(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

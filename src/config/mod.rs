@@ -36,6 +36,8 @@ struct RawAcme {
     dns_resolver: Option<String>,
     certificate_validity: Option<String>,
     external_account_required: Option<bool>,
+    #[serde(default)]
+    preauthorized: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -323,6 +325,15 @@ fn acme_settings(raw: RawAcme) -> Result<crate::acme::AcmeSettings, ConfigError>
         dns_resolver,
         validity,
         eab_required: raw.external_account_required.unwrap_or(false),
+        preauthorized: raw
+            .preauthorized
+            .iter()
+            .map(|r| crate::acme::Preauthorized::parse(r))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(ConfigError::Invalid {
+                key: "acme.preauthorized",
+                reason: "each rule is a DNS name, *.SUFFIX, an IP address or an IP/BITS network",
+            })?,
     })
 }
 

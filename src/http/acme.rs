@@ -456,13 +456,16 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
     let authorizations: Vec<(AuthzRow, Vec<ChallengeRow>)> = identifiers
         .iter()
         .map(|i| {
+            // Identifiers the policy pre-authorizes start valid, as if proven now.
+            let preauthorized = state.acme.preauthorized(i);
+            let status = if preauthorized { "valid" } else { "pending" };
             let authz = AuthzRow {
                 id: crate::util::random_hex(12),
                 order_id: order.id.clone(),
                 account_id: account.id.clone(),
                 identifier_type: i.kind.clone(),
                 identifier_value: i.value.clone(),
-                status: "pending".into(),
+                status: status.into(),
                 expires_at,
             };
             let challenges = i
@@ -473,8 +476,8 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
                     authz_id: authz.id.clone(),
                     kind: (*t).to_owned(),
                     token: crate::acme::jws::encode(&crate::util::random_bytes(32)),
-                    status: "pending".into(),
-                    validated_at: None,
+                    status: status.into(),
+                    validated_at: preauthorized.then_some(now),
                     error: None,
                 })
                 .collect();
@@ -489,6 +492,17 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
         })
         .await?;
     let location = s.url(&format!("order/{}", order.id));
+    let pre: Vec<&str> = identifiers
+        .iter()
+        .filter(|i| state.acme.preauthorized(i))
+        .map(|i| i.value.as_str())
+        .collect();
+    if !pre.is_empty() {
+        let who = s.url(&format!("account/{}", account.id));
+        audit(&state, &who, "preauthorized", None, format!("by policy: {}", pre.join(", "))).await;
+    }
+    let mut order = order;
+    refresh_order(&state, &mut order).await?;
     let body = order_json(&state, &s, &order).await?;
     with_location(StatusCode::CREATED, &location, body)
 }
