@@ -2,7 +2,8 @@
 //! signatures, content types and key IDs; accounts (onlyReturnExisting, deactivation);
 //! orders for an IP identifier (RFC 8738) validated over http-01 against a responder in
 //! this test; CSRs that do not match refused with nothing issued; failed validation;
-//! download; revocation with the certificate's own key. Real clients are in
+//! download; revocation with the certificate's own key; External Account Binding and key
+//! change; pre-authorized identifiers; renewal information (RFC 9773). Real clients are in
 //! `acme_clients.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -485,7 +486,7 @@ fn external_account_binding_and_key_change() {
 }
 
 #[test]
-fn preauthorized_identifiers_need_no_challenge() {
+fn preauthorized_identifiers_and_renewal_information() {
     let dir = temp_dir("strongroom-acme-preauth");
     let config = dir.join("acme.toml");
     std::fs::write(&config, "[acme]\npreauthorized = [\"*.svc.internal\", \"10.0.0.0/8\"]\n")
@@ -504,6 +505,45 @@ fn preauthorized_identifiers_need_no_challenge() {
         Some(json!({"csr": csr(&["pay.svc.internal", "10.2.3.4"], &key)})),
     );
     assert_eq!(done.json()["status"], "valid", "{done:?}");
+
+    // ARI (RFC 9773): the certificate's renewal window, and an order that replaces it.
+    let pem = c.post(&path_of(done.json()["certificate"].as_str().unwrap()), None).body;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    let aki = cert
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(a) => {
+                a.key_identifier.as_ref().map(|k| k.0.to_vec())
+            }
+            _ => None,
+        })
+        .unwrap();
+    let cert_id = format!("{}.{}", b64(&aki), b64(cert.tbs_certificate.raw_serial()));
+    let dir_json = c.raw("GET", "/acme/directory", "text/plain", b"").json();
+    assert_eq!(dir_json["renewalInfo"], format!("{URL}/acme/renewal-info"));
+    let info = c.raw("GET", &format!("/acme/renewal-info/{cert_id}"), "text/plain", b"");
+    assert_eq!(info.status, 200, "{info:?}");
+    assert!(info.header("retry-after").is_some());
+    let start = info.json()["suggestedWindow"]["start"].as_str().unwrap().to_owned();
+    let not_before = cert.validity().not_before.to_datetime();
+    let not_after = cert.validity().not_after.to_datetime();
+    let start = time::OffsetDateTime::parse(&start, &time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert!(start > not_before && start < not_after, "{start} within {not_before}..{not_after}");
+    assert_eq!(
+        c.raw("GET", "/acme/renewal-info/nonsense", "text/plain", b"").problem(),
+        "malformed"
+    );
+    let renew = json!({"identifiers": ids, "replaces": cert_id});
+    let r = c.post("/acme/new-order", Some(renew.clone()));
+    assert_eq!(r.json()["replaces"], cert_id.as_str(), "{r:?}");
+    assert_eq!(c.post("/acme/new-order", Some(renew.clone())).problem(), "alreadyReplaced");
+    let mut stranger = Client::new(&server, &dir);
+    stranger.register();
+    assert_eq!(stranger.post("/acme/new-order", Some(renew)).problem(), "unauthorized");
+
     // Names outside the policy are still validated.
     let r = c.post(
         "/acme/new-order",

@@ -4,6 +4,7 @@
 //! the CRL. The HTTP side (JWS checks, URLs, problem documents) is in `crate::http::acme`;
 //! this module holds the rules and the validation.
 
+pub(crate) mod ari;
 pub(crate) mod dns;
 pub(crate) mod issue;
 pub(crate) mod jws;
@@ -54,6 +55,8 @@ pub(crate) enum AcmeError {
     UnsupportedIdentifier(String),
     #[error("the certificate is already revoked")]
     AlreadyRevoked,
+    #[error("another order already replaces that certificate")]
+    AlreadyReplaced,
     #[error("revocation reason {0} is not allowed (RFC 5280 codes 0-10 except 7)")]
     BadRevocationReason(i64),
     #[error("content type must be application/jose+json")]
@@ -88,6 +91,7 @@ impl AcmeError {
             AcmeError::RejectedIdentifier(_) => ("rejectedIdentifier", 400),
             AcmeError::UnsupportedIdentifier(_) => ("unsupportedIdentifier", 400),
             AcmeError::AlreadyRevoked => ("alreadyRevoked", 400),
+            AcmeError::AlreadyReplaced => ("alreadyReplaced", 409),
             AcmeError::BadRevocationReason(_) => ("badRevocationReason", 400),
             AcmeError::UnsupportedMediaType => ("malformed", 415),
             AcmeError::ExternalAccountRequired => ("externalAccountRequired", 400),

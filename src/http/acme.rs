@@ -33,6 +33,7 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/acme/cert/{id}", post(certificate))
         .route("/acme/revoke-cert", post(revoke_cert))
         .route("/acme/key-change", post(key_change))
+        .route("/acme/renewal-info/{id}", get(renewal_info))
         .layer(axum::middleware::from_fn_with_state(state, acme_headers))
 }
 
@@ -81,6 +82,7 @@ async fn directory(State(state): State<AppState>, headers: HeaderMap) -> Json<Va
         "newOrder": format!("{b}/acme/new-order"),
         "revokeCert": format!("{b}/acme/revoke-cert"),
         "keyChange": format!("{b}/acme/key-change"),
+        "renewalInfo": format!("{b}/acme/renewal-info"),
         "meta": {
             "externalAccountRequired": state.acme.settings.eab_required,
         },
@@ -416,6 +418,9 @@ struct NewOrderRequest {
     not_before: Option<String>,
     #[serde(default)]
     not_after: Option<String>,
+    /// ARI: the certificate this order renews (RFC 9773 §5).
+    #[serde(default)]
+    replaces: Option<String>,
 }
 
 /// `POST /acme/new-order` (§7.4): an order with one authorization per identifier.
@@ -441,6 +446,9 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
             identifiers.push(i);
         }
     }
+    if let Some(replaces) = &req.replaces {
+        check_replaces(&state, account, replaces).await?;
+    }
     let now = crate::util::now();
     let expires_at = now + crate::acme::ORDER_LIFETIME;
     let order = OrderRow {
@@ -452,6 +460,7 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
         error: None,
         certificate_serial: None,
         created_at: now,
+        replaces: req.replaces.clone(),
     };
     let authorizations: Vec<(AuthzRow, Vec<ChallengeRow>)> = identifiers
         .iter()
@@ -507,6 +516,55 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
     with_location(StatusCode::CREATED, &location, body)
 }
 
+/// An order may replace a certificate of this CA that the same account ordered, once.
+async fn check_replaces(
+    state: &AppState,
+    account: &AccountRow,
+    replaces: &str,
+) -> Result<(), AcmeError> {
+    let id = crate::acme::ari::parse(replaces)?;
+    let ours =
+        crate::acme::ari::subject_key_id(state.ca.cert_der()).is_some_and(|k| k == id.key_id);
+    let ordered_by = match ours {
+        true => state.store.acme_order_by_certificate(&id.serial).await?,
+        false => None,
+    };
+    match ordered_by {
+        None => Err(AcmeError::Malformed(format!(
+            "replaces names no certificate of this CA: {replaces}"
+        ))),
+        Some(o) if o.account_id != account.id => {
+            Err(AcmeError::Unauthorized("replaces names another account's certificate".into()))
+        }
+        Some(_) if state.store.acme_replaced(replaces).await? => Err(AcmeError::AlreadyReplaced),
+        Some(_) => Ok(()),
+    }
+}
+
+/// `GET /acme/renewal-info/CERTID` (RFC 9773 §4): when to renew; no authentication.
+async fn renewal_info(State(state): State<AppState>, Path(id): Path<String>) -> AcmeResult {
+    let cert_id = crate::acme::ari::parse(&id)?;
+    let ours =
+        crate::acme::ari::subject_key_id(state.ca.cert_der()).is_some_and(|k| k == cert_id.key_id);
+    let cert = match ours {
+        true => state.store.certificate(&cert_id.serial).await?,
+        false => None,
+    };
+    let cert = cert.ok_or_else(|| AcmeError::NotFound(format!("certificate {id}")))?;
+    let now = crate::util::now();
+    let (start, end) =
+        crate::acme::ari::window(cert.not_before, cert.not_after, cert.revoked_at, now);
+    let body = json!({
+        "suggestedWindow": {
+            "start": crate::util::rfc3339(start),
+            "end": crate::util::rfc3339(end),
+        },
+    });
+    let mut r = Json(body).into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("21600"));
+    Ok(r)
+}
+
 /// The order's status now: pending turns ready once every authorization is valid, and
 /// invalid if one failed or the order expired (§7.1.6).
 async fn refresh_order(state: &AppState, order: &mut OrderRow) -> Result<(), AcmeError> {
@@ -551,6 +609,9 @@ async fn order_json(state: &AppState, s: &Signed, order: &OrderRow) -> Result<Va
     }
     if let Some(e) = &order.error {
         body["error"] = serde_json::from_str(e).unwrap_or(Value::Null);
+    }
+    if let Some(r) = &order.replaces {
+        body["replaces"] = r.clone().into();
     }
     Ok(body)
 }

@@ -22,6 +22,8 @@ pub(crate) struct OrderRow {
     pub(crate) error: Option<String>,
     pub(crate) certificate_serial: Option<String>,
     pub(crate) created_at: i64,
+    /// The ARI CertID of the certificate this order replaces (RFC 9773 §5).
+    pub(crate) replaces: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -114,7 +116,7 @@ impl Store {
         let o = new.order;
         sqlx::query(
             "INSERT INTO acme_orders (id, account_id, status, identifiers, expires_at, error, \
-             certificate_serial, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             certificate_serial, created_at, replaces) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&o.id)
         .bind(&o.account_id)
@@ -124,6 +126,7 @@ impl Store {
         .bind(&o.error)
         .bind(&o.certificate_serial)
         .bind(o.created_at)
+        .bind(&o.replaces)
         .execute(&mut *tx)
         .await?;
         for (a, challenges) in new.authorizations {
@@ -165,6 +168,15 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.write)
             .await?)
+    }
+
+    /// Whether some order already replaces the certificate with ARI CertID `cert_id`.
+    pub(crate) async fn acme_replaced(&self, cert_id: &str) -> Result<bool, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM acme_orders WHERE replaces = ?")
+            .bind(cert_id)
+            .fetch_one(&self.write)
+            .await?;
+        Ok(n > 0)
     }
 
     /// The ids of an account's orders, oldest first.
