@@ -1,0 +1,356 @@
+//! Load run: end-to-end ACME issuance (newOrder → authorizations → finalize → poll →
+//! download) with one client implementation against Strongroom (release build, SoftHSM,
+//! SQLite; identifiers pre-authorized by `[acme] preauthorized`) and against Pebble (Debian
+//! package `pebble`, `PEBBLE_VA_ALWAYS_VALID=1`, `PEBBLE_VA_NOSLEEP=1`, nonce rejection
+//! off) in the same run. The client keeps its HTTPS connection open, signs with ES256, and
+//! answers Pebble's challenges (always valid) as a real client would; Strongroom's orders
+//! are ready at once. Reports issuances per second and p50/p99 latency, 1 and 4 clients.
+//!
+//! `cargo bench --bench acme_issuance` (`BENCH_SECS`, default 10 s a cell); under
+//! `cargo test` a short smoke run.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use common::{temp_dir, Server};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{json, Value};
+
+fn b64(b: &[u8]) -> String {
+    B64.encode(b)
+}
+
+/// One keep-alive HTTPS connection to an ACME server, with an account.
+struct Acme {
+    tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    host: String,
+    key: EcdsaKeyPair,
+    kid: Option<String>,
+    nonce: Option<String>,
+    new_nonce: String,
+    new_account: String,
+    new_order: String,
+}
+
+struct Reply {
+    status: u16,
+    location: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/').map_or("/".into(), |i| rest[i..].to_owned())
+}
+
+impl Acme {
+    fn connect(addr: SocketAddr, ca: &Path, directory: &str) -> Acme {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(ca).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let config = Arc::new(
+            rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth(),
+        );
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let conn =
+            rustls::ClientConnection::new(config, ServerName::try_from("localhost").unwrap())
+                .unwrap();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .unwrap();
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let mut a = Acme {
+            tls: rustls::StreamOwned::new(conn, tcp),
+            host: format!("localhost:{}", addr.port()),
+            key,
+            kid: None,
+            nonce: None,
+            new_nonce: String::new(),
+            new_account: String::new(),
+            new_order: String::new(),
+        };
+        let d = a.request("GET", &path_of(directory), None).json();
+        a.new_nonce = path_of(d["newNonce"].as_str().unwrap());
+        a.new_account = path_of(d["newAccount"].as_str().unwrap());
+        a.new_order = path_of(d["newOrder"].as_str().unwrap());
+        let r = a.post(&a.new_account.clone(), Some(json!({"termsOfServiceAgreed": true})));
+        assert!(r.status == 201 || r.status == 200, "newAccount: {}", r.status);
+        a.kid = r.location;
+        a
+    }
+
+    fn request(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> Reply {
+        let body = body.unwrap_or_default();
+        let ct = if method == "POST" { "Content-Type: application/jose+json\r\n" } else { "" };
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{ct}Content-Length: {}\r\n\r\n",
+            self.host,
+            body.len()
+        );
+        self.tls.write_all(head.as_bytes()).unwrap();
+        self.tls.write_all(body).unwrap();
+        let mut reader = BufReader::new(&mut self.tls);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let (mut len, mut chunked, mut location) = (0usize, false, None);
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap();
+            let (k, v) = (k.to_ascii_lowercase(), v.trim().to_owned());
+            match k.as_str() {
+                "content-length" => len = v.parse().unwrap(),
+                "transfer-encoding" => chunked = v.contains("chunked"),
+                "location" => location = Some(v),
+                "replay-nonce" => self.nonce = Some(v),
+                _ => {}
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size).unwrap();
+                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                let mut chunk = vec![0; n + 2];
+                reader.read_exact(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        } else if method != "HEAD" {
+            body.resize(len, 0);
+            reader.read_exact(&mut body).unwrap();
+        }
+        Reply { status, location, body }
+    }
+
+    fn post(&mut self, path: &str, payload: Option<Value>) -> Reply {
+        for _ in 0..5 {
+            if self.nonce.is_none() {
+                let p = self.new_nonce.clone();
+                self.request("HEAD", &p, None);
+            }
+            let mut header = json!({"alg": "ES256", "nonce": self.nonce.take().unwrap(),
+                                    "url": format!("https://{}{path}", self.host)});
+            match &self.kid {
+                Some(k) => header["kid"] = k.clone().into(),
+                None => {
+                    let p = self.key.public_key().as_ref();
+                    header["jwk"] = json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..])});
+                }
+            }
+            let protected = b64(header.to_string().as_bytes());
+            let payload =
+                payload.as_ref().map(|p| b64(p.to_string().as_bytes())).unwrap_or_default();
+            let sig = self
+                .key
+                .sign(&SystemRandom::new(), format!("{protected}.{payload}").as_bytes())
+                .unwrap();
+            let body =
+                json!({"protected": protected, "payload": payload, "signature": b64(sig.as_ref())});
+            let r = self.request("POST", path, Some(body.to_string().as_bytes()));
+            // A client retries a rejected nonce with the fresh one (RFC 8555 §6.5).
+            if r.status == 400 && r.json()["type"] == "urn:ietf:params:acme:error:badNonce" {
+                continue;
+            }
+            return r;
+        }
+        panic!("badNonce five times");
+    }
+
+    fn poll(&mut self, url: &str, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..2000 {
+            let v = self.post(&path_of(url), None).json();
+            if done(&v) {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("never done: {url}");
+    }
+
+    /// One issuance for `name`: the full protocol a client runs.
+    fn issue(&mut self, name: &str) {
+        let order = self.post(
+            &self.new_order.clone(),
+            Some(json!({"identifiers": [{"type": "dns", "value": name}]})),
+        );
+        assert_eq!(order.status, 201, "newOrder {}", String::from_utf8_lossy(&order.body));
+        let order_url = order.location.clone().unwrap();
+        let o = order.json();
+        for authz in o["authorizations"].as_array().unwrap() {
+            let a = self.post(&path_of(authz.as_str().unwrap()), None).json();
+            if a["status"] == "valid" {
+                continue;
+            }
+            let ch = a["challenges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == "http-01")
+                .unwrap();
+            self.post(&path_of(ch["url"].as_str().unwrap()), Some(json!({})));
+            self.poll(authz.as_str().unwrap(), |a| a["status"] == "valid");
+        }
+        self.poll(&order_url, |o| o["status"] == "ready");
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        let csr = b64(params.serialize_request(&key).unwrap().der());
+        self.post(&path_of(o["finalize"].as_str().unwrap()), Some(json!({"csr": csr})));
+        let done = self.poll(&order_url, |o| o["status"] == "valid");
+        let cert = self.post(&path_of(done["certificate"].as_str().unwrap()), None);
+        assert!(cert.body.starts_with(b"-----BEGIN CERTIFICATE-----"), "no certificate");
+    }
+}
+
+struct Pebble {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Pebble with a TLS certificate from a throwaway CA, validating nothing.
+fn start_pebble(dir: &Path) -> Pebble {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("pebble-ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("pebble.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("pebble.key"), key.serialize_pem()).unwrap();
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let config = json!({"pebble": {
+        "listenAddress": addr.to_string(),
+        "managementListenAddress": format!("127.0.0.1:{}", free_port()),
+        "certificate": dir.join("pebble.pem"), "privateKey": dir.join("pebble.key"),
+        "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "",
+        "externalAccountBindingRequired": false
+    }});
+    std::fs::write(dir.join("pebble.json"), config.to_string()).unwrap();
+    let child = Command::new("pebble")
+        .arg("-config")
+        .arg(dir.join("pebble.json"))
+        .env("PEBBLE_VA_ALWAYS_VALID", "1")
+        .env("PEBBLE_VA_NOSLEEP", "1")
+        .env("PEBBLE_WFE_NONCEREJECT", "0")
+        .env("PEBBLE_AUTHZREUSE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pebble (Debian package pebble)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "pebble did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Pebble { child, addr }
+}
+
+/// Issuances per second and p50/p99 latency (ms) with `clients` clients for `secs`.
+fn measure(
+    addr: SocketAddr,
+    ca: &Path,
+    dir_url: &str,
+    clients: usize,
+    secs: f64,
+) -> (f64, f64, f64) {
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|t| {
+            let (ca, dir_url, latencies) = (ca.to_owned(), dir_url.to_owned(), latencies.clone());
+            std::thread::spawn(move || {
+                let mut acme = Acme::connect(addr, &ca, &dir_url);
+                let mut i = 0;
+                while start.elapsed().as_secs_f64() < secs {
+                    let t0 = Instant::now();
+                    acme.issue(&format!("svc{t}-{i}.bench.test"));
+                    latencies.lock().unwrap().push(t0.elapsed().as_secs_f64() * 1000.0);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| l[((l.len() - 1) as f64 * p) as usize];
+    (l.len() as f64 / elapsed, pct(0.5), pct(0.99))
+}
+
+fn main() {
+    let bench = std::env::args().any(|a| a == "--bench");
+    let secs = if bench {
+        std::env::var("BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10.0)
+    } else {
+        0.5
+    };
+    let dir = temp_dir("strongroom-bench-acme");
+    let config = dir.join("acme.toml");
+    std::fs::write(&config, "[acme]\npreauthorized = [\"*.bench.test\"]\n").unwrap();
+    let server = Server::start_with(&dir.join("data"), &["--config", config.to_str().unwrap()]);
+    let sr_ca = dir.join("data/ca.crt");
+    let sr_dir = format!("https://localhost:{}/acme/directory", server.https.port());
+    let pebble = start_pebble(&dir);
+    let pb_ca = dir.join("pebble-ca.pem");
+    let pb_dir = format!("https://localhost:{}/dir", pebble.addr.port());
+
+    println!("| clients | Strongroom issuances/s | p50 / p99 ms | Pebble issuances/s | p50 / p99 ms | ratio |");
+    println!("|---|---|---|---|---|---|");
+    for clients in [1, 4] {
+        let (sr, sr50, sr99) = measure(server.https, &sr_ca, &sr_dir, clients, secs);
+        let (pb, pb50, pb99) = measure(pebble.addr, &pb_ca, &pb_dir, clients, secs);
+        println!(
+            "| {clients} | {sr:.1} | {sr50:.1} / {sr99:.1} | {pb:.1} | {pb50:.1} / {pb99:.1} | {:.1}× |",
+            sr / pb
+        );
+    }
+    server.stop();
+}
