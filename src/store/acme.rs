@@ -59,6 +59,25 @@ pub(crate) struct EabKeyRow {
     pub(crate) bound_at: Option<i64>,
 }
 
+async fn insert_account(
+    conn: &mut sqlx::SqliteConnection,
+    a: &AccountRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&a.id)
+    .bind(&a.thumbprint)
+    .bind(&a.jwk)
+    .bind(&a.status)
+    .bind(&a.contact)
+    .bind(a.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A new order with its authorizations and their challenges.
 pub(crate) struct NewOrder<'a> {
     pub(crate) order: &'a OrderRow,
@@ -67,19 +86,7 @@ pub(crate) struct NewOrder<'a> {
 
 impl Store {
     pub(crate) async fn insert_acme_account(&self, a: &AccountRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&a.id)
-        .bind(&a.thumbprint)
-        .bind(&a.jwk)
-        .bind(&a.status)
-        .bind(&a.contact)
-        .bind(a.created_at)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        insert_account(&mut *self.write.acquire().await?, a).await
     }
 
     pub(crate) async fn acme_account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
@@ -227,19 +234,7 @@ impl Store {
         cert: &CertificateRow,
     ) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO certificates (serial, role, subject, not_before, not_after, lease_id, pem) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&cert.serial)
-        .bind(&cert.role)
-        .bind(&cert.subject)
-        .bind(cert.not_before)
-        .bind(cert.not_after)
-        .bind(&cert.lease_id)
-        .bind(&cert.pem)
-        .execute(&mut *tx)
-        .await?;
+        super::leases::insert_certificate_row(&mut tx, cert).await?;
         sqlx::query("UPDATE acme_orders SET status = 'valid', certificate_serial = ? WHERE id = ?")
             .bind(&cert.serial)
             .bind(order_id)
@@ -403,18 +398,7 @@ impl Store {
         eab_id: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&a.id)
-        .bind(&a.thumbprint)
-        .bind(&a.jwk)
-        .bind(&a.status)
-        .bind(&a.contact)
-        .bind(a.created_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_account(&mut tx, a).await?;
         let bound = sqlx::query(
             "UPDATE acme_eab_keys SET account_id = ?, bound_at = ? WHERE id = ? AND account_id IS NULL",
         )

@@ -176,20 +176,7 @@ impl Store {
     }
 
     pub(crate) async fn insert_certificate(&self, c: &CertificateRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO certificates (serial, role, subject, not_before, not_after, lease_id, pem) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&c.serial)
-        .bind(&c.role)
-        .bind(&c.subject)
-        .bind(c.not_before)
-        .bind(c.not_after)
-        .bind(&c.lease_id)
-        .bind(&c.pem)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        insert_certificate_row(&mut *self.write.acquire().await?, c).await
     }
 
     pub(crate) async fn certificate(
@@ -238,4 +225,25 @@ impl Store {
         .fetch_all(&self.read)
         .await?)
     }
+}
+
+/// Inserts a certificate row on `conn` (a pooled connection or a transaction).
+pub(super) async fn insert_certificate_row(
+    conn: &mut sqlx::SqliteConnection,
+    c: &CertificateRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO certificates (serial, role, subject, not_before, not_after, lease_id, pem) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&c.serial)
+    .bind(&c.role)
+    .bind(&c.subject)
+    .bind(c.not_before)
+    .bind(c.not_after)
+    .bind(&c.lease_id)
+    .bind(&c.pem)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
