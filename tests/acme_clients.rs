@@ -1,9 +1,10 @@
 //! Unmodified ACME clients against Strongroom's ACME server: certbot and lego (Debian
-//! packages) register (certbot with External Account Binding), obtain certificates through http-01 (their own challenge servers on
-//! a loopback port) and dns-01 (TXT records set in pebble-challtestsrv, which is also the
-//! DNS server Strongroom resolves identifiers with), renew, and revoke. Certificates are
-//! checked with `openssl verify -crl_check` against the CA's CRL and with `openssl ocsp`
-//! before and after revocation, and one authenticates a KMIP client over mTLS.
+//! packages) register (certbot with External Account Binding), obtain certificates through
+//! http-01 (their own challenge servers on a loopback port), tls-alpn-01 (lego) and dns-01
+//! (TXT records set in pebble-challtestsrv, which is also the DNS server Strongroom
+//! resolves identifiers with), renew, and revoke. Certificates are checked with
+//! `openssl verify -crl_check` against the CA's CRL and with `openssl ocsp` before and
+//! after revocation, and one authenticates a KMIP client over mTLS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -64,13 +65,14 @@ impl Drop for TestDns {
 }
 
 /// Strongroom with ACME validation pointed at the test DNS and `http01_port`.
-fn start(dir: &Path, dns: &TestDns, http01_port: u16, eab_required: bool) -> Server {
+fn start(dir: &Path, dns: &TestDns, ports: (u16, u16), eab_required: bool) -> Server {
+    let (http01_port, tls_alpn01_port) = ports;
     let config = dir.join("acme.toml");
     std::fs::write(
         &config,
         format!(
-            "[acme]\nhttp01_port = {http01_port}\ndns_resolver = \"{}\"\n\
-             external_account_required = {eab_required}\n",
+            "[acme]\nhttp01_port = {http01_port}\ntls_alpn01_port = {tls_alpn01_port}\n\
+             dns_resolver = \"{}\"\nexternal_account_required = {eab_required}\n",
             dns.dns
         ),
     )
@@ -199,7 +201,7 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
     let dir = temp_dir("strongroom-acme-certbot");
     let dns = TestDns::start();
     let http01 = free_port();
-    let server = start(&dir, &dns, http01, true);
+    let server = start(&dir, &dns, (http01, free_port()), true);
     let data = dir.join("data");
     // This server requires External Account Binding: an administrator makes the key.
     let eab = Api::admin(&server).ok("POST", "/v1/acme/eab", serde_json::json!(null));
@@ -282,11 +284,11 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
 }
 
 #[test]
-fn lego_obtains_and_revokes_over_http01_and_dns01() {
+fn lego_obtains_and_revokes_over_http01_tls_alpn01_and_dns01() {
     let dir = temp_dir("strongroom-acme-lego");
     let dns = TestDns::start();
-    let http01 = free_port();
-    let server = start(&dir, &dns, http01, false);
+    let (http01, tls_alpn01) = (free_port(), free_port());
+    let server = start(&dir, &dns, (http01, tls_alpn01), false);
     let data = dir.join("data");
     let lego = |args: &[&str]| {
         let mut c = Command::new("lego");
@@ -310,6 +312,15 @@ fn lego_obtains_and_revokes_over_http01_and_dns01() {
     let cert = certs.join("db.svc.test.crt");
     assert!(san(&cert).contains("DNS:db.svc.test"));
     verify_with_crl(&server, &data, &cert).unwrap();
+
+    // tls-alpn-01 (RFC 8737): lego answers the TLS handshake on the port Strongroom checks.
+    run(
+        "lego run (tls-alpn-01)",
+        lego(&["--domains", "grpc.svc.test", "--tls", "--tls.port"])
+            .arg(format!("127.0.0.1:{tls_alpn01}"))
+            .arg("run"),
+    );
+    assert!(san(&certs.join("grpc.svc.test.crt")).contains("DNS:grpc.svc.test"));
 
     let resolvers = dns.dns.to_string();
     run(

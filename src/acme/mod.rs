@@ -8,6 +8,7 @@ pub(crate) mod ari;
 pub(crate) mod dns;
 pub(crate) mod issue;
 pub(crate) mod jws;
+mod tls_alpn;
 mod validate;
 
 use std::collections::HashMap;
@@ -128,6 +129,7 @@ pub(crate) fn problem(kind: &str, detail: &str) -> Value {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct AcmeSettings {
     pub(crate) http01_port: u16,
+    pub(crate) tls_alpn01_port: u16,
     /// The DNS server for validation; `None` means the system's.
     pub(crate) dns_resolver: Option<std::net::SocketAddr>,
     /// Validity of issued certificates, in seconds.
@@ -202,6 +204,7 @@ impl Default for AcmeSettings {
     fn default() -> Self {
         AcmeSettings {
             http01_port: 80,
+            tls_alpn01_port: 443,
             dns_resolver: None,
             validity: 86_400,
             eab_required: false,
@@ -274,6 +277,7 @@ impl Acme {
         match kind {
             "http-01" => validate::http01(self, identifier, token, key_authorization).await,
             "dns-01" => validate::dns01(self, identifier, key_authorization).await,
+            "tls-alpn-01" => tls_alpn::validate(self, identifier, key_authorization).await,
             other => Err(problem("malformed", &format!("unsupported challenge type {other}"))),
         }
     }
@@ -334,9 +338,9 @@ impl Identifier {
         if self.is_wildcard() {
             &["dns-01"]
         } else if self.kind == "ip" {
-            &["http-01"]
+            &["http-01", "tls-alpn-01"]
         } else {
-            &["http-01", "dns-01"]
+            &["http-01", "dns-01", "tls-alpn-01"]
         }
     }
 }

@@ -33,6 +33,7 @@ pub(crate) struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawAcme {
     http01_port: Option<u16>,
+    tls_alpn01_port: Option<u16>,
     dns_resolver: Option<String>,
     certificate_validity: Option<String>,
     external_account_required: Option<bool>,
@@ -322,6 +323,7 @@ fn acme_settings(raw: RawAcme) -> Result<crate::acme::AcmeSettings, ConfigError>
     };
     Ok(crate::acme::AcmeSettings {
         http01_port: raw.http01_port.unwrap_or(defaults.http01_port),
+        tls_alpn01_port: raw.tls_alpn01_port.unwrap_or(defaults.tls_alpn01_port),
         dns_resolver,
         validity,
         eab_required: raw.external_account_required.unwrap_or(false),

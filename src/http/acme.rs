@@ -37,16 +37,23 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(state, acme_headers))
 }
 
+/// A refused request's problem, kept on the response for the audit record.
+#[derive(Clone)]
+struct Refusal(String);
+
 impl IntoResponse for AcmeError {
     fn into_response(self) -> Response {
-        let (_, status) = self.kind();
+        let (kind, status) = self.kind();
         if status >= 500 {
             tracing::error!(error = %self, "ACME request failed");
         }
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut r = (status, Json(self.problem())).into_response();
+        let problem = self.problem();
+        let detail = format!("{kind}: {}", problem["detail"].as_str().unwrap_or_default());
+        let mut r = (status, Json(problem)).into_response();
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        r.extensions_mut().insert(Refusal(detail));
         r
     }
 }
@@ -59,10 +66,32 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("https://{host}")
 }
 
-/// Adds `Replay-Nonce`, the directory `Link` and `Cache-Control: no-store` to every answer.
+/// Adds `Replay-Nonce`, the directory `Link` and `Cache-Control: no-store` to every answer,
+/// and audits every refused request with its problem.
 async fn acme_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let index = format!("<{}/acme/directory>;rel=\"index\"", base_url(req.headers()));
+    let operation = format!("{} {}", req.method(), req.uri().path());
     let mut response = next.run(req).await;
+    if let Some(Refusal(detail)) = response.extensions().get::<Refusal>().cloned() {
+        let status = response.status().as_u16();
+        let outcome = if matches!(status, 401 | 403) {
+            "denied".to_owned()
+        } else {
+            format!("error {status}")
+        };
+        state
+            .store
+            .audit(AuditEvent {
+                at: crate::util::now(),
+                principal: "acme client".to_owned(),
+                protocol: "acme",
+                operation,
+                object_id: None,
+                outcome,
+                detail: Some(detail),
+            })
+            .await;
+    }
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&state.acme.nonce()) {
         h.insert("replay-nonce", v);
