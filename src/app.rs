@@ -63,6 +63,10 @@ pub(crate) enum AppError {
     NoSuchObject(String),
     #[error(transparent)]
     Tde(#[from] crate::tde::TdeError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    #[error("the audit trail was tampered with")]
+    Tampered,
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -214,12 +218,14 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
         stopped.clone(),
     ));
     let dates = tokio::spawn(apply_due_dates(state.store.clone(), stopped.clone()));
-    let reaper = tokio::spawn(crate::creds::run_reaper(state.creds.clone(), stopped));
+    let reaper = tokio::spawn(crate::creds::run_reaper(state.creds.clone(), stopped.clone()));
+    let sealer =
+        tokio::spawn(crate::audit::run_sealer(state.store.clone(), state.hsm.clone(), stopped));
 
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop.send(true);
-    let _ = tokio::join!(kmip, http, dates, reaper);
+    let _ = tokio::join!(kmip, http, dates, reaper, sealer);
     state.store.flush().await;
     Ok(())
 }
@@ -358,4 +364,29 @@ async fn audit_cli(
         })
         .await;
     store.flush().await;
+}
+
+/// `strongroom audit verify`: checks the hash chain and the seals; an error if tampered.
+pub(crate) async fn audit_verify(settings: Settings, hsm: HsmSettings) -> Result<(), AppError> {
+    let state = open(&settings, hsm).await?;
+    let report = crate::audit::verify(&state.store, &state.hsm).await?;
+    println!("{report}");
+    if report.problems.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Tampered)
+    }
+}
+
+/// `strongroom audit export`: the records after `after` as JSON lines on standard output.
+pub(crate) async fn audit_export(
+    settings: Settings,
+    hsm: HsmSettings,
+    after: i64,
+) -> Result<(), AppError> {
+    let state = open(&settings, hsm).await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    crate::audit::export(&state.store, after, &mut out).await?;
+    Ok(())
 }

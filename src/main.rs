@@ -3,6 +3,7 @@
 
 mod acme;
 mod app;
+mod audit;
 mod authz;
 mod ca;
 mod config;
@@ -93,6 +94,29 @@ enum Command {
         #[command(subcommand)]
         action: TdeCommand,
     },
+    /// Check or export the audit trail (works while the server runs).
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit hash chain and check its HSM seals; names the first tampered
+    /// record and exits non-zero if any.
+    Verify {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write the audit records as JSON lines (one object per record) to standard output.
+    Export {
+        #[command(flatten)]
+        common: Common,
+        /// Only records after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -141,6 +165,8 @@ impl Command {
             Command::Serve { common, .. }
             | Command::ClientCert { common, .. }
             | Command::Grant { common, .. } => common,
+            Command::Audit { action: AuditCommand::Verify { common } }
+            | Command::Audit { action: AuditCommand::Export { common, .. } } => common,
             Command::Tde { action } => match action {
                 TdeCommand::Create { common, .. }
                 | TdeCommand::Rotate { common, .. }
@@ -225,6 +251,12 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 app::grant(settings, &object, &to, &operations, revoke).await
             }
             Command::Tde { action } => app::tde(settings, hsm, action.into_action()).await,
+            Command::Audit { action: AuditCommand::Verify { .. } } => {
+                app::audit_verify(settings, hsm).await
+            }
+            Command::Audit { action: AuditCommand::Export { after, .. } } => {
+                app::audit_export(settings, hsm, after).await
+            }
         }
     })?;
     Ok(())

@@ -4,6 +4,7 @@
 //! through the group-committing writer task (`writer.rs`).
 
 mod acme;
+mod audit;
 mod engines;
 mod error;
 mod grants;
@@ -13,12 +14,13 @@ mod tokens;
 mod writer;
 
 pub(crate) use acme::{AccountRow, AuthzRow, ChallengeRow, EabKeyRow, NewOrder, OrderRow};
+pub(crate) use audit::SealRow;
 pub(crate) use engines::EngineConfig;
 pub(crate) use error::StoreError;
 pub(crate) use leases::{CertificateRow, LeaseRow};
 pub(crate) use objects::{match_key, DateColumn, LocateQuery, NewObject, ObjectRow};
 pub(crate) use tokens::TokenRow;
-pub(crate) use writer::AuditEvent;
+pub(crate) use writer::{audit_hash, AuditEvent, GENESIS};
 
 /// Lease states as stored.
 pub(crate) mod lease_state {

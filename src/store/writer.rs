@@ -119,22 +119,99 @@ async fn apply(
     for chunk in attribute_rows.chunks(4000) {
         insert_attributes(&mut tx, chunk).await?;
     }
-    for chunk in events.chunks(4000) {
+    if !events.is_empty() {
+        append_audit(&mut tx, events).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The chain hash of one audit record: SHA-256 over the previous hash, the sequence
+/// number, the time and every field, length-prefixed so no two records hash alike. The
+/// fields are principal, protocol, operation, object id, outcome and detail.
+pub(crate) fn audit_hash(prev: &[u8], seq: i64, at: i64, fields: [Option<&str>; 6]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(seq.to_be_bytes());
+    h.update(at.to_be_bytes());
+    for field in fields {
+        match field {
+            None => h.update([0u8]),
+            Some(text) => {
+                h.update([1u8]);
+                h.update((text.len() as u64).to_be_bytes());
+                h.update(text.as_bytes());
+            }
+        }
+    }
+    h.finalize().to_vec()
+}
+
+impl AuditEvent {
+    fn chain_fields(&self) -> [Option<&str>; 6] {
+        [
+            Some(self.principal.as_str()),
+            Some(self.protocol),
+            Some(self.operation.as_str()),
+            self.object_id.as_deref(),
+            Some(self.outcome.as_str()),
+            self.detail.as_deref(),
+        ]
+    }
+}
+
+/// The hash before the first chained record.
+pub(crate) const GENESIS: [u8; 32] = [0; 32];
+
+/// Appends `events` to the hash chain. The head is locked first (a write), so several
+/// processes writing to one database (the server and the command line) take turns and
+/// each sees the latest head.
+async fn append_audit(
+    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    events: &[AuditEvent],
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut **tx).await?;
+    let (head_seq, head_hash): (i64, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut **tx)
+            .await?;
+    // Sequence numbers are assigned here, under the lock, so they are part of the hash.
+    let (max,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(seq) FROM audit").fetch_one(&mut **tx).await?;
+    let mut seq = max.unwrap_or(0).max(head_seq);
+    let mut prev = head_hash.unwrap_or_else(|| GENESIS.to_vec());
+    let mut rows = Vec::with_capacity(events.len());
+    for e in events {
+        seq += 1;
+        let hash = audit_hash(&prev, seq, e.at, e.chain_fields());
+        rows.push((seq, e, hash.clone()));
+        prev = hash;
+    }
+    // SQLite allows 32766 bound parameters per statement; 9 per record.
+    for chunk in rows.chunks(3000) {
         let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO audit (at, principal, protocol, operation, object_id, outcome, detail) ",
+            "INSERT INTO audit (seq, at, principal, protocol, operation, object_id, outcome, \
+             detail, hash) ",
         );
-        q.push_values(chunk, |mut b, e| {
-            b.push_bind(e.at)
+        q.push_values(chunk, |mut b, (seq, e, hash)| {
+            b.push_bind(*seq)
+                .push_bind(e.at)
                 .push_bind(e.principal.clone())
                 .push_bind(e.protocol)
                 .push_bind(e.operation.clone())
                 .push_bind(e.object_id.clone())
                 .push_bind(e.outcome.clone())
-                .push_bind(e.detail.clone());
+                .push_bind(e.detail.clone())
+                .push_bind(hash.clone());
         });
-        q.build().execute(&mut *tx).await?;
+        q.build().execute(&mut **tx).await?;
     }
-    tx.commit().await?;
+    sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
+        .bind(seq)
+        .bind(prev)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -1,0 +1,92 @@
+//! Reading the audit hash chain and its seals (written by `writer.rs`).
+
+use super::{Store, StoreError};
+
+/// An audit record with its chain hash (`None` for records older than the chain).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub(crate) struct ChainRow {
+    pub(crate) seq: i64,
+    pub(crate) at: i64,
+    pub(crate) principal: String,
+    pub(crate) protocol: String,
+    pub(crate) operation: String,
+    pub(crate) object_id: Option<String>,
+    pub(crate) outcome: String,
+    pub(crate) detail: Option<String>,
+    #[serde(serialize_with = "hex_opt")]
+    pub(crate) hash: Option<Vec<u8>>,
+}
+
+fn hex_opt<S: serde::Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(b) => s.serialize_str(&hex::encode(b)),
+        None => s.serialize_none(),
+    }
+}
+
+impl ChainRow {
+    /// The fields the chain hash covers, in its order.
+    pub(crate) fn chain_fields(&self) -> [Option<&str>; 6] {
+        [
+            Some(self.principal.as_str()),
+            Some(self.protocol.as_str()),
+            Some(self.operation.as_str()),
+            self.object_id.as_deref(),
+            Some(self.outcome.as_str()),
+            self.detail.as_deref(),
+        ]
+    }
+}
+
+/// An HSM signature over the chain head at `seq`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct SealRow {
+    pub(crate) seq: i64,
+    pub(crate) hash: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+    pub(crate) sealed_at: i64,
+}
+
+impl Store {
+    /// Up to `limit` records after `after_seq`, in order.
+    pub(crate) async fn audit_chain(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<ChainRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT seq, at, principal, protocol, operation, object_id, outcome, detail, hash \
+             FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// The chain head: the last chained record's sequence number and hash.
+    pub(crate) async fn audit_head(&self) -> Result<(i64, Option<Vec<u8>>), StoreError> {
+        Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.read)
+            .await?)
+    }
+
+    pub(crate) async fn audit_seals(&self) -> Result<Vec<SealRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT seq, hash, signature, sealed_at FROM audit_seals ORDER BY seq")
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    pub(crate) async fn insert_audit_seal(&self, seal: &SealRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO audit_seals (seq, hash, signature, sealed_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(seal.seq)
+        .bind(&seal.hash)
+        .bind(&seal.signature)
+        .bind(seal.sealed_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+}
