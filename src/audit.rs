@@ -116,7 +116,7 @@ pub(crate) async fn verify(store: &Store, hsm: &Hsm) -> Result<Report, AuditErro
     let mut last_seq = 0;
     let mut after = 0;
     loop {
-        let page = store.audit_chain(after, PAGE).await?;
+        let page = store.audit_events(after, None, None, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for row in &page {
@@ -184,7 +184,7 @@ pub(crate) async fn export(
     let mut after = after;
     let mut n = 0;
     loop {
-        let page = store.audit_chain(after, PAGE).await?;
+        let page = store.audit_events(after, None, None, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for row in &page {

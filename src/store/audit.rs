@@ -2,7 +2,8 @@
 
 use super::{Store, StoreError};
 
-/// An audit record with its chain hash (`None` for records older than the chain).
+/// An audit record with its chain hash (`None` for records older than the chain), as the
+/// API's audit query and the export show it.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub(crate) struct ChainRow {
     pub(crate) seq: i64,
@@ -48,19 +49,42 @@ pub(crate) struct SealRow {
 }
 
 impl Store {
-    /// Up to `limit` records after `after_seq`, in order.
-    pub(crate) async fn audit_chain(
+    /// Audit records after `after_seq`, oldest first, optionally only one principal's or
+    /// one outcome's; at most `limit`.
+    pub(crate) async fn audit_events(
         &self,
         after_seq: i64,
+        principal: Option<&str>,
+        outcome: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ChainRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT seq, at, principal, protocol, operation, object_id, outcome, detail, hash \
-             FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+             FROM audit WHERE seq > ? AND (? IS NULL OR principal = ?) \
+             AND (? IS NULL OR outcome = ?) ORDER BY seq LIMIT ?",
         )
         .bind(after_seq)
+        .bind(principal)
+        .bind(principal)
+        .bind(outcome)
+        .bind(outcome)
         .bind(limit)
         .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// When and by whom `object_id`'s material was last served over the API (a TDE key
+    /// read), from the audit trail.
+    pub(crate) async fn last_api_read(
+        &self,
+        object_id: &str,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT at, principal FROM audit WHERE object_id = ? AND protocol = 'api' \
+             AND outcome = 'ok' AND operation LIKE 'GET %/data/%' ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(object_id)
+        .fetch_optional(&self.read)
         .await?)
     }
 
