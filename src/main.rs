@@ -12,6 +12,7 @@ mod der;
 mod hsm;
 mod http;
 mod kmip_server;
+mod metrics;
 mod policy;
 mod store;
 mod tde;

@@ -147,7 +147,10 @@ impl Hsm {
         f: impl FnOnce(&Hsm, &Session) -> Result<T, HsmError> + Send + 'static,
     ) -> Result<T, HsmError> {
         let hsm = self.clone();
-        tokio::task::spawn_blocking(move || hsm.with_session(|s| f(&hsm, s))).await?
+        let started = std::time::Instant::now();
+        let result = tokio::task::spawn_blocking(move || hsm.with_session(|s| f(&hsm, s))).await?;
+        crate::metrics::observe("hsm_call", started.elapsed());
+        result
     }
 
     /// Generates an AES key of `bits` with C_GenerateKey and returns it sealed under the KEK.

@@ -67,18 +67,26 @@ fn base_url(headers: &HeaderMap) -> String {
 }
 
 /// Adds `Replay-Nonce`, the directory `Link` and `Cache-Control: no-store` to every answer,
-/// and audits every refused request with its problem.
+/// counts every request for the metrics, and audits every refused request with its problem.
 async fn acme_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let index = format!("<{}/acme/directory>;rel=\"index\"", base_url(req.headers()));
     let operation = format!("{} {}", req.method(), req.uri().path());
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| format!("{} {}", req.method(), m.as_str()))
+        .unwrap_or_else(|| operation.clone());
     let mut response = next.run(req).await;
+    let status = response.status();
+    let result = if status.is_success() {
+        "ok".to_owned()
+    } else if matches!(status.as_u16(), 401 | 403) {
+        "denied".to_owned()
+    } else {
+        format!("error {}", status.as_u16())
+    };
+    crate::metrics::count_request("acme", &route, &result);
     if let Some(Refusal(detail)) = response.extensions().get::<Refusal>().cloned() {
-        let status = response.status().as_u16();
-        let outcome = if matches!(status, 401 | 403) {
-            "denied".to_owned()
-        } else {
-            format!("error {status}")
-        };
         state
             .store
             .audit(AuditEvent {
@@ -87,7 +95,7 @@ async fn acme_headers(State(state): State<AppState>, req: Request, next: Next) -
                 protocol: "acme",
                 operation,
                 object_id: None,
-                outcome,
+                outcome: result,
                 detail: Some(detail),
             })
             .await;

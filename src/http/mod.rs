@@ -1,5 +1,5 @@
 //! The HTTPS listener: same CA and HSM-held server key as KMIP, client certificates optional
-//! (enforced per route). Routes: `/health`, `POST /kmip` (KMIP over HTTPS), the REST API
+//! (enforced per route). Routes: `/health`, `/ready`, `/metrics` (Prometheus), `POST /kmip` (KMIP over HTTPS), the REST API
 //! under `/v1/` (`api`), ACME under `/acme/` (`acme`), and the OCSP responder at `/ocsp`.
 
 mod acme;
@@ -30,6 +30,8 @@ fn router(state: AppState) -> Router {
     let max_body = state.kmip_limits.max_bytes;
     Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .route("/kmip", post(kmip::post))
         .route("/ocsp", post(ocsp::post))
         .route("/ocsp/{*request}", get(ocsp::get))
@@ -57,6 +59,67 @@ async fn health(
             axum::Json(serde_json::json!({"status": "unavailable", "reason": e.to_string()})),
         ),
     }
+}
+
+/// Ready to serve: the store answers and an HSM session opens (for load balancers).
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let store = state.store.ping().await.map_err(|e| format!("store: {e}"));
+    let hsm = match store {
+        Ok(()) => state.hsm.run(|_, _| Ok(())).await.map_err(|e| format!("HSM: {e}")),
+        Err(e) => Err(e),
+    };
+    match hsm {
+        Ok(()) => (axum::http::StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))),
+        Err(reason) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "unavailable", "reason": reason})),
+        ),
+    }
+}
+
+/// Prometheus metrics (text format). Counts only, no secrets: open like `/health`.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let g = match state.store.gauges().await {
+        Ok(g) => g,
+        Err(e) => return api::ApiError::internal(&e).into_response(),
+    };
+    let seal_age = g.last_seal.map_or(-1.0, |at| (crate::util::now() - at) as f64);
+    let gauges = [
+        ("strongroom_managed_objects", "Managed objects (KMIP), every state.", g.objects as f64),
+        (
+            "strongroom_leases_active",
+            "Active leases on dynamic credentials.",
+            g.leases_active as f64,
+        ),
+        (
+            "strongroom_certificates_issued",
+            "Certificates issued (API and ACME).",
+            g.certificates as f64,
+        ),
+        ("strongroom_certificates_revoked", "Certificates revoked.", g.revoked as f64),
+        ("strongroom_acme_accounts", "ACME accounts.", g.acme_accounts as f64),
+        (
+            "strongroom_audit_records",
+            "Sequence number of the audit chain's head.",
+            g.audit_head as f64,
+        ),
+        (
+            "strongroom_audit_seal_age_seconds",
+            "Seconds since the audit chain was last sealed (-1: never).",
+            seal_age,
+        ),
+    ];
+    let mut r = crate::metrics::render(&gauges).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
 }
 
 /// Accepts HTTPS connections until `shutdown` turns true.

@@ -347,6 +347,7 @@ async fn record(
     outcome: &str,
     detail: Option<String>,
 ) {
+    crate::metrics::count_request("kmip", &operation, outcome);
     let event = AuditEvent {
         at: crate::util::now(),
         principal: principal.to_string(),

@@ -113,4 +113,31 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Counts for the metrics gauges, in one read.
+    pub(crate) async fn gauges(&self) -> Result<Gauges, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM objects) AS objects, \
+             (SELECT COUNT(*) FROM leases WHERE state = 'active') AS leases_active, \
+             (SELECT COUNT(*) FROM certificates) AS certificates, \
+             (SELECT COUNT(*) FROM certificates WHERE revoked_at IS NOT NULL) AS revoked, \
+             (SELECT COUNT(*) FROM acme_accounts) AS acme_accounts, \
+             (SELECT seq FROM audit_head WHERE id = 1) AS audit_head, \
+             (SELECT MAX(sealed_at) FROM audit_seals) AS last_seal",
+        )
+        .fetch_one(&self.read)
+        .await?)
+    }
+}
+
+/// What `/metrics` reports from the store.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct Gauges {
+    pub(crate) objects: i64,
+    pub(crate) leases_active: i64,
+    pub(crate) certificates: i64,
+    pub(crate) revoked: i64,
+    pub(crate) acme_accounts: i64,
+    pub(crate) audit_head: i64,
+    pub(crate) last_seal: Option<i64>,
 }

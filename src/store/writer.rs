@@ -51,7 +51,9 @@ pub(super) fn start(pool: SqlitePool) -> mpsc::Sender<Job> {
                 let more = BATCH - jobs.len();
                 let _ = tokio::time::timeout(AUDIT_LINGER, rx.recv_many(&mut jobs, more)).await;
             }
+            let started = std::time::Instant::now();
             commit(&pool, &mut jobs).await;
+            crate::metrics::observe("store_commit", started.elapsed());
         }
     });
     tx

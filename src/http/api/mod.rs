@@ -331,6 +331,8 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let operation = format!("{method} {path}");
+    // Metrics count by route template, not by path, to keep their labels bounded.
+    let route = format!("{method} {matched}");
     // Taken out of the request first: a borrowed request is not Send across awaits.
     let peer = req.extensions().get::<Peer>().and_then(|p| p.0.clone());
     let token = bearer(req.headers()).map(str::to_owned);
@@ -350,6 +352,7 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
             }
         }
         Err(e) => {
+            crate::metrics::count_request("api", &route, "denied");
             audit(&state, "unauthenticated", &operation, "denied", None, Some(e.message.clone()))
                 .await;
             return e.into_response();
@@ -369,6 +372,7 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
     };
     if !allowed {
         let why = format!("no {need} capability on {path}");
+        crate::metrics::count_request("api", &route, "denied");
         audit(&state, &caller.identity, &operation, "denied", None, Some(why)).await;
         return ApiError::new(StatusCode::FORBIDDEN, "permission denied").into_response();
     }
@@ -378,6 +382,7 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
     let status = response.status();
     let outcome =
         if status.is_success() { "ok".to_owned() } else { format!("error {}", status.as_u16()) };
+    crate::metrics::count_request("api", &route, &outcome);
     let (object_id, detail) = match response.extensions().get::<AuditObject>() {
         Some(o) => (Some(o.object_id.clone()), Some(o.detail.clone())),
         None => (None, None),
