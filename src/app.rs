@@ -67,6 +67,10 @@ pub(crate) enum AppError {
     Audit(#[from] crate::audit::AuditError),
     #[error("the audit trail was tampered with")]
     Tampered,
+    #[error("{0} already exists; choose another file")]
+    Exists(PathBuf),
+    #[error("the backup's key material is sealed by another HSM key ({0}); restore it where that HSM token is")]
+    ForeignBackup(HsmError),
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -388,5 +392,56 @@ pub(crate) async fn audit_export(
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     crate::audit::export(&state.store, after, &mut out).await?;
+    Ok(())
+}
+
+/// `strongroom backup`: a consistent copy of the database (objects with their sealed
+/// material, metadata, leases, certificates, audit) at `out`; works while the server runs.
+pub(crate) async fn backup(settings: Settings, out: &Path) -> Result<(), AppError> {
+    if out.exists() {
+        return Err(AppError::Exists(out.to_owned()));
+    }
+    let store = Store::open_sqlite(&settings.sqlite_path).await?;
+    store.backup_to(out).await?;
+    std::fs::set_permissions(out, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(io(out))?;
+    audit_cli(&store, "backup", None, "ok", format!("database copied to {}", out.display())).await;
+    println!(
+        "backup written to {}; its keys open only with this HSM token (for SoftHSM, keep a \
+         copy of {}/hsm with it)",
+        out.display(),
+        settings.data_dir.display()
+    );
+    Ok(())
+}
+
+/// `strongroom restore`: replaces the database with a backup, after checking the backup's
+/// key material opens with this HSM. Run it with the server stopped.
+pub(crate) async fn restore(
+    settings: Settings,
+    hsm: HsmSettings,
+    from: &Path,
+) -> Result<(), AppError> {
+    // Work on a copy, so the backup itself stays as it was (opening it runs migrations).
+    let staged = settings.sqlite_path.with_extension("db.restoring");
+    let _ = std::fs::remove_file(&staged);
+    std::fs::copy(from, &staged).map_err(io(from))?;
+    let candidate = Store::open_sqlite(&staged).await?;
+    let hsm = {
+        let settings = hsm;
+        tokio::task::spawn_blocking(move || Hsm::open(&settings)).await??
+    };
+    if let Some((id, sealed)) = candidate.any_sealed_object().await? {
+        hsm.run(move |h, s| h.open_sealed(s, &sealed, id.as_bytes()))
+            .await
+            .map_err(AppError::ForeignBackup)?;
+    }
+    audit_cli(&candidate, "restore", None, "ok", format!("restored from {}", from.display())).await;
+    candidate.close().await;
+    for suffix in ["db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(settings.sqlite_path.with_extension(suffix));
+    }
+    std::fs::rename(&staged, &settings.sqlite_path).map_err(io(&settings.sqlite_path))?;
+    println!("restored {} from {}", settings.sqlite_path.display(), from.display());
     Ok(())
 }

@@ -95,6 +95,24 @@ enum Command {
         #[command(subcommand)]
         action: TdeCommand,
     },
+    /// Copy the database (with the sealed key material) to a file; works while the server
+    /// runs. The keys open only with the same HSM token.
+    Backup {
+        #[command(flatten)]
+        common: Common,
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the database with a backup, after checking its keys open with this HSM. Stop
+    /// the server first.
+    Restore {
+        #[command(flatten)]
+        common: Common,
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Check or export the audit trail (works while the server runs).
     Audit {
         #[command(subcommand)]
@@ -165,7 +183,9 @@ impl Command {
         match self {
             Command::Serve { common, .. }
             | Command::ClientCert { common, .. }
-            | Command::Grant { common, .. } => common,
+            | Command::Grant { common, .. }
+            | Command::Backup { common, .. }
+            | Command::Restore { common, .. } => common,
             Command::Audit { action: AuditCommand::Verify { common } }
             | Command::Audit { action: AuditCommand::Export { common, .. } } => common,
             Command::Tde { action } => match action {
@@ -252,6 +272,8 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 app::grant(settings, &object, &to, &operations, revoke).await
             }
             Command::Tde { action } => app::tde(settings, hsm, action.into_action()).await,
+            Command::Backup { out, .. } => app::backup(settings, &out).await,
+            Command::Restore { from, .. } => app::restore(settings, hsm, &from).await,
             Command::Audit { action: AuditCommand::Verify { .. } } => {
                 app::audit_verify(settings, hsm).await
             }

@@ -63,6 +63,32 @@ impl Store {
 }
 
 impl Store {
+    /// Writes a consistent copy of the whole database to `path` (SQLite `VACUUM INTO`),
+    /// also while the service runs. Key material in it stays sealed by the HSM.
+    pub(crate) async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
+        sqlx::query("VACUUM INTO ?")
+            .bind(path.to_string_lossy().into_owned())
+            .execute(&self.read)
+            .await?;
+        Ok(())
+    }
+
+    /// One sealed object (id and sealed bytes), to check a backup opens with this HSM.
+    pub(crate) async fn any_sealed_object(&self) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, sealed_material FROM objects WHERE sealed_material IS NOT NULL LIMIT 1",
+        )
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// Closes the pools (before the database file is replaced).
+    pub(crate) async fn close(&self) {
+        self.flush().await;
+        self.read.close().await;
+        self.write.close().await;
+    }
+
     /// Checks the database answers (for /health).
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;

@@ -1,0 +1,67 @@
+//! `strongroom backup` copies the database (sealed key material included) while the server
+//! runs; `strongroom restore` brings it back after the database is lost, and refuses a
+//! backup whose keys were sealed by another HSM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+use kmip::enums::Operation;
+use kmip::ProtocolVersion;
+
+fn cli(args: &[&str], dir: &Path, file_flag: &str, file: &Path) -> (bool, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .arg(file_flag)
+        .arg(file)
+        .env("STRONGROOM_LOG", "warn")
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+#[test]
+fn backup_restore_and_a_foreign_backup() {
+    let (dir, server, certs, mut c) = started("strongroom-backup", "app");
+    let id = uid_of(
+        &c.ok(Operation::CREATE, create_payload(ProtocolVersion::V1_4, &aes_attributes(256))),
+    );
+    let key = key_material(&c.ok(Operation::GET, vec![uid(&id)]));
+    let backups = temp_dir("strongroom-backup-files");
+    let file = backups.join("one.db");
+    let (ok, out) = cli(&["backup"], &dir, "--out", &file);
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&["backup"], &dir, "--out", &file);
+    assert!(!ok && out.contains("already exists"), "{out}");
+    // Created after the backup: gone after the restore.
+    let later = uid_of(
+        &c.ok(Operation::CREATE, create_payload(ProtocolVersion::V1_4, &aes_attributes(128))),
+    );
+    drop(c);
+    server.stop();
+
+    for suffix in ["db", "db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("strongroom.{suffix}")));
+    }
+    let (ok, out) = cli(&["restore"], &dir, "--from", &file);
+    assert!(ok, "{out}");
+    let server = Server::start(&dir);
+    let mut c = Client::connect(&server, &certs, "app");
+    assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&id)])), key);
+    let missing = c.call(Operation::GET, vec![uid(&later)]);
+    assert_eq!(missing.result_status, kmip::enums::ResultStatus::OPERATION_FAILED);
+    server.stop();
+
+    // Another installation (another SoftHSM token, another key-encryption key) cannot use it.
+    let other = temp_dir("strongroom-backup-other");
+    Server::start(&other).stop();
+    let (ok, out) = cli(&["restore"], &other, "--from", &file);
+    assert!(!ok && out.contains("another HSM key"), "{out}");
+}
