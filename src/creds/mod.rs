@@ -23,6 +23,8 @@ pub(crate) struct Creds {
     store: Store,
     hsm: Hsm,
     ca: Arc<Ca>,
+    /// The last CRL built, reused until a revocation happens or it ages (see `pki::crl`).
+    crl: Arc<tokio::sync::Mutex<Option<pki::CachedCrl>>>,
 }
 
 /// Errors of the secrets engines.
@@ -59,7 +61,7 @@ pub(crate) enum CredsError {
 
 impl Creds {
     pub(crate) fn new(store: Store, hsm: Hsm, ca: Arc<Ca>) -> Creds {
-        Creds { store, hsm, ca }
+        Creds { store, hsm, ca, crl: Arc::default() }
     }
 
     /// Seals a secret under the HSM's key-encryption key, bound to `aad`.

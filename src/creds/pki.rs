@@ -98,6 +98,17 @@ pub(crate) struct IssuedCert {
     pub(crate) lease: LeaseRow,
 }
 
+/// A CRL once built: valid for an hour, reused for at most ten minutes and only while no
+/// certificate was revoked since.
+pub(crate) struct CachedCrl {
+    der: Vec<u8>,
+    pem: String,
+    marker: (i64, Option<i64>),
+    built_at: i64,
+}
+
+const CRL_REUSE_SECS: i64 = 600;
+
 /// Parses a TTL given as seconds (number or digits) or with a unit (`s`, `m`, `h`, `d`).
 pub(crate) fn parse_ttl(v: &serde_json::Value) -> Result<i64, CredsError> {
     let bad = || CredsError::Invalid(format!("ttl {v} is not seconds or a duration like 24h"));
@@ -349,24 +360,33 @@ impl Creds {
 
     /// The current CRL (DER and PEM), signed in the HSM: every revoked certificate not yet expired.
     pub(crate) async fn crl(&self) -> Result<(Vec<u8>, String), CredsError> {
+        // One build at a time; later callers get its result.
+        let mut cache = self.crl.lock().await;
+        let marker = self.store.revocation_marker().await?;
         let now = crate::util::now();
+        if let Some(c) =
+            cache.as_ref().filter(|c| c.marker == marker && now - c.built_at < CRL_REUSE_SECS)
+        {
+            return Ok((c.der.clone(), c.pem.clone()));
+        }
         let mut entries = Vec::new();
-        for c in self.store.revoked_certificates(now).await? {
-            let (Ok(serial), Some(at)) = (hex::decode(&c.serial), c.revoked_at) else { continue };
+        for (serial, at, reason) in self.store.revocations(now).await? {
+            let Ok(serial) = hex::decode(&serial) else { continue };
             entries.push(RevokedEntry {
                 serial,
                 revoked_at: OffsetDateTime::from_unix_timestamp(at)
                     .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                reason: c.revocation_reason.and_then(|r| u8::try_from(r).ok()).unwrap_or(0),
+                reason: reason.and_then(|r| u8::try_from(r).ok()).unwrap_or(0),
             });
         }
         let ca = self.ca.clone();
         let number = u64::try_from(now).unwrap_or(0);
-        let crl =
+        let (der, pem) =
             tokio::task::spawn_blocking(move || ca.crl(&entries, number, time::Duration::hours(1)))
                 .await
                 .map_err(|e| CredsError::Invalid(format!("CRL task failed: {e}")))??;
-        Ok(crl)
+        *cache = Some(CachedCrl { der: der.clone(), pem: pem.clone(), marker, built_at: now });
+        Ok((der, pem))
     }
 }
 

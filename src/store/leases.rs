@@ -212,17 +212,28 @@ impl Store {
     }
 
     /// Revoked certificates that have not expired by `now`: what a CRL lists.
-    pub(crate) async fn revoked_certificates(
+    /// Revoked certificates not yet expired (a CRL's entries): serial, revocation time and
+    /// reason, oldest revocation first. Only those columns: a CRL may list millions.
+    pub(crate) async fn revocations(
         &self,
         now: i64,
-    ) -> Result<Vec<CertificateRow>, StoreError> {
+    ) -> Result<Vec<(String, i64, Option<i64>)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT serial, role, subject, not_before, not_after, lease_id, revoked_at, \
-             revocation_reason, pem FROM certificates \
+            "SELECT serial, revoked_at, revocation_reason FROM certificates \
              WHERE revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at",
         )
         .bind(now)
         .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// How many certificates were ever revoked and when the latest was: changes whenever a
+    /// revocation happens, so a cached CRL knows it is out of date.
+    pub(crate) async fn revocation_marker(&self) -> Result<(i64, Option<i64>), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT COUNT(*), MAX(revoked_at) FROM certificates WHERE revoked_at IS NOT NULL",
+        )
+        .fetch_one(&self.read)
         .await?)
     }
 }
