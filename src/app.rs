@@ -223,13 +223,15 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
     ));
     let dates = tokio::spawn(apply_due_dates(state.store.clone(), stopped.clone()));
     let reaper = tokio::spawn(crate::creds::run_reaper(state.creds.clone(), stopped.clone()));
+    let crl =
+        tokio::spawn(crate::creds::pki::run_crl_refresher(state.creds.clone(), stopped.clone()));
     let sealer =
         tokio::spawn(crate::audit::run_sealer(state.store.clone(), state.hsm.clone(), stopped));
 
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop.send(true);
-    let _ = tokio::join!(kmip, http, dates, reaper, sealer);
+    let _ = tokio::join!(kmip, http, dates, reaper, sealer, crl);
     state.store.flush().await;
     Ok(())
 }

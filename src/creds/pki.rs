@@ -109,6 +109,26 @@ pub(crate) struct CachedCrl {
 
 const CRL_REUSE_SECS: i64 = 600;
 
+/// Keeps the CRL current: every 30 seconds it is rebuilt if a certificate was revoked since
+/// the last build or that build is ten minutes old, so requests (even for a CRL of
+/// millions of entries) are answered from the cache.
+pub(crate) async fn run_crl_refresher(creds: Creds, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let every = std::time::Duration::from_secs(30);
+    // Not at start: the first request builds it then, as before any revocation.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Err(e) = creds.crl().await {
+                    tracing::warn!(error = %e, "CRL refresh failed");
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
 /// Parses a TTL given as seconds (number or digits) or with a unit (`s`, `m`, `h`, `d`).
 pub(crate) fn parse_ttl(v: &serde_json::Value) -> Result<i64, CredsError> {
     let bad = || CredsError::Invalid(format!("ttl {v} is not seconds or a duration like 24h"));
