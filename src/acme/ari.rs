@@ -4,7 +4,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use x509_parser::extensions::ParsedExtension;
 
 use super::AcmeError;
 
@@ -27,16 +26,6 @@ pub(crate) fn parse(text: &str) -> Result<CertId, AcmeError> {
     }
     let first = serial.iter().position(|b| *b != 0).unwrap_or(serial.len());
     Ok(CertId { key_id, serial: hex::encode(&serial[first..]) })
-}
-
-/// The Subject Key Identifier of a certificate (the CA's, which its certificates' AKI
-/// names).
-pub(crate) fn subject_key_id(cert_der: &[u8]) -> Option<Vec<u8>> {
-    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
-    cert.extensions().iter().find_map(|e| match e.parsed_extension() {
-        ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
-        _ => None,
-    })
 }
 
 /// The suggested renewal window `(start, end)` in Unix seconds for a certificate valid

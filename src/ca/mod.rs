@@ -35,8 +35,6 @@ pub(crate) enum CaError {
     },
     #[error("{0} holds a certificate for a different key than the HSM's CA key")]
     KeyMismatch(std::path::PathBuf),
-    #[error("the CA certificate does not parse")]
-    BadCaCertificate,
 }
 
 /// The CA: its certificate and its HSM-held signer.
@@ -44,6 +42,10 @@ pub(crate) struct Ca {
     signer: EcSigner,
     cert_der: CertificateDer<'static>,
     cert_pem: String,
+    /// Parts of the certificate that OCSP and ARI compare requests with, read once.
+    subject_der: Vec<u8>,
+    public_key_bits: Vec<u8>,
+    key_id: Option<Vec<u8>>,
 }
 
 /// A certificate chain and a key for it.
@@ -96,13 +98,11 @@ impl Ca {
         if let Ok(pem) = std::fs::read_to_string(&path) {
             let der = rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
                 .map_err(|_| CaError::KeyMismatch(path.clone()))?;
-            let cert_der: CertificateDer<'static> = der;
-            let (_, parsed) = x509_parser::parse_x509_certificate(&cert_der)
-                .map_err(|_| CaError::KeyMismatch(path.clone()))?;
-            if parsed.public_key().subject_public_key.data.as_ref() != key.public_point() {
+            let ca = Ca::new(signer, der, pem, &path)?;
+            if ca.public_key_bits != key.public_point() {
                 return Err(CaError::KeyMismatch(path));
             }
-            return Ok(Ca { signer, cert_der, cert_pem: pem });
+            return Ok(ca);
         }
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -124,7 +124,31 @@ impl Ca {
         crate::hsm::softhsm::write_private(&path, &cert_pem)?;
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
             .map_err(io(&path))?;
-        Ok(Ca { signer, cert_der: cert.der().clone(), cert_pem })
+        Ca::new(signer, cert.der().clone(), cert_pem, &path)
+    }
+
+    fn new(
+        signer: EcSigner,
+        cert_der: CertificateDer<'static>,
+        cert_pem: String,
+        path: &Path,
+    ) -> Result<Ca, CaError> {
+        use x509_parser::extensions::ParsedExtension;
+        let (_, parsed) = x509_parser::parse_x509_certificate(&cert_der)
+            .map_err(|_| CaError::KeyMismatch(path.to_owned()))?;
+        let subject_der = parsed.tbs_certificate.subject.as_raw().to_vec();
+        let public_key_bits = parsed.public_key().subject_public_key.data.to_vec();
+        let key_id = parsed.extensions().iter().find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+            _ => None,
+        });
+        Ok(Ca { signer, cert_der, cert_pem, subject_der, public_key_bits, key_id })
+    }
+
+    /// The CA's Subject Key Identifier, which its certificates' Authority Key Identifier
+    /// names (ACME renewal information uses it).
+    pub(crate) fn key_id(&self) -> Option<&[u8]> {
+        self.key_id.as_deref()
     }
 
     pub(crate) fn cert_pem(&self) -> &str {

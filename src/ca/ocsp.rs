@@ -136,12 +136,8 @@ impl Ca {
             SHA256 => &digest::SHA256,
             _ => return false,
         };
-        let Ok((_, cert)) = x509_parser::parse_x509_certificate(&self.cert_der) else {
-            return false;
-        };
-        let name = digest::digest(algorithm, cert.tbs_certificate.subject.as_raw());
-        let key =
-            digest::digest(algorithm, &cert.tbs_certificate.subject_pki.subject_public_key.data);
+        let name = digest::digest(algorithm, &self.subject_der);
+        let key = digest::digest(algorithm, &self.public_key_bits);
         name.as_ref() == q.name_hash.as_slice() && key.as_ref() == q.key_hash.as_slice()
     }
 
@@ -153,12 +149,7 @@ impl Ca {
         statuses: &[Status],
         now: i64,
     ) -> Result<Vec<u8>, CaError> {
-        let (_, cert) = x509_parser::parse_x509_certificate(&self.cert_der)
-            .map_err(|_| CaError::BadCaCertificate)?;
-        let key_hash = digest::digest(
-            &digest::SHA1_FOR_LEGACY_USE_ONLY,
-            &cert.tbs_certificate.subject_pki.subject_public_key.data,
-        );
+        let key_hash = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &self.public_key_bits);
         let responder_id = tlv(0xA2, &tlv(0x04, key_hash.as_ref()));
         let mut singles = Vec::new();
         for (q, status) in request.queries.iter().zip(statuses) {

@@ -560,8 +560,7 @@ async fn check_replaces(
     replaces: &str,
 ) -> Result<(), AcmeError> {
     let id = crate::acme::ari::parse(replaces)?;
-    let ours =
-        crate::acme::ari::subject_key_id(state.ca.cert_der()).is_some_and(|k| k == id.key_id);
+    let ours = state.ca.key_id() == Some(id.key_id.as_slice());
     let ordered_by = match ours {
         true => state.store.acme_order_by_certificate(&id.serial).await?,
         false => None,
@@ -581,8 +580,7 @@ async fn check_replaces(
 /// `GET /acme/renewal-info/CERTID` (RFC 9773 §4): when to renew; no authentication.
 async fn renewal_info(State(state): State<AppState>, Path(id): Path<String>) -> AcmeResult {
     let cert_id = crate::acme::ari::parse(&id)?;
-    let ours =
-        crate::acme::ari::subject_key_id(state.ca.cert_der()).is_some_and(|k| k == cert_id.key_id);
+    let ours = state.ca.key_id() == Some(cert_id.key_id.as_slice());
     let cert = match ours {
         true => state.store.certificate(&cert_id.serial).await?,
         false => None,
@@ -688,6 +686,11 @@ fn challenge_json(s: &Signed, c: &ChallengeRow) -> Value {
     v
 }
 
+/// The identifier an authorization is for.
+fn identifier_of(authz: &AuthzRow) -> Identifier {
+    Identifier { kind: authz.identifier_type.clone(), value: authz.identifier_value.clone() }
+}
+
 async fn own_authorization(state: &AppState, s: &Signed, id: &str) -> Result<AuthzRow, AcmeError> {
     let account = s.account()?;
     state
@@ -726,8 +729,7 @@ async fn authorization(
     } else {
         authz.status.as_str()
     };
-    let identifier =
-        Identifier { kind: authz.identifier_type.clone(), value: authz.identifier_value.clone() };
+    let identifier = identifier_of(&authz);
     let mut body = json!({
         "identifier": {
             "type": identifier.kind,
@@ -759,10 +761,7 @@ async fn challenge(State(state): State<AppState>, Path(id): Path<String>, s: Sig
         && state.store.start_acme_challenge(&c.id).await?
     {
         c.status = "processing".into();
-        let identifier = Identifier {
-            kind: authz.identifier_type.clone(),
-            value: authz.identifier_value.clone(),
-        };
+        let identifier = identifier_of(&authz);
         let key_authorization = crate::acme::key_authorization(&c.token, &account.thumbprint);
         let (st, row, who) = (state.clone(), c.clone(), s.url(&format!("account/{}", account.id)));
         tokio::spawn(async move {
