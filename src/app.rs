@@ -122,7 +122,7 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
         Ok((hsm, ca))
     })
     .await??;
-    let store = Store::open_sqlite(&settings.sqlite_path).await?;
+    let store = Store::open(&settings.store).await?;
     let kmip_limits = kmip::ttlv::binary::Limits {
         max_bytes: settings.kmip.max_message_bytes,
         ..kmip::ttlv::binary::Limits::default()
@@ -204,7 +204,13 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
     // Tests and scripts read these lines to learn the ports chosen for port 0.
     println!("KMIP listening on {kmip_addr}");
     println!("HTTPS listening on {http_addr}");
-    tracing::info!(%kmip_addr, %http_addr, data_dir = %settings.data_dir.display(), "Strongroom started");
+    tracing::info!(
+        %kmip_addr,
+        %http_addr,
+        data_dir = %settings.data_dir.display(),
+        store = %settings.store.display(),
+        "Strongroom started"
+    );
 
     let (stop, stopped) = watch::channel(false);
     let kmip = tokio::spawn(crate::kmip_server::serve(
@@ -225,13 +231,20 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
     let reaper = tokio::spawn(crate::creds::run_reaper(state.creds.clone(), stopped.clone()));
     let crl =
         tokio::spawn(crate::creds::pki::run_crl_refresher(state.creds.clone(), stopped.clone()));
-    let sealer =
-        tokio::spawn(crate::audit::run_sealer(state.store.clone(), state.hsm.clone(), stopped));
+    let sealer = tokio::spawn(crate::audit::run_sealer(
+        state.store.clone(),
+        state.hsm.clone(),
+        stopped.clone(),
+    ));
+    let election = tokio::spawn({
+        let store = state.store.clone();
+        async move { store.run_election(stopped).await }
+    });
 
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop.send(true);
-    let _ = tokio::join!(kmip, http, dates, reaper, sealer, crl);
+    let _ = tokio::join!(kmip, http, dates, reaper, sealer, crl, election);
     state.store.flush().await;
     Ok(())
 }
@@ -243,6 +256,9 @@ async fn apply_due_dates(store: Store, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                if !store.is_leader() {
+                    continue;
+                }
                 if let Err(e) = store.apply_due_dates(crate::util::now()).await {
                     tracing::warn!(error = %e, "applying activation/deactivation dates failed");
                 }
@@ -313,7 +329,7 @@ pub(crate) async fn grant(
             .ok_or_else(|| AppError::UnknownOperation(op.clone()))?;
         names.push(found.to_owned());
     }
-    let store = Store::open_sqlite(&settings.sqlite_path).await?;
+    let store = Store::open(&settings.store).await?;
     if store.object(object).await?.is_none() {
         return Err(AppError::NoSuchObject(object.to_owned()));
     }
@@ -403,7 +419,7 @@ pub(crate) async fn backup(settings: Settings, out: &Path) -> Result<(), AppErro
     if out.exists() {
         return Err(AppError::Exists(out.to_owned()));
     }
-    let store = Store::open_sqlite(&settings.sqlite_path).await?;
+    let store = Store::open(&settings.store).await?;
     store.backup_to(out).await?;
     std::fs::set_permissions(out, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .map_err(io(out))?;
@@ -424,8 +440,14 @@ pub(crate) async fn restore(
     hsm: HsmSettings,
     from: &Path,
 ) -> Result<(), AppError> {
+    let crate::store::Location::Sqlite(db) = &settings.store else {
+        return Err(StoreError::Unsupported(
+            "restore replaces SQLite stores; restore a PostgreSQL store with pg_restore",
+        )
+        .into());
+    };
     // Work on a copy, so the backup itself stays as it was (opening it runs migrations).
-    let staged = settings.sqlite_path.with_extension("db.restoring");
+    let staged = db.with_extension("db.restoring");
     let _ = std::fs::remove_file(&staged);
     std::fs::copy(from, &staged).map_err(io(from))?;
     let candidate = Store::open_sqlite(&staged).await?;
@@ -441,9 +463,9 @@ pub(crate) async fn restore(
     audit_cli(&candidate, "restore", None, "ok", format!("restored from {}", from.display())).await;
     candidate.close().await;
     for suffix in ["db-wal", "db-shm"] {
-        let _ = std::fs::remove_file(settings.sqlite_path.with_extension(suffix));
+        let _ = std::fs::remove_file(db.with_extension(suffix));
     }
-    std::fs::rename(&staged, &settings.sqlite_path).map_err(io(&settings.sqlite_path))?;
-    println!("restored {} from {}", settings.sqlite_path.display(), from.display());
+    std::fs::rename(&staged, db).map_err(io(db))?;
+    println!("restored {} from {}", db.display(), from.display());
     Ok(())
 }

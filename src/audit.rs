@@ -67,6 +67,11 @@ pub(crate) async fn run_sealer(store: Store, hsm: Hsm, mut stop: watch::Receiver
             _ = tokio::time::sleep(SEAL_EVERY) => false,
             _ = stop.changed() => true,
         };
+        // Every replica seals its last records when it stops; a seal of a head another
+        // replica sealed already is stored once.
+        if !stopping && !store.is_leader() {
+            continue;
+        }
         if let Err(e) = seal(&store, &hsm).await {
             tracing::error!(error = %e, "sealing the audit chain failed");
         }

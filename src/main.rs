@@ -42,6 +42,9 @@ struct Common {
     /// TOML config file (keys documented in config/strongroom.toml); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Store URL, overriding `[store] url`: sqlite://PATH or postgres://USER@HOST/DATABASE.
+    #[arg(long)]
+    store_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -244,9 +247,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         http_listen: None,
     });
     let overrides = match &command {
-        Command::Serve { kmip_listen, http_listen, .. } => {
-            Overrides { data_dir: None, kmip_listen: *kmip_listen, http_listen: *http_listen }
-        }
+        Command::Serve { kmip_listen, http_listen, .. } => Overrides {
+            kmip_listen: *kmip_listen,
+            http_listen: *http_listen,
+            ..Overrides::default()
+        },
         _ => Overrides::default(),
     };
     let common = command.common();
@@ -254,8 +259,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         Some(path) => RawConfig::load(path)?,
         None => RawConfig::default(),
     };
-    let settings =
-        raw.into_settings(Overrides { data_dir: common.data_dir.clone(), ..overrides })?;
+    let settings = raw.into_settings(Overrides {
+        data_dir: common.data_dir.clone(),
+        store_url: common.store_url.clone(),
+        ..overrides
+    })?;
     let (hsm, softhsm_conf) = app::prepare(&settings)?;
     if let Some(conf) = softhsm_conf {
         // No thread exists yet: the runtime is built below, after this.

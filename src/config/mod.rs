@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::store::Location;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConfig {
@@ -111,6 +113,8 @@ struct RawHsm {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     url: Option<String>,
+    /// An environment variable holding the URL (so a password need not be in the file).
+    url_env: Option<String>,
 }
 
 /// Where the user PIN comes from.
@@ -153,7 +157,7 @@ pub(crate) struct Settings {
     pub(crate) kmip: KmipLimits,
     pub(crate) hostnames: Vec<String>,
     pub(crate) hsm: HsmConfig,
-    pub(crate) sqlite_path: PathBuf,
+    pub(crate) store: Location,
     /// Client identities (certificate subjects) that may act on every object.
     pub(crate) admins: Vec<String>,
     /// The API mount serving TDE keys in Vault's KV version 2 format (`/v1/MOUNT/`).
@@ -167,6 +171,7 @@ pub(crate) struct Overrides {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) kmip_listen: Option<SocketAddr>,
     pub(crate) http_listen: Option<SocketAddr>,
+    pub(crate) store_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -218,17 +223,21 @@ impl RawConfig {
                 "a configured PKCS#11 module needs user_pin_file or user_pin_env",
             ));
         }
-        let sqlite_path = match self.store.url {
-            None => data_dir.join("strongroom.db"),
-            Some(url) => match url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")) {
-                Some(p) if !p.is_empty() => PathBuf::from(p),
-                _ => {
-                    return Err(invalid(
-                        "store.url",
-                        "only sqlite://PATH stores are supported by this version",
-                    ));
-                }
-            },
+        let url = match (o.store_url, self.store.url, self.store.url_env) {
+            (Some(url), _, _) => Some(url),
+            (None, Some(_), Some(_)) => {
+                return Err(invalid("store.url", "set either url or url_env"));
+            }
+            (None, url, None) => url,
+            (None, None, Some(var)) => Some(std::env::var(&var).map_err(|_| {
+                invalid("store.url_env", "the environment variable it names is not set")
+            })?),
+        };
+        let store = match url {
+            None => Location::Sqlite(data_dir.join("strongroom.db")),
+            Some(url) => Location::parse(&url).ok_or_else(|| {
+                invalid("store.url", "expected sqlite://PATH or postgres://USER@HOST/DATABASE")
+            })?,
         };
         let secs = |v: Option<u64>, d| Duration::from_secs(v.unwrap_or(d));
         let kmip = KmipLimits {
@@ -289,7 +298,7 @@ impl RawConfig {
                 managed_softhsm,
                 max_sessions: self.hsm.max_sessions.unwrap_or(16),
             },
-            sqlite_path,
+            store,
             data_dir,
             admins: self.access.admins,
             tde_mount,
@@ -366,7 +375,10 @@ mod tests {
         assert!(s.hsm.managed_softhsm);
         let o = Overrides { data_dir: Some("/x".into()), ..Overrides::default() };
         let s = RawConfig::default().into_settings(o).unwrap();
-        assert_eq!(s.sqlite_path, PathBuf::from("/x/strongroom.db"));
+        assert_eq!(s.store, Location::Sqlite(PathBuf::from("/x/strongroom.db")));
+        let o = Overrides { store_url: Some("postgres://u@h/db".into()), ..Overrides::default() };
+        let s = RawConfig::default().into_settings(o).unwrap();
+        assert_eq!(s.store, Location::Postgres("postgres://u@h/db".into()));
     }
 
     #[test]

@@ -194,6 +194,9 @@ pub(crate) async fn run_reaper(creds: Creds, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                if !creds.store.is_leader() {
+                    continue;
+                }
                 let now = crate::util::now();
                 // A full batch: more are due; go on without waiting for the next tick.
                 loop {

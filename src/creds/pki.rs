@@ -120,6 +120,10 @@ pub(crate) async fn run_crl_refresher(creds: Creds, mut stop: tokio::sync::watch
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                // Other replicas build their copy when asked for it.
+                if !creds.store.is_leader() {
+                    continue;
+                }
                 if let Err(e) = creds.crl().await {
                     tracing::warn!(error = %e, "CRL refresh failed");
                 }

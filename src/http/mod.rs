@@ -113,6 +113,11 @@ async fn metrics(
             "Seconds since the audit chain was last sealed (-1: never).",
             seal_age,
         ),
+        (
+            "strongroom_leader",
+            "1 when this replica runs the background work (always, on SQLite).",
+            f64::from(u8::from(state.store.is_leader())),
+        ),
     ];
     let mut r = crate::metrics::render(&gauges).into_response();
     r.headers_mut().insert(

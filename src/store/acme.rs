@@ -59,13 +59,10 @@ pub(crate) struct EabKeyRow {
     pub(crate) bound_at: Option<i64>,
 }
 
-async fn insert_account(
-    conn: &mut sqlx::SqliteConnection,
-    a: &AccountRow,
-) -> Result<(), StoreError> {
+async fn insert_account(conn: &mut sqlx::AnyConnection, a: &AccountRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&a.id)
     .bind(&a.thumbprint)
@@ -90,7 +87,7 @@ impl Store {
     }
 
     pub(crate) async fn acme_account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_accounts WHERE id = ?")
+        Ok(sqlx::query_as("SELECT * FROM acme_accounts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)
             .await?)
@@ -100,7 +97,7 @@ impl Store {
         &self,
         thumbprint: &str,
     ) -> Result<Option<AccountRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_accounts WHERE thumbprint = ?")
+        Ok(sqlx::query_as("SELECT * FROM acme_accounts WHERE thumbprint = $1")
             .bind(thumbprint)
             .fetch_optional(&self.write)
             .await?)
@@ -108,7 +105,7 @@ impl Store {
 
     /// Sets an account's status and contacts.
     pub(crate) async fn update_acme_account(&self, a: &AccountRow) -> Result<(), StoreError> {
-        sqlx::query("UPDATE acme_accounts SET status = ?, contact = ? WHERE id = ?")
+        sqlx::query("UPDATE acme_accounts SET status = $1, contact = $2 WHERE id = $3")
             .bind(&a.status)
             .bind(&a.contact)
             .bind(&a.id)
@@ -123,7 +120,7 @@ impl Store {
         let o = new.order;
         sqlx::query(
             "INSERT INTO acme_orders (id, account_id, status, identifiers, expires_at, error, \
-             certificate_serial, created_at, replaces) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             certificate_serial, created_at, replaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&o.id)
         .bind(&o.account_id)
@@ -139,7 +136,7 @@ impl Store {
         for (a, challenges) in new.authorizations {
             sqlx::query(
                 "INSERT INTO acme_authorizations (id, order_id, account_id, identifier_type, \
-                 identifier_value, status, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 identifier_value, status, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&a.id)
             .bind(&a.order_id)
@@ -153,7 +150,7 @@ impl Store {
             for c in challenges {
                 sqlx::query(
                     "INSERT INTO acme_challenges (id, authz_id, type, token, status, \
-                     validated_at, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     validated_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(&c.id)
                 .bind(&c.authz_id)
@@ -171,7 +168,7 @@ impl Store {
     }
 
     pub(crate) async fn acme_order(&self, id: &str) -> Result<Option<OrderRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_orders WHERE id = ?")
+        Ok(sqlx::query_as("SELECT * FROM acme_orders WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.write)
             .await?)
@@ -179,7 +176,7 @@ impl Store {
 
     /// Whether some order already replaces the certificate with ARI CertID `cert_id`.
     pub(crate) async fn acme_replaced(&self, cert_id: &str) -> Result<bool, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM acme_orders WHERE replaces = ?")
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM acme_orders WHERE replaces = $1")
             .bind(cert_id)
             .fetch_one(&self.write)
             .await?;
@@ -189,7 +186,7 @@ impl Store {
     /// The ids of an account's orders, oldest first.
     pub(crate) async fn acme_order_ids(&self, account_id: &str) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM acme_orders WHERE account_id = ? ORDER BY rowid")
+            sqlx::query_as("SELECT id FROM acme_orders WHERE account_id = $1 ORDER BY rowid")
                 .bind(account_id)
                 .fetch_all(&self.read)
                 .await?;
@@ -201,7 +198,7 @@ impl Store {
         &self,
         serial: &str,
     ) -> Result<Option<OrderRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_orders WHERE certificate_serial = ?")
+        Ok(sqlx::query_as("SELECT * FROM acme_orders WHERE certificate_serial = $1")
             .bind(serial)
             .fetch_optional(&self.read)
             .await?)
@@ -216,14 +213,15 @@ impl Store {
         to: &str,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let r =
-            sqlx::query("UPDATE acme_orders SET status = ?, error = ? WHERE id = ? AND status = ?")
-                .bind(to)
-                .bind(error)
-                .bind(id)
-                .bind(from)
-                .execute(&self.write)
-                .await?;
+        let r = sqlx::query(
+            "UPDATE acme_orders SET status = $1, error = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(to)
+        .bind(error)
+        .bind(id)
+        .bind(from)
+        .execute(&self.write)
+        .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -235,11 +233,13 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
         super::leases::insert_certificate_row(&mut tx, cert).await?;
-        sqlx::query("UPDATE acme_orders SET status = 'valid', certificate_serial = ? WHERE id = ?")
-            .bind(&cert.serial)
-            .bind(order_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE acme_orders SET status = 'valid', certificate_serial = $1 WHERE id = $2",
+        )
+        .bind(&cert.serial)
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -248,7 +248,7 @@ impl Store {
         &self,
         order_id: &str,
     ) -> Result<Vec<AuthzRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE order_id = ? ORDER BY rowid")
+        Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE order_id = $1 ORDER BY rowid")
             .bind(order_id)
             .fetch_all(&self.write)
             .await?)
@@ -258,7 +258,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<AuthzRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE id = ?")
+        Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.write)
             .await?)
@@ -268,7 +268,7 @@ impl Store {
         &self,
         authz_id: &str,
     ) -> Result<Vec<ChallengeRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_challenges WHERE authz_id = ? ORDER BY rowid")
+        Ok(sqlx::query_as("SELECT * FROM acme_challenges WHERE authz_id = $1 ORDER BY rowid")
             .bind(authz_id)
             .fetch_all(&self.write)
             .await?)
@@ -278,7 +278,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<ChallengeRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_challenges WHERE id = ?")
+        Ok(sqlx::query_as("SELECT * FROM acme_challenges WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.write)
             .await?)
@@ -288,7 +288,7 @@ impl Store {
     pub(crate) async fn deactivate_acme_authorization(&self, id: &str) -> Result<bool, StoreError> {
         let r = sqlx::query(
             "UPDATE acme_authorizations SET status = 'deactivated' \
-             WHERE id = ? AND status IN ('pending', 'valid')",
+             WHERE id = $1 AND status IN ('pending', 'valid')",
         )
         .bind(id)
         .execute(&self.write)
@@ -299,7 +299,7 @@ impl Store {
     /// Starts validating a pending challenge; false if it was not pending.
     pub(crate) async fn start_acme_challenge(&self, id: &str) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "UPDATE acme_challenges SET status = 'processing' WHERE id = ? AND status = 'pending'",
+            "UPDATE acme_challenges SET status = 'processing' WHERE id = $1 AND status = 'pending'",
         )
         .bind(id)
         .execute(&self.write)
@@ -317,7 +317,7 @@ impl Store {
         let status = if error.is_none() { "valid" } else { "invalid" };
         let mut tx = self.write.begin().await?;
         sqlx::query(
-            "UPDATE acme_challenges SET status = ?, validated_at = ?, error = ? WHERE id = ?",
+            "UPDATE acme_challenges SET status = $1, validated_at = $2, error = $3 WHERE id = $4",
         )
         .bind(status)
         .bind(error.is_none().then_some(now))
@@ -326,7 +326,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "UPDATE acme_authorizations SET status = ? WHERE id = ? AND status = 'pending'",
+            "UPDATE acme_authorizations SET status = $1 WHERE id = $2 AND status = 'pending'",
         )
         .bind(status)
         .bind(&challenge.authz_id)
@@ -344,8 +344,8 @@ impl Store {
         jwk: &str,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "UPDATE acme_accounts SET thumbprint = ?, jwk = ? WHERE id = ? \
-             AND NOT EXISTS (SELECT 1 FROM acme_accounts WHERE thumbprint = ?)",
+            "UPDATE acme_accounts SET thumbprint = $1, jwk = $2 WHERE id = $3 \
+             AND NOT EXISTS (SELECT 1 FROM acme_accounts WHERE thumbprint = $4)",
         )
         .bind(thumbprint)
         .bind(jwk)
@@ -358,7 +358,7 @@ impl Store {
 
     pub(crate) async fn insert_acme_eab_key(&self, k: &EabKeyRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO acme_eab_keys (id, sealed_key, created_at, created_by) VALUES (?, ?, ?, ?)",
+            "INSERT INTO acme_eab_keys (id, sealed_key, created_at, created_by) VALUES ($1, $2, $3, $4)",
         )
         .bind(&k.id)
         .bind(&k.sealed_key)
@@ -370,7 +370,7 @@ impl Store {
     }
 
     pub(crate) async fn acme_eab_key(&self, id: &str) -> Result<Option<EabKeyRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_eab_keys WHERE id = ?")
+        Ok(sqlx::query_as("SELECT * FROM acme_eab_keys WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.write)
             .await?)
@@ -383,7 +383,7 @@ impl Store {
     }
 
     pub(crate) async fn delete_acme_eab_key(&self, id: &str) -> Result<bool, StoreError> {
-        let r = sqlx::query("DELETE FROM acme_eab_keys WHERE id = ? AND account_id IS NULL")
+        let r = sqlx::query("DELETE FROM acme_eab_keys WHERE id = $1 AND account_id IS NULL")
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -400,7 +400,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         insert_account(&mut tx, a).await?;
         let bound = sqlx::query(
-            "UPDATE acme_eab_keys SET account_id = ?, bound_at = ? WHERE id = ? AND account_id IS NULL",
+            "UPDATE acme_eab_keys SET account_id = $1, bound_at = $2 WHERE id = $3 AND account_id IS NULL",
         )
         .bind(&a.id)
         .bind(a.created_at)

@@ -60,8 +60,8 @@ impl Store {
     ) -> Result<Vec<ChainRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT seq, at, principal, protocol, operation, object_id, outcome, detail, hash \
-             FROM audit WHERE seq > ? AND (? IS NULL OR principal = ?) \
-             AND (? IS NULL OR outcome = ?) ORDER BY seq LIMIT ?",
+             FROM audit WHERE seq > $1 AND ($2 IS NULL OR principal = $3) \
+             AND ($4 IS NULL OR outcome = $5) ORDER BY seq LIMIT $6",
         )
         .bind(after_seq)
         .bind(principal)
@@ -80,7 +80,7 @@ impl Store {
         object_id: &str,
     ) -> Result<Option<(i64, String)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT at, principal FROM audit WHERE object_id = ? AND protocol = 'api' \
+            "SELECT at, principal FROM audit WHERE object_id = $1 AND protocol = 'api' \
              AND outcome = 'ok' AND operation LIKE 'GET %/data/%' ORDER BY seq DESC LIMIT 1",
         )
         .bind(object_id)
@@ -103,7 +103,8 @@ impl Store {
 
     pub(crate) async fn insert_audit_seal(&self, seal: &SealRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT OR IGNORE INTO audit_seals (seq, hash, signature, sealed_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO audit_seals (seq, hash, signature, sealed_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (seq) DO NOTHING",
         )
         .bind(seal.seq)
         .bind(&seal.hash)

@@ -26,7 +26,7 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO engine_configs (kind, name, body, sealed, updated_at) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO engine_configs (kind, name, body, sealed, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body, \
              sealed = COALESCE(excluded.sealed, engine_configs.sealed), updated_at = excluded.updated_at",
         )
@@ -46,7 +46,7 @@ impl Store {
         name: &str,
     ) -> Result<Option<EngineConfig>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT name, body, sealed, pending FROM engine_configs WHERE kind = ? AND name = ?",
+            "SELECT name, body, sealed, pending FROM engine_configs WHERE kind = $1 AND name = $2",
         )
         .bind(kind)
         .bind(name)
@@ -57,7 +57,7 @@ impl Store {
     /// Every document of a kind, by name.
     pub(crate) async fn engine_configs(&self, kind: &str) -> Result<Vec<EngineConfig>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT name, body, sealed, pending FROM engine_configs WHERE kind = ? ORDER BY name",
+            "SELECT name, body, sealed, pending FROM engine_configs WHERE kind = $1 ORDER BY name",
         )
         .bind(kind)
         .fetch_all(&self.read)
@@ -69,7 +69,7 @@ impl Store {
         kind: &str,
         name: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM engine_configs WHERE kind = ? AND name = ?")
+        let done = sqlx::query("DELETE FROM engine_configs WHERE kind = $1 AND name = $2")
             .bind(kind)
             .bind(name)
             .execute(&self.write)
@@ -84,7 +84,7 @@ impl Store {
         name: &str,
         pending: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE engine_configs SET pending = ? WHERE kind = ? AND name = ?")
+        sqlx::query("UPDATE engine_configs SET pending = $1 WHERE kind = $2 AND name = $3")
             .bind(pending)
             .bind(kind)
             .bind(name)
@@ -102,8 +102,8 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE engine_configs SET sealed = pending, pending = NULL, body = ?, updated_at = ? \
-             WHERE kind = ? AND name = ? AND pending IS NOT NULL",
+            "UPDATE engine_configs SET sealed = pending, pending = NULL, body = $1, updated_at = $2 \
+             WHERE kind = $3 AND name = $4 AND pending IS NOT NULL",
         )
         .bind(body)
         .bind(now)

@@ -10,6 +10,8 @@ pub(crate) enum StoreError {
     WriterStopped,
     #[error("object {0} was changed concurrently")]
     Conflict(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("stored data is not as written: {0}")]
     Corrupt(String),
     #[error("stored attribute {name} of {object_id} is not valid TTLV: {source}")]

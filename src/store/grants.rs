@@ -15,8 +15,9 @@ impl Store {
         let mut tx = self.write.begin().await?;
         for op in operations {
             sqlx::query(
-                "INSERT OR REPLACE INTO grants (object_id, principal, operation, granted_by, granted_at) \
-                 VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO grants (object_id, principal, operation, granted_by, granted_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (object_id, principal, operation) \
+                 DO UPDATE SET granted_by = excluded.granted_by, granted_at = excluded.granted_at",
             )
             .bind(object_id)
             .bind(principal)
@@ -41,7 +42,7 @@ impl Store {
         let mut tx = self.write.begin().await?;
         for op in operations {
             removed += sqlx::query(
-                "DELETE FROM grants WHERE object_id = ? AND principal = ? AND operation = ?",
+                "DELETE FROM grants WHERE object_id = $1 AND principal = $2 AND operation = $3",
             )
             .bind(object_id)
             .bind(principal)
@@ -62,7 +63,7 @@ impl Store {
         operation: &str,
     ) -> Result<bool, StoreError> {
         let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT 1 FROM grants WHERE object_id = ? AND principal = ? AND operation = ?",
+            "SELECT 1 FROM grants WHERE object_id = $1 AND principal = $2 AND operation = $3",
         )
         .bind(object_id)
         .bind(principal)

@@ -11,6 +11,7 @@ pub(crate) struct LeaseRow {
     pub(crate) issued_at: i64,
     pub(crate) expires_at: i64,
     pub(crate) max_expires_at: i64,
+    #[sqlx(try_from = "super::Flag")]
     pub(crate) renewable: bool,
     pub(crate) state: String,
     pub(crate) attempts: i64,
@@ -51,7 +52,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO leases (id, kind, data, issued_at, expires_at, max_expires_at, renewable, \
              state, attempts, next_attempt_at, last_error, revoked_at, issued_to) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&l.id)
         .bind(&l.kind)
@@ -59,7 +60,7 @@ impl Store {
         .bind(l.issued_at)
         .bind(l.expires_at)
         .bind(l.max_expires_at)
-        .bind(l.renewable)
+        .bind(super::sql::flag(l.renewable))
         .bind(&l.state)
         .bind(l.attempts)
         .bind(l.next_attempt_at)
@@ -72,7 +73,7 @@ impl Store {
     }
 
     pub(crate) async fn lease(&self, id: &str) -> Result<Option<LeaseRow>, StoreError> {
-        Ok(sqlx::query_as(concat!(lease_columns!(), "WHERE id = ?"))
+        Ok(sqlx::query_as(concat!(lease_columns!(), "WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.read)
             .await?)
@@ -87,22 +88,18 @@ impl Store {
         let sql = if only_unrevoked {
             concat!(
                 lease_columns!(),
-                "WHERE substr(id, 1, ?) = ? AND state != 'revoked' ORDER BY id"
+                "WHERE substr(id, 1, length($1)) = $1 AND state != 'revoked' ORDER BY id"
             )
         } else {
-            concat!(lease_columns!(), "WHERE substr(id, 1, ?) = ? ORDER BY id")
+            concat!(lease_columns!(), "WHERE substr(id, 1, length($1)) = $1 ORDER BY id")
         };
-        Ok(sqlx::query_as(sql)
-            .bind(i64::try_from(prefix.len()).unwrap_or(i64::MAX))
-            .bind(prefix)
-            .fetch_all(&self.read)
-            .await?)
+        Ok(sqlx::query_as(sql).bind(prefix).fetch_all(&self.read).await?)
     }
 
     /// Extends an active lease's expiry; false if it is no longer active.
     pub(crate) async fn renew_lease(&self, id: &str, expires_at: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE leases SET expires_at = ?, next_attempt_at = ? WHERE id = ? AND state = 'active'",
+            "UPDATE leases SET expires_at = $1, next_attempt_at = $2 WHERE id = $3 AND state = 'active'",
         )
         .bind(expires_at)
         .bind(expires_at)
@@ -120,7 +117,7 @@ impl Store {
     ) -> Result<Vec<LeaseRow>, StoreError> {
         let sql = concat!(
             lease_columns!(),
-            "WHERE state != 'revoked' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?"
+            "WHERE state != 'revoked' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2"
         );
         Ok(sqlx::query_as(sql).bind(now).bind(limit).fetch_all(&self.read).await?)
     }
@@ -134,8 +131,8 @@ impl Store {
         until: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE leases SET next_attempt_at = ? \
-             WHERE id = ? AND next_attempt_at = ? AND state != 'revoked'",
+            "UPDATE leases SET next_attempt_at = $1 \
+             WHERE id = $2 AND next_attempt_at = $3 AND state != 'revoked'",
         )
         .bind(until)
         .bind(id)
@@ -147,7 +144,7 @@ impl Store {
 
     pub(crate) async fn mark_lease_revoked(&self, id: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE leases SET state = 'revoked', revoked_at = ?, last_error = NULL WHERE id = ?",
+            "UPDATE leases SET state = 'revoked', revoked_at = $1, last_error = NULL WHERE id = $2",
         )
         .bind(now)
         .bind(id)
@@ -165,7 +162,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE leases SET state = 'revoke_failed', attempts = attempts + 1, \
-             last_error = ?, next_attempt_at = ? WHERE id = ? AND state != 'revoked'",
+             last_error = $1, next_attempt_at = $2 WHERE id = $3 AND state != 'revoked'",
         )
         .bind(error)
         .bind(retry_at)
@@ -185,7 +182,7 @@ impl Store {
     ) -> Result<Option<CertificateRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT serial, role, subject, not_before, not_after, lease_id, revoked_at, \
-             revocation_reason, pem FROM certificates WHERE serial = ?",
+             revocation_reason, pem FROM certificates WHERE serial = $1",
         )
         .bind(serial)
         .fetch_optional(&self.read)
@@ -200,8 +197,8 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE certificates SET revoked_at = COALESCE(revoked_at, ?), \
-             revocation_reason = COALESCE(revocation_reason, ?) WHERE serial = ?",
+            "UPDATE certificates SET revoked_at = COALESCE(revoked_at, $1), \
+             revocation_reason = COALESCE(revocation_reason, $2) WHERE serial = $3",
         )
         .bind(now)
         .bind(reason)
@@ -211,23 +208,28 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Revoked certificates that have not expired by `now`: what a CRL lists.
     /// Revoked certificates not yet expired (a CRL's entries): serial, revocation time and
-    /// reason, oldest revocation first. SQLite joins them into one text value: a CRL may
-    /// list millions, and one row each costs more in the driver than the query itself.
+    /// reason, oldest revocation first. The database joins them into one text value: a CRL
+    /// may list millions, and one row each costs more in the driver than the query itself.
     pub(crate) async fn revocations(
         &self,
         now: i64,
     ) -> Result<Vec<(String, i64, Option<i64>)>, StoreError> {
-        let (joined,): (Option<String>,) = sqlx::query_as(
-            "SELECT group_concat(serial || ' ' || revoked_at || ' ' || \
-             COALESCE(revocation_reason, -1), ';') FROM (SELECT serial, revoked_at, \
-             revocation_reason FROM certificates WHERE revoked_at IS NOT NULL AND not_after > ? \
-             ORDER BY revoked_at)",
-        )
-        .bind(now)
-        .fetch_one(&self.read)
-        .await?;
+        let sql = match self.backend {
+            super::Backend::Sqlite => {
+                "SELECT group_concat(serial || ' ' || revoked_at || ' ' || \
+                 COALESCE(revocation_reason, -1), ';') FROM (SELECT serial, revoked_at, \
+                 revocation_reason FROM certificates WHERE revoked_at IS NOT NULL \
+                 AND not_after > $1 ORDER BY revoked_at)"
+            }
+            super::Backend::Postgres => {
+                "SELECT string_agg(serial || ' ' || revoked_at || ' ' || \
+                 COALESCE(revocation_reason, -1), ';' ORDER BY revoked_at) FROM certificates \
+                 WHERE revoked_at IS NOT NULL AND not_after > $1"
+            }
+        };
+        let (joined,): (Option<String>,) =
+            sqlx::query_as(sql).bind(now).fetch_one(&self.read).await?;
         let Some(joined) = joined else { return Ok(Vec::new()) };
         let mut out = Vec::new();
         for entry in joined.split(';') {
@@ -257,12 +259,12 @@ impl Store {
 
 /// Inserts a certificate row on `conn` (a pooled connection or a transaction).
 pub(super) async fn insert_certificate_row(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     c: &CertificateRow,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO certificates (serial, role, subject, not_before, not_after, lease_id, pem) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&c.serial)
     .bind(&c.role)

@@ -1,13 +1,14 @@
-//! The store: the only code that writes SQL. SQLite (WAL, synchronous=FULL so an
-//! acknowledged write survives power loss) with one writer connection, so transactions
-//! never fail on lock upgrades, and a pool of readers. New objects and audit events go
-//! through the group-committing writer task (`writer.rs`).
+//! The store: the only code that writes SQL. SQLite by default (one file, one writer
+//! connection), or PostgreSQL when several replicas share one database; the same queries
+//! run on both. New objects and audit events go through the group-committing writer task
+//! (`writer.rs`).
 
 mod acme;
 mod audit;
 mod engines;
 mod error;
 mod grants;
+mod leader;
 mod leases;
 mod objects;
 mod tokens;
@@ -27,38 +28,144 @@ pub(crate) mod lease_state {
     pub(crate) use super::leases::{ACTIVE, REVOKED};
 }
 
-use std::path::Path;
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::AnyPool;
+use sqlx::{ConnectOptions, Executor};
 
-/// Handle on the database; cheap to clone.
+mod sql;
+pub(crate) use sql::Flag;
+
+/// Which database a store lives in, from the `[store] url` setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// An SQLite file (the embedded default, `DATA/strongroom.db`).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, which several replicas may share.
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads a store URL: `sqlite://PATH`, `sqlite:PATH`, `postgres://...` or
+    /// `postgresql://...`.
+    pub(crate) fn parse(url: &str) -> Option<Location> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Some(Location::Postgres(url.to_owned()));
+        }
+        match url.strip_prefix("sqlite://").or(url.strip_prefix("sqlite:")) {
+            Some(p) if !p.is_empty() => Some(Location::Sqlite(PathBuf::from(p))),
+            _ => None,
+        }
+    }
+
+    /// The location for messages: the SQLite path, or the PostgreSQL URL without its
+    /// password.
+    pub(crate) fn display(&self) -> String {
+        match self {
+            Location::Sqlite(p) => p.display().to_string(),
+            Location::Postgres(url) => redact_password(url),
+        }
+    }
+}
+
+/// `scheme://user:secret@host/...` as `scheme://user:***@host/...`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// The SQL dialect in use, for the few statements that differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle on the database; cheap to clone. The pools use sqlx's `Any` driver, so one set
+/// of queries (portable SQL with `$N` parameters) serves SQLite and PostgreSQL.
 #[derive(Clone)]
 pub(crate) struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    read: AnyPool,
+    write: AnyPool,
     writer: tokio::sync::mpsc::Sender<writer::Job>,
+    backend: Backend,
+    leader: leader::Leadership,
+    /// The PostgreSQL URL, for the leader election's own connection.
+    url: Option<String>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database at `path` and runs the migrations.
+    /// Opens (creating if needed) the store and runs its migrations.
+    pub(crate) async fn open(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::Sqlite(path) => Store::open_sqlite(path).await,
+            Location::Postgres(url) => Store::open_postgres(url).await,
+        }
+    }
+
+    /// Opens (creating if needed) the SQLite database at `path`: WAL, synchronous=FULL so
+    /// an acknowledged write survives power loss, one writer connection so transactions
+    /// never fail on lock upgrades, and a pool of read-only readers.
     pub(crate) async fn open_sqlite(path: &Path) -> Result<Store, StoreError> {
-        let url = format!("sqlite://{}", path.display());
-        let opts = SqliteConnectOptions::from_str(&url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let write = SqlitePoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+        sqlx::any::install_default_drivers();
+        let base = SqliteConnectOptions::new().filename(path);
+        let url = |o: SqliteConnectOptions| AnyConnectOptions::from_url(&o.to_url_lossy());
+        let write = AnyPoolOptions::new()
+            .max_connections(1)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await
+                    .map(drop)
+                })
+            })
+            .connect_with(url(base.clone().create_if_missing(true))?)
+            .await?;
         sqlx::migrate!("./schemas/sqlite").run(&write).await?;
-        let read =
-            SqlitePoolOptions::new().max_connections(4).connect_with(opts.read_only(true)).await?;
+        let read = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _| {
+                Box::pin(
+                    async move { conn.execute("PRAGMA busy_timeout = 10000;").await.map(drop) },
+                )
+            })
+            .connect_with(url(base.read_only(true))?)
+            .await?;
         let writer = writer::start(write.clone());
-        Ok(Store { read, write, writer })
+        let leader = leader::Leadership::new(true);
+        Ok(Store { read, write, writer, backend: Backend::Sqlite, leader, url: None })
+    }
+
+    /// Opens the PostgreSQL database at `url` and runs its migrations (sqlx holds an
+    /// advisory lock meanwhile, so replicas starting together migrate once). Reads and
+    /// writes share one pool: PostgreSQL has no single-writer constraint.
+    pub(crate) async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(url.parse::<AnyConnectOptions>()?)
+            .await?;
+        sqlx::migrate!("./schemas/postgres").run(&pool).await?;
+        let writer = writer::start(pool.clone());
+        Ok(Store {
+            read: pool.clone(),
+            write: pool,
+            writer,
+            backend: Backend::Postgres,
+            leader: leader::Leadership::new(false),
+            url: Some(url.to_owned()),
+        })
     }
 }
 
@@ -66,7 +173,12 @@ impl Store {
     /// Writes a consistent copy of the whole database to `path` (SQLite `VACUUM INTO`),
     /// also while the service runs. Key material in it stays sealed by the HSM.
     pub(crate) async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
-        sqlx::query("VACUUM INTO ?")
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Unsupported(
+                "backup copies SQLite stores; back up a PostgreSQL store with pg_dump",
+            ));
+        }
+        sqlx::query("VACUUM INTO $1")
             .bind(path.to_string_lossy().into_owned())
             .execute(&self.read)
             .await?;

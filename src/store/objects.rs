@@ -3,8 +3,9 @@
 use kmip::attributes::Attribute;
 use kmip::ttlv::binary::{decode, encode, Limits};
 use kmip::{Tag, Ttlv, Value};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::Any;
 
+use super::sql::{flag, Sql};
 use super::{Store, StoreError};
 
 /// A stored managed object: identity, owner, lifecycle, and wrapped material.
@@ -30,8 +31,10 @@ pub(crate) struct ObjectRow {
     pub(crate) revocation_message: Option<String>,
     pub(crate) last_change_date: i64,
     /// Archived (KMIP Archive): out of on-line storage until recovered.
+    #[sqlx(try_from = "super::Flag")]
     pub(crate) archived: bool,
     /// Fresh: the key material has not been served to a client yet.
+    #[sqlx(try_from = "super::Flag")]
     pub(crate) fresh: bool,
     pub(crate) version: i64,
 }
@@ -122,7 +125,7 @@ impl Store {
             "SELECT id, object_type, owner, state, sub_type, key_format, sealed_material, \
              kek_label, public_material, initial_date, activation_date, deactivation_date, destroy_date, \
              compromise_date, compromise_occurrence_date, revocation_reason, revocation_message, \
-             last_change_date, archived, fresh, version FROM objects WHERE id = ?",
+             last_change_date, archived, fresh, version FROM objects WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.read)
@@ -132,7 +135,7 @@ impl Store {
     /// The stored attributes of `id`, ordered by name and index.
     pub(crate) async fn attributes(&self, id: &str) -> Result<Vec<Attribute>, StoreError> {
         let rows: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT name, idx, value FROM attributes WHERE object_id = ? ORDER BY name, idx",
+            "SELECT name, idx, value FROM attributes WHERE object_id = $1 ORDER BY name, idx",
         )
         .bind(id)
         .fetch_all(&self.read)
@@ -155,10 +158,10 @@ impl Store {
     /// bumps its version.
     pub(crate) async fn save_lifecycle(&self, row: &ObjectRow) -> Result<(), StoreError> {
         let done = sqlx::query(
-            "UPDATE objects SET state = ?, sealed_material = ?, kek_label = ?, \
-             activation_date = ?, deactivation_date = ?, destroy_date = ?, compromise_date = ?, \
-             compromise_occurrence_date = ?, revocation_reason = ?, revocation_message = ?, \
-             last_change_date = ?, archived = ?, version = version + 1 WHERE id = ? AND version = ?",
+            "UPDATE objects SET state = $1, sealed_material = $2, kek_label = $3, \
+             activation_date = $4, deactivation_date = $5, destroy_date = $6, compromise_date = $7, \
+             compromise_occurrence_date = $8, revocation_reason = $9, revocation_message = $10, \
+             last_change_date = $11, archived = $12, version = version + 1 WHERE id = $13 AND version = $14",
         )
         .bind(row.state)
         .bind(&row.sealed_material)
@@ -171,7 +174,7 @@ impl Store {
         .bind(row.revocation_reason)
         .bind(&row.revocation_message)
         .bind(row.last_change_date)
-        .bind(row.archived)
+        .bind(flag(row.archived))
         .bind(&row.id)
         .bind(row.version)
         .execute(&self.write)
@@ -190,15 +193,17 @@ impl Store {
         now: i64,
     ) -> Result<i64, StoreError> {
         let mut tx = self.write.begin().await?;
+        // Touching the object first locks its row, so concurrent adds (another replica's)
+        // take turns and each sees the index the other used.
+        touch(&mut tx, id, now).await?;
         let (next,): (i64,) = sqlx::query_as(
-            "SELECT COALESCE(MAX(idx) + 1, 0) FROM attributes WHERE object_id = ? AND name = ?",
+            "SELECT COALESCE(MAX(idx) + 1, 0) FROM attributes WHERE object_id = $1 AND name = $2",
         )
         .bind(id)
         .bind(&attr.name)
         .fetch_one(&mut *tx)
         .await?;
         insert_attributes(&mut tx, &[(id, attr, next)]).await?;
-        touch(&mut tx, id, now).await?;
         tx.commit().await?;
         Ok(next)
     }
@@ -214,7 +219,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.write.begin().await?;
         let done = sqlx::query(
-            "UPDATE attributes SET value = ?, match_key = ? WHERE object_id = ? AND name = ? AND idx = ?",
+            "UPDATE attributes SET value = $1, match_key = $2 WHERE object_id = $3 AND name = $4 AND idx = $5",
         )
         .bind(encode_value(value))
         .bind(match_key(name, value))
@@ -241,7 +246,7 @@ impl Store {
     ) -> Result<Option<Value>, StoreError> {
         let mut tx = self.write.begin().await?;
         let old: Option<(Vec<u8>,)> = sqlx::query_as(
-            "DELETE FROM attributes WHERE object_id = ? AND name = ? AND idx = ? RETURNING value",
+            "DELETE FROM attributes WHERE object_id = $1 AND name = $2 AND idx = $3 RETURNING value",
         )
         .bind(id)
         .bind(name)
@@ -259,16 +264,17 @@ impl Store {
 
     /// Objects matching `q`, newest first: the total number of matches and one page of ids.
     pub(crate) async fn locate(&self, q: &LocateQuery) -> Result<(i64, Vec<String>), StoreError> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM objects o");
+        let mut count = Sql::new("SELECT COUNT(*) FROM objects o");
         where_clause(&mut count, q);
-        let (total,): (i64,) = count.build_query_as().fetch_one(&self.read).await?;
-        let mut page = QueryBuilder::<Sqlite>::new("SELECT o.id FROM objects o");
+        let (total,): (i64,) = count.query_as()?.fetch_one(&self.read).await?;
+        let mut page = Sql::new("SELECT o.id FROM objects o");
         where_clause(&mut page, q);
+        // `rowid`: SQLite's implicit one, a column of that name in PostgreSQL.
         page.push(" ORDER BY o.initial_date DESC, o.rowid DESC LIMIT ")
-            .push_bind(q.limit.unwrap_or(-1))
+            .bind(q.limit.unwrap_or(i64::MAX))
             .push(" OFFSET ")
-            .push_bind(q.offset);
-        let ids: Vec<(String,)> = page.build_query_as().fetch_all(&self.read).await?;
+            .bind(q.offset);
+        let ids: Vec<(String,)> = page.query_as()?.fetch_all(&self.read).await?;
         Ok((total, ids.into_iter().map(|(id,)| id).collect()))
     }
 
@@ -280,7 +286,7 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT DISTINCT a.match_key FROM attributes a JOIN objects o ON o.id = a.object_id \
-             WHERE a.name = 'Name' AND substr(a.match_key, 1, length(?1)) = ?1 \
+             WHERE a.name = 'Name' AND substr(a.match_key, 1, length($1)) = $1 \
              AND o.object_type = 2 ORDER BY a.match_key",
         )
         .bind(prefix)
@@ -317,7 +323,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
         let bumped = sqlx::query(
-            "UPDATE objects SET last_change_date = ?, version = version + 1 WHERE id = ? AND version = ?",
+            "UPDATE objects SET last_change_date = $1, version = version + 1 WHERE id = $2 AND version = $3",
         )
         .bind(now)
         .bind(&old.id)
@@ -329,12 +335,12 @@ impl Store {
         }
         super::writer::insert_object_row(&mut tx, new).await?;
         insert_attributes(&mut tx, &indexed(&new.id, new_attributes)).await?;
-        sqlx::query("DELETE FROM attributes WHERE object_id = ? AND name = 'Name'")
+        sqlx::query("DELETE FROM attributes WHERE object_id = $1 AND name = 'Name'")
             .bind(&old.id)
             .execute(&mut *tx)
             .await?;
         let (next,): (i64,) = sqlx::query_as(
-            "SELECT COALESCE(MAX(idx) + 1, 0) FROM attributes WHERE object_id = ? AND name = ?",
+            "SELECT COALESCE(MAX(idx) + 1, 0) FROM attributes WHERE object_id = $1 AND name = $2",
         )
         .bind(&old.id)
         .bind(&old_link.name)
@@ -347,7 +353,7 @@ impl Store {
 
     /// Marks an object's material as served (Fresh turns false); a no-op after the first time.
     pub(crate) async fn mark_served(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE objects SET fresh = 0 WHERE id = ? AND fresh = 1")
+        sqlx::query("UPDATE objects SET fresh = 0 WHERE id = $1 AND fresh = 1")
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -359,15 +365,15 @@ impl Store {
     pub(crate) async fn apply_due_dates(&self, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.write.begin().await?;
         let a = sqlx::query(
-            "UPDATE objects SET state = 2, last_change_date = ?1, version = version + 1 \
-             WHERE state = 1 AND activation_date IS NOT NULL AND activation_date <= ?1",
+            "UPDATE objects SET state = 2, last_change_date = $1, version = version + 1 \
+             WHERE state = 1 AND activation_date IS NOT NULL AND activation_date <= $1",
         )
         .bind(now)
         .execute(&mut *tx)
         .await?;
         let d = sqlx::query(
-            "UPDATE objects SET state = 3, last_change_date = ?1, version = version + 1 \
-             WHERE state IN (1, 2) AND deactivation_date IS NOT NULL AND deactivation_date <= ?1",
+            "UPDATE objects SET state = 3, last_change_date = $1, version = version + 1 \
+             WHERE state IN (1, 2) AND deactivation_date IS NOT NULL AND deactivation_date <= $1",
         )
         .bind(now)
         .execute(&mut *tx)
@@ -377,57 +383,53 @@ impl Store {
     }
 }
 
-fn where_clause(b: &mut QueryBuilder<Sqlite>, q: &LocateQuery) {
+fn where_clause(b: &mut Sql, q: &LocateQuery) {
     // The caller's own objects and those it holds a grant on.
     if q.all_owners {
         b.push(" WHERE 1 = 1");
     } else {
         b.push(" WHERE (o.owner = ")
-            .push_bind(q.owner.clone())
+            .bind(q.owner.clone())
             .push(" OR o.id IN (SELECT object_id FROM grants WHERE principal = ")
-            .push_bind(q.owner.clone())
+            .bind(q.owner.clone())
             .push("))");
     }
     if let Some(t) = q.object_type {
-        b.push(" AND o.object_type = ").push_bind(t);
+        b.push(" AND o.object_type = ").bind(t);
     }
     if let Some(states) = &q.states {
         b.push(" AND o.state IN (");
-        let mut sep = b.separated(", ");
-        for s in states {
-            sep.push_bind(*s);
+        for (i, s) in states.iter().enumerate() {
+            b.push(if i == 0 { "" } else { ", " }).bind(*s);
         }
         b.push(")");
     }
     // Which storage the objects may be in: on-line, archived, destroyed.
     b.push(" AND ((")
-        .push_bind(q.storage_mask & 1)
+        .bind(q.storage_mask & 1)
         .push(" != 0 AND o.archived = 0 AND o.state NOT IN (5, 6)) OR (")
-        .push_bind(q.storage_mask & 2)
+        .bind(q.storage_mask & 2)
         .push(" != 0 AND o.archived = 1) OR (")
-        .push_bind(q.storage_mask & 4)
+        .bind(q.storage_mask & 4)
         .push(" != 0 AND o.state IN (5, 6)))");
     if let Some(id) = &q.id {
-        b.push(" AND o.id = ").push_bind(id.clone());
+        b.push(" AND o.id = ").bind(id.clone());
     }
     for (column, from, to) in &q.date_ranges {
-        b.push(format!(" AND {} BETWEEN ", column.column()))
-            .push_bind(*from)
-            .push(" AND ")
-            .push_bind(*to);
+        b.push(&format!(" AND {} BETWEEN ", column.column())).bind(*from).push(" AND ").bind(*to);
     }
     if let Some(mask) = q.usage_mask {
-        b.push(" AND o.id IN (SELECT object_id FROM attributes WHERE name = 'Cryptographic Usage Mask' AND (CAST(match_key AS INTEGER) & ")
-            .push_bind(mask)
+        b.push(" AND o.id IN (SELECT object_id FROM attributes WHERE name = 'Cryptographic Usage Mask' AND (CAST(match_key AS BIGINT) & ")
+            .bind(mask)
             .push(") = ")
-            .push_bind(mask)
+            .bind(mask)
             .push(")");
     }
     for (name, key) in &q.attributes {
         b.push(" AND o.id IN (SELECT object_id FROM attributes WHERE name = ")
-            .push_bind(name.clone())
+            .bind(name.clone())
             .push(" AND match_key = ")
-            .push_bind(key.clone())
+            .bind(key.clone())
             .push(")");
     }
 }
@@ -450,32 +452,26 @@ pub(super) fn indexed<'a>(
 
 /// Inserts attribute rows `(object id, attribute, index)` with one statement.
 pub(super) async fn insert_attributes(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    tx: &mut sqlx::Transaction<'_, Any>,
     rows: &[(&str, &Attribute, i64)],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO attributes (object_id, name, idx, value, match_key) ",
-    );
-    q.push_values(rows, |mut b, (id, a, idx)| {
-        b.push_bind(id.to_string())
-            .push_bind(a.name.clone())
-            .push_bind(*idx)
-            .push_bind(encode_value(&a.value))
-            .push_bind(match_key(&a.name, &a.value));
+    let mut q = Sql::new("INSERT INTO attributes (object_id, name, idx, value, match_key) VALUES ");
+    q.values(rows, |b, (id, a, idx)| {
+        b.bind(id.to_string())
+            .bind(a.name.clone())
+            .bind(*idx)
+            .bind(encode_value(&a.value))
+            .bind(match_key(&a.name, &a.value));
     });
-    q.build().execute(&mut **tx).await?;
+    q.query()?.execute(&mut **tx).await?;
     Ok(())
 }
 
-async fn touch(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    id: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE objects SET last_change_date = ?, version = version + 1 WHERE id = ?")
+async fn touch(tx: &mut sqlx::Transaction<'_, Any>, id: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE objects SET last_change_date = $1, version = version + 1 WHERE id = $2")
         .bind(now)
         .bind(id)
         .execute(&mut **tx)

@@ -5,10 +5,67 @@ use kmip::{Tag, Ttlv, Value};
 
 use super::{AuditEvent, LocateQuery, NewObject, ObjectRow, Store};
 
-async fn temp_store() -> (Store, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("strongroom-store-{}", crate::util::uuid_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    (Store::open_sqlite(&dir.join("s.db")).await.unwrap(), dir)
+/// A store for one test: a fresh SQLite file, or a fresh PostgreSQL database on the server
+/// named by `STRONGROOM_TEST_POSTGRES_URL` (default: this machine's, as `scripts/test` starts
+/// it), dropped again at the end.
+struct TempStore {
+    store: Store,
+    drop: Option<(String, String)>,
+    dir: Option<std::path::PathBuf>,
+}
+
+/// The PostgreSQL server the tests use, as a URL to its maintenance database.
+fn test_postgres_url() -> String {
+    std::env::var("STRONGROOM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+impl TempStore {
+    async fn sqlite() -> TempStore {
+        let dir = std::env::temp_dir().join(format!("strongroom-store-{}", crate::util::uuid_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempStore {
+            store: Store::open_sqlite(&dir.join("s.db")).await.unwrap(),
+            drop: None,
+            dir: Some(dir),
+        }
+    }
+
+    async fn postgres() -> TempStore {
+        use sqlx::Connection as _;
+        let admin = test_postgres_url();
+        let name = format!("strongroom_test_{}", crate::util::uuid_v4().replace('-', ""));
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL at {admin} (start it with scripts/start-test-databases): {e}")
+        });
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let (base, _) = admin.rsplit_once('/').unwrap();
+        let store = Store::open_postgres(&format!("{base}/{name}")).await.unwrap();
+        TempStore { store, drop: Some((admin, name)), dir: None }
+    }
+
+    /// One of each backend.
+    async fn both() -> [TempStore; 2] {
+        [TempStore::sqlite().await, TempStore::postgres().await]
+    }
+
+    async fn remove(self) {
+        use sqlx::Connection as _;
+        self.store.close().await;
+        if let Some((admin, name)) = self.drop {
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        if let Some(dir) = self.dir {
+            std::fs::remove_dir_all(dir).unwrap();
+        }
+    }
 }
 
 fn row(id: &str, owner: &str, initial: i64) -> ObjectRow {
@@ -47,9 +104,22 @@ fn name(n: &str) -> Attribute {
     )
 }
 
+/// Runs `check` on a fresh store of each backend.
+macro_rules! on_both {
+    ($check:ident) => {
+        for t in TempStore::both().await {
+            $check(&t.store).await;
+            t.remove().await;
+        }
+    };
+}
+
 #[tokio::test]
 async fn objects_attributes_and_locate() {
-    let (store, dir) = temp_store().await;
+    on_both!(objects_attributes_and_locate_on);
+}
+
+async fn objects_attributes_and_locate_on(store: &Store) {
     let attrs = [name("a"), Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(12))];
     store
         .insert_object(NewObject { row: row("1", "alice", 10), attributes: &attrs })
@@ -95,12 +165,13 @@ async fn objects_attributes_and_locate() {
     assert_eq!(idx, 1);
     assert!(store.delete_attribute("1", names::NAME, 0, 41).await.unwrap().is_some());
     assert_eq!(store.locate(&q(vec![("Name".into(), "b".into())])).await.unwrap().1, vec!["1"]);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[tokio::test]
 async fn locate_by_name_uses_the_index() {
-    let (store, dir) = temp_store().await;
+    // SQLite's plan; PostgreSQL plans by table statistics, so an empty table proves nothing.
+    let t = TempStore::sqlite().await;
+    let store = &t.store;
     let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(
         // The WHERE clause Locate builds (see where_clause), for one caller and a name.
         "EXPLAIN QUERY PLAN SELECT o.id FROM objects o WHERE (o.owner = 'a' OR o.id IN \
@@ -116,12 +187,15 @@ async fn locate_by_name_uses_the_index() {
     let text: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
     assert!(text.iter().any(|t| t.contains("attributes_match")), "{text:?}");
     assert!(!text.iter().any(|t| t.starts_with("SCAN")), "{text:?}");
-    std::fs::remove_dir_all(dir).unwrap();
+    t.remove().await;
 }
 
 #[tokio::test]
 async fn audit_events_are_committed_on_flush() {
-    let (store, dir) = temp_store().await;
+    on_both!(audit_events_are_committed_on_flush_on);
+}
+
+async fn audit_events_are_committed_on_flush_on(store: &Store) {
     for op in ["Get", "Destroy"] {
         store
             .audit(AuditEvent {
@@ -139,5 +213,266 @@ async fn audit_events_are_committed_on_flush() {
     let events = store.audit_for_object("x").await.unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].1, "Destroy");
-    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn lifecycle_rekey_and_flags() {
+    on_both!(lifecycle_rekey_and_flags_on);
+}
+
+async fn lifecycle_rekey_and_flags_on(store: &Store) {
+    let mut pending = row("p", "alice", 10);
+    pending.activation_date = Some(50);
+    store.insert_object(NewObject { row: pending, attributes: &[name("tde/k")] }).await.unwrap();
+    assert_eq!(store.apply_due_dates(49).await.unwrap(), 0);
+    assert_eq!(store.apply_due_dates(50).await.unwrap(), 1);
+    let old = store.object("p").await.unwrap().unwrap();
+    assert_eq!((old.state, old.fresh, old.archived), (2, true, false));
+    store.mark_served("p").await.unwrap();
+    assert!(!store.object("p").await.unwrap().unwrap().fresh);
+
+    // Re-key moves the Name to the new key and links the old one to it.
+    let link = Attribute::new("Link", Value::TextString("n".into()));
+    store.rekey(&row("n", "alice", 60), &[name("tde/k")], &old, &link, 60).await.unwrap();
+    assert!(store.attributes("p").await.unwrap().iter().all(|a| a.name != names::NAME));
+    assert_eq!(store.key_names_with_prefix("tde/").await.unwrap(), vec!["tde/k"]);
+    assert!(store.key_names_with_prefix("tdx/").await.unwrap().is_empty());
+    // The old row is stale now.
+    let again = store.rekey(&row("m", "alice", 61), &[], &old, &link, 61).await;
+    assert!(matches!(again, Err(super::StoreError::Conflict(_))));
+
+    let mut archived = store.object("n").await.unwrap().unwrap();
+    archived.archived = true;
+    store.save_lifecycle(&archived).await.unwrap();
+    let q = LocateQuery { owner: "alice".into(), storage_mask: 2, ..LocateQuery::default() };
+    assert_eq!(store.locate(&q).await.unwrap().1, vec!["n"]);
+
+    store.grant("n", "bob", &["Get".into(), "Get".into()], "alice", 70).await.unwrap();
+    assert!(store.is_granted("n", "bob", "Get").await.unwrap());
+    let bobs = LocateQuery { owner: "bob".into(), storage_mask: 3, ..LocateQuery::default() };
+    assert_eq!(store.locate(&bobs).await.unwrap().1, vec!["n"]);
+    assert_eq!(store.revoke_grants("n", "bob", &["Get".into()]).await.unwrap(), 1);
+    assert!(!store.is_granted("n", "bob", "Get").await.unwrap());
+}
+
+#[tokio::test]
+async fn leases_certificates_and_revocations() {
+    on_both!(leases_certificates_and_revocations_on);
+}
+
+async fn leases_certificates_and_revocations_on(store: &Store) {
+    use super::{CertificateRow, LeaseRow};
+    let lease = |id: &str, expires| LeaseRow {
+        id: id.into(),
+        kind: "database".into(),
+        data: "{}".into(),
+        issued_at: 0,
+        expires_at: expires,
+        max_expires_at: 1000,
+        renewable: true,
+        state: super::lease_state::ACTIVE.into(),
+        attempts: 0,
+        next_attempt_at: expires,
+        last_error: None,
+        revoked_at: None,
+        issued_to: "root".into(),
+    };
+    for (id, exp) in
+        [("database/creds/a/1", 10), ("database/creds/a/2", 20), ("database/creds/b/1", 5)]
+    {
+        store.insert_lease(&lease(id, exp)).await.unwrap();
+    }
+    let a = store.leases_with_prefix("database/creds/a/", false).await.unwrap();
+    assert_eq!(
+        a.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        ["database/creds/a/1", "database/creds/a/2"]
+    );
+    assert!(a[0].renewable);
+    let due = store.due_leases(10, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        ["database/creds/b/1", "database/creds/a/1"]
+    );
+    assert!(store.claim_lease("database/creds/b/1", 5, 100).await.unwrap());
+    assert!(!store.claim_lease("database/creds/b/1", 5, 100).await.unwrap(), "one claim wins");
+    store.mark_lease_revoked("database/creds/b/1", 11).await.unwrap();
+    assert!(store.leases_with_prefix("database/creds/b", true).await.unwrap().is_empty());
+    assert!(store.renew_lease("database/creds/a/1", 30).await.unwrap());
+
+    let cert = |serial: &str| CertificateRow {
+        serial: serial.into(),
+        role: "acme".into(),
+        subject: "CN=x".into(),
+        not_before: 0,
+        not_after: 1000,
+        lease_id: None,
+        revoked_at: None,
+        revocation_reason: None,
+        pem: String::new(),
+    };
+    for serial in ["01", "02", "03"] {
+        store.insert_certificate(&cert(serial)).await.unwrap();
+    }
+    assert!(store.revocations(0).await.unwrap().is_empty());
+    assert!(store.revoke_certificate("03", 1, 50).await.unwrap());
+    assert!(store.revoke_certificate("01", 4, 60).await.unwrap());
+    assert!(store.revoke_certificate("03", 5, 70).await.unwrap(), "first revocation stays");
+    assert_eq!(
+        store.revocations(0).await.unwrap(),
+        vec![("03".to_owned(), 50, Some(1)), ("01".to_owned(), 60, Some(4))],
+        "oldest revocation first"
+    );
+    assert!(store.revocations(1000).await.unwrap().is_empty(), "expired ones leave the CRL");
+    assert_eq!(store.revocation_marker().await.unwrap(), (2, Some(60)));
+}
+
+#[tokio::test]
+async fn tokens_policies_engines_and_audit_chain() {
+    on_both!(tokens_policies_engines_and_audit_chain_on);
+}
+
+async fn tokens_policies_engines_and_audit_chain_on(store: &Store) {
+    let token = super::TokenRow {
+        accessor: "acc".into(),
+        display_name: "t".into(),
+        policies: "[\"p\"]".into(),
+        created_at: 1,
+        expires_at: None,
+        created_by: "root".into(),
+        revoked_at: None,
+    };
+    store.insert_token(&token, b"digest").await.unwrap();
+    assert_eq!(store.token_by_hash(b"digest").await.unwrap().unwrap().accessor, "acc");
+    assert!(store.has_tokens().await.unwrap());
+    assert!(store.revoke_token("acc", 2).await.unwrap());
+    assert!(!store.revoke_token("acc", 3).await.unwrap());
+
+    store.put_policy("p", "one", 1).await.unwrap();
+    store.put_policy("p", "two", 2).await.unwrap();
+    assert_eq!(store.policy("p").await.unwrap().as_deref(), Some("two"));
+    assert_eq!(store.policy_names().await.unwrap(), vec!["p"]);
+
+    store.put_engine_config("k", "n", "{}", Some(b"s1"), 1).await.unwrap();
+    store.put_engine_config("k", "n", "{\"a\":1}", None, 2).await.unwrap();
+    let c = store.engine_config("k", "n").await.unwrap().unwrap();
+    assert_eq!((c.body.as_str(), c.sealed.as_deref()), ("{\"a\":1}", Some(&b"s1"[..])));
+    store.set_pending_secret("k", "n", Some(b"s2")).await.unwrap();
+    store.promote_pending_secret("k", "n", "{}", 3).await.unwrap();
+    let c = store.engine_config("k", "n").await.unwrap().unwrap();
+    assert_eq!((c.sealed.as_deref(), c.pending), (Some(&b"s2"[..]), None));
+
+    // The chain: sequence numbers and hashes link up, and a seal is stored once.
+    for i in 0..3 {
+        store
+            .audit(AuditEvent {
+                at: i,
+                principal: "p".into(),
+                protocol: "api",
+                operation: format!("op{i}"),
+                object_id: None,
+                outcome: "ok".into(),
+                detail: Some("d".into()),
+            })
+            .await;
+    }
+    store.flush().await;
+    let rows = store.audit_events(0, Some("p"), None, 10).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    let mut prev = super::GENESIS.to_vec();
+    for r in &rows {
+        let hash = super::audit_hash(&prev, r.seq, r.at, r.chain_fields());
+        assert_eq!(r.hash.as_deref(), Some(&hash[..]));
+        prev = hash;
+    }
+    assert_eq!(store.audit_head().await.unwrap(), (rows[2].seq, Some(prev.clone())));
+    let seal = super::SealRow { seq: rows[2].seq, hash: prev, signature: vec![1], sealed_at: 9 };
+    store.insert_audit_seal(&seal).await.unwrap();
+    store.insert_audit_seal(&seal).await.unwrap();
+    assert_eq!(store.audit_seals().await.unwrap().len(), 1);
+    assert!(store.audit_events(0, Some("nobody"), None, 10).await.unwrap().is_empty());
+    let g = store.gauges().await.unwrap();
+    assert_eq!((g.audit_head, g.last_seal), (rows[2].seq, Some(9)));
+}
+
+#[tokio::test]
+async fn acme_orders_keep_their_order() {
+    on_both!(acme_orders_keep_their_order_on);
+}
+
+async fn acme_orders_keep_their_order_on(store: &Store) {
+    use super::{AccountRow, AuthzRow, ChallengeRow, NewOrder, OrderRow};
+    let account = AccountRow {
+        id: "acct".into(),
+        thumbprint: "tp".into(),
+        jwk: "{}".into(),
+        status: "valid".into(),
+        contact: "[]".into(),
+        created_at: 1,
+    };
+    store.insert_acme_account(&account).await.unwrap();
+    // Ids sort the other way from creation: listings must follow creation.
+    for id in ["z", "y", "x"] {
+        let order = OrderRow {
+            id: id.into(),
+            account_id: "acct".into(),
+            status: "pending".into(),
+            identifiers: "[]".into(),
+            expires_at: 100,
+            error: None,
+            certificate_serial: None,
+            created_at: 1,
+            replaces: None,
+        };
+        let authz = |n: &str| AuthzRow {
+            id: format!("{id}-{n}"),
+            order_id: id.into(),
+            account_id: "acct".into(),
+            identifier_type: "dns".into(),
+            identifier_value: format!("{n}.test"),
+            status: "pending".into(),
+            expires_at: 100,
+        };
+        let challenge = |a: &str| ChallengeRow {
+            id: format!("{a}-c"),
+            authz_id: a.into(),
+            kind: "http-01".into(),
+            token: "t".into(),
+            status: "pending".into(),
+            validated_at: None,
+            error: None,
+        };
+        let authorizations: Vec<_> =
+            ["b", "a"].iter().map(|n| (authz(n), vec![challenge(&format!("{id}-{n}"))])).collect();
+        store
+            .insert_acme_order(NewOrder { order: &order, authorizations: &authorizations })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.acme_order_ids("acct").await.unwrap(), vec!["z", "y", "x"]);
+    let authzs = store.acme_authorizations("y").await.unwrap();
+    assert_eq!(authzs.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["y-b", "y-a"]);
+    assert!(store.start_acme_challenge("y-b-c").await.unwrap());
+    assert!(!store.start_acme_challenge("y-b-c").await.unwrap());
+    let c = store.acme_challenge("y-b-c").await.unwrap().unwrap();
+    store.finish_acme_challenge(&c, 5, None).await.unwrap();
+    assert_eq!(store.acme_authorization("y-b").await.unwrap().unwrap().status, "valid");
+    assert!(store.transition_acme_order("y", "pending", "processing", None).await.unwrap());
+    assert!(!store.transition_acme_order("y", "pending", "processing", None).await.unwrap());
+    assert!(store.change_acme_account_key("acct", "tp2", "{}").await.unwrap());
+    assert!(store.acme_account_by_thumbprint("tp2").await.unwrap().is_some());
+}
+
+#[test]
+fn store_urls() {
+    use super::Location;
+    assert_eq!(Location::parse("sqlite:///a/b.db"), Some(Location::Sqlite("/a/b.db".into())));
+    assert_eq!(Location::parse("sqlite:rel.db"), Some(Location::Sqlite("rel.db".into())));
+    assert!(Location::parse("sqlite://").is_none());
+    assert!(Location::parse("mysql://x/y").is_none());
+    let pg = Location::parse("postgresql://kms:s3cret@db:5432/kms").unwrap();
+    assert_eq!(pg.display(), "postgresql://kms:***@db:5432/kms");
+    assert_eq!(
+        Location::parse("postgres://kms@db/kms").unwrap().display(),
+        "postgres://kms@db/kms"
+    );
 }

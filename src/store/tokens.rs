@@ -39,7 +39,7 @@ impl Store {
     pub(crate) async fn insert_token(&self, row: &TokenRow, hash: &[u8]) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO tokens (accessor, hash, display_name, policies, created_at, expires_at, \
-             created_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+             created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&row.accessor)
         .bind(hash)
@@ -55,7 +55,7 @@ impl Store {
 
     /// The token with this digest, live or not.
     pub(crate) async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<TokenRow>, StoreError> {
-        Ok(sqlx::query_as(concat!(token_columns!(), "WHERE hash = ?"))
+        Ok(sqlx::query_as(concat!(token_columns!(), "WHERE hash = $1"))
             .bind(hash)
             .fetch_optional(&self.read)
             .await?)
@@ -72,7 +72,7 @@ impl Store {
     /// Revokes a token; false when there was no live token with this accessor.
     pub(crate) async fn revoke_token(&self, accessor: &str, now: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE tokens SET revoked_at = ? WHERE accessor = ? AND revoked_at IS NULL",
+            "UPDATE tokens SET revoked_at = $1 WHERE accessor = $2 AND revoked_at IS NULL",
         )
         .bind(now)
         .bind(accessor)
@@ -87,8 +87,11 @@ impl Store {
         body: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR REPLACE INTO policies (name, body, updated_at) VALUES (?, ?, ?)")
-            .bind(name)
+        sqlx::query(
+            "INSERT INTO policies (name, body, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(name)
             .bind(body)
             .bind(now)
             .execute(&self.write)
@@ -97,7 +100,7 @@ impl Store {
     }
 
     pub(crate) async fn policy(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT body FROM policies WHERE name = ?")
+        let row: Option<(String,)> = sqlx::query_as("SELECT body FROM policies WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.read)
             .await?;
@@ -111,7 +114,7 @@ impl Store {
     }
 
     pub(crate) async fn delete_policy(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM policies WHERE name = ?")
+        let done = sqlx::query("DELETE FROM policies WHERE name = $1")
             .bind(name)
             .execute(&self.write)
             .await?;

@@ -6,11 +6,12 @@
 //! forget but never dropped: a full channel slows callers down.
 
 use kmip::attributes::Attribute;
-use sqlx::sqlite::SqlitePool;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::Any;
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::objects::{indexed, insert_attributes, NewObject};
+use super::sql::Sql;
 use super::{ObjectRow, Store, StoreError};
 
 /// One audited event: who did what to which object, and how it ended.
@@ -40,7 +41,7 @@ const BATCH: usize = 512;
 /// How long audit events may wait for company before they are committed.
 const AUDIT_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
-pub(super) fn start(pool: SqlitePool) -> mpsc::Sender<Job> {
+pub(super) fn start(pool: AnyPool) -> mpsc::Sender<Job> {
     let (tx, mut rx) = mpsc::channel::<Job>(4096);
     tokio::spawn(async move {
         let mut jobs = Vec::with_capacity(BATCH);
@@ -59,7 +60,7 @@ pub(super) fn start(pool: SqlitePool) -> mpsc::Sender<Job> {
     tx
 }
 
-async fn commit(pool: &SqlitePool, jobs: &mut Vec<Job>) {
+async fn commit(pool: &AnyPool, jobs: &mut Vec<Job>) {
     let mut objects = Vec::new();
     let mut dones = Vec::new();
     let mut events = Vec::new();
@@ -104,7 +105,7 @@ async fn commit(pool: &SqlitePool, jobs: &mut Vec<Job>) {
 /// Inserts objects, their attributes and audit events in one transaction, with one
 /// statement per object and one for all attribute rows and all events.
 async fn apply(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     objects: &[NewObject<'_>],
     events: &[AuditEvent],
 ) -> Result<(), StoreError> {
@@ -170,7 +171,7 @@ pub(crate) const GENESIS: [u8; 32] = [0; 32];
 /// processes writing to one database (the server and the command line) take turns and
 /// each sees the latest head.
 async fn append_audit(
-    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    tx: &mut sqlx::Transaction<'static, Any>,
     events: &[AuditEvent],
 ) -> Result<(), StoreError> {
     sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut **tx).await?;
@@ -192,24 +193,24 @@ async fn append_audit(
     }
     // SQLite allows 32766 bound parameters per statement; 9 per record.
     for chunk in rows.chunks(3000) {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = Sql::new(
             "INSERT INTO audit (seq, at, principal, protocol, operation, object_id, outcome, \
-             detail, hash) ",
+             detail, hash) VALUES ",
         );
-        q.push_values(chunk, |mut b, (seq, e, hash)| {
-            b.push_bind(*seq)
-                .push_bind(e.at)
-                .push_bind(e.principal.clone())
-                .push_bind(e.protocol)
-                .push_bind(e.operation.clone())
-                .push_bind(e.object_id.clone())
-                .push_bind(e.outcome.clone())
-                .push_bind(e.detail.clone())
-                .push_bind(hash.clone());
+        q.values(chunk, |b, (seq, e, hash)| {
+            b.bind(*seq)
+                .bind(e.at)
+                .bind(e.principal.clone())
+                .bind(e.protocol)
+                .bind(e.operation.clone())
+                .bind(e.object_id.clone())
+                .bind(e.outcome.clone())
+                .bind(e.detail.clone())
+                .bind(hash.clone());
         });
-        q.build().execute(&mut **tx).await?;
+        q.query()?.execute(&mut **tx).await?;
     }
-    sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1")
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(seq)
         .bind(prev)
         .execute(&mut **tx)
@@ -218,13 +219,13 @@ async fn append_audit(
 }
 
 pub(super) async fn insert_object_row(
-    tx: &mut sqlx::Transaction<'static, Sqlite>,
+    tx: &mut sqlx::Transaction<'static, Any>,
     r: &ObjectRow,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
          sealed_material, kek_label, public_material, initial_date, activation_date, \
-         deactivation_date, last_change_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         deactivation_date, last_change_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&r.id)
     .bind(r.object_type)
@@ -279,7 +280,7 @@ impl Store {
         object_id: &str,
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT principal, operation, outcome FROM audit WHERE object_id = ? ORDER BY seq",
+            "SELECT principal, operation, outcome FROM audit WHERE object_id = $1 ORDER BY seq",
         )
         .bind(object_id)
         .fetch_all(&self.read)

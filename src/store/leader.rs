@@ -1,0 +1,97 @@
+//! Which replica runs the background work (time-driven KMIP state changes, lease expiry,
+//! CRL refresh, audit sealing): the one holding a PostgreSQL session advisory lock, taken
+//! on a connection of its own. PostgreSQL releases the lock when that connection or the
+//! process dies, and another replica takes it at its next try, so the work moves within
+//! a few seconds. An SQLite store has one serving process: it always leads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use sqlx::Connection as _;
+use tokio::sync::watch;
+
+use super::{Backend, Store};
+
+/// The advisory lock's key ("STRONG" in ASCII): one per database.
+const LOCK_KEY: i64 = 0x5354_524F_4E47;
+/// How often a follower tries to take the lock and the leader checks its connection.
+const TICK: Duration = Duration::from_secs(2);
+
+/// Whether this process leads; shared by the store's clones.
+#[derive(Clone, Debug)]
+pub(crate) struct Leadership(Arc<AtomicBool>);
+
+impl Leadership {
+    pub(super) fn new(leads: bool) -> Leadership {
+        Leadership(Arc::new(AtomicBool::new(leads)))
+    }
+
+    fn set(&self, leads: bool) {
+        if self.0.swap(leads, Ordering::SeqCst) != leads {
+            if leads {
+                tracing::info!("this replica now runs the background work");
+            } else {
+                tracing::warn!("this replica no longer runs the background work");
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Whether background work should run here now.
+    pub(crate) fn is_leader(&self) -> bool {
+        self.leader.0.load(Ordering::SeqCst)
+    }
+
+    /// Takes part in the election until `stopped` turns true (PostgreSQL stores; SQLite
+    /// stores lead from the start). On shutdown the lock's connection is closed, which
+    /// hands the work over at once.
+    pub(crate) async fn run_election(&self, mut stopped: watch::Receiver<bool>) {
+        let Some(url) = self.url.clone() else { return };
+        debug_assert_eq!(self.backend, Backend::Postgres);
+        while !*stopped.borrow() {
+            match AnyConnection::connect(&url).await {
+                Ok(mut conn) => {
+                    self.hold_or_wait(&mut conn, &mut stopped).await;
+                    if *stopped.borrow() {
+                        // Closing the connection below hands the work over.
+                        self.leader.0.store(false, Ordering::SeqCst);
+                    } else {
+                        self.leader.set(false);
+                    }
+                    let _ = conn.close().await;
+                }
+                Err(e) => tracing::warn!(error = %e, "leader election cannot reach the store"),
+            }
+            let _ = tokio::time::timeout(TICK, stopped.changed()).await;
+        }
+    }
+
+    /// Tries for the lock every tick; once held, checks the connection every tick. Returns
+    /// when the connection fails or on shutdown.
+    async fn hold_or_wait(&self, conn: &mut AnyConnection, stopped: &mut watch::Receiver<bool>) {
+        loop {
+            let alive = if self.is_leader() {
+                sqlx::query("SELECT 1").execute(&mut *conn).await.map(|_| true)
+            } else {
+                sqlx::query_as::<_, (bool,)>("SELECT pg_try_advisory_lock($1)")
+                    .bind(LOCK_KEY)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map(|(won,)| {
+                        self.leader.set(won);
+                        true
+                    })
+            };
+            if let Err(e) = alive {
+                tracing::warn!(error = %e, "leader election lost its store connection");
+                return;
+            }
+            if tokio::time::timeout(TICK, stopped.changed()).await.is_ok() && *stopped.borrow() {
+                return;
+            }
+        }
+    }
+}

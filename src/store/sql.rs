@@ -1,0 +1,124 @@
+//! Helpers for SQL that runs on both backends through sqlx's `Any` driver.
+
+use std::fmt::Write as _;
+
+use sqlx::any::{AnyArguments, AnyTypeInfo, AnyValueRef};
+use sqlx::error::BoxDynError;
+use sqlx::query::{Query, QueryAs};
+use sqlx::{Any, Arguments, AssertSqlSafe, Decode, Encode, FromRow, Type};
+
+use super::StoreError;
+
+/// A statement built at run time with `$N` parameters, which both SQLite and PostgreSQL
+/// accept (sqlx's own query builder writes `?` for the `Any` driver, which PostgreSQL
+/// refuses).
+#[derive(Default)]
+pub(super) struct Sql {
+    text: String,
+    args: AnyArguments,
+    error: Option<BoxDynError>,
+}
+
+impl Sql {
+    pub(super) fn new(text: &str) -> Sql {
+        Sql { text: text.to_owned(), ..Sql::default() }
+    }
+
+    pub(super) fn push(&mut self, text: &str) -> &mut Sql {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a parameter placeholder bound to `value`.
+    pub(super) fn bind<T>(&mut self, value: T) -> &mut Sql
+    where
+        T: Encode<'static, Any> + Type<Any>,
+    {
+        if let Err(e) = self.args.add(value) {
+            self.error.get_or_insert(e);
+        }
+        let _ = write!(self.text, "${}", self.args.len());
+        self
+    }
+
+    /// Appends `(p, p, ...), (p, ...)`: one parenthesised group per row, each filled by
+    /// `each` with `bind` calls (separators are added here).
+    pub(super) fn values<R>(&mut self, rows: &[R], mut each: impl FnMut(&mut Row<'_>, &R)) {
+        for (i, r) in rows.iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            each(&mut Row { sql: self, first: true }, r);
+            self.push(")");
+        }
+    }
+
+    fn into_parts(self) -> Result<(AssertSqlSafe<String>, AnyArguments), StoreError> {
+        match self.error {
+            Some(e) => Err(StoreError::Sqlx(sqlx::Error::Encode(e))),
+            None => Ok((AssertSqlSafe(self.text), self.args)),
+        }
+    }
+
+    pub(super) fn query(self) -> Result<Query<'static, Any, AnyArguments>, StoreError> {
+        let (text, args) = self.into_parts()?;
+        Ok(sqlx::query_with(text, args))
+    }
+
+    pub(super) fn query_as<O>(self) -> Result<QueryAs<'static, Any, O, AnyArguments>, StoreError>
+    where
+        O: for<'r> FromRow<'r, sqlx::any::AnyRow>,
+    {
+        let (text, args) = self.into_parts()?;
+        Ok(sqlx::query_as_with(text, args))
+    }
+}
+
+/// One row's group in [`Sql::values`].
+pub(super) struct Row<'a> {
+    sql: &'a mut Sql,
+    first: bool,
+}
+
+impl Row<'_> {
+    pub(super) fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: Encode<'static, Any> + Type<Any>,
+    {
+        if !std::mem::take(&mut self.first) {
+            self.sql.push(", ");
+        }
+        self.sql.bind(value);
+        self
+    }
+}
+
+/// A 0/1 flag column, read into a `bool` field with `#[sqlx(try_from = "Flag")]`: both
+/// backends store flags as integers, and the `Any` driver decodes only real booleans as
+/// `bool`.
+pub(crate) struct Flag(i64);
+
+impl Type<Any> for Flag {
+    fn type_info() -> AnyTypeInfo {
+        <i64 as Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &AnyTypeInfo) -> bool {
+        <i64 as Type<Any>>::compatible(ty)
+    }
+}
+
+impl<'r> Decode<'r, Any> for Flag {
+    fn decode(value: AnyValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Flag(<i64 as Decode<'r, Any>>::decode(value)?))
+    }
+}
+
+impl From<Flag> for bool {
+    fn from(f: Flag) -> bool {
+        f.0 != 0
+    }
+}
+
+/// A flag as stored.
+pub(super) fn flag(b: bool) -> i64 {
+    i64::from(b)
+}

@@ -1,0 +1,183 @@
+//! Several Strongroom processes over one PostgreSQL database (`--store-url`), sharing one
+//! HSM token and CA (one data directory): what one replica stores the others serve,
+//! concurrent changes from different replicas are not lost, the audit chain stays one
+//! verifiable chain, exactly one replica runs the background work and another takes it
+//! over when that one is killed, and nothing a killed replica acknowledged is lost.
+//! The PostgreSQL server is the one `scripts/test` starts (`STRONGROOM_TEST_POSTGRES_URL`
+//! overrides it); each test makes a database of its own with `psql`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use kmip::attributes::Attribute;
+use kmip::enums::{Operation, ResultStatus};
+use kmip::message::ResponseMessage;
+use kmip::ttlv::binary::{decode, encode, Limits};
+use kmip::{ProtocolVersion, Tag, Value};
+
+/// A fresh database on the test PostgreSQL server, dropped with the value.
+struct Database {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    fn new() -> Database {
+        let admin = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let name = format!("strongroom_replicas_{}", std::process::id());
+        psql(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        Database { admin, name, url }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql]).output();
+    let out = out.expect("psql (package postgresql-client) is needed");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn metrics(server: &Server) -> String {
+    let (status, body) =
+        https_with(server.https, tls_config(&server.data_dir, None), "GET", "/metrics", &[], b"");
+    assert_eq!(status, 200);
+    String::from_utf8(body).unwrap()
+}
+
+/// Whether the replica reports itself as the one running background work.
+fn leads(server: &Server) -> bool {
+    metrics(server).lines().any(|l| l == "strongroom_leader 1")
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what} did not happen within {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn create(c: &mut Client) -> String {
+    uid_of(&c.ok(Operation::CREATE, create_payload(ProtocolVersion::V1_4, &aes_attributes(256))))
+}
+
+#[test]
+fn replicas_share_one_store() {
+    let db = Database::new();
+    let dir = temp_dir("strongroom-replicas");
+    let store = ["--store-url", db.url.as_str()];
+    // The first start creates the token, the CA and the schema; the second joins them.
+    let a = Server::start_with(&dir, &store);
+    let b = Server::start_with(&dir, &store);
+    let certs = client_cert_env(&dir, "app", &store, &[]);
+    let mut ca = Client::connect(&a, &certs, "app");
+    let mut cb = Client::connect(&b, &certs, "app");
+
+    // What one replica creates, the other serves, byte for byte.
+    let id = create(&mut ca);
+    let from_a = key_material(&ca.ok(Operation::GET, vec![uid(&id)]));
+    let from_b = key_material(&cb.ok(Operation::GET, vec![uid(&id)]));
+    assert_eq!(from_a, from_b);
+
+    // Both replicas add instances of one attribute to one object at once: none is lost and
+    // no index is used twice.
+    let adds = 20;
+    std::thread::scope(|s| {
+        for server in [&a, &b] {
+            let (id, certs) = (&id, &certs);
+            s.spawn(move || {
+                let mut c = Client::connect(server, certs, "app");
+                for i in 0..adds {
+                    let v = format!("{}-{i}", server.https.port());
+                    c.ok(
+                        Operation::ADD_ATTRIBUTE,
+                        vec![uid(id), Attribute::new("x-writer", Value::TextString(v)).to_v1()],
+                    );
+                }
+            });
+        }
+    });
+    let attrs =
+        cb.ok(Operation::GET_ATTRIBUTES, vec![uid(&id), text(Tag::ATTRIBUTE_NAME, "x-writer")]);
+    let mut indices: Vec<i32> = attrs
+        .find_all(Tag::ATTRIBUTE)
+        .map(|a| Attribute::from_v1(a).unwrap().index.unwrap_or(0))
+        .collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..2 * adds).collect::<Vec<_>>());
+
+    // Lifecycle changes on one replica are what the other reports.
+    cb.ok(Operation::ACTIVATE, vec![uid(&id)]);
+    let state =
+        ca.ok(Operation::GET_ATTRIBUTES, vec![uid(&id), text(Tag::ATTRIBUTE_NAME, "State")]);
+    let state = Attribute::from_v1(state.find(Tag::ATTRIBUTE).unwrap()).unwrap();
+    assert_eq!(state.value, Value::Enumeration(kmip::enums::State::ACTIVE.0));
+
+    // Exactly one replica runs the background work.
+    wait_for("a leader", Duration::from_secs(15), || leads(&a) || leads(&b));
+    assert!(leads(&a) != leads(&b), "exactly one leader");
+    let (leader, follower, mut cf) = if leads(&a) { (a, b, cb) } else { (b, a, ca) };
+
+    // Kill -9 the leader in the middle of a load on it: every Create it acknowledged is
+    // served by the survivor, and the survivor takes over the background work.
+    let acked_count = AtomicUsize::new(0);
+    let acked = std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            let mut c = Client::connect(&leader, &certs, "app");
+            let create = request(
+                ProtocolVersion::V1_4,
+                vec![(
+                    Operation::CREATE,
+                    create_payload(ProtocolVersion::V1_4, &aes_attributes(128)),
+                )],
+            );
+            let bytes = encode(&create.to_ttlv());
+            let mut acked = Vec::new();
+            // Until the connection dies with the process.
+            while let Ok(answer) = c.send_raw(&bytes) {
+                let r = ResponseMessage::from_ttlv(&decode(&answer, &Limits::default()).unwrap());
+                let item = r.unwrap().batch_items.remove(0);
+                assert_eq!(item.result_status, ResultStatus::SUCCESS, "{:?}", item.result_message);
+                acked.push(uid_of(&item.payload.unwrap()));
+                acked_count.store(acked.len(), Ordering::SeqCst);
+            }
+            acked
+        });
+        wait_for("load", Duration::from_secs(30), || acked_count.load(Ordering::SeqCst) >= 20);
+        let killed = Command::new("kill").args(["-9", &leader.pid().to_string()]).status();
+        assert!(killed.unwrap().success());
+        load.join().unwrap()
+    });
+    drop(leader);
+    for id in &acked {
+        cf.ok(Operation::GET, vec![uid(id)]);
+    }
+    wait_for("the survivor to lead", Duration::from_secs(20), || leads(&follower));
+
+    // One chain, written by both replicas (and the CLI), verifies.
+    let out = Command::new(BIN)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&*dir)
+        .args(store)
+        .env("STRONGROOM_LOG", "warn")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(report.contains("records"), "{report}");
+    follower.stop();
+}
