@@ -137,7 +137,8 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     let ca = Arc::new(ca);
     let creds = crate::creds::Creds::new(store.clone(), hsm.clone(), ca.clone());
     let tde = crate::tde::Tde::new(settings.tde_mount.clone());
-    let acme = crate::acme::Acme::new(settings.acme.clone());
+    let acme =
+        crate::acme::Acme::new(settings.acme.clone(), store.is_shared().then(|| store.clone()));
     Ok(AppState { store, hsm, ca, kmip_limits, admins, credentials, creds, tde, acme })
 }
 
@@ -227,7 +228,7 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
         settings.kmip.max_connections,
         stopped.clone(),
     ));
-    let dates = tokio::spawn(apply_due_dates(state.store.clone(), stopped.clone()));
+    let dates = tokio::spawn(housekeeping(state.clone(), stopped.clone()));
     let reaper = tokio::spawn(crate::creds::run_reaper(state.creds.clone(), stopped.clone()));
     let crl =
         tokio::spawn(crate::creds::pki::run_crl_refresher(state.creds.clone(), stopped.clone()));
@@ -249,18 +250,26 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
     Ok(())
 }
 
-/// Keeps stored states in line with Activation and Deactivation Dates, so Locate by State
-/// sees what Get would report.
-async fn apply_due_dates(store: Store, mut stop: watch::Receiver<bool>) {
+/// Keeps stored states in line with Activation and Deactivation Dates every second, so
+/// Locate by State sees what Get would report; forgets expired shared ACME nonces every
+/// minute.
+async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut ticks = 0u64;
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if !store.is_leader() {
+                if !state.store.is_leader() {
                     continue;
                 }
-                if let Err(e) = store.apply_due_dates(crate::util::now()).await {
+                if let Err(e) = state.store.apply_due_dates(crate::util::now()).await {
                     tracing::warn!(error = %e, "applying activation/deactivation dates failed");
+                }
+                ticks += 1;
+                if ticks % 60 == 0 {
+                    if let Err(e) = state.acme.purge_nonces().await {
+                        tracing::warn!(error = %e, "purging expired ACME nonces failed");
+                    }
                 }
             }
             _ = stop.changed() => break,

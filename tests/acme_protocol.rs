@@ -10,145 +10,16 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use common::acme::{b64, jwk, new_key, AcmeClient as Client, URL};
 use common::*;
 use serde_json::{json, Value};
-
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-
-    /// The problem type's last part, for error responses.
-    fn problem(&self) -> String {
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{self:?}");
-        let t = self.json()["type"].as_str().unwrap().to_owned();
-        t.strip_prefix("urn:ietf:params:acme:error:").unwrap().to_owned()
-    }
-}
-
-impl std::fmt::Debug for Response {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.status, String::from_utf8_lossy(&self.body))
-    }
-}
-
-/// An ACME client holding an ECDSA P-256 account key.
-struct Client {
-    addr: SocketAddr,
-    config: Arc<rustls::ClientConfig>,
-    key: EcdsaKeyPair,
-    kid: Option<String>,
-    nonce: Option<String>,
-}
-
-fn b64(bytes: &[u8]) -> String {
-    B64.encode(bytes)
-}
-
-fn new_key() -> EcdsaKeyPair {
-    let pkcs8 =
-        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .unwrap();
-    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap()
-}
-
-fn jwk(key: &EcdsaKeyPair) -> Value {
-    let p = key.public_key().as_ref();
-    json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..])})
-}
-
-const URL: &str = "https://localhost";
-
-impl Client {
-    fn new(server: &Server, dir: &std::path::Path) -> Client {
-        Client {
-            addr: server.https,
-            config: tls_config(dir, None),
-            key: new_key(),
-            kid: None,
-            nonce: None,
-        }
-    }
-
-    fn raw(&mut self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Response {
-        let (status, headers, body) = https_full(
-            self.addr,
-            self.config.clone(),
-            method,
-            path,
-            &[("Content-Type", content_type)],
-            body,
-        );
-        let r = Response { status, headers, body };
-        if let Some(n) = r.header("replay-nonce") {
-            self.nonce = Some(n.to_owned());
-        }
-        r
-    }
-
-    fn fresh_nonce(&mut self) -> String {
-        match self.nonce.take() {
-            Some(n) => n,
-            None => {
-                let r = self.raw("HEAD", "/acme/new-nonce", "text/plain", b"");
-                assert_eq!(r.status, 200);
-                self.nonce.take().expect("Replay-Nonce")
-            }
-        }
-    }
-
-    /// A JWS over `payload` (`None`: POST-as-GET) with this header.
-    fn jws(&self, key: &EcdsaKeyPair, header: Value, payload: Option<&Value>) -> Vec<u8> {
-        let protected = b64(header.to_string().as_bytes());
-        let payload = payload.map(|p| b64(p.to_string().as_bytes())).unwrap_or_default();
-        let sig =
-            key.sign(&SystemRandom::new(), format!("{protected}.{payload}").as_bytes()).unwrap();
-        json!({"protected": protected, "payload": payload, "signature": b64(sig.as_ref())})
-            .to_string()
-            .into_bytes()
-    }
-
-    fn header(&mut self, path: &str) -> Value {
-        let mut h =
-            json!({"alg": "ES256", "nonce": self.fresh_nonce(), "url": format!("{URL}{path}")});
-        match &self.kid {
-            Some(kid) => h["kid"] = kid.clone().into(),
-            None => h["jwk"] = jwk(&self.key),
-        }
-        h
-    }
-
-    fn post(&mut self, path: &str, payload: Option<Value>) -> Response {
-        let header = self.header(path);
-        let body = self.jws(&self.key, header, payload.as_ref());
-        self.raw("POST", path, "application/jose+json", &body)
-    }
-
-    fn register(&mut self) -> Response {
-        let r = self.post("/acme/new-account", Some(json!({"termsOfServiceAgreed": true})));
-        assert!(r.status == 201 || r.status == 200, "{r:?}");
-        self.kid = r.header("location").map(str::to_owned);
-        r
-    }
-}
 
 fn path_of(url: &str) -> String {
     url.strip_prefix(URL).unwrap().to_owned()

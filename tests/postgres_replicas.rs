@@ -1,7 +1,8 @@
 //! Several Strongroom processes over one PostgreSQL database (`--store-url`), sharing one
 //! HSM token and CA (one data directory): what one replica stores the others serve,
 //! concurrent changes from different replicas are not lost, the audit chain stays one
-//! verifiable chain, exactly one replica runs the background work and another takes it
+//! verifiable chain, an ACME nonce one replica issued is good once at any of them, exactly
+//! one replica runs the background work and another takes it
 //! over when that one is killed, and nothing a killed replica acknowledged is lost.
 //! The PostgreSQL server is the one `scripts/test` starts (`STRONGROOM_TEST_POSTGRES_URL`
 //! overrides it); each test makes a database of its own with `psql`.
@@ -13,6 +14,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::acme::AcmeClient;
 use common::*;
 use kmip::attributes::Attribute;
 use kmip::enums::{Operation, ResultStatus};
@@ -126,6 +128,23 @@ fn replicas_share_one_store() {
         ca.ok(Operation::GET_ATTRIBUTES, vec![uid(&id), text(Tag::ATTRIBUTE_NAME, "State")]);
     let state = Attribute::from_v1(state.find(Tag::ATTRIBUTE).unwrap()).unwrap();
     assert_eq!(state.value, Value::Enumeration(kmip::enums::State::ACTIVE.0));
+
+    // ACME nonces are shared: one a replica issued is good once, at any replica.
+    let mut acme = AcmeClient::new(&a, &dir);
+    let nonce = acme.fresh_nonce();
+    acme.addr = b.https;
+    acme.nonce = Some(nonce.clone());
+    acme.register();
+    acme.addr = a.https;
+    acme.nonce = Some(nonce);
+    let replay =
+        acme.post("/acme/new-account", Some(serde_json::json!({"onlyReturnExisting": true})));
+    assert_eq!((replay.status, replay.problem().as_str()), (400, "badNonce"), "{replay:?}");
+    // The answer carried a fresh nonce, which the other replica takes.
+    acme.addr = b.https;
+    let kid = acme.kid.clone().unwrap();
+    let account = acme.post(&kid[kid.find("/acme/").unwrap()..], None);
+    assert_eq!(account.status, 200, "{account:?}");
 
     // Exactly one replica runs the background work.
     wait_for("a leader", Duration::from_secs(15), || leads(&a) || leads(&b));

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::ca::CaError;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// How long a nonce stays usable, and how many may be outstanding.
 const NONCE_LIFETIME: Duration = Duration::from_secs(3600);
@@ -213,11 +213,13 @@ impl Default for AcmeSettings {
     }
 }
 
-/// Nonces handed out and not used yet (RFC 8555 §6.5). In memory: a restart invalidates
-/// them, and clients retry with a fresh one on badNonce as the RFC requires.
-#[derive(Default)]
-struct Nonces {
-    issued: Mutex<HashMap<String, Instant>>,
+/// Nonces handed out and not used yet (RFC 8555 §6.5). In memory for a store one process
+/// serves (a restart invalidates them, and clients retry with a fresh one on badNonce as
+/// the RFC requires); in the store when replicas share it, so any replica accepts a nonce
+/// another issued, once.
+enum Nonces {
+    Memory(Mutex<HashMap<String, Instant>>),
+    Shared(Store),
 }
 
 /// The ACME service state shared by the handlers.
@@ -229,16 +231,29 @@ pub(crate) struct Acme {
 }
 
 impl Acme {
-    pub(crate) fn new(settings: AcmeSettings) -> Acme {
+    /// With `shared_nonces`, nonces live in that store (see [`Nonces`]).
+    pub(crate) fn new(settings: AcmeSettings, shared_nonces: Option<Store>) -> Acme {
         let resolver = dns::Resolver::new(settings.dns_resolver);
-        Acme { settings, nonces: Arc::default(), resolver }
+        let nonces = match shared_nonces {
+            Some(store) => Nonces::Shared(store),
+            None => Nonces::Memory(Mutex::default()),
+        };
+        Acme { settings, nonces: Arc::new(nonces), resolver }
     }
 
     /// A fresh nonce.
-    pub(crate) fn nonce(&self) -> String {
+    pub(crate) async fn nonce(&self) -> Result<String, StoreError> {
         let nonce = jws::encode(&crate::util::random_bytes(16));
+        let issued = match &*self.nonces {
+            Nonces::Memory(issued) => issued,
+            Nonces::Shared(store) => {
+                let expires = crate::util::now() + NONCE_LIFETIME.as_secs() as i64;
+                store.insert_acme_nonce(&nonce, expires).await?;
+                return Ok(nonce);
+            }
+        };
         #[allow(clippy::unwrap_used)] // a poisoned lock means a panic elsewhere already
-        let mut issued = self.nonces.issued.lock().unwrap();
+        let mut issued = issued.lock().unwrap();
         if issued.len() >= MAX_NONCES {
             let now = Instant::now();
             issued.retain(|_, at| now.duration_since(*at) < NONCE_LIFETIME);
@@ -251,14 +266,27 @@ impl Acme {
             }
         }
         issued.insert(nonce.clone(), Instant::now());
-        nonce
+        Ok(nonce)
     }
 
     /// Uses up a nonce; false if it was never issued, already used or expired.
-    pub(crate) fn consume(&self, nonce: &str) -> bool {
-        #[allow(clippy::unwrap_used)]
-        let mut issued = self.nonces.issued.lock().unwrap();
-        issued.remove(nonce).is_some_and(|at| at.elapsed() < NONCE_LIFETIME)
+    pub(crate) async fn consume(&self, nonce: &str) -> Result<bool, StoreError> {
+        match &*self.nonces {
+            Nonces::Memory(issued) => {
+                #[allow(clippy::unwrap_used)]
+                let mut issued = issued.lock().unwrap();
+                Ok(issued.remove(nonce).is_some_and(|at| at.elapsed() < NONCE_LIFETIME))
+            }
+            Nonces::Shared(store) => store.consume_acme_nonce(nonce, crate::util::now()).await,
+        }
+    }
+
+    /// Forgets expired shared nonces (background work of the leading replica).
+    pub(crate) async fn purge_nonces(&self) -> Result<(), StoreError> {
+        if let Nonces::Shared(store) = &*self.nonces {
+            store.purge_acme_nonces(crate::util::now()).await?;
+        }
+        Ok(())
     }
 
     /// Whether policy authorizes `identifier` without a challenge.
@@ -380,7 +408,8 @@ mod tests {
             .iter()
             .map(|r| Preauthorized::parse(r).unwrap())
             .collect();
-        let acme = Acme::new(AcmeSettings { preauthorized: rules, ..AcmeSettings::default() });
+        let acme =
+            Acme::new(AcmeSettings { preauthorized: rules, ..AcmeSettings::default() }, None);
         for (kind, value, want) in [
             ("dns", "a.svc.internal", true),
             ("dns", "*.b.svc.internal", true),
@@ -401,13 +430,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn nonces_are_single_use() {
-        let acme = Acme::new(AcmeSettings::default());
-        let n = acme.nonce();
-        assert!(acme.consume(&n));
-        assert!(!acme.consume(&n));
-        assert!(!acme.consume("never-issued"));
+    #[tokio::test]
+    async fn nonces_are_single_use() {
+        let acme = Acme::new(AcmeSettings::default(), None);
+        let n = acme.nonce().await.unwrap();
+        assert!(acme.consume(&n).await.unwrap());
+        assert!(!acme.consume(&n).await.unwrap());
+        assert!(!acme.consume("never-issued").await.unwrap());
     }
 
     #[test]

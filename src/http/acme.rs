@@ -101,8 +101,14 @@ async fn acme_headers(State(state): State<AppState>, req: Request, next: Next) -
             .await;
     }
     let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&state.acme.nonce()) {
-        h.insert("replay-nonce", v);
+    match state.acme.nonce().await {
+        Ok(nonce) => {
+            if let Ok(v) = HeaderValue::from_str(&nonce) {
+                h.insert("replay-nonce", v);
+            }
+        }
+        // The client gets no nonce with this answer and asks newNonce for one.
+        Err(e) => tracing::warn!(error = %e, "cannot store an ACME nonce"),
     }
     if let Ok(v) = HeaderValue::from_str(&index) {
         h.append(header::LINK, v);
@@ -175,7 +181,7 @@ impl FromRequest<AppState> for Signed {
             .map_err(|e| AcmeError::Malformed(format!("request body: {}", e.body_text())))?;
         let jws = Jws::parse(&body)?;
         let nonce = jws.header.nonce.as_deref().ok_or(AcmeError::BadNonce)?;
-        if !state.acme.consume(nonce) {
+        if !state.acme.consume(nonce).await? {
             return Err(AcmeError::BadNonce);
         }
         if jws.header.url != url {

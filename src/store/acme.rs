@@ -414,3 +414,42 @@ impl Store {
         Ok(true)
     }
 }
+
+/// ACME nonces shared by replicas (PostgreSQL stores only; see `schemas/postgres`).
+impl Store {
+    pub(crate) async fn insert_acme_nonce(
+        &self,
+        nonce: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO acme_nonces (nonce, expires_at) VALUES ($1, $2)")
+            .bind(nonce)
+            .bind(expires_at)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Uses up a nonce: true once, if it was issued and has not expired by `now`.
+    pub(crate) async fn consume_acme_nonce(
+        &self,
+        nonce: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM acme_nonces WHERE nonce = $1 AND expires_at > $2")
+            .bind(nonce)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Forgets nonces that expired unused; returns how many.
+    pub(crate) async fn purge_acme_nonces(&self, now: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM acme_nonces WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(r.rows_affected())
+    }
+}

@@ -170,6 +170,12 @@ impl Store {
 }
 
 impl Store {
+    /// Whether several processes may serve this store at once (PostgreSQL), so state that
+    /// one process could keep in memory must live in the store.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
     /// Writes a consistent copy of the whole database to `path` (SQLite `VACUUM INTO`),
     /// also while the service runs. Key material in it stays sealed by the HSM.
     pub(crate) async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {

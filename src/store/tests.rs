@@ -476,3 +476,19 @@ fn store_urls() {
         "postgres://kms@db/kms"
     );
 }
+
+#[tokio::test]
+async fn shared_acme_nonces_are_single_use() {
+    // Only PostgreSQL stores keep nonces (replicas share them); SQLite's process keeps
+    // them in memory.
+    let t = TempStore::postgres().await;
+    let store = &t.store;
+    store.insert_acme_nonce("n1", 100).await.unwrap();
+    store.insert_acme_nonce("n2", 50).await.unwrap();
+    assert!(store.consume_acme_nonce("n1", 10).await.unwrap());
+    assert!(!store.consume_acme_nonce("n1", 10).await.unwrap(), "used once");
+    assert!(!store.consume_acme_nonce("n2", 50).await.unwrap(), "expired");
+    assert!(!store.consume_acme_nonce("never", 10).await.unwrap());
+    assert_eq!(store.purge_acme_nonces(60).await.unwrap(), 1);
+    t.remove().await;
+}

@@ -20,6 +20,8 @@ use kmip::{ProtocolVersion, Tag, Ttlv, Value};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
+pub mod acme;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_strongroom");
 
 /// A fresh directory under the system temp dir, removed when dropped unless the test is
