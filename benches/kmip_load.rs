@@ -1,10 +1,13 @@
-//! Load run: KMIP Create and Get over persistent mutual-TLS connections against Strongroom
-//! (release build, SoftHSM, SQLite with synchronous=FULL) and against PyKMIP's own server in
-//! the same run, with the same client and requests (KMIP 1.2). Prints ops/s, p50/p99
-//! latency and the ratio to PyKMIP.
+//! Load run: KMIP Create, Get and Encrypt (AES-256-GCM, 1 KiB) over persistent mutual-TLS
+//! connections against Strongroom (release build, SoftHSM): one node on SQLite with
+//! synchronous=FULL, then 1, 2 and 3 replicas on one PostgreSQL database with the
+//! connections spread over them; and PyKMIP's own server in the same run, with the same
+//! client and requests (KMIP 1.2), for Create and Get. Prints ops/s, p50/p99 latency and
+//! the ratio to PyKMIP.
 //!
 //! `cargo bench --bench kmip_load` for the measurement (5 s a cell; `LOAD_SECS` to change);
-//! under `cargo test` it makes a short smoke run against Strongroom only. `LOAD_PEER=0`
+//! under `cargo test` it makes a short smoke run against Strongroom only (SQLite, and two
+//! replicas on PostgreSQL). `LOAD_PEER=0`
 //! leaves PyKMIP out.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -19,13 +22,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kmip::enums::{Operation, ResultStatus};
-use kmip::{ProtocolVersion, Ttlv};
+use kmip::enums::{BlockCipherMode, Operation, ResultStatus};
+use kmip::{ProtocolVersion, Tag, Ttlv, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Op {
     Create,
     Get,
+    /// AES-256-GCM over 1 KiB.
+    Encrypt,
 }
 
 struct Stats {
@@ -39,25 +44,38 @@ fn create() -> Vec<Ttlv> {
     create_payload(ProtocolVersion::V1_2, &aes_attributes(256))
 }
 
+fn encrypt(key: &str) -> Vec<Ttlv> {
+    let gcm = Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![enumeration(Tag::BLOCK_CIPHER_MODE, BlockCipherMode::GCM.0)],
+    );
+    vec![uid(key), gcm, Ttlv::new(Tag::DATA, Value::ByteString(vec![0; 1024]))]
+}
+
 fn connect(addr: SocketAddr, tls: &Arc<rustls::ClientConfig>) -> Client {
     let mut c = Client::connect_with(addr, tls.clone());
     c.version = ProtocolVersion::V1_2;
     c
 }
 
+/// `conns` connections spread over `addrs` (replicas), each running `op` until `secs` pass.
 fn load(
-    addr: SocketAddr,
+    addrs: &[SocketAddr],
     tls: &Arc<rustls::ClientConfig>,
     op: Op,
     conns: usize,
     secs: f64,
 ) -> Stats {
-    let key = uid_of(&connect(addr, tls).ok(Operation::CREATE, create()));
+    let mut setup = connect(addrs[0], tls);
+    let key = uid_of(&setup.ok(Operation::CREATE, create()));
+    if op == Op::Encrypt {
+        setup.ok(Operation::ACTIVATE, vec![uid(&key)]);
+    }
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
     let threads: Vec<_> = (0..conns)
-        .map(|_| {
-            let (tls, key) = (tls.clone(), key.clone());
+        .map(|i| {
+            let (tls, key, addr) = (tls.clone(), key.clone(), addrs[i % addrs.len()]);
             std::thread::spawn(move || {
                 let mut c = connect(addr, &tls);
                 let mut lat = Vec::new();
@@ -66,6 +84,7 @@ fn load(
                     let item = match op {
                         Op::Create => c.call(Operation::CREATE, create()),
                         Op::Get => c.call(Operation::GET, vec![uid(&key)]),
+                        Op::Encrypt => c.call(Operation::ENCRYPT, encrypt(&key)),
                     };
                     assert_eq!(item.result_status, ResultStatus::SUCCESS, "{item:?}");
                     lat.push(t.elapsed());
@@ -160,6 +179,14 @@ fn start_pykmip(dir: &Path) -> (Peer, SocketAddr) {
     panic!("pykmip-server did not start; see {d}/server.log");
 }
 
+/// Starts `n` replicas on one fresh PostgreSQL database and one data directory.
+fn replicas(n: usize) -> (PgDatabase, TempDir, Vec<Server>) {
+    let db = PgDatabase::new(&format!("load{n}"));
+    let dir = temp_dir("strongroom-load-pg");
+    let servers = (0..n).map(|_| Server::start_with(&dir, &["--store-url", &db.url])).collect();
+    (db, dir, servers)
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let secs: f64 = if bench {
@@ -168,63 +195,91 @@ fn main() {
         0.2
     };
     let cells: &[(Op, usize)] = if bench {
-        &[(Op::Create, 1), (Op::Create, 4), (Op::Get, 1), (Op::Get, 4)]
+        &[(Op::Create, 1), (Op::Create, 4), (Op::Get, 1), (Op::Get, 4), (Op::Encrypt, 4)]
     } else {
-        &[(Op::Create, 1), (Op::Get, 2)]
+        &[(Op::Create, 1), (Op::Get, 2), (Op::Encrypt, 1)]
     };
+    // Replicas on PostgreSQL, each cell's connections spread over them.
+    let pg_cells: &[(Op, usize)] = if bench {
+        &[(Op::Create, 6), (Op::Get, 6), (Op::Encrypt, 6)]
+    } else {
+        &[(Op::Create, 2), (Op::Get, 2)]
+    };
+    let replica_counts: &[usize] = if bench { &[1, 2, 3] } else { &[2] };
 
+    // (store, op, connections, figures, peer figures)
+    let mut rows: Vec<(String, Op, usize, Stats, Option<Stats>)> = Vec::new();
     let dir = temp_dir("strongroom-load");
     let server = Server::start(&dir);
     let certs = client_cert(&dir, "alice");
     let ours = tls_config(&certs, Some("alice"));
-    let mut rows = Vec::new();
     for &(op, conns) in cells {
-        rows.push((op, conns, load(server.kmip, &ours, op, conns, secs)));
+        rows.push((
+            "sqlite, 1".into(),
+            op,
+            conns,
+            load(&[server.kmip], &ours, op, conns, secs),
+            None,
+        ));
     }
     drop(server);
 
-    let mut peer_rows = Vec::new();
-    // LOAD_PEER=0 skips the peer, for quick experiments on Strongroom alone.
+    for &n in replica_counts {
+        let (db, dir, servers) = replicas(n);
+        let certs = client_cert_env(&dir, "alice", &["--store-url", &db.url], &[]);
+        let tls = tls_config(&certs, Some("alice"));
+        let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.kmip).collect();
+        for &(op, conns) in pg_cells {
+            rows.push((
+                format!("postgres, {n}"),
+                op,
+                conns,
+                load(&addrs, &tls, op, conns, secs),
+                None,
+            ));
+        }
+        drop(servers);
+    }
+
+    // LOAD_PEER=0 skips the peer, for quick experiments on Strongroom alone. PyKMIP's
+    // server runs the Create and Get cells of the single-node table.
     if bench && std::env::var("LOAD_PEER").as_deref() != Ok("0") {
         let peer_dir = temp_dir("pykmip-peer");
         let (_peer, addr) = start_pykmip(&peer_dir);
         let theirs = tls_config(&peer_dir, Some("alice"));
-        for &(op, conns) in cells {
-            peer_rows.push(load(addr, &theirs, op, conns, secs));
+        for row in rows.iter_mut().filter(|r| r.0.starts_with("sqlite") && r.1 != Op::Encrypt) {
+            row.4 = Some(load(&[addr], &theirs, row.1, row.2, secs));
         }
     }
 
     println!("\nKMIP load, {secs} s per cell (ops/s; latency p50/p99 in ms)");
     println!(
-        "{:<8} {:>5} {:>12} {:>16} {:>12} {:>16} {:>8}",
-        "op", "conns", "strongroom", "p50/p99", "pykmip", "p50/p99", "ratio"
+        "{:<14} {:<8} {:>5} {:>12} {:>16} {:>12} {:>16} {:>8}",
+        "store, nodes", "op", "conns", "strongroom", "p50/p99", "pykmip", "p50/p99", "ratio"
     );
-    for (i, (op, conns, s)) in rows.iter().enumerate() {
+    for (store, op, conns, s, peer) in &rows {
         let rate = s.ops as f64 / s.secs;
-        match peer_rows.get(i) {
+        let ours = format!(
+            "{:<14} {:<8} {:>5} {:>12.0} {:>7.2}/{:<8.2}",
+            store,
+            format!("{op:?}"),
+            conns,
+            rate,
+            s.p50_ms,
+            s.p99_ms
+        );
+        match peer {
             Some(p) => {
                 let prate = p.ops as f64 / p.secs;
                 println!(
-                    "{:<8} {:>5} {:>12.0} {:>7.2}/{:<8.2} {:>12.0} {:>7.2}/{:<8.2} {:>7.1}x",
-                    format!("{op:?}"),
-                    conns,
-                    rate,
-                    s.p50_ms,
-                    s.p99_ms,
+                    "{ours} {:>12.0} {:>7.2}/{:<8.2} {:>7.1}x",
                     prate,
                     p.p50_ms,
                     p.p99_ms,
                     rate / prate
                 );
             }
-            None => println!(
-                "{:<8} {:>5} {:>12.0} {:>7.2}/{:<8.2}",
-                format!("{op:?}"),
-                conns,
-                rate,
-                s.p50_ms,
-                s.p99_ms
-            ),
+            None => println!("{ours}"),
         }
         assert!(s.ops > 0);
     }

@@ -22,37 +22,6 @@ use kmip::message::ResponseMessage;
 use kmip::ttlv::binary::{decode, encode, Limits};
 use kmip::{ProtocolVersion, Tag, Value};
 
-/// A fresh database on the test PostgreSQL server, dropped with the value.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn new() -> Database {
-        let admin = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let name = format!("strongroom_replicas_{}", std::process::id());
-        psql(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        psql(&admin, &format!("CREATE DATABASE {name}"));
-        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-        Database { admin, name, url }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-    }
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql]).output();
-    let out = out.expect("psql (package postgresql-client) is needed");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 fn metrics(server: &Server) -> String {
     let (status, body) =
         https_with(server.https, tls_config(&server.data_dir, None), "GET", "/metrics", &[], b"");
@@ -79,7 +48,7 @@ fn create(c: &mut Client) -> String {
 
 #[test]
 fn replicas_share_one_store() {
-    let db = Database::new();
+    let db = PgDatabase::new("replicas");
     let dir = temp_dir("strongroom-replicas");
     let store = ["--store-url", db.url.as_str()];
     // The first start creates the token, the CA and the schema; the second joins them.

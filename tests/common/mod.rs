@@ -488,3 +488,35 @@ pub fn key_material(payload: &Ttlv) -> Vec<u8> {
         .unwrap()
         .to_vec()
 }
+
+/// A fresh database on the test PostgreSQL server (`STRONGROOM_TEST_POSTGRES_URL`, default
+/// the local one `scripts/test` starts), made and dropped with `psql`.
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn new(purpose: &str) -> PgDatabase {
+        let admin = std::env::var("STRONGROOM_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let name = format!("strongroom_{purpose}_{}", std::process::id());
+        psql(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        PgDatabase { admin, name, url }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+pub fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql]).output();
+    let out = out.expect("psql (package postgresql-client) is needed");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
