@@ -1,7 +1,8 @@
 //! Strongroom: a key-management service and certificate authority. KMIP over mutual TLS,
-//! keys generated and sealed in a PKCS#11 HSM, metadata and audit in SQLite.
+//! keys generated and sealed in a PKCS#11 HSM, metadata and audit in SQLite or PostgreSQL.
 
 mod acme;
+mod admin;
 mod app;
 mod audit;
 mod authz;
@@ -121,6 +122,68 @@ enum Command {
         #[command(subcommand)]
         action: AuditCommand,
     },
+    /// Administer a running server over its HTTPS API (any replica, from any host): status,
+    /// keys, certificates and leases, revocation. Authorised by the token's policies and
+    /// audited by the server; prints JSON.
+    Admin {
+        #[command(flatten)]
+        common: Common,
+        /// The server's HTTPS listener, HOST:PORT (default: `[http] listen` of the config,
+        /// 127.0.0.1:8443).
+        #[arg(long)]
+        addr: Option<String>,
+        /// File holding the API token (default DATA/admin.token). The STRONGROOM_TOKEN
+        /// environment variable, when set, is used instead.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// CA certificate the listener's certificate chains to (default DATA/ca.crt).
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Version, store, leadership, HSM, CA certificate, counts, CRL and audit seal ages.
+    Status,
+    /// Managed objects, oldest first, with their names.
+    Keys {
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// One managed object: lifecycle fields and attributes.
+    Key { id: String },
+    /// Issued certificates (API and ACME), newest first.
+    Certs {
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Lease ids under a prefix (such as database/creds/ROLE/).
+    Leases { prefix: String },
+    /// Revoke a certificate by serial number (hex); the CRL and OCSP follow.
+    RevokeCert { serial: String },
+    /// Revoke a lease now (its credential is removed).
+    RevokeLease { id: String },
+}
+
+impl AdminCommand {
+    fn into_action(self) -> admin::Action {
+        match self {
+            AdminCommand::Status => admin::Action::Status,
+            AdminCommand::Keys { offset, limit } => admin::Action::Keys { offset, limit },
+            AdminCommand::Key { id } => admin::Action::Key { id },
+            AdminCommand::Certs { offset, limit } => admin::Action::Certs { offset, limit },
+            AdminCommand::Leases { prefix } => admin::Action::Leases { prefix },
+            AdminCommand::RevokeCert { serial } => admin::Action::RevokeCert { serial },
+            AdminCommand::RevokeLease { id } => admin::Action::RevokeLease { id },
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -188,7 +251,8 @@ impl Command {
             | Command::ClientCert { common, .. }
             | Command::Grant { common, .. }
             | Command::Backup { common, .. }
-            | Command::Restore { common, .. } => common,
+            | Command::Restore { common, .. }
+            | Command::Admin { common, .. } => common,
             Command::Audit { action: AuditCommand::Verify { common } }
             | Command::Audit { action: AuditCommand::Export { common, .. } } => common,
             Command::Tde { action } => match action {
@@ -217,15 +281,19 @@ impl TdeCommand {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STRONGROOM_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    if std::env::var("STRONGROOM_LOG_FORMAT").as_deref() == Ok("json") {
+        // One JSON object per line (time, level, target, message, fields), for collectors.
+        logs.json().with_current_span(false).init();
+    } else {
         // Colour only for a terminal: log files and journald get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -264,6 +332,10 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         store_url: common.store_url.clone(),
         ..overrides
     })?;
+    // Admin commands talk to a server's API: no HSM or store of their own to prepare.
+    if let Command::Admin { addr, token_file, ca, action, .. } = command {
+        return run_admin(&settings, addr, token_file, ca, action);
+    }
     let (hsm, softhsm_conf) = app::prepare(&settings)?;
     if let Some(conf) = softhsm_conf {
         // No thread exists yet: the runtime is built below, after this.
@@ -288,7 +360,44 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             Command::Audit { action: AuditCommand::Export { after, .. } } => {
                 app::audit_export(settings, hsm, after).await
             }
+            // Returned above, before the HSM was prepared.
+            Command::Admin { .. } => Ok(()),
         }
     })?;
+    Ok(())
+}
+
+/// `strongroom admin`: the target from flags, config and data directory, then the call.
+fn run_admin(
+    settings: &config::Settings,
+    addr: Option<String>,
+    token_file: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    action: AdminCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let token = match std::env::var("STRONGROOM_TOKEN") {
+        Ok(token) => token,
+        Err(_) => {
+            let path = token_file.unwrap_or_else(|| settings.data_dir.join("admin.token"));
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("API token from {}: {e}", path.display()))?
+                .trim()
+                .to_owned()
+        }
+    };
+    let target = admin::Target {
+        addr: addr.unwrap_or_else(|| {
+            // A wildcard listener is reached on loopback, which its certificate names.
+            let mut listen = settings.http_listen;
+            if listen.ip().is_unspecified() {
+                listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            listen.to_string()
+        }),
+        token,
+        ca: ca.unwrap_or_else(|| settings.data_dir.join("ca.crt")),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(admin::run(&target, action.into_action()))?;
     Ok(())
 }

@@ -59,5 +59,45 @@ fn ready_and_metrics() {
     assert!(sample(&text, "strongroom_store_commit_seconds_count") >= 1.0);
     assert_eq!(sample(&text, "strongroom_managed_objects "), 2.0, "the KMIP key and TDE key 7");
     assert!(sample(&text, "strongroom_audit_records ") >= 5.0);
+    assert_eq!(sample(&text, "strongroom_crl_age_seconds "), -1.0, "no CRL asked for yet");
+    assert_eq!(sample(&text, "strongroom_leader "), 1.0, "an SQLite store's process leads");
+    let (status, _) = get(&server, "/v1/pki/crl/pem");
+    assert_eq!(status, 200);
+    let (_, text) = get(&server, "/metrics");
+    let age = sample(&text, "strongroom_crl_age_seconds ");
+    assert!((0.0..5.0).contains(&age), "{age}");
     server.stop();
+}
+
+#[test]
+fn json_logs_on_request() {
+    use std::io::{BufRead, BufReader};
+    let dir = temp_dir("strongroom-json-logs");
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(&*dir)
+        .args(["--kmip-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+        .env("STRONGROOM_LOG", "info")
+        .env("STRONGROOM_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut started = None;
+    for line in stderr.lines().take(200) {
+        let line = line.unwrap();
+        let record: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if record["fields"]["message"] == "Strongroom started" {
+            started = Some(record);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let record = started.expect("a start record");
+    assert_eq!(record["level"], "INFO");
+    assert!(record["fields"]["kmip_addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(record["timestamp"].is_string());
 }

@@ -3,15 +3,18 @@
 //! concurrent changes from different replicas are not lost, the audit chain stays one
 //! verifiable chain, an ACME nonce one replica issued is good once at any of them, exactly
 //! one replica runs the background work and another takes it
-//! over when that one is killed, and nothing a killed replica acknowledged is lost.
+//! over when that one is killed, and nothing a killed replica acknowledged is lost. When
+//! the database goes away, requests fail with KMIP errors and work again once it is back.
 //! The PostgreSQL server is the one `scripts/test` starts (`STRONGROOM_TEST_POSTGRES_URL`
 //! overrides it); each test makes a database of its own with `psql`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use std::net::{TcpListener, TcpStream};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::acme::AcmeClient;
@@ -168,4 +171,102 @@ fn replicas_share_one_store() {
     assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
     assert!(report.contains("records"), "{report}");
     follower.stop();
+}
+
+/// A TCP relay to PostgreSQL that can be cut (open connections reset, new ones closed at
+/// once) and restored on the same port: what a database restart looks like to its
+/// clients, without restarting the server other tests share.
+struct Relay {
+    port: u16,
+    down: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn start(target: String) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = Arc::new(AtomicBool::new(false));
+        let open = Arc::new(Mutex::new(Vec::<TcpStream>::new()));
+        let (d, o) = (down.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if d.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else { continue };
+                let mut open = o.lock().unwrap();
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server.try_clone().unwrap(), client.try_clone().unwrap()),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+                open.extend([client, server]);
+            }
+        });
+        Relay { port, down, open }
+    }
+
+    fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
+
+fn ready(server: &Server) -> u16 {
+    https_with(server.https, tls_config(&server.data_dir, None), "GET", "/ready", &[], b"").0
+}
+
+#[test]
+fn store_outage_fails_cleanly_and_recovers() {
+    let db = PgDatabase::new("outage");
+    let (host_port, rest) = db.url.rsplit_once('@').unwrap().1.split_once('/').unwrap();
+    let relay = Relay::start(host_port.to_owned());
+    let url = format!("{}@127.0.0.1:{}/{rest}", db.url.rsplit_once('@').unwrap().0, relay.port);
+    let dir = temp_dir("strongroom-outage");
+    let server = Server::start_with(&dir, &["--store-url", &url]);
+    let certs = client_cert_env(&dir, "app", &["--store-url", &url], &[]);
+    let mut c = Client::connect(&server, &certs, "app");
+    let id = create(&mut c);
+    wait_for("a leader", Duration::from_secs(15), || leads(&server));
+
+    // The database goes away: requests get a KMIP error promptly, the connection stays
+    // usable, readiness says 503, and the replica stops leading.
+    relay.cut();
+    for op in [Operation::GET, Operation::CREATE] {
+        let started = Instant::now();
+        let payload = match op {
+            Operation::GET => vec![uid(&id)],
+            _ => create_payload(ProtocolVersion::V1_4, &aes_attributes(128)),
+        };
+        let item = c.call(op, payload);
+        assert_eq!(item.result_status, ResultStatus::OPERATION_FAILED, "{item:?}");
+        assert!(started.elapsed() < Duration::from_secs(15), "{op:?} took {:?}", started.elapsed());
+    }
+    assert_eq!(ready(&server), 503);
+    assert!(metrics(&server).lines().any(|l| l == "strongroom_store_up 0"), "metrics still answer");
+    wait_for("stepping down", Duration::from_secs(20), || !leads(&server));
+
+    // It comes back on the same address: the same server and connection work again.
+    relay.restore();
+    wait_for("recovery", Duration::from_secs(30), || {
+        let item = c.call(Operation::GET, vec![uid(&id)]);
+        item.result_status == ResultStatus::SUCCESS
+    });
+    create(&mut c);
+    assert_eq!(ready(&server), 200);
+    assert!(metrics(&server).lines().any(|l| l == "strongroom_store_up 1"));
+    wait_for("leading again", Duration::from_secs(20), || leads(&server));
+    server.stop();
 }

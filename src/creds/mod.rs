@@ -25,6 +25,9 @@ pub(crate) struct Creds {
     ca: Arc<Ca>,
     /// The last CRL built, reused until a revocation happens or it ages (see `pki::crl`).
     crl: Arc<tokio::sync::Mutex<Option<pki::CachedCrl>>>,
+    /// When that CRL was built (Unix seconds; 0: not yet), readable without waiting for
+    /// a build in progress.
+    crl_built_at: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Errors of the secrets engines.
@@ -61,7 +64,7 @@ pub(crate) enum CredsError {
 
 impl Creds {
     pub(crate) fn new(store: Store, hsm: Hsm, ca: Arc<Ca>) -> Creds {
-        Creds { store, hsm, ca, crl: Arc::default() }
+        Creds { store, hsm, ca, crl: Arc::default(), crl_built_at: Arc::default() }
     }
 
     /// Seals a secret under the HSM's key-encryption key, bound to `aad`.

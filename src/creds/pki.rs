@@ -410,7 +410,14 @@ impl Creds {
                 .await
                 .map_err(|e| CredsError::Invalid(format!("CRL task failed: {e}")))??;
         *cache = Some(CachedCrl { der: der.clone(), pem: pem.clone(), marker, built_at: now });
+        self.crl_built_at.store(now, std::sync::atomic::Ordering::Relaxed);
         Ok((der, pem))
+    }
+
+    /// Seconds since this process last built the CRL, if it has.
+    pub(crate) fn crl_age(&self, now: i64) -> Option<i64> {
+        let built = self.crl_built_at.load(std::sync::atomic::Ordering::Relaxed);
+        (built > 0).then(|| now - built)
     }
 }
 

@@ -84,34 +84,12 @@ async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let g = match state.store.gauges().await {
-        Ok(g) => g,
-        Err(e) => return api::ApiError::internal(&e).into_response(),
-    };
-    let seal_age = g.last_seal.map_or(-1.0, |at| (crate::util::now() - at) as f64);
-    let gauges = [
-        ("strongroom_managed_objects", "Managed objects (KMIP), every state.", g.objects as f64),
+    let now = crate::util::now();
+    let mut gauges = vec![
         (
-            "strongroom_leases_active",
-            "Active leases on dynamic credentials.",
-            g.leases_active as f64,
-        ),
-        (
-            "strongroom_certificates_issued",
-            "Certificates issued (API and ACME).",
-            g.certificates as f64,
-        ),
-        ("strongroom_certificates_revoked", "Certificates revoked.", g.revoked as f64),
-        ("strongroom_acme_accounts", "ACME accounts.", g.acme_accounts as f64),
-        (
-            "strongroom_audit_records",
-            "Sequence number of the audit chain's head.",
-            g.audit_head as f64,
-        ),
-        (
-            "strongroom_audit_seal_age_seconds",
-            "Seconds since the audit chain was last sealed (-1: never).",
-            seal_age,
+            "strongroom_crl_age_seconds",
+            "Seconds since this process last built the CRL (-1: not yet; built on first request).",
+            state.creds.crl_age(now).map_or(-1.0, |a| a as f64),
         ),
         (
             "strongroom_leader",
@@ -119,6 +97,46 @@ async fn metrics(
             f64::from(u8::from(state.store.is_leader())),
         ),
     ];
+    // Without the store the process's own metrics still answer, so an outage is seen.
+    match state.store.gauges().await {
+        Ok(g) => {
+            let seal_age = g.last_seal.map_or(-1.0, |at| (now - at) as f64);
+            gauges.extend([
+                ("strongroom_store_up", "1 when the store answered this scrape.", 1.0),
+                (
+                    "strongroom_managed_objects",
+                    "Managed objects (KMIP), every state.",
+                    g.objects as f64,
+                ),
+                (
+                    "strongroom_leases_active",
+                    "Active leases on dynamic credentials.",
+                    g.leases_active as f64,
+                ),
+                (
+                    "strongroom_certificates_issued",
+                    "Certificates issued (API and ACME).",
+                    g.certificates as f64,
+                ),
+                ("strongroom_certificates_revoked", "Certificates revoked.", g.revoked as f64),
+                ("strongroom_acme_accounts", "ACME accounts.", g.acme_accounts as f64),
+                (
+                    "strongroom_audit_records",
+                    "Sequence number of the audit chain's head.",
+                    g.audit_head as f64,
+                ),
+                (
+                    "strongroom_audit_seal_age_seconds",
+                    "Seconds since the audit chain was last sealed (-1: never).",
+                    seal_age,
+                ),
+            ]);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the store did not answer");
+            gauges.push(("strongroom_store_up", "1 when the store answered this scrape.", 0.0));
+        }
+    }
     let mut r = crate::metrics::render(&gauges).into_response();
     r.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,

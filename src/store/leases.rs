@@ -277,3 +277,22 @@ pub(super) async fn insert_certificate_row(
     .await?;
     Ok(())
 }
+
+impl Store {
+    /// A page of issued certificates (API and ACME), newest first, without their PEM.
+    pub(crate) async fn certificate_page(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<CertificateRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT serial, role, subject, not_before, not_after, lease_id, revoked_at, \
+             revocation_reason, '' AS pem FROM certificates \
+             ORDER BY not_before DESC, serial LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

@@ -37,7 +37,7 @@ use sqlx::AnyPool;
 use sqlx::{ConnectOptions, Executor};
 
 mod sql;
-pub(crate) use sql::Flag;
+use sql::Flag;
 
 /// Which database a store lives in, from the `[store] url` setting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,19 +71,36 @@ impl Location {
     }
 }
 
-/// `scheme://user:secret@host/...` as `scheme://user:***@host/...`.
+/// `scheme://user:secret@host/db?password=secret` as `scheme://user:***@host/db?password=***`.
 fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else { return url.to_owned() };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out =
+        match base.split_once("://").and_then(|(s, rest)| Some((s, rest.rsplit_once('@')?))) {
+            Some((scheme, (userinfo, host))) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => base.to_owned(),
+            },
+            None => base.to_owned(),
+        };
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        out = format!("{out}?{}", params.join("&"));
     }
+    out
 }
 
 /// The SQL dialect in use, for the few statements that differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Backend {
+enum Backend {
     Sqlite,
     Postgres,
 }

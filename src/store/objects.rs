@@ -478,3 +478,53 @@ async fn touch(tx: &mut sqlx::Transaction<'_, Any>, id: &str, now: i64) -> Resul
         .await?;
     Ok(())
 }
+
+/// One managed object as the admin listing shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct ObjectSummary {
+    pub(crate) id: String,
+    pub(crate) object_type: i64,
+    pub(crate) state: i64,
+    pub(crate) owner: String,
+    pub(crate) initial_date: i64,
+    pub(crate) names: Vec<String>,
+}
+
+impl Store {
+    /// A page of managed objects, oldest first, with their names.
+    pub(crate) async fn object_summaries(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<ObjectSummary>, StoreError> {
+        type Row = (String, i64, i64, String, i64, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT o.id, o.object_type, o.state, o.owner, o.initial_date, a.match_key \
+             FROM (SELECT id, object_type, state, owner, initial_date, rowid AS seq FROM objects \
+             ORDER BY initial_date, rowid LIMIT $1 OFFSET $2) o \
+             LEFT JOIN attributes a ON a.object_id = o.id AND a.name = 'Name' \
+             ORDER BY o.initial_date, o.seq, a.idx",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.read)
+        .await?;
+        let mut out: Vec<ObjectSummary> = Vec::new();
+        for (id, object_type, state, owner, initial_date, name) in rows {
+            if out.last().is_none_or(|o| o.id != id) {
+                out.push(ObjectSummary {
+                    id,
+                    object_type,
+                    state,
+                    owner,
+                    initial_date,
+                    names: Vec::new(),
+                });
+            }
+            if let (Some(o), Some(name)) = (out.last_mut(), name) {
+                o.names.push(name);
+            }
+        }
+        Ok(out)
+    }
+}

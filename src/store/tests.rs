@@ -475,6 +475,8 @@ fn store_urls() {
         Location::parse("postgres://kms@db/kms").unwrap().display(),
         "postgres://kms@db/kms"
     );
+    let query = Location::parse("postgres://db/kms?user=k&password=s3cret&sslmode=require");
+    assert_eq!(query.unwrap().display(), "postgres://db/kms?user=k&password=***&sslmode=require");
 }
 
 #[tokio::test]
@@ -491,4 +493,23 @@ async fn shared_acme_nonces_are_single_use() {
     assert!(!store.consume_acme_nonce("never", 10).await.unwrap());
     assert_eq!(store.purge_acme_nonces(60).await.unwrap(), 1);
     t.remove().await;
+}
+
+#[tokio::test]
+async fn admin_listings() {
+    on_both!(admin_listings_on);
+}
+
+async fn admin_listings_on(store: &Store) {
+    store
+        .insert_object(NewObject { row: row("1", "a", 10), attributes: &[name("x"), name("y")] })
+        .await
+        .unwrap();
+    store.insert_object(NewObject { row: row("2", "b", 20), attributes: &[] }).await.unwrap();
+    let all = store.object_summaries(0, 10).await.unwrap();
+    let got: Vec<(&str, Vec<String>)> =
+        all.iter().map(|o| (o.id.as_str(), o.names.clone())).collect();
+    assert_eq!(got, vec![("1", vec!["x".to_owned(), "y".to_owned()]), ("2", vec![])]);
+    assert_eq!(store.object_summaries(1, 10).await.unwrap()[0].id, "2");
+    assert!(store.certificate_page(0, 10).await.unwrap().is_empty());
 }

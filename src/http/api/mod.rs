@@ -8,6 +8,7 @@ mod acme;
 mod database;
 mod leases;
 mod pki;
+mod sys;
 mod tde;
 mod tokens;
 
@@ -39,6 +40,8 @@ const LIST_ROUTES: &[&str] = &[
     "/v1/{mount}/metadata",
     "/v1/{mount}/keys",
     "/v1/acme/eab",
+    "/v1/sys/keys",
+    "/v1/pki/certs",
 ];
 
 /// Routes anyone may read, as a CA publishes its certificate and CRL.
@@ -53,6 +56,9 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/v1/auth/token/revoke-accessor", post(tokens::revoke_accessor))
         .route("/v1/sys/policies/acl", get(tokens::list_policies))
         .route("/v1/sys/audit", get(tokens::audit))
+        .route("/v1/sys/status", get(sys::status))
+        .route("/v1/sys/keys", get(sys::list_keys))
+        .route("/v1/sys/keys/{id}", get(sys::read_key))
         .route(
             "/v1/sys/policies/acl/{name}",
             get(tokens::read_policy)
@@ -105,6 +111,7 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/v1/pki/sign/{role}", post(pki::sign))
         .route("/v1/pki/revoke", post(pki::revoke))
         .route("/v1/pki/cert/{serial}", get(pki::read_cert))
+        .route("/v1/pki/certs", get(sys::list_certs))
         .route("/v1/pki/ca/pem", get(pki::ca_pem))
         .route("/v1/pki/crl", get(pki::crl_der))
         .route("/v1/pki/crl/pem", get(pki::crl_pem))
