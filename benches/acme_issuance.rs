@@ -24,7 +24,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use common::{temp_dir, Server};
+use common::{temp_dir, PgDatabase, Server};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
@@ -290,11 +290,11 @@ fn start_pebble(dir: &Path) -> Pebble {
     Pebble { child, addr }
 }
 
-/// Issuances per second and p50/p99 latency (ms) with `clients` clients for `secs`.
+/// Issuances per second and p50/p99 latency (ms) with `clients` clients for `secs`,
+/// spread over `targets` (server address and directory URL; replicas of one store).
 fn measure(
-    addr: SocketAddr,
+    targets: &[(SocketAddr, String)],
     ca: &Path,
-    dir_url: &str,
     clients: usize,
     secs: f64,
 ) -> (f64, f64, f64) {
@@ -302,7 +302,8 @@ fn measure(
     let start = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|t| {
-            let (ca, dir_url, latencies) = (ca.to_owned(), dir_url.to_owned(), latencies.clone());
+            let (addr, dir_url) = targets[t % targets.len()].clone();
+            let (ca, latencies) = (ca.to_owned(), latencies.clone());
             std::thread::spawn(move || {
                 let mut acme = Acme::connect(addr, &ca, &dir_url);
                 let mut i = 0;
@@ -345,12 +346,36 @@ fn main() {
     println!("| clients | Strongroom issuances/s | p50 / p99 ms | Pebble issuances/s | p50 / p99 ms | ratio |");
     println!("|---|---|---|---|---|---|");
     for clients in [1, 4] {
-        let (sr, sr50, sr99) = measure(server.https, &sr_ca, &sr_dir, clients, secs);
-        let (pb, pb50, pb99) = measure(pebble.addr, &pb_ca, &pb_dir, clients, secs);
+        let (sr, sr50, sr99) = measure(&[(server.https, sr_dir.clone())], &sr_ca, clients, secs);
+        let (pb, pb50, pb99) = measure(&[(pebble.addr, pb_dir.clone())], &pb_ca, clients, secs);
         println!(
             "| {clients} | {sr:.1} | {sr50:.1} / {sr99:.1} | {pb:.1} | {pb50:.1} / {pb99:.1} | {:.1}× |",
             sr / pb
         );
     }
     server.stop();
+
+    // Replicas on one PostgreSQL database, the clients spread over them; Pebble again in
+    // the same run for the ratio.
+    let clients = if bench { 6 } else { 2 };
+    let replica_counts: &[usize] = if bench { &[1, 2, 3] } else { &[2] };
+    let (pb, _, _) = measure(&[(pebble.addr, pb_dir.clone())], &pb_ca, clients, secs);
+    println!("\n| replicas (PostgreSQL) | clients | issuances/s | p50 / p99 ms | Pebble issuances/s | ratio |");
+    println!("|---|---|---|---|---|---|");
+    for &n in replica_counts {
+        let db = PgDatabase::new(&format!("acme{n}"));
+        let data = dir.join(format!("replicas{n}"));
+        let args = ["--config", config.to_str().unwrap(), "--store-url", db.url.as_str()];
+        let servers: Vec<Server> = (0..n).map(|_| Server::start_with(&data, &args)).collect();
+        let targets: Vec<(SocketAddr, String)> = servers
+            .iter()
+            .map(|s| (s.https, format!("https://localhost:{}/acme/directory", s.https.port())))
+            .collect();
+        let (sr, sr50, sr99) = measure(&targets, &data.join("ca.crt"), clients, secs);
+        println!(
+            "| {n} | {clients} | {sr:.1} | {sr50:.1} / {sr99:.1} | {pb:.1} | {:.1}× |",
+            sr / pb
+        );
+        drop(servers);
+    }
 }
