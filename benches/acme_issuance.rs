@@ -73,6 +73,8 @@ impl Acme {
         );
         let tcp = TcpStream::connect(addr).unwrap();
         tcp.set_nodelay(true).unwrap();
+        // A stalled server fails the run instead of hanging it.
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let conn =
             rustls::ClientConnection::new(config, ServerName::try_from("localhost").unwrap())
                 .unwrap();
@@ -111,9 +113,12 @@ impl Acme {
         );
         self.tls.write_all(head.as_bytes()).unwrap();
         self.tls.write_all(body).unwrap();
+        let host = self.host.clone();
         let mut reader = BufReader::new(&mut self.tls);
         let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
+        if let Err(e) = reader.read_line(&mut line) {
+            panic!("{method} {path} on {host}: no answer ({e})");
+        }
         let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
         let (mut len, mut chunked, mut location) = (0usize, false, None);
         loop {
@@ -345,9 +350,14 @@ fn main() {
 
     println!("| clients | Strongroom issuances/s | p50 / p99 ms | Pebble issuances/s | p50 / p99 ms | ratio |");
     println!("|---|---|---|---|---|---|");
-    for clients in [1, 4] {
+    let mut pebble_rates = Vec::new();
+    // The smoke run under `cargo test` keeps to one client: Pebble now and then leaves a
+    // request unanswered with four.
+    let client_counts: &[usize] = if bench { &[1, 4] } else { &[1] };
+    for &clients in client_counts {
         let (sr, sr50, sr99) = measure(&[(server.https, sr_dir.clone())], &sr_ca, clients, secs);
         let (pb, pb50, pb99) = measure(&[(pebble.addr, pb_dir.clone())], &pb_ca, clients, secs);
+        pebble_rates.push((clients, pb));
         println!(
             "| {clients} | {sr:.1} | {sr50:.1} / {sr99:.1} | {pb:.1} | {pb50:.1} / {pb99:.1} | {:.1}× |",
             sr / pb
@@ -355,11 +365,11 @@ fn main() {
     }
     server.stop();
 
-    // Replicas on one PostgreSQL database, the clients spread over them; Pebble again in
-    // the same run for the ratio.
-    let clients = if bench { 6 } else { 2 };
+    // Replicas on one PostgreSQL database, four clients spread over them, beside Pebble's
+    // four-client rate from above (Pebble here stalls now and then with more clients).
+    let clients = if bench { 4 } else { 1 };
     let replica_counts: &[usize] = if bench { &[1, 2, 3] } else { &[2] };
-    let (pb, _, _) = measure(&[(pebble.addr, pb_dir.clone())], &pb_ca, clients, secs);
+    let pb = pebble_rates.iter().find(|(c, _)| *c == clients).map_or(f64::NAN, |r| r.1);
     println!("\n| replicas (PostgreSQL) | clients | issuances/s | p50 / p99 ms | Pebble issuances/s | ratio |");
     println!("|---|---|---|---|---|---|");
     for &n in replica_counts {
