@@ -89,3 +89,12 @@ fn database_tde_flows_in_their_kmip_versions() {
     }
     server.stop();
 }
+
+#[test]
+fn pykmip_registers_certificates_and_public_keys() {
+    let dir = temp_dir("strongroom-pykmip-objects");
+    let server = Server::start(&dir);
+    let certs = client_cert(&dir, "dave");
+    pykmip("objects", &server, &certs, "dave", &dir.join("unused.json"));
+    server.stop();
+}

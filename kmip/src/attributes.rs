@@ -45,6 +45,10 @@ pub mod names {
     pub const OBJECT_GROUP: &str = "Object Group";
     /// Digest.
     pub const DIGEST: &str = "Digest";
+    /// Certificate Type (KMIP 1.4 §3.8).
+    pub const CERTIFICATE_TYPE: &str = "Certificate Type";
+    /// Certificate Length (KMIP 1.4 §3.9).
+    pub const CERTIFICATE_LENGTH: &str = "Certificate Length";
     /// Operation Policy Name (1.x only).
     pub const OPERATION_POLICY_NAME: &str = "Operation Policy Name";
     /// Key Value Present (1.2+).
@@ -250,7 +254,12 @@ pub fn introduced_in(name: &str) -> ProtocolVersion {
         | "Alternative Name"
         | names::KEY_VALUE_PRESENT
         | "Key Value Location"
-        | names::ORIGINAL_CREATION_DATE => ProtocolVersion::V1_1,
+        | names::ORIGINAL_CREATION_DATE
+        | names::CERTIFICATE_LENGTH
+        | "X.509 Certificate Identifier"
+        | "X.509 Certificate Subject"
+        | "X.509 Certificate Issuer"
+        | "Digital Signature Algorithm" => ProtocolVersion::V1_1,
         "Random Number Generator" => ProtocolVersion::V1_3,
         "PKCS#12 Friendly Name"
         | "Description"

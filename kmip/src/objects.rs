@@ -2,7 +2,9 @@
 //! Secret Data and Opaque Object (KMIP 1.4 §2.2, KMIP 2.1 §2.2), with their Key Block
 //! (KMIP 2.1 §2.1.3).
 
-use crate::enums::{CryptographicAlgorithm, KeyFormatType, ObjectType, SecretDataType};
+use crate::enums::{
+    CertificateType, CryptographicAlgorithm, KeyFormatType, ObjectType, SecretDataType,
+};
 use crate::tag::Tag;
 use crate::ttlv::{FieldError, Ttlv, Value};
 
@@ -43,12 +45,18 @@ impl KeyBlock {
         let format = KeyFormatType(kb.require(Tag::KEY_FORMAT_TYPE)?.as_enum()?);
         let km = kb.require(Tag::KEY_VALUE)?.require(Tag::KEY_MATERIAL)?;
         let material = match format {
-            KeyFormatType::RAW | KeyFormatType::OPAQUE => km.as_bytes()?.to_vec(),
+            // Byte-string formats (KMIP 2.1 §11.21): raw, opaque, and DER encodings.
+            KeyFormatType::RAW
+            | KeyFormatType::OPAQUE
+            | KeyFormatType::PKCS_1
+            | KeyFormatType::PKCS_8
+            | KeyFormatType::X_509 => km.as_bytes()?.to_vec(),
             KeyFormatType::TRANSPARENT_SYMMETRIC_KEY => km.require(Tag::KEY)?.as_bytes()?.to_vec(),
             _ => {
                 return Err(FieldError::Invalid {
                     tag: Tag::KEY_FORMAT_TYPE,
-                    reason: "only Raw, Opaque and Transparent Symmetric Key formats are accepted",
+                    reason: "only Raw, Opaque, PKCS#1, PKCS#8, X.509 and Transparent \
+                             Symmetric Key formats are accepted",
                 });
             }
         };
@@ -108,6 +116,14 @@ pub enum ManagedObject {
         /// Opaque Data Value.
         value: Vec<u8>,
     },
+    /// Certificate (KMIP 2.1 §2.2.1): a Certificate Type and the certificate's encoding
+    /// (DER for X.509).
+    Certificate {
+        /// Certificate Type.
+        certificate_type: CertificateType,
+        /// Certificate Value.
+        value: Vec<u8>,
+    },
 }
 
 impl ManagedObject {
@@ -118,16 +134,17 @@ impl ManagedObject {
             ManagedObject::PublicKey(_) => ObjectType::PUBLIC_KEY,
             ManagedObject::SecretData { .. } => ObjectType::SECRET_DATA,
             ManagedObject::Opaque { .. } => ObjectType::OPAQUE_OBJECT,
+            ManagedObject::Certificate { .. } => ObjectType::CERTIFICATE,
         }
     }
 
-    /// The secret bytes of this object.
+    /// The object's bytes: key material, data or the certificate's encoding.
     pub fn material(&self) -> &[u8] {
         match self {
             ManagedObject::SymmetricKey(kb)
             | ManagedObject::PublicKey(kb)
             | ManagedObject::SecretData { key_block: kb, .. } => &kb.material,
-            ManagedObject::Opaque { value, .. } => value,
+            ManagedObject::Opaque { value, .. } | ManagedObject::Certificate { value, .. } => value,
         }
     }
 
@@ -137,6 +154,16 @@ impl ManagedObject {
             ObjectType::SYMMETRIC_KEY => Ok(ManagedObject::SymmetricKey(KeyBlock::from_ttlv(
                 payload.require(Tag::SYMMETRIC_KEY)?.require(Tag::KEY_BLOCK)?,
             )?)),
+            ObjectType::PUBLIC_KEY => Ok(ManagedObject::PublicKey(KeyBlock::from_ttlv(
+                payload.require(Tag::PUBLIC_KEY)?.require(Tag::KEY_BLOCK)?,
+            )?)),
+            ObjectType::CERTIFICATE => {
+                let c = payload.require(Tag::CERTIFICATE)?;
+                Ok(ManagedObject::Certificate {
+                    certificate_type: CertificateType(c.require(Tag::CERTIFICATE_TYPE)?.as_enum()?),
+                    value: c.require(Tag::CERTIFICATE_VALUE)?.as_bytes()?.to_vec(),
+                })
+            }
             ObjectType::SECRET_DATA => {
                 let sd = payload.require(Tag::SECRET_DATA)?;
                 Ok(ManagedObject::SecretData {
@@ -153,7 +180,8 @@ impl ManagedObject {
             }
             _ => Err(FieldError::Invalid {
                 tag: Tag::OBJECT_TYPE,
-                reason: "only Symmetric Key, Secret Data and Opaque Object can be registered",
+                reason: "only Symmetric Key, Public Key, Certificate, Secret Data and Opaque \
+                         Object can be registered",
             }),
         }
     }
@@ -177,6 +205,13 @@ impl ManagedObject {
                 vec![
                     Ttlv::new(Tag::OPAQUE_DATA_TYPE, Value::Enumeration(*data_type)),
                     Ttlv::new(Tag::OPAQUE_DATA_VALUE, Value::ByteString(value.clone())),
+                ],
+            ),
+            ManagedObject::Certificate { certificate_type, value } => Ttlv::structure(
+                Tag::CERTIFICATE,
+                vec![
+                    Ttlv::new(Tag::CERTIFICATE_TYPE, Value::Enumeration(certificate_type.0)),
+                    Ttlv::new(Tag::CERTIFICATE_VALUE, Value::ByteString(value.clone())),
                 ],
             ),
         }

@@ -9,6 +9,8 @@ Usage: lifecycle.py PHASE --port P --certs DIR --name CLIENT --state FILE
           and Locate by its name finds nothing
   crypto  key pairs (RSA-2048, EC P-256) sign and verify; an AES key encrypts and decrypts
           (CBC with PKCS#5, server-chosen IV)
+  objects register an X.509 certificate and RSA (PKCS#1) and EC (X.509) public keys, Get
+          them back byte for byte, Locate by object type, read their attributes, Destroy
 Exits non-zero with a message on the first mismatch.
 """
 import argparse
@@ -61,7 +63,7 @@ def refused(fn, reason):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("phase", choices=["create", "check", "deny", "crypto"])
+    p.add_argument("phase", choices=["create", "check", "deny", "crypto", "objects"])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--certs", required=True)
     p.add_argument("--name", required=True)
@@ -83,6 +85,9 @@ def main():
 
     if args.phase == "crypto":
         crypto(args)
+        return
+    if args.phase == "objects":
+        registered_objects(args)
         return
 
     with open(args.state) as f:
@@ -160,6 +165,54 @@ def crypto(args):
         back = c.decrypt(ciphertext, uid=key, cryptographic_parameters=params, iv_counter_nonce=iv)
         expect(back == plaintext, "decrypts to the plaintext")
     print("crypto ok")
+
+
+def registered_objects(args):
+    import ssl
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from kmip.pie import objects
+
+    with open(f"{args.certs}/{args.name}.crt") as f:
+        cert_der = ssl.PEM_cert_to_DER_cert(f.read())
+    rsa_pkcs1 = rsa.generate_private_key(65537, 2048).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.PKCS1
+    )
+    ec_spki = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with client(args, args.name) as c:
+        cert_id = c.register(objects.X509Certificate(cert_der))
+        got = c.get(cert_id)
+        expect(got.value == cert_der, "certificate comes back byte for byte")
+        expect(cert_id in c.locate(attributes=[attribute_factory.AttributeFactory().create_attribute(
+            enums.AttributeType.OBJECT_TYPE, enums.ObjectType.CERTIFICATE)]), "Locate by type")
+        a = attrs_by_name(c, cert_id, ["Certificate Type", "Certificate Length", "Cryptographic Algorithm"])
+        expect(a["Certificate Type"].value == enums.CertificateType.X_509, f"type {a}")
+        expect(a["Certificate Length"].value == len(cert_der), f"length {a}")
+
+        rsa_id = c.register(objects.PublicKey(
+            enums.CryptographicAlgorithm.RSA, 2048, rsa_pkcs1, enums.KeyFormatType.PKCS_1))
+        got = c.get(rsa_id)
+        expect(got.value == rsa_pkcs1 and got.key_format_type == enums.KeyFormatType.PKCS_1,
+               "RSA public key comes back as PKCS#1")
+        ec_id = c.register(objects.PublicKey(
+            enums.CryptographicAlgorithm.EC, 384, ec_spki, enums.KeyFormatType.X_509))
+        expect(c.get(ec_id).value == ec_spki, "EC public key comes back as SubjectPublicKeyInfo")
+        a = attrs_by_name(c, ec_id, ["Cryptographic Length"])
+        expect(a["Cryptographic Length"].value == 384, f"EC length {a}")
+        expect(refused(lambda: c.register(objects.PublicKey(
+            enums.CryptographicAlgorithm.RSA, 2048, b"not a key", enums.KeyFormatType.PKCS_1)),
+            enums.ResultReason.INVALID_FIELD), "garbage public key refused")
+
+        c.destroy(cert_id)
+        # Object Destroyed in KMIP 1.4 and later, Illegal Operation before.
+        gone = [enums.ResultReason.ILLEGAL_OPERATION]
+        if hasattr(enums.ResultReason, "OBJECT_DESTROYED"):
+            gone.append(enums.ResultReason.OBJECT_DESTROYED)
+        expect(any(refused(lambda: c.get(cert_id), r) for r in gone), "destroyed certificate is gone")
+    print("objects ok")
 
 
 if __name__ == "__main__":

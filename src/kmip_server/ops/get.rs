@@ -2,8 +2,8 @@
 
 use kmip::attributes::{find, names};
 use kmip::enums::{
-    usage_mask, BlockCipherMode, CryptographicAlgorithm, EncodingOption, KeyFormatType, ObjectType,
-    SecretDataType, State, WrappingMethod,
+    usage_mask, BlockCipherMode, CertificateType, CryptographicAlgorithm, EncodingOption,
+    KeyFormatType, ObjectType, SecretDataType, State, WrappingMethod,
 };
 use kmip::objects::{KeyBlock, ManagedObject};
 use kmip::ops::get;
@@ -24,6 +24,11 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
     }
     if object_type == ObjectType::PUBLIC_KEY {
         return public_key(cx, &row, req.key_format_type).await;
+    }
+    if object_type == ObjectType::CERTIFICATE {
+        let value = row.public_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
+        let object = ManagedObject::Certificate { certificate_type: CertificateType::X_509, value };
+        return Ok(Outcome::new(get::response(&id, &object), Some(id.clone())));
     }
     let format = match (object_type, req.key_format_type) {
         (ObjectType::SYMMETRIC_KEY, None | Some(KeyFormatType::RAW)) => KeyFormatType::RAW,

@@ -1,7 +1,9 @@
 //! Register: client-supplied key material, sealed inside the HSM before it is stored.
 
 use kmip::attributes::{find, names, Attribute};
-use kmip::enums::{HashingAlgorithm, KeyFormatType, ObjectType, State};
+use kmip::enums::{
+    CertificateType, CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, ObjectType, State,
+};
 use kmip::objects::ManagedObject;
 use kmip::ops::register;
 use kmip::{Tag, Ttlv, Value};
@@ -14,10 +16,42 @@ use crate::store::{NewObject, ObjectRow};
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Outcome, OpError> {
     let mut attrs = req.attributes;
     let (key_format, sub_type) = match &req.object {
-        ManagedObject::PublicKey(_) => {
-            return Err(OpError::Unsupported("registering public keys is not supported yet"));
+        ManagedObject::PublicKey(kb) => {
+            let spki = match kb.format {
+                KeyFormatType::X_509 => kb.material.clone(),
+                KeyFormatType::PKCS_1 => crate::der::rsa_spki(&kb.material),
+                _ => {
+                    return Err(OpError::KeyFormat(
+                        "public keys are registered as X.509 (SubjectPublicKeyInfo) or PKCS#1",
+                    ));
+                }
+            };
+            let public = Public::Key { format: kb.format, bytes: kb.material.clone() };
+            return register_public(cx, req.object.object_type(), attrs, spki, public).await;
+        }
+        ManagedObject::Certificate { certificate_type, value } => {
+            if *certificate_type != CertificateType::X_509 {
+                return Err(OpError::Unsupported("only X.509 certificates can be registered"));
+            }
+            let spki = {
+                let (_, cert) = x509_parser::parse_x509_certificate(value)
+                    .map_err(|_| OpError::Invalid("the certificate is not DER-encoded X.509"))?;
+                cert.public_key().raw.to_vec()
+            };
+            let public = Public::Certificate(value.clone());
+            return register_public(cx, req.object.object_type(), attrs, spki, public).await;
         }
         ManagedObject::SymmetricKey(kb) => {
+            if !matches!(
+                kb.format,
+                KeyFormatType::RAW
+                    | KeyFormatType::TRANSPARENT_SYMMETRIC_KEY
+                    | KeyFormatType::OPAQUE
+            ) {
+                return Err(OpError::KeyFormat(
+                    "symmetric keys are registered as Raw or Transparent Symmetric Key",
+                ));
+            }
             if kb.material.is_empty() {
                 return Err(OpError::Invalid("key material is empty"));
             }
@@ -64,6 +98,102 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Out
     row.key_format = Some(i64::from(key_format.0));
     let id = store(cx, row, sealed, sub_type, &attributes).await?;
     Ok(Outcome::new(register::response(&id), Some(id)))
+}
+
+/// A registered object with nothing secret in it.
+enum Public {
+    /// A public key as the client sent it (PKCS#1 or X.509).
+    Key { format: KeyFormatType, bytes: Vec<u8> },
+    /// An X.509 certificate's DER.
+    Certificate(Vec<u8>),
+}
+
+/// Registers a public key or an X.509 certificate: nothing secret, so the bytes are stored
+/// in clear (SubjectPublicKeyInfo, or the certificate's DER), with the key's algorithm and
+/// length, the certificate's type and length, and a Digest of what the client sent. A key
+/// is served in the format it was registered in unless Get asks for another.
+async fn register_public(
+    cx: &OpCtx<'_>,
+    object_type: ObjectType,
+    mut attrs: Vec<Attribute>,
+    spki: Vec<u8>,
+    public: Public,
+) -> Result<Outcome, OpError> {
+    let (algorithm, bits) = public_key_facts(&spki)?;
+    match find(&attrs, names::CRYPTOGRAPHIC_LENGTH) {
+        Some(Attribute { value: Value::Integer(l), .. }) if *l != bits => {
+            return Err(OpError::Invalid("Cryptographic Length differs from the key"));
+        }
+        Some(_) => {}
+        None => attrs.push(Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits))),
+    }
+    if find(&attrs, names::CRYPTOGRAPHIC_ALGORITHM).is_none() {
+        attrs.push(Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm.0)));
+    }
+    let (mut row, mut attributes) = new_object(cx, object_type, attrs)?;
+    let (stored, format, digest) = match public {
+        Public::Certificate(der) => {
+            attributes.push(Attribute::new(
+                names::CERTIFICATE_TYPE,
+                Value::Enumeration(CertificateType::X_509.0),
+            ));
+            let length =
+                i32::try_from(der.len()).map_err(|_| OpError::Invalid("certificate too long"))?;
+            attributes.push(Attribute::new(names::CERTIFICATE_LENGTH, Value::Integer(length)));
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(&der).to_vec();
+            (der, None, digest)
+        }
+        Public::Key { format, bytes } => {
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes).to_vec();
+            (spki, Some(format), digest)
+        }
+    };
+    let mut digest_fields = vec![
+        Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::SHA_256.0)),
+        Ttlv::new(Tag::DIGEST_VALUE, Value::ByteString(digest)),
+    ];
+    if let Some(f) = format {
+        digest_fields.push(Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(f.0)));
+    }
+    attributes.push(Attribute::new(names::DIGEST, Value::Structure(digest_fields)));
+    row.key_format = format.map(|f| i64::from(f.0));
+    row.public_material = Some(stored);
+    let id = row.id.clone();
+    cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await?;
+    Ok(Outcome::new(register::response(&id), Some(id)))
+}
+
+/// The algorithm and size of a SubjectPublicKeyInfo: RSA modulus bits, or the EC curve's.
+fn public_key_facts(spki: &[u8]) -> Result<(CryptographicAlgorithm, i32), OpError> {
+    use x509_parser::prelude::FromDer;
+    use x509_parser::public_key::PublicKey;
+    let bad = OpError::Invalid("the public key is not a valid SubjectPublicKeyInfo");
+    let (rest, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki).map_err(|_| bad)?;
+    if !rest.is_empty() {
+        return Err(OpError::Invalid("bytes follow the SubjectPublicKeyInfo"));
+    }
+    match info.parsed() {
+        Ok(PublicKey::RSA(rsa)) => {
+            Ok((CryptographicAlgorithm::RSA, i32::try_from(rsa.key_size()).unwrap_or(0)))
+        }
+        Ok(PublicKey::EC(_)) => {
+            let curve = info
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|oid| oid.to_id_string());
+            let bits = match curve.as_deref() {
+                Some("1.2.840.10045.3.1.7") => 256,
+                Some("1.3.132.0.34") => 384,
+                Some("1.3.132.0.35") => 521,
+                _ => return Err(OpError::Unsupported("EC keys on P-256, P-384 or P-521 only")),
+            };
+            Ok((CryptographicAlgorithm::EC, bits))
+        }
+        Ok(_) => Err(OpError::Unsupported("RSA and EC public keys only")),
+        Err(_) => Err(OpError::Invalid("the public key does not parse")),
+    }
 }
 
 /// Checks the client's attributes and builds the row of a new object owned by the caller.
