@@ -4,7 +4,7 @@
 
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use sha2::Digest as _;
 
@@ -69,13 +69,18 @@ impl Hash {
         }
     }
 
+    /// PSS with MGF1 over the same hash and a salt as long as the hash (what we sign with).
     fn pss(self) -> PkcsPssParams {
+        self.pss_salted(self.len())
+    }
+
+    fn pss_salted(self, salt: usize) -> PkcsPssParams {
         let (hash_alg, mgf) = match self {
             Hash::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
             Hash::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
             Hash::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),
         };
-        PkcsPssParams { hash_alg, mgf, s_len: (self.len() as u64).into() }
+        PkcsPssParams { hash_alg, mgf, s_len: (salt as u64).into() }
     }
 }
 
@@ -227,34 +232,23 @@ impl Hsm {
         signature: &[u8],
     ) -> Result<bool, HsmError> {
         let key = self.key_by_id(s, ObjectClass::PUBLIC_KEY, id)?;
-        let result = match scheme {
-            Scheme::Ecdsa(hash) => {
-                let digest = digest_of(hash, message)?;
-                let half = match value_of(s, key, AttributeType::EcPoint)?.len() {
-                    n if n > 90 => 48,
-                    _ => 32,
-                };
-                let Some(raw) = crate::der::ecdsa_raw(signature, half) else { return Ok(false) };
-                s.verify(&Mechanism::Ecdsa, key, &digest, &raw)
-            }
-            Scheme::RsaPkcs1(hash) => {
-                let info = [hash.digest_info_prefix(), &digest_of(hash, message)?].concat();
-                s.verify(&Mechanism::RsaPkcs, key, &info, signature)
-            }
-            Scheme::RsaPss(hash) => {
-                let digest = digest_of(hash, message)?;
-                s.verify(&Mechanism::RsaPkcsPss(hash.pss()), key, &digest, signature)
-            }
-        };
-        match result {
-            Ok(()) => Ok(true),
-            Err(cryptoki::error::Error::Pkcs11(
-                cryptoki::error::RvError::SignatureInvalid
-                | cryptoki::error::RvError::SignatureLenRange,
-                _,
-            )) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        verify_with(s, key, scheme, message, signature)
+    }
+
+    /// Verifies with a public key given as SubjectPublicKeyInfo (a registered key, which
+    /// has no HSM object): it becomes a session object for this one C_Verify.
+    pub(crate) fn verify_spki(
+        &self,
+        s: &Session,
+        spki: &[u8],
+        scheme: Scheme,
+        message: Message<'_>,
+        signature: &[u8],
+    ) -> Result<bool, HsmError> {
+        let key = s.create_object(&public_key_template(spki)?)?;
+        let result = verify_with(s, key, scheme, message, signature);
+        let _ = s.destroy_object(key);
+        result
     }
 
     /// RSA-OAEP with SHA-1 and MGF1-SHA-1 (what SoftHSM 2.6 offers): encrypts with the public
@@ -301,4 +295,85 @@ fn digest_of(hash: Hash, message: Message<'_>) -> Result<Vec<u8>, HsmError> {
         Message::Digest(d) if d.len() == hash.len() => Ok(d.to_vec()),
         Message::Digest(_) => Err(HsmError::BadDigestLength),
     }
+}
+
+/// C_Verify with `key` under `scheme`; a wrong signature is `Ok(false)`.
+fn verify_with(
+    s: &Session,
+    key: ObjectHandle,
+    scheme: Scheme,
+    message: Message<'_>,
+    signature: &[u8],
+) -> Result<bool, HsmError> {
+    let result = match scheme {
+        Scheme::Ecdsa(hash) => {
+            let digest = digest_of(hash, message)?;
+            let half = match value_of(s, key, AttributeType::EcPoint)?.len() {
+                n if n > 90 => 48,
+                _ => 32,
+            };
+            let Some(raw) = crate::der::ecdsa_raw(signature, half) else { return Ok(false) };
+            s.verify(&Mechanism::Ecdsa, key, &digest, &raw)
+        }
+        Scheme::RsaPkcs1(hash) => {
+            let info = [hash.digest_info_prefix(), &digest_of(hash, message)?].concat();
+            s.verify(&Mechanism::RsaPkcs, key, &info, signature)
+        }
+        Scheme::RsaPss(hash) => {
+            // KMIP 1.x names no salt length: signers use the hash's length (as we do) or
+            // the largest that fits (OpenSSL's "max", as in the OASIS test cases).
+            let digest = digest_of(hash, message)?;
+            match s.verify(&Mechanism::RsaPkcsPss(hash.pss()), key, &digest, signature) {
+                Err(cryptoki::error::Error::Pkcs11(
+                    cryptoki::error::RvError::SignatureInvalid,
+                    _,
+                )) => {
+                    let modulus = value_of(s, key, AttributeType::Modulus)?;
+                    let bytes = modulus.iter().skip_while(|b| **b == 0).count();
+                    let params = hash.pss_salted(bytes.saturating_sub(hash.len() + 2));
+                    s.verify(&Mechanism::RsaPkcsPss(params), key, &digest, signature)
+                }
+                other => other,
+            }
+        }
+    };
+    match result {
+        Ok(()) => Ok(true),
+        Err(cryptoki::error::Error::Pkcs11(
+            cryptoki::error::RvError::SignatureInvalid
+            | cryptoki::error::RvError::SignatureLenRange,
+            _,
+        )) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A session public key object for `spki` (RSA, or EC on a named curve), for verification.
+fn public_key_template(spki: &[u8]) -> Result<Vec<Attribute>, HsmError> {
+    use x509_parser::prelude::FromDer;
+    use x509_parser::public_key::PublicKey;
+    let (_, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki)
+        .map_err(|_| HsmError::BadPublicKey)?;
+    let mut template = vec![
+        Attribute::Class(ObjectClass::PUBLIC_KEY),
+        Attribute::Token(false),
+        Attribute::Verify(true),
+    ];
+    match info.parsed().map_err(|_| HsmError::BadPublicKey)? {
+        PublicKey::RSA(rsa) => template.extend([
+            Attribute::KeyType(KeyType::RSA),
+            Attribute::Modulus(rsa.modulus.to_vec()),
+            Attribute::PublicExponent(rsa.exponent.to_vec()),
+        ]),
+        PublicKey::EC(point) => {
+            let curve = info.algorithm.parameters.as_ref().ok_or(HsmError::BadPublicKey)?;
+            template.extend([
+                Attribute::KeyType(KeyType::EC),
+                Attribute::EcParams(crate::der::tlv(0x06, curve.data)),
+                Attribute::EcPoint(crate::der::tlv(0x04, point.data())),
+            ]);
+        }
+        _ => return Err(HsmError::BadPublicKey),
+    }
+    Ok(template)
 }

@@ -27,6 +27,8 @@ pub(crate) enum HsmError {
     BadSealed,
     #[error("no key with that identifier in the HSM")]
     KeyNotFound,
+    #[error("the public key is not an RSA or named-curve EC SubjectPublicKeyInfo")]
+    BadPublicKey,
     #[error("the digest's length does not match the hashing algorithm")]
     BadDigestLength,
     #[error("the HSM returned a signature of the wrong length")]

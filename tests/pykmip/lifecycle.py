@@ -10,7 +10,8 @@ Usage: lifecycle.py PHASE --port P --certs DIR --name CLIENT --state FILE
   crypto  key pairs (RSA-2048, EC P-256) sign and verify; an AES key encrypts and decrypts
           (CBC with PKCS#5, server-chosen IV)
   objects register an X.509 certificate and RSA (PKCS#1) and EC (X.509) public keys, Get
-          them back byte for byte, Locate by object type, read their attributes, Destroy
+          them back byte for byte, Locate by object type, read their attributes, verify
+          signatures made outside with the registered keys, Destroy
 Exits non-zero with a message on the first mismatch.
 """
 import argparse
@@ -176,12 +177,20 @@ def registered_objects(args):
 
     with open(f"{args.certs}/{args.name}.crt") as f:
         cert_der = ssl.PEM_cert_to_DER_cert(f.read())
-    rsa_pkcs1 = rsa.generate_private_key(65537, 2048).public_key().public_bytes(
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    rsa_private = rsa.generate_private_key(65537, 2048)
+    rsa_pkcs1 = rsa_private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.PKCS1
     )
-    ec_spki = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
+    ec_private = ec.generate_private_key(ec.SECP384R1())
+    ec_spki = ec_private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    message = b"signed outside, verified in the HSM"
+    rsa_signature = rsa_private.sign(message, padding.PKCS1v15(), hashes.SHA256())
+    ec_signature = ec_private.sign(message, ec.ECDSA(hashes.SHA384()))
     with client(args, args.name) as c:
         cert_id = c.register(objects.X509Certificate(cert_der))
         got = c.get(cert_id)
@@ -192,16 +201,29 @@ def registered_objects(args):
         expect(a["Certificate Type"].value == enums.CertificateType.X_509, f"type {a}")
         expect(a["Certificate Length"].value == len(cert_der), f"length {a}")
 
+        verify = [enums.CryptographicUsageMask.VERIFY]
         rsa_id = c.register(objects.PublicKey(
-            enums.CryptographicAlgorithm.RSA, 2048, rsa_pkcs1, enums.KeyFormatType.PKCS_1))
+            enums.CryptographicAlgorithm.RSA, 2048, rsa_pkcs1, enums.KeyFormatType.PKCS_1, masks=verify))
         got = c.get(rsa_id)
         expect(got.value == rsa_pkcs1 and got.key_format_type == enums.KeyFormatType.PKCS_1,
                "RSA public key comes back as PKCS#1")
         ec_id = c.register(objects.PublicKey(
-            enums.CryptographicAlgorithm.EC, 384, ec_spki, enums.KeyFormatType.X_509))
+            enums.CryptographicAlgorithm.EC, 384, ec_spki, enums.KeyFormatType.X_509, masks=verify))
         expect(c.get(ec_id).value == ec_spki, "EC public key comes back as SubjectPublicKeyInfo")
         a = attrs_by_name(c, ec_id, ["Cryptographic Length"])
         expect(a["Cryptographic Length"].value == 384, f"EC length {a}")
+
+        # Registered public keys verify signatures made elsewhere (in the HSM, as session keys).
+        for uid, signature, dsa in [
+            (rsa_id, rsa_signature, enums.DigitalSignatureAlgorithm.SHA256_WITH_RSA_ENCRYPTION),
+            (ec_id, ec_signature, enums.DigitalSignatureAlgorithm.ECDSA_WITH_SHA384),
+        ]:
+            c.activate(uid)
+            params = {"digital_signature_algorithm": dsa}
+            valid = c.signature_verify(message, signature, uid=uid, cryptographic_parameters=params)
+            expect(valid == enums.ValidityIndicator.VALID, f"{dsa} verifies with the registered key")
+            invalid = c.signature_verify(b"other", signature, uid=uid, cryptographic_parameters=params)
+            expect(invalid == enums.ValidityIndicator.INVALID, f"{dsa} wrong message fails")
         expect(refused(lambda: c.register(objects.PublicKey(
             enums.CryptographicAlgorithm.RSA, 2048, b"not a key", enums.KeyFormatType.PKCS_1)),
             enums.ResultReason.INVALID_FIELD), "garbage public key refused")

@@ -111,11 +111,19 @@ pub(crate) async fn handle(
         return Ok(Outcome::new(sign::sign_response(&id, signature), Some(id)));
     }
     let signature = req.signature.ok_or(OpError::Invalid("Signature Data is required"))?;
+    // A generated pair's public key is an HSM object; a registered one is only stored.
+    let spki = row.public_material.clone();
     let valid = cx
         .state
         .hsm
         .run(move |hsm, s| {
-            hsm.verify(s, key_id.as_bytes(), scheme, message(&data, &digested), &signature)
+            let m = message(&data, &digested);
+            match (hsm.verify(s, key_id.as_bytes(), scheme, m, &signature), &spki) {
+                (Err(crate::hsm::HsmError::KeyNotFound), Some(spki)) => {
+                    hsm.verify_spki(s, spki, scheme, message(&data, &digested), &signature)
+                }
+                (result, _) => result,
+            }
         })
         .await?;
     Ok(Outcome::new(sign::verify_response(&id, valid), Some(id)))
