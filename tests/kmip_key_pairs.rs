@@ -247,3 +247,85 @@ fn rsa_oaep_encryption_with_hsm_key_pairs() {
     assert_eq!(item.result_reason, Some(ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
     server.stop();
 }
+
+/// The certificate object's DER from a Get response.
+fn certificate_der(c: &mut Client, id: &str) -> Vec<u8> {
+    let r = c.ok(Operation::GET, vec![uid(id)]);
+    let cert = r.find(Tag::CERTIFICATE).unwrap();
+    assert_eq!(cert.find(Tag::CERTIFICATE_TYPE).unwrap().as_enum().unwrap(), 1, "X.509");
+    cert.find(Tag::CERTIFICATE_VALUE).unwrap().as_bytes().unwrap().to_vec()
+}
+
+#[test]
+fn certify_issues_from_the_hsm_ca() {
+    let (dir, server, _certs, mut c) = started("strongroom-certify", "alice");
+    let (_, public) = create_pair(&mut c, CryptographicAlgorithm::EC, 256);
+    let name = Attribute::new(names::NAME, name_value("payments-signer"));
+    c.ok(Operation::ADD_ATTRIBUTE, vec![uid(&public), name.to_v1()]);
+
+    // Certify a managed public key: the certificate carries that key, the CA signed it,
+    // and the two objects link to each other.
+    let cert_id = uid_of(&c.ok(Operation::CERTIFY, vec![uid(&public)]));
+    let der = certificate_der(&mut c, &cert_id);
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    assert_eq!(cert.public_key().raw, public_spki(&mut c, &public).as_slice());
+    assert_eq!(cert.subject().to_string(), "CN=payments-signer");
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
+    );
+    std::fs::write(dir.join("certified.pem"), pem).unwrap();
+    let out = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(dir.join("ca.crt"))
+        .arg(dir.join("certified.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let links =
+        c.ok(Operation::GET_ATTRIBUTES, vec![uid(&public), text(Tag::ATTRIBUTE_NAME, "Link")]);
+    let linked: Vec<String> = links
+        .find_all(Tag::ATTRIBUTE)
+        .map(|a| Attribute::from_v1(a).unwrap().value)
+        .filter_map(|v| match v {
+            Value::Structure(items) => items
+                .iter()
+                .find(|i| i.tag == Tag::LINKED_OBJECT_IDENTIFIER)
+                .and_then(|i| i.as_text().ok().map(str::to_owned)),
+            _ => None,
+        })
+        .collect();
+    assert!(linked.contains(&cert_id), "{linked:?}");
+
+    // Certify a PKCS#10 request: the requester's key, its subject.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "device-17");
+    let csr = params.serialize_request(&key).unwrap();
+    let item = c.ok(
+        Operation::CERTIFY,
+        vec![
+            enumeration(Tag::CERTIFICATE_REQUEST_TYPE, 2),
+            Ttlv::new(Tag::CERTIFICATE_REQUEST, Value::ByteString(csr.der().to_vec())),
+        ],
+    );
+    let der = certificate_der(&mut c, &uid_of(&item));
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    assert_eq!(cert.public_key().raw, rcgen::PublicKeyData::subject_public_key_info(&key));
+    assert_eq!(cert.subject().to_string(), "CN=device-17");
+
+    // A tampered request is refused, and nothing is issued for it.
+    let mut bad = csr.der().to_vec();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let item = c.call(
+        Operation::CERTIFY,
+        vec![
+            enumeration(Tag::CERTIFICATE_REQUEST_TYPE, 2),
+            Ttlv::new(Tag::CERTIFICATE_REQUEST, Value::ByteString(bad)),
+        ],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    server.stop();
+}

@@ -21,6 +21,7 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::CREATE,
     Operation::CREATE_KEY_PAIR,
     Operation::REGISTER,
+    Operation::CERTIFY,
     Operation::RE_KEY,
     Operation::LOCATE,
     Operation::GET,
@@ -291,6 +292,7 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
             Ok(Outcome::new(p::rng::seed_response(used), None))
         }
         Operation::RE_KEY => ops::rekey::handle(cx, p::rekey::Request::from_ttlv(pl)?).await,
+        Operation::CERTIFY => ops::certify::handle(cx, p::certify::Request::from_ttlv(pl)?).await,
         Operation::LOCATE => ops::locate::handle(cx, p::locate::Request::from_ttlv(pl)?).await,
         Operation::ACTIVATE => {
             ops::activate::handle(cx, p::activate::Request::from_ttlv(pl)?).await

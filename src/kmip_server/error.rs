@@ -48,6 +48,8 @@ pub(crate) enum OpError {
     Store(#[from] StoreError),
     #[error("HSM error: {0}")]
     Hsm(#[from] HsmError),
+    #[error("certificate authority error: {0}")]
+    Ca(#[from] crate::ca::CaError),
 }
 
 impl OpError {
@@ -91,6 +93,7 @@ impl OpError {
             ),
             OpError::Store(_) => ResultReason::GENERAL_FAILURE,
             OpError::Hsm(_) => ResultReason::CRYPTOGRAPHIC_FAILURE,
+            OpError::Ca(_) => ResultReason::GENERAL_FAILURE,
         }
     }
 
@@ -110,6 +113,7 @@ impl OpError {
                 "the data does not decrypt or verify with this key and these parameters".to_owned()
             }
             OpError::Hsm(_) => "HSM operation failed".to_owned(),
+            OpError::Ca(_) => "the certificate authority could not issue".to_owned(),
             other => other.to_string(),
         }
     }
@@ -117,7 +121,7 @@ impl OpError {
     /// Whether this is an internal failure worth logging.
     pub(crate) fn is_internal(&self) -> bool {
         match self {
-            OpError::Store(_) => true,
+            OpError::Store(_) | OpError::Ca(_) => true,
             OpError::Hsm(e) => !e.is_data_rejected() && !e.is_key_size_rejected(),
             _ => false,
         }

@@ -4,6 +4,7 @@
 
 pub mod activate;
 pub mod add_attribute;
+pub mod certify;
 pub mod create;
 pub mod create_key_pair;
 pub mod delete_attribute;

@@ -5,6 +5,7 @@
 pub(crate) mod activate;
 pub(crate) mod archive;
 pub(crate) mod attributes;
+pub(crate) mod certify;
 pub(crate) mod create;
 pub(crate) mod crypt;
 pub(crate) mod destroy;

@@ -27,7 +27,9 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Out
                 }
             };
             let public = Public::Key { format: kb.format, bytes: kb.material.clone() };
-            return register_public(cx, req.object.object_type(), attrs, spki, public).await;
+            let id =
+                register_public(cx, req.object.object_type(), attrs, spki, public, vec![]).await?;
+            return Ok(Outcome::new(register::response(&id), Some(id)));
         }
         ManagedObject::Certificate { certificate_type, value } => {
             if *certificate_type != CertificateType::X_509 {
@@ -39,7 +41,9 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Out
                 cert.public_key().raw.to_vec()
             };
             let public = Public::Certificate(value.clone());
-            return register_public(cx, req.object.object_type(), attrs, spki, public).await;
+            let id =
+                register_public(cx, req.object.object_type(), attrs, spki, public, vec![]).await?;
+            return Ok(Outcome::new(register::response(&id), Some(id)));
         }
         ManagedObject::SymmetricKey(kb) => {
             if !matches!(
@@ -101,7 +105,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Out
 }
 
 /// A registered object with nothing secret in it.
-enum Public {
+pub(crate) enum Public {
     /// A public key as the client sent it (PKCS#1 or X.509).
     Key { format: KeyFormatType, bytes: Vec<u8> },
     /// An X.509 certificate's DER.
@@ -111,14 +115,16 @@ enum Public {
 /// Registers a public key or an X.509 certificate: nothing secret, so the bytes are stored
 /// in clear (SubjectPublicKeyInfo, or the certificate's DER), with the key's algorithm and
 /// length, the certificate's type and length, and a Digest of what the client sent. A key
-/// is served in the format it was registered in unless Get asks for another.
-async fn register_public(
+/// is served in the format it was registered in unless Get asks for another. `server_attrs`
+/// (links) are added after the client's are checked. Returns the new object's id.
+pub(crate) async fn register_public(
     cx: &OpCtx<'_>,
     object_type: ObjectType,
     mut attrs: Vec<Attribute>,
     spki: Vec<u8>,
     public: Public,
-) -> Result<Outcome, OpError> {
+    server_attrs: Vec<Attribute>,
+) -> Result<String, OpError> {
     let (algorithm, bits) = public_key_facts(&spki)?;
     match find(&attrs, names::CRYPTOGRAPHIC_LENGTH) {
         Some(Attribute { value: Value::Integer(l), .. }) if *l != bits => {
@@ -131,6 +137,7 @@ async fn register_public(
         attrs.push(Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm.0)));
     }
     let (mut row, mut attributes) = new_object(cx, object_type, attrs)?;
+    attributes.extend(server_attrs);
     let (stored, format, digest) = match public {
         Public::Certificate(der) => {
             attributes.push(Attribute::new(
@@ -160,7 +167,7 @@ async fn register_public(
     row.public_material = Some(stored);
     let id = row.id.clone();
     cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await?;
-    Ok(Outcome::new(register::response(&id), Some(id)))
+    Ok(id)
 }
 
 /// The algorithm and size of a SubjectPublicKeyInfo: RSA modulus bits, or the EC curve's.
