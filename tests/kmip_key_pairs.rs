@@ -297,6 +297,22 @@ fn certify_issues_from_the_hsm_ca() {
         .collect();
     assert!(linked.contains(&cert_id), "{linked:?}");
 
+    // KMIP Revoke of the certificate object puts it on the CA's CRL.
+    c.ok(Operation::REVOKE, vec![uid(&cert_id), revocation(RevocationReasonCode::KEY_COMPROMISE)]);
+    let (status, crl) =
+        https_with(server.https, tls_config(&dir, None), "GET", "/v1/pki/crl/pem", &[], b"");
+    assert_eq!(status, 200);
+    std::fs::write(dir.join("crl.pem"), crl).unwrap();
+    let out = Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(dir.join("crl.pem"))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout).to_uppercase();
+    let serial = hex::encode_upper(cert.raw_serial());
+    assert!(listing.contains(&serial), "{serial} not in\n{listing}");
+    assert!(listing.contains("KEY COMPROMISE"), "{listing}");
+
     // Certify a PKCS#10 request: the requester's key, its subject.
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params = rcgen::CertificateParams::default();

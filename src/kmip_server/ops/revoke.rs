@@ -1,7 +1,7 @@
 //! Revoke: compromise reasons move the object to Compromised; other reasons deactivate it
 //! (KMIP 1.4 §4.20).
 
-use kmip::enums::{RevocationReasonCode, State};
+use kmip::enums::{ObjectType, RevocationReasonCode, State};
 use kmip::ops::revoke;
 
 use super::{refresh_state, OpCtx, Outcome};
@@ -34,5 +34,28 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: revoke::Request) -> Result<Outco
     row.revocation_message = req.message;
     row.last_change_date = cx.now;
     cx.state.store.save_lifecycle(&row).await?;
+    // A certificate this CA issued (Certify) goes on its CRL and OCSP answers too.
+    if row.object_type == i64::from(ObjectType::CERTIFICATE.0) {
+        if let Some(der) = &row.public_material {
+            if let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) {
+                let serial = hex::encode(cert.raw_serial());
+                let reason = rfc5280_reason(req.reason);
+                cx.state.store.revoke_certificate(&serial, reason, cx.now).await?;
+            }
+        }
+    }
     Ok(Outcome::new(vec![kmip::ops::uid_item(&id)], Some(id)))
+}
+
+/// The RFC 5280 CRL reason code for a KMIP Revocation Reason Code.
+fn rfc5280_reason(kmip: RevocationReasonCode) -> i64 {
+    match kmip {
+        RevocationReasonCode::KEY_COMPROMISE => 1,
+        RevocationReasonCode::CA_COMPROMISE => 2,
+        RevocationReasonCode::AFFILIATION_CHANGED => 3,
+        RevocationReasonCode::SUPERSEDED => 4,
+        RevocationReasonCode::CESSATION_OF_OPERATION => 5,
+        RevocationReasonCode::PRIVILEGE_WITHDRAWN => 9,
+        _ => 0,
+    }
 }
