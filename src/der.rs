@@ -89,6 +89,61 @@ pub(crate) fn read_tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     (rest.len() >= len).then(|| rest.split_at(len))
 }
 
+/// The parts of a PKCS#1 RSAPrivateKey (RFC 8017 A.1.2), big-endian without sign bytes.
+pub(crate) struct RsaPrivateKey {
+    pub(crate) modulus: Vec<u8>,
+    pub(crate) public_exponent: Vec<u8>,
+    pub(crate) private_exponent: Vec<u8>,
+    pub(crate) prime1: Vec<u8>,
+    pub(crate) prime2: Vec<u8>,
+    pub(crate) exponent1: Vec<u8>,
+    pub(crate) exponent2: Vec<u8>,
+    pub(crate) coefficient: Vec<u8>,
+}
+
+/// Reads a two-prime PKCS#1 RSAPrivateKey; `None` if it is not one.
+pub(crate) fn rsa_private_key(der: &[u8]) -> Option<RsaPrivateKey> {
+    let (mut body, trailing) = read_tlv(der, 0x30)?;
+    if !trailing.is_empty() {
+        return None;
+    }
+    let mut next = || -> Option<Vec<u8>> {
+        let (v, rest) = read_tlv(body, 0x02)?;
+        body = rest;
+        let v: Vec<u8> = v.iter().copied().skip_while(|b| *b == 0).collect();
+        Some(if v.is_empty() { vec![0] } else { v })
+    };
+    let version = next()?;
+    if version != [0] {
+        return None; // multi-prime keys (version 1) are not supported
+    }
+    let key = RsaPrivateKey {
+        modulus: next()?,
+        public_exponent: next()?,
+        private_exponent: next()?,
+        prime1: next()?,
+        prime2: next()?,
+        exponent1: next()?,
+        exponent2: next()?,
+        coefficient: next()?,
+    };
+    (key.modulus.len() >= 128).then_some(key)
+}
+
+/// The RSAPrivateKey inside a PKCS#8 PrivateKeyInfo (RFC 5208) for rsaEncryption; `None`
+/// for another algorithm or a malformed structure.
+pub(crate) fn pkcs8_rsa(der: &[u8]) -> Option<&[u8]> {
+    let (body, _) = read_tlv(der, 0x30)?;
+    let (_version, rest) = read_tlv(body, 0x02)?;
+    let (algorithm, rest) = read_tlv(rest, 0x30)?;
+    let (oid, _) = read_tlv(algorithm, 0x06)?;
+    if oid != &RSA_ENCRYPTION[2..] {
+        return None;
+    }
+    let (key, _) = read_tlv(rest, 0x04)?;
+    Some(key)
+}
+
 /// The tag of the element at the front of `input`.
 pub(crate) fn peek_tag(input: &[u8]) -> Option<u8> {
     input.first().copied()
@@ -147,5 +202,18 @@ mod tests {
         let spki = ec_spki(P256, &point);
         let (_, parsed) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki).unwrap();
         assert_eq!(parsed.subject_public_key.data.as_ref(), &point[..]);
+    }
+
+    #[test]
+    fn rsa_private_keys_from_pkcs8() {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let pkcs8 = kp.serialize_der();
+        let pkcs1 = pkcs8_rsa(&pkcs8).expect("PKCS#8 around an RSA key");
+        let key = rsa_private_key(pkcs1).expect("a two-prime RSAPrivateKey");
+        let spki = rsa_spki(&rsa_public_key(&key.modulus, &key.public_exponent));
+        assert_eq!(spki, rcgen::PublicKeyData::subject_public_key_info(&kp));
+        assert_eq!(key.modulus.len(), 256);
+        assert!(rsa_private_key(&pkcs1[..pkcs1.len() - 1]).is_none(), "truncated");
+        assert!(pkcs8_rsa(&rcgen::KeyPair::generate().unwrap().serialize_der()).is_none(), "EC");
     }
 }

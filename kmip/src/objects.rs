@@ -102,6 +102,8 @@ pub enum ManagedObject {
     SymmetricKey(KeyBlock),
     /// Public Key (KMIP 2.1 §2.2.5).
     PublicKey(KeyBlock),
+    /// Private Key (KMIP 2.1 §2.2.3).
+    PrivateKey(KeyBlock),
     /// Secret Data (KMIP 2.1 §2.2.6).
     SecretData {
         /// Secret Data Type.
@@ -132,6 +134,7 @@ impl ManagedObject {
         match self {
             ManagedObject::SymmetricKey(_) => ObjectType::SYMMETRIC_KEY,
             ManagedObject::PublicKey(_) => ObjectType::PUBLIC_KEY,
+            ManagedObject::PrivateKey(_) => ObjectType::PRIVATE_KEY,
             ManagedObject::SecretData { .. } => ObjectType::SECRET_DATA,
             ManagedObject::Opaque { .. } => ObjectType::OPAQUE_OBJECT,
             ManagedObject::Certificate { .. } => ObjectType::CERTIFICATE,
@@ -143,6 +146,7 @@ impl ManagedObject {
         match self {
             ManagedObject::SymmetricKey(kb)
             | ManagedObject::PublicKey(kb)
+            | ManagedObject::PrivateKey(kb)
             | ManagedObject::SecretData { key_block: kb, .. } => &kb.material,
             ManagedObject::Opaque { value, .. } | ManagedObject::Certificate { value, .. } => value,
         }
@@ -156,6 +160,9 @@ impl ManagedObject {
             )?)),
             ObjectType::PUBLIC_KEY => Ok(ManagedObject::PublicKey(KeyBlock::from_ttlv(
                 payload.require(Tag::PUBLIC_KEY)?.require(Tag::KEY_BLOCK)?,
+            )?)),
+            ObjectType::PRIVATE_KEY => Ok(ManagedObject::PrivateKey(KeyBlock::from_ttlv(
+                payload.require(Tag::PRIVATE_KEY)?.require(Tag::KEY_BLOCK)?,
             )?)),
             ObjectType::CERTIFICATE => {
                 let c = payload.require(Tag::CERTIFICATE)?;
@@ -180,8 +187,8 @@ impl ManagedObject {
             }
             _ => Err(FieldError::Invalid {
                 tag: Tag::OBJECT_TYPE,
-                reason: "only Symmetric Key, Public Key, Certificate, Secret Data and Opaque \
-                         Object can be registered",
+                reason: "only Symmetric Key, Public Key, Private Key, Certificate, Secret Data \
+                         and Opaque Object can be registered",
             }),
         }
     }
@@ -193,6 +200,7 @@ impl ManagedObject {
                 Ttlv::structure(Tag::SYMMETRIC_KEY, vec![kb.to_ttlv()])
             }
             ManagedObject::PublicKey(kb) => Ttlv::structure(Tag::PUBLIC_KEY, vec![kb.to_ttlv()]),
+            ManagedObject::PrivateKey(kb) => Ttlv::structure(Tag::PRIVATE_KEY, vec![kb.to_ttlv()]),
             ManagedObject::SecretData { data_type, key_block } => Ttlv::structure(
                 Tag::SECRET_DATA,
                 vec![

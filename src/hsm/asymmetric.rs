@@ -235,6 +235,36 @@ impl Hsm {
         verify_with(s, key, scheme, message, signature)
     }
 
+    /// Imports a client's RSA private key (KMIP Register) as a token object named by CKA_ID
+    /// `id`: sensitive and never extractable from then on, like a generated one.
+    pub(crate) fn import_rsa_private(
+        &self,
+        s: &Session,
+        id: &[u8],
+        key: &crate::der::RsaPrivateKey,
+    ) -> Result<(), HsmError> {
+        s.create_object(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(KeyType::RSA),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Decrypt(true),
+            Attribute::Id(id.to_vec()),
+            Attribute::Modulus(key.modulus.clone()),
+            Attribute::PublicExponent(key.public_exponent.clone()),
+            Attribute::PrivateExponent(key.private_exponent.clone()),
+            Attribute::Prime1(key.prime1.clone()),
+            Attribute::Prime2(key.prime2.clone()),
+            Attribute::Exponent1(key.exponent1.clone()),
+            Attribute::Exponent2(key.exponent2.clone()),
+            Attribute::Coefficient(key.coefficient.clone()),
+        ])?;
+        Ok(())
+    }
+
     /// Verifies with a public key given as SubjectPublicKeyInfo (a registered key, which
     /// has no HSM object): it becomes a session object for this one C_Verify.
     pub(crate) fn verify_spki(

@@ -31,6 +31,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Out
                 register_public(cx, req.object.object_type(), attrs, spki, public, vec![]).await?;
             return Ok(Outcome::new(register::response(&id), Some(id)));
         }
+        ManagedObject::PrivateKey(kb) => return register_private(cx, attrs, kb).await,
         ManagedObject::Certificate { certificate_type, value } => {
             if *certificate_type != CertificateType::X_509 {
                 return Err(OpError::Unsupported("only X.509 certificates can be registered"));
@@ -168,6 +169,50 @@ pub(crate) async fn register_public(
     let id = row.id.clone();
     cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await?;
     Ok(id)
+}
+
+/// Registers an RSA private key (PKCS#1 or PKCS#8): it goes into the HSM as a sensitive,
+/// non-extractable token object, exactly like a generated one (Get refuses it, Sign uses
+/// it there); the store keeps its public half.
+async fn register_private(
+    cx: &OpCtx<'_>,
+    mut attrs: Vec<Attribute>,
+    kb: &kmip::objects::KeyBlock,
+) -> Result<Outcome, OpError> {
+    let pkcs1 = match kb.format {
+        KeyFormatType::PKCS_1 => kb.material.as_slice(),
+        KeyFormatType::PKCS_8 => crate::der::pkcs8_rsa(&kb.material)
+            .ok_or(OpError::Unsupported("private keys are registered as RSA (PKCS#1 or PKCS#8)"))?,
+        _ => return Err(OpError::KeyFormat("private keys are registered as PKCS#1 or PKCS#8")),
+    };
+    let key = crate::der::rsa_private_key(pkcs1)
+        .ok_or(OpError::Invalid("the key material is not a two-prime RSA private key"))?;
+    let spki =
+        crate::der::rsa_spki(&crate::der::rsa_public_key(&key.modulus, &key.public_exponent));
+    let (algorithm, bits) = public_key_facts(&spki)?;
+    match find(&attrs, names::CRYPTOGRAPHIC_LENGTH) {
+        Some(Attribute { value: Value::Integer(l), .. }) if *l != bits => {
+            return Err(OpError::Invalid("Cryptographic Length differs from the key"));
+        }
+        Some(_) => {}
+        None => attrs.push(Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits))),
+    }
+    if find(&attrs, names::CRYPTOGRAPHIC_ALGORITHM).is_none() {
+        attrs.push(Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm.0)));
+    }
+    let (mut row, attributes) = new_object(cx, ObjectType::PRIVATE_KEY, attrs)?;
+    row.key_format = Some(i64::from(kb.format.0));
+    row.public_material = Some(spki);
+    let id = row.id.clone();
+    let hsm_id = id.clone();
+    cx.state.hsm.run(move |hsm, s| hsm.import_rsa_private(s, hsm_id.as_bytes(), &key)).await?;
+    if let Err(e) = cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await {
+        // Not recorded: take the key out of the HSM again rather than leave it orphaned.
+        let hsm_id = id.clone();
+        let _ = cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await;
+        return Err(e.into());
+    }
+    Ok(Outcome::new(register::response(&id), Some(id)))
 }
 
 /// The algorithm and size of a SubjectPublicKeyInfo: RSA modulus bits, or the EC curve's.
