@@ -295,12 +295,15 @@ fn mariadb_encrypts_with_keys_from_strongroom() {
     db.stop();
     server = Server::start_listening(&sr_dir, &listen, &[], &[]);
 
-    // With use-cache-on-timeout off, a new encrypted table needs Strongroom; existing ones
-    // keep working, and creation works again once Strongroom is back. (No background
-    // encryption threads here: MariaDB 10.11 aborts if those cannot get a key.)
+    // With use-cache-on-timeout off, a new encrypted table needs Strongroom; tables whose
+    // key versions MariaDB already fetched keep working from its cache, and creation works
+    // again once Strongroom is back. (No background encryption threads here: MariaDB 10.11
+    // aborts if those cannot get a key.)
     let strict = PluginSettings { use_cache_on_timeout: false, encryption_threads: 0, ..cached };
     let db = MariaDb::start(&db_dir, &strict);
     assert_eq!(db.query("SELECT COUNT(*) FROM shop.during_outage"), "1");
+    // Reading every page fetches every key version the table's pages still use.
+    assert_eq!(db.query("SELECT COUNT(*) FROM shop.cards"), "3000");
     server.stop();
     let err = db.sql("CREATE TABLE shop.refused (id INT) ENCRYPTED=YES").unwrap_err();
     assert!(err.contains("hashicorp"), "{err}");
