@@ -345,3 +345,94 @@ fn certify_issues_from_the_hsm_ca() {
     assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
     server.stop();
 }
+
+#[test]
+fn registered_rsa_private_keys_work_inside_the_hsm() {
+    let (dir, server, _certs, mut c) = started("strongroom-register-private", "alice");
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let block = Ttlv::structure(
+        Tag::KEY_BLOCK,
+        vec![
+            enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::PKCS_8.0),
+            Ttlv::structure(
+                Tag::KEY_VALUE,
+                vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(key.serialize_der()))],
+            ),
+        ],
+    );
+    let attrs = [Attribute::new(
+        names::CRYPTOGRAPHIC_USAGE_MASK,
+        Value::Integer(usage_mask::SIGN | usage_mask::DECRYPT),
+    )];
+    let id = uid_of(&c.ok(
+        Operation::REGISTER,
+        vec![
+            enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::PRIVATE_KEY.0),
+            Ttlv::structure(
+                Tag::TEMPLATE_ATTRIBUTE,
+                write_attributes(&attrs, ProtocolVersion::V1_4),
+            ),
+            Ttlv::structure(Tag::PRIVATE_KEY, vec![block]),
+        ],
+    ));
+    c.ok(Operation::ACTIVATE, vec![uid(&id)]);
+    // Like a generated private key, it never comes back out.
+    let item = c.call(Operation::GET, vec![uid(&id)]);
+    assert_eq!(item.result_reason, Some(ResultReason::NOT_EXTRACTABLE), "{item:?}");
+
+    // It signs in the HSM (OpenSSL checks with the public half) and decrypts what OpenSSL
+    // encrypted to it with RSA-OAEP.
+    std::fs::write(dir.join("reg-pub.pem"), key.public_key_pem()).unwrap();
+    let data = b"registered, then used only inside the HSM".to_vec();
+    let p = [params(vec![enumeration(Tag::PADDING_METHOD, PaddingMethod::PKCS1_V1_5.0)])];
+    let signature = sign(&mut c, &id, &p, &data);
+    std::fs::write(dir.join("reg-msg.bin"), &data).unwrap();
+    std::fs::write(dir.join("reg-sig.bin"), &signature).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(dir.join("reg-pub.pem"))
+        .arg("-signature")
+        .arg(dir.join("reg-sig.bin"))
+        .arg(dir.join("reg-msg.bin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .args(["pkeyutl", "-encrypt", "-pubin", "-inkey"])
+        .arg(dir.join("reg-pub.pem"))
+        .args(["-pkeyopt", "rsa_padding_mode:oaep", "-in"])
+        .arg(dir.join("reg-msg.bin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let oaep = Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![enumeration(Tag::PADDING_METHOD, PaddingMethod::OAEP.0)],
+    );
+    let r = c.ok(
+        Operation::DECRYPT,
+        vec![uid(&id), oaep, Ttlv::new(Tag::DATA, Value::ByteString(out.stdout))],
+    );
+    assert_eq!(r.find(Tag::DATA).unwrap().as_bytes().unwrap(), data.as_slice());
+
+    // Material that is not an RSA private key is refused as invalid.
+    let garbage = Ttlv::structure(
+        Tag::KEY_BLOCK,
+        vec![
+            enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::PKCS_1.0),
+            Ttlv::structure(
+                Tag::KEY_VALUE,
+                vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(vec![0x30, 0x03, 1, 2, 3]))],
+            ),
+        ],
+    );
+    let item = c.call(
+        Operation::REGISTER,
+        vec![
+            enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::PRIVATE_KEY.0),
+            Ttlv::structure(Tag::PRIVATE_KEY, vec![garbage]),
+        ],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    server.stop();
+}
