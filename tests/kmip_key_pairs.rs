@@ -346,20 +346,25 @@ fn certify_issues_from_the_hsm_ca() {
     server.stop();
 }
 
+/// A Key Block holding `material` in `format`.
+fn key_block(format: KeyFormatType, material: Vec<u8>) -> Ttlv {
+    Ttlv::structure(
+        Tag::KEY_BLOCK,
+        vec![
+            enumeration(Tag::KEY_FORMAT_TYPE, format.0),
+            Ttlv::structure(
+                Tag::KEY_VALUE,
+                vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(material))],
+            ),
+        ],
+    )
+}
+
 #[test]
 fn registered_rsa_private_keys_work_inside_the_hsm() {
     let (dir, server, _certs, mut c) = started("strongroom-register-private", "alice");
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-    let block = Ttlv::structure(
-        Tag::KEY_BLOCK,
-        vec![
-            enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::PKCS_8.0),
-            Ttlv::structure(
-                Tag::KEY_VALUE,
-                vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(key.serialize_der()))],
-            ),
-        ],
-    );
+    let block = key_block(KeyFormatType::PKCS_8, key.serialize_der());
     let attrs = [Attribute::new(
         names::CRYPTOGRAPHIC_USAGE_MASK,
         Value::Integer(usage_mask::SIGN | usage_mask::DECRYPT),
@@ -416,16 +421,7 @@ fn registered_rsa_private_keys_work_inside_the_hsm() {
     assert_eq!(r.find(Tag::DATA).unwrap().as_bytes().unwrap(), data.as_slice());
 
     // Material that is not an RSA private key is refused as invalid.
-    let garbage = Ttlv::structure(
-        Tag::KEY_BLOCK,
-        vec![
-            enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::PKCS_1.0),
-            Ttlv::structure(
-                Tag::KEY_VALUE,
-                vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(vec![0x30, 0x03, 1, 2, 3]))],
-            ),
-        ],
-    );
+    let garbage = key_block(KeyFormatType::PKCS_1, vec![0x30, 0x03, 1, 2, 3]);
     let item = c.call(
         Operation::REGISTER,
         vec![

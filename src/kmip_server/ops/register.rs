@@ -126,17 +126,7 @@ pub(crate) async fn register_public(
     public: Public,
     server_attrs: Vec<Attribute>,
 ) -> Result<String, OpError> {
-    let (algorithm, bits) = public_key_facts(&spki)?;
-    match find(&attrs, names::CRYPTOGRAPHIC_LENGTH) {
-        Some(Attribute { value: Value::Integer(l), .. }) if *l != bits => {
-            return Err(OpError::Invalid("Cryptographic Length differs from the key"));
-        }
-        Some(_) => {}
-        None => attrs.push(Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits))),
-    }
-    if find(&attrs, names::CRYPTOGRAPHIC_ALGORITHM).is_none() {
-        attrs.push(Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm.0)));
-    }
+    add_key_facts(&mut attrs, &spki)?;
     let (mut row, mut attributes) = new_object(cx, object_type, attrs)?;
     attributes.extend(server_attrs);
     let (stored, format, digest) = match public {
@@ -189,17 +179,7 @@ async fn register_private(
         .ok_or(OpError::Invalid("the key material is not a two-prime RSA private key"))?;
     let spki =
         crate::der::rsa_spki(&crate::der::rsa_public_key(&key.modulus, &key.public_exponent));
-    let (algorithm, bits) = public_key_facts(&spki)?;
-    match find(&attrs, names::CRYPTOGRAPHIC_LENGTH) {
-        Some(Attribute { value: Value::Integer(l), .. }) if *l != bits => {
-            return Err(OpError::Invalid("Cryptographic Length differs from the key"));
-        }
-        Some(_) => {}
-        None => attrs.push(Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits))),
-    }
-    if find(&attrs, names::CRYPTOGRAPHIC_ALGORITHM).is_none() {
-        attrs.push(Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm.0)));
-    }
+    add_key_facts(&mut attrs, &spki)?;
     let (mut row, attributes) = new_object(cx, ObjectType::PRIVATE_KEY, attrs)?;
     row.key_format = Some(i64::from(kb.format.0));
     row.public_material = Some(spki);
@@ -213,6 +193,23 @@ async fn register_private(
         return Err(e.into());
     }
     Ok(Outcome::new(register::response(&id), Some(id)))
+}
+
+/// Adds the key's Cryptographic Algorithm and Length (from its SubjectPublicKeyInfo) to the
+/// client's attributes, refusing a Length that contradicts the key.
+fn add_key_facts(attrs: &mut Vec<Attribute>, spki: &[u8]) -> Result<(), OpError> {
+    let (algorithm, bits) = public_key_facts(spki)?;
+    match find(attrs, names::CRYPTOGRAPHIC_LENGTH) {
+        Some(Attribute { value: Value::Integer(l), .. }) if *l != bits => {
+            return Err(OpError::Invalid("Cryptographic Length differs from the key"));
+        }
+        Some(_) => {}
+        None => attrs.push(Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits))),
+    }
+    if find(attrs, names::CRYPTOGRAPHIC_ALGORITHM).is_none() {
+        attrs.push(Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm.0)));
+    }
+    Ok(())
 }
 
 /// The algorithm and size of a SubjectPublicKeyInfo: RSA modulus bits, or the EC curve's.
