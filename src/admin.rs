@@ -25,6 +25,8 @@ pub(crate) enum Action {
     Leases { prefix: String },
     RevokeCert { serial: String },
     RevokeLease { id: String },
+    Issuers,
+    RotateCa,
 }
 
 /// Where the server is and how to reach it.
@@ -158,6 +160,8 @@ pub(crate) async fn run(target: &Target, action: Action) -> Result<(), AdminErro
                 .call(Method::GET, &format!("/v1/sys/leases/lookup/{}", escape_path(&prefix)), None)
                 .await?
         }
+        Action::Issuers => target.call(Method::GET, "/v1/pki/issuers", None).await?,
+        Action::RotateCa => target.call(Method::POST, "/v1/pki/intermediate/rotate", None).await?,
         Action::RevokeCert { serial } => {
             target
                 .call(Method::POST, "/v1/pki/revoke", Some(json!({ "serial_number": serial })))

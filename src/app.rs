@@ -123,6 +123,8 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     })
     .await??;
     let store = Store::open(&settings.store).await?;
+    let ca = Arc::new(ca);
+    crate::ca::sync_issuers(&ca, &store, true).await?;
     let kmip_limits = kmip::ttlv::binary::Limits {
         max_bytes: settings.kmip.max_message_bytes,
         ..kmip::ttlv::binary::Limits::default()
@@ -134,7 +136,6 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     }
     let credentials = Arc::new(credentials);
     ensure_admin_token(&store, &settings.data_dir).await?;
-    let ca = Arc::new(ca);
     let creds = crate::creds::Creds::new(store.clone(), hsm.clone(), ca.clone());
     let tde = crate::tde::Tde::new(settings.tde_mount.clone());
     let acme =
@@ -181,19 +182,20 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
     let (server, signer) = {
         let (ca, hsm, hostnames) =
             (state.ca.clone(), state.hsm.clone(), settings.hostnames.clone());
-        tokio::task::spawn_blocking(move || ca.issue_server(&hsm, &hostnames)).await??
+        tokio::task::spawn_blocking(move || ca.current().issue_server(&hsm, &hostnames)).await??
     };
     let cert_path = settings.data_dir.join("server.crt");
-    std::fs::write(&cert_path, &server.cert_pem).map_err(io(&cert_path))?;
-    let chain = vec![server.cert_der.clone(), state.ca.cert_der().clone()];
+    std::fs::write(&cert_path, &server.chain_pem).map_err(io(&cert_path))?;
+    let mut chain = vec![server.cert_der.clone()];
+    chain.extend(state.ca.authority(&server.issuer).map(|a| a.cert_der().clone()));
     let kmip_tls = crate::tls::server_config(
         chain.clone(),
         signer.clone(),
-        state.ca.cert_der(),
+        state.ca.clone(),
         ClientAuth::Required,
     )?;
     let http_tls =
-        crate::tls::server_config(chain, signer, state.ca.cert_der(), ClientAuth::Optional)?;
+        crate::tls::server_config(chain, signer, state.ca.clone(), ClientAuth::Optional)?;
 
     let bind = |addr| async move {
         TcpListener::bind(addr).await.map_err(|source| AppError::Bind { addr, source })
@@ -252,20 +254,26 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
 
 /// Keeps stored states in line with Activation and Deactivation Dates every second, so
 /// Locate by State sees what Get would report; forgets expired shared ACME nonces every
-/// minute.
+/// minute; on a shared store, loads intermediates other replicas created every 10 s.
 async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut ticks = 0u64;
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                ticks += 1;
+                // Another replica may have rotated the CA.
+                if state.store.is_shared() && ticks % 10 == 0 {
+                    if let Err(e) = crate::ca::sync_issuers(&state.ca, &state.store, false).await {
+                        tracing::warn!(error = %e, "loading the CA's intermediates failed");
+                    }
+                }
                 if !state.store.is_leader() {
                     continue;
                 }
                 if let Err(e) = state.store.apply_due_dates(crate::util::now()).await {
                     tracing::warn!(error = %e, "applying activation/deactivation dates failed");
                 }
-                ticks += 1;
                 if ticks % 60 == 0 {
                     if let Err(e) = state.acme.purge_nonces().await {
                         tracing::warn!(error = %e, "purging expired ACME nonces failed");
@@ -304,14 +312,15 @@ pub(crate) async fn client_cert(
     let state = open(&settings, hsm).await?;
     let (issued, key_pem) = {
         let (ca, name) = (state.ca.clone(), name.to_owned());
-        tokio::task::spawn_blocking(move || ca.issue_client(&name, days)).await??
+        tokio::task::spawn_blocking(move || ca.current().issue_client(&name, days)).await??
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
+    // The certificate followed by its issuing intermediate, so TLS clients send the chain.
     let crt = out.join(format!("{name}.crt"));
-    std::fs::write(&crt, &issued.cert_pem).map_err(io(&crt))?;
+    std::fs::write(&crt, &issued.chain_pem).map_err(io(&crt))?;
     crate::hsm::softhsm::write_private(&out.join(format!("{name}.key")), &key_pem)?;
     let ca = out.join("ca.crt");
-    std::fs::write(&ca, state.ca.cert_pem()).map_err(io(&ca))?;
+    std::fs::write(&ca, state.ca.root().cert_pem()).map_err(io(&ca))?;
     let detail = format!("issued a KMIP client certificate for CN={name}");
     audit_cli(&state.store, "client-cert", None, "ok", detail).await;
     println!("wrote {} and its key, and ca.crt, to {}", crt.display(), out.display());

@@ -170,6 +170,11 @@ enum AdminCommand {
     RevokeCert { serial: String },
     /// Revoke a lease now (its credential is removed).
     RevokeLease { id: String },
+    /// The CA's root and intermediates (the last one issues).
+    Issuers,
+    /// Rotate the CA: a new intermediate, signed by the root in the HSM, becomes the
+    /// default issuer; certificates from older ones stay valid and revocable.
+    RotateCa,
 }
 
 impl AdminCommand {
@@ -182,6 +187,8 @@ impl AdminCommand {
             AdminCommand::Leases { prefix } => admin::Action::Leases { prefix },
             AdminCommand::RevokeCert { serial } => admin::Action::RevokeCert { serial },
             AdminCommand::RevokeLease { id } => admin::Action::RevokeLease { id },
+            AdminCommand::Issuers => admin::Action::Issuers,
+            AdminCommand::RotateCa => admin::Action::RotateCa,
         }
     }
 }

@@ -1,14 +1,18 @@
 //! What the KMIP and HTTPS listeners share: TLS configuration (TLS 1.2 and 1.3 only, the
-//! server key held in the HSM, client certificates checked against the internal CA) and
-//! the accept loop's next-connection step.
+//! server key held in the HSM, client certificates checked against the internal CA's root
+//! through its intermediates) and the accept loop's next-connection step.
 
 use std::sync::Arc;
 
-use rustls::pki_types::CertificateDer;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::RootCertStore;
+use rustls::{DigitallySignedStruct, DistinguishedName};
 
+use crate::ca::Ca;
 use crate::hsm::EcSigner;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,16 +35,17 @@ pub(crate) enum ClientAuth {
 pub(crate) fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: EcSigner,
-    ca: &CertificateDer<'static>,
+    ca: Arc<Ca>,
     auth: ClientAuth,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
-    roots.add(ca.clone())?;
+    roots.add(ca.root().cert_der().clone())?;
     let verifier = WebPkiClientVerifier::builder(Arc::new(roots));
-    let verifier = match auth {
+    let inner = match auth {
         ClientAuth::Required => verifier.build()?,
         ClientAuth::Optional => verifier.allow_unauthenticated().build()?,
     };
+    let verifier = Arc::new(WithIntermediates { inner, ca });
     let certified = CertifiedKey::new(chain, Arc::new(key));
     let config = ServerConfig::builder_with_protocol_versions(&[
         &rustls::version::TLS13,
@@ -49,6 +54,71 @@ pub(crate) fn server_config(
     .with_client_cert_verifier(verifier)
     .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     Ok(Arc::new(config))
+}
+
+/// Client certificates chain to the root through one of the CA's intermediates. Clients that
+/// send only their own certificate (many KMIP clients do) get the intermediates supplied
+/// here, including ones created by a rotation after the listener started.
+struct WithIntermediates {
+    inner: Arc<dyn ClientCertVerifier>,
+    ca: Arc<Ca>,
+}
+
+impl std::fmt::Debug for WithIntermediates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WithIntermediates")
+    }
+}
+
+impl ClientCertVerifier for WithIntermediates {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let mut all = intermediates.to_vec();
+        for a in self.ca.intermediates() {
+            if !all.iter().any(|c| c.as_ref() == a.cert_der().as_ref()) {
+                all.push(a.cert_der().clone());
+            }
+        }
+        self.inner.verify_client_cert(end_entity, &all, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// The next TCP connection, or `None` once `shutdown` turns true. Accept errors (such as

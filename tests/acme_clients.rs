@@ -114,8 +114,10 @@ fn txt_hook(dir: &Path, dns: &TestDns) -> PathBuf {
     path
 }
 
-/// `openssl verify -crl_check` with the CA and its current CRL: Ok, or the error text.
-fn verify_with_crl(server: &Server, data: &Path, cert: &Path) -> Result<(), String> {
+/// `openssl verify -crl_check` of the certificate at the head of `chain` (as the ACME client
+/// saved it: the certificate, then its issuing intermediate) with the root and the
+/// issuer's current CRL: Ok, or the error text.
+fn verify_with_crl(server: &Server, data: &Path, chain: &Path) -> Result<(), String> {
     let (status, crl) =
         https_with(server.https, tls_config(data, None), "GET", "/v1/pki/crl/pem", &[], b"");
     assert_eq!(status, 200);
@@ -125,7 +127,9 @@ fn verify_with_crl(server: &Server, data: &Path, cert: &Path) -> Result<(), Stri
     let out = Command::new("openssl")
         .args(["verify", "-crl_check", "-CAfile"])
         .arg(&bundle)
-        .arg(cert)
+        .arg("-untrusted")
+        .arg(chain)
+        .arg(chain)
         .output()
         .unwrap();
     if out.status.success() {
@@ -136,18 +140,24 @@ fn verify_with_crl(server: &Server, data: &Path, cert: &Path) -> Result<(), Stri
     }
 }
 
-/// `openssl ocsp` against the responder: the status word for `cert`.
-fn ocsp(server: &Server, data: &Path, cert: &Path) -> String {
+/// `openssl ocsp` against the responder: the status word for the certificate at the head
+/// of `chain`, whose second certificate is its issuer.
+fn ocsp(server: &Server, data: &Path, chain: &Path) -> String {
     let ca = data.join("ca.crt");
+    let pem = std::fs::read_to_string(chain).unwrap();
+    let end = "-----END CERTIFICATE-----";
+    let issuer = pem.split_inclusive(end).nth(1).expect("the chain names the issuer");
+    let issuer_path = chain.with_extension("issuer.pem");
+    std::fs::write(&issuer_path, issuer.trim_start()).unwrap();
     let out = run(
         "openssl ocsp",
         Command::new("openssl")
             .args(["ocsp", "-issuer"])
-            .arg(&ca)
+            .arg(&issuer_path)
             .arg("-CAfile")
             .arg(&ca)
             .arg("-cert")
-            .arg(cert)
+            .arg(chain)
             .args(["-url", &format!("https://{}/ocsp", server.https)]),
     );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -224,7 +234,7 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
     );
     let cert = certbot.live(name, "cert.pem");
     assert!(san(&cert).contains(&format!("DNS:{name}")));
-    verify_with_crl(&server, &data, &cert).unwrap();
+    verify_with_crl(&server, &data, &certbot.live(name, "fullchain.pem")).unwrap();
 
     // The certificate is a KMIP client certificate: its subject owns what it creates.
     let certs = dir.join("mtls");
@@ -248,9 +258,10 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
         certbot.cmd("renew").args(["--force-renewal", "--no-random-sleep-on-renew"]),
     );
     let renewed = certbot.live(name, "cert.pem");
+    let renewed_chain = certbot.live(name, "fullchain.pem");
     assert_ne!(serial(&renewed), before, "renewal must issue a new certificate");
-    verify_with_crl(&server, &data, &renewed).unwrap();
-    assert_eq!(ocsp(&server, &data, &renewed), "good");
+    verify_with_crl(&server, &data, &renewed_chain).unwrap();
+    assert_eq!(ocsp(&server, &data, &renewed_chain), "good");
 
     // dns-01 for a wildcard, through certbot's manual hooks and the test DNS server.
     let hook = txt_hook(&dir, &dns);
@@ -276,10 +287,10 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
             "--no-delete-after-revoke",
         ]),
     );
-    let err = verify_with_crl(&server, &data, &renewed).unwrap_err();
+    let err = verify_with_crl(&server, &data, &renewed_chain).unwrap_err();
     assert!(err.contains("certificate revoked"), "{err}");
-    assert_eq!(ocsp(&server, &data, &renewed), "revoked");
-    verify_with_crl(&server, &data, &certbot.live("wild", "cert.pem")).unwrap();
+    assert_eq!(ocsp(&server, &data, &renewed_chain), "revoked");
+    verify_with_crl(&server, &data, &certbot.live("wild", "fullchain.pem")).unwrap();
     server.stop();
 }
 
@@ -309,9 +320,11 @@ fn lego_obtains_and_revokes_over_http01_tls_alpn01_and_dns01() {
             .arg(format!("127.0.0.1:{http01}"))
             .arg("run"),
     );
+    // lego's .crt holds the certificate and the issuer the server sent with it.
     let cert = certs.join("db.svc.test.crt");
     assert!(san(&cert).contains("DNS:db.svc.test"));
     verify_with_crl(&server, &data, &cert).unwrap();
+    assert_eq!(ocsp(&server, &data, &cert), "good");
 
     // tls-alpn-01 (RFC 8737): lego answers the TLS handshake on the port Strongroom checks.
     run(

@@ -85,6 +85,17 @@ fn admin_commands_over_the_api() {
     assert!(certs["certificates"][0]["revocation_time"].as_i64().is_some(), "{certs}");
     assert_eq!(ok(&server, &["status"])["certificates_revoked"], 1);
     ok(&server, &["revoke-lease", &lease]);
+
+    // CA rotation: a new intermediate becomes the default issuer; the old one stays listed.
+    let before = ok(&server, &["issuers"]);
+    assert_eq!(before["keys"].as_array().unwrap().len(), 2, "root and one intermediate");
+    let rotated = ok(&server, &["rotate-ca"]);
+    let id = rotated["issuer_id"].as_str().unwrap();
+    assert_eq!(rotated["default"], true);
+    let after = ok(&server, &["issuers"]);
+    assert_eq!(after["keys"].as_array().unwrap().len(), 3);
+    assert_eq!(after["keys"][2], id);
+    assert_eq!(ok(&server, &["status"])["ca"]["default_issuer"], id);
     let looked = api.ok("POST", "/v1/sys/leases/lookup", json!({ "lease_id": lease }));
     assert_eq!(looked["data"]["state"], "revoked", "{looked}");
 
@@ -98,7 +109,13 @@ fn admin_commands_over_the_api() {
         .iter()
         .filter_map(|e| e["operation"].as_str())
         .collect();
-    for op in ["GET /v1/sys/status", "GET /v1/sys/keys", "POST /v1/pki/revoke"] {
+    let audited = [
+        "GET /v1/sys/status",
+        "GET /v1/sys/keys",
+        "POST /v1/pki/revoke",
+        "POST /v1/pki/intermediate/rotate",
+    ];
+    for op in audited {
         assert!(operations.iter().any(|o| o.starts_with(op)), "{op} not audited: {operations:?}");
     }
     server.stop();

@@ -1,7 +1,9 @@
 //! Short-lived certificates by API: roles, issuance (key generated here) and signing of a
-//! CSR (openssl's), checked with openssl; the certificate works as a KMIP client
-//! certificate; revoking its lease revokes it and the CRL (signed in the HSM) lists it, and
-//! the OCSP responder answers good, then revoked, for `openssl ocsp`.
+//! CSR (openssl's), checked with openssl against the root through the issuing
+//! intermediate; the certificate works as a KMIP client certificate; revoking its lease
+//! revokes it and the CRL (signed in the HSM) lists it, and the OCSP responder answers
+//! good, then revoked, for `openssl ocsp`. CA rotation: a new intermediate issues while
+//! the old one's certificates stay valid, revocable, on its own CRL and OCSP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,17 +14,22 @@ use common::{temp_dir, tls_config, Api, Client, Server};
 use kmip::enums::Operation;
 use serde_json::json;
 
-/// `openssl ocsp` against Strongroom's responder for `cert`; returns its status line.
-fn ocsp_status(server: &Server, dir: &std::path::Path, cert: &std::path::Path) -> String {
+/// `openssl ocsp` against Strongroom's responder for `cert`, issued by the CA certificate
+/// in `issuer`; returns its status line.
+fn ocsp_status(
+    server: &Server,
+    dir: &std::path::Path,
+    issuer: &std::path::Path,
+    cert: &std::path::Path,
+) -> String {
     let url = format!("https://{}/ocsp", server.https);
     let ca = dir.join("ca.crt");
-    let ca = ca.to_str().unwrap();
     let out = openssl(&[
         "ocsp",
         "-issuer",
-        ca,
+        issuer.to_str().unwrap(),
         "-CAfile",
-        ca,
+        ca.to_str().unwrap(),
         "-cert",
         cert.to_str().unwrap(),
         "-url",
@@ -64,20 +71,31 @@ fn issue_sign_revoke_and_crl() {
     std::fs::write(certs.join("payments.key"), data["private_key"].as_str().unwrap()).unwrap();
     std::fs::copy(dir.join("ca.crt"), certs.join("ca.crt")).unwrap();
     let crt = certs.join("payments.crt");
-    openssl(&["verify", "-CAfile", dir.join("ca.crt").to_str().unwrap(), crt.to_str().unwrap()]);
+    // Issued by the intermediate; the chain ends at the root, DATA/ca.crt.
+    let chain = data["ca_chain"].as_array().unwrap();
+    assert_eq!(chain.len(), 2, "{data}");
+    assert_eq!(chain[0], data["issuing_ca"]);
+    assert_eq!(chain[1].as_str().unwrap(), std::fs::read_to_string(dir.join("ca.crt")).unwrap());
+    let issuing = certs.join("issuing.crt");
+    std::fs::write(&issuing, data["issuing_ca"].as_str().unwrap()).unwrap();
+    verify(&dir, &issuing, &crt);
+    let alone = Command::new("openssl")
+        .args(["verify", "-CAfile", dir.join("ca.crt").to_str().unwrap()])
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert!(!alone.status.success(), "the leaf does not verify without its intermediate");
     let text = openssl(&["x509", "-in", crt.to_str().unwrap(), "-noout", "-text"]);
     assert!(text.contains("DNS:payments.svc.internal"), "{text}");
     assert!(text.contains("URI:spiffe://strongroom.test/payments"), "{text}");
     assert!(text.contains("TLS Web Client Authentication"), "{text}");
 
     // The OCSP responder (signed in the HSM, with openssl's nonce echoed) says good.
-    assert!(
-        ocsp_status(&server, &dir, &crt).ends_with(": good"),
-        "{}",
-        ocsp_status(&server, &dir, &crt)
-    );
+    let status = ocsp_status(&server, &dir, &issuing, &crt);
+    assert!(status.ends_with(": good"), "{status}");
 
-    // The certificate is a working mTLS client identity for KMIP.
+    // The certificate (alone in its file: the server supplies the intermediate) is a
+    // working mTLS client identity for KMIP.
     let mut kmip = Client::connect_with(server.kmip, tls_config(&certs, Some("payments")));
     let item = kmip.call(Operation::DISCOVER_VERSIONS, vec![]);
     assert_eq!(item.result_status, kmip::enums::ResultStatus::SUCCESS);
@@ -140,26 +158,16 @@ fn issue_sign_revoke_and_crl() {
         b"",
     );
     assert_eq!(status, 200);
-    let crl_path = certs.join("crl.pem");
-    std::fs::write(&crl_path, &crl).unwrap();
-    let listed = openssl(&[
-        "crl",
-        "-in",
-        crl_path.to_str().unwrap(),
-        "-CAfile",
-        dir.join("ca.crt").to_str().unwrap(),
-        "-noout",
-        "-text",
-    ]);
-    assert!(listed.to_lowercase().contains(&format!("serial number: {serial}")), "{listed}");
+    assert!(crl_lists(&dir, &issuing, &crl, serial), "{}", String::from_utf8_lossy(&crl));
+    assert!(verify_with_crl(&dir, &issuing, &crt, &crl).is_err(), "the CRL revokes it");
     // OCSP says revoked, over POST and over GET (RFC 6960 Appendix A.1).
-    assert!(ocsp_status(&server, &dir, &crt).ends_with(": revoked"));
+    assert!(ocsp_status(&server, &dir, &issuing, &crt).ends_with(": revoked"));
     let ca = dir.join("ca.crt");
     let req = certs.join("req.der");
     openssl(&[
         "ocsp",
         "-issuer",
-        ca.to_str().unwrap(),
+        issuing.to_str().unwrap(),
         "-cert",
         crt.to_str().unwrap(),
         "-no_nonce",
@@ -181,7 +189,7 @@ fn issue_sign_revoke_and_crl() {
         "-respin",
         resp_path.to_str().unwrap(),
         "-issuer",
-        ca.to_str().unwrap(),
+        issuing.to_str().unwrap(),
         "-CAfile",
         ca.to_str().unwrap(),
         "-cert",
@@ -191,7 +199,8 @@ fn issue_sign_revoke_and_crl() {
     // A certificate the store does not know (made by `strongroom client-cert`) is unknown,
     // and garbage gets a malformedRequest answer, not an error page.
     let other = common::client_cert(&dir, "someone");
-    assert!(ocsp_status(&server, &dir, &other.join("someone.crt")).ends_with(": unknown"));
+    let status = ocsp_status(&server, &dir, &issuing, &other.join("someone.crt"));
+    assert!(status.ends_with(": unknown"), "{status}");
     let (status, resp) = common::https_with(
         server.https,
         tls_config(&dir, None),
@@ -204,5 +213,169 @@ fn issue_sign_revoke_and_crl() {
     let (status, _) =
         common::https_with(server.https, tls_config(&dir, None), "GET", "/v1/pki/ca/pem", &[], b"");
     assert_eq!(status, 200);
+    server.stop();
+}
+
+/// `openssl verify` of `cert` against the root in `dir`, through `issuing`.
+fn verify(dir: &std::path::Path, issuing: &std::path::Path, cert: &std::path::Path) {
+    let ca = dir.join("ca.crt");
+    openssl(&[
+        "verify",
+        "-CAfile",
+        ca.to_str().unwrap(),
+        "-untrusted",
+        issuing.to_str().unwrap(),
+        cert.to_str().unwrap(),
+    ]);
+}
+
+/// `openssl verify -crl_check` of `cert` with `crl` (PEM); the error text when it fails.
+fn verify_with_crl(
+    dir: &std::path::Path,
+    issuing: &std::path::Path,
+    cert: &std::path::Path,
+    crl: &[u8],
+) -> Result<(), String> {
+    let crl_path = cert.with_extension("crl.pem");
+    std::fs::write(&crl_path, crl).unwrap();
+    let out = Command::new("openssl")
+        .args(["verify", "-crl_check", "-CAfile"])
+        .arg(dir.join("ca.crt"))
+        .arg("-untrusted")
+        .arg(issuing)
+        .arg("-CRLfile")
+        .arg(&crl_path)
+        .arg(cert)
+        .output()
+        .unwrap();
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout)),
+    }
+}
+
+/// Whether `crl` (PEM), whose signature openssl checks with `issuing`'s key, lists `serial`.
+fn crl_lists(dir: &std::path::Path, issuing: &std::path::Path, crl: &[u8], serial: &str) -> bool {
+    let crl_path = dir.join("check.crl.pem");
+    std::fs::write(&crl_path, crl).unwrap();
+    let text = openssl(&[
+        "crl",
+        "-in",
+        crl_path.to_str().unwrap(),
+        "-CAfile",
+        issuing.to_str().unwrap(),
+        "-noout",
+        "-text",
+    ]);
+    text.to_lowercase().contains(&format!("serial number: {serial}"))
+}
+
+fn get(server: &Server, dir: &std::path::Path, path: &str) -> Vec<u8> {
+    let (status, body) =
+        common::https_with(server.https, tls_config(dir, None), "GET", path, &[], b"");
+    assert_eq!(status, 200, "GET {path}: {}", String::from_utf8_lossy(&body));
+    body
+}
+
+#[test]
+fn ca_rotation_keeps_old_certificates_valid_and_revocable() {
+    let dir = temp_dir("strongroom-ca-rotation");
+    let server = Server::start(&dir);
+    let api = Api::admin(&server);
+    api.ok(
+        "POST",
+        "/v1/pki/roles/svc",
+        json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
+    );
+    let issue = |cn: &str| {
+        api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": cn }))["data"].clone()
+    };
+    let out = temp_dir("strongroom-ca-rotation-out");
+    std::fs::copy(dir.join("ca.crt"), out.join("ca.crt")).unwrap();
+    let save = |name: &str, d: &serde_json::Value| {
+        std::fs::write(out.join(format!("{name}.crt")), d["certificate"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(out.join(format!("{name}.key")), d["private_key"].as_str().unwrap())
+            .unwrap();
+        let issuing = out.join(format!("{name}-issuer.crt"));
+        std::fs::write(&issuing, d["issuing_ca"].as_str().unwrap()).unwrap();
+        (out.join(format!("{name}.crt")), issuing)
+    };
+
+    let issuers = api.ok("GET", "/v1/pki/issuers", json!(null));
+    let ids: Vec<String> = serde_json::from_value(issuers["data"]["keys"].clone()).unwrap();
+    assert_eq!(ids.len(), 2, "the root and one intermediate: {issuers}");
+    assert_eq!(ids[0], "root");
+    let first = ids[1].clone();
+    assert_eq!(issuers["data"]["key_info"][&first]["default"], true);
+    let old = issue("old.svc.internal");
+    let old_serial = old["serial_number"].as_str().unwrap().to_owned();
+    let (old_crt, old_issuer) = save("old", &old);
+
+    // Rotation: a new intermediate, signed by the same root, issues from now on.
+    let rotated = api.ok("POST", "/v1/pki/intermediate/rotate", json!(null));
+    let second = rotated["data"]["issuer_id"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert_eq!(rotated["data"]["default"], true);
+    let new = issue("new.svc.internal");
+    let (new_crt, new_issuer) = save("new", &new);
+    assert_ne!(new["issuing_ca"], old["issuing_ca"]);
+    assert_eq!(
+        String::from_utf8(get(&server, &dir, &format!("/v1/pki/issuer/{second}/pem"))).unwrap(),
+        new["issuing_ca"].as_str().unwrap()
+    );
+    verify(&dir, &new_issuer, &new_crt);
+    verify(&dir, &old_issuer, &old_crt);
+    let chain = String::from_utf8(get(&server, &dir, "/v1/pki/ca_chain")).unwrap();
+    assert!(chain.starts_with(new["issuing_ca"].as_str().unwrap()), "{chain}");
+
+    // Both work as KMIP client certificates on listeners started before the rotation.
+    for name in ["old", "new"] {
+        let mut kmip = Client::connect_with(server.kmip, tls_config(&out, Some(name)));
+        let item = kmip.call(Operation::DISCOVER_VERSIONS, vec![]);
+        assert_eq!(item.result_status, kmip::enums::ResultStatus::SUCCESS, "{name}");
+    }
+
+    // The old certificate is revoked on its own issuer's CRL and OCSP, not on the new one's.
+    api.ok("POST", "/v1/pki/revoke", json!({ "serial_number": old_serial }));
+    let old_crl = get(&server, &dir, &format!("/v1/pki/issuer/{first}/crl/pem"));
+    assert!(crl_lists(&out, &old_issuer, &old_crl, &old_serial));
+    let err = verify_with_crl(&dir, &old_issuer, &old_crt, &old_crl).unwrap_err();
+    assert!(err.contains("revoked"), "{err}");
+    let default_crl = get(&server, &dir, "/v1/pki/crl/pem");
+    assert!(!crl_lists(&out, &new_issuer, &default_crl, &old_serial));
+    verify_with_crl(&dir, &new_issuer, &new_crt, &default_crl).unwrap();
+    assert!(ocsp_status(&server, &dir, &old_issuer, &old_crt).ends_with(": revoked"));
+    assert!(ocsp_status(&server, &dir, &new_issuer, &new_crt).ends_with(": good"));
+    let (status, _) = common::https_with(
+        server.https,
+        tls_config(&dir, None),
+        "GET",
+        "/v1/pki/issuer/nosuch/crl",
+        &[],
+        b"",
+    );
+    assert_eq!(status, 404);
+    // Only a caller whose policy allows it may rotate.
+    let token = api.ok("POST", "/v1/auth/token/create", json!({ "policies": ["default"] }))["auth"]
+        ["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) =
+        api.with_token(&token).call("POST", "/v1/pki/intermediate/rotate", json!(null));
+    assert_eq!(status, 403);
+    server.stop();
+
+    // After a restart the newest intermediate still issues and the old one still answers.
+    let server = Server::start(&dir);
+    let api = Api::admin(&server);
+    let issuers = api.ok("GET", "/v1/pki/issuers", json!(null));
+    assert_eq!(issuers["data"]["keys"], json!(["root", first, second]));
+    assert_eq!(issuers["data"]["key_info"][&second]["default"], true);
+    let again = api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "x.svc.internal" }));
+    assert_eq!(again["data"]["issuing_ca"], new["issuing_ca"]);
+    assert!(ocsp_status(&server, &dir, &old_issuer, &old_crt).ends_with(": revoked"));
     server.stop();
 }

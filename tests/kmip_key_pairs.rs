@@ -275,9 +275,16 @@ fn certify_issues_from_the_hsm_ca() {
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
     );
     std::fs::write(dir.join("certified.pem"), pem).unwrap();
+    // Signed by the issuing intermediate, published with the root at /v1/pki/ca_chain.
+    let (status, chain) =
+        https_with(server.https, tls_config(&dir, None), "GET", "/v1/pki/ca_chain", &[], b"");
+    assert_eq!(status, 200);
+    std::fs::write(dir.join("ca_chain.pem"), chain).unwrap();
     let out = Command::new("openssl")
         .args(["verify", "-CAfile"])
         .arg(dir.join("ca.crt"))
+        .arg("-untrusted")
+        .arg(dir.join("ca_chain.pem"))
         .arg(dir.join("certified.pem"))
         .output()
         .unwrap();

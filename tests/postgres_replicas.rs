@@ -118,6 +118,24 @@ fn replicas_share_one_store() {
     let account = acme.post(&kid[kid.find("/acme/").unwrap()..], None);
     assert_eq!(account.status, 200, "{account:?}");
 
+    // A CA rotation on one replica reaches the other: it issues from the new intermediate.
+    let (api_a, api_b) = (Api::admin(&a), Api::admin(&b));
+    let rotated = api_a.ok("POST", "/v1/pki/intermediate/rotate", serde_json::json!(null));
+    let new_issuer = rotated["data"]["certificate"].as_str().unwrap().to_owned();
+    api_b.ok(
+        "POST",
+        "/v1/pki/roles/svc",
+        serde_json::json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
+    );
+    wait_for("the rotation to reach the other replica", Duration::from_secs(20), || {
+        let issued = api_b.ok(
+            "POST",
+            "/v1/pki/issue/svc",
+            serde_json::json!({ "common_name": "x.svc.internal" }),
+        );
+        issued["data"]["issuing_ca"] == new_issuer.as_str()
+    });
+
     // Exactly one replica runs the background work.
     wait_for("a leader", Duration::from_secs(15), || leads(&a) || leads(&b));
     assert!(leads(&a) != leads(&b), "exactly one leader");

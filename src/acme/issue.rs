@@ -7,12 +7,12 @@ use std::net::IpAddr;
 use rcgen::SanType;
 
 use super::{AcmeError, Identifier};
-use crate::ca::{Ca, Issued, LeafSpec};
+use crate::ca::{Authority, Issued, LeafSpec};
 
 /// Issues a certificate for the key in `csr_der` naming exactly `identifiers`; returns it
 /// with its serial (hex), subject and expiry (Unix seconds). Blocking: it signs in the HSM.
 pub(crate) fn from_csr(
-    ca: &Ca,
+    ca: &Authority,
     csr_der: &[u8],
     identifiers: &[Identifier],
     validity: i64,

@@ -4,7 +4,7 @@
 
 use aws_lc_rs::digest;
 
-use super::{Ca, CaError};
+use super::{Authority, CaError};
 use crate::der::{bit_string, peek_tag, read_tlv, sequence, tlv};
 
 /// id-pkix-ocsp-basic (1.3.6.1.5.5.7.48.1.1).
@@ -128,8 +128,8 @@ fn generalized_time(unix: i64) -> Vec<u8> {
     tlv(0x18, text.as_bytes())
 }
 
-impl Ca {
-    /// Whether `q` names this CA as the issuer (hashes of its name and key).
+impl Authority {
+    /// Whether `q` names this authority as the issuer (hashes of its name and key).
     pub(crate) fn issued(&self, q: &Query) -> bool {
         let algorithm = match q.hash_oid.as_slice() {
             SHA1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,

@@ -23,10 +23,11 @@ pub(crate) struct Creds {
     store: Store,
     hsm: Hsm,
     ca: Arc<Ca>,
-    /// The last CRL built, reused until a revocation happens or it ages (see `pki::crl`).
-    crl: Arc<tokio::sync::Mutex<Option<pki::CachedCrl>>>,
-    /// When that CRL was built (Unix seconds; 0: not yet), readable without waiting for
-    /// a build in progress.
+    /// Each authority's last CRL built, by issuer id, reused until a revocation happens or
+    /// it ages (see `pki::crl`).
+    crl: Arc<tokio::sync::Mutex<std::collections::HashMap<String, pki::CachedCrl>>>,
+    /// When the default issuer's CRL was built (Unix seconds; 0: not yet), readable without
+    /// waiting for a build in progress.
     crl_built_at: Arc<std::sync::atomic::AtomicI64>,
 }
 

@@ -92,6 +92,8 @@ pub(crate) struct CertRequest {
 pub(crate) struct IssuedCert {
     pub(crate) certificate: String,
     pub(crate) issuing_ca: String,
+    /// The issuer's certificate, then the root's.
+    pub(crate) ca_chain: Vec<String>,
     pub(crate) private_key: Option<String>,
     pub(crate) serial_number: String,
     pub(crate) expiration: i64,
@@ -124,8 +126,10 @@ pub(crate) async fn run_crl_refresher(creds: Creds, mut stop: tokio::sync::watch
                 if !creds.store.is_leader() {
                     continue;
                 }
-                if let Err(e) = creds.crl().await {
-                    tracing::warn!(error = %e, "CRL refresh failed");
+                for authority in creds.ca.authorities() {
+                    if let Err(e) = creds.crl(authority.id()).await {
+                        tracing::warn!(error = %e, issuer = authority.id(), "CRL refresh failed");
+                    }
                 }
             }
             _ = stop.changed() => break,
@@ -306,7 +310,7 @@ impl Creds {
                         "csr is not a valid PEM CSR with a good signature: {e}"
                     ))
                 })?;
-                let (issued, serial) = ca.issue_leaf(&spec, &csr.public_key)?;
+                let (issued, serial) = ca.current().issue_leaf(&spec, &csr.public_key)?;
                 Ok::<_, CredsError>((issued, serial, None))
             }
             None => {
@@ -316,7 +320,7 @@ impl Creds {
                     &rcgen::PKCS_ECDSA_P256_SHA256
                 };
                 let key = rcgen::KeyPair::generate_for(alg).map_err(crate::ca::CaError::from)?;
-                let (issued, serial) = ca.issue_leaf(&spec, &key)?;
+                let (issued, serial) = ca.current().issue_leaf(&spec, &key)?;
                 Ok((issued, serial, Some(key.serialize_pem())))
             }
         })
@@ -339,11 +343,17 @@ impl Creds {
                 revoked_at: None,
                 revocation_reason: None,
                 pem: issued.cert_pem.clone(),
+                issuer: issued.issuer.clone(),
             })
             .await?;
+        let ca_chain = match self.ca.authority(&issued.issuer) {
+            Some(a) => self.ca.chain(&a),
+            None => Vec::new(),
+        };
         Ok(IssuedCert {
             certificate: issued.cert_pem,
-            issuing_ca: self.ca.cert_pem().to_owned(),
+            issuing_ca: ca_chain.first().cloned().unwrap_or_default(),
+            ca_chain,
             private_key,
             serial_number: serial,
             expiration,
@@ -382,19 +392,24 @@ impl Creds {
             .ok_or(CredsError::NotFound { kind: "certificate", name: serial })
     }
 
-    /// The current CRL (DER and PEM), signed in the HSM: every revoked certificate not yet expired.
-    pub(crate) async fn crl(&self) -> Result<(Vec<u8>, String), CredsError> {
+    /// The current CRL (DER and PEM) of the authority `issuer` (`root` or an intermediate),
+    /// signed in the HSM: every certificate it issued that is revoked and not yet expired.
+    pub(crate) async fn crl(&self, issuer: &str) -> Result<(Vec<u8>, String), CredsError> {
+        let authority = self
+            .ca
+            .authority(issuer)
+            .ok_or_else(|| CredsError::NotFound { kind: "issuer", name: issuer.to_owned() })?;
         // One build at a time; later callers get its result.
         let mut cache = self.crl.lock().await;
         let marker = self.store.revocation_marker().await?;
         let now = crate::util::now();
         if let Some(c) =
-            cache.as_ref().filter(|c| c.marker == marker && now - c.built_at < CRL_REUSE_SECS)
+            cache.get(issuer).filter(|c| c.marker == marker && now - c.built_at < CRL_REUSE_SECS)
         {
             return Ok((c.der.clone(), c.pem.clone()));
         }
         let mut entries = Vec::new();
-        for (serial, at, reason) in self.store.revocations(now).await? {
+        for (serial, at, reason) in self.store.revocations(issuer, now).await? {
             let Ok(serial) = hex::decode(&serial) else { continue };
             entries.push(RevokedEntry {
                 serial,
@@ -403,18 +418,29 @@ impl Creds {
                 reason: reason.and_then(|r| u8::try_from(r).ok()).unwrap_or(0),
             });
         }
-        let ca = self.ca.clone();
         let number = u64::try_from(now).unwrap_or(0);
-        let (der, pem) =
-            tokio::task::spawn_blocking(move || ca.crl(&entries, number, time::Duration::hours(1)))
-                .await
-                .map_err(|e| CredsError::Invalid(format!("CRL task failed: {e}")))??;
-        *cache = Some(CachedCrl { der: der.clone(), pem: pem.clone(), marker, built_at: now });
-        self.crl_built_at.store(now, std::sync::atomic::Ordering::Relaxed);
+        let signer = authority.clone();
+        let (der, pem) = tokio::task::spawn_blocking(move || {
+            signer.crl(&entries, number, time::Duration::hours(1))
+        })
+        .await
+        .map_err(|e| CredsError::Invalid(format!("CRL task failed: {e}")))??;
+        let cached = CachedCrl { der: der.clone(), pem: pem.clone(), marker, built_at: now };
+        cache.insert(issuer.to_owned(), cached);
+        if self.ca.current().id() == issuer {
+            self.crl_built_at.store(now, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok((der, pem))
     }
 
-    /// Seconds since this process last built the CRL, if it has.
+    /// CA rotation: a new intermediate becomes the default issuer.
+    pub(crate) async fn rotate_ca(
+        &self,
+    ) -> Result<std::sync::Arc<crate::ca::Authority>, CredsError> {
+        Ok(crate::ca::rotate(&self.ca, &self.store).await?)
+    }
+
+    /// Seconds since this process last built the default issuer's CRL, if it has.
     pub(crate) fn crl_age(&self, now: i64) -> Option<i64> {
         let built = self.crl_built_at.load(std::sync::atomic::Ordering::Relaxed);
         (built > 0).then(|| now - built)

@@ -229,48 +229,40 @@ impl Hsm {
     /// Finds the P-256 key pair labelled `label`, generating it (non-extractable, on the
     /// token) when it does not exist yet.
     pub(crate) fn ensure_ec_key(&self, s: &Session, label: &str) -> Result<EcKey, HsmError> {
+        if let Some(key) = self.find_ec_key(s, label)? {
+            return Ok(key);
+        }
+        let id = label.as_bytes().to_vec();
+        let public_template = [
+            Attribute::Token(true),
+            Attribute::Verify(true),
+            Attribute::EcParams(crate::der::P256.to_vec()),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.clone()),
+        ];
+        let private_template = [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id),
+        ];
+        let (public, private) =
+            s.generate_key_pair(&Mechanism::EccKeyPairGen, &public_template, &private_template)?;
+        ec_key(s, private, public)
+    }
+
+    /// The P-256 key pair labelled `label`, if the token holds one.
+    pub(crate) fn find_ec_key(&self, s: &Session, label: &str) -> Result<Option<EcKey>, HsmError> {
         let find = |class| {
             s.find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
         };
-        let (private, public) =
-            match (find(ObjectClass::PRIVATE_KEY)?.first(), find(ObjectClass::PUBLIC_KEY)?.first())
-            {
-                (Some(private), Some(public)) => (*private, *public),
-                _ => {
-                    let id = label.as_bytes().to_vec();
-                    let public_template = [
-                        Attribute::Token(true),
-                        Attribute::Verify(true),
-                        Attribute::EcParams(crate::der::P256.to_vec()),
-                        Attribute::Label(label.as_bytes().to_vec()),
-                        Attribute::Id(id.clone()),
-                    ];
-                    let private_template = [
-                        Attribute::Token(true),
-                        Attribute::Private(true),
-                        Attribute::Sensitive(true),
-                        Attribute::Extractable(false),
-                        Attribute::Sign(true),
-                        Attribute::Label(label.as_bytes().to_vec()),
-                        Attribute::Id(id),
-                    ];
-                    let (public, private) = s.generate_key_pair(
-                        &Mechanism::EccKeyPairGen,
-                        &public_template,
-                        &private_template,
-                    )?;
-                    (private, public)
-                }
-            };
-        let point = s
-            .get_attributes(public, &[AttributeType::EcPoint])?
-            .into_iter()
-            .find_map(|a| match a {
-                Attribute::EcPoint(p) => Some(p),
-                _ => None,
-            })
-            .ok_or(HsmError::MissingAttribute("CKA_EC_POINT"))?;
-        EcKey::new(private, &point)
+        match (find(ObjectClass::PRIVATE_KEY)?.first(), find(ObjectClass::PUBLIC_KEY)?.first()) {
+            (Some(private), Some(public)) => ec_key(s, *private, *public).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Signs a SHA-256 digest with CKM_ECDSA; returns the raw r‖s.
@@ -350,6 +342,19 @@ fn ensure_kek(s: &Session) -> Result<ObjectHandle, HsmError> {
 }
 
 /// The default PKCS#11 module: Debian's SoftHSMv2.
+/// An [`EcKey`] for a private key handle, with its public point read from `public`.
+fn ec_key(s: &Session, private: ObjectHandle, public: ObjectHandle) -> Result<EcKey, HsmError> {
+    let point = s
+        .get_attributes(public, &[AttributeType::EcPoint])?
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::EcPoint(p) => Some(p),
+            _ => None,
+        })
+        .ok_or(HsmError::MissingAttribute("CKA_EC_POINT"))?;
+    EcKey::new(private, &point)
+}
+
 pub(crate) fn default_module() -> &'static Path {
     Path::new("/usr/lib/softhsm/libsofthsm2.so")
 }

@@ -566,10 +566,9 @@ async fn check_replaces(
     replaces: &str,
 ) -> Result<(), AcmeError> {
     let id = crate::acme::ari::parse(replaces)?;
-    let ours = state.ca.key_id() == Some(id.key_id.as_slice());
-    let ordered_by = match ours {
-        true => state.store.acme_order_by_certificate(&id.serial).await?,
-        false => None,
+    let ordered_by = match issued_here(state, &id).await? {
+        Some(_) => state.store.acme_order_by_certificate(&id.serial).await?,
+        None => None,
     };
     match ordered_by {
         None => Err(AcmeError::Malformed(format!(
@@ -583,15 +582,22 @@ async fn check_replaces(
     }
 }
 
+/// The certificate an ARI certificate identifier names, if one of this CA's authorities
+/// issued it: its Authority Key Identifier and serial must both match.
+async fn issued_here(
+    state: &AppState,
+    id: &crate::acme::ari::CertId,
+) -> Result<Option<crate::store::CertificateRow>, AcmeError> {
+    let Some(authority) = state.ca.by_key_id(&id.key_id) else { return Ok(None) };
+    Ok(state.store.certificate(&id.serial).await?.filter(|c| c.issuer == authority.id()))
+}
+
 /// `GET /acme/renewal-info/CERTID` (RFC 9773 §4): when to renew; no authentication.
 async fn renewal_info(State(state): State<AppState>, Path(id): Path<String>) -> AcmeResult {
     let cert_id = crate::acme::ari::parse(&id)?;
-    let ours = state.ca.key_id() == Some(cert_id.key_id.as_slice());
-    let cert = match ours {
-        true => state.store.certificate(&cert_id.serial).await?,
-        false => None,
-    };
-    let cert = cert.ok_or_else(|| AcmeError::NotFound(format!("certificate {id}")))?;
+    let cert = issued_here(&state, &cert_id)
+        .await?
+        .ok_or_else(|| AcmeError::NotFound(format!("certificate {id}")))?;
     let now = crate::util::now();
     let (start, end) =
         crate::acme::ari::window(cert.not_before, cert.not_after, cert.revoked_at, now);
@@ -832,7 +838,7 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
     }
     let ca = state.ca.clone();
     let issued = tokio::task::spawn_blocking(move || {
-        crate::acme::issue::from_csr(&ca, &der, &spec_identifiers, validity)
+        crate::acme::issue::from_csr(&ca.current(), &der, &spec_identifiers, validity)
     })
     .await?;
     let (issued, serial, subject, not_after) = match issued {
@@ -857,6 +863,7 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
         revoked_at: None,
         revocation_reason: None,
         pem: issued.cert_pem,
+        issuer: issued.issuer,
     };
     state.store.complete_acme_order(&order.id, &cert).await?;
     let who = s.url(&format!("account/{}", order.account_id));
@@ -868,8 +875,8 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
     with_location(StatusCode::OK, &location, order_json(&state, &s, &order).await?)
 }
 
-/// `POST /acme/cert/SERIAL` (POST-as-GET): the certificate and the CA certificate, as
-/// `application/pem-certificate-chain` (§7.4.2).
+/// `POST /acme/cert/SERIAL` (POST-as-GET): the certificate and its issuer's certificate,
+/// as `application/pem-certificate-chain` (§7.4.2); the root is the client's trust anchor.
 async fn certificate(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -885,7 +892,11 @@ async fn certificate(
         Some(c) if owned => c,
         _ => return Err(AcmeError::NotFound(format!("certificate {id}"))),
     };
-    let chain = format!("{}{}", cert.pem, state.ca.cert_pem());
+    let issuer = state
+        .ca
+        .authority(&cert.issuer)
+        .ok_or_else(|| crate::ca::CaError::BadIssuer(cert.issuer.clone(), "not loaded"))?;
+    let chain = format!("{}{}", cert.pem, issuer.cert_pem());
     let mut r = chain.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

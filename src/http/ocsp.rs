@@ -1,6 +1,7 @@
 //! The OCSP responder (RFC 6960 Appendix A): `POST /ocsp` with an
 //! `application/ocsp-request` body, or `GET /ocsp/BASE64`. No authentication, as relying
-//! parties need none; answers are signed by the CA key in the HSM.
+//! parties need none; answers are signed in the HSM by the key of the CA certificate that
+//! issued the certificates asked about (root or intermediate: each is its own responder).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -31,19 +32,28 @@ async fn answer(state: &AppState, der: &[u8]) -> Response {
     r
 }
 
+/// Answers for the authority (root or intermediate) the first query names; queries naming
+/// another issuer, or certificates it did not issue, are unknown (§2.2).
 async fn respond(state: &AppState, der: &[u8]) -> Result<Vec<u8>, u8> {
     let request = ocsp::parse(der).ok_or(ocsp::MALFORMED_REQUEST)?;
+    let authorities = state.ca.authorities();
+    let responder = request
+        .queries
+        .iter()
+        .find_map(|q| authorities.iter().find(|a| a.issued(q)))
+        .unwrap_or_else(|| state.ca.root())
+        .clone();
     let mut statuses = Vec::with_capacity(request.queries.len());
     for q in &request.queries {
-        let status = if !state.ca.issued(q) {
+        let status = if !responder.issued(q) {
             Status::Unknown
         } else {
             match state.store.certificate(&q.serial).await {
-                Ok(Some(c)) => match c.revoked_at {
+                Ok(Some(c)) if c.issuer == responder.id() => match c.revoked_at {
                     Some(at) => Status::Revoked(at, c.revocation_reason.unwrap_or(0) as u8),
                     None => Status::Good,
                 },
-                Ok(None) => Status::Unknown,
+                Ok(_) => Status::Unknown,
                 Err(e) => {
                     tracing::error!(error = %e, "OCSP: store lookup failed");
                     return Err(ocsp::INTERNAL_ERROR);
@@ -52,11 +62,11 @@ async fn respond(state: &AppState, der: &[u8]) -> Result<Vec<u8>, u8> {
         };
         statuses.push(status);
     }
-    let ca = state.ca.clone();
     let now = crate::util::now();
-    let signed = tokio::task::spawn_blocking(move || ca.ocsp_response(&request, &statuses, now))
-        .await
-        .map_err(|_| ocsp::INTERNAL_ERROR)?;
+    let signed =
+        tokio::task::spawn_blocking(move || responder.ocsp_response(&request, &statuses, now))
+            .await
+            .map_err(|_| ocsp::INTERNAL_ERROR)?;
     signed.map_err(|e| {
         tracing::error!(error = %e, "OCSP: signing failed");
         ocsp::INTERNAL_ERROR

@@ -45,6 +45,17 @@ pub(crate) struct CertificateRow {
     pub(crate) revoked_at: Option<i64>,
     pub(crate) revocation_reason: Option<i64>,
     pub(crate) pem: String,
+    /// The CA certificate that signed it (`root`, or an intermediate's id).
+    pub(crate) issuer: String,
+}
+
+/// An issuing intermediate of the CA.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct IssuerRow {
+    pub(crate) id: String,
+    pub(crate) key_label: String,
+    pub(crate) cert_pem: String,
+    pub(crate) created_at: i64,
 }
 
 impl Store {
@@ -182,7 +193,7 @@ impl Store {
     ) -> Result<Option<CertificateRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT serial, role, subject, not_before, not_after, lease_id, revoked_at, \
-             revocation_reason, pem FROM certificates WHERE serial = $1",
+             revocation_reason, pem, issuer FROM certificates WHERE serial = $1",
         )
         .bind(serial)
         .fetch_optional(&self.read)
@@ -213,23 +224,24 @@ impl Store {
     /// may list millions, and one row each costs more in the driver than the query itself.
     pub(crate) async fn revocations(
         &self,
+        issuer: &str,
         now: i64,
     ) -> Result<Vec<(String, i64, Option<i64>)>, StoreError> {
         let sql = match self.backend {
             super::Backend::Sqlite => {
                 "SELECT group_concat(serial || ' ' || revoked_at || ' ' || \
                  COALESCE(revocation_reason, -1), ';') FROM (SELECT serial, revoked_at, \
-                 revocation_reason FROM certificates WHERE revoked_at IS NOT NULL \
-                 AND not_after > $1 ORDER BY revoked_at)"
+                 revocation_reason FROM certificates WHERE not_after > $1 \
+                 AND issuer = $2 AND revoked_at IS NOT NULL ORDER BY revoked_at)"
             }
             super::Backend::Postgres => {
                 "SELECT string_agg(serial || ' ' || revoked_at || ' ' || \
                  COALESCE(revocation_reason, -1), ';' ORDER BY revoked_at) FROM certificates \
-                 WHERE revoked_at IS NOT NULL AND not_after > $1"
+                 WHERE not_after > $1 AND issuer = $2 AND revoked_at IS NOT NULL"
             }
         };
         let (joined,): (Option<String>,) =
-            sqlx::query_as(sql).bind(now).fetch_one(&self.read).await?;
+            sqlx::query_as(sql).bind(now).bind(issuer).fetch_one(&self.read).await?;
         let Some(joined) = joined else { return Ok(Vec::new()) };
         let mut out = Vec::new();
         for entry in joined.split(';') {
@@ -263,8 +275,8 @@ pub(super) async fn insert_certificate_row(
     c: &CertificateRow,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO certificates (serial, role, subject, not_before, not_after, lease_id, pem) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO certificates (serial, role, subject, not_before, not_after, lease_id, pem, \
+         issuer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&c.serial)
     .bind(&c.role)
@@ -273,6 +285,7 @@ pub(super) async fn insert_certificate_row(
     .bind(c.not_after)
     .bind(&c.lease_id)
     .bind(&c.pem)
+    .bind(&c.issuer)
     .execute(conn)
     .await?;
     Ok(())
@@ -287,12 +300,39 @@ impl Store {
     ) -> Result<Vec<CertificateRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT serial, role, subject, not_before, not_after, lease_id, revoked_at, \
-             revocation_reason, '' AS pem FROM certificates \
+             revocation_reason, '' AS pem, issuer FROM certificates \
              ORDER BY not_before DESC, serial LIMIT $1 OFFSET $2",
         )
         .bind(limit)
         .bind(offset)
         .fetch_all(&self.read)
         .await?)
+    }
+}
+
+impl Store {
+    /// The CA's issuing intermediates in the order they were added (the last is the
+    /// default issuer).
+    pub(crate) async fn ca_issuers(&self) -> Result<Vec<IssuerRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, key_label, cert_pem, created_at FROM ca_issuers ORDER BY position",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Adds an intermediate after the existing ones: it becomes the default issuer.
+    pub(crate) async fn insert_ca_issuer(&self, i: &IssuerRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ca_issuers (id, position, key_label, cert_pem, created_at) \
+             SELECT $1, COALESCE(MAX(position), 0) + 1, $2, $3, $4 FROM ca_issuers",
+        )
+        .bind(&i.id)
+        .bind(&i.key_label)
+        .bind(&i.cert_pem)
+        .bind(i.created_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
     }
 }

@@ -261,7 +261,7 @@ async fn leases_certificates_and_revocations() {
 }
 
 async fn leases_certificates_and_revocations_on(store: &Store) {
-    use super::{CertificateRow, LeaseRow};
+    use super::{CertificateRow, IssuerRow, LeaseRow};
     let lease = |id: &str, expires| LeaseRow {
         id: id.into(),
         kind: "database".into(),
@@ -309,21 +309,42 @@ async fn leases_certificates_and_revocations_on(store: &Store) {
         revoked_at: None,
         revocation_reason: None,
         pem: String::new(),
+        issuer: "int-a".into(),
     };
     for serial in ["01", "02", "03"] {
         store.insert_certificate(&cert(serial)).await.unwrap();
     }
-    assert!(store.revocations(0).await.unwrap().is_empty());
+    store
+        .insert_certificate(&CertificateRow { issuer: "int-b".into(), ..cert("04") })
+        .await
+        .unwrap();
+    assert!(store.revoke_certificate("04", 1, 40).await.unwrap());
+    assert_eq!(store.certificate("04").await.unwrap().unwrap().issuer, "int-b");
+    assert_eq!(store.revocations("int-b", 0).await.unwrap(), vec![("04".to_owned(), 40, Some(1))]);
+    assert!(store.revocations("int-a", 0).await.unwrap().is_empty());
     assert!(store.revoke_certificate("03", 1, 50).await.unwrap());
     assert!(store.revoke_certificate("01", 4, 60).await.unwrap());
     assert!(store.revoke_certificate("03", 5, 70).await.unwrap(), "first revocation stays");
     assert_eq!(
-        store.revocations(0).await.unwrap(),
+        store.revocations("int-a", 0).await.unwrap(),
         vec![("03".to_owned(), 50, Some(1)), ("01".to_owned(), 60, Some(4))],
-        "oldest revocation first"
+        "oldest revocation first, this issuer's only"
     );
-    assert!(store.revocations(1000).await.unwrap().is_empty(), "expired ones leave the CRL");
-    assert_eq!(store.revocation_marker().await.unwrap(), (2, Some(60)));
+    assert!(store.revocations("int-a", 1000).await.unwrap().is_empty(), "expired ones leave");
+    assert_eq!(store.revocation_marker().await.unwrap(), (3, Some(60)));
+
+    assert!(store.ca_issuers().await.unwrap().is_empty());
+    for (id, at) in [("int-2", 20), ("int-1", 20)] {
+        let row = IssuerRow {
+            id: id.into(),
+            key_label: format!("strongroom-ca-{id}"),
+            cert_pem: "PEM".into(),
+            created_at: at,
+        };
+        store.insert_ca_issuer(&row).await.unwrap();
+    }
+    let ids: Vec<String> = store.ca_issuers().await.unwrap().into_iter().map(|i| i.id).collect();
+    assert_eq!(ids, ["int-2", "int-1"], "in the order added: the last is the default");
 }
 
 #[tokio::test]

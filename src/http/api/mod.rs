@@ -42,10 +42,21 @@ const LIST_ROUTES: &[&str] = &[
     "/v1/acme/eab",
     "/v1/sys/keys",
     "/v1/pki/certs",
+    "/v1/pki/issuers",
 ];
 
 /// Routes anyone may read, as a CA publishes its certificate and CRL.
-const PUBLIC_ROUTES: &[&str] = &["/v1/pki/ca/pem", "/v1/pki/crl", "/v1/pki/crl/pem"];
+const PUBLIC_ROUTES: &[&str] = &[
+    "/v1/pki/ca/pem",
+    "/v1/pki/ca_chain",
+    "/v1/pki/crl",
+    "/v1/pki/crl/pem",
+    "/v1/pki/issuers",
+    "/v1/pki/issuer/{id}",
+    "/v1/pki/issuer/{id}/pem",
+    "/v1/pki/issuer/{id}/crl",
+    "/v1/pki/issuer/{id}/crl/pem",
+];
 
 /// Every API route, for the router and the OpenAPI check.
 pub(super) fn router(state: AppState) -> Router<AppState> {
@@ -115,6 +126,13 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/v1/pki/ca/pem", get(pki::ca_pem))
         .route("/v1/pki/crl", get(pki::crl_der))
         .route("/v1/pki/crl/pem", get(pki::crl_pem))
+        .route("/v1/pki/ca_chain", get(pki::ca_chain))
+        .route("/v1/pki/issuers", get(pki::list_issuers))
+        .route("/v1/pki/issuer/{id}", get(pki::read_issuer))
+        .route("/v1/pki/issuer/{id}/pem", get(pki::issuer_pem))
+        .route("/v1/pki/issuer/{id}/crl", get(pki::issuer_crl_der))
+        .route("/v1/pki/issuer/{id}/crl/pem", get(pki::issuer_crl_pem))
+        .route("/v1/pki/intermediate/rotate", post(pki::rotate))
         .route("/v1/acme/eab", get(acme::list).post(acme::create))
         .route("/v1/acme/eab/{id}", delete(acme::delete))
         .route("/v1/sys/mounts/{mount}/tune", get(tde::tune))

@@ -1,5 +1,6 @@
-//! PKI engine routes: `pki/roles`, `issue`, `sign`, `revoke`, `cert`, and the public
-//! `ca/pem`, `crl` and `crl/pem`.
+//! PKI engine routes: `pki/roles`, `issue`, `sign`, `revoke`, `cert`, the CA hierarchy
+//! (`issuers`, `issuer/ID`, `intermediate/rotate`), and the public `ca/pem` (the root),
+//! `ca_chain`, `crl`, `crl/pem` (the default issuer's) and each issuer's `pem` and CRLs.
 
 use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
@@ -9,7 +10,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{data, done, keys, ApiError, ApiResult, Body, Caller};
+use std::sync::Arc;
+
 use crate::app::AppState;
+use crate::ca::Authority;
 use crate::creds::pki::{CertRequest, IssuedCert, PkiRole};
 
 pub(super) async fn write_role(
@@ -44,7 +48,7 @@ fn issued(c: IssuedCert) -> ApiResult {
     let mut d = json!({
         "certificate": c.certificate,
         "issuing_ca": c.issuing_ca,
-        "ca_chain": [c.issuing_ca],
+        "ca_chain": c.ca_chain,
         "serial_number": c.serial_number,
         "expiration": c.expiration,
     });
@@ -110,20 +114,104 @@ pub(super) async fn read_cert(
         "serial_number": c.serial,
         "revocation_time": c.revoked_at.unwrap_or(0),
         "expiration": c.not_after,
+        "issuer_id": c.issuer,
     }))
 }
 
+const PEM_CHAIN: &str = "application/pem-certificate-chain";
+
+/// `GET /v1/pki/ca/pem`: the root certificate, the trust anchor (also `DATA/ca.crt`).
 pub(super) async fn ca_pem(State(state): State<AppState>) -> ApiResult {
-    Ok(([(CONTENT_TYPE, "application/pem-certificate-chain")], state.ca.cert_pem().to_owned())
-        .into_response())
+    Ok(([(CONTENT_TYPE, PEM_CHAIN)], state.ca.root().cert_pem().to_owned()).into_response())
 }
 
+/// `GET /v1/pki/ca_chain`: the default issuer's certificate, then the root's.
+pub(super) async fn ca_chain(State(state): State<AppState>) -> ApiResult {
+    let chain = state.ca.chain(&state.ca.current()).concat();
+    Ok(([(CONTENT_TYPE, PEM_CHAIN)], chain).into_response())
+}
+
+/// `GET /v1/pki/crl`: the default issuer's CRL, DER.
 pub(super) async fn crl_der(State(state): State<AppState>) -> ApiResult {
-    let (der, _) = state.creds.crl().await?;
+    issuer_crl_der(State(state), Path("default".to_owned())).await
+}
+
+/// `GET /v1/pki/crl/pem`: the default issuer's CRL, PEM.
+pub(super) async fn crl_pem(State(state): State<AppState>) -> ApiResult {
+    issuer_crl_pem(State(state), Path("default".to_owned())).await
+}
+
+/// The authority a route names: `default`, `root` or an intermediate's id.
+fn authority(state: &AppState, id: &str) -> Result<Arc<Authority>, ApiError> {
+    match id {
+        "default" => Ok(state.ca.current()),
+        _ => state.ca.authority(id).ok_or_else(|| ApiError::not_found(format!("issuer {id}"))),
+    }
+}
+
+fn issuer_json(state: &AppState, a: &Authority) -> serde_json::Value {
+    json!({
+        "issuer_id": a.id(),
+        "certificate": a.cert_pem(),
+        "ca_chain": state.ca.chain(a),
+        "key_id": a.key_id().map(hex::encode),
+        "not_after": a.not_after().unix_timestamp(),
+        "default": state.ca.current().id() == a.id(),
+    })
+}
+
+/// `GET /v1/pki/issuers`: the root and the intermediates, oldest first (the last issues).
+pub(super) async fn list_issuers(State(state): State<AppState>) -> ApiResult {
+    let all = state.ca.authorities();
+    let info: serde_json::Map<String, serde_json::Value> =
+        all.iter().map(|a| (a.id().to_owned(), issuer_json(&state, a))).collect();
+    let ids: Vec<&str> = all.iter().map(|a| a.id()).collect();
+    data(json!({ "keys": ids, "key_info": info }))
+}
+
+/// `GET /v1/pki/issuer/ID`.
+pub(super) async fn read_issuer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let a = authority(&state, &id)?;
+    data(issuer_json(&state, &a))
+}
+
+/// `GET /v1/pki/issuer/ID/pem`.
+pub(super) async fn issuer_pem(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let a = authority(&state, &id)?;
+    Ok(([(CONTENT_TYPE, PEM_CHAIN)], a.cert_pem().to_owned()).into_response())
+}
+
+/// `GET /v1/pki/issuer/ID/crl`: what that authority issued and revoked, DER.
+pub(super) async fn issuer_crl_der(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let a = authority(&state, &id)?;
+    let (der, _) = state.creds.crl(a.id()).await?;
     Ok(([(CONTENT_TYPE, "application/pkix-crl")], der).into_response())
 }
 
-pub(super) async fn crl_pem(State(state): State<AppState>) -> ApiResult {
-    let (_, pem) = state.creds.crl().await?;
+/// `GET /v1/pki/issuer/ID/crl/pem`.
+pub(super) async fn issuer_crl_pem(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let a = authority(&state, &id)?;
+    let (_, pem) = state.creds.crl(a.id()).await?;
     Ok(([(CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
+}
+
+/// `POST /v1/pki/intermediate/rotate`: a new intermediate, signed by the root in the HSM,
+/// becomes the default issuer; the older ones keep answering for what they issued.
+pub(super) async fn rotate(State(state): State<AppState>) -> ApiResult {
+    let a = state.creds.rotate_ca().await?;
+    let mut r = data(issuer_json(&state, &a))?;
+    r.extensions_mut().insert(super::AuditObject {
+        object_id: a.id().to_owned(),
+        detail: format!("rotated the CA: intermediate {} is the default issuer", a.id()),
+    });
+    Ok(r)
 }

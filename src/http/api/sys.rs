@@ -27,7 +27,7 @@ impl Page {
     }
 }
 
-/// Version, store, leadership, HSM, the CA certificate, counts, and the ages of the CRL
+/// Version, store, leadership, HSM, the root CA certificate and the default issuer, counts, and the ages of the CRL
 /// and the last audit seal.
 pub(super) async fn status(State(state): State<AppState>) -> ApiResult {
     let g = state.store.gauges().await?;
@@ -36,16 +36,24 @@ pub(super) async fn status(State(state): State<AppState>) -> ApiResult {
         Ok(()) => "ok".to_owned(),
         Err(e) => e.to_string(),
     };
-    let (subject, not_after) = match x509_parser::parse_x509_certificate(state.ca.cert_der()) {
+    let (subject, not_after) = match x509_parser::parse_x509_certificate(state.ca.root().cert_der())
+    {
         Ok((_, c)) => (c.subject().to_string(), c.validity().not_after.timestamp()),
         Err(e) => return Err(ApiError::internal(&e)),
     };
+    let issuer = state.ca.current();
     data(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "store": if state.store.is_shared() { "postgresql" } else { "sqlite" },
         "leader": state.store.is_leader(),
         "hsm": hsm,
-        "ca": { "subject": subject, "not_after": not_after },
+        "ca": {
+            "subject": subject,
+            "not_after": not_after,
+            "default_issuer": issuer.id(),
+            "default_issuer_not_after": issuer.not_after().unix_timestamp(),
+            "issuers": state.ca.authorities().len(),
+        },
         "managed_objects": g.objects,
         "leases_active": g.leases_active,
         "certificates_issued": g.certificates,

@@ -57,9 +57,10 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: certify::Request) -> Result<Outc
     let key = rcgen::SubjectPublicKeyInfo::from_der(&spki)
         .map_err(|_| OpError::Invalid("the public key is not a valid SubjectPublicKeyInfo"))?;
     let ca = cx.state.ca.clone();
-    let (issued, serial) = tokio::task::spawn_blocking(move || ca.issue_leaf(&spec, &key))
-        .await
-        .map_err(crate::hsm::HsmError::Join)??;
+    let (issued, serial) =
+        tokio::task::spawn_blocking(move || ca.current().issue_leaf(&spec, &key))
+            .await
+            .map_err(crate::hsm::HsmError::Join)??;
     let der = issued.cert_der.to_vec();
     let links: Vec<Attribute> =
         public_id.iter().map(|p| link(LinkType::PUBLIC_KEY_LINK, p)).collect();
@@ -88,6 +89,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: certify::Request) -> Result<Outc
             revoked_at: None,
             revocation_reason: None,
             pem: issued.cert_pem,
+            issuer: issued.issuer,
         })
         .await?;
     Ok(Outcome::new(certify::response(&cert_id), Some(cert_id)))
