@@ -3,7 +3,8 @@
 //! orders for an IP identifier (RFC 8738) validated over http-01 against a responder in
 //! this test; CSRs that do not match refused with nothing issued; failed validation;
 //! download; revocation with the certificate's own key; External Account Binding and key
-//! change; pre-authorized identifiers; renewal information (RFC 9773). Real clients are in
+//! change; pre-authorized identifiers; renewal information (RFC 9773); certificate
+//! profiles (`meta.profiles`, EAB keys limited to some). Real clients are in
 //! `acme_clients.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -429,5 +430,106 @@ fn preauthorized_identifiers_and_renewal_information() {
         Some(json!({"identifiers": [{"type": "dns", "value": "svc.internal"}]})),
     );
     assert_eq!(r.json()["status"], "pending");
+    server.stop();
+}
+
+/// ACME profiles (draft-aaron-acme-profiles): the directory lists them, an order names one
+/// (or gets the default), the certificate follows it (validity, key usages), identifiers
+/// outside a profile and unknown profiles are refused, and an External Account Binding key
+/// can limit its account to some profiles.
+#[test]
+fn certificate_profiles() {
+    let dir = temp_dir("strongroom-acme-profiles");
+    let config = dir.join("acme.toml");
+    std::fs::write(
+        &config,
+        r#"[acme]
+preauthorized = ["*.svc.internal"]
+default_profile = "mtls"
+
+[acme.profiles.mtls]
+description = "24-hour certificates for mutual TLS"
+validity = "24h"
+
+[acme.profiles.server]
+description = "7-day TLS server certificates for the web tier"
+validity = "7d"
+client_auth = false
+identifiers = ["*.web.svc.internal"]
+"#,
+    )
+    .unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let mut c = Client::new(&server, &dir);
+    let d = c.raw("GET", "/acme/directory", "text/plain", b"").json();
+    assert_eq!(
+        d["meta"]["profiles"],
+        json!({"mtls": "24-hour certificates for mutual TLS",
+               "server": "7-day TLS server certificates for the web tier"})
+    );
+    c.register();
+
+    // Issues under `profile` (None: the default) for `name`: the certificate's validity in
+    // hours and whether it allows client authentication.
+    let mut issue = |profile: Option<&str>, name: &str| -> Result<(i64, bool, Value), String> {
+        let mut payload = json!({"identifiers": [{"type": "dns", "value": name}]});
+        if let Some(p) = profile {
+            payload["profile"] = json!(p);
+        }
+        let r = c.post("/acme/new-order", Some(payload));
+        if r.status != 201 {
+            return Err(r.problem());
+        }
+        let order = r.json();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let done = c.post(
+            &path_of(order["finalize"].as_str().unwrap()),
+            Some(json!({"csr": csr(&[name], &key)})),
+        );
+        let done = done.json();
+        assert_eq!(done["status"], "valid", "{done}");
+        let pem = c.post(&path_of(done["certificate"].as_str().unwrap()), None).body;
+        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+        let cert = pem.parse_x509().unwrap();
+        let v = cert.validity();
+        let hours = (v.not_after.timestamp() - v.not_before.timestamp() + 1800) / 3600;
+        let eku = cert.extended_key_usage().unwrap().unwrap().value.clone();
+        assert!(eku.server_auth);
+        Ok((hours, eku.client_auth, done["profile"].clone()))
+    };
+    let (hours, client, profile) = issue(None, "a.svc.internal").unwrap();
+    assert_eq!((hours, client, profile), (24, true, json!("mtls")), "the default profile");
+    let (hours, client, profile) = issue(Some("server"), "www.web.svc.internal").unwrap();
+    assert_eq!((hours, client, profile), (7 * 24, false, json!("server")));
+    assert_eq!(issue(Some("server"), "db.svc.internal").unwrap_err(), "rejectedIdentifier");
+    assert_eq!(issue(Some("nosuch"), "a.svc.internal").unwrap_err(), "invalidProfile");
+
+    // An EAB key limited to `server`: its account may not order `mtls`.
+    let admin = Api::admin(&server);
+    let (status, body) = admin.call("POST", "/v1/acme/eab", json!({"profiles": ["nosuch"]}));
+    assert_eq!(status, 400, "{body}");
+    let made = admin.ok("POST", "/v1/acme/eab", json!({"profiles": ["server"]}));
+    assert_eq!(made["data"]["profiles"], json!(["server"]));
+    let id = made["data"]["id"].as_str().unwrap().to_owned();
+    let hmac_key = B64.decode(made["data"]["key"].as_str().unwrap()).unwrap();
+    let mut bound = Client::new(&server, &dir);
+    let binding = eab(&id, &hmac_key, &bound.key);
+    let r = bound.post(
+        "/acme/new-account",
+        Some(json!({"termsOfServiceAgreed": true, "externalAccountBinding": binding})),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    bound.kid = r.header("location").map(str::to_owned);
+    let order = |c: &mut Client, profile: &str| {
+        c.post(
+            "/acme/new-order",
+            Some(json!({"identifiers": [{"type": "dns", "value": "x.web.svc.internal"}],
+                        "profile": profile})),
+        )
+    };
+    assert_eq!(order(&mut bound, "mtls").problem(), "unauthorized");
+    assert_eq!(order(&mut bound, "server").status, 201);
+    let listed = admin.ok("GET", "/v1/acme/eab", json!(null));
+    assert_eq!(listed["data"]["keys"][0]["profiles"], json!(["server"]), "{listed}");
     server.stop();
 }

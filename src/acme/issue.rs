@@ -6,16 +6,17 @@ use std::net::IpAddr;
 
 use rcgen::SanType;
 
-use super::{AcmeError, Identifier};
+use super::{AcmeError, Identifier, Profile};
 use crate::ca::{Authority, Issued, LeafSpec};
 
-/// Issues a certificate for the key in `csr_der` naming exactly `identifiers`; returns it
-/// with its serial (hex), subject and expiry (Unix seconds). Blocking: it signs in the HSM.
+/// Issues a certificate under `profile` for the key in `csr_der` naming exactly
+/// `identifiers`; returns it with its serial (hex), subject and expiry (Unix seconds).
+/// Blocking: it signs in the HSM.
 pub(crate) fn from_csr(
     ca: &Authority,
     csr_der: &[u8],
     identifiers: &[Identifier],
-    validity: i64,
+    profile: &Profile,
 ) -> Result<(Issued, String, String, i64), AcmeError> {
     let der = rustls::pki_types::CertificateSigningRequestDer::from(csr_der);
     let csr = rcgen::CertificateSigningRequestParams::from_der(&der)
@@ -63,15 +64,15 @@ pub(crate) fn from_csr(
         }
     }
     let now = time::OffsetDateTime::now_utc();
-    let not_after = now + time::Duration::seconds(validity);
+    let not_after = now + time::Duration::seconds(profile.validity);
     let first = identifiers.first().map(|i| i.value.clone()).unwrap_or_default();
     let spec = LeafSpec {
         common_name: first.clone(),
         dns_names: want_dns.into_iter().collect(),
         ip_addresses: want_ips.into_iter().collect(),
         uris: Vec::new(),
-        server_auth: true,
-        client_auth: true,
+        server_auth: profile.server_auth,
+        client_auth: profile.client_auth,
         not_after,
     };
     let (issued, serial) = ca.issue_leaf(&spec, &csr.public_key)?;

@@ -53,6 +53,8 @@ pub(crate) enum AcmeError {
     #[error("{0}")]
     RejectedIdentifier(String),
     #[error("{0}")]
+    InvalidProfile(String),
+    #[error("{0}")]
     UnsupportedIdentifier(String),
     #[error("the certificate is already revoked")]
     AlreadyRevoked,
@@ -90,6 +92,7 @@ impl AcmeError {
             AcmeError::OrderNotReady(_) => ("orderNotReady", 403),
             AcmeError::BadCsr(_) => ("badCSR", 400),
             AcmeError::RejectedIdentifier(_) => ("rejectedIdentifier", 400),
+            AcmeError::InvalidProfile(_) => ("invalidProfile", 400),
             AcmeError::UnsupportedIdentifier(_) => ("unsupportedIdentifier", 400),
             AcmeError::AlreadyRevoked => ("alreadyRevoked", 400),
             AcmeError::AlreadyReplaced => ("alreadyReplaced", 409),
@@ -138,6 +141,51 @@ pub(crate) struct AcmeSettings {
     pub(crate) eab_required: bool,
     /// Identifiers authorized by policy, without a challenge (internal services).
     pub(crate) preauthorized: Vec<Preauthorized>,
+    /// Certificate profiles orders choose from (`meta.profiles`), in name order; never
+    /// empty: without `[acme.profiles.*]` there is one, `default`, from `validity`.
+    pub(crate) profiles: Vec<Profile>,
+    /// The profile of orders that name none.
+    pub(crate) default_profile: String,
+}
+
+/// A certificate profile (`[acme.profiles.NAME]`, draft-aaron-acme-profiles): what a
+/// certificate ordered under it is like, and which identifiers it may name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Profile {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    /// Validity of its certificates, in seconds.
+    pub(crate) validity: i64,
+    pub(crate) server_auth: bool,
+    pub(crate) client_auth: bool,
+    /// Identifiers it may name (the `preauthorized` rule forms); empty: any.
+    pub(crate) identifiers: Vec<Preauthorized>,
+}
+
+impl Profile {
+    /// The profile used when none is configured: `validity`, serverAuth and clientAuth.
+    pub(crate) fn builtin(validity: i64) -> Profile {
+        Profile {
+            name: "default".into(),
+            description: "TLS server and client (mTLS) certificates".into(),
+            validity,
+            server_auth: true,
+            client_auth: true,
+            identifiers: Vec::new(),
+        }
+    }
+
+    pub(crate) fn allows(&self, identifier: &Identifier) -> bool {
+        self.identifiers.is_empty() || self.identifiers.iter().any(|p| p.matches(identifier))
+    }
+}
+
+impl AcmeSettings {
+    /// The profile named `name`, or the default one for `None`.
+    pub(crate) fn profile(&self, name: Option<&str>) -> Option<&Profile> {
+        let name = name.unwrap_or(&self.default_profile);
+        self.profiles.iter().find(|p| p.name == name)
+    }
 }
 
 /// A pre-authorization rule (`[acme] preauthorized`): a DNS name, `*.SUFFIX` for every
@@ -209,6 +257,8 @@ impl Default for AcmeSettings {
             validity: 86_400,
             eab_required: false,
             preauthorized: Vec::new(),
+            profiles: vec![Profile::builtin(86_400)],
+            default_profile: "default".into(),
         }
     }
 }

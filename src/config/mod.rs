@@ -41,6 +41,20 @@ struct RawAcme {
     external_account_required: Option<bool>,
     #[serde(default)]
     preauthorized: Vec<String>,
+    default_profile: Option<String>,
+    #[serde(default)]
+    profiles: std::collections::BTreeMap<String, RawProfile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    description: Option<String>,
+    validity: Option<String>,
+    server_auth: Option<bool>,
+    client_auth: Option<bool>,
+    #[serde(default)]
+    identifiers: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -320,31 +334,67 @@ fn acme_settings(raw: RawAcme) -> Result<crate::acme::AcmeSettings, ConfigError>
                 })?,
         ),
     };
-    let validity = match raw.certificate_validity {
-        None => defaults.validity,
+    let validity = |text: Option<String>, key| match text {
+        None => Ok(defaults.validity),
         Some(text) => crate::creds::pki::parse_ttl(&serde_json::Value::String(text))
             .ok()
             .filter(|&v| (300..=398 * 86_400).contains(&v))
             .ok_or(ConfigError::Invalid {
-                key: "acme.certificate_validity",
+                key,
                 reason: "must be a duration like \"24h\", between 5m and 398 days",
-            })?,
+            }),
     };
-    Ok(crate::acme::AcmeSettings {
-        http01_port: raw.http01_port.unwrap_or(defaults.http01_port),
-        tls_alpn01_port: raw.tls_alpn01_port.unwrap_or(defaults.tls_alpn01_port),
-        dns_resolver,
-        validity,
-        eab_required: raw.external_account_required.unwrap_or(false),
-        preauthorized: raw
-            .preauthorized
+    let rules = |rules: &[String], key| {
+        rules
             .iter()
             .map(|r| crate::acme::Preauthorized::parse(r))
             .collect::<Option<Vec<_>>>()
             .ok_or(ConfigError::Invalid {
-                key: "acme.preauthorized",
+                key,
                 reason: "each rule is a DNS name, *.SUFFIX, an IP address or an IP/BITS network",
-            })?,
+            })
+    };
+    let default_validity = validity(raw.certificate_validity, "acme.certificate_validity")?;
+    let mut profiles = Vec::new();
+    for (name, p) in raw.profiles {
+        let profile = crate::acme::Profile {
+            description: p.description.unwrap_or_default(),
+            validity: match p.validity {
+                None => default_validity,
+                text => validity(text, "acme.profiles.*.validity")?,
+            },
+            server_auth: p.server_auth.unwrap_or(true),
+            client_auth: p.client_auth.unwrap_or(true),
+            identifiers: rules(&p.identifiers, "acme.profiles.*.identifiers")?,
+            name,
+        };
+        if !(profile.server_auth || profile.client_auth) {
+            return Err(ConfigError::Invalid {
+                key: "acme.profiles.*",
+                reason: "a profile allows serverAuth, clientAuth or both",
+            });
+        }
+        profiles.push(profile);
+    }
+    if profiles.is_empty() {
+        profiles.push(crate::acme::Profile::builtin(default_validity));
+    }
+    let default_profile = raw.default_profile.unwrap_or_else(|| profiles[0].name.clone());
+    if !profiles.iter().any(|p| p.name == default_profile) {
+        return Err(ConfigError::Invalid {
+            key: "acme.default_profile",
+            reason: "must name one of [acme.profiles.*]",
+        });
+    }
+    Ok(crate::acme::AcmeSettings {
+        http01_port: raw.http01_port.unwrap_or(defaults.http01_port),
+        tls_alpn01_port: raw.tls_alpn01_port.unwrap_or(defaults.tls_alpn01_port),
+        dns_resolver,
+        validity: default_validity,
+        eab_required: raw.external_account_required.unwrap_or(false),
+        preauthorized: rules(&raw.preauthorized, "acme.preauthorized")?,
+        profiles,
+        default_profile,
     })
 }
 
@@ -392,5 +442,32 @@ mod tests {
             let raw: RawConfig = toml::from_str(&format!("[tde]\nmount = {mount:?}")).unwrap();
             assert!(raw.into_settings(Overrides::default()).is_err(), "{mount}");
         }
+        for acme in [
+            "default_profile = \"nosuch\"",
+            "[acme.profiles.p]\nserver_auth = false\nclient_auth = false",
+            "[acme.profiles.p]\nvalidity = \"1s\"",
+            "[acme.profiles.p]\nidentifiers = [\"not a name\"]",
+        ] {
+            let raw: RawConfig = toml::from_str(&format!("[acme]\n{acme}")).unwrap();
+            assert!(raw.into_settings(Overrides::default()).is_err(), "{acme}");
+        }
+    }
+
+    #[test]
+    fn acme_profiles() {
+        let s = RawConfig::default().into_settings(Overrides::default()).unwrap();
+        let names: Vec<&str> = s.acme.profiles.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!((names, s.acme.default_profile.as_str()), (vec!["default"], "default"));
+        let raw: RawConfig = toml::from_str(
+            "[acme]\ncertificate_validity = \"2h\"\n[acme.profiles.b]\nclient_auth = false\n\
+             [acme.profiles.a]\nvalidity = \"1h\"",
+        )
+        .unwrap();
+        let acme = raw.into_settings(Overrides::default()).unwrap().acme;
+        assert_eq!(acme.default_profile, "a", "the first by name");
+        let b = acme.profile(Some("b")).unwrap();
+        assert_eq!((b.validity, b.server_auth, b.client_auth), (7200, true, false));
+        assert_eq!(acme.profile(None).unwrap().validity, 3600);
+        assert!(acme.profile(Some("c")).is_none());
     }
 }

@@ -128,6 +128,13 @@ async fn directory(State(state): State<AppState>, headers: HeaderMap) -> Json<Va
         "renewalInfo": format!("{b}/acme/renewal-info"),
         "meta": {
             "externalAccountRequired": state.acme.settings.eab_required,
+            "profiles": state
+                .acme
+                .settings
+                .profiles
+                .iter()
+                .map(|p| (p.name.clone(), Value::String(p.description.clone())))
+                .collect::<serde_json::Map<_, _>>(),
         },
     }))
 }
@@ -464,17 +471,38 @@ struct NewOrderRequest {
     /// ARI: the certificate this order renews (RFC 9773 §5).
     #[serde(default)]
     replaces: Option<String>,
+    /// The certificate profile (one of the directory's `meta.profiles`).
+    #[serde(default)]
+    profile: Option<String>,
 }
 
 /// `POST /acme/new-order` (§7.4): an order with one authorization per identifier.
 async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
     let account = s.account()?;
     let req: NewOrderRequest = s.jws.payload_as()?;
+    let profile = state.acme.settings.profile(req.profile.as_deref()).ok_or_else(|| {
+        AcmeError::InvalidProfile(format!(
+            "no profile {:?}; the directory's meta.profiles lists them",
+            req.profile.as_deref().unwrap_or_default()
+        ))
+    })?;
     if req.not_before.is_some() || req.not_after.is_some() {
         return Err(AcmeError::Malformed(format!(
-            "notBefore and notAfter are not supported: certificates are valid for {} seconds",
-            state.acme.settings.validity
+            "notBefore and notAfter are not supported: certificates of profile {} are valid \
+             for {} seconds",
+            profile.name, profile.validity
         )));
+    }
+    if let Some(allowed) =
+        state.store.acme_eab_key_of_account(&account.id).await?.and_then(|k| k.profiles)
+    {
+        let allowed: Vec<String> = serde_json::from_str(&allowed).unwrap_or_default();
+        if !allowed.contains(&profile.name) {
+            return Err(AcmeError::Unauthorized(format!(
+                "this account's external account binding allows profiles {allowed:?}, not {:?}",
+                profile.name
+            )));
+        }
     }
     if req.identifiers.is_empty() || req.identifiers.len() > crate::acme::MAX_IDENTIFIERS {
         return Err(AcmeError::Malformed(format!(
@@ -485,6 +513,12 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
     let mut identifiers = Vec::new();
     for i in req.identifiers {
         let i = i.checked()?;
+        if !profile.allows(&i) {
+            return Err(AcmeError::RejectedIdentifier(format!(
+                "profile {} does not allow {} {}",
+                profile.name, i.kind, i.value
+            )));
+        }
         if !identifiers.contains(&i) {
             identifiers.push(i);
         }
@@ -504,6 +538,7 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
         certificate_serial: None,
         created_at: now,
         replaces: req.replaces.clone(),
+        profile: Some(profile.name.clone()),
     };
     let authorizations: Vec<(AuthzRow, Vec<ChallengeRow>)> = identifiers
         .iter()
@@ -659,6 +694,9 @@ async fn order_json(state: &AppState, s: &Signed, order: &OrderRow) -> Result<Va
     }
     if let Some(r) = &order.replaces {
         body["replaces"] = r.clone().into();
+    }
+    if let Some(p) = &order.profile {
+        body["profile"] = p.clone().into();
     }
     Ok(body)
 }
@@ -817,6 +855,19 @@ struct FinalizeRequest {
     csr: String,
 }
 
+/// The profile an order was placed under (orders from before profiles: the default one).
+fn order_profile<'a>(
+    state: &'a AppState,
+    order: &OrderRow,
+) -> Result<&'a crate::acme::Profile, AcmeError> {
+    state.acme.settings.profile(order.profile.as_deref()).ok_or_else(|| {
+        AcmeError::InvalidProfile(format!(
+            "the order's profile {:?} is no longer configured",
+            order.profile.as_deref().unwrap_or_default()
+        ))
+    })
+}
+
 /// `POST /acme/order/ID/finalize` (§7.4): the CSR must name exactly the order's
 /// identifiers; the certificate is issued at once, signed in the HSM.
 async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Signed) -> AcmeResult {
@@ -832,13 +883,13 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
     .map_err(|_| AcmeError::BadCsr("csr is not base64url".into()))?;
     let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers).unwrap_or_default();
     let spec_identifiers = identifiers.clone();
-    let validity = state.acme.settings.validity;
+    let profile = order_profile(&state, &order)?.clone();
     if !state.store.transition_acme_order(&order.id, "ready", "processing", None).await? {
         return Err(AcmeError::OrderNotReady("the order is being finalized already".into()));
     }
     let ca = state.ca.clone();
     let issued = tokio::task::spawn_blocking(move || {
-        crate::acme::issue::from_csr(&ca.current(), &der, &spec_identifiers, validity)
+        crate::acme::issue::from_csr(&ca.current(), &der, &spec_identifiers, &profile)
     })
     .await?;
     let (issued, serial, subject, not_after) = match issued {

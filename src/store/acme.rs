@@ -24,6 +24,8 @@ pub(crate) struct OrderRow {
     pub(crate) created_at: i64,
     /// The ARI CertID of the certificate this order replaces (RFC 9773 §5).
     pub(crate) replaces: Option<String>,
+    /// The certificate profile it is issued under.
+    pub(crate) profile: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -57,6 +59,8 @@ pub(crate) struct EabKeyRow {
     pub(crate) created_by: String,
     pub(crate) account_id: Option<String>,
     pub(crate) bound_at: Option<i64>,
+    /// The profiles accounts bound with it may order, as a JSON array; `None`: all.
+    pub(crate) profiles: Option<String>,
 }
 
 async fn insert_account(conn: &mut sqlx::AnyConnection, a: &AccountRow) -> Result<(), StoreError> {
@@ -120,7 +124,8 @@ impl Store {
         let o = new.order;
         sqlx::query(
             "INSERT INTO acme_orders (id, account_id, status, identifiers, expires_at, error, \
-             certificate_serial, created_at, replaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             certificate_serial, created_at, replaces, profile) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&o.id)
         .bind(&o.account_id)
@@ -131,6 +136,7 @@ impl Store {
         .bind(&o.certificate_serial)
         .bind(o.created_at)
         .bind(&o.replaces)
+        .bind(&o.profile)
         .execute(&mut *tx)
         .await?;
         for (a, challenges) in new.authorizations {
@@ -358,15 +364,28 @@ impl Store {
 
     pub(crate) async fn insert_acme_eab_key(&self, k: &EabKeyRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO acme_eab_keys (id, sealed_key, created_at, created_by) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO acme_eab_keys (id, sealed_key, created_at, created_by, profiles) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&k.id)
         .bind(&k.sealed_key)
         .bind(k.created_at)
         .bind(&k.created_by)
+        .bind(&k.profiles)
         .execute(&self.write)
         .await?;
         Ok(())
+    }
+
+    /// The EAB key an account was bound with, if any.
+    pub(crate) async fn acme_eab_key_of_account(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<EabKeyRow>, StoreError> {
+        Ok(sqlx::query_as("SELECT * FROM acme_eab_keys WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_optional(&self.read)
+            .await?)
     }
 
     pub(crate) async fn acme_eab_key(&self, id: &str) -> Result<Option<EabKeyRow>, StoreError> {

@@ -443,6 +443,7 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
             certificate_serial: None,
             created_at: 1,
             replaces: None,
+            profile: Some("mtls".into()),
         };
         let authz = |n: &str| AuthzRow {
             id: format!("{id}-{n}"),

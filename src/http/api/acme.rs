@@ -4,17 +4,34 @@
 
 use axum::extract::{Path, State};
 use axum::Extension;
-use serde_json::json;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
-use super::{data, done, ApiError, ApiResult, Caller};
+use super::{data, done, ApiError, ApiResult, Body, Caller};
 use crate::app::AppState;
 use crate::store::EabKeyRow;
 
-/// `POST /v1/acme/eab`: a new key; `{"data": {"id", "key"}}` with the key as base64url.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewKey {
+    /// The ACME profiles accounts bound with this key may order; absent: all.
+    #[serde(default)]
+    profiles: Option<Vec<String>>,
+}
+
+/// `POST /v1/acme/eab` (body optional: `{"profiles": [...]}`): a new key;
+/// `{"data": {"id", "key"}}` with the key as base64url.
 pub(super) async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Body(req): Body<NewKey>,
 ) -> ApiResult {
+    if let Some(names) = &req.profiles {
+        if let Some(unknown) = names.iter().find(|n| state.acme.settings.profile(Some(n)).is_none())
+        {
+            return Err(ApiError::bad_request(format!("no ACME profile {unknown:?}")));
+        }
+    }
     let id = crate::util::random_hex(12);
     let key = crate::util::random_bytes(32);
     let (secret, aad) = (key.clone(), crate::acme::eab_aad(&id));
@@ -30,9 +47,10 @@ pub(super) async fn create(
         created_by: caller.identity.clone(),
         account_id: None,
         bound_at: None,
+        profiles: req.profiles.as_ref().map(|p| json!(p).to_string()),
     };
     state.store.insert_acme_eab_key(&row).await?;
-    data(json!({ "id": id, "key": crate::acme::jws::encode(&key) }))
+    data(json!({ "id": id, "key": crate::acme::jws::encode(&key), "profiles": req.profiles }))
 }
 
 /// `GET /v1/acme/eab` (or LIST): every key with who made it and the account it bound.
@@ -49,6 +67,7 @@ pub(super) async fn list(State(state): State<AppState>) -> ApiResult {
                 "created_by": k.created_by,
                 "account": k.account_id,
                 "bound_time": k.bound_at.map(crate::util::rfc3339),
+                "profiles": k.profiles.and_then(|p| serde_json::from_str::<Value>(&p).ok()),
             })
         })
         .collect();
