@@ -116,9 +116,10 @@ fn read_secret(source: &PinSource) -> Result<String, AppError> {
 /// Opens the HSM, the CA and the store (bootstrapping all on first start).
 pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppState, AppError> {
     let data_dir = settings.data_dir.clone();
+    let ca_url = settings.ca.url.clone();
     let (hsm, ca) = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
         let hsm = Hsm::open(&hsm)?;
-        let ca = Ca::load_or_create(&hsm, &data_dir)?;
+        let ca = Ca::load_or_create(&hsm, &data_dir, ca_url.as_deref())?;
         Ok((hsm, ca))
     })
     .await??;
@@ -202,11 +203,19 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
     };
     let kmip_listener = bind(settings.kmip_listen).await?;
     let http_listener = bind(settings.http_listen).await?;
+    let revocation_listener = match settings.ca.http_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let kmip_addr = kmip_listener.local_addr().map_err(io(&settings.data_dir))?;
     let http_addr = http_listener.local_addr().map_err(io(&settings.data_dir))?;
     // Tests and scripts read these lines to learn the ports chosen for port 0.
     println!("KMIP listening on {kmip_addr}");
     println!("HTTPS listening on {http_addr}");
+    if let Some(l) = &revocation_listener {
+        let addr = l.local_addr().map_err(io(&settings.data_dir))?;
+        println!("CRL/OCSP (HTTP) listening on {addr}");
+    }
     tracing::info!(
         %kmip_addr,
         %http_addr,
@@ -230,6 +239,14 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
         settings.kmip.max_connections,
         stopped.clone(),
     ));
+    let revocation = revocation_listener.map(|l| {
+        tokio::spawn(crate::http::serve_revocation(
+            l,
+            state.clone(),
+            settings.kmip.max_connections,
+            stopped.clone(),
+        ))
+    });
     let dates = tokio::spawn(housekeeping(state.clone(), stopped.clone()));
     let reaper = tokio::spawn(crate::creds::run_reaper(state.creds.clone(), stopped.clone()));
     let crl =
@@ -248,6 +265,9 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
     tracing::info!("shutting down");
     let _ = stop.send(true);
     let _ = tokio::join!(kmip, http, dates, reaper, sealer, crl, election);
+    if let Some(r) = revocation {
+        let _ = r.await;
+    }
     state.store.flush().await;
     Ok(())
 }

@@ -456,6 +456,10 @@ description = "7-day TLS server certificates for the web tier"
 validity = "7d"
 client_auth = false
 identifiers = ["*.web.svc.internal"]
+revocation_pointers = false
+
+[ca]
+url = "http://ca.svc.internal"
 "#,
     )
     .unwrap();
@@ -470,37 +474,44 @@ identifiers = ["*.web.svc.internal"]
     c.register();
 
     // Issues under `profile` (None: the default) for `name`: the certificate's validity in
-    // hours and whether it allows client authentication.
-    let mut issue = |profile: Option<&str>, name: &str| -> Result<(i64, bool, Value), String> {
-        let mut payload = json!({"identifiers": [{"type": "dns", "value": name}]});
-        if let Some(p) = profile {
-            payload["profile"] = json!(p);
-        }
-        let r = c.post("/acme/new-order", Some(payload));
-        if r.status != 201 {
-            return Err(r.problem());
-        }
-        let order = r.json();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let done = c.post(
-            &path_of(order["finalize"].as_str().unwrap()),
-            Some(json!({"csr": csr(&[name], &key)})),
-        );
-        let done = done.json();
-        assert_eq!(done["status"], "valid", "{done}");
-        let pem = c.post(&path_of(done["certificate"].as_str().unwrap()), None).body;
-        let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
-        let cert = pem.parse_x509().unwrap();
-        let v = cert.validity();
-        let hours = (v.not_after.timestamp() - v.not_before.timestamp() + 1800) / 3600;
-        let eku = cert.extended_key_usage().unwrap().unwrap().value.clone();
-        assert!(eku.server_auth);
-        Ok((hours, eku.client_auth, done["profile"].clone()))
-    };
-    let (hours, client, profile) = issue(None, "a.svc.internal").unwrap();
-    assert_eq!((hours, client, profile), (24, true, json!("mtls")), "the default profile");
-    let (hours, client, profile) = issue(Some("server"), "www.web.svc.internal").unwrap();
-    assert_eq!((hours, client, profile), (7 * 24, false, json!("server")));
+    // hours, whether it allows client authentication, its profile, whether it names a CRL.
+    let mut issue =
+        |profile: Option<&str>, name: &str| -> Result<(i64, bool, Value, bool), String> {
+            let mut payload = json!({"identifiers": [{"type": "dns", "value": name}]});
+            if let Some(p) = profile {
+                payload["profile"] = json!(p);
+            }
+            let r = c.post("/acme/new-order", Some(payload));
+            if r.status != 201 {
+                return Err(r.problem());
+            }
+            let order = r.json();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let done = c.post(
+                &path_of(order["finalize"].as_str().unwrap()),
+                Some(json!({"csr": csr(&[name], &key)})),
+            );
+            let done = done.json();
+            assert_eq!(done["status"], "valid", "{done}");
+            let pem = c.post(&path_of(done["certificate"].as_str().unwrap()), None).body;
+            let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+            let cert = pem.parse_x509().unwrap();
+            let v = cert.validity();
+            let hours = (v.not_after.timestamp() - v.not_before.timestamp() + 1800) / 3600;
+            let eku = cert.extended_key_usage().unwrap().unwrap().value.clone();
+            assert!(eku.server_auth);
+            let crl = cert.extensions().iter().any(|e| {
+                matches!(
+                    e.parsed_extension(),
+                    x509_parser::extensions::ParsedExtension::CRLDistributionPoints(_)
+                )
+            });
+            Ok((hours, eku.client_auth, done["profile"].clone(), crl))
+        };
+    let issued = issue(None, "a.svc.internal").unwrap();
+    assert_eq!(issued, (24, true, json!("mtls"), true), "the default profile");
+    let issued = issue(Some("server"), "www.web.svc.internal").unwrap();
+    assert_eq!(issued, (7 * 24, false, json!("server"), false), "no revocation pointers");
     assert_eq!(issue(Some("server"), "db.svc.internal").unwrap_err(), "rejectedIdentifier");
     assert_eq!(issue(Some("nosuch"), "a.svc.internal").unwrap_err(), "invalidProfile");
 

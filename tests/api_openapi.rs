@@ -65,6 +65,7 @@ fn every_route_is_documented_and_every_documented_route_is_served() {
         "/v1/pki/issuers",
         "/v1/pki/issuer/{id}",
         "/v1/pki/issuer/{id}/pem",
+        "/v1/pki/issuer/{id}/der",
         "/v1/pki/issuer/{id}/crl",
         "/v1/pki/issuer/{id}/crl/pem",
     ];

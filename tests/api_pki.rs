@@ -3,7 +3,8 @@
 //! intermediate; the certificate works as a KMIP client certificate; revoking its lease
 //! revokes it and the CRL (signed in the HSM) lists it, and the OCSP responder answers
 //! good, then revoked, for `openssl ocsp`. CA rotation: a new intermediate issues while
-//! the old one's certificates stay valid, revocable, on its own CRL and OCSP.
+//! the old one's certificates stay valid, revocable, on its own CRL and OCSP. Revocation
+//! pointers in certificates, followed by openssl over the plain-HTTP listener.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -378,4 +379,115 @@ fn ca_rotation_keeps_old_certificates_valid_and_revocable() {
     assert_eq!(again["data"]["issuing_ca"], new["issuing_ca"]);
     assert!(ocsp_status(&server, &dir, &old_issuer, &old_crt).ends_with(": revoked"));
     server.stop();
+}
+
+/// With `[ca] http_listen` and `[ca] url`, certificates name their issuer's CRL and the
+/// OCSP responder, served over plain HTTP: `openssl verify -crl_download` fetches the CRL
+/// from the certificate's distribution point and `openssl ocsp` asks the URL the
+/// certificate names, before and after revocation.
+#[test]
+fn revocation_pointers_over_plain_http() {
+    let dir = temp_dir("strongroom-pki-http");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = dir.join("ca.toml");
+    std::fs::write(
+        &config,
+        format!("[ca]\nhttp_listen = \"127.0.0.1:{port}\"\nurl = \"{base}/\"\n"),
+    )
+    .unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let api = Api::admin(&server);
+    api.ok(
+        "POST",
+        "/v1/pki/roles/svc",
+        json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
+    );
+    let data = api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "a.svc.internal" }))
+        ["data"]
+        .clone();
+    let out = temp_dir("strongroom-pki-http-out");
+    let crt = out.join("a.crt");
+    std::fs::write(&crt, data["certificate"].as_str().unwrap()).unwrap();
+    let issuing = out.join("issuing.crt");
+    std::fs::write(&issuing, data["issuing_ca"].as_str().unwrap()).unwrap();
+
+    let ocsp_uri = openssl(&["x509", "-in", crt.to_str().unwrap(), "-noout", "-ocsp_uri"]);
+    assert_eq!(ocsp_uri.trim(), format!("{base}/ocsp"));
+    let text = openssl(&["x509", "-in", crt.to_str().unwrap(), "-noout", "-text"]);
+    let issuer_id = api.ok("GET", "/v1/pki/issuer/default", json!(null))["data"]["issuer_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains(&format!("URI:{base}/v1/pki/issuer/{issuer_id}/crl")), "{text}");
+    assert!(
+        text.contains(&format!("CA Issuers - URI:{base}/v1/pki/issuer/{issuer_id}/der")),
+        "{text}"
+    );
+
+    // The caIssuers URL serves the issuing certificate (DER) over plain HTTP.
+    let der = http_get(port, &format!("/v1/pki/issuer/{issuer_id}/der"));
+    let (_, pem) =
+        x509_parser::pem::parse_x509_pem(data["issuing_ca"].as_str().unwrap().as_bytes()).unwrap();
+    assert_eq!(der, pem.contents);
+
+    let verify = || {
+        Command::new("openssl")
+            .args(["verify", "-crl_check", "-crl_download", "-CAfile"])
+            .arg(dir.join("ca.crt"))
+            .arg("-untrusted")
+            .arg(&issuing)
+            .arg(&crt)
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ocsp = || {
+        let out = openssl(&[
+            "ocsp",
+            "-issuer",
+            issuing.to_str().unwrap(),
+            "-CAfile",
+            dir.join("ca.crt").to_str().unwrap(),
+            "-cert",
+            crt.to_str().unwrap(),
+            "-url",
+            ocsp_uri.trim(),
+        ]);
+        out.lines().next().unwrap_or_default().rsplit(": ").next().unwrap_or_default().to_owned()
+    };
+    assert_eq!(ocsp(), "good");
+
+    api.ok("POST", "/v1/pki/revoke", json!({ "serial_number": data["serial_number"] }));
+    let revoked = verify();
+    assert!(!revoked.status.success());
+    assert!(
+        String::from_utf8_lossy(&revoked.stderr).contains("revoked")
+            || String::from_utf8_lossy(&revoked.stdout).contains("revoked")
+    );
+    assert_eq!(ocsp(), "revoked");
+    // Nothing else is on the plain listener.
+    let (status, _) = http_status(port, "/v1/sys/status");
+    assert_eq!(status, 404);
+    server.stop();
+}
+
+/// A GET over plain HTTP/1.1 to 127.0.0.1:`port`: status and body.
+fn http_status(port: u16, path: &str) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut response = Vec::new();
+    s.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, response[split + 4..].to_vec())
+}
+
+fn http_get(port: u16, path: &str) -> Vec<u8> {
+    let (status, body) = http_status(port, path);
+    assert_eq!(status, 200, "GET {path}");
+    body
 }

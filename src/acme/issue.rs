@@ -73,6 +73,7 @@ pub(crate) fn from_csr(
         uris: Vec::new(),
         server_auth: profile.server_auth,
         client_auth: profile.client_auth,
+        revocation_pointers: profile.revocation_pointers,
         not_after,
     };
     let (issued, serial) = ca.issue_leaf(&spec, &csr.public_key)?;

@@ -160,6 +160,9 @@ pub(crate) struct Profile {
     pub(crate) client_auth: bool,
     /// Identifiers it may name (the `preauthorized` rule forms); empty: any.
     pub(crate) identifiers: Vec<Preauthorized>,
+    /// Whether its certificates name where to check revocation (CRL distribution point,
+    /// OCSP) when `[ca] url` is set; very short-lived certificates may go without.
+    pub(crate) revocation_pointers: bool,
 }
 
 impl Profile {
@@ -172,6 +175,7 @@ impl Profile {
             server_auth: true,
             client_auth: true,
             identifiers: Vec::new(),
+            revocation_pointers: true,
         }
     }
 

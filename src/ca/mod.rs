@@ -59,6 +59,8 @@ pub(crate) struct Authority {
     subject_der: Vec<u8>,
     public_key_bits: Vec<u8>,
     key_id: Option<Vec<u8>>,
+    /// `[ca] url`: where relying parties fetch CRLs, CA certificates and OCSP answers.
+    base_url: Option<Arc<str>>,
 }
 
 /// The CA hierarchy: a root (`DATA/ca.crt`, the trust anchor) and the intermediates it
@@ -66,6 +68,7 @@ pub(crate) struct Authority {
 /// answering for what they issued (CRLs, OCSP, revocation) until rotation retires them.
 pub(crate) struct Ca {
     hsm: Hsm,
+    base_url: Option<Arc<str>>,
     root: Arc<Authority>,
     /// Oldest first; the last one issues.
     intermediates: RwLock<Vec<Arc<Authority>>>,
@@ -75,6 +78,11 @@ pub(crate) struct Ca {
 pub(crate) const ROOT_ID: &str = "root";
 /// HSM labels of intermediate keys start with this, followed by the intermediate's id.
 const INTERMEDIATE_KEY_PREFIX: &str = "strongroom-ca-";
+/// id-pe-authorityInfoAccess (1.3.6.1.5.5.7.1.1).
+const AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+/// id-ad-ocsp and id-ad-caIssuers (1.3.6.1.5.5.7.48.1 and .2), OID contents.
+const AIA_OCSP: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+const AIA_CA_ISSUERS: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
 /// How long an intermediate is valid (bounded by the root's own validity).
 const INTERMEDIATE_DAYS: i64 = 5 * 365;
 
@@ -108,6 +116,8 @@ pub(crate) struct LeafSpec {
     pub(crate) uris: Vec<String>,
     pub(crate) server_auth: bool,
     pub(crate) client_auth: bool,
+    /// Name the issuer's CRL and the OCSP responder (when `[ca] url` is set).
+    pub(crate) revocation_pointers: bool,
     pub(crate) not_after: OffsetDateTime,
 }
 
@@ -127,14 +137,19 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
 impl Ca {
     /// Loads `DATA/ca.crt` and the HSM's root key, creating both on first start. The
     /// intermediates come from the store ([`sync_issuers`]).
-    pub(crate) fn load_or_create(hsm: &Hsm, data_dir: &Path) -> Result<Ca, CaError> {
+    pub(crate) fn load_or_create(
+        hsm: &Hsm,
+        data_dir: &Path,
+        base_url: Option<&str>,
+    ) -> Result<Ca, CaError> {
+        let base_url: Option<Arc<str>> = base_url.map(Arc::from);
         let key = hsm.with_session(|s| hsm.ensure_ec_key(s, CA_KEY_LABEL))?;
         let signer = EcSigner::new(hsm.clone(), key.clone());
         let path = data_dir.join("ca.crt");
         let root = if let Ok(pem) = std::fs::read_to_string(&path) {
             let der = rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
                 .map_err(|_| CaError::KeyMismatch(path.clone()))?;
-            let root = Authority::new(ROOT_ID, signer, der, pem)
+            let root = Authority::new(ROOT_ID, signer, der, pem, base_url.clone())
                 .ok_or_else(|| CaError::KeyMismatch(path.clone()))?;
             if root.public_key_bits != key.public_point() {
                 return Err(CaError::KeyMismatch(path));
@@ -149,10 +164,15 @@ impl Ca {
             crate::hsm::softhsm::write_private(&path, &cert_pem)?;
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
                 .map_err(io(&path))?;
-            Authority::new(ROOT_ID, signer, cert.der().clone(), cert_pem)
+            Authority::new(ROOT_ID, signer, cert.der().clone(), cert_pem, base_url.clone())
                 .ok_or_else(|| CaError::KeyMismatch(path.clone()))?
         };
-        Ok(Ca { hsm: hsm.clone(), root: Arc::new(root), intermediates: RwLock::default() })
+        Ok(Ca {
+            hsm: hsm.clone(),
+            base_url,
+            root: Arc::new(root),
+            intermediates: RwLock::default(),
+        })
     }
 
     /// The root: the trust anchor, in `DATA/ca.crt`.
@@ -219,6 +239,9 @@ impl Ca {
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.not_after = (now + Duration::days(INTERMEDIATE_DAYS)).min(self.root.not_after);
         params.use_authority_key_identifier_extension = true;
+        // Relying parties check an intermediate on the root's CRL; OCSP answers only for
+        // end-entity certificates.
+        self.root.add_pointers(&mut params, false);
         let cert = params.signed_by(&signer, &self.root.issuer()?)?;
         Ok(IssuerRow { id, key_label, cert_pem: cert.pem(), created_at: now.unix_timestamp() })
     }
@@ -243,6 +266,7 @@ impl Ca {
                 EcSigner::new(self.hsm.clone(), key.clone()),
                 der,
                 row.cert_pem.clone(),
+                self.base_url.clone(),
             )
             .ok_or_else(|| bad("its certificate does not parse"))?;
             if authority.public_key_bits != key.public_point() {
@@ -336,6 +360,7 @@ impl Authority {
         signer: EcSigner,
         cert_der: CertificateDer<'static>,
         cert_pem: String,
+        base_url: Option<Arc<str>>,
     ) -> Option<Authority> {
         use x509_parser::extensions::ParsedExtension;
         let (_, parsed) = x509_parser::parse_x509_certificate(&cert_der).ok()?;
@@ -355,7 +380,33 @@ impl Authority {
             subject_der,
             public_key_bits,
             key_id,
+            base_url,
         })
+    }
+
+    /// Adds where to check what this authority issued, when `[ca] url` is set: its CRL
+    /// (CRL Distribution Points) and its certificate (Authority Information Access
+    /// caIssuers), and with `ocsp` the responder (RFC 5280 §4.2.1.13, §4.2.2.1).
+    fn add_pointers(&self, params: &mut CertificateParams, ocsp: bool) {
+        let Some(base) = &self.base_url else { return };
+        let issuer = format!("{base}/v1/pki/issuer/{}", self.id);
+        params.crl_distribution_points =
+            vec![rcgen::CrlDistributionPoint { uris: vec![format!("{issuer}/crl")] }];
+        let access = |method: &[u8], url: &str| {
+            crate::der::sequence(&[
+                &crate::der::tlv(0x06, method),
+                &crate::der::tlv(0x86, url.as_bytes()),
+            ])
+        };
+        let mut descriptions = vec![access(AIA_CA_ISSUERS, &format!("{issuer}/der"))];
+        if ocsp {
+            descriptions.insert(0, access(AIA_OCSP, &format!("{base}/ocsp")));
+        }
+        let parts: Vec<&[u8]> = descriptions.iter().map(Vec::as_slice).collect();
+        params.custom_extensions.push(rcgen::CustomExtension::from_oid_content(
+            AUTHORITY_INFO_ACCESS,
+            crate::der::sequence(&parts),
+        ));
     }
 
     /// Whether this certificate names `issuer` as its issuer and carries a signature its
@@ -454,6 +505,7 @@ impl Authority {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
         let mut params = Self::leaf_params(name, days);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.add_pointers(&mut params, true);
         let cert = params.signed_by(&key, &self.issuer()?)?;
         Ok((self.certified(&cert), key.serialize_pem()))
     }
@@ -486,6 +538,9 @@ impl Authority {
             sans.push(SanType::URI(u.as_str().try_into()?));
         }
         params.subject_alt_names = sans;
+        if spec.revocation_pointers {
+            self.add_pointers(&mut params, true);
+        }
         let cert = params.signed_by(key, &self.issuer()?)?;
         Ok((self.certified(&cert), hex::encode(serial)))
     }

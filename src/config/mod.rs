@@ -29,6 +29,15 @@ pub(crate) struct RawConfig {
     tde: RawTde,
     #[serde(default)]
     acme: RawAcme,
+    #[serde(default)]
+    ca: RawCa,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCa {
+    http_listen: Option<SocketAddr>,
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +64,7 @@ struct RawProfile {
     client_auth: Option<bool>,
     #[serde(default)]
     identifiers: Vec<String>,
+    revocation_pointers: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +187,18 @@ pub(crate) struct Settings {
     /// The API mount serving TDE keys in Vault's KV version 2 format (`/v1/MOUNT/`).
     pub(crate) tde_mount: String,
     pub(crate) acme: crate::acme::AcmeSettings,
+    pub(crate) ca: CaSettings,
+}
+
+/// Where relying parties find revocation information (`[ca]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CaSettings {
+    /// A plain-HTTP listener serving CRLs, CA certificates and OCSP (all signed; relying
+    /// parties fetch them without TLS).
+    pub(crate) http_listen: Option<SocketAddr>,
+    /// Base URL (`http://HOST:PORT`, no trailing slash) that certificates name in their CRL
+    /// Distribution Points and Authority Information Access extensions.
+    pub(crate) url: Option<String>,
 }
 
 /// Command-line values that override the file.
@@ -291,6 +313,12 @@ impl RawConfig {
             ));
         }
         let acme = acme_settings(self.acme)?;
+        let ca_url = match self.ca.url {
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                return Err(invalid("ca.url", "must be an http:// or https:// URL"));
+            }
+            url => url.map(|u| u.trim_end_matches('/').to_owned()),
+        };
         if kmip.max_connections == 0 {
             return Err(invalid("kmip.max_connections", "must be at least 1"));
         }
@@ -317,6 +345,7 @@ impl RawConfig {
             admins: self.access.admins,
             tde_mount,
             acme,
+            ca: CaSettings { http_listen: self.ca.http_listen, url: ca_url },
         })
     }
 }
@@ -366,6 +395,7 @@ fn acme_settings(raw: RawAcme) -> Result<crate::acme::AcmeSettings, ConfigError>
             server_auth: p.server_auth.unwrap_or(true),
             client_auth: p.client_auth.unwrap_or(true),
             identifiers: rules(&p.identifiers, "acme.profiles.*.identifiers")?,
+            revocation_pointers: p.revocation_pointers.unwrap_or(true),
             name,
         };
         if !(profile.server_auth || profile.client_auth) {

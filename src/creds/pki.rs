@@ -261,6 +261,7 @@ impl PkiRole {
             uris,
             server_auth: self.server_flag,
             client_auth: self.client_flag,
+            revocation_pointers: true,
             not_after,
         })
     }

@@ -1,6 +1,8 @@
 //! The HTTPS listener: same CA and HSM-held server key as KMIP, client certificates optional
 //! (enforced per route). Routes: `/health`, `/ready`, `/metrics` (Prometheus), `POST /kmip` (KMIP over HTTPS), the REST API
 //! under `/v1/` (`api`), ACME under `/acme/` (`acme`), and the OCSP responder at `/ocsp`.
+//! The optional plain-HTTP listener (`[ca] http_listen`) serves the OCSP responder and the
+//! public PKI routes (CA certificates, CRLs) only.
 
 mod acme;
 mod api;
@@ -39,6 +41,17 @@ fn router(state: AppState) -> Router {
         .merge(acme::router(state.clone()))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// The plain-HTTP listener's routes: signed revocation data and CA certificates only.
+fn revocation_router(state: AppState) -> Router {
+    Router::new()
+        .route("/ocsp", post(ocsp::post))
+        .route("/ocsp/{*request}", get(ocsp::get))
+        .merge(api::public_router())
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
 
@@ -183,20 +196,57 @@ pub(crate) async fn serve(
                 .and_then(|c| c.first())
                 .and_then(|c| Principal::from_certificate(c));
             let app = app.layer(axum::Extension(Peer(client)));
-            // Vault's clients list with the LIST method; here GET on a collection lists.
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
-                if req.method().as_str() == "LIST" {
-                    *req.method_mut() = axum::http::Method::GET;
-                }
-                tower::Service::call(&mut app.clone(), req)
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(30))
-                .serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "HTTPS connection ended");
-            }
+            serve_connection(TokioIo::new(tls), app, peer).await;
+        });
+    }
+}
+
+/// Serves HTTP/1.1 requests on one connection until it closes.
+async fn serve_connection<I>(io: TokioIo<I>, app: Router, peer: std::net::SocketAddr)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    // Vault's clients list with the LIST method; here GET on a collection lists.
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+        if req.method().as_str() == "LIST" {
+            *req.method_mut() = axum::http::Method::GET;
+        }
+        tower::Service::call(&mut app.clone(), req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(30))
+        .serve_connection(io, service);
+    if let Err(e) = conn.await {
+        tracing::debug!(%peer, error = %e, "HTTP connection ended");
+    }
+}
+
+/// Accepts plain-HTTP connections for CRLs, CA certificates and OCSP (`[ca] http_listen`)
+/// until `shutdown` turns true. Everything served is signed, so relying parties (which
+/// fetch these without TLS, RFC 5280 §4.2.1.13) need no channel security.
+pub(crate) async fn serve_revocation(
+    listener: TcpListener,
+    state: AppState,
+    max_connections: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let app = revocation_router(state);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    loop {
+        let Some((tcp, peer)) =
+            crate::tls::next_connection(&listener, &mut shutdown, "CRL/OCSP").await
+        else {
+            break;
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "CRL/OCSP connection refused: too many connections");
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            serve_connection(TokioIo::new(tcp), app, peer).await;
         });
     }
 }

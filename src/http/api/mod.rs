@@ -54,6 +54,7 @@ const PUBLIC_ROUTES: &[&str] = &[
     "/v1/pki/issuers",
     "/v1/pki/issuer/{id}",
     "/v1/pki/issuer/{id}/pem",
+    "/v1/pki/issuer/{id}/der",
     "/v1/pki/issuer/{id}/crl",
     "/v1/pki/issuer/{id}/crl/pem",
 ];
@@ -123,15 +124,6 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/v1/pki/revoke", post(pki::revoke))
         .route("/v1/pki/cert/{serial}", get(pki::read_cert))
         .route("/v1/pki/certs", get(sys::list_certs))
-        .route("/v1/pki/ca/pem", get(pki::ca_pem))
-        .route("/v1/pki/crl", get(pki::crl_der))
-        .route("/v1/pki/crl/pem", get(pki::crl_pem))
-        .route("/v1/pki/ca_chain", get(pki::ca_chain))
-        .route("/v1/pki/issuers", get(pki::list_issuers))
-        .route("/v1/pki/issuer/{id}", get(pki::read_issuer))
-        .route("/v1/pki/issuer/{id}/pem", get(pki::issuer_pem))
-        .route("/v1/pki/issuer/{id}/crl", get(pki::issuer_crl_der))
-        .route("/v1/pki/issuer/{id}/crl/pem", get(pki::issuer_crl_pem))
         .route("/v1/pki/intermediate/rotate", post(pki::rotate))
         .route("/v1/acme/eab", get(acme::list).post(acme::create))
         .route("/v1/acme/eab/{id}", delete(acme::delete))
@@ -146,7 +138,24 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         )
         .route("/v1/{mount}/keys/{name}/rotate", post(tde::rotate).put(tde::rotate))
         .route("/v1/{mount}/destroy/{name}", post(tde::destroy_versions).put(tde::destroy_versions))
+        .merge(public_router())
         .route_layer(axum::middleware::from_fn_with_state(state, authorize))
+}
+
+/// What a CA publishes for anyone (its certificates and CRLs), also served over plain HTTP
+/// on `[ca] http_listen`.
+pub(super) fn public_router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/pki/ca/pem", get(pki::ca_pem))
+        .route("/v1/pki/crl", get(pki::crl_der))
+        .route("/v1/pki/crl/pem", get(pki::crl_pem))
+        .route("/v1/pki/ca_chain", get(pki::ca_chain))
+        .route("/v1/pki/issuers", get(pki::list_issuers))
+        .route("/v1/pki/issuer/{id}", get(pki::read_issuer))
+        .route("/v1/pki/issuer/{id}/pem", get(pki::issuer_pem))
+        .route("/v1/pki/issuer/{id}/der", get(pki::issuer_der))
+        .route("/v1/pki/issuer/{id}/crl", get(pki::issuer_crl_der))
+        .route("/v1/pki/issuer/{id}/crl/pem", get(pki::issuer_crl_pem))
 }
 
 /// The managed object a response concerned, for the audit record (handlers add it to

@@ -184,6 +184,13 @@ pub(super) async fn issuer_pem(State(state): State<AppState>, Path(id): Path<Str
     Ok(([(CONTENT_TYPE, PEM_CHAIN)], a.cert_pem().to_owned()).into_response())
 }
 
+/// `GET /v1/pki/issuer/ID/der`: the certificate, DER (what Authority Information Access
+/// caIssuers names).
+pub(super) async fn issuer_der(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let a = authority(&state, &id)?;
+    Ok(([(CONTENT_TYPE, "application/pkix-cert")], a.cert_der().to_vec()).into_response())
+}
+
 /// `GET /v1/pki/issuer/ID/crl`: what that authority issued and revoked, DER.
 pub(super) async fn issuer_crl_der(
     State(state): State<AppState>,

@@ -52,6 +52,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: certify::Request) -> Result<Outc
         uris: Vec::new(),
         server_auth: true,
         client_auth: true,
+        revocation_pointers: true,
         not_after,
     };
     let key = rcgen::SubjectPublicKeyInfo::from_der(&spki)
