@@ -116,10 +116,10 @@ fn read_secret(source: &PinSource) -> Result<String, AppError> {
 /// Opens the HSM, the CA and the store (bootstrapping all on first start).
 pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppState, AppError> {
     let data_dir = settings.data_dir.clone();
-    let ca_url = settings.ca.url.clone();
+    let ca_settings = settings.ca.clone();
     let (hsm, ca) = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
         let hsm = Hsm::open(&hsm)?;
-        let ca = Ca::load_or_create(&hsm, &data_dir, ca_url.as_deref())?;
+        let ca = Ca::load_or_create(&hsm, &data_dir, &ca_settings)?;
         Ok((hsm, ca))
     })
     .await??;

@@ -38,7 +38,8 @@ fn seal_message(seq: i64, hash: &[u8]) -> Vec<u8> {
 async fn signer(hsm: &Hsm) -> Result<EcSigner, AuditError> {
     let h = hsm.clone();
     Ok(tokio::task::spawn_blocking(move || -> Result<EcSigner, HsmError> {
-        let key = h.with_session(|s| h.ensure_ec_key(s, AUDIT_KEY_LABEL))?;
+        let key =
+            h.with_session(|s| h.ensure_ec_key(s, AUDIT_KEY_LABEL, crate::hsm::Curve::P256))?;
         Ok(EcSigner::new(h, key))
     })
     .await??)
@@ -54,7 +55,7 @@ pub(crate) async fn seal(store: &Store, hsm: &Hsm) -> Result<Option<i64>, AuditE
     }
     let signer = signer(hsm).await?;
     let message = seal_message(seq, &hash);
-    let signature = tokio::task::spawn_blocking(move || signer.sign_sha256(&message)).await??;
+    let signature = tokio::task::spawn_blocking(move || signer.sign(&message)).await??;
     let seal = SealRow { seq, hash, signature, sealed_at: crate::util::now() };
     store.insert_audit_seal(&seal).await?;
     Ok(Some(seq))

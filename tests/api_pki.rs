@@ -491,3 +491,40 @@ fn http_get(port: u16, path: &str) -> Vec<u8> {
     assert_eq!(status, 200, "GET {path}");
     body
 }
+
+/// `[ca] key_type = "p384"`: root and intermediate are P-384 keys in the HSM signing with
+/// ECDSA-SHA384; their certificates verify, work for KMIP mTLS, and OCSP answers verify.
+#[test]
+fn p384_hierarchy() {
+    let dir = temp_dir("strongroom-pki-p384");
+    let config = dir.join("ca.toml");
+    std::fs::write(&config, "[ca]\nkey_type = \"p384\"\n").unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let api = Api::admin(&server);
+    api.ok(
+        "POST",
+        "/v1/pki/roles/svc",
+        json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
+    );
+    let data = api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "a.svc.internal" }))
+        ["data"]
+        .clone();
+    let out = temp_dir("strongroom-pki-p384-out");
+    std::fs::copy(dir.join("ca.crt"), out.join("ca.crt")).unwrap();
+    let crt = out.join("a.crt");
+    std::fs::write(&crt, data["certificate"].as_str().unwrap()).unwrap();
+    std::fs::write(out.join("a.key"), data["private_key"].as_str().unwrap()).unwrap();
+    let issuing = out.join("issuing.crt");
+    std::fs::write(&issuing, data["issuing_ca"].as_str().unwrap()).unwrap();
+    for (cert, what) in [(dir.join("ca.crt"), "root"), (issuing.clone(), "intermediate")] {
+        let text = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-text"]);
+        assert!(text.contains("NIST CURVE: P-384"), "{what}: {text}");
+        assert!(text.contains("ecdsa-with-SHA384"), "{what}: {text}");
+    }
+    verify(&dir, &issuing, &crt);
+    let mut kmip = Client::connect_with(server.kmip, tls_config(&out, Some("a")));
+    let item = kmip.call(Operation::DISCOVER_VERSIONS, vec![]);
+    assert_eq!(item.result_status, kmip::enums::ResultStatus::SUCCESS);
+    assert!(ocsp_status(&server, &dir, &issuing, &crt).ends_with(": good"));
+    server.stop();
+}

@@ -1,5 +1,6 @@
 //! The internal certificate authority: a root (self-signed, `DATA/ca.crt`) and issuing
-//! intermediates, all P-256 keys generated in and never leaving the HSM. The newest
+//! intermediates, P-256 or P-384 keys (`[ca] key_type`) generated in and never leaving
+//! the HSM. The newest
 //! intermediate issues the service's own TLS certificate, KMIP client certificates and
 //! the certificates of the API, ACME and KMIP Certify; rotation adds a new one while the
 //! older ones keep answering for what they issued. Certificates and CRLs are built with
@@ -17,7 +18,7 @@ use rcgen::{
 use rustls::pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
-use crate::hsm::{EcSigner, Hsm, HsmError};
+use crate::hsm::{Curve, EcSigner, Hsm, HsmError};
 use crate::store::IssuerRow;
 
 /// HSM label of the CA key.
@@ -69,6 +70,8 @@ pub(crate) struct Authority {
 pub(crate) struct Ca {
     hsm: Hsm,
     base_url: Option<Arc<str>>,
+    /// The curve of new CA keys (`[ca] key_type`); existing keys keep theirs.
+    curve: Curve,
     root: Arc<Authority>,
     /// Oldest first; the last one issues.
     intermediates: RwLock<Vec<Arc<Authority>>>,
@@ -140,10 +143,11 @@ impl Ca {
     pub(crate) fn load_or_create(
         hsm: &Hsm,
         data_dir: &Path,
-        base_url: Option<&str>,
+        settings: &crate::config::CaSettings,
     ) -> Result<Ca, CaError> {
-        let base_url: Option<Arc<str>> = base_url.map(Arc::from);
-        let key = hsm.with_session(|s| hsm.ensure_ec_key(s, CA_KEY_LABEL))?;
+        let base_url: Option<Arc<str>> = settings.url.as_deref().map(Arc::from);
+        let curve = settings.key_type;
+        let key = hsm.with_session(|s| hsm.ensure_ec_key(s, CA_KEY_LABEL, curve))?;
         let signer = EcSigner::new(hsm.clone(), key.clone());
         let path = data_dir.join("ca.crt");
         let root = if let Ok(pem) = std::fs::read_to_string(&path) {
@@ -170,6 +174,7 @@ impl Ca {
         Ok(Ca {
             hsm: hsm.clone(),
             base_url,
+            curve,
             root: Arc::new(root),
             intermediates: RwLock::default(),
         })
@@ -226,7 +231,7 @@ impl Ca {
     fn new_intermediate(&self) -> Result<IssuerRow, CaError> {
         let id = hex::encode(crate::util::random_bytes(6));
         let key_label = format!("{INTERMEDIATE_KEY_PREFIX}{id}");
-        let key = self.hsm.with_session(|s| self.hsm.ensure_ec_key(s, &key_label))?;
+        let key = self.hsm.with_session(|s| self.hsm.ensure_ec_key(s, &key_label, self.curve))?;
         let signer = EcSigner::new(self.hsm.clone(), key);
         let now = OffsetDateTime::now_utc();
         let mut params = ca_params(&format!(
@@ -417,7 +422,7 @@ impl Authority {
         };
         parsed.tbs_certificate.issuer.as_raw() == issuer.subject_der.as_slice()
             && aws_lc_rs::signature::UnparsedPublicKey::new(
-                &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+                issuer.signer.curve().verifier(),
                 &issuer.public_key_bits,
             )
             .verify(parsed.tbs_certificate.as_ref(), &parsed.signature_value.data)
@@ -480,7 +485,7 @@ impl Authority {
         hsm: &Hsm,
         hostnames: &[String],
     ) -> Result<(Issued, EcSigner), CaError> {
-        let key = hsm.with_session(|s| hsm.ensure_ec_key(s, TLS_KEY_LABEL))?;
+        let key = hsm.with_session(|s| hsm.ensure_ec_key(s, TLS_KEY_LABEL, Curve::P256))?;
         let signer = EcSigner::new(hsm.clone(), key);
         let mut params = Self::leaf_params("Strongroom server", 397);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];

@@ -11,9 +11,6 @@ use crate::der::{bit_string, peek_tag, read_tlv, sequence, tlv};
 const OCSP_BASIC: &[u8] = &[0x06, 0x09, 0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01];
 /// id-pkix-ocsp-nonce (1.3.6.1.5.5.7.48.1.2), contents only.
 const OCSP_NONCE: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02];
-/// ecdsa-with-SHA256 (1.2.840.10045.4.3.2) as an AlgorithmIdentifier.
-const ECDSA_SHA256: &[u8] =
-    &[0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02];
 /// SHA-1 (1.3.14.3.2.26) and SHA-256 (2.16.840.1.101.3.4.2.1) OIDs, contents only.
 const SHA1: &[u8] = &[0x2B, 0x0E, 0x03, 0x02, 0x1A];
 const SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
@@ -176,8 +173,9 @@ impl Authority {
         }
         let data: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
         let tbs = sequence(&data);
-        let signature = self.signer.sign_sha256(&tbs)?;
-        let basic = sequence(&[&tbs, ECDSA_SHA256, &bit_string(&signature)]);
+        let signature = self.signer.sign(&tbs)?;
+        let algorithm = self.signer.curve().signature_algorithm();
+        let basic = sequence(&[&tbs, algorithm, &bit_string(&signature)]);
         let bytes = sequence(&[OCSP_BASIC, &tlv(0x04, &basic)]);
         Ok(sequence(&[&tlv(0x0A, &[0]), &tlv(0xA0, &bytes)]))
     }

@@ -36,6 +36,7 @@ pub(crate) struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCa {
+    key_type: Option<String>,
     http_listen: Option<SocketAddr>,
     url: Option<String>,
 }
@@ -190,9 +191,11 @@ pub(crate) struct Settings {
     pub(crate) ca: CaSettings,
 }
 
-/// Where relying parties find revocation information (`[ca]`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The CA's keys and where relying parties find revocation information (`[ca]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CaSettings {
+    /// The curve of CA keys made from now on (root on first start, intermediates).
+    pub(crate) key_type: crate::hsm::Curve,
     /// A plain-HTTP listener serving CRLs, CA certificates and OCSP (all signed; relying
     /// parties fetch them without TLS).
     pub(crate) http_listen: Option<SocketAddr>,
@@ -319,6 +322,11 @@ impl RawConfig {
             }
             url => url.map(|u| u.trim_end_matches('/').to_owned()),
         };
+        let key_type = match self.ca.key_type.as_deref() {
+            None | Some("p256") => crate::hsm::Curve::P256,
+            Some("p384") => crate::hsm::Curve::P384,
+            Some(_) => return Err(invalid("ca.key_type", "must be \"p256\" or \"p384\"")),
+        };
         if kmip.max_connections == 0 {
             return Err(invalid("kmip.max_connections", "must be at least 1"));
         }
@@ -345,7 +353,7 @@ impl RawConfig {
             admins: self.access.admins,
             tde_mount,
             acme,
-            ca: CaSettings { http_listen: self.ca.http_listen, url: ca_url },
+            ca: CaSettings { key_type, http_listen: self.ca.http_listen, url: ca_url },
         })
     }
 }
@@ -480,6 +488,10 @@ mod tests {
         ] {
             let raw: RawConfig = toml::from_str(&format!("[acme]\n{acme}")).unwrap();
             assert!(raw.into_settings(Overrides::default()).is_err(), "{acme}");
+        }
+        for ca in ["key_type = \"rsa\"", "url = \"ftp://x\""] {
+            let raw: RawConfig = toml::from_str(&format!("[ca]\n{ca}")).unwrap();
+            assert!(raw.into_settings(Overrides::default()).is_err(), "{ca}");
         }
     }
 

@@ -13,7 +13,7 @@ mod symmetric;
 
 pub(crate) use asymmetric::{Hash, Message, PairSpec, Scheme};
 pub(crate) use error::HsmError;
-pub(crate) use signer::{EcKey, EcSigner};
+pub(crate) use signer::{Curve, EcKey, EcSigner};
 pub(crate) use symmetric::{AesMode, MacOutcome};
 
 use std::path::{Path, PathBuf};
@@ -226,9 +226,14 @@ impl Hsm {
         Ok(s.decrypt(&Mechanism::AesGcm(params), self.inner.kek, ciphertext)?)
     }
 
-    /// Finds the P-256 key pair labelled `label`, generating it (non-extractable, on the
-    /// token) when it does not exist yet.
-    pub(crate) fn ensure_ec_key(&self, s: &Session, label: &str) -> Result<EcKey, HsmError> {
+    /// Finds the EC key pair labelled `label` (of whatever curve), generating it on `curve`
+    /// (non-extractable, on the token) when it does not exist yet.
+    pub(crate) fn ensure_ec_key(
+        &self,
+        s: &Session,
+        label: &str,
+        curve: Curve,
+    ) -> Result<EcKey, HsmError> {
         if let Some(key) = self.find_ec_key(s, label)? {
             return Ok(key);
         }
@@ -236,7 +241,7 @@ impl Hsm {
         let public_template = [
             Attribute::Token(true),
             Attribute::Verify(true),
-            Attribute::EcParams(crate::der::P256.to_vec()),
+            Attribute::EcParams(curve.params().to_vec()),
             Attribute::Label(label.as_bytes().to_vec()),
             Attribute::Id(id.clone()),
         ];
@@ -254,7 +259,7 @@ impl Hsm {
         ec_key(s, private, public)
     }
 
-    /// The P-256 key pair labelled `label`, if the token holds one.
+    /// The EC key pair labelled `label`, if the token holds one.
     pub(crate) fn find_ec_key(&self, s: &Session, label: &str) -> Result<Option<EcKey>, HsmError> {
         let find = |class| {
             s.find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])

@@ -1,33 +1,91 @@
-//! ECDSA P-256 signing with a key that stays in the HSM, offered to rcgen (certificates)
-//! and rustls (TLS handshakes). SoftHSM lacks CKM_ECDSA_SHA256, so the message is hashed
-//! here and the HSM signs the digest with CKM_ECDSA; its raw r‖s becomes DER.
+//! ECDSA P-256 (SHA-256) and P-384 (SHA-384) signing with a key that stays in the HSM,
+//! offered to rcgen (certificates) and rustls (TLS handshakes). SoftHSM lacks
+//! CKM_ECDSA_SHA256, so the message is hashed here and the HSM signs the digest with
+//! CKM_ECDSA; its raw r‖s becomes DER.
 
 use std::fmt;
 
 use cryptoki::object::ObjectHandle;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha384};
 
 use super::{Hsm, HsmError};
 
-/// A P-256 key pair in the HSM: the private key's handle and the uncompressed public point.
+/// The curves of HSM-held signing keys, each signing with the hash of its size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Curve {
+    P256,
+    P384,
+}
+
+impl Curve {
+    /// Bytes of one coordinate (and of r and s).
+    fn size(self) -> usize {
+        match self {
+            Curve::P256 => 32,
+            Curve::P384 => 48,
+        }
+    }
+
+    /// CKA_EC_PARAMS: the curve's OID, DER.
+    pub(super) fn params(self) -> &'static [u8] {
+        match self {
+            Curve::P256 => crate::der::P256,
+            Curve::P384 => crate::der::P384,
+        }
+    }
+
+    fn digest(self, msg: &[u8]) -> Vec<u8> {
+        match self {
+            Curve::P256 => Sha256::digest(msg).to_vec(),
+            Curve::P384 => Sha384::digest(msg).to_vec(),
+        }
+    }
+
+    /// ecdsa-with-SHA256 or -SHA384 as a DER AlgorithmIdentifier (RFC 5758 §3.2).
+    pub(crate) fn signature_algorithm(self) -> &'static [u8] {
+        match self {
+            Curve::P256 => {
+                &[0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02]
+            }
+            Curve::P384 => {
+                &[0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x03]
+            }
+        }
+    }
+
+    /// aws-lc's verifier for signatures by this curve's keys (DER ECDSA-Sig-Value).
+    pub(crate) fn verifier(self) -> &'static aws_lc_rs::signature::EcdsaVerificationAlgorithm {
+        match self {
+            Curve::P256 => &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+            Curve::P384 => &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1,
+        }
+    }
+}
+
+/// An EC key pair in the HSM: the private key's handle and the uncompressed public point.
 #[derive(Clone)]
 pub(crate) struct EcKey {
     pub(super) private: ObjectHandle,
     point: Vec<u8>,
+    curve: Curve,
 }
 
 impl EcKey {
     /// `ec_point` is CKA_EC_POINT: a DER OCTET STRING around the point (raw also accepted).
     pub(super) fn new(private: ObjectHandle, ec_point: &[u8]) -> Result<EcKey, HsmError> {
         let point = match ec_point {
-            [0x04, 0x41, rest @ ..] if rest.len() == 65 => rest,
-            raw if raw.len() == 65 => raw,
+            [0x04, len, rest @ ..] if usize::from(*len) == rest.len() => rest,
+            raw => raw,
+        };
+        let curve = match point.len() {
+            65 => Curve::P256,
+            97 => Curve::P384,
             _ => return Err(HsmError::BadEcPoint),
         };
         if point[0] != 0x04 {
             return Err(HsmError::BadEcPoint);
         }
-        Ok(EcKey { private, point: point.to_vec() })
+        Ok(EcKey { private, point: point.to_vec(), curve })
     }
 
     /// The uncompressed public point (0x04 ‖ X ‖ Y).
@@ -36,7 +94,7 @@ impl EcKey {
     }
 }
 
-/// An HSM-held P-256 key usable as an rcgen or rustls signing key.
+/// An HSM-held EC key usable as an rcgen or rustls signing key.
 #[derive(Clone)]
 pub(crate) struct EcSigner {
     hsm: Hsm,
@@ -45,7 +103,7 @@ pub(crate) struct EcSigner {
 
 impl fmt::Debug for EcSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("EcSigner(P-256 in HSM)")
+        write!(f, "EcSigner({:?} in HSM)", self.key.curve)
     }
 }
 
@@ -54,14 +112,26 @@ impl EcSigner {
         EcSigner { hsm, key }
     }
 
-    /// Signs `msg` with ECDSA-SHA256; returns a DER ECDSA-Sig-Value.
-    pub(crate) fn sign_sha256(&self, msg: &[u8]) -> Result<Vec<u8>, HsmError> {
-        let digest = Sha256::digest(msg);
+    /// Signs `msg` with ECDSA and the curve's hash (SHA-256 for P-256, SHA-384 for
+    /// P-384); returns a DER ECDSA-Sig-Value.
+    pub(crate) fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, HsmError> {
+        let digest = self.key.curve.digest(msg);
         let raw = self.hsm.with_session(|s| self.hsm.sign_ecdsa_raw(s, &self.key, &digest))?;
-        if raw.len() != 64 {
+        if raw.len() != 2 * self.key.curve.size() {
             return Err(HsmError::BadSignature);
         }
         Ok(crate::der::ecdsa_signature(&raw))
+    }
+
+    pub(crate) fn curve(&self) -> Curve {
+        self.key.curve
+    }
+
+    fn scheme(&self) -> rustls::SignatureScheme {
+        match self.key.curve {
+            Curve::P256 => rustls::SignatureScheme::ECDSA_NISTP256_SHA256,
+            Curve::P384 => rustls::SignatureScheme::ECDSA_NISTP384_SHA384,
+        }
     }
 }
 
@@ -71,14 +141,17 @@ impl rcgen::PublicKeyData for EcSigner {
     }
 
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        &rcgen::PKCS_ECDSA_P256_SHA256
+        match self.key.curve {
+            Curve::P256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            Curve::P384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        }
     }
 }
 
 impl rcgen::SigningKey for EcSigner {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
         // rcgen's error type has no variant for an external signer's failure.
-        self.sign_sha256(msg).map_err(|e| {
+        EcSigner::sign(self, msg).map_err(|e| {
             tracing::error!(error = %e, "HSM signing failed");
             rcgen::Error::RemoteKeyError
         })
@@ -93,7 +166,7 @@ impl rustls::sign::SigningKey for EcSigner {
         offered: &[rustls::SignatureScheme],
     ) -> Option<Box<dyn rustls::sign::Signer>> {
         offered
-            .contains(&rustls::SignatureScheme::ECDSA_NISTP256_SHA256)
+            .contains(&EcSigner::scheme(self))
             .then(|| Box::new(self.clone()) as Box<dyn rustls::sign::Signer>)
     }
 
@@ -104,11 +177,11 @@ impl rustls::sign::SigningKey for EcSigner {
 
 impl rustls::sign::Signer for EcSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
-        self.sign_sha256(message)
+        EcSigner::sign(self, message)
             .map_err(|e| rustls::Error::General(format!("HSM signing failed: {e}")))
     }
 
     fn scheme(&self) -> rustls::SignatureScheme {
-        rustls::SignatureScheme::ECDSA_NISTP256_SHA256
+        EcSigner::scheme(self)
     }
 }
