@@ -11,6 +11,69 @@ pub(crate) const P256: &[u8] = &[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03,
 /// Named curve P-384 (1.3.132.0.34), DER.
 pub(crate) const P384: &[u8] = &[0x06, 0x05, 0x2B, 0x81, 0x04, 0x00, 0x22];
 
+/// What kind of key a SubjectPublicKeyInfo holds, and its size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyKind {
+    /// Modulus bits.
+    Rsa(usize),
+    /// Curve bits: 256 (P-256), 384 (P-384), 521 (P-521).
+    Ec(u16),
+    Ed25519,
+}
+
+impl KeyKind {
+    /// The name profiles use: `p256`, `p384`, `p521`, `rsa2048` (the modulus bits),
+    /// `ed25519`.
+    pub(crate) fn name(self) -> String {
+        match self {
+            KeyKind::Rsa(bits) => format!("rsa{bits}"),
+            KeyKind::Ec(bits) => format!("p{bits}"),
+            KeyKind::Ed25519 => "ed25519".to_owned(),
+        }
+    }
+}
+
+/// Why [`key_kind`] gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyKindError {
+    /// Not DER of a SubjectPublicKeyInfo.
+    Invalid(&'static str),
+    /// A well-formed key of a kind this service does not handle.
+    Unsupported(&'static str),
+}
+
+/// Reads a whole SubjectPublicKeyInfo (RFC 5280 §4.1.2.7).
+pub(crate) fn key_kind(spki: &[u8]) -> Result<KeyKind, KeyKindError> {
+    use x509_parser::prelude::FromDer;
+    use x509_parser::public_key::PublicKey;
+    use KeyKindError::{Invalid, Unsupported};
+    let (rest, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki)
+        .map_err(|_| Invalid("the public key is not a valid SubjectPublicKeyInfo"))?;
+    if !rest.is_empty() {
+        return Err(Invalid("bytes follow the SubjectPublicKeyInfo"));
+    }
+    match info.parsed() {
+        Ok(PublicKey::RSA(rsa)) => Ok(KeyKind::Rsa(rsa.key_size())),
+        Ok(PublicKey::EC(_)) => {
+            let curve = info
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|oid| oid.to_id_string());
+            match curve.as_deref() {
+                Some("1.2.840.10045.3.1.7") => Ok(KeyKind::Ec(256)),
+                Some("1.3.132.0.34") => Ok(KeyKind::Ec(384)),
+                Some("1.3.132.0.35") => Ok(KeyKind::Ec(521)),
+                _ => Err(Unsupported("EC keys on P-256, P-384 or P-521 only")),
+            }
+        }
+        Ok(_) if info.algorithm.algorithm.to_id_string() == "1.3.101.112" => Ok(KeyKind::Ed25519),
+        Ok(_) => Err(Unsupported("RSA, EC and Ed25519 public keys only")),
+        Err(_) => Err(Invalid("the public key does not parse")),
+    }
+}
+
 /// A tag, the definite length and `body`.
 pub(crate) fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];

@@ -457,6 +457,7 @@ validity = "7d"
 client_auth = false
 identifiers = ["*.web.svc.internal"]
 revocation_pointers = false
+key_types = ["p256", "rsa3072"]
 
 [ca]
 url = "http://ca.svc.internal"
@@ -514,6 +515,20 @@ url = "http://ca.svc.internal"
     assert_eq!(issued, (7 * 24, false, json!("server"), false), "no revocation pointers");
     assert_eq!(issue(Some("server"), "db.svc.internal").unwrap_err(), "rejectedIdentifier");
     assert_eq!(issue(Some("nosuch"), "a.svc.internal").unwrap_err(), "invalidProfile");
+    // Key types the profile does not take: badCSR, and the order stays ready for another.
+    let r = c.post(
+        "/acme/new-order",
+        Some(json!({"identifiers": [{"type": "dns", "value": "p384.web.svc.internal"}],
+                    "profile": "server"})),
+    );
+    let finalize = path_of(r.json()["finalize"].as_str().unwrap());
+    let p384 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let refused = c.post(&finalize, Some(json!({"csr": csr(&["p384.web.svc.internal"], &p384)})));
+    assert_eq!(refused.problem(), "badCSR", "{refused:?}");
+    assert!(refused.json()["detail"].as_str().unwrap().contains("p384"), "{refused:?}");
+    let p256 = rcgen::KeyPair::generate().unwrap();
+    let done = c.post(&finalize, Some(json!({"csr": csr(&["p384.web.svc.internal"], &p256)})));
+    assert_eq!(done.json()["status"], "valid", "{done:?}");
 
     // An EAB key limited to `server`: its account may not order `mtls`.
     let admin = Api::admin(&server);

@@ -63,6 +63,20 @@ pub(crate) fn from_csr(
             return Err(AcmeError::BadCsr(format!("the CSR's common name {cn:?} is not ordered")));
         }
     }
+    if !profile.key_types.is_empty() {
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&csr.public_key);
+        let kind = crate::der::key_kind(&spki)
+            .map_err(|_| AcmeError::BadCsr("the CSR's public key is not supported".into()))?;
+        // badCSR, as RFC 8555 §6.7 has it for keys the CA will not certify.
+        if !profile.key_types.contains(&kind.name()) {
+            return Err(AcmeError::BadCsr(format!(
+                "profile {} takes {} keys, not {}",
+                profile.name,
+                profile.key_types.join(", "),
+                kind.name()
+            )));
+        }
+    }
     let now = time::OffsetDateTime::now_utc();
     let not_after = now + time::Duration::seconds(profile.validity);
     let first = identifiers.first().map(|i| i.value.clone()).unwrap_or_default();

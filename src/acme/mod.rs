@@ -163,6 +163,9 @@ pub(crate) struct Profile {
     /// Whether its certificates name where to check revocation (CRL distribution point,
     /// OCSP) when `[ca] url` is set; very short-lived certificates may go without.
     pub(crate) revocation_pointers: bool,
+    /// Key types a CSR may carry (`p256`, `p384`, `rsa2048`, ... as
+    /// [`crate::der::KeyKind::name`]); empty: any the CA can certify.
+    pub(crate) key_types: Vec<String>,
 }
 
 impl Profile {
@@ -176,6 +179,7 @@ impl Profile {
             client_auth: true,
             identifiers: Vec::new(),
             revocation_pointers: true,
+            key_types: Vec::new(),
         }
     }
 

@@ -66,6 +66,8 @@ struct RawProfile {
     #[serde(default)]
     identifiers: Vec<String>,
     revocation_pointers: Option<bool>,
+    #[serde(default)]
+    key_types: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -404,8 +406,21 @@ fn acme_settings(raw: RawAcme) -> Result<crate::acme::AcmeSettings, ConfigError>
             client_auth: p.client_auth.unwrap_or(true),
             identifiers: rules(&p.identifiers, "acme.profiles.*.identifiers")?,
             revocation_pointers: p.revocation_pointers.unwrap_or(true),
+            key_types: p.key_types,
             name,
         };
+        let known = |t: &String| {
+            ["p256", "p384", "p521", "ed25519"].contains(&t.as_str())
+                || t.strip_prefix("rsa")
+                    .and_then(|b| b.parse::<u32>().ok())
+                    .is_some_and(|b| b >= 2048)
+        };
+        if !profile.key_types.iter().all(known) {
+            return Err(ConfigError::Invalid {
+                key: "acme.profiles.*.key_types",
+                reason: "key types are p256, p384, p521, ed25519 or rsaBITS (2048 or more)",
+            });
+        }
         if !(profile.server_auth || profile.client_auth) {
             return Err(ConfigError::Invalid {
                 key: "acme.profiles.*",

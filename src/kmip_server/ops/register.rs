@@ -214,34 +214,15 @@ fn add_key_facts(attrs: &mut Vec<Attribute>, spki: &[u8]) -> Result<(), OpError>
 
 /// The algorithm and size of a SubjectPublicKeyInfo: RSA modulus bits, or the EC curve's.
 fn public_key_facts(spki: &[u8]) -> Result<(CryptographicAlgorithm, i32), OpError> {
-    use x509_parser::prelude::FromDer;
-    use x509_parser::public_key::PublicKey;
-    let bad = OpError::Invalid("the public key is not a valid SubjectPublicKeyInfo");
-    let (rest, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki).map_err(|_| bad)?;
-    if !rest.is_empty() {
-        return Err(OpError::Invalid("bytes follow the SubjectPublicKeyInfo"));
-    }
-    match info.parsed() {
-        Ok(PublicKey::RSA(rsa)) => {
-            Ok((CryptographicAlgorithm::RSA, i32::try_from(rsa.key_size()).unwrap_or(0)))
+    use crate::der::{KeyKind, KeyKindError};
+    match crate::der::key_kind(spki) {
+        Ok(KeyKind::Rsa(bits)) => {
+            Ok((CryptographicAlgorithm::RSA, i32::try_from(bits).unwrap_or(0)))
         }
-        Ok(PublicKey::EC(_)) => {
-            let curve = info
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|oid| oid.to_id_string());
-            let bits = match curve.as_deref() {
-                Some("1.2.840.10045.3.1.7") => 256,
-                Some("1.3.132.0.34") => 384,
-                Some("1.3.132.0.35") => 521,
-                _ => return Err(OpError::Unsupported("EC keys on P-256, P-384 or P-521 only")),
-            };
-            Ok((CryptographicAlgorithm::EC, bits))
-        }
-        Ok(_) => Err(OpError::Unsupported("RSA and EC public keys only")),
-        Err(_) => Err(OpError::Invalid("the public key does not parse")),
+        Ok(KeyKind::Ec(bits)) => Ok((CryptographicAlgorithm::EC, i32::from(bits))),
+        Ok(KeyKind::Ed25519) => Err(OpError::Unsupported("RSA and EC public keys only")),
+        Err(KeyKindError::Unsupported(why)) => Err(OpError::Unsupported(why)),
+        Err(KeyKindError::Invalid(why)) => Err(OpError::Invalid(why)),
     }
 }
 
