@@ -27,6 +27,7 @@ pub(crate) enum Action {
     RevokeLease { id: String },
     Issuers,
     RotateCa,
+    RotateRoot,
 }
 
 /// Where the server is and how to reach it.
@@ -162,6 +163,7 @@ pub(crate) async fn run(target: &Target, action: Action) -> Result<(), AdminErro
         }
         Action::Issuers => target.call(Method::GET, "/v1/pki/issuers", None).await?,
         Action::RotateCa => target.call(Method::POST, "/v1/pki/intermediate/rotate", None).await?,
+        Action::RotateRoot => target.call(Method::POST, "/v1/pki/root/rotate", None).await?,
         Action::RevokeCert { serial } => {
             target
                 .call(Method::POST, "/v1/pki/revoke", Some(json!({ "serial_number": serial })))

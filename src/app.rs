@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -186,9 +188,10 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
         tokio::task::spawn_blocking(move || ca.current().issue_server(&hsm, &hostnames)).await??
     };
     let cert_path = settings.data_dir.join("server.crt");
-    std::fs::write(&cert_path, &server.chain_pem).map_err(io(&cert_path))?;
-    let mut chain = vec![server.cert_der.clone()];
-    chain.extend(state.ca.authority(&server.issuer).map(|a| a.cert_der().clone()));
+    let chain_pem = state.ca.chain_pem(&server);
+    std::fs::write(&cert_path, &chain_pem).map_err(io(&cert_path))?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(chain_pem.as_bytes()).filter_map(Result::ok).collect();
     let kmip_tls = crate::tls::server_config(
         chain.clone(),
         signer.clone(),
@@ -337,7 +340,7 @@ pub(crate) async fn client_cert(
     std::fs::create_dir_all(out).map_err(io(out))?;
     // The certificate followed by its issuing intermediate, so TLS clients send the chain.
     let crt = out.join(format!("{name}.crt"));
-    std::fs::write(&crt, &issued.chain_pem).map_err(io(&crt))?;
+    std::fs::write(&crt, state.ca.chain_pem(&issued)).map_err(io(&crt))?;
     crate::hsm::softhsm::write_private(&out.join(format!("{name}.key")), &key_pem)?;
     let ca = out.join("ca.crt");
     std::fs::write(&ca, state.ca.root().cert_pem()).map_err(io(&ca))?;

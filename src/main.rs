@@ -175,6 +175,9 @@ enum AdminCommand {
     /// Rotate the CA: a new intermediate, signed by the root in the HSM, becomes the
     /// default issuer; certificates from older ones stay valid and revocable.
     RotateCa,
+    /// Rotate the root: a new root key in the HSM, cross-signed by the current root (so
+    /// chains still reach DATA/ca.crt), and a new default intermediate under it.
+    RotateRoot,
 }
 
 impl AdminCommand {
@@ -189,6 +192,7 @@ impl AdminCommand {
             AdminCommand::RevokeLease { id } => admin::Action::RevokeLease { id },
             AdminCommand::Issuers => admin::Action::Issuers,
             AdminCommand::RotateCa => admin::Action::RotateCa,
+            AdminCommand::RotateRoot => admin::Action::RotateRoot,
         }
     }
 }

@@ -39,7 +39,9 @@ pub(crate) fn server_config(
     auth: ClientAuth,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let mut roots = RootCertStore::empty();
-    roots.add(ca.root().cert_der().clone())?;
+    for root in ca.root_certs() {
+        roots.add(root)?;
+    }
     let verifier = WebPkiClientVerifier::builder(Arc::new(roots));
     let inner = match auth {
         ClientAuth::Required => verifier.build()?,
@@ -56,9 +58,9 @@ pub(crate) fn server_config(
     Ok(Arc::new(config))
 }
 
-/// Client certificates chain to the root through one of the CA's intermediates. Clients that
-/// send only their own certificate (many KMIP clients do) get the intermediates supplied
-/// here, including ones created by a rotation after the listener started.
+/// Client certificates chain to a root through the CA's intermediates (and cross-
+/// certificates). Clients that send only their own certificate (many KMIP clients do) get
+/// those supplied here, including ones created by a rotation after the listener started.
 struct WithIntermediates {
     inner: Arc<dyn ClientCertVerifier>,
     ca: Arc<Ca>,
@@ -90,9 +92,9 @@ impl ClientCertVerifier for WithIntermediates {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         let mut all = intermediates.to_vec();
-        for a in self.ca.intermediates() {
-            if !all.iter().any(|c| c.as_ref() == a.cert_der().as_ref()) {
-                all.push(a.cert_der().clone());
+        for c in self.ca.chain_certs() {
+            if !all.iter().any(|have| have.as_ref() == c.as_ref()) {
+                all.push(c);
             }
         }
         self.inner.verify_client_cert(end_entity, &all, now)

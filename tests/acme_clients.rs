@@ -4,7 +4,9 @@
 //! (TXT records set in pebble-challtestsrv, which is also the DNS server Strongroom
 //! resolves identifiers with), renew, and revoke. Certificates are checked with
 //! `openssl verify -crl_check` against the CA's CRL and with `openssl ocsp` before and
-//! after revocation, and one authenticates a KMIP client over mTLS.
+//! after revocation, and one authenticates a KMIP client over mTLS. After a root rotation
+//! certbot takes the default chain (through the cross-certificate) or, with
+//! `--preferred-chain`, the alternate one that ends at the new root.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -291,6 +293,41 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
     assert!(err.contains("certificate revoked"), "{err}");
     assert_eq!(ocsp(&server, &data, &renewed_chain), "revoked");
     verify_with_crl(&server, &data, &certbot.live("wild", "fullchain.pem")).unwrap();
+
+    // Root rotation: the default chain reaches DATA/ca.crt through the cross-certificate;
+    // certbot's --preferred-chain takes the alternate one (Link rel="alternate") that ends
+    // at the new root, named by its common name.
+    let rotated = Api::admin(&server).ok("POST", "/v1/pki/root/rotate", serde_json::Value::Null);
+    let root_pem = rotated["data"]["root"]["certificate"].as_str().unwrap().to_owned();
+    std::fs::write(data.join("new-root.pem"), &root_pem).unwrap();
+    let (_, root) = x509_parser::pem::parse_x509_pem(root_pem.as_bytes()).unwrap();
+    let root = root.parse_x509().unwrap();
+    let root_cn = root.subject().iter_common_name().next().unwrap().as_str().unwrap().to_owned();
+    let http01 = http01.to_string();
+    let obtain = |name: &str, preferred: Option<&str>| {
+        let mut cmd = certbot.cmd("certonly");
+        cmd.args(["--standalone", "--http-01-address", "127.0.0.1", "--http-01-port", &http01])
+            .args(["-d", name]);
+        if let Some(cn) = preferred {
+            cmd.args(["--preferred-chain", cn]);
+        }
+        run("certbot certonly (after root rotation)", &mut cmd);
+        let chain = std::fs::read_to_string(certbot.live(name, "chain.pem")).unwrap();
+        chain.matches("BEGIN CERTIFICATE").count()
+    };
+    assert_eq!(obtain("cross.svc.test", None), 2, "intermediate and cross-certificate");
+    verify_with_crl(&server, &data, &certbot.live("cross.svc.test", "fullchain.pem")).unwrap();
+    assert_eq!(obtain("direct.svc.test", Some(&root_cn)), 1, "the intermediate alone");
+    run(
+        "openssl verify (new root)",
+        Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(data.join("new-root.pem"))
+            .arg("-untrusted")
+            .arg(certbot.live("direct.svc.test", "chain.pem"))
+            .arg(certbot.live("direct.svc.test", "cert.pem"))
+            .current_dir(&data),
+    );
     server.stop();
 }
 

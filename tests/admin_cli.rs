@@ -96,6 +96,12 @@ fn admin_commands_over_the_api() {
     assert_eq!(after["keys"].as_array().unwrap().len(), 3);
     assert_eq!(after["keys"][2], id);
     assert_eq!(ok(&server, &["status"])["ca"]["default_issuer"], id);
+    let rooted = ok(&server, &["rotate-root"]);
+    let (root, intermediate) = (&rooted["root"]["issuer_id"], &rooted["intermediate"]["issuer_id"]);
+    let after = ok(&server, &["issuers"]);
+    assert_eq!(after["keys"][1], *root, "{after}");
+    assert_eq!(after["keys"][4], *intermediate);
+    assert_eq!(after["key_info"][intermediate.as_str().unwrap()]["default"], true);
     let looked = api.ok("POST", "/v1/sys/leases/lookup", json!({ "lease_id": lease }));
     assert_eq!(looked["data"]["state"], "revoked", "{looked}");
 
@@ -114,6 +120,7 @@ fn admin_commands_over_the_api() {
         "GET /v1/sys/keys",
         "POST /v1/pki/revoke",
         "POST /v1/pki/intermediate/rotate",
+        "POST /v1/pki/root/rotate",
     ];
     for op in audited {
         assert!(operations.iter().any(|o| o.starts_with(op)), "{op} not audited: {operations:?}");

@@ -528,3 +528,106 @@ fn p384_hierarchy() {
     assert!(ocsp_status(&server, &dir, &issuing, &crt).ends_with(": good"));
     server.stop();
 }
+
+/// Root rotation: a new root (key in the HSM) cross-signed by the first, and a new
+/// intermediate under it. New certificates chain to `DATA/ca.crt` through the
+/// cross-certificate, and to the new root directly; older ones stay valid; clients sending
+/// only their certificate still authenticate; a restart loads it all back.
+#[test]
+fn root_rotation_cross_signs_the_new_root() {
+    let dir = temp_dir("strongroom-root-rotation");
+    let server = Server::start(&dir);
+    let api = Api::admin(&server);
+    api.ok(
+        "POST",
+        "/v1/pki/roles/svc",
+        json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
+    );
+    let out = temp_dir("strongroom-root-rotation-out");
+    std::fs::copy(dir.join("ca.crt"), out.join("ca.crt")).unwrap();
+    let issue = |api: &Api, name: &str| {
+        let d = api.ok(
+            "POST",
+            "/v1/pki/issue/svc",
+            json!({ "common_name": format!("{name}.svc.internal") }),
+        )["data"]
+            .clone();
+        std::fs::write(out.join(format!("{name}.crt")), d["certificate"].as_str().unwrap())
+            .unwrap();
+        std::fs::write(out.join(format!("{name}.key")), d["private_key"].as_str().unwrap())
+            .unwrap();
+        let chain: Vec<String> = serde_json::from_value(d["ca_chain"].clone()).unwrap();
+        (out.join(format!("{name}.crt")), chain)
+    };
+    let (old, old_chain) = issue(&api, "old");
+    assert_eq!(old_chain.len(), 2, "intermediate and root");
+
+    let rotated = api.ok("POST", "/v1/pki/root/rotate", json!(null))["data"].clone();
+    assert_eq!(rotated["root"]["kind"], "root");
+    assert_eq!(rotated["intermediate"]["default"], true);
+    let new_root = out.join("new-root.crt");
+    std::fs::write(&new_root, rotated["root"]["certificate"].as_str().unwrap()).unwrap();
+    let (new, chain) = issue(&api, "new");
+    assert_eq!(chain.len(), 3, "intermediate, cross-certificate, DATA/ca.crt's root");
+    assert_eq!(chain[0], rotated["intermediate"]["certificate"].as_str().unwrap());
+    assert_eq!(chain[2], std::fs::read_to_string(dir.join("ca.crt")).unwrap());
+    let cross = out.join("cross.crt");
+    std::fs::write(&cross, &chain[1]).unwrap();
+    let field = |cert: &std::path::Path, what: &str| {
+        openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", what]).trim().to_owned()
+    };
+    let cross_subject = field(&cross, "-subject");
+    assert_eq!(cross_subject, field(&new_root, "-subject"), "the new root's name");
+    assert_eq!(
+        field(&cross, "-issuer").replace("issuer=", ""),
+        field(&dir.join("ca.crt"), "-subject").replace("subject=", "")
+    );
+    assert_eq!(field(&cross, "-pubkey"), field(&new_root, "-pubkey"), "and its key");
+
+    // Through the cross-certificate to the old root, and directly to the new one.
+    let untrusted = out.join("new-chain.pem");
+    std::fs::write(&untrusted, chain[..2].concat()).unwrap();
+    verify(&dir, &untrusted, &new);
+    let intermediate = out.join("new-intermediate.pem");
+    std::fs::write(&intermediate, &chain[0]).unwrap();
+    let direct = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(&new_root)
+        .arg("-untrusted")
+        .arg(&intermediate)
+        .arg(&new)
+        .output()
+        .unwrap();
+    assert!(direct.status.success(), "{}", String::from_utf8_lossy(&direct.stderr));
+    let old_intermediate = out.join("old-intermediate.pem");
+    std::fs::write(&old_intermediate, &old_chain[0]).unwrap();
+    verify(&dir, &old_intermediate, &old);
+    assert!(ocsp_status(&server, &dir, &intermediate, &new).ends_with(": good"));
+    let issuers = api.ok("GET", "/v1/pki/issuers", json!(null));
+    let root_id = rotated["root"]["issuer_id"].as_str().unwrap();
+    assert_eq!(issuers["data"]["key_info"][root_id]["kind"], "root", "{issuers}");
+
+    // Certificates alone in their files: the listener supplies the intermediate and the
+    // cross-certificate to reach its roots.
+    for name in ["old", "new"] {
+        let mut kmip = Client::connect_with(server.kmip, tls_config(&out, Some(name)));
+        let item = kmip.call(Operation::DISCOVER_VERSIONS, vec![]);
+        assert_eq!(item.result_status, kmip::enums::ResultStatus::SUCCESS, "{name}");
+    }
+    server.stop();
+
+    // After a restart the server's own certificate comes from the new intermediate and
+    // still verifies for clients holding only DATA/ca.crt (the API call below).
+    let server = Server::start(&dir);
+    let api = Api::admin(&server);
+    let server_chain = std::fs::read_to_string(dir.join("server.crt")).unwrap();
+    assert!(server_chain.contains(chain[1].as_str()), "the server sends the cross-certificate");
+    let (_, again) = issue(&api, "again");
+    assert_eq!(again, chain);
+    let mut kmip = Client::connect_with(server.kmip, tls_config(&out, Some("new")));
+    assert_eq!(
+        kmip.call(Operation::DISCOVER_VERSIONS, vec![]).result_status,
+        kmip::enums::ResultStatus::SUCCESS
+    );
+    server.stop();
+}

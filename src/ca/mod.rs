@@ -6,20 +6,22 @@
 //! older ones keep answering for what they issued. Certificates and CRLs are built with
 //! rcgen over the HSM signer.
 
+mod hierarchy;
 pub(crate) mod ocsp;
 
+pub(crate) use hierarchy::{rotate, rotate_root, sync_issuers, Ca};
+
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair,
+    KeyUsagePurpose, SanType, SerialNumber,
 };
 use rustls::pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
 use crate::hsm::{Curve, EcSigner, Hsm, HsmError};
-use crate::store::IssuerRow;
 
 /// HSM label of the CA key.
 const CA_KEY_LABEL: &str = "strongroom-ca";
@@ -48,10 +50,13 @@ pub(crate) enum CaError {
     Join(#[from] tokio::task::JoinError),
 }
 
-/// One CA certificate and its HSM-held signer: the root, or an issuing intermediate.
+/// One CA certificate and its HSM-held signer: a root, or an issuing intermediate.
 pub(crate) struct Authority {
-    /// `root`, or the intermediate's id (also in its HSM key label).
+    /// `root` (DATA/ca.crt), or the id of a newer root or an intermediate (also in its HSM
+    /// key label).
     id: String,
+    /// The id of the authority that signed it; a root's own.
+    parent: String,
     signer: EcSigner,
     cert_der: CertificateDer<'static>,
     cert_pem: String,
@@ -64,30 +69,13 @@ pub(crate) struct Authority {
     base_url: Option<Arc<str>>,
 }
 
-/// The CA hierarchy: a root (`DATA/ca.crt`, the trust anchor) and the intermediates it
-/// signed, which issue. The newest intermediate is the default issuer; older ones keep
-/// answering for what they issued (CRLs, OCSP, revocation) until rotation retires them.
-pub(crate) struct Ca {
-    hsm: Hsm,
-    base_url: Option<Arc<str>>,
-    /// The curve of new CA keys (`[ca] key_type`); existing keys keep theirs.
-    curve: Curve,
-    root: Arc<Authority>,
-    /// Oldest first; the last one issues.
-    intermediates: RwLock<Vec<Arc<Authority>>>,
-}
-
 /// The root's id, as certificates and CRL routes name it.
 pub(crate) const ROOT_ID: &str = "root";
-/// HSM labels of intermediate keys start with this, followed by the intermediate's id.
-const INTERMEDIATE_KEY_PREFIX: &str = "strongroom-ca-";
 /// id-pe-authorityInfoAccess (1.3.6.1.5.5.7.1.1).
 const AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
 /// id-ad-ocsp and id-ad-caIssuers (1.3.6.1.5.5.7.48.1 and .2), OID contents.
 const AIA_OCSP: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
 const AIA_CA_ISSUERS: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
-/// How long an intermediate is valid (bounded by the root's own validity).
-const INTERMEDIATE_DAYS: i64 = 5 * 365;
 
 /// An issued certificate and the authority that signed it.
 pub(crate) struct Issued {
@@ -95,9 +83,6 @@ pub(crate) struct Issued {
     pub(crate) cert_der: CertificateDer<'static>,
     /// The issuer's id (`root` or an intermediate's).
     pub(crate) issuer: String,
-    /// The certificate followed by its issuer's certificate (the root excluded, as
-    /// relying parties hold it): what a TLS peer sends and ACME downloads carry.
-    pub(crate) chain_pem: String,
 }
 
 fn serial() -> SerialNumber {
@@ -137,211 +122,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
     move |source| CaError::Io { path: path.to_owned(), source }
 }
 
-impl Ca {
-    /// Loads `DATA/ca.crt` and the HSM's root key, creating both on first start. The
-    /// intermediates come from the store ([`sync_issuers`]).
-    pub(crate) fn load_or_create(
-        hsm: &Hsm,
-        data_dir: &Path,
-        settings: &crate::config::CaSettings,
-    ) -> Result<Ca, CaError> {
-        let base_url: Option<Arc<str>> = settings.url.as_deref().map(Arc::from);
-        let curve = settings.key_type;
-        let key = hsm.with_session(|s| hsm.ensure_ec_key(s, CA_KEY_LABEL, curve))?;
-        let signer = EcSigner::new(hsm.clone(), key.clone());
-        let path = data_dir.join("ca.crt");
-        let root = if let Ok(pem) = std::fs::read_to_string(&path) {
-            let der = rustls::pki_types::pem::PemObject::from_pem_slice(pem.as_bytes())
-                .map_err(|_| CaError::KeyMismatch(path.clone()))?;
-            let root = Authority::new(ROOT_ID, signer, der, pem, base_url.clone())
-                .ok_or_else(|| CaError::KeyMismatch(path.clone()))?;
-            if root.public_key_bits != key.public_point() {
-                return Err(CaError::KeyMismatch(path));
-            }
-            root
-        } else {
-            let mut params = ca_params("Strongroom root CA");
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.not_after = params.not_before + Duration::days(3650);
-            let cert = params.self_signed(&signer)?;
-            let cert_pem = cert.pem();
-            crate::hsm::softhsm::write_private(&path, &cert_pem)?;
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
-                .map_err(io(&path))?;
-            Authority::new(ROOT_ID, signer, cert.der().clone(), cert_pem, base_url.clone())
-                .ok_or_else(|| CaError::KeyMismatch(path.clone()))?
-        };
-        Ok(Ca {
-            hsm: hsm.clone(),
-            base_url,
-            curve,
-            root: Arc::new(root),
-            intermediates: RwLock::default(),
-        })
-    }
-
-    /// The root: the trust anchor, in `DATA/ca.crt`.
-    pub(crate) fn root(&self) -> &Arc<Authority> {
-        &self.root
-    }
-
-    /// The default issuer: the newest intermediate (the root only before there is one).
-    pub(crate) fn current(&self) -> Arc<Authority> {
-        self.read().last().cloned().unwrap_or_else(|| self.root.clone())
-    }
-
-    /// The intermediates, oldest first.
-    pub(crate) fn intermediates(&self) -> Vec<Arc<Authority>> {
-        self.read().clone()
-    }
-
-    /// The root and the intermediates.
-    pub(crate) fn authorities(&self) -> Vec<Arc<Authority>> {
-        std::iter::once(self.root.clone()).chain(self.intermediates()).collect()
-    }
-
-    /// The authority with this id (`root` or an intermediate's).
-    pub(crate) fn authority(&self, id: &str) -> Option<Arc<Authority>> {
-        self.authorities().into_iter().find(|a| a.id == id)
-    }
-
-    /// The authority whose Subject Key Identifier is `key_id` (what its certificates'
-    /// Authority Key Identifier names; ACME renewal information uses it).
-    pub(crate) fn by_key_id(&self, key_id: &[u8]) -> Option<Arc<Authority>> {
-        self.authorities().into_iter().find(|a| a.key_id.as_deref() == Some(key_id))
-    }
-
-    /// `authority`'s chain up to the root, issuer first: the `ca_chain` of API answers.
-    pub(crate) fn chain(&self, authority: &Authority) -> Vec<String> {
-        let mut chain = vec![authority.cert_pem.clone()];
-        if authority.id != ROOT_ID {
-            chain.push(self.root.cert_pem.clone());
-        }
-        chain
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<Authority>>> {
-        // A panic while holding the lock cannot leave the list half-changed: writers only
-        // push whole entries.
-        self.intermediates.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Generates a new intermediate key in the HSM and its certificate, signed by the root.
-    /// The caller records it in the store and then [`Ca::adopt`]s it. Blocking.
-    fn new_intermediate(&self) -> Result<IssuerRow, CaError> {
-        let id = hex::encode(crate::util::random_bytes(6));
-        let key_label = format!("{INTERMEDIATE_KEY_PREFIX}{id}");
-        let key = self.hsm.with_session(|s| self.hsm.ensure_ec_key(s, &key_label, self.curve))?;
-        let signer = EcSigner::new(self.hsm.clone(), key);
-        let now = OffsetDateTime::now_utc();
-        let mut params = ca_params(&format!(
-            "Strongroom issuing CA {}-{:02}-{:02} {id}",
-            now.year(),
-            u8::from(now.month()),
-            now.day()
-        ));
-        // It signs end-entity certificates only.
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.not_after = (now + Duration::days(INTERMEDIATE_DAYS)).min(self.root.not_after);
-        params.use_authority_key_identifier_extension = true;
-        // Relying parties check an intermediate on the root's CRL; OCSP answers only for
-        // end-entity certificates.
-        self.root.add_pointers(&mut params, false);
-        let cert = params.signed_by(&signer, &self.root.issuer()?)?;
-        Ok(IssuerRow { id, key_label, cert_pem: cert.pem(), created_at: now.unix_timestamp() })
-    }
-
-    /// Loads the intermediates in `rows` not loaded yet (their keys from the HSM), keeping
-    /// the store's order. Rows that do not chain to this root, or whose HSM key is missing or
-    /// different, are refused. Blocking.
-    fn adopt(&self, rows: &[IssuerRow]) -> Result<(), CaError> {
-        let known: Vec<String> = self.read().iter().map(|a| a.id.clone()).collect();
-        let mut added = Vec::new();
-        for row in rows.iter().filter(|r| !known.contains(&r.id)) {
-            let bad = |why| CaError::BadIssuer(row.id.clone(), why);
-            let der = rustls::pki_types::pem::PemObject::from_pem_slice(row.cert_pem.as_bytes())
-                .map_err(|_| bad("its certificate is not PEM"))?;
-            if !row.key_label.starts_with(INTERMEDIATE_KEY_PREFIX) {
-                return Err(bad("its key label is not an intermediate's"));
-            }
-            let key = self.hsm.with_session(|s| self.hsm.find_ec_key(s, &row.key_label))?;
-            let key = key.ok_or_else(|| bad("its key is not in the HSM token"))?;
-            let authority = Authority::new(
-                &row.id,
-                EcSigner::new(self.hsm.clone(), key.clone()),
-                der,
-                row.cert_pem.clone(),
-                self.base_url.clone(),
-            )
-            .ok_or_else(|| bad("its certificate does not parse"))?;
-            if authority.public_key_bits != key.public_point() {
-                return Err(bad("its certificate is for another key than the HSM's"));
-            }
-            if !authority.signed_by(&self.root) {
-                return Err(bad("its certificate was not signed by this root"));
-            }
-            added.push((row.id.clone(), Arc::new(authority)));
-        }
-        if added.is_empty() {
-            return Ok(());
-        }
-        let mut list =
-            self.intermediates.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (_, a) in added {
-            if !list.iter().any(|k| k.id == a.id) {
-                list.push(a);
-            }
-        }
-        let order: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        list.sort_by_key(|a| order.iter().position(|id| *id == a.id));
-        Ok(())
-    }
-}
-
-/// Loads the intermediates the store lists (other replicas may have added some). With
-/// `bootstrap`, creates the first one when there is none (first start, or a data directory
-/// from before the hierarchy, whose root issued directly).
-pub(crate) async fn sync_issuers(
-    ca: &Arc<Ca>,
-    store: &crate::store::Store,
-    bootstrap: bool,
-) -> Result<(), CaError> {
-    let mut rows = store.ca_issuers().await?;
-    if rows.is_empty() && bootstrap {
-        rows.push(create_intermediate(ca, store).await?);
-    }
-    let ca = ca.clone();
-    blocking(move || ca.adopt(&rows)).await
-}
-
-/// Rotation: a new intermediate becomes the default issuer; the older ones keep serving
-/// their CRLs and OCSP answers.
-pub(crate) async fn rotate(
-    ca: &Arc<Ca>,
-    store: &crate::store::Store,
-) -> Result<Arc<Authority>, CaError> {
-    let row = create_intermediate(ca, store).await?;
-    sync_issuers(ca, store, false).await?;
-    ca.authority(&row.id).ok_or(CaError::BadIssuer(row.id, "not loaded after rotation"))
-}
-
-async fn create_intermediate(
-    ca: &Arc<Ca>,
-    store: &crate::store::Store,
-) -> Result<IssuerRow, CaError> {
-    let c = ca.clone();
-    let row = blocking(move || c.new_intermediate()).await?;
-    store.insert_ca_issuer(&row).await?;
-    tracing::info!(issuer = %row.id, "created a CA intermediate; it is now the default issuer");
-    Ok(row)
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, CaError> + Send + 'static,
-) -> Result<T, CaError> {
-    tokio::task::spawn_blocking(f).await?
-}
-
 /// Parameters shared by the root and intermediates.
 fn ca_params(common_name: &str) -> CertificateParams {
     let mut params = CertificateParams::default();
@@ -362,6 +142,7 @@ fn ca_params(common_name: &str) -> CertificateParams {
 impl Authority {
     fn new(
         id: &str,
+        parent: &str,
         signer: EcSigner,
         cert_der: CertificateDer<'static>,
         cert_pem: String,
@@ -378,6 +159,7 @@ impl Authority {
         let not_after = parsed.validity().not_after.to_datetime();
         Some(Authority {
             id: id.to_owned(),
+            parent: parent.to_owned(),
             signer,
             cert_der,
             cert_pem,
@@ -414,16 +196,16 @@ impl Authority {
         ));
     }
 
-    /// Whether this certificate names `issuer` as its issuer and carries a signature its
-    /// key verifies.
-    fn signed_by(&self, issuer: &Authority) -> bool {
-        let Ok((_, parsed)) = x509_parser::parse_x509_certificate(&self.cert_der) else {
+    /// Whether the certificate `der` names this authority as its issuer and carries a
+    /// signature its key verifies.
+    fn verifies(&self, der: &[u8]) -> bool {
+        let Ok((_, parsed)) = x509_parser::parse_x509_certificate(der) else {
             return false;
         };
-        parsed.tbs_certificate.issuer.as_raw() == issuer.subject_der.as_slice()
+        parsed.tbs_certificate.issuer.as_raw() == self.subject_der.as_slice()
             && aws_lc_rs::signature::UnparsedPublicKey::new(
-                issuer.signer.curve().verifier(),
-                &issuer.public_key_bits,
+                self.signer.curve().verifier(),
+                &self.public_key_bits,
             )
             .verify(parsed.tbs_certificate.as_ref(), &parsed.signature_value.data)
             .is_ok()
@@ -431,6 +213,11 @@ impl Authority {
 
     pub(crate) fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Self-signed: `DATA/ca.crt` or a newer root.
+    pub(crate) fn is_root(&self) -> bool {
+        self.parent == self.id
     }
 
     /// The Subject Key Identifier.
@@ -455,13 +242,7 @@ impl Authority {
     }
 
     fn certified(&self, cert: &rcgen::Certificate) -> Issued {
-        let cert_pem = cert.pem();
-        let chain_pem = if self.id == ROOT_ID {
-            cert_pem.clone()
-        } else {
-            format!("{cert_pem}{}", self.cert_pem)
-        };
-        Issued { cert_pem, cert_der: cert.der().clone(), issuer: self.id.clone(), chain_pem }
+        Issued { cert_pem: cert.pem(), cert_der: cert.der().clone(), issuer: self.id.clone() }
     }
 
     fn leaf_params(common_name: &str, days: i64) -> CertificateParams {

@@ -441,6 +441,17 @@ impl Creds {
         Ok(crate::ca::rotate(&self.ca, &self.store).await?)
     }
 
+    /// Root rotation: a new cross-signed root and an intermediate under it, which becomes
+    /// the default issuer.
+    pub(crate) async fn rotate_ca_root(
+        &self,
+    ) -> Result<
+        (std::sync::Arc<crate::ca::Authority>, std::sync::Arc<crate::ca::Authority>),
+        CredsError,
+    > {
+        Ok(crate::ca::rotate_root(&self.ca, &self.store).await?)
+    }
+
     /// Seconds since this process last built the default issuer's CRL, if it has.
     pub(crate) fn crl_age(&self, now: i64) -> Option<i64> {
         let built = self.crl_built_at.load(std::sync::atomic::Ordering::Relaxed);

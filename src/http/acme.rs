@@ -31,6 +31,7 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/acme/authz/{id}", post(authorization))
         .route("/acme/chall/{id}", post(challenge))
         .route("/acme/cert/{id}", post(certificate))
+        .route("/acme/cert/{id}/{alternate}", post(alternate_certificate))
         .route("/acme/revoke-cert", post(revoke_cert))
         .route("/acme/key-change", post(key_change))
         .route("/acme/renewal-info/{id}", get(renewal_info))
@@ -926,20 +927,35 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
     with_location(StatusCode::OK, &location, order_json(&state, &s, &order).await?)
 }
 
-/// `POST /acme/cert/SERIAL` (POST-as-GET): the certificate and its issuer's certificate,
-/// as `application/pem-certificate-chain` (§7.4.2); the root is the client's trust anchor.
+/// `POST /acme/cert/SERIAL` (POST-as-GET): the certificate and the CA certificates up to
+/// `DATA/ca.crt`'s root (through cross-certificates after a root rotation), as
+/// `application/pem-certificate-chain` (§7.4.2); the root is the client's trust anchor.
+/// Other chains (ending at a newer root) are offered as `Link: rel="alternate"`.
 async fn certificate(
     State(state): State<AppState>,
     Path(id): Path<String>,
     s: Signed,
 ) -> AcmeResult {
+    certificate_chain(&state, &id, 0, &s).await
+}
+
+/// `POST /acme/cert/SERIAL/N`: the Nth alternate chain (§7.4.2).
+async fn alternate_certificate(
+    State(state): State<AppState>,
+    Path((id, alternate)): Path<(String, usize)>,
+    s: Signed,
+) -> AcmeResult {
+    certificate_chain(&state, &id, alternate, &s).await
+}
+
+async fn certificate_chain(state: &AppState, id: &str, n: usize, s: &Signed) -> AcmeResult {
     let account = s.account()?;
     let owned = state
         .store
-        .acme_order_by_certificate(&id)
+        .acme_order_by_certificate(id)
         .await?
         .is_some_and(|o| o.account_id == account.id);
-    let cert = match state.store.certificate(&id).await? {
+    let cert = match state.store.certificate(id).await? {
         Some(c) if owned => c,
         _ => return Err(AcmeError::NotFound(format!("certificate {id}"))),
     };
@@ -947,12 +963,24 @@ async fn certificate(
         .ca
         .authority(&cert.issuer)
         .ok_or_else(|| crate::ca::CaError::BadIssuer(cert.issuer.clone(), "not loaded"))?;
-    let chain = format!("{}{}", cert.pem, issuer.cert_pem());
-    let mut r = chain.into_response();
+    let chains = state.ca.chains_for(&issuer);
+    let chain = chains.get(n).ok_or_else(|| AcmeError::NotFound(format!("chain {n} of {id}")))?;
+    let body: String =
+        std::iter::once(cert.pem.as_str()).chain(chain.iter().map(String::as_str)).collect();
+    let mut r = body.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/pem-certificate-chain"),
     );
+    for other in (0..chains.len()).filter(|i| *i != n) {
+        let url = match other {
+            0 => s.url(&format!("cert/{id}")),
+            i => s.url(&format!("cert/{id}/{i}")),
+        };
+        if let Ok(v) = HeaderValue::from_str(&format!("<{url}>;rel=\"alternate\"")) {
+            r.headers_mut().append(header::LINK, v);
+        }
+    }
     Ok(r)
 }
 

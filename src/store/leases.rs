@@ -49,10 +49,17 @@ pub(crate) struct CertificateRow {
     pub(crate) issuer: String,
 }
 
-/// An issuing intermediate of the CA.
+/// A CA certificate made after the first root: an intermediate, a newer root or a
+/// cross-certificate.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct IssuerRow {
     pub(crate) id: String,
+    /// `intermediate`, `root` or `cross`.
+    pub(crate) kind: String,
+    /// The signing authority's id (a root's own).
+    pub(crate) parent: String,
+    /// For a cross-certificate: the root it certifies.
+    pub(crate) certifies: Option<String>,
     pub(crate) key_label: String,
     pub(crate) cert_pem: String,
     pub(crate) created_at: i64,
@@ -311,28 +318,37 @@ impl Store {
 }
 
 impl Store {
-    /// The CA's issuing intermediates in the order they were added (the last is the
-    /// default issuer).
+    /// The CA certificates in the order they were added (parents first; the last
+    /// intermediate is the default issuer).
     pub(crate) async fn ca_issuers(&self) -> Result<Vec<IssuerRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, key_label, cert_pem, created_at FROM ca_issuers ORDER BY position",
+            "SELECT id, kind, parent, certifies, key_label, cert_pem, created_at FROM ca_issuers \
+             ORDER BY position",
         )
         .fetch_all(&self.read)
         .await?)
     }
 
-    /// Adds an intermediate after the existing ones: it becomes the default issuer.
-    pub(crate) async fn insert_ca_issuer(&self, i: &IssuerRow) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO ca_issuers (id, position, key_label, cert_pem, created_at) \
-             SELECT $1, COALESCE(MAX(position), 0) + 1, $2, $3, $4 FROM ca_issuers",
-        )
-        .bind(&i.id)
-        .bind(&i.key_label)
-        .bind(&i.cert_pem)
-        .bind(i.created_at)
-        .execute(&self.write)
-        .await?;
+    /// Adds CA certificates after the existing ones, in one transaction.
+    pub(crate) async fn insert_ca_issuers(&self, rows: &[IssuerRow]) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        for i in rows {
+            sqlx::query(
+                "INSERT INTO ca_issuers (id, position, kind, parent, certifies, key_label, \
+                 cert_pem, created_at) SELECT $1, COALESCE(MAX(position), 0) + 1, $2, $3, $4, \
+                 $5, $6, $7 FROM ca_issuers",
+            )
+            .bind(&i.id)
+            .bind(&i.kind)
+            .bind(&i.parent)
+            .bind(&i.certifies)
+            .bind(&i.key_label)
+            .bind(&i.cert_pem)
+            .bind(i.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -334,17 +334,26 @@ async fn leases_certificates_and_revocations_on(store: &Store) {
     assert_eq!(store.revocation_marker().await.unwrap(), (3, Some(60)));
 
     assert!(store.ca_issuers().await.unwrap().is_empty());
-    for (id, at) in [("int-2", 20), ("int-1", 20)] {
-        let row = IssuerRow {
-            id: id.into(),
-            key_label: format!("strongroom-ca-{id}"),
-            cert_pem: "PEM".into(),
-            created_at: at,
-        };
-        store.insert_ca_issuer(&row).await.unwrap();
-    }
-    let ids: Vec<String> = store.ca_issuers().await.unwrap().into_iter().map(|i| i.id).collect();
-    assert_eq!(ids, ["int-2", "int-1"], "in the order added: the last is the default");
+    let row = |id: &str, kind: &str, certifies: Option<&str>| IssuerRow {
+        id: id.into(),
+        kind: kind.into(),
+        parent: "root".into(),
+        certifies: certifies.map(Into::into),
+        key_label: format!("strongroom-ca-{id}"),
+        cert_pem: "PEM".into(),
+        created_at: 20,
+    };
+    store.insert_ca_issuers(&[row("int-2", "intermediate", None)]).await.unwrap();
+    let batch = [
+        row("r2", "root", None),
+        row("r2-by-root", "cross", Some("r2")),
+        row("int-1", "intermediate", None),
+    ];
+    store.insert_ca_issuers(&batch).await.unwrap();
+    let rows = store.ca_issuers().await.unwrap();
+    let ids: Vec<&str> = rows.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["int-2", "r2", "r2-by-root", "int-1"], "in the order added");
+    assert_eq!((rows[2].kind.as_str(), rows[2].certifies.as_deref()), ("cross", Some("r2")));
 }
 
 #[tokio::test]

@@ -152,6 +152,7 @@ fn authority(state: &AppState, id: &str) -> Result<Arc<Authority>, ApiError> {
 fn issuer_json(state: &AppState, a: &Authority) -> serde_json::Value {
     json!({
         "issuer_id": a.id(),
+        "kind": if a.is_root() { "root" } else { "intermediate" },
         "certificate": a.cert_pem(),
         "ca_chain": state.ca.chain(a),
         "key_id": a.key_id().map(hex::encode),
@@ -209,6 +210,26 @@ pub(super) async fn issuer_crl_pem(
     let a = authority(&state, &id)?;
     let (_, pem) = state.creds.crl(a.id()).await?;
     Ok(([(CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
+}
+
+/// `POST /v1/pki/root/rotate`: a new root (key in the HSM), cross-signed by the newest
+/// root so chains still reach `DATA/ca.crt`, and a new intermediate under it that becomes
+/// the default issuer.
+pub(super) async fn rotate_root(State(state): State<AppState>) -> ApiResult {
+    let (root, intermediate) = state.creds.rotate_ca_root().await?;
+    let mut r = data(json!({
+        "root": issuer_json(&state, &root),
+        "intermediate": issuer_json(&state, &intermediate),
+    }))?;
+    r.extensions_mut().insert(super::AuditObject {
+        object_id: root.id().to_owned(),
+        detail: format!(
+            "rotated the CA root: root {} (cross-signed), intermediate {} is the default issuer",
+            root.id(),
+            intermediate.id()
+        ),
+    });
+    Ok(r)
 }
 
 /// `POST /v1/pki/intermediate/rotate`: a new intermediate, signed by the root in the HSM,
