@@ -212,12 +212,17 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
     };
     let kmip_addr = kmip_listener.local_addr().map_err(io(&settings.data_dir))?;
     let http_addr = http_listener.local_addr().map_err(io(&settings.data_dir))?;
-    // Tests and scripts read these lines to learn the ports chosen for port 0.
-    println!("KMIP listening on {kmip_addr}");
-    println!("HTTPS listening on {http_addr}");
+    // Tests and scripts read these lines to learn the ports chosen for port 0. A reader
+    // that stopped reading is no reason to stop serving.
+    let mut lines =
+        vec![format!("KMIP listening on {kmip_addr}"), format!("HTTPS listening on {http_addr}")];
     if let Some(l) = &revocation_listener {
         let addr = l.local_addr().map_err(io(&settings.data_dir))?;
-        println!("CRL/OCSP (HTTP) listening on {addr}");
+        lines.push(format!("CRL/OCSP (HTTP) listening on {addr}"));
+    }
+    for line in lines {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), "{line}");
     }
     tracing::info!(
         %kmip_addr,
