@@ -14,6 +14,7 @@ mod hsm;
 mod http;
 mod kmip_server;
 mod metrics;
+mod oaep;
 mod policy;
 mod store;
 mod tde;

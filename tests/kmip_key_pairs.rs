@@ -427,6 +427,87 @@ fn registered_rsa_private_keys_work_inside_the_hsm() {
     );
     assert_eq!(r.find(Tag::DATA).unwrap().as_bytes().unwrap(), data.as_slice());
 
+    // OAEP with SHA-2 and a label (P Source), which SoftHSM's own OAEP lacks: the HSM does
+    // raw RSA and the server the padding. OpenSSL encrypts, the HSM decrypts; the server
+    // encrypts with the registered public key, OpenSSL decrypts with the private one.
+    std::fs::write(dir.join("reg-key.pem"), key.serialize_pem()).unwrap();
+    let public = {
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+        let spki = key_block(KeyFormatType::X_509, spki);
+        let attrs =
+            [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::ENCRYPT))];
+        uid_of(&c.ok(
+            Operation::REGISTER,
+            vec![
+                enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::PUBLIC_KEY.0),
+                Ttlv::structure(
+                    Tag::TEMPLATE_ATTRIBUTE,
+                    write_attributes(&attrs, ProtocolVersion::V1_4),
+                ),
+                Ttlv::structure(Tag::PUBLIC_KEY, vec![spki]),
+            ],
+        ))
+    };
+    c.ok(Operation::ACTIVATE, vec![uid(&public)]);
+    for (hash, mgf, openssl_hash, openssl_mgf, label) in [
+        (HashingAlgorithm::SHA_256, HashingAlgorithm::SHA_256, "sha256", "sha256", &b"L"[..]),
+        (HashingAlgorithm::SHA_512, HashingAlgorithm::SHA_1, "sha512", "sha1", b""),
+    ] {
+        let options = |cmd: &mut Command| {
+            cmd.args(["-pkeyopt", "rsa_padding_mode:oaep"])
+                .args(["-pkeyopt", &format!("rsa_oaep_md:{openssl_hash}")])
+                .args(["-pkeyopt", &format!("rsa_mgf1_md:{openssl_mgf}")]);
+            if !label.is_empty() {
+                cmd.args(["-pkeyopt", &format!("rsa_oaep_label:{}", hex::encode(label))]);
+            }
+        };
+        let p = params(vec![
+            enumeration(Tag::PADDING_METHOD, PaddingMethod::OAEP.0),
+            enumeration(Tag::HASHING_ALGORITHM, hash.0),
+            enumeration(Tag::MASK_GENERATOR_HASHING_ALGORITHM, mgf.0),
+            Ttlv::new(Tag::P_SOURCE, Value::ByteString(label.to_vec())),
+        ]);
+        let mut cmd = Command::new("openssl");
+        cmd.args(["pkeyutl", "-encrypt", "-pubin", "-inkey"]).arg(dir.join("reg-pub.pem"));
+        options(&mut cmd);
+        let out = cmd.arg("-in").arg(dir.join("reg-msg.bin")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let r = c.ok(
+            Operation::DECRYPT,
+            vec![uid(&id), p.clone(), Ttlv::new(Tag::DATA, Value::ByteString(out.stdout.clone()))],
+        );
+        assert_eq!(
+            r.find(Tag::DATA).unwrap().as_bytes().unwrap(),
+            data.as_slice(),
+            "{openssl_hash}"
+        );
+        // The wrong label does not decrypt, and says no more than that.
+        let wrong = params(vec![
+            enumeration(Tag::PADDING_METHOD, PaddingMethod::OAEP.0),
+            enumeration(Tag::HASHING_ALGORITHM, hash.0),
+            enumeration(Tag::MASK_GENERATOR_HASHING_ALGORITHM, mgf.0),
+            Ttlv::new(Tag::P_SOURCE, Value::ByteString(b"other".to_vec())),
+        ]);
+        let item = c.call(
+            Operation::DECRYPT,
+            vec![uid(&id), wrong, Ttlv::new(Tag::DATA, Value::ByteString(out.stdout))],
+        );
+        assert_eq!(item.result_reason, Some(ResultReason::CRYPTOGRAPHIC_FAILURE), "{item:?}");
+
+        let r = c.ok(
+            Operation::ENCRYPT,
+            vec![uid(&public), p, Ttlv::new(Tag::DATA, Value::ByteString(data.clone()))],
+        );
+        std::fs::write(dir.join("reg-ct.bin"), r.find(Tag::DATA).unwrap().as_bytes().unwrap())
+            .unwrap();
+        let mut cmd = Command::new("openssl");
+        cmd.args(["pkeyutl", "-decrypt", "-inkey"]).arg(dir.join("reg-key.pem"));
+        options(&mut cmd);
+        let out = cmd.arg("-in").arg(dir.join("reg-ct.bin")).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.stdout, data, "{openssl_hash}");
+    }
+
     // Material that is not an RSA private key is refused as invalid.
     let garbage = key_block(KeyFormatType::PKCS_1, vec![0x30, 0x03, 1, 2, 3]);
     let item = c.call(

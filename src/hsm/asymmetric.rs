@@ -281,29 +281,52 @@ impl Hsm {
         result
     }
 
-    /// RSA-OAEP with SHA-1 and MGF1-SHA-1 (what SoftHSM 2.6 offers): encrypts with the public
-    /// key `id`, or decrypts with the private key `id`.
+    /// RSA-OAEP decryption with SHA-1 and MGF1-SHA-1 (SoftHSM 2.6's only OAEP) with the
+    /// private key `id`.
     pub(crate) fn rsa_oaep(
         &self,
         s: &Session,
         id: &[u8],
-        encrypt: bool,
         label: &[u8],
         data: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
-        let class = if encrypt { ObjectClass::PUBLIC_KEY } else { ObjectClass::PRIVATE_KEY };
-        let key = self.key_by_id(s, class, id)?;
+        let key = self.key_by_id(s, ObjectClass::PRIVATE_KEY, id)?;
         let source = match label {
             [] => PkcsOaepSource::empty(),
             l => PkcsOaepSource::data_specified(l),
         };
         let params = PkcsOaepParams::new(MechanismType::SHA1, PkcsMgfType::MGF1_SHA1, source);
-        let mechanism = Mechanism::RsaPkcsOaep(params);
-        Ok(if encrypt {
-            s.encrypt(&mechanism, key, data)?
-        } else {
-            s.decrypt(&mechanism, key, data)?
-        })
+        Ok(s.decrypt(&Mechanism::RsaPkcsOaep(params), key, data)?)
+    }
+
+    /// Raw RSA (CKM_RSA_X_509, no padding): decrypts `data` with the private key `id`, or
+    /// encrypts it with the public key `spki` (a session object for this one call). The
+    /// caller pads (see `crate::oaep`); the result is as long as the modulus.
+    pub(crate) fn rsa_raw(
+        &self,
+        s: &Session,
+        key: RawKey<'_>,
+        data: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let mut out = match key {
+            RawKey::Private(id) => {
+                let key = self.key_by_id(s, ObjectClass::PRIVATE_KEY, id)?;
+                s.decrypt(&Mechanism::RsaX509, key, data)?
+            }
+            RawKey::Public(spki) => {
+                let mut template = public_key_template(spki)?;
+                template.push(Attribute::Encrypt(true));
+                let key = s.create_object(&template)?;
+                let result = s.encrypt(&Mechanism::RsaX509, key, data);
+                let _ = s.destroy_object(key);
+                result?
+            }
+        };
+        // Leading zero bytes may be dropped: the caller expects the modulus length.
+        if out.len() < data.len() {
+            out.splice(0..0, std::iter::repeat_n(0, data.len() - out.len()));
+        }
+        Ok(out)
     }
 
     /// Destroys the objects with CKA_ID `id`, token objects and session copies alike (the two
@@ -379,6 +402,14 @@ fn verify_with(
 }
 
 /// A session public key object for `spki` (RSA, or EC on a named curve), for verification.
+/// The key of a raw RSA operation.
+pub(crate) enum RawKey<'a> {
+    /// The private key with this CKA_ID.
+    Private(&'a [u8]),
+    /// A public key given as SubjectPublicKeyInfo.
+    Public(&'a [u8]),
+}
+
 fn public_key_template(spki: &[u8]) -> Result<Vec<Attribute>, HsmError> {
     use x509_parser::prelude::FromDer;
     use x509_parser::public_key::PublicKey;

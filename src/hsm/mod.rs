@@ -11,7 +11,7 @@ mod signer;
 pub(crate) mod softhsm;
 mod symmetric;
 
-pub(crate) use asymmetric::{Hash, Message, PairSpec, Scheme};
+pub(crate) use asymmetric::{Hash, Message, PairSpec, RawKey, Scheme};
 pub(crate) use error::HsmError;
 pub(crate) use signer::{Curve, EcKey, EcSigner};
 pub(crate) use symmetric::{AesMode, MacOutcome};

@@ -40,6 +40,8 @@ pub(crate) enum OpError {
     Archived(String),
     #[error("private keys never leave the HSM")]
     NotExtractable,
+    #[error("{0}")]
+    CryptoFailure(&'static str),
     #[error("the key's Cryptographic Usage Mask does not allow {0}")]
     UsageMask(&'static str),
     #[error("no object for the ID placeholder: no earlier batch item named one")]
@@ -92,7 +94,7 @@ impl OpError {
                 ResultReason::PERMISSION_DENIED,
             ),
             OpError::Store(_) => ResultReason::GENERAL_FAILURE,
-            OpError::Hsm(_) => ResultReason::CRYPTOGRAPHIC_FAILURE,
+            OpError::Hsm(_) | OpError::CryptoFailure(_) => ResultReason::CRYPTOGRAPHIC_FAILURE,
             OpError::Ca(_) => ResultReason::GENERAL_FAILURE,
         }
     }

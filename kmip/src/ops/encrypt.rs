@@ -21,8 +21,12 @@ pub struct CryptographicParameters {
     pub tag_length: Option<i32>,
     /// Random IV: the server generates the IV.
     pub random_iv: Option<bool>,
-    /// Hashing Algorithm (signatures).
+    /// Hashing Algorithm (signatures, and OAEP's hash).
     pub hashing_algorithm: Option<HashingAlgorithm>,
+    /// Mask Generator Hashing Algorithm (OAEP's MGF1 hash; SHA-1 when absent, §3.6).
+    pub mask_generator_hashing_algorithm: Option<HashingAlgorithm>,
+    /// P Source: OAEP's encoding parameters (label), §3.6.
+    pub p_source: Option<Vec<u8>>,
     /// Digital Signature Algorithm.
     pub digital_signature_algorithm: Option<DigitalSignatureAlgorithm>,
 }
@@ -38,6 +42,12 @@ impl CryptographicParameters {
             tag_length: item.find(Tag::TAG_LENGTH).map(Ttlv::as_i32).transpose()?,
             random_iv: item.find(Tag::RANDOM_IV).map(Ttlv::as_bool).transpose()?,
             hashing_algorithm: e(Tag::HASHING_ALGORITHM)?.map(HashingAlgorithm),
+            mask_generator_hashing_algorithm: e(Tag::MASK_GENERATOR_HASHING_ALGORITHM)?
+                .map(HashingAlgorithm),
+            p_source: item
+                .find(Tag::P_SOURCE)
+                .map(|p| p.as_bytes().map(<[u8]>::to_vec))
+                .transpose()?,
             digital_signature_algorithm: e(Tag::DIGITAL_SIGNATURE_ALGORITHM)?
                 .map(DigitalSignatureAlgorithm),
         })
@@ -52,6 +62,10 @@ impl CryptographicParameters {
             tag_length: self.tag_length.or(defaults.tag_length),
             random_iv: self.random_iv.or(defaults.random_iv),
             hashing_algorithm: self.hashing_algorithm.or(defaults.hashing_algorithm),
+            mask_generator_hashing_algorithm: self
+                .mask_generator_hashing_algorithm
+                .or(defaults.mask_generator_hashing_algorithm),
+            p_source: self.p_source.or_else(|| defaults.p_source.clone()),
             digital_signature_algorithm: self
                 .digital_signature_algorithm
                 .or(defaults.digital_signature_algorithm),

@@ -2,12 +2,15 @@
 //! opened from its sealed form and used as a session object for the one operation.
 
 use kmip::attributes::{find, names};
-use kmip::enums::{usage_mask, BlockCipherMode, CryptographicAlgorithm, ObjectType, PaddingMethod};
+use kmip::enums::{
+    usage_mask, BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, ObjectType,
+    PaddingMethod,
+};
 use kmip::ops::encrypt::{self, CryptographicParameters};
 use kmip::Value;
 
 use super::{check_use, key_parameters, OpCtx, Outcome};
-use crate::hsm::AesMode;
+use crate::hsm::{AesMode, RawKey};
 use crate::kmip_server::error::OpError;
 
 const BLOCK: usize = 16;
@@ -159,14 +162,17 @@ fn plan(
     }
 }
 
-/// RSA-OAEP with a key pair in the HSM: Encrypt with the public key, Decrypt with the
-/// private one. SoftHSM offers OAEP with SHA-1 (and MGF1-SHA-1) only.
+/// RSA-OAEP: Encrypt with a public key, Decrypt with a private key held in the HSM. The
+/// hash and MGF1 hash are the request's or the key's (SHA-1 each when absent, KMIP 1.4
+/// §3.6). SHA-1 with SHA-1 decrypts with the HSM's own OAEP mechanism; other hashes, which
+/// SoftHSM lacks, use the HSM's raw RSA with the padding done here (`crate::oaep`).
 async fn rsa(
     cx: &OpCtx<'_>,
     row: crate::store::ObjectRow,
     req: encrypt::Request,
     encrypting: bool,
 ) -> Result<Outcome, OpError> {
+    use crate::oaep::{Hash, OaepError};
     let op = if encrypting { "Encrypt" } else { "Decrypt" };
     let id = row.id.clone();
     let stored = cx.state.store.attributes(&id).await?;
@@ -181,14 +187,46 @@ async fn rsa(
     if !matches!(params.padding_method, None | Some(PaddingMethod::OAEP)) {
         return Err(OpError::Unsupported("RSA encryption uses OAEP padding"));
     }
-    if !matches!(params.hashing_algorithm, None | Some(kmip::enums::HashingAlgorithm::SHA_1)) {
-        return Err(OpError::Unsupported("RSA-OAEP here uses SHA-1 (the HSM's only OAEP hash)"));
-    }
-    let (label, data, key_id) = (req.aad.unwrap_or_default(), req.data, id.clone());
-    let out = cx
-        .state
-        .hsm
-        .run(move |hsm, s| hsm.rsa_oaep(s, key_id.as_bytes(), encrypting, &label, &data))
-        .await?;
+    let hash = |h: Option<HashingAlgorithm>| match h.unwrap_or(HashingAlgorithm::SHA_1) {
+        HashingAlgorithm::SHA_1 => Ok(Hash::Sha1),
+        HashingAlgorithm::SHA_256 => Ok(Hash::Sha256),
+        HashingAlgorithm::SHA_384 => Ok(Hash::Sha384),
+        HashingAlgorithm::SHA_512 => Ok(Hash::Sha512),
+        _ => Err(OpError::Unsupported("RSA-OAEP with SHA-1, SHA-256, SHA-384 or SHA-512")),
+    };
+    let (hash, mgf) =
+        (hash(params.hashing_algorithm)?, hash(params.mask_generator_hashing_algorithm)?);
+    // The label: P Source (KMIP 1.4 §3.6), or the Authenticated Encryption Additional Data
+    // earlier clients of this server sent.
+    let label = params.p_source.or(req.aad).unwrap_or_default();
+    let data = req.data;
+    let oaep_error = |e: OaepError| match e {
+        OaepError::TooLong { .. } => OpError::Invalid("the data is too long for this key"),
+        OaepError::KeyTooSmall => OpError::Invalid("the key is too small for this hash"),
+        // The same words as a failed HSM decryption: nothing about where it failed.
+        OaepError::Decoding => OpError::CryptoFailure(
+            "the data does not decrypt or verify with this key and these parameters",
+        ),
+    };
+    let out = if encrypting {
+        let spki = row.public_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
+        let Ok(crate::der::KeyKind::Rsa(bits)) = crate::der::key_kind(&spki) else {
+            return Err(OpError::Invalid("the public key is not an RSA key"));
+        };
+        let em =
+            crate::oaep::encode(bits.div_ceil(8), hash, mgf, &label, &data).map_err(oaep_error)?;
+        cx.state.hsm.run(move |hsm, s| hsm.rsa_raw(s, RawKey::Public(&spki), &em)).await?
+    } else if (hash, mgf) == (Hash::Sha1, Hash::Sha1) {
+        let key_id = id.clone();
+        cx.state.hsm.run(move |hsm, s| hsm.rsa_oaep(s, key_id.as_bytes(), &label, &data)).await?
+    } else {
+        let key_id = id.clone();
+        let em = cx
+            .state
+            .hsm
+            .run(move |hsm, s| hsm.rsa_raw(s, RawKey::Private(key_id.as_bytes()), &data))
+            .await?;
+        crate::oaep::decode(&em, hash, mgf, &label).map_err(oaep_error)?
+    };
     Ok(Outcome::new(encrypt::response(&id, out, None, None), Some(id)))
 }
