@@ -29,6 +29,8 @@ pub(crate) struct PublicKeyDer {
 /// Hash functions for signatures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Hash {
+    /// For verifying and making legacy signatures (KMIP clients still ask for them).
+    Sha1,
     Sha256,
     Sha384,
     Sha512,
@@ -37,6 +39,11 @@ pub(crate) enum Hash {
 impl Hash {
     fn digest(self, data: &[u8]) -> Vec<u8> {
         match self {
+            Hash::Sha1 => {
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, data)
+                    .as_ref()
+                    .to_vec()
+            }
             Hash::Sha256 => sha2::Sha256::digest(data).to_vec(),
             Hash::Sha384 => sha2::Sha384::digest(data).to_vec(),
             Hash::Sha512 => sha2::Sha512::digest(data).to_vec(),
@@ -45,6 +52,7 @@ impl Hash {
 
     fn len(self) -> usize {
         match self {
+            Hash::Sha1 => 20,
             Hash::Sha256 => 32,
             Hash::Sha384 => 48,
             Hash::Sha512 => 64,
@@ -54,6 +62,10 @@ impl Hash {
     /// The DER DigestInfo prefix for PKCS#1 v1.5 signatures over a digest (RFC 8017 §9.2).
     fn digest_info_prefix(self) -> &'static [u8] {
         match self {
+            Hash::Sha1 => &[
+                0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04,
+                0x14,
+            ],
             Hash::Sha256 => &[
                 0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
                 0x01, 0x05, 0x00, 0x04, 0x20,
@@ -76,6 +88,7 @@ impl Hash {
 
     fn pss_salted(self, salt: usize) -> PkcsPssParams {
         let (hash_alg, mgf) = match self {
+            Hash::Sha1 => (MechanismType::SHA1, PkcsMgfType::MGF1_SHA1),
             Hash::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
             Hash::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
             Hash::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),

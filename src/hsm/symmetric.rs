@@ -100,6 +100,7 @@ impl Hsm {
         ];
         let handle = s.create_object(&template)?;
         let mechanism = match hash {
+            Hash::Sha1 => Mechanism::Sha1Hmac,
             Hash::Sha256 => Mechanism::Sha256Hmac,
             Hash::Sha384 => Mechanism::Sha384Hmac,
             Hash::Sha512 => Mechanism::Sha512Hmac,
@@ -165,6 +166,7 @@ impl Hsm {
     /// The digest of `data`, computed by the HSM.
     pub(crate) fn digest(&self, s: &Session, hash: Hash, data: &[u8]) -> Result<Vec<u8>, HsmError> {
         let mechanism = match hash {
+            Hash::Sha1 => Mechanism::Sha1,
             Hash::Sha256 => Mechanism::Sha256,
             Hash::Sha384 => Mechanism::Sha384,
             Hash::Sha512 => Mechanism::Sha512,

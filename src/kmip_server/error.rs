@@ -26,6 +26,10 @@ pub(crate) enum OpError {
     Unsupported(&'static str),
     #[error("{0}")]
     Invalid(&'static str),
+    /// A request that cannot be carried out as sent (the OASIS test cases answer a
+    /// Decrypt without its IV with Invalid Message).
+    #[error("{0}")]
+    InvalidMessage(&'static str),
     #[error("key format not supported: {0}")]
     KeyFormat(&'static str),
     #[error("attribute {0} is set by the server and cannot be changed")]
@@ -62,6 +66,7 @@ impl OpError {
         match self {
             OpError::Field(FieldError::Missing { .. }) => ResultReason::MISSING_DATA,
             OpError::Field(_) | OpError::Invalid(_) => ResultReason::INVALID_FIELD,
+            OpError::InvalidMessage(_) => ResultReason::INVALID_MESSAGE,
             OpError::NotFound(_) | OpError::NoPlaceholder => ResultReason::ITEM_NOT_FOUND,
             OpError::Denied(_) => ResultReason::PERMISSION_DENIED,
             // 1.x has no lifecycle reason; the OASIS 1.4 test cases expect Permission Denied.

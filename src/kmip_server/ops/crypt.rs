@@ -115,7 +115,7 @@ fn plan(
                 let iv = crate::util::random_bytes(len);
                 Ok((iv.clone(), Some(iv)))
             }
-            None => Err(OpError::Invalid("decryption needs the IV/Counter/Nonce")),
+            None => Err(OpError::InvalidMessage("decryption needs the IV/Counter/Nonce")),
         }
     };
     match mode {

@@ -25,10 +25,11 @@ pub(crate) fn hash_of(h: Option<HashingAlgorithm>) -> Result<Hash, OpError> {
 fn hash(h: Option<HashingAlgorithm>, default: Hash) -> Result<Hash, OpError> {
     match h {
         None => Ok(default),
+        Some(HashingAlgorithm::SHA_1) => Ok(Hash::Sha1),
         Some(HashingAlgorithm::SHA_256) => Ok(Hash::Sha256),
         Some(HashingAlgorithm::SHA_384) => Ok(Hash::Sha384),
         Some(HashingAlgorithm::SHA_512) => Ok(Hash::Sha512),
-        Some(_) => Err(OpError::Unsupported("hashing algorithms other than SHA-256/384/512")),
+        Some(_) => Err(OpError::Unsupported("hashing algorithms other than SHA-1/256/384/512")),
     }
 }
 
@@ -44,6 +45,7 @@ fn scheme(
         (Some(Dsa::ECDSA_WITH_SHA256), true) => Scheme::Ecdsa(Hash::Sha256),
         (Some(Dsa::ECDSA_WITH_SHA384), true) => Scheme::Ecdsa(Hash::Sha384),
         (Some(Dsa::ECDSA_WITH_SHA512), true) => Scheme::Ecdsa(Hash::Sha512),
+        (Some(Dsa::SHA_1_WITH_RSA_ENCRYPTION), false) => Scheme::RsaPkcs1(Hash::Sha1),
         (Some(Dsa::SHA_256_WITH_RSA_ENCRYPTION), false) => Scheme::RsaPkcs1(Hash::Sha256),
         (Some(Dsa::SHA_384_WITH_RSA_ENCRYPTION), false) => Scheme::RsaPkcs1(Hash::Sha384),
         (Some(Dsa::SHA_512_WITH_RSA_ENCRYPTION), false) => Scheme::RsaPkcs1(Hash::Sha512),
