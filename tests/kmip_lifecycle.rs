@@ -75,6 +75,12 @@ fn lifecycle(version: ProtocolVersion) {
         let attrs = all.find(Tag::ATTRIBUTES).unwrap();
         assert_eq!(attrs.find(Tag::CRYPTOGRAPHIC_LENGTH).unwrap().as_i32().unwrap(), 256);
         assert!(listed.find(Tag::ATTRIBUTE_REFERENCE).is_some());
+        // Generated in SoftHSM: OpenSSL's CTR_DRBG over AES-256 (KMIP 2.1 §4.46).
+        let rng = attrs.find(Tag::RANDOM_NUMBER_GENERATOR).unwrap();
+        assert_eq!(
+            rng.find(Tag::RNG_ALGORITHM).map(|a| &a.value),
+            Some(&Value::Enumeration(kmip::enums::RNGAlgorithm::DRBG.0))
+        );
     } else {
         let attrs: Vec<Attribute> =
             all.find_all(Tag::ATTRIBUTE).map(|a| Attribute::from_v1(a).unwrap()).collect();
@@ -84,6 +90,7 @@ fn lifecycle(version: ProtocolVersion) {
             names::CRYPTOGRAPHIC_ALGORITHM,
             names::NAME,
             names::INITIAL_DATE,
+            names::RANDOM_NUMBER_GENERATOR,
         ] {
             assert!(attrs.iter().any(|a| a.name == n), "{n} missing from {attrs:?}");
         }

@@ -45,6 +45,8 @@ pub mod names {
     pub const OBJECT_GROUP: &str = "Object Group";
     /// Digest.
     pub const DIGEST: &str = "Digest";
+    /// Random Number Generator (KMIP 1.4 §3.44).
+    pub const RANDOM_NUMBER_GENERATOR: &str = "Random Number Generator";
     /// Certificate Type (KMIP 1.4 §3.8).
     pub const CERTIFICATE_TYPE: &str = "Certificate Type";
     /// Certificate Length (KMIP 1.4 §3.9).

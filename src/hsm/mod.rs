@@ -59,6 +59,8 @@ struct Inner {
     anchor: Mutex<Session>,
     /// Session copies of key-pair halves, by (CKA_ID, is private).
     key_copies: Mutex<std::collections::HashMap<(Vec<u8>, bool), ObjectHandle>>,
+    /// The module is SoftHSMv2 (whose randomness is OpenSSL's DRBG).
+    softhsm: bool,
 }
 
 /// Key material sealed by the key-encryption key (see [`Hsm::seal`]), and which KEK.
@@ -108,8 +110,18 @@ impl Hsm {
             kek,
             anchor: Mutex::new(anchor),
             key_copies: Mutex::new(std::collections::HashMap::new()),
+            softhsm: settings
+                .module
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("softhsm")),
         };
         Ok(Hsm { inner: Arc::new(inner) })
+    }
+
+    /// Whether the module is SoftHSMv2: it generates keys from OpenSSL 3's default DRBG
+    /// (CTR_DRBG over AES-256). Other modules' generators are theirs to describe.
+    pub(crate) fn is_softhsm(&self) -> bool {
+        self.inner.softhsm
     }
 
     /// Runs `f` with a pooled session on the calling thread (for synchronous callers such as

@@ -21,12 +21,35 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: create::Request) -> Result<Outco
         Some(_) => return Err(OpError::Invalid("AES keys are 128, 192 or 256 bits long")),
         None => return Err(OpError::Invalid("Cryptographic Length is required")),
     };
-    let (row, attributes) = super::register::new_object(cx, req.object_type, req.attributes)?;
+    let (row, mut attributes) = super::register::new_object(cx, req.object_type, req.attributes)?;
+    generated_here(cx, &mut attributes);
     let aad = row.id.clone();
     let sealed =
         cx.state.hsm.run(move |hsm, s| hsm.generate_sealed_aes(s, bits, aad.as_bytes())).await?;
     let id = super::register::store(cx, row, sealed, None, &attributes).await?;
     Ok(Outcome::new(create::response(req.object_type, &id), Some(id)))
+}
+
+/// Marks attributes of a key the HSM generated: its Random Number Generator (KMIP 1.4
+/// §3.44) replaces whatever the client sent.
+pub(crate) fn generated_here(cx: &OpCtx<'_>, attributes: &mut Vec<Attribute>) {
+    use kmip::enums::{DRBGAlgorithm, RNGAlgorithm};
+    use kmip::{Tag, Ttlv, Value};
+    let rng = if cx.state.hsm.is_softhsm() {
+        vec![
+            Ttlv::new(Tag::RNG_ALGORITHM, Value::Enumeration(RNGAlgorithm::DRBG.0)),
+            Ttlv::new(
+                Tag::CRYPTOGRAPHIC_ALGORITHM,
+                Value::Enumeration(CryptographicAlgorithm::AES.0),
+            ),
+            Ttlv::new(Tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+            Ttlv::new(Tag::DRBG_ALGORITHM, Value::Enumeration(DRBGAlgorithm::CTR.0)),
+        ]
+    } else {
+        vec![Ttlv::new(Tag::RNG_ALGORITHM, Value::Enumeration(RNGAlgorithm::UNSPECIFIED.0))]
+    };
+    attributes.retain(|a| a.name != names::RANDOM_NUMBER_GENERATOR);
+    attributes.push(Attribute::new(names::RANDOM_NUMBER_GENERATOR, Value::Structure(rng)));
 }
 
 /// Attributes as the client sent them, minus the lifecycle dates kept as columns.

@@ -75,6 +75,8 @@ pub(crate) async fn handle(
         super::register::new_object(cx, ObjectType::PRIVATE_KEY, private_attrs)?;
     let (mut public, mut public_attrs) =
         super::register::new_object(cx, ObjectType::PUBLIC_KEY, public_attrs)?;
+    super::create::generated_here(cx, &mut private_attrs);
+    super::create::generated_here(cx, &mut public_attrs);
     let (private_id, public_id) = (private.id.clone(), public.id.clone());
     let ids = (private_id.clone(), public_id.clone());
     let der = cx

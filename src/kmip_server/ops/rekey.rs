@@ -68,6 +68,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcom
         dated.push(Attribute::new(names::DEACTIVATION_DATE, Value::DateTime(d)));
     }
     let (row, mut attributes) = super::register::new_object(cx, ObjectType::SYMMETRIC_KEY, dated)?;
+    super::create::generated_here(cx, &mut attributes);
     attributes.push(link(LinkType::REPLACED_OBJECT_LINK, &old_id));
     let aad = row.id.clone();
     let sealed =
