@@ -207,6 +207,36 @@ pub(crate) fn pkcs8_rsa(der: &[u8]) -> Option<&[u8]> {
     Some(key)
 }
 
+/// An EC private key as the HSM takes it (CKA_EC_PARAMS, CKA_VALUE) and its public point.
+pub(crate) struct EcPrivateKey {
+    /// The named curve's OID, DER ([`P256`] or [`P384`]).
+    pub(crate) curve: &'static [u8],
+    /// The private scalar, big-endian.
+    pub(crate) scalar: Vec<u8>,
+    /// The uncompressed public point, derived from the scalar.
+    pub(crate) point: Vec<u8>,
+}
+
+/// Reads an EC private key on P-256 or P-384 from PKCS#8 (RFC 5208) or ECPrivateKey (RFC
+/// 5915, SEC1) DER; the scalar is checked and the public point derived by aws-lc.
+pub(crate) fn ec_private_key(der: &[u8]) -> Option<EcPrivateKey> {
+    use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin};
+    use aws_lc_rs::signature::{
+        EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
+    };
+    [(&ECDSA_P256_SHA256_ASN1_SIGNING, P256), (&ECDSA_P384_SHA384_ASN1_SIGNING, P384)]
+        .into_iter()
+        .find_map(|(alg, curve)| {
+            let pair = EcdsaKeyPair::from_private_key_der(alg, der).ok()?;
+            let scalar: EcPrivateKeyBin<'_> = pair.private_key().as_be_bytes().ok()?;
+            Some(EcPrivateKey {
+                curve,
+                scalar: scalar.as_ref().to_vec(),
+                point: pair.public_key().as_ref().to_vec(),
+            })
+        })
+}
+
 /// The tag of the element at the front of `input`.
 pub(crate) fn peek_tag(input: &[u8]) -> Option<u8> {
     input.first().copied()

@@ -520,3 +520,78 @@ fn registered_rsa_private_keys_work_inside_the_hsm() {
     assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
     server.stop();
 }
+
+/// EC private keys registered in PKCS#8 (P-256, from rcgen) and ECPrivateKey (P-384, from
+/// OpenSSL) go into the HSM as non-extractable objects, sign there, and OpenSSL verifies.
+#[test]
+fn registered_ec_private_keys_sign_inside_the_hsm() {
+    let (dir, server, _certs, mut c) = started("strongroom-register-ec", "alice");
+    let p256 = rcgen::KeyPair::generate().unwrap();
+    std::fs::write(dir.join("p256.pem"), p256.public_key_pem()).unwrap();
+    let out = Command::new("openssl")
+        .args(["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-outform", "DER", "-out"])
+        .arg(dir.join("p384.der"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .args(["ec", "-inform", "DER", "-pubout", "-in"])
+        .arg(dir.join("p384.der"))
+        .arg("-out")
+        .arg(dir.join("p384.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p384 = std::fs::read(dir.join("p384.der")).unwrap();
+    let data = b"signed by a registered EC key".to_vec();
+    std::fs::write(dir.join("ec-msg.bin"), &data).unwrap();
+    for (format, material, bits, public, digest) in [
+        (KeyFormatType::PKCS_8, p256.serialize_der(), 256, "p256.pem", "-sha256"),
+        (KeyFormatType::ECPRIVATEKEY, p384, 384, "p384.pem", "-sha384"),
+    ] {
+        let attrs =
+            [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::SIGN))];
+        let id = uid_of(&c.ok(
+            Operation::REGISTER,
+            vec![
+                enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::PRIVATE_KEY.0),
+                Ttlv::structure(
+                    Tag::TEMPLATE_ATTRIBUTE,
+                    write_attributes(&attrs, ProtocolVersion::V1_4),
+                ),
+                Ttlv::structure(Tag::PRIVATE_KEY, vec![key_block(format, material)]),
+            ],
+        ));
+        c.ok(Operation::ACTIVATE, vec![uid(&id)]);
+        let item = c.call(Operation::GET, vec![uid(&id)]);
+        assert_eq!(item.result_reason, Some(ResultReason::NOT_EXTRACTABLE), "{item:?}");
+        let length = c.ok(
+            Operation::GET_ATTRIBUTES,
+            vec![uid(&id), text(Tag::ATTRIBUTE_NAME, "Cryptographic Length")],
+        );
+        let length = Attribute::from_v1(length.find(Tag::ATTRIBUTE).unwrap()).unwrap();
+        assert_eq!(length.value, Value::Integer(bits));
+        let signature = sign(&mut c, &id, &[], &data);
+        let sig_path = dir.join(format!("ec-{bits}.sig"));
+        std::fs::write(&sig_path, &signature).unwrap();
+        let out = Command::new("openssl")
+            .args(["dgst", digest, "-verify"])
+            .arg(dir.join(public))
+            .arg("-signature")
+            .arg(&sig_path)
+            .arg(dir.join("ec-msg.bin"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "P-{bits}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let garbage = key_block(KeyFormatType::ECPRIVATEKEY, vec![0x30, 0x03, 2, 1, 1]);
+    let item = c.call(
+        Operation::REGISTER,
+        vec![
+            enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::PRIVATE_KEY.0),
+            Ttlv::structure(Tag::PRIVATE_KEY, vec![garbage]),
+        ],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    server.stop();
+}

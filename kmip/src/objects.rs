@@ -50,13 +50,14 @@ impl KeyBlock {
             | KeyFormatType::OPAQUE
             | KeyFormatType::PKCS_1
             | KeyFormatType::PKCS_8
+            | KeyFormatType::ECPRIVATEKEY
             | KeyFormatType::X_509 => km.as_bytes()?.to_vec(),
             KeyFormatType::TRANSPARENT_SYMMETRIC_KEY => km.require(Tag::KEY)?.as_bytes()?.to_vec(),
             _ => {
                 return Err(FieldError::Invalid {
                     tag: Tag::KEY_FORMAT_TYPE,
-                    reason: "only Raw, Opaque, PKCS#1, PKCS#8, X.509 and Transparent \
-                             Symmetric Key formats are accepted",
+                    reason: "only Raw, Opaque, PKCS#1, PKCS#8, ECPrivateKey, X.509 and \
+                             Transparent Symmetric Key formats are accepted",
                 });
             }
         };

@@ -278,6 +278,29 @@ impl Hsm {
         Ok(())
     }
 
+    /// Imports a client's EC private key (KMIP Register) as a token object named by CKA_ID
+    /// `id`: sensitive and never extractable from then on, like a generated one.
+    pub(crate) fn import_ec_private(
+        &self,
+        s: &Session,
+        id: &[u8],
+        key: &crate::der::EcPrivateKey,
+    ) -> Result<(), HsmError> {
+        s.create_object(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(KeyType::EC),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Id(id.to_vec()),
+            Attribute::EcParams(key.curve.to_vec()),
+            Attribute::Value(key.scalar.clone()),
+        ])?;
+        Ok(())
+    }
+
     /// Verifies with a public key given as SubjectPublicKeyInfo (a registered key, which
     /// has no HSM object): it becomes a session object for this one C_Verify.
     pub(crate) fn verify_spki(

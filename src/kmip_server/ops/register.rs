@@ -161,31 +161,61 @@ pub(crate) async fn register_public(
     Ok(id)
 }
 
-/// Registers an RSA private key (PKCS#1 or PKCS#8): it goes into the HSM as a sensitive,
-/// non-extractable token object, exactly like a generated one (Get refuses it, Sign uses
-/// it there); the store keeps its public half.
+/// Registers a private key: RSA (PKCS#1 or PKCS#8) or EC on P-256/P-384 (PKCS#8 or
+/// ECPrivateKey). It goes into the HSM as a sensitive, non-extractable token object,
+/// exactly like a generated one (Get refuses it, Sign uses it there); the store keeps its
+/// public half.
 async fn register_private(
     cx: &OpCtx<'_>,
     mut attrs: Vec<Attribute>,
     kb: &kmip::objects::KeyBlock,
 ) -> Result<Outcome, OpError> {
-    let pkcs1 = match kb.format {
-        KeyFormatType::PKCS_1 => kb.material.as_slice(),
-        KeyFormatType::PKCS_8 => crate::der::pkcs8_rsa(&kb.material)
-            .ok_or(OpError::Unsupported("private keys are registered as RSA (PKCS#1 or PKCS#8)"))?,
-        _ => return Err(OpError::KeyFormat("private keys are registered as PKCS#1 or PKCS#8")),
+    enum Key {
+        Rsa(crate::der::RsaPrivateKey),
+        Ec(crate::der::EcPrivateKey),
+    }
+    let rsa = |pkcs1: &[u8]| {
+        crate::der::rsa_private_key(pkcs1)
+            .map(Key::Rsa)
+            .ok_or(OpError::Invalid("the key material is not a two-prime RSA private key"))
     };
-    let key = crate::der::rsa_private_key(pkcs1)
-        .ok_or(OpError::Invalid("the key material is not a two-prime RSA private key"))?;
-    let spki =
-        crate::der::rsa_spki(&crate::der::rsa_public_key(&key.modulus, &key.public_exponent));
+    let ec = |der: &[u8]| {
+        crate::der::ec_private_key(der)
+            .map(Key::Ec)
+            .ok_or(OpError::Invalid("the key material is not an EC private key on P-256 or P-384"))
+    };
+    let key = match kb.format {
+        KeyFormatType::PKCS_1 => rsa(&kb.material)?,
+        KeyFormatType::PKCS_8 => match crate::der::pkcs8_rsa(&kb.material) {
+            Some(pkcs1) => rsa(pkcs1)?,
+            None => ec(&kb.material)?,
+        },
+        KeyFormatType::ECPRIVATEKEY => ec(&kb.material)?,
+        _ => {
+            return Err(OpError::KeyFormat(
+                "private keys are registered as PKCS#1, PKCS#8 or ECPrivateKey",
+            ))
+        }
+    };
+    let spki = match &key {
+        Key::Rsa(k) => {
+            crate::der::rsa_spki(&crate::der::rsa_public_key(&k.modulus, &k.public_exponent))
+        }
+        Key::Ec(k) => crate::der::ec_spki(k.curve, &k.point),
+    };
     add_key_facts(&mut attrs, &spki)?;
     let (mut row, attributes) = new_object(cx, ObjectType::PRIVATE_KEY, attrs)?;
     row.key_format = Some(i64::from(kb.format.0));
     row.public_material = Some(spki);
     let id = row.id.clone();
     let hsm_id = id.clone();
-    cx.state.hsm.run(move |hsm, s| hsm.import_rsa_private(s, hsm_id.as_bytes(), &key)).await?;
+    cx.state
+        .hsm
+        .run(move |hsm, s| match &key {
+            Key::Rsa(k) => hsm.import_rsa_private(s, hsm_id.as_bytes(), k),
+            Key::Ec(k) => hsm.import_ec_private(s, hsm_id.as_bytes(), k),
+        })
+        .await?;
     if let Err(e) = cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await {
         // Not recorded: take the key out of the HSM again rather than leave it orphaned.
         let hsm_id = id.clone();
