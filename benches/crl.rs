@@ -21,17 +21,26 @@ fn fill(db: &Path, n: usize) {
     let url = format!("sqlite://{}", db.display());
     block_on(async {
         let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        // The default issuer (the newest intermediate) is the one /v1/pki/crl serves.
+        let (issuer,): (String,) = sqlx::query_as(
+            "SELECT id FROM ca_issuers WHERE kind = 'intermediate' ORDER BY position DESC LIMIT 1",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
         let mut tx = c.begin().await.unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         for i in 0..n {
             sqlx::query(
                 "INSERT INTO certificates (serial, role, subject, not_before, not_after, \
-                 revoked_at, revocation_reason, pem) VALUES (?, 'bench', 'CN=x', ?, ?, ?, 1, '')",
+                 revoked_at, revocation_reason, pem, issuer) \
+                 VALUES (?, 'bench', 'CN=x', ?, ?, ?, 1, '', ?)",
             )
             .bind(format!("{:032x}", 0x1000_0000_0000_0000_0000u128 + i as u128))
             .bind(now - 3600)
             .bind(now + 86_400)
             .bind(now - 60)
+            .bind(&issuer)
             .execute(&mut *tx)
             .await
             .unwrap();
@@ -104,6 +113,8 @@ fn main() {
         fill(&dir.join("strongroom.db"), n);
         let server = Server::start(&dir);
         let (first, size) = timed_get(&server, &dir);
+        // Each entry takes about 43 bytes: a CRL that lost its entries must not pass.
+        assert!(size > n * 40, "the CRL has {size} bytes for {n} entries");
         let (cached, _) = timed_get(&server, &dir);
         server.stop();
         let peer = temp_dir("strongroom-bench-crl-openssl");
