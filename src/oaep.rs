@@ -5,27 +5,14 @@
 
 use aws_lc_rs::digest::{self, Algorithm};
 
-/// The hashes OAEP is used with here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Hash {
-    Sha1,
-    Sha256,
-    Sha384,
-    Sha512,
-}
+pub(crate) use crate::hsm::Hash;
 
-impl Hash {
-    fn algorithm(self) -> &'static Algorithm {
-        match self {
-            Hash::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
-            Hash::Sha256 => &digest::SHA256,
-            Hash::Sha384 => &digest::SHA384,
-            Hash::Sha512 => &digest::SHA512,
-        }
-    }
-
-    fn len(self) -> usize {
-        self.algorithm().output_len()
+fn algorithm(hash: Hash) -> &'static Algorithm {
+    match hash {
+        Hash::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
+        Hash::Sha256 => &digest::SHA256,
+        Hash::Sha384 => &digest::SHA384,
+        Hash::Sha512 => &digest::SHA512,
     }
 }
 
@@ -42,10 +29,10 @@ pub(crate) enum OaepError {
 
 /// MGF1 (RFC 8017 §B.2.1): `len` bytes from `seed`.
 fn mgf1(hash: Hash, seed: &[u8], len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + hash.len());
+    let mut out = Vec::with_capacity(len + algorithm(hash).output_len());
     let mut counter = 0u32;
     while out.len() < len {
-        let mut ctx = digest::Context::new(hash.algorithm());
+        let mut ctx = digest::Context::new(algorithm(hash));
         ctx.update(seed);
         ctx.update(&counter.to_be_bytes());
         out.extend_from_slice(ctx.finish().as_ref());
@@ -67,12 +54,12 @@ pub(crate) fn encode(
     label: &[u8],
     message: &[u8],
 ) -> Result<Vec<u8>, OaepError> {
-    let h = hash.len();
+    let h = algorithm(hash).output_len();
     let max = k.checked_sub(2 * h + 2).ok_or(OaepError::KeyTooSmall)?;
     if message.len() > max {
         return Err(OaepError::TooLong { max });
     }
-    let mut db = digest::digest(hash.algorithm(), label).as_ref().to_vec();
+    let mut db = digest::digest(algorithm(hash), label).as_ref().to_vec();
     db.resize(k - message.len() - h - 2, 0);
     db.push(0x01);
     db.extend_from_slice(message);
@@ -91,7 +78,7 @@ fn eq_mask(a: u8, b: u8) -> u8 {
 
 /// The message in `em` (the raw RSA decryption, `k` bytes), §7.1.2 step 3.
 pub(crate) fn decode(em: &[u8], hash: Hash, mgf: Hash, label: &[u8]) -> Result<Vec<u8>, OaepError> {
-    let h = hash.len();
+    let h = algorithm(hash).output_len();
     let k = em.len();
     if k < 2 * h + 2 {
         return Err(OaepError::Decoding);
@@ -102,7 +89,7 @@ pub(crate) fn decode(em: &[u8], hash: Hash, mgf: Hash, label: &[u8]) -> Result<V
     xor(&mut seed, &mgf1(mgf, masked_db, h));
     let mut db = masked_db.to_vec();
     xor(&mut db, &mgf1(mgf, &seed, k - h - 1));
-    let lhash = digest::digest(hash.algorithm(), label);
+    let lhash = digest::digest(algorithm(hash), label);
     // Everything below accumulates into `good` (0xFF while all is well).
     let mut good = eq_mask(y, 0);
     for (a, b) in db[..h].iter().zip(lhash.as_ref()) {

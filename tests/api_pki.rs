@@ -272,6 +272,45 @@ fn crl_lists(dir: &std::path::Path, issuing: &std::path::Path, crl: &[u8], seria
     text.to_lowercase().contains(&format!("serial number: {serial}"))
 }
 
+/// A server on `dir` started with `config` (TOML) if any, and its admin API with a role
+/// `svc` for names under svc.internal.
+fn start_with_role(dir: &std::path::Path, config: Option<&str>) -> (Server, Api) {
+    let server = match config {
+        Some(text) => {
+            let path = dir.join("test.toml");
+            std::fs::write(&path, text).unwrap();
+            Server::start_with(dir, &["--config", path.to_str().unwrap()])
+        }
+        None => Server::start(dir),
+    };
+    let api = Api::admin(&server);
+    api.ok(
+        "POST",
+        "/v1/pki/roles/svc",
+        json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
+    );
+    (server, api)
+}
+
+/// Issues NAME.svc.internal under `svc` and writes NAME.crt, NAME.key (KMIP client
+/// identity files) and NAME-issuer.crt into `out`; returns the answer's `data`.
+fn issue_into(api: &Api, out: &std::path::Path, name: &str) -> serde_json::Value {
+    let data = api.ok(
+        "POST",
+        "/v1/pki/issue/svc",
+        json!({ "common_name": format!("{name}.svc.internal") }),
+    )["data"]
+        .clone();
+    for (file, field) in
+        [("crt", "certificate"), ("key", "private_key"), ("-issuer.crt", "issuing_ca")]
+    {
+        let file =
+            if file.starts_with('-') { format!("{name}{file}") } else { format!("{name}.{file}") };
+        std::fs::write(out.join(file), data[field].as_str().unwrap()).unwrap();
+    }
+    data
+}
+
 fn get(server: &Server, dir: &std::path::Path, path: &str) -> Vec<u8> {
     let (status, body) =
         common::https_with(server.https, tls_config(dir, None), "GET", path, &[], b"");
@@ -282,27 +321,11 @@ fn get(server: &Server, dir: &std::path::Path, path: &str) -> Vec<u8> {
 #[test]
 fn ca_rotation_keeps_old_certificates_valid_and_revocable() {
     let dir = temp_dir("strongroom-ca-rotation");
-    let server = Server::start(&dir);
-    let api = Api::admin(&server);
-    api.ok(
-        "POST",
-        "/v1/pki/roles/svc",
-        json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
-    );
-    let issue = |cn: &str| {
-        api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": cn }))["data"].clone()
-    };
+    let (server, api) = start_with_role(&dir, None);
     let out = temp_dir("strongroom-ca-rotation-out");
     std::fs::copy(dir.join("ca.crt"), out.join("ca.crt")).unwrap();
-    let save = |name: &str, d: &serde_json::Value| {
-        std::fs::write(out.join(format!("{name}.crt")), d["certificate"].as_str().unwrap())
-            .unwrap();
-        std::fs::write(out.join(format!("{name}.key")), d["private_key"].as_str().unwrap())
-            .unwrap();
-        let issuing = out.join(format!("{name}-issuer.crt"));
-        std::fs::write(&issuing, d["issuing_ca"].as_str().unwrap()).unwrap();
-        (out.join(format!("{name}.crt")), issuing)
-    };
+    let files =
+        |name: &str| (out.join(format!("{name}.crt")), out.join(format!("{name}-issuer.crt")));
 
     let issuers = api.ok("GET", "/v1/pki/issuers", json!(null));
     let ids: Vec<String> = serde_json::from_value(issuers["data"]["keys"].clone()).unwrap();
@@ -310,17 +333,17 @@ fn ca_rotation_keeps_old_certificates_valid_and_revocable() {
     assert_eq!(ids[0], "root");
     let first = ids[1].clone();
     assert_eq!(issuers["data"]["key_info"][&first]["default"], true);
-    let old = issue("old.svc.internal");
+    let old = issue_into(&api, &out, "old");
     let old_serial = old["serial_number"].as_str().unwrap().to_owned();
-    let (old_crt, old_issuer) = save("old", &old);
+    let (old_crt, old_issuer) = files("old");
 
     // Rotation: a new intermediate, signed by the same root, issues from now on.
     let rotated = api.ok("POST", "/v1/pki/intermediate/rotate", json!(null));
     let second = rotated["data"]["issuer_id"].as_str().unwrap().to_owned();
     assert_ne!(second, first);
     assert_eq!(rotated["data"]["default"], true);
-    let new = issue("new.svc.internal");
-    let (new_crt, new_issuer) = save("new", &new);
+    let new = issue_into(&api, &out, "new");
+    let (new_crt, new_issuer) = files("new");
     assert_ne!(new["issuing_ca"], old["issuing_ca"]);
     assert_eq!(
         String::from_utf8(get(&server, &dir, &format!("/v1/pki/issuer/{second}/pem"))).unwrap(),
@@ -390,26 +413,11 @@ fn revocation_pointers_over_plain_http() {
     let dir = temp_dir("strongroom-pki-http");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
-    let config = dir.join("ca.toml");
-    std::fs::write(
-        &config,
-        format!("[ca]\nhttp_listen = \"127.0.0.1:{port}\"\nurl = \"{base}/\"\n"),
-    )
-    .unwrap();
-    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
-    let api = Api::admin(&server);
-    api.ok(
-        "POST",
-        "/v1/pki/roles/svc",
-        json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
-    );
-    let data = api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "a.svc.internal" }))
-        ["data"]
-        .clone();
+    let config = format!("[ca]\nhttp_listen = \"127.0.0.1:{port}\"\nurl = \"{base}/\"\n");
+    let (server, api) = start_with_role(&dir, Some(&config));
     let out = temp_dir("strongroom-pki-http-out");
-    let crt = out.join("a.crt");
-    std::fs::write(&crt, data["certificate"].as_str().unwrap()).unwrap();
-    let issuing = out.join("issuing.crt");
+    let data = issue_into(&api, &out, "a");
+    let (crt, issuing) = (out.join("a.crt"), out.join("a-issuer.crt"));
     std::fs::write(&issuing, data["issuing_ca"].as_str().unwrap()).unwrap();
 
     let ocsp_uri = openssl(&["x509", "-in", crt.to_str().unwrap(), "-noout", "-ocsp_uri"]);
@@ -497,25 +505,11 @@ fn http_get(port: u16, path: &str) -> Vec<u8> {
 #[test]
 fn p384_hierarchy() {
     let dir = temp_dir("strongroom-pki-p384");
-    let config = dir.join("ca.toml");
-    std::fs::write(&config, "[ca]\nkey_type = \"p384\"\n").unwrap();
-    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
-    let api = Api::admin(&server);
-    api.ok(
-        "POST",
-        "/v1/pki/roles/svc",
-        json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
-    );
-    let data = api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "a.svc.internal" }))
-        ["data"]
-        .clone();
+    let (server, api) = start_with_role(&dir, Some("[ca]\nkey_type = \"p384\"\n"));
     let out = temp_dir("strongroom-pki-p384-out");
     std::fs::copy(dir.join("ca.crt"), out.join("ca.crt")).unwrap();
-    let crt = out.join("a.crt");
-    std::fs::write(&crt, data["certificate"].as_str().unwrap()).unwrap();
-    std::fs::write(out.join("a.key"), data["private_key"].as_str().unwrap()).unwrap();
-    let issuing = out.join("issuing.crt");
-    std::fs::write(&issuing, data["issuing_ca"].as_str().unwrap()).unwrap();
+    issue_into(&api, &out, "a");
+    let (crt, issuing) = (out.join("a.crt"), out.join("a-issuer.crt"));
     for (cert, what) in [(dir.join("ca.crt"), "root"), (issuing.clone(), "intermediate")] {
         let text = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-text"]);
         assert!(text.contains("NIST CURVE: P-384"), "{what}: {text}");
@@ -536,26 +530,11 @@ fn p384_hierarchy() {
 #[test]
 fn root_rotation_cross_signs_the_new_root() {
     let dir = temp_dir("strongroom-root-rotation");
-    let server = Server::start(&dir);
-    let api = Api::admin(&server);
-    api.ok(
-        "POST",
-        "/v1/pki/roles/svc",
-        json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
-    );
+    let (server, api) = start_with_role(&dir, None);
     let out = temp_dir("strongroom-root-rotation-out");
     std::fs::copy(dir.join("ca.crt"), out.join("ca.crt")).unwrap();
     let issue = |api: &Api, name: &str| {
-        let d = api.ok(
-            "POST",
-            "/v1/pki/issue/svc",
-            json!({ "common_name": format!("{name}.svc.internal") }),
-        )["data"]
-            .clone();
-        std::fs::write(out.join(format!("{name}.crt")), d["certificate"].as_str().unwrap())
-            .unwrap();
-        std::fs::write(out.join(format!("{name}.key")), d["private_key"].as_str().unwrap())
-            .unwrap();
+        let d = issue_into(api, &out, name);
         let chain: Vec<String> = serde_json::from_value(d["ca_chain"].clone()).unwrap();
         (out.join(format!("{name}.crt")), chain)
     };

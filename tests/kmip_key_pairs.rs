@@ -354,6 +354,27 @@ fn certify_issues_from_the_hsm_ca() {
 }
 
 /// A Key Block holding `material` in `format`.
+/// Registers a private or public key `block` with a Cryptographic Usage Mask; its id.
+fn register_key(c: &mut Client, private: bool, mask: i32, block: Ttlv) -> String {
+    use kmip::enums::ObjectType;
+    let (object_type, tag) = match private {
+        true => (ObjectType::PRIVATE_KEY, Tag::PRIVATE_KEY),
+        false => (ObjectType::PUBLIC_KEY, Tag::PUBLIC_KEY),
+    };
+    let attrs = [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(mask))];
+    uid_of(&c.ok(
+        Operation::REGISTER,
+        vec![
+            enumeration(Tag::OBJECT_TYPE, object_type.0),
+            Ttlv::structure(
+                Tag::TEMPLATE_ATTRIBUTE,
+                write_attributes(&attrs, ProtocolVersion::V1_4),
+            ),
+            Ttlv::structure(tag, vec![block]),
+        ],
+    ))
+}
+
 fn key_block(format: KeyFormatType, material: Vec<u8>) -> Ttlv {
     Ttlv::structure(
         Tag::KEY_BLOCK,
@@ -372,21 +393,7 @@ fn registered_rsa_private_keys_work_inside_the_hsm() {
     let (dir, server, _certs, mut c) = started("strongroom-register-private", "alice");
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
     let block = key_block(KeyFormatType::PKCS_8, key.serialize_der());
-    let attrs = [Attribute::new(
-        names::CRYPTOGRAPHIC_USAGE_MASK,
-        Value::Integer(usage_mask::SIGN | usage_mask::DECRYPT),
-    )];
-    let id = uid_of(&c.ok(
-        Operation::REGISTER,
-        vec![
-            enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::PRIVATE_KEY.0),
-            Ttlv::structure(
-                Tag::TEMPLATE_ATTRIBUTE,
-                write_attributes(&attrs, ProtocolVersion::V1_4),
-            ),
-            Ttlv::structure(Tag::PRIVATE_KEY, vec![block]),
-        ],
-    ));
+    let id = register_key(&mut c, true, usage_mask::SIGN | usage_mask::DECRYPT, block);
     c.ok(Operation::ACTIVATE, vec![uid(&id)]);
     // Like a generated private key, it never comes back out.
     let item = c.call(Operation::GET, vec![uid(&id)]);
@@ -431,23 +438,9 @@ fn registered_rsa_private_keys_work_inside_the_hsm() {
     // raw RSA and the server the padding. OpenSSL encrypts, the HSM decrypts; the server
     // encrypts with the registered public key, OpenSSL decrypts with the private one.
     std::fs::write(dir.join("reg-key.pem"), key.serialize_pem()).unwrap();
-    let public = {
-        let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
-        let spki = key_block(KeyFormatType::X_509, spki);
-        let attrs =
-            [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::ENCRYPT))];
-        uid_of(&c.ok(
-            Operation::REGISTER,
-            vec![
-                enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::PUBLIC_KEY.0),
-                Ttlv::structure(
-                    Tag::TEMPLATE_ATTRIBUTE,
-                    write_attributes(&attrs, ProtocolVersion::V1_4),
-                ),
-                Ttlv::structure(Tag::PUBLIC_KEY, vec![spki]),
-            ],
-        ))
-    };
+    let spki = rcgen::PublicKeyData::subject_public_key_info(&key);
+    let public =
+        register_key(&mut c, false, usage_mask::ENCRYPT, key_block(KeyFormatType::X_509, spki));
     c.ok(Operation::ACTIVATE, vec![uid(&public)]);
     for (hash, mgf, openssl_hash, openssl_mgf, label) in [
         (HashingAlgorithm::SHA_256, HashingAlgorithm::SHA_256, "sha256", "sha256", &b"L"[..]),
@@ -549,19 +542,7 @@ fn registered_ec_private_keys_sign_inside_the_hsm() {
         (KeyFormatType::PKCS_8, p256.serialize_der(), 256, "p256.pem", "-sha256"),
         (KeyFormatType::ECPRIVATEKEY, p384, 384, "p384.pem", "-sha384"),
     ] {
-        let attrs =
-            [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::SIGN))];
-        let id = uid_of(&c.ok(
-            Operation::REGISTER,
-            vec![
-                enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::PRIVATE_KEY.0),
-                Ttlv::structure(
-                    Tag::TEMPLATE_ATTRIBUTE,
-                    write_attributes(&attrs, ProtocolVersion::V1_4),
-                ),
-                Ttlv::structure(Tag::PRIVATE_KEY, vec![key_block(format, material)]),
-            ],
-        ));
+        let id = register_key(&mut c, true, usage_mask::SIGN, key_block(format, material));
         c.ok(Operation::ACTIVATE, vec![uid(&id)]);
         let item = c.call(Operation::GET, vec![uid(&id)]);
         assert_eq!(item.result_reason, Some(ResultReason::NOT_EXTRACTABLE), "{item:?}");

@@ -2,10 +2,7 @@
 //! opened from its sealed form and used as a session object for the one operation.
 
 use kmip::attributes::{find, names};
-use kmip::enums::{
-    usage_mask, BlockCipherMode, CryptographicAlgorithm, HashingAlgorithm, ObjectType,
-    PaddingMethod,
-};
+use kmip::enums::{usage_mask, BlockCipherMode, CryptographicAlgorithm, ObjectType, PaddingMethod};
 use kmip::ops::encrypt::{self, CryptographicParameters};
 use kmip::Value;
 
@@ -187,13 +184,7 @@ async fn rsa(
     if !matches!(params.padding_method, None | Some(PaddingMethod::OAEP)) {
         return Err(OpError::Unsupported("RSA encryption uses OAEP padding"));
     }
-    let hash = |h: Option<HashingAlgorithm>| match h.unwrap_or(HashingAlgorithm::SHA_1) {
-        HashingAlgorithm::SHA_1 => Ok(Hash::Sha1),
-        HashingAlgorithm::SHA_256 => Ok(Hash::Sha256),
-        HashingAlgorithm::SHA_384 => Ok(Hash::Sha384),
-        HashingAlgorithm::SHA_512 => Ok(Hash::Sha512),
-        _ => Err(OpError::Unsupported("RSA-OAEP with SHA-1, SHA-256, SHA-384 or SHA-512")),
-    };
+    let hash = |h| super::signature::hash(h, Hash::Sha1);
     let (hash, mgf) =
         (hash(params.hashing_algorithm)?, hash(params.mask_generator_hashing_algorithm)?);
     // The label: P Source (KMIP 1.4 §3.6), or the Authenticated Encryption Additional Data

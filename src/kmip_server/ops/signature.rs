@@ -22,7 +22,8 @@ pub(crate) fn hash_of(h: Option<HashingAlgorithm>) -> Result<Hash, OpError> {
     }
 }
 
-fn hash(h: Option<HashingAlgorithm>, default: Hash) -> Result<Hash, OpError> {
+/// The hash function `h` names, or `default`.
+pub(crate) fn hash(h: Option<HashingAlgorithm>, default: Hash) -> Result<Hash, OpError> {
     match h {
         None => Ok(default),
         Some(HashingAlgorithm::SHA_1) => Ok(Hash::Sha1),
