@@ -459,6 +459,11 @@ identifiers = ["*.web.svc.internal"]
 revocation_pointers = false
 key_types = ["p256", "rsa3072"]
 
+[acme.profiles.ephemeral]
+description = "1-hour certificates, not stored"
+validity = "1h"
+store = false
+
 [ca]
 url = "http://ca.svc.internal"
 "#,
@@ -469,7 +474,8 @@ url = "http://ca.svc.internal"
     let d = c.raw("GET", "/acme/directory", "text/plain", b"").json();
     assert_eq!(
         d["meta"]["profiles"],
-        json!({"mtls": "24-hour certificates for mutual TLS",
+        json!({"ephemeral": "1-hour certificates, not stored",
+               "mtls": "24-hour certificates for mutual TLS",
                "server": "7-day TLS server certificates for the web tier"})
     );
     c.register();
@@ -515,6 +521,8 @@ url = "http://ca.svc.internal"
     assert_eq!(issued, (7 * 24, false, json!("server"), false), "no revocation pointers");
     assert_eq!(issue(Some("server"), "db.svc.internal").unwrap_err(), "rejectedIdentifier");
     assert_eq!(issue(Some("nosuch"), "a.svc.internal").unwrap_err(), "invalidProfile");
+    let issued = issue(Some("ephemeral"), "tmp.svc.internal").unwrap();
+    assert_eq!(issued, (1, true, json!("ephemeral"), false), "unstored: no revocation pointers");
     // Key types the profile does not take: badCSR, and the order stays ready for another.
     let r = c.post(
         "/acme/new-order",
@@ -529,6 +537,27 @@ url = "http://ca.svc.internal"
     let p256 = rcgen::KeyPair::generate().unwrap();
     let done = c.post(&finalize, Some(json!({"csr": csr(&["p384.web.svc.internal"], &p256)})));
     assert_eq!(done.json()["status"], "valid", "{done:?}");
+
+    // No-store mode: the certificate downloads, but the CA keeps no record of it, so it is
+    // neither listed nor revocable.
+    let r = c.post(
+        "/acme/new-order",
+        Some(json!({"identifiers": [{"type": "dns", "value": "tmp2.svc.internal"}],
+                    "profile": "ephemeral"})),
+    );
+    let key = rcgen::KeyPair::generate().unwrap();
+    let done = c.post(
+        &path_of(r.json()["finalize"].as_str().unwrap()),
+        Some(json!({"csr": csr(&["tmp2.svc.internal"], &key)})),
+    );
+    let pem = c.post(&path_of(done.json()["certificate"].as_str().unwrap()), None).body;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let serial = hex::encode(pem.parse_x509().unwrap().raw_serial());
+    let (status, _) =
+        Api::admin(&server).call("GET", &format!("/v1/pki/cert/{serial}"), json!(null));
+    assert_eq!(status, 404, "not recorded");
+    let revoked = c.post("/acme/revoke-cert", Some(json!({"certificate": b64(&pem.contents)})));
+    assert_eq!(revoked.problem(), "unauthorized", "{revoked:?}");
 
     // An EAB key limited to `server`: its account may not order `mtls`.
     let admin = Api::admin(&server);

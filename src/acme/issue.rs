@@ -87,7 +87,8 @@ pub(crate) fn from_csr(
         uris: Vec::new(),
         server_auth: profile.server_auth,
         client_auth: profile.client_auth,
-        revocation_pointers: profile.revocation_pointers,
+        // Unstored certificates cannot be revoked: pointing to a CRL would mislead.
+        revocation_pointers: profile.revocation_pointers && profile.store,
         not_after,
     };
     let (issued, serial) = ca.issue_leaf(&spec, &csr.public_key)?;

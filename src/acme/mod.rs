@@ -163,6 +163,10 @@ pub(crate) struct Profile {
     /// Whether its certificates name where to check revocation (CRL distribution point,
     /// OCSP) when `[ca] url` is set; very short-lived certificates may go without.
     pub(crate) revocation_pointers: bool,
+    /// Whether its certificates are recorded (inventory, revocation, CRLs, OCSP). `false`
+    /// is the no-store mode for very high volumes of short-lived certificates: the order
+    /// keeps the certificate for download only.
+    pub(crate) store: bool,
     /// Key types a CSR may carry (`p256`, `p384`, `rsa2048`, ... as
     /// [`crate::der::KeyKind::name`]); empty: any the CA can certify.
     pub(crate) key_types: Vec<String>,
@@ -179,6 +183,7 @@ impl Profile {
             client_auth: true,
             identifiers: Vec::new(),
             revocation_pointers: true,
+            store: true,
             key_types: Vec::new(),
         }
     }

@@ -68,6 +68,7 @@ struct RawProfile {
     revocation_pointers: Option<bool>,
     #[serde(default)]
     key_types: Vec<String>,
+    store: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -407,6 +408,7 @@ fn acme_settings(raw: RawAcme) -> Result<crate::acme::AcmeSettings, ConfigError>
             identifiers: rules(&p.identifiers, "acme.profiles.*.identifiers")?,
             revocation_pointers: p.revocation_pointers.unwrap_or(true),
             key_types: p.key_types,
+            store: p.store.unwrap_or(true),
             name,
         };
         let known = |t: &String| {

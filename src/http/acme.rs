@@ -540,6 +540,9 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
         created_at: now,
         replaces: req.replaces.clone(),
         profile: Some(profile.name.clone()),
+        unstored_serial: None,
+        certificate_pem: None,
+        certificate_issuer: None,
     };
     let authorizations: Vec<(AuthzRow, Vec<ChallengeRow>)> = identifiers
         .iter()
@@ -687,7 +690,7 @@ async fn order_json(state: &AppState, s: &Signed, order: &OrderRow) -> Result<Va
         "authorizations": authzs.iter().map(|a| s.url(&format!("authz/{}", a.id))).collect::<Vec<_>>(),
         "finalize": s.url(&format!("order/{}/finalize", order.id)),
     });
-    if let Some(serial) = &order.certificate_serial {
+    if let Some(serial) = order.serial() {
         body["certificate"] = s.url(&format!("cert/{serial}")).into();
     }
     if let Some(e) = &order.error {
@@ -885,6 +888,7 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
     let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers).unwrap_or_default();
     let spec_identifiers = identifiers.clone();
     let profile = order_profile(&state, &order)?.clone();
+    let stored = profile.store;
     if !state.store.transition_acme_order(&order.id, "ready", "processing", None).await? {
         return Err(AcmeError::OrderNotReady("the order is being finalized already".into()));
     }
@@ -905,19 +909,26 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
         }
     };
     let now = crate::util::now();
-    let cert = crate::store::CertificateRow {
-        serial: serial.clone(),
-        role: "acme".into(),
-        subject,
-        not_before: now,
-        not_after,
-        lease_id: None,
-        revoked_at: None,
-        revocation_reason: None,
-        pem: issued.cert_pem,
-        issuer: issued.issuer,
-    };
-    state.store.complete_acme_order(&order.id, &cert).await?;
+    if stored {
+        let cert = crate::store::CertificateRow {
+            serial: serial.clone(),
+            role: "acme".into(),
+            subject,
+            not_before: now,
+            not_after,
+            lease_id: None,
+            revoked_at: None,
+            revocation_reason: None,
+            pem: issued.cert_pem,
+            issuer: issued.issuer,
+        };
+        state.store.complete_acme_order(&order.id, &cert).await?;
+    } else {
+        state
+            .store
+            .complete_acme_order_unstored(&order.id, &serial, &issued.cert_pem, &issued.issuer)
+            .await?;
+    }
     let who = s.url(&format!("account/{}", order.account_id));
     let names: Vec<&str> = identifiers.iter().map(|i| i.value.as_str()).collect();
     audit(&state, &who, "issue", None, format!("certificate {serial} for {}", names.join(", ")))
@@ -950,23 +961,23 @@ async fn alternate_certificate(
 
 async fn certificate_chain(state: &AppState, id: &str, n: usize, s: &Signed) -> AcmeResult {
     let account = s.account()?;
-    let owned = state
-        .store
-        .acme_order_by_certificate(id)
-        .await?
-        .is_some_and(|o| o.account_id == account.id);
-    let cert = match state.store.certificate(id).await? {
-        Some(c) if owned => c,
-        _ => return Err(AcmeError::NotFound(format!("certificate {id}"))),
+    let not_found = || AcmeError::NotFound(format!("certificate {id}"));
+    let order = state.store.acme_order_by_certificate(id).await?;
+    let order = order.filter(|o| o.account_id == account.id).ok_or_else(not_found)?;
+    // Stored certificates are in `certificates`; those of no-store profiles on the order.
+    let (pem, issuer) = match (state.store.certificate(id).await?, order.certificate_pem) {
+        (Some(c), _) => (c.pem, c.issuer),
+        (None, Some(pem)) => (pem, order.certificate_issuer.unwrap_or_default()),
+        (None, None) => return Err(not_found()),
     };
     let issuer = state
         .ca
-        .authority(&cert.issuer)
-        .ok_or_else(|| crate::ca::CaError::BadIssuer(cert.issuer.clone(), "not loaded"))?;
+        .authority(&issuer)
+        .ok_or_else(|| crate::ca::CaError::BadIssuer(issuer.clone(), "not loaded"))?;
     let chains = state.ca.chains_for(&issuer);
     let chain = chains.get(n).ok_or_else(|| AcmeError::NotFound(format!("chain {n} of {id}")))?;
     let body: String =
-        std::iter::once(cert.pem.as_str()).chain(chain.iter().map(String::as_str)).collect();
+        std::iter::once(pem.as_str()).chain(chain.iter().map(String::as_str)).collect();
     let mut r = body.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -1007,11 +1018,18 @@ async fn revoke_cert(State(state): State<AppState>, s: Signed) -> AcmeResult {
     let (_, cert) = x509_parser::parse_x509_certificate(&der)
         .map_err(|_| AcmeError::Malformed("certificate is not a DER X.509 certificate".into()))?;
     let serial = hex::encode(cert.tbs_certificate.raw_serial());
-    let row = state
-        .store
-        .certificate(&serial)
-        .await?
-        .ok_or_else(|| AcmeError::NotFound(format!("certificate {serial}")))?;
+    let Some(row) = state.store.certificate(&serial).await? else {
+        // Certificates of no-store profiles have nothing to revoke them in.
+        let unstored =
+            state.store.acme_order_by_certificate(&serial).await?.and_then(|o| o.profile);
+        return Err(match unstored {
+            Some(profile) => AcmeError::Unauthorized(format!(
+                "certificates of profile {profile} are not stored and cannot be revoked; \
+                 they expire on their own"
+            )),
+            None => AcmeError::NotFound(format!("certificate {serial}")),
+        });
+    };
     // The stored certificate must be the one presented (not just the same serial).
     let stored_der = x509_parser::pem::parse_x509_pem(row.pem.as_bytes())
         .map(|(_, p)| p.contents)

@@ -26,6 +26,18 @@ pub(crate) struct OrderRow {
     pub(crate) replaces: Option<String>,
     /// The certificate profile it is issued under.
     pub(crate) profile: Option<String>,
+    /// The serial, certificate and issuer of a certificate whose profile does not store
+    /// certificates (`certificate_serial` names only recorded ones).
+    pub(crate) unstored_serial: Option<String>,
+    pub(crate) certificate_pem: Option<String>,
+    pub(crate) certificate_issuer: Option<String>,
+}
+
+impl OrderRow {
+    /// The serial of the order's certificate, recorded or not.
+    pub(crate) fn serial(&self) -> Option<&str> {
+        self.certificate_serial.as_deref().or(self.unstored_serial.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -204,10 +216,12 @@ impl Store {
         &self,
         serial: &str,
     ) -> Result<Option<OrderRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_orders WHERE certificate_serial = $1")
-            .bind(serial)
-            .fetch_optional(&self.read)
-            .await?)
+        Ok(sqlx::query_as(
+            "SELECT * FROM acme_orders WHERE certificate_serial = $1 OR unstored_serial = $1",
+        )
+        .bind(serial)
+        .fetch_optional(&self.read)
+        .await?)
     }
 
     /// Moves an order from `from` to `to` (with an error document for invalid); false when
@@ -247,6 +261,28 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks the order valid with a certificate not recorded in `certificates` (a profile
+    /// with `store = false`): the order keeps it for download only.
+    pub(crate) async fn complete_acme_order_unstored(
+        &self,
+        order_id: &str,
+        serial: &str,
+        pem: &str,
+        issuer: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE acme_orders SET status = 'valid', unstored_serial = $1, \
+             certificate_pem = $2, certificate_issuer = $3 WHERE id = $4",
+        )
+        .bind(serial)
+        .bind(pem)
+        .bind(issuer)
+        .bind(order_id)
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 

@@ -453,6 +453,9 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
             created_at: 1,
             replaces: None,
             profile: Some("mtls".into()),
+            unstored_serial: None,
+            certificate_pem: None,
+            certificate_issuer: None,
         };
         let authz = |n: &str| AuthzRow {
             id: format!("{id}-{n}"),
