@@ -365,6 +365,26 @@ fn main() {
     }
     server.stop();
 
+    // The no-store profile (certificates not recorded) on a single node, same clients.
+    let bulk = dir.join("bulk.toml");
+    std::fs::write(
+        &bulk,
+        "[acme]\npreauthorized = [\"*.bench.test\"]\ndefault_profile = \"bulk\"\n\
+         [acme.profiles.bulk]\nstore = false\n",
+    )
+    .unwrap();
+    let server = Server::start_with(&dir.join("bulk"), &["--config", bulk.to_str().unwrap()]);
+    let bulk_dir = format!("https://localhost:{}/acme/directory", server.https.port());
+    println!("\n| clients (no-store profile) | Strongroom issuances/s | p50 / p99 ms | Pebble issuances/s | ratio |");
+    println!("|---|---|---|---|---|");
+    for &clients in client_counts {
+        let targets = [(server.https, bulk_dir.clone())];
+        let (sr, sr50, sr99) = measure(&targets, &dir.join("bulk/ca.crt"), clients, secs);
+        let pb = pebble_rates.iter().find(|(c, _)| *c == clients).map_or(f64::NAN, |r| r.1);
+        println!("| {clients} | {sr:.1} | {sr50:.1} / {sr99:.1} | {pb:.1} | {:.1}× |", sr / pb);
+    }
+    server.stop();
+
     // Replicas on one PostgreSQL database, four clients spread over them, beside Pebble's
     // four-client rate from above (Pebble here stalls now and then with more clients).
     let clients = if bench { 4 } else { 1 };
