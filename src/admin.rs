@@ -28,6 +28,7 @@ pub(crate) enum Action {
     Issuers,
     RotateCa,
     RotateRoot,
+    RevokeIssuer { id: String, reason: Option<i64> },
 }
 
 /// Where the server is and how to reach it.
@@ -164,6 +165,10 @@ pub(crate) async fn run(target: &Target, action: Action) -> Result<(), AdminErro
         Action::Issuers => target.call(Method::GET, "/v1/pki/issuers", None).await?,
         Action::RotateCa => target.call(Method::POST, "/v1/pki/intermediate/rotate", None).await?,
         Action::RotateRoot => target.call(Method::POST, "/v1/pki/root/rotate", None).await?,
+        Action::RevokeIssuer { id, reason } => {
+            let path = format!("/v1/pki/issuer/{}/revoke", escape(&id));
+            target.call(Method::POST, &path, Some(json!({ "reason": reason }))).await?
+        }
         Action::RevokeCert { serial } => {
             target
                 .call(Method::POST, "/v1/pki/revoke", Some(json!({ "serial_number": serial })))

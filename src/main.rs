@@ -179,6 +179,14 @@ enum AdminCommand {
     /// Rotate the root: a new root key in the HSM, cross-signed by the current root (so
     /// chains still reach DATA/ca.crt), and a new default intermediate under it.
     RotateRoot,
+    /// Revoke an intermediate that is not the default issuer (rotate first): its root's
+    /// CRL lists it and client certificates under it are refused.
+    RevokeIssuer {
+        id: String,
+        /// RFC 5280 reason code (1 keyCompromise, 2 cACompromise, 4 superseded, ...).
+        #[arg(long)]
+        reason: Option<i64>,
+    },
 }
 
 impl AdminCommand {
@@ -194,6 +202,7 @@ impl AdminCommand {
             AdminCommand::Issuers => admin::Action::Issuers,
             AdminCommand::RotateCa => admin::Action::RotateCa,
             AdminCommand::RotateRoot => admin::Action::RotateRoot,
+            AdminCommand::RevokeIssuer { id, reason } => admin::Action::RevokeIssuer { id, reason },
         }
     }
 }

@@ -102,6 +102,11 @@ fn admin_commands_over_the_api() {
     assert_eq!(after["keys"][1], *root, "{after}");
     assert_eq!(after["keys"][4], *intermediate);
     assert_eq!(after["key_info"][intermediate.as_str().unwrap()]["default"], true);
+    let revoked = ok(&server, &["revoke-issuer", id, "--reason", "4"]);
+    assert_eq!(revoked["revoked"], true);
+    let (refused, _, err) =
+        admin(&server, None, &["revoke-issuer", intermediate.as_str().unwrap()]);
+    assert!(!refused && err.contains("rotate first"), "{err}");
     let looked = api.ok("POST", "/v1/sys/leases/lookup", json!({ "lease_id": lease }));
     assert_eq!(looked["data"]["state"], "revoked", "{looked}");
 
@@ -121,6 +126,7 @@ fn admin_commands_over_the_api() {
         "POST /v1/pki/revoke",
         "POST /v1/pki/intermediate/rotate",
         "POST /v1/pki/root/rotate",
+        "POST /v1/pki/issuer/",
     ];
     for op in audited {
         assert!(operations.iter().any(|o| o.starts_with(op)), "{op} not audited: {operations:?}");

@@ -390,6 +390,66 @@ fn ca_rotation_keeps_old_certificates_valid_and_revocable() {
     let (status, _) =
         api.with_token(&token).call("POST", "/v1/pki/intermediate/rotate", json!(null));
     assert_eq!(status, 403);
+
+    // Revoking the old intermediate (not the default one, not a root): the root's CRL lists
+    // it, `openssl verify -crl_check_all` refuses what it issued, and its client
+    // certificates no longer authenticate, with or without the intermediate in the chain.
+    for (id, why) in [(second.as_str(), "the default issuer"), ("root", "a root")] {
+        let (status, body) = api.call("POST", &format!("/v1/pki/issuer/{id}/revoke"), json!(null));
+        assert_eq!(status, 400, "{why}: {body}");
+    }
+    let revoked = api.ok("POST", &format!("/v1/pki/issuer/{first}/revoke"), json!({ "reason": 1 }));
+    assert_eq!(revoked["data"]["revoked"], true);
+    let (status, _) = api.call("POST", &format!("/v1/pki/issuer/{first}/revoke"), json!(null));
+    assert_eq!(status, 400, "once");
+    let (_, parsed) =
+        x509_parser::pem::parse_x509_pem(old["issuing_ca"].as_str().unwrap().as_bytes()).unwrap();
+    let first_serial = hex::encode(parsed.parse_x509().unwrap().raw_serial());
+    let root_crl = get(&server, &dir, "/v1/pki/issuer/root/crl/pem");
+    assert!(crl_lists(&out, &dir.join("ca.crt"), &root_crl, &first_serial));
+    let crls = out.join("both.crl.pem");
+    std::fs::write(&crls, [root_crl, old_crl.clone()].concat()).unwrap();
+    let old_all = Command::new("openssl")
+        .args(["verify", "-crl_check_all", "-CAfile"])
+        .arg(dir.join("ca.crt"))
+        .arg("-CRLfile")
+        .arg(&crls)
+        .arg("-untrusted")
+        .arg(&old_issuer)
+        .arg(&old_crt)
+        .output()
+        .unwrap();
+    assert!(!old_all.status.success());
+    let text = String::from_utf8_lossy(&old_all.stderr).to_string()
+        + &String::from_utf8_lossy(&old_all.stdout);
+    assert!(text.contains("revoked"), "{text}");
+    let fresh = issue_into(&api, &out, "fresh");
+    assert_eq!(fresh["issuing_ca"], new["issuing_ca"], "the default issuer goes on");
+    let handshake_with = |config: std::sync::Arc<rustls::ClientConfig>| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let mut kmip = Client::connect_with(server.kmip, config);
+            kmip.call(Operation::DISCOVER_VERSIONS, vec![]).result_status
+        }))
+        .is_ok()
+    };
+    assert!(handshake_with(tls_config(&out, Some("fresh"))), "under the live intermediate");
+    assert!(!handshake_with(tls_config(&out, Some("old"))), "the old leaf alone");
+    // The old leaf with the revoked intermediate in the chain it sends.
+    use rustls::pki_types::pem::PemObject;
+    let chain = vec![
+        rustls::pki_types::CertificateDer::from_pem_file(&old_crt).unwrap(),
+        rustls::pki_types::CertificateDer::from_pem_file(&old_issuer).unwrap(),
+    ];
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(out.join("old.key")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_file(dir.join("ca.crt")).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    assert!(!handshake_with(std::sync::Arc::new(config)), "with the revoked intermediate");
     server.stop();
 
     // After a restart the newest intermediate still issues and the old one still answers.

@@ -44,9 +44,11 @@ pub(crate) struct Ca {
 struct Loaded {
     /// Roots made by rotation, oldest first.
     roots: Vec<Arc<Authority>>,
-    /// Intermediates, oldest first; the last one issues.
+    /// Intermediates, oldest first; the last one not revoked issues.
     intermediates: Vec<Arc<Authority>>,
     cross: Vec<Cross>,
+    /// Ids of revoked intermediates.
+    revoked: std::collections::HashSet<String>,
 }
 
 /// A cross-certificate: a newer root's name and key, certified by an older root.
@@ -112,9 +114,24 @@ impl Ca {
         self.read().roots.last().cloned().unwrap_or_else(|| self.root.clone())
     }
 
-    /// The default issuer: the newest intermediate (the root only before there is one).
+    /// The default issuer: the newest intermediate not revoked (the root only before there
+    /// is one).
     pub(crate) fn current(&self) -> Arc<Authority> {
-        self.read().intermediates.last().cloned().unwrap_or_else(|| self.root.clone())
+        let l = self.read();
+        let live = l.intermediates.iter().rev().find(|a| !l.revoked.contains(&a.id));
+        live.cloned().unwrap_or_else(|| self.root.clone())
+    }
+
+    /// Whether the authority whose Subject Key Identifier is `key_id` was revoked.
+    pub(crate) fn revoked_key_id(&self, key_id: &[u8]) -> bool {
+        let l = self.read();
+        l.intermediates
+            .iter()
+            .any(|a| a.key_id.as_deref() == Some(key_id) && l.revoked.contains(&a.id))
+    }
+
+    pub(crate) fn is_revoked(&self, id: &str) -> bool {
+        self.read().revoked.contains(id)
     }
 
     /// Every root's certificate: trust anchors for client certificates.
@@ -123,11 +140,12 @@ impl Ca {
         std::iter::once(&self.root).chain(&l.roots).map(|a| a.cert_der.clone()).collect()
     }
 
-    /// The intermediates and cross-certificates, which a client certificate's chain may
-    /// need to reach a root.
+    /// The intermediates not revoked and the cross-certificates, which a client
+    /// certificate's chain may need to reach a root.
     pub(crate) fn chain_certs(&self) -> Vec<CertificateDer<'static>> {
         let l = self.read();
-        let intermediates = l.intermediates.iter().map(|a| a.cert_der.clone());
+        let live = l.intermediates.iter().filter(|a| !l.revoked.contains(&a.id));
+        let intermediates = live.map(|a| a.cert_der.clone());
         intermediates.chain(l.cross.iter().map(|c| c.der.clone())).collect()
     }
 
@@ -299,7 +317,10 @@ impl Ca {
     /// Blocking.
     fn adopt(&self, rows: &[IssuerRow]) -> Result<(), CaError> {
         let mut l = self.read().clone();
-        let mut added = false;
+        let revoked: std::collections::HashSet<String> =
+            rows.iter().filter(|r| r.revoked_at.is_some()).map(|r| r.id.clone()).collect();
+        let mut added = revoked != l.revoked;
+        l.revoked = revoked;
         for row in rows {
             let known = l.roots.iter().chain(&l.intermediates).any(|a| a.id == row.id)
                 || l.cross.iter().any(|c| {
@@ -397,6 +418,7 @@ fn row(
         key_label,
         cert_pem,
         created_at: now.unix_timestamp(),
+        revoked_at: None,
     }
 }
 
@@ -444,6 +466,44 @@ pub(crate) async fn rotate_root(
         ca.authority(id).ok_or_else(|| CaError::BadIssuer(id.clone(), "not loaded after rotation"))
     };
     Ok((load(&rows[0].id)?, load(&rows[2].id)?))
+}
+
+/// Revokes the intermediate `id` (RFC 5280 reason `reason`): it issues no more, its root's
+/// CRL and OCSP answers list it, and client certificates under it are refused. The default
+/// issuer cannot be revoked before a rotation replaces it.
+pub(crate) async fn revoke_intermediate(
+    ca: &Arc<Ca>,
+    store: &Store,
+    id: &str,
+    reason: i64,
+) -> Result<bool, CaError> {
+    let bad = |why| CaError::BadIssuer(id.to_owned(), why);
+    let a = ca.authority(id).ok_or_else(|| bad("no such CA certificate"))?;
+    if a.is_root() {
+        return Err(bad("roots are retired by root rotation, not revoked"));
+    }
+    if ca.current().id == a.id {
+        return Err(bad("it is the default issuer: rotate first"));
+    }
+    let (_, parsed) = x509_parser::parse_x509_certificate(&a.cert_der)
+        .map_err(|_| bad("its certificate does not parse"))?;
+    let cert = crate::store::CertificateRow {
+        serial: hex::encode(parsed.raw_serial()),
+        role: "ca-intermediate".to_owned(),
+        subject: parsed.subject().to_string(),
+        not_before: parsed.validity().not_before.timestamp(),
+        not_after: parsed.validity().not_after.timestamp(),
+        lease_id: None,
+        revoked_at: None,
+        revocation_reason: None,
+        pem: a.cert_pem.clone(),
+        issuer: a.parent.clone(),
+    };
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let done = store.revoke_ca_issuer(id, &cert, reason, now).await?;
+    sync_issuers(ca, store, false).await?;
+    tracing::warn!(issuer = %id, reason, "CA intermediate revoked");
+    Ok(done)
 }
 
 /// Makes rows with `make` (in the HSM), records them in one transaction and loads what

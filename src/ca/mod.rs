@@ -9,7 +9,7 @@
 mod hierarchy;
 pub(crate) mod ocsp;
 
-pub(crate) use hierarchy::{rotate, rotate_root, sync_issuers, Ca};
+pub(crate) use hierarchy::{revoke_intermediate, rotate, rotate_root, sync_issuers, Ca};
 
 use std::path::Path;
 use std::sync::Arc;

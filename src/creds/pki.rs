@@ -452,6 +452,18 @@ impl Creds {
         Ok(crate::ca::rotate_root(&self.ca, &self.store).await?)
     }
 
+    /// Revokes an intermediate that no longer issues (see `ca::revoke_intermediate`).
+    pub(crate) async fn revoke_issuer(&self, id: &str, reason: i64) -> Result<(), CredsError> {
+        match crate::ca::revoke_intermediate(&self.ca, &self.store, id, reason).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(CredsError::Invalid(format!("issuer {id} is revoked already"))),
+            Err(crate::ca::CaError::BadIssuer(id, why)) => {
+                Err(CredsError::Invalid(format!("issuer {id}: {why}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Seconds since this process last built the default issuer's CRL, if it has.
     pub(crate) fn crl_age(&self, now: i64) -> Option<i64> {
         let built = self.crl_built_at.load(std::sync::atomic::Ordering::Relaxed);

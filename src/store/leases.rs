@@ -63,6 +63,8 @@ pub(crate) struct IssuerRow {
     pub(crate) key_label: String,
     pub(crate) cert_pem: String,
     pub(crate) created_at: i64,
+    /// When it was revoked (intermediates only).
+    pub(crate) revoked_at: Option<i64>,
 }
 
 impl Store {
@@ -322,11 +324,53 @@ impl Store {
     /// intermediate is the default issuer).
     pub(crate) async fn ca_issuers(&self) -> Result<Vec<IssuerRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT id, kind, parent, certifies, key_label, cert_pem, created_at FROM ca_issuers \
-             ORDER BY position",
+            "SELECT id, kind, parent, certifies, key_label, cert_pem, created_at, revoked_at \
+             FROM ca_issuers ORDER BY position",
         )
         .fetch_all(&self.read)
         .await?)
+    }
+
+    /// Revokes the intermediate `id`: marks it, and records its certificate `cert` (issuer:
+    /// its root) as revoked for the root's CRL, in one transaction. False if there is no
+    /// such intermediate or it was revoked already.
+    pub(crate) async fn revoke_ca_issuer(
+        &self,
+        id: &str,
+        cert: &CertificateRow,
+        reason: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let marked = sqlx::query(
+            "UPDATE ca_issuers SET revoked_at = $1 WHERE id = $2 AND kind = 'intermediate' \
+             AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let known: Option<(String,)> =
+            sqlx::query_as("SELECT serial FROM certificates WHERE serial = $1")
+                .bind(&cert.serial)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if known.is_none() {
+            insert_certificate_row(&mut tx, cert).await?;
+        }
+        sqlx::query(
+            "UPDATE certificates SET revoked_at = $1, revocation_reason = $2 WHERE serial = $3",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(&cert.serial)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Adds CA certificates after the existing ones, in one transaction.

@@ -342,6 +342,7 @@ async fn leases_certificates_and_revocations_on(store: &Store) {
         key_label: format!("strongroom-ca-{id}"),
         cert_pem: "PEM".into(),
         created_at: 20,
+        revoked_at: None,
     };
     store.insert_ca_issuers(&[row("int-2", "intermediate", None)]).await.unwrap();
     let batch = [
@@ -354,6 +355,13 @@ async fn leases_certificates_and_revocations_on(store: &Store) {
     let ids: Vec<&str> = rows.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["int-2", "r2", "r2-by-root", "int-1"], "in the order added");
     assert_eq!((rows[2].kind.as_str(), rows[2].certifies.as_deref()), ("cross", Some("r2")));
+    // Revoking an intermediate marks it and puts its certificate on its root's CRL, once.
+    let int_cert = CertificateRow { issuer: "root".into(), ..cert("0a") };
+    assert!(store.revoke_ca_issuer("int-2", &int_cert, 2, 90).await.unwrap());
+    assert!(!store.revoke_ca_issuer("int-2", &int_cert, 2, 91).await.unwrap(), "once");
+    assert!(!store.revoke_ca_issuer("r2", &int_cert, 2, 91).await.unwrap(), "not a root");
+    assert_eq!(store.ca_issuers().await.unwrap()[0].revoked_at, Some(90));
+    assert_eq!(store.revocations("root", 0).await.unwrap(), vec![("0a".to_owned(), 90, Some(2))]);
 }
 
 #[tokio::test]

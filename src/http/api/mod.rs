@@ -126,6 +126,7 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/v1/pki/certs", get(sys::list_certs))
         .route("/v1/pki/intermediate/rotate", post(pki::rotate))
         .route("/v1/pki/root/rotate", post(pki::rotate_root))
+        .route("/v1/pki/issuer/{id}/revoke", post(pki::revoke_issuer))
         .route("/v1/acme/eab", get(acme::list).post(acme::create))
         .route("/v1/acme/eab/{id}", delete(acme::delete))
         .route("/v1/sys/mounts/{mount}/tune", get(tde::tune))

@@ -158,6 +158,7 @@ fn issuer_json(state: &AppState, a: &Authority) -> serde_json::Value {
         "key_id": a.key_id().map(hex::encode),
         "not_after": a.not_after().unix_timestamp(),
         "default": state.ca.current().id() == a.id(),
+        "revoked": state.ca.is_revoked(a.id()),
     })
 }
 
@@ -210,6 +211,36 @@ pub(super) async fn issuer_crl_pem(
     let a = authority(&state, &id)?;
     let (_, pem) = state.creds.crl(a.id()).await?;
     Ok(([(CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevokeIssuer {
+    /// RFC 5280 reason code (default 0, unspecified; 1 keyCompromise, 2 cACompromise).
+    #[serde(default)]
+    reason: Option<i64>,
+}
+
+/// `POST /v1/pki/issuer/ID/revoke` (body optional: `{"reason": CODE}`): revokes an
+/// intermediate that is not the default issuer: it issues no more, its root's CRL and OCSP
+/// list it, and client certificates under it are refused.
+pub(super) async fn revoke_issuer(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(req): Body<RevokeIssuer>,
+) -> ApiResult {
+    let reason = req.reason.unwrap_or(0);
+    if !(0..=10).contains(&reason) || reason == 7 {
+        return Err(ApiError::bad_request("reason is an RFC 5280 code: 0-10 except 7"));
+    }
+    state.creds.revoke_issuer(&id, reason).await?;
+    let a = authority(&state, &id)?;
+    let mut r = data(issuer_json(&state, &a))?;
+    r.extensions_mut().insert(super::AuditObject {
+        object_id: id.clone(),
+        detail: format!("revoked CA intermediate {id}, reason {reason}"),
+    });
+    Ok(r)
 }
 
 /// `POST /v1/pki/root/rotate`: a new root (key in the HSM), cross-signed by the newest
