@@ -31,6 +31,40 @@ impl fmt::Display for Principal {
     }
 }
 
+/// Whether a client certificate (DER) may connect: refused when this CA revoked it (through
+/// the API, ACME or KMIP Revoke), or when the store cannot say (fail closed). The refusal
+/// is audited. Certificates the store does not know (such as `strongroom client-cert`'s)
+/// pass: the TLS layer already checked their chain.
+pub(crate) async fn certificate_allowed(
+    store: &crate::store::Store,
+    der: &[u8],
+    listener: &'static str,
+) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else { return false };
+    let serial = hex::encode(cert.raw_serial());
+    let refused = match store.certificate(&serial).await {
+        Ok(Some(c)) if c.revoked_at.is_some() => "the certificate is revoked",
+        Ok(_) => return true,
+        Err(e) => {
+            tracing::warn!(error = %e, "client certificate revocation check failed");
+            "its revocation could not be checked"
+        }
+    };
+    tracing::info!(serial = %serial, listener, "client certificate refused: {refused}");
+    store
+        .audit(crate::store::AuditEvent {
+            at: crate::util::now(),
+            principal: cert.subject().to_string(),
+            protocol: listener,
+            operation: "connect".to_owned(),
+            object_id: None,
+            outcome: "denied".to_owned(),
+            detail: Some(format!("client certificate {serial}: {refused}")),
+        })
+        .await;
+    false
+}
+
 /// Username/password credentials from the configuration: the SHA-256 of each password and
 /// the identity it maps to. Passwords themselves are not kept.
 #[derive(Default)]

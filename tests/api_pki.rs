@@ -163,6 +163,21 @@ fn issue_sign_revoke_and_crl() {
     assert!(verify_with_crl(&dir, &issuing, &crt, &crl).is_err(), "the CRL revokes it");
     // OCSP says revoked, over POST and over GET (RFC 6960 Appendix A.1).
     assert!(ocsp_status(&server, &dir, &issuing, &crt).ends_with(": revoked"));
+    // And the certificate no longer opens a KMIP connection (checked at each handshake),
+    // which the audit trail records as denied.
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut kmip = Client::connect_with(server.kmip, tls_config(&certs, Some("payments")));
+        kmip.call(Operation::DISCOVER_VERSIONS, vec![]).result_status
+    }));
+    assert!(refused.is_err(), "a revoked client certificate is refused");
+    let denied = api.ok("GET", "/v1/sys/audit?outcome=denied&limit=100", json!(null));
+    let connects = denied["data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["operation"] == "connect")
+        .count();
+    assert!(connects >= 1, "{denied}");
     let ca = dir.join("ca.crt");
     let req = certs.join("req.der");
     openssl(&[

@@ -167,6 +167,7 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
+    let store = state.store.clone();
     let app = router(state);
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     loop {
@@ -181,6 +182,7 @@ pub(crate) async fn serve(
         };
         let acceptor = acceptor.clone();
         let app = app.clone();
+        let store = store.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let Ok(Ok(tls)) =
@@ -189,12 +191,13 @@ pub(crate) async fn serve(
                 tracing::info!(%peer, "HTTPS handshake failed");
                 return;
             };
-            let client = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| Principal::from_certificate(c));
+            let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned();
+            if let Some(der) = &leaf {
+                if !crate::authz::certificate_allowed(&store, der, "api").await {
+                    return;
+                }
+            }
+            let client = leaf.and_then(|c| Principal::from_certificate(&c));
             let app = app.layer(axum::Extension(Peer(client)));
             serve_connection(TokioIo::new(tls), app, peer).await;
         });

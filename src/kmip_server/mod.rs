@@ -63,12 +63,13 @@ pub(crate) async fn serve(
                     return;
                 }
             };
-            let principal = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| Principal::from_certificate(c));
+            let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned();
+            if let Some(der) = &leaf {
+                if !crate::authz::certificate_allowed(&state.store, der, "kmip").await {
+                    return;
+                }
+            }
+            let principal = leaf.and_then(|c| Principal::from_certificate(&c));
             let Some(principal) = principal else {
                 tracing::info!(%peer, "KMIP client certificate without a usable subject");
                 return;
