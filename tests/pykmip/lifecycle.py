@@ -15,6 +15,7 @@ Usage: lifecycle.py PHASE --port P --certs DIR --name CLIENT --state FILE
 Exits non-zero with a message on the first mismatch.
 """
 import argparse
+import base64
 import json
 import sys
 
@@ -165,6 +166,36 @@ def crypto(args):
         expect(iv is not None and len(iv) == 16, "server-chosen IV")
         back = c.decrypt(ciphertext, uid=key, cryptographic_parameters=params, iv_counter_nonce=iv)
         expect(back == plaintext, "decrypts to the plaintext")
+        # RSA-OAEP with SHA-256 (and KMIP's default MGF1 hash, SHA-1): PyKMIP's own request
+        # round trip, then the `cryptography` package encrypting to the public key the server
+        # returns, which the HSM-held private key decrypts.
+        public, private = c.create_key_pair(
+            enums.CryptographicAlgorithm.RSA,
+            2048,
+            public_usage_mask=[enums.CryptographicUsageMask.ENCRYPT],
+            private_usage_mask=[enums.CryptographicUsageMask.DECRYPT],
+        )
+        c.activate(public)
+        c.activate(private)
+        oaep = {
+            "cryptographic_algorithm": enums.CryptographicAlgorithm.RSA,
+            "padding_method": enums.PaddingMethod.OAEP,
+            "hashing_algorithm": enums.HashingAlgorithm.SHA_256,
+        }
+        secret = b"a key-encryption key for a database"
+        sealed, _ = c.encrypt(secret, uid=public, cryptographic_parameters=oaep)
+        expect(len(sealed) == 256, "RSA-2048 ciphertext")
+        expect(c.decrypt(sealed, uid=private, cryptographic_parameters=oaep) == secret, "OAEP round trip")
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+        der = c.get(public).value
+        pem = b"-----BEGIN RSA PUBLIC KEY-----\n" + base64.encodebytes(der) + b"-----END RSA PUBLIC KEY-----\n"
+        rsa_key = serialization.load_pem_public_key(pem)
+        theirs = rsa_key.encrypt(
+            secret,
+            padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA256(), label=None),
+        )
+        expect(c.decrypt(theirs, uid=private, cryptographic_parameters=oaep) == secret, "OAEP from cryptography")
     print("crypto ok")
 
 
