@@ -576,3 +576,79 @@ fn registered_ec_private_keys_sign_inside_the_hsm() {
     assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
     server.stop();
 }
+
+/// The Link targets of `id`, by Link Type.
+fn links_of(c: &mut Client, id: &str) -> Vec<(u32, String)> {
+    let r = c.ok(Operation::GET_ATTRIBUTES, vec![uid(id), text(Tag::ATTRIBUTE_NAME, "Link")]);
+    r.find_all(Tag::ATTRIBUTE)
+        .filter_map(|a| match Attribute::from_v1(a).unwrap().value {
+            Value::Structure(items) => {
+                let t = items.iter().find(|i| i.tag == Tag::LINK_TYPE)?.as_enum().ok()?;
+                let target = items.iter().find(|i| i.tag == Tag::LINKED_OBJECT_IDENTIFIER)?;
+                Some((t, target.as_text().ok()?.to_owned()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Re-key Key Pair (KMIP 1.4 §4.5): a new pair of the same kind, generated in the HSM, that
+/// takes over the old halves' names and attributes; old and new halves link both ways and
+/// the new halves to each other; the new pair signs and verifies.
+#[test]
+fn rekey_key_pair_replaces_both_halves() {
+    use kmip::enums::LinkType;
+    let (_dir, server, _certs, mut c) = started("strongroom-rekey-pair", "alice");
+    let (old_private, old_public) = create_pair(&mut c, CryptographicAlgorithm::EC, 384);
+    let named = Attribute::new(names::NAME, name_value("release-signer"));
+    c.ok(Operation::ADD_ATTRIBUTE, vec![uid(&old_private), named.to_v1()]);
+    let r = c.ok(
+        Operation::RE_KEY_KEY_PAIR,
+        vec![
+            Ttlv::new(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER, Value::TextString(old_private.clone())),
+            Ttlv::new(Tag::OFFSET, Value::Interval(0)),
+        ],
+    );
+    let text_of = |t| r.find(t).unwrap().as_text().unwrap().to_owned();
+    let (private, public) =
+        (text_of(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER), text_of(Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER));
+    assert!(private != old_private && public != old_public);
+
+    let has = |links: &[(u32, String)], t: LinkType, id: &str| {
+        links.iter().any(|(lt, target)| *lt == t.0 && target == id)
+    };
+    let new_private_links = links_of(&mut c, &private);
+    assert!(has(&new_private_links, LinkType::REPLACED_OBJECT_LINK, &old_private));
+    assert!(has(&new_private_links, LinkType::PUBLIC_KEY_LINK, &public));
+    let new_public_links = links_of(&mut c, &public);
+    assert!(has(&new_public_links, LinkType::REPLACED_OBJECT_LINK, &old_public));
+    assert!(has(&new_public_links, LinkType::PRIVATE_KEY_LINK, &private));
+    assert!(has(&links_of(&mut c, &old_private), LinkType::REPLACEMENT_OBJECT_LINK, &private));
+    assert!(has(&links_of(&mut c, &old_public), LinkType::REPLACEMENT_OBJECT_LINK, &public));
+
+    // The name moved; the kind (P-384) and usage are the old pair's; Offset 0 activates now.
+    let located = c.ok(Operation::LOCATE, vec![named.to_v1()]);
+    let found: Vec<String> =
+        located.find_all(Tag::UNIQUE_IDENTIFIER).map(|u| u.as_text().unwrap().to_owned()).collect();
+    assert_eq!(found, vec![private.clone()]);
+    let length = c.ok(
+        Operation::GET_ATTRIBUTES,
+        vec![uid(&private), text(Tag::ATTRIBUTE_NAME, "Cryptographic Length")],
+    );
+    assert_eq!(
+        Attribute::from_v1(length.find(Tag::ATTRIBUTE).unwrap()).unwrap().value,
+        Value::Integer(384)
+    );
+    let data = b"release 2.0".to_vec();
+    let signature = sign(&mut c, &private, &[], &data);
+    assert!(verify(&mut c, &public, &[], &data, &signature));
+    assert!(!verify(&mut c, &old_public, &[], &data, &signature), "a different key");
+
+    // The request names the private key: a public key is refused.
+    let item = c.call(
+        Operation::RE_KEY_KEY_PAIR,
+        vec![Ttlv::new(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER, Value::TextString(public.clone()))],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    server.stop();
+}

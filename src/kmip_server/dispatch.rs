@@ -23,6 +23,7 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::REGISTER,
     Operation::CERTIFY,
     Operation::RE_KEY,
+    Operation::RE_KEY_KEY_PAIR,
     Operation::LOCATE,
     Operation::GET,
     Operation::GET_ATTRIBUTES,
@@ -292,6 +293,9 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
             Ok(Outcome::new(p::rng::seed_response(used), None))
         }
         Operation::RE_KEY => ops::rekey::handle(cx, p::rekey::Request::from_ttlv(pl)?).await,
+        Operation::RE_KEY_KEY_PAIR => {
+            ops::key_pair::rekey(cx, p::rekey_key_pair::Request::from_ttlv(pl)?).await
+        }
         Operation::CERTIFY => ops::certify::handle(cx, p::certify::Request::from_ttlv(pl)?).await,
         Operation::LOCATE => ops::locate::handle(cx, p::locate::Request::from_ttlv(pl)?).await,
         Operation::ACTIVATE => {

@@ -118,6 +118,15 @@ fn encode_value(value: &Value) -> Vec<u8> {
     encode(&Ttlv::new(Tag::ATTRIBUTE_VALUE, value.clone()))
 }
 
+/// One object a Re-key replaces: the new object and its attributes, the old one, and the
+/// link the old one gets to the new.
+pub(crate) struct Replacement<'a> {
+    pub(crate) new: &'a ObjectRow,
+    pub(crate) new_attributes: &'a [Attribute],
+    pub(crate) old: &'a ObjectRow,
+    pub(crate) old_link: &'a Attribute,
+}
+
 impl Store {
     /// The object with `id`, if any.
     pub(crate) async fn object(&self, id: &str) -> Result<Option<ObjectRow>, StoreError> {
@@ -310,43 +319,43 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a replacement key and, in the same transaction, removes the existing key's
-    /// names and links it to the replacement (KMIP Re-key). Fails with a conflict if the
-    /// existing key changed since `old` was read.
+    /// Re-key: stores each replacement with its attributes and, on the object it replaces
+    /// (whose version must be unchanged), removes the Name and adds `old_link` — all in
+    /// one transaction (a key pair replaces both halves at once).
     pub(crate) async fn rekey(
         &self,
-        new: &ObjectRow,
-        new_attributes: &[Attribute],
-        old: &ObjectRow,
-        old_link: &Attribute,
+        replaced: &[Replacement<'_>],
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
-        let bumped = sqlx::query(
-            "UPDATE objects SET last_change_date = $1, version = version + 1 WHERE id = $2 AND version = $3",
-        )
-        .bind(now)
-        .bind(&old.id)
-        .bind(old.version)
-        .execute(&mut *tx)
-        .await?;
-        if bumped.rows_affected() == 0 {
-            return Err(StoreError::Conflict(old.id.clone()));
-        }
-        super::writer::insert_object_row(&mut tx, new).await?;
-        insert_attributes(&mut tx, &indexed(&new.id, new_attributes)).await?;
-        sqlx::query("DELETE FROM attributes WHERE object_id = $1 AND name = 'Name'")
+        for r in replaced {
+            let (old, new) = (r.old, r.new);
+            let bumped = sqlx::query(
+                "UPDATE objects SET last_change_date = $1, version = version + 1 WHERE id = $2 AND version = $3",
+            )
+            .bind(now)
             .bind(&old.id)
+            .bind(old.version)
             .execute(&mut *tx)
             .await?;
-        let (next,): (i64,) = sqlx::query_as(
-            "SELECT COALESCE(MAX(idx) + 1, 0) FROM attributes WHERE object_id = $1 AND name = $2",
-        )
-        .bind(&old.id)
-        .bind(&old_link.name)
-        .fetch_one(&mut *tx)
-        .await?;
-        insert_attributes(&mut tx, &[(old.id.as_str(), old_link, next)]).await?;
+            if bumped.rows_affected() == 0 {
+                return Err(StoreError::Conflict(old.id.clone()));
+            }
+            super::writer::insert_object_row(&mut tx, new).await?;
+            insert_attributes(&mut tx, &indexed(&new.id, r.new_attributes)).await?;
+            sqlx::query("DELETE FROM attributes WHERE object_id = $1 AND name = 'Name'")
+                .bind(&old.id)
+                .execute(&mut *tx)
+                .await?;
+            let (next,): (i64,) = sqlx::query_as(
+                "SELECT COALESCE(MAX(idx) + 1, 0) FROM attributes WHERE object_id = $1 AND name = $2",
+            )
+            .bind(&old.id)
+            .bind(&r.old_link.name)
+            .fetch_one(&mut *tx)
+            .await?;
+            insert_attributes(&mut tx, &[(old.id.as_str(), r.old_link, next)]).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -22,6 +22,7 @@ pub mod poll;
 pub mod query;
 pub mod register;
 pub mod rekey;
+pub mod rekey_key_pair;
 pub mod revoke;
 pub mod rng;
 pub mod set_attribute;

@@ -1,17 +1,20 @@
-//! Create Key Pair: RSA (2048, 3072, 4096) and EC (P-256, P-384) pairs generated in the HSM.
+//! Create Key Pair and Re-key Key Pair: RSA (2048, 3072, 4096) and EC (P-256, P-384)
+//! pairs generated in the HSM.
 //! The private key stays there (non-extractable, CKA_ID = its object id); the public key is
 //! also kept as SubjectPublicKeyInfo for Get. The two objects link to each other.
 
 use kmip::attributes::{find, names, Attribute};
-use kmip::enums::{CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, LinkType, ObjectType};
-use kmip::ops::create_key_pair;
+use kmip::enums::{
+    CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, LinkType, ObjectType, State,
+};
+use kmip::ops::{create_key_pair, rekey_key_pair};
 use kmip::{Tag, Ttlv, Value};
 use sha2::Digest as _;
 
 use super::{OpCtx, Outcome};
 use crate::hsm::PairSpec;
 use crate::kmip_server::error::OpError;
-use crate::store::NewObject;
+use crate::store::{NewObject, ObjectRow, Replacement};
 
 /// The key-pair kind the attributes ask for.
 fn spec(attrs: &[Attribute]) -> Result<(PairSpec, CryptographicAlgorithm, i32), OpError> {
@@ -60,25 +63,32 @@ fn with_defaults(
     attrs
 }
 
-pub(crate) async fn handle(
+/// A key pair generated in the HSM, its two objects not stored yet.
+struct Pair {
+    private: ObjectRow,
+    private_attrs: Vec<Attribute>,
+    public: ObjectRow,
+    public_attrs: Vec<Attribute>,
+}
+
+/// Generates a pair as `private_attrs` and `public_attrs` (which name its algorithm and
+/// length) describe, and links the two halves.
+async fn generate(
     cx: &OpCtx<'_>,
-    req: create_key_pair::Request,
-) -> Result<Outcome, OpError> {
-    let all: Vec<Attribute> =
-        req.common.iter().chain(&req.private).chain(&req.public).cloned().collect();
+    private_attrs: Vec<Attribute>,
+    public_attrs: Vec<Attribute>,
+) -> Result<Pair, OpError> {
+    let all: Vec<Attribute> = private_attrs.iter().chain(&public_attrs).cloned().collect();
     let (spec, algorithm, bits) = spec(&all)?;
-    let private_attrs =
-        with_defaults(req.common.iter().chain(&req.private).cloned().collect(), algorithm, bits);
-    let public_attrs =
-        with_defaults(req.common.iter().chain(&req.public).cloned().collect(), algorithm, bits);
+    let private_attrs = with_defaults(private_attrs, algorithm, bits);
+    let public_attrs = with_defaults(public_attrs, algorithm, bits);
     let (mut private, mut private_attrs) =
         super::register::new_object(cx, ObjectType::PRIVATE_KEY, private_attrs)?;
     let (mut public, mut public_attrs) =
         super::register::new_object(cx, ObjectType::PUBLIC_KEY, public_attrs)?;
     super::create::generated_here(cx, &mut private_attrs);
     super::create::generated_here(cx, &mut public_attrs);
-    let (private_id, public_id) = (private.id.clone(), public.id.clone());
-    let ids = (private_id.clone(), public_id.clone());
+    let ids = (private.id.clone(), public.id.clone());
     let der = cx
         .state
         .hsm
@@ -102,28 +112,124 @@ pub(crate) async fn handle(
             Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(format.0)),
         ]),
     ));
-    private_attrs.push(super::rekey::link(LinkType::PUBLIC_KEY_LINK, &public_id));
-    public_attrs.push(super::rekey::link(LinkType::PRIVATE_KEY_LINK, &private_id));
+    private_attrs.push(super::rekey::link(LinkType::PUBLIC_KEY_LINK, &public.id));
+    public_attrs.push(super::rekey::link(LinkType::PRIVATE_KEY_LINK, &private.id));
+    Ok(Pair { private, private_attrs, public, public_attrs })
+}
+
+/// Takes a pair out of the HSM again when its objects could not be stored: no key there
+/// that nothing refers to.
+async fn forget(cx: &OpCtx<'_>, pair: &Pair) {
+    let ids = (pair.private.id.clone(), pair.public.id.clone());
+    let _ = cx
+        .state
+        .hsm
+        .run(move |hsm, s| {
+            hsm.destroy_by_id(s, ids.0.as_bytes())?;
+            hsm.destroy_by_id(s, ids.1.as_bytes())
+        })
+        .await;
+}
+
+pub(crate) async fn handle(
+    cx: &OpCtx<'_>,
+    req: create_key_pair::Request,
+) -> Result<Outcome, OpError> {
+    let private_attrs = req.common.iter().chain(&req.private).cloned().collect();
+    let public_attrs = req.common.iter().chain(&req.public).cloned().collect();
+    let pair = generate(cx, private_attrs, public_attrs).await?;
     let stored = cx
         .state
         .store
         .insert_pair(
-            NewObject { row: private, attributes: &private_attrs },
-            NewObject { row: public, attributes: &public_attrs },
+            NewObject { row: pair.private.clone(), attributes: &pair.private_attrs },
+            NewObject { row: pair.public.clone(), attributes: &pair.public_attrs },
         )
         .await;
     if let Err(e) = stored {
-        // Keep the HSM free of keys nothing refers to.
-        let ids = (private_id.clone(), public_id.clone());
-        let _ = cx
-            .state
-            .hsm
-            .run(move |hsm, s| {
-                hsm.destroy_by_id(s, ids.0.as_bytes())?;
-                hsm.destroy_by_id(s, ids.1.as_bytes())
-            })
-            .await;
+        forget(cx, &pair).await;
         return Err(e.into());
     }
-    Ok(Outcome::new(create_key_pair::response(&private_id, &public_id), Some(private_id)))
+    let (private_id, public_id) = (&pair.private.id, &pair.public.id);
+    Ok(Outcome::new(create_key_pair::response(private_id, public_id), Some(private_id.clone())))
+}
+
+/// Re-key Key Pair (KMIP 1.4 §4.5): a new pair of the same kind generated in the HSM; each
+/// new half takes over its predecessor's attributes and names, with dates shifted by the
+/// Offset, and each old and new half link to each other.
+pub(crate) async fn rekey(
+    cx: &OpCtx<'_>,
+    req: rekey_key_pair::Request,
+) -> Result<Outcome, OpError> {
+    let old_private_id = cx.target(req.private_key_unique_identifier)?;
+    let old_private = cx.load(&old_private_id).await?;
+    if old_private.object_type != i64::from(ObjectType::PRIVATE_KEY.0) {
+        return Err(OpError::Invalid("Re-key Key Pair names the pair's private key"));
+    }
+    if matches!(
+        super::effective_state(&old_private, cx.now),
+        State::DESTROYED | State::DESTROYED_COMPROMISED
+    ) {
+        return Err(OpError::Destroyed(old_private_id));
+    }
+    let private_stored = cx.state.store.attributes(&old_private_id).await?;
+    let old_public_id = linked(&private_stored, LinkType::PUBLIC_KEY_LINK)
+        .ok_or(OpError::Invalid("the private key has no Public Key Link"))?;
+    let old_public = cx.load(&old_public_id).await?;
+    let public_stored = cx.state.store.attributes(&old_public_id).await?;
+    let keys = req.keys;
+    let requested = |own: &[Attribute]| keys.common.iter().chain(own).cloned().collect();
+    let private_attrs = super::rekey::replacement_attributes(
+        cx,
+        &old_private,
+        private_stored,
+        requested(&keys.private),
+        req.offset,
+    );
+    let public_attrs = super::rekey::replacement_attributes(
+        cx,
+        &old_public,
+        public_stored,
+        requested(&keys.public),
+        req.offset,
+    );
+    let mut pair = generate(cx, private_attrs, public_attrs).await?;
+    pair.private_attrs.push(super::rekey::link(LinkType::REPLACED_OBJECT_LINK, &old_private_id));
+    pair.public_attrs.push(super::rekey::link(LinkType::REPLACED_OBJECT_LINK, &old_public_id));
+    let to_private = super::rekey::link(LinkType::REPLACEMENT_OBJECT_LINK, &pair.private.id);
+    let to_public = super::rekey::link(LinkType::REPLACEMENT_OBJECT_LINK, &pair.public.id);
+    let replaced = [
+        Replacement {
+            new: &pair.private,
+            new_attributes: &pair.private_attrs,
+            old: &old_private,
+            old_link: &to_private,
+        },
+        Replacement {
+            new: &pair.public,
+            new_attributes: &pair.public_attrs,
+            old: &old_public,
+            old_link: &to_public,
+        },
+    ];
+    if let Err(e) = cx.state.store.rekey(&replaced, cx.now).await {
+        forget(cx, &pair).await;
+        return Err(e.into());
+    }
+    let (private_id, public_id) = (&pair.private.id, &pair.public.id);
+    Ok(Outcome::new(create_key_pair::response(private_id, public_id), Some(private_id.clone())))
+}
+
+/// The object a Link of `link_type` among `attrs` names.
+fn linked(attrs: &[Attribute], link_type: LinkType) -> Option<String> {
+    attrs.iter().filter(|a| a.name == "Link").find_map(|a| match &a.value {
+        Value::Structure(items) => {
+            let of_type = items
+                .iter()
+                .any(|i| i.tag == Tag::LINK_TYPE && i.value == Value::Enumeration(link_type.0));
+            let target = items.iter().find(|i| i.tag == Tag::LINKED_OBJECT_IDENTIFIER);
+            target.filter(|_| of_type).and_then(|t| t.as_text().ok()).map(str::to_owned)
+        }
+        _ => None,
+    })
 }

@@ -8,6 +8,7 @@ use kmip::{Tag, Ttlv, Value};
 
 use super::{effective_state, OpCtx, Outcome};
 use crate::kmip_server::error::OpError;
+use crate::store::Replacement;
 
 /// A Link attribute value (KMIP 1.4 §3.35).
 pub(crate) fn link(link_type: LinkType, target: &str) -> Attribute {
@@ -18,6 +19,49 @@ pub(crate) fn link(link_type: LinkType, target: &str) -> Attribute {
             Ttlv::new(Tag::LINKED_OBJECT_IDENTIFIER, Value::TextString(target.to_owned())),
         ]),
     )
+}
+
+/// The attributes the replacement of `old` gets: those copied from it (the request's
+/// win), less what a new object gets anew (Digest, Links), with the dates of KMIP 1.4
+/// Table 172: copied, or shifted so that Activation = now + Offset.
+pub(crate) fn replacement_attributes(
+    cx: &OpCtx<'_>,
+    old: &crate::store::ObjectRow,
+    stored: Vec<Attribute>,
+    requested: Vec<Attribute>,
+    offset: Option<u32>,
+) -> Vec<Attribute> {
+    let mut attrs: Vec<Attribute> = stored
+        .into_iter()
+        .filter(|a| !matches!(a.name.as_str(), names::DIGEST | "Link"))
+        .filter(|a| !requested.iter().any(|r| r.name == a.name))
+        .map(|a| Attribute { index: None, ..a })
+        .collect();
+    attrs.extend(requested);
+    replacement_dates(cx, old, offset, attrs)
+}
+
+fn replacement_dates(
+    cx: &OpCtx<'_>,
+    old: &crate::store::ObjectRow,
+    offset: Option<u32>,
+    mut attrs: Vec<Attribute>,
+) -> Vec<Attribute> {
+    let (activation, deactivation) = match (offset, old.activation_date) {
+        (None, a) => (a, old.deactivation_date),
+        (Some(offset), a1) => {
+            let a2 = cx.now + i64::from(offset);
+            let shift = a1.map(|a1| a2 - a1);
+            (Some(a2), old.deactivation_date.zip(shift).map(|(d, s)| d + s))
+        }
+    };
+    if let Some(a) = activation {
+        attrs.push(Attribute::new(names::ACTIVATION_DATE, Value::DateTime(a)));
+    }
+    if let Some(d) = deactivation {
+        attrs.push(Attribute::new(names::DEACTIVATION_DATE, Value::DateTime(d)));
+    }
+    attrs
 }
 
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcome, OpError> {
@@ -31,14 +75,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcom
         return Err(OpError::Destroyed(old_id));
     }
     let stored = cx.state.store.attributes(&old_id).await?;
-    // Copy everything but what the replacement gets anew; the request's attributes win.
-    let mut attrs: Vec<Attribute> = stored
-        .into_iter()
-        .filter(|a| !matches!(a.name.as_str(), names::DIGEST | "Link"))
-        .filter(|a| !req.attributes.iter().any(|r| r.name == a.name))
-        .map(|a| Attribute { index: None, ..a })
-        .collect();
-    attrs.extend(req.attributes);
+    let attrs = replacement_attributes(cx, &old, stored, req.attributes, req.offset);
     let int = |name| match kmip::attributes::find(&attrs, name).map(|a| &a.value) {
         Some(Value::Integer(v)) => Some(*v as u32),
         Some(Value::Enumeration(v)) => Some(*v),
@@ -51,23 +88,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcom
         Some(b @ (128 | 192 | 256)) => b as usize,
         _ => return Err(OpError::Invalid("AES keys are 128, 192 or 256 bits long")),
     };
-    // Dates (KMIP 1.4 Table 172): copied, or shifted so Activation = now + Offset.
-    let (activation, deactivation) = match (req.offset, old.activation_date) {
-        (None, a) => (a, old.deactivation_date),
-        (Some(offset), a1) => {
-            let a2 = cx.now + i64::from(offset);
-            let shift = a1.map(|a1| a2 - a1);
-            (Some(a2), old.deactivation_date.zip(shift).map(|(d, s)| d + s))
-        }
-    };
-    let mut dated = attrs;
-    if let Some(a) = activation {
-        dated.push(Attribute::new(names::ACTIVATION_DATE, Value::DateTime(a)));
-    }
-    if let Some(d) = deactivation {
-        dated.push(Attribute::new(names::DEACTIVATION_DATE, Value::DateTime(d)));
-    }
-    let (row, mut attributes) = super::register::new_object(cx, ObjectType::SYMMETRIC_KEY, dated)?;
+    let (row, mut attributes) = super::register::new_object(cx, ObjectType::SYMMETRIC_KEY, attrs)?;
     super::create::generated_here(cx, &mut attributes);
     attributes.push(link(LinkType::REPLACED_OBJECT_LINK, &old_id));
     let aad = row.id.clone();
@@ -76,6 +97,8 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcom
     let (row, attributes) = super::register::prepare(row, sealed, None, attributes);
     let new_id = row.id.clone();
     let replacement = link(LinkType::REPLACEMENT_OBJECT_LINK, &new_id);
-    cx.state.store.rekey(&row, &attributes, &old, &replacement, cx.now).await?;
+    let replaced =
+        Replacement { new: &row, new_attributes: &attributes, old: &old, old_link: &replacement };
+    cx.state.store.rekey(&[replaced], cx.now).await?;
     Ok(Outcome::new(rekey::response(&new_id), Some(new_id)))
 }
