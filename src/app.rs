@@ -23,6 +23,8 @@ pub(crate) struct AppState {
     pub(crate) ca: Arc<Ca>,
     /// Decode limits for KMIP messages, whichever transport and encoding bring them.
     pub(crate) kmip_limits: kmip::ttlv::binary::Limits,
+    /// The Lease Time of cryptographic objects, seconds (`[kmip] lease_time_secs`; 0: none).
+    pub(crate) kmip_lease_time: u32,
     /// Identities that may act on every object.
     pub(crate) admins: Arc<std::collections::HashSet<String>>,
     /// Username/password credentials accepted in KMIP request headers.
@@ -143,7 +145,19 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     let tde = crate::tde::Tde::new(settings.tde_mount.clone());
     let acme =
         crate::acme::Acme::new(settings.acme.clone(), store.is_shared().then(|| store.clone()));
-    Ok(AppState { store, hsm, ca, kmip_limits, admins, credentials, creds, tde, acme })
+    let kmip_lease_time = settings.kmip.lease_time;
+    Ok(AppState {
+        store,
+        hsm,
+        ca,
+        kmip_limits,
+        kmip_lease_time,
+        admins,
+        credentials,
+        creds,
+        tde,
+        acme,
+    })
 }
 
 /// On first start (or whenever no live token is left), creates a token with the root policy and writes it to `DATA/admin.token`

@@ -97,6 +97,22 @@ fn lifecycle(version: ProtocolVersion) {
         assert!(listed.find_all(Tag::ATTRIBUTE_NAME).any(|n| n.as_text().unwrap() == names::NAME));
     }
 
+    // Obtain Lease grants the configured Lease Time (default an hour), also an attribute.
+    let lease = c.ok(Operation::OBTAIN_LEASE, vec![uid(&id)]);
+    assert_eq!(lease.find(Tag::LEASE_TIME).map(|t| &t.value), Some(&Value::Interval(3600)));
+    assert!(matches!(
+        lease.find(Tag::LAST_CHANGE_DATE).map(|t| &t.value),
+        Some(Value::DateTime(_))
+    ));
+    let leased = c.ok(Operation::GET_ATTRIBUTE_LIST, vec![uid(&id)]);
+    let listed = if version.is_v2() {
+        let lease_tag = Value::Enumeration(Tag::LEASE_TIME.0);
+        leased.find_all(Tag::ATTRIBUTE_REFERENCE).any(|r| r.value == lease_tag)
+    } else {
+        leased.find_all(Tag::ATTRIBUTE_NAME).any(|n| n.as_text().unwrap() == names::LEASE_TIME)
+    };
+    assert!(listed, "Lease Time in Get Attribute List");
+
     // An Active key cannot be destroyed; revoke first.
     c.ok(Operation::ACTIVATE, vec![uid(&id)]);
     assert_eq!(state_of(&mut c, &id), State::ACTIVE);

@@ -45,6 +45,8 @@ pub mod names {
     pub const OBJECT_GROUP: &str = "Object Group";
     /// Digest.
     pub const DIGEST: &str = "Digest";
+    /// Lease Time (KMIP 1.4 §3.15).
+    pub const LEASE_TIME: &str = "Lease Time";
     /// Random Number Generator (KMIP 1.4 §3.44).
     pub const RANDOM_NUMBER_GENERATOR: &str = "Random Number Generator";
     /// Certificate Type (KMIP 1.4 §3.8).

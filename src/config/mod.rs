@@ -92,6 +92,7 @@ struct RawKmip {
     idle_timeout_secs: Option<u64>,
     request_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
+    lease_time_secs: Option<u32>,
     #[serde(default)]
     credentials: Vec<RawCredential>,
 }
@@ -172,6 +173,8 @@ pub(crate) struct KmipLimits {
     pub(crate) idle_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) max_connections: usize,
+    /// The Lease Time of cryptographic objects (Obtain Lease grants it); 0: none.
+    pub(crate) lease_time: u32,
     /// Username/password credentials accepted in request headers.
     pub(crate) credentials: Vec<CredentialConfig>,
 }
@@ -287,6 +290,7 @@ impl RawConfig {
             idle_timeout: secs(self.kmip.idle_timeout_secs, 300),
             request_timeout: secs(self.kmip.request_timeout_secs, 30),
             max_connections: self.kmip.max_connections.unwrap_or(1024),
+            lease_time: self.kmip.lease_time_secs.unwrap_or(3600),
             credentials: Vec::new(),
         };
         let mut kmip = kmip;

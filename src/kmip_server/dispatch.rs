@@ -33,6 +33,7 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::DELETE_ATTRIBUTE,
     Operation::SET_ATTRIBUTE,
     Operation::ACTIVATE,
+    Operation::OBTAIN_LEASE,
     Operation::REVOKE,
     Operation::DESTROY,
     Operation::ENCRYPT,
@@ -300,6 +301,9 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
         Operation::LOCATE => ops::locate::handle(cx, p::locate::Request::from_ttlv(pl)?).await,
         Operation::ACTIVATE => {
             ops::activate::handle(cx, p::activate::Request::from_ttlv(pl)?).await
+        }
+        Operation::OBTAIN_LEASE => {
+            ops::get_attributes::obtain_lease(cx, p::unique_identifier(pl)?).await
         }
         Operation::REVOKE => ops::revoke::handle(cx, p::revoke::Request::from_ttlv(pl)?).await,
         Operation::DESTROY => ops::destroy::handle(cx, p::destroy::Request::from_ttlv(pl)?).await,

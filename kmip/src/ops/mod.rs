@@ -18,6 +18,7 @@ pub mod hash;
 pub mod locate;
 pub mod mac;
 pub mod modify_attribute;
+pub mod obtain_lease;
 pub mod poll;
 pub mod query;
 pub mod register;

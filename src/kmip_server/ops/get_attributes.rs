@@ -12,7 +12,7 @@ pub(crate) async fn handle(
     let id = cx.target(req.unique_identifier)?;
     let row = cx.load(&id).await?;
     let stored = cx.state.store.attributes(&id).await?;
-    let mut attrs = all_attributes(&row, stored, cx.now, cx.version);
+    let mut attrs = all_attributes(&row, stored, cx.now, cx.version, cx.state.kmip_lease_time);
     if !req.names.is_empty() {
         attrs.retain(|a| req.names.contains(&a.name));
     }
@@ -27,10 +27,29 @@ pub(crate) async fn handle_list(
     let row = cx.load(&id).await?;
     let stored = cx.state.store.attributes(&id).await?;
     let mut names: Vec<String> = Vec::new();
-    for a in all_attributes(&row, stored, cx.now, cx.version) {
+    for a in all_attributes(&row, stored, cx.now, cx.version, cx.state.kmip_lease_time) {
         if !names.contains(&a.name) {
             names.push(a.name);
         }
     }
     Ok(Outcome::new(get_attribute_list::response(&id, &names, cx.version), Some(id)))
+}
+
+/// Obtain Lease (KMIP 1.4 §4.20): the object's Lease Time, which the client may keep it
+/// for, and its Last Change Date. Refused when leases are off (`lease_time_secs = 0`) and
+/// for destroyed objects.
+pub(crate) async fn obtain_lease(cx: &OpCtx<'_>, uid: Option<String>) -> Result<Outcome, OpError> {
+    use kmip::enums::State;
+    let id = cx.target(uid)?;
+    let row = cx.load(&id).await?;
+    if cx.state.kmip_lease_time == 0 {
+        return Err(OpError::UnsupportedOperation);
+    }
+    let state = super::effective_state(&row, cx.now);
+    if matches!(state, State::DESTROYED | State::DESTROYED_COMPROMISED) {
+        return Err(OpError::Destroyed(id));
+    }
+    let payload =
+        kmip::ops::obtain_lease::response(&id, cx.state.kmip_lease_time, row.last_change_date);
+    Ok(Outcome::new(payload, Some(id)))
 }

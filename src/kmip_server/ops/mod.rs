@@ -122,6 +122,7 @@ pub(crate) fn all_attributes(
     stored: Vec<Attribute>,
     now: i64,
     version: ProtocolVersion,
+    lease_time: u32,
 ) -> Vec<Attribute> {
     let date = |d: i64| Value::DateTime(d);
     let mut out = vec![
@@ -174,6 +175,9 @@ pub(crate) fn all_attributes(
             out.push(Attribute::new(name, Value::Boolean(v)));
         }
         out.push(Attribute::new(names::FRESH, Value::Boolean(row.fresh)));
+        if lease_time > 0 {
+            out.push(Attribute::new(names::LEASE_TIME, Value::Interval(lease_time)));
+        }
         if let Some(format) = row.key_format {
             out.push(Attribute::new(names::KEY_FORMAT_TYPE, Value::Enumeration(format as u32)));
         }
@@ -253,7 +257,7 @@ pub(crate) fn is_server_managed(name: &str) -> bool {
             | names::EXTRACTABLE
             | names::NEVER_EXTRACTABLE
             | names::KEY_FORMAT_TYPE
-            | "Lease Time"
+            | names::LEASE_TIME
             | "Usage Limits"
             | "Link"
             | "Certificate Type"
