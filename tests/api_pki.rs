@@ -170,14 +170,17 @@ fn issue_sign_revoke_and_crl() {
         kmip.call(Operation::DISCOVER_VERSIONS, vec![]).result_status
     }));
     assert!(refused.is_err(), "a revoked client certificate is refused");
-    let denied = api.ok("GET", "/v1/sys/audit?outcome=denied&limit=100", json!(null));
-    let connects = denied["data"]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["operation"] == "connect")
-        .count();
-    assert!(connects >= 1, "{denied}");
+    // Audit records are committed in batches: wait for it a little.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let denied = api.ok("GET", "/v1/sys/audit?outcome=denied&limit=100", json!(null));
+        let events = denied["data"]["events"].as_array().unwrap().clone();
+        if events.iter().any(|e| e["operation"] == "connect") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no denied connect audited: {denied}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let ca = dir.join("ca.crt");
     let req = certs.join("req.der");
     openssl(&[
