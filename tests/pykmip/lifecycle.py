@@ -206,8 +206,10 @@ def registered_objects(args):
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from kmip.pie import objects
 
+    # NAME.crt holds the client certificate, then its issuing intermediate: take the first.
     with open(f"{args.certs}/{args.name}.crt") as f:
-        cert_der = ssl.PEM_cert_to_DER_cert(f.read())
+        end = "-----END CERTIFICATE-----"
+        cert_der = ssl.PEM_cert_to_DER_cert(f.read().split(end)[0] + end + "\n")
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
