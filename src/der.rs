@@ -207,6 +207,22 @@ pub(crate) fn pkcs8_rsa(der: &[u8]) -> Option<&[u8]> {
     Some(key)
 }
 
+/// A client's private key, as the HSM imports it.
+pub(crate) enum PrivateKey {
+    Rsa(RsaPrivateKey),
+    Ec(EcPrivateKey),
+}
+
+impl PrivateKey {
+    /// The public half as SubjectPublicKeyInfo.
+    pub(crate) fn spki(&self) -> Vec<u8> {
+        match self {
+            PrivateKey::Rsa(k) => rsa_spki(&rsa_public_key(&k.modulus, &k.public_exponent)),
+            PrivateKey::Ec(k) => ec_spki(k.curve, &k.point),
+        }
+    }
+}
+
 /// An EC private key as the HSM takes it (CKA_EC_PARAMS, CKA_VALUE) and its public point.
 pub(crate) struct EcPrivateKey {
     /// The named curve's OID, DER ([`P256`] or [`P384`]).

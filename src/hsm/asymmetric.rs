@@ -248,56 +248,44 @@ impl Hsm {
         verify_with(s, key, scheme, message, signature)
     }
 
-    /// Imports a client's RSA private key (KMIP Register) as a token object named by CKA_ID
+    /// Imports a client's private key (KMIP Register) as a token object named by CKA_ID
     /// `id`: sensitive and never extractable from then on, like a generated one.
-    pub(crate) fn import_rsa_private(
+    pub(crate) fn import_private(
         &self,
         s: &Session,
         id: &[u8],
-        key: &crate::der::RsaPrivateKey,
+        key: &crate::der::PrivateKey,
     ) -> Result<(), HsmError> {
-        s.create_object(&[
+        use crate::der::PrivateKey;
+        let mut template = vec![
             Attribute::Class(ObjectClass::PRIVATE_KEY),
-            Attribute::KeyType(KeyType::RSA),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-            Attribute::Decrypt(true),
-            Attribute::Id(id.to_vec()),
-            Attribute::Modulus(key.modulus.clone()),
-            Attribute::PublicExponent(key.public_exponent.clone()),
-            Attribute::PrivateExponent(key.private_exponent.clone()),
-            Attribute::Prime1(key.prime1.clone()),
-            Attribute::Prime2(key.prime2.clone()),
-            Attribute::Exponent1(key.exponent1.clone()),
-            Attribute::Exponent2(key.exponent2.clone()),
-            Attribute::Coefficient(key.coefficient.clone()),
-        ])?;
-        Ok(())
-    }
-
-    /// Imports a client's EC private key (KMIP Register) as a token object named by CKA_ID
-    /// `id`: sensitive and never extractable from then on, like a generated one.
-    pub(crate) fn import_ec_private(
-        &self,
-        s: &Session,
-        id: &[u8],
-        key: &crate::der::EcPrivateKey,
-    ) -> Result<(), HsmError> {
-        s.create_object(&[
-            Attribute::Class(ObjectClass::PRIVATE_KEY),
-            Attribute::KeyType(KeyType::EC),
             Attribute::Token(true),
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
             Attribute::Sign(true),
             Attribute::Id(id.to_vec()),
-            Attribute::EcParams(key.curve.to_vec()),
-            Attribute::Value(key.scalar.clone()),
-        ])?;
+        ];
+        match key {
+            PrivateKey::Rsa(k) => template.extend([
+                Attribute::KeyType(KeyType::RSA),
+                Attribute::Decrypt(true),
+                Attribute::Modulus(k.modulus.clone()),
+                Attribute::PublicExponent(k.public_exponent.clone()),
+                Attribute::PrivateExponent(k.private_exponent.clone()),
+                Attribute::Prime1(k.prime1.clone()),
+                Attribute::Prime2(k.prime2.clone()),
+                Attribute::Exponent1(k.exponent1.clone()),
+                Attribute::Exponent2(k.exponent2.clone()),
+                Attribute::Coefficient(k.coefficient.clone()),
+            ]),
+            PrivateKey::Ec(k) => template.extend([
+                Attribute::KeyType(KeyType::EC),
+                Attribute::EcParams(k.curve.to_vec()),
+                Attribute::Value(k.scalar.clone()),
+            ]),
+        }
+        s.create_object(&template)?;
         Ok(())
     }
 

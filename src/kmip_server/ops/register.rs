@@ -170,18 +170,15 @@ async fn register_private(
     mut attrs: Vec<Attribute>,
     kb: &kmip::objects::KeyBlock,
 ) -> Result<Outcome, OpError> {
-    enum Key {
-        Rsa(crate::der::RsaPrivateKey),
-        Ec(crate::der::EcPrivateKey),
-    }
+    use crate::der::PrivateKey;
     let rsa = |pkcs1: &[u8]| {
         crate::der::rsa_private_key(pkcs1)
-            .map(Key::Rsa)
+            .map(PrivateKey::Rsa)
             .ok_or(OpError::Invalid("the key material is not a two-prime RSA private key"))
     };
     let ec = |der: &[u8]| {
         crate::der::ec_private_key(der)
-            .map(Key::Ec)
+            .map(PrivateKey::Ec)
             .ok_or(OpError::Invalid("the key material is not an EC private key on P-256 or P-384"))
     };
     let key = match kb.format {
@@ -197,25 +194,14 @@ async fn register_private(
             ))
         }
     };
-    let spki = match &key {
-        Key::Rsa(k) => {
-            crate::der::rsa_spki(&crate::der::rsa_public_key(&k.modulus, &k.public_exponent))
-        }
-        Key::Ec(k) => crate::der::ec_spki(k.curve, &k.point),
-    };
+    let spki = key.spki();
     add_key_facts(&mut attrs, &spki)?;
     let (mut row, attributes) = new_object(cx, ObjectType::PRIVATE_KEY, attrs)?;
     row.key_format = Some(i64::from(kb.format.0));
     row.public_material = Some(spki);
     let id = row.id.clone();
     let hsm_id = id.clone();
-    cx.state
-        .hsm
-        .run(move |hsm, s| match &key {
-            Key::Rsa(k) => hsm.import_rsa_private(s, hsm_id.as_bytes(), k),
-            Key::Ec(k) => hsm.import_ec_private(s, hsm_id.as_bytes(), k),
-        })
-        .await?;
+    cx.state.hsm.run(move |hsm, s| hsm.import_private(s, hsm_id.as_bytes(), &key)).await?;
     if let Err(e) = cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await {
         // Not recorded: take the key out of the HSM again rather than leave it orphaned.
         let hsm_id = id.clone();
