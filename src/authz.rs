@@ -17,12 +17,6 @@ impl Principal {
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The principal named by a DER client certificate: its subject.
-    pub(crate) fn from_certificate(der: &[u8]) -> Option<Principal> {
-        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-        Some(Principal(cert.subject().to_string()))
-    }
 }
 
 impl fmt::Display for Principal {
@@ -31,20 +25,24 @@ impl fmt::Display for Principal {
     }
 }
 
-/// Whether a client certificate (DER) may connect: refused when this CA revoked it (through
-/// the API, ACME or KMIP Revoke), or when the store cannot say (fail closed). The refusal
-/// is audited. Certificates the store does not know (such as `strongroom client-cert`'s)
-/// pass: the TLS layer already checked their chain.
-pub(crate) async fn certificate_allowed(
+/// The principal a client certificate (DER) names, if it may connect: not when this CA
+/// revoked it (through the API, ACME or KMIP Revoke), nor when the store cannot say (fail
+/// closed); a refusal is audited. Certificates the store does not know (such as
+/// `strongroom client-cert`'s) pass: the TLS layer already checked their chain.
+pub(crate) async fn connecting_principal(
     store: &crate::store::Store,
     der: &[u8],
     listener: &'static str,
-) -> bool {
-    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else { return false };
+) -> Option<Principal> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        tracing::info!(listener, "client certificate does not parse");
+        return None;
+    };
+    let principal = Principal(cert.subject().to_string());
     let serial = hex::encode(cert.raw_serial());
     let refused = match store.certificate(&serial).await {
         Ok(Some(c)) if c.revoked_at.is_some() => "the certificate is revoked",
-        Ok(_) => return true,
+        Ok(_) => return Some(principal),
         Err(e) => {
             tracing::warn!(error = %e, "client certificate revocation check failed");
             "its revocation could not be checked"
@@ -54,7 +52,7 @@ pub(crate) async fn certificate_allowed(
     store
         .audit(crate::store::AuditEvent {
             at: crate::util::now(),
-            principal: cert.subject().to_string(),
+            principal: principal.0,
             protocol: listener,
             operation: "connect".to_owned(),
             object_id: None,
@@ -62,7 +60,7 @@ pub(crate) async fn certificate_allowed(
             detail: Some(format!("client certificate {serial}: {refused}")),
         })
         .await;
-    false
+    None
 }
 
 /// Username/password credentials from the configuration: the SHA-256 of each password and

@@ -191,13 +191,17 @@ pub(crate) async fn serve(
                 tracing::info!(%peer, "HTTPS handshake failed");
                 return;
             };
-            let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned();
-            if let Some(der) = &leaf {
-                if !crate::authz::certificate_allowed(&store, der, "api").await {
-                    return;
+            // A client certificate is optional here; one that may not connect ends it.
+            let client = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+                Some(der) => {
+                    let der = der.clone();
+                    match crate::authz::connecting_principal(&store, &der, "api").await {
+                        Some(p) => Some(p),
+                        None => return,
+                    }
                 }
-            }
-            let client = leaf.and_then(|c| Principal::from_certificate(&c));
+                None => None,
+            };
             let app = app.layer(axum::Extension(Peer(client)));
             serve_connection(TokioIo::new(tls), app, peer).await;
         });

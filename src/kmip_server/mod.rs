@@ -63,15 +63,14 @@ pub(crate) async fn serve(
                     return;
                 }
             };
-            let leaf = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned();
-            if let Some(der) = &leaf {
-                if !crate::authz::certificate_allowed(&state.store, der, "kmip").await {
-                    return;
-                }
-            }
-            let principal = leaf.and_then(|c| Principal::from_certificate(&c));
-            let Some(principal) = principal else {
-                tracing::info!(%peer, "KMIP client certificate without a usable subject");
+            // The handshake required a certificate.
+            let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned()
+            else {
+                return;
+            };
+            let Some(principal) =
+                crate::authz::connecting_principal(&state.store, &leaf, "kmip").await
+            else {
                 return;
             };
             tokio::select! {
