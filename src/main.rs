@@ -12,6 +12,7 @@ mod creds;
 mod der;
 mod hsm;
 mod http;
+mod kdf;
 mod kmip_server;
 mod metrics;
 mod oaep;

@@ -1,6 +1,7 @@
 //! Encrypt and Decrypt in the HSM with AES: a FIPS-197 known answer (ECB), CBC with a
 //! server-chosen IV, AES-GCM with associated data, and what bad input gets (a tampered
-//! tag, a key whose usage mask or state forbids the operation, streaming requests).
+//! tag, a key whose usage mask or state forbids the operation, streaming requests); HMAC,
+//! Hash, Get with key wrapping, and Derive Key.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -8,8 +9,8 @@ mod common;
 use common::*;
 use kmip::attributes::{names, Attribute};
 use kmip::enums::{
-    usage_mask, BlockCipherMode, CryptographicAlgorithm, KeyFormatType, Operation, PaddingMethod,
-    ResultReason,
+    usage_mask, BlockCipherMode, CryptographicAlgorithm, DerivationMethod, KeyFormatType, LinkType,
+    ObjectType, Operation, PaddingMethod, ResultReason, SecretDataType,
 };
 use kmip::{ProtocolVersion, Tag, Ttlv, Value};
 
@@ -183,6 +184,184 @@ fn hmac_in_the_hsm_matches_rfc_4231() {
     let mut bad = mac.clone();
     bad[5] ^= 0x10;
     assert!(!verify(&mut c, &bad));
+    // RFC 4231 §4.3 (test case 2): a 4-byte key, shorter than SoftHSM accepts for HMAC.
+    let short = register_key(&mut c, CryptographicAlgorithm::HMAC_SHA256, b"Jefe", mask, true);
+    let r =
+        c.ok(Operation::MAC, vec![uid(&short), bytes(Tag::DATA, b"what do ya want for nothing?")]);
+    assert_eq!(
+        hex::encode(field(&r, Tag::MAC_DATA)),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+    server.stop();
+}
+
+fn derive_payload(
+    bases: &[&str],
+    method: DerivationMethod,
+    params: Vec<Ttlv>,
+    attrs: &[Attribute],
+) -> Vec<Ttlv> {
+    let mut p = vec![enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0)];
+    p.extend(bases.iter().map(|b| uid(b)));
+    p.push(enumeration(Tag::DERIVATION_METHOD, method.0));
+    p.push(Ttlv::structure(Tag::DERIVATION_PARAMETERS, params));
+    p.extend(kmip::attributes::write_attributes(attrs, ProtocolVersion::V2_1));
+    p
+}
+
+fn links(c: &mut Client, id: &str) -> Vec<(u32, String)> {
+    let r = c.ok(Operation::GET_ATTRIBUTES, vec![uid(id)]);
+    r.find(Tag::ATTRIBUTES)
+        .unwrap()
+        .find_all(Tag::LINK)
+        .map(|l| {
+            let t = l.find(Tag::LINK_TYPE).unwrap().as_enum().unwrap();
+            (t, l.find(Tag::LINKED_OBJECT_IDENTIFIER).unwrap().as_text().unwrap().to_owned())
+        })
+        .collect()
+}
+
+/// Derive Key (KMIP 1.4 §4.6) beyond what PyKMIP sends (`tests/pykmip/lifecycle.py derive`
+/// checks the derived values against Python's own implementations): the links both ways,
+/// the key and Secret Data pair, and precise refusals that store nothing.
+#[test]
+fn derive_key_links_both_ways_and_refuses_bad_requests() {
+    let (_dir, server, _certs, mut c) = started("strongroom-derive", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let mask = usage_mask::DERIVE_KEY;
+    let key = register_key(&mut c, CryptographicAlgorithm::HMAC_SHA512, &[0x42; 64], mask, true);
+    let aes_128 = aes_attributes(128);
+    let data = bytes(Tag::DERIVATION_DATA, b"context");
+    // The key's own algorithm names the PRF (HMAC-SHA512) when the request names none.
+    let payload = derive_payload(&[&key], DerivationMethod::HMAC, vec![data.clone()], &aes_128);
+    let derived = uid_of(&c.ok(Operation::DERIVE_KEY, payload));
+    let material = key_material(&c.ok(Operation::GET, vec![uid(&derived)]));
+    let expected = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA512, &[0x42; 64]),
+        b"context",
+    );
+    assert_eq!(material, expected.as_ref()[..16]);
+    assert_eq!(links(&mut c, &derived), [(LinkType::DERIVATION_BASE_OBJECT_LINK.0, key.clone())]);
+    assert_eq!(links(&mut c, &key), [(LinkType::DERIVED_KEY_LINK.0, derived.clone())]);
+
+    // Derivation Data from a Secret Data object: the same as giving it in the request.
+    let secret = uid_of(&c.ok(
+        Operation::REGISTER,
+        vec![
+            enumeration(Tag::OBJECT_TYPE, ObjectType::SECRET_DATA.0),
+            kmip::attributes::write_attributes(
+                &[
+                    Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(mask)),
+                    Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
+                ],
+                ProtocolVersion::V2_1,
+            )
+            .remove(0),
+            Ttlv::structure(
+                Tag::SECRET_DATA,
+                vec![
+                    enumeration(Tag::SECRET_DATA_TYPE, SecretDataType::SEED.0),
+                    Ttlv::structure(
+                        Tag::KEY_BLOCK,
+                        vec![
+                            enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::OPAQUE.0),
+                            Ttlv::structure(
+                                Tag::KEY_VALUE,
+                                vec![bytes(Tag::KEY_MATERIAL, b"context")],
+                            ),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    ));
+    let payload = derive_payload(&[&key, &secret], DerivationMethod::HMAC, vec![], &aes_128);
+    let from_secret = uid_of(&c.ok(Operation::DERIVE_KEY, payload));
+    assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&from_secret)])), material);
+    assert_eq!(links(&mut c, &secret), [(LinkType::DERIVED_KEY_LINK.0, from_secret.clone())]);
+
+    let refused = |c: &mut Client, payload: Vec<Ttlv>, reason: ResultReason| {
+        let item = c.call(Operation::DERIVE_KEY, payload);
+        assert_eq!(item.result_reason, Some(reason), "{item:?}");
+    };
+    let count = |c: &mut Client| {
+        let r = c.ok(Operation::LOCATE, vec![]);
+        r.find_all(Tag::UNIQUE_IDENTIFIER).count()
+    };
+    let before = count(&mut c);
+    // Both a Secret Data object and Derivation Data.
+    let p = derive_payload(&[&key, &secret], DerivationMethod::HMAC, vec![data.clone()], &aes_128);
+    refused(&mut c, p, ResultReason::INVALID_FIELD);
+    // More than HMAC-SHA512 gives.
+    let long = vec![
+        Attribute::new(
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(CryptographicAlgorithm::HMAC_SHA256.0),
+        ),
+        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(1024)),
+    ];
+    refused(
+        &mut c,
+        derive_payload(&[&key], DerivationMethod::HMAC, vec![data.clone()], &long),
+        ResultReason::INVALID_FIELD,
+    );
+    // An AES key of a length AES does not have, and no length at all.
+    let odd =
+        vec![aes_128[0].clone(), Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(136))];
+    refused(
+        &mut c,
+        derive_payload(&[&key], DerivationMethod::HMAC, vec![data.clone()], &odd),
+        ResultReason::INVALID_FIELD,
+    );
+    refused(
+        &mut c,
+        derive_payload(&[&key], DerivationMethod::HMAC, vec![data.clone()], &aes_128[..1]),
+        ResultReason::INVALID_FIELD,
+    );
+    // PBKDF2 without a salt, with zero iterations.
+    let iterations = |n| int(Tag::ITERATION_COUNT, n);
+    refused(
+        &mut c,
+        derive_payload(&[&key], DerivationMethod::PBKDF2, vec![iterations(10)], &aes_128),
+        ResultReason::INVALID_FIELD,
+    );
+    let salted = vec![bytes(Tag::SALT, b"salt"), iterations(0)];
+    refused(
+        &mut c,
+        derive_payload(&[&key], DerivationMethod::PBKDF2, salted, &aes_128),
+        ResultReason::INVALID_FIELD,
+    );
+    // ENCRYPT needs an AES key; ECDH-style derivation is not offered.
+    refused(
+        &mut c,
+        derive_payload(&[&key], DerivationMethod::ENCRYPT, vec![data.clone()], &aes_128),
+        ResultReason::FEATURE_NOT_SUPPORTED,
+    );
+    refused(
+        &mut c,
+        derive_payload(&[&key], DerivationMethod::ASYMMETRIC_KEY, vec![data.clone()], &aes_128),
+        ResultReason::FEATURE_NOT_SUPPORTED,
+    );
+    // A key whose usage mask lacks Derive Key, and an unknown object.
+    let mac_only = register_key(
+        &mut c,
+        CryptographicAlgorithm::HMAC_SHA256,
+        &[1; 32],
+        usage_mask::MAC_GENERATE,
+        true,
+    );
+    refused(
+        &mut c,
+        derive_payload(&[&mac_only], DerivationMethod::HMAC, vec![data.clone()], &aes_128),
+        ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
+    );
+    refused(
+        &mut c,
+        derive_payload(&["no-such-key"], DerivationMethod::HMAC, vec![data], &aes_128),
+        ResultReason::ITEM_NOT_FOUND,
+    );
+    assert_eq!(count(&mut c), before + 1, "only the MAC key was stored");
+    assert_eq!(links(&mut c, &key).len(), 2, "failed derivations add no links");
     server.stop();
 }
 

@@ -55,11 +55,12 @@ fn pykmip_client_lifecycle_across_restart_and_isolation() {
 }
 
 #[test]
-fn pykmip_client_key_pairs_signatures_and_encryption() {
+fn pykmip_client_key_pairs_signatures_encryption_and_derivation() {
     let dir = temp_dir("strongroom-pykmip-crypto");
     let server = Server::start(&dir);
     let certs = client_cert(&dir, "carol");
     pykmip("crypto", &server, &certs, "carol", &dir.join("unused.json"));
+    pykmip("derive", &server, &certs, "carol", &dir.join("unused.json"));
     server.stop();
 }
 

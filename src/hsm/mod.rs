@@ -14,7 +14,7 @@ mod symmetric;
 pub(crate) use asymmetric::{Hash, Message, PairSpec, RawKey, Scheme};
 pub(crate) use error::HsmError;
 pub(crate) use signer::{Curve, EcKey, EcSigner};
-pub(crate) use symmetric::{AesMode, MacOutcome};
+pub(crate) use symmetric::{AesMode, Derivation, MacOutcome};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -15,6 +15,39 @@ pub(crate) enum MacOutcome {
     Verified(bool),
 }
 
+/// What [`Hsm::derive`] computes with a derivation key (KMIP 1.4 §4.6 methods).
+pub(crate) enum Derivation {
+    Pbkdf2 {
+        hash: Hash,
+        salt: Vec<u8>,
+        iterations: u32,
+    },
+    /// The digest of the Derivation Data, or of the key when there is none.
+    Digest {
+        hash: Hash,
+        data: Option<Vec<u8>>,
+    },
+    Hmac {
+        hash: Hash,
+        data: Vec<u8>,
+    },
+    /// RFC 5869: extract with the salt (zeros when empty), expand with `info`.
+    Hkdf {
+        hash: Hash,
+        salt: Vec<u8>,
+        info: Vec<u8>,
+    },
+    Encrypt {
+        mode: AesMode,
+        data: Vec<u8>,
+    },
+    Sp800108 {
+        hash: Hash,
+        mode: crate::kdf::Sp800108,
+        data: Vec<u8>,
+    },
+}
+
 /// AES modes of [`Hsm::aes_cipher`].
 #[derive(Clone, Debug)]
 pub(crate) enum AesMode {
@@ -88,39 +121,68 @@ impl Hsm {
         data: &[u8],
         expected: Option<&[u8]>,
     ) -> Result<MacOutcome, HsmError> {
-        let template = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::GENERIC_SECRET),
-            Attribute::Value(key.to_vec()),
-            Attribute::Token(false),
-            Attribute::Private(false),
-            Attribute::Sensitive(true),
-            Attribute::Sign(true),
-            Attribute::Verify(true),
-        ];
-        let handle = s.create_object(&template)?;
-        let mechanism = match hash {
-            Hash::Sha1 => Mechanism::Sha1Hmac,
-            Hash::Sha256 => Mechanism::Sha256Hmac,
-            Hash::Sha384 => Mechanism::Sha384Hmac,
-            Hash::Sha512 => Mechanism::Sha512Hmac,
-        };
-        let result = match expected {
-            None => s.sign(&mechanism, handle, data).map(MacOutcome::Mac),
-            Some(mac) => match s.verify(&mechanism, handle, data, mac) {
-                Ok(()) => Ok(MacOutcome::Verified(true)),
-                Err(cryptoki::error::Error::Pkcs11(
-                    cryptoki::error::RvError::SignatureInvalid
-                    | cryptoki::error::RvError::SignatureLenRange,
-                    _,
-                )) => Ok(MacOutcome::Verified(false)),
-                Err(e) => Err(e),
-            },
-        };
-        let destroyed = s.destroy_object(handle);
-        let out = result?;
-        destroyed?;
-        Ok(out)
+        with_hmac_key(s, key, hash, |handle| {
+            let mechanism = hmac_mechanism(hash);
+            match expected {
+                None => Ok(MacOutcome::Mac(s.sign(&mechanism, handle, data)?)),
+                Some(mac) => match s.verify(&mechanism, handle, data, mac) {
+                    Ok(()) => Ok(MacOutcome::Verified(true)),
+                    Err(cryptoki::error::Error::Pkcs11(
+                        cryptoki::error::RvError::SignatureInvalid
+                        | cryptoki::error::RvError::SignatureLenRange,
+                        _,
+                    )) => Ok(MacOutcome::Verified(false)),
+                    Err(e) => Err(e.into()),
+                },
+            }
+        })
+    }
+
+    /// Runs `f` with an HMAC keyed by `key` in the HSM, as a function from data to MAC: one
+    /// session object serves every call a key derivation makes (PBKDF2 makes one per
+    /// iteration).
+    pub(crate) fn with_hmac<T>(
+        &self,
+        s: &Session,
+        key: &[u8],
+        hash: Hash,
+        f: impl FnOnce(&mut crate::kdf::Prf<'_, HsmError>) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
+        with_hmac_key(s, key, hash, |handle| {
+            let mechanism = hmac_mechanism(hash);
+            f(&mut |data: &[u8]| Ok(s.sign(&mechanism, handle, data)?))
+        })
+    }
+
+    /// Derives key material from `key` as `how` says, every use of the key inside the HSM:
+    /// `len` bytes, or for the digest, HMAC and encryption methods, their whole output
+    /// (which the caller checks is long enough).
+    pub(crate) fn derive(
+        &self,
+        s: &Session,
+        how: &Derivation,
+        key: &[u8],
+        len: usize,
+    ) -> Result<Vec<u8>, HsmError> {
+        use crate::kdf;
+        match how {
+            Derivation::Pbkdf2 { hash, salt, iterations } => {
+                self.with_hmac(s, key, *hash, |prf| kdf::pbkdf2(prf, salt, *iterations, len))
+            }
+            Derivation::Digest { hash, data } => {
+                self.digest(s, *hash, data.as_deref().unwrap_or(key))
+            }
+            Derivation::Hmac { hash, data } => self.with_hmac(s, key, *hash, |prf| prf(data)),
+            Derivation::Hkdf { hash, salt, info } => {
+                let salt = if salt.is_empty() { vec![0; hash.len()] } else { salt.clone() };
+                let prk = self.with_hmac(s, &salt, *hash, |prf| prf(key))?;
+                self.with_hmac(s, &prk, *hash, |prf| kdf::hkdf_expand(prf, info, len))
+            }
+            Derivation::Encrypt { mode, data } => self.aes_cipher(s, key, mode, true, data),
+            Derivation::Sp800108 { hash, mode, data } => {
+                self.with_hmac(s, key, *hash, |prf| kdf::sp800_108(prf, mode, data, len))
+            }
+        }
     }
 
     /// Wraps `material` under the AES key `wrapping_key` with AES Key Wrap (RFC 3394; RFC 5649
@@ -183,4 +245,45 @@ impl Hsm {
     pub(crate) fn seed_random(&self, s: &Session, seed: &[u8]) -> Result<(), HsmError> {
         Ok(s.seed_random(seed)?)
     }
+}
+
+fn hmac_mechanism(hash: Hash) -> Mechanism<'static> {
+    match hash {
+        Hash::Sha1 => Mechanism::Sha1Hmac,
+        Hash::Sha256 => Mechanism::Sha256Hmac,
+        Hash::Sha384 => Mechanism::Sha384Hmac,
+        Hash::Sha512 => Mechanism::Sha512Hmac,
+    }
+}
+
+/// Runs `f` with `key` as a short-lived generic-secret session object for HMAC with `hash`,
+/// destroyed afterwards whatever `f` returned. SoftHSM refuses HMAC keys shorter than the
+/// hash; HMAC pads short keys with zeros to the hash's block (RFC 2104 §2), so padding them
+/// to the hash's length first gives the same MAC.
+fn with_hmac_key<T>(
+    s: &Session,
+    key: &[u8],
+    hash: Hash,
+    f: impl FnOnce(cryptoki::object::ObjectHandle) -> Result<T, HsmError>,
+) -> Result<T, HsmError> {
+    let mut value = key.to_vec();
+    if value.len() < hash.len() {
+        value.resize(hash.len(), 0);
+    }
+    let template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Value(value),
+        Attribute::Token(false),
+        Attribute::Private(false),
+        Attribute::Sensitive(true),
+        Attribute::Sign(true),
+        Attribute::Verify(true),
+    ];
+    let handle = s.create_object(&template)?;
+    let result = f(handle);
+    let destroyed = s.destroy_object(handle);
+    let out = result?;
+    destroyed?;
+    Ok(out)
 }

@@ -22,6 +22,7 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::CREATE_KEY_PAIR,
     Operation::REGISTER,
     Operation::CERTIFY,
+    Operation::DERIVE_KEY,
     Operation::RE_KEY,
     Operation::RE_KEY_KEY_PAIR,
     Operation::LOCATE,
@@ -298,6 +299,9 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
             ops::key_pair::rekey(cx, p::rekey_key_pair::Request::from_ttlv(pl)?).await
         }
         Operation::CERTIFY => ops::certify::handle(cx, p::certify::Request::from_ttlv(pl)?).await,
+        Operation::DERIVE_KEY => {
+            ops::derive::handle(cx, p::derive_key::Request::from_ttlv(pl)?).await
+        }
         Operation::LOCATE => ops::locate::handle(cx, p::locate::Request::from_ttlv(pl)?).await,
         Operation::ACTIVATE => {
             ops::activate::handle(cx, p::activate::Request::from_ttlv(pl)?).await

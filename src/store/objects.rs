@@ -205,13 +205,7 @@ impl Store {
         // Touching the object first locks its row, so concurrent adds (another replica's)
         // take turns and each sees the index the other used.
         touch(&mut tx, id, now).await?;
-        let (next,): (i64,) = sqlx::query_as(
-            "SELECT COALESCE(MAX(idx) + 1, 0) FROM attributes WHERE object_id = $1 AND name = $2",
-        )
-        .bind(id)
-        .bind(&attr.name)
-        .fetch_one(&mut *tx)
-        .await?;
+        let next = next_index(&mut tx, id, &attr.name).await?;
         insert_attributes(&mut tx, &[(id, attr, next)]).await?;
         tx.commit().await?;
         Ok(next)
@@ -347,14 +341,29 @@ impl Store {
                 .bind(&old.id)
                 .execute(&mut *tx)
                 .await?;
-            let (next,): (i64,) = sqlx::query_as(
-                "SELECT COALESCE(MAX(idx) + 1, 0) FROM attributes WHERE object_id = $1 AND name = $2",
-            )
-            .bind(&old.id)
-            .bind(&r.old_link.name)
-            .fetch_one(&mut *tx)
-            .await?;
+            let next = next_index(&mut tx, &old.id, &r.old_link.name).await?;
             insert_attributes(&mut tx, &[(old.id.as_str(), r.old_link, next)]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a derived object and gives each object it was derived from `base_link` (its
+    /// Derived Key link, KMIP 1.4 §4.6), in one transaction.
+    pub(crate) async fn insert_derived(
+        &self,
+        new: NewObject<'_>,
+        bases: &[String],
+        base_link: &Attribute,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        super::writer::insert_object_row(&mut tx, &new.row).await?;
+        insert_attributes(&mut tx, &indexed(&new.row.id, new.attributes)).await?;
+        for id in bases {
+            touch(&mut tx, id, now).await?;
+            let next = next_index(&mut tx, id, &base_link.name).await?;
+            insert_attributes(&mut tx, &[(id.as_str(), base_link, next)]).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -477,6 +486,22 @@ pub(super) async fn insert_attributes(
     });
     q.query()?.execute(&mut **tx).await?;
     Ok(())
+}
+
+/// The index a new instance of attribute `name` of object `id` gets.
+async fn next_index(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    id: &str,
+    name: &str,
+) -> Result<i64, StoreError> {
+    let (next,): (i64,) = sqlx::query_as(
+        "SELECT COALESCE(MAX(idx) + 1, 0) FROM attributes WHERE object_id = $1 AND name = $2",
+    )
+    .bind(id)
+    .bind(name)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(next)
 }
 
 async fn touch(tx: &mut sqlx::Transaction<'_, Any>, id: &str, now: i64) -> Result<(), StoreError> {

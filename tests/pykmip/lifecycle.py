@@ -9,6 +9,12 @@ Usage: lifecycle.py PHASE --port P --certs DIR --name CLIENT --state FILE
           and Locate by its name finds nothing
   crypto  key pairs (RSA-2048, EC P-256) sign and verify; an AES key encrypts and decrypts
           (CBC with PKCS#5, server-chosen IV)
+  derive  Derive Key with every method PyKMIP sends: PBKDF2 from a registered password,
+          HMAC, HASH, ENCRYPT (AES-CBC) and NIST SP 800-108 counter mode from registered keys;
+          each derived key (Get) equals what Python's hashlib/hmac and the `cryptography`
+          package compute from the same inputs; refusals for a key without
+          the Derive Key usage and for a length the method cannot give (PyKMIP cannot
+          decode Link attributes; `kmip_crypto.rs` checks the links)
   objects register an X.509 certificate and RSA (PKCS#1) and EC (X.509) public keys, Get
           them back byte for byte, Locate by object type, read their attributes, verify
           signatures made outside with the registered keys, Destroy
@@ -65,7 +71,7 @@ def refused(fn, reason):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("phase", choices=["create", "check", "deny", "crypto", "objects"])
+    p.add_argument("phase", choices=["create", "check", "deny", "crypto", "derive", "objects"])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--certs", required=True)
     p.add_argument("--name", required=True)
@@ -88,6 +94,8 @@ def main():
     if args.phase == "crypto":
         crypto(args)
         return
+    if args.phase == "derive":
+        return derive(args)
     if args.phase == "objects":
         registered_objects(args)
         return
@@ -197,6 +205,77 @@ def crypto(args):
         )
         expect(c.decrypt(theirs, uid=private, cryptographic_parameters=oaep) == secret, "OAEP from cryptography")
     print("crypto ok")
+
+
+def derive(args):
+    import hashlib
+    import hmac
+    from kmip.pie import objects
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.kdf.kbkdf import CounterLocation, KBKDFHMAC, Mode
+
+    M = enums.DerivationMethod
+    A = enums.CryptographicAlgorithm
+    derive_mask = [enums.CryptographicUsageMask.DERIVE_KEY]
+    sha256 = {"hashing_algorithm": enums.HashingAlgorithm.SHA_256}
+    with client(args, args.name) as c:
+        def registered(obj):
+            uid = c.register(obj)
+            c.activate(uid)
+            return uid
+
+        def derived(base, method, params, bits, algorithm=A.AES, object_type=enums.ObjectType.SYMMETRIC_KEY):
+            uid = c.derive_key(object_type, base, method, params,
+                               cryptographic_length=bits, cryptographic_algorithm=algorithm)
+            return uid, c.get(uid).value
+
+        hmac_key = bytes(range(32))
+        mac_base = registered(objects.SymmetricKey(A.HMAC_SHA256, 256, hmac_key, masks=derive_mask))
+        data = b"strongroom derivation data"
+
+        uid, value = derived([mac_base], M.HMAC, {"cryptographic_parameters": sha256, "derivation_data": data}, 128)
+        expect(value == hmac.new(hmac_key, data, "sha256").digest()[:16], "HMAC derivation")
+        expect(c.get_attributes(uid, ["Cryptographic Length"])[1][0].attribute_value.value == 128, "length")
+
+        _, value = derived([mac_base], M.NIST800_108_C, {"cryptographic_parameters": sha256,
+                                                         "derivation_data": b"label\x00context"}, 256)
+        kbkdf = KBKDFHMAC(algorithm=hashes.SHA256(), mode=Mode.CounterMode, length=32, rlen=4, llen=4,
+                          location=CounterLocation.BeforeFixed, label=b"label", context=b"context", fixed=None)
+        expect(value == kbkdf.derive(hmac_key), "SP 800-108 counter mode equals cryptography's KBKDFHMAC")
+
+        password = registered(objects.SecretData(b"correct horse battery staple",
+                                                 enums.SecretDataType.PASSWORD, masks=derive_mask))
+        _, value = derived([password], M.PBKDF2, {"cryptographic_parameters": sha256, "salt": b"NaCl",
+                                                  "iteration_count": 4096}, 256)
+        expect(value == hashlib.pbkdf2_hmac("sha256", b"correct horse battery staple", b"NaCl", 4096, 32), "PBKDF2")
+
+        _, value = derived([mac_base], M.HASH, {"cryptographic_parameters": sha256, "derivation_data": data},
+                           256, algorithm=None, object_type=enums.ObjectType.SECRET_DATA)
+        expect(value == hashlib.sha256(data).digest(), "HASH derivation into Secret Data")
+
+        aes_key = bytes(range(100, 132))
+        aes_base = registered(objects.SymmetricKey(A.AES, 256, aes_key, masks=derive_mask))
+        iv = bytes(range(16))
+        block_data = bytes(range(200, 232))
+        _, value = derived([aes_base], M.ENCRYPT, {
+            "cryptographic_parameters": {"block_cipher_mode": enums.BlockCipherMode.CBC,
+                                         "padding_method": enums.PaddingMethod.NONE},
+            "initialization_vector": iv, "derivation_data": block_data}, 256)
+        enc = Cipher(algorithms.AES(aes_key), modes.CBC(iv)).encryptor()
+        expect(value == enc.update(block_data) + enc.finalize(), "ENCRYPT derivation (AES-CBC)")
+
+        no_derive = registered(objects.SymmetricKey(A.HMAC_SHA256, 256, hmac_key,
+                                                    masks=[enums.CryptographicUsageMask.MAC_GENERATE]))
+        refused(lambda: c.derive_key(enums.ObjectType.SYMMETRIC_KEY, [no_derive], M.HMAC,
+                                     {"cryptographic_parameters": sha256, "derivation_data": data},
+                                     cryptographic_length=128, cryptographic_algorithm=A.AES),
+                enums.ResultReason.PERMISSION_DENIED)
+        refused(lambda: c.derive_key(enums.ObjectType.SECRET_DATA, [mac_base], M.HMAC,
+                                     {"cryptographic_parameters": sha256, "derivation_data": data},
+                                     cryptographic_length=512),
+                enums.ResultReason.INVALID_FIELD)
+    print("derive ok")
 
 
 def registered_objects(args):

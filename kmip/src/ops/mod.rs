@@ -8,6 +8,7 @@ pub mod certify;
 pub mod create;
 pub mod create_key_pair;
 pub mod delete_attribute;
+pub mod derive_key;
 pub mod destroy;
 pub mod discover_versions;
 pub mod encrypt;

@@ -8,6 +8,7 @@ pub(crate) mod attributes;
 pub(crate) mod certify;
 pub(crate) mod create;
 pub(crate) mod crypt;
+pub(crate) mod derive;
 pub(crate) mod destroy;
 pub(crate) mod get;
 pub(crate) mod get_attributes;

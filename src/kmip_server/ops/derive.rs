@@ -1,0 +1,251 @@
+//! Derive Key (KMIP 1.4 §4.6): a Symmetric Key or Secret Data derived from a symmetric key
+//! or Secret Data. Every use of the derivation key happens in the HSM (HMAC, digest, AES);
+//! `crate::kdf` only arranges the PRF's inputs. The result is sealed like any other key,
+//! and the objects are linked both ways (Derived Key, Derivation Base Object).
+
+use kmip::attributes::{find, names, Attribute};
+use kmip::enums::{
+    usage_mask, BlockCipherMode, CryptographicAlgorithm, DerivationMethod as Method, KeyFormatType,
+    LinkType, ObjectType, PaddingMethod, SecretDataType,
+};
+use kmip::ops::derive_key::{self, DerivationParameters};
+use kmip::ops::encrypt::CryptographicParameters;
+use kmip::Value;
+
+use super::{check_use, key_parameters, OpCtx, Outcome};
+use crate::hsm::{AesMode, Derivation, Hash};
+use crate::kdf::Sp800108;
+use crate::kmip_server::error::OpError;
+use crate::store::{NewObject, ObjectRow};
+
+/// The longest object Derive Key makes, in bits: room for several keys and IVs at once.
+const MAX_BITS: i32 = 8192;
+/// The most PBKDF2 iterations accepted (OWASP's advice for HMAC-SHA1 is 1.3 million); each
+/// is one HMAC in the HSM, so this bounds a request to seconds.
+const MAX_ITERATIONS: i32 = 2_000_000;
+
+pub(crate) async fn handle(cx: &OpCtx<'_>, req: derive_key::Request) -> Result<Outcome, OpError> {
+    let (sub_type, key_format) = match req.object_type {
+        ObjectType::SYMMETRIC_KEY => (None, KeyFormatType::RAW),
+        ObjectType::SECRET_DATA => (Some(i64::from(SecretDataType::SEED.0)), KeyFormatType::OPAQUE),
+        _ => return Err(OpError::Invalid("Derive Key makes Symmetric Keys or Secret Data")),
+    };
+    let bits = derived_length(req.object_type, &req.attributes)?;
+    let len = (bits / 8) as usize;
+    let (key_id, data_id) = match req.unique_identifiers.as_slice() {
+        [key] => (key.clone(), None),
+        [key, data] => (key.clone(), Some(data.clone())),
+        _ => {
+            return Err(OpError::Invalid(
+                "Derive Key takes a derivation key and at most one Secret Data object",
+            ))
+        }
+    };
+    let (key, key_attrs) = base(cx, &key_id).await?;
+    let mut given = req.parameters;
+    if let Some(data_id) = &data_id {
+        if given.data.is_some() {
+            return Err(OpError::Invalid(
+                "give the Derivation Data or a Secret Data object holding it, not both",
+            ));
+        }
+        let (row, _) = base(cx, data_id).await?;
+        if row.object_type != i64::from(ObjectType::SECRET_DATA.0) {
+            return Err(OpError::Invalid("the second object must be Secret Data"));
+        }
+        given.data = Some(open(cx, &row).await?);
+    }
+    let own = match find(&key_attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
+        Some(Value::Enumeration(a)) => Some(CryptographicAlgorithm(*a)),
+        _ => None,
+    };
+    let params = given.parameters.clone().unwrap_or_default().or(&key_parameters(&key_attrs)?);
+    let recipe = recipe(req.method, given, &params, own, len)?;
+
+    let (mut row, mut attributes) =
+        super::register::new_object(cx, req.object_type, req.attributes)?;
+    row.key_format = Some(i64::from(key_format.0));
+    let bases: Vec<String> = std::iter::once(key_id).chain(data_id).collect();
+    for b in &bases {
+        attributes.push(super::rekey::link(LinkType::DERIVATION_BASE_OBJECT_LINK, b));
+    }
+    let sealed_key =
+        key.sealed_material.clone().ok_or_else(|| OpError::Destroyed(key.id.clone()))?;
+    let (key_aad, new_aad) = (key.id.clone(), row.id.clone());
+    let sealed = cx
+        .state
+        .hsm
+        .run(move |hsm, s| {
+            let key = hsm.open_sealed(s, &sealed_key, key_aad.as_bytes())?;
+            let out = hsm.derive(s, &recipe, &key, len)?;
+            match out.get(..len) {
+                Some(material) => hsm.seal(s, material, new_aad.as_bytes()).map(Some),
+                None => Ok(None),
+            }
+        })
+        .await?
+        .ok_or(OpError::Invalid("the Cryptographic Length exceeds what the method derives"))?;
+    let (row, attributes) = super::register::prepare(row, sealed, sub_type, attributes);
+    let id = row.id.clone();
+    let derived = super::rekey::link(LinkType::DERIVED_KEY_LINK, &id);
+    cx.state
+        .store
+        .insert_derived(NewObject { row, attributes: &attributes }, &bases, &derived, cx.now)
+        .await?;
+    Ok(Outcome::new(derive_key::response(&id), Some(id)))
+}
+
+/// A base object the caller may derive from now, with its attributes.
+async fn base(cx: &OpCtx<'_>, id: &str) -> Result<(ObjectRow, Vec<Attribute>), OpError> {
+    let row = cx.load(id).await?;
+    if ![ObjectType::SYMMETRIC_KEY.0, ObjectType::SECRET_DATA.0].contains(&(row.object_type as u32))
+    {
+        return Err(OpError::Invalid("keys are derived from symmetric keys or Secret Data"));
+    }
+    let stored = cx.state.store.attributes(id).await?;
+    check_use(&row, &stored, cx.now, "Derive Key", true, usage_mask::DERIVE_KEY)?;
+    if row.sealed_material.is_none() {
+        return Err(OpError::Destroyed(id.to_owned()));
+    }
+    Ok((row, stored))
+}
+
+/// The bytes of a Secret Data object, opened in the HSM.
+async fn open(cx: &OpCtx<'_>, row: &ObjectRow) -> Result<Vec<u8>, OpError> {
+    let sealed = row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(row.id.clone()))?;
+    let aad = row.id.clone();
+    Ok(cx.state.hsm.run(move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes())).await?)
+}
+
+/// The derived object's length in bits (KMIP 1.4 §4.6: always given), and for a key, an
+/// algorithm and a length that fit each other.
+fn derived_length(object_type: ObjectType, attrs: &[Attribute]) -> Result<i32, OpError> {
+    let bits = match find(attrs, names::CRYPTOGRAPHIC_LENGTH).map(|a| &a.value) {
+        Some(Value::Integer(b)) if *b > 0 && *b % 8 == 0 && *b <= MAX_BITS => *b,
+        Some(_) => {
+            return Err(OpError::Invalid("Cryptographic Length must be whole bytes, at most 8192"))
+        }
+        None => return Err(OpError::Invalid("Cryptographic Length is required")),
+    };
+    if object_type == ObjectType::SYMMETRIC_KEY {
+        match find(attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
+            Some(Value::Enumeration(a)) if *a == CryptographicAlgorithm::AES.0 => {
+                if ![128, 192, 256].contains(&bits) {
+                    return Err(OpError::Invalid("AES keys are 128, 192 or 256 bits long"));
+                }
+            }
+            Some(_) => {}
+            None => {
+                return Err(OpError::Invalid("a derived key needs its Cryptographic Algorithm"))
+            }
+        }
+    }
+    Ok(bits)
+}
+
+/// The HMAC hash a method's PRF uses: the request's (or the key's) Hashing Algorithm, else
+/// the one the key's own HMAC algorithm names.
+fn prf_hash(
+    params: &CryptographicParameters,
+    own: Option<CryptographicAlgorithm>,
+) -> Result<Option<Hash>, OpError> {
+    if params.hashing_algorithm.is_some() {
+        return super::signature::hash(params.hashing_algorithm, Hash::Sha256).map(Some);
+    }
+    Ok(match own {
+        Some(CryptographicAlgorithm::HMAC_SHA1) => Some(Hash::Sha1),
+        Some(CryptographicAlgorithm::HMAC_SHA256) => Some(Hash::Sha256),
+        Some(CryptographicAlgorithm::HMAC_SHA384) => Some(Hash::Sha384),
+        Some(CryptographicAlgorithm::HMAC_SHA512) => Some(Hash::Sha512),
+        _ => None,
+    })
+}
+
+/// Checks the request for `method` and says what the HSM will compute.
+fn recipe(
+    method: Method,
+    given: DerivationParameters,
+    params: &CryptographicParameters,
+    own: Option<CryptographicAlgorithm>,
+    len: usize,
+) -> Result<Derivation, OpError> {
+    let needs_hash = || {
+        prf_hash(params, own)?.ok_or(OpError::Invalid(
+            "this derivation method needs a Hashing Algorithm (in Cryptographic Parameters)",
+        ))
+    };
+    let data = given.data;
+    let needs_data = || data.clone().ok_or(OpError::Invalid("Derivation Data is required"));
+    Ok(match method {
+        Method::PBKDF2 => {
+            let iterations = match given.iteration_count {
+                Some(n @ 1..=MAX_ITERATIONS) => n as u32,
+                Some(_) => return Err(OpError::Invalid("Iteration Count must be 1 to 2000000")),
+                None => return Err(OpError::Invalid("PBKDF2 needs an Iteration Count")),
+            };
+            let salt = given.salt.ok_or(OpError::Invalid("PBKDF2 needs a Salt"))?;
+            // PKCS #5's default PRF is HMAC-SHA1 (RFC 8018 Appendix A.2).
+            Derivation::Pbkdf2 {
+                hash: prf_hash(params, own)?.unwrap_or(Hash::Sha1),
+                salt,
+                iterations,
+            }
+        }
+        Method::HASH => {
+            let hash = super::signature::hash_of(params.hashing_algorithm)?;
+            Derivation::Digest { hash, data }
+        }
+        Method::HMAC => Derivation::Hmac { hash: needs_hash()?, data: needs_data()? },
+        Method::HKDF => {
+            let hash = needs_hash()?;
+            if len > 255 * hash.len() {
+                return Err(OpError::Invalid("HKDF derives at most 255 hash lengths"));
+            }
+            Derivation::Hkdf {
+                hash,
+                salt: given.salt.unwrap_or_default(),
+                info: data.unwrap_or_default(),
+            }
+        }
+        Method::ENCRYPT => {
+            if own != Some(CryptographicAlgorithm::AES) {
+                return Err(OpError::Unsupported("ENCRYPT derivation uses AES keys"));
+            }
+            let data = needs_data()?;
+            let pad = params.padding_method == Some(PaddingMethod::PKCS5);
+            let mode = match params.block_cipher_mode {
+                Some(BlockCipherMode::ECB) if !pad => AesMode::Ecb,
+                Some(BlockCipherMode::CBC) => {
+                    // An empty IV is assumed when none is given (KMIP 1.4 Table 182).
+                    let iv = given.iv.unwrap_or_else(|| vec![0; 16]);
+                    let iv =
+                        iv.try_into().map_err(|_| OpError::Invalid("CBC takes a 16-byte IV"))?;
+                    AesMode::Cbc { iv, pad }
+                }
+                None => {
+                    return Err(OpError::Invalid("ENCRYPT derivation needs a Block Cipher Mode"))
+                }
+                Some(_) => {
+                    return Err(OpError::Unsupported(
+                        "ENCRYPT derivation uses ECB without padding, or CBC",
+                    ))
+                }
+            };
+            if !pad && data.len() % 16 != 0 {
+                return Err(OpError::Invalid(
+                    "the Derivation Data must be whole 16-byte blocks without padding",
+                ));
+            }
+            Derivation::Encrypt { mode, data }
+        }
+        Method::NIST800_108_C | Method::NIST800_108_F | Method::NIST800_108_DPI => {
+            let mode = match method {
+                Method::NIST800_108_C => Sp800108::Counter,
+                Method::NIST800_108_F => Sp800108::Feedback { iv: given.iv.unwrap_or_default() },
+                _ => Sp800108::DoublePipeline,
+            };
+            Derivation::Sp800108 { hash: needs_hash()?, mode, data: data.unwrap_or_default() }
+        }
+        _ => return Err(OpError::Unsupported("this derivation method")),
+    })
+}
