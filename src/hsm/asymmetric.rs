@@ -8,7 +8,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::Session;
 use sha2::Digest as _;
 
-use super::{Hsm, HsmError};
+use super::{Hsm, HsmError, HsmSession};
 
 /// Which key pair to generate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,7 +126,7 @@ impl Hsm {
     /// CKA_ID. The private key is sensitive and never extractable.
     pub(crate) fn generate_key_pair(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         spec: PairSpec,
         private_id: &[u8],
         public_id: &[u8],
@@ -192,28 +192,28 @@ impl Hsm {
     /// slower. The copy keeps the original's protections.
     fn key_by_id(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         class: ObjectClass,
         id: &[u8],
     ) -> Result<ObjectHandle, HsmError> {
         let key = (id.to_vec(), class == ObjectClass::PRIVATE_KEY);
-        if let Some(h) = self.inner.key_copies.lock().map_err(|_| HsmError::Poisoned)?.get(&key) {
+        if let Some(h) = s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?.get(&key) {
             return Ok(*h);
         }
         let template =
             [Attribute::Class(class), Attribute::Id(id.to_vec()), Attribute::Token(true)];
         let token = s.find_objects(&template)?.first().copied().ok_or(HsmError::KeyNotFound)?;
-        let anchor = self.inner.anchor.lock().map_err(|_| HsmError::Poisoned)?;
+        let anchor = s.conn.anchor.lock().map_err(|_| HsmError::Poisoned)?;
         let copy = anchor.copy_object(token, &[Attribute::Token(false)])?;
         drop(anchor);
-        self.inner.key_copies.lock().map_err(|_| HsmError::Poisoned)?.insert(key, copy);
+        s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?.insert(key, copy);
         Ok(copy)
     }
 
     /// Signs with the private key `id`.
     pub(crate) fn sign(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         id: &[u8],
         scheme: Scheme,
         message: Message<'_>,
@@ -238,7 +238,7 @@ impl Hsm {
     /// Verifies a signature with the public key `id`; `Ok(false)` when it does not verify.
     pub(crate) fn verify(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         id: &[u8],
         scheme: Scheme,
         message: Message<'_>,
@@ -252,7 +252,7 @@ impl Hsm {
     /// `id`: sensitive and never extractable from then on, like a generated one.
     pub(crate) fn import_private(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         id: &[u8],
         key: &crate::der::PrivateKey,
     ) -> Result<(), HsmError> {
@@ -293,7 +293,7 @@ impl Hsm {
     /// has no HSM object): it becomes a session object for this one C_Verify.
     pub(crate) fn verify_spki(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         spki: &[u8],
         scheme: Scheme,
         message: Message<'_>,
@@ -309,7 +309,7 @@ impl Hsm {
     /// private key `id`.
     pub(crate) fn rsa_oaep(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         id: &[u8],
         label: &[u8],
         data: &[u8],
@@ -328,7 +328,7 @@ impl Hsm {
     /// caller pads (see `crate::oaep`); the result is as long as the modulus.
     pub(crate) fn rsa_raw(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         key: RawKey<'_>,
         data: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
@@ -355,8 +355,8 @@ impl Hsm {
 
     /// Destroys the objects with CKA_ID `id`, token objects and session copies alike (the two
     /// halves of a pair have different ids).
-    pub(crate) fn destroy_by_id(&self, s: &Session, id: &[u8]) -> Result<(), HsmError> {
-        let mut copies = self.inner.key_copies.lock().map_err(|_| HsmError::Poisoned)?;
+    pub(crate) fn destroy_by_id(&self, s: &HsmSession<'_>, id: &[u8]) -> Result<(), HsmError> {
+        let mut copies = s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?;
         copies.retain(|(key_id, _), _| key_id.as_slice() != id);
         drop(copies);
         for handle in s.find_objects(&[Attribute::Id(id.to_vec())])? {

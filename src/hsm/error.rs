@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use cryptoki::context::Function;
 use cryptoki::error::{Error as Pkcs11Error, RvError};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ pub(crate) enum HsmError {
     BadDigestLength,
     #[error("the HSM returned a signature of the wrong length")]
     BadSignature,
+    #[error("the HSM is unavailable; reconnecting (last error: {0})")]
+    Unavailable(String),
     #[error("HSM worker task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
     #[error("HSM session pool lock poisoned")]
@@ -71,7 +74,39 @@ impl HsmError {
                     | RvError::TokenNotPresent
                     | RvError::FunctionFailed
             )
-        ) || matches!(self, HsmError::Join(_))
+        ) || matches!(self, HsmError::Join(_) | HsmError::Unavailable(_))
+    }
+
+    /// Whether the device, the token or the library's state is gone, so that only
+    /// re-initialising the library and logging in again can help. Handles are never
+    /// client-supplied, so an invalid one means the connection's cached state is stale.
+    /// SoftHSM answers a failed AES-GCM tag check with CKR_GENERAL_ERROR: from a decryption
+    /// or verification that is the data's fault, not the device's.
+    pub(crate) fn is_device_lost(&self) -> bool {
+        if let HsmError::Pkcs11(Pkcs11Error::Pkcs11(RvError::GeneralError, f)) = self {
+            return !matches!(
+                f,
+                Function::Decrypt
+                    | Function::DecryptUpdate
+                    | Function::DecryptFinal
+                    | Function::Verify
+                    | Function::VerifyUpdate
+                    | Function::VerifyFinal
+            );
+        }
+        matches!(
+            self.rv(),
+            Some(
+                RvError::DeviceError
+                    | RvError::DeviceRemoved
+                    | RvError::TokenNotPresent
+                    | RvError::TokenNotRecognized
+                    | RvError::CryptokiNotInitialized
+                    | RvError::UserNotLoggedIn
+                    | RvError::ObjectHandleInvalid
+                    | RvError::KeyHandleInvalid
+            )
+        )
     }
 
     /// Whether the HSM refused the caller's data or parameters (a wrong tag, a bad length),
@@ -108,5 +143,27 @@ impl HsmError {
                     | RvError::UserNotLoggedIn
             )
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rv(rv: RvError, f: Function) -> HsmError {
+        HsmError::Pkcs11(Pkcs11Error::Pkcs11(rv, f))
+    }
+
+    #[test]
+    fn a_lost_device_is_told_from_bad_data() {
+        // SoftHSM's answer to a token directory that vanished under a key generation.
+        assert!(rv(RvError::GeneralError, Function::GenerateKeyPair).is_device_lost());
+        assert!(rv(RvError::DeviceRemoved, Function::Sign).is_device_lost());
+        assert!(rv(RvError::ObjectHandleInvalid, Function::Encrypt).is_device_lost());
+        // SoftHSM's answer to a tampered AES-GCM tag, and plain bad input.
+        assert!(!rv(RvError::GeneralError, Function::Decrypt).is_device_lost());
+        assert!(!rv(RvError::EncryptedDataInvalid, Function::Decrypt).is_device_lost());
+        assert!(!rv(RvError::KeySizeRange, Function::SignInit).is_device_lost());
+        assert!(!HsmError::Unavailable("down".into()).is_device_lost());
     }
 }

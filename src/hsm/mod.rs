@@ -16,8 +16,10 @@ pub(crate) use error::HsmError;
 pub(crate) use signer::{Curve, EcKey, EcSigner};
 pub(crate) use symmetric::{AesMode, Derivation, MacOutcome};
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::mechanism::aead::GcmParams;
@@ -42,25 +44,71 @@ pub(crate) struct HsmSettings {
     pub(crate) max_sessions: usize,
 }
 
-/// A handle on the HSM: cheap to clone, safe to share.
+/// A handle on the HSM: cheap to clone, safe to share. It reconnects by itself: an error
+/// that says the device, token or library state is gone takes the connection down, and the
+/// next calls (at growing intervals, 100 ms to 10 s) finalize and re-initialise the library,
+/// log in again and find the key-encryption key; meanwhile calls fail at once with
+/// [`HsmError::Unavailable`].
 #[derive(Clone)]
 pub(crate) struct Hsm {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
-struct Inner {
+struct Shared {
     ctx: Pkcs11,
+    settings: HsmSettings,
+    /// The live connection, `None` while the HSM is down.
+    conn: RwLock<Option<Arc<Conn>>>,
+    recovery: Mutex<Recovery>,
+    /// The module is SoftHSMv2 (whose randomness is OpenSSL's DRBG).
+    softhsm: bool,
+}
+
+/// One initialisation of the library: the logged-in sessions and the objects made in them.
+/// Object handles are valid only within it.
+struct Conn {
+    generation: u64,
+    up_since: Instant,
     slot: Slot,
-    pin: AuthPin,
     idle: Mutex<Vec<Session>>,
-    max_idle: usize,
     kek: ObjectHandle,
     /// Owns the session objects (the KEK copy, key-pair copies); used only to make them.
     anchor: Mutex<Session>,
     /// Session copies of key-pair halves, by (CKA_ID, is private).
-    key_copies: Mutex<std::collections::HashMap<(Vec<u8>, bool), ObjectHandle>>,
-    /// The module is SoftHSMv2 (whose randomness is OpenSSL's DRBG).
-    softhsm: bool,
+    key_copies: Mutex<HashMap<(Vec<u8>, bool), ObjectHandle>>,
+    /// Private keys of the service's own EC key pairs (CA, TLS, audit), by label.
+    ec_keys: Mutex<HashMap<String, ObjectHandle>>,
+}
+
+/// How reconnecting goes while the HSM is down.
+struct Recovery {
+    generation: u64,
+    next_attempt: Instant,
+    delay: Duration,
+    last_error: String,
+    /// Connections taken down whose sessions callers still hold: the library is not
+    /// re-initialised under them.
+    retired: Vec<Weak<Conn>>,
+}
+
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const MAX_RETRY: Duration = Duration::from_secs(10);
+/// A connection up this long had recovered: its failure starts the backoff afresh.
+const STABLE: Duration = Duration::from_secs(60);
+
+/// A pooled, logged-in session together with the connection it belongs to: what every
+/// operation of this module gets. It dereferences to the PKCS#11 session.
+pub(crate) struct HsmSession<'a> {
+    session: &'a Session,
+    conn: &'a Conn,
+}
+
+impl std::ops::Deref for HsmSession<'_> {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        self.session
+    }
 }
 
 /// Key material sealed by the key-encryption key (see [`Hsm::seal`]), and which KEK.
@@ -78,6 +126,46 @@ const GCM_IV_LEN: usize = 12;
 const GCM_TAG_LEN: usize = 16;
 const GCM_TAG_BITS: u64 = 128;
 
+impl Conn {
+    /// Finds (or, on the first start of a managed SoftHSM token, initialises) the token,
+    /// logs in, and finds the key-encryption key, generating it only on the first start.
+    fn open(
+        ctx: &Pkcs11,
+        settings: &HsmSettings,
+        generation: u64,
+        first: bool,
+    ) -> Result<Conn, HsmError> {
+        let slot = match (find_token(ctx, &settings.token_label)?, &settings.so_pin) {
+            (Some(slot), _) => slot,
+            (None, Some(so_pin)) if first => init_token(ctx, settings, so_pin)?,
+            (None, _) => return Err(HsmError::TokenNotFound(settings.token_label.clone())),
+        };
+        let anchor = ctx.open_rw_session(slot)?;
+        login(&anchor, &AuthPin::from(settings.user_pin.clone()))?;
+        let token_kek = match find_kek(&anchor)? {
+            Some(kek) => kek,
+            None if first => generate_kek(&anchor)?,
+            // A token that comes back without its KEK is not the one whose keys we hold.
+            None => return Err(HsmError::KeyNotFound),
+        };
+        // Work with a session copy of the KEK: SoftHSM checks a file-backed token object's
+        // files on every use, which tripled the cost of each seal and open. The copy keeps
+        // the original's protections (sensitive, not extractable) and lives as long as the
+        // anchor session this connection keeps open.
+        let kek = anchor.copy_object(token_kek, &[Attribute::Token(false)])?;
+        Ok(Conn {
+            generation,
+            up_since: Instant::now(),
+            slot,
+            idle: Mutex::new(Vec::new()),
+            kek,
+            anchor: Mutex::new(anchor),
+            key_copies: Mutex::new(HashMap::new()),
+            ec_keys: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
 impl Hsm {
     /// Loads the module, finds (or, for a managed SoftHSM token, initialises) the token,
     /// logs in, and makes sure the key-encryption key exists.
@@ -85,37 +173,24 @@ impl Hsm {
         let ctx = Pkcs11::new(&settings.module)
             .map_err(|source| HsmError::Load { module: settings.module.clone(), source })?;
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
-        let slot = match find_token(&ctx, &settings.token_label)? {
-            Some(slot) => slot,
-            None => match &settings.so_pin {
-                Some(so_pin) => init_token(&ctx, settings, so_pin)?,
-                None => return Err(HsmError::TokenNotFound(settings.token_label.clone())),
-            },
-        };
-        let pin = AuthPin::from(settings.user_pin.clone());
-        let anchor = ctx.open_rw_session(slot)?;
-        login(&anchor, &pin)?;
-        let token_kek = ensure_kek(&anchor)?;
-        // Work with a session copy of the KEK: SoftHSM checks a file-backed token object's
-        // files on every use, which tripled the cost of each seal and open. The copy keeps
-        // the original's protections (sensitive, not extractable) and lives as long as the
-        // anchor session this process keeps open.
-        let kek = anchor.copy_object(token_kek, &[Attribute::Token(false)])?;
-        let inner = Inner {
+        let conn = Conn::open(&ctx, settings, 0, true)?;
+        let shared = Shared {
             ctx,
-            slot,
-            pin,
-            idle: Mutex::new(Vec::new()),
-            max_idle: settings.max_sessions.max(1),
-            kek,
-            anchor: Mutex::new(anchor),
-            key_copies: Mutex::new(std::collections::HashMap::new()),
+            settings: settings.clone(),
+            conn: RwLock::new(Some(Arc::new(conn))),
+            recovery: Mutex::new(Recovery {
+                generation: 0,
+                next_attempt: Instant::now(),
+                delay: FIRST_RETRY,
+                last_error: String::new(),
+                retired: Vec::new(),
+            }),
             softhsm: settings
                 .module
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().contains("softhsm")),
         };
-        Ok(Hsm { inner: Arc::new(inner) })
+        Ok(Hsm { inner: Arc::new(shared) })
     }
 
     /// Whether the module is SoftHSMv2: it generates keys from OpenSSL 3's default DRBG
@@ -124,52 +199,152 @@ impl Hsm {
         self.inner.softhsm
     }
 
+    /// Whether the connection to the HSM is up (false between a failure and reconnecting).
+    pub(crate) fn is_up(&self) -> bool {
+        self.inner.conn.read().is_ok_and(|c| c.is_some())
+    }
+
     /// Runs `f` with a pooled session on the calling thread (for synchronous callers such as
-    /// rustls and rcgen signing). Sessions that failed are dropped rather than reused.
+    /// rustls and rcgen signing). Sessions that failed are dropped rather than reused; an
+    /// error that says the HSM itself is gone takes the connection down for reconnecting.
     pub(crate) fn with_session<T>(
         &self,
-        f: impl FnOnce(&Session) -> Result<T, HsmError>,
+        f: impl FnOnce(&HsmSession<'_>) -> Result<T, HsmError>,
     ) -> Result<T, HsmError> {
-        let pooled = self.inner.idle.lock().map_err(|_| HsmError::Poisoned)?.pop();
+        let conn = self.connection()?;
+        let pooled = conn.idle.lock().map_err(|_| HsmError::Poisoned)?.pop();
         let session = match pooled {
             Some(s) => s,
             None => {
-                let s = self.inner.ctx.open_rw_session(self.inner.slot)?;
-                login(&s, &self.inner.pin)?;
-                s
+                let opened = self.inner.ctx.open_rw_session(conn.slot).map_err(HsmError::from);
+                let opened = opened.and_then(|s| {
+                    login(&s, &AuthPin::from(self.inner.settings.user_pin.clone()))?;
+                    Ok(s)
+                });
+                match opened {
+                    Ok(s) => s,
+                    Err(e) => return Err(self.failed(&conn, e)),
+                }
             }
         };
-        let result = f(&session);
-        let reusable = match &result {
-            Ok(_) => true,
-            Err(e) => !e.is_session_broken(),
-        };
-        if reusable {
-            let mut idle = self.inner.idle.lock().map_err(|_| HsmError::Poisoned)?;
-            if idle.len() < self.inner.max_idle {
-                idle.push(session);
+        let result = f(&HsmSession { session: &session, conn: &conn });
+        match result {
+            Ok(v) => {
+                let mut idle = conn.idle.lock().map_err(|_| HsmError::Poisoned)?;
+                if idle.len() < self.inner.settings.max_sessions.max(1) {
+                    idle.push(session);
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                if !e.is_session_broken() && !e.is_device_lost() {
+                    let mut idle = conn.idle.lock().map_err(|_| HsmError::Poisoned)?;
+                    if idle.len() < self.inner.settings.max_sessions.max(1) {
+                        idle.push(session);
+                    }
+                }
+                Err(self.failed(&conn, e))
             }
         }
-        result
     }
 
     /// Runs `f` with a pooled session on tokio's blocking pool.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Hsm, &Session) -> Result<T, HsmError> + Send + 'static,
+        f: impl FnOnce(&Hsm, &HsmSession<'_>) -> Result<T, HsmError> + Send + 'static,
     ) -> Result<T, HsmError> {
         let hsm = self.clone();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || hsm.with_session(|s| f(&hsm, s))).await?;
         crate::metrics::observe("hsm_call", started.elapsed());
         result
+    }
+
+    /// The live connection, reconnecting first when the HSM is down and the next attempt is
+    /// due.
+    fn connection(&self) -> Result<Arc<Conn>, HsmError> {
+        if let Some(conn) = self.inner.conn.read().map_err(|_| HsmError::Poisoned)?.as_ref() {
+            return Ok(conn.clone());
+        }
+        self.reconnect()
+    }
+
+    /// Passes `e` on, first taking `conn` down when `e` says the HSM itself is gone. The
+    /// first reconnection is tried at once after a connection that had been up a while;
+    /// one that failed soon after reconnecting waits out the growing delay, so a token
+    /// that keeps failing is not re-initialised in a loop.
+    fn failed(&self, conn: &Arc<Conn>, e: HsmError) -> HsmError {
+        if !e.is_device_lost() {
+            return e;
+        }
+        // Lock order: recovery, then the connection (as in `reconnect`).
+        let Ok(mut rec) = self.inner.recovery.lock() else { return e };
+        let Ok(mut current) = self.inner.conn.write() else { return e };
+        if current.as_ref().is_some_and(|c| c.generation == conn.generation) {
+            tracing::error!(error = %e, "HSM failure; reconnecting");
+            rec.retired.push(Arc::downgrade(conn));
+            rec.last_error = e.to_string();
+            if conn.up_since.elapsed() > STABLE {
+                rec.delay = FIRST_RETRY;
+                rec.next_attempt = Instant::now();
+            } else {
+                rec.next_attempt = Instant::now() + rec.delay;
+                rec.delay = (rec.delay * 2).min(MAX_RETRY);
+            }
+            *current = None;
+        }
+        e
+    }
+
+    /// One reconnection attempt when due: finalizes the library once no caller holds a
+    /// session of the old connection, initialises it again and opens a new connection.
+    fn reconnect(&self) -> Result<Arc<Conn>, HsmError> {
+        let mut rec = self.inner.recovery.lock().map_err(|_| HsmError::Poisoned)?;
+        // Another caller may have reconnected while this one waited for the lock.
+        if let Some(conn) = self.inner.conn.read().map_err(|_| HsmError::Poisoned)?.as_ref() {
+            return Ok(conn.clone());
+        }
+        let unavailable = |rec: &Recovery| HsmError::Unavailable(rec.last_error.clone());
+        if Instant::now() < rec.next_attempt {
+            return Err(unavailable(&rec));
+        }
+        rec.retired.retain(|old| old.strong_count() > 0);
+        if !rec.retired.is_empty() {
+            rec.next_attempt = Instant::now() + FIRST_RETRY;
+            return Err(unavailable(&rec));
+        }
+        rec.generation += 1;
+        let generation = rec.generation;
+        let ctx = &self.inner.ctx;
+        let attempt = (|| {
+            // Every session of the old connection is closed by now; finalizing fails only
+            // when the library was not initialised, which re-initialising mends.
+            let _ = ctx.clone().finalize();
+            ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+            Conn::open(ctx, &self.inner.settings, generation, false)
+        })();
+        match attempt {
+            Ok(conn) => {
+                let conn = Arc::new(conn);
+                *self.inner.conn.write().map_err(|_| HsmError::Poisoned)? = Some(conn.clone());
+                tracing::warn!(generation, "HSM reconnected");
+                Ok(conn)
+            }
+            Err(e) => {
+                rec.last_error = e.to_string();
+                rec.next_attempt = Instant::now() + rec.delay;
+                tracing::warn!(error = %e, retry_in_ms = rec.delay.as_millis() as u64, "HSM reconnection failed");
+                rec.delay = (rec.delay * 2).min(MAX_RETRY);
+                Err(unavailable(&rec))
+            }
+        }
     }
 
     /// Generates an AES key of `bits` with C_GenerateKey and returns it sealed under the KEK.
     /// `aad` binds the sealed bytes to the object they belong to.
     pub(crate) fn generate_sealed_aes(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         bits: usize,
         aad: &[u8],
     ) -> Result<Sealed, HsmError> {
@@ -203,13 +378,13 @@ impl Hsm {
     /// `version ‖ 96-bit IV ‖ ciphertext ‖ 128-bit tag`, and opens only with the same `aad`.
     pub(crate) fn seal(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         material: &[u8],
         aad: &[u8],
     ) -> Result<Sealed, HsmError> {
         let mut iv = crate::util::random_bytes(GCM_IV_LEN);
         let params = GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())?;
-        let ciphertext = s.encrypt(&Mechanism::AesGcm(params), self.inner.kek, material)?;
+        let ciphertext = s.encrypt(&Mechanism::AesGcm(params), s.conn.kek, material)?;
         let mut bytes = Vec::with_capacity(1 + GCM_IV_LEN + ciphertext.len());
         bytes.push(SEALED_V1);
         bytes.extend_from_slice(&iv);
@@ -222,7 +397,7 @@ impl Hsm {
     /// object's `aad` fails the GCM tag check inside the HSM.
     pub(crate) fn open_sealed(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         sealed: &[u8],
         aad: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
@@ -235,14 +410,14 @@ impl Hsm {
         let (iv, ciphertext) = rest.split_at(GCM_IV_LEN);
         let mut iv = iv.to_vec();
         let params = GcmParams::new(&mut iv, aad, GCM_TAG_BITS.into())?;
-        Ok(s.decrypt(&Mechanism::AesGcm(params), self.inner.kek, ciphertext)?)
+        Ok(s.decrypt(&Mechanism::AesGcm(params), s.conn.kek, ciphertext)?)
     }
 
     /// Finds the EC key pair labelled `label` (of whatever curve), generating it on `curve`
     /// (non-extractable, on the token) when it does not exist yet.
     pub(crate) fn ensure_ec_key(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         label: &str,
         curve: Curve,
     ) -> Result<EcKey, HsmError> {
@@ -268,28 +443,51 @@ impl Hsm {
         ];
         let (public, private) =
             s.generate_key_pair(&Mechanism::EccKeyPairGen, &public_template, &private_template)?;
-        ec_key(s, private, public)
+        ec_key(s, label, private, public)
     }
 
     /// The EC key pair labelled `label`, if the token holds one.
-    pub(crate) fn find_ec_key(&self, s: &Session, label: &str) -> Result<Option<EcKey>, HsmError> {
+    pub(crate) fn find_ec_key(
+        &self,
+        s: &HsmSession<'_>,
+        label: &str,
+    ) -> Result<Option<EcKey>, HsmError> {
         let find = |class| {
             s.find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
         };
         match (find(ObjectClass::PRIVATE_KEY)?.first(), find(ObjectClass::PUBLIC_KEY)?.first()) {
-            (Some(private), Some(public)) => ec_key(s, *private, *public).map(Some),
+            (Some(private), Some(public)) => ec_key(s, label, *private, *public).map(Some),
             _ => Ok(None),
         }
     }
 
-    /// Signs a SHA-256 digest with CKM_ECDSA; returns the raw r‖s.
+    /// Signs a digest with CKM_ECDSA and `key`'s private key; returns the raw r‖s. The
+    /// key's handle is looked up by label once per connection.
     pub(crate) fn sign_ecdsa_raw(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         key: &EcKey,
         digest: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
-        Ok(s.sign(&Mechanism::Ecdsa, key.private, digest)?)
+        let cached =
+            s.conn.ec_keys.lock().map_err(|_| HsmError::Poisoned)?.get(key.label()).copied();
+        let private = match cached {
+            Some(h) => h,
+            None => {
+                let template = [
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::Label(key.label().as_bytes().to_vec()),
+                ];
+                let h = s.find_objects(&template)?.first().copied().ok_or(HsmError::KeyNotFound)?;
+                s.conn
+                    .ec_keys
+                    .lock()
+                    .map_err(|_| HsmError::Poisoned)?
+                    .insert(key.label().to_owned(), h);
+                h
+            }
+        };
+        Ok(s.sign(&Mechanism::Ecdsa, private, digest)?)
     }
 }
 
@@ -336,13 +534,12 @@ fn login(session: &Session, pin: &AuthPin) -> Result<(), HsmError> {
     }
 }
 
-fn ensure_kek(s: &Session) -> Result<ObjectHandle, HsmError> {
+fn find_kek(s: &Session) -> Result<Option<ObjectHandle>, HsmError> {
     let label = Attribute::Label(KEK_LABEL.as_bytes().to_vec());
-    if let Some(kek) =
-        s.find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY), label.clone()])?.first()
-    {
-        return Ok(*kek);
-    }
+    Ok(s.find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY), label])?.first().copied())
+}
+
+fn generate_kek(s: &Session) -> Result<ObjectHandle, HsmError> {
     let template = [
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(KeyType::AES),
@@ -353,14 +550,19 @@ fn ensure_kek(s: &Session) -> Result<ObjectHandle, HsmError> {
         Attribute::Extractable(false),
         Attribute::Encrypt(true),
         Attribute::Decrypt(true),
-        label,
+        Attribute::Label(KEK_LABEL.as_bytes().to_vec()),
     ];
     Ok(s.generate_key(&Mechanism::AesKeyGen, &template)?)
 }
 
-/// The default PKCS#11 module: Debian's SoftHSMv2.
-/// An [`EcKey`] for a private key handle, with its public point read from `public`.
-fn ec_key(s: &Session, private: ObjectHandle, public: ObjectHandle) -> Result<EcKey, HsmError> {
+/// The [`EcKey`] labelled `label`, with its public point read from `public`; the private
+/// key's handle is kept for this connection.
+fn ec_key(
+    s: &HsmSession<'_>,
+    label: &str,
+    private: ObjectHandle,
+    public: ObjectHandle,
+) -> Result<EcKey, HsmError> {
     let point = s
         .get_attributes(public, &[AttributeType::EcPoint])?
         .into_iter()
@@ -369,9 +571,11 @@ fn ec_key(s: &Session, private: ObjectHandle, public: ObjectHandle) -> Result<Ec
             _ => None,
         })
         .ok_or(HsmError::MissingAttribute("CKA_EC_POINT"))?;
-    EcKey::new(private, &point)
+    s.conn.ec_keys.lock().map_err(|_| HsmError::Poisoned)?.insert(label.to_owned(), private);
+    EcKey::new(label, &point)
 }
 
+/// The default PKCS#11 module: Debian's SoftHSMv2.
 pub(crate) fn default_module() -> &'static Path {
     Path::new("/usr/lib/softhsm/libsofthsm2.so")
 }

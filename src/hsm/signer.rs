@@ -5,7 +5,6 @@
 
 use std::fmt;
 
-use cryptoki::object::ObjectHandle;
 use sha2::{Digest, Sha256, Sha384};
 
 use super::{Hsm, HsmError};
@@ -62,17 +61,18 @@ impl Curve {
     }
 }
 
-/// An EC key pair in the HSM: the private key's handle and the uncompressed public point.
+/// An EC key pair in the HSM: its label (handles last one connection to the HSM) and the
+/// uncompressed public point.
 #[derive(Clone)]
 pub(crate) struct EcKey {
-    pub(super) private: ObjectHandle,
+    label: String,
     point: Vec<u8>,
     curve: Curve,
 }
 
 impl EcKey {
     /// `ec_point` is CKA_EC_POINT: a DER OCTET STRING around the point (raw also accepted).
-    pub(super) fn new(private: ObjectHandle, ec_point: &[u8]) -> Result<EcKey, HsmError> {
+    pub(super) fn new(label: &str, ec_point: &[u8]) -> Result<EcKey, HsmError> {
         let point = match ec_point {
             [0x04, len, rest @ ..] if usize::from(*len) == rest.len() => rest,
             raw => raw,
@@ -85,7 +85,12 @@ impl EcKey {
         if point[0] != 0x04 {
             return Err(HsmError::BadEcPoint);
         }
-        Ok(EcKey { private, point: point.to_vec(), curve })
+        Ok(EcKey { label: label.to_owned(), point: point.to_vec(), curve })
+    }
+
+    /// The label of both halves on the token.
+    pub(super) fn label(&self) -> &str {
+        &self.label
     }
 
     /// The uncompressed public point (0x04 ‖ X ‖ Y).

@@ -7,7 +7,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use cryptoki::session::Session;
 
-use super::{Hash, Hsm, HsmError};
+use super::{Hash, Hsm, HsmError, HsmSession};
 
 /// What [`Hsm::hmac`] produced.
 pub(crate) enum MacOutcome {
@@ -69,7 +69,7 @@ impl Hsm {
     /// short-lived session object for this one operation.
     pub(crate) fn aes_cipher(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         key: &[u8],
         mode: &AesMode,
         encrypt: bool,
@@ -115,7 +115,7 @@ impl Hsm {
     /// or with `expected`, whether it verifies.
     pub(crate) fn hmac(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         key: &[u8],
         hash: Hash,
         data: &[u8],
@@ -143,7 +143,7 @@ impl Hsm {
     /// iteration).
     pub(crate) fn with_hmac<T>(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         key: &[u8],
         hash: Hash,
         f: impl FnOnce(&mut crate::kdf::Prf<'_, HsmError>) -> Result<T, HsmError>,
@@ -159,7 +159,7 @@ impl Hsm {
     /// (which the caller checks is long enough).
     pub(crate) fn derive(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         how: &Derivation,
         key: &[u8],
         len: usize,
@@ -190,7 +190,7 @@ impl Hsm {
     /// session objects.
     pub(crate) fn aes_key_wrap(
         &self,
-        s: &Session,
+        s: &HsmSession<'_>,
         wrapping_key: &[u8],
         material: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
@@ -226,7 +226,12 @@ impl Hsm {
     }
 
     /// The digest of `data`, computed by the HSM.
-    pub(crate) fn digest(&self, s: &Session, hash: Hash, data: &[u8]) -> Result<Vec<u8>, HsmError> {
+    pub(crate) fn digest(
+        &self,
+        s: &HsmSession<'_>,
+        hash: Hash,
+        data: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
         let mechanism = match hash {
             Hash::Sha1 => Mechanism::Sha1,
             Hash::Sha256 => Mechanism::Sha256,
@@ -237,12 +242,12 @@ impl Hsm {
     }
 
     /// `n` bytes from the HSM's random number generator.
-    pub(crate) fn random(&self, s: &Session, n: u32) -> Result<Vec<u8>, HsmError> {
+    pub(crate) fn random(&self, s: &HsmSession<'_>, n: u32) -> Result<Vec<u8>, HsmError> {
         Ok(s.generate_random_vec(n)?)
     }
 
     /// Mixes `seed` into the HSM's random number generator.
-    pub(crate) fn seed_random(&self, s: &Session, seed: &[u8]) -> Result<(), HsmError> {
+    pub(crate) fn seed_random(&self, s: &HsmSession<'_>, seed: &[u8]) -> Result<(), HsmError> {
         Ok(s.seed_random(seed)?)
     }
 }

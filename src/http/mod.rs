@@ -109,6 +109,11 @@ async fn metrics(
             "1 when this replica runs the background work (always, on SQLite).",
             f64::from(u8::from(state.store.is_leader())),
         ),
+        (
+            "strongroom_hsm_up",
+            "1 when the HSM connection is up (0 between a failure and reconnecting).",
+            f64::from(u8::from(state.hsm.is_up())),
+        ),
     ];
     // Without the store the process's own metrics still answer, so an outage is seen.
     match state.store.gauges().await {

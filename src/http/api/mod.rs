@@ -236,6 +236,9 @@ impl From<CredsError> for ApiError {
             CredsError::Database(_) | CredsError::Unreachable(_) => {
                 ApiError::new(StatusCode::BAD_GATEWAY, e.to_string())
             }
+            CredsError::Hsm(h) if h.is_transient() => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "HSM temporarily unavailable; retry")
+            }
             CredsError::Store(_)
             | CredsError::Hsm(_)
             | CredsError::Ca(_)
