@@ -69,6 +69,8 @@ pub mod names {
     pub const NEVER_EXTRACTABLE: &str = "Never Extractable";
     /// Key Format Type, an attribute from 2.0 (KMIP 2.1 §4.26).
     pub const KEY_FORMAT_TYPE: &str = "Key Format Type";
+    /// Usage Limits (KMIP 1.4 §3.21).
+    pub const USAGE_LIMITS: &str = "Usage Limits";
 }
 
 /// One attribute in version-neutral form: its spec name (or `x-Name`/`y-Name` for custom
@@ -312,5 +314,37 @@ mod tests {
         assert!(!visible_in(names::OPERATION_POLICY_NAME, ProtocolVersion::V2_1));
         assert!(!visible_in(names::KEY_FORMAT_TYPE, ProtocolVersion::V1_4));
         assert!(visible_in(names::KEY_FORMAT_TYPE, ProtocolVersion::V2_0));
+    }
+}
+
+/// The Usage Limits attribute (KMIP 1.4 §3.21, KMIP 2.1 §4.61): how much protection a key
+/// may still apply, in bytes or in objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsageLimits {
+    /// Usage Limits Total: the allowance the object started with.
+    pub total: i64,
+    /// Usage Limits Count: what is left of it.
+    pub count: i64,
+    /// Usage Limits Unit.
+    pub unit: crate::enums::UsageLimitsUnit,
+}
+
+impl UsageLimits {
+    /// Reads the attribute's value; a missing Count means the whole Total is left.
+    pub fn from_value(value: &Value) -> Result<Self, FieldError> {
+        let item = Ttlv::new(Tag::USAGE_LIMITS, value.clone());
+        let total = item.require(Tag::USAGE_LIMITS_TOTAL)?.as_i64()?;
+        let count = item.find(Tag::USAGE_LIMITS_COUNT).map(Ttlv::as_i64).transpose()?;
+        let unit = crate::enums::UsageLimitsUnit(item.require(Tag::USAGE_LIMITS_UNIT)?.as_enum()?);
+        Ok(UsageLimits { total, count: count.unwrap_or(total), unit })
+    }
+
+    /// The attribute's value.
+    pub fn to_value(self) -> Value {
+        Value::Structure(vec![
+            Ttlv::new(Tag::USAGE_LIMITS_TOTAL, Value::LongInteger(self.total)),
+            Ttlv::new(Tag::USAGE_LIMITS_COUNT, Value::LongInteger(self.count)),
+            Ttlv::new(Tag::USAGE_LIMITS_UNIT, Value::Enumeration(self.unit.0)),
+        ])
     }
 }

@@ -80,32 +80,38 @@ impl HsmError {
     /// Whether the device, the token or the library's state is gone, so that only
     /// re-initialising the library and logging in again can help. Handles are never
     /// client-supplied, so an invalid one means the connection's cached state is stale.
+    pub(crate) fn is_device_lost(&self) -> bool {
+        !self.is_softhsm_tag_failure()
+            && matches!(
+                self.rv(),
+                Some(
+                    RvError::GeneralError
+                        | RvError::DeviceError
+                        | RvError::DeviceRemoved
+                        | RvError::TokenNotPresent
+                        | RvError::TokenNotRecognized
+                        | RvError::CryptokiNotInitialized
+                        | RvError::UserNotLoggedIn
+                        | RvError::ObjectHandleInvalid
+                        | RvError::KeyHandleInvalid
+                )
+            )
+    }
+
     /// SoftHSM answers a failed AES-GCM tag check with CKR_GENERAL_ERROR: from a decryption
     /// or verification that is the data's fault, not the device's.
-    pub(crate) fn is_device_lost(&self) -> bool {
-        if let HsmError::Pkcs11(Pkcs11Error::Pkcs11(RvError::GeneralError, f)) = self {
-            return !matches!(
-                f,
+    fn is_softhsm_tag_failure(&self) -> bool {
+        matches!(
+            self,
+            HsmError::Pkcs11(Pkcs11Error::Pkcs11(
+                RvError::GeneralError,
                 Function::Decrypt
                     | Function::DecryptUpdate
                     | Function::DecryptFinal
                     | Function::Verify
                     | Function::VerifyUpdate
                     | Function::VerifyFinal
-            );
-        }
-        matches!(
-            self.rv(),
-            Some(
-                RvError::DeviceError
-                    | RvError::DeviceRemoved
-                    | RvError::TokenNotPresent
-                    | RvError::TokenNotRecognized
-                    | RvError::CryptokiNotInitialized
-                    | RvError::UserNotLoggedIn
-                    | RvError::ObjectHandleInvalid
-                    | RvError::KeyHandleInvalid
-            )
+            ))
         )
     }
 
@@ -123,6 +129,7 @@ impl HsmError {
                     | RvError::SignatureInvalid
             )
         ) || matches!(self, HsmError::BadDigestLength)
+            || self.is_softhsm_tag_failure()
     }
 
     /// Whether the HSM refused the key's size for the mechanism (SoftHSM wants HMAC keys at
@@ -162,6 +169,7 @@ mod tests {
         assert!(rv(RvError::ObjectHandleInvalid, Function::Encrypt).is_device_lost());
         // SoftHSM's answer to a tampered AES-GCM tag, and plain bad input.
         assert!(!rv(RvError::GeneralError, Function::Decrypt).is_device_lost());
+        assert!(rv(RvError::GeneralError, Function::Decrypt).is_data_rejected());
         assert!(!rv(RvError::EncryptedDataInvalid, Function::Decrypt).is_device_lost());
         assert!(!rv(RvError::KeySizeRange, Function::SignInit).is_device_lost());
         assert!(!HsmError::Unavailable("down".into()).is_device_lost());

@@ -8,7 +8,7 @@ use kmip::message::{
 };
 use kmip::ops as p;
 use kmip::ttlv::binary::{decode, encode, Limits};
-use kmip::{ProtocolVersion, Ttlv};
+use kmip::{ProtocolVersion, Tag, Ttlv};
 
 use super::error::OpError;
 use super::ops::{self, OpCtx, Outcome};
@@ -22,6 +22,7 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::CREATE_KEY_PAIR,
     Operation::REGISTER,
     Operation::CERTIFY,
+    Operation::CHECK,
     Operation::DERIVE_KEY,
     Operation::RE_KEY,
     Operation::RE_KEY_KEY_PAIR,
@@ -29,6 +30,7 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::GET,
     Operation::GET_ATTRIBUTES,
     Operation::GET_ATTRIBUTE_LIST,
+    Operation::GET_USAGE_ALLOCATION,
     Operation::ADD_ATTRIBUTE,
     Operation::MODIFY_ATTRIBUTE,
     Operation::DELETE_ATTRIBUTE,
@@ -183,13 +185,30 @@ async fn handle_message(
                 if e.is_internal() {
                     tracing::error!(error = %e, op = ?operation, "KMIP operation failed");
                 }
-                let outcome = if matches!(e, OpError::Denied(_)) { "denied" } else { "failed" };
+                let denied = matches!(
+                    e,
+                    OpError::Denied(_) | OpError::CheckDenied(_) | OpError::UsageLimitsExhausted(_)
+                );
+                let outcome = if denied { "denied" } else { "failed" };
                 let object = match &e {
-                    OpError::Denied(id) | OpError::NotFound(id) => Some(id.clone()),
+                    OpError::Denied(id)
+                    | OpError::NotFound(id)
+                    | OpError::UsageLimitsExhausted(id) => Some(id.clone()),
                     _ => None,
                 };
                 audit(state, principal, operation, object, outcome, Some(e.to_string())).await;
-                ResponseBatchItem::failure(Some(operation), e.reason(version), e.client_message())
+                let mut failed = ResponseBatchItem::failure(
+                    Some(operation),
+                    e.reason(version),
+                    e.client_message(),
+                );
+                // A denied Check names what caused the denial and empties the ID Placeholder
+                // (KMIP 1.4 §4.10).
+                if let OpError::CheckDenied(fields) = e {
+                    failed.payload = Some(Ttlv::structure(Tag::RESPONSE_PAYLOAD, fields));
+                    placeholder = None;
+                }
+                failed
             }
         };
         item.unique_batch_item_id = id;
@@ -299,6 +318,10 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
             ops::key_pair::rekey(cx, p::rekey_key_pair::Request::from_ttlv(pl)?).await
         }
         Operation::CERTIFY => ops::certify::handle(cx, p::certify::Request::from_ttlv(pl)?).await,
+        Operation::CHECK => ops::usage::check(cx, p::check::Request::from_ttlv(pl)?).await,
+        Operation::GET_USAGE_ALLOCATION => {
+            ops::usage::allocate(cx, p::get_usage_allocation::Request::from_ttlv(pl)?).await
+        }
         Operation::DERIVE_KEY => {
             ops::derive::handle(cx, p::derive_key::Request::from_ttlv(pl)?).await
         }

@@ -3,7 +3,7 @@
 
 use kmip::enums::{ResultReason, State};
 use kmip::ttlv::FieldError;
-use kmip::ProtocolVersion;
+use kmip::{ProtocolVersion, Ttlv};
 
 use crate::hsm::HsmError;
 use crate::store::StoreError;
@@ -48,6 +48,13 @@ pub(crate) enum OpError {
     CryptoFailure(&'static str),
     #[error("the key's Cryptographic Usage Mask does not allow {0}")]
     UsageMask(&'static str),
+    #[error("the Usage Limits of object {0} are used up")]
+    UsageLimitsExhausted(String),
+    #[error("{0}")]
+    Illegal(&'static str),
+    /// Check denied the use: the payload names the fields that caused it (KMIP 1.4 §4.10).
+    #[error("Check denied the intended use")]
+    CheckDenied(Vec<Ttlv>),
     #[error("no object for the ID placeholder: no earlier batch item named one")]
     NoPlaceholder,
     #[error("storage error: {0}")]
@@ -68,7 +75,10 @@ impl OpError {
             OpError::Field(_) | OpError::Invalid(_) => ResultReason::INVALID_FIELD,
             OpError::InvalidMessage(_) => ResultReason::INVALID_MESSAGE,
             OpError::NotFound(_) | OpError::NoPlaceholder => ResultReason::ITEM_NOT_FOUND,
-            OpError::Denied(_) => ResultReason::PERMISSION_DENIED,
+            OpError::Denied(_) | OpError::UsageLimitsExhausted(_) | OpError::CheckDenied(_) => {
+                ResultReason::PERMISSION_DENIED
+            }
+            OpError::Illegal(_) => ResultReason::ILLEGAL_OPERATION,
             // 1.x has no lifecycle reason; the OASIS 1.4 test cases expect Permission Denied.
             OpError::WrongState { .. } => {
                 pick(ResultReason::WRONG_KEY_LIFECYCLE_STATE, ResultReason::PERMISSION_DENIED)

@@ -19,7 +19,9 @@ pub(crate) use audit::SealRow;
 pub(crate) use engines::EngineConfig;
 pub(crate) use error::StoreError;
 pub(crate) use leases::{CertificateRow, IssuerRow, LeaseRow};
-pub(crate) use objects::{match_key, DateColumn, LocateQuery, NewObject, ObjectRow, Replacement};
+pub(crate) use objects::{
+    match_key, DateColumn, LocateQuery, NewObject, ObjectRow, Replacement, UsageDraw,
+};
 pub(crate) use tokens::TokenRow;
 pub(crate) use writer::{audit_hash, AuditEvent, GENESIS};
 

@@ -118,6 +118,15 @@ fn encode_value(value: &Value) -> Vec<u8> {
     encode(&Ttlv::new(Tag::ATTRIBUTE_VALUE, value.clone()))
 }
 
+/// What a draw on Usage Limits is for (see [`Store::draw_usage`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UsageDraw {
+    /// A protecting operation (Encrypt, Sign, MAC) uses the units.
+    Protect,
+    /// Get Usage Allocation sets them aside for the caller.
+    Allocate,
+}
+
 /// One object a Re-key replaces: the new object and its attributes, the old one, and the
 /// link the old one gets to the new.
 pub(crate) struct Replacement<'a> {
@@ -367,6 +376,96 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Draws `units` from object `id`'s Usage Limits (KMIP 1.4 §3.21) for `principal`:
+    /// for a protecting operation, first from the principal's allocation and then from the
+    /// Usage Limits Count; for Get Usage Allocation, from the Count into the principal's
+    /// allocation. Returns false, taking nothing, when not enough is left. An object
+    /// without Usage Limits has no limit to protect under, and nothing to allocate.
+    pub(crate) async fn draw_usage(
+        &self,
+        id: &str,
+        principal: &str,
+        units: i64,
+        draw: UsageDraw,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        use kmip::attributes::{names, UsageLimits};
+        let mut tx = self.write.begin().await?;
+        // Touching the object first locks its row, so concurrent draws take turns.
+        touch(&mut tx, id, now).await?;
+        let stored: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT idx, value FROM attributes WHERE object_id = $1 AND name = $2 ORDER BY idx",
+        )
+        .bind(id)
+        .bind(names::USAGE_LIMITS)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((idx, blob)) = stored else { return Ok(draw == UsageDraw::Protect) };
+        let corrupt = |why: String| StoreError::Corrupt(format!("Usage Limits of {id}: {why}"));
+        let item = decode(&blob, &Limits::default()).map_err(|e| corrupt(e.to_string()))?;
+        let mut limits =
+            UsageLimits::from_value(&item.value).map_err(|e| corrupt(e.to_string()))?;
+        let allocated: Option<(i64,)> = sqlx::query_as(
+            "SELECT remaining FROM usage_allocations WHERE object_id = $1 AND principal = $2",
+        )
+        .bind(id)
+        .bind(principal)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let allocated = allocated.map_or(0, |(a,)| a);
+        let (from_count, allocation) = match draw {
+            UsageDraw::Protect => {
+                let from_allocation = allocated.min(units);
+                (units - from_allocation, allocated - from_allocation)
+            }
+            UsageDraw::Allocate => (units, allocated + units),
+        };
+        if units < 0 || from_count > limits.count {
+            return Ok(false);
+        }
+        limits.count -= from_count;
+        let value = limits.to_value();
+        sqlx::query(
+            "UPDATE attributes SET value = $1, match_key = $2 \
+             WHERE object_id = $3 AND name = $4 AND idx = $5",
+        )
+        .bind(encode_value(&value))
+        .bind(match_key(names::USAGE_LIMITS, &value))
+        .bind(id)
+        .bind(names::USAGE_LIMITS)
+        .bind(idx)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO usage_allocations (object_id, principal, remaining) VALUES ($1, $2, $3) \
+             ON CONFLICT (object_id, principal) DO UPDATE SET remaining = excluded.remaining",
+        )
+        .bind(id)
+        .bind(principal)
+        .bind(allocation)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The units of object `id`'s Usage Limits set aside for `principal` (Get Usage
+    /// Allocation) and not yet used.
+    pub(crate) async fn allocated_usage(
+        &self,
+        id: &str,
+        principal: &str,
+    ) -> Result<i64, StoreError> {
+        let allocated: Option<(i64,)> = sqlx::query_as(
+            "SELECT remaining FROM usage_allocations WHERE object_id = $1 AND principal = $2",
+        )
+        .bind(id)
+        .bind(principal)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(allocated.map_or(0, |(a,)| a))
     }
 
     /// Marks an object's material as served (Fresh turns false); a no-op after the first time.

@@ -560,3 +560,47 @@ async fn admin_listings_on(store: &Store) {
     assert_eq!(store.object_summaries(1, 10).await.unwrap()[0].id, "2");
     assert!(store.certificate_page(0, 10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn usage_limits_draws_and_derived_objects() {
+    on_both!(usage_limits_draws_and_derived_objects_on);
+}
+
+async fn usage_limits_draws_and_derived_objects_on(store: &Store) {
+    use super::UsageDraw::{Allocate, Protect};
+    use kmip::attributes::UsageLimits;
+    use kmip::enums::UsageLimitsUnit;
+    let limits = UsageLimits { total: 10, count: 10, unit: UsageLimitsUnit::BYTE };
+    let attrs = [Attribute::new(names::USAGE_LIMITS, limits.to_value())];
+    store.insert_object(NewObject { row: row("u", "alice", 1), attributes: &attrs }).await.unwrap();
+    store.insert_object(NewObject { row: row("free", "alice", 1), attributes: &[] }).await.unwrap();
+    let count = |a: Vec<Attribute>| {
+        let v = &a.iter().find(|a| a.name == names::USAGE_LIMITS).unwrap().value;
+        UsageLimits::from_value(v).unwrap().count
+    };
+    assert!(store.draw_usage("u", "alice", 3, Protect, 2).await.unwrap());
+    assert!(store.draw_usage("u", "alice", 4, Allocate, 3).await.unwrap());
+    assert_eq!(count(store.attributes("u").await.unwrap()), 3);
+    assert_eq!(store.allocated_usage("u", "alice").await.unwrap(), 4);
+    // Bob cannot take 4: only the 3 left in the Count are his to use.
+    assert!(!store.draw_usage("u", "bob", 4, Protect, 4).await.unwrap());
+    assert_eq!(count(store.attributes("u").await.unwrap()), 3, "a refused draw takes nothing");
+    // Alice's 6 come from her allocation first (4), then the Count (2).
+    assert!(store.draw_usage("u", "alice", 6, Protect, 5).await.unwrap());
+    assert_eq!(store.allocated_usage("u", "alice").await.unwrap(), 0);
+    assert_eq!(count(store.attributes("u").await.unwrap()), 1);
+    assert!(!store.draw_usage("u", "alice", 2, Allocate, 6).await.unwrap());
+    // No Usage Limits: protecting is unlimited, allocating impossible.
+    assert!(store.draw_usage("free", "alice", 1_000, Protect, 7).await.unwrap());
+    assert!(!store.draw_usage("free", "alice", 1, Allocate, 7).await.unwrap());
+
+    // A derived object and the Derived Key link on its base, in one transaction.
+    let link = Attribute::new("Link", Value::TextString("d".into()));
+    let derived = NewObject { row: row("d", "alice", 8), attributes: &[name("derived")] };
+    store.insert_derived(derived, &["u".into(), "free".into()], &link, 8).await.unwrap();
+    assert!(store.object("d").await.unwrap().is_some());
+    for base in ["u", "free"] {
+        let links = store.attributes(base).await.unwrap();
+        assert_eq!(links.iter().filter(|a| a.name == "Link").count(), 1, "{base}");
+    }
+}

@@ -5,6 +5,7 @@
 pub mod activate;
 pub mod add_attribute;
 pub mod certify;
+pub mod check;
 pub mod create;
 pub mod create_key_pair;
 pub mod delete_attribute;
@@ -15,6 +16,7 @@ pub mod encrypt;
 pub mod get;
 pub mod get_attribute_list;
 pub mod get_attributes;
+pub mod get_usage_allocation;
 pub mod hash;
 pub mod locate;
 pub mod mac;

@@ -23,7 +23,11 @@ fn is_lifecycle_date(name: &str) -> bool {
 
 /// Fixed at creation: changing them would misdescribe the key material.
 fn is_fixed(name: &str) -> bool {
-    matches!(name, names::CRYPTOGRAPHIC_ALGORITHM | names::CRYPTOGRAPHIC_LENGTH)
+    // Usage Limits change only by use and allocation once the object exists.
+    matches!(
+        name,
+        names::CRYPTOGRAPHIC_ALGORITHM | names::CRYPTOGRAPHIC_LENGTH | names::USAGE_LIMITS
+    )
 }
 
 /// The index of the instance of `name` that a Modify or Delete means: the one equal to

@@ -53,6 +53,7 @@ pub(crate) async fn handle(
         data.extend(std::iter::repeat_n(pad as u8, pad));
     }
     let hsm_mode = mode.clone();
+    let input_len = data.len();
     let mut out = cx
         .state
         .hsm
@@ -81,6 +82,9 @@ pub(crate) async fn handle(
         }
         _ => None,
     };
+    if encrypting {
+        super::charge_usage(cx, &id, &stored, input_len).await?;
+    }
     Ok(Outcome::new(encrypt::response(&id, out, generated_iv, tag), Some(id)))
 }
 
@@ -191,6 +195,7 @@ async fn rsa(
     // earlier clients of this server sent.
     let label = params.p_source.or(req.aad).unwrap_or_default();
     let data = req.data;
+    let input_len = data.len();
     let oaep_error = |e: OaepError| match e {
         OaepError::TooLong { .. } => OpError::Invalid("the data is too long for this key"),
         OaepError::KeyTooSmall => OpError::Invalid("the key is too small for this hash"),
@@ -219,5 +224,8 @@ async fn rsa(
             .await?;
         crate::oaep::decode(&em, hash, mgf, &label).map_err(oaep_error)?
     };
+    if encrypting {
+        super::charge_usage(cx, &id, &stored, input_len).await?;
+    }
     Ok(Outcome::new(encrypt::response(&id, out, None, None), Some(id)))
 }

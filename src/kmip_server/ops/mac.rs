@@ -45,6 +45,7 @@ pub(crate) async fn handle(
     };
     let sealed = row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
     let (aad, data) = (id.clone(), req.data);
+    let input_len = data.len();
     let outcome = cx
         .state
         .hsm
@@ -53,6 +54,9 @@ pub(crate) async fn handle(
             hsm.hmac(s, &key, hash, &data, expected.as_deref())
         })
         .await?;
+    if generating {
+        super::charge_usage(cx, &id, &stored, input_len).await?;
+    }
     let payload = match outcome {
         MacOutcome::Mac(m) => mac::mac_response(&id, m),
         MacOutcome::Verified(v) => mac::verify_response(&id, v),

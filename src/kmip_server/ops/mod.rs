@@ -20,6 +20,7 @@ pub(crate) mod register;
 pub(crate) mod rekey;
 pub(crate) mod revoke;
 pub(crate) mod signature;
+pub(crate) mod usage;
 
 use kmip::attributes::{names, visible_in, Attribute};
 use kmip::enums::{ObjectType, State};
@@ -220,6 +221,40 @@ pub(crate) fn check_use(
     }
 }
 
+/// The object's Usage Limits (KMIP 1.4 §3.21), if it has them.
+pub(crate) fn usage_limits(
+    stored: &[Attribute],
+) -> Result<Option<kmip::attributes::UsageLimits>, OpError> {
+    kmip::attributes::find(stored, names::USAGE_LIMITS)
+        .map(|a| kmip::attributes::UsageLimits::from_value(&a.value))
+        .transpose()
+        .map_err(OpError::from)
+}
+
+/// Charges a protecting operation over `bytes` bytes to the key's Usage Limits, when it
+/// has them: the caller's allocation first, then the Usage Limits Count. Called once the
+/// operation succeeded and before its result is returned, so a failed operation uses
+/// nothing and a refused one returns nothing.
+pub(crate) async fn charge_usage(
+    cx: &OpCtx<'_>,
+    id: &str,
+    stored: &[Attribute],
+    bytes: usize,
+) -> Result<(), OpError> {
+    use kmip::enums::UsageLimitsUnit;
+    let Some(limits) = usage_limits(stored)? else { return Ok(()) };
+    let units = match limits.unit {
+        UsageLimitsUnit::BYTE => i64::try_from(bytes).unwrap_or(i64::MAX),
+        _ => 1,
+    };
+    let principal = cx.principal.as_str();
+    let store = &cx.state.store;
+    match store.draw_usage(id, principal, units, crate::store::UsageDraw::Protect, cx.now).await? {
+        true => Ok(()),
+        false => Err(OpError::UsageLimitsExhausted(id.to_owned())),
+    }
+}
+
 /// The key's own Cryptographic Parameters attribute, the defaults for requests that omit
 /// some parameters.
 pub(crate) fn key_parameters(
@@ -259,7 +294,6 @@ pub(crate) fn is_server_managed(name: &str) -> bool {
             | names::NEVER_EXTRACTABLE
             | names::KEY_FORMAT_TYPE
             | names::LEASE_TIME
-            | "Usage Limits"
             | "Link"
             | "Certificate Type"
             | "Certificate Length"

@@ -259,6 +259,20 @@ pub(crate) fn new_object(
     if let Some(a) = attrs.iter().find(|a| is_server_managed(&a.name)) {
         return Err(OpError::ReadOnly(a.name.clone()));
     }
+    // Usage Limits (KMIP 1.4 §3.21): the Count starts at the Total unless the client says.
+    if let Some(a) = attrs.iter_mut().find(|a| a.name == names::USAGE_LIMITS) {
+        use kmip::enums::UsageLimitsUnit as Unit;
+        let limits = kmip::attributes::UsageLimits::from_value(&a.value)?;
+        if limits.total <= 0
+            || !(0..=limits.total).contains(&limits.count)
+            || ![Unit::BYTE, Unit::OBJECT].contains(&limits.unit)
+        {
+            return Err(OpError::Invalid(
+                "Usage Limits need a positive Total, a Count within it, and a Unit of Byte or Object",
+            ));
+        }
+        a.value = limits.to_value();
+    }
     // Activation in the past or now makes the object Active at once (KMIP 1.4 §3.24).
     let state = match activation {
         Some(d) if d <= cx.now => State::ACTIVE,

@@ -36,9 +36,25 @@ pub(crate) fn replacement_attributes(
         .filter(|a| !matches!(a.name.as_str(), names::DIGEST | "Link"))
         .filter(|a| !requested.iter().any(|r| r.name == a.name))
         .map(|a| Attribute { index: None, ..a })
+        .map(fresh_usage_limits)
         .collect();
     attrs.extend(requested);
     replacement_dates(cx, old, offset, attrs)
+}
+
+/// A replacement starts with the whole of the old key's Usage Limits Total (KMIP 1.4
+/// §4.4, Table 172).
+fn fresh_usage_limits(a: Attribute) -> Attribute {
+    if a.name != names::USAGE_LIMITS {
+        return a;
+    }
+    match kmip::attributes::UsageLimits::from_value(&a.value) {
+        Ok(limits) => Attribute {
+            value: kmip::attributes::UsageLimits { count: limits.total, ..limits }.to_value(),
+            ..a
+        },
+        Err(_) => a,
+    }
 }
 
 fn replacement_dates(

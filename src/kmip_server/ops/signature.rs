@@ -106,11 +106,13 @@ pub(crate) async fn handle(
     }
     let key_id = id.clone();
     if signing {
+        let input_len = data.as_ref().or(digested.as_ref()).map_or(0, Vec::len);
         let signature = cx
             .state
             .hsm
             .run(move |hsm, s| hsm.sign(s, key_id.as_bytes(), scheme, message(&data, &digested)))
             .await?;
+        super::charge_usage(cx, &id, &stored, input_len).await?;
         return Ok(Outcome::new(sign::sign_response(&id, signature), Some(id)));
     }
     let signature = req.signature.ok_or(OpError::Invalid("Signature Data is required"))?;
