@@ -25,6 +25,8 @@ pub(crate) struct AppState {
     pub(crate) kmip_limits: kmip::ttlv::binary::Limits,
     /// The Lease Time of cryptographic objects, seconds (`[kmip] lease_time_secs`; 0: none).
     pub(crate) kmip_lease_time: u32,
+    /// Whether KMIP Interop is answered (`[kmip] interop`, for test runs only).
+    pub(crate) kmip_interop: bool,
     /// Identities that may act on every object.
     pub(crate) admins: Arc<std::collections::HashSet<String>>,
     /// Username/password credentials accepted in KMIP request headers.
@@ -146,12 +148,14 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     let acme =
         crate::acme::Acme::new(settings.acme.clone(), store.is_shared().then(|| store.clone()));
     let kmip_lease_time = settings.kmip.lease_time;
+    let kmip_interop = settings.kmip.interop;
     Ok(AppState {
         store,
         hsm,
         ca,
         kmip_limits,
         kmip_lease_time,
+        kmip_interop,
         admins,
         credentials,
         creds,

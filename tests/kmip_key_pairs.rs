@@ -657,3 +657,81 @@ fn rekey_key_pair_replaces_both_halves() {
     assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
     server.stop();
 }
+
+/// The Key Material of a Transparent RSA key: `fields` as Big Integers.
+fn transparent(format: KeyFormatType, fields: &[(Tag, &[u8])]) -> Ttlv {
+    let items = fields
+        .iter()
+        .map(|(tag, magnitude)| {
+            // A zero byte keeps the top bit clear (Big Integers are two's complement).
+            Ttlv::new(*tag, Value::BigInteger([&[0u8][..], magnitude].concat()))
+        })
+        .collect();
+    Ttlv::structure(
+        Tag::KEY_BLOCK,
+        vec![
+            enumeration(Tag::KEY_FORMAT_TYPE, format.0),
+            Ttlv::structure(Tag::KEY_VALUE, vec![Ttlv::structure(Tag::KEY_MATERIAL, items)]),
+        ],
+    )
+}
+
+fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl").args(args).output().expect("openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// Transparent RSA Public and Private Keys (KMIP 2.1 §2.1.7.3–4): an OpenSSL key registered
+/// by its numbers comes back as the SubjectPublicKeyInfo OpenSSL encodes for it, and in its
+/// transparent form by default; the private key signs in the HSM for OpenSSL to verify.
+#[test]
+fn transparent_rsa_keys_register_by_their_numbers() {
+    let (dir, server, _certs, mut c) = started("strongroom-transparent-rsa", "alice");
+    let pem = dir.join("rsa.pem");
+    let pem = pem.to_str().unwrap();
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", pem]);
+    let pkcs1 = openssl(&["rsa", "-in", pem, "-outform", "DER", "-traditional"]);
+    let spki = openssl(&["rsa", "-in", pem, "-pubout", "-outform", "DER"]);
+    let numbers = kmip::pkcs1::decode(&pkcs1, true).expect("OpenSSL's RSAPrivateKey");
+    let private_fields: Vec<(Tag, &[u8])> = kmip::pkcs1::PRIVATE_FIELDS
+        .iter()
+        .copied()
+        .zip(numbers.iter().map(Vec::as_slice))
+        .collect();
+
+    let public = register_key(
+        &mut c,
+        false,
+        usage_mask::VERIFY,
+        transparent(KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY, &private_fields[..2]),
+    );
+    assert_eq!(public_spki(&mut c, &public), spki, "OpenSSL's SubjectPublicKeyInfo");
+    let r = c.ok(Operation::GET, vec![uid(&public)]);
+    let block = r.find(Tag::PUBLIC_KEY).unwrap().find(Tag::KEY_BLOCK).unwrap();
+    let format = block.find(Tag::KEY_FORMAT_TYPE).unwrap().as_enum().unwrap();
+    assert_eq!(format, KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY.0, "the registered format");
+    let material = block.find(Tag::KEY_VALUE).unwrap().find(Tag::KEY_MATERIAL).unwrap();
+    let Value::BigInteger(modulus) = &material.find(Tag::MODULUS).unwrap().value else {
+        panic!("no modulus")
+    };
+    assert_eq!(modulus.len() % 8, 0);
+    assert_eq!(modulus.iter().skip_while(|b| **b == 0).copied().collect::<Vec<_>>(), numbers[0]);
+
+    let private = register_key(
+        &mut c,
+        true,
+        usage_mask::SIGN,
+        transparent(KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY, &private_fields),
+    );
+    c.ok(Operation::ACTIVATE, vec![uid(&private)]);
+    let data = b"signed by a key registered as numbers";
+    let p = [params(vec![enumeration(Tag::PADDING_METHOD, PaddingMethod::PKCS1_V1_5.0)])];
+    let signature = sign(&mut c, &private, &p, data);
+    assert!(openssl_verifies(&dir, &spki, "-sha256", &[], data, &signature));
+
+    // A private key missing its CRT fields is refused.
+    let short = transparent(KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY, &private_fields[..3]);
+    assert!(register_private_reason(&mut c, short).is_some());
+    server.stop();
+}

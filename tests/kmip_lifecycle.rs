@@ -484,3 +484,57 @@ fn archive_and_recover() {
     assert_eq!(locate_by_name(&mut c, "cold"), vec![id]);
     server.stop();
 }
+
+/// The operations a Query lists for `version`.
+fn queried_operations(c: &mut Client) -> Vec<Operation> {
+    let f = enumeration(Tag::QUERY_FUNCTION, kmip::enums::QueryFunction::QUERY_OPERATIONS.0);
+    let r = c.ok(Operation::QUERY, vec![f]);
+    r.find_all(Tag::OPERATION).map(|o| Operation(o.as_enum().unwrap())).collect()
+}
+
+/// What depends on the protocol version beyond attributes: Query lists only the operations
+/// the client's version defines; Log (2.x) goes to the server log; Interop (2.x) is off
+/// unless configured; a Name an object already has is refused when added again.
+#[test]
+fn version_gated_operations_log_interop_and_names() {
+    let (_dir, server, _certs, mut c) = started("strongroom-ops-by-version", "alice");
+    c.version = ProtocolVersion::V1_0;
+    let ops = queried_operations(&mut c);
+    assert!(ops.contains(&Operation::GET) && ops.contains(&Operation::CHECK));
+    for newer in
+        [Operation::ENCRYPT, Operation::DISCOVER_VERSIONS, Operation::SET_ATTRIBUTE, Operation::LOG]
+    {
+        assert!(!ops.contains(&newer), "{newer:?} listed to a 1.0 client");
+    }
+    c.version = ProtocolVersion::V2_1;
+    let ops = queried_operations(&mut c);
+    assert!(ops.contains(&Operation::ENCRYPT) && ops.contains(&Operation::LOG));
+    assert!(!ops.contains(&Operation::INTEROP), "Interop is off by default");
+
+    let log = |c: &mut Client| {
+        c.call(Operation::LOG, vec![text(Tag::LOG_MESSAGE, "rotating TDE keys\nfake line")])
+    };
+    assert_eq!(log(&mut c).result_status, ResultStatus::SUCCESS);
+    let interop = c.call(
+        Operation::INTEROP,
+        vec![
+            enumeration(Tag::INTEROP_FUNCTION, kmip::enums::InteropFunction::BEGIN.0),
+            text(Tag::INTEROP_IDENTIFIER, "BL-M-1-21"),
+        ],
+    );
+    expect_failure(&interop, ResultReason::OPERATION_NOT_SUPPORTED);
+    c.version = ProtocolVersion::V1_4;
+    expect_failure(&log(&mut c), ResultReason::OPERATION_NOT_SUPPORTED);
+
+    c.version = ProtocolVersion::V2_1;
+    let id = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &key_attributes("once"))));
+    let again = Attribute::new(names::NAME, name_value("once"));
+    let add = |c: &mut Client, a: &Attribute| {
+        let new = Ttlv::structure(Tag::NEW_ATTRIBUTE, vec![a.to_v2()]);
+        c.call(Operation::ADD_ATTRIBUTE, vec![uid(&id), new])
+    };
+    expect_failure(&add(&mut c, &again), ResultReason::NON_UNIQUE_NAME_ATTRIBUTE);
+    let other = Attribute::new(names::NAME, name_value("twice"));
+    assert_eq!(add(&mut c, &other).result_status, ResultStatus::SUCCESS);
+    server.stop();
+}

@@ -139,11 +139,18 @@ fn usage_limits_allocations_and_check() {
     );
     assert_ne!(modify.result_status, ResultStatus::SUCCESS);
 
-    // Check: a usage mask within the key's passes and returns the id; what exceeds the
-    // key's mask, its Usage Limits or the server's Lease Time is named in the denial.
+    // Check: a usage mask within the key's passes and returns the id. In 1.x, what exceeds
+    // the key's mask, its Usage Limits or the server's Lease Time is named in the denial.
     let mask = |m| Ttlv::new(Tag::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(m));
     let ok = check(&mut a, &id, vec![mask(usage_mask::ENCRYPT)]);
     assert_eq!(uid_of(&ok.payload.unwrap()), id);
+    // 2.x answers with the reason instead (KMIP 2.1 §6.1.7.1, and its baseline test cases).
+    let over = check(&mut a, &id, vec![mask(usage_mask::SIGN)]);
+    assert_eq!(over.result_reason, Some(ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
+    assert!(over.payload.is_none());
+    let over = check(&mut a, &id, vec![Ttlv::new(Tag::USAGE_LIMITS_COUNT, Value::LongInteger(1))]);
+    assert_eq!(over.result_reason, Some(ResultReason::USAGE_LIMIT_EXCEEDED));
+    a.version = ProtocolVersion::V1_4;
     let denied = check(
         &mut a,
         &id,
@@ -164,6 +171,7 @@ fn usage_limits_allocations_and_check() {
     assert!(fields.find(Tag::LEASE_TIME).is_none(), "30 s is within the server's lease time");
     let long = check(&mut a, &id, vec![Ttlv::new(Tag::LEASE_TIME, Value::Interval(86_400 * 365))]);
     assert!(long.payload.unwrap().find(Tag::LEASE_TIME).is_some());
+    a.version = ProtocolVersion::V2_1;
     // A denied Check empties the ID Placeholder: the Get after it in the batch has no object.
     let batch = request(
         a.version,

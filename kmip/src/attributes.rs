@@ -275,6 +275,11 @@ pub fn introduced_in(name: &str) -> ProtocolVersion {
         | names::EXTRACTABLE
         | names::NEVER_EXTRACTABLE => ProtocolVersion::V1_4,
         names::KEY_FORMAT_TYPE => ProtocolVersion::V2_0,
+        // The certificate name attributes of KMIP 2.0 (§4.16–17 of 2.1) replaced 1.x's
+        // X.509 Certificate Subject and Issuer structures.
+        n if n.starts_with("Certificate Subject ") || n.starts_with("Certificate Issuer ") => {
+            ProtocolVersion::V2_0
+        }
         _ => ProtocolVersion::V1_0,
     }
 }
@@ -314,6 +319,8 @@ mod tests {
         assert!(!visible_in(names::OPERATION_POLICY_NAME, ProtocolVersion::V2_1));
         assert!(!visible_in(names::KEY_FORMAT_TYPE, ProtocolVersion::V1_4));
         assert!(visible_in(names::KEY_FORMAT_TYPE, ProtocolVersion::V2_0));
+        assert!(!visible_in("Certificate Subject CN", ProtocolVersion::V1_4));
+        assert!(visible_in("Certificate Subject CN", ProtocolVersion::V2_1));
     }
 }
 

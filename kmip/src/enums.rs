@@ -48,6 +48,22 @@ macro_rules! open_enum {
 
 include!("spec_enums.rs");
 
+impl Operation {
+    /// The KMIP version that defined this operation (KMIP 1.1–1.4 and 2.0–2.1 change
+    /// annexes): Query lists only operations the client's version knows.
+    pub fn introduced_in(self) -> crate::ProtocolVersion {
+        use crate::ProtocolVersion as V;
+        match self.0 {
+            0x01..=0x1C => V::V1_0,
+            0x1D..=0x1E => V::V1_1,
+            0x1F..=0x29 => V::V1_2,
+            0x2A..=0x2B => V::V1_4,
+            0x2C..=0x35 => V::V2_0,
+            _ => V::V2_1,
+        }
+    }
+}
+
 open_enum! {
     /// PKCS#11 Function (KMIP 2.1 §11.38): the 1-based position of the function in PKCS#11's
     /// CK_FUNCTION_LIST (the 2.40 functions, which CK_FUNCTION_LIST_3_0 begins with).

@@ -11,6 +11,7 @@ pub mod enums;
 pub mod message;
 pub mod objects;
 pub mod ops;
+pub mod pkcs1;
 mod spec_tags;
 pub mod tag;
 pub mod ttlv;

@@ -13,7 +13,8 @@ use crate::ttlv::{FieldError, Ttlv, Value};
 pub struct KeyBlock {
     /// Key Format Type.
     pub format: KeyFormatType,
-    /// The key bytes (Raw or Opaque material, or the Key of a Transparent Symmetric Key).
+    /// The key bytes (Raw or Opaque material, or the Key of a Transparent Symmetric Key);
+    /// for the Transparent RSA formats, the key's PKCS#1 DER (see [`crate::pkcs1`]).
     pub material: Vec<u8>,
     /// Cryptographic Algorithm.
     pub algorithm: Option<CryptographicAlgorithm>,
@@ -53,11 +54,13 @@ impl KeyBlock {
             | KeyFormatType::ECPRIVATEKEY
             | KeyFormatType::X_509 => km.as_bytes()?.to_vec(),
             KeyFormatType::TRANSPARENT_SYMMETRIC_KEY => km.require(Tag::KEY)?.as_bytes()?.to_vec(),
+            KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY => transparent_rsa(km, false)?,
+            KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY => transparent_rsa(km, true)?,
             _ => {
                 return Err(FieldError::Invalid {
                     tag: Tag::KEY_FORMAT_TYPE,
-                    reason: "only Raw, Opaque, PKCS#1, PKCS#8, ECPrivateKey, X.509 and \
-                             Transparent Symmetric Key formats are accepted",
+                    reason: "only Raw, Opaque, PKCS#1, PKCS#8, ECPrivateKey, X.509, \
+                             Transparent Symmetric Key and Transparent RSA formats are accepted",
                 });
             }
         };
@@ -74,13 +77,25 @@ impl KeyBlock {
 
     /// Encodes a Key Block structure.
     pub fn to_ttlv(&self) -> Ttlv {
-        let material = if self.format == KeyFormatType::TRANSPARENT_SYMMETRIC_KEY {
-            Ttlv::structure(
+        let transparent_rsa = |fields: &[Tag], private| {
+            let integers = crate::pkcs1::decode(&self.material, private).unwrap_or_default();
+            let items = fields.iter().zip(integers).map(|(tag, magnitude)| {
+                Ttlv::new(*tag, Value::BigInteger(big_integer(&magnitude)))
+            });
+            Ttlv::structure(Tag::KEY_MATERIAL, items.collect())
+        };
+        let material = match self.format {
+            KeyFormatType::TRANSPARENT_SYMMETRIC_KEY => Ttlv::structure(
                 Tag::KEY_MATERIAL,
                 vec![Ttlv::new(Tag::KEY, Value::ByteString(self.material.clone()))],
-            )
-        } else {
-            Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(self.material.clone()))
+            ),
+            KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY => {
+                transparent_rsa(&crate::pkcs1::PUBLIC_FIELDS, false)
+            }
+            KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY => {
+                transparent_rsa(&crate::pkcs1::PRIVATE_FIELDS, true)
+            }
+            _ => Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(self.material.clone())),
         };
         let mut c = vec![
             Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(self.format.0)),
@@ -94,6 +109,34 @@ impl KeyBlock {
         }
         Ttlv::structure(Tag::KEY_BLOCK, c)
     }
+}
+
+/// The PKCS#1 DER of a Transparent RSA Public or Private Key's Key Material (KMIP 2.1
+/// §2.1.7.3–4); a private key needs every field, for the CRT form.
+fn transparent_rsa(km: &Ttlv, private: bool) -> Result<Vec<u8>, FieldError> {
+    let fields: &[Tag] =
+        if private { &crate::pkcs1::PRIVATE_FIELDS } else { &crate::pkcs1::PUBLIC_FIELDS };
+    let mut integers = Vec::with_capacity(fields.len());
+    for tag in fields {
+        let item = km.require(*tag)?;
+        let Value::BigInteger(b) = &item.value else {
+            return Err(FieldError::Invalid { tag: *tag, reason: "must be a Big Integer" });
+        };
+        if b.first().is_some_and(|x| x & 0x80 != 0) {
+            return Err(FieldError::Invalid { tag: *tag, reason: "must not be negative" });
+        }
+        integers.push(b.as_slice());
+    }
+    Ok(crate::pkcs1::encode(&integers, private))
+}
+
+/// A non-negative magnitude as a Big Integer value: a zero byte first when the top bit is
+/// set, zero-padded on the left to whole 8-byte words (KMIP 2.1 §9.1.1.4).
+fn big_integer(magnitude: &[u8]) -> Vec<u8> {
+    let signed = magnitude.len() + usize::from(magnitude.first().is_none_or(|b| b & 0x80 != 0));
+    let mut out = vec![0; signed.div_ceil(8) * 8 - magnitude.len()];
+    out.extend_from_slice(magnitude);
+    out
 }
 
 /// A managed object with its material.

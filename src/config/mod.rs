@@ -93,6 +93,7 @@ struct RawKmip {
     request_timeout_secs: Option<u64>,
     max_connections: Option<usize>,
     lease_time_secs: Option<u32>,
+    interop: Option<bool>,
     #[serde(default)]
     credentials: Vec<RawCredential>,
 }
@@ -177,6 +178,8 @@ pub(crate) struct KmipLimits {
     pub(crate) lease_time: u32,
     /// Username/password credentials accepted in request headers.
     pub(crate) credentials: Vec<CredentialConfig>,
+    /// Whether the Interop operation (for interoperability test runs) is answered.
+    pub(crate) interop: bool,
 }
 
 /// Validated settings.
@@ -292,6 +295,7 @@ impl RawConfig {
             max_connections: self.kmip.max_connections.unwrap_or(1024),
             lease_time: self.kmip.lease_time_secs.unwrap_or(3600),
             credentials: Vec::new(),
+            interop: self.kmip.interop.unwrap_or(false),
         };
         let mut kmip = kmip;
         for c in self.kmip.credentials {

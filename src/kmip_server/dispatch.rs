@@ -50,6 +50,8 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::RNG_SEED,
     Operation::QUERY,
     Operation::DISCOVER_VERSIONS,
+    Operation::LOG,
+    Operation::INTEROP,
     Operation::POLL,
     Operation::CANCEL,
     Operation::ARCHIVE,
@@ -187,7 +189,9 @@ async fn handle_message(
                 }
                 let denied = matches!(
                     e,
-                    OpError::Denied(_) | OpError::CheckDenied(_) | OpError::UsageLimitsExhausted(_)
+                    OpError::Denied(_)
+                        | OpError::CheckDenied { .. }
+                        | OpError::UsageLimitsExhausted(_)
                 );
                 let outcome = if denied { "denied" } else { "failed" };
                 let object = match &e {
@@ -202,10 +206,12 @@ async fn handle_message(
                     e.reason(version),
                     e.client_message(),
                 );
-                // A denied Check names what caused the denial and empties the ID Placeholder
-                // (KMIP 1.4 §4.10).
-                if let OpError::CheckDenied(fields) = e {
-                    failed.payload = Some(Ttlv::structure(Tag::RESPONSE_PAYLOAD, fields));
+                // A denied Check empties the ID Placeholder and, in 1.x, names what caused
+                // the denial (KMIP 1.4 §4.10).
+                if let OpError::CheckDenied { fields, .. } = e {
+                    if !version.is_v2() {
+                        failed.payload = Some(Ttlv::structure(Tag::RESPONSE_PAYLOAD, fields));
+                    }
                     placeholder = None;
                 }
                 failed
@@ -237,7 +243,15 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
             let versions = p::discover_versions::negotiate(&offered);
             Ok(Outcome::new(p::discover_versions::response(&versions), None))
         }
-        Operation::QUERY => ops::query::handle(&p::query::request(pl)?),
+        Operation::QUERY => {
+            ops::query::handle(&p::query::request(pl)?, cx.version, cx.state.kmip_interop)
+        }
+        Operation::LOG if cx.version.is_v2() => {
+            ops::query::log(cx, p::log::Request::from_ttlv(pl)?)
+        }
+        Operation::INTEROP if cx.version.is_v2() && cx.state.kmip_interop => {
+            ops::query::interop(cx, p::interop::Request::from_ttlv(pl)?)
+        }
         Operation::CREATE => ops::create::handle(cx, p::create::Request::from_ttlv(pl)?).await,
         Operation::REGISTER => {
             ops::register::handle(cx, p::register::Request::from_ttlv(pl)?).await

@@ -36,6 +36,8 @@ pub(crate) enum OpError {
     ReadOnly(String),
     #[error("attribute {0} can have only one value")]
     SingleValued(String),
+    #[error("the object already has that Name")]
+    NonUniqueName,
     #[error("attribute {0} not found")]
     AttributeNotFound(String),
     #[error("no asynchronous operation has that correlation value (all operations complete synchronously)")]
@@ -52,9 +54,11 @@ pub(crate) enum OpError {
     UsageLimitsExhausted(String),
     #[error("{0}")]
     Illegal(&'static str),
-    /// Check denied the use: the payload names the fields that caused it (KMIP 1.4 §4.10).
+    /// Check denied the use. KMIP 1.x answers Permission Denied with a payload naming the
+    /// fields that caused it (KMIP 1.4 §4.10, §11.11); 2.x answers with the reason of the
+    /// first (KMIP 2.1 §6.1.7.1), without a payload, as its baseline test cases do.
     #[error("Check denied the intended use")]
-    CheckDenied(Vec<Ttlv>),
+    CheckDenied { fields: Vec<Ttlv>, reason: ResultReason },
     #[error("no object for the ID placeholder: no earlier batch item named one")]
     NoPlaceholder,
     #[error("storage error: {0}")]
@@ -75,9 +79,10 @@ impl OpError {
             OpError::Field(_) | OpError::Invalid(_) => ResultReason::INVALID_FIELD,
             OpError::InvalidMessage(_) => ResultReason::INVALID_MESSAGE,
             OpError::NotFound(_) | OpError::NoPlaceholder => ResultReason::ITEM_NOT_FOUND,
-            OpError::Denied(_) | OpError::UsageLimitsExhausted(_) | OpError::CheckDenied(_) => {
+            OpError::Denied(_) | OpError::UsageLimitsExhausted(_) => {
                 ResultReason::PERMISSION_DENIED
             }
+            OpError::CheckDenied { reason, .. } => pick(*reason, ResultReason::PERMISSION_DENIED),
             OpError::Illegal(_) => ResultReason::ILLEGAL_OPERATION,
             // 1.x has no lifecycle reason; the OASIS 1.4 test cases expect Permission Denied.
             OpError::WrongState { .. } => {
@@ -94,6 +99,9 @@ impl OpError {
             }
             OpError::SingleValued(_) => {
                 pick(ResultReason::ATTRIBUTE_SINGLE_VALUED, ResultReason::INVALID_FIELD)
+            }
+            OpError::NonUniqueName => {
+                pick(ResultReason::NON_UNIQUE_NAME_ATTRIBUTE, ResultReason::INVALID_FIELD)
             }
             OpError::AttributeNotFound(_) => {
                 pick(ResultReason::ATTRIBUTE_NOT_FOUND, ResultReason::ITEM_NOT_FOUND)

@@ -94,6 +94,11 @@ pub(crate) async fn add(cx: &OpCtx<'_>, req: add_attribute::Request) -> Result<O
         if !is_multi_valued(&attr.name) && existing.iter().any(|a| a.name == attr.name) {
             return Err(OpError::SingleValued(attr.name));
         }
+        if attr.name == names::NAME
+            && existing.iter().any(|a| a.name == attr.name && a.value == attr.value)
+        {
+            return Err(OpError::NonUniqueName);
+        }
         let idx = cx.state.store.add_attribute(&id, &attr, cx.now).await?;
         attr.index = Some(idx as i32);
     }

@@ -30,7 +30,13 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
         let object = ManagedObject::Certificate { certificate_type: CertificateType::X_509, value };
         return Ok(Outcome::new(get::response(&id, &object), Some(id.clone())));
     }
+    let registered = row.key_format.map(|f| KeyFormatType(f as u32));
     let format = match (object_type, req.key_format_type) {
+        (ObjectType::SYMMETRIC_KEY, None)
+            if registered == Some(KeyFormatType::TRANSPARENT_SYMMETRIC_KEY) =>
+        {
+            KeyFormatType::TRANSPARENT_SYMMETRIC_KEY
+        }
         (ObjectType::SYMMETRIC_KEY, None | Some(KeyFormatType::RAW)) => KeyFormatType::RAW,
         (ObjectType::SYMMETRIC_KEY, Some(KeyFormatType::TRANSPARENT_SYMMETRIC_KEY)) => {
             KeyFormatType::TRANSPARENT_SYMMETRIC_KEY
@@ -152,16 +158,20 @@ async fn public_key(
     let rsa = algorithm == Some(CryptographicAlgorithm::RSA);
     let default = KeyFormatType(row.key_format.unwrap_or(i64::from(KeyFormatType::X_509.0)) as u32);
     let format = asked.unwrap_or(default);
-    let material = match format {
-        KeyFormatType::X_509 => spki,
-        KeyFormatType::PKCS_1 if rsa => {
-            use x509_parser::prelude::FromDer;
-            let (_, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki)
-                .map_err(|_| OpError::Invalid("stored public key is not valid DER"))?;
-            info.subject_public_key.data.to_vec()
-        }
-        _ => return Err(OpError::KeyFormat("public keys come as X.509 (SPKI), or PKCS#1 for RSA")),
-    };
+    let material =
+        match format {
+            KeyFormatType::X_509 => spki,
+            // Transparent RSA Public Key travels as PKCS#1 until the codec spells out its fields.
+            KeyFormatType::PKCS_1 | KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY if rsa => {
+                use x509_parser::prelude::FromDer;
+                let (_, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki)
+                    .map_err(|_| OpError::Invalid("stored public key is not valid DER"))?;
+                info.subject_public_key.data.to_vec()
+            }
+            _ => return Err(OpError::KeyFormat(
+                "public keys come as X.509 (SPKI), or PKCS#1 or Transparent RSA Public Key for RSA",
+            )),
+        };
     let object = ManagedObject::PublicKey(KeyBlock { format, material, algorithm, length });
     Ok(Outcome::new(get::response(&row.id, &object), Some(row.id.clone())))
 }

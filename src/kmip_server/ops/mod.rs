@@ -271,31 +271,34 @@ pub(crate) fn key_parameters(
         .unwrap_or_default())
 }
 
-/// Attributes only the server sets (KMIP 1.4 §3, "Modifiable by client: No").
+/// Attributes only the server sets (KMIP 1.4 §3, "Modifiable by client: No"), including
+/// what it reads from a certificate.
 pub(crate) fn is_server_managed(name: &str) -> bool {
-    matches!(
-        name,
-        names::UNIQUE_IDENTIFIER
-            | names::OBJECT_TYPE
-            | names::STATE
-            | names::INITIAL_DATE
-            | names::LAST_CHANGE_DATE
-            | names::ORIGINAL_CREATION_DATE
-            | names::DESTROY_DATE
-            | names::COMPROMISE_DATE
-            | names::COMPROMISE_OCCURRENCE_DATE
-            | names::REVOCATION_REASON
-            | names::DIGEST
-            | names::KEY_VALUE_PRESENT
-            | names::FRESH
-            | names::SENSITIVE
-            | names::ALWAYS_SENSITIVE
-            | names::EXTRACTABLE
-            | names::NEVER_EXTRACTABLE
-            | names::KEY_FORMAT_TYPE
-            | names::LEASE_TIME
-            | "Link"
-            | "Certificate Type"
-            | "Certificate Length"
-    )
+    name.starts_with("Certificate Subject ")
+        || name.starts_with("Certificate Issuer ")
+        || matches!(
+            name,
+            names::UNIQUE_IDENTIFIER
+                | names::OBJECT_TYPE
+                | names::STATE
+                | names::INITIAL_DATE
+                | names::LAST_CHANGE_DATE
+                | names::ORIGINAL_CREATION_DATE
+                | names::DESTROY_DATE
+                | names::COMPROMISE_DATE
+                | names::COMPROMISE_OCCURRENCE_DATE
+                | names::REVOCATION_REASON
+                | names::DIGEST
+                | names::KEY_VALUE_PRESENT
+                | names::FRESH
+                | names::SENSITIVE
+                | names::ALWAYS_SENSITIVE
+                | names::EXTRACTABLE
+                | names::NEVER_EXTRACTABLE
+                | names::KEY_FORMAT_TYPE
+                | names::LEASE_TIME
+                | "Link"
+                | "Certificate Type"
+                | "Certificate Length"
+        )
 }

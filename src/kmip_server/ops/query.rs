@@ -1,17 +1,29 @@
-//! Query: the operations and object types this server supports, and who it is.
+//! Query (the operations and object types this server supports, and who it is), and the
+//! service operations of KMIP 2.x: Log and, where enabled for interoperability testing,
+//! Interop.
 
-use kmip::enums::{ObjectType, QueryFunction};
+use kmip::enums::{ObjectType, Operation, QueryFunction};
 use kmip::ops::query;
 use kmip::{Tag, Ttlv, Value};
 
-use super::Outcome;
+use super::{OpCtx, Outcome};
 use crate::kmip_server::dispatch::SUPPORTED_OPERATIONS;
 use crate::kmip_server::error::OpError;
 
-pub(crate) fn handle(functions: &[QueryFunction]) -> Result<Outcome, OpError> {
+pub(crate) fn handle(
+    functions: &[QueryFunction],
+    version: kmip::ProtocolVersion,
+    interop: bool,
+) -> Result<Outcome, OpError> {
     let mut r = query::Response::default();
     if functions.contains(&QueryFunction::QUERY_OPERATIONS) {
-        r.operations = SUPPORTED_OPERATIONS.to_vec();
+        // Only operations the client's version defines; Interop only where it is enabled.
+        r.operations = SUPPORTED_OPERATIONS
+            .iter()
+            .copied()
+            .filter(|op| op.introduced_in() <= version)
+            .filter(|op| interop || *op != Operation::INTEROP)
+            .collect();
     }
     if functions.contains(&QueryFunction::QUERY_OBJECTS) {
         r.object_types = vec![
@@ -40,4 +52,38 @@ pub(crate) fn handle(functions: &[QueryFunction]) -> Result<Outcome, OpError> {
         ];
     }
     Ok(Outcome::new(r.to_ttlv(), None))
+}
+
+/// Longest Log Message accepted, in characters.
+const MAX_LOG_MESSAGE: usize = 4096;
+
+/// Log (KMIP 2.1 §6.1.29): the client's message goes to the server log, escaped, with the
+/// client's identity (the audit trail records the operation too).
+pub(crate) fn log(cx: &OpCtx<'_>, req: kmip::ops::log::Request) -> Result<Outcome, OpError> {
+    if req.message.chars().count() > MAX_LOG_MESSAGE {
+        return Err(OpError::Invalid("a Log Message is at most 4096 characters"));
+    }
+    tracing::info!(client = %cx.principal.as_str(), message = ?req.message, "KMIP client log message");
+    Ok(Outcome::new(Vec::new(), None))
+}
+
+/// Interop (KMIP 2.1 §6.1.26), only with `[kmip] interop = true`: marks where a test case
+/// begins and ends in the log. Reset deletes nothing: test cases clean up after themselves.
+pub(crate) fn interop(
+    cx: &OpCtx<'_>,
+    req: kmip::ops::interop::Request,
+) -> Result<Outcome, OpError> {
+    use kmip::enums::InteropFunction;
+    if ![InteropFunction::BEGIN, InteropFunction::END, InteropFunction::RESET]
+        .contains(&req.function)
+    {
+        return Err(OpError::Invalid("Interop Function is Begin, End or Reset"));
+    }
+    tracing::info!(
+        client = %cx.principal.as_str(),
+        function = ?req.function,
+        test_case = ?req.identifier,
+        "KMIP interop"
+    );
+    Ok(Outcome::new(Vec::new(), None))
 }

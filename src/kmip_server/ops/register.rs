@@ -19,10 +19,13 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Out
         ManagedObject::PublicKey(kb) => {
             let spki = match kb.format {
                 KeyFormatType::X_509 => kb.material.clone(),
-                KeyFormatType::PKCS_1 => crate::der::rsa_spki(&kb.material),
+                KeyFormatType::PKCS_1 | KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY => {
+                    crate::der::rsa_spki(&kb.material)
+                }
                 _ => {
                     return Err(OpError::KeyFormat(
-                        "public keys are registered as X.509 (SubjectPublicKeyInfo) or PKCS#1",
+                        "public keys are registered as X.509 (SubjectPublicKeyInfo), PKCS#1 or \
+                         Transparent RSA Public Key",
                     ));
                 }
             };
@@ -36,14 +39,29 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Out
             if *certificate_type != CertificateType::X_509 {
                 return Err(OpError::Unsupported("only X.509 certificates can be registered"));
             }
-            let spki = {
-                let (_, cert) = x509_parser::parse_x509_certificate(value)
-                    .map_err(|_| OpError::Invalid("the certificate is not DER-encoded X.509"))?;
-                cert.public_key().raw.to_vec()
-            };
+            // Clients may repeat the Certificate Type as an attribute; the server sets it.
+            if let Some(t) = find(&attrs, names::CERTIFICATE_TYPE) {
+                if t.value != Value::Enumeration(certificate_type.0) {
+                    return Err(OpError::Invalid("Certificate Type differs from the certificate"));
+                }
+            }
+            attrs.retain(|a| a.name != names::CERTIFICATE_TYPE);
+            let (_, cert) = x509_parser::parse_x509_certificate(value)
+                .map_err(|_| OpError::Invalid("the certificate is not DER-encoded X.509"))?;
+            let spki = cert.public_key().raw.to_vec();
+            // The subject's and issuer's common names (KMIP 2.1 §4.16–17).
+            let mut names_of = Vec::new();
+            for (name, dn) in [
+                ("Certificate Subject CN", cert.subject()),
+                ("Certificate Issuer CN", cert.issuer()),
+            ] {
+                if let Some(cn) = dn.iter_common_name().next().and_then(|cn| cn.as_str().ok()) {
+                    names_of.push(Attribute::new(name, Value::TextString(cn.to_owned())));
+                }
+            }
             let public = Public::Certificate(value.clone());
-            let id =
-                register_public(cx, req.object.object_type(), attrs, spki, public, vec![]).await?;
+            let id = register_public(cx, req.object.object_type(), attrs, spki, public, names_of)
+                .await?;
             return Ok(Outcome::new(register::response(&id), Some(id)));
         }
         ManagedObject::SymmetricKey(kb) => {
@@ -80,7 +98,12 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Out
                     ));
                 }
             }
-            (KeyFormatType::RAW, None)
+            // Get returns the key in the format it was registered in.
+            let format = match kb.format {
+                KeyFormatType::TRANSPARENT_SYMMETRIC_KEY => kb.format,
+                _ => KeyFormatType::RAW,
+            };
+            (format, None)
         }
         ManagedObject::SecretData { data_type, key_block } => {
             if key_block.material.is_empty() {
@@ -182,7 +205,8 @@ async fn register_private(
             .ok_or(OpError::Invalid("the key material is not an EC private key on P-256 or P-384"))
     };
     let key = match kb.format {
-        KeyFormatType::PKCS_1 => rsa(&kb.material)?,
+        // The Transparent RSA Private Key's fields arrive as PKCS#1 (`kmip::pkcs1`).
+        KeyFormatType::PKCS_1 | KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY => rsa(&kb.material)?,
         KeyFormatType::PKCS_8 => match crate::der::pkcs8_rsa(&kb.material) {
             Some(pkcs1) => rsa(pkcs1)?,
             None => ec(&kb.material)?,
@@ -190,7 +214,8 @@ async fn register_private(
         KeyFormatType::ECPRIVATEKEY => ec(&kb.material)?,
         _ => {
             return Err(OpError::KeyFormat(
-                "private keys are registered as PKCS#1, PKCS#8 or ECPrivateKey",
+                "private keys are registered as PKCS#1, PKCS#8, ECPrivateKey or Transparent RSA \
+                 Private Key",
             ))
         }
     };

@@ -4,7 +4,7 @@
 //! operations (Encrypt, Sign, MAC) draw on before the object's Usage Limits Count.
 
 use kmip::attributes::{find, names};
-use kmip::enums::usage_mask;
+use kmip::enums::{usage_mask, ResultReason};
 use kmip::ops::{check, get_usage_allocation};
 use kmip::Value;
 
@@ -33,10 +33,13 @@ pub(crate) async fn check(cx: &OpCtx<'_>, req: check::Request) -> Result<Outcome
         }
     });
     let lease = req.lease_time.filter(|wanted| *wanted > cx.state.kmip_lease_time);
-    if count.is_some() || mask.is_some() || lease.is_some() {
-        return Err(OpError::CheckDenied(check::denial(count, mask, lease)));
-    }
-    Ok(Outcome::new(check::response(&id), Some(id)))
+    let reason = match (mask, count, lease) {
+        (Some(_), _, _) => ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
+        (None, Some(_), _) => ResultReason::USAGE_LIMIT_EXCEEDED,
+        (None, None, Some(_)) => ResultReason::PERMISSION_DENIED,
+        (None, None, None) => return Ok(Outcome::new(check::response(&id), Some(id))),
+    };
+    Err(OpError::CheckDenied { fields: check::denial(count, mask, lease), reason })
 }
 
 pub(crate) async fn allocate(
