@@ -538,3 +538,84 @@ fn version_gated_operations_log_interop_and_names() {
     assert_eq!(add(&mut c, &other).result_status, ResultStatus::SUCCESS);
     server.stop();
 }
+
+/// Batch Error Continuation Option Undo (KMIP 1.4 §6.7): when an item fails, the items
+/// before it are taken back and answered Operation Undone; objects they created are gone
+/// (from the store and the HSM), objects they changed are as before. Items that cannot be
+/// taken back are refused in such a batch.
+#[test]
+fn undo_batches_take_back_what_succeeded() {
+    let (_dir, server, _certs, mut c) = started("strongroom-undo", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let base =
+        uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &key_attributes("undo-base"))));
+    let count =
+        |c: &mut Client| c.ok(Operation::LOCATE, vec![]).find_all(Tag::UNIQUE_IDENTIFIER).count();
+    let before = count(&mut c);
+    let note = Attribute::new("x-note", Value::TextString("batch".into()));
+    let pair_attrs = [
+        Attribute::new(
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(CryptographicAlgorithm::EC.0),
+        ),
+        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+    ];
+    let pair = Ttlv::structure(
+        Tag::COMMON_ATTRIBUTES,
+        write_attributes(&pair_attrs, c.version).remove(0).children().to_vec(),
+    );
+    let sign_mask =
+        Ttlv::new(Tag::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(kmip::enums::usage_mask::SIGN));
+    let undo = |c: &mut Client, items: Vec<(Operation, Vec<Ttlv>)>| {
+        let mut msg = request(c.version, items);
+        msg.header.batch_error_continuation_option =
+            Some(kmip::enums::BatchErrorContinuationOption::UNDO);
+        c.send(&msg).batch_items
+    };
+    let r = undo(
+        &mut c,
+        vec![
+            (Operation::ACTIVATE, vec![uid(&base)]),
+            (
+                Operation::ADD_ATTRIBUTE,
+                vec![uid(&base), Ttlv::structure(Tag::NEW_ATTRIBUTE, vec![note.to_v2()])],
+            ),
+            (Operation::CREATE, create_payload(ProtocolVersion::V2_1, &key_attributes("undo-new"))),
+            (Operation::CREATE_KEY_PAIR, vec![pair]),
+            (Operation::CHECK, vec![uid(&base), sign_mask]),
+        ],
+    );
+    let statuses: Vec<ResultStatus> = r.iter().map(|i| i.result_status).collect();
+    let undone = ResultStatus::OPERATION_UNDONE;
+    assert_eq!(statuses, [undone, undone, undone, undone, ResultStatus::OPERATION_FAILED], "{r:?}");
+    assert_eq!(state_of(&mut c, &base), State::PRE_ACTIVE);
+    let attrs = c.ok(Operation::GET_ATTRIBUTES, vec![uid(&base)]);
+    assert!(!format!("{attrs:?}").contains("x-note"), "the added attribute is gone");
+    assert!(locate_by_name(&mut c, "undo-new").is_empty());
+    assert_eq!(count(&mut c), before, "created objects are removed");
+    let created = uid_of(r[2].payload.as_ref().unwrap());
+    expect_failure(&c.call(Operation::GET, vec![uid(&created)]), ResultReason::ITEM_NOT_FOUND);
+
+    // A batch that succeeds keeps everything.
+    let r = undo(
+        &mut c,
+        vec![
+            (
+                Operation::CREATE,
+                create_payload(ProtocolVersion::V2_1, &key_attributes("undo-kept")),
+            ),
+            (Operation::GET, vec![]),
+        ],
+    );
+    assert!(r.iter().all(|i| i.result_status == ResultStatus::SUCCESS), "{r:?}");
+    assert_eq!(locate_by_name(&mut c, "undo-kept").len(), 1);
+    // Certify cannot be undone (the CA cannot take back a certificate it issued).
+    let r = undo(
+        &mut c,
+        vec![(Operation::ACTIVATE, vec![uid(&base)]), (Operation::CERTIFY, vec![uid(&base)])],
+    );
+    assert_eq!(r[0].result_status, undone);
+    expect_failure(&r[1], ResultReason::FEATURE_NOT_SUPPORTED);
+    assert_eq!(state_of(&mut c, &base), State::PRE_ACTIVE);
+    server.stop();
+}

@@ -2,7 +2,7 @@
 //! item through its handler, audit it, and encode the response. Every failure becomes a
 //! KMIP result here, once.
 
-use kmip::enums::{BatchErrorContinuationOption, Operation, ResultReason};
+use kmip::enums::{BatchErrorContinuationOption, Operation, ResultReason, ResultStatus};
 use kmip::message::{
     RequestBatchItem, RequestMessage, ResponseBatchItem, ResponseHeader, ResponseMessage,
 };
@@ -156,6 +156,7 @@ async fn handle_message(
     let undo =
         msg.header.batch_error_continuation_option == Some(BatchErrorContinuationOption::UNDO);
     let mut placeholder = None;
+    let mut journal = undo.then(super::undo::Journal::default);
     let mut items = Vec::with_capacity(msg.batch_items.len());
     for bi in msg.batch_items {
         let id = bi.unique_batch_item_id.clone();
@@ -169,10 +170,18 @@ async fn handle_message(
             operation,
             policy_authorised: false,
         };
-        let result = if undo {
-            Err(OpError::Unsupported("Batch Error Continuation Option Undo is not supported"))
-        } else {
-            run(&mut cx, bi).await
+        let result = match &journal {
+            None => run(&mut cx, bi).await,
+            Some(j) => match j.before(&cx, &bi).await {
+                Ok(before) => {
+                    let result = run(&mut cx, bi).await;
+                    if let (Ok(outcome), Some(j)) = (&result, journal.as_mut()) {
+                        j.after(items.len(), operation, before, &outcome.payload);
+                    }
+                    result
+                }
+                Err(e) => Err(e),
+            },
         };
         let failed = result.is_err();
         let mut item = match result {
@@ -220,6 +229,11 @@ async fn handle_message(
         item.unique_batch_item_id = id;
         items.push(item);
         if failed && !continue_on_error {
+            if let Some(journal) = journal.take() {
+                for i in journal.rollback(&cx).await {
+                    items[i].result_status = ResultStatus::OPERATION_UNDONE;
+                }
+            }
             break;
         }
     }
@@ -383,6 +397,11 @@ async fn audit(
 ) {
     let operation = operation.name().map(str::to_owned).unwrap_or_else(|| format!("{operation:?}"));
     record(state, principal, operation, object_id, outcome, detail).await;
+}
+
+/// Audits a batch item taken back because a later item of its Undo batch failed.
+pub(super) async fn audit_undone(cx: &OpCtx<'_>, operation: Operation, object_id: Option<String>) {
+    audit(cx.state, cx.principal, operation, object_id, "undone", None).await;
 }
 
 /// Audits a message refused before any operation ran.

@@ -5,6 +5,7 @@
 pub(crate) mod dispatch;
 pub(crate) mod error;
 pub(crate) mod ops;
+mod undo;
 
 use std::sync::Arc;
 

@@ -468,6 +468,67 @@ impl Store {
         Ok(allocated.map_or(0, |(a,)| a))
     }
 
+    /// Puts an object back as it was when `row` and `attributes` were read (undoing a batch
+    /// item, KMIP 1.4 §6.7): every lifecycle column, the material and the attributes with
+    /// their indexes; the version moves on, so writers holding the undone state conflict.
+    pub(crate) async fn restore_object(
+        &self,
+        row: &ObjectRow,
+        attributes: &[Attribute],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "UPDATE objects SET state = $1, sealed_material = $2, kek_label = $3, \
+             public_material = $4, activation_date = $5, deactivation_date = $6, \
+             destroy_date = $7, compromise_date = $8, compromise_occurrence_date = $9, \
+             revocation_reason = $10, revocation_message = $11, last_change_date = $12, \
+             archived = $13, fresh = $14, version = version + 1 WHERE id = $15",
+        )
+        .bind(row.state)
+        .bind(&row.sealed_material)
+        .bind(&row.kek_label)
+        .bind(&row.public_material)
+        .bind(row.activation_date)
+        .bind(row.deactivation_date)
+        .bind(row.destroy_date)
+        .bind(row.compromise_date)
+        .bind(row.compromise_occurrence_date)
+        .bind(row.revocation_reason)
+        .bind(&row.revocation_message)
+        .bind(row.last_change_date)
+        .bind(flag(row.archived))
+        .bind(flag(row.fresh))
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM attributes WHERE object_id = $1")
+            .bind(&row.id)
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<(&str, &Attribute, i64)> = attributes
+            .iter()
+            .map(|a| (row.id.as_str(), a, i64::from(a.index.unwrap_or(0))))
+            .collect();
+        insert_attributes(&mut tx, &rows).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes an object and everything recorded about it (undoing its creation).
+    pub(crate) async fn delete_object(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        for sql in [
+            "DELETE FROM attributes WHERE object_id = $1",
+            "DELETE FROM grants WHERE object_id = $1",
+            "DELETE FROM usage_allocations WHERE object_id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM objects WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Marks an object's material as served (Fresh turns false); a no-op after the first time.
     pub(crate) async fn mark_served(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE objects SET fresh = 0 WHERE id = $1 AND fresh = 1")

@@ -297,7 +297,6 @@ pub(crate) fn is_server_managed(name: &str) -> bool {
                 | names::NEVER_EXTRACTABLE
                 | names::KEY_FORMAT_TYPE
                 | names::LEASE_TIME
-                | "Link"
                 | "Certificate Type"
                 | "Certificate Length"
         )

@@ -47,7 +47,7 @@ pub(crate) fn handle(
             flag(Tag::STREAMING_CAPABILITY, false),
             flag(Tag::ASYNCHRONOUS_CAPABILITY, false),
             flag(Tag::ATTESTATION_CAPABILITY, false),
-            flag(Tag::BATCH_UNDO_CAPABILITY, false),
+            flag(Tag::BATCH_UNDO_CAPABILITY, true),
             flag(Tag::BATCH_CONTINUE_CAPABILITY, true),
         ];
     }
