@@ -688,3 +688,59 @@ fn root_rotation_cross_signs_the_new_root() {
     );
     server.stop();
 }
+
+/// `[ca]` name constraints: the intermediate carries them (critical, as OpenSSL reads
+/// them), certificates inside them verify, and names outside are refused where they are
+/// asked for: the API with 400, ACME's newOrder with rejectedIdentifier.
+#[test]
+fn name_constraints_bind_the_intermediate_and_every_issuance() {
+    let dir = temp_dir("strongroom-name-constraints");
+    let config = dir.join("constraints.toml");
+    std::fs::write(
+        &config,
+        "[ca]\npermitted_dns_domains = [\"svc.internal\", \"localhost\"]\n\
+         excluded_dns_domains = [\"secret.svc.internal\"]\n\
+         permitted_ip_ranges = [\"127.0.0.0/8\", \"10.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let server = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let api = Api::admin(&server);
+    api.ok(
+        "POST",
+        "/v1/pki/roles/svc",
+        json!({ "allowed_domains": ["svc.internal", "example.com"], "allow_subdomains": true }),
+    );
+    let issued =
+        api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "payments.svc.internal" }));
+    let out = temp_dir("strongroom-name-constraints-out");
+    let (issuing, crt) = (out.join("issuing.crt"), out.join("payments.crt"));
+    std::fs::write(&issuing, issued["data"]["issuing_ca"].as_str().unwrap()).unwrap();
+    std::fs::write(&crt, issued["data"]["certificate"].as_str().unwrap()).unwrap();
+    let text = openssl(&["x509", "-in", issuing.to_str().unwrap(), "-noout", "-text"]);
+    assert!(text.contains("X509v3 Name Constraints: critical"), "{text}");
+    for part in
+        ["DNS:svc.internal", "DNS:localhost", "IP:10.0.0.0/255.0.0.0", "DNS:secret.svc.internal"]
+    {
+        assert!(text.contains(part), "{part} in\n{text}");
+    }
+    verify(&data, &issuing, &crt);
+
+    // The role allows these; the intermediate's constraints do not.
+    for name in ["api.example.com", "vault.secret.svc.internal"] {
+        let (status, body) = api.call("POST", "/v1/pki/issue/svc", json!({ "common_name": name }));
+        assert_eq!(status, 400, "{name}: {body}");
+        assert!(body.to_string().contains("name constraints"), "{body}");
+    }
+
+    let mut acme = common::acme::AcmeClient::new(&server, &data);
+    acme.register();
+    let order = |acme: &mut common::acme::AcmeClient, name: &str| {
+        let ids = json!({ "identifiers": [{ "type": "dns", "value": name }] });
+        acme.post("/acme/new-order", Some(ids))
+    };
+    assert_eq!(order(&mut acme, "web.svc.internal").status, 201);
+    let refused = order(&mut acme, "web.example.com");
+    assert_eq!((refused.status, refused.problem().as_str()), (400, "rejectedIdentifier"));
+    server.stop();
+}

@@ -100,6 +100,7 @@ impl AcmeError {
             AcmeError::UnsupportedMediaType => ("malformed", 415),
             AcmeError::ExternalAccountRequired => ("externalAccountRequired", 400),
             AcmeError::Conflict(_) => ("malformed", 409),
+            AcmeError::Ca(CaError::NameConstraints(_)) => ("rejectedIdentifier", 400),
             AcmeError::Store(_) | AcmeError::Ca(_) | AcmeError::Join(_) | AcmeError::Hsm(_) => {
                 ("serverInternal", 500)
             }

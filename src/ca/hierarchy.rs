@@ -34,6 +34,8 @@ pub(crate) struct Ca {
     base_url: Option<Arc<str>>,
     /// The curve of new CA keys (`[ca] key_type`); existing keys keep theirs.
     curve: Curve,
+    /// Name constraints for intermediates made from now on (`[ca] permitted_dns_domains`...).
+    name_constraints: super::NameConstraints,
     /// `DATA/ca.crt`.
     root: Arc<Authority>,
     loaded: RwLock<Loaded>,
@@ -99,6 +101,7 @@ impl Ca {
             hsm: hsm.clone(),
             base_url,
             curve,
+            name_constraints: settings.name_constraints.clone(),
             root: Arc::new(root),
             loaded: RwLock::default(),
         })
@@ -257,8 +260,9 @@ impl Ca {
         let (key_label, signer) = self.new_key(&id)?;
         let now = OffsetDateTime::now_utc();
         let mut params = ca_params(&format!("Strongroom issuing CA {} {id}", date(now)));
-        // It signs end-entity certificates only.
+        // It signs end-entity certificates only, and only for the configured names.
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.name_constraints = self.name_constraints.to_rcgen();
         params.not_after = (now + Duration::days(INTERMEDIATE_DAYS)).min(parent.not_after);
         params.use_authority_key_identifier_extension = true;
         // Relying parties check an intermediate on its root's CRL; OCSP answers only for

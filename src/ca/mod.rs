@@ -6,9 +6,11 @@
 //! older ones keep answering for what they issued. Certificates and CRLs are built with
 //! rcgen over the HSM signer.
 
+mod constraints;
 mod hierarchy;
 pub(crate) mod ocsp;
 
+pub(crate) use constraints::{parse_range, NameConstraints};
 pub(crate) use hierarchy::{revoke_intermediate, rotate, rotate_root, sync_issuers, Ca};
 
 use std::path::Path;
@@ -42,6 +44,8 @@ pub(crate) enum CaError {
     },
     #[error("{0} holds a certificate for a different key than the HSM's CA key")]
     KeyMismatch(std::path::PathBuf),
+    #[error("name constraints: {0}")]
+    NameConstraints(String),
     #[error("CA issuer {0}: {1}")]
     BadIssuer(String, &'static str),
     #[error(transparent)]
@@ -65,6 +69,8 @@ pub(crate) struct Authority {
     subject_der: Vec<u8>,
     public_key_bits: Vec<u8>,
     key_id: Option<Vec<u8>>,
+    /// The certificate's own name constraints, which everything it issues must meet.
+    constraints: Option<NameConstraints>,
     /// `[ca] url`: where relying parties fetch CRLs, CA certificates and OCSP answers.
     base_url: Option<Arc<str>>,
 }
@@ -157,6 +163,7 @@ impl Authority {
             _ => None,
         });
         let not_after = parsed.validity().not_after.to_datetime();
+        let constraints = NameConstraints::of_certificate(&parsed);
         Some(Authority {
             id: id.to_owned(),
             parent: parent.to_owned(),
@@ -167,6 +174,7 @@ impl Authority {
             subject_der,
             public_key_bits,
             key_id,
+            constraints,
             base_url,
         })
     }
@@ -241,6 +249,19 @@ impl Authority {
         Ok(Issuer::from_ca_cert_der(&self.cert_der, self.signer.clone())?)
     }
 
+    /// Refuses names outside this authority's own name constraints (relying parties would
+    /// reject the certificate).
+    pub(crate) fn check_names(
+        &self,
+        dns: &[String],
+        ips: &[std::net::IpAddr],
+    ) -> Result<(), CaError> {
+        match &self.constraints {
+            Some(c) => c.check(dns, ips).map_err(CaError::NameConstraints),
+            None => Ok(()),
+        }
+    }
+
     fn certified(&self, cert: &rcgen::Certificate) -> Issued {
         Issued { cert_pem: cert.pem(), cert_der: cert.der().clone(), issuer: self.id.clone() }
     }
@@ -274,12 +295,20 @@ impl Authority {
             SanType::IpAddress([127, 0, 0, 1].into()),
             SanType::DnsName("localhost".try_into()?),
         ];
+        let (mut dns, mut ips) = (vec!["localhost".to_owned()], vec![[127, 0, 0, 1].into()]);
         for h in hostnames {
             sans.push(match h.parse::<std::net::IpAddr>() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName(h.as_str().try_into()?),
+                Ok(ip) => {
+                    ips.push(ip);
+                    SanType::IpAddress(ip)
+                }
+                Err(_) => {
+                    dns.push(h.clone());
+                    SanType::DnsName(h.as_str().try_into()?)
+                }
             });
         }
+        self.check_names(&dns, &ips)?;
         params.subject_alt_names = sans;
         let cert = params.signed_by(&signer, &self.issuer()?)?;
         Ok((self.certified(&cert), signer))
@@ -302,6 +331,7 @@ impl Authority {
         spec: &LeafSpec,
         key: &impl rcgen::PublicKeyData,
     ) -> Result<(Issued, String), CaError> {
+        self.check_names(&spec.dns_names, &spec.ip_addresses)?;
         let mut params = Self::leaf_params(&spec.common_name, 1);
         let serial = serial_bytes();
         params.serial_number = Some(SerialNumber::from_slice(&serial));

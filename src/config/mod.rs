@@ -39,6 +39,14 @@ struct RawCa {
     key_type: Option<String>,
     http_listen: Option<SocketAddr>,
     url: Option<String>,
+    #[serde(default)]
+    permitted_dns_domains: Vec<String>,
+    #[serde(default)]
+    excluded_dns_domains: Vec<String>,
+    #[serde(default)]
+    permitted_ip_ranges: Vec<String>,
+    #[serde(default)]
+    excluded_ip_ranges: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -211,6 +219,8 @@ pub(crate) struct CaSettings {
     /// Base URL (`http://HOST:PORT`, no trailing slash) that certificates name in their CRL
     /// Distribution Points and Authority Information Access extensions.
     pub(crate) url: Option<String>,
+    /// Name constraints that intermediates made from now on carry.
+    pub(crate) name_constraints: crate::ca::NameConstraints,
 }
 
 /// Command-line values that override the file.
@@ -338,6 +348,35 @@ impl RawConfig {
             Some("p384") => crate::hsm::Curve::P384,
             Some(_) => return Err(invalid("ca.key_type", "must be \"p256\" or \"p384\"")),
         };
+        let ranges = |key, list: Vec<String>| {
+            list.iter()
+                .map(|r| {
+                    crate::ca::parse_range(r).ok_or(invalid(key, "must be ADDRESS/PREFIX ranges"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let name_constraints = crate::ca::NameConstraints {
+            permitted_ip: ranges("ca.permitted_ip_ranges", self.ca.permitted_ip_ranges)?,
+            excluded_ip: ranges("ca.excluded_ip_ranges", self.ca.excluded_ip_ranges)?,
+            permitted_dns: self.ca.permitted_dns_domains,
+            excluded_dns: self.ca.excluded_dns_domains,
+        };
+        // The listeners' own certificate comes from the intermediate too.
+        let (mut own_dns, mut own_ips) =
+            (vec!["localhost".to_owned()], vec![std::net::IpAddr::from([127, 0, 0, 1])]);
+        for h in &self.tls.hostnames {
+            match h.parse::<std::net::IpAddr>() {
+                Ok(ip) => own_ips.push(ip),
+                Err(_) => own_dns.push(h.clone()),
+            }
+        }
+        if name_constraints.check(&own_dns, &own_ips).is_err() {
+            return Err(invalid(
+                "ca.permitted_dns_domains",
+                "name constraints must permit the server's own names (localhost, 127.0.0.1 \
+                 and tls.hostnames): its certificate comes from the same intermediate",
+            ));
+        }
         if kmip.max_connections == 0 {
             return Err(invalid("kmip.max_connections", "must be at least 1"));
         }
@@ -364,7 +403,12 @@ impl RawConfig {
             admins: self.access.admins,
             tde_mount,
             acme,
-            ca: CaSettings { key_type, http_listen: self.ca.http_listen, url: ca_url },
+            ca: CaSettings {
+                key_type,
+                http_listen: self.ca.http_listen,
+                url: ca_url,
+                name_constraints,
+            },
         })
     }
 }
@@ -514,7 +558,14 @@ mod tests {
             let raw: RawConfig = toml::from_str(&format!("[acme]\n{acme}")).unwrap();
             assert!(raw.into_settings(Overrides::default()).is_err(), "{acme}");
         }
-        for ca in ["key_type = \"rsa\"", "url = \"ftp://x\""] {
+        for ca in [
+            "key_type = \"rsa\"",
+            "url = \"ftp://x\"",
+            "permitted_ip_ranges = [\"10.0.0.0/40\"]",
+            // The server's own certificate (localhost, 127.0.0.1) would be outside.
+            "permitted_dns_domains = [\"svc.internal\"]",
+            "excluded_ip_ranges = [\"127.0.0.0/8\"]",
+        ] {
             let raw: RawConfig = toml::from_str(&format!("[ca]\n{ca}")).unwrap();
             assert!(raw.into_settings(Overrides::default()).is_err(), "{ca}");
         }

@@ -520,6 +520,14 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
                 profile.name, i.kind, i.value
             )));
         }
+        // Refused now rather than at finalize: the issuer's name constraints.
+        let (dns, ips) = match i.value.parse::<std::net::IpAddr>() {
+            Ok(ip) if i.kind == "ip" => (Vec::new(), vec![ip]),
+            _ => (vec![i.value.clone()], Vec::new()),
+        };
+        if let Err(e) = state.ca.current().check_names(&dns, &ips) {
+            return Err(AcmeError::RejectedIdentifier(e.to_string()));
+        }
         if !identifiers.contains(&i) {
             identifiers.push(i);
         }

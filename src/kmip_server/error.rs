@@ -118,6 +118,7 @@ impl OpError {
             ),
             OpError::Store(_) => ResultReason::GENERAL_FAILURE,
             OpError::Hsm(_) | OpError::CryptoFailure(_) => ResultReason::CRYPTOGRAPHIC_FAILURE,
+            OpError::Ca(crate::ca::CaError::NameConstraints(_)) => ResultReason::INVALID_FIELD,
             OpError::Ca(_) => ResultReason::GENERAL_FAILURE,
         }
     }
@@ -138,6 +139,7 @@ impl OpError {
                 "the data does not decrypt or verify with this key and these parameters".to_owned()
             }
             OpError::Hsm(_) => "HSM operation failed".to_owned(),
+            OpError::Ca(e @ crate::ca::CaError::NameConstraints(_)) => e.to_string(),
             OpError::Ca(_) => "the certificate authority could not issue".to_owned(),
             other => other.to_string(),
         }
@@ -146,6 +148,7 @@ impl OpError {
     /// Whether this is an internal failure worth logging.
     pub(crate) fn is_internal(&self) -> bool {
         match self {
+            OpError::Ca(crate::ca::CaError::NameConstraints(_)) => false,
             OpError::Store(_) | OpError::Ca(_) => true,
             OpError::Hsm(e) => !e.is_data_rejected() && !e.is_key_size_rejected(),
             _ => false,

@@ -236,6 +236,9 @@ impl From<CredsError> for ApiError {
             CredsError::Database(_) | CredsError::Unreachable(_) => {
                 ApiError::new(StatusCode::BAD_GATEWAY, e.to_string())
             }
+            CredsError::Ca(crate::ca::CaError::NameConstraints(why)) => {
+                ApiError::bad_request(format!("name constraints: {why}"))
+            }
             CredsError::Hsm(h) if h.is_transient() => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "HSM temporarily unavailable; retry")
             }
