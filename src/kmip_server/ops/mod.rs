@@ -154,14 +154,9 @@ pub(crate) fn all_attributes(
         }
         out.push(Attribute::new(names::REVOCATION_REASON, Value::Structure(c)));
     }
-    if row.object_type == i64::from(ObjectType::SYMMETRIC_KEY.0)
-        || row.object_type == i64::from(ObjectType::SECRET_DATA.0)
-    {
-        out.push(Attribute::new(
-            names::KEY_VALUE_PRESENT,
-            Value::Boolean(row.sealed_material.is_some()),
-        ));
-    }
+    // Key Value Present (KMIP 1.4 §3.46) pairs with Key Value Location for keys registered
+    // without their value, which this server does not take: it is not reported, as the
+    // OASIS reference responses do not report it.
     // Private keys stay in the HSM; everything else clients may Get in clear.
     let in_hsm_only = row.object_type == i64::from(ObjectType::PRIVATE_KEY.0);
     let is_key = in_hsm_only
