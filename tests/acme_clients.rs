@@ -230,7 +230,10 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
         certbot
             .cmd("certonly")
             .args(["--standalone", "--agree-tos", "--email", "ops@example.com"])
-            .args(["--eab-kid", &eab_kid, "--eab-hmac-key", &eab_key])
+            // One argument each: a base64url key may start with '-', which argparse would
+            // take for an option.
+            .arg(format!("--eab-kid={eab_kid}"))
+            .arg(format!("--eab-hmac-key={eab_key}"))
             .args(["--http-01-address", "127.0.0.1", "--http-01-port", &http01.to_string()])
             .args(["-d", name]),
     );
