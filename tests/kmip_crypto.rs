@@ -455,3 +455,64 @@ fn get_with_key_wrapping_matches_rfc_3394() {
     assert_eq!(item.result_reason, Some(ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
     server.stop();
 }
+
+/// Create makes HMAC and 3DES keys in the HSM too: an HMAC-SHA256 key MACs in the HSM as
+/// aws-lc computes with its material, and a 3DES key comes back as 24 bytes of odd parity
+/// (FIPS 46-3), as PKCS#11's CKM_DES3_KEY_GEN makes them. Re-key makes their like.
+#[test]
+fn create_and_rekey_hmac_and_3des_keys() {
+    let (_dir, server, _certs, mut c) = started("strongroom-create-kinds", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let attrs = |algorithm: CryptographicAlgorithm, bits: i32, mask: i32| {
+        vec![
+            Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm.0)),
+            Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits)),
+            Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(mask)),
+            Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
+        ]
+    };
+    let mac_mask = usage_mask::MAC_GENERATE;
+    let hmac = uid_of(&c.ok(
+        Operation::CREATE,
+        create_payload(c.version, &attrs(CryptographicAlgorithm::HMAC_SHA256, 256, mac_mask)),
+    ));
+    let material = key_material(&c.ok(Operation::GET, vec![uid(&hmac)]));
+    assert_eq!(material.len(), 32);
+    let r = c.ok(Operation::MAC, vec![uid(&hmac), bytes(Tag::DATA, b"created in the HSM")]);
+    let expected = aws_lc_rs::hmac::sign(
+        &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &material),
+        b"created in the HSM",
+    );
+    assert_eq!(field(&r, Tag::MAC_DATA), expected.as_ref());
+
+    let des = uid_of(&c.ok(
+        Operation::CREATE,
+        create_payload(
+            c.version,
+            &attrs(CryptographicAlgorithm::TRIPLE_DES, 168, usage_mask::ENCRYPT),
+        ),
+    ));
+    let key = key_material(&c.ok(Operation::GET, vec![uid(&des)]));
+    assert_eq!(key.len(), 24);
+    assert!(key.iter().all(|b| b.count_ones() % 2 == 1), "odd parity: {key:02x?}");
+    let renewed = uid_of(&c.ok(Operation::RE_KEY, vec![uid(&des)]));
+    let again = key_material(&c.ok(Operation::GET, vec![uid(&renewed)]));
+    assert_eq!(again.len(), 24);
+    assert_ne!(again, key);
+
+    for (algorithm, bits) in [
+        (CryptographicAlgorithm::HMAC_SHA256, 100),
+        (CryptographicAlgorithm::TRIPLE_DES, 112),
+        (CryptographicAlgorithm::AES, 100),
+    ] {
+        let r =
+            c.call(Operation::CREATE, create_payload(c.version, &attrs(algorithm, bits, mac_mask)));
+        assert_eq!(r.result_reason, Some(ResultReason::INVALID_FIELD), "{algorithm:?} {bits}");
+    }
+    let r = c.call(
+        Operation::CREATE,
+        create_payload(c.version, &attrs(CryptographicAlgorithm::CAMELLIA, 128, mac_mask)),
+    );
+    assert_eq!(r.result_reason, Some(ResultReason::FEATURE_NOT_SUPPORTED));
+    server.stop();
+}

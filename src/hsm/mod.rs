@@ -111,6 +111,19 @@ impl std::ops::Deref for HsmSession<'_> {
     }
 }
 
+/// The secret keys [`Hsm::generate_sealed_secret`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SecretKind {
+    Aes {
+        bits: usize,
+    },
+    Des3,
+    /// Generic secret bytes, for HMAC keys.
+    Generic {
+        bytes: usize,
+    },
+}
+
 /// Key material sealed by the key-encryption key (see [`Hsm::seal`]), and which KEK.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Sealed {
@@ -340,18 +353,25 @@ impl Hsm {
         }
     }
 
-    /// Generates an AES key of `bits` with C_GenerateKey and returns it sealed under the KEK.
+    /// Generates a secret key with C_GenerateKey and returns it sealed under the KEK.
     /// `aad` binds the sealed bytes to the object they belong to.
-    pub(crate) fn generate_sealed_aes(
+    pub(crate) fn generate_sealed_secret(
         &self,
         s: &HsmSession<'_>,
-        bits: usize,
+        kind: SecretKind,
         aad: &[u8],
     ) -> Result<Sealed, HsmError> {
-        let template = [
+        let (mechanism, key_type, bytes) = match kind {
+            SecretKind::Aes { bits } => (Mechanism::AesKeyGen, KeyType::AES, Some(bits / 8)),
+            // Three 56-bit keys with their parity bits, 24 bytes.
+            SecretKind::Des3 => (Mechanism::Des3KeyGen, KeyType::DES3, None),
+            SecretKind::Generic { bytes } => {
+                (Mechanism::GenericSecretKeyGen, KeyType::GENERIC_SECRET, Some(bytes))
+            }
+        };
+        let mut template = vec![
             Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::AES),
-            Attribute::ValueLen((bits / 8).try_into()?),
+            Attribute::KeyType(key_type),
             Attribute::Token(false),
             // Not private: SoftHSM encrypts private objects' attributes in memory, which
             // doubles the cost; this session object lives only until it is sealed below.
@@ -359,7 +379,10 @@ impl Hsm {
             Attribute::Sensitive(false),
             Attribute::Extractable(true),
         ];
-        let key = s.generate_key(&Mechanism::AesKeyGen, &template)?;
+        if let Some(bytes) = bytes {
+            template.push(Attribute::ValueLen(bytes.try_into()?));
+        }
+        let key = s.generate_key(&mechanism, &template)?;
         let value = s.get_attributes(key, &[AttributeType::Value]);
         let destroyed = s.destroy_object(key);
         let value = value?

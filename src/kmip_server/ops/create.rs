@@ -1,33 +1,65 @@
-//! Create: an AES key generated inside the HSM, stored sealed by the key-encryption key.
+//! Create: a symmetric key (AES, 3DES, or an HMAC key) generated inside the HSM, stored
+//! sealed by the key-encryption key.
 
 use kmip::attributes::{find, names, Attribute};
 use kmip::enums::{CryptographicAlgorithm, ObjectType};
 use kmip::ops::create;
 
 use super::{OpCtx, Outcome};
+use crate::hsm::SecretKind;
 use crate::kmip_server::error::OpError;
 
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: create::Request) -> Result<Outcome, OpError> {
     if req.object_type != ObjectType::SYMMETRIC_KEY {
         return Err(OpError::Unsupported("Create makes Symmetric Keys only"));
     }
-    let algorithm = find(&req.attributes, names::CRYPTOGRAPHIC_ALGORITHM)
-        .ok_or(OpError::Invalid("Cryptographic Algorithm is required"))?;
-    if algorithm.value != kmip::Value::Enumeration(CryptographicAlgorithm::AES.0) {
-        return Err(OpError::Unsupported("only AES symmetric keys can be created"));
-    }
-    let bits = match find(&req.attributes, names::CRYPTOGRAPHIC_LENGTH).map(|a| &a.value) {
-        Some(kmip::Value::Integer(b @ (128 | 192 | 256))) => *b as usize,
-        Some(_) => return Err(OpError::Invalid("AES keys are 128, 192 or 256 bits long")),
-        None => return Err(OpError::Invalid("Cryptographic Length is required")),
-    };
+    let kind = secret_kind(&req.attributes)?;
     let (row, mut attributes) = super::register::new_object(cx, req.object_type, req.attributes)?;
     generated_here(cx, &mut attributes);
     let aad = row.id.clone();
     let sealed =
-        cx.state.hsm.run(move |hsm, s| hsm.generate_sealed_aes(s, bits, aad.as_bytes())).await?;
+        cx.state.hsm.run(move |hsm, s| hsm.generate_sealed_secret(s, kind, aad.as_bytes())).await?;
     let id = super::register::store(cx, row, sealed, None, &attributes).await?;
     Ok(Outcome::new(create::response(req.object_type, &id), Some(id)))
+}
+
+/// The key the HSM makes for a Cryptographic Algorithm and Length (both required).
+pub(crate) fn secret_kind(attrs: &[Attribute]) -> Result<SecretKind, OpError> {
+    use kmip::Value;
+    let algorithm = match find(attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
+        Some(Value::Enumeration(a)) => CryptographicAlgorithm(*a),
+        _ => return Err(OpError::Invalid("Cryptographic Algorithm is required")),
+    };
+    let bits = match find(attrs, names::CRYPTOGRAPHIC_LENGTH).map(|a| &a.value) {
+        Some(Value::Integer(b)) if *b > 0 => *b as usize,
+        _ => return Err(OpError::Invalid("a positive Cryptographic Length is required")),
+    };
+    match algorithm {
+        CryptographicAlgorithm::AES if [128, 192, 256].contains(&bits) => {
+            Ok(SecretKind::Aes { bits })
+        }
+        CryptographicAlgorithm::AES => {
+            Err(OpError::Invalid("AES keys are 128, 192 or 256 bits long"))
+        }
+        // KMIP counts a 3DES key's 168 key bits (192 with parity).
+        CryptographicAlgorithm::TRIPLE_DES if [168, 192].contains(&bits) => Ok(SecretKind::Des3),
+        CryptographicAlgorithm::TRIPLE_DES => Err(OpError::Invalid("3DES keys are 168 bits long")),
+        CryptographicAlgorithm::HMAC_SHA1
+        | CryptographicAlgorithm::HMAC_SHA256
+        | CryptographicAlgorithm::HMAC_SHA384
+        | CryptographicAlgorithm::HMAC_SHA512
+            if bits % 8 == 0 && (128..=4096).contains(&bits) =>
+        {
+            Ok(SecretKind::Generic { bytes: bits / 8 })
+        }
+        CryptographicAlgorithm::HMAC_SHA1
+        | CryptographicAlgorithm::HMAC_SHA256
+        | CryptographicAlgorithm::HMAC_SHA384
+        | CryptographicAlgorithm::HMAC_SHA512 => {
+            Err(OpError::Invalid("HMAC keys are whole bytes, 128 to 4096 bits"))
+        }
+        _ => Err(OpError::Unsupported("symmetric keys are AES, 3DES or HMAC-SHA1/256/384/512")),
+    }
 }
 
 /// Marks attributes of a key the HSM generated: its Random Number Generator (KMIP 1.4

@@ -1,8 +1,8 @@
-//! Re-key: a replacement key generated in the HSM that takes over the existing key's names
+//! Re-key: a replacement key (AES, 3DES or HMAC) generated in the HSM that takes over the existing key's names
 //! and attributes; both keys are linked to each other (KMIP 1.4 §4.4).
 
 use kmip::attributes::{names, Attribute};
-use kmip::enums::{CryptographicAlgorithm, LinkType, ObjectType, State};
+use kmip::enums::{LinkType, ObjectType, State};
 use kmip::ops::rekey;
 use kmip::{Tag, Ttlv, Value};
 
@@ -92,24 +92,13 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcom
     }
     let stored = cx.state.store.attributes(&old_id).await?;
     let attrs = replacement_attributes(cx, &old, stored, req.attributes, req.offset);
-    let int = |name| match kmip::attributes::find(&attrs, name).map(|a| &a.value) {
-        Some(Value::Integer(v)) => Some(*v as u32),
-        Some(Value::Enumeration(v)) => Some(*v),
-        _ => None,
-    };
-    if int(names::CRYPTOGRAPHIC_ALGORITHM) != Some(CryptographicAlgorithm::AES.0) {
-        return Err(OpError::Unsupported("only AES keys can be re-keyed"));
-    }
-    let bits = match int(names::CRYPTOGRAPHIC_LENGTH) {
-        Some(b @ (128 | 192 | 256)) => b as usize,
-        _ => return Err(OpError::Invalid("AES keys are 128, 192 or 256 bits long")),
-    };
+    let kind = super::create::secret_kind(&attrs)?;
     let (row, mut attributes) = super::register::new_object(cx, ObjectType::SYMMETRIC_KEY, attrs)?;
     super::create::generated_here(cx, &mut attributes);
     attributes.push(link(LinkType::REPLACED_OBJECT_LINK, &old_id));
     let aad = row.id.clone();
     let sealed =
-        cx.state.hsm.run(move |hsm, s| hsm.generate_sealed_aes(s, bits, aad.as_bytes())).await?;
+        cx.state.hsm.run(move |hsm, s| hsm.generate_sealed_secret(s, kind, aad.as_bytes())).await?;
     let (row, attributes) = super::register::prepare(row, sealed, None, attributes);
     let new_id = row.id.clone();
     let replacement = link(LinkType::REPLACEMENT_OBJECT_LINK, &new_id);
