@@ -405,7 +405,10 @@ fn wrapping_spec(kek: &str, encoding: Option<u32>) -> Ttlv {
 fn wrapped_value(r: &Ttlv) -> Vec<u8> {
     let kb = r.find(Tag::SYMMETRIC_KEY).unwrap().find(Tag::KEY_BLOCK).unwrap();
     assert!(kb.find(Tag::KEY_WRAPPING_DATA).is_some());
-    kb.find(Tag::KEY_VALUE).unwrap().as_bytes().unwrap().to_vec()
+    let value = kb.find(Tag::KEY_VALUE).unwrap();
+    // No Encoding keeps the Key Value structure around the wrapped Key Material.
+    let value = value.find(Tag::KEY_MATERIAL).unwrap_or(value);
+    value.as_bytes().unwrap().to_vec()
 }
 
 #[test]
@@ -426,6 +429,9 @@ fn get_with_key_wrapping_matches_rfc_3394() {
         hex::encode_upper(wrapped_value(&r)),
         "28C9F404C4B810F4CBCCB35CFB87F8263F5786E2D80ED326CBC7F0E71A99F43BFB988B9B7A02DD21"
     );
+    // As PyKMIP reads it (tests/pykmip/lifecycle.py derive): a Key Value structure.
+    let kb = r.find(Tag::SYMMETRIC_KEY).unwrap().find(Tag::KEY_BLOCK).unwrap();
+    assert!(matches!(kb.find(Tag::KEY_VALUE).unwrap().value, Value::Structure(_)));
 
     // Default encoding: the TTLV Key Value is wrapped; OpenSSL unwraps it to that structure.
     let r = c.ok(Operation::GET, vec![uid(&target), wrapping_spec(&kek, None)]);

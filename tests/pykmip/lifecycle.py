@@ -14,7 +14,9 @@ Usage: lifecycle.py PHASE --port P --certs DIR --name CLIENT --state FILE
           each derived key (Get) equals what Python's hashlib/hmac and the `cryptography`
           package compute from the same inputs; refusals for a key without
           the Derive Key usage and for a length the method cannot give (PyKMIP cannot
-          decode Link attributes; `kmip_crypto.rs` checks the links)
+          decode Link attributes; `kmip_crypto.rs` checks the links); then MAC (HMAC-SHA256,
+          as Python's hmac computes it) and Get of a key wrapped by another with AES Key
+          Wrap (which `cryptography`'s aes_key_unwrap opens)
   objects register an X.509 certificate and RSA (PKCS#1) and EC (X.509) public keys, Get
           them back byte for byte, Locate by object type, read their attributes, verify
           signatures made outside with the registered keys, Destroy
@@ -275,6 +277,33 @@ def derive(args):
                                      {"cryptographic_parameters": sha256, "derivation_data": data},
                                      cryptographic_length=512),
                 enums.ResultReason.INVALID_FIELD)
+
+        # MAC with a server-generated HMAC key, checked against its material.
+        mac_key = c.create(A.HMAC_SHA256, 256, cryptographic_usage_mask=[
+            enums.CryptographicUsageMask.MAC_GENERATE, enums.CryptographicUsageMask.MAC_VERIFY])
+        c.activate(mac_key)
+        material = c.get(mac_key).value
+        mac_uid, mac = c.mac(b"authenticated by the HSM", uid=mac_key, algorithm=A.HMAC_SHA256)
+        expect(mac_uid == mac_key, "MAC names its key")
+        expect(mac == hmac.new(material, b"authenticated by the HSM", "sha256").digest(), "MAC value")
+
+        # Get wrapped: the AES key comes back under another with AES Key Wrap (RFC 3394).
+        from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
+        kek = c.create(A.AES, 256, cryptographic_usage_mask=[
+            enums.CryptographicUsageMask.WRAP_KEY, enums.CryptographicUsageMask.UNWRAP_KEY])
+        c.activate(kek)
+        target = c.create(A.AES, 128)
+        plain = c.get(target).value
+        wrapped = c.get(target, key_wrapping_specification={
+            "wrapping_method": enums.WrappingMethod.ENCRYPT,
+            "encryption_key_information": {
+                "unique_identifier": kek,
+                "cryptographic_parameters": {"block_cipher_mode": enums.BlockCipherMode.NIST_KEY_WRAP},
+            },
+            "encoding_option": enums.EncodingOption.NO_ENCODING,
+        })
+        expect(wrapped.value != plain and len(wrapped.value) == len(plain) + 8, "wrapped key")
+        expect(aes_key_unwrap(c.get(kek).value, wrapped.value) == plain, "unwraps to the key")
     print("derive ok")
 
 

@@ -86,18 +86,26 @@ impl Request {
     }
 }
 
-/// Encodes a Get response for a Symmetric Key whose key block carries `wrapped` Key Value
-/// bytes and the Key Wrapping Data, in place of the plain key value.
+/// Encodes a Get response for a Symmetric Key wrapped as KMIP 1.4 §2.1.5 says: with TTLV
+/// Encoding the Key Value is the Byte String `wrapped` (the wrapped TTLV Key Value); with
+/// No Encoding it stays a structure whose Key Material is `wrapped` (the wrapped bytes of
+/// the key alone). The Key Wrapping Data follows.
 pub fn wrapped_response(
     uid: &str,
     block: &crate::objects::KeyBlock,
     wrapped: Vec<u8>,
+    no_encoding: bool,
     wrapping_data: Ttlv,
 ) -> Vec<Ttlv> {
-    let mut kb = vec![
-        Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(block.format.0)),
-        Ttlv::new(Tag::KEY_VALUE, Value::ByteString(wrapped)),
-    ];
+    let value = if no_encoding {
+        Ttlv::structure(
+            Tag::KEY_VALUE,
+            vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(wrapped))],
+        )
+    } else {
+        Ttlv::new(Tag::KEY_VALUE, Value::ByteString(wrapped))
+    };
+    let mut kb = vec![Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(block.format.0)), value];
     if let Some(a) = block.algorithm {
         kb.push(Ttlv::new(Tag::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(a.0)));
     }

@@ -131,7 +131,9 @@ async fn wrapped(
             hsm.aes_key_wrap(s, &kek, &plain)
         })
         .await?;
-    let payload = get::wrapped_response(id, &block, wrapped, spec.wrapping_data(&kek_id));
+    let no_encoding = spec.encoding == EncodingOption::NO_ENCODING;
+    let payload =
+        get::wrapped_response(id, &block, wrapped, no_encoding, spec.wrapping_data(&kek_id));
     Ok(Outcome::new(payload, Some(id.to_owned())))
 }
 
