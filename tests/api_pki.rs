@@ -744,3 +744,75 @@ fn name_constraints_bind_the_intermediate_and_every_issuance() {
     assert_eq!((refused.status, refused.problem().as_str()), (400, "rejectedIdentifier"));
     server.stop();
 }
+
+/// Delta CRLs (RFC 5280 §5.2.4): an old full CRL that lacks a later revocation, completed
+/// by the delta CRL, makes `openssl verify -crl_check -use_deltas` refuse the certificate;
+/// the delta carries a critical Delta CRL Indicator with a base no later than the full
+/// CRL's number, and lists only what was revoked since its base.
+#[test]
+fn delta_crls_complete_an_older_full_crl() {
+    let dir = temp_dir("strongroom-delta-crl");
+    let server = Server::start(&dir);
+    let api = Api::admin(&server);
+    api.ok(
+        "POST",
+        "/v1/pki/roles/svc",
+        json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
+    );
+    let out = temp_dir("strongroom-delta-crl-out");
+    let issue = |name: &str| {
+        let data =
+            api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": name }))["data"].clone();
+        let crt = out.join(format!("{name}.crt"));
+        std::fs::write(&crt, data["certificate"].as_str().unwrap()).unwrap();
+        std::fs::write(out.join("issuing.crt"), data["issuing_ca"].as_str().unwrap()).unwrap();
+        (crt, data["serial_number"].as_str().unwrap().to_owned())
+    };
+    let (first, first_serial) = issue("first.svc.internal");
+    let (second, second_serial) = issue("second.svc.internal");
+    let issuing = out.join("issuing.crt");
+    api.ok("POST", "/v1/pki/revoke", json!({ "serial_number": first_serial }));
+    let full = get(&server, &dir, "/v1/pki/crl/pem");
+    api.ok("POST", "/v1/pki/revoke", json!({ "serial_number": second_serial }));
+    let delta = get(&server, &dir, "/v1/pki/crl/delta/pem");
+
+    let (full_path, delta_path) = (out.join("full.crl.pem"), out.join("delta.crl.pem"));
+    std::fs::write(&full_path, &full).unwrap();
+    std::fs::write(&delta_path, &delta).unwrap();
+    let text = openssl(&["crl", "-in", delta_path.to_str().unwrap(), "-noout", "-text"]);
+    assert!(text.contains("X509v3 Delta CRL Indicator: critical"), "{text}");
+    let number = |text: &str, label: &str| -> u64 {
+        let at = text.find(label).unwrap_or_else(|| panic!("{label} in {text}"));
+        let line = text[at..].lines().nth(1).unwrap().trim();
+        u64::from_str_radix(line.trim_start_matches("0x"), 16)
+            .or_else(|_| line.parse())
+            .unwrap_or_else(|_| panic!("{line}"))
+    };
+    let base = number(&text, "Delta CRL Indicator");
+    let full_text = openssl(&["crl", "-in", full_path.to_str().unwrap(), "-noout", "-text"]);
+    assert!(base <= number(&full_text, "X509v3 CRL Number"), "the full CRL is at least the base");
+    for serial in [&first_serial, &second_serial] {
+        let hex = serial.replace(':', "").to_ascii_uppercase();
+        assert!(text.to_ascii_uppercase().contains(&hex), "{serial} in the delta:\n{text}");
+    }
+
+    let verify = |cert: &std::path::Path, deltas: bool| {
+        let mut cmd = Command::new("openssl");
+        cmd.args(["verify", "-crl_check"]);
+        if deltas {
+            cmd.arg("-use_deltas").arg("-CRLfile").arg(&delta_path);
+        }
+        cmd.arg("-CAfile")
+            .arg(dir.join("ca.crt"))
+            .arg("-untrusted")
+            .arg(&issuing)
+            .arg("-CRLfile")
+            .arg(&full_path)
+            .arg(cert);
+        cmd.output().unwrap().status.success()
+    };
+    assert!(!verify(&first, false), "the full CRL lists the first");
+    assert!(verify(&second, false), "the older full CRL does not list the second");
+    assert!(!verify(&second, true), "with the delta, the second is revoked");
+    server.stop();
+}

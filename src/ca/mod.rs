@@ -7,6 +7,7 @@
 //! rcgen over the HSM signer.
 
 mod constraints;
+mod delta;
 mod hierarchy;
 pub(crate) mod ocsp;
 

@@ -111,6 +111,9 @@ pub(crate) struct CachedCrl {
 
 const CRL_REUSE_SECS: i64 = 600;
 
+/// Delta CRLs list what was revoked since the start of the current UTC day.
+const DELTA_BASE_SECS: i64 = 86_400;
+
 /// Keeps the CRL current: every 30 seconds it is rebuilt if a certificate was revoked since
 /// the last build or that build is ten minutes old, so requests (even for a CRL of
 /// millions of entries) are answered from the cache.
@@ -396,21 +399,37 @@ impl Creds {
     /// The current CRL (DER and PEM) of the authority `issuer` (`root` or an intermediate),
     /// signed in the HSM: every certificate it issued that is revoked and not yet expired.
     pub(crate) async fn crl(&self, issuer: &str) -> Result<(Vec<u8>, String), CredsError> {
+        self.build_crl(issuer, false).await
+    }
+
+    /// The current delta CRL of `issuer`: what it revoked since the start of the UTC day
+    /// (its base CRL number), to complete any full CRL built since.
+    pub(crate) async fn delta_crl(&self, issuer: &str) -> Result<(Vec<u8>, String), CredsError> {
+        self.build_crl(issuer, true).await
+    }
+
+    async fn build_crl(&self, issuer: &str, delta: bool) -> Result<(Vec<u8>, String), CredsError> {
         let authority = self
             .ca
             .authority(issuer)
             .ok_or_else(|| CredsError::NotFound { kind: "issuer", name: issuer.to_owned() })?;
+        let key = if delta { format!("{issuer}/delta") } else { issuer.to_owned() };
         // One build at a time; later callers get its result.
         let mut cache = self.crl.lock().await;
         let marker = self.store.revocation_marker().await?;
         let now = crate::util::now();
-        if let Some(c) =
-            cache.get(issuer).filter(|c| c.marker == marker && now - c.built_at < CRL_REUSE_SECS)
-        {
+        // Full CRLs are numbered by the second they are built, so the base is a time.
+        let base = now - now.rem_euclid(DELTA_BASE_SECS);
+        if let Some(c) = cache.get(&key).filter(|c| {
+            c.marker == marker && now - c.built_at < CRL_REUSE_SECS && c.built_at >= base
+        }) {
             return Ok((c.der.clone(), c.pem.clone()));
         }
         let mut entries = Vec::new();
         for (serial, at, reason) in self.store.revocations(issuer, now).await? {
+            if delta && at < base {
+                continue;
+            }
             let Ok(serial) = hex::decode(&serial) else { continue };
             entries.push(RevokedEntry {
                 serial,
@@ -421,14 +440,16 @@ impl Creds {
         }
         let number = u64::try_from(now).unwrap_or(0);
         let signer = authority.clone();
-        let (der, pem) = tokio::task::spawn_blocking(move || {
-            signer.crl(&entries, number, time::Duration::hours(1))
+        let base = u64::try_from(base).unwrap_or(0);
+        let (der, pem) = tokio::task::spawn_blocking(move || match delta {
+            true => signer.delta_crl(&entries, number, base, time::Duration::hours(1)),
+            false => signer.crl(&entries, number, time::Duration::hours(1)),
         })
         .await
         .map_err(|e| CredsError::Invalid(format!("CRL task failed: {e}")))??;
         let cached = CachedCrl { der: der.clone(), pem: pem.clone(), marker, built_at: now };
-        cache.insert(issuer.to_owned(), cached);
-        if self.ca.current().id() == issuer {
+        cache.insert(key, cached);
+        if !delta && self.ca.current().id() == issuer {
             self.crl_built_at.store(now, std::sync::atomic::Ordering::Relaxed);
         }
         Ok((der, pem))

@@ -51,12 +51,16 @@ const PUBLIC_ROUTES: &[&str] = &[
     "/v1/pki/ca_chain",
     "/v1/pki/crl",
     "/v1/pki/crl/pem",
+    "/v1/pki/crl/delta",
+    "/v1/pki/crl/delta/pem",
     "/v1/pki/issuers",
     "/v1/pki/issuer/{id}",
     "/v1/pki/issuer/{id}/pem",
     "/v1/pki/issuer/{id}/der",
     "/v1/pki/issuer/{id}/crl",
     "/v1/pki/issuer/{id}/crl/pem",
+    "/v1/pki/issuer/{id}/crl/delta",
+    "/v1/pki/issuer/{id}/crl/delta/pem",
 ];
 
 /// Every API route, for the router and the OpenAPI check.
@@ -151,6 +155,8 @@ pub(super) fn public_router() -> Router<AppState> {
         .route("/v1/pki/ca/pem", get(pki::ca_pem))
         .route("/v1/pki/crl", get(pki::crl_der))
         .route("/v1/pki/crl/pem", get(pki::crl_pem))
+        .route("/v1/pki/crl/delta", get(pki::delta_crl_der))
+        .route("/v1/pki/crl/delta/pem", get(pki::delta_crl_pem))
         .route("/v1/pki/ca_chain", get(pki::ca_chain))
         .route("/v1/pki/issuers", get(pki::list_issuers))
         .route("/v1/pki/issuer/{id}", get(pki::read_issuer))
@@ -158,6 +164,8 @@ pub(super) fn public_router() -> Router<AppState> {
         .route("/v1/pki/issuer/{id}/der", get(pki::issuer_der))
         .route("/v1/pki/issuer/{id}/crl", get(pki::issuer_crl_der))
         .route("/v1/pki/issuer/{id}/crl/pem", get(pki::issuer_crl_pem))
+        .route("/v1/pki/issuer/{id}/crl/delta", get(pki::issuer_delta_crl_der))
+        .route("/v1/pki/issuer/{id}/crl/delta/pem", get(pki::issuer_delta_crl_pem))
 }
 
 /// The managed object a response concerned, for the audit record (handlers add it to

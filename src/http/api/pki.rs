@@ -198,9 +198,7 @@ pub(super) async fn issuer_crl_der(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let a = authority(&state, &id)?;
-    let (der, _) = state.creds.crl(a.id()).await?;
-    Ok(([(CONTENT_TYPE, "application/pkix-crl")], der).into_response())
+    crl_response(&state, &id, false, false).await
 }
 
 /// `GET /v1/pki/issuer/ID/crl/pem`.
@@ -208,9 +206,46 @@ pub(super) async fn issuer_crl_pem(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let a = authority(&state, &id)?;
-    let (_, pem) = state.creds.crl(a.id()).await?;
-    Ok(([(CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
+    crl_response(&state, &id, false, true).await
+}
+
+/// `GET /v1/pki/issuer/ID/crl/delta`: the delta CRL (RFC 5280 §5.2.4), DER: what the
+/// authority revoked since the start of the UTC day, its base CRL number.
+pub(super) async fn issuer_delta_crl_der(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    crl_response(&state, &id, true, false).await
+}
+
+/// `GET /v1/pki/issuer/ID/crl/delta/pem`.
+pub(super) async fn issuer_delta_crl_pem(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    crl_response(&state, &id, true, true).await
+}
+
+/// `GET /v1/pki/crl/delta`: the default issuer's delta CRL, DER.
+pub(super) async fn delta_crl_der(State(state): State<AppState>) -> ApiResult {
+    crl_response(&state, "default", true, false).await
+}
+
+/// `GET /v1/pki/crl/delta/pem`: the default issuer's delta CRL, PEM.
+pub(super) async fn delta_crl_pem(State(state): State<AppState>) -> ApiResult {
+    crl_response(&state, "default", true, true).await
+}
+
+async fn crl_response(state: &AppState, id: &str, delta: bool, pem: bool) -> ApiResult {
+    let a = authority(state, id)?;
+    let (der, text) = match delta {
+        true => state.creds.delta_crl(a.id()).await?,
+        false => state.creds.crl(a.id()).await?,
+    };
+    Ok(match pem {
+        true => ([(CONTENT_TYPE, "application/x-pem-file")], text).into_response(),
+        false => ([(CONTENT_TYPE, "application/pkix-crl")], der).into_response(),
+    })
 }
 
 #[derive(Deserialize, Default)]
