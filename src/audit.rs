@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::hsm::{EcSigner, Hsm, HsmError};
+use crate::hsm::{Hsm, HsmError, HsmSigner};
 use crate::store::{audit_hash, SealRow, Store, StoreError, GENESIS};
 
 /// HSM label of the key that seals the audit chain.
@@ -35,12 +35,17 @@ fn seal_message(seq: i64, hash: &[u8]) -> Vec<u8> {
     [&seq.to_be_bytes()[..], hash].concat()
 }
 
-async fn signer(hsm: &Hsm) -> Result<EcSigner, AuditError> {
+async fn signer(hsm: &Hsm) -> Result<HsmSigner, AuditError> {
     let h = hsm.clone();
-    Ok(tokio::task::spawn_blocking(move || -> Result<EcSigner, HsmError> {
-        let key =
-            h.with_session(|s| h.ensure_ec_key(s, AUDIT_KEY_LABEL, crate::hsm::Curve::P256))?;
-        Ok(EcSigner::new(h, key))
+    Ok(tokio::task::spawn_blocking(move || -> Result<HsmSigner, HsmError> {
+        let key = h.with_session(|s| {
+            h.ensure_signing_key(
+                s,
+                AUDIT_KEY_LABEL,
+                crate::hsm::SigningKeyType::Ec(crate::hsm::Curve::P256),
+            )
+        })?;
+        Ok(HsmSigner::new(h, key))
     })
     .await??)
 }

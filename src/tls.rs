@@ -13,7 +13,7 @@ use rustls::RootCertStore;
 use rustls::{DigitallySignedStruct, DistinguishedName};
 
 use crate::ca::Ca;
-use crate::hsm::EcSigner;
+use crate::hsm::HsmSigner;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TlsError {
@@ -34,7 +34,7 @@ pub(crate) enum ClientAuth {
 
 pub(crate) fn server_config(
     chain: Vec<CertificateDer<'static>>,
-    key: EcSigner,
+    key: HsmSigner,
     ca: Arc<Ca>,
     auth: ClientAuth,
 ) -> Result<Arc<ServerConfig>, TlsError> {

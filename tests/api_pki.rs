@@ -752,25 +752,13 @@ fn name_constraints_bind_the_intermediate_and_every_issuance() {
 #[test]
 fn delta_crls_complete_an_older_full_crl() {
     let dir = temp_dir("strongroom-delta-crl");
-    let server = Server::start(&dir);
-    let api = Api::admin(&server);
-    api.ok(
-        "POST",
-        "/v1/pki/roles/svc",
-        json!({ "allowed_domains": ["svc.internal"], "allow_subdomains": true }),
-    );
+    let (server, api) = start_with_role(&dir, None);
     let out = temp_dir("strongroom-delta-crl-out");
-    let issue = |name: &str| {
-        let data =
-            api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": name }))["data"].clone();
-        let crt = out.join(format!("{name}.crt"));
-        std::fs::write(&crt, data["certificate"].as_str().unwrap()).unwrap();
-        std::fs::write(out.join("issuing.crt"), data["issuing_ca"].as_str().unwrap()).unwrap();
-        (crt, data["serial_number"].as_str().unwrap().to_owned())
-    };
-    let (first, first_serial) = issue("first.svc.internal");
-    let (second, second_serial) = issue("second.svc.internal");
-    let issuing = out.join("issuing.crt");
+    let serial = |data: serde_json::Value| data["serial_number"].as_str().unwrap().to_owned();
+    let first_serial = serial(issue_into(&api, &out, "first"));
+    let second_serial = serial(issue_into(&api, &out, "second"));
+    let (first, second) = (out.join("first.crt"), out.join("second.crt"));
+    let issuing = out.join("first-issuer.crt");
     api.ok("POST", "/v1/pki/revoke", json!({ "serial_number": first_serial }));
     let full = get(&server, &dir, "/v1/pki/crl/pem");
     api.ok("POST", "/v1/pki/revoke", json!({ "serial_number": second_serial }));
@@ -814,5 +802,42 @@ fn delta_crls_complete_an_older_full_crl() {
     assert!(!verify(&first, false), "the full CRL lists the first");
     assert!(verify(&second, false), "the older full CRL does not list the second");
     assert!(!verify(&second, true), "with the delta, the second is revoked");
+    server.stop();
+}
+
+/// `[ca] key_type = "rsa3072"`: the root and intermediate keys are RSA keys generated in
+/// the HSM, and everything they sign (certificates, CRLs, OCSP answers) is
+/// sha256WithRSAEncryption that OpenSSL checks; a certificate from them authenticates a
+/// KMIP client over mutual TLS.
+#[test]
+fn rsa_ca_keys_sign_certificates_crls_and_ocsp() {
+    let data = temp_dir("strongroom-rsa-ca");
+    let (server, api) = start_with_role(&data, Some("[ca]\nkey_type = \"rsa3072\"\n"));
+    let out = temp_dir("strongroom-rsa-ca-out");
+    let d = &issue_into(&api, &out, "rsa");
+    let (issuing, crt) = (out.join("rsa-issuer.crt"), out.join("rsa.crt"));
+    std::fs::copy(data.join("ca.crt"), out.join("ca.crt")).unwrap();
+    for cert in [data.join("ca.crt"), issuing.clone()] {
+        let text = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-text"]);
+        assert!(text.contains("Public-Key: (3072 bit)"), "{text}");
+        assert!(text.contains("Signature Algorithm: sha256WithRSAEncryption"), "{text}");
+    }
+    let leaf = openssl(&["x509", "-in", crt.to_str().unwrap(), "-noout", "-text"]);
+    assert!(leaf.contains("Signature Algorithm: sha256WithRSAEncryption"), "{leaf}");
+    verify(&data, &issuing, &crt);
+    assert!(ocsp_status(&server, &data, &issuing, &crt).ends_with(": good"));
+
+    let mut kmip = Client::connect_with(server.kmip, tls_config(&out, Some("rsa")));
+    let item = kmip.call(Operation::DISCOVER_VERSIONS, vec![]);
+    assert_eq!(item.result_status, kmip::enums::ResultStatus::SUCCESS);
+    drop(kmip);
+
+    api.ok("POST", "/v1/pki/revoke", json!({ "serial_number": d["serial_number"] }));
+    let crl = get(&server, &data, "/v1/pki/crl/pem");
+    let why = verify_with_crl(&data, &issuing, &crt, &crl).unwrap_err();
+    assert!(why.contains("revoked"), "{why}");
+    let delta = get(&server, &data, "/v1/pki/crl/delta/pem");
+    assert!(crl_lists(&data, &issuing, &delta, d["serial_number"].as_str().unwrap()));
+    assert!(ocsp_status(&server, &data, &issuing, &crt).contains(": revoked"));
     server.stop();
 }

@@ -27,7 +27,7 @@ impl Authority {
         valid_for: Duration,
     ) -> Result<(Vec<u8>, String), CaError> {
         let now = OffsetDateTime::now_utc();
-        let algorithm = self.signer.curve().signature_algorithm();
+        let algorithm = self.signer.key_type().signature_algorithm();
         let entries: Vec<Vec<u8>> = revoked.iter().map(entry).collect();
         let mut extensions = Vec::new();
         if let Some(key_id) = &self.key_id {

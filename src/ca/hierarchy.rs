@@ -12,7 +12,7 @@ use rustls::pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
 use super::{ca_params, io, Authority, CaError, CA_KEY_LABEL, ROOT_ID};
-use crate::hsm::{Curve, EcSigner, Hsm};
+use crate::hsm::{Hsm, HsmSigner, SigningKeyType};
 use crate::store::{IssuerRow, Store};
 
 /// HSM labels of CA keys made after the first root start with this, then the id.
@@ -32,8 +32,8 @@ const MAX_DEPTH: usize = 8;
 pub(crate) struct Ca {
     hsm: Hsm,
     base_url: Option<Arc<str>>,
-    /// The curve of new CA keys (`[ca] key_type`); existing keys keep theirs.
-    curve: Curve,
+    /// The type of new CA keys (`[ca] key_type`); existing keys keep theirs.
+    key_type: SigningKeyType,
     /// Name constraints for intermediates made from now on (`[ca] permitted_dns_domains`...).
     name_constraints: super::NameConstraints,
     /// `DATA/ca.crt`.
@@ -73,9 +73,9 @@ impl Ca {
         settings: &crate::config::CaSettings,
     ) -> Result<Ca, CaError> {
         let base_url: Option<Arc<str>> = settings.url.as_deref().map(Arc::from);
-        let curve = settings.key_type;
-        let key = hsm.with_session(|s| hsm.ensure_ec_key(s, CA_KEY_LABEL, curve))?;
-        let signer = EcSigner::new(hsm.clone(), key.clone());
+        let key_type = settings.key_type;
+        let key = hsm.with_session(|s| hsm.ensure_signing_key(s, CA_KEY_LABEL, key_type))?;
+        let signer = HsmSigner::new(hsm.clone(), key.clone());
         let path = data_dir.join("ca.crt");
         let new = |der, pem| {
             Authority::new(ROOT_ID, ROOT_ID, signer.clone(), der, pem, base_url.clone())
@@ -85,7 +85,7 @@ impl Ca {
             let der = CertificateDer::from_pem_slice(pem.as_bytes())
                 .map_err(|_| CaError::KeyMismatch(path.clone()))?;
             let root = new(der, pem)?;
-            if root.public_key_bits != key.public_point() {
+            if root.public_key_bits != key.public_key_bits() {
                 return Err(CaError::KeyMismatch(path));
             }
             root
@@ -100,7 +100,7 @@ impl Ca {
         Ok(Ca {
             hsm: hsm.clone(),
             base_url,
-            curve,
+            key_type,
             name_constraints: settings.name_constraints.clone(),
             root: Arc::new(root),
             loaded: RwLock::default(),
@@ -238,10 +238,11 @@ impl Ca {
     }
 
     /// A new CA key pair in the HSM, labelled for `id`.
-    fn new_key(&self, id: &str) -> Result<(String, EcSigner), CaError> {
+    fn new_key(&self, id: &str) -> Result<(String, HsmSigner), CaError> {
         let key_label = format!("{KEY_PREFIX}{id}");
-        let key = self.hsm.with_session(|s| self.hsm.ensure_ec_key(s, &key_label, self.curve))?;
-        Ok((key_label, EcSigner::new(self.hsm.clone(), key)))
+        let key =
+            self.hsm.with_session(|s| self.hsm.ensure_signing_key(s, &key_label, self.key_type))?;
+        Ok((key_label, HsmSigner::new(self.hsm.clone(), key)))
     }
 
     /// Generates a new intermediate key in the HSM and its certificate, signed by the newest
@@ -363,9 +364,9 @@ impl Ca {
             if !row.key_label.starts_with(KEY_PREFIX) {
                 return Err(bad("its key label is not a CA key's"));
             }
-            let key = self.hsm.with_session(|s| self.hsm.find_ec_key(s, &row.key_label))?;
+            let key = self.hsm.with_session(|s| self.hsm.find_signing_key(s, &row.key_label))?;
             let key = key.ok_or_else(|| bad("its key is not in the HSM token"))?;
-            let signer = EcSigner::new(self.hsm.clone(), key.clone());
+            let signer = HsmSigner::new(self.hsm.clone(), key.clone());
             let authority = Authority::new(
                 &row.id,
                 &row.parent,
@@ -375,7 +376,7 @@ impl Ca {
                 self.base_url.clone(),
             )
             .ok_or_else(|| bad("its certificate does not parse"))?;
-            if authority.public_key_bits != key.public_point() {
+            if authority.public_key_bits != key.public_key_bits() {
                 return Err(bad("its certificate is for another key than the HSM's"));
             }
             let signed = match row.kind.as_str() {

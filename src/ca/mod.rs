@@ -24,7 +24,7 @@ use rcgen::{
 use rustls::pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
-use crate::hsm::{Curve, EcSigner, Hsm, HsmError};
+use crate::hsm::{Curve, Hsm, HsmError, HsmSigner, SigningKeyType};
 
 /// HSM label of the CA key.
 const CA_KEY_LABEL: &str = "strongroom-ca";
@@ -62,7 +62,7 @@ pub(crate) struct Authority {
     id: String,
     /// The id of the authority that signed it; a root's own.
     parent: String,
-    signer: EcSigner,
+    signer: HsmSigner,
     cert_der: CertificateDer<'static>,
     cert_pem: String,
     not_after: OffsetDateTime,
@@ -150,7 +150,7 @@ impl Authority {
     fn new(
         id: &str,
         parent: &str,
-        signer: EcSigner,
+        signer: HsmSigner,
         cert_der: CertificateDer<'static>,
         cert_pem: String,
         base_url: Option<Arc<str>>,
@@ -213,7 +213,7 @@ impl Authority {
         };
         parsed.tbs_certificate.issuer.as_raw() == self.subject_der.as_slice()
             && aws_lc_rs::signature::UnparsedPublicKey::new(
-                self.signer.curve().verifier(),
+                self.signer.key_type().verifier(),
                 &self.public_key_bits,
             )
             .verify(parsed.tbs_certificate.as_ref(), &parsed.signature_value.data)
@@ -246,7 +246,7 @@ impl Authority {
         self.not_after
     }
 
-    fn issuer(&self) -> Result<Issuer<'static, EcSigner>, CaError> {
+    fn issuer(&self) -> Result<Issuer<'static, HsmSigner>, CaError> {
         Ok(Issuer::from_ca_cert_der(&self.cert_der, self.signer.clone())?)
     }
 
@@ -287,9 +287,11 @@ impl Authority {
         &self,
         hsm: &Hsm,
         hostnames: &[String],
-    ) -> Result<(Issued, EcSigner), CaError> {
-        let key = hsm.with_session(|s| hsm.ensure_ec_key(s, TLS_KEY_LABEL, Curve::P256))?;
-        let signer = EcSigner::new(hsm.clone(), key);
+    ) -> Result<(Issued, HsmSigner), CaError> {
+        let key = hsm.with_session(|s| {
+            hsm.ensure_signing_key(s, TLS_KEY_LABEL, SigningKeyType::Ec(Curve::P256))
+        })?;
+        let signer = HsmSigner::new(hsm.clone(), key);
         let mut params = Self::leaf_params("Strongroom server", 397);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let mut sans = vec![

@@ -174,7 +174,7 @@ impl Authority {
         let data: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
         let tbs = sequence(&data);
         let signature = self.signer.sign(&tbs)?;
-        let algorithm = self.signer.curve().signature_algorithm();
+        let algorithm = self.signer.key_type().signature_algorithm();
         let basic = sequence(&[&tbs, algorithm, &bit_string(&signature)]);
         let bytes = sequence(&[OCSP_BASIC, &tlv(0x04, &basic)]);
         Ok(sequence(&[&tlv(0x0A, &[0]), &tlv(0xA0, &bytes)]))

@@ -211,8 +211,8 @@ pub(crate) struct Settings {
 /// The CA's keys and where relying parties find revocation information (`[ca]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CaSettings {
-    /// The curve of CA keys made from now on (root on first start, intermediates).
-    pub(crate) key_type: crate::hsm::Curve,
+    /// The type of CA keys made from now on (root on first start, intermediates).
+    pub(crate) key_type: crate::hsm::SigningKeyType,
     /// A plain-HTTP listener serving CRLs, CA certificates and OCSP (all signed; relying
     /// parties fetch them without TLS).
     pub(crate) http_listen: Option<SocketAddr>,
@@ -343,10 +343,19 @@ impl RawConfig {
             }
             url => url.map(|u| u.trim_end_matches('/').to_owned()),
         };
+        use crate::hsm::{Curve, SigningKeyType};
         let key_type = match self.ca.key_type.as_deref() {
-            None | Some("p256") => crate::hsm::Curve::P256,
-            Some("p384") => crate::hsm::Curve::P384,
-            Some(_) => return Err(invalid("ca.key_type", "must be \"p256\" or \"p384\"")),
+            None | Some("p256") => SigningKeyType::Ec(Curve::P256),
+            Some("p384") => SigningKeyType::Ec(Curve::P384),
+            Some("rsa2048") => SigningKeyType::Rsa { bits: 2048 },
+            Some("rsa3072") => SigningKeyType::Rsa { bits: 3072 },
+            Some("rsa4096") => SigningKeyType::Rsa { bits: 4096 },
+            Some(_) => {
+                return Err(invalid(
+                    "ca.key_type",
+                    "must be \"p256\", \"p384\", \"rsa2048\", \"rsa3072\" or \"rsa4096\"",
+                ))
+            }
         };
         let ranges = |key, list: Vec<String>| {
             list.iter()

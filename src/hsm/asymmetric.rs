@@ -60,7 +60,7 @@ impl Hash {
     }
 
     /// The DER DigestInfo prefix for PKCS#1 v1.5 signatures over a digest (RFC 8017 §9.2).
-    fn digest_info_prefix(self) -> &'static [u8] {
+    pub(super) fn digest_info_prefix(self) -> &'static [u8] {
         match self {
             Hash::Sha1 => &[
                 0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04,

@@ -13,7 +13,7 @@ mod symmetric;
 
 pub(crate) use asymmetric::{Hash, Message, PairSpec, RawKey, Scheme};
 pub(crate) use error::HsmError;
-pub(crate) use signer::{Curve, EcKey, EcSigner};
+pub(crate) use signer::{Curve, HsmKey, HsmSigner, SigningKeyType};
 pub(crate) use symmetric::{AesMode, Derivation, MacOutcome};
 
 use std::collections::HashMap;
@@ -76,8 +76,8 @@ struct Conn {
     anchor: Mutex<Session>,
     /// Session copies of key-pair halves, by (CKA_ID, is private).
     key_copies: Mutex<HashMap<(Vec<u8>, bool), ObjectHandle>>,
-    /// Private keys of the service's own EC key pairs (CA, TLS, audit), by label.
-    ec_keys: Mutex<HashMap<String, ObjectHandle>>,
+    /// Private keys of the service's own key pairs (CA, TLS, audit), by label.
+    own_keys: Mutex<HashMap<String, ObjectHandle>>,
 }
 
 /// How reconnecting goes while the HSM is down.
@@ -174,7 +174,7 @@ impl Conn {
             kek,
             anchor: Mutex::new(anchor),
             key_copies: Mutex::new(HashMap::new()),
-            ec_keys: Mutex::new(HashMap::new()),
+            own_keys: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -436,25 +436,35 @@ impl Hsm {
         Ok(s.decrypt(&Mechanism::AesGcm(params), s.conn.kek, ciphertext)?)
     }
 
-    /// Finds the EC key pair labelled `label` (of whatever curve), generating it on `curve`
-    /// (non-extractable, on the token) when it does not exist yet.
-    pub(crate) fn ensure_ec_key(
+    /// Finds the service's key pair labelled `label` (of whatever type), generating it as
+    /// `kind` (non-extractable, on the token) when it does not exist yet.
+    pub(crate) fn ensure_signing_key(
         &self,
         s: &HsmSession<'_>,
         label: &str,
-        curve: Curve,
-    ) -> Result<EcKey, HsmError> {
-        if let Some(key) = self.find_ec_key(s, label)? {
+        kind: SigningKeyType,
+    ) -> Result<HsmKey, HsmError> {
+        if let Some(key) = self.find_signing_key(s, label)? {
             return Ok(key);
         }
         let id = label.as_bytes().to_vec();
-        let public_template = [
+        let mut public_template = vec![
             Attribute::Token(true),
             Attribute::Verify(true),
-            Attribute::EcParams(curve.params().to_vec()),
             Attribute::Label(label.as_bytes().to_vec()),
             Attribute::Id(id.clone()),
         ];
+        let mechanism = match kind {
+            SigningKeyType::Ec(curve) => {
+                public_template.push(Attribute::EcParams(curve.params().to_vec()));
+                Mechanism::EccKeyPairGen
+            }
+            SigningKeyType::Rsa { bits } => {
+                public_template.push(Attribute::ModulusBits(u64::from(bits).into()));
+                public_template.push(Attribute::PublicExponent(vec![0x01, 0x00, 0x01]));
+                Mechanism::RsaPkcsKeyPairGen
+            }
+        };
         let private_template = [
             Attribute::Token(true),
             Attribute::Private(true),
@@ -465,35 +475,36 @@ impl Hsm {
             Attribute::Id(id),
         ];
         let (public, private) =
-            s.generate_key_pair(&Mechanism::EccKeyPairGen, &public_template, &private_template)?;
-        ec_key(s, label, private, public)
+            s.generate_key_pair(&mechanism, &public_template, &private_template)?;
+        own_key(s, label, private, public)
     }
 
-    /// The EC key pair labelled `label`, if the token holds one.
-    pub(crate) fn find_ec_key(
+    /// The service's key pair labelled `label`, if the token holds one.
+    pub(crate) fn find_signing_key(
         &self,
         s: &HsmSession<'_>,
         label: &str,
-    ) -> Result<Option<EcKey>, HsmError> {
+    ) -> Result<Option<HsmKey>, HsmError> {
         let find = |class| {
             s.find_objects(&[Attribute::Class(class), Attribute::Label(label.as_bytes().to_vec())])
         };
         match (find(ObjectClass::PRIVATE_KEY)?.first(), find(ObjectClass::PUBLIC_KEY)?.first()) {
-            (Some(private), Some(public)) => ec_key(s, label, *private, *public).map(Some),
+            (Some(private), Some(public)) => own_key(s, label, *private, *public).map(Some),
             _ => Ok(None),
         }
     }
 
-    /// Signs a digest with CKM_ECDSA and `key`'s private key; returns the raw r‖s. The
-    /// key's handle is looked up by label once per connection.
-    pub(crate) fn sign_ecdsa_raw(
+    /// Signs `input` with `key`'s private key: CKM_ECDSA over a digest (the raw r‖s comes
+    /// back), or CKM_RSA_PKCS over a DigestInfo. The key's handle is looked up by label once
+    /// per connection.
+    pub(crate) fn sign_own(
         &self,
         s: &HsmSession<'_>,
-        key: &EcKey,
-        digest: &[u8],
+        key: &HsmKey,
+        input: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
         let cached =
-            s.conn.ec_keys.lock().map_err(|_| HsmError::Poisoned)?.get(key.label()).copied();
+            s.conn.own_keys.lock().map_err(|_| HsmError::Poisoned)?.get(key.label()).copied();
         let private = match cached {
             Some(h) => h,
             None => {
@@ -503,14 +514,18 @@ impl Hsm {
                 ];
                 let h = s.find_objects(&template)?.first().copied().ok_or(HsmError::KeyNotFound)?;
                 s.conn
-                    .ec_keys
+                    .own_keys
                     .lock()
                     .map_err(|_| HsmError::Poisoned)?
                     .insert(key.label().to_owned(), h);
                 h
             }
         };
-        Ok(s.sign(&Mechanism::Ecdsa, private, digest)?)
+        let mechanism = match key.kind() {
+            SigningKeyType::Ec(_) => Mechanism::Ecdsa,
+            SigningKeyType::Rsa { .. } => Mechanism::RsaPkcs,
+        };
+        Ok(s.sign(&mechanism, private, input)?)
     }
 }
 
@@ -578,24 +593,49 @@ fn generate_kek(s: &Session) -> Result<ObjectHandle, HsmError> {
     Ok(s.generate_key(&Mechanism::AesKeyGen, &template)?)
 }
 
-/// The [`EcKey`] labelled `label`, with its public point read from `public`; the private
+/// The [`HsmKey`] labelled `label`, with its public key read from `public`; the private
 /// key's handle is kept for this connection.
-fn ec_key(
+fn own_key(
     s: &HsmSession<'_>,
     label: &str,
     private: ObjectHandle,
     public: ObjectHandle,
-) -> Result<EcKey, HsmError> {
-    let point = s
-        .get_attributes(public, &[AttributeType::EcPoint])?
+) -> Result<HsmKey, HsmError> {
+    let kind = s
+        .get_attributes(public, &[AttributeType::KeyType])?
         .into_iter()
         .find_map(|a| match a {
-            Attribute::EcPoint(p) => Some(p),
+            Attribute::KeyType(k) => Some(k),
             _ => None,
         })
-        .ok_or(HsmError::MissingAttribute("CKA_EC_POINT"))?;
-    s.conn.ec_keys.lock().map_err(|_| HsmError::Poisoned)?.insert(label.to_owned(), private);
-    EcKey::new(label, &point)
+        .ok_or(HsmError::MissingAttribute("CKA_KEY_TYPE"))?;
+    let key = if kind == KeyType::RSA {
+        let (mut modulus, mut exponent) = (None, None);
+        for a in
+            s.get_attributes(public, &[AttributeType::Modulus, AttributeType::PublicExponent])?
+        {
+            match a {
+                Attribute::Modulus(m) => modulus = Some(m),
+                Attribute::PublicExponent(e) => exponent = Some(e),
+                _ => {}
+            }
+        }
+        let modulus = modulus.ok_or(HsmError::MissingAttribute("CKA_MODULUS"))?;
+        let exponent = exponent.ok_or(HsmError::MissingAttribute("CKA_PUBLIC_EXPONENT"))?;
+        HsmKey::rsa(label, &modulus, &exponent)
+    } else {
+        let point = s
+            .get_attributes(public, &[AttributeType::EcPoint])?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::EcPoint(p) => Some(p),
+                _ => None,
+            })
+            .ok_or(HsmError::MissingAttribute("CKA_EC_POINT"))?;
+        HsmKey::ec(label, &point)?
+    };
+    s.conn.own_keys.lock().map_err(|_| HsmError::Poisoned)?.insert(label.to_owned(), private);
+    Ok(key)
 }
 
 /// The default PKCS#11 module: Debian's SoftHSMv2.

@@ -1,7 +1,8 @@
-//! ECDSA P-256 (SHA-256) and P-384 (SHA-384) signing with a key that stays in the HSM,
-//! offered to rcgen (certificates) and rustls (TLS handshakes). SoftHSM lacks
-//! CKM_ECDSA_SHA256, so the message is hashed here and the HSM signs the digest with
-//! CKM_ECDSA; its raw r‖s becomes DER.
+//! Signing with the service's own keys, which stay in the HSM (CA, TLS, audit): ECDSA
+//! P-256 (SHA-256) and P-384 (SHA-384), or RSA PKCS#1 v1.5 with SHA-256, offered to rcgen
+//! (certificates) and rustls (TLS handshakes). SoftHSM lacks CKM_ECDSA_SHA256 and
+//! CKM_SHA256_RSA_PKCS for these, so the message is hashed here and the HSM signs the
+//! digest (CKM_ECDSA, whose raw r‖s becomes DER) or its DigestInfo (CKM_RSA_PKCS).
 
 use std::fmt;
 
@@ -61,18 +62,58 @@ impl Curve {
     }
 }
 
-/// An EC key pair in the HSM: its label (handles last one connection to the HSM) and the
-/// uncompressed public point.
-#[derive(Clone)]
-pub(crate) struct EcKey {
-    label: String,
-    point: Vec<u8>,
-    curve: Curve,
+/// The kinds of key the service keeps for itself: an EC curve, or RSA of a size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SigningKeyType {
+    Ec(Curve),
+    Rsa { bits: u32 },
 }
 
-impl EcKey {
+/// sha256WithRSAEncryption, as a DER AlgorithmIdentifier (RFC 4055 §5).
+const SHA256_WITH_RSA: &[u8] =
+    &[0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B, 0x05, 0x00];
+
+impl SigningKeyType {
+    /// The signature algorithm as a DER AlgorithmIdentifier.
+    pub(crate) fn signature_algorithm(self) -> &'static [u8] {
+        match self {
+            SigningKeyType::Ec(c) => c.signature_algorithm(),
+            SigningKeyType::Rsa { .. } => SHA256_WITH_RSA,
+        }
+    }
+
+    /// aws-lc's verifier for this key's signatures.
+    pub(crate) fn verifier(self) -> &'static dyn aws_lc_rs::signature::VerificationAlgorithm {
+        match self {
+            SigningKeyType::Ec(c) => c.verifier(),
+            SigningKeyType::Rsa { .. } => &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+        }
+    }
+
+    /// What the HSM signs for `msg`: the digest (ECDSA) or its DigestInfo (RSA PKCS#1 v1.5).
+    fn to_be_signed(self, msg: &[u8]) -> Vec<u8> {
+        match self {
+            SigningKeyType::Ec(c) => c.digest(msg),
+            SigningKeyType::Rsa { .. } => {
+                [super::Hash::Sha256.digest_info_prefix(), &Sha256::digest(msg)[..]].concat()
+            }
+        }
+    }
+}
+
+/// A key pair of the service in the HSM: its label (handles last one connection to the
+/// HSM), its public key as a SubjectPublicKeyInfo's bits (the uncompressed EC point, or
+/// PKCS#1 RSAPublicKey), and its type.
+#[derive(Clone)]
+pub(crate) struct HsmKey {
+    label: String,
+    public: Vec<u8>,
+    kind: SigningKeyType,
+}
+
+impl HsmKey {
     /// `ec_point` is CKA_EC_POINT: a DER OCTET STRING around the point (raw also accepted).
-    pub(super) fn new(label: &str, ec_point: &[u8]) -> Result<EcKey, HsmError> {
+    pub(super) fn ec(label: &str, ec_point: &[u8]) -> Result<HsmKey, HsmError> {
         let point = match ec_point {
             [0x04, len, rest @ ..] if usize::from(*len) == rest.len() => rest,
             raw => raw,
@@ -85,7 +126,22 @@ impl EcKey {
         if point[0] != 0x04 {
             return Err(HsmError::BadEcPoint);
         }
-        Ok(EcKey { label: label.to_owned(), point: point.to_vec(), curve })
+        Ok(HsmKey {
+            label: label.to_owned(),
+            public: point.to_vec(),
+            kind: SigningKeyType::Ec(curve),
+        })
+    }
+
+    /// An RSA key from its modulus and public exponent (big-endian).
+    pub(super) fn rsa(label: &str, modulus: &[u8], exponent: &[u8]) -> HsmKey {
+        let significant = modulus.iter().skip_while(|b| **b == 0).count();
+        let bits = u32::try_from(significant * 8).unwrap_or(0);
+        HsmKey {
+            label: label.to_owned(),
+            public: crate::der::rsa_public_key(modulus, exponent),
+            kind: SigningKeyType::Rsa { bits },
+        }
     }
 
     /// The label of both halves on the token.
@@ -93,70 +149,79 @@ impl EcKey {
         &self.label
     }
 
-    /// The uncompressed public point (0x04 ‖ X ‖ Y).
-    pub(crate) fn public_point(&self) -> &[u8] {
-        &self.point
+    pub(crate) fn kind(&self) -> SigningKeyType {
+        self.kind
+    }
+
+    /// The public key as a SubjectPublicKeyInfo carries it in its bit string.
+    pub(crate) fn public_key_bits(&self) -> &[u8] {
+        &self.public
     }
 }
 
-/// An HSM-held EC key usable as an rcgen or rustls signing key.
+/// An HSM-held key of the service usable as an rcgen or rustls signing key.
 #[derive(Clone)]
-pub(crate) struct EcSigner {
+pub(crate) struct HsmSigner {
     hsm: Hsm,
-    key: EcKey,
+    key: HsmKey,
 }
 
-impl fmt::Debug for EcSigner {
+impl fmt::Debug for HsmSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EcSigner({:?} in HSM)", self.key.curve)
+        write!(f, "HsmSigner({:?} in HSM)", self.key.kind)
     }
 }
 
-impl EcSigner {
-    pub(crate) fn new(hsm: Hsm, key: EcKey) -> Self {
-        EcSigner { hsm, key }
+impl HsmSigner {
+    pub(crate) fn new(hsm: Hsm, key: HsmKey) -> Self {
+        HsmSigner { hsm, key }
     }
 
-    /// Signs `msg` with ECDSA and the curve's hash (SHA-256 for P-256, SHA-384 for
-    /// P-384); returns a DER ECDSA-Sig-Value.
+    /// Signs `msg`: ECDSA with the curve's hash (a DER ECDSA-Sig-Value), or RSA PKCS#1 v1.5
+    /// with SHA-256.
     pub(crate) fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, HsmError> {
-        let digest = self.key.curve.digest(msg);
-        let raw = self.hsm.with_session(|s| self.hsm.sign_ecdsa_raw(s, &self.key, &digest))?;
-        if raw.len() != 2 * self.key.curve.size() {
-            return Err(HsmError::BadSignature);
+        let input = self.key.kind.to_be_signed(msg);
+        let raw = self.hsm.with_session(|s| self.hsm.sign_own(s, &self.key, &input))?;
+        match self.key.kind {
+            SigningKeyType::Ec(curve) if raw.len() == 2 * curve.size() => {
+                Ok(crate::der::ecdsa_signature(&raw))
+            }
+            SigningKeyType::Ec(_) => Err(HsmError::BadSignature),
+            SigningKeyType::Rsa { .. } => Ok(raw),
         }
-        Ok(crate::der::ecdsa_signature(&raw))
     }
 
-    pub(crate) fn curve(&self) -> Curve {
-        self.key.curve
+    pub(crate) fn key_type(&self) -> SigningKeyType {
+        self.key.kind
     }
 
     fn scheme(&self) -> rustls::SignatureScheme {
-        match self.key.curve {
-            Curve::P256 => rustls::SignatureScheme::ECDSA_NISTP256_SHA256,
-            Curve::P384 => rustls::SignatureScheme::ECDSA_NISTP384_SHA384,
+        match self.key.kind {
+            SigningKeyType::Ec(Curve::P256) => rustls::SignatureScheme::ECDSA_NISTP256_SHA256,
+            SigningKeyType::Ec(Curve::P384) => rustls::SignatureScheme::ECDSA_NISTP384_SHA384,
+            SigningKeyType::Rsa { .. } => rustls::SignatureScheme::RSA_PKCS1_SHA256,
         }
     }
 }
 
-impl rcgen::PublicKeyData for EcSigner {
+impl rcgen::PublicKeyData for HsmSigner {
     fn der_bytes(&self) -> &[u8] {
-        self.key.public_point()
+        self.key.public_key_bits()
     }
 
     fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        match self.key.curve {
-            Curve::P256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-            Curve::P384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        match self.key.kind {
+            SigningKeyType::Ec(Curve::P256) => &rcgen::PKCS_ECDSA_P256_SHA256,
+            SigningKeyType::Ec(Curve::P384) => &rcgen::PKCS_ECDSA_P384_SHA384,
+            SigningKeyType::Rsa { .. } => &rcgen::PKCS_RSA_SHA256,
         }
     }
 }
 
-impl rcgen::SigningKey for EcSigner {
+impl rcgen::SigningKey for HsmSigner {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
         // rcgen's error type has no variant for an external signer's failure.
-        EcSigner::sign(self, msg).map_err(|e| {
+        HsmSigner::sign(self, msg).map_err(|e| {
             tracing::error!(error = %e, "HSM signing failed");
             rcgen::Error::RemoteKeyError
         })
@@ -165,28 +230,31 @@ impl rcgen::SigningKey for EcSigner {
 
 // TLS handshakes sign on the connection's task: one CKM_ECDSA in SoftHSM takes tens of
 // microseconds, less than moving the call to the blocking pool would cost.
-impl rustls::sign::SigningKey for EcSigner {
+impl rustls::sign::SigningKey for HsmSigner {
     fn choose_scheme(
         &self,
         offered: &[rustls::SignatureScheme],
     ) -> Option<Box<dyn rustls::sign::Signer>> {
         offered
-            .contains(&EcSigner::scheme(self))
+            .contains(&HsmSigner::scheme(self))
             .then(|| Box::new(self.clone()) as Box<dyn rustls::sign::Signer>)
     }
 
     fn algorithm(&self) -> rustls::SignatureAlgorithm {
-        rustls::SignatureAlgorithm::ECDSA
+        match self.key.kind {
+            SigningKeyType::Ec(_) => rustls::SignatureAlgorithm::ECDSA,
+            SigningKeyType::Rsa { .. } => rustls::SignatureAlgorithm::RSA,
+        }
     }
 }
 
-impl rustls::sign::Signer for EcSigner {
+impl rustls::sign::Signer for HsmSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
-        EcSigner::sign(self, message)
+        HsmSigner::sign(self, message)
             .map_err(|e| rustls::Error::General(format!("HSM signing failed: {e}")))
     }
 
     fn scheme(&self) -> rustls::SignatureScheme {
-        EcSigner::scheme(self)
+        HsmSigner::scheme(self)
     }
 }
