@@ -271,6 +271,7 @@ impl Tde {
             placeholder: None,
             operation: kmip::enums::Operation::RE_KEY,
             policy_authorised: cx.policy_authorised,
+            import: None,
         };
         let req = kmip::ops::rekey::Request {
             unique_identifier: Some(latest.row.id.clone()),
@@ -375,6 +376,7 @@ pub(crate) async fn run_cli(
         placeholder: None,
         operation: kmip::enums::Operation::CREATE,
         policy_authorised: true,
+        import: None,
     };
     let tde = &state.tde;
     Ok(match action {

@@ -619,3 +619,53 @@ fn undo_batches_take_back_what_succeeded() {
     assert_eq!(state_of(&mut c, &base), State::PRE_ACTIVE);
     server.stop();
 }
+
+/// Export and Import (KMIP 2.1 §6.1.18, §6.1.25): a key moves from one Strongroom to another
+/// (each with its own HSM token) under the same identifier, with its material, its name,
+/// its state and its dates; an existing object is replaced only when asked to.
+#[test]
+fn export_from_one_server_and_import_into_another() {
+    let (_a_dir, a_server, _a_certs, mut a) = started("strongroom-export", "alice");
+    let (_b_dir, b_server, _b_certs, mut b) = started("strongroom-import", "alice");
+    a.version = ProtocolVersion::V2_1;
+    b.version = ProtocolVersion::V2_1;
+    let mut attrs = key_attributes("migrated");
+    attrs.push(Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1_700_000_000)));
+    let id = uid_of(&a.ok(Operation::CREATE, create_payload(a.version, &attrs)));
+    let material = key_material(&a.ok(Operation::GET, vec![uid(&id)]));
+    let exported = a.ok(Operation::EXPORT, vec![uid(&id)]);
+    let kinds: Vec<Tag> = exported.children().iter().map(|t| t.tag).collect();
+    assert_eq!(
+        kinds,
+        [Tag::OBJECT_TYPE, Tag::UNIQUE_IDENTIFIER, Tag::ATTRIBUTES, Tag::SYMMETRIC_KEY]
+    );
+    let initial = exported.find(Tag::ATTRIBUTES).unwrap().find(Tag::INITIAL_DATE).unwrap().clone();
+
+    let import = |c: &mut Client, replace: Option<bool>| {
+        let mut payload =
+            vec![uid(&id), enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0)];
+        if let Some(r) = replace {
+            payload.push(Ttlv::new(Tag::REPLACE_EXISTING, Value::Boolean(r)));
+        }
+        payload.push(exported.find(Tag::ATTRIBUTES).unwrap().clone());
+        payload.push(exported.find(Tag::SYMMETRIC_KEY).unwrap().clone());
+        c.call(Operation::IMPORT, payload)
+    };
+    let r = import(&mut b, None);
+    assert_eq!(r.result_status, ResultStatus::SUCCESS, "{r:?}");
+    assert_eq!(uid_of(r.payload.as_ref().unwrap()), id);
+    assert_eq!(key_material(&b.ok(Operation::GET, vec![uid(&id)])), material);
+    assert_eq!(state_of(&mut b, &id), State::ACTIVE);
+    assert_eq!(locate_by_name(&mut b, "migrated"), vec![id.clone()]);
+    let there = b.ok(Operation::GET_ATTRIBUTES, vec![uid(&id)]);
+    let there = there.find(Tag::ATTRIBUTES).unwrap();
+    assert_eq!(there.find(Tag::INITIAL_DATE), Some(&initial), "dates as supplied");
+    assert_eq!(there.find(Tag::ACTIVATION_DATE).unwrap().value, Value::DateTime(1_700_000_000));
+
+    expect_failure(&import(&mut b, None), ResultReason::OBJECT_ALREADY_EXISTS);
+    expect_failure(&import(&mut b, Some(false)), ResultReason::OBJECT_ALREADY_EXISTS);
+    assert_eq!(import(&mut b, Some(true)).result_status, ResultStatus::SUCCESS);
+    assert_eq!(key_material(&b.ok(Operation::GET, vec![uid(&id)])), material);
+    a_server.stop();
+    b_server.stop();
+}

@@ -31,6 +31,8 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::GET_ATTRIBUTES,
     Operation::GET_ATTRIBUTE_LIST,
     Operation::GET_USAGE_ALLOCATION,
+    Operation::IMPORT,
+    Operation::EXPORT,
     Operation::ADD_ATTRIBUTE,
     Operation::MODIFY_ATTRIBUTE,
     Operation::DELETE_ATTRIBUTE,
@@ -169,6 +171,7 @@ async fn handle_message(
             placeholder: placeholder.clone(),
             operation,
             policy_authorised: false,
+            import: None,
         };
         let result = match &journal {
             None => run(&mut cx, bi).await,
@@ -347,6 +350,8 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
         }
         Operation::CERTIFY => ops::certify::handle(cx, p::certify::Request::from_ttlv(pl)?).await,
         Operation::CHECK => ops::usage::check(cx, p::check::Request::from_ttlv(pl)?).await,
+        Operation::EXPORT => ops::import::export(cx, p::get::Request::from_ttlv(pl)?).await,
+        Operation::IMPORT => ops::import::import(cx, p::import::Request::from_ttlv(pl)?).await,
         Operation::GET_USAGE_ALLOCATION => {
             ops::usage::allocate(cx, p::get_usage_allocation::Request::from_ttlv(pl)?).await
         }

@@ -36,6 +36,8 @@ pub(crate) enum OpError {
     ReadOnly(String),
     #[error("attribute {0} can have only one value")]
     SingleValued(String),
+    #[error("object {0} exists already")]
+    AlreadyExists(String),
     #[error("the object already has that Name")]
     NonUniqueName,
     #[error("attribute {0} not found")]
@@ -99,6 +101,9 @@ impl OpError {
             }
             OpError::SingleValued(_) => {
                 pick(ResultReason::ATTRIBUTE_SINGLE_VALUED, ResultReason::INVALID_FIELD)
+            }
+            OpError::AlreadyExists(_) => {
+                pick(ResultReason::OBJECT_ALREADY_EXISTS, ResultReason::INVALID_FIELD)
             }
             OpError::NonUniqueName => {
                 pick(ResultReason::NON_UNIQUE_NAME_ATTRIBUTE, ResultReason::INVALID_FIELD)

@@ -18,6 +18,7 @@ pub mod get_attribute_list;
 pub mod get_attributes;
 pub mod get_usage_allocation;
 pub mod hash;
+pub mod import;
 pub mod interop;
 pub mod locate;
 pub mod log;

@@ -102,6 +102,7 @@ fn context<'a>(state: &'a AppState, principal: &'a Principal, operation: Operati
         placeholder: None,
         operation,
         policy_authorised: true,
+        import: None,
     }
 }
 

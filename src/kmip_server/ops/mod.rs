@@ -12,6 +12,7 @@ pub(crate) mod derive;
 pub(crate) mod destroy;
 pub(crate) mod get;
 pub(crate) mod get_attributes;
+pub(crate) mod import;
 pub(crate) mod key_pair;
 pub(crate) mod locate;
 pub(crate) mod mac;
@@ -44,6 +45,9 @@ pub(crate) struct OpCtx<'a> {
     /// Set when the caller was already authorised for the objects by an API policy (the
     /// TDE key API), so ownership and grants are not asked again.
     pub(crate) policy_authorised: bool,
+    /// For Import (KMIP 2.1 §6.1.25): the Unique Identifier the new object takes, whose
+    /// attributes are all set as supplied, server-managed ones included.
+    pub(crate) import: Option<String>,
 }
 
 /// A handler's result: the response payload and the object it concerned.

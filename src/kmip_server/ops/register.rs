@@ -273,6 +273,10 @@ pub(crate) fn new_object(
     object_type: ObjectType,
     attrs: Vec<Attribute>,
 ) -> Result<(ObjectRow, Vec<Attribute>), OpError> {
+    let (attrs, imported) = match &cx.import {
+        Some(_) => imported_lifecycle(attrs)?,
+        None => (attrs, Imported::default()),
+    };
     let (mut attrs, activation, deactivation) = super::create::split_dates(attrs);
     // Some 1.x clients repeat the Object Type as an attribute; it must agree.
     if let Some(t) = find(&attrs, names::OBJECT_TYPE) {
@@ -299,12 +303,13 @@ pub(crate) fn new_object(
         a.value = limits.to_value();
     }
     // Activation in the past or now makes the object Active at once (KMIP 1.4 §3.24).
-    let state = match activation {
-        Some(d) if d <= cx.now => State::ACTIVE,
+    let state = match (imported.state, activation) {
+        (Some(s), _) => s,
+        (None, Some(d)) if d <= cx.now => State::ACTIVE,
         _ => State::PRE_ACTIVE,
     };
     let row = ObjectRow {
-        id: crate::util::uuid_v4(),
+        id: cx.import.clone().unwrap_or_else(crate::util::uuid_v4),
         object_type: i64::from(object_type.0),
         owner: cx.principal.as_str().to_owned(),
         state: i64::from(state.0),
@@ -313,20 +318,70 @@ pub(crate) fn new_object(
         sealed_material: None,
         kek_label: None,
         public_material: None,
-        initial_date: cx.now,
+        initial_date: imported.initial_date.unwrap_or(cx.now),
         activation_date: activation,
         deactivation_date: deactivation,
-        destroy_date: None,
-        compromise_date: None,
-        compromise_occurrence_date: None,
-        revocation_reason: None,
-        revocation_message: None,
-        last_change_date: cx.now,
+        destroy_date: imported.destroy_date,
+        compromise_date: imported.compromise_date,
+        compromise_occurrence_date: imported.compromise_occurrence_date,
+        revocation_reason: imported.revocation_reason,
+        revocation_message: imported.revocation_message,
+        last_change_date: imported.last_change_date.unwrap_or(cx.now),
         archived: false,
         fresh: true,
         version: 0,
     };
     Ok((row, attrs))
+}
+
+/// The lifecycle an imported object brings along (kept in columns, not attributes).
+#[derive(Default)]
+struct Imported {
+    state: Option<State>,
+    initial_date: Option<i64>,
+    last_change_date: Option<i64>,
+    destroy_date: Option<i64>,
+    compromise_date: Option<i64>,
+    compromise_occurrence_date: Option<i64>,
+    revocation_reason: Option<i64>,
+    revocation_message: Option<String>,
+}
+
+/// Splits an Import's attributes (KMIP 2.1 §6.1.25: all set as supplied): the lifecycle
+/// ones the row keeps, and the rest; what the server reads off the object itself (Digest,
+/// lengths, Sensitive, ...) is computed again rather than taken.
+fn imported_lifecycle(attrs: Vec<Attribute>) -> Result<(Vec<Attribute>, Imported), OpError> {
+    let mut out = Imported::default();
+    let mut rest = Vec::with_capacity(attrs.len());
+    for a in attrs {
+        let date = || match a.value {
+            Value::DateTime(d) => Ok(d),
+            _ => Err(OpError::Invalid("date attributes are Date-Time values")),
+        };
+        match a.name.as_str() {
+            names::STATE => match a.value {
+                Value::Enumeration(s) => out.state = Some(State(s)),
+                _ => return Err(OpError::Invalid("State is an Enumeration")),
+            },
+            names::INITIAL_DATE => out.initial_date = Some(date()?),
+            names::LAST_CHANGE_DATE => out.last_change_date = Some(date()?),
+            names::DESTROY_DATE => out.destroy_date = Some(date()?),
+            names::COMPROMISE_DATE => out.compromise_date = Some(date()?),
+            names::COMPROMISE_OCCURRENCE_DATE => out.compromise_occurrence_date = Some(date()?),
+            names::REVOCATION_REASON => {
+                let item = Ttlv::new(Tag::REVOCATION_REASON, a.value.clone());
+                out.revocation_reason =
+                    Some(i64::from(item.require(Tag::REVOCATION_REASON_CODE)?.as_enum()?));
+                out.revocation_message = item
+                    .find(Tag::REVOCATION_MESSAGE)
+                    .map(|m| m.as_text().map(str::to_owned))
+                    .transpose()?;
+            }
+            name if is_server_managed(name) => {}
+            _ => rest.push(a),
+        }
+    }
+    Ok((rest, out))
 }
 
 /// Puts sealed material into a new object's row and adds its Digest attribute.

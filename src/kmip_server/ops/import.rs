@@ -1,0 +1,65 @@
+//! Export and Import (KMIP 2.1 §6.1.18, §6.1.25): moving an object between key managers
+//! with its identifier and all its attributes. Export is Get plus the attributes; Import
+//! registers the object under the given identifier with every attribute as supplied
+//! (lifecycle ones included), replacing an existing object only when asked to. Private
+//! keys go into the HSM as on Register, and, as with Get, never come out.
+
+use kmip::attributes::write_attributes;
+use kmip::enums::ObjectType;
+use kmip::ops::{get, import, register};
+use kmip::{Tag, Ttlv};
+
+use super::{all_attributes, OpCtx, Outcome};
+use crate::kmip_server::error::OpError;
+
+pub(crate) async fn export(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome, OpError> {
+    let id = cx.target(req.unique_identifier.clone())?;
+    let mut outcome = super::get::handle(cx, req).await?;
+    let row = cx.load(&id).await?;
+    let stored = cx.state.store.attributes(&id).await?;
+    let attrs = all_attributes(&row, stored, cx.now, cx.version, cx.state.kmip_lease_time);
+    let attributes = match cx.version.is_v2() {
+        true => write_attributes(&attrs, cx.version),
+        false => {
+            vec![Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, write_attributes(&attrs, cx.version))]
+        }
+    };
+    // Object Type and Unique Identifier, then the attributes, then the object.
+    let at = outcome.payload.len().min(2);
+    outcome.payload.splice(at..at, attributes);
+    Ok(outcome)
+}
+
+pub(crate) async fn import(cx: &OpCtx<'_>, req: import::Request) -> Result<Outcome, OpError> {
+    let id = req.unique_identifier;
+    if id.is_empty() || id.len() > 256 {
+        return Err(OpError::Invalid("the Unique Identifier is 1 to 256 characters"));
+    }
+    if let Some(existing) = cx.state.store.object(&id).await? {
+        if !req.replace_existing {
+            return Err(OpError::AlreadyExists(id));
+        }
+        // Replacing needs the right to act on the object, and takes it out of the HSM too.
+        cx.load(&existing.id).await?;
+        if [ObjectType::PRIVATE_KEY.0, ObjectType::PUBLIC_KEY.0]
+            .contains(&(existing.object_type as u32))
+        {
+            let hsm_id = id.clone();
+            cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await?;
+        }
+        cx.state.store.delete_object(&id).await?;
+    }
+    let icx = OpCtx {
+        state: cx.state,
+        principal: cx.principal,
+        version: cx.version,
+        now: cx.now,
+        placeholder: None,
+        operation: cx.operation,
+        policy_authorised: cx.policy_authorised,
+        import: Some(id.clone()),
+    };
+    let request = register::Request { object: req.object, attributes: req.attributes };
+    super::register::handle(&icx, request).await?;
+    Ok(Outcome::new(import::response(&id), Some(id)))
+}
