@@ -510,6 +510,16 @@ fn revocation_pointers_over_plain_http() {
         text.contains(&format!("CA Issuers - URI:{base}/v1/pki/issuer/{issuer_id}/der")),
         "{text}"
     );
+    // Freshest CRL names the delta CRL, which the plain-HTTP listener serves.
+    let delta_url = format!("{base}/v1/pki/issuer/{issuer_id}/crl/delta");
+    let at = text.find("X509v3 Freshest CRL").unwrap_or_else(|| panic!("{text}"));
+    assert!(text[at..].contains(&format!("URI:{delta_url}")), "{text}");
+    let delta = dir.join("delta.crl");
+    std::fs::write(&delta, http_get(port, &format!("/v1/pki/issuer/{issuer_id}/crl/delta")))
+        .unwrap();
+    let delta_text =
+        openssl(&["crl", "-inform", "DER", "-in", delta.to_str().unwrap(), "-noout", "-text"]);
+    assert!(delta_text.contains("Delta CRL Indicator: critical"), "{delta_text}");
 
     // The caIssuers URL serves the issuing certificate (DER) over plain HTTP.
     let der = http_get(port, &format!("/v1/pki/issuer/{issuer_id}/der"));

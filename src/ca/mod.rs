@@ -80,6 +80,8 @@ pub(crate) struct Authority {
 pub(crate) const ROOT_ID: &str = "root";
 /// id-pe-authorityInfoAccess (1.3.6.1.5.5.7.1.1).
 const AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+/// id-ce-freshestCRL (RFC 5280 §4.2.1.15): where the delta CRLs are.
+const FRESHEST_CRL: &[u64] = &[2, 5, 29, 46];
 /// id-ad-ocsp and id-ad-caIssuers (1.3.6.1.5.5.7.48.1 and .2), OID contents.
 const AIA_OCSP: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
 const AIA_CA_ISSUERS: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02];
@@ -181,8 +183,9 @@ impl Authority {
     }
 
     /// Adds where to check what this authority issued, when `[ca] url` is set: its CRL
-    /// (CRL Distribution Points) and its certificate (Authority Information Access
-    /// caIssuers), and with `ocsp` the responder (RFC 5280 §4.2.1.13, §4.2.2.1).
+    /// (CRL Distribution Points), its delta CRL (Freshest CRL) and its certificate
+    /// (Authority Information Access caIssuers), and with `ocsp` the responder (RFC 5280
+    /// §4.2.1.13, §4.2.1.15, §4.2.2.1).
     fn add_pointers(&self, params: &mut CertificateParams, ocsp: bool) {
         let Some(base) = &self.base_url else { return };
         let issuer = format!("{base}/v1/pki/issuer/{}", self.id);
@@ -202,6 +205,13 @@ impl Authority {
         params.custom_extensions.push(rcgen::CustomExtension::from_oid_content(
             AUTHORITY_INFO_ACCESS,
             crate::der::sequence(&parts),
+        ));
+        // The CRLDistributionPoints syntax: one point whose fullName is the URI.
+        let uri = crate::der::tlv(0x86, format!("{issuer}/crl/delta").as_bytes());
+        let point = crate::der::sequence(&[&crate::der::tlv(0xA0, &crate::der::tlv(0xA0, &uri))]);
+        params.custom_extensions.push(rcgen::CustomExtension::from_oid_content(
+            FRESHEST_CRL,
+            crate::der::sequence(&[&point]),
         ));
     }
 
