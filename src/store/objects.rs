@@ -175,28 +175,12 @@ impl Store {
     /// Saves the lifecycle fields of `row` if nobody changed the object since it was read;
     /// bumps its version.
     pub(crate) async fn save_lifecycle(&self, row: &ObjectRow) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE objects SET state = $1, sealed_material = $2, kek_label = $3, \
-             activation_date = $4, deactivation_date = $5, destroy_date = $6, compromise_date = $7, \
-             compromise_occurrence_date = $8, revocation_reason = $9, revocation_message = $10, \
-             last_change_date = $11, archived = $12, version = version + 1 WHERE id = $13 AND version = $14",
-        )
-        .bind(row.state)
-        .bind(&row.sealed_material)
-        .bind(&row.kek_label)
-        .bind(row.activation_date)
-        .bind(row.deactivation_date)
-        .bind(row.destroy_date)
-        .bind(row.compromise_date)
-        .bind(row.compromise_occurrence_date)
-        .bind(row.revocation_reason)
-        .bind(&row.revocation_message)
-        .bind(row.last_change_date)
-        .bind(flag(row.archived))
-        .bind(&row.id)
-        .bind(row.version)
-        .execute(&self.write)
-        .await?;
+        let sql = lifecycle_update!("version = version + 1 WHERE id = $13 AND version = $14");
+        let done = bind_lifecycle(sqlx::query(sql), row)
+            .bind(&row.id)
+            .bind(row.version)
+            .execute(&self.write)
+            .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(row.id.clone()));
         }
@@ -477,30 +461,15 @@ impl Store {
         attributes: &[Attribute],
     ) -> Result<(), StoreError> {
         let mut tx = self.write.begin().await?;
-        sqlx::query(
-            "UPDATE objects SET state = $1, sealed_material = $2, kek_label = $3, \
-             public_material = $4, activation_date = $5, deactivation_date = $6, \
-             destroy_date = $7, compromise_date = $8, compromise_occurrence_date = $9, \
-             revocation_reason = $10, revocation_message = $11, last_change_date = $12, \
-             archived = $13, fresh = $14, version = version + 1 WHERE id = $15",
-        )
-        .bind(row.state)
-        .bind(&row.sealed_material)
-        .bind(&row.kek_label)
-        .bind(&row.public_material)
-        .bind(row.activation_date)
-        .bind(row.deactivation_date)
-        .bind(row.destroy_date)
-        .bind(row.compromise_date)
-        .bind(row.compromise_occurrence_date)
-        .bind(row.revocation_reason)
-        .bind(&row.revocation_message)
-        .bind(row.last_change_date)
-        .bind(flag(row.archived))
-        .bind(flag(row.fresh))
-        .bind(&row.id)
-        .execute(&mut *tx)
-        .await?;
+        let sql = lifecycle_update!(
+            "public_material = $13, fresh = $14, version = version + 1 WHERE id = $15"
+        );
+        bind_lifecycle(sqlx::query(sql), row)
+            .bind(&row.public_material)
+            .bind(flag(row.fresh))
+            .bind(&row.id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM attributes WHERE object_id = $1")
             .bind(&row.id)
             .execute(&mut *tx)
@@ -646,6 +615,40 @@ pub(super) async fn insert_attributes(
     });
     q.query()?.execute(&mut **tx).await?;
     Ok(())
+}
+
+/// `UPDATE objects SET` the lifecycle columns ($1 to $12, bound by [`bind_lifecycle`]),
+/// then `rest`.
+macro_rules! lifecycle_update {
+    ($rest:literal) => {
+        concat!(
+            "UPDATE objects SET state = $1, sealed_material = $2, kek_label = $3, \
+             activation_date = $4, deactivation_date = $5, destroy_date = $6, \
+             compromise_date = $7, compromise_occurrence_date = $8, revocation_reason = $9, \
+             revocation_message = $10, last_change_date = $11, archived = $12, ",
+            $rest
+        )
+    };
+}
+use lifecycle_update;
+
+/// Binds the lifecycle columns of `row` as $1 to $12 (see [`lifecycle_update`]).
+fn bind_lifecycle<'q>(
+    q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    row: &'q ObjectRow,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
+    q.bind(row.state)
+        .bind(&row.sealed_material)
+        .bind(&row.kek_label)
+        .bind(row.activation_date)
+        .bind(row.deactivation_date)
+        .bind(row.destroy_date)
+        .bind(row.compromise_date)
+        .bind(row.compromise_occurrence_date)
+        .bind(row.revocation_reason)
+        .bind(&row.revocation_message)
+        .bind(row.last_change_date)
+        .bind(flag(row.archived))
 }
 
 /// The index a new instance of attribute `name` of object `id` gets.
