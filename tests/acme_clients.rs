@@ -20,6 +20,10 @@ use common::*;
 use kmip::enums::Operation;
 use kmip::ProtocolVersion;
 
+/// The two clients' tests take turns: each picks free ports for its challenge servers
+/// before the client binds them, and the other test's processes could take one meanwhile.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn free_port() -> u16 {
     // A port free for UDP and TCP both (the test DNS server takes both).
     loop {
@@ -210,6 +214,7 @@ impl Certbot<'_> {
 
 #[test]
 fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("strongroom-acme-certbot");
     let dns = TestDns::start();
     let http01 = free_port();
@@ -336,6 +341,7 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
 
 #[test]
 fn lego_obtains_and_revokes_over_http01_tls_alpn01_and_dns01() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("strongroom-acme-lego");
     let dns = TestDns::start();
     let (http01, tls_alpn01) = (free_port(), free_port());
