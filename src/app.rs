@@ -484,7 +484,14 @@ pub(crate) async fn backup(settings: Settings, out: &Path) -> Result<(), AppErro
         return Err(AppError::Exists(out.to_owned()));
     }
     let store = Store::open(&settings.store).await?;
-    store.backup_to(out).await?;
+    match &settings.store {
+        crate::store::Location::Postgres(url) => {
+            let (url, path) = (url.clone(), out.to_owned());
+            tokio::task::spawn_blocking(move || crate::store::pg_backup::dump(&url, &path))
+                .await??;
+        }
+        crate::store::Location::Sqlite(_) => store.backup_to(out).await?,
+    }
     std::fs::set_permissions(out, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .map_err(io(out))?;
     audit_cli(&store, "backup", None, "ok", format!("database copied to {}", out.display())).await;
@@ -497,6 +504,27 @@ pub(crate) async fn backup(settings: Settings, out: &Path) -> Result<(), AppErro
     Ok(())
 }
 
+/// Restores a PostgreSQL store from a `pg_dump` backup, after checking that a sealed key in
+/// it opens with this HSM (read from the dump itself, before anything is replaced).
+async fn restore_postgres(url: &str, hsm: HsmSettings, from: &Path) -> Result<(), AppError> {
+    use crate::store::pg_backup;
+    let path = from.to_owned();
+    let sealed = tokio::task::spawn_blocking(move || pg_backup::sealed_object_in(&path)).await??;
+    let hsm = tokio::task::spawn_blocking(move || Hsm::open(&hsm)).await??;
+    if let Some((id, sealed)) = sealed {
+        hsm.run(move |h, s| h.open_sealed(s, &sealed, id.as_bytes()))
+            .await
+            .map_err(AppError::ForeignBackup)?;
+    }
+    let (target, path) = (url.to_owned(), from.to_owned());
+    tokio::task::spawn_blocking(move || pg_backup::restore(&target, &path)).await??;
+    let store = Store::open(&crate::store::Location::Postgres(url.to_owned())).await?;
+    audit_cli(&store, "restore", None, "ok", format!("restored from {}", from.display())).await;
+    store.close().await;
+    println!("restored the PostgreSQL store from {}", from.display());
+    Ok(())
+}
+
 /// `strongroom restore`: replaces the database with a backup, after checking the backup's
 /// key material opens with this HSM. Run it with the server stopped.
 pub(crate) async fn restore(
@@ -504,11 +532,9 @@ pub(crate) async fn restore(
     hsm: HsmSettings,
     from: &Path,
 ) -> Result<(), AppError> {
-    let crate::store::Location::Sqlite(db) = &settings.store else {
-        return Err(StoreError::Unsupported(
-            "restore replaces SQLite stores; restore a PostgreSQL store with pg_restore",
-        )
-        .into());
+    let db = match &settings.store {
+        crate::store::Location::Sqlite(db) => db,
+        crate::store::Location::Postgres(url) => return restore_postgres(url, hsm, from).await,
     };
     // Work on a copy, so the backup itself stays as it was (opening it runs migrations).
     let staged = db.with_extension("db.restoring");

@@ -65,3 +65,44 @@ fn backup_restore_and_a_foreign_backup() {
     let (ok, out) = cli(&["restore"], &other, "--from", &file);
     assert!(!ok && out.contains("another HSM key"), "{out}");
 }
+
+/// A PostgreSQL store: `strongroom backup --store-url URL` runs pg_dump while the server
+/// runs; after the database is emptied, `restore` (pg_restore into psql, in one transaction)
+/// brings the keys back, having checked first that the dump's sealed keys open with this
+/// HSM, so a foreign dump is refused before anything is replaced.
+#[test]
+fn postgres_backup_and_restore() {
+    let db = PgDatabase::new("backup");
+    let dir = temp_dir("strongroom-pg-backup");
+    let store = ["--store-url", db.url.as_str()];
+    let server = Server::start_with(&dir, &store);
+    let certs = client_cert_env(&dir, "app", &store, &[]);
+    let mut c = Client::connect(&server, &certs, "app");
+    let id = uid_of(
+        &c.ok(Operation::CREATE, create_payload(ProtocolVersion::V1_4, &aes_attributes(256))),
+    );
+    let key = key_material(&c.ok(Operation::GET, vec![uid(&id)]));
+    let backups = temp_dir("strongroom-pg-backup-files");
+    let file = backups.join("pg.dump");
+    let (ok, out) = cli(&["backup", "--store-url", &db.url], &dir, "--out", &file);
+    assert!(ok, "{out}");
+    drop(c);
+    server.stop();
+
+    // Lose the data, then restore it.
+    psql(&db.url, "DELETE FROM attributes; DELETE FROM objects");
+    let (ok, out) = cli(&["restore", "--store-url", &db.url], &dir, "--from", &file);
+    assert!(ok, "{out}");
+    let server = Server::start_with(&dir, &store);
+    let mut c = Client::connect(&server, &certs, "app");
+    assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&id)])), key);
+    drop(c);
+    server.stop();
+
+    // Another installation's HSM refuses the dump, and its database stays as it was.
+    let other_db = PgDatabase::new("backup_other");
+    let other = temp_dir("strongroom-pg-backup-other");
+    Server::start_with(&other, &["--store-url", other_db.url.as_str()]).stop();
+    let (ok, out) = cli(&["restore", "--store-url", &other_db.url], &other, "--from", &file);
+    assert!(!ok && out.contains("another HSM key"), "{out}");
+}

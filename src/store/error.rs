@@ -12,6 +12,8 @@ pub(crate) enum StoreError {
     Conflict(String),
     #[error("{0}")]
     Unsupported(&'static str),
+    #[error("{0}")]
+    Tool(String),
     #[error("stored data is not as written: {0}")]
     Corrupt(String),
     #[error("stored attribute {name} of {object_id} is not valid TTLV: {source}")]

@@ -11,6 +11,7 @@ mod grants;
 mod leader;
 mod leases;
 mod objects;
+pub(crate) mod pg_backup;
 mod tokens;
 mod writer;
 
