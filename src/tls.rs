@@ -140,6 +140,25 @@ impl ClientCertVerifier for WithIntermediates {
 
 /// The next TCP connection, or `None` once `shutdown` turns true. Accept errors (such as
 /// running out of file descriptors) are logged and retried after a short pause.
+/// After the listener stopped accepting, waits (at most `grace`) until every connection
+/// task has returned its permit: in-flight requests finish and connections close.
+pub(crate) async fn drain(
+    permits: &Arc<tokio::sync::Semaphore>,
+    max: usize,
+    grace: std::time::Duration,
+    listener_name: &'static str,
+) {
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    match tokio::time::timeout(grace, permits.acquire_many(all)).await {
+        Ok(_) => tracing::info!(listener = listener_name, "connections drained"),
+        Err(_) => tracing::warn!(
+            listener = listener_name,
+            open = max.saturating_sub(permits.available_permits()),
+            "connections still open after the grace period; closing them"
+        ),
+    }
+}
+
 pub(crate) async fn next_connection(
     listener: &tokio::net::TcpListener,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,

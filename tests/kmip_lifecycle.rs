@@ -669,3 +669,56 @@ fn export_from_one_server_and_import_into_another() {
     a_server.stop();
     b_server.stop();
 }
+
+/// Graceful shutdown (SIGTERM): a request being served is answered (a PBKDF2 derivation of
+/// half a million HSM HMACs, well under way when the signal comes), and idle connections
+/// are closed, not cut mid-message.
+#[test]
+fn shutdown_answers_the_request_in_flight_and_closes_idle_connections() {
+    let (_dir, server, certs, mut busy) = started("strongroom-drain", "alice");
+    busy.version = ProtocolVersion::V2_1;
+    let mut idle = Client::connect(&server, &certs, "alice");
+    idle.ok(Operation::QUERY, vec![]);
+    let key_attrs = [
+        Attribute::new(
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(CryptographicAlgorithm::HMAC_SHA256.0),
+        ),
+        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+        Attribute::new(
+            names::CRYPTOGRAPHIC_USAGE_MASK,
+            Value::Integer(kmip::enums::usage_mask::DERIVE_KEY),
+        ),
+        Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
+    ];
+    let base = uid_of(&busy.ok(Operation::CREATE, create_payload(busy.version, &key_attrs)));
+    let derived = [
+        Attribute::new(
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(CryptographicAlgorithm::AES.0),
+        ),
+        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+    ];
+    let mut payload = vec![
+        enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0),
+        uid(&base),
+        enumeration(Tag::DERIVATION_METHOD, kmip::enums::DerivationMethod::PBKDF2.0),
+        Ttlv::structure(
+            Tag::DERIVATION_PARAMETERS,
+            vec![
+                Ttlv::new(Tag::SALT, Value::ByteString(b"drain".to_vec())),
+                Ttlv::new(Tag::ITERATION_COUNT, Value::Integer(500_000)),
+            ],
+        ),
+    ];
+    payload.extend(write_attributes(&derived, busy.version));
+    let in_flight = std::thread::spawn(move || busy.call(Operation::DERIVE_KEY, payload));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    std::process::Command::new("kill").arg("-TERM").arg(server.pid().to_string()).status().unwrap();
+    let answered = in_flight.join().unwrap();
+    assert_eq!(answered.result_status, ResultStatus::SUCCESS, "{answered:?}");
+    assert!(idle.read_message().is_err(), "the idle connection is closed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    server.stop();
+}

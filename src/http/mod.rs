@@ -188,6 +188,7 @@ pub(crate) async fn serve(
         let acceptor = acceptor.clone();
         let app = app.clone();
         let store = store.clone();
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let Ok(Ok(tls)) =
@@ -208,14 +209,24 @@ pub(crate) async fn serve(
                 None => None,
             };
             let app = app.layer(axum::Extension(Peer(client)));
-            serve_connection(TokioIo::new(tls), app, peer).await;
+            serve_connection(TokioIo::new(tls), app, peer, shutdown).await;
         });
     }
+    // Graceful shutdown: requests being served are answered, then connections close.
+    crate::tls::drain(&permits, max_connections, DRAIN_GRACE, "HTTPS").await;
 }
 
-/// Serves HTTP/1.1 requests on one connection until it closes.
-async fn serve_connection<I>(io: TokioIo<I>, app: Router, peer: std::net::SocketAddr)
-where
+/// How long shutdown waits for requests in flight.
+const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Serves HTTP/1.1 requests on one connection until it closes, or at shutdown, until the
+/// request in flight (if any) is answered.
+async fn serve_connection<I>(
+    io: TokioIo<I>,
+    app: Router,
+    peer: std::net::SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     // Vault's clients list with the LIST method; here GET on a collection lists.
@@ -229,7 +240,15 @@ where
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(30))
         .serve_connection(io, service);
-    if let Err(e) = conn.await {
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = ended {
         tracing::debug!(%peer, error = %e, "HTTP connection ended");
     }
 }
@@ -256,9 +275,11 @@ pub(crate) async fn serve_revocation(
             continue;
         };
         let app = app.clone();
+        let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            serve_connection(TokioIo::new(tcp), app, peer).await;
+            serve_connection(TokioIo::new(tcp), app, peer, shutdown).await;
         });
     }
+    crate::tls::drain(&permits, max_connections, DRAIN_GRACE, "CRL/OCSP").await;
 }

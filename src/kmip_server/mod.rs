@@ -74,16 +74,13 @@ pub(crate) async fn serve(
             else {
                 return;
             };
-            tokio::select! {
-                r = connection(tls, &state, &principal, &limits) => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "KMIP connection closed");
-                    }
-                }
-                _ = shutdown.changed() => {}
+            if let Err(e) = connection(tls, &state, &principal, &limits, &mut shutdown).await {
+                tracing::debug!(%peer, error = %e, "KMIP connection closed");
             }
         });
     }
+    // Graceful shutdown: a request being served is answered, idle connections close.
+    crate::tls::drain(&permits, limits.max_connections, limits.request_timeout, "KMIP").await;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,19 +95,33 @@ enum ConnError {
     Refused(&'static str),
 }
 
-/// Serves one client: reads whole messages, answers each in order.
+/// Serves one client: reads whole messages, answers each in order. At shutdown it stops
+/// between messages; a message already arriving is read, answered, and then it stops.
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     state: &AppState,
     principal: &Principal,
     limits: &KmipLimits,
+    shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), ConnError> {
     let decode_limits = state.kmip_limits;
     loop {
         let mut header = [0u8; HEADER_LEN];
-        match timeout(limits.idle_timeout, stream.read_exact(&mut header)).await {
+        // The first byte of the next message, or shutdown while waiting for it.
+        let first = tokio::select! {
+            r = timeout(limits.idle_timeout, stream.read_exact(&mut header[..1])) => r,
+            _ = shutdown.changed() => {
+                let _ = stream.shutdown().await;
+                return Ok(());
+            }
+        };
+        match first {
             Err(_) => return Err(ConnError::Idle),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(r) => r?,
+        };
+        match timeout(limits.request_timeout, stream.read_exact(&mut header[1..])).await {
+            Err(_) => return Err(ConnError::Slow),
             Ok(r) => r?,
         };
         // Only a Request Message structure can start a message; anything else means the
