@@ -617,6 +617,13 @@ fn undo_batches_take_back_what_succeeded() {
     assert_eq!(r[0].result_status, undone);
     expect_failure(&r[1], ResultReason::FEATURE_NOT_SUPPORTED);
     assert_eq!(state_of(&mut c, &base), State::PRE_ACTIVE);
+    // Nor Import, which may first replace (delete) an object.
+    let r = undo(
+        &mut c,
+        vec![(Operation::ACTIVATE, vec![uid(&base)]), (Operation::IMPORT, vec![uid(&base)])],
+    );
+    assert_eq!(r[0].result_status, undone);
+    expect_failure(&r[1], ResultReason::FEATURE_NOT_SUPPORTED);
     server.stop();
 }
 

@@ -4,7 +4,8 @@
 //! and the objects they link to); after a failure they are put back, and the objects the
 //! batch created are removed, from the store and from the HSM. Operations whose effects
 //! cannot be taken back (a certificate the CA issued, a key-pair half destroyed in the HSM,
-//! an allocation handed out) are refused in such a batch, which undoes the rest.
+//! an allocation handed out, an Import that may replace an object) are refused in such a
+//! batch, which undoes the rest.
 
 use kmip::attributes::Attribute;
 use kmip::enums::{ObjectType, Operation};
@@ -59,6 +60,10 @@ impl Journal {
                 return Err(OpError::Unsupported(
                     "a Get Usage Allocation cannot be undone: leave out Undo",
                 ))
+            }
+            // It may replace (delete) an object first, which a snapshot cannot bring back.
+            Operation::IMPORT => {
+                return Err(OpError::Unsupported("an Import cannot be undone: leave out Undo"))
             }
             _ => {}
         }
