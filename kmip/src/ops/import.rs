@@ -2,9 +2,6 @@
 //! had elsewhere (server-managed ones included), for migrating between servers; Export
 //! (§6.1.18) is its counterpart, Get with the attributes.
 
-use crate::attributes::{Attribute, read_attributes};
-use crate::enums::ObjectType;
-use crate::objects::ManagedObject;
 use crate::tag::Tag;
 use crate::ttlv::{FieldError, Ttlv};
 
@@ -15,16 +12,13 @@ pub struct Request {
     pub unique_identifier: String,
     /// Replace Existing: whether an object with that identifier may be replaced.
     pub replace_existing: bool,
-    /// The object, with its Object Type.
-    pub object: ManagedObject,
-    /// Its attributes, set as supplied.
-    pub attributes: Vec<Attribute>,
+    /// The object and its attributes (set as supplied), read as Register reads them.
+    pub object: super::register::Request,
 }
 
 impl Request {
     /// Reads the payload; wrapped objects are refused by the Key Block reader.
     pub fn from_ttlv(payload: &Ttlv) -> Result<Self, FieldError> {
-        let object_type = ObjectType(payload.require(Tag::OBJECT_TYPE)?.as_enum()?);
         Ok(Request {
             unique_identifier: payload.require(Tag::UNIQUE_IDENTIFIER)?.as_text()?.to_owned(),
             replace_existing: payload
@@ -32,8 +26,7 @@ impl Request {
                 .map(Ttlv::as_bool)
                 .transpose()?
                 .unwrap_or(false),
-            object: ManagedObject::from_payload(object_type, payload)?,
-            attributes: read_attributes(payload, Tag::TEMPLATE_ATTRIBUTE)?,
+            object: super::register::Request::from_ttlv(payload)?,
         })
     }
 }

@@ -6,7 +6,7 @@
 
 use kmip::attributes::write_attributes;
 use kmip::enums::ObjectType;
-use kmip::ops::{get, import, register};
+use kmip::ops::{get, import};
 use kmip::{Tag, Ttlv};
 
 use super::{all_attributes, OpCtx, Outcome};
@@ -59,7 +59,6 @@ pub(crate) async fn import(cx: &OpCtx<'_>, req: import::Request) -> Result<Outco
         policy_authorised: cx.policy_authorised,
         import: Some(id.clone()),
     };
-    let request = register::Request { object: req.object, attributes: req.attributes };
-    super::register::handle(&icx, request).await?;
+    super::register::handle(&icx, req.object).await?;
     Ok(Outcome::new(import::response(&id), Some(id)))
 }
