@@ -520,6 +520,13 @@ fn revocation_pointers_over_plain_http() {
     let delta_text =
         openssl(&["crl", "-inform", "DER", "-in", delta.to_str().unwrap(), "-noout", "-text"]);
     assert!(delta_text.contains("Delta CRL Indicator: critical"), "{delta_text}");
+    // The full CRL names the delta too.
+    let full = dir.join("full.crl");
+    std::fs::write(&full, http_get(port, &format!("/v1/pki/issuer/{issuer_id}/crl"))).unwrap();
+    let full_text =
+        openssl(&["crl", "-inform", "DER", "-in", full.to_str().unwrap(), "-noout", "-text"]);
+    let at = full_text.find("X509v3 Freshest CRL").unwrap_or_else(|| panic!("{full_text}"));
+    assert!(full_text[at..].contains(&format!("URI:{delta_url}")), "{full_text}");
 
     // The caIssuers URL serves the issuing certificate (DER) over plain HTTP.
     let der = http_get(port, &format!("/v1/pki/issuer/{issuer_id}/der"));

@@ -7,7 +7,7 @@
 //! rcgen over the HSM signer.
 
 mod constraints;
-mod delta;
+mod crl;
 mod hierarchy;
 pub(crate) mod ocsp;
 
@@ -372,46 +372,5 @@ impl Authority {
         }
         let cert = params.signed_by(key, &self.issuer()?)?;
         Ok((self.certified(&cert), hex::encode(serial)))
-    }
-
-    /// A CRL listing `revoked`, signed in the HSM, valid for `valid_for`; DER and PEM.
-    pub(crate) fn crl(
-        &self,
-        revoked: &[RevokedEntry],
-        number: u64,
-        valid_for: Duration,
-    ) -> Result<(Vec<u8>, String), CaError> {
-        let now = OffsetDateTime::now_utc();
-        let reason = |code: u8| {
-            use rcgen::RevocationReason as R;
-            Some(match code {
-                1 => R::KeyCompromise,
-                2 => R::CaCompromise,
-                3 => R::AffiliationChanged,
-                4 => R::Superseded,
-                5 => R::CessationOfOperation,
-                6 => R::CertificateHold,
-                9 => R::PrivilegeWithdrawn,
-                _ => return None,
-            })
-        };
-        let params = rcgen::CertificateRevocationListParams {
-            this_update: now,
-            next_update: now + valid_for,
-            crl_number: SerialNumber::from(number),
-            issuing_distribution_point: None,
-            revoked_certs: revoked
-                .iter()
-                .map(|r| rcgen::RevokedCertParams {
-                    serial_number: SerialNumber::from_slice(&r.serial),
-                    revocation_time: r.revoked_at,
-                    reason_code: reason(r.reason),
-                    invalidity_date: None,
-                })
-                .collect(),
-            key_identifier_method: rcgen::KeyIdMethod::Sha256,
-        };
-        let crl = params.signed_by(&self.issuer()?)?;
-        Ok((crl.der().to_vec(), crl.pem()?))
     }
 }

@@ -1,9 +1,10 @@
-//! Delta CRLs (RFC 5280 §5.2.4): what an authority revoked since a base CRL number, so that
-//! relying parties holding a complete CRL numbered at or after the base need only the
-//! (small) delta to be current. Complete CRLs here are numbered by the second they are
-//! built, so the base is a point in time: a delta whose base is B lists every revocation
-//! since B, and completes any complete CRL built at or after B. rcgen builds no delta
-//! CRLs (it has no Delta CRL Indicator), so this module writes the DER and the HSM signs it.
+//! CRLs (RFC 5280 §5), written here and signed in the HSM: complete CRLs, which name their
+//! delta CRL in a Freshest CRL extension when `[ca] url` is set, and delta CRLs (§5.2.4):
+//! what an authority revoked since a base CRL number, so that relying parties holding a
+//! complete CRL numbered at or after the base need only the (small) delta to be current.
+//! Complete CRLs are numbered by the second they are built, so the base is a point in
+//! time: a delta whose base is B lists every revocation since B, and completes any complete
+//! CRL built at or after B. (rcgen writes neither a Delta CRL Indicator nor a Freshest CRL.)
 
 use time::{Duration, OffsetDateTime};
 
@@ -15,8 +16,21 @@ const AUTHORITY_KEY_ID: &[u8] = &[0x06, 0x03, 0x55, 0x1D, 0x23];
 const CRL_NUMBER: &[u8] = &[0x06, 0x03, 0x55, 0x1D, 0x14];
 const DELTA_CRL_INDICATOR: &[u8] = &[0x06, 0x03, 0x55, 0x1D, 0x1B];
 const REASON_CODE: &[u8] = &[0x06, 0x03, 0x55, 0x1D, 0x15];
+/// id-ce-freshestCRL.
+const FRESHEST_CRL: &[u8] = &[0x06, 0x03, 0x55, 0x1D, 0x2E];
 
 impl Authority {
+    /// A complete CRL numbered `number` listing `revoked`, valid for `valid_for`, signed in
+    /// the HSM; DER and PEM.
+    pub(crate) fn crl(
+        &self,
+        revoked: &[RevokedEntry],
+        number: u64,
+        valid_for: Duration,
+    ) -> Result<(Vec<u8>, String), CaError> {
+        self.build_crl(revoked, number, None, valid_for)
+    }
+
     /// A delta CRL numbered `number` listing `revoked` (the revocations since the base CRL
     /// number `base`), valid for `valid_for`, signed in the HSM; DER and PEM.
     pub(crate) fn delta_crl(
@@ -24,6 +38,16 @@ impl Authority {
         revoked: &[RevokedEntry],
         number: u64,
         base: u64,
+        valid_for: Duration,
+    ) -> Result<(Vec<u8>, String), CaError> {
+        self.build_crl(revoked, number, Some(base), valid_for)
+    }
+
+    fn build_crl(
+        &self,
+        revoked: &[RevokedEntry],
+        number: u64,
+        delta_base: Option<u64>,
         valid_for: Duration,
     ) -> Result<(Vec<u8>, String), CaError> {
         let now = OffsetDateTime::now_utc();
@@ -36,9 +60,20 @@ impl Authority {
             extensions.push(sequence(&[AUTHORITY_KEY_ID, &tlv(0x04, &aki)]));
         }
         extensions.push(sequence(&[CRL_NUMBER, &tlv(0x04, &integer(&number.to_be_bytes()))]));
-        let critical: &[u8] = &[0x01, 0x01, 0xFF];
-        let indicator = tlv(0x04, &integer(&base.to_be_bytes()));
-        extensions.push(sequence(&[DELTA_CRL_INDICATOR, critical, &indicator]));
+        match (delta_base, &self.base_url) {
+            (Some(base), _) => {
+                let critical: &[u8] = &[0x01, 0x01, 0xFF];
+                let indicator = tlv(0x04, &integer(&base.to_be_bytes()));
+                extensions.push(sequence(&[DELTA_CRL_INDICATOR, critical, &indicator]));
+            }
+            (None, Some(url)) => {
+                // CRLDistributionPoints syntax: one point whose fullName is the URI.
+                let uri = format!("{url}/v1/pki/issuer/{}/crl/delta", self.id);
+                let point = sequence(&[&tlv(0xA0, &tlv(0xA0, &tlv(0x86, uri.as_bytes())))]);
+                extensions.push(sequence(&[FRESHEST_CRL, &tlv(0x04, &sequence(&[&point]))]));
+            }
+            (None, None) => {}
+        }
         let extensions =
             tlv(0xA0, &sequence(&extensions.iter().map(Vec::as_slice).collect::<Vec<_>>()));
         let mut tbs: Vec<&[u8]> = Vec::new();
@@ -62,7 +97,8 @@ impl Authority {
 fn entry(r: &RevokedEntry) -> Vec<u8> {
     let serial = integer(&r.serial);
     let date = time(r.revoked_at);
-    if r.reason == 0 {
+    // Unspecified (0) is left out; removeFromCRL (8) belongs to unholding, not done here.
+    if !matches!(r.reason, 1..=6 | 9 | 10) {
         return sequence(&[&serial, &date]);
     }
     let reason = sequence(&[REASON_CODE, &tlv(0x04, &tlv(0x0A, &[r.reason]))]);
