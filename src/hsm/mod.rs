@@ -241,24 +241,16 @@ impl Hsm {
             }
         };
         let result = f(&HsmSession { session: &session, conn: &conn });
-        match result {
-            Ok(v) => {
-                let mut idle = conn.idle.lock().map_err(|_| HsmError::Poisoned)?;
-                if idle.len() < self.inner.settings.max_sessions.max(1) {
-                    idle.push(session);
-                }
-                Ok(v)
-            }
-            Err(e) => {
-                if !e.is_session_broken() && !e.is_device_lost() {
-                    let mut idle = conn.idle.lock().map_err(|_| HsmError::Poisoned)?;
-                    if idle.len() < self.inner.settings.max_sessions.max(1) {
-                        idle.push(session);
-                    }
-                }
-                Err(self.failed(&conn, e))
+        // Sessions that failed with the session or the device are dropped, not reused.
+        let reusable =
+            result.as_ref().err().is_none_or(|e| !e.is_session_broken() && !e.is_device_lost());
+        if reusable {
+            let mut idle = conn.idle.lock().map_err(|_| HsmError::Poisoned)?;
+            if idle.len() < self.inner.settings.max_sessions.max(1) {
+                idle.push(session);
             }
         }
+        result.map_err(|e| self.failed(&conn, e))
     }
 
     /// Runs `f` with a pooled session on tokio's blocking pool.
