@@ -228,6 +228,10 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
         Some(addr) => Some(bind(addr).await?),
         None => None,
     };
+    let ops_listener = match settings.ops_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
     let kmip_addr = kmip_listener.local_addr().map_err(io(&settings.data_dir))?;
     let http_addr = http_listener.local_addr().map_err(io(&settings.data_dir))?;
     // Tests and scripts read these lines to learn the ports chosen for port 0. A reader
@@ -237,6 +241,10 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
     if let Some(l) = &revocation_listener {
         let addr = l.local_addr().map_err(io(&settings.data_dir))?;
         lines.push(format!("CRL/OCSP (HTTP) listening on {addr}"));
+    }
+    if let Some(l) = &ops_listener {
+        let addr = l.local_addr().map_err(io(&settings.data_dir))?;
+        lines.push(format!("Health/metrics (HTTP) listening on {addr}"));
     }
     for line in lines {
         use std::io::Write as _;
@@ -265,14 +273,18 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
         settings.kmip.max_connections,
         stopped.clone(),
     ));
-    let revocation = revocation_listener.map(|l| {
-        tokio::spawn(crate::http::serve_revocation(
+    let plain = |l, app, label| {
+        tokio::spawn(crate::http::serve_plain(
             l,
-            state.clone(),
+            app,
+            label,
             settings.kmip.max_connections,
             stopped.clone(),
         ))
-    });
+    };
+    let revocation = revocation_listener
+        .map(|l| plain(l, crate::http::revocation_router(state.clone()), "CRL/OCSP"));
+    let ops = ops_listener.map(|l| plain(l, crate::http::ops_router(state.clone()), "ops"));
     let dates = tokio::spawn(housekeeping(state.clone(), stopped.clone()));
     let reaper = tokio::spawn(crate::creds::run_reaper(state.creds.clone(), stopped.clone()));
     let crl =
@@ -291,8 +303,8 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
     tracing::info!("shutting down");
     let _ = stop.send(true);
     let _ = tokio::join!(kmip, http, dates, reaper, sealer, crl, election);
-    if let Some(r) = revocation {
-        let _ = r.await;
+    for task in revocation.into_iter().chain(ops) {
+        let _ = task.await;
     }
     state.store.flush().await;
     Ok(())

@@ -11,7 +11,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{temp_dir, tls_config, Api, Client, Server};
+use common::{plain_http, temp_dir, tls_config, Api, Client, Server};
 use kmip::enums::Operation;
 use serde_json::json;
 
@@ -571,26 +571,13 @@ fn revocation_pointers_over_plain_http() {
     );
     assert_eq!(ocsp(), "revoked");
     // Nothing else is on the plain listener.
-    let (status, _) = http_status(port, "/v1/sys/status");
+    let (status, _) = plain_http(port, "/v1/sys/status");
     assert_eq!(status, 404);
     server.stop();
 }
 
-/// A GET over plain HTTP/1.1 to 127.0.0.1:`port`: status and body.
-fn http_status(port: u16, path: &str) -> (u16, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
-    let mut response = Vec::new();
-    s.read_to_end(&mut response).unwrap();
-    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&response[..split]).into_owned();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, response[split + 4..].to_vec())
-}
-
 fn http_get(port: u16, path: &str) -> Vec<u8> {
-    let (status, body) = http_status(port, path);
+    let (status, body) = plain_http(port, path);
     assert_eq!(status, 200, "GET {path}");
     body
 }

@@ -1,7 +1,8 @@
 //! HSM faults: SoftHSM's token storage disappears under a running server (its token
 //! directory is removed) and comes back. Token writes fail with CKR_GENERAL_ERROR; the
 //! server takes its HSM connection down, answers with a clear error meanwhile (KMIP
-//! Cryptographic Failure; new TLS handshakes, which sign with an HSM key, fail at once),
+//! Cryptographic Failure; new TLS handshakes, which sign with an HSM key, fail at once;
+//! the plain-HTTP operations listener says 503 on `/ready` and `strongroom_hsm_up 0`),
 //! reconnects with backoff once
 //! the token is back, and everything works again without a restart: keys created before
 //! (sealed by the KEK, key pairs in the HSM), new key pairs, TLS handshakes and the CA.
@@ -52,7 +53,16 @@ fn get(server: &Server, path: &str) -> (u16, String) {
 
 #[test]
 fn the_server_reconnects_to_the_hsm_after_its_token_storage_comes_back() {
-    let (dir, server, certs, mut c) = started("strongroom-hsm-fault", "alice");
+    let dir = temp_dir("strongroom-hsm-fault");
+    // The operations listener answers over plain HTTP, so probes work while the HSM,
+    // holding the TLS key, is away.
+    let ops = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = dir.join("ops.toml");
+    std::fs::write(&config, format!("[http]\nops_listen = \"127.0.0.1:{ops}\"\n")).unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let certs = client_cert(&dir, "alice");
+    let mut c = Client::connect(&server, &certs, "alice");
+    assert_eq!(plain_http(ops, "/ready").0, 200);
     c.version = ProtocolVersion::V2_1;
     let aes = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &aes_attributes(256))));
     let material = key_material(&c.ok(Operation::GET, vec![uid(&aes)]));
@@ -89,6 +99,12 @@ fn the_server_reconnects_to_the_hsm_after_its_token_storage_comes_back() {
     }));
     assert!(handshake.is_err(), "a TLS handshake succeeded without the HSM");
     assert!(started.elapsed() < Duration::from_secs(5));
+    let (status, body) = plain_http(ops, "/ready");
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    let metrics = String::from_utf8(plain_http(ops, "/metrics").1).unwrap();
+    assert!(metrics.contains("strongroom_hsm_up 0"), "{metrics}");
+    assert!(metrics.contains("strongroom_store_up 1"), "{metrics}");
+    assert_eq!(plain_http(ops, "/health").0, 200);
 
     copy(&saved, &tokens);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -110,5 +126,9 @@ fn the_server_reconnects_to_the_hsm_after_its_token_storage_comes_back() {
     api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "after.svc.internal" }));
     assert_eq!(get(&server, "/ready").0, 200);
     assert!(get(&server, "/metrics").1.contains("strongroom_hsm_up 1"));
+    assert_eq!(plain_http(ops, "/ready").0, 200);
+    // Only the probes are there: no API, KMIP or ACME over plain HTTP.
+    assert_eq!(plain_http(ops, "/v1/sys/status").0, 404);
+    assert_eq!(plain_http(ops, "/acme/directory").0, 404);
     server.stop();
 }

@@ -128,6 +128,7 @@ pub(crate) struct CredentialConfig {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     listen: Option<SocketAddr>,
+    ops_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -196,6 +197,9 @@ pub(crate) struct Settings {
     pub(crate) data_dir: PathBuf,
     pub(crate) kmip_listen: SocketAddr,
     pub(crate) http_listen: SocketAddr,
+    /// A plain-HTTP listener for `/health`, `/ready` and `/metrics` only, which answers
+    /// while the HSM (holding the TLS key) is away.
+    pub(crate) ops_listen: Option<SocketAddr>,
     pub(crate) kmip: KmipLimits,
     pub(crate) hostnames: Vec<String>,
     pub(crate) hsm: HsmConfig,
@@ -398,6 +402,7 @@ impl RawConfig {
                 .http_listen
                 .or(self.http.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8443))),
+            ops_listen: self.http.ops_listen,
             kmip,
             hostnames: self.tls.hostnames,
             hsm: HsmConfig {

@@ -1,8 +1,9 @@
 //! The HTTPS listener: same CA and HSM-held server key as KMIP, client certificates optional
 //! (enforced per route). Routes: `/health`, `/ready`, `/metrics` (Prometheus), `POST /kmip` (KMIP over HTTPS), the REST API
 //! under `/v1/` (`api`), ACME under `/acme/` (`acme`), and the OCSP responder at `/ocsp`.
-//! The optional plain-HTTP listener (`[ca] http_listen`) serves the OCSP responder and the
-//! public PKI routes (CA certificates, CRLs) only.
+//! The optional plain-HTTP listeners serve the OCSP responder and the public PKI routes (CA
+//! certificates, CRLs) only (`[ca] http_listen`), and `/health`, `/ready` and `/metrics`
+//! only (`[http] ops_listen`).
 
 mod acme;
 mod api;
@@ -45,13 +46,26 @@ fn router(state: AppState) -> Router {
 }
 
 /// The plain-HTTP listener's routes: signed revocation data and CA certificates only.
-fn revocation_router(state: AppState) -> Router {
+pub(crate) fn revocation_router(state: AppState) -> Router {
     Router::new()
         .route("/ocsp", post(ocsp::post))
         .route("/ocsp/{*request}", get(ocsp::get))
         .merge(api::public_router())
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+/// The operations listener's routes (`[http] ops_listen`): health, readiness and metrics
+/// over plain HTTP, so probes and scrapers still get an answer while the HSM, which holds
+/// the TLS key, is away (the HTTPS listener cannot complete a handshake then).
+pub(crate) fn ops_router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(4 * 1024))
         .with_state(state)
 }
 
@@ -253,25 +267,25 @@ async fn serve_connection<I>(
     }
 }
 
-/// Accepts plain-HTTP connections for CRLs, CA certificates and OCSP (`[ca] http_listen`)
-/// until `shutdown` turns true. Everything served is signed, so relying parties (which
-/// fetch these without TLS, RFC 5280 §4.2.1.13) need no channel security.
-pub(crate) async fn serve_revocation(
+/// Accepts plain-HTTP connections for `app` until `shutdown` turns true: CRLs, CA
+/// certificates and OCSP on `[ca] http_listen` (everything served is signed, so relying
+/// parties, which fetch these without TLS (RFC 5280 §4.2.1.13), need no channel security),
+/// and health, readiness and metrics on `[http] ops_listen` (nothing secret).
+pub(crate) async fn serve_plain(
     listener: TcpListener,
-    state: AppState,
+    app: Router,
+    label: &'static str,
     max_connections: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = revocation_router(state);
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     loop {
-        let Some((tcp, peer)) =
-            crate::tls::next_connection(&listener, &mut shutdown, "CRL/OCSP").await
+        let Some((tcp, peer)) = crate::tls::next_connection(&listener, &mut shutdown, label).await
         else {
             break;
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "CRL/OCSP connection refused: too many connections");
+            tracing::warn!(%peer, listener = label, "connection refused: too many connections");
             continue;
         };
         let app = app.clone();
@@ -281,5 +295,5 @@ pub(crate) async fn serve_revocation(
             serve_connection(TokioIo::new(tcp), app, peer, shutdown).await;
         });
     }
-    crate::tls::drain(&permits, max_connections, DRAIN_GRACE, "CRL/OCSP").await;
+    crate::tls::drain(&permits, max_connections, DRAIN_GRACE, label).await;
 }
