@@ -4,7 +4,8 @@
 //! verifiable chain, an ACME nonce one replica issued is good once at any of them, exactly
 //! one replica runs the background work and another takes it
 //! over when that one is killed, and nothing a killed replica acknowledged is lost. When
-//! the database goes away, requests fail with KMIP errors and work again once it is back.
+//! the database goes away during a Create load, requests fail with KMIP errors, work again
+//! once it is back, and every Create acknowledged before, during or after is there.
 //! The PostgreSQL server is the one `scripts/test` starts (`STRONGROOM_TEST_POSTGRES_URL`
 //! overrides it); each test makes a database of its own with `psql`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -259,6 +260,34 @@ fn store_outage_fails_cleanly_and_recovers() {
     let id = create(&mut c);
     wait_for("a leader", Duration::from_secs(15), || leads(&server));
 
+    // A Create load runs on two more connections through the outage and the recovery.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = Client::connect(&server, &certs, "app");
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut acknowledged, mut failed) = (Vec::new(), 0);
+                while !stop.load(Ordering::SeqCst) {
+                    let started = Instant::now();
+                    let item = c.call(
+                        Operation::CREATE,
+                        create_payload(ProtocolVersion::V1_4, &aes_attributes(256)),
+                    );
+                    assert!(started.elapsed() < Duration::from_secs(15), "a Create hung");
+                    match item.result_status {
+                        ResultStatus::SUCCESS => acknowledged.push(uid_of(&item.payload.unwrap())),
+                        ResultStatus::OPERATION_FAILED => failed += 1,
+                        _ => panic!("{item:?}"),
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                (acknowledged, failed)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+
     // The database goes away: requests get a KMIP error promptly, the connection stays
     // usable, readiness says 503, and the replica stops leading.
     relay.cut();
@@ -286,5 +315,21 @@ fn store_outage_fails_cleanly_and_recovers() {
     assert_eq!(ready(&server), 200);
     assert!(metrics(&server).lines().any(|l| l == "strongroom_store_up 1"));
     wait_for("leading again", Duration::from_secs(20), || leads(&server));
+
+    // Every Create the load saw acknowledged, before, during or after, is there.
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::SeqCst);
+    let (mut acknowledged, mut failed) = (Vec::new(), 0);
+    for t in load {
+        let (a, f) = t.join().unwrap();
+        acknowledged.extend(a);
+        failed += f;
+    }
+    assert!(failed > 0, "the load saw no failure during the outage");
+    assert!(acknowledged.len() >= 4, "{} acknowledged", acknowledged.len());
+    for id in &acknowledged {
+        let item = c.call(Operation::GET, vec![uid(id)]);
+        assert_eq!(item.result_status, ResultStatus::SUCCESS, "acknowledged {id} lost");
+    }
     server.stop();
 }
