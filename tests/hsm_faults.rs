@@ -41,6 +41,16 @@ fn sign(c: &mut Client, private: &str) -> ResponseBatchItem {
     )
 }
 
+/// AES-ECB (no IV to carry) with the key `id`: the output Data.
+fn encrypt(c: &mut Client, id: &str, op: Operation, data: &[u8]) -> Vec<u8> {
+    let ecb = Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![enumeration(Tag::BLOCK_CIPHER_MODE, kmip::enums::BlockCipherMode::ECB.0)],
+    );
+    let r = c.ok(op, vec![uid(id), ecb, Ttlv::new(Tag::DATA, Value::ByteString(data.to_vec()))]);
+    r.find(Tag::DATA).unwrap().as_bytes().unwrap().to_vec()
+}
+
 fn copy(from: &Path, to: &Path) {
     assert!(Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap().success());
 }
@@ -66,6 +76,9 @@ fn the_server_reconnects_to_the_hsm_after_its_token_storage_comes_back() {
     c.version = ProtocolVersion::V2_1;
     let aes = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &aes_attributes(256))));
     let material = key_material(&c.ok(Operation::GET, vec![uid(&aes)]));
+    // Encrypting keeps the key open in the HSM; the copy goes with the connection.
+    c.ok(Operation::ACTIVATE, vec![uid(&aes)]);
+    let ciphertext = encrypt(&mut c, &aes, Operation::ENCRYPT, b"sixteen byte msg");
     let pair = create_pair(&mut c).payload.unwrap();
     let private =
         pair.find(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER).unwrap().as_text().unwrap().to_owned();
@@ -119,6 +132,7 @@ fn the_server_reconnects_to_the_hsm_after_its_token_storage_comes_back() {
     // Sealed keys open under the KEK found again, key pairs sign with handles looked up
     // again, new pairs are made on the token, and the service's own keys (TLS, CA) sign.
     assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&aes)])), material);
+    assert_eq!(encrypt(&mut c, &aes, Operation::DECRYPT, &ciphertext), b"sixteen byte msg");
     assert_eq!(sign(&mut c, &private).result_status, ResultStatus::SUCCESS);
     assert_eq!(create_pair(&mut c).result_status, ResultStatus::SUCCESS);
     let mut fresh = Client::connect(&server, &certs, "alice");

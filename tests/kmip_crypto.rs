@@ -155,6 +155,22 @@ fn aes_encrypt_and_decrypt_in_the_hsm() {
         vec![uid(&pre_active), params(BlockCipherMode::ECB, None), bytes(Tag::DATA, &plain)],
     );
     assert_eq!(item.result_reason, Some(ResultReason::WRONG_KEY_LIFECYCLE_STATE));
+
+    // The key stays open in the HSM between operations; once destroyed it serves none.
+    c.ok(
+        Operation::REVOKE,
+        vec![uid(&id), revocation(kmip::enums::RevocationReasonCode::CESSATION_OF_OPERATION)],
+    );
+    c.ok(Operation::DESTROY, vec![uid(&id)]);
+    let item = c.call(Operation::DECRYPT, decrypt(&tag));
+    assert_eq!(item.result_reason, Some(ResultReason::WRONG_KEY_LIFECYCLE_STATE), "{item:?}");
+    // Another key with the same material opens on its own.
+    let again = register_aes(&mut c, &key, both, true);
+    let r = c.ok(
+        Operation::ENCRYPT,
+        vec![uid(&again), params(BlockCipherMode::ECB, None), bytes(Tag::DATA, &plain)],
+    );
+    assert_eq!(hex::encode(field(&r, Tag::DATA)), "69c4e0d86a7b0430d8cdb78070b4c55a");
     server.stop();
 }
 

@@ -7,6 +7,7 @@
 
 mod asymmetric;
 mod error;
+mod key_cache;
 mod signer;
 pub(crate) mod softhsm;
 mod symmetric;
@@ -78,6 +79,8 @@ struct Conn {
     key_copies: Mutex<HashMap<(Vec<u8>, bool), ObjectHandle>>,
     /// Private keys of the service's own key pairs (CA, TLS, audit), by label.
     own_keys: Mutex<HashMap<String, ObjectHandle>>,
+    /// Sealed secret keys opened for operations and kept, by object identifier.
+    open_keys: Mutex<key_cache::KeyCache<ObjectHandle>>,
 }
 
 /// How reconnecting goes while the HSM is down.
@@ -175,6 +178,7 @@ impl Conn {
             anchor: Mutex::new(anchor),
             key_copies: Mutex::new(HashMap::new()),
             own_keys: Mutex::new(HashMap::new()),
+            open_keys: Mutex::new(key_cache::KeyCache::default()),
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, KeyType, ObjectClass};
+use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 
 use super::{Hash, Hsm, HsmError, HsmSession};
@@ -75,40 +75,51 @@ impl Hsm {
         encrypt: bool,
         data: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
-        let template = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::AES),
-            Attribute::Value(key.to_vec()),
-            Attribute::Token(false),
-            Attribute::Private(false),
-            Attribute::Sensitive(true),
-            Attribute::Encrypt(true),
-            Attribute::Decrypt(true),
-        ];
-        let handle = s.create_object(&template)?;
-        let result = (|| -> Result<Vec<u8>, HsmError> {
-            let mut iv = match mode {
-                AesMode::Gcm { iv, .. } => iv.clone(),
-                _ => Vec::new(),
-            };
-            let mechanism = match mode {
-                AesMode::Ecb => Mechanism::AesEcb,
-                AesMode::Cbc { iv, pad: false } => Mechanism::AesCbc(*iv),
-                AesMode::Cbc { iv, pad: true } => Mechanism::AesCbcPad(*iv),
-                AesMode::Gcm { aad, tag_bits, .. } => {
-                    Mechanism::AesGcm(GcmParams::new(&mut iv, aad, (*tag_bits).into())?)
-                }
-            };
-            Ok(if encrypt {
-                s.encrypt(&mechanism, handle, data)?
-            } else {
-                s.decrypt(&mechanism, handle, data)?
-            })
-        })();
+        let handle = s.create_object(&aes_template(key))?;
+        let result = aes_with(s, handle, mode, encrypt, data);
         let destroyed = s.destroy_object(handle);
         let out = result?;
         destroyed?;
         Ok(out)
+    }
+
+    /// [`Hsm::aes_cipher`] with a managed key, given sealed as stored for object `id`: the
+    /// key is opened once and kept open in the HSM for the next operations
+    /// (`key_cache.rs`).
+    pub(crate) fn aes_cipher_sealed(
+        &self,
+        s: &HsmSession<'_>,
+        sealed: &[u8],
+        id: &[u8],
+        mode: &AesMode,
+        encrypt: bool,
+        data: &[u8],
+    ) -> Result<Vec<u8>, HsmError> {
+        let cache = &s.conn.open_keys;
+        let cached = cache.lock().map_err(|_| HsmError::Poisoned)?.get(id, sealed);
+        let key = match cached {
+            Some(key) => key,
+            None => {
+                let value = self.open_sealed(s, sealed, id)?;
+                // Owned by the anchor session, so it outlives this pooled session.
+                let anchor = s.conn.anchor.lock().map_err(|_| HsmError::Poisoned)?;
+                let handle = anchor.create_object(&aes_template(&value))?;
+                drop(anchor);
+                let key = std::sync::Arc::new(super::key_cache::OpenKey { handle });
+                let free =
+                    cache.lock().map_err(|_| HsmError::Poisoned)?.insert(id, sealed, key.clone());
+                destroy_all(s, free);
+                key
+            }
+        };
+        aes_with(s, key.handle, mode, encrypt, data)
+    }
+
+    /// Forgets the open copy of object `id`'s key (the object was destroyed).
+    pub(crate) fn forget_open_key(&self, s: &HsmSession<'_>, id: &[u8]) -> Result<(), HsmError> {
+        let free = s.conn.open_keys.lock().map_err(|_| HsmError::Poisoned)?.forget(id);
+        destroy_all(s, free);
+        Ok(())
     }
 
     /// HMAC with client key material (a short-lived generic-secret session object): the MAC,
@@ -269,7 +280,7 @@ fn with_hmac_key<T>(
     s: &Session,
     key: &[u8],
     hash: Hash,
-    f: impl FnOnce(cryptoki::object::ObjectHandle) -> Result<T, HsmError>,
+    f: impl FnOnce(ObjectHandle) -> Result<T, HsmError>,
 ) -> Result<T, HsmError> {
     let mut value = key.to_vec();
     if value.len() < hash.len() {
@@ -291,4 +302,62 @@ fn with_hmac_key<T>(
     let out = result?;
     destroyed?;
     Ok(out)
+}
+
+/// A sensitive AES session object for encryption and decryption with `key`.
+fn aes_template(key: &[u8]) -> [Attribute; 8] {
+    [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Value(key.to_vec()),
+        Attribute::Token(false),
+        // Not private: SoftHSM encrypts private objects' attributes in memory, which
+        // doubles the cost of each use; session objects are the process's own anyway.
+        Attribute::Private(false),
+        Attribute::Sensitive(true),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+    ]
+}
+
+/// One AES operation in `mode` with the key object `handle`.
+fn aes_with(
+    s: &HsmSession<'_>,
+    handle: ObjectHandle,
+    mode: &AesMode,
+    encrypt: bool,
+    data: &[u8],
+) -> Result<Vec<u8>, HsmError> {
+    let mut iv = match mode {
+        AesMode::Gcm { iv, .. } => iv.clone(),
+        _ => Vec::new(),
+    };
+    let mechanism = match mode {
+        AesMode::Ecb => Mechanism::AesEcb,
+        AesMode::Cbc { iv, pad: false } => Mechanism::AesCbc(*iv),
+        AesMode::Cbc { iv, pad: true } => Mechanism::AesCbcPad(*iv),
+        AesMode::Gcm { aad, tag_bits, .. } => {
+            Mechanism::AesGcm(GcmParams::new(&mut iv, aad, (*tag_bits).into())?)
+        }
+    };
+    Ok(if encrypt {
+        s.encrypt(&mechanism, handle, data)?
+    } else {
+        s.decrypt(&mechanism, handle, data)?
+    })
+}
+
+/// Destroys key copies no caller holds any more, through the session that owns them. A
+/// failure leaves an object behind until the connection ends, which is logged, not the
+/// caller's error.
+fn destroy_all(s: &HsmSession<'_>, handles: Vec<ObjectHandle>) {
+    if handles.is_empty() {
+        return;
+    }
+    let Ok(anchor) = s.conn.anchor.lock() else { return };
+    for handle in handles {
+        if let Err(e) = anchor.destroy_object(handle) {
+            tracing::warn!(error = %e, "destroying an evicted key copy failed");
+        }
+    }
 }

@@ -137,8 +137,11 @@ impl Store {
         sqlx::any::install_default_drivers();
         let base = SqliteConnectOptions::new().filename(path);
         let url = |o: SqliteConnectOptions| AnyConnectOptions::from_url(&o.to_url_lossy());
+        // A local file has no connection to lose: no ping before each query (with it every
+        // query paid a second round trip to SQLite's worker thread).
         let write = AnyPoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute(
@@ -154,6 +157,7 @@ impl Store {
         sqlx::migrate!("./schemas/sqlite").run(&write).await?;
         let read = AnyPoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .after_connect(|conn, _| {
                 Box::pin(
                     async move { conn.execute("PRAGMA busy_timeout = 10000;").await.map(drop) },

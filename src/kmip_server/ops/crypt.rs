@@ -1,5 +1,5 @@
 //! Encrypt and Decrypt with AES keys (ECB, CBC, GCM), performed in the HSM: the key is
-//! opened from its sealed form and used as a session object for the one operation.
+//! opened from its sealed form into a session object, kept open for later operations.
 
 use kmip::attributes::{find, names};
 use kmip::enums::{usage_mask, BlockCipherMode, CryptographicAlgorithm, ObjectType, PaddingMethod};
@@ -22,17 +22,16 @@ pub(crate) async fn handle(
         return Err(OpError::Unsupported("multi-part (streaming) Encrypt and Decrypt"));
     }
     let id = cx.target(req.unique_identifier.clone())?;
-    let row = cx.load(&id).await?;
+    let (row, stored) = cx.load_with_attributes(&id).await?;
     let asymmetric = if encrypting { ObjectType::PUBLIC_KEY } else { ObjectType::PRIVATE_KEY };
     if row.object_type == i64::from(asymmetric.0) {
-        return rsa(cx, row, req, encrypting).await;
+        return rsa(cx, row, stored, req, encrypting).await;
     }
     if row.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0) {
         return Err(OpError::Invalid(
             "Encrypt takes a symmetric or public key, Decrypt a symmetric or private key",
         ));
     }
-    let stored = cx.state.store.attributes(&id).await?;
     let bit = if encrypting { usage_mask::ENCRYPT } else { usage_mask::DECRYPT };
     check_use(&row, &stored, cx.now, op, encrypting, bit)?;
     if find(&stored, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value)
@@ -58,8 +57,7 @@ pub(crate) async fn handle(
         .state
         .hsm
         .run(move |hsm, s| {
-            let key = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
-            hsm.aes_cipher(s, &key, &hsm_mode, encrypting, &data)
+            hsm.aes_cipher_sealed(s, &sealed, aad.as_bytes(), &hsm_mode, encrypting, &data)
         })
         .await?;
     if ecb_pkcs5 && !encrypting {
@@ -170,13 +168,13 @@ fn plan(
 async fn rsa(
     cx: &OpCtx<'_>,
     row: crate::store::ObjectRow,
+    stored: Vec<kmip::attributes::Attribute>,
     req: encrypt::Request,
     encrypting: bool,
 ) -> Result<Outcome, OpError> {
     use crate::oaep::{Hash, OaepError};
     let op = if encrypting { "Encrypt" } else { "Decrypt" };
     let id = row.id.clone();
-    let stored = cx.state.store.attributes(&id).await?;
     let bit = if encrypting { usage_mask::ENCRYPT } else { usage_mask::DECRYPT };
     check_use(&row, &stored, cx.now, op, encrypting, bit)?;
     if find(&stored, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value)

@@ -97,12 +97,11 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: derive_key::Request) -> Result<O
 
 /// A base object the caller may derive from now, with its attributes.
 async fn base(cx: &OpCtx<'_>, id: &str) -> Result<(ObjectRow, Vec<Attribute>), OpError> {
-    let row = cx.load(id).await?;
+    let (row, stored) = cx.load_with_attributes(id).await?;
     if ![ObjectType::SYMMETRIC_KEY.0, ObjectType::SECRET_DATA.0].contains(&(row.object_type as u32))
     {
         return Err(OpError::Invalid("keys are derived from symmetric keys or Secret Data"));
     }
-    let stored = cx.state.store.attributes(id).await?;
     check_use(&row, &stored, cx.now, "Derive Key", true, usage_mask::DERIVE_KEY)?;
     if row.sealed_material.is_none() {
         return Err(OpError::Destroyed(id.to_owned()));

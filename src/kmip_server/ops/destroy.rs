@@ -23,11 +23,22 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: destroy::Request) -> Result<Outc
         let hsm_id = row.id.clone();
         cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await?;
     }
+    let had_secret = row.sealed_material.is_some();
     row.sealed_material = None;
     row.public_material = None;
     row.kek_label = None;
     row.destroy_date = Some(cx.now);
     row.last_change_date = cx.now;
     cx.state.store.save_lifecycle(&row).await?;
+    // A copy opened for Encrypt/Decrypt is removed from the HSM too (it could not be used
+    // anyway: operations read the sealed material first).
+    if had_secret {
+        let hsm_id = id.clone();
+        if let Err(e) =
+            cx.state.hsm.run(move |hsm, s| hsm.forget_open_key(s, hsm_id.as_bytes())).await
+        {
+            tracing::warn!(error = %e, "removing the destroyed key's open copy failed");
+        }
+    }
     Ok(Outcome::new(vec![kmip::ops::uid_item(&id)], Some(id)))
 }

@@ -14,7 +14,7 @@ use crate::kmip_server::error::OpError;
 
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome, OpError> {
     let id = cx.target(req.unique_identifier)?;
-    let row = cx.load(&id).await?;
+    let (row, stored) = cx.load_with_attributes(&id).await?;
     if matches!(effective_state(&row, cx.now), State::DESTROYED | State::DESTROYED_COMPROMISED) {
         return Err(OpError::Destroyed(id));
     }
@@ -23,7 +23,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
         return Err(OpError::NotExtractable);
     }
     if object_type == ObjectType::PUBLIC_KEY {
-        return public_key(cx, &row, req.key_format_type).await;
+        return public_key(&row, &stored, req.key_format_type);
     }
     if object_type == ObjectType::CERTIFICATE {
         let value = row.public_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
@@ -52,7 +52,6 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
     let aad = id.clone();
     let material =
         cx.state.hsm.run(move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes())).await?;
-    let stored = cx.state.store.attributes(&id).await?;
     let int = |name| {
         stored.iter().find(|a| a.name == name).and_then(|a| match a.value {
             Value::Integer(v) => Some(v),
@@ -108,8 +107,7 @@ async fn wrapped(
         .wrapping_key
         .clone()
         .ok_or(OpError::Invalid("Encryption Key Information names no key"))?;
-    let kek = cx.load(&kek_id).await?;
-    let kek_attrs = cx.state.store.attributes(&kek_id).await?;
+    let (kek, kek_attrs) = cx.load_with_attributes(&kek_id).await?;
     if kek.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0)
         || find(&kek_attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value)
             != Some(&Value::Enumeration(CryptographicAlgorithm::AES.0))
@@ -138,13 +136,12 @@ async fn wrapped(
 }
 
 /// A public key as PKCS#1 (RSA) or SubjectPublicKeyInfo (KMIP Key Format Type X.509).
-async fn public_key(
-    cx: &OpCtx<'_>,
+fn public_key(
     row: &crate::store::ObjectRow,
+    stored: &[kmip::attributes::Attribute],
     asked: Option<KeyFormatType>,
 ) -> Result<Outcome, OpError> {
     let spki = row.public_material.clone().ok_or_else(|| OpError::Destroyed(row.id.clone()))?;
-    let stored = cx.state.store.attributes(&row.id).await?;
     let algorithm =
         stored.iter().find(|a| a.name == names::CRYPTOGRAPHIC_ALGORITHM).and_then(|a| {
             match a.value {

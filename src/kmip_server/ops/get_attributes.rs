@@ -10,8 +10,7 @@ pub(crate) async fn handle(
     req: get_attributes::Request,
 ) -> Result<Outcome, OpError> {
     let id = cx.target(req.unique_identifier)?;
-    let row = cx.load(&id).await?;
-    let stored = cx.state.store.attributes(&id).await?;
+    let (row, stored) = cx.load_with_attributes(&id).await?;
     let mut attrs = all_attributes(&row, stored, cx.now, cx.version, cx.state.kmip_lease_time);
     if !req.names.is_empty() {
         attrs.retain(|a| req.names.contains(&a.name));
@@ -24,8 +23,7 @@ pub(crate) async fn handle_list(
     req: get_attribute_list::Request,
 ) -> Result<Outcome, OpError> {
     let id = cx.target(req.unique_identifier)?;
-    let row = cx.load(&id).await?;
-    let stored = cx.state.store.attributes(&id).await?;
+    let (row, stored) = cx.load_with_attributes(&id).await?;
     let mut names: Vec<String> = Vec::new();
     for a in all_attributes(&row, stored, cx.now, cx.version, cx.state.kmip_lease_time) {
         if !names.contains(&a.name) {

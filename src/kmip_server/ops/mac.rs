@@ -20,11 +20,10 @@ pub(crate) async fn handle(
         return Err(OpError::Unsupported("multi-part (streaming) MAC"));
     }
     let id = cx.target(req.unique_identifier)?;
-    let row = cx.load(&id).await?;
+    let (row, stored) = cx.load_with_attributes(&id).await?;
     if row.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0) {
         return Err(OpError::Invalid("MAC takes a symmetric key"));
     }
-    let stored = cx.state.store.attributes(&id).await?;
     let bit = if generating { usage_mask::MAC_GENERATE } else { usage_mask::MAC_VERIFY };
     check_use(&row, &stored, cx.now, op, generating, bit)?;
     let own = match find(&stored, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {

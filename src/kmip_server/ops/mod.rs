@@ -78,6 +78,26 @@ impl OpCtx<'_> {
     pub(crate) async fn load(&self, id: &str) -> Result<ObjectRow, OpError> {
         let row =
             self.state.store.object(id).await?.ok_or_else(|| OpError::NotFound(id.to_owned()))?;
+        self.authorize(row).await
+    }
+
+    /// [`OpCtx::load`] with the object's stored attributes, read together.
+    pub(crate) async fn load_with_attributes(
+        &self,
+        id: &str,
+    ) -> Result<(ObjectRow, Vec<Attribute>), OpError> {
+        let (row, stored) = self
+            .state
+            .store
+            .object_with_attributes(id)
+            .await?
+            .ok_or_else(|| OpError::NotFound(id.to_owned()))?;
+        Ok((self.authorize(row).await?, stored))
+    }
+
+    /// `row` if the caller may run this operation on it.
+    async fn authorize(&self, row: ObjectRow) -> Result<ObjectRow, OpError> {
+        let id = row.id.as_str();
         let allowed = self.policy_authorised
             || self.principal.as_str() == row.owner
             || self.is_admin()

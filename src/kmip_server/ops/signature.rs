@@ -78,7 +78,7 @@ pub(crate) async fn handle(
         return Err(OpError::Unsupported("multi-part (streaming) Sign and Signature Verify"));
     }
     let id = cx.target(req.unique_identifier)?;
-    let row = cx.load(&id).await?;
+    let (row, stored) = cx.load_with_attributes(&id).await?;
     let wanted = if signing { ObjectType::PRIVATE_KEY } else { ObjectType::PUBLIC_KEY };
     if row.object_type != i64::from(wanted.0) {
         return Err(OpError::Invalid(if signing {
@@ -87,7 +87,6 @@ pub(crate) async fn handle(
             "Signature Verify takes a public key"
         }));
     }
-    let stored = cx.state.store.attributes(&id).await?;
     let bit = if signing { usage_mask::SIGN } else { usage_mask::VERIFY };
     check_use(&row, &stored, cx.now, op, signing, bit)?;
     let algorithm = match find(&stored, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
