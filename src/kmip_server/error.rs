@@ -56,6 +56,15 @@ pub(crate) enum OpError {
     UsageLimitsExhausted(String),
     #[error("{0}")]
     Illegal(&'static str),
+    /// Cryptographic parameters outside what the algorithm allows (a GCM tag length other
+    /// than 12 to 16 bytes): General Failure, as the OASIS test cases answer
+    /// (CS-BC-M-GCM-1), with the message saying which.
+    #[error("{0}")]
+    BadCryptoParameter(&'static str),
+    /// The object must be Quantum Safe (KMIP 2.1 §4.45) and would not be: General Failure,
+    /// as the OASIS test case QS-M-2 answers.
+    #[error("not quantum safe: {0}")]
+    NotQuantumSafe(&'static str),
     /// Check denied the use. KMIP 1.x answers Permission Denied with a payload naming the
     /// fields that caused it (KMIP 1.4 §4.10, §11.11); 2.x answers with the reason of the
     /// first (KMIP 2.1 §6.1.7.1), without a payload, as its baseline test cases do.
@@ -121,7 +130,9 @@ impl OpError {
                 ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
                 ResultReason::PERMISSION_DENIED,
             ),
-            OpError::Store(_) => ResultReason::GENERAL_FAILURE,
+            OpError::Store(_) | OpError::BadCryptoParameter(_) | OpError::NotQuantumSafe(_) => {
+                ResultReason::GENERAL_FAILURE
+            }
             OpError::Hsm(_) | OpError::CryptoFailure(_) => ResultReason::CRYPTOGRAPHIC_FAILURE,
             OpError::Ca(crate::ca::CaError::NameConstraints(_)) => ResultReason::INVALID_FIELD,
             OpError::Ca(_) => ResultReason::GENERAL_FAILURE,

@@ -23,8 +23,28 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: create::Request) -> Result<Outco
     Ok(Outcome::new(create::response(req.object_type, &id), Some(id)))
 }
 
-/// The key the HSM makes for a Cryptographic Algorithm and Length (both required).
+/// The key the HSM makes for a Cryptographic Algorithm and Length (both required), when
+/// it may be made: a key that must be Quantum Safe (KMIP 2.1 §4.45) needs at least 256
+/// bits, as Grover's search halves a symmetric key's strength.
 pub(crate) fn secret_kind(attrs: &[Attribute]) -> Result<SecretKind, OpError> {
+    let kind = kind_of(attrs)?;
+    let safe = match kind {
+        SecretKind::Aes { bits } => bits >= 256,
+        SecretKind::Des3 => false,
+        SecretKind::Generic { bytes } => bytes >= 32,
+    };
+    if must_be_quantum_safe(attrs) && !safe {
+        return Err(OpError::NotQuantumSafe("symmetric keys need at least 256 bits"));
+    }
+    Ok(kind)
+}
+
+/// Whether the attributes ask for a Quantum Safe object (KMIP 2.1 §4.45).
+pub(crate) fn must_be_quantum_safe(attrs: &[Attribute]) -> bool {
+    find(attrs, "Quantum Safe").map(|a| &a.value) == Some(&kmip::Value::Boolean(true))
+}
+
+fn kind_of(attrs: &[Attribute]) -> Result<SecretKind, OpError> {
     use kmip::Value;
     let algorithm = match find(attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
         Some(Value::Enumeration(a)) => CryptographicAlgorithm(*a),
@@ -97,4 +117,33 @@ pub(crate) fn split_dates(attrs: Vec<Attribute>) -> (Vec<Attribute>, Option<i64>
         }
     }
     (rest, activation, deactivation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmip::Value;
+
+    fn aes(bits: i32, quantum_safe: Option<bool>) -> Vec<Attribute> {
+        let mut a = vec![
+            Attribute::new(
+                names::CRYPTOGRAPHIC_ALGORITHM,
+                Value::Enumeration(CryptographicAlgorithm::AES.0),
+            ),
+            Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits)),
+        ];
+        if let Some(q) = quantum_safe {
+            a.push(Attribute::new("Quantum Safe", Value::Boolean(q)));
+        }
+        a
+    }
+
+    #[test]
+    fn quantum_safe_keys_need_256_bits() {
+        assert!(matches!(secret_kind(&aes(128, None)), Ok(SecretKind::Aes { bits: 128 })));
+        assert!(secret_kind(&aes(128, Some(false))).is_ok());
+        assert!(matches!(secret_kind(&aes(128, Some(true))), Err(OpError::NotQuantumSafe(_))));
+        assert!(matches!(secret_kind(&aes(192, Some(true))), Err(OpError::NotQuantumSafe(_))));
+        assert!(matches!(secret_kind(&aes(256, Some(true))), Ok(SecretKind::Aes { bits: 256 })));
+    }
 }

@@ -141,7 +141,7 @@ fn plan(
             }
             let tag_len = p.tag_length.unwrap_or(16);
             if !(12..=16).contains(&tag_len) {
-                return Err(OpError::Invalid("GCM tags are 12 to 16 bytes"));
+                return Err(OpError::BadCryptoParameter("GCM tags are 12 to 16 bytes"));
             }
             let mut input = data;
             if !encrypting {

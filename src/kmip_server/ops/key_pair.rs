@@ -80,6 +80,10 @@ async fn generate(
 ) -> Result<Pair, OpError> {
     let all: Vec<Attribute> = private_attrs.iter().chain(&public_attrs).cloned().collect();
     let (spec, algorithm, bits) = spec(&all)?;
+    // Shor's algorithm breaks RSA and elliptic-curve keys.
+    if super::create::must_be_quantum_safe(&all) {
+        return Err(OpError::NotQuantumSafe("RSA and elliptic-curve keys are not"));
+    }
     let private_attrs = with_defaults(private_attrs, algorithm, bits);
     let public_attrs = with_defaults(public_attrs, algorithm, bits);
     let (mut private, mut private_attrs) =
