@@ -551,8 +551,22 @@ fn registered_ec_private_keys_sign_inside_the_hsm() {
         (KeyFormatType::PKCS_8, p256.serialize_der(), 256, "p256.pem", "-sha256"),
         (KeyFormatType::ECPRIVATEKEY, p384, 384, "p384.pem", "-sha384"),
     ] {
+        let sha256 = <sha2::Sha256 as sha2::Digest>::digest(&material).to_vec();
         let id = register_key(&mut c, true, usage_mask::SIGN, key_block(format, material));
         c.ok(Operation::ACTIVATE, vec![uid(&id)]);
+        // The Digest of what was registered, computed before the key went into the HSM.
+        let got =
+            c.ok(Operation::GET_ATTRIBUTES, vec![uid(&id), text(Tag::ATTRIBUTE_NAME, "Digest")]);
+        let value = Attribute::from_v1(got.find(Tag::ATTRIBUTE).unwrap()).unwrap().value;
+        let value = Ttlv::new(Tag::DIGEST, value);
+        assert_eq!(
+            value.find(Tag::DIGEST_VALUE).and_then(|v| v.as_bytes().ok()),
+            Some(&sha256[..])
+        );
+        assert_eq!(
+            value.find(Tag::KEY_FORMAT_TYPE).map(|v| &v.value),
+            Some(&Value::Enumeration(format.0))
+        );
         let item = c.call(Operation::GET, vec![uid(&id)]);
         assert_eq!(item.result_reason, Some(ResultReason::NOT_EXTRACTABLE), "{item:?}");
         let length = c.ok(

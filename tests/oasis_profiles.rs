@@ -20,7 +20,7 @@ use kmip::ttlv::{text, xml};
 use kmip::{Tag, Ttlv, Value};
 
 /// Cases that must pass; raise as support grows.
-const FLOOR: usize = 131;
+const FLOOR: usize = 137;
 /// Byte strings the expected side leaves open (a `$NAME` placeholder there) are written as
 /// this prefix followed by the hex of NAME, and bound to what the server returns.
 const ANY_BYTES: &str = "a11b17e5";
@@ -215,6 +215,18 @@ fn compare_children(
     path: &str,
 ) -> Result<(), String> {
     let here = format!("{path}/{}", text::tag_to_text(expected.tag));
+    // KMIP 1.4 §3.17: a Digest carries its value only where the server has the key
+    // material; for private keys generated in the HSM it names the algorithm and format.
+    let stripped;
+    let digest = |t: &Ttlv| t.children().iter().any(|c| c.tag == Tag::HASHING_ALGORITHM);
+    let has_value = |t: &Ttlv| t.children().iter().any(|c| c.tag == Tag::DIGEST_VALUE);
+    let expected = if digest(expected) && digest(actual) && !has_value(actual) {
+        let kept = expected.children().iter().filter(|c| c.tag != Tag::DIGEST_VALUE);
+        stripped = Ttlv::structure(expected.tag, kept.cloned().collect());
+        &stripped
+    } else {
+        expected
+    };
     let (e, a) = (expected.children(), actual.children());
     let names =
         |v: &[Ttlv]| v.iter().map(|t| text::tag_to_text(t.tag)).collect::<Vec<_>>().join(",");

@@ -116,6 +116,15 @@ async fn generate(
             Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(format.0)),
         ]),
     ));
+    // The private key's material never leaves the HSM, so the server has no Digest Value
+    // to give; KMIP 1.4 §3.17 then has the Digest name only the algorithm and format.
+    private_attrs.push(Attribute::new(
+        names::DIGEST,
+        Value::Structure(vec![
+            Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::SHA_256.0)),
+            Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(format.0)),
+        ]),
+    ));
     private_attrs.push(super::rekey::link(LinkType::PUBLIC_KEY_LINK, &public.id));
     public_attrs.push(super::rekey::link(LinkType::PRIVATE_KEY_LINK, &private.id));
     Ok(Pair { private, private_attrs, public, public_attrs })

@@ -221,7 +221,24 @@ async fn register_private(
     };
     let spki = key.spki();
     add_key_facts(&mut attrs, &spki)?;
-    let (mut row, attributes) = new_object(cx, ObjectType::PRIVATE_KEY, attrs)?;
+    let (mut row, mut attributes) = new_object(cx, ObjectType::PRIVATE_KEY, attrs)?;
+    // Digest (KMIP 1.4 §3.17) of the material as registered, computed before the key goes
+    // into the HSM for good; Transparent keys are digested as the PKCS#1 they arrive as.
+    let digest_format = match kb.format {
+        KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY => KeyFormatType::PKCS_1,
+        other => other,
+    };
+    attributes.push(Attribute::new(
+        names::DIGEST,
+        Value::Structure(vec![
+            Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::SHA_256.0)),
+            Ttlv::new(
+                Tag::DIGEST_VALUE,
+                Value::ByteString(<sha2::Sha256 as sha2::Digest>::digest(&kb.material).to_vec()),
+            ),
+            Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(digest_format.0)),
+        ]),
+    ));
     row.key_format = Some(i64::from(kb.format.0));
     row.public_material = Some(spki);
     let id = row.id.clone();
