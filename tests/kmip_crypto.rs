@@ -374,7 +374,7 @@ fn derive_key_links_both_ways_and_refuses_bad_requests() {
     refused(
         &mut c,
         derive_payload(&["no-such-key"], DerivationMethod::HMAC, vec![data], &aes_128),
-        ResultReason::ITEM_NOT_FOUND,
+        ResultReason::OBJECT_NOT_FOUND,
     );
     assert_eq!(count(&mut c), before + 1, "only the MAC key was stored");
     assert_eq!(links(&mut c, &key).len(), 2, "failed derivations add no links");

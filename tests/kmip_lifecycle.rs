@@ -594,7 +594,8 @@ fn undo_batches_take_back_what_succeeded() {
     assert!(locate_by_name(&mut c, "undo-new").is_empty());
     assert_eq!(count(&mut c), before, "created objects are removed");
     let created = uid_of(r[2].payload.as_ref().unwrap());
-    expect_failure(&c.call(Operation::GET, vec![uid(&created)]), ResultReason::ITEM_NOT_FOUND);
+    // 2.x names it Object Not Found (1.x: Item Not Found).
+    expect_failure(&c.call(Operation::GET, vec![uid(&created)]), ResultReason::OBJECT_NOT_FOUND);
 
     // A batch that succeeds keeps everything.
     let r = undo(

@@ -89,7 +89,11 @@ impl OpError {
             OpError::Field(FieldError::Missing { .. }) => ResultReason::MISSING_DATA,
             OpError::Field(_) | OpError::Invalid(_) => ResultReason::INVALID_FIELD,
             OpError::InvalidMessage(_) => ResultReason::INVALID_MESSAGE,
-            OpError::NotFound(_) | OpError::NoPlaceholder => ResultReason::ITEM_NOT_FOUND,
+            // KMIP 2.x names an unknown object Object Not Found (2.1 §11.18; OASIS BL-M-4).
+            OpError::NotFound(_) => {
+                pick(ResultReason::OBJECT_NOT_FOUND, ResultReason::ITEM_NOT_FOUND)
+            }
+            OpError::NoPlaceholder => ResultReason::ITEM_NOT_FOUND,
             OpError::Denied(_) | OpError::UsageLimitsExhausted(_) => {
                 ResultReason::PERMISSION_DENIED
             }

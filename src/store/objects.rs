@@ -90,6 +90,9 @@ pub(crate) struct LocateQuery {
     pub(crate) id: Option<String>,
     /// Date columns that must fall in an inclusive range.
     pub(crate) date_ranges: Vec<(DateColumn, i64, i64)>,
+    /// Stored date attributes (Protect Stop Date, Process Start Date, ...) by name, one
+    /// instance of which must fall in an inclusive range.
+    pub(crate) attribute_date_ranges: Vec<(String, i64, i64)>,
     pub(crate) limit: Option<i64>,
     pub(crate) offset: i64,
 }
@@ -566,6 +569,19 @@ fn where_clause(b: &mut Sql, q: &LocateQuery) {
             .bind(mask)
             .push(") = ")
             .bind(mask)
+            .push(")");
+    }
+    // Dates are stored as decimal seconds (`match_key`); CASE keeps PostgreSQL from
+    // casting other attributes' text.
+    for (name, from, to) in &q.attribute_date_ranges {
+        b.push(" AND o.id IN (SELECT object_id FROM attributes WHERE name = ")
+            .bind(name.clone())
+            .push(" AND CASE WHEN name = ")
+            .bind(name.clone())
+            .push(" THEN CAST(match_key AS BIGINT) END BETWEEN ")
+            .bind(*from)
+            .push(" AND ")
+            .bind(*to)
             .push(")");
     }
     for (name, key) in &q.attributes {

@@ -149,6 +149,17 @@ async fn objects_attributes_and_locate_on(store: &Store) {
     let mut by_mask = q(vec![]);
     by_mask.usage_mask = Some(4);
     assert_eq!(store.locate(&by_mask).await.unwrap().1, vec!["1".to_owned()]);
+    // A stored date attribute in a range; other attributes' text is never cast.
+    let stop = Attribute::new("Protect Stop Date", Value::DateTime(1_000));
+    store.add_attribute("2", &stop, 25).await.unwrap();
+    let in_range = |from, to| {
+        let mut q = q(vec![]);
+        q.attribute_date_ranges = vec![("Protect Stop Date".into(), from, to)];
+        q
+    };
+    assert_eq!(store.locate(&in_range(900, 1_100)).await.unwrap().1, vec!["2".to_owned()]);
+    assert_eq!(store.locate(&in_range(1_000, 1_000)).await.unwrap().1, vec!["2".to_owned()]);
+    assert!(store.locate(&in_range(1_001, 2_000)).await.unwrap().1.is_empty());
     let mut paged = q(vec![]);
     paged.limit = Some(1);
     paged.offset = 1;

@@ -41,6 +41,10 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
         (ObjectType::SYMMETRIC_KEY, Some(KeyFormatType::TRANSPARENT_SYMMETRIC_KEY)) => {
             KeyFormatType::TRANSPARENT_SYMMETRIC_KEY
         }
+        // Secret Data comes back in the format it was registered in (Raw or Opaque).
+        (ObjectType::SECRET_DATA, None) if registered == Some(KeyFormatType::RAW) => {
+            KeyFormatType::RAW
+        }
         (
             ObjectType::SECRET_DATA | ObjectType::OPAQUE_OBJECT,
             None | Some(KeyFormatType::OPAQUE),

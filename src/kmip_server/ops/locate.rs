@@ -18,7 +18,9 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: locate::Request) -> Result<Outco
         offset: req.offset_items.map(i64::from).unwrap_or(0),
         ..LocateQuery::default()
     };
-    let mut dates: std::collections::HashMap<DateColumn, Vec<i64>> = Default::default();
+    // Date attributes by name, in request order: kept as lifecycle columns or as stored
+    // attributes.
+    let mut dates: Vec<(String, Vec<i64>)> = Vec::new();
     for a in req.attributes {
         match (a.name.as_str(), &a.value) {
             (names::OBJECT_TYPE, Value::Enumeration(t)) => q.object_type = Some(i64::from(*t)),
@@ -35,16 +37,15 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: locate::Request) -> Result<Outco
             (names::UNIQUE_IDENTIFIER | names::REVOCATION_REASON, _) => {
                 return Err(OpError::Unsupported("Locate by revocation reason is not supported"));
             }
-            (name, Value::DateTime(d)) if date_column(name).is_some() => {
-                if let Some(column) = date_column(name) {
-                    dates.entry(column).or_default().push(*d);
-                }
-            }
+            (name, Value::DateTime(d)) => match dates.iter_mut().find(|(n, _)| n == name) {
+                Some((_, values)) => values.push(*d),
+                None => dates.push((name.to_owned(), vec![*d])),
+            },
             (name, value) => q.attributes.push((name.to_owned(), match_key(name, value))),
         }
     }
     // One instance of a date matches that date; two bound an inclusive range (KMIP 1.4 §4.9).
-    for (column, values) in dates {
+    for (name, values) in dates {
         let (from, to) = match values.as_slice() {
             [d] => (*d, *d),
             [a, b] => ((*a).min(*b), (*a).max(*b)),
@@ -52,7 +53,17 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: locate::Request) -> Result<Outco
                 return Err(OpError::Invalid("a date attribute may appear at most twice in Locate"))
             }
         };
-        q.date_ranges.push((column, from, to));
+        match date_column(&name) {
+            Some(column) => q.date_ranges.push((column, from, to)),
+            // A custom attribute's name may hold text on other objects: matched exactly.
+            None if is_custom(&name) && from == to => {
+                q.attributes.push((name.clone(), match_key(&name, &Value::DateTime(from))))
+            }
+            None if is_custom(&name) => {
+                return Err(OpError::Unsupported("date ranges on custom attributes"))
+            }
+            None => q.attribute_date_ranges.push((name, from, to)),
+        }
     }
     // Without a Storage Status Mask, on-line objects; asking for states by name widens that
     // to destroyed ones, which are kept as metadata.
@@ -79,4 +90,10 @@ fn date_column(name: &str) -> Option<DateColumn> {
         names::LAST_CHANGE_DATE => DateColumn::LastChange,
         _ => return None,
     })
+}
+
+/// Custom attributes (`x-…`, `y-…`, and 2.x vendor attributes, kept as `VENDOR-NAME`):
+/// their values' types are the clients' choice. No standard attribute name has a hyphen.
+fn is_custom(name: &str) -> bool {
+    name.contains('-')
 }

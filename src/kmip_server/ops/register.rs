@@ -109,7 +109,12 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Out
             if key_block.material.is_empty() {
                 return Err(OpError::Invalid("secret data is empty"));
             }
-            (KeyFormatType::OPAQUE, Some(i64::from(data_type.0)))
+            // Get returns it in the format it was registered in: Raw, or Opaque.
+            let format = match key_block.format {
+                KeyFormatType::RAW => KeyFormatType::RAW,
+                _ => KeyFormatType::OPAQUE,
+            };
+            (format, Some(i64::from(data_type.0)))
         }
         ManagedObject::Opaque { data_type, value } => {
             if value.is_empty() {
