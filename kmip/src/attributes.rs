@@ -69,6 +69,10 @@ pub mod names {
     pub const NEVER_EXTRACTABLE: &str = "Never Extractable";
     /// Key Format Type, an attribute from 2.0 (KMIP 2.1 §4.26).
     pub const KEY_FORMAT_TYPE: &str = "Key Format Type";
+    /// KMIP 2.1 §4.56: SHA-256 of the Unique Identifier.
+    pub const SHORT_UNIQUE_IDENTIFIER: &str = "Short Unique Identifier";
+    /// KMIP 2.1 §4.44: where the object's protection is stored (software, hardware, ...).
+    pub const PROTECTION_STORAGE_MASK: &str = "Protection Storage Mask";
     /// Usage Limits (KMIP 1.4 §3.21).
     pub const USAGE_LIMITS: &str = "Usage Limits";
 }
@@ -274,7 +278,12 @@ pub fn introduced_in(name: &str) -> ProtocolVersion {
         | names::ALWAYS_SENSITIVE
         | names::EXTRACTABLE
         | names::NEVER_EXTRACTABLE => ProtocolVersion::V1_4,
-        names::KEY_FORMAT_TYPE => ProtocolVersion::V2_0,
+        names::KEY_FORMAT_TYPE
+        | names::SHORT_UNIQUE_IDENTIFIER
+        | names::PROTECTION_STORAGE_MASK
+        | "Protection Level"
+        | "Protection Period"
+        | "Quantum Safe" => ProtocolVersion::V2_0,
         // The certificate name attributes of KMIP 2.0 (§4.16–17 of 2.1) replaced 1.x's
         // X.509 Certificate Subject and Issuer structures.
         n if n.starts_with("Certificate Subject ") || n.starts_with("Certificate Issuer ") => {
@@ -319,6 +328,8 @@ mod tests {
         assert!(!visible_in(names::OPERATION_POLICY_NAME, ProtocolVersion::V2_1));
         assert!(!visible_in(names::KEY_FORMAT_TYPE, ProtocolVersion::V1_4));
         assert!(visible_in(names::KEY_FORMAT_TYPE, ProtocolVersion::V2_0));
+        assert!(!visible_in(names::SHORT_UNIQUE_IDENTIFIER, ProtocolVersion::V1_4));
+        assert!(visible_in(names::PROTECTION_STORAGE_MASK, ProtocolVersion::V2_1));
         assert!(!visible_in("Certificate Subject CN", ProtocolVersion::V1_4));
         assert!(visible_in("Certificate Subject CN", ProtocolVersion::V2_1));
     }

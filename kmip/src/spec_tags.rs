@@ -66,7 +66,7 @@ impl Tag {
     pub const CERTIFICATE_VALUE: Tag = Tag(0x42001E);
     /// KMIP tag `Common Template-Attribute` (0x42001F).
     pub const COMMON_TEMPLATE_ATTRIBUTE: Tag = Tag(0x42001F);
-    /// KMIP tag `Compromise� Date` (0x420020).
+    /// KMIP tag `Compromise Date` (0x420020).
     pub const COMPROMISE_DATE: Tag = Tag(0x420020);
     /// KMIP tag `Compromise Occurrence Date` (0x420021).
     pub const COMPROMISE_OCCURRENCE_DATE: Tag = Tag(0x420021);
@@ -755,7 +755,7 @@ pub(crate) const TAG_NAMES: &[(u32, &str)] = &[
     (0x42001D, "Certificate Type"),
     (0x42001E, "Certificate Value"),
     (0x42001F, "Common Template-Attribute"),
-    (0x420020, "Compromise� Date"),
+    (0x420020, "Compromise Date"),
     (0x420021, "Compromise Occurrence Date"),
     (0x420022, "Contact Information"),
     (0x420023, "Credential"),

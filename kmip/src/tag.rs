@@ -100,5 +100,14 @@ mod tests {
         assert_eq!(Tag::ACTIVATION_DATE.name(), Some("Activation Date"));
         assert_eq!(Tag::from_name("Request Message"), Some(Tag::REQUEST_MESSAGE));
         assert_eq!(format!("{:?}", Tag(0x540001)), "Tag(0x540001)");
+        // The specification text had a mangled space in this one.
+        assert_eq!(Tag::from_name("Compromise Date"), Some(Tag::COMPROMISE_DATE));
+    }
+
+    #[test]
+    fn every_name_is_plain_ascii_words() {
+        for (tag, name) in crate::spec_tags::TAG_NAMES {
+            assert!(name.is_ascii() && !name.contains("  "), "{tag:#x}: {name:?}");
+        }
     }
 }

@@ -22,8 +22,10 @@ def pairs(lines, value_re):
             continue
         # A value may carry a note, as in "00000006 (deprecated)".
         value = (mb.group(1).split() or [""])[0]
-        if value_re.fullmatch(value) and not value_re.fullmatch(ma.group(1).strip()):
-            out.append((ma.group(1).strip(), int(value, 16)))
+        # The text has a few non-breaking spaces turned into U+FFFD ("Compromise Date").
+        name = " ".join(ma.group(1).replace("\ufffd", " ").replace("\u00a0", " ").split())
+        if value_re.fullmatch(value) and not value_re.fullmatch(name):
+            out.append((name, int(value, 16)))
     return out
 
 

@@ -11,7 +11,7 @@ pub(crate) async fn handle(
 ) -> Result<Outcome, OpError> {
     let id = cx.target(req.unique_identifier)?;
     let (row, stored) = cx.load_with_attributes(&id).await?;
-    let mut attrs = all_attributes(&row, stored, cx.now, cx.version, cx.state.kmip_lease_time);
+    let mut attrs = all_attributes(cx, &row, stored);
     if !req.names.is_empty() {
         attrs.retain(|a| req.names.contains(&a.name));
     }
@@ -25,7 +25,7 @@ pub(crate) async fn handle_list(
     let id = cx.target(req.unique_identifier)?;
     let (row, stored) = cx.load_with_attributes(&id).await?;
     let mut names: Vec<String> = Vec::new();
-    for a in all_attributes(&row, stored, cx.now, cx.version, cx.state.kmip_lease_time) {
+    for a in all_attributes(cx, &row, stored) {
         if !names.contains(&a.name) {
             names.push(a.name);
         }

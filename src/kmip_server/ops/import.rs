@@ -17,7 +17,7 @@ pub(crate) async fn export(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
     let mut outcome = super::get::handle(cx, req).await?;
     let row = cx.load(&id).await?;
     let stored = cx.state.store.attributes(&id).await?;
-    let attrs = all_attributes(&row, stored, cx.now, cx.version, cx.state.kmip_lease_time);
+    let attrs = all_attributes(cx, &row, stored);
     let attributes = match cx.version.is_v2() {
         true => write_attributes(&attrs, cx.version),
         false => {

@@ -141,18 +141,26 @@ pub(crate) fn refresh_state(row: &mut ObjectRow, now: i64) {
     row.state = i64::from(effective_state(row, now).0);
 }
 
-/// Every attribute of an object a client speaking `version` may see: the server-managed
-/// ones derived from the lifecycle columns, then the stored ones.
+/// Every attribute of an object the client may see (its protocol version defines): the
+/// server-managed ones derived from the lifecycle columns, then the stored ones.
 pub(crate) fn all_attributes(
+    cx: &OpCtx<'_>,
     row: &ObjectRow,
     stored: Vec<Attribute>,
-    now: i64,
-    version: ProtocolVersion,
-    lease_time: u32,
 ) -> Vec<Attribute> {
+    use sha2::Digest as _;
+    let (now, version, lease_time) = (cx.now, cx.version, cx.state.kmip_lease_time);
     let date = |d: i64| Value::DateTime(d);
+    // Where the protection is (KMIP 2.1 §12.2): the HSM's keys protect every object, and
+    // SoftHSM is software.
+    let storage = if cx.state.hsm.is_softhsm() { 0x1 } else { 0x2 };
     let mut out = vec![
         Attribute::new(names::UNIQUE_IDENTIFIER, Value::TextString(row.id.clone())),
+        Attribute::new(
+            names::SHORT_UNIQUE_IDENTIFIER,
+            Value::ByteString(sha2::Sha256::digest(row.id.as_bytes()).to_vec()),
+        ),
+        Attribute::new(names::PROTECTION_STORAGE_MASK, Value::Integer(storage)),
         Attribute::new(names::OBJECT_TYPE, Value::Enumeration(row.object_type as u32)),
         Attribute::new(names::STATE, Value::Enumeration(effective_state(row, now).0)),
         Attribute::new(names::INITIAL_DATE, date(row.initial_date)),
@@ -316,6 +324,8 @@ pub(crate) fn is_server_managed(name: &str) -> bool {
                 | names::NEVER_EXTRACTABLE
                 | names::KEY_FORMAT_TYPE
                 | names::LEASE_TIME
+                | names::SHORT_UNIQUE_IDENTIFIER
+                | names::PROTECTION_STORAGE_MASK
                 | "Certificate Type"
                 | "Certificate Length"
         )
