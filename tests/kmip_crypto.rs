@@ -127,7 +127,8 @@ fn aes_encrypt_and_decrypt_in_the_hsm() {
     let item = c.call(Operation::DECRYPT, decrypt(&bad));
     assert_eq!(item.result_reason, Some(ResultReason::CRYPTOGRAPHIC_FAILURE), "{item:?}");
 
-    // Bad input: wrong block length, unsupported streaming, usage mask, Pre-Active key.
+    // Bad input: wrong block length, multi-part ECB with software padding, usage mask,
+    // Pre-Active key.
     let item = c.call(
         Operation::ENCRYPT,
         vec![uid(&id), params(BlockCipherMode::ECB, None), bytes(Tag::DATA, b"short")],
@@ -137,7 +138,7 @@ fn aes_encrypt_and_decrypt_in_the_hsm() {
         Operation::ENCRYPT,
         vec![
             uid(&id),
-            params(BlockCipherMode::ECB, None),
+            params(BlockCipherMode::ECB, Some(PaddingMethod::PKCS5)),
             bytes(Tag::DATA, &plain),
             Ttlv::new(Tag::INIT_INDICATOR, Value::Boolean(true)),
         ],
@@ -171,6 +172,107 @@ fn aes_encrypt_and_decrypt_in_the_hsm() {
         vec![uid(&again), params(BlockCipherMode::ECB, None), bytes(Tag::DATA, &plain)],
     );
     assert_eq!(hex::encode(field(&r, Tag::DATA)), "69c4e0d86a7b0430d8cdb78070b4c55a");
+    server.stop();
+}
+
+/// Multi-part Encrypt and Decrypt (Init Indicator, Correlation Value, Final Indicator):
+/// parts give what one request gives, only the client that started an operation continues
+/// it, and a finished one is gone.
+#[test]
+fn multi_part_encryption_matches_single_part() {
+    let (dir, server, _certs, mut c) = started("strongroom-crypt-parts", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let key: Vec<u8> = (0u8..32).collect();
+    let id = register_aes(&mut c, &key, usage_mask::ENCRYPT | usage_mask::DECRYPT, true);
+    let message: Vec<u8> = (0..100u8).collect();
+    let flag = |tag, v| Ttlv::new(tag, Value::Boolean(v));
+    let first = |p: Ttlv, data: &[u8], iv: &[u8], extra: Vec<Ttlv>| {
+        let mut v = vec![uid(&id), p, bytes(Tag::DATA, data), bytes(Tag::IV_COUNTER_NONCE, iv)];
+        v.push(flag(Tag::INIT_INDICATOR, true));
+        v.extend(extra);
+        v
+    };
+    let next = |corr: &[u8], data: &[u8], last: bool, extra: Vec<Ttlv>| {
+        let mut v = vec![uid(&id), bytes(Tag::DATA, data), bytes(Tag::CORRELATION_VALUE, corr)];
+        if last {
+            v.push(flag(Tag::FINAL_INDICATOR, true));
+        }
+        v.extend(extra);
+        v
+    };
+    let iv = [7u8; 12];
+    let gcm = params(BlockCipherMode::GCM, None);
+    let aad = bytes(Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA, b"hdr");
+    let whole = c.ok(
+        Operation::ENCRYPT,
+        vec![
+            uid(&id),
+            gcm.clone(),
+            bytes(Tag::DATA, &message),
+            bytes(Tag::IV_COUNTER_NONCE, &iv),
+            aad.clone(),
+        ],
+    );
+    let (ct, tag) = (field(&whole, Tag::DATA), field(&whole, Tag::AUTHENTICATED_ENCRYPTION_TAG));
+
+    // GCM in three parts (not on block boundaries).
+    let r = c.ok(Operation::ENCRYPT, first(gcm.clone(), &message[..30], &iv, vec![aad.clone()]));
+    let corr = field(&r, Tag::CORRELATION_VALUE);
+    let mut parts = field(&r, Tag::DATA);
+    parts.extend(field(
+        &c.ok(Operation::ENCRYPT, next(&corr, &message[30..77], false, vec![])),
+        Tag::DATA,
+    ));
+    let r = c.ok(Operation::ENCRYPT, next(&corr, &message[77..], true, vec![]));
+    parts.extend(field(&r, Tag::DATA));
+    assert_eq!(parts, ct);
+    assert_eq!(field(&r, Tag::AUTHENTICATED_ENCRYPTION_TAG), tag);
+    // It is over: its Correlation Value names nothing now.
+    let item = c.call(Operation::ENCRYPT, next(&corr, b"more", true, vec![]));
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_CORRELATION_VALUE), "{item:?}");
+
+    // GCM decryption in two parts, the tag with the last.
+    let r = c.ok(Operation::DECRYPT, first(gcm.clone(), &ct[..50], &iv, vec![aad.clone()]));
+    let corr = field(&r, Tag::CORRELATION_VALUE);
+    let mut plain = field(&r, Tag::DATA);
+    let tag_item = bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG, &tag);
+    plain.extend(field(
+        &c.ok(Operation::DECRYPT, next(&corr, &ct[50..], true, vec![tag_item])),
+        Tag::DATA,
+    ));
+    assert_eq!(plain, message);
+
+    // CBC with padding in two parts equals one request.
+    let cbc = params(BlockCipherMode::CBC, Some(PaddingMethod::PKCS5));
+    let iv16 = [9u8; 16];
+    let whole = c.ok(
+        Operation::ENCRYPT,
+        vec![
+            uid(&id),
+            cbc.clone(),
+            bytes(Tag::DATA, &message),
+            bytes(Tag::IV_COUNTER_NONCE, &iv16),
+        ],
+    );
+    let r = c.ok(Operation::ENCRYPT, first(cbc, &message[..40], &iv16, vec![]));
+    let corr = field(&r, Tag::CORRELATION_VALUE);
+    let mut parts = field(&r, Tag::DATA);
+    parts.extend(field(
+        &c.ok(Operation::ENCRYPT, next(&corr, &message[40..], true, vec![])),
+        Tag::DATA,
+    ));
+    assert_eq!(parts, field(&whole, Tag::DATA));
+
+    // Another client cannot continue alice's operation, even with a grant on the key.
+    let r = c.ok(Operation::ENCRYPT, first(gcm, &message[..16], &iv, vec![]));
+    let corr = field(&r, Tag::CORRELATION_VALUE);
+    let bob_certs = client_cert(&dir, "bob");
+    let mut bob = Client::connect(&server, &bob_certs, "bob");
+    bob.version = ProtocolVersion::V2_1;
+    let item = bob.call(Operation::ENCRYPT, next(&corr, b"x", true, vec![]));
+    assert_eq!(item.result_status, kmip::enums::ResultStatus::OPERATION_FAILED, "{item:?}");
+    // ... and alice still can.
+    c.ok(Operation::ENCRYPT, next(&corr, &message[16..], true, vec![]));
     server.stop();
 }
 

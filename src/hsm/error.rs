@@ -40,6 +40,10 @@ pub(crate) enum HsmError {
     Join(#[from] tokio::task::JoinError),
     #[error("HSM session pool lock poisoned")]
     Poisoned,
+    #[error("too many multi-part operations are open; finish or abandon some first")]
+    TooManyStreams,
+    #[error("no multi-part operation with that Correlation Value (unknown, finished, idle too long, or another client's)")]
+    NoSuchStream,
     #[error("value out of range for PKCS#11: {0}")]
     Range(#[from] std::num::TryFromIntError),
     #[error("cannot prepare the SoftHSM token directory {path}: {source}")]

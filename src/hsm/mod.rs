@@ -10,6 +10,7 @@ mod error;
 mod key_cache;
 mod signer;
 pub(crate) mod softhsm;
+mod stream;
 mod symmetric;
 
 pub(crate) use asymmetric::{Hash, Message, PairSpec, RawKey, Scheme};
@@ -81,6 +82,8 @@ struct Conn {
     own_keys: Mutex<HashMap<String, ObjectHandle>>,
     /// Sealed secret keys opened for operations and kept, by object identifier.
     open_keys: Mutex<key_cache::KeyCache<ObjectHandle>>,
+    /// Multi-part operations in progress, each in a session of its own.
+    streams: Mutex<stream::Streams>,
 }
 
 /// How reconnecting goes while the HSM is down.
@@ -179,6 +182,7 @@ impl Conn {
             key_copies: Mutex::new(HashMap::new()),
             own_keys: Mutex::new(HashMap::new()),
             open_keys: Mutex::new(key_cache::KeyCache::default()),
+            streams: Mutex::new(stream::Streams::default()),
         })
     }
 }
@@ -292,6 +296,10 @@ impl Hsm {
         if current.as_ref().is_some_and(|c| c.generation == conn.generation) {
             tracing::error!(error = %e, "HSM failure; reconnecting");
             rec.retired.push(Arc::downgrade(conn));
+            // Their sessions die with the connection; closing them now lets it go sooner.
+            if let Ok(mut streams) = conn.streams.lock() {
+                streams.clear();
+            }
             rec.last_error = e.to_string();
             if conn.up_since.elapsed() > STABLE {
                 rec.delay = FIRST_RETRY;

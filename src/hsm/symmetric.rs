@@ -95,24 +95,30 @@ impl Hsm {
         encrypt: bool,
         data: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
-        let cache = &s.conn.open_keys;
-        let cached = cache.lock().map_err(|_| HsmError::Poisoned)?.get(id, sealed);
-        let key = match cached {
-            Some(key) => key,
-            None => {
-                let value = self.open_sealed(s, sealed, id)?;
-                // Owned by the anchor session, so it outlives this pooled session.
-                let anchor = s.conn.anchor.lock().map_err(|_| HsmError::Poisoned)?;
-                let handle = anchor.create_object(&aes_template(&value))?;
-                drop(anchor);
-                let key = std::sync::Arc::new(super::key_cache::OpenKey { handle });
-                let free =
-                    cache.lock().map_err(|_| HsmError::Poisoned)?.insert(id, sealed, key.clone());
-                destroy_all(s, free);
-                key
-            }
-        };
+        let key = self.open_key(s, sealed, id)?;
         aes_with(s, key.handle, mode, encrypt, data)
+    }
+
+    /// The open copy of AES key `id` (given sealed), opening it first when there is none.
+    pub(super) fn open_key(
+        &self,
+        s: &HsmSession<'_>,
+        sealed: &[u8],
+        id: &[u8],
+    ) -> Result<std::sync::Arc<super::key_cache::OpenKey<ObjectHandle>>, HsmError> {
+        let cache = &s.conn.open_keys;
+        if let Some(key) = cache.lock().map_err(|_| HsmError::Poisoned)?.get(id, sealed) {
+            return Ok(key);
+        }
+        let value = self.open_sealed(s, sealed, id)?;
+        // Owned by the anchor session, so it outlives this pooled session.
+        let anchor = s.conn.anchor.lock().map_err(|_| HsmError::Poisoned)?;
+        let handle = anchor.create_object(&aes_template(&value))?;
+        drop(anchor);
+        let key = std::sync::Arc::new(super::key_cache::OpenKey { handle });
+        let free = cache.lock().map_err(|_| HsmError::Poisoned)?.insert(id, sealed, key.clone());
+        destroy_all(s, free);
+        Ok(key)
     }
 
     /// Forgets the open copy of object `id`'s key (the object was destroyed).

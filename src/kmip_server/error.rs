@@ -137,6 +137,11 @@ impl OpError {
             OpError::Store(_) | OpError::BadCryptoParameter(_) | OpError::NotQuantumSafe(_) => {
                 ResultReason::GENERAL_FAILURE
             }
+            // 2.x has a reason for it; 1.x clients sent a value that names nothing.
+            OpError::Hsm(HsmError::NoSuchStream) => {
+                pick(ResultReason::INVALID_CORRELATION_VALUE, ResultReason::ITEM_NOT_FOUND)
+            }
+            OpError::Hsm(HsmError::TooManyStreams) => ResultReason::GENERAL_FAILURE,
             OpError::Hsm(_) | OpError::CryptoFailure(_) => ResultReason::CRYPTOGRAPHIC_FAILURE,
             OpError::Ca(crate::ca::CaError::NameConstraints(_)) => ResultReason::INVALID_FIELD,
             OpError::Ca(_) => ResultReason::GENERAL_FAILURE,
@@ -151,6 +156,7 @@ impl OpError {
                 format!("object {id} was changed concurrently; retry")
             }
             OpError::Store(_) => "internal storage error".to_owned(),
+            OpError::Hsm(e @ (HsmError::NoSuchStream | HsmError::TooManyStreams)) => e.to_string(),
             OpError::Hsm(e) if e.is_transient() => "HSM temporarily unavailable; retry".to_owned(),
             OpError::Hsm(e) if e.is_key_size_rejected() => {
                 "the HSM does not accept a key of this size for this operation".to_owned()
@@ -170,6 +176,7 @@ impl OpError {
         match self {
             OpError::Ca(crate::ca::CaError::NameConstraints(_)) => false,
             OpError::Store(_) | OpError::Ca(_) => true,
+            OpError::Hsm(HsmError::NoSuchStream) => false,
             OpError::Hsm(e) => !e.is_data_rejected() && !e.is_key_size_rejected(),
             _ => false,
         }

@@ -73,7 +73,8 @@ impl CryptographicParameters {
     }
 }
 
-/// Encrypt or Decrypt request payload (single-part; streaming is refused by the server).
+/// Encrypt or Decrypt request payload (KMIP 1.4 §4.29–4.30), single-part or one part of a
+/// multi-part operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     /// Unique Identifier of the key; `None` means the ID Placeholder.
@@ -88,8 +89,8 @@ pub struct Request {
     pub aad: Option<Vec<u8>>,
     /// Authenticated Encryption Tag (Decrypt).
     pub tag: Option<Vec<u8>>,
-    /// Whether the request is part of a multi-part (streaming) operation.
-    pub streaming: bool,
+    /// The multi-part fields, when the request is part of a multi-part operation.
+    pub stream: Option<super::Stream>,
 }
 
 impl Request {
@@ -103,16 +104,31 @@ impl Request {
             iv: bytes(Tag::IV_COUNTER_NONCE)?,
             aad: bytes(Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?,
             tag: bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG)?,
-            streaming: super::is_streaming(payload),
+            stream: super::Stream::read(payload)?,
         })
     }
 }
 
 /// Encodes an Encrypt or Decrypt response payload.
 pub fn response(uid: &str, data: Vec<u8>, iv: Option<Vec<u8>>, tag: Option<Vec<u8>>) -> Vec<Ttlv> {
+    part_response(uid, data, iv, tag, None)
+}
+
+/// Encodes the response to one part of a multi-part Encrypt or Decrypt: the first part's
+/// carries the Correlation Value the next parts send.
+pub fn part_response(
+    uid: &str,
+    data: Vec<u8>,
+    iv: Option<Vec<u8>>,
+    tag: Option<Vec<u8>>,
+    correlation: Option<Vec<u8>>,
+) -> Vec<Ttlv> {
     let mut out = vec![super::uid_item(uid), Ttlv::new(Tag::DATA, Value::ByteString(data))];
     if let Some(iv) = iv {
         out.push(Ttlv::new(Tag::IV_COUNTER_NONCE, Value::ByteString(iv)));
+    }
+    if let Some(c) = correlation {
+        out.push(Ttlv::new(Tag::CORRELATION_VALUE, Value::ByteString(c)));
     }
     if let Some(tag) = tag {
         out.push(Ttlv::new(Tag::AUTHENTICATED_ENCRYPTION_TAG, Value::ByteString(tag)));

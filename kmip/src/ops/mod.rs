@@ -70,6 +70,34 @@ pub(crate) fn opt_parameters(
         .transpose()
 }
 
+/// The multi-part fields of a cryptographic request (KMIP 1.4 §4.29–4.30, KMIP 2.1
+/// §6.1.20): Init Indicator, Final Indicator and Correlation Value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stream {
+    /// Init Indicator: this request starts the operation.
+    pub init: bool,
+    /// Final Indicator: this request ends it.
+    pub last: bool,
+    /// Correlation Value: which operation, as a previous response returned it.
+    pub correlation: Option<Vec<u8>>,
+}
+
+impl Stream {
+    /// The request's multi-part fields, if it has any.
+    pub fn read(payload: &Ttlv) -> Result<Option<Stream>, FieldError> {
+        if !is_streaming(payload) {
+            return Ok(None);
+        }
+        let flag =
+            |tag| payload.find(tag).map(Ttlv::as_bool).transpose().map(|b| b.unwrap_or(false));
+        Ok(Some(Stream {
+            init: flag(Tag::INIT_INDICATOR)?,
+            last: flag(Tag::FINAL_INDICATOR)?,
+            correlation: opt_bytes(payload, Tag::CORRELATION_VALUE)?,
+        }))
+    }
+}
+
 /// Whether a cryptographic request is part of a multi-part (streaming) operation
 /// (Correlation Value, Init Indicator or Final Indicator present; KMIP 1.4 §4.29).
 pub(crate) fn is_streaming(payload: &Ttlv) -> bool {

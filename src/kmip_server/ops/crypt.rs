@@ -1,5 +1,7 @@
 //! Encrypt and Decrypt with AES keys (ECB, CBC, GCM), performed in the HSM: the key is
 //! opened from its sealed form into a session object, kept open for later operations.
+//! Also multi-part (Init Indicator, Correlation Value, Final Indicator), each operation in
+//! an HSM session of its own.
 
 use kmip::attributes::{find, names};
 use kmip::enums::{usage_mask, BlockCipherMode, CryptographicAlgorithm, ObjectType, PaddingMethod};
@@ -18,13 +20,15 @@ pub(crate) async fn handle(
     encrypting: bool,
 ) -> Result<Outcome, OpError> {
     let op = if encrypting { "Encrypt" } else { "Decrypt" };
-    if req.streaming {
-        return Err(OpError::Unsupported("multi-part (streaming) Encrypt and Decrypt"));
-    }
     let id = cx.target(req.unique_identifier.clone())?;
     let (row, stored) = cx.load_with_attributes(&id).await?;
+    // A request that both starts and ends an operation is a single-part one.
+    let stream = req.stream.clone().filter(|st| !(st.init && st.last));
     let asymmetric = if encrypting { ObjectType::PUBLIC_KEY } else { ObjectType::PRIVATE_KEY };
     if row.object_type == i64::from(asymmetric.0) {
+        if stream.is_some() {
+            return Err(OpError::Unsupported("multi-part RSA encryption"));
+        }
         return rsa(cx, row, stored, req, encrypting).await;
     }
     if row.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0) {
@@ -39,14 +43,43 @@ pub(crate) async fn handle(
     {
         return Err(OpError::Unsupported("Encrypt and Decrypt support AES keys"));
     }
+    let sealed = row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
+    // The caller and key that started a multi-part operation are the only ones that may
+    // continue it.
+    let owner = format!("{}\n{id}", cx.principal.as_str());
+    match &stream {
+        Some(st) if !st.init => return next_part(cx, &id, &stored, req, owner, encrypting).await,
+        Some(st) if st.correlation.is_some() => {
+            return Err(OpError::Invalid("a first part has no Correlation Value"))
+        }
+        _ => {}
+    }
     let params = req.parameters.unwrap_or_default().or(&key_parameters(&stored)?);
 
+    let whole = stream.is_none();
     let (mode, generated_iv, mut data) =
-        plan(&params, encrypting, req.iv, req.aad, req.tag, req.data)?;
-    let sealed = row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
+        plan(&params, encrypting, req.iv, req.aad, req.tag, req.data, whole)?;
     let aad = id.clone();
     let ecb_pkcs5 =
         matches!(mode, AesMode::Ecb) && params.padding_method == Some(PaddingMethod::PKCS5);
+    if !whole {
+        if ecb_pkcs5 {
+            return Err(OpError::Unsupported("multi-part ECB with PKCS#5 padding"));
+        }
+        let input_len = data.len();
+        let part = cx
+            .state
+            .hsm
+            .run(move |hsm, s| {
+                hsm.aes_stream_start(s, &sealed, aad.as_bytes(), &mode, encrypting, &data, owner)
+            })
+            .await?;
+        if encrypting {
+            super::charge_usage(cx, &id, &stored, input_len).await?;
+        }
+        let payload = encrypt::part_response(&id, part.data, generated_iv, None, part.correlation);
+        return Ok(Outcome::new(payload, Some(id)));
+    }
     if ecb_pkcs5 && encrypting {
         let pad = BLOCK - data.len() % BLOCK;
         data.extend(std::iter::repeat_n(pad as u8, pad));
@@ -86,10 +119,43 @@ pub(crate) async fn handle(
     Ok(Outcome::new(encrypt::response(&id, out, generated_iv, tag), Some(id)))
 }
 
+/// A later part of a multi-part operation (KMIP 1.4 §4.29: the Correlation Value names
+/// it, the Final Indicator ends it). The key must still be usable, checked as for every
+/// part. GCM decryption takes the tag with the last part.
+async fn next_part(
+    cx: &OpCtx<'_>,
+    id: &str,
+    stored: &[kmip::attributes::Attribute],
+    req: encrypt::Request,
+    owner: String,
+    encrypting: bool,
+) -> Result<Outcome, OpError> {
+    let st = req.stream.unwrap_or_default();
+    let correlation = st.correlation.ok_or(OpError::Invalid(
+        "a part after the first needs the Correlation Value the first part returned",
+    ))?;
+    let mut data = req.data;
+    let input_len = data.len();
+    if let (false, true, Some(tag)) = (encrypting, st.last, req.tag) {
+        data.extend_from_slice(&tag);
+    }
+    let last = st.last;
+    let part = cx
+        .state
+        .hsm
+        .run(move |hsm, s| hsm.aes_stream_next(s, &correlation, &owner, &data, last))
+        .await?;
+    if encrypting {
+        super::charge_usage(cx, id, stored, input_len).await?;
+    }
+    Ok(Outcome::new(encrypt::response(id, part.data, None, part.tag), Some(id.to_owned())))
+}
+
 type Plan = (AesMode, Option<Vec<u8>>, Vec<u8>);
 
 /// The HSM mode for the parameters, the IV the server generated (returned to the client),
-/// and the input (for GCM decryption: ciphertext followed by the tag).
+/// and the input (for GCM decryption: ciphertext followed by the tag). The first part of a
+/// multi-part operation (`whole` false) carries no tag and may end mid-block.
 fn plan(
     p: &CryptographicParameters,
     encrypting: bool,
@@ -97,6 +163,7 @@ fn plan(
     aad: Option<Vec<u8>>,
     tag: Option<Vec<u8>>,
     data: Vec<u8>,
+    whole: bool,
 ) -> Result<Plan, OpError> {
     let mode = p.block_cipher_mode.ok_or(OpError::Invalid(
         "Cryptographic Parameters with a Block Cipher Mode are required (in the request or on the key)",
@@ -105,7 +172,7 @@ fn plan(
     if !matches!(padding, PaddingMethod::NONE | PaddingMethod::PKCS5) {
         return Err(OpError::Unsupported("padding methods other than None and PKCS5"));
     }
-    let whole_blocks = |d: &[u8]| d.len() % BLOCK == 0;
+    let whole_blocks = |d: &[u8]| !whole || d.len() % BLOCK == 0;
     // A server-chosen IV is generated when the client sends none (KMIP 1.4 §3.6 Random IV).
     let fresh_iv = |len: usize| -> Result<(Vec<u8>, Option<Vec<u8>>), OpError> {
         match iv.clone() {
@@ -144,7 +211,11 @@ fn plan(
                 return Err(OpError::BadCryptoParameter("GCM tags are 12 to 16 bytes"));
             }
             let mut input = data;
-            if !encrypting {
+            if !encrypting && !whole {
+                if tag.is_some() {
+                    return Err(OpError::Invalid("the tag comes with the last part"));
+                }
+            } else if !encrypting {
                 let tag = tag.ok_or(OpError::Invalid(
                     "GCM decryption needs the Authenticated Encryption Tag",
                 ))?;
