@@ -577,6 +577,37 @@ fn get_with_key_wrapping_matches_rfc_3394() {
     // A wrapping key without the Wrap Key usage is refused.
     let item = c.call(Operation::GET, vec![uid(&kek), wrapping_spec(&target, None)]);
     assert_eq!(item.result_reason, Some(ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
+
+    // A key the client marks Sensitive (KMIP 2.1 §4.55) comes out only wrapped.
+    let flag = |c: &mut Client, name: &str| {
+        let r = c.ok(Operation::GET_ATTRIBUTES, vec![uid(&target)]);
+        let tag = Tag::from_name(name).unwrap();
+        r.find(Tag::ATTRIBUTES).unwrap().find(tag).unwrap().value.clone()
+    };
+    assert_eq!(flag(&mut c, "Sensitive"), Value::Boolean(false));
+    let sensitive = |v| {
+        vec![
+            uid(&target),
+            Ttlv::structure(Tag::NEW_ATTRIBUTE, vec![Ttlv::new(Tag::SENSITIVE, Value::Boolean(v))]),
+        ]
+    };
+    c.ok(Operation::SET_ATTRIBUTE, sensitive(true));
+    let item = c.call(Operation::GET, vec![uid(&target)]);
+    assert_eq!(item.result_reason, Some(ResultReason::SENSITIVE), "{item:?}");
+    c.ok(Operation::GET, vec![uid(&target), wrapping_spec(&kek, None)]);
+    // It was not Sensitive from the start.
+    assert_eq!(flag(&mut c, "Sensitive"), Value::Boolean(true));
+    assert_eq!(flag(&mut c, "Always Sensitive"), Value::Boolean(false));
+    let item = c.call(
+        Operation::DELETE_ATTRIBUTE,
+        vec![
+            uid(&target),
+            Ttlv::new(Tag::ATTRIBUTE_REFERENCE, Value::Enumeration(Tag::SENSITIVE.0)),
+        ],
+    );
+    assert_eq!(item.result_status, kmip::enums::ResultStatus::OPERATION_FAILED, "{item:?}");
+    c.ok(Operation::SET_ATTRIBUTE, sensitive(false));
+    assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&target)])), key);
     server.stop();
 }
 

@@ -61,6 +61,8 @@ pub(crate) enum OpError {
     /// (CS-BC-M-GCM-1), with the message saying which.
     #[error("{0}")]
     BadCryptoParameter(&'static str),
+    #[error("object {0} is Sensitive: it is returned only wrapped by another key")]
+    Sensitive(String),
     /// The object must be Quantum Safe (KMIP 2.1 §4.45) and would not be: General Failure,
     /// as the OASIS test case QS-M-2 answers.
     #[error("not quantum safe: {0}")]
@@ -125,6 +127,7 @@ impl OpError {
                 pick(ResultReason::ATTRIBUTE_NOT_FOUND, ResultReason::ITEM_NOT_FOUND)
             }
             OpError::NotExtractable => ResultReason::NOT_EXTRACTABLE,
+            OpError::Sensitive(_) => pick(ResultReason::SENSITIVE, ResultReason::PERMISSION_DENIED),
             OpError::Archived(_) => ResultReason::OBJECT_ARCHIVED,
             OpError::NoSuchAsyncOperation => pick(
                 ResultReason::INVALID_ASYNCHRONOUS_CORRELATION_VALUE,

@@ -2,7 +2,7 @@
 //! and Deactivation Date are lifecycle columns; the rest are stored attribute instances.
 
 use kmip::attributes::{is_custom, names, Attribute};
-use kmip::enums::State;
+use kmip::enums::{ObjectType, State};
 use kmip::ops::{add_attribute, delete_attribute, modify_attribute, set_attribute};
 use kmip::Value;
 
@@ -55,6 +55,33 @@ fn check_writable(name: &str) -> Result<(), OpError> {
     Ok(())
 }
 
+/// Checks a client's Sensitive (KMIP 2.1 §4.55): a Boolean, and private keys, which never
+/// leave the HSM, stay Sensitive.
+fn check_sensitive(row: &crate::store::ObjectRow, attr: &Attribute) -> Result<(), OpError> {
+    if attr.name != names::SENSITIVE {
+        return Ok(());
+    }
+    match attr.value {
+        Value::Boolean(false) if row.object_type == i64::from(ObjectType::PRIVATE_KEY.0) => {
+            Err(OpError::Invalid("private keys stay in the HSM: they are always Sensitive"))
+        }
+        Value::Boolean(_) => Ok(()),
+        _ => Err(OpError::Invalid("Sensitive is a Boolean")),
+    }
+}
+
+/// Once Sensitive has been False, the object is no longer Always Sensitive.
+async fn note_sensitive(cx: &OpCtx<'_>, id: &str, attr: &Attribute) -> Result<(), OpError> {
+    if attr.name == names::SENSITIVE && attr.value == Value::Boolean(false) {
+        let never = Attribute::new(names::ALWAYS_SENSITIVE, Value::Boolean(false));
+        let store = &cx.state.store;
+        if !store.modify_attribute(id, &never.name, 0, &never.value, cx.now).await? {
+            store.add_attribute(id, &never, cx.now).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Sets Activation or Deactivation Date. Activation Date may only change while Pre-Active.
 async fn set_lifecycle_date(cx: &OpCtx<'_>, id: &str, attr: &Attribute) -> Result<(), OpError> {
     let Value::DateTime(d) = attr.value else {
@@ -80,6 +107,7 @@ pub(crate) async fn add(cx: &OpCtx<'_>, req: add_attribute::Request) -> Result<O
     let mut attr = req.attribute;
     check_writable(&attr.name)?;
     let row = cx.load(&id).await?;
+    check_sensitive(&row, &attr)?;
     if is_lifecycle_date(&attr.name) {
         let exists = match attr.name.as_str() {
             names::ACTIVATION_DATE => row.activation_date.is_some(),
@@ -101,6 +129,7 @@ pub(crate) async fn add(cx: &OpCtx<'_>, req: add_attribute::Request) -> Result<O
         }
         let idx = cx.state.store.add_attribute(&id, &attr, cx.now).await?;
         attr.index = Some(idx as i32);
+        note_sensitive(cx, &id, &attr).await?;
     }
     Ok(Outcome::new(add_attribute::response(&id, &attr, cx.version), Some(id)))
 }
@@ -112,12 +141,14 @@ pub(crate) async fn set(cx: &OpCtx<'_>, req: set_attribute::Request) -> Result<O
     if is_multi_valued(&attr.name) {
         return Err(OpError::Invalid("Set Attribute takes single-valued attributes only"));
     }
-    cx.load(&id).await?;
+    let row = cx.load(&id).await?;
+    check_sensitive(&row, &attr)?;
     if is_lifecycle_date(&attr.name) {
         set_lifecycle_date(cx, &id, &attr).await?;
     } else if !cx.state.store.modify_attribute(&id, &attr.name, 0, &attr.value, cx.now).await? {
         cx.state.store.add_attribute(&id, &attr, cx.now).await?;
     }
+    note_sensitive(cx, &id, &attr).await?;
     Ok(Outcome::new(vec![kmip::ops::uid_item(&id)], Some(id)))
 }
 
@@ -128,7 +159,8 @@ pub(crate) async fn modify(
     let id = cx.target(req.unique_identifier)?;
     let mut attr = req.attribute;
     check_writable(&attr.name)?;
-    cx.load(&id).await?;
+    let row = cx.load(&id).await?;
+    check_sensitive(&row, &attr)?;
     if is_lifecycle_date(&attr.name) {
         set_lifecycle_date(cx, &id, &attr).await?;
     } else {
@@ -139,6 +171,7 @@ pub(crate) async fn modify(
             .modify_attribute(&id, &attr.name, i64::from(idx), &attr.value, cx.now)
             .await?;
         attr.index = Some(idx);
+        note_sensitive(cx, &id, &attr).await?;
     }
     Ok(Outcome::new(modify_attribute::response(&id, &attr, cx.version), Some(id)))
 }
@@ -149,7 +182,8 @@ pub(crate) async fn delete(
 ) -> Result<Outcome, OpError> {
     let id = cx.target(req.unique_identifier)?;
     check_writable(&req.name)?;
-    if is_lifecycle_date(&req.name) {
+    // Sensitive always has a value (KMIP 2.1 §4.55): it is set, not deleted.
+    if is_lifecycle_date(&req.name) || req.name == names::SENSITIVE {
         return Err(OpError::ReadOnly(req.name));
     }
     cx.load(&id).await?;

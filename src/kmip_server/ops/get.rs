@@ -22,6 +22,12 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
     if object_type == ObjectType::PRIVATE_KEY {
         return Err(OpError::NotExtractable);
     }
+    // A Sensitive object leaves only wrapped (KMIP 2.1 §4.55).
+    let sensitive =
+        find(&stored, names::SENSITIVE).is_some_and(|a| a.value == Value::Boolean(true));
+    if sensitive && req.wrapping.is_none() {
+        return Err(OpError::Sensitive(id));
+    }
     if object_type == ObjectType::PUBLIC_KEY {
         return public_key(&row, &stored, req.key_format_type);
     }

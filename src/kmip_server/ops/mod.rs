@@ -195,9 +195,13 @@ pub(crate) fn all_attributes(
         || [ObjectType::SYMMETRIC_KEY.0, ObjectType::PUBLIC_KEY.0, ObjectType::SECRET_DATA.0]
             .contains(&(row.object_type as u32));
     if is_key {
+        // Private keys never leave the HSM; other keys are Sensitive when the client says.
+        let flag = |name| stored.iter().any(|a| a.name == name && a.value == Value::Boolean(true));
+        let (sensitive, always) =
+            (in_hsm_only || flag(names::SENSITIVE), in_hsm_only || flag(names::ALWAYS_SENSITIVE));
         for (name, v) in [
-            (names::SENSITIVE, in_hsm_only),
-            (names::ALWAYS_SENSITIVE, in_hsm_only),
+            (names::SENSITIVE, sensitive),
+            (names::ALWAYS_SENSITIVE, always),
             (names::EXTRACTABLE, !in_hsm_only),
             (names::NEVER_EXTRACTABLE, in_hsm_only),
         ] {
@@ -211,7 +215,8 @@ pub(crate) fn all_attributes(
             out.push(Attribute::new(names::KEY_FORMAT_TYPE, Value::Enumeration(format as u32)));
         }
     }
-    out.extend(stored);
+    let derived = |n: &str| is_key && (n == names::SENSITIVE || n == names::ALWAYS_SENSITIVE);
+    out.extend(stored.into_iter().filter(|a| !derived(&a.name)));
     out.retain(|a| visible_in(&a.name, version));
     out
 }
@@ -318,7 +323,6 @@ pub(crate) fn is_server_managed(name: &str) -> bool {
                 | names::DIGEST
                 | names::KEY_VALUE_PRESENT
                 | names::FRESH
-                | names::SENSITIVE
                 | names::ALWAYS_SENSITIVE
                 | names::EXTRACTABLE
                 | names::NEVER_EXTRACTABLE

@@ -310,6 +310,14 @@ pub(crate) fn new_object(
     if let Some(a) = attrs.iter().find(|a| is_server_managed(&a.name)) {
         return Err(OpError::ReadOnly(a.name.clone()));
     }
+    // Sensitive (KMIP 2.1 §4.55) is the client's to set; Always Sensitive records whether
+    // it has been True from the start.
+    let sensitive = match find(&attrs, names::SENSITIVE).map(|a| &a.value) {
+        None => false,
+        Some(Value::Boolean(b)) => *b,
+        Some(_) => return Err(OpError::Invalid("Sensitive is a Boolean")),
+    };
+    attrs.push(Attribute::new(names::ALWAYS_SENSITIVE, Value::Boolean(sensitive)));
     // Usage Limits (KMIP 1.4 §3.21): the Count starts at the Total unless the client says.
     if let Some(a) = attrs.iter_mut().find(|a| a.name == names::USAGE_LIMITS) {
         use kmip::enums::UsageLimitsUnit as Unit;

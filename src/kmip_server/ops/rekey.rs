@@ -33,7 +33,8 @@ pub(crate) fn replacement_attributes(
 ) -> Vec<Attribute> {
     let mut attrs: Vec<Attribute> = stored
         .into_iter()
-        .filter(|a| !matches!(a.name.as_str(), names::DIGEST | "Link"))
+        // What the server sets anew for the replacement.
+        .filter(|a| !matches!(a.name.as_str(), names::DIGEST | names::ALWAYS_SENSITIVE | "Link"))
         .filter(|a| !requested.iter().any(|r| r.name == a.name))
         .map(|a| Attribute { index: None, ..a })
         .map(fresh_usage_limits)
