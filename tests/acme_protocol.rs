@@ -456,6 +456,7 @@ description = "7-day TLS server certificates for the web tier"
 validity = "7d"
 client_auth = false
 identifiers = ["*.web.svc.internal"]
+excluded_identifiers = ["*.admin.web.svc.internal", "db.web.svc.internal"]
 revocation_pointers = false
 key_types = ["p256", "rsa3072"]
 
@@ -520,6 +521,11 @@ url = "http://ca.svc.internal"
     let issued = issue(Some("server"), "www.web.svc.internal").unwrap();
     assert_eq!(issued, (7 * 24, false, json!("server"), false), "no revocation pointers");
     assert_eq!(issue(Some("server"), "db.svc.internal").unwrap_err(), "rejectedIdentifier");
+    // The profile's excluded subtrees win over its permitted ones.
+    for excluded in ["db.web.svc.internal", "x.admin.web.svc.internal"] {
+        assert_eq!(issue(Some("server"), excluded).unwrap_err(), "rejectedIdentifier");
+    }
+    assert_eq!(issue(Some("server"), "admin.web.svc.internal").unwrap().2, json!("server"));
     assert_eq!(issue(Some("nosuch"), "a.svc.internal").unwrap_err(), "invalidProfile");
     let issued = issue(Some("ephemeral"), "tmp.svc.internal").unwrap();
     assert_eq!(issued, (1, true, json!("ephemeral"), false), "unstored: no revocation pointers");

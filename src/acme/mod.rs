@@ -159,8 +159,12 @@ pub(crate) struct Profile {
     pub(crate) validity: i64,
     pub(crate) server_auth: bool,
     pub(crate) client_auth: bool,
-    /// Identifiers it may name (the `preauthorized` rule forms); empty: any.
+    /// Identifiers it may name (the `preauthorized` rule forms); empty: any. With
+    /// `excluded_identifiers`, the profile's name constraints (RFC 5280 §4.2.1.10 permitted
+    /// and excluded subtrees, applied to orders).
     pub(crate) identifiers: Vec<Preauthorized>,
+    /// Identifiers it may never name, whatever `identifiers` permits.
+    pub(crate) excluded_identifiers: Vec<Preauthorized>,
     /// Whether its certificates name where to check revocation (CRL distribution point,
     /// OCSP) when `[ca] url` is set; very short-lived certificates may go without.
     pub(crate) revocation_pointers: bool,
@@ -183,14 +187,19 @@ impl Profile {
             server_auth: true,
             client_auth: true,
             identifiers: Vec::new(),
+            excluded_identifiers: Vec::new(),
             revocation_pointers: true,
             store: true,
             key_types: Vec::new(),
         }
     }
 
+    /// Whether an order under this profile may name `identifier`: excluded never,
+    /// otherwise when permitted (or nothing is listed as permitted).
     pub(crate) fn allows(&self, identifier: &Identifier) -> bool {
-        self.identifiers.is_empty() || self.identifiers.iter().any(|p| p.matches(identifier))
+        !self.excluded_identifiers.iter().any(|p| p.matches(identifier))
+            && (self.identifiers.is_empty()
+                || self.identifiers.iter().any(|p| p.matches(identifier)))
     }
 }
 

@@ -73,6 +73,8 @@ struct RawProfile {
     client_auth: Option<bool>,
     #[serde(default)]
     identifiers: Vec<String>,
+    #[serde(default)]
+    excluded_identifiers: Vec<String>,
     revocation_pointers: Option<bool>,
     #[serde(default)]
     key_types: Vec<String>,
@@ -472,6 +474,10 @@ fn acme_settings(raw: RawAcme) -> Result<crate::acme::AcmeSettings, ConfigError>
             server_auth: p.server_auth.unwrap_or(true),
             client_auth: p.client_auth.unwrap_or(true),
             identifiers: rules(&p.identifiers, "acme.profiles.*.identifiers")?,
+            excluded_identifiers: rules(
+                &p.excluded_identifiers,
+                "acme.profiles.*.excluded_identifiers",
+            )?,
             revocation_pointers: p.revocation_pointers.unwrap_or(true),
             key_types: p.key_types,
             store: p.store.unwrap_or(true),
