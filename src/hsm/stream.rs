@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::mechanism::Mechanism;
 use cryptoki::object::ObjectHandle;
 use cryptoki::session::Session;
 use cryptoki::types::AuthPin;
@@ -75,24 +73,18 @@ impl Hsm {
         let key = self.open_key(s, sealed, id)?;
         let session = self.inner.ctx.open_rw_session(s.conn.slot)?;
         super::login(&session, &AuthPin::from(self.inner.settings.user_pin.clone()))?;
-        let mut iv = match mode {
-            AesMode::Gcm { iv, .. } => iv.clone(),
-            _ => Vec::new(),
+        super::symmetric::with_mechanism(mode, |m| {
+            let init = if encrypt {
+                session.encrypt_init(m, key.handle)
+            } else {
+                session.decrypt_init(m, key.handle)
+            };
+            Ok(init?)
+        })?;
+        let tag_len = match mode {
+            AesMode::Gcm { tag_bits, .. } => Some((*tag_bits / 8) as usize),
+            _ => None,
         };
-        let (mechanism, tag_len) = match mode {
-            AesMode::Ecb => (Mechanism::AesEcb, None),
-            AesMode::Cbc { iv, pad: false } => (Mechanism::AesCbc(*iv), None),
-            AesMode::Cbc { iv, pad: true } => (Mechanism::AesCbcPad(*iv), None),
-            AesMode::Gcm { aad, tag_bits, .. } => (
-                Mechanism::AesGcm(GcmParams::new(&mut iv, aad, (*tag_bits).into())?),
-                Some((*tag_bits / 8) as usize),
-            ),
-        };
-        if encrypt {
-            session.encrypt_init(&mechanism, key.handle)?;
-        } else {
-            session.decrypt_init(&mechanism, key.handle)?;
-        }
         let first = update(&session, encrypt, data)?;
         let correlation = crate::util::random_bytes(CORRELATION_LEN);
         let mut streams = s.conn.streams.lock().map_err(|_| HsmError::Poisoned)?;

@@ -334,6 +334,16 @@ fn aes_with(
     encrypt: bool,
     data: &[u8],
 ) -> Result<Vec<u8>, HsmError> {
+    with_mechanism(mode, |m| {
+        Ok(if encrypt { s.encrypt(m, handle, data)? } else { s.decrypt(m, handle, data)? })
+    })
+}
+
+/// Runs `f` with the PKCS#11 mechanism for `mode` (GCM's parameters borrow its IV).
+pub(super) fn with_mechanism<T>(
+    mode: &AesMode,
+    f: impl FnOnce(&Mechanism<'_>) -> Result<T, HsmError>,
+) -> Result<T, HsmError> {
     let mut iv = match mode {
         AesMode::Gcm { iv, .. } => iv.clone(),
         _ => Vec::new(),
@@ -346,11 +356,7 @@ fn aes_with(
             Mechanism::AesGcm(GcmParams::new(&mut iv, aad, (*tag_bits).into())?)
         }
     };
-    Ok(if encrypt {
-        s.encrypt(&mechanism, handle, data)?
-    } else {
-        s.decrypt(&mechanism, handle, data)?
-    })
+    f(&mechanism)
 }
 
 /// Destroys key copies no caller holds any more, through the session that owns them. A
