@@ -3,7 +3,8 @@
 //! concurrent changes from different replicas are not lost, the audit chain stays one
 //! verifiable chain, an ACME nonce one replica issued is good once at any of them, exactly
 //! one replica runs the background work and another takes it
-//! over when that one is killed, and nothing a killed replica acknowledged is lost. When
+//! over when that one is killed, and nothing a killed replica acknowledged is lost (the
+//! load's client retries against the survivor; nothing is stored half-made). When
 //! the database goes away during a Create load, requests fail with KMIP errors, work again
 //! once it is back, and every Create acknowledged before, during or after is there.
 //! The PostgreSQL server is the one `scripts/test` starts (`STRONGROOM_TEST_POSTGRES_URL`
@@ -142,8 +143,15 @@ fn replicas_share_one_store() {
     assert!(leads(&a) != leads(&b), "exactly one leader");
     let (leader, follower, mut cf) = if leads(&a) { (a, b, cb) } else { (b, a, ca) };
 
-    // Kill -9 the leader in the middle of a load on it: every Create it acknowledged is
-    // served by the survivor, and the survivor takes over the background work.
+    // Kill -9 the leader in the middle of a load on it: the client retries against the
+    // survivor, every Create acknowledged by either is served by the survivor, no object
+    // is half-created (each one stored has its key), and the survivor takes over the
+    // background work.
+    let locate_all = |c: &mut Client| -> Vec<String> {
+        let r = c.ok(Operation::LOCATE, vec![]);
+        r.find_all(Tag::UNIQUE_IDENTIFIER).map(|t| t.as_text().unwrap().to_owned()).collect()
+    };
+    let before = locate_all(&mut cf).len();
     let acked_count = AtomicUsize::new(0);
     let acked = std::thread::scope(|s| {
         let load = s.spawn(|| {
@@ -156,14 +164,24 @@ fn replicas_share_one_store() {
                 )],
             );
             let bytes = encode(&create.to_ttlv());
-            let mut acked = Vec::new();
-            // Until the connection dies with the process.
-            while let Ok(answer) = c.send_raw(&bytes) {
+            let (mut acked, mut after_switch, mut switched) = (Vec::new(), 0, false);
+            while after_switch < 10 {
+                let answer = match c.send_raw(&bytes) {
+                    Ok(answer) => answer,
+                    // The replica died: the same request again, to the other one.
+                    Err(_) if !switched => {
+                        switched = true;
+                        c = Client::connect(&follower, &certs, "app");
+                        continue;
+                    }
+                    Err(e) => panic!("the survivor failed too: {e}"),
+                };
                 let r = ResponseMessage::from_ttlv(&decode(&answer, &Limits::default()).unwrap());
                 let item = r.unwrap().batch_items.remove(0);
                 assert_eq!(item.result_status, ResultStatus::SUCCESS, "{:?}", item.result_message);
                 acked.push(uid_of(&item.payload.unwrap()));
                 acked_count.store(acked.len(), Ordering::SeqCst);
+                after_switch += usize::from(switched);
             }
             acked
         });
@@ -175,6 +193,15 @@ fn replicas_share_one_store() {
     drop(leader);
     for id in &acked {
         cf.ok(Operation::GET, vec![uid(id)]);
+    }
+    // At most the one Create in flight at the kill was stored without its answer arriving,
+    // and it is whole too.
+    let stored = locate_all(&mut cf);
+    let extra = stored.len() - before - acked.len();
+    assert!(extra <= 1, "{extra} objects stored beyond those acknowledged");
+    for id in &stored {
+        let got = cf.ok(Operation::GET, vec![uid(id)]);
+        assert!(!key_material(&got).is_empty(), "{id} half-created");
     }
     wait_for("the survivor to lead", Duration::from_secs(20), || leads(&follower));
 
