@@ -276,6 +276,51 @@ fn multi_part_encryption_matches_single_part() {
     server.stop();
 }
 
+/// AES keys MAC with AES-CMAC in the HSM (RFC 4493 section 4 examples), and verify.
+#[test]
+fn aes_cmac_in_the_hsm_matches_rfc_4493() {
+    let (_dir, server, _certs, mut c) = started("strongroom-cmac", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let text = include_str!("vectors/rfc4493-section4-aes-cmac.txt");
+    let field_of = |prefix: &'static str| -> Vec<Vec<u8>> {
+        let values = text.lines().filter_map(|l| l.strip_prefix(prefix));
+        values.map(|v| hex::decode(v.trim()).unwrap()).collect()
+    };
+    let key = field_of("K:").remove(0);
+    let id = register_aes(&mut c, &key, usage_mask::MAC_GENERATE | usage_mask::MAC_VERIFY, true);
+    let cmac = params(BlockCipherMode::CMAC, None);
+    let cases: Vec<_> = field_of("M:").into_iter().zip(field_of("T:")).collect();
+    assert_eq!(cases.len(), 4);
+    for (m, t) in cases {
+        // With the mode named, and with nothing named (an AES key's MAC is CMAC).
+        let r = c.ok(Operation::MAC, vec![uid(&id), cmac.clone(), bytes(Tag::DATA, &m)]);
+        assert_eq!(field(&r, Tag::MAC_DATA), t);
+        let r = c.ok(Operation::MAC, vec![uid(&id), bytes(Tag::DATA, &m)]);
+        assert_eq!(field(&r, Tag::MAC_DATA), t);
+        let verify = |c: &mut Client, mac: &[u8]| {
+            let r = c.ok(
+                Operation::MAC_VERIFY,
+                vec![uid(&id), bytes(Tag::DATA, &m), bytes(Tag::MAC_DATA, mac)],
+            );
+            r.find(Tag::VALIDITY_INDICATOR).unwrap().value.clone()
+        };
+        assert_eq!(verify(&mut c, &t), Value::Enumeration(kmip::enums::ValidityIndicator::VALID.0));
+        let mut bad = t.clone();
+        bad[0] ^= 1;
+        assert_eq!(
+            verify(&mut c, &bad),
+            Value::Enumeration(kmip::enums::ValidityIndicator::INVALID.0)
+        );
+    }
+    // Other AES MAC modes are not offered.
+    let item = c.call(
+        Operation::MAC,
+        vec![uid(&id), params(BlockCipherMode::CBC_MAC, None), bytes(Tag::DATA, b"x")],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::FEATURE_NOT_SUPPORTED), "{item:?}");
+    server.stop();
+}
+
 #[test]
 fn hmac_in_the_hsm_matches_rfc_4231() {
     let (_dir, server, _certs, mut c) = started("strongroom-mac", "alice");

@@ -42,10 +42,18 @@ pub(crate) enum Derivation {
         data: Vec<u8>,
     },
     Sp800108 {
-        hash: Hash,
+        prf: MacKind,
         mode: crate::kdf::Sp800108,
         data: Vec<u8>,
     },
+}
+
+/// The MACs the HSM computes with client key material.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MacKind {
+    Hmac(Hash),
+    /// AES-CMAC (NIST SP 800-38B, RFC 4493).
+    Cmac,
 }
 
 /// AES modes of [`Hsm::aes_cipher`].
@@ -128,18 +136,18 @@ impl Hsm {
         Ok(())
     }
 
-    /// HMAC with client key material (a short-lived generic-secret session object): the MAC,
+    /// HMAC or AES-CMAC with client key material (a short-lived session object): the MAC,
     /// or with `expected`, whether it verifies.
-    pub(crate) fn hmac(
+    pub(crate) fn mac(
         &self,
         s: &HsmSession<'_>,
         key: &[u8],
-        hash: Hash,
+        kind: MacKind,
         data: &[u8],
         expected: Option<&[u8]>,
     ) -> Result<MacOutcome, HsmError> {
-        with_hmac_key(s, key, hash, |handle| {
-            let mechanism = hmac_mechanism(hash);
+        with_mac_key(s, key, kind, |handle| {
+            let mechanism = mac_mechanism(kind);
             match expected {
                 None => Ok(MacOutcome::Mac(s.sign(&mechanism, handle, data)?)),
                 Some(mac) => match s.verify(&mechanism, handle, data, mac) {
@@ -165,8 +173,19 @@ impl Hsm {
         hash: Hash,
         f: impl FnOnce(&mut crate::kdf::Prf<'_, HsmError>) -> Result<T, HsmError>,
     ) -> Result<T, HsmError> {
-        with_hmac_key(s, key, hash, |handle| {
-            let mechanism = hmac_mechanism(hash);
+        self.with_prf(s, key, MacKind::Hmac(hash), f)
+    }
+
+    /// [`Hsm::with_hmac`] for either MAC.
+    fn with_prf<T>(
+        &self,
+        s: &HsmSession<'_>,
+        key: &[u8],
+        kind: MacKind,
+        f: impl FnOnce(&mut crate::kdf::Prf<'_, HsmError>) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
+        with_mac_key(s, key, kind, |handle| {
+            let mechanism = mac_mechanism(kind);
             f(&mut |data: &[u8]| Ok(s.sign(&mechanism, handle, data)?))
         })
     }
@@ -196,8 +215,8 @@ impl Hsm {
                 self.with_hmac(s, &prk, *hash, |prf| kdf::hkdf_expand(prf, info, len))
             }
             Derivation::Encrypt { mode, data } => self.aes_cipher(s, key, mode, true, data),
-            Derivation::Sp800108 { hash, mode, data } => {
-                self.with_hmac(s, key, *hash, |prf| kdf::sp800_108(prf, mode, data, len))
+            Derivation::Sp800108 { prf, mode, data } => {
+                self.with_prf(s, key, *prf, |prf| kdf::sp800_108(prf, mode, data, len))
             }
         }
     }
@@ -269,32 +288,40 @@ impl Hsm {
     }
 }
 
-fn hmac_mechanism(hash: Hash) -> Mechanism<'static> {
-    match hash {
-        Hash::Sha1 => Mechanism::Sha1Hmac,
-        Hash::Sha256 => Mechanism::Sha256Hmac,
-        Hash::Sha384 => Mechanism::Sha384Hmac,
-        Hash::Sha512 => Mechanism::Sha512Hmac,
+fn mac_mechanism(kind: MacKind) -> Mechanism<'static> {
+    match kind {
+        MacKind::Hmac(Hash::Sha1) => Mechanism::Sha1Hmac,
+        MacKind::Hmac(Hash::Sha256) => Mechanism::Sha256Hmac,
+        MacKind::Hmac(Hash::Sha384) => Mechanism::Sha384Hmac,
+        MacKind::Hmac(Hash::Sha512) => Mechanism::Sha512Hmac,
+        MacKind::Cmac => Mechanism::AesCMac,
     }
 }
 
-/// Runs `f` with `key` as a short-lived generic-secret session object for HMAC with `hash`,
-/// destroyed afterwards whatever `f` returned. SoftHSM refuses HMAC keys shorter than the
-/// hash; HMAC pads short keys with zeros to the hash's block (RFC 2104 §2), so padding them
-/// to the hash's length first gives the same MAC.
-fn with_hmac_key<T>(
+/// Runs `f` with `key` as a short-lived session object for the MAC `kind` (a generic
+/// secret for HMAC, an AES key for CMAC), destroyed afterwards whatever `f` returned.
+/// SoftHSM refuses HMAC keys shorter than the hash; HMAC pads short keys with zeros to the
+/// hash's block (RFC 2104 §2), so padding them to the hash's length first gives the same
+/// MAC.
+fn with_mac_key<T>(
     s: &Session,
     key: &[u8],
-    hash: Hash,
+    kind: MacKind,
     f: impl FnOnce(ObjectHandle) -> Result<T, HsmError>,
 ) -> Result<T, HsmError> {
     let mut value = key.to_vec();
-    if value.len() < hash.len() {
-        value.resize(hash.len(), 0);
-    }
+    let key_type = match kind {
+        MacKind::Hmac(hash) => {
+            if value.len() < hash.len() {
+                value.resize(hash.len(), 0);
+            }
+            KeyType::GENERIC_SECRET
+        }
+        MacKind::Cmac => KeyType::AES,
+    };
     let template = [
         Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::KeyType(key_type),
         Attribute::Value(value),
         Attribute::Token(false),
         Attribute::Private(false),

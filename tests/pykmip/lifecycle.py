@@ -267,6 +267,15 @@ def derive(args):
         enc = Cipher(algorithms.AES(aes_key), modes.CBC(iv)).encryptor()
         expect(value == enc.update(block_data) + enc.finalize(), "ENCRYPT derivation (AES-CBC)")
 
+        # SP 800-108 counter mode with an AES-CMAC PRF (NIST SP 800-108 §4.1).
+        from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFCMAC
+        _, value = derived([aes_base], M.NIST800_108_C, {
+            "cryptographic_parameters": {"block_cipher_mode": enums.BlockCipherMode.CMAC},
+            "derivation_data": b"label\x00context"}, 256)
+        kbkdf = KBKDFCMAC(algorithm=algorithms.AES, mode=Mode.CounterMode, length=32, rlen=4, llen=4,
+                          location=CounterLocation.BeforeFixed, label=b"label", context=b"context", fixed=None)
+        expect(value == kbkdf.derive(aes_key), "SP 800-108 with CMAC equals cryptography's KBKDFCMAC")
+
         no_derive = registered(objects.SymmetricKey(A.HMAC_SHA256, 256, hmac_key,
                                                     masks=[enums.CryptographicUsageMask.MAC_GENERATE]))
         refused(lambda: c.derive_key(enums.ObjectType.SYMMETRIC_KEY, [no_derive], M.HMAC,
@@ -286,6 +295,16 @@ def derive(args):
         mac_uid, mac = c.mac(b"authenticated by the HSM", uid=mac_key, algorithm=A.HMAC_SHA256)
         expect(mac_uid == mac_key, "MAC names its key")
         expect(mac == hmac.new(material, b"authenticated by the HSM", "sha256").digest(), "MAC value")
+
+        # AES-CMAC with a server-generated AES key, checked with cryptography's CMAC.
+        from cryptography.hazmat.primitives.cmac import CMAC
+        cmac_key = c.create(A.AES, 128, cryptographic_usage_mask=[
+            enums.CryptographicUsageMask.MAC_GENERATE, enums.CryptographicUsageMask.MAC_VERIFY])
+        c.activate(cmac_key)
+        ours = CMAC(algorithms.AES(c.get(cmac_key).value))
+        ours.update(b"authenticated by the HSM")
+        _, mac = c.mac(b"authenticated by the HSM", uid=cmac_key, algorithm=A.AES)
+        expect(mac == ours.finalize(), "AES-CMAC value")
 
         # Get wrapped: the AES key comes back under another with AES Key Wrap (RFC 3394).
         from cryptography.hazmat.primitives.keywrap import aes_key_unwrap

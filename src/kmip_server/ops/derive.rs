@@ -13,7 +13,7 @@ use kmip::ops::encrypt::CryptographicParameters;
 use kmip::Value;
 
 use super::{check_use, key_parameters, OpCtx, Outcome};
-use crate::hsm::{AesMode, Derivation, Hash};
+use crate::hsm::{AesMode, Derivation, Hash, MacKind};
 use crate::kdf::Sp800108;
 use crate::kmip_server::error::OpError;
 use crate::store::{NewObject, ObjectRow};
@@ -243,7 +243,12 @@ fn recipe(
                 Method::NIST800_108_F => Sp800108::Feedback { iv: given.iv.unwrap_or_default() },
                 _ => Sp800108::DoublePipeline,
             };
-            Derivation::Sp800108 { hash: needs_hash()?, mode, data: data.unwrap_or_default() }
+            // The PRF is HMAC, or AES-CMAC with an AES key and Block Cipher Mode CMAC.
+            let prf = match (own, params.block_cipher_mode) {
+                (Some(CryptographicAlgorithm::AES), Some(BlockCipherMode::CMAC)) => MacKind::Cmac,
+                _ => MacKind::Hmac(needs_hash()?),
+            };
+            Derivation::Sp800108 { prf, mode, data: data.unwrap_or_default() }
         }
         _ => return Err(OpError::Unsupported("this derivation method")),
     })

@@ -1,13 +1,14 @@
-//! MAC and MAC Verify with HMAC (SHA-256/384/512) in the HSM. The HMAC algorithm comes
-//! from the request's Cryptographic Parameters, the key's, or the key's own algorithm.
+//! MAC and MAC Verify with HMAC (SHA-256/384/512) or AES-CMAC in the HSM. The algorithm
+//! comes from the request's Cryptographic Parameters, the key's, or the key's own algorithm
+//! (an AES key MACs with CMAC).
 
 use kmip::attributes::{find, names};
-use kmip::enums::{usage_mask, CryptographicAlgorithm, ObjectType};
+use kmip::enums::{usage_mask, BlockCipherMode, CryptographicAlgorithm, ObjectType};
 use kmip::ops::mac;
 use kmip::Value;
 
 use super::{check_use, key_parameters, OpCtx, Outcome};
-use crate::hsm::{Hash, MacOutcome};
+use crate::hsm::{Hash, MacKind, MacOutcome};
 use crate::kmip_server::error::OpError;
 
 pub(crate) async fn handle(
@@ -31,11 +32,22 @@ pub(crate) async fn handle(
         _ => None,
     };
     let params = req.parameters.unwrap_or_default().or(&key_parameters(&stored)?);
-    let hash = match params.algorithm.or(own) {
-        Some(CryptographicAlgorithm::HMAC_SHA256) => Hash::Sha256,
-        Some(CryptographicAlgorithm::HMAC_SHA384) => Hash::Sha384,
-        Some(CryptographicAlgorithm::HMAC_SHA512) => Hash::Sha512,
-        _ => return Err(OpError::Unsupported("MACs are HMAC-SHA256, HMAC-SHA384 or HMAC-SHA512")),
+    // An AES key MACs with CMAC (its mode, when named, must say so).
+    let kind = match params.algorithm.or(own) {
+        Some(CryptographicAlgorithm::HMAC_SHA256) => MacKind::Hmac(Hash::Sha256),
+        Some(CryptographicAlgorithm::HMAC_SHA384) => MacKind::Hmac(Hash::Sha384),
+        Some(CryptographicAlgorithm::HMAC_SHA512) => MacKind::Hmac(Hash::Sha512),
+        Some(CryptographicAlgorithm::AES)
+            if own == Some(CryptographicAlgorithm::AES)
+                && matches!(params.block_cipher_mode, None | Some(BlockCipherMode::CMAC)) =>
+        {
+            MacKind::Cmac
+        }
+        _ => {
+            return Err(OpError::Unsupported(
+                "MACs are HMAC-SHA256, HMAC-SHA384, HMAC-SHA512, or AES-CMAC with AES keys",
+            ))
+        }
     };
     let expected = if generating {
         None
@@ -50,7 +62,7 @@ pub(crate) async fn handle(
         .hsm
         .run(move |hsm, s| {
             let key = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
-            hsm.hmac(s, &key, hash, &data, expected.as_deref())
+            hsm.mac(s, &key, kind, &data, expected.as_deref())
         })
         .await?;
     if generating {
