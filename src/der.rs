@@ -74,6 +74,15 @@ pub(crate) fn key_kind(spki: &[u8]) -> Result<KeyKind, KeyKindError> {
     }
 }
 
+/// The curve size (bits) and uncompressed point of an EC SubjectPublicKeyInfo on P-256,
+/// P-384 or P-521.
+pub(crate) fn ec_point(spki: &[u8]) -> Option<(u16, Vec<u8>)> {
+    use x509_parser::prelude::FromDer;
+    let KeyKind::Ec(bits) = key_kind(spki).ok()? else { return None };
+    let (_, info) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki).ok()?;
+    Some((bits, info.subject_public_key.data.to_vec()))
+}
+
 /// A tag, the definite length and `body`.
 pub(crate) fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];

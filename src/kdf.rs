@@ -94,6 +94,25 @@ pub(crate) fn sp800_108<E>(
     Ok(out)
 }
 
+/// The ANSI X9.63 KDF (SEC 1 §3.6.1, NIST SP 800-56A's one-step KDF with the counter after
+/// Z): Hash(Z ‖ [i]₃₂ ‖ SharedInfo) for i = 1, 2, ..., concatenated and cut to `len` bytes.
+/// `digest` is the hash (computed in the HSM by the caller).
+pub(crate) fn x963<E>(
+    digest: &mut Prf<'_, E>,
+    z: &[u8],
+    shared_info: &[u8],
+    len: usize,
+) -> Result<Vec<u8>, E> {
+    let mut out = Vec::with_capacity(len);
+    let mut i = 1u32;
+    while out.len() < len {
+        out.extend(digest(&[z, &i.to_be_bytes(), shared_info].concat())?);
+        i += 1;
+    }
+    out.truncate(len);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +162,18 @@ mod tests {
             // The extract step is one HMAC keyed by the salt (RFC 5869 §2.2).
             let mut extract = prf_salt(&bytes(&case, "salt"));
             assert_eq!(extract(&bytes(&case, "IKM")), Ok(bytes(&case, "PRK")));
+        }
+    }
+
+    #[test]
+    fn x963_matches_nist_cavs() {
+        for case in vectors(include_str!("kdf/nist-cavs-ansx963-2001-sha256.txt")) {
+            let mut sha256 = |data: &[u8]| -> Result<Vec<u8>, Never> {
+                Ok(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref().to_vec())
+            };
+            let key = bytes(&case, "key_data");
+            let got = x963(&mut sha256, &bytes(&case, "Z"), &bytes(&case, "SharedInfo"), key.len());
+            assert_eq!(got, Ok(key));
         }
     }
 

@@ -500,9 +500,20 @@ fn derive_key_links_both_ways_and_refuses_bad_requests() {
         derive_payload(&[&key], DerivationMethod::ENCRYPT, vec![data.clone()], &aes_128),
         ResultReason::FEATURE_NOT_SUPPORTED,
     );
+    // Key agreement takes a private and a public key (kmip_key_pairs.rs), not one AES key.
     refused(
         &mut c,
         derive_payload(&[&key], DerivationMethod::ASYMMETRIC_KEY, vec![data.clone()], &aes_128),
+        ResultReason::INVALID_FIELD,
+    );
+    refused(
+        &mut c,
+        derive_payload(
+            &[&key],
+            DerivationMethod::AWS_SIGNATURE_VERSION_4,
+            vec![data.clone()],
+            &aes_128,
+        ),
         ResultReason::FEATURE_NOT_SUPPORTED,
     );
     // A key whose usage mask lacks Derive Key, and an unknown object.

@@ -749,3 +749,95 @@ fn transparent_rsa_keys_register_by_their_numbers() {
     assert!(register_private_reason(&mut c, short).is_some());
     server.stop();
 }
+
+/// Derive Key by Asymmetric Key agreement (KMIP 2.1 §11.14): ECDH in the HSM between a
+/// server-made P-256 private key and a public key OpenSSL made, equal to what OpenSSL
+/// agrees from the other side; with a Hashing Algorithm, the ANSI X9.63 KDF over it
+/// (checked with Python's `cryptography`).
+#[test]
+fn ecdh_key_agreement_matches_openssl() {
+    use kmip::enums::{DerivationMethod, ObjectType};
+    let (dir, server, _certs, mut c) = started("strongroom-ecdh", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let (private, public) = create_pair_for(
+        &mut c,
+        CryptographicAlgorithm::EC,
+        256,
+        usage_mask::DERIVE_KEY,
+        usage_mask::VERIFY,
+    );
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    openssl(&["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &path("peer.pem")]);
+    openssl(&[
+        "ec",
+        "-in",
+        &path("peer.pem"),
+        "-pubout",
+        "-outform",
+        "DER",
+        "-out",
+        &path("peer.der"),
+    ]);
+    let peer = std::fs::read(dir.join("peer.der")).unwrap();
+    let peer =
+        register_key(&mut c, false, usage_mask::VERIFY, key_block(KeyFormatType::X_509, peer));
+    std::fs::write(dir.join("ours.der"), public_spki(&mut c, &public)).unwrap();
+    let z = openssl(&[
+        "pkeyutl",
+        "-derive",
+        "-inkey",
+        &path("peer.pem"),
+        "-peerkey",
+        &path("ours.der"),
+        "-peerform",
+        "DER",
+    ]);
+    assert_eq!(z.len(), 32);
+
+    let secret_data = |bits: i32| {
+        write_attributes(
+            &[Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits))],
+            ProtocolVersion::V2_1,
+        )
+    };
+    let derive = |c: &mut Client, bases: &[&str], params: Vec<Ttlv>, bits: i32| {
+        let mut p = vec![enumeration(Tag::OBJECT_TYPE, ObjectType::SECRET_DATA.0)];
+        p.extend(bases.iter().map(|b| uid(b)));
+        p.push(enumeration(Tag::DERIVATION_METHOD, DerivationMethod::ASYMMETRIC_KEY.0));
+        p.push(Ttlv::structure(Tag::DERIVATION_PARAMETERS, params));
+        p.extend(secret_data(bits));
+        c.call(Operation::DERIVE_KEY, p)
+    };
+    let value = |c: &mut Client, item: kmip::message::ResponseBatchItem| {
+        assert_eq!(item.result_status, kmip::enums::ResultStatus::SUCCESS, "{item:?}");
+        key_material(&c.ok(Operation::GET, vec![uid(&uid_of(&item.payload.unwrap()))]))
+    };
+    let item = derive(&mut c, &[&private, &peer], vec![], 256);
+    assert_eq!(value(&mut c, item), z, "the shared secret");
+
+    // X9.63 KDF with SHA-256 and the Derivation Data as SharedInfo, 64 bytes.
+    let sha256 = params(vec![enumeration(Tag::HASHING_ALGORITHM, HashingAlgorithm::SHA_256.0)]);
+    let info = Ttlv::new(Tag::DERIVATION_DATA, Value::ByteString(b"strongroom ecdh".to_vec()));
+    let item = derive(&mut c, &[&private, &peer], vec![sha256, info], 512);
+    let got = value(&mut c, item);
+    let script = format!(
+        "from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF\n\
+         from cryptography.hazmat.primitives import hashes\n\
+         print(X963KDF(algorithm=hashes.SHA256(), length=64, sharedinfo=b'strongroom ecdh')\
+         .derive(bytes.fromhex('{}')).hex())",
+        hex::encode(&z)
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(hex::encode(got), String::from_utf8(out.stdout).unwrap().trim());
+
+    // Refused: longer than Z without a KDF, the wrong order, a key without Derive Key.
+    let item = derive(&mut c, &[&private, &peer], vec![], 512);
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    let item = derive(&mut c, &[&peer, &private], vec![], 256);
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    let (signer, _) = create_pair(&mut c, CryptographicAlgorithm::EC, 256);
+    let item = derive(&mut c, &[&signer, &peer], vec![], 256);
+    assert_eq!(item.result_reason, Some(ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
+    server.stop();
+}

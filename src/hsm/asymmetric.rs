@@ -115,10 +115,13 @@ fn value_of(s: &Session, h: ObjectHandle, t: AttributeType) -> Result<Vec<u8>, H
     s.get_attributes(h, &[t])?
         .into_iter()
         .find_map(|a| match a {
-            Attribute::Modulus(v) | Attribute::PublicExponent(v) | Attribute::EcPoint(v) => Some(v),
+            Attribute::Modulus(v)
+            | Attribute::PublicExponent(v)
+            | Attribute::EcPoint(v)
+            | Attribute::Value(v) => Some(v),
             _ => None,
         })
-        .ok_or(HsmError::MissingAttribute("public key attribute"))
+        .ok_or(HsmError::MissingAttribute("a key attribute"))
 }
 
 impl Hsm {
@@ -156,12 +159,16 @@ impl Hsm {
                 private.push(Attribute::Decrypt(true));
                 Mechanism::RsaPkcsKeyPairGen
             }
+            // EC private keys may also agree keys (ECDH, Derive Key); again the usage mask
+            // decides.
             PairSpec::P256 => {
                 public.push(Attribute::EcParams(crate::der::P256.to_vec()));
+                private.push(Attribute::Derive(true));
                 Mechanism::EccKeyPairGen
             }
             PairSpec::P384 => {
                 public.push(Attribute::EcParams(crate::der::P384.to_vec()));
+                private.push(Attribute::Derive(true));
                 Mechanism::EccKeyPairGen
             }
         };
@@ -283,10 +290,41 @@ impl Hsm {
                 Attribute::KeyType(KeyType::EC),
                 Attribute::EcParams(k.curve.to_vec()),
                 Attribute::Value(k.scalar.clone()),
+                Attribute::Derive(true),
             ]),
         }
         s.create_object(&template)?;
         Ok(())
+    }
+
+    /// ECDH (NIST SP 800-56A, ANSI X9.63) with the EC private key `id` and the other party's
+    /// uncompressed point: the shared secret Z (the x-coordinate, `z_len` bytes), computed
+    /// by C_DeriveKey into a short-lived generic secret whose value is read once.
+    pub(crate) fn ecdh(
+        &self,
+        s: &HsmSession<'_>,
+        id: &[u8],
+        peer_point: &[u8],
+        z_len: usize,
+    ) -> Result<Vec<u8>, HsmError> {
+        use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
+        let private = self.key_by_id(s, ObjectClass::PRIVATE_KEY, id)?;
+        let params = Ecdh1DeriveParams::new(EcKdf::null(), peer_point);
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+            Attribute::ValueLen(z_len.try_into()?),
+        ];
+        let shared = s.derive_key(&Mechanism::Ecdh1Derive(params), private, &template)?;
+        let value = value_of(s, shared, AttributeType::Value);
+        let destroyed = s.destroy_object(shared);
+        let value = value?;
+        destroyed?;
+        Ok(value)
     }
 
     /// Verifies with a public key given as SubjectPublicKeyInfo (a registered key, which

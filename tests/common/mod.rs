@@ -476,10 +476,11 @@ pub fn uid_of(payload: &Ttlv) -> String {
     payload.find(Tag::UNIQUE_IDENTIFIER).unwrap().as_text().unwrap().to_owned()
 }
 
-/// The key material of a Get response payload for a symmetric key.
+/// The key material of a Get response payload for a symmetric key or Secret Data.
 pub fn key_material(payload: &Ttlv) -> Vec<u8> {
     payload
         .find(Tag::SYMMETRIC_KEY)
+        .or_else(|| payload.find(Tag::SECRET_DATA))
         .and_then(|k| k.find(Tag::KEY_BLOCK))
         .and_then(|b| b.find(Tag::KEY_VALUE))
         .and_then(|v| v.find(Tag::KEY_MATERIAL))

@@ -1,5 +1,5 @@
 //! Derive Key (KMIP 1.4 §4.6): a Symmetric Key or Secret Data derived from a symmetric key
-//! or Secret Data. Every use of the derivation key happens in the HSM (HMAC, digest, AES);
+//! or Secret Data, or agreed by ECDH between an EC private key and a public key. Every use of the derivation key happens in the HSM (HMAC, digest, AES);
 //! `crate::kdf` only arranges the PRF's inputs. The result is sealed like any other key,
 //! and the objects are linked both ways (Derived Key, Derivation Base Object).
 
@@ -13,7 +13,7 @@ use kmip::ops::encrypt::CryptographicParameters;
 use kmip::Value;
 
 use super::{check_use, key_parameters, OpCtx, Outcome};
-use crate::hsm::{AesMode, Derivation, Hash, MacKind};
+use crate::hsm::{AesMode, Derivation, Hash, Hsm, HsmError, HsmSession, MacKind};
 use crate::kdf::Sp800108;
 use crate::kmip_server::error::OpError;
 use crate::store::{NewObject, ObjectRow};
@@ -32,6 +32,10 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: derive_key::Request) -> Result<O
     };
     let bits = derived_length(req.object_type, &req.attributes)?;
     let len = (bits / 8) as usize;
+    if req.method == Method::ASYMMETRIC_KEY {
+        let made = Made { object_type: req.object_type, sub_type, key_format, len };
+        return agree(cx, req, made).await;
+    }
     let (key_id, data_id) = match req.unique_identifiers.as_slice() {
         [key] => (key.clone(), None),
         [key, data] => (key.clone(), Some(data.clone())),
@@ -61,23 +65,48 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: derive_key::Request) -> Result<O
     };
     let params = given.parameters.clone().unwrap_or_default().or(&key_parameters(&key_attrs)?);
     let recipe = recipe(req.method, given, &params, own, len)?;
-
-    let (mut row, mut attributes) =
-        super::register::new_object(cx, req.object_type, req.attributes)?;
-    row.key_format = Some(i64::from(key_format.0));
+    let sealed_key =
+        key.sealed_material.clone().ok_or_else(|| OpError::Destroyed(key.id.clone()))?;
+    let key_aad = key.id.clone();
+    let made = Made { object_type: req.object_type, sub_type, key_format, len };
     let bases: Vec<String> = std::iter::once(key_id).chain(data_id).collect();
+    store_derived(cx, made, req.attributes, bases, move |hsm, s| {
+        let key = hsm.open_sealed(s, &sealed_key, key_aad.as_bytes())?;
+        hsm.derive(s, &recipe, &key, len)
+    })
+    .await
+}
+
+/// What Derive Key makes.
+struct Made {
+    object_type: ObjectType,
+    sub_type: Option<i64>,
+    key_format: KeyFormatType,
+    /// Bytes.
+    len: usize,
+}
+
+/// Makes the derived object: `derive` computes at least `len` bytes of material in the HSM,
+/// which are sealed there for the new object; the new object and its bases are linked both
+/// ways (Derivation Base Object, Derived Key) in the same transaction as the insert.
+async fn store_derived(
+    cx: &OpCtx<'_>,
+    made: Made,
+    attributes: Vec<Attribute>,
+    bases: Vec<String>,
+    derive: impl FnOnce(&Hsm, &HsmSession<'_>) -> Result<Vec<u8>, HsmError> + Send + 'static,
+) -> Result<Outcome, OpError> {
+    let (mut row, mut attributes) = super::register::new_object(cx, made.object_type, attributes)?;
+    row.key_format = Some(i64::from(made.key_format.0));
     for b in &bases {
         attributes.push(super::rekey::link(LinkType::DERIVATION_BASE_OBJECT_LINK, b));
     }
-    let sealed_key =
-        key.sealed_material.clone().ok_or_else(|| OpError::Destroyed(key.id.clone()))?;
-    let (key_aad, new_aad) = (key.id.clone(), row.id.clone());
+    let (new_aad, len) = (row.id.clone(), made.len);
     let sealed = cx
         .state
         .hsm
         .run(move |hsm, s| {
-            let key = hsm.open_sealed(s, &sealed_key, key_aad.as_bytes())?;
-            let out = hsm.derive(s, &recipe, &key, len)?;
+            let out = derive(hsm, s)?;
             match out.get(..len) {
                 Some(material) => hsm.seal(s, material, new_aad.as_bytes()).map(Some),
                 None => Ok(None),
@@ -85,7 +114,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: derive_key::Request) -> Result<O
         })
         .await?
         .ok_or(OpError::Invalid("the Cryptographic Length exceeds what the method derives"))?;
-    let (row, attributes) = super::register::prepare(row, sealed, sub_type, attributes);
+    let (row, attributes) = super::register::prepare(row, sealed, made.sub_type, attributes);
     let id = row.id.clone();
     let derived = super::rekey::link(LinkType::DERIVED_KEY_LINK, &id);
     cx.state
@@ -93,6 +122,64 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: derive_key::Request) -> Result<O
         .insert_derived(NewObject { row, attributes: &attributes }, &bases, &derived, cx.now)
         .await?;
     Ok(Outcome::new(derive_key::response(&id), Some(id)))
+}
+
+/// Asymmetric Key derivation (KMIP 2.1 §11.14): ECDH in the HSM between the caller's EC
+/// private key and a public key (the other party's) on the same curve. The result is the
+/// shared secret Z, or with a Hashing Algorithm, the ANSI X9.63 KDF over Z with the
+/// Derivation Data as SharedInfo (the digests also in the HSM).
+async fn agree(cx: &OpCtx<'_>, req: derive_key::Request, made: Made) -> Result<Outcome, OpError> {
+    let [private_id, public_id] = req.unique_identifiers.as_slice() else {
+        return Err(OpError::Invalid(
+            "Asymmetric Key derivation takes an EC private key and the other party's public key",
+        ));
+    };
+    let (private, private_attrs) = cx.load_with_attributes(private_id).await?;
+    let (public, _) = cx.load_with_attributes(public_id).await?;
+    if private.object_type != i64::from(ObjectType::PRIVATE_KEY.0)
+        || public.object_type != i64::from(ObjectType::PUBLIC_KEY.0)
+    {
+        return Err(OpError::Invalid(
+            "the first object must be a private key, the second a public key",
+        ));
+    }
+    check_use(&private, &private_attrs, cx.now, "Derive Key", true, usage_mask::DERIVE_KEY)?;
+    let spki = public.public_material.ok_or_else(|| OpError::Destroyed(public.id.clone()))?;
+    let (bits, point) = crate::der::ec_point(&spki)
+        .ok_or(OpError::Invalid("the other party's key is not an EC public key"))?;
+    let ours = match find(&private_attrs, names::CRYPTOGRAPHIC_LENGTH).map(|a| &a.value) {
+        Some(Value::Integer(b)) => *b,
+        _ => 0,
+    };
+    let ec = matches!(
+        find(&private_attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value),
+        Some(Value::Enumeration(a)) if [CryptographicAlgorithm::EC.0, CryptographicAlgorithm::ECDSA.0, CryptographicAlgorithm::ECDH.0].contains(a)
+    );
+    if !ec || ours != i32::from(bits) {
+        return Err(OpError::Invalid("ECDH needs an EC private key on the other key's curve"));
+    }
+    let z_len = usize::from(bits).div_ceil(8);
+    let given = req.parameters;
+    let hash = match given.parameters.as_ref().and_then(|p| p.hashing_algorithm) {
+        None => None,
+        some => Some(super::signature::hash(some, Hash::Sha256)?),
+    };
+    if hash.is_none() && made.len > z_len {
+        return Err(OpError::Invalid(
+            "the shared secret is shorter than the Cryptographic Length: give a Hashing Algorithm",
+        ));
+    }
+    let shared_info = given.data.unwrap_or_default();
+    let (len, hsm_id) = (made.len, private.id.clone());
+    let bases = vec![private.id, public.id];
+    store_derived(cx, made, req.attributes, bases, move |hsm, s| {
+        let z = hsm.ecdh(s, hsm_id.as_bytes(), &point, z_len)?;
+        match hash {
+            None => Ok(z),
+            Some(h) => crate::kdf::x963(&mut |d| hsm.digest(s, h, d), &z, &shared_info, len),
+        }
+    })
+    .await
 }
 
 /// A base object the caller may derive from now, with its attributes.
