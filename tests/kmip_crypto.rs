@@ -576,6 +576,15 @@ fn wrapping_spec(kek: &str, encoding: Option<u32>) -> Ttlv {
     Ttlv::structure(Tag::KEY_WRAPPING_SPECIFICATION, spec)
 }
 
+/// Flips a bit of the wrapped bytes in a Symmetric Key structure's Key Value.
+fn flip_wrapped_byte(t: &mut Ttlv) {
+    match &mut t.value {
+        Value::ByteString(b) if matches!(t.tag, Tag::KEY_VALUE | Tag::KEY_MATERIAL) => b[3] ^= 1,
+        Value::Structure(children) => children.iter_mut().for_each(flip_wrapped_byte),
+        _ => {}
+    }
+}
+
 fn wrapped_value(r: &Ttlv) -> Vec<u8> {
     let kb = r.find(Tag::SYMMETRIC_KEY).unwrap().find(Tag::KEY_BLOCK).unwrap();
     assert!(kb.find(Tag::KEY_WRAPPING_DATA).is_some());
@@ -593,7 +602,7 @@ fn get_with_key_wrapping_matches_rfc_3394() {
     let kek_bytes: Vec<u8> = (0u8..32).collect();
     let key =
         hex::decode("00112233445566778899AABBCCDDEEFF000102030405060708090A0B0C0D0E0F").unwrap();
-    let kek = register_aes(&mut c, &kek_bytes, usage_mask::WRAP_KEY, true);
+    let kek = register_aes(&mut c, &kek_bytes, usage_mask::WRAP_KEY | usage_mask::UNWRAP_KEY, true);
     let target = register_aes(&mut c, &key, usage_mask::ENCRYPT, true);
     let r = c.ok(
         Operation::GET,
@@ -633,6 +642,33 @@ fn get_with_key_wrapping_matches_rfc_3394() {
     // A wrapping key without the Wrap Key usage is refused.
     let item = c.call(Operation::GET, vec![uid(&kek), wrapping_spec(&target, None)]);
     assert_eq!(item.result_reason, Some(ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
+
+    // Register takes a wrapped Key Block (KMIP 1.4 §2.1.5) and unwraps it in the HSM with
+    // the key its Key Wrapping Data names: both encodings Get produced come back as the key.
+    let register_wrapped = |c: &mut Client, symmetric_key: Ttlv| {
+        let attrs =
+            [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::ENCRYPT))];
+        c.call(
+            Operation::REGISTER,
+            vec![
+                enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0),
+                kmip::attributes::write_attributes(&attrs, ProtocolVersion::V2_1).remove(0),
+                symmetric_key,
+            ],
+        )
+    };
+    for encoding in [None, Some(kmip::enums::EncodingOption::NO_ENCODING.0)] {
+        let r = c.ok(Operation::GET, vec![uid(&target), wrapping_spec(&kek, encoding)]);
+        let block = r.find(Tag::SYMMETRIC_KEY).unwrap().clone();
+        let item = register_wrapped(&mut c, block.clone());
+        let id = uid_of(item.payload.as_ref().unwrap_or_else(|| panic!("{item:?}")));
+        assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&id)])), key, "{encoding:?}");
+        // Changed wrapped bytes fail the unwrap's integrity check; nothing is stored.
+        let mut bad = block;
+        flip_wrapped_byte(&mut bad);
+        let item = register_wrapped(&mut c, bad);
+        assert_eq!(item.result_reason, Some(ResultReason::CRYPTOGRAPHIC_FAILURE), "{item:?}");
+    }
 
     // A key the client marks Sensitive (KMIP 2.1 §4.55) comes out only wrapped.
     let flag = |c: &mut Client, name: &str| {

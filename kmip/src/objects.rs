@@ -20,6 +20,9 @@ pub struct KeyBlock {
     pub algorithm: Option<CryptographicAlgorithm>,
     /// Cryptographic Length, in bits.
     pub length: Option<i32>,
+    /// Key Wrapping Data (KMIP 1.4 §2.1.5) of a block that arrived wrapped: `material` then
+    /// holds the wrapped bytes until [`KeyBlock::unwrapped`] replaces them. Never encoded.
+    pub wrapping: Option<crate::ops::get::WrappingSpecification>,
 }
 
 // Key material never appears in logs.
@@ -30,6 +33,7 @@ impl std::fmt::Debug for KeyBlock {
             .field("material", &format_args!("<{} bytes>", self.material.len()))
             .field("algorithm", &self.algorithm)
             .field("length", &self.length)
+            .field("wrapped", &self.wrapping.is_some())
             .finish()
     }
 }
@@ -37,13 +41,22 @@ impl std::fmt::Debug for KeyBlock {
 impl KeyBlock {
     /// Reads a Key Block structure.
     pub fn from_ttlv(kb: &Ttlv) -> Result<Self, FieldError> {
-        if kb.find(Tag::KEY_WRAPPING_DATA).is_some() {
-            return Err(FieldError::Invalid {
-                tag: Tag::KEY_WRAPPING_DATA,
-                reason: "registering wrapped key material is not supported",
-            });
-        }
         let format = KeyFormatType(kb.require(Tag::KEY_FORMAT_TYPE)?.as_enum()?);
+        let algorithm =
+            kb.find(Tag::CRYPTOGRAPHIC_ALGORITHM).map(|t| t.as_enum().map(CryptographicAlgorithm));
+        let algorithm = algorithm.transpose()?;
+        let length = kb.find(Tag::CRYPTOGRAPHIC_LENGTH).map(Ttlv::as_i32).transpose()?;
+        // Wrapped (KMIP 1.4 §2.1.5): the whole TTLV-encoded Key Value is a Byte String, or
+        // with No Encoding the Key Material inside the Key Value is.
+        if let Some(data) = kb.find(Tag::KEY_WRAPPING_DATA) {
+            let wrapping = crate::ops::get::WrappingSpecification::from_ttlv(data)?;
+            let kv = kb.require(Tag::KEY_VALUE)?;
+            let material = match &kv.value {
+                Value::ByteString(b) => b.clone(),
+                _ => kv.require(Tag::KEY_MATERIAL)?.as_bytes()?.to_vec(),
+            };
+            return Ok(KeyBlock { format, material, algorithm, length, wrapping: Some(wrapping) });
+        }
         let km = kb.require(Tag::KEY_VALUE)?.require(Tag::KEY_MATERIAL)?;
         let material = match format {
             // Byte-string formats (KMIP 2.1 §11.21): raw, opaque, and DER encodings.
@@ -64,15 +77,45 @@ impl KeyBlock {
                 });
             }
         };
-        Ok(KeyBlock {
-            format,
-            material,
-            algorithm: kb
-                .find(Tag::CRYPTOGRAPHIC_ALGORITHM)
-                .map(|t| t.as_enum().map(CryptographicAlgorithm))
-                .transpose()?,
-            length: kb.find(Tag::CRYPTOGRAPHIC_LENGTH).map(Ttlv::as_i32).transpose()?,
-        })
+        Ok(KeyBlock { format, material, algorithm, length, wrapping: None })
+    }
+
+    /// The block with its material unwrapped: `plain` is what unwrapping `material` gave,
+    /// the Key Material itself with No Encoding, else the TTLV-encoded Key Value (KMIP 1.4
+    /// §2.1.5), read as the format says.
+    pub fn unwrapped(&self, plain: &[u8]) -> Result<KeyBlock, FieldError> {
+        use crate::enums::EncodingOption;
+        let no_encoding =
+            self.wrapping.as_ref().is_some_and(|w| w.encoding == EncodingOption::NO_ENCODING);
+        let key_value = if no_encoding {
+            Ttlv::structure(
+                Tag::KEY_VALUE,
+                vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(plain.to_vec()))],
+            )
+        } else {
+            let limits = crate::ttlv::binary::Limits::default();
+            let kv =
+                crate::ttlv::binary::decode(plain, &limits).map_err(|_| FieldError::Invalid {
+                    tag: Tag::KEY_VALUE,
+                    reason: "the unwrapped Key Value is not TTLV",
+                })?;
+            if kv.tag != Tag::KEY_VALUE {
+                return Err(FieldError::Invalid {
+                    tag: Tag::KEY_VALUE,
+                    reason: "the unwrapped bytes are not a Key Value",
+                });
+            }
+            kv
+        };
+        let mut block =
+            vec![Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(self.format.0)), key_value];
+        if let Some(a) = self.algorithm {
+            block.push(Ttlv::new(Tag::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(a.0)));
+        }
+        if let Some(l) = self.length {
+            block.push(Ttlv::new(Tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(l)));
+        }
+        KeyBlock::from_ttlv(&Ttlv::structure(Tag::KEY_BLOCK, block))
     }
 
     /// Encodes a Key Block structure.
@@ -173,6 +216,17 @@ pub enum ManagedObject {
 }
 
 impl ManagedObject {
+    /// The object's Key Block, for the objects that have one (keys and Secret Data).
+    pub fn key_block_mut(&mut self) -> Option<&mut KeyBlock> {
+        match self {
+            ManagedObject::SymmetricKey(kb)
+            | ManagedObject::PublicKey(kb)
+            | ManagedObject::PrivateKey(kb)
+            | ManagedObject::SecretData { key_block: kb, .. } => Some(kb),
+            _ => None,
+        }
+    }
+
     /// The Object Type of this object.
     pub fn object_type(&self) -> ObjectType {
         match self {

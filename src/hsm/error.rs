@@ -102,8 +102,9 @@ impl HsmError {
             )
     }
 
-    /// SoftHSM answers a failed AES-GCM tag check with CKR_GENERAL_ERROR: from a decryption
-    /// or verification that is the data's fault, not the device's.
+    /// SoftHSM answers a failed AES-GCM tag check, and a failed AES Key Wrap integrity check,
+    /// with CKR_GENERAL_ERROR: from a decryption, verification or unwrap that is the data's
+    /// fault, not the device's.
     fn is_softhsm_tag_failure(&self) -> bool {
         matches!(
             self,
@@ -115,6 +116,7 @@ impl HsmError {
                     | Function::Verify
                     | Function::VerifyUpdate
                     | Function::VerifyFinal
+                    | Function::UnwrapKey
             ))
         )
     }
@@ -131,6 +133,8 @@ impl HsmError {
                     | RvError::EncryptedDataLenRange
                     | RvError::MechanismParamInvalid
                     | RvError::SignatureInvalid
+                    | RvError::WrappedKeyInvalid
+                    | RvError::WrappedKeyLenRange
             )
         ) || matches!(self, HsmError::BadDigestLength)
             || self.is_softhsm_tag_failure()

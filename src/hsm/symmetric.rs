@@ -4,7 +4,7 @@
 
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 
 use super::{Hash, Hsm, HsmError, HsmSession};
@@ -259,6 +259,55 @@ impl Hsm {
         let wrapped = result?;
         destroyed?;
         Ok(wrapped)
+    }
+
+    /// Unwraps `wrapped` with the AES key `wrapping_key` (AES Key Wrap, RFC 3394, or with
+    /// padding, RFC 5649; `padded` `None`: whichever opens it), both keys short-lived
+    /// session objects. A wrong key or changed bytes fail the integrity check.
+    pub(crate) fn aes_key_unwrap(
+        &self,
+        s: &HsmSession<'_>,
+        wrapping_key: &[u8],
+        wrapped: &[u8],
+        padded: Option<bool>,
+    ) -> Result<Vec<u8>, HsmError> {
+        let kek = s.create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Value(wrapping_key.to_vec()),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Unwrap(true),
+        ])?;
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::Token(false),
+            Attribute::Private(false),
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+        ];
+        let unwrap = |padded: bool| -> Result<Vec<u8>, HsmError> {
+            let mechanism = if padded { Mechanism::AesKeyWrapPad } else { Mechanism::AesKeyWrap };
+            let key = s.unwrap_key(&mechanism, kek, wrapped, &template)?;
+            let value = s.get_attributes(key, &[AttributeType::Value]);
+            let _ = s.destroy_object(key);
+            value?
+                .into_iter()
+                .find_map(|a| match a {
+                    Attribute::Value(v) => Some(v),
+                    _ => None,
+                })
+                .ok_or(HsmError::MissingAttribute("CKA_VALUE"))
+        };
+        let result = match padded {
+            Some(p) => unwrap(p),
+            None => unwrap(false).or_else(|_| unwrap(true)),
+        };
+        let destroyed = s.destroy_object(kek);
+        let plain = result?;
+        destroyed?;
+        Ok(plain)
     }
 
     /// The digest of `data`, computed by the HSM.

@@ -32,7 +32,9 @@ pub struct WrappingSpecification {
 }
 
 impl WrappingSpecification {
-    fn from_ttlv(w: &Ttlv) -> Result<Self, FieldError> {
+    /// Reads a Key Wrapping Specification, or the Key Wrapping Data of a wrapped Key Block
+    /// (the same fields, KMIP 1.4 §2.1.5).
+    pub(crate) fn from_ttlv(w: &Ttlv) -> Result<Self, FieldError> {
         let eki = w.find(Tag::ENCRYPTION_KEY_INFORMATION);
         Ok(WrappingSpecification {
             method: WrappingMethod(w.require(Tag::WRAPPING_METHOD)?.as_enum()?),

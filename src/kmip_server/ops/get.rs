@@ -76,10 +76,11 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
                 .map(|a| CryptographicAlgorithm(a as u32)),
             length: int(names::CRYPTOGRAPHIC_LENGTH).or(Some((material.len() * 8) as i32)),
             material,
+            wrapping: None,
         }),
         ObjectType::SECRET_DATA => ManagedObject::SecretData {
             data_type: SecretDataType(row.sub_type.unwrap_or(1) as u32),
-            key_block: KeyBlock { format, material, algorithm: None, length: None },
+            key_block: KeyBlock { format, material, algorithm: None, length: None, wrapping: None },
         },
         _ => ManagedObject::Opaque { data_type: row.sub_type.unwrap_or(0) as u32, value: material },
     };
@@ -181,6 +182,7 @@ fn public_key(
                 "public keys come as X.509 (SPKI), or PKCS#1 or Transparent RSA Public Key for RSA",
             )),
         };
-    let object = ManagedObject::PublicKey(KeyBlock { format, material, algorithm, length });
+    let object =
+        ManagedObject::PublicKey(KeyBlock { format, material, algorithm, length, wrapping: None });
     Ok(Outcome::new(get::response(&row.id, &object), Some(row.id.clone())))
 }

@@ -13,7 +13,10 @@ use crate::hsm::Sealed;
 use crate::kmip_server::error::OpError;
 use crate::store::{NewObject, ObjectRow};
 
-pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Outcome, OpError> {
+pub(crate) async fn handle(cx: &OpCtx<'_>, mut req: register::Request) -> Result<Outcome, OpError> {
+    if let Some(kb) = req.object.key_block_mut().filter(|kb| kb.wrapping.is_some()) {
+        *kb = unwrap_block(cx, kb).await?;
+    }
     let mut attrs = req.attributes;
     let (key_format, sub_type) = match &req.object {
         ManagedObject::PublicKey(kb) => {
@@ -131,6 +134,51 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: register::Request) -> Result<Out
     row.key_format = Some(i64::from(key_format.0));
     let id = store(cx, row, sealed, sub_type, &attributes).await?;
     Ok(Outcome::new(register::response(&id), Some(id)))
+}
+
+/// A Key Block that arrived wrapped (KMIP 1.4 §2.1.5), unwrapped in the HSM by the managed
+/// AES key its Key Wrapping Data names (which needs the Unwrap Key usage): AES Key Wrap
+/// (RFC 3394), or with padding (RFC 5649) as its Block Cipher Mode says.
+async fn unwrap_block(
+    cx: &OpCtx<'_>,
+    kb: &kmip::objects::KeyBlock,
+) -> Result<kmip::objects::KeyBlock, OpError> {
+    use kmip::enums::{usage_mask, BlockCipherMode, WrappingMethod};
+    let Some(spec) = &kb.wrapping else { return Ok(kb.clone()) };
+    if spec.method != WrappingMethod::ENCRYPT || spec.mac_or_signature {
+        return Err(OpError::Unsupported("keys are unwrapped by the Encrypt wrapping method only"));
+    }
+    let padded = match spec.parameters.as_ref().and_then(|p| p.block_cipher_mode) {
+        None => None,
+        Some(BlockCipherMode::NISTKEYWRAP) => Some(false),
+        Some(BlockCipherMode::AESKEYWRAPPADDING) => Some(true),
+        Some(_) => {
+            return Err(OpError::Unsupported("keys are unwrapped with AES Key Wrap (SP 800-38F)"))
+        }
+    };
+    let kek_id = spec
+        .wrapping_key
+        .clone()
+        .ok_or(OpError::Invalid("the Key Wrapping Data names no wrapping key"))?;
+    let (kek, kek_attrs) = cx.load_with_attributes(&kek_id).await?;
+    if kek.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0)
+        || find(&kek_attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value)
+            != Some(&Value::Enumeration(CryptographicAlgorithm::AES.0))
+    {
+        return Err(OpError::Invalid("the wrapping key must be an AES key"));
+    }
+    super::check_use(&kek, &kek_attrs, cx.now, "Unwrap Key", false, usage_mask::UNWRAP_KEY)?;
+    let sealed = kek.sealed_material.clone().ok_or_else(|| OpError::Destroyed(kek_id.clone()))?;
+    let wrapped = kb.material.clone();
+    let plain = cx
+        .state
+        .hsm
+        .run(move |hsm, s| {
+            let kek = hsm.open_sealed(s, &sealed, kek_id.as_bytes())?;
+            hsm.aes_key_unwrap(s, &kek, &wrapped, padded)
+        })
+        .await?;
+    Ok(kb.unwrapped(&plain)?)
 }
 
 /// A registered object with nothing secret in it.
