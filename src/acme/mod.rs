@@ -301,6 +301,24 @@ pub(crate) struct Acme {
     pub(crate) settings: AcmeSettings,
     nonces: Arc<Nonces>,
     pub(crate) resolver: dns::Resolver,
+    /// Orders this process is finalizing. With a store only this process serves, this is
+    /// what keeps a second finalize of the same order out (where replicas use the order's
+    /// stored `processing` status), which saves a disk flush per issuance.
+    finalizing: Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+/// An order claimed for finalizing ([`Acme::claim_finalize`]), released when dropped.
+pub(crate) struct FinalizeClaim {
+    orders: Arc<Mutex<std::collections::HashSet<String>>>,
+    id: String,
+}
+
+impl Drop for FinalizeClaim {
+    fn drop(&mut self) {
+        if let Ok(mut orders) = self.orders.lock() {
+            orders.remove(&self.id);
+        }
+    }
 }
 
 impl Acme {
@@ -311,7 +329,16 @@ impl Acme {
             Some(store) => Nonces::Shared(store),
             None => Nonces::Memory(Mutex::default()),
         };
-        Acme { settings, nonces: Arc::new(nonces), resolver }
+        Acme { settings, nonces: Arc::new(nonces), resolver, finalizing: Arc::default() }
+    }
+
+    /// Claims order `id` for finalizing in this process; `None` when it is already being
+    /// finalized here.
+    pub(crate) fn claim_finalize(&self, id: &str) -> Option<FinalizeClaim> {
+        let mut orders = self.finalizing.lock().ok()?;
+        orders
+            .insert(id.to_owned())
+            .then(|| FinalizeClaim { orders: self.finalizing.clone(), id: id.to_owned() })
     }
 
     /// A fresh nonce.

@@ -897,9 +897,23 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
     let spec_identifiers = identifiers.clone();
     let profile = order_profile(&state, &order)?.clone();
     let stored = profile.store;
-    if !state.store.transition_acme_order(&order.id, "ready", "processing", None).await? {
-        return Err(AcmeError::OrderNotReady("the order is being finalized already".into()));
-    }
+    // Replicas mark the order processing in the shared store; a single process holds it
+    // in memory instead (no disk flush), and the order stays ready if the process dies.
+    let busy = || AcmeError::OrderNotReady("the order is being finalized already".into());
+    let (_claim, from) = if state.store.is_shared() {
+        if !state.store.transition_acme_order(&order.id, "ready", "processing", None).await? {
+            return Err(busy());
+        }
+        (None, "processing")
+    } else {
+        let claim = state.acme.claim_finalize(&order.id).ok_or_else(busy)?;
+        // A finalize that ended just before the claim has made it valid meanwhile.
+        let now = own_order(&state, &s, &id).await?.status;
+        if now != "ready" {
+            return Err(AcmeError::OrderNotReady(format!("the order is {now}, not ready")));
+        }
+        (Some(claim), "ready")
+    };
     let ca = state.ca.clone();
     let issued = tokio::task::spawn_blocking(move || {
         crate::acme::issue::from_csr(&ca.current(), &der, &spec_identifiers, &profile)
@@ -912,7 +926,9 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
             let back = if matches!(e, AcmeError::BadCsr(_)) { "ready" } else { "invalid" };
             let problem = e.problem().to_string();
             let error = (back == "invalid").then_some(problem.as_str());
-            state.store.transition_acme_order(&order.id, "processing", back, error).await?;
+            if back != from {
+                state.store.transition_acme_order(&order.id, from, back, error).await?;
+            }
             return Err(e);
         }
     };
