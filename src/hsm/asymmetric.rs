@@ -111,19 +111,6 @@ pub(crate) enum Message<'a> {
     Digest(&'a [u8]),
 }
 
-fn value_of(s: &Session, h: ObjectHandle, t: AttributeType) -> Result<Vec<u8>, HsmError> {
-    s.get_attributes(h, &[t])?
-        .into_iter()
-        .find_map(|a| match a {
-            Attribute::Modulus(v)
-            | Attribute::PublicExponent(v)
-            | Attribute::EcPoint(v)
-            | Attribute::Value(v) => Some(v),
-            _ => None,
-        })
-        .ok_or(HsmError::MissingAttribute("a key attribute"))
-}
-
 impl Hsm {
     /// Generates a key pair on the token; both halves carry `private_id` / `public_id` as
     /// CKA_ID. The private key is sensitive and never extractable.
@@ -175,13 +162,13 @@ impl Hsm {
         let (pub_handle, _) = s.generate_key_pair(&mechanism, &public, &private)?;
         Ok(match spec {
             PairSpec::Rsa(_) => {
-                let n = value_of(s, pub_handle, AttributeType::Modulus)?;
-                let e = value_of(s, pub_handle, AttributeType::PublicExponent)?;
+                let n = super::value_of(s, pub_handle, AttributeType::Modulus)?;
+                let e = super::value_of(s, pub_handle, AttributeType::PublicExponent)?;
                 let pkcs1 = crate::der::rsa_public_key(&n, &e);
                 PublicKeyDer { spki: crate::der::rsa_spki(&pkcs1), pkcs1: Some(pkcs1) }
             }
             PairSpec::P256 | PairSpec::P384 => {
-                let point = value_of(s, pub_handle, AttributeType::EcPoint)?;
+                let point = super::value_of(s, pub_handle, AttributeType::EcPoint)?;
                 // CKA_EC_POINT is a DER OCTET STRING around the point.
                 let point = match point.as_slice() {
                     [0x04, len, rest @ ..] if *len as usize == rest.len() => rest.to_vec(),
@@ -320,7 +307,7 @@ impl Hsm {
             Attribute::ValueLen(z_len.try_into()?),
         ];
         let shared = s.derive_key(&Mechanism::Ecdh1Derive(params), private, &template)?;
-        let value = value_of(s, shared, AttributeType::Value);
+        let value = super::value_of(s, shared, AttributeType::Value);
         let destroyed = s.destroy_object(shared);
         let value = value?;
         destroyed?;
@@ -423,7 +410,7 @@ fn verify_with(
     let result = match scheme {
         Scheme::Ecdsa(hash) => {
             let digest = digest_of(hash, message)?;
-            let half = match value_of(s, key, AttributeType::EcPoint)?.len() {
+            let half = match super::value_of(s, key, AttributeType::EcPoint)?.len() {
                 n if n > 90 => 48,
                 _ => 32,
             };
@@ -443,7 +430,7 @@ fn verify_with(
                     cryptoki::error::RvError::SignatureInvalid,
                     _,
                 )) => {
-                    let modulus = value_of(s, key, AttributeType::Modulus)?;
+                    let modulus = super::value_of(s, key, AttributeType::Modulus)?;
                     let bytes = modulus.iter().skip_while(|b| **b == 0).count();
                     let params = hash.pss_salted(bytes.saturating_sub(hash.len() + 2));
                     s.verify(&Mechanism::RsaPkcsPss(params), key, &digest, signature)

@@ -387,15 +387,9 @@ impl Hsm {
             template.push(Attribute::ValueLen(bytes.try_into()?));
         }
         let key = s.generate_key(&mechanism, &template)?;
-        let value = s.get_attributes(key, &[AttributeType::Value]);
+        let value = value_of(s, key, AttributeType::Value);
         let destroyed = s.destroy_object(key);
-        let value = value?
-            .into_iter()
-            .find_map(|a| match a {
-                Attribute::Value(v) => Some(v),
-                _ => None,
-            })
-            .ok_or(HsmError::MissingAttribute("CKA_VALUE"))?;
+        let value = value?;
         destroyed?;
         self.seal(s, &value, aad)
     }
@@ -531,6 +525,24 @@ impl Hsm {
         };
         Ok(s.sign(&mechanism, private, input)?)
     }
+}
+
+/// One attribute's bytes (a key's value, modulus, exponent or EC point) of object `h`.
+pub(super) fn value_of(
+    s: &Session,
+    h: ObjectHandle,
+    t: AttributeType,
+) -> Result<Vec<u8>, HsmError> {
+    s.get_attributes(h, &[t])?
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::Modulus(v)
+            | Attribute::PublicExponent(v)
+            | Attribute::EcPoint(v)
+            | Attribute::Value(v) => Some(v),
+            _ => None,
+        })
+        .ok_or(HsmError::MissingAttribute("a key attribute"))
 }
 
 fn find_token(ctx: &Pkcs11, label: &str) -> Result<Option<Slot>, HsmError> {

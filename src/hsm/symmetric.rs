@@ -230,14 +230,7 @@ impl Hsm {
         wrapping_key: &[u8],
         material: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
-        let kek = s.create_object(&[
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::AES),
-            Attribute::Value(wrapping_key.to_vec()),
-            Attribute::Token(false),
-            Attribute::Private(false),
-            Attribute::Wrap(true),
-        ])?;
+        let kek = aes_kek(s, wrapping_key, Attribute::Wrap(true))?;
         let target = s.create_object(&[
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::GENERIC_SECRET),
@@ -271,14 +264,7 @@ impl Hsm {
         wrapped: &[u8],
         padded: Option<bool>,
     ) -> Result<Vec<u8>, HsmError> {
-        let kek = s.create_object(&[
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::AES),
-            Attribute::Value(wrapping_key.to_vec()),
-            Attribute::Token(false),
-            Attribute::Private(false),
-            Attribute::Unwrap(true),
-        ])?;
+        let kek = aes_kek(s, wrapping_key, Attribute::Unwrap(true))?;
         let template = [
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::GENERIC_SECRET),
@@ -290,15 +276,9 @@ impl Hsm {
         let unwrap = |padded: bool| -> Result<Vec<u8>, HsmError> {
             let mechanism = if padded { Mechanism::AesKeyWrapPad } else { Mechanism::AesKeyWrap };
             let key = s.unwrap_key(&mechanism, kek, wrapped, &template)?;
-            let value = s.get_attributes(key, &[AttributeType::Value]);
+            let value = super::value_of(s, key, AttributeType::Value);
             let _ = s.destroy_object(key);
-            value?
-                .into_iter()
-                .find_map(|a| match a {
-                    Attribute::Value(v) => Some(v),
-                    _ => None,
-                })
-                .ok_or(HsmError::MissingAttribute("CKA_VALUE"))
+            value
         };
         let result = match padded {
             Some(p) => unwrap(p),
@@ -384,6 +364,18 @@ fn with_mac_key<T>(
     let out = result?;
     destroyed?;
     Ok(out)
+}
+
+/// A short-lived AES session object of `key` that may wrap or unwrap (`usage`).
+fn aes_kek(s: &Session, key: &[u8], usage: Attribute) -> Result<ObjectHandle, HsmError> {
+    Ok(s.create_object(&[
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::Value(key.to_vec()),
+        Attribute::Token(false),
+        Attribute::Private(false),
+        usage,
+    ])?)
 }
 
 /// A sensitive AES session object for encryption and decryption with `key`.

@@ -114,18 +114,7 @@ async fn wrapped(
     ) {
         return Err(OpError::Unsupported("keys are wrapped with AES Key Wrap (NIST SP 800-38F)"));
     }
-    let kek_id = spec
-        .wrapping_key
-        .clone()
-        .ok_or(OpError::Invalid("Encryption Key Information names no key"))?;
-    let (kek, kek_attrs) = cx.load_with_attributes(&kek_id).await?;
-    if kek.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0)
-        || find(&kek_attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value)
-            != Some(&Value::Enumeration(CryptographicAlgorithm::AES.0))
-    {
-        return Err(OpError::Invalid("the wrapping key must be an AES key"));
-    }
-    super::check_use(&kek, &kek_attrs, cx.now, "Wrap Key", true, usage_mask::WRAP_KEY)?;
+    let (kek, kek_id) = wrapping_key(cx, spec.wrapping_key.clone(), true).await?;
     let plain = match spec.encoding {
         EncodingOption::NO_ENCODING => block.material.clone(),
         _ => kmip::ttlv::binary::encode(block.to_ttlv().require(Tag::KEY_VALUE)?),
@@ -144,6 +133,31 @@ async fn wrapped(
     let payload =
         get::wrapped_response(id, &block, wrapped, no_encoding, spec.wrapping_data(&kek_id));
     Ok(Outcome::new(payload, Some(id.to_owned())))
+}
+
+/// The AES key a Key Wrapping Specification or Key Wrapping Data names, when the caller may
+/// wrap (`wrap`) or unwrap with it now: the object and its identifier.
+pub(crate) async fn wrapping_key(
+    cx: &OpCtx<'_>,
+    id: Option<String>,
+    wrap: bool,
+) -> Result<(crate::store::ObjectRow, String), OpError> {
+    let id = id.ok_or(OpError::Invalid("the Encryption Key Information names no key"))?;
+    let (kek, attrs) = cx.load_with_attributes(&id).await?;
+    if kek.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0)
+        || find(&attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value)
+            != Some(&Value::Enumeration(CryptographicAlgorithm::AES.0))
+    {
+        return Err(OpError::Invalid("the wrapping key must be an AES key"));
+    }
+    let (op, bit) = if wrap {
+        ("Wrap Key", usage_mask::WRAP_KEY)
+    } else {
+        ("Unwrap Key", usage_mask::UNWRAP_KEY)
+    };
+    // Unwrapping is processing (KMIP 1.4 §3.22): a Deactivated key may still unwrap.
+    super::check_use(&kek, &attrs, cx.now, op, wrap, bit)?;
+    Ok((kek, id))
 }
 
 /// A public key as PKCS#1 (RSA) or SubjectPublicKeyInfo (KMIP Key Format Type X.509).

@@ -143,7 +143,7 @@ async fn unwrap_block(
     cx: &OpCtx<'_>,
     kb: &kmip::objects::KeyBlock,
 ) -> Result<kmip::objects::KeyBlock, OpError> {
-    use kmip::enums::{usage_mask, BlockCipherMode, WrappingMethod};
+    use kmip::enums::{BlockCipherMode, WrappingMethod};
     let Some(spec) = &kb.wrapping else { return Ok(kb.clone()) };
     if spec.method != WrappingMethod::ENCRYPT || spec.mac_or_signature {
         return Err(OpError::Unsupported("keys are unwrapped by the Encrypt wrapping method only"));
@@ -156,18 +156,7 @@ async fn unwrap_block(
             return Err(OpError::Unsupported("keys are unwrapped with AES Key Wrap (SP 800-38F)"))
         }
     };
-    let kek_id = spec
-        .wrapping_key
-        .clone()
-        .ok_or(OpError::Invalid("the Key Wrapping Data names no wrapping key"))?;
-    let (kek, kek_attrs) = cx.load_with_attributes(&kek_id).await?;
-    if kek.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0)
-        || find(&kek_attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value)
-            != Some(&Value::Enumeration(CryptographicAlgorithm::AES.0))
-    {
-        return Err(OpError::Invalid("the wrapping key must be an AES key"));
-    }
-    super::check_use(&kek, &kek_attrs, cx.now, "Unwrap Key", false, usage_mask::UNWRAP_KEY)?;
+    let (kek, kek_id) = super::get::wrapping_key(cx, spec.wrapping_key.clone(), false).await?;
     let sealed = kek.sealed_material.clone().ok_or_else(|| OpError::Destroyed(kek_id.clone()))?;
     let wrapped = kb.material.clone();
     let plain = cx
