@@ -297,15 +297,8 @@ impl Hsm {
         use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
         let private = self.key_by_id(s, ObjectClass::PRIVATE_KEY, id)?;
         let params = Ecdh1DeriveParams::new(EcKdf::null(), peer_point);
-        let template = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::GENERIC_SECRET),
-            Attribute::Token(false),
-            Attribute::Private(false),
-            Attribute::Sensitive(false),
-            Attribute::Extractable(true),
-            Attribute::ValueLen(z_len.try_into()?),
-        ];
+        let mut template = super::readable_secret();
+        template.push(Attribute::ValueLen(z_len.try_into()?));
         let shared = s.derive_key(&Mechanism::Ecdh1Derive(params), private, &template)?;
         let value = super::value_of(s, shared, AttributeType::Value);
         let destroyed = s.destroy_object(shared);

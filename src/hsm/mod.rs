@@ -527,6 +527,19 @@ impl Hsm {
     }
 }
 
+/// The template of a short-lived generic secret whose value the service reads once (an
+/// unwrapped or agreed key, sealed under the KEK right after).
+pub(super) fn readable_secret() -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::Token(false),
+        Attribute::Private(false),
+        Attribute::Sensitive(false),
+        Attribute::Extractable(true),
+    ]
+}
+
 /// One attribute's bytes (a key's value, modulus, exponent or EC point) of object `h`.
 pub(super) fn value_of(
     s: &Session,

@@ -265,14 +265,7 @@ impl Hsm {
         padded: Option<bool>,
     ) -> Result<Vec<u8>, HsmError> {
         let kek = aes_kek(s, wrapping_key, Attribute::Unwrap(true))?;
-        let template = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::GENERIC_SECRET),
-            Attribute::Token(false),
-            Attribute::Private(false),
-            Attribute::Sensitive(false),
-            Attribute::Extractable(true),
-        ];
+        let template = super::readable_secret();
         let unwrap = |padded: bool| -> Result<Vec<u8>, HsmError> {
             let mechanism = if padded { Mechanism::AesKeyWrapPad } else { Mechanism::AesKeyWrap };
             let key = s.unwrap_key(&mechanism, kek, wrapped, &template)?;
