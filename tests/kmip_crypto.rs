@@ -276,6 +276,70 @@ fn multi_part_encryption_matches_single_part() {
     server.stop();
 }
 
+/// Multi-part MAC, MAC Verify and Hash: parts give what one request gives.
+#[test]
+fn multi_part_mac_and_hash_match_single_part() {
+    let (dir, server, _certs, mut c) = started("strongroom-mac-parts", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let mask = usage_mask::MAC_GENERATE | usage_mask::MAC_VERIFY;
+    let id = register_key(&mut c, CryptographicAlgorithm::HMAC_SHA256, &[0x0b; 32], mask, true);
+    let message: Vec<u8> = (0..200u8).collect();
+    let flag = |tag, v| Ttlv::new(tag, Value::Boolean(v));
+    // Sends `message` in three parts to `op` (payload items `head` on each): the last answer.
+    let in_parts = |c: &mut Client, op: Operation, head: Vec<Ttlv>, last_extra: Vec<Ttlv>| {
+        let mut first = head.clone();
+        first.extend([bytes(Tag::DATA, &message[..70]), flag(Tag::INIT_INDICATOR, true)]);
+        let corr = field(&c.ok(op, first), Tag::CORRELATION_VALUE);
+        let mut middle = head.clone();
+        middle.extend([bytes(Tag::DATA, &message[70..150]), bytes(Tag::CORRELATION_VALUE, &corr)]);
+        c.ok(op, middle);
+        let mut last = head;
+        last.extend([
+            bytes(Tag::DATA, &message[150..]),
+            bytes(Tag::CORRELATION_VALUE, &corr),
+            flag(Tag::FINAL_INDICATOR, true),
+        ]);
+        last.extend(last_extra);
+        c.ok(op, last)
+    };
+    let whole = c.ok(Operation::MAC, vec![uid(&id), bytes(Tag::DATA, &message)]);
+    let mac = field(&whole, Tag::MAC_DATA);
+    let parts = in_parts(&mut c, Operation::MAC, vec![uid(&id)], vec![]);
+    assert_eq!(field(&parts, Tag::MAC_DATA), mac);
+    let valid = |r: &Ttlv| r.find(Tag::VALIDITY_INDICATOR).unwrap().value.clone();
+    let verified =
+        in_parts(&mut c, Operation::MAC_VERIFY, vec![uid(&id)], vec![bytes(Tag::MAC_DATA, &mac)]);
+    assert_eq!(valid(&verified), Value::Enumeration(kmip::enums::ValidityIndicator::VALID.0));
+    let mut bad = mac.clone();
+    bad[0] ^= 1;
+    let refused =
+        in_parts(&mut c, Operation::MAC_VERIFY, vec![uid(&id)], vec![bytes(Tag::MAC_DATA, &bad)]);
+    assert_eq!(valid(&refused), Value::Enumeration(kmip::enums::ValidityIndicator::INVALID.0));
+
+    let sha256 = Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![enumeration(Tag::HASHING_ALGORITHM, kmip::enums::HashingAlgorithm::SHA_256.0)],
+    );
+    let digest = in_parts(&mut c, Operation::HASH, vec![sha256.clone()], vec![]);
+    let expected = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &message);
+    assert_eq!(field(&digest, Tag::DATA), expected.as_ref());
+    // A digest in progress is its starter's alone.
+    let r = c.ok(
+        Operation::HASH,
+        vec![sha256.clone(), bytes(Tag::DATA, b"x"), flag(Tag::INIT_INDICATOR, true)],
+    );
+    let corr = field(&r, Tag::CORRELATION_VALUE);
+    let bob_certs = client_cert(&dir, "bob");
+    let mut bob = Client::connect(&server, &bob_certs, "bob");
+    bob.version = ProtocolVersion::V2_1;
+    let item = bob.call(
+        Operation::HASH,
+        vec![sha256, bytes(Tag::CORRELATION_VALUE, &corr), flag(Tag::FINAL_INDICATOR, true)],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_CORRELATION_VALUE), "{item:?}");
+    server.stop();
+}
+
 /// AES keys MAC with AES-CMAC in the HSM (RFC 4493 section 4 examples), and verify.
 #[test]
 fn aes_cmac_in_the_hsm_matches_rfc_4493() {

@@ -1,9 +1,9 @@
-//! Multi-part AES encryption and decryption (KMIP's Init Indicator, Correlation Value and
-//! Final Indicator): each operation holds a PKCS#11 session of its own between requests,
-//! in which C_EncryptInit/C_DecryptInit ran, so every part is one C_EncryptUpdate (or
-//! Decrypt) and the last one C_EncryptFinal. Operations belong to the connection (a lost
-//! HSM ends them), to the caller and the key that started them (`owner`), are capped in
-//! number, and are dropped after [`IDLE`] without a part.
+//! Multi-part operations (KMIP's Init Indicator, Correlation Value and Final Indicator):
+//! AES encryption and decryption, digests, and MACs and their verification. Each
+//! operation holds a PKCS#11 session of its own between requests, in which the Init call
+//! ran, so every part is one Update call and the last one the Final call. Operations
+//! belong to the connection (a lost HSM ends them) and to the caller (and key) that started
+//! them (`owner`), are capped in number, and are dropped after [`IDLE`] without a part.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,8 +14,8 @@ use cryptoki::session::Session;
 use cryptoki::types::AuthPin;
 
 use super::key_cache::OpenKey;
-use super::symmetric::AesMode;
-use super::{Hsm, HsmError, HsmSession};
+use super::symmetric::{AesMode, MacKind};
+use super::{Hash, Hsm, HsmError, HsmSession};
 
 /// Most multi-part operations open at once per HSM connection.
 const MAX_STREAMS: usize = 256;
@@ -24,25 +24,44 @@ const IDLE: Duration = Duration::from_secs(300);
 /// Length of the Correlation Values handed out.
 const CORRELATION_LEN: usize = 16;
 
+/// What an operation computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// With the GCM tag length in bytes, split off the final output.
+    Encrypt(Option<usize>),
+    Decrypt,
+    Digest,
+    Mac,
+    MacVerify,
+}
+
 /// One open multi-part operation.
 pub(super) struct Stream {
+    /// Its key, for MACs, is a session object here and goes with it.
     session: Session,
-    /// Keeps the key's open copy from being destroyed while the operation uses it.
-    _key: Arc<OpenKey<ObjectHandle>>,
-    encrypt: bool,
-    /// GCM tag length in bytes (encryption: split off the final output).
-    tag_len: Option<usize>,
+    /// Keeps an AES key's open copy from being destroyed while the operation uses it.
+    _key: Option<Arc<OpenKey<ObjectHandle>>>,
+    kind: Kind,
     owner: String,
     last_used: Instant,
 }
 
 /// What one part produced.
 pub(crate) struct Part {
+    /// Output of the part (encryption, decryption), or of the last part (digest, MAC).
     pub(crate) data: Vec<u8>,
     /// GCM encryption's tag, with the last part.
     pub(crate) tag: Option<Vec<u8>>,
     /// The first part's Correlation Value, for the parts that follow.
     pub(crate) correlation: Option<Vec<u8>>,
+    /// MAC verification's answer, with the last part.
+    pub(crate) verified: Option<bool>,
+}
+
+impl Part {
+    fn output(data: Vec<u8>) -> Part {
+        Part { data, tag: None, correlation: None, verified: None }
+    }
 }
 
 /// The open operations of one HSM connection, by Correlation Value.
@@ -56,9 +75,9 @@ impl Streams {
 }
 
 impl Hsm {
-    /// Starts a multi-part operation with managed key `id` (given sealed) in `mode`,
-    /// processing the first part. `owner` names the caller and key; only the same owner
-    /// may continue it.
+    /// Starts a multi-part encryption or decryption with managed AES key `id` (given
+    /// sealed) in `mode`, processing the first part. `owner` names the caller and key; only
+    /// the same owner may continue it.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn aes_stream_start(
         &self,
@@ -71,8 +90,7 @@ impl Hsm {
         owner: String,
     ) -> Result<Part, HsmError> {
         let key = self.open_key(s, sealed, id)?;
-        let session = self.inner.ctx.open_rw_session(s.conn.slot)?;
-        super::login(&session, &AuthPin::from(self.inner.settings.user_pin.clone()))?;
+        let session = self.stream_session(s)?;
         super::symmetric::with_mechanism(mode, |m| {
             let init = if encrypt {
                 session.encrypt_init(m, key.handle)
@@ -81,33 +99,68 @@ impl Hsm {
             };
             Ok(init?)
         })?;
-        let tag_len = match mode {
-            AesMode::Gcm { tag_bits, .. } => Some((*tag_bits / 8) as usize),
-            _ => None,
+        let kind = match mode {
+            AesMode::Gcm { tag_bits, .. } if encrypt => {
+                Kind::Encrypt(Some((*tag_bits / 8) as usize))
+            }
+            _ if encrypt => Kind::Encrypt(None),
+            _ => Kind::Decrypt,
         };
-        let first = update(&session, encrypt, data)?;
-        let correlation = crate::util::random_bytes(CORRELATION_LEN);
-        let mut streams = s.conn.streams.lock().map_err(|_| HsmError::Poisoned)?;
-        streams.0.retain(|_, st| st.last_used.elapsed() < IDLE);
-        if streams.0.len() >= MAX_STREAMS {
-            return Err(HsmError::TooManyStreams);
-        }
+        let stream = Stream { session, _key: Some(key), kind, owner, last_used: Instant::now() };
+        self.keep(s, stream, data)
+    }
+
+    /// Starts a multi-part digest with `hash`, taking the first part.
+    pub(crate) fn digest_stream_start(
+        &self,
+        s: &HsmSession<'_>,
+        hash: Hash,
+        data: &[u8],
+        owner: String,
+    ) -> Result<Part, HsmError> {
+        let session = self.stream_session(s)?;
+        session.digest_init(&super::symmetric::digest_mechanism(hash))?;
         let stream =
-            Stream { session, _key: key, encrypt, tag_len, owner, last_used: Instant::now() };
-        streams.0.insert(correlation.clone(), stream);
-        Ok(Part { data: first, tag: None, correlation: Some(correlation) })
+            Stream { session, _key: None, kind: Kind::Digest, owner, last_used: Instant::now() };
+        self.keep(s, stream, data)
+    }
+
+    /// Starts a multi-part MAC (or its verification) with client key material `key`,
+    /// taking the first part.
+    pub(crate) fn mac_stream_start(
+        &self,
+        s: &HsmSession<'_>,
+        key: &[u8],
+        mac: MacKind,
+        verify: bool,
+        data: &[u8],
+        owner: String,
+    ) -> Result<Part, HsmError> {
+        let session = self.stream_session(s)?;
+        let handle = session.create_object(&super::symmetric::mac_key_template(key, mac))?;
+        let mechanism = super::symmetric::mac_mechanism(mac);
+        if verify {
+            session.verify_init(&mechanism, handle)?;
+        } else {
+            session.sign_init(&mechanism, handle)?;
+        }
+        let kind = if verify { Kind::MacVerify } else { Kind::Mac };
+        let stream = Stream { session, _key: None, kind, owner, last_used: Instant::now() };
+        self.keep(s, stream, data)
     }
 
     /// Processes the next part of the operation `correlation` (for `owner`), ending it
-    /// when `last`. An unknown, expired or someone else's operation is
-    /// [`HsmError::NoSuchStream`]; an operation whose part failed is over.
-    pub(crate) fn aes_stream_next(
+    /// when `last` (`expected`: the MAC a verification checks). An unknown, expired or
+    /// someone else's operation is [`HsmError::NoSuchStream`]; an operation whose part
+    /// failed is over.
+    pub(crate) fn stream_next(
         &self,
         s: &HsmSession<'_>,
         correlation: &[u8],
         owner: &str,
         data: &[u8],
         last: bool,
+        expected: Option<&[u8]>,
     ) -> Result<Part, HsmError> {
         // Taken out while it works, so a concurrent part for the same operation finds none.
         let mut stream = {
@@ -121,31 +174,79 @@ impl Hsm {
                 _ => return Err(HsmError::NoSuchStream),
             }
         };
-        let mut out = update(&stream.session, stream.encrypt, data)?;
+        let mut out = update(&stream.session, stream.kind, data)?;
         if !last {
             stream.last_used = Instant::now();
-            s.conn
-                .streams
-                .lock()
-                .map_err(|_| HsmError::Poisoned)?
-                .0
-                .insert(correlation.to_vec(), stream);
-            return Ok(Part { data: out, tag: None, correlation: None });
+            let mut streams = s.conn.streams.lock().map_err(|_| HsmError::Poisoned)?;
+            streams.0.insert(correlation.to_vec(), stream);
+            return Ok(Part::output(out));
         }
-        let rest = if stream.encrypt {
-            stream.session.encrypt_final()?
-        } else {
-            stream.session.decrypt_final()?
-        };
-        out.extend(rest);
-        let tag = match (stream.encrypt, stream.tag_len) {
-            (true, Some(n)) => Some(out.split_off(out.len().saturating_sub(n))),
+        let session = &stream.session;
+        let mut verified = None;
+        match stream.kind {
+            Kind::Encrypt(_) => out.extend(session.encrypt_final()?),
+            Kind::Decrypt => out.extend(session.decrypt_final()?),
+            Kind::Digest => out = session.digest_final()?,
+            Kind::Mac => out = session.sign_final()?,
+            Kind::MacVerify => {
+                let mac = expected.ok_or(HsmError::MissingAttribute("the MAC to verify"))?;
+                verified = Some(match session.verify_final(mac) {
+                    Ok(()) => true,
+                    Err(cryptoki::error::Error::Pkcs11(
+                        cryptoki::error::RvError::SignatureInvalid
+                        | cryptoki::error::RvError::SignatureLenRange,
+                        _,
+                    )) => false,
+                    Err(e) => return Err(e.into()),
+                });
+            }
+        }
+        let tag = match stream.kind {
+            Kind::Encrypt(Some(n)) => Some(out.split_off(out.len().saturating_sub(n))),
             _ => None,
         };
-        Ok(Part { data: out, tag, correlation: None })
+        Ok(Part { data: out, tag, correlation: None, verified })
+    }
+
+    /// A session of its own for a multi-part operation, logged in.
+    fn stream_session(&self, s: &HsmSession<'_>) -> Result<Session, HsmError> {
+        let session = self.inner.ctx.open_rw_session(s.conn.slot)?;
+        super::login(&session, &AuthPin::from(self.inner.settings.user_pin.clone()))?;
+        Ok(session)
+    }
+
+    /// Takes the first part and keeps the operation for the next ones under a fresh
+    /// Correlation Value.
+    fn keep(&self, s: &HsmSession<'_>, stream: Stream, data: &[u8]) -> Result<Part, HsmError> {
+        let first = update(&stream.session, stream.kind, data)?;
+        let correlation = crate::util::random_bytes(CORRELATION_LEN);
+        let mut streams = s.conn.streams.lock().map_err(|_| HsmError::Poisoned)?;
+        streams.0.retain(|_, st| st.last_used.elapsed() < IDLE);
+        if streams.0.len() >= MAX_STREAMS {
+            return Err(HsmError::TooManyStreams);
+        }
+        streams.0.insert(correlation.clone(), stream);
+        Ok(Part { correlation: Some(correlation), ..Part::output(first) })
     }
 }
 
-fn update(session: &Session, encrypt: bool, data: &[u8]) -> Result<Vec<u8>, HsmError> {
-    Ok(if encrypt { session.encrypt_update(data)? } else { session.decrypt_update(data)? })
+/// One Update call: the output of encryption and decryption; nothing for digests and MACs,
+/// whose output comes at the end.
+fn update(session: &Session, kind: Kind, data: &[u8]) -> Result<Vec<u8>, HsmError> {
+    Ok(match kind {
+        Kind::Encrypt(_) => session.encrypt_update(data)?,
+        Kind::Decrypt => session.decrypt_update(data)?,
+        Kind::Digest => {
+            session.digest_update(data)?;
+            Vec::new()
+        }
+        Kind::Mac => {
+            session.sign_update(data)?;
+            Vec::new()
+        }
+        Kind::MacVerify => {
+            session.verify_update(data)?;
+            Vec::new()
+        }
+    })
 }

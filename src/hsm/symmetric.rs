@@ -290,13 +290,7 @@ impl Hsm {
         hash: Hash,
         data: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
-        let mechanism = match hash {
-            Hash::Sha1 => Mechanism::Sha1,
-            Hash::Sha256 => Mechanism::Sha256,
-            Hash::Sha384 => Mechanism::Sha384,
-            Hash::Sha512 => Mechanism::Sha512,
-        };
-        Ok(s.digest(&mechanism, data)?)
+        Ok(s.digest(&digest_mechanism(hash), data)?)
     }
 
     /// `n` bytes from the HSM's random number generator.
@@ -310,7 +304,7 @@ impl Hsm {
     }
 }
 
-fn mac_mechanism(kind: MacKind) -> Mechanism<'static> {
+pub(super) fn mac_mechanism(kind: MacKind) -> Mechanism<'static> {
     match kind {
         MacKind::Hmac(Hash::Sha1) => Mechanism::Sha1Hmac,
         MacKind::Hmac(Hash::Sha256) => Mechanism::Sha256Hmac,
@@ -331,6 +325,25 @@ fn with_mac_key<T>(
     kind: MacKind,
     f: impl FnOnce(ObjectHandle) -> Result<T, HsmError>,
 ) -> Result<T, HsmError> {
+    let handle = s.create_object(&mac_key_template(key, kind))?;
+    let result = f(handle);
+    let destroyed = s.destroy_object(handle);
+    let out = result?;
+    destroyed?;
+    Ok(out)
+}
+
+pub(super) fn digest_mechanism(hash: Hash) -> Mechanism<'static> {
+    match hash {
+        Hash::Sha1 => Mechanism::Sha1,
+        Hash::Sha256 => Mechanism::Sha256,
+        Hash::Sha384 => Mechanism::Sha384,
+        Hash::Sha512 => Mechanism::Sha512,
+    }
+}
+
+/// A session object of `key` for the MAC `kind` (see [`with_mac_key`]).
+pub(super) fn mac_key_template(key: &[u8], kind: MacKind) -> [Attribute; 8] {
     let mut value = key.to_vec();
     let key_type = match kind {
         MacKind::Hmac(hash) => {
@@ -341,7 +354,7 @@ fn with_mac_key<T>(
         }
         MacKind::Cmac => KeyType::AES,
     };
-    let template = [
+    [
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(key_type),
         Attribute::Value(value),
@@ -350,13 +363,7 @@ fn with_mac_key<T>(
         Attribute::Sensitive(true),
         Attribute::Sign(true),
         Attribute::Verify(true),
-    ];
-    let handle = s.create_object(&template)?;
-    let result = f(handle);
-    let destroyed = s.destroy_object(handle);
-    let out = result?;
-    destroyed?;
-    Ok(out)
+    ]
 }
 
 /// A short-lived AES session object of `key` that may wrap or unwrap (`usage`).

@@ -308,15 +308,7 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
         }
         Operation::MAC => ops::mac::handle(cx, p::mac::Request::from_ttlv(pl)?, true).await,
         Operation::MAC_VERIFY => ops::mac::handle(cx, p::mac::Request::from_ttlv(pl)?, false).await,
-        Operation::HASH => {
-            let req = p::hash::Request::from_ttlv(pl)?;
-            if req.streaming {
-                return Err(OpError::Unsupported("multi-part (streaming) Hash"));
-            }
-            let hash = ops::signature::hash_of(req.parameters.hashing_algorithm)?;
-            let digest = cx.state.hsm.run(move |hsm, s| hsm.digest(s, hash, &req.data)).await?;
-            Ok(Outcome::new(p::hash::response(digest), None))
-        }
+        Operation::HASH => ops::mac::hash(cx, p::hash::Request::from_ttlv(pl)?).await,
         // Every operation here completes synchronously: there is never anything to poll or
         // cancel, which the answers say.
         Operation::POLL => {

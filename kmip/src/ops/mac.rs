@@ -4,7 +4,7 @@ use super::encrypt::CryptographicParameters;
 use crate::tag::Tag;
 use crate::ttlv::{FieldError, Ttlv, Value};
 
-/// MAC or MAC Verify request payload (single-part).
+/// MAC or MAC Verify request payload, single-part or one part of a multi-part operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     /// Unique Identifier of the key; `None` means the ID Placeholder.
@@ -15,8 +15,8 @@ pub struct Request {
     pub data: Vec<u8>,
     /// MAC Data (MAC Verify).
     pub mac: Option<Vec<u8>>,
-    /// Whether the request is part of a multi-part (streaming) operation.
-    pub streaming: bool,
+    /// The multi-part fields, when the request is part of a multi-part operation.
+    pub stream: Option<super::Stream>,
 }
 
 impl Request {
@@ -28,7 +28,7 @@ impl Request {
             parameters: super::opt_parameters(payload)?,
             data: bytes(Tag::DATA)?.unwrap_or_default(),
             mac: bytes(Tag::MAC_DATA)?,
-            streaming: super::is_streaming(payload),
+            stream: super::Stream::read(payload)?,
         })
     }
 }
@@ -36,6 +36,16 @@ impl Request {
 /// Encodes the MAC response payload.
 pub fn mac_response(uid: &str, mac: Vec<u8>) -> Vec<Ttlv> {
     vec![super::uid_item(uid), Ttlv::new(Tag::MAC_DATA, Value::ByteString(mac))]
+}
+
+/// Encodes the response to a part of a multi-part MAC or MAC Verify before the last: the
+/// first part's carries the Correlation Value (KMIP 2.1 §6.1.28).
+pub fn part_response(uid: &str, correlation: Option<Vec<u8>>) -> Vec<Ttlv> {
+    let mut out = vec![super::uid_item(uid)];
+    if let Some(c) = correlation {
+        out.push(Ttlv::new(Tag::CORRELATION_VALUE, Value::ByteString(c)));
+    }
+    out
 }
 
 /// Encodes the MAC Verify response payload (the same shape as Signature Verify's).

@@ -8,7 +8,7 @@ use kmip::enums::{usage_mask, BlockCipherMode, CryptographicAlgorithm, ObjectTyp
 use kmip::ops::encrypt::{self, CryptographicParameters};
 use kmip::Value;
 
-use super::{check_use, key_parameters, OpCtx, Outcome};
+use super::{check_use, key_parameters, OpCtx, Outcome, PartOf};
 use crate::hsm::{AesMode, RawKey};
 use crate::kmip_server::error::OpError;
 
@@ -22,11 +22,10 @@ pub(crate) async fn handle(
     let op = if encrypting { "Encrypt" } else { "Decrypt" };
     let id = cx.target(req.unique_identifier.clone())?;
     let (row, stored) = cx.load_with_attributes(&id).await?;
-    // A request that both starts and ends an operation is a single-part one.
-    let stream = req.stream.clone().filter(|st| !(st.init && st.last));
+    let part = PartOf::of(req.stream.as_ref())?;
     let asymmetric = if encrypting { ObjectType::PUBLIC_KEY } else { ObjectType::PRIVATE_KEY };
     if row.object_type == i64::from(asymmetric.0) {
-        if stream.is_some() {
+        if !matches!(part, PartOf::Whole) {
             return Err(OpError::Unsupported("multi-part RSA encryption"));
         }
         return rsa(cx, row, stored, req, encrypting).await;
@@ -47,16 +46,13 @@ pub(crate) async fn handle(
     // The caller and key that started a multi-part operation are the only ones that may
     // continue it.
     let owner = format!("{}\n{id}", cx.principal.as_str());
-    match &stream {
-        Some(st) if !st.init => return next_part(cx, &id, &stored, req, owner, encrypting).await,
-        Some(st) if st.correlation.is_some() => {
-            return Err(OpError::Invalid("a first part has no Correlation Value"))
-        }
-        _ => {}
+    if let PartOf::Next { correlation, last } = part {
+        let next = Next { correlation, last, owner };
+        return next_part(cx, &id, &stored, req, next, encrypting).await;
     }
     let params = req.parameters.unwrap_or_default().or(&key_parameters(&stored)?);
 
-    let whole = stream.is_none();
+    let whole = matches!(part, PartOf::Whole);
     let (mode, generated_iv, mut data) =
         plan(&params, encrypting, req.iv, req.aad, req.tag, req.data, whole)?;
     let aad = id.clone();
@@ -119,6 +115,13 @@ pub(crate) async fn handle(
     Ok(Outcome::new(encrypt::response(&id, out, generated_iv, tag), Some(id)))
 }
 
+/// Which operation a later part continues, whether it ends it, and for whom.
+struct Next {
+    correlation: Vec<u8>,
+    last: bool,
+    owner: String,
+}
+
 /// A later part of a multi-part operation (KMIP 1.4 §4.29: the Correlation Value names
 /// it, the Final Indicator ends it). The key must still be usable, checked as for every
 /// part. GCM decryption takes the tag with the last part.
@@ -127,23 +130,19 @@ async fn next_part(
     id: &str,
     stored: &[kmip::attributes::Attribute],
     req: encrypt::Request,
-    owner: String,
+    next: Next,
     encrypting: bool,
 ) -> Result<Outcome, OpError> {
-    let st = req.stream.unwrap_or_default();
-    let correlation = st.correlation.ok_or(OpError::Invalid(
-        "a part after the first needs the Correlation Value the first part returned",
-    ))?;
+    let Next { correlation, last, owner } = next;
     let mut data = req.data;
     let input_len = data.len();
-    if let (false, true, Some(tag)) = (encrypting, st.last, req.tag) {
+    if let (false, true, Some(tag)) = (encrypting, last, req.tag) {
         data.extend_from_slice(&tag);
     }
-    let last = st.last;
     let part = cx
         .state
         .hsm
-        .run(move |hsm, s| hsm.aes_stream_next(s, &correlation, &owner, &data, last))
+        .run(move |hsm, s| hsm.stream_next(s, &correlation, &owner, &data, last, None))
         .await?;
     if encrypting {
         super::charge_usage(cx, id, stored, input_len).await?;

@@ -7,7 +7,7 @@ use kmip::enums::{usage_mask, BlockCipherMode, CryptographicAlgorithm, ObjectTyp
 use kmip::ops::mac;
 use kmip::Value;
 
-use super::{check_use, key_parameters, OpCtx, Outcome};
+use super::{check_use, key_parameters, OpCtx, Outcome, PartOf};
 use crate::hsm::{Hash, MacKind, MacOutcome};
 use crate::kmip_server::error::OpError;
 
@@ -17,9 +17,7 @@ pub(crate) async fn handle(
     generating: bool,
 ) -> Result<Outcome, OpError> {
     let op = if generating { "MAC" } else { "MAC Verify" };
-    if req.streaming {
-        return Err(OpError::Unsupported("multi-part (streaming) MAC"));
-    }
+    let part = PartOf::of(req.stream.as_ref())?;
     let id = cx.target(req.unique_identifier)?;
     let (row, stored) = cx.load_with_attributes(&id).await?;
     if row.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0) {
@@ -49,28 +47,81 @@ pub(crate) async fn handle(
             ))
         }
     };
-    let expected = if generating {
-        None
-    } else {
-        Some(req.mac.ok_or(OpError::Invalid("MAC Verify needs the MAC Data"))?)
+    // MAC Verify's MAC comes with the single or the last part.
+    let ends = matches!(part, PartOf::Whole | PartOf::Next { last: true, .. });
+    let expected = match (generating, ends) {
+        (false, true) => Some(req.mac.ok_or(OpError::Invalid("MAC Verify needs the MAC Data"))?),
+        _ => None,
     };
     let sealed = row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
     let (aad, data) = (id.clone(), req.data);
     let input_len = data.len();
+    // A multi-part operation belongs to the caller and key that started it.
+    let owner = format!("{}\n{id}", cx.principal.as_str());
     let outcome = cx
         .state
         .hsm
-        .run(move |hsm, s| {
-            let key = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
-            hsm.mac(s, &key, kind, &data, expected.as_deref())
+        .run(move |hsm, s| match part {
+            PartOf::Whole => {
+                let key = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
+                hsm.mac(s, &key, kind, &data, expected.as_deref()).map(Answer::Done)
+            }
+            PartOf::First => {
+                let key = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
+                hsm.mac_stream_start(s, &key, kind, !generating, &data, owner).map(Answer::Part)
+            }
+            PartOf::Next { correlation, last } => hsm
+                .stream_next(s, &correlation, &owner, &data, last, expected.as_deref())
+                .map(|p| match (last, p.verified) {
+                    (false, _) => Answer::Part(p),
+                    (true, Some(v)) => Answer::Done(MacOutcome::Verified(v)),
+                    (true, None) => Answer::Done(MacOutcome::Mac(p.data)),
+                }),
         })
         .await?;
     if generating {
         super::charge_usage(cx, &id, &stored, input_len).await?;
     }
     let payload = match outcome {
-        MacOutcome::Mac(m) => mac::mac_response(&id, m),
-        MacOutcome::Verified(v) => mac::verify_response(&id, v),
+        Answer::Done(MacOutcome::Mac(m)) => mac::mac_response(&id, m),
+        Answer::Done(MacOutcome::Verified(v)) => mac::verify_response(&id, v),
+        Answer::Part(part) => mac::part_response(&id, part.correlation),
     };
     Ok(Outcome::new(payload, Some(id)))
+}
+
+/// What a MAC request got: the MAC or verdict, or (a part before the last) nothing yet.
+enum Answer {
+    Done(MacOutcome),
+    Part(crate::hsm::Part),
+}
+
+/// Hash (KMIP 2.1 §6.1.24) in the HSM, single-part or multi-part (a multi-part digest
+/// belongs to the caller that started it).
+pub(crate) async fn hash(
+    cx: &OpCtx<'_>,
+    req: kmip::ops::hash::Request,
+) -> Result<Outcome, OpError> {
+    let part = PartOf::of(req.stream.as_ref())?;
+    let hash = super::signature::hash_of(req.parameters.hashing_algorithm)?;
+    let (data, owner) = (req.data, format!("{}\nhash", cx.principal.as_str()));
+    let payload = cx
+        .state
+        .hsm
+        .run(move |hsm, s| match part {
+            PartOf::Whole => Ok(kmip::ops::hash::response(hsm.digest(s, hash, &data)?)),
+            PartOf::First => {
+                let first = hsm.digest_stream_start(s, hash, &data, owner)?;
+                Ok(kmip::ops::hash::part_response(first.correlation))
+            }
+            PartOf::Next { correlation, last } => {
+                let p = hsm.stream_next(s, &correlation, &owner, &data, last, None)?;
+                Ok(match last {
+                    true => kmip::ops::hash::response(p.data),
+                    false => kmip::ops::hash::part_response(None),
+                })
+            }
+        })
+        .await?;
+    Ok(Outcome::new(payload, None))
 }

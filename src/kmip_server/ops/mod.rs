@@ -253,6 +253,38 @@ pub(crate) fn check_use(
     }
 }
 
+/// How a request takes part in a multi-part operation (KMIP 1.4 §4.29: Init Indicator,
+/// Correlation Value, Final Indicator).
+pub(crate) enum PartOf {
+    /// Single-part (no multi-part fields, or both Init and Final).
+    Whole,
+    /// Starts one.
+    First,
+    /// Continues the one named, ending it when `last`.
+    Next { correlation: Vec<u8>, last: bool },
+}
+
+impl PartOf {
+    pub(crate) fn of(stream: Option<&kmip::ops::Stream>) -> Result<PartOf, OpError> {
+        Ok(match stream {
+            None => PartOf::Whole,
+            Some(st) if st.init && st.last => PartOf::Whole,
+            Some(st) if st.init => {
+                if st.correlation.is_some() {
+                    return Err(OpError::Invalid("a first part has no Correlation Value"));
+                }
+                PartOf::First
+            }
+            Some(st) => PartOf::Next {
+                correlation: st.correlation.clone().ok_or(OpError::Invalid(
+                    "a part after the first needs the Correlation Value the first part returned",
+                ))?,
+                last: st.last,
+            },
+        })
+    }
+}
+
 /// The object's Usage Limits (KMIP 1.4 §3.21), if it has them.
 pub(crate) fn usage_limits(
     stored: &[Attribute],
