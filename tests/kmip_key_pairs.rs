@@ -841,3 +841,81 @@ fn ecdh_key_agreement_matches_openssl() {
     assert_eq!(item.result_reason, Some(ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK));
     server.stop();
 }
+
+/// Multi-part Sign and Signature Verify (KMIP 2.1 §6.1.51–52): the data arrives in parts
+/// and is digested in the HSM; the signature verifies single-part, with OpenSSL, and in
+/// parts, and a changed one does not.
+#[test]
+fn multi_part_signatures() {
+    let (dir, server, _certs, mut c) = started("strongroom-sign-parts", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let (private, public) = create_pair(&mut c, CryptographicAlgorithm::EC, 256);
+    let message: Vec<u8> = (0..300u32).map(|i| (i % 251) as u8).collect();
+    let flag = |tag, v| Ttlv::new(tag, Value::Boolean(v));
+    let bytes = |tag, b: &[u8]| Ttlv::new(tag, Value::ByteString(b.to_vec()));
+    let in_parts = |c: &mut Client, op: Operation, id: &str, last_extra: Vec<Ttlv>| {
+        let first =
+            vec![uid(id), bytes(Tag::DATA, &message[..100]), flag(Tag::INIT_INDICATOR, true)];
+        let r = c.ok(op, first);
+        let corr = r.find(Tag::CORRELATION_VALUE).unwrap().as_bytes().unwrap().to_vec();
+        c.ok(
+            op,
+            vec![
+                uid(id),
+                bytes(Tag::DATA, &message[100..250]),
+                bytes(Tag::CORRELATION_VALUE, &corr),
+            ],
+        );
+        let mut last = vec![
+            uid(id),
+            bytes(Tag::DATA, &message[250..]),
+            bytes(Tag::CORRELATION_VALUE, &corr),
+            flag(Tag::FINAL_INDICATOR, true),
+        ];
+        last.extend(last_extra);
+        c.ok(op, last)
+    };
+    let r = in_parts(&mut c, Operation::SIGN, &private, vec![]);
+    let signature = r.find(Tag::SIGNATURE_DATA).unwrap().as_bytes().unwrap().to_vec();
+    assert!(verify(&mut c, &public, &[], &message, &signature), "single-part verify");
+    std::fs::write(dir.join("pub.der"), public_spki(&mut c, &public)).unwrap();
+    std::fs::write(dir.join("msg.bin"), &message).unwrap();
+    std::fs::write(dir.join("sig.der"), &signature).unwrap();
+    let path = |n: &str| dir.join(n).to_str().unwrap().to_owned();
+    openssl(&[
+        "dgst",
+        "-sha256",
+        "-verify",
+        &path("pub.der"),
+        "-keyform",
+        "DER",
+        "-signature",
+        &path("sig.der"),
+        &path("msg.bin"),
+    ]);
+    let valid = |r: &Ttlv| r.find(Tag::VALIDITY_INDICATOR).unwrap().value.clone();
+    let r = in_parts(
+        &mut c,
+        Operation::SIGNATURE_VERIFY,
+        &public,
+        vec![bytes(Tag::SIGNATURE_DATA, &signature)],
+    );
+    assert_eq!(valid(&r), Value::Enumeration(ValidityIndicator::VALID.0));
+    let mut bad = signature.clone();
+    let n = bad.len() - 1;
+    bad[n] ^= 1;
+    let r = in_parts(
+        &mut c,
+        Operation::SIGNATURE_VERIFY,
+        &public,
+        vec![bytes(Tag::SIGNATURE_DATA, &bad)],
+    );
+    assert_eq!(valid(&r), Value::Enumeration(ValidityIndicator::INVALID.0));
+    // Digested Data cannot come in parts.
+    let item = c.call(
+        Operation::SIGN,
+        vec![uid(&private), bytes(Tag::DIGESTED_DATA, &[1; 32]), flag(Tag::INIT_INDICATOR, true)],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    server.stop();
+}

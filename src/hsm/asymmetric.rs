@@ -105,6 +105,15 @@ pub(crate) enum Scheme {
     RsaPss(Hash),
 }
 
+impl Scheme {
+    /// The hash the scheme signs with.
+    pub(crate) fn hash(self) -> Hash {
+        match self {
+            Scheme::Ecdsa(h) | Scheme::RsaPkcs1(h) | Scheme::RsaPss(h) => h,
+        }
+    }
+}
+
 /// What is signed: the data, or its digest computed by the client.
 pub(crate) enum Message<'a> {
     Data(&'a [u8]),

@@ -16,7 +16,7 @@ mod symmetric;
 pub(crate) use asymmetric::{Hash, Message, PairSpec, RawKey, Scheme};
 pub(crate) use error::HsmError;
 pub(crate) use signer::{Curve, HsmKey, HsmSigner, SigningKeyType};
-pub(crate) use stream::Part;
+pub(crate) use stream::{AfterDigest, Part};
 pub(crate) use symmetric::{AesMode, Derivation, MacKind, MacOutcome};
 
 use std::collections::HashMap;

@@ -15,7 +15,7 @@ use cryptoki::types::AuthPin;
 
 use super::key_cache::OpenKey;
 use super::symmetric::{AesMode, MacKind};
-use super::{Hash, Hsm, HsmError, HsmSession};
+use super::{Hash, Hsm, HsmError, HsmSession, Message, Scheme};
 
 /// Most multi-part operations open at once per HSM connection.
 const MAX_STREAMS: usize = 256;
@@ -35,6 +35,15 @@ enum Kind {
     MacVerify,
 }
 
+/// What a multi-part digest is for: a signature, or its verification, with the key-pair
+/// half `id` under `scheme` once the data is all in (a registered public key, which has no
+/// HSM object, verifies with its SubjectPublicKeyInfo `spki`).
+#[derive(Clone, Debug)]
+pub(crate) enum AfterDigest {
+    Sign { id: Vec<u8>, scheme: Scheme },
+    Verify { id: Vec<u8>, scheme: Scheme, spki: Option<Vec<u8>> },
+}
+
 /// One open multi-part operation.
 pub(super) struct Stream {
     /// Its key, for MACs, is a session object here and goes with it.
@@ -42,6 +51,7 @@ pub(super) struct Stream {
     /// Keeps an AES key's open copy from being destroyed while the operation uses it.
     _key: Option<Arc<OpenKey<ObjectHandle>>>,
     kind: Kind,
+    after: Option<AfterDigest>,
     owner: String,
     last_used: Instant,
 }
@@ -106,22 +116,26 @@ impl Hsm {
             _ if encrypt => Kind::Encrypt(None),
             _ => Kind::Decrypt,
         };
-        let stream = Stream { session, _key: Some(key), kind, owner, last_used: Instant::now() };
+        let key = Some(key);
+        let stream =
+            Stream { session, _key: key, kind, after: None, owner, last_used: Instant::now() };
         self.keep(s, stream, data)
     }
 
-    /// Starts a multi-part digest with `hash`, taking the first part.
+    /// Starts a multi-part digest with `hash`, taking the first part; with `after`, the
+    /// last part signs or verifies the digest instead of returning it.
     pub(crate) fn digest_stream_start(
         &self,
         s: &HsmSession<'_>,
         hash: Hash,
+        after: Option<AfterDigest>,
         data: &[u8],
         owner: String,
     ) -> Result<Part, HsmError> {
         let session = self.stream_session(s)?;
         session.digest_init(&super::symmetric::digest_mechanism(hash))?;
-        let stream =
-            Stream { session, _key: None, kind: Kind::Digest, owner, last_used: Instant::now() };
+        let kind = Kind::Digest;
+        let stream = Stream { session, _key: None, kind, after, owner, last_used: Instant::now() };
         self.keep(s, stream, data)
     }
 
@@ -145,14 +159,15 @@ impl Hsm {
             session.sign_init(&mechanism, handle)?;
         }
         let kind = if verify { Kind::MacVerify } else { Kind::Mac };
-        let stream = Stream { session, _key: None, kind, owner, last_used: Instant::now() };
+        let stream =
+            Stream { session, _key: None, kind, after: None, owner, last_used: Instant::now() };
         self.keep(s, stream, data)
     }
 
     /// Processes the next part of the operation `correlation` (for `owner`), ending it
-    /// when `last` (`expected`: the MAC a verification checks). An unknown, expired or
-    /// someone else's operation is [`HsmError::NoSuchStream`]; an operation whose part
-    /// failed is over.
+    /// when `last` (`expected`: the MAC or signature a verification checks). An unknown,
+    /// expired or someone else's operation is [`HsmError::NoSuchStream`]; an operation
+    /// whose part failed is over.
     pub(crate) fn stream_next(
         &self,
         s: &HsmSession<'_>,
@@ -205,6 +220,23 @@ impl Hsm {
             Kind::Encrypt(Some(n)) => Some(out.split_off(out.len().saturating_sub(n))),
             _ => None,
         };
+        match stream.after {
+            None => {}
+            Some(AfterDigest::Sign { id, scheme }) => {
+                out = self.sign(s, &id, scheme, Message::Digest(&out))?;
+            }
+            Some(AfterDigest::Verify { id, scheme, spki }) => {
+                let signature = expected.ok_or(HsmError::MissingAttribute("the signature"))?;
+                let m = Message::Digest(&out);
+                let valid = match (self.verify(s, &id, scheme, m, signature), spki) {
+                    (Err(HsmError::KeyNotFound), Some(spki)) => {
+                        self.verify_spki(s, &spki, scheme, Message::Digest(&out), signature)
+                    }
+                    (result, _) => result,
+                };
+                verified = Some(valid?);
+            }
+        }
         Ok(Part { data: out, tag, correlation: None, verified })
     }
 

@@ -6,7 +6,8 @@ use crate::enums::ValidityIndicator;
 use crate::tag::Tag;
 use crate::ttlv::{FieldError, Ttlv, Value};
 
-/// Sign or Signature Verify request payload (single-part).
+/// Sign or Signature Verify request payload, single-part or one part of a multi-part
+/// operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     /// Unique Identifier of the key; `None` means the ID Placeholder.
@@ -19,8 +20,8 @@ pub struct Request {
     pub digested_data: Option<Vec<u8>>,
     /// Signature Data (Signature Verify).
     pub signature: Option<Vec<u8>>,
-    /// Whether the request is part of a multi-part (streaming) operation.
-    pub streaming: bool,
+    /// The multi-part fields, when the request is part of a multi-part operation.
+    pub stream: Option<super::Stream>,
 }
 
 impl Request {
@@ -33,7 +34,7 @@ impl Request {
             data: bytes(Tag::DATA)?,
             digested_data: bytes(Tag::DIGESTED_DATA)?,
             signature: bytes(Tag::SIGNATURE_DATA)?,
-            streaming: super::is_streaming(payload),
+            stream: super::Stream::read(payload)?,
         })
     }
 }
@@ -42,6 +43,10 @@ impl Request {
 pub fn sign_response(uid: &str, signature: Vec<u8>) -> Vec<Ttlv> {
     vec![super::uid_item(uid), Ttlv::new(Tag::SIGNATURE_DATA, Value::ByteString(signature))]
 }
+
+/// Encodes the response to a part of a multi-part Sign or Signature Verify before the
+/// last (the same as a MAC's: the first part's carries the Correlation Value).
+pub use super::mac::part_response;
 
 /// Encodes the Signature Verify response payload.
 pub fn verify_response(uid: &str, valid: bool) -> Vec<Ttlv> {

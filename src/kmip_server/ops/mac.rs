@@ -111,7 +111,7 @@ pub(crate) async fn hash(
         .run(move |hsm, s| match part {
             PartOf::Whole => Ok(kmip::ops::hash::response(hsm.digest(s, hash, &data)?)),
             PartOf::First => {
-                let first = hsm.digest_stream_start(s, hash, &data, owner)?;
+                let first = hsm.digest_stream_start(s, hash, None, &data, owner)?;
                 Ok(kmip::ops::hash::part_response(first.correlation))
             }
             PartOf::Next { correlation, last } => {

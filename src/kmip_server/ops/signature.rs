@@ -10,8 +10,8 @@ use kmip::ops::encrypt::CryptographicParameters;
 use kmip::ops::sign;
 use kmip::Value;
 
-use super::{check_use, key_parameters, OpCtx, Outcome};
-use crate::hsm::{Hash, Message, Scheme};
+use super::{check_use, key_parameters, OpCtx, Outcome, PartOf};
+use crate::hsm::{AfterDigest, Hash, Message, Scheme};
 use crate::kmip_server::error::OpError;
 
 /// The hash function a Hash request names (it must name one).
@@ -74,10 +74,8 @@ pub(crate) async fn handle(
     signing: bool,
 ) -> Result<Outcome, OpError> {
     let op = if signing { "Sign" } else { "Signature Verify" };
-    if req.streaming {
-        return Err(OpError::Unsupported("multi-part (streaming) Sign and Signature Verify"));
-    }
-    let id = cx.target(req.unique_identifier)?;
+    let part = PartOf::of(req.stream.as_ref())?;
+    let id = cx.target(req.unique_identifier.clone())?;
     let (row, stored) = cx.load_with_attributes(&id).await?;
     let wanted = if signing { ObjectType::PRIVATE_KEY } else { ObjectType::PUBLIC_KEY };
     if row.object_type != i64::from(wanted.0) {
@@ -97,8 +95,17 @@ pub(crate) async fn handle(
         Some(Value::Integer(b)) => *b,
         _ => 0,
     };
-    let params = req.parameters.unwrap_or_default().or(&key_parameters(&stored)?);
+    let params = req.parameters.clone().unwrap_or_default().or(&key_parameters(&stored)?);
     let scheme = scheme(algorithm, bits, &params)?;
+    let next = match part {
+        PartOf::Whole => None,
+        PartOf::First => Some(None),
+        PartOf::Next { correlation, last } => Some(Some((correlation, last))),
+    };
+    if let Some(next) = next {
+        let key = KeyRef { id: id.clone(), spki: row.public_material.clone() };
+        return parts(cx, next, key, &stored, req, scheme, signing).await;
+    }
     let (data, digested) = (req.data, req.digested_data);
     if data.is_none() == digested.is_none() {
         return Err(OpError::Invalid("give exactly one of Data and Digested Data"));
@@ -131,6 +138,66 @@ pub(crate) async fn handle(
         })
         .await?;
     Ok(Outcome::new(sign::verify_response(&id, valid), Some(id)))
+}
+
+/// The key of a multi-part operation: its identifier and, for a public key, its
+/// SubjectPublicKeyInfo.
+struct KeyRef {
+    id: String,
+    spki: Option<Vec<u8>>,
+}
+
+/// A part of a multi-part Sign or Signature Verify (KMIP 2.1 §6.1.51): the first
+/// (`next` `None`), or a later one (its Correlation Value, and whether it is the last). The
+/// data is digested in the HSM part by part, and the last part signs or verifies the digest
+/// with the scheme the first part chose; the signature to verify comes with the last part.
+async fn parts(
+    cx: &OpCtx<'_>,
+    next: Option<(Vec<u8>, bool)>,
+    key: KeyRef,
+    stored: &[kmip::attributes::Attribute],
+    req: sign::Request,
+    scheme: Scheme,
+    signing: bool,
+) -> Result<Outcome, OpError> {
+    if req.digested_data.is_some() {
+        return Err(OpError::Invalid("multi-part operations take Data, not Digested Data"));
+    }
+    let data = req.data.unwrap_or_default();
+    let input_len = data.len();
+    let owner = format!("{}\n{}", cx.principal.as_str(), key.id);
+    let id = key.id.clone();
+    let hsm_id = key.id.clone().into_bytes();
+    let last = next.as_ref().is_some_and(|(_, last)| *last);
+    let expected = match (signing, last) {
+        (false, true) => Some(req.signature.ok_or(OpError::Invalid("Signature Data is required"))?),
+        _ => None,
+    };
+    let done = cx
+        .state
+        .hsm
+        .run(move |hsm, s| match next {
+            None => {
+                let after = match signing {
+                    true => AfterDigest::Sign { id: hsm_id, scheme },
+                    false => AfterDigest::Verify { id: hsm_id, scheme, spki: key.spki },
+                };
+                hsm.digest_stream_start(s, scheme.hash(), Some(after), &data, owner)
+            }
+            Some((correlation, last)) => {
+                hsm.stream_next(s, &correlation, &owner, &data, last, expected.as_deref())
+            }
+        })
+        .await?;
+    if signing {
+        super::charge_usage(cx, &id, stored, input_len).await?;
+    }
+    let payload = match (last, done.verified) {
+        (false, _) => sign::part_response(&id, done.correlation),
+        (true, Some(valid)) => sign::verify_response(&id, valid),
+        (true, None) => sign::sign_response(&id, done.data),
+    };
+    Ok(Outcome::new(payload, Some(id)))
 }
 
 /// The data to sign or verify, or its digest (exactly one is present, checked above).
