@@ -90,8 +90,8 @@ pub(crate) struct LocateQuery {
     pub(crate) id: Option<String>,
     /// Date columns that must fall in an inclusive range.
     pub(crate) date_ranges: Vec<(DateColumn, i64, i64)>,
-    /// Stored date attributes (Protect Stop Date, Process Start Date, ...) by name, one
-    /// instance of which must fall in an inclusive range.
+    /// Stored date attributes (Protect Stop Date, Process Start Date, custom ones, ...) by
+    /// name, one Date-Time instance of which must fall in an inclusive range.
     pub(crate) attribute_date_ranges: Vec<(String, i64, i64)>,
     pub(crate) limit: Option<i64>,
     pub(crate) offset: i64,
@@ -571,13 +571,16 @@ fn where_clause(b: &mut Sql, q: &LocateQuery) {
             .bind(mask)
             .push(")");
     }
-    // Dates are stored as decimal seconds (`match_key`); CASE keeps PostgreSQL from
-    // casting other attributes' text.
+    // Dates are stored as decimal seconds (`match_key`). Only values whose TTLV item type
+    // (the fourth byte of `value`) is Date-Time are cast, which CASE makes sure of on
+    // PostgreSQL too: a custom attribute may hold text on another object.
     for (name, from, to) in &q.attribute_date_ranges {
         b.push(" AND o.id IN (SELECT object_id FROM attributes WHERE name = ")
             .bind(name.clone())
             .push(" AND CASE WHEN name = ")
             .bind(name.clone())
+            .push(" AND substr(value, 4, 1) = ")
+            .bind(vec![kmip::ItemType::DateTime as u8])
             .push(" THEN CAST(match_key AS BIGINT) END BETWEEN ")
             .bind(*from)
             .push(" AND ")

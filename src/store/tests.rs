@@ -160,6 +160,13 @@ async fn objects_attributes_and_locate_on(store: &Store) {
     assert_eq!(store.locate(&in_range(900, 1_100)).await.unwrap().1, vec!["2".to_owned()]);
     assert_eq!(store.locate(&in_range(1_000, 1_000)).await.unwrap().1, vec!["2".to_owned()]);
     assert!(store.locate(&in_range(1_001, 2_000)).await.unwrap().1.is_empty());
+    // A custom attribute may be a date on one object and text on another: only dates count.
+    let when = |v| Attribute::new("x-when", v);
+    store.add_attribute("2", &when(Value::DateTime(1_500)), 26).await.unwrap();
+    store.add_attribute("1", &when(Value::TextString("soon".into())), 26).await.unwrap();
+    let mut custom = q(vec![]);
+    custom.attribute_date_ranges = vec![("x-when".into(), 1_000, 2_000)];
+    assert_eq!(store.locate(&custom).await.unwrap().1, vec!["2".to_owned()]);
     let mut paged = q(vec![]);
     paged.limit = Some(1);
     paged.offset = 1;

@@ -55,13 +55,6 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: locate::Request) -> Result<Outco
         };
         match date_column(&name) {
             Some(column) => q.date_ranges.push((column, from, to)),
-            // A custom attribute's name may hold text on other objects: matched exactly.
-            None if is_custom(&name) && from == to => {
-                q.attributes.push((name.clone(), match_key(&name, &Value::DateTime(from))))
-            }
-            None if is_custom(&name) => {
-                return Err(OpError::Unsupported("date ranges on custom attributes"))
-            }
             None => q.attribute_date_ranges.push((name, from, to)),
         }
     }
@@ -90,10 +83,4 @@ fn date_column(name: &str) -> Option<DateColumn> {
         names::LAST_CHANGE_DATE => DateColumn::LastChange,
         _ => return None,
     })
-}
-
-/// Custom attributes (`x-…`, `y-…`, and 2.x vendor attributes, kept as `VENDOR-NAME`):
-/// their values' types are the clients' choice. No standard attribute name has a hyphen.
-fn is_custom(name: &str) -> bool {
-    name.contains('-')
 }
