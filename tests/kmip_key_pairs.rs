@@ -919,3 +919,34 @@ fn multi_part_signatures() {
     assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
     server.stop();
 }
+
+/// A public key the client marks Sensitive (KMIP 2.1 §4.55) does not leave, even when asked
+/// for wrapped: public keys are never wrapped here.
+#[test]
+fn sensitive_public_keys_stay() {
+    let (_dir, server, _certs, mut c) = started("strongroom-sensitive-public", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let (_, public) = create_pair(&mut c, CryptographicAlgorithm::EC, 256);
+    let mut attrs = aes_attributes(256);
+    attrs[2] =
+        Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::WRAP_KEY));
+    let kek = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &attrs)));
+    c.ok(Operation::ACTIVATE, vec![uid(&kek)]);
+    let sensitive = Ttlv::new(Tag::SENSITIVE, Value::Boolean(true));
+    c.ok(
+        Operation::SET_ATTRIBUTE,
+        vec![uid(&public), Ttlv::structure(Tag::NEW_ATTRIBUTE, vec![sensitive])],
+    );
+    let wrapping = Ttlv::structure(
+        Tag::KEY_WRAPPING_SPECIFICATION,
+        vec![
+            enumeration(Tag::WRAPPING_METHOD, kmip::enums::WrappingMethod::ENCRYPT.0),
+            Ttlv::structure(Tag::ENCRYPTION_KEY_INFORMATION, vec![uid(&kek)]),
+        ],
+    );
+    for request in [vec![uid(&public)], vec![uid(&public), wrapping]] {
+        let item = c.call(Operation::GET, request);
+        assert_eq!(item.result_reason, Some(ResultReason::SENSITIVE), "{item:?}");
+    }
+    server.stop();
+}

@@ -70,7 +70,8 @@ fn check_sensitive(row: &crate::store::ObjectRow, attr: &Attribute) -> Result<()
     }
 }
 
-/// Once Sensitive has been False, the object is no longer Always Sensitive.
+/// Once Sensitive has been False, the object is no longer Always Sensitive: recorded
+/// before Sensitive itself changes, so a failure in between errs on the safe side.
 async fn note_sensitive(cx: &OpCtx<'_>, id: &str, attr: &Attribute) -> Result<(), OpError> {
     if attr.name == names::SENSITIVE && attr.value == Value::Boolean(false) {
         let never = Attribute::new(names::ALWAYS_SENSITIVE, Value::Boolean(false));
@@ -127,9 +128,9 @@ pub(crate) async fn add(cx: &OpCtx<'_>, req: add_attribute::Request) -> Result<O
         {
             return Err(OpError::NonUniqueName);
         }
+        note_sensitive(cx, &id, &attr).await?;
         let idx = cx.state.store.add_attribute(&id, &attr, cx.now).await?;
         attr.index = Some(idx as i32);
-        note_sensitive(cx, &id, &attr).await?;
     }
     Ok(Outcome::new(add_attribute::response(&id, &attr, cx.version), Some(id)))
 }
@@ -143,12 +144,12 @@ pub(crate) async fn set(cx: &OpCtx<'_>, req: set_attribute::Request) -> Result<O
     }
     let row = cx.load(&id).await?;
     check_sensitive(&row, &attr)?;
+    note_sensitive(cx, &id, &attr).await?;
     if is_lifecycle_date(&attr.name) {
         set_lifecycle_date(cx, &id, &attr).await?;
     } else if !cx.state.store.modify_attribute(&id, &attr.name, 0, &attr.value, cx.now).await? {
         cx.state.store.add_attribute(&id, &attr, cx.now).await?;
     }
-    note_sensitive(cx, &id, &attr).await?;
     Ok(Outcome::new(vec![kmip::ops::uid_item(&id)], Some(id)))
 }
 
@@ -166,12 +167,12 @@ pub(crate) async fn modify(
     } else {
         let existing = cx.state.store.attributes(&id).await?;
         let idx = find_instance(&existing, &attr.name, req.current.as_ref(), attr.index)?;
+        note_sensitive(cx, &id, &attr).await?;
         cx.state
             .store
             .modify_attribute(&id, &attr.name, i64::from(idx), &attr.value, cx.now)
             .await?;
         attr.index = Some(idx);
-        note_sensitive(cx, &id, &attr).await?;
     }
     Ok(Outcome::new(modify_attribute::response(&id, &attr, cx.version), Some(id)))
 }

@@ -22,10 +22,12 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
     if object_type == ObjectType::PRIVATE_KEY {
         return Err(OpError::NotExtractable);
     }
-    // A Sensitive object leaves only wrapped (KMIP 2.1 §4.55).
+    // A Sensitive object leaves only wrapped (KMIP 2.1 §4.55); public keys and
+    // certificates are never wrapped here, so a Sensitive one does not leave at all.
     let sensitive =
         find(&stored, names::SENSITIVE).is_some_and(|a| a.value == Value::Boolean(true));
-    if sensitive && req.wrapping.is_none() {
+    let unwrappable = matches!(object_type, ObjectType::PUBLIC_KEY | ObjectType::CERTIFICATE);
+    if sensitive && (req.wrapping.is_none() || unwrappable) {
         return Err(OpError::Sensitive(id));
     }
     if object_type == ObjectType::PUBLIC_KEY {
