@@ -343,7 +343,7 @@ pub(super) fn digest_mechanism(hash: Hash) -> Mechanism<'static> {
 }
 
 /// A session object of `key` for the MAC `kind` (see [`with_mac_key`]).
-pub(super) fn mac_key_template(key: &[u8], kind: MacKind) -> [Attribute; 8] {
+pub(super) fn mac_key_template(key: &[u8], kind: MacKind) -> [Attribute; 9] {
     let mut value = key.to_vec();
     let key_type = match kind {
         MacKind::Hmac(hash) => {
@@ -361,6 +361,7 @@ pub(super) fn mac_key_template(key: &[u8], kind: MacKind) -> [Attribute; 8] {
         Attribute::Token(false),
         Attribute::Private(false),
         Attribute::Sensitive(true),
+        Attribute::Extractable(false),
         Attribute::Sign(true),
         Attribute::Verify(true),
     ]
@@ -379,7 +380,7 @@ fn aes_kek(s: &Session, key: &[u8], usage: Attribute) -> Result<ObjectHandle, Hs
 }
 
 /// A sensitive AES session object for encryption and decryption with `key`.
-fn aes_template(key: &[u8]) -> [Attribute; 8] {
+fn aes_template(key: &[u8]) -> [Attribute; 9] {
     [
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(KeyType::AES),
@@ -389,6 +390,7 @@ fn aes_template(key: &[u8]) -> [Attribute; 8] {
         // doubles the cost of each use; session objects are the process's own anyway.
         Attribute::Private(false),
         Attribute::Sensitive(true),
+        Attribute::Extractable(false),
         Attribute::Encrypt(true),
         Attribute::Decrypt(true),
     ]
