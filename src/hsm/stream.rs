@@ -56,6 +56,18 @@ pub(super) struct Stream {
     last_used: Instant,
 }
 
+impl Stream {
+    fn new(
+        session: Session,
+        key: Option<Arc<OpenKey<ObjectHandle>>>,
+        kind: Kind,
+        after: Option<AfterDigest>,
+        owner: String,
+    ) -> Stream {
+        Stream { session, _key: key, kind, after, owner, last_used: Instant::now() }
+    }
+}
+
 /// What one part produced.
 pub(crate) struct Part {
     /// Output of the part (encryption, decryption), or of the last part (digest, MAC).
@@ -116,10 +128,7 @@ impl Hsm {
             _ if encrypt => Kind::Encrypt(None),
             _ => Kind::Decrypt,
         };
-        let key = Some(key);
-        let stream =
-            Stream { session, _key: key, kind, after: None, owner, last_used: Instant::now() };
-        self.keep(s, stream, data)
+        self.keep(s, Stream::new(session, Some(key), kind, None, owner), data)
     }
 
     /// Starts a multi-part digest with `hash`, taking the first part; with `after`, the
@@ -134,9 +143,7 @@ impl Hsm {
     ) -> Result<Part, HsmError> {
         let session = self.stream_session(s)?;
         session.digest_init(&super::symmetric::digest_mechanism(hash))?;
-        let kind = Kind::Digest;
-        let stream = Stream { session, _key: None, kind, after, owner, last_used: Instant::now() };
-        self.keep(s, stream, data)
+        self.keep(s, Stream::new(session, None, Kind::Digest, after, owner), data)
     }
 
     /// Starts a multi-part MAC (or its verification) with client key material `key`,
@@ -159,9 +166,7 @@ impl Hsm {
             session.sign_init(&mechanism, handle)?;
         }
         let kind = if verify { Kind::MacVerify } else { Kind::Mac };
-        let stream =
-            Stream { session, _key: None, kind, after: None, owner, last_used: Instant::now() };
-        self.keep(s, stream, data)
+        self.keep(s, Stream::new(session, None, kind, None, owner), data)
     }
 
     /// Processes the next part of the operation `correlation` (for `owner`), ending it

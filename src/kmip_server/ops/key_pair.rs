@@ -4,11 +4,9 @@
 //! also kept as SubjectPublicKeyInfo for Get. The two objects link to each other.
 
 use kmip::attributes::{find, names, Attribute};
-use kmip::enums::{
-    CryptographicAlgorithm, HashingAlgorithm, KeyFormatType, LinkType, ObjectType, State,
-};
+use kmip::enums::{CryptographicAlgorithm, KeyFormatType, LinkType, ObjectType, State};
 use kmip::ops::{create_key_pair, rekey_key_pair};
-use kmip::{Tag, Ttlv, Value};
+use kmip::{Tag, Value};
 use sha2::Digest as _;
 
 use super::{OpCtx, Outcome};
@@ -105,26 +103,11 @@ async fn generate(
     private.key_format = Some(i64::from(format.0));
     public.key_format = Some(i64::from(format.0));
     public.public_material = Some(der.spki);
-    public_attrs.push(Attribute::new(
-        names::DIGEST,
-        Value::Structure(vec![
-            Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::SHA_256.0)),
-            Ttlv::new(
-                Tag::DIGEST_VALUE,
-                Value::ByteString(sha2::Sha256::digest(&material).to_vec()),
-            ),
-            Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(format.0)),
-        ]),
-    ));
+    let digest = sha2::Sha256::digest(&material).to_vec();
+    public_attrs.push(super::register::digest_attribute(Some(digest), Some(format)));
     // The private key's material never leaves the HSM, so the server has no Digest Value
     // to give; KMIP 1.4 §3.17 then has the Digest name only the algorithm and format.
-    private_attrs.push(Attribute::new(
-        names::DIGEST,
-        Value::Structure(vec![
-            Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::SHA_256.0)),
-            Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(format.0)),
-        ]),
-    ));
+    private_attrs.push(super::register::digest_attribute(None, Some(format)));
     private_attrs.push(super::rekey::link(LinkType::PUBLIC_KEY_LINK, &public.id));
     public_attrs.push(super::rekey::link(LinkType::PRIVATE_KEY_LINK, &private.id));
     Ok(Pair { private, private_attrs, public, public_attrs })

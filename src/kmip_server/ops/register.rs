@@ -170,6 +170,23 @@ async fn unwrap_block(
     Ok(kb.unwrapped(&plain)?)
 }
 
+/// The Digest attribute (KMIP 1.4 §3.17): SHA-256, the value when the server has the
+/// material (`None` for private keys made in the HSM), and the format it was computed over.
+pub(crate) fn digest_attribute(
+    digest: Option<Vec<u8>>,
+    format: Option<KeyFormatType>,
+) -> Attribute {
+    let mut fields =
+        vec![Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::SHA_256.0))];
+    if let Some(d) = digest {
+        fields.push(Ttlv::new(Tag::DIGEST_VALUE, Value::ByteString(d)));
+    }
+    if let Some(f) = format {
+        fields.push(Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(f.0)));
+    }
+    Attribute::new(names::DIGEST, Value::Structure(fields))
+}
+
 /// A registered object with nothing secret in it.
 pub(crate) enum Public {
     /// A public key as the client sent it (PKCS#1 or X.509).
@@ -211,14 +228,7 @@ pub(crate) async fn register_public(
             (spki, Some(format), digest)
         }
     };
-    let mut digest_fields = vec![
-        Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::SHA_256.0)),
-        Ttlv::new(Tag::DIGEST_VALUE, Value::ByteString(digest)),
-    ];
-    if let Some(f) = format {
-        digest_fields.push(Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(f.0)));
-    }
-    attributes.push(Attribute::new(names::DIGEST, Value::Structure(digest_fields)));
+    attributes.push(digest_attribute(Some(digest), format));
     row.key_format = format.map(|f| i64::from(f.0));
     row.public_material = Some(stored);
     let id = row.id.clone();
@@ -270,17 +280,8 @@ async fn register_private(
         KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY => KeyFormatType::PKCS_1,
         other => other,
     };
-    attributes.push(Attribute::new(
-        names::DIGEST,
-        Value::Structure(vec![
-            Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::SHA_256.0)),
-            Ttlv::new(
-                Tag::DIGEST_VALUE,
-                Value::ByteString(<sha2::Sha256 as sha2::Digest>::digest(&kb.material).to_vec()),
-            ),
-            Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(digest_format.0)),
-        ]),
-    ));
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&kb.material).to_vec();
+    attributes.push(digest_attribute(Some(digest), Some(digest_format)));
     row.key_format = Some(i64::from(kb.format.0));
     row.public_material = Some(spki);
     let id = row.id.clone();
@@ -460,14 +461,7 @@ pub(crate) fn prepare(
 ) -> (ObjectRow, Vec<Attribute>) {
     // Digest (KMIP 1.4 §3.17): SHA-256 over the material in its stored format.
     let format = row.key_format.unwrap_or(i64::from(KeyFormatType::RAW.0)) as u32;
-    attributes.push(Attribute::new(
-        names::DIGEST,
-        Value::Structure(vec![
-            Ttlv::new(Tag::HASHING_ALGORITHM, Value::Enumeration(HashingAlgorithm::SHA_256.0)),
-            Ttlv::new(Tag::DIGEST_VALUE, Value::ByteString(sealed.digest)),
-            Ttlv::new(Tag::KEY_FORMAT_TYPE, Value::Enumeration(format)),
-        ]),
-    ));
+    attributes.push(digest_attribute(Some(sealed.digest), Some(KeyFormatType(format))));
     row.sealed_material = Some(sealed.bytes);
     row.kek_label = Some(sealed.kek_label.to_owned());
     row.sub_type = sub_type;
