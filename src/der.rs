@@ -19,6 +19,8 @@ pub(crate) enum KeyKind {
     /// Curve bits: 256 (P-256), 384 (P-384), 521 (P-521).
     Ec(u16),
     Ed25519,
+    /// Prime modulus bits.
+    Dsa(usize),
 }
 
 impl KeyKind {
@@ -29,6 +31,7 @@ impl KeyKind {
             KeyKind::Rsa(bits) => format!("rsa{bits}"),
             KeyKind::Ec(bits) => format!("p{bits}"),
             KeyKind::Ed25519 => "ed25519".to_owned(),
+            KeyKind::Dsa(bits) => format!("dsa{bits}"),
         }
     }
 }
@@ -69,7 +72,13 @@ pub(crate) fn key_kind(spki: &[u8]) -> Result<KeyKind, KeyKindError> {
             }
         }
         Ok(_) if info.algorithm.algorithm.to_id_string() == "1.3.101.112" => Ok(KeyKind::Ed25519),
-        Ok(_) => Err(Unsupported("RSA, EC and Ed25519 public keys only")),
+        Ok(PublicKey::DSA(_)) => {
+            let key = kmip::dsa::DsaKey::from_spki(spki)
+                .ok_or(Invalid("the DSA public key lacks its domain parameters"))?;
+            let top = key.p.first().map_or(0, |b| 8 - b.leading_zeros() as usize);
+            Ok(KeyKind::Dsa(key.p.len().saturating_sub(1) * 8 + top))
+        }
+        Ok(_) => Err(Unsupported("RSA, EC, DSA and Ed25519 public keys only")),
         Err(_) => Err(Invalid("the public key does not parse")),
     }
 }

@@ -696,7 +696,7 @@ fn openssl(args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-/// Transparent RSA Public and Private Keys (KMIP 2.1 §2.1.7.3–4): an OpenSSL key registered
+/// Transparent RSA Public and Private Keys (KMIP 2.1 §3.7–3.8): an OpenSSL key registered
 /// by its numbers comes back as the SubjectPublicKeyInfo OpenSSL encodes for it, and in its
 /// transparent form by default; the private key signs in the HSM for OpenSSL to verify.
 #[test]
@@ -747,6 +747,90 @@ fn transparent_rsa_keys_register_by_their_numbers() {
     // A private key missing its CRT fields is refused.
     let short = transparent(KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY, &private_fields[..3]);
     assert!(register_private_reason(&mut c, short).is_some());
+    server.stop();
+}
+
+/// Transparent DSA Public Keys (KMIP 2.1 §3.6): an OpenSSL DSA key registered by its
+/// numbers comes back as the SubjectPublicKeyInfo OpenSSL writes for it, and by its numbers
+/// by default. DSA private keys and DSA signatures are refused as not supported: the HSM
+/// binding has no DSA, and private keys live nowhere but the HSM.
+#[test]
+fn dsa_public_keys_register_by_their_numbers() {
+    let (dir, server, _certs, mut c) = started("strongroom-transparent-dsa", "alice");
+    let params = dir.join("dsa-params.pem");
+    let params = params.to_str().unwrap();
+    let pem = dir.join("dsa.pem");
+    let pem = pem.to_str().unwrap();
+    openssl(&[
+        "genpkey",
+        "-genparam",
+        "-algorithm",
+        "DSA",
+        "-pkeyopt",
+        "dsa_paramgen_bits:2048",
+        "-out",
+        params,
+    ]);
+    openssl(&["genpkey", "-paramfile", params, "-out", pem]);
+    let spki = openssl(&["pkey", "-in", pem, "-pubout", "-outform", "DER"]);
+    let pkcs8 = openssl(&["pkcs8", "-topk8", "-nocrypt", "-in", pem, "-outform", "DER"]);
+    let public_numbers = kmip::dsa::DsaKey::from_spki(&spki).expect("OpenSSL's DSA SPKI");
+    let private_numbers = kmip::dsa::DsaKey::from_pkcs8(&pkcs8).expect("OpenSSL's DSA PKCS#8");
+    let fields = |key: &kmip::dsa::DsaKey, value: Tag| {
+        [
+            (Tag::P, key.p.clone()),
+            (Tag::Q, key.q.clone()),
+            (Tag::G, key.g.clone()),
+            (value, key.value.clone()),
+        ]
+    };
+    let block = |format, fields: [(Tag, Vec<u8>); 4]| {
+        let refs: Vec<(Tag, &[u8])> = fields.iter().map(|(t, v)| (*t, v.as_slice())).collect();
+        transparent(format, &refs)
+    };
+
+    let public = register_key(
+        &mut c,
+        false,
+        usage_mask::VERIFY,
+        block(KeyFormatType::TRANSPARENT_DSA_PUBLIC_KEY, fields(&public_numbers, Tag::Y)),
+    );
+    assert_eq!(public_spki(&mut c, &public), spki, "OpenSSL's SubjectPublicKeyInfo");
+    let r = c.ok(Operation::GET, vec![uid(&public)]);
+    let block_out = r.find(Tag::PUBLIC_KEY).unwrap().find(Tag::KEY_BLOCK).unwrap();
+    let format = block_out.find(Tag::KEY_FORMAT_TYPE).unwrap().as_enum().unwrap();
+    assert_eq!(format, KeyFormatType::TRANSPARENT_DSA_PUBLIC_KEY.0, "the registered format");
+    let material = block_out.find(Tag::KEY_VALUE).unwrap().find(Tag::KEY_MATERIAL).unwrap();
+    let Value::BigInteger(y) = &material.find(Tag::Y).unwrap().value else { panic!("no Y") };
+    assert_eq!(
+        y.iter().skip_while(|b| **b == 0).copied().collect::<Vec<_>>(),
+        public_numbers.value
+    );
+    let algorithm = block_out.find(Tag::CRYPTOGRAPHIC_ALGORITHM).unwrap().as_enum().unwrap();
+    assert_eq!(algorithm, CryptographicAlgorithm::DSA.0);
+    assert_eq!(block_out.find(Tag::CRYPTOGRAPHIC_LENGTH).unwrap().as_i32().unwrap(), 2048);
+
+    // No DSA signatures, no DSA private keys: refused as not supported.
+    c.ok(Operation::ACTIVATE, vec![uid(&public)]);
+    let item = c.call(
+        Operation::SIGNATURE_VERIFY,
+        vec![
+            uid(&public),
+            Ttlv::new(Tag::DATA, Value::ByteString(b"data".to_vec())),
+            Ttlv::new(Tag::SIGNATURE_DATA, Value::ByteString(vec![0; 64])),
+        ],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::FEATURE_NOT_SUPPORTED), "{item:?}");
+    let transparent_private =
+        block(KeyFormatType::TRANSPARENT_DSA_PRIVATE_KEY, fields(&private_numbers, Tag::X));
+    assert_eq!(
+        register_private_reason(&mut c, transparent_private),
+        Some(ResultReason::FEATURE_NOT_SUPPORTED)
+    );
+    assert_eq!(
+        register_private_reason(&mut c, key_block(KeyFormatType::PKCS_8, pkcs8)),
+        Some(ResultReason::FEATURE_NOT_SUPPORTED)
+    );
     server.stop();
 }
 

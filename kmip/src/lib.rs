@@ -7,6 +7,7 @@
 
 pub mod attributes;
 pub mod credential;
+pub mod dsa;
 pub mod enums;
 pub mod message;
 pub mod objects;

@@ -69,11 +69,14 @@ impl KeyBlock {
             KeyFormatType::TRANSPARENT_SYMMETRIC_KEY => km.require(Tag::KEY)?.as_bytes()?.to_vec(),
             KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY => transparent_rsa(km, false)?,
             KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY => transparent_rsa(km, true)?,
+            KeyFormatType::TRANSPARENT_DSA_PUBLIC_KEY => transparent_dsa(km, Tag::Y)?.to_spki(),
+            KeyFormatType::TRANSPARENT_DSA_PRIVATE_KEY => transparent_dsa(km, Tag::X)?.to_pkcs8(),
             _ => {
                 return Err(FieldError::Invalid {
                     tag: Tag::KEY_FORMAT_TYPE,
                     reason: "only Raw, Opaque, PKCS#1, PKCS#8, ECPrivateKey, X.509, \
-                             Transparent Symmetric Key and Transparent RSA formats are accepted",
+                             Transparent Symmetric Key, Transparent RSA and Transparent DSA \
+                             formats are accepted",
                 });
             }
         };
@@ -127,6 +130,14 @@ impl KeyBlock {
             });
             Ttlv::structure(Tag::KEY_MATERIAL, items.collect())
         };
+        let transparent_dsa = |key: Option<crate::dsa::DsaKey>, value: Tag| {
+            let key = key.unwrap_or_default();
+            let items = [(Tag::P, key.p), (Tag::Q, key.q), (Tag::G, key.g), (value, key.value)];
+            let items = items
+                .into_iter()
+                .map(|(tag, magnitude)| Ttlv::new(tag, Value::BigInteger(big_integer(&magnitude))));
+            Ttlv::structure(Tag::KEY_MATERIAL, items.collect())
+        };
         let material = match self.format {
             KeyFormatType::TRANSPARENT_SYMMETRIC_KEY => Ttlv::structure(
                 Tag::KEY_MATERIAL,
@@ -137,6 +148,12 @@ impl KeyBlock {
             }
             KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY => {
                 transparent_rsa(&crate::pkcs1::PRIVATE_FIELDS, true)
+            }
+            KeyFormatType::TRANSPARENT_DSA_PUBLIC_KEY => {
+                transparent_dsa(crate::dsa::DsaKey::from_spki(&self.material), Tag::Y)
+            }
+            KeyFormatType::TRANSPARENT_DSA_PRIVATE_KEY => {
+                transparent_dsa(crate::dsa::DsaKey::from_pkcs8(&self.material), Tag::X)
             }
             _ => Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(self.material.clone())),
         };
@@ -155,22 +172,38 @@ impl KeyBlock {
 }
 
 /// The PKCS#1 DER of a Transparent RSA Public or Private Key's Key Material (KMIP 2.1
-/// §2.1.7.3–4); a private key needs every field, for the CRT form.
+/// §3.7–3.8); a private key needs every field, for the CRT form.
 fn transparent_rsa(km: &Ttlv, private: bool) -> Result<Vec<u8>, FieldError> {
     let fields: &[Tag] =
         if private { &crate::pkcs1::PRIVATE_FIELDS } else { &crate::pkcs1::PUBLIC_FIELDS };
     let mut integers = Vec::with_capacity(fields.len());
     for tag in fields {
-        let item = km.require(*tag)?;
-        let Value::BigInteger(b) = &item.value else {
-            return Err(FieldError::Invalid { tag: *tag, reason: "must be a Big Integer" });
-        };
-        if b.first().is_some_and(|x| x & 0x80 != 0) {
-            return Err(FieldError::Invalid { tag: *tag, reason: "must not be negative" });
-        }
-        integers.push(b.as_slice());
+        integers.push(magnitude(km, *tag)?);
     }
     Ok(crate::pkcs1::encode(&integers, private))
+}
+
+/// A Transparent DSA Public or Private Key's Key Material (KMIP 2.1 §3.5–3.6): P, Q, G and
+/// `value` (Y or X).
+fn transparent_dsa(km: &Ttlv, value: Tag) -> Result<crate::dsa::DsaKey, FieldError> {
+    Ok(crate::dsa::DsaKey {
+        p: magnitude(km, Tag::P)?.to_vec(),
+        q: magnitude(km, Tag::Q)?.to_vec(),
+        g: magnitude(km, Tag::G)?.to_vec(),
+        value: magnitude(km, value)?.to_vec(),
+    })
+}
+
+/// The Big Integer field `tag` of a transparent key's Key Material, which must not be
+/// negative.
+fn magnitude(km: &Ttlv, tag: Tag) -> Result<&[u8], FieldError> {
+    let Value::BigInteger(b) = &km.require(tag)?.value else {
+        return Err(FieldError::Invalid { tag, reason: "must be a Big Integer" });
+    };
+    if b.first().is_some_and(|x| x & 0x80 != 0) {
+        return Err(FieldError::Invalid { tag, reason: "must not be negative" });
+    }
+    Ok(b)
 }
 
 /// A non-negative magnitude as a Big Integer value: a zero byte first when the top bit is

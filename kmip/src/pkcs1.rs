@@ -1,4 +1,4 @@
-//! The Transparent RSA key formats (KMIP 1.4 §2.1.7.3–4, KMIP 2.1 §2.1.7.3–4) as PKCS#1
+//! The Transparent RSA key formats (KMIP 1.4 §2.1.7.4–5, KMIP 2.1 §3.7–3.8) as PKCS#1
 //! DER (RFC 8017 Appendix A.1): a Key Block in a transparent format carries the PKCS#1
 //! encoding of its fields, so the rest of a server handles one representation. Only the
 //! two DER shapes involved are read and written: a SEQUENCE of INTEGERs.
@@ -31,13 +31,7 @@ pub fn encode(integers: &[&[u8]], private: bool) -> Vec<u8> {
         body.extend_from_slice(&[0x02, 0x01, 0x00]);
     }
     for magnitude in integers {
-        let trimmed = strip_zeros(magnitude);
-        let mut content = Vec::with_capacity(trimmed.len() + 1);
-        if trimmed.first().is_none_or(|b| b & 0x80 != 0) {
-            content.push(0);
-        }
-        content.extend_from_slice(trimmed);
-        push_tlv(&mut body, 0x02, &content);
+        push_integer(&mut body, magnitude);
     }
     let mut out = Vec::with_capacity(body.len() + 4);
     push_tlv(&mut out, 0x30, &body);
@@ -55,11 +49,8 @@ pub fn decode(der: &[u8], private: bool) -> Option<Vec<Vec<u8>>> {
     let mut integers = Vec::new();
     let mut body = body;
     while !body.is_empty() {
-        let (tag, content, rest) = read_tlv(body)?;
-        if tag != 0x02 || content.first().is_none_or(|b| b & 0x80 != 0) {
-            return None;
-        }
-        integers.push(strip_zeros(content).to_vec());
+        let (integer, rest) = read_integer(body)?;
+        integers.push(integer);
         if integers.len() > MAX_INTEGERS {
             return None;
         }
@@ -74,12 +65,33 @@ pub fn decode(der: &[u8], private: bool) -> Option<Vec<Vec<u8>>> {
     Some(integers)
 }
 
+/// Appends a DER INTEGER holding the non-negative big-endian `magnitude`.
+pub(crate) fn push_integer(out: &mut Vec<u8>, magnitude: &[u8]) {
+    let trimmed = strip_zeros(magnitude);
+    let mut content = Vec::with_capacity(trimmed.len() + 1);
+    if trimmed.first().is_none_or(|b| b & 0x80 != 0) {
+        content.push(0);
+    }
+    content.extend_from_slice(trimmed);
+    push_tlv(out, 0x02, &content);
+}
+
+/// A non-negative DER INTEGER at the start of `b` as its minimal magnitude, and what
+/// follows it.
+pub(crate) fn read_integer(b: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+    let (tag, content, rest) = read_tlv(b)?;
+    if tag != 0x02 || content.first().is_none_or(|b| b & 0x80 != 0) {
+        return None;
+    }
+    Some((strip_zeros(content).to_vec(), rest))
+}
+
 fn strip_zeros(b: &[u8]) -> &[u8] {
     let first = b.iter().position(|x| *x != 0).unwrap_or(b.len());
     &b[first..]
 }
 
-fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     out.push(tag);
     let len = content.len();
     if len < 0x80 {
@@ -94,7 +106,7 @@ fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
 }
 
 /// One TLV: its tag, its content and what follows it.
-fn read_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn read_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = b.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {

@@ -182,11 +182,14 @@ fn public_key(
             _ => None,
         });
     let rsa = algorithm == Some(CryptographicAlgorithm::RSA);
+    let dsa = algorithm == Some(CryptographicAlgorithm::DSA);
     let default = KeyFormatType(row.key_format.unwrap_or(i64::from(KeyFormatType::X_509.0)) as u32);
     let format = asked.unwrap_or(default);
     let material =
         match format {
             KeyFormatType::X_509 => spki,
+            // So does Transparent DSA Public Key (`kmip::dsa`).
+            KeyFormatType::TRANSPARENT_DSA_PUBLIC_KEY if dsa => spki,
             // Transparent RSA Public Key travels as PKCS#1 until the codec spells out its fields.
             KeyFormatType::PKCS_1 | KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY if rsa => {
                 use x509_parser::prelude::FromDer;
@@ -195,7 +198,8 @@ fn public_key(
                 info.subject_public_key.data.to_vec()
             }
             _ => return Err(OpError::KeyFormat(
-                "public keys come as X.509 (SPKI), or PKCS#1 or Transparent RSA Public Key for RSA",
+                "public keys come as X.509 (SPKI), PKCS#1 or Transparent RSA Public Key for RSA, \
+                 Transparent DSA Public Key for DSA",
             )),
         };
     let object =

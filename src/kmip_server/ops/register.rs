@@ -21,14 +21,17 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, mut req: register::Request) -> Result
     let (key_format, sub_type) = match &req.object {
         ManagedObject::PublicKey(kb) => {
             let spki = match kb.format {
-                KeyFormatType::X_509 => kb.material.clone(),
+                // Transparent DSA Public Key travels as its SPKI (`kmip::dsa`).
+                KeyFormatType::X_509 | KeyFormatType::TRANSPARENT_DSA_PUBLIC_KEY => {
+                    kb.material.clone()
+                }
                 KeyFormatType::PKCS_1 | KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY => {
                     crate::der::rsa_spki(&kb.material)
                 }
                 _ => {
                     return Err(OpError::KeyFormat(
-                        "public keys are registered as X.509 (SubjectPublicKeyInfo), PKCS#1 or \
-                         Transparent RSA Public Key",
+                        "public keys are registered as X.509 (SubjectPublicKeyInfo), PKCS#1, \
+                         Transparent RSA Public Key or Transparent DSA Public Key",
                     ));
                 }
             };
@@ -256,6 +259,14 @@ async fn register_private(
             .map(PrivateKey::Ec)
             .ok_or(OpError::Invalid("the key material is not an EC private key on P-256 or P-384"))
     };
+    let dsa = kb.format == KeyFormatType::TRANSPARENT_DSA_PRIVATE_KEY
+        || (kb.format == KeyFormatType::PKCS_8
+            && kmip::dsa::DsaKey::from_pkcs8(&kb.material).is_some());
+    if dsa {
+        // cryptoki has no DSA key type attributes or mechanisms, so the key could not be put
+        // into the HSM, and private keys are kept nowhere else.
+        return Err(OpError::Unsupported("DSA private keys (the HSM binding has no DSA)"));
+    }
     let key = match kb.format {
         // The Transparent RSA Private Key's fields arrive as PKCS#1 (`kmip::pkcs1`).
         KeyFormatType::PKCS_1 | KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY => rsa(&kb.material)?,
@@ -321,7 +332,10 @@ fn public_key_facts(spki: &[u8]) -> Result<(CryptographicAlgorithm, i32), OpErro
             Ok((CryptographicAlgorithm::RSA, i32::try_from(bits).unwrap_or(0)))
         }
         Ok(KeyKind::Ec(bits)) => Ok((CryptographicAlgorithm::EC, i32::from(bits))),
-        Ok(KeyKind::Ed25519) => Err(OpError::Unsupported("RSA and EC public keys only")),
+        Ok(KeyKind::Dsa(bits)) => {
+            Ok((CryptographicAlgorithm::DSA, i32::try_from(bits).unwrap_or(0)))
+        }
+        Ok(KeyKind::Ed25519) => Err(OpError::Unsupported("RSA, EC and DSA public keys only")),
         Err(KeyKindError::Unsupported(why)) => Err(OpError::Unsupported(why)),
         Err(KeyKindError::Invalid(why)) => Err(OpError::Invalid(why)),
     }

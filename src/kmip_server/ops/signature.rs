@@ -40,7 +40,11 @@ fn scheme(
     bits: i32,
     p: &CryptographicParameters,
 ) -> Result<Scheme, OpError> {
-    let ec = matches!(algorithm, CryptographicAlgorithm::EC | CryptographicAlgorithm::ECDSA);
+    let ec = match algorithm {
+        CryptographicAlgorithm::EC | CryptographicAlgorithm::ECDSA => true,
+        CryptographicAlgorithm::RSA => false,
+        _ => return Err(OpError::Unsupported("signatures with RSA and EC keys only")),
+    };
     let default_hash = if ec && bits == 384 { Hash::Sha384 } else { Hash::Sha256 };
     let s = match (p.digital_signature_algorithm, ec) {
         (Some(Dsa::ECDSA_WITH_SHA256), true) => Scheme::Ecdsa(Hash::Sha256),
