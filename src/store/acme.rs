@@ -188,7 +188,7 @@ impl Store {
     pub(crate) async fn acme_order(&self, id: &str) -> Result<Option<OrderRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_orders WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.write)
+            .fetch_optional(&self.read)
             .await?)
     }
 
@@ -292,7 +292,7 @@ impl Store {
     ) -> Result<Vec<AuthzRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE order_id = $1 ORDER BY rowid")
             .bind(order_id)
-            .fetch_all(&self.write)
+            .fetch_all(&self.read)
             .await?)
     }
 
@@ -302,7 +302,7 @@ impl Store {
     ) -> Result<Option<AuthzRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.write)
+            .fetch_optional(&self.read)
             .await?)
     }
 
@@ -312,7 +312,7 @@ impl Store {
     ) -> Result<Vec<ChallengeRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_challenges WHERE authz_id = $1 ORDER BY rowid")
             .bind(authz_id)
-            .fetch_all(&self.write)
+            .fetch_all(&self.read)
             .await?)
     }
 
@@ -322,7 +322,7 @@ impl Store {
     ) -> Result<Option<ChallengeRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_challenges WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.write)
+            .fetch_optional(&self.read)
             .await?)
     }
 
