@@ -27,6 +27,8 @@ pub(crate) struct AppState {
     pub(crate) kmip_lease_time: u32,
     /// Whether KMIP Interop is answered (`[kmip] interop`, for test runs only).
     pub(crate) kmip_interop: bool,
+    /// PKCS#11 contexts KMIP clients opened (the PKCS#11 operation).
+    pub(crate) kmip_pkcs11: crate::kmip_server::ops::pkcs11::Contexts,
     /// Identities that may act on every object.
     pub(crate) admins: Arc<std::collections::HashSet<String>>,
     /// Username/password credentials accepted in KMIP request headers.
@@ -156,6 +158,7 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
         kmip_limits,
         kmip_lease_time,
         kmip_interop,
+        kmip_pkcs11: Default::default(),
         admins,
         credentials,
         creds,

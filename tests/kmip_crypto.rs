@@ -827,3 +827,86 @@ fn create_and_rekey_hmac_and_3des_keys() {
     assert_eq!(r.result_reason, Some(ResultReason::FEATURE_NOT_SUPPORTED));
     server.stop();
 }
+
+/// One PKCS#11 operation (KMIP 2.1 §6.1.37): its Return Code, Correlation Value and Output
+/// Parameters, or the Result Reason it failed with.
+fn pkcs11(
+    c: &mut Client,
+    function: kmip::enums::Pkcs11Function,
+    correlation: Option<&[u8]>,
+    interface: Option<&str>,
+) -> Result<kmip::ops::pkcs11::Response, Option<ResultReason>> {
+    use kmip::ops::pkcs11::{Function, Request};
+    let req = Request {
+        interface: interface.map(str::to_owned),
+        function: Function::Standard(function),
+        correlation_value: correlation.map(<[u8]>::to_vec),
+        input: None,
+    };
+    let item = c.call(Operation::PKCS_11, req.to_ttlv());
+    let Some(p) = item.payload.filter(|_| item.result_reason.is_none()) else {
+        return Err(item.result_reason);
+    };
+    let bytes = |tag| p.find(tag).map(|t| t.as_bytes().unwrap().to_vec());
+    Ok(kmip::ops::pkcs11::Response {
+        interface: None,
+        function: Function::Standard(function),
+        correlation_value: bytes(Tag::CORRELATION_VALUE),
+        output: bytes(Tag::PKCS_11_OUTPUT_PARAMETERS),
+        return_code: kmip::enums::Pkcs11ReturnCode(
+            p.find(Tag::PKCS_11_RETURN_CODE).unwrap().as_enum().unwrap(),
+        ),
+    })
+}
+
+/// The PKCS#11 operation: a context per client from C_Initialize, C_GetInfo describing the
+/// service's module (SoftHSM, at the version `softhsm2-util` reports), C_Finalize; every
+/// other function is not supported, another interface is refused, 1.x has no such
+/// operation.
+#[test]
+fn pkcs11_operation_describes_the_service_module() {
+    use kmip::enums::{Pkcs11Function as F, Pkcs11ReturnCode as Rv};
+    let (dir, server, _certs, mut c) = started("strongroom-pkcs11-op", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let rv = |r: Result<kmip::ops::pkcs11::Response, _>| r.unwrap().return_code;
+
+    assert_eq!(rv(pkcs11(&mut c, F::C_GETINFO, None, None)), Rv::CRYPTOKI_NOT_INITIALIZED);
+    let init = pkcs11(&mut c, F::C_INITIALIZE, None, None).unwrap();
+    assert_eq!(init.return_code, Rv::OK);
+    let ctx = init.correlation_value.expect("a Correlation Value");
+    assert_eq!(
+        rv(pkcs11(&mut c, F::C_INITIALIZE, Some(&ctx), None)),
+        Rv::CRYPTOKI_ALREADY_INITIALIZED
+    );
+
+    let info = pkcs11(&mut c, F::C_GETINFO, Some(&ctx), Some("PKCS 11")).unwrap();
+    assert_eq!(info.return_code, Rv::OK);
+    let info = kmip::ops::pkcs11::CkInfo::decode(&info.output.unwrap()).expect("a CK_INFO");
+    assert_eq!(info.manufacturer_id, "SoftHSM");
+    let version = std::process::Command::new("softhsm2-util").arg("--version").output().unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u8>().unwrap());
+    assert_eq!(info.library_version, (parts.next().unwrap(), parts.next().unwrap()));
+    assert!(info.cryptoki_version.0 >= 2, "{info:?}");
+
+    // Another client cannot use alice's context.
+    let bob_certs = client_cert(&dir, "bob");
+    let mut bob = Client::connect(&server, &bob_certs, "bob");
+    bob.version = ProtocolVersion::V2_1;
+    assert_eq!(rv(pkcs11(&mut bob, F::C_GETINFO, Some(&ctx), None)), Rv::CRYPTOKI_NOT_INITIALIZED);
+
+    assert_eq!(rv(pkcs11(&mut c, F::C_SIGN, Some(&ctx), None)), Rv::FUNCTION_NOT_SUPPORTED);
+    assert_eq!(
+        pkcs11(&mut c, F::C_GETINFO, Some(&ctx), Some("Vendor 11")).unwrap_err(),
+        Some(ResultReason::PKCS_11_INVALID_INTERFACE)
+    );
+    assert_eq!(rv(pkcs11(&mut c, F::C_FINALIZE, Some(&ctx), None)), Rv::OK);
+    assert_eq!(rv(pkcs11(&mut c, F::C_FINALIZE, Some(&ctx), None)), Rv::CRYPTOKI_NOT_INITIALIZED);
+
+    c.version = ProtocolVersion::V1_4;
+    assert_eq!(
+        pkcs11(&mut c, F::C_INITIALIZE, None, None).unwrap_err(),
+        Some(ResultReason::OPERATION_NOT_SUPPORTED)
+    );
+    server.stop();
+}

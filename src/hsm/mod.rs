@@ -67,6 +67,15 @@ struct Shared {
     softhsm: bool,
 }
 
+/// A PKCS#11 module's description of itself (CK_INFO).
+#[derive(Clone, Debug)]
+pub(crate) struct ModuleInfo {
+    pub(crate) cryptoki_version: (u8, u8),
+    pub(crate) manufacturer: String,
+    pub(crate) description: String,
+    pub(crate) library_version: (u8, u8),
+}
+
 /// One initialisation of the library: the logged-in sessions and the objects made in them.
 /// Object handles are valid only within it.
 struct Conn {
@@ -219,6 +228,19 @@ impl Hsm {
     /// (CTR_DRBG over AES-256). Other modules' generators are theirs to describe.
     pub(crate) fn is_softhsm(&self) -> bool {
         self.inner.softhsm
+    }
+
+    /// What the PKCS#11 module says of itself (C_GetInfo): its Cryptoki version,
+    /// manufacturer, description and library version.
+    pub(crate) fn module_info(&self) -> Result<ModuleInfo, HsmError> {
+        let info = self.inner.ctx.get_library_info()?;
+        let version = |v: cryptoki::types::Version| (v.major(), v.minor());
+        Ok(ModuleInfo {
+            cryptoki_version: version(info.cryptoki_version()),
+            manufacturer: info.manufacturer_id().to_owned(),
+            description: info.library_description().to_owned(),
+            library_version: version(info.library_version()),
+        })
     }
 
     /// Whether the connection to the HSM is up (false between a failure and reconnecting).

@@ -54,6 +54,7 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::DISCOVER_VERSIONS,
     Operation::LOG,
     Operation::INTEROP,
+    Operation::PKCS_11,
     Operation::POLL,
     Operation::CANCEL,
     Operation::ARCHIVE,
@@ -265,6 +266,9 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
         }
         Operation::LOG if cx.version.is_v2() => {
             ops::query::log(cx, p::log::Request::from_ttlv(pl)?)
+        }
+        Operation::PKCS_11 if cx.version.is_v2() => {
+            ops::pkcs11::handle(cx, p::pkcs11::Request::from_ttlv(pl)?)
         }
         Operation::INTEROP if cx.version.is_v2() && cx.state.kmip_interop => {
             ops::query::interop(cx, p::interop::Request::from_ttlv(pl)?)

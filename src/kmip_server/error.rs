@@ -72,6 +72,8 @@ pub(crate) enum OpError {
     /// first (KMIP 2.1 §6.1.7.1), without a payload, as its baseline test cases do.
     #[error("Check denied the intended use")]
     CheckDenied { fields: Vec<Ttlv>, reason: ResultReason },
+    #[error("PKCS#11 interface {0:?} is not offered (only the default PKCS#11 interface)")]
+    Pkcs11Interface(String),
     #[error("no object for the ID placeholder: no earlier batch item named one")]
     NoPlaceholder,
     #[error("storage error: {0}")]
@@ -96,6 +98,7 @@ impl OpError {
                 pick(ResultReason::OBJECT_NOT_FOUND, ResultReason::ITEM_NOT_FOUND)
             }
             OpError::NoPlaceholder => ResultReason::ITEM_NOT_FOUND,
+            OpError::Pkcs11Interface(_) => ResultReason::PKCS_11_INVALID_INTERFACE,
             OpError::Denied(_) | OpError::UsageLimitsExhausted(_) => {
                 ResultReason::PERMISSION_DENIED
             }

@@ -25,6 +25,7 @@ pub mod log;
 pub mod mac;
 pub mod modify_attribute;
 pub mod obtain_lease;
+pub mod pkcs11;
 pub mod poll;
 pub mod query;
 pub mod register;

@@ -16,6 +16,7 @@ pub(crate) mod import;
 pub(crate) mod key_pair;
 pub(crate) mod locate;
 pub(crate) mod mac;
+pub(crate) mod pkcs11;
 pub(crate) mod query;
 pub(crate) mod register;
 pub(crate) mod rekey;
