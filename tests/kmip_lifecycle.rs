@@ -460,11 +460,12 @@ fn rekey_moves_the_name_and_links_both_keys() {
 fn archive_and_recover() {
     let (_dir, server, _certs, mut c) = started("strongroom-archive", "alice");
     let id = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &key_attributes("cold"))));
-    let fresh = |c: &mut Client| {
-        let r = c
-            .ok(Operation::GET_ATTRIBUTES, vec![uid(&id), text(Tag::ATTRIBUTE_NAME, names::FRESH)]);
+    let fresh_of = |c: &mut Client, id: &str| {
+        let r =
+            c.ok(Operation::GET_ATTRIBUTES, vec![uid(id), text(Tag::ATTRIBUTE_NAME, names::FRESH)]);
         Attribute::from_v1(r.find(Tag::ATTRIBUTE).unwrap()).unwrap().value
     };
+    let fresh = |c: &mut Client| fresh_of(c, &id);
     assert_eq!(fresh(&mut c), Value::Boolean(true), "not served yet");
     c.ok(Operation::ARCHIVE, vec![uid(&id)]);
     expect_failure(&c.call(Operation::GET, vec![uid(&id)]), ResultReason::OBJECT_ARCHIVED);
@@ -481,7 +482,36 @@ fn archive_and_recover() {
     c.ok(Operation::RECOVER, vec![uid(&id)]);
     assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&id)])).len(), 32);
     assert_eq!(fresh(&mut c), Value::Boolean(false), "served once");
-    assert_eq!(locate_by_name(&mut c, "cold"), vec![id]);
+    assert_eq!(locate_by_name(&mut c, "cold"), vec![id.clone()]);
+
+    // Fresh is the server's (KMIP 2.1 §4.24): Create may not set it, Register may say an
+    // object is not fresh.
+    let not_fresh = Attribute::new(names::FRESH, Value::Boolean(false));
+    let mut attrs = key_attributes("not-fresh");
+    attrs.push(not_fresh.clone());
+    let item = c.call(Operation::CREATE, create_payload(c.version, &attrs));
+    expect_failure(&item, ResultReason::PERMISSION_DENIED);
+    let block = Ttlv::structure(
+        Tag::KEY_BLOCK,
+        vec![
+            enumeration(Tag::KEY_FORMAT_TYPE, kmip::enums::KeyFormatType::RAW.0),
+            Ttlv::structure(
+                Tag::KEY_VALUE,
+                vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(vec![7; 16]))],
+            ),
+            enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm::AES.0),
+            int(Tag::CRYPTOGRAPHIC_LENGTH, 128),
+        ],
+    );
+    let registered = uid_of(&c.ok(
+        Operation::REGISTER,
+        vec![
+            enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0),
+            Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, vec![not_fresh.to_v1()]),
+            Ttlv::structure(Tag::SYMMETRIC_KEY, vec![block]),
+        ],
+    ));
+    assert_eq!(fresh_of(&mut c, &registered), Value::Boolean(false));
     server.stop();
 }
 

@@ -20,7 +20,7 @@ use kmip::ttlv::{text, xml};
 use kmip::{Tag, Ttlv, Value};
 
 /// Cases that must pass; raise as support grows.
-const FLOOR: usize = 150;
+const FLOOR: usize = 151;
 /// Byte strings the expected side leaves open (a `$NAME` placeholder there) are written as
 /// this prefix followed by the hex of NAME, and bound to what the server returns.
 const ANY_BYTES: &str = "a11b17e5";

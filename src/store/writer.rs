@@ -11,7 +11,7 @@ use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::objects::{indexed, insert_attributes, NewObject};
-use super::sql::Sql;
+use super::sql::{flag, Sql};
 use super::{ObjectRow, Store, StoreError};
 
 /// One audited event: who did what to which object, and how it ended.
@@ -225,7 +225,8 @@ pub(super) async fn insert_object_row(
     sqlx::query(
         "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
          sealed_material, kek_label, public_material, initial_date, activation_date, \
-         deactivation_date, last_change_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         deactivation_date, last_change_date, fresh) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&r.id)
     .bind(r.object_type)
@@ -240,6 +241,7 @@ pub(super) async fn insert_object_row(
     .bind(r.activation_date)
     .bind(r.deactivation_date)
     .bind(r.last_change_date)
+    .bind(flag(r.fresh))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -476,11 +476,13 @@ pub fn uid_of(payload: &Ttlv) -> String {
     payload.find(Tag::UNIQUE_IDENTIFIER).unwrap().as_text().unwrap().to_owned()
 }
 
-/// The key material of a Get response payload for a symmetric key or Secret Data.
+/// The key material of a Get response payload for a symmetric key, Secret Data or a
+/// (sealed) private key.
 pub fn key_material(payload: &Ttlv) -> Vec<u8> {
     payload
         .find(Tag::SYMMETRIC_KEY)
         .or_else(|| payload.find(Tag::SECRET_DATA))
+        .or_else(|| payload.find(Tag::PRIVATE_KEY))
         .and_then(|k| k.find(Tag::KEY_BLOCK))
         .and_then(|b| b.find(Tag::KEY_VALUE))
         .and_then(|v| v.find(Tag::KEY_MATERIAL))

@@ -19,7 +19,9 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
         return Err(OpError::Destroyed(id));
     }
     let object_type = ObjectType(row.object_type as u32);
-    if object_type == ObjectType::PRIVATE_KEY {
+    // Private keys live in the HSM and never leave it; only those it cannot hold (DSA)
+    // are kept sealed, and those come back.
+    if object_type == ObjectType::PRIVATE_KEY && row.sealed_material.is_none() {
         return Err(OpError::NotExtractable);
     }
     // A Sensitive object leaves only wrapped (KMIP 2.1 §4.55); public keys and
@@ -58,6 +60,13 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
             None | Some(KeyFormatType::OPAQUE),
         ) => KeyFormatType::OPAQUE,
         (ObjectType::SECRET_DATA, Some(KeyFormatType::RAW)) => KeyFormatType::RAW,
+        // A sealed (DSA) private key's material is its PKCS#8, which the codec also spells
+        // as Transparent DSA Private Key.
+        (ObjectType::PRIVATE_KEY, None) => registered.unwrap_or(KeyFormatType::PKCS_8),
+        (
+            ObjectType::PRIVATE_KEY,
+            Some(f @ (KeyFormatType::PKCS_8 | KeyFormatType::TRANSPARENT_DSA_PRIVATE_KEY)),
+        ) => f,
         _ => return Err(OpError::KeyFormat("this object cannot be returned in that format")),
     };
     let sealed = row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
@@ -77,6 +86,14 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
             algorithm: int(names::CRYPTOGRAPHIC_ALGORITHM)
                 .map(|a| CryptographicAlgorithm(a as u32)),
             length: int(names::CRYPTOGRAPHIC_LENGTH).or(Some((material.len() * 8) as i32)),
+            material,
+            wrapping: None,
+        }),
+        ObjectType::PRIVATE_KEY => ManagedObject::PrivateKey(KeyBlock {
+            format,
+            algorithm: int(names::CRYPTOGRAPHIC_ALGORITHM)
+                .map(|a| CryptographicAlgorithm(a as u32)),
+            length: int(names::CRYPTOGRAPHIC_LENGTH),
             material,
             wrapping: None,
         }),

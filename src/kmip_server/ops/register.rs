@@ -240,9 +240,9 @@ pub(crate) async fn register_public(
 }
 
 /// Registers a private key: RSA (PKCS#1 or PKCS#8) or EC on P-256/P-384 (PKCS#8 or
-/// ECPrivateKey). It goes into the HSM as a sensitive, non-extractable token object,
+/// ECPrivateKey) goes into the HSM as a sensitive, non-extractable token object,
 /// exactly like a generated one (Get refuses it, Sign uses it there); the store keeps its
-/// public half.
+/// public half. A DSA key is kept sealed instead ([`register_dsa_private`]).
 async fn register_private(
     cx: &OpCtx<'_>,
     mut attrs: Vec<Attribute>,
@@ -259,13 +259,10 @@ async fn register_private(
             .map(PrivateKey::Ec)
             .ok_or(OpError::Invalid("the key material is not an EC private key on P-256 or P-384"))
     };
-    let dsa = kb.format == KeyFormatType::TRANSPARENT_DSA_PRIVATE_KEY
-        || (kb.format == KeyFormatType::PKCS_8
-            && kmip::dsa::DsaKey::from_pkcs8(&kb.material).is_some());
-    if dsa {
-        // cryptoki has no DSA key type attributes or mechanisms, so the key could not be put
-        // into the HSM, and private keys are kept nowhere else.
-        return Err(OpError::Unsupported("DSA private keys (the HSM binding has no DSA)"));
+    if matches!(kb.format, KeyFormatType::TRANSPARENT_DSA_PRIVATE_KEY | KeyFormatType::PKCS_8) {
+        if let Some(dsa) = kmip::dsa::DsaKey::from_pkcs8(&kb.material) {
+            return register_dsa_private(cx, attrs, kb, &dsa).await;
+        }
     }
     let key = match kb.format {
         // The Transparent RSA Private Key's fields arrive as PKCS#1 (`kmip::pkcs1`).
@@ -307,10 +304,43 @@ async fn register_private(
     Ok(Outcome::new(register::response(&id), Some(id)))
 }
 
+/// Registers a DSA private key. The HSM binding (cryptoki) has no DSA key attributes or
+/// mechanisms, so the key cannot be held in the HSM as other private keys are: it is kept
+/// sealed by the HSM's key, like secret data, and Get returns it (escrow); nothing here
+/// signs with it.
+async fn register_dsa_private(
+    cx: &OpCtx<'_>,
+    mut attrs: Vec<Attribute>,
+    kb: &kmip::objects::KeyBlock,
+    key: &kmip::dsa::DsaKey,
+) -> Result<Outcome, OpError> {
+    let top = key.p.first().map_or(0, |b| 8 - b.leading_zeros() as usize);
+    let bits = i32::try_from(key.p.len().saturating_sub(1) * 8 + top).unwrap_or(0);
+    add_facts(&mut attrs, CryptographicAlgorithm::DSA, bits)?;
+    let (mut row, attributes) = new_object(cx, ObjectType::PRIVATE_KEY, attrs)?;
+    // Get returns it in the format it was registered in; the material is its PKCS#8.
+    row.key_format = Some(i64::from(kb.format.0));
+    let material = kb.material.clone();
+    let aad = row.id.clone();
+    let sealed = cx.state.hsm.run(move |hsm, s| hsm.seal(s, &material, aad.as_bytes())).await?;
+    let id = store(cx, row, sealed, None, &attributes).await?;
+    Ok(Outcome::new(register::response(&id), Some(id)))
+}
+
 /// Adds the key's Cryptographic Algorithm and Length (from its SubjectPublicKeyInfo) to the
 /// client's attributes, refusing a Length that contradicts the key.
 fn add_key_facts(attrs: &mut Vec<Attribute>, spki: &[u8]) -> Result<(), OpError> {
     let (algorithm, bits) = public_key_facts(spki)?;
+    add_facts(attrs, algorithm, bits)
+}
+
+/// Adds a key's Cryptographic Algorithm and Length to the client's attributes, refusing a
+/// Length that contradicts the key.
+fn add_facts(
+    attrs: &mut Vec<Attribute>,
+    algorithm: CryptographicAlgorithm,
+    bits: i32,
+) -> Result<(), OpError> {
     match find(attrs, names::CRYPTOGRAPHIC_LENGTH) {
         Some(Attribute { value: Value::Integer(l), .. }) if *l != bits => {
             return Err(OpError::Invalid("Cryptographic Length differs from the key"));
@@ -359,15 +389,22 @@ pub(crate) fn new_object(
         }
     }
     attrs.retain(|a| a.name != names::OBJECT_TYPE);
+    // Fresh (KMIP 2.1 §4.24) is the server's, but Register may say an object is not fresh.
+    let mut fresh = imported.fresh.unwrap_or(true);
+    if cx.operation == kmip::enums::Operation::REGISTER {
+        if let Some(a) = find(&attrs, names::FRESH) {
+            fresh = bool_value(a, "Fresh is a Boolean")?;
+        }
+        attrs.retain(|a| a.name != names::FRESH);
+    }
     if let Some(a) = attrs.iter().find(|a| is_server_managed(&a.name)) {
         return Err(OpError::ReadOnly(a.name.clone()));
     }
     // Sensitive (KMIP 2.1 §4.55) is the client's to set; Always Sensitive records whether
     // it has been True from the start.
-    let sensitive = match find(&attrs, names::SENSITIVE).map(|a| &a.value) {
+    let sensitive = match find(&attrs, names::SENSITIVE) {
         None => false,
-        Some(Value::Boolean(b)) => *b,
-        Some(_) => return Err(OpError::Invalid("Sensitive is a Boolean")),
+        Some(a) => bool_value(a, "Sensitive is a Boolean")?,
     };
     attrs.push(Attribute::new(names::ALWAYS_SENSITIVE, Value::Boolean(sensitive)));
     // Usage Limits (KMIP 1.4 §3.21): the Count starts at the Total unless the client says.
@@ -410,10 +447,18 @@ pub(crate) fn new_object(
         revocation_message: imported.revocation_message,
         last_change_date: imported.last_change_date.unwrap_or(cx.now),
         archived: false,
-        fresh: true,
+        fresh,
         version: 0,
     };
     Ok((row, attrs))
+}
+
+/// A Boolean attribute's value; `why` when it is not one.
+fn bool_value(a: &Attribute, why: &'static str) -> Result<bool, OpError> {
+    match a.value {
+        Value::Boolean(b) => Ok(b),
+        _ => Err(OpError::Invalid(why)),
+    }
 }
 
 /// The lifecycle an imported object brings along (kept in columns, not attributes).
@@ -427,6 +472,7 @@ struct Imported {
     compromise_occurrence_date: Option<i64>,
     revocation_reason: Option<i64>,
     revocation_message: Option<String>,
+    fresh: Option<bool>,
 }
 
 /// Splits an Import's attributes (KMIP 2.1 §6.1.25: all set as supplied): the lifecycle
@@ -450,6 +496,7 @@ fn imported_lifecycle(attrs: Vec<Attribute>) -> Result<(Vec<Attribute>, Imported
             names::DESTROY_DATE => out.destroy_date = Some(date()?),
             names::COMPROMISE_DATE => out.compromise_date = Some(date()?),
             names::COMPROMISE_OCCURRENCE_DATE => out.compromise_occurrence_date = Some(date()?),
+            names::FRESH => out.fresh = Some(bool_value(&a, "Fresh is a Boolean")?),
             names::REVOCATION_REASON => {
                 let item = Ttlv::new(Tag::REVOCATION_REASON, a.value.clone());
                 out.revocation_reason =
