@@ -857,6 +857,117 @@ fn dsa_public_keys_register_by_their_numbers() {
     server.stop();
 }
 
+/// The point (`pub:`) and NIST curve name OpenSSL prints for an EC SubjectPublicKeyInfo.
+fn openssl_ec_point(dir: &std::path::Path, spki: &[u8]) -> (Vec<u8>, String) {
+    let path = dir.join("ec-spki.der");
+    std::fs::write(&path, spki).unwrap();
+    let out = openssl(&[
+        "ec",
+        "-pubin",
+        "-inform",
+        "DER",
+        "-in",
+        path.to_str().unwrap(),
+        "-text",
+        "-noout",
+    ]);
+    let text = String::from_utf8(out).unwrap();
+    let hex: String = text
+        .split("pub:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with(' '))
+        .flat_map(|l| l.trim().split(':').filter(|b| !b.is_empty()).map(str::to_owned))
+        .collect();
+    let point = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap());
+    let curve = text.lines().find_map(|l| l.trim().strip_prefix("NIST CURVE: ")).unwrap();
+    (point.collect(), curve.to_owned())
+}
+
+/// Transparent EC Public Keys (KMIP 2.1 §3.12; 1.x's Transparent ECDSA Public Key has the
+/// same fields): a key pair made in the HSM gives its public key as Recommended Curve and
+/// Q String equal to what OpenSSL reads from its SubjectPublicKeyInfo, and a key registered
+/// by curve and point comes back as the SubjectPublicKeyInfo OpenSSL writes for it.
+#[test]
+fn transparent_ec_public_keys() {
+    use kmip::enums::RecommendedCurve;
+    let (dir, server, _certs, mut c) = started("strongroom-transparent-ec", "alice");
+    let (_, public) = create_pair(&mut c, CryptographicAlgorithm::EC, 384);
+    let spki = public_spki(&mut c, &public);
+    let (point, curve) = openssl_ec_point(&dir, &spki);
+    assert_eq!(curve, "P-384");
+    let r = c.ok(
+        Operation::GET,
+        vec![
+            uid(&public),
+            enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::TRANSPARENT_EC_PUBLIC_KEY.0),
+        ],
+    );
+    let block = r.find(Tag::PUBLIC_KEY).unwrap().find(Tag::KEY_BLOCK).unwrap();
+    let material = block.find(Tag::KEY_VALUE).unwrap().find(Tag::KEY_MATERIAL).unwrap();
+    assert_eq!(
+        material.find(Tag::RECOMMENDED_CURVE).unwrap().as_enum().unwrap(),
+        RecommendedCurve::P_384.0
+    );
+    assert_eq!(material.find(Tag::Q_STRING).unwrap().as_bytes().unwrap(), point);
+
+    let pem = dir.join("ec.pem");
+    let pem = pem.to_str().unwrap();
+    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", pem]);
+    let theirs = openssl(&["pkey", "-in", pem, "-pubout", "-outform", "DER"]);
+    let (q, _) = openssl_ec_point(&dir, &theirs);
+    for format in
+        [KeyFormatType::TRANSPARENT_EC_PUBLIC_KEY, KeyFormatType::TRANSPARENT_ECDSA_PUBLIC_KEY]
+    {
+        let block = Ttlv::structure(
+            Tag::KEY_BLOCK,
+            vec![
+                enumeration(Tag::KEY_FORMAT_TYPE, format.0),
+                Ttlv::structure(
+                    Tag::KEY_VALUE,
+                    vec![Ttlv::structure(
+                        Tag::KEY_MATERIAL,
+                        vec![
+                            enumeration(Tag::RECOMMENDED_CURVE, RecommendedCurve::P_256.0),
+                            Ttlv::new(Tag::Q_STRING, Value::ByteString(q.clone())),
+                        ],
+                    )],
+                ),
+            ],
+        );
+        let id = register_key(&mut c, false, usage_mask::VERIFY, block);
+        assert_eq!(public_spki(&mut c, &id), theirs, "OpenSSL's SubjectPublicKeyInfo");
+    }
+    // A curve this server does not map is refused as such.
+    let block = Ttlv::structure(
+        Tag::KEY_BLOCK,
+        vec![
+            enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::TRANSPARENT_EC_PUBLIC_KEY.0),
+            Ttlv::structure(
+                Tag::KEY_VALUE,
+                vec![Ttlv::structure(
+                    Tag::KEY_MATERIAL,
+                    vec![
+                        enumeration(Tag::RECOMMENDED_CURVE, RecommendedCurve::K_163.0),
+                        Ttlv::new(Tag::Q_STRING, Value::ByteString(q)),
+                    ],
+                )],
+            ),
+        ],
+    );
+    let item = c.call(
+        Operation::REGISTER,
+        vec![
+            enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::PUBLIC_KEY.0),
+            Ttlv::structure(Tag::PUBLIC_KEY, vec![block]),
+        ],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    server.stop();
+}
+
 /// Derive Key by Asymmetric Key agreement (KMIP 2.1 §11.14): ECDH in the HSM between a
 /// server-made P-256 private key and a public key OpenSSL made, equal to what OpenSSL
 /// agrees from the other side; with a Hashing Algorithm, the ANSI X9.63 KDF over it

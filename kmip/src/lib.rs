@@ -8,6 +8,7 @@
 pub mod attributes;
 pub mod credential;
 pub mod dsa;
+pub mod ec;
 pub mod enums;
 pub mod message;
 pub mod objects;

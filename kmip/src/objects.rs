@@ -70,13 +70,14 @@ impl KeyBlock {
             KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY => transparent_rsa(km, false)?,
             KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY => transparent_rsa(km, true)?,
             KeyFormatType::TRANSPARENT_DSA_PUBLIC_KEY => transparent_dsa(km, Tag::Y)?.to_spki(),
+            f if is_transparent_ec_public(f) => transparent_ec(km)?,
             KeyFormatType::TRANSPARENT_DSA_PRIVATE_KEY => transparent_dsa(km, Tag::X)?.to_pkcs8(),
             _ => {
                 return Err(FieldError::Invalid {
                     tag: Tag::KEY_FORMAT_TYPE,
                     reason: "only Raw, Opaque, PKCS#1, PKCS#8, ECPrivateKey, X.509, \
-                             Transparent Symmetric Key, Transparent RSA and Transparent DSA \
-                             formats are accepted",
+                             Transparent Symmetric Key, Transparent RSA, Transparent DSA and \
+                             Transparent EC public key formats are accepted",
                 });
             }
         };
@@ -155,6 +156,17 @@ impl KeyBlock {
             KeyFormatType::TRANSPARENT_DSA_PRIVATE_KEY => {
                 transparent_dsa(crate::dsa::DsaKey::from_pkcs8(&self.material), Tag::X)
             }
+            f if is_transparent_ec_public(f) => {
+                let (curve, q) = crate::ec::from_spki(&self.material)
+                    .unwrap_or((crate::enums::RecommendedCurve(0), Vec::new()));
+                Ttlv::structure(
+                    Tag::KEY_MATERIAL,
+                    vec![
+                        Ttlv::new(Tag::RECOMMENDED_CURVE, Value::Enumeration(curve.0)),
+                        Ttlv::new(Tag::Q_STRING, Value::ByteString(q)),
+                    ],
+                )
+            }
             _ => Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(self.material.clone())),
         };
         let mut c = vec![
@@ -181,6 +193,30 @@ fn transparent_rsa(km: &Ttlv, private: bool) -> Result<Vec<u8>, FieldError> {
         integers.push(magnitude(km, *tag)?);
     }
     Ok(crate::pkcs1::encode(&integers, private))
+}
+
+/// Whether `f` is one of the transparent EC public key formats, which share one Key
+/// Material (KMIP 1.4 §2.1.7.9, 2.1.7.11, 2.1.7.13; KMIP 2.1 §3.12): Transparent EC,
+/// ECDSA, ECDH and ECMQV Public Key.
+pub fn is_transparent_ec_public(f: KeyFormatType) -> bool {
+    matches!(
+        f,
+        KeyFormatType::TRANSPARENT_EC_PUBLIC_KEY
+            | KeyFormatType::TRANSPARENT_ECDSA_PUBLIC_KEY
+            | KeyFormatType::TRANSPARENT_ECDH_PUBLIC_KEY
+            | KeyFormatType::TRANSPARENT_ECMQV_PUBLIC_KEY
+    )
+}
+
+/// The SubjectPublicKeyInfo of a transparent EC public key's Key Material: Recommended
+/// Curve and Q String.
+fn transparent_ec(km: &Ttlv) -> Result<Vec<u8>, FieldError> {
+    let curve = crate::enums::RecommendedCurve(km.require(Tag::RECOMMENDED_CURVE)?.as_enum()?);
+    let q = km.require(Tag::Q_STRING)?.as_bytes()?;
+    crate::ec::to_spki(curve, q).ok_or(FieldError::Invalid {
+        tag: Tag::RECOMMENDED_CURVE,
+        reason: "only P-256, P-384 and P-521",
+    })
 }
 
 /// A Transparent DSA Public or Private Key's Key Material (KMIP 2.1 §3.5–3.6): P, Q, G and

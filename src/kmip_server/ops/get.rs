@@ -200,13 +200,22 @@ fn public_key(
         });
     let rsa = algorithm == Some(CryptographicAlgorithm::RSA);
     let dsa = algorithm == Some(CryptographicAlgorithm::DSA);
+    let ec = matches!(
+        algorithm,
+        Some(
+            CryptographicAlgorithm::EC
+                | CryptographicAlgorithm::ECDSA
+                | CryptographicAlgorithm::ECDH
+        )
+    );
     let default = KeyFormatType(row.key_format.unwrap_or(i64::from(KeyFormatType::X_509.0)) as u32);
     let format = asked.unwrap_or(default);
     let material =
         match format {
             KeyFormatType::X_509 => spki,
-            // So does Transparent DSA Public Key (`kmip::dsa`).
+            // So do the Transparent DSA and EC Public Keys (`kmip::dsa`, `kmip::ec`).
             KeyFormatType::TRANSPARENT_DSA_PUBLIC_KEY if dsa => spki,
+            f if ec && kmip::objects::is_transparent_ec_public(f) => spki,
             // Transparent RSA Public Key travels as PKCS#1 until the codec spells out its fields.
             KeyFormatType::PKCS_1 | KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY if rsa => {
                 use x509_parser::prelude::FromDer;
@@ -216,7 +225,7 @@ fn public_key(
             }
             _ => return Err(OpError::KeyFormat(
                 "public keys come as X.509 (SPKI), PKCS#1 or Transparent RSA Public Key for RSA, \
-                 Transparent DSA Public Key for DSA",
+                 Transparent DSA Public Key for DSA, Transparent EC Public Key for EC",
             )),
         };
     let object =

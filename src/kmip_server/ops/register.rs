@@ -21,17 +21,19 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, mut req: register::Request) -> Result
     let (key_format, sub_type) = match &req.object {
         ManagedObject::PublicKey(kb) => {
             let spki = match kb.format {
-                // Transparent DSA Public Key travels as its SPKI (`kmip::dsa`).
+                // Transparent DSA and EC public keys travel as their SPKI (`kmip::dsa`,
+                // `kmip::ec`).
                 KeyFormatType::X_509 | KeyFormatType::TRANSPARENT_DSA_PUBLIC_KEY => {
                     kb.material.clone()
                 }
+                f if kmip::objects::is_transparent_ec_public(f) => kb.material.clone(),
                 KeyFormatType::PKCS_1 | KeyFormatType::TRANSPARENT_RSA_PUBLIC_KEY => {
                     crate::der::rsa_spki(&kb.material)
                 }
                 _ => {
                     return Err(OpError::KeyFormat(
-                        "public keys are registered as X.509 (SubjectPublicKeyInfo), PKCS#1, \
-                         Transparent RSA Public Key or Transparent DSA Public Key",
+                        "public keys are registered as X.509 (SubjectPublicKeyInfo), PKCS#1, or \
+                         a Transparent RSA, DSA or EC Public Key",
                     ));
                 }
             };
