@@ -872,8 +872,14 @@ fn openssl_ec_point(dir: &std::path::Path, spki: &[u8]) -> (Vec<u8>, String) {
         "-noout",
     ]);
     let text = String::from_utf8(out).unwrap();
+    let curve = text.lines().find_map(|l| l.trim().strip_prefix("NIST CURVE: ")).unwrap();
+    (hex_field(&text, "pub:"), curve.to_owned())
+}
+
+/// The bytes OpenSSL's `-text` output lists, colon-separated, under `label`.
+fn hex_field(text: &str, label: &str) -> Vec<u8> {
     let hex: String = text
-        .split("pub:")
+        .split(label)
         .nth(1)
         .unwrap()
         .lines()
@@ -881,17 +887,16 @@ fn openssl_ec_point(dir: &std::path::Path, spki: &[u8]) -> (Vec<u8>, String) {
         .take_while(|l| l.starts_with(' '))
         .flat_map(|l| l.trim().split(':').filter(|b| !b.is_empty()).map(str::to_owned))
         .collect();
-    let point = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap());
-    let curve = text.lines().find_map(|l| l.trim().strip_prefix("NIST CURVE: ")).unwrap();
-    (point.collect(), curve.to_owned())
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
 }
 
-/// Transparent EC Public Keys (KMIP 2.1 §3.12; 1.x's Transparent ECDSA Public Key has the
-/// same fields): a key pair made in the HSM gives its public key as Recommended Curve and
-/// Q String equal to what OpenSSL reads from its SubjectPublicKeyInfo, and a key registered
-/// by curve and point comes back as the SubjectPublicKeyInfo OpenSSL writes for it.
+/// Transparent EC keys (KMIP 2.1 §3.11–3.12; 1.x's Transparent ECDSA keys have the same
+/// fields): a key pair made in the HSM gives its public key as Recommended Curve and Q
+/// String equal to what OpenSSL reads from its SubjectPublicKeyInfo; a key registered by
+/// curve and point comes back as the SubjectPublicKeyInfo OpenSSL writes for it, and one
+/// registered by curve and D signs in the HSM for OpenSSL to verify.
 #[test]
-fn transparent_ec_public_keys() {
+fn transparent_ec_keys() {
     use kmip::enums::RecommendedCurve;
     let (dir, server, _certs, mut c) = started("strongroom-transparent-ec", "alice");
     let (_, public) = create_pair(&mut c, CryptographicAlgorithm::EC, 384);
@@ -940,6 +945,31 @@ fn transparent_ec_public_keys() {
         let id = register_key(&mut c, false, usage_mask::VERIFY, block);
         assert_eq!(public_spki(&mut c, &id), theirs, "OpenSSL's SubjectPublicKeyInfo");
     }
+    // The private key by curve and D goes into the HSM and signs there.
+    let text = String::from_utf8(openssl(&["ec", "-in", pem, "-text", "-noout"])).unwrap();
+    let d = hex_field(&text, "priv:");
+    let block = Ttlv::structure(
+        Tag::KEY_BLOCK,
+        vec![
+            enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::TRANSPARENT_EC_PRIVATE_KEY.0),
+            Ttlv::structure(
+                Tag::KEY_VALUE,
+                vec![Ttlv::structure(
+                    Tag::KEY_MATERIAL,
+                    vec![
+                        enumeration(Tag::RECOMMENDED_CURVE, RecommendedCurve::P_256.0),
+                        Ttlv::new(Tag::D, Value::BigInteger([&[0u8; 8][..], &d].concat())),
+                    ],
+                )],
+            ),
+        ],
+    );
+    let private = register_key(&mut c, true, usage_mask::SIGN, block);
+    c.ok(Operation::ACTIVATE, vec![uid(&private)]);
+    let data = b"signed by a key registered by its curve and scalar";
+    let signature = sign(&mut c, &private, &[], data);
+    assert!(openssl_verifies(&dir, &theirs, "-sha256", &[], data, &signature));
+
     // A curve this server does not map is refused as such.
     let block = Ttlv::structure(
         Tag::KEY_BLOCK,

@@ -1,7 +1,8 @@
-//! The Transparent EC Public Key format (KMIP 2.1 §3.12; in KMIP 1.x also Transparent
-//! ECDSA, ECDH and ECMQV Public Key, §2.1.7.9–13) as a SubjectPublicKeyInfo (RFC 5480
-//! §2): a Key Block in that format carries the key's SPKI, so a server handles the form it
-//! stores. Only the NIST curves P-256, P-384 and P-521 are mapped.
+//! The Transparent EC key formats (KMIP 2.1 §3.11–3.12; in KMIP 1.x also Transparent
+//! ECDSA, ECDH and ECMQV Private and Public Key, §2.1.7.8–13) as DER: a public key as its
+//! SubjectPublicKeyInfo (RFC 5480 §2), a private key as ECPrivateKey (RFC 5915), so a
+//! server handles the forms it already reads. Only the NIST curves P-256, P-384 and P-521
+//! are mapped.
 
 use crate::enums::RecommendedCurve;
 use crate::pkcs1::{push_tlv, read_tlv};
@@ -46,6 +47,52 @@ pub fn from_spki(der: &[u8]) -> Option<(RecommendedCurve, Vec<u8>)> {
     (tag == 0x03 && unused == 0 && rest.is_empty()).then(|| (*curve, q.to_vec()))
 }
 
+/// Bytes of a private scalar on `curve` (RFC 5915 §3: ceiling(log2(n)/8)).
+fn scalar_len(curve: RecommendedCurve) -> usize {
+    match curve {
+        RecommendedCurve::P_256 => 32,
+        RecommendedCurve::P_384 => 48,
+        _ => 66,
+    }
+}
+
+/// The ECPrivateKey (RFC 5915 §3, version 1, with the curve and without the public key) of
+/// the private scalar `d` (Transparent EC Private Key's D) on `curve`; `None` for a curve
+/// not mapped here or a scalar longer than the curve's.
+pub fn private_to_der(curve: RecommendedCurve, d: &[u8]) -> Option<Vec<u8>> {
+    let (_, oid) = CURVES.iter().find(|(c, _)| *c == curve)?;
+    let d = &d[d.iter().position(|b| *b != 0).unwrap_or(d.len())..];
+    let len = scalar_len(curve);
+    if d.len() > len {
+        return None;
+    }
+    let mut scalar = vec![0; len - d.len()];
+    scalar.extend_from_slice(d);
+    let mut body = vec![0x02, 0x01, 0x01];
+    push_tlv(&mut body, 0x04, &scalar);
+    push_tlv(&mut body, 0xA0, oid);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    push_tlv(&mut out, 0x30, &body);
+    Some(out)
+}
+
+/// The curve and private scalar of an ECPrivateKey naming a mapped curve (the public key,
+/// if present, is skipped).
+pub fn private_from_der(der: &[u8]) -> Option<(RecommendedCurve, Vec<u8>)> {
+    let (tag, body, rest) = read_tlv(der)?;
+    if tag != 0x30 || !rest.is_empty() {
+        return None;
+    }
+    let (tag, version, rest) = read_tlv(body)?;
+    let (octets, scalar, rest) = read_tlv(rest)?;
+    let (params, oid, _) = read_tlv(rest)?;
+    if tag != 0x02 || version != [1] || octets != 0x04 || params != 0xA0 {
+        return None;
+    }
+    let (curve, _) = CURVES.iter().find(|(_, o)| *o == oid)?;
+    Some((*curve, scalar.to_vec()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +110,22 @@ mod tests {
         assert_eq!(curve, RecommendedCurve::P_256);
         assert_eq!((q.len(), q[0]), (65, 0x04));
         assert_eq!(to_spki(curve, &q), Some(der));
+    }
+
+    /// Private key 1 on P-256 as the ECPrivateKey `openssl asn1parse -genconf` builds from
+    /// version 1, the 32-byte scalar and the curve (which `openssl ec` reads as such).
+    #[test]
+    fn private_keys_are_ec_private_key_der() {
+        let mut one = vec![0; 31];
+        one.push(1);
+        let der = private_to_der(RecommendedCurve::P_256, &[0, 0, 1]).unwrap();
+        let mut expected = vec![0x30, 0x31, 0x02, 0x01, 0x01, 0x04, 0x20];
+        expected.extend_from_slice(&one);
+        expected.extend_from_slice(&[0xA0, 0x0A]);
+        expected.extend_from_slice(CURVES[0].1);
+        assert_eq!(der, expected);
+        assert_eq!(private_from_der(&der), Some((RecommendedCurve::P_256, one)));
+        assert_eq!(private_to_der(RecommendedCurve::P_256, &[1; 33]), None, "too long");
     }
 
     #[test]

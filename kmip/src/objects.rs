@@ -71,13 +71,14 @@ impl KeyBlock {
             KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY => transparent_rsa(km, true)?,
             KeyFormatType::TRANSPARENT_DSA_PUBLIC_KEY => transparent_dsa(km, Tag::Y)?.to_spki(),
             f if is_transparent_ec_public(f) => transparent_ec(km)?,
+            f if is_transparent_ec_private(f) => transparent_ec_private(km)?,
             KeyFormatType::TRANSPARENT_DSA_PRIVATE_KEY => transparent_dsa(km, Tag::X)?.to_pkcs8(),
             _ => {
                 return Err(FieldError::Invalid {
                     tag: Tag::KEY_FORMAT_TYPE,
                     reason: "only Raw, Opaque, PKCS#1, PKCS#8, ECPrivateKey, X.509, \
                              Transparent Symmetric Key, Transparent RSA, Transparent DSA and \
-                             Transparent EC public key formats are accepted",
+                             Transparent EC formats are accepted",
                 });
             }
         };
@@ -139,6 +140,7 @@ impl KeyBlock {
                 .map(|(tag, magnitude)| Ttlv::new(tag, Value::BigInteger(big_integer(&magnitude))));
             Ttlv::structure(Tag::KEY_MATERIAL, items.collect())
         };
+        let no_curve = (crate::enums::RecommendedCurve(0), Vec::new());
         let material = match self.format {
             KeyFormatType::TRANSPARENT_SYMMETRIC_KEY => Ttlv::structure(
                 Tag::KEY_MATERIAL,
@@ -157,13 +159,22 @@ impl KeyBlock {
                 transparent_dsa(crate::dsa::DsaKey::from_pkcs8(&self.material), Tag::X)
             }
             f if is_transparent_ec_public(f) => {
-                let (curve, q) = crate::ec::from_spki(&self.material)
-                    .unwrap_or((crate::enums::RecommendedCurve(0), Vec::new()));
+                let (curve, q) = crate::ec::from_spki(&self.material).unwrap_or(no_curve.clone());
                 Ttlv::structure(
                     Tag::KEY_MATERIAL,
                     vec![
                         Ttlv::new(Tag::RECOMMENDED_CURVE, Value::Enumeration(curve.0)),
                         Ttlv::new(Tag::Q_STRING, Value::ByteString(q)),
+                    ],
+                )
+            }
+            f if is_transparent_ec_private(f) => {
+                let (curve, d) = crate::ec::private_from_der(&self.material).unwrap_or(no_curve);
+                Ttlv::structure(
+                    Tag::KEY_MATERIAL,
+                    vec![
+                        Ttlv::new(Tag::RECOMMENDED_CURVE, Value::Enumeration(curve.0)),
+                        Ttlv::new(Tag::D, Value::BigInteger(big_integer(&d))),
                     ],
                 )
             }
@@ -206,6 +217,28 @@ pub fn is_transparent_ec_public(f: KeyFormatType) -> bool {
             | KeyFormatType::TRANSPARENT_ECDH_PUBLIC_KEY
             | KeyFormatType::TRANSPARENT_ECMQV_PUBLIC_KEY
     )
+}
+
+/// Whether `f` is one of the transparent EC private key formats (KMIP 1.4 §2.1.7.8,
+/// 2.1.7.10, 2.1.7.12; KMIP 2.1 §3.11): Recommended Curve and D.
+pub fn is_transparent_ec_private(f: KeyFormatType) -> bool {
+    matches!(
+        f,
+        KeyFormatType::TRANSPARENT_EC_PRIVATE_KEY
+            | KeyFormatType::TRANSPARENT_ECDSA_PRIVATE_KEY
+            | KeyFormatType::TRANSPARENT_ECDH_PRIVATE_KEY
+            | KeyFormatType::TRANSPARENT_ECMQV_PRIVATE_KEY
+    )
+}
+
+/// The ECPrivateKey DER of a transparent EC private key's Key Material.
+fn transparent_ec_private(km: &Ttlv) -> Result<Vec<u8>, FieldError> {
+    let curve = crate::enums::RecommendedCurve(km.require(Tag::RECOMMENDED_CURVE)?.as_enum()?);
+    let d = magnitude(km, Tag::D)?;
+    crate::ec::private_to_der(curve, d).ok_or(FieldError::Invalid {
+        tag: Tag::RECOMMENDED_CURVE,
+        reason: "only P-256, P-384 and P-521, with D no longer than the curve's order",
+    })
 }
 
 /// The SubjectPublicKeyInfo of a transparent EC public key's Key Material: Recommended

@@ -273,11 +273,13 @@ async fn register_private(
             Some(pkcs1) => rsa(pkcs1)?,
             None => ec(&kb.material)?,
         },
+        // Transparent EC Private Keys arrive as ECPrivateKey (`kmip::ec`).
         KeyFormatType::ECPRIVATEKEY => ec(&kb.material)?,
+        f if kmip::objects::is_transparent_ec_private(f) => ec(&kb.material)?,
         _ => {
             return Err(OpError::KeyFormat(
-                "private keys are registered as PKCS#1, PKCS#8, ECPrivateKey or Transparent RSA \
-                 Private Key",
+                "private keys are registered as PKCS#1, PKCS#8, ECPrivateKey, or a Transparent \
+                 RSA, EC or DSA Private Key",
             ))
         }
     };
@@ -285,9 +287,10 @@ async fn register_private(
     add_key_facts(&mut attrs, &spki)?;
     let (mut row, mut attributes) = new_object(cx, ObjectType::PRIVATE_KEY, attrs)?;
     // Digest (KMIP 1.4 §3.17) of the material as registered, computed before the key goes
-    // into the HSM for good; Transparent keys are digested as the PKCS#1 they arrive as.
+    // into the HSM for good; Transparent keys are digested as the DER they arrive as.
     let digest_format = match kb.format {
         KeyFormatType::TRANSPARENT_RSA_PRIVATE_KEY => KeyFormatType::PKCS_1,
+        f if kmip::objects::is_transparent_ec_private(f) => KeyFormatType::ECPRIVATEKEY,
         other => other,
     };
     let digest = <sha2::Sha256 as sha2::Digest>::digest(&kb.material).to_vec();
