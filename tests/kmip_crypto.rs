@@ -844,19 +844,10 @@ fn pkcs11(
         input: None,
     };
     let item = c.call(Operation::PKCS_11, req.to_ttlv());
-    let Some(p) = item.payload.filter(|_| item.result_reason.is_none()) else {
-        return Err(item.result_reason);
-    };
-    let bytes = |tag| p.find(tag).map(|t| t.as_bytes().unwrap().to_vec());
-    Ok(kmip::ops::pkcs11::Response {
-        interface: None,
-        function: Function::Standard(function),
-        correlation_value: bytes(Tag::CORRELATION_VALUE),
-        output: bytes(Tag::PKCS_11_OUTPUT_PARAMETERS),
-        return_code: kmip::enums::Pkcs11ReturnCode(
-            p.find(Tag::PKCS_11_RETURN_CODE).unwrap().as_enum().unwrap(),
-        ),
-    })
+    match (item.result_reason, item.payload) {
+        (None, Some(p)) => Ok(kmip::ops::pkcs11::Response::from_ttlv(&p).unwrap()),
+        (reason, _) => Err(reason),
+    }
 }
 
 /// The PKCS#11 operation: a context per client from C_Initialize, C_GetInfo describing the

@@ -672,7 +672,7 @@ fn rekey_key_pair_replaces_both_halves() {
     server.stop();
 }
 
-/// The Key Material of a Transparent RSA key: `fields` as Big Integers.
+/// The Key Block of a transparent key: `fields` as Big Integers.
 fn transparent(format: KeyFormatType, fields: &[(Tag, &[u8])]) -> Ttlv {
     let items = fields
         .iter()
@@ -681,6 +681,11 @@ fn transparent(format: KeyFormatType, fields: &[(Tag, &[u8])]) -> Ttlv {
             Ttlv::new(*tag, Value::BigInteger([&[0u8][..], magnitude].concat()))
         })
         .collect();
+    transparent_block(format, items)
+}
+
+/// The Key Block of a transparent key whose Key Material structure holds `items`.
+fn transparent_block(format: KeyFormatType, items: Vec<Ttlv>) -> Ttlv {
     Ttlv::structure(
         Tag::KEY_BLOCK,
         vec![
@@ -926,20 +931,11 @@ fn transparent_ec_keys() {
     for format in
         [KeyFormatType::TRANSPARENT_EC_PUBLIC_KEY, KeyFormatType::TRANSPARENT_ECDSA_PUBLIC_KEY]
     {
-        let block = Ttlv::structure(
-            Tag::KEY_BLOCK,
+        let block = transparent_block(
+            format,
             vec![
-                enumeration(Tag::KEY_FORMAT_TYPE, format.0),
-                Ttlv::structure(
-                    Tag::KEY_VALUE,
-                    vec![Ttlv::structure(
-                        Tag::KEY_MATERIAL,
-                        vec![
-                            enumeration(Tag::RECOMMENDED_CURVE, RecommendedCurve::P_256.0),
-                            Ttlv::new(Tag::Q_STRING, Value::ByteString(q.clone())),
-                        ],
-                    )],
-                ),
+                enumeration(Tag::RECOMMENDED_CURVE, RecommendedCurve::P_256.0),
+                Ttlv::new(Tag::Q_STRING, Value::ByteString(q.clone())),
             ],
         );
         let id = register_key(&mut c, false, usage_mask::VERIFY, block);
@@ -948,20 +944,11 @@ fn transparent_ec_keys() {
     // The private key by curve and D goes into the HSM and signs there.
     let text = String::from_utf8(openssl(&["ec", "-in", pem, "-text", "-noout"])).unwrap();
     let d = hex_field(&text, "priv:");
-    let block = Ttlv::structure(
-        Tag::KEY_BLOCK,
+    let block = transparent_block(
+        KeyFormatType::TRANSPARENT_EC_PRIVATE_KEY,
         vec![
-            enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::TRANSPARENT_EC_PRIVATE_KEY.0),
-            Ttlv::structure(
-                Tag::KEY_VALUE,
-                vec![Ttlv::structure(
-                    Tag::KEY_MATERIAL,
-                    vec![
-                        enumeration(Tag::RECOMMENDED_CURVE, RecommendedCurve::P_256.0),
-                        Ttlv::new(Tag::D, Value::BigInteger([&[0u8; 8][..], &d].concat())),
-                    ],
-                )],
-            ),
+            enumeration(Tag::RECOMMENDED_CURVE, RecommendedCurve::P_256.0),
+            Ttlv::new(Tag::D, Value::BigInteger([&[0u8; 8][..], &d].concat())),
         ],
     );
     let private = register_key(&mut c, true, usage_mask::SIGN, block);
@@ -971,20 +958,11 @@ fn transparent_ec_keys() {
     assert!(openssl_verifies(&dir, &theirs, "-sha256", &[], data, &signature));
 
     // A curve this server does not map is refused as such.
-    let block = Ttlv::structure(
-        Tag::KEY_BLOCK,
+    let block = transparent_block(
+        KeyFormatType::TRANSPARENT_EC_PUBLIC_KEY,
         vec![
-            enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::TRANSPARENT_EC_PUBLIC_KEY.0),
-            Ttlv::structure(
-                Tag::KEY_VALUE,
-                vec![Ttlv::structure(
-                    Tag::KEY_MATERIAL,
-                    vec![
-                        enumeration(Tag::RECOMMENDED_CURVE, RecommendedCurve::K_163.0),
-                        Ttlv::new(Tag::Q_STRING, Value::ByteString(q)),
-                    ],
-                )],
-            ),
+            enumeration(Tag::RECOMMENDED_CURVE, RecommendedCurve::K_163.0),
+            Ttlv::new(Tag::Q_STRING, Value::ByteString(q)),
         ],
     );
     let item = c.call(

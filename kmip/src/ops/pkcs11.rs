@@ -76,19 +76,31 @@ impl Request {
 
     /// Encodes the payload's items.
     pub fn to_ttlv(&self) -> Vec<Ttlv> {
-        let mut items = Vec::new();
-        if let Some(i) = &self.interface {
-            items.push(Ttlv::new(Tag::PKCS_11_INTERFACE, Value::TextString(i.clone())));
-        }
-        items.push(self.function.to_ttlv());
-        if let Some(c) = &self.correlation_value {
-            items.push(Ttlv::new(Tag::CORRELATION_VALUE, Value::ByteString(c.clone())));
-        }
-        if let Some(p) = &self.input {
-            items.push(Ttlv::new(Tag::PKCS_11_INPUT_PARAMETERS, Value::ByteString(p.clone())));
-        }
-        items
+        let input = self.input.as_ref().map(|p| (Tag::PKCS_11_INPUT_PARAMETERS, p));
+        common_items(&self.interface, self.function, &self.correlation_value, input)
     }
+}
+
+/// The items requests and responses share, in their tables' order: Interface, Function,
+/// Correlation Value, then the Input or Output Parameters.
+fn common_items(
+    interface: &Option<String>,
+    function: Function,
+    correlation: &Option<Vec<u8>>,
+    parameters: Option<(Tag, &Vec<u8>)>,
+) -> Vec<Ttlv> {
+    let mut items = Vec::new();
+    if let Some(i) = interface {
+        items.push(Ttlv::new(Tag::PKCS_11_INTERFACE, Value::TextString(i.clone())));
+    }
+    items.push(function.to_ttlv());
+    if let Some(c) = correlation {
+        items.push(Ttlv::new(Tag::CORRELATION_VALUE, Value::ByteString(c.clone())));
+    }
+    if let Some((tag, p)) = parameters {
+        items.push(Ttlv::new(tag, Value::ByteString(p.clone())));
+    }
+    items
 }
 
 /// PKCS#11 response payload (KMIP 2.1 §6.1.37, Table 274).
@@ -109,19 +121,24 @@ pub struct Response {
 impl Response {
     /// Encodes the payload's items, in Table 274's order.
     pub fn to_ttlv(&self) -> Vec<Ttlv> {
-        let mut items = Vec::new();
-        if let Some(i) = &self.interface {
-            items.push(Ttlv::new(Tag::PKCS_11_INTERFACE, Value::TextString(i.clone())));
-        }
-        items.push(self.function.to_ttlv());
-        if let Some(c) = &self.correlation_value {
-            items.push(Ttlv::new(Tag::CORRELATION_VALUE, Value::ByteString(c.clone())));
-        }
-        if let Some(o) = &self.output {
-            items.push(Ttlv::new(Tag::PKCS_11_OUTPUT_PARAMETERS, Value::ByteString(o.clone())));
-        }
+        let output = self.output.as_ref().map(|o| (Tag::PKCS_11_OUTPUT_PARAMETERS, o));
+        let mut items =
+            common_items(&self.interface, self.function, &self.correlation_value, output);
         items.push(Ttlv::new(Tag::PKCS_11_RETURN_CODE, Value::Enumeration(self.return_code.0)));
         items
+    }
+
+    /// Reads the payload.
+    pub fn from_ttlv(payload: &Ttlv) -> Result<Self, FieldError> {
+        let request = Request::from_ttlv(payload)?;
+        let output = payload.find(Tag::PKCS_11_OUTPUT_PARAMETERS).map(Ttlv::as_bytes);
+        Ok(Response {
+            interface: request.interface,
+            function: request.function,
+            correlation_value: request.correlation_value,
+            output: output.transpose()?.map(<[u8]>::to_vec),
+            return_code: Pkcs11ReturnCode(payload.require(Tag::PKCS_11_RETURN_CODE)?.as_enum()?),
+        })
     }
 }
 
@@ -197,7 +214,7 @@ mod tests {
     }
 
     #[test]
-    fn requests_round_trip_and_are_bounded() {
+    fn payloads_round_trip_and_requests_are_bounded() {
         let req = Request {
             interface: None,
             function: Function::Standard(Pkcs11Function::C_GETINFO),
@@ -206,6 +223,15 @@ mod tests {
         };
         let payload = Ttlv::structure(Tag::REQUEST_PAYLOAD, req.to_ttlv());
         assert_eq!(Request::from_ttlv(&payload).unwrap(), req);
+        let resp = Response {
+            interface: Some("PKCS 11".into()),
+            function: Function::Vendor(0x8000_0001_u32 as i32),
+            correlation_value: None,
+            output: Some(vec![1; 76]),
+            return_code: Pkcs11ReturnCode::OK,
+        };
+        let payload = Ttlv::structure(Tag::RESPONSE_PAYLOAD, resp.to_ttlv());
+        assert_eq!(Response::from_ttlv(&payload).unwrap(), resp);
         let big = Request { input: Some(vec![0; MAX_INPUT + 1]), ..req };
         let payload = Ttlv::structure(Tag::REQUEST_PAYLOAD, big.to_ttlv());
         assert!(Request::from_ttlv(&payload).is_err());
