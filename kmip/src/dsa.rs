@@ -131,7 +131,7 @@ mod tests {
     /// `openssl pkey -pubout -outform DER` writes it from the matching private key.
     #[test]
     fn public_key_of_bl_m_12_is_encoded_as_openssl_does() {
-        let h = |s: &str| hex(s);
+        let h = |s: &str| crate::ttlv::text::unhex(s).unwrap();
         let key = DsaKey {
             p: h(
                 "fca682ce8e12caba26efccf7110e526db078b05edecbcd1eb4a208f3ae1617ae01f35b91a47e6df63413c5e12ed0899bcd132acd50d99151bdc43ee737592e17",
@@ -149,10 +149,6 @@ mod tests {
         );
         assert_eq!(key.to_spki(), openssl);
         assert_eq!(DsaKey::from_spki(&openssl), Some(key));
-    }
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     #[test]

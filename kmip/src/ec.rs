@@ -102,10 +102,7 @@ mod tests {
     #[test]
     fn p256_spki_is_encoded_as_openssl_does() {
         let hex = "3059301306072a8648ce3d020106082a8648ce3d030107034200046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5";
-        let der: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
+        let der = crate::ttlv::text::unhex(hex).unwrap();
         let (curve, q) = from_spki(&der).expect("P-256");
         assert_eq!(curve, RecommendedCurve::P_256);
         assert_eq!((q.len(), q[0]), (65, 0x04));

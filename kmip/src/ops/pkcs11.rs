@@ -201,10 +201,7 @@ mod tests {
     #[test]
     fn ck_info_of_pkcs11_m_1_decodes_and_encodes_back() {
         let hex = "022854455354202020202020507479204c7464202020202020202020202020202020000000000000000054455354202020202020202020202020202020202020202020202020202020200100";
-        let bytes: Vec<u8> = (0..hex.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-            .collect();
+        let bytes = crate::ttlv::text::unhex(hex).unwrap();
         let info = CkInfo::decode(&bytes).expect("76 bytes");
         assert_eq!(info.cryptoki_version, (2, 40));
         assert_eq!(info.manufacturer_id, "TEST      Pty Ltd");
