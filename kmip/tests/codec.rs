@@ -167,3 +167,39 @@ proptest! {
         let _ = decode(&bytes, &Limits::default());
     }
 }
+
+/// A non-negative magnitude as the DER readers give it back: no leading zero bytes.
+fn magnitude() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..80)
+        .prop_map(|v| v.into_iter().skip_while(|b| *b == 0).collect())
+}
+
+proptest! {
+    /// The transparent-key DER forms (`kmip::dsa`, `kmip::ec`, `kmip::pkcs1`) read back what
+    /// they write, and arbitrary bytes never make their readers panic.
+    #[test]
+    fn key_der_forms_round_trip(p in magnitude(), q in magnitude(), g in magnitude(), v in magnitude()) {
+        let key = kmip::dsa::DsaKey { p, q, g, value: v };
+        prop_assert_eq!(kmip::dsa::DsaKey::from_spki(&key.to_spki()), Some(key.clone()));
+        prop_assert_eq!(kmip::dsa::DsaKey::from_pkcs8(&key.to_pkcs8()), Some(key.clone()));
+        let curve = kmip::enums::RecommendedCurve::P_384;
+        let spki = kmip::ec::to_spki(curve, &key.value).unwrap();
+        prop_assert_eq!(kmip::ec::from_spki(&spki), Some((curve, key.value.clone())));
+        if key.value.len() <= 48 {
+            let der = kmip::ec::private_to_der(curve, &key.value).unwrap();
+            let (c, d) = kmip::ec::private_from_der(&der).unwrap();
+            prop_assert_eq!(c, curve);
+            prop_assert_eq!(d.into_iter().skip_while(|b| *b == 0).collect::<Vec<_>>(), key.value);
+        }
+    }
+
+    #[test]
+    fn key_der_readers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = kmip::dsa::DsaKey::from_spki(&bytes);
+        let _ = kmip::dsa::DsaKey::from_pkcs8(&bytes);
+        let _ = kmip::ec::from_spki(&bytes);
+        let _ = kmip::ec::private_from_der(&bytes);
+        let _ = kmip::pkcs1::decode(&bytes, true);
+        let _ = kmip::ops::pkcs11::CkInfo::decode(&bytes);
+    }
+}
