@@ -75,8 +75,7 @@ pub(crate) fn key_kind(spki: &[u8]) -> Result<KeyKind, KeyKindError> {
         Ok(PublicKey::DSA(_)) => {
             let key = kmip::dsa::DsaKey::from_spki(spki)
                 .ok_or(Invalid("the DSA public key lacks its domain parameters"))?;
-            let top = key.p.first().map_or(0, |b| 8 - b.leading_zeros() as usize);
-            Ok(KeyKind::Dsa(key.p.len().saturating_sub(1) * 8 + top))
+            Ok(KeyKind::Dsa(key.bits()))
         }
         Ok(_) => Err(Unsupported("RSA, EC, DSA and Ed25519 public keys only")),
         Err(_) => Err(Invalid("the public key does not parse")),

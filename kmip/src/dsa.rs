@@ -77,6 +77,12 @@ impl DsaKey {
         tail.is_empty().then_some(DsaKey { value, ..key })
     }
 
+    /// The key's size: the bits of its prime modulus P (KMIP's Cryptographic Length).
+    pub fn bits(&self) -> usize {
+        let top = self.p.first().map_or(0, |b| 8 - b.leading_zeros() as usize);
+        self.p.len().saturating_sub(1) * 8 + top
+    }
+
     /// `AlgorithmIdentifier { id-dsa, Dss-Parms { p, q, g } }`.
     fn algorithm(&self) -> Vec<u8> {
         let mut alg = ID_DSA.to_vec();
@@ -148,6 +154,7 @@ mod tests {
             "3081f13081a806072a8648ce38040130819c024100fca682ce8e12caba26efccf7110e526db078b05edecbcd1eb4a208f3ae1617ae01f35b91a47e6df63413c5e12ed0899bcd132acd50d99151bdc43ee737592e17021500962eddcc369cba8ebb260ee6b6a126d9346e38c50240678471b27a9cf44ee91a49c5147db1a9aaf244f05a434d6486931d2d14271b9e35030b71fd73da179069b32e2935630e1c2062354d0da20a6c416e50be794ca4034400024100b3cb74d988dea7160a64a4edbb7f70404fa4c08a4208c19d76357a6a9df200cce79faecb22e3419be9b01128cbd998a2d9307101705e4a952462f34728ac5fcf",
         );
         assert_eq!(key.to_spki(), openssl);
+        assert_eq!(key.bits(), 512);
         assert_eq!(DsaKey::from_spki(&openssl), Some(key));
     }
 

@@ -319,8 +319,7 @@ async fn register_dsa_private(
     kb: &kmip::objects::KeyBlock,
     key: &kmip::dsa::DsaKey,
 ) -> Result<Outcome, OpError> {
-    let top = key.p.first().map_or(0, |b| 8 - b.leading_zeros() as usize);
-    let bits = i32::try_from(key.p.len().saturating_sub(1) * 8 + top).unwrap_or(0);
+    let bits = i32::try_from(key.bits()).unwrap_or(0);
     add_facts(&mut attrs, CryptographicAlgorithm::DSA, bits)?;
     let (mut row, attributes) = new_object(cx, ObjectType::PRIVATE_KEY, attrs)?;
     // Get returns it in the format it was registered in; the material is its PKCS#8.
