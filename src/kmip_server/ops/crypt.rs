@@ -11,6 +11,7 @@ use kmip::Value;
 use super::{check_use, key_parameters, OpCtx, Outcome, PartOf};
 use crate::hsm::{AesMode, RawKey};
 use crate::kmip_server::error::OpError;
+use crate::oaep::{Hash, OaepError};
 
 const BLOCK: usize = 16;
 
@@ -231,10 +232,73 @@ fn plan(
     }
 }
 
-/// RSA-OAEP: Encrypt with a public key, Decrypt with a private key held in the HSM. The
-/// hash and MGF1 hash are the request's or the key's (SHA-1 each when absent, KMIP 1.4
-/// §3.6). SHA-1 with SHA-1 decrypts with the HSM's own OAEP mechanism; other hashes, which
-/// SoftHSM lacks, use the HSM's raw RSA with the padding done here (`crate::oaep`).
+/// The OAEP hash and MGF1 hash of `params` (SHA-1 each when absent, KMIP 1.4 §3.6); other
+/// padding than OAEP is refused.
+fn oaep_hashes(params: &CryptographicParameters) -> Result<(Hash, Hash), OpError> {
+    if !matches!(params.padding_method, None | Some(PaddingMethod::OAEP)) {
+        return Err(OpError::Unsupported("RSA encryption uses OAEP padding"));
+    }
+    let hash = |h| super::signature::hash(h, Hash::Sha1);
+    Ok((hash(params.hashing_algorithm)?, hash(params.mask_generator_hashing_algorithm)?))
+}
+
+fn oaep_error(e: OaepError) -> OpError {
+    match e {
+        OaepError::TooLong { .. } => OpError::Invalid("the data is too long for this key"),
+        OaepError::KeyTooSmall => OpError::Invalid("the key is too small for this hash"),
+        // The same words as a failed HSM decryption: nothing about where it failed.
+        OaepError::Decoding => OpError::CryptoFailure(
+            "the data does not decrypt or verify with this key and these parameters",
+        ),
+    }
+}
+
+/// RSA-OAEP encryption of `data` under the public key `spki` (SubjectPublicKeyInfo) with
+/// `params`' hashes and `label`: padded here, the RSA operation in the HSM.
+pub(crate) async fn oaep_encrypt(
+    cx: &OpCtx<'_>,
+    spki: Vec<u8>,
+    params: &CryptographicParameters,
+    label: Vec<u8>,
+    data: &[u8],
+) -> Result<Vec<u8>, OpError> {
+    let (hash, mgf) = oaep_hashes(params)?;
+    let Ok(crate::der::KeyKind::Rsa(bits)) = crate::der::key_kind(&spki) else {
+        return Err(OpError::Invalid("the public key is not an RSA key"));
+    };
+    let em = crate::oaep::encode(bits.div_ceil(8), hash, mgf, &label, data).map_err(oaep_error)?;
+    Ok(cx.state.hsm.run(move |hsm, s| hsm.rsa_raw(s, RawKey::Public(&spki), &em)).await?)
+}
+
+/// RSA-OAEP decryption of `data` by the private key `key_id` held in the HSM. SHA-1 with
+/// SHA-1 uses the HSM's own OAEP mechanism; other hashes, which SoftHSM lacks, the HSM's
+/// raw RSA with the padding checked here (`crate::oaep`).
+pub(crate) async fn oaep_decrypt(
+    cx: &OpCtx<'_>,
+    key_id: &str,
+    params: &CryptographicParameters,
+    label: Vec<u8>,
+    data: Vec<u8>,
+) -> Result<Vec<u8>, OpError> {
+    let (hash, mgf) = oaep_hashes(params)?;
+    let key_id = key_id.to_owned();
+    if (hash, mgf) == (Hash::Sha1, Hash::Sha1) {
+        return Ok(cx
+            .state
+            .hsm
+            .run(move |hsm, s| hsm.rsa_oaep(s, key_id.as_bytes(), &label, &data))
+            .await?);
+    }
+    let em = cx
+        .state
+        .hsm
+        .run(move |hsm, s| hsm.rsa_raw(s, RawKey::Private(key_id.as_bytes()), &data))
+        .await?;
+    crate::oaep::decode(&em, hash, mgf, &label).map_err(oaep_error)
+}
+
+/// RSA-OAEP: Encrypt with a public key, Decrypt with a private key held in the HSM, with
+/// the request's or the key's parameters ([`oaep_encrypt`], [`oaep_decrypt`]).
 async fn rsa(
     cx: &OpCtx<'_>,
     row: crate::store::ObjectRow,
@@ -242,7 +306,6 @@ async fn rsa(
     req: encrypt::Request,
     encrypting: bool,
 ) -> Result<Outcome, OpError> {
-    use crate::oaep::{Hash, OaepError};
     let op = if encrypting { "Encrypt" } else { "Decrypt" };
     let id = row.id.clone();
     let bit = if encrypting { usage_mask::ENCRYPT } else { usage_mask::DECRYPT };
@@ -253,44 +316,16 @@ async fn rsa(
         return Err(OpError::Unsupported("asymmetric encryption uses RSA keys"));
     }
     let params = req.parameters.unwrap_or_default().or(&key_parameters(&stored)?);
-    if !matches!(params.padding_method, None | Some(PaddingMethod::OAEP)) {
-        return Err(OpError::Unsupported("RSA encryption uses OAEP padding"));
-    }
-    let hash = |h| super::signature::hash(h, Hash::Sha1);
-    let (hash, mgf) =
-        (hash(params.hashing_algorithm)?, hash(params.mask_generator_hashing_algorithm)?);
     // The label: P Source (KMIP 1.4 §3.6), or the Authenticated Encryption Additional Data
     // earlier clients of this server sent.
-    let label = params.p_source.or(req.aad).unwrap_or_default();
+    let label = params.p_source.clone().or(req.aad).unwrap_or_default();
     let data = req.data;
     let input_len = data.len();
-    let oaep_error = |e: OaepError| match e {
-        OaepError::TooLong { .. } => OpError::Invalid("the data is too long for this key"),
-        OaepError::KeyTooSmall => OpError::Invalid("the key is too small for this hash"),
-        // The same words as a failed HSM decryption: nothing about where it failed.
-        OaepError::Decoding => OpError::CryptoFailure(
-            "the data does not decrypt or verify with this key and these parameters",
-        ),
-    };
     let out = if encrypting {
         let spki = row.public_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
-        let Ok(crate::der::KeyKind::Rsa(bits)) = crate::der::key_kind(&spki) else {
-            return Err(OpError::Invalid("the public key is not an RSA key"));
-        };
-        let em =
-            crate::oaep::encode(bits.div_ceil(8), hash, mgf, &label, &data).map_err(oaep_error)?;
-        cx.state.hsm.run(move |hsm, s| hsm.rsa_raw(s, RawKey::Public(&spki), &em)).await?
-    } else if (hash, mgf) == (Hash::Sha1, Hash::Sha1) {
-        let key_id = id.clone();
-        cx.state.hsm.run(move |hsm, s| hsm.rsa_oaep(s, key_id.as_bytes(), &label, &data)).await?
+        oaep_encrypt(cx, spki, &params, label, &data).await?
     } else {
-        let key_id = id.clone();
-        let em = cx
-            .state
-            .hsm
-            .run(move |hsm, s| hsm.rsa_raw(s, RawKey::Private(key_id.as_bytes()), &data))
-            .await?;
-        crate::oaep::decode(&em, hash, mgf, &label).map_err(oaep_error)?
+        oaep_decrypt(cx, &id, &params, label, data).await?
     };
     if encrypting {
         super::charge_usage(cx, &id, &stored, input_len).await?;
