@@ -1176,3 +1176,158 @@ fn sensitive_public_keys_stay() {
     }
     server.stop();
 }
+
+/// Wrapping Method Encrypt with `kek` and RSA-OAEP `params` (a Key Wrapping Specification
+/// or, with `tag` Key Wrapping Data, the same fields), No Encoding.
+fn oaep_wrapping(tag: Tag, kek: &str, params: Vec<Ttlv>) -> Ttlv {
+    let mut p = vec![enumeration(Tag::PADDING_METHOD, PaddingMethod::OAEP.0)];
+    p.extend(params);
+    Ttlv::structure(
+        tag,
+        vec![
+            enumeration(Tag::WRAPPING_METHOD, kmip::enums::WrappingMethod::ENCRYPT.0),
+            Ttlv::structure(
+                Tag::ENCRYPTION_KEY_INFORMATION,
+                vec![uid(kek), Ttlv::structure(Tag::CRYPTOGRAPHIC_PARAMETERS, p)],
+            ),
+            enumeration(Tag::ENCODING_OPTION, kmip::enums::EncodingOption::NO_ENCODING.0),
+        ],
+    )
+}
+
+/// Bring your own key, both ways, with RSA-OAEP key wrapping (KMIP 1.4 §2.1.5–6): Get
+/// returns an AES key wrapped by a registered RSA public key, which OpenSSL unwraps with
+/// the private key it holds; Register takes an AES key OpenSSL wrapped with the public
+/// half of a key pair made in the HSM and unwraps it there (SHA-256, and SHA-1 by default).
+#[test]
+fn rsa_oaep_key_wrapping_both_ways() {
+    let (dir, server, _certs, mut c) = started("strongroom-rsa-wrap", "alice");
+    let sha256 = || {
+        vec![
+            enumeration(Tag::HASHING_ALGORITHM, HashingAlgorithm::SHA_256.0),
+            enumeration(Tag::MASK_GENERATOR_HASHING_ALGORITHM, HashingAlgorithm::SHA_256.0),
+        ]
+    };
+    let pem = dir.join("theirs.pem");
+    let pem = pem.to_str().unwrap();
+    openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", pem]);
+    let spki = openssl(&["pkey", "-in", pem, "-pubout", "-outform", "DER"]);
+    let theirs = register_key(
+        &mut c,
+        false,
+        usage_mask::WRAP_KEY,
+        key_block(KeyFormatType::X_509, spki.clone()),
+    );
+    c.ok(Operation::ACTIVATE, vec![uid(&theirs)]);
+    let aes = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &aes_attributes(256))));
+    let key = key_material(&c.ok(Operation::GET, vec![uid(&aes)]));
+    let r = c.ok(
+        Operation::GET,
+        vec![uid(&aes), oaep_wrapping(Tag::KEY_WRAPPING_SPECIFICATION, &theirs, sha256())],
+    );
+    let block = r.find(Tag::SYMMETRIC_KEY).unwrap().find(Tag::KEY_BLOCK).unwrap();
+    let data = block.find(Tag::KEY_WRAPPING_DATA).unwrap();
+    let params = data.find(Tag::ENCRYPTION_KEY_INFORMATION).unwrap();
+    let params = params.find(Tag::CRYPTOGRAPHIC_PARAMETERS).unwrap();
+    assert_eq!(
+        params.find(Tag::HASHING_ALGORITHM).unwrap().as_enum().unwrap(),
+        HashingAlgorithm::SHA_256.0
+    );
+    let value = block.find(Tag::KEY_VALUE).unwrap();
+    let wrapped = value.find(Tag::KEY_MATERIAL).unwrap_or(value).as_bytes().unwrap();
+    assert_eq!(wrapped.len(), 256);
+    let path = dir.join("wrapped.bin");
+    std::fs::write(&path, wrapped).unwrap();
+    let unwrapped = openssl(&[
+        "pkeyutl",
+        "-decrypt",
+        "-inkey",
+        pem,
+        "-pkeyopt",
+        "rsa_padding_mode:oaep",
+        "-pkeyopt",
+        "rsa_oaep_md:sha256",
+        "-pkeyopt",
+        "rsa_mgf1_md:sha256",
+        "-in",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(unwrapped, key, "OpenSSL unwraps the key Get wrapped");
+
+    // The other way: a key pair in the HSM, OpenSSL wraps a key for it.
+    let (private, public) = create_pair_for(
+        &mut c,
+        CryptographicAlgorithm::RSA,
+        2048,
+        usage_mask::UNWRAP_KEY,
+        usage_mask::WRAP_KEY,
+    );
+    let ours = dir.join("ours.der");
+    std::fs::write(&ours, public_spki(&mut c, &public)).unwrap();
+    let ours = ours.to_str().unwrap();
+    let plain = dir.join("plain.bin");
+    for (params, md) in [(sha256(), "sha256"), (vec![], "sha1")] {
+        let key = vec![md.len() as u8; 32];
+        std::fs::write(&plain, &key).unwrap();
+        let wrapped = openssl(&[
+            "pkeyutl",
+            "-encrypt",
+            "-pubin",
+            "-keyform",
+            "DER",
+            "-inkey",
+            ours,
+            "-pkeyopt",
+            "rsa_padding_mode:oaep",
+            "-pkeyopt",
+            &format!("rsa_oaep_md:{md}"),
+            "-pkeyopt",
+            &format!("rsa_mgf1_md:{md}"),
+            "-in",
+            plain.to_str().unwrap(),
+        ]);
+        let block = Ttlv::structure(
+            Tag::KEY_BLOCK,
+            vec![
+                enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::RAW.0),
+                Ttlv::structure(
+                    Tag::KEY_VALUE,
+                    vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(wrapped.clone()))],
+                ),
+                enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm::AES.0),
+                Ttlv::new(Tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+                oaep_wrapping(Tag::KEY_WRAPPING_DATA, &private, params.clone()),
+            ],
+        );
+        let register = |c: &mut Client, block: Ttlv| {
+            c.call(
+                Operation::REGISTER,
+                vec![
+                    enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::SYMMETRIC_KEY.0),
+                    Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, vec![]),
+                    Ttlv::structure(Tag::SYMMETRIC_KEY, vec![block]),
+                ],
+            )
+        };
+        let item = register(&mut c, block.clone());
+        let id = uid_of(item.payload.as_ref().unwrap_or_else(|| panic!("{item:?}")));
+        assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&id)])), key, "{md}");
+        // Other bytes do not unwrap: a cryptographic failure, nothing stored.
+        let mut bad = block;
+        if let Value::Structure(items) = &mut bad.value {
+            items[1] = Ttlv::structure(
+                Tag::KEY_VALUE,
+                vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(vec![1; wrapped.len()]))],
+            );
+        }
+        let item = register(&mut c, bad);
+        assert_eq!(item.result_reason, Some(ResultReason::CRYPTOGRAPHIC_FAILURE), "{item:?}");
+    }
+    // A public key does not unwrap, a private key does not wrap.
+    let item = c.call(
+        Operation::GET,
+        vec![uid(&aes), oaep_wrapping(Tag::KEY_WRAPPING_SPECIFICATION, &private, vec![])],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    server.stop();
+}

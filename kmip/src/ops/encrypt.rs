@@ -53,6 +53,26 @@ impl CryptographicParameters {
         })
     }
 
+    /// Encodes the fields set, in KMIP 1.4 §3.6's order, as a structure tagged `tag`.
+    pub fn to_ttlv(&self, tag: Tag) -> Ttlv {
+        let e = |tag, v: Option<u32>| v.map(|v| Ttlv::new(tag, Value::Enumeration(v)));
+        let items = [
+            e(Tag::BLOCK_CIPHER_MODE, self.block_cipher_mode.map(|m| m.0)),
+            e(Tag::PADDING_METHOD, self.padding_method.map(|m| m.0)),
+            e(Tag::HASHING_ALGORITHM, self.hashing_algorithm.map(|h| h.0)),
+            e(Tag::DIGITAL_SIGNATURE_ALGORITHM, self.digital_signature_algorithm.map(|d| d.0)),
+            e(Tag::CRYPTOGRAPHIC_ALGORITHM, self.algorithm.map(|a| a.0)),
+            self.random_iv.map(|r| Ttlv::new(Tag::RANDOM_IV, Value::Boolean(r))),
+            self.tag_length.map(|l| Ttlv::new(Tag::TAG_LENGTH, Value::Integer(l))),
+            e(
+                Tag::MASK_GENERATOR_HASHING_ALGORITHM,
+                self.mask_generator_hashing_algorithm.map(|h| h.0),
+            ),
+            self.p_source.clone().map(|p| Ttlv::new(Tag::P_SOURCE, Value::ByteString(p))),
+        ];
+        Ttlv::structure(tag, items.into_iter().flatten().collect())
+    }
+
     /// Fills what `self` leaves open from `defaults` (the key's own attribute).
     pub fn or(self, defaults: &CryptographicParameters) -> CryptographicParameters {
         CryptographicParameters {

@@ -52,13 +52,8 @@ impl WrappingSpecification {
     /// The Key Wrapping Data (KMIP 1.4 §2.1.5) describing how a returned key was wrapped.
     pub fn wrapping_data(&self, wrapping_key: &str) -> Ttlv {
         let mut eki = vec![super::uid_item(wrapping_key)];
-        if let Some(p) = &self.parameters {
-            if let Some(mode) = p.block_cipher_mode {
-                eki.push(Ttlv::structure(
-                    Tag::CRYPTOGRAPHIC_PARAMETERS,
-                    vec![Ttlv::new(Tag::BLOCK_CIPHER_MODE, Value::Enumeration(mode.0))],
-                ));
-            }
+        if let Some(p) = self.parameters.as_ref().filter(|p| **p != Default::default()) {
+            eki.push(p.to_ttlv(Tag::CRYPTOGRAPHIC_PARAMETERS));
         }
         let mut c = vec![
             Ttlv::new(Tag::WRAPPING_METHOD, Value::Enumeration(self.method.0)),

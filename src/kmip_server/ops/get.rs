@@ -112,8 +112,10 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
     Ok(Outcome::new(get::response(&id, &object), Some(id)))
 }
 
-/// A symmetric key wrapped by another AES key the caller may use (KMIP 1.4 §2.1.6): AES
-/// Key Wrap over the TTLV-encoded Key Value, or over the bare key with No Encoding.
+/// A symmetric key wrapped by another key the caller may use (KMIP 1.4 §2.1.6): an AES key
+/// (AES Key Wrap, in the HSM) or an RSA public key (RSA-OAEP, its parameters the
+/// specification's, SHA-1 by default), over the TTLV-encoded Key Value or, with No
+/// Encoding, the bare key.
 async fn wrapped(
     cx: &OpCtx<'_>,
     id: &str,
@@ -126,57 +128,102 @@ async fn wrapped(
     if spec.method != WrappingMethod::ENCRYPT || spec.mac_or_signature {
         return Err(OpError::Unsupported("keys are wrapped by the Encrypt wrapping method only"));
     }
-    let mode = spec.parameters.as_ref().and_then(|p| p.block_cipher_mode);
-    if !matches!(
-        mode,
-        None | Some(BlockCipherMode::NISTKEYWRAP) | Some(BlockCipherMode::AESKEYWRAPPADDING)
-    ) {
-        return Err(OpError::Unsupported("keys are wrapped with AES Key Wrap (NIST SP 800-38F)"));
-    }
-    let (kek, kek_id) = wrapping_key(cx, spec.wrapping_key.clone(), true).await?;
+    let kek = wrapping_key(cx, spec.wrapping_key.clone(), true).await?;
     let plain = match spec.encoding {
         EncodingOption::NO_ENCODING => block.material.clone(),
         _ => kmip::ttlv::binary::encode(block.to_ttlv().require(Tag::KEY_VALUE)?),
     };
-    let sealed = kek.sealed_material.clone().ok_or_else(|| OpError::Destroyed(kek_id.clone()))?;
-    let aad = kek_id.clone();
-    let wrapped = cx
-        .state
-        .hsm
-        .run(move |hsm, s| {
-            let kek = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
-            hsm.aes_key_wrap(s, &kek, &plain)
-        })
-        .await?;
+    let params = spec.parameters.clone().unwrap_or_default();
+    let wrapped = match kek.kind {
+        Kek::Aes => {
+            let mode = params.block_cipher_mode;
+            if !matches!(
+                mode,
+                None | Some(BlockCipherMode::NISTKEYWRAP)
+                    | Some(BlockCipherMode::AESKEYWRAPPADDING)
+            ) {
+                return Err(OpError::Unsupported(
+                    "AES keys wrap with AES Key Wrap (NIST SP 800-38F)",
+                ));
+            }
+            let sealed = kek
+                .row
+                .sealed_material
+                .clone()
+                .ok_or_else(|| OpError::Destroyed(kek.id.clone()))?;
+            let aad = kek.id.clone();
+            cx.state
+                .hsm
+                .run(move |hsm, s| {
+                    let kek = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
+                    hsm.aes_key_wrap(s, &kek, &plain)
+                })
+                .await?
+        }
+        Kek::Rsa => {
+            let spki = kek
+                .row
+                .public_material
+                .clone()
+                .ok_or_else(|| OpError::Destroyed(kek.id.clone()))?;
+            let label = params.p_source.clone().unwrap_or_default();
+            super::crypt::oaep_encrypt(cx, spki, &params, label, &plain).await?
+        }
+    };
     let no_encoding = spec.encoding == EncodingOption::NO_ENCODING;
     let payload =
-        get::wrapped_response(id, &block, wrapped, no_encoding, spec.wrapping_data(&kek_id));
+        get::wrapped_response(id, &block, wrapped, no_encoding, spec.wrapping_data(&kek.id));
     Ok(Outcome::new(payload, Some(id.to_owned())))
 }
 
-/// The AES key a Key Wrapping Specification or Key Wrapping Data names, when the caller may
-/// wrap (`wrap`) or unwrap with it now: the object and its identifier.
+/// What kind of key wraps or unwraps.
+pub(crate) enum Kek {
+    /// An AES key: AES Key Wrap either way.
+    Aes,
+    /// RSA-OAEP: a public key to wrap, a private key (in the HSM) to unwrap.
+    Rsa,
+}
+
+/// The key a Key Wrapping Specification or Key Wrapping Data names.
+pub(crate) struct WrappingKey {
+    pub(crate) id: String,
+    pub(crate) row: crate::store::ObjectRow,
+    pub(crate) kind: Kek,
+}
+
+/// The key a Key Wrapping Specification or Key Wrapping Data names, when the caller may
+/// wrap (`wrap`) or unwrap with it now: an AES key, an RSA public key to wrap or an RSA
+/// private key to unwrap.
 pub(crate) async fn wrapping_key(
     cx: &OpCtx<'_>,
     id: Option<String>,
     wrap: bool,
-) -> Result<(crate::store::ObjectRow, String), OpError> {
+) -> Result<WrappingKey, OpError> {
     let id = id.ok_or(OpError::Invalid("the Encryption Key Information names no key"))?;
-    let (kek, attrs) = cx.load_with_attributes(&id).await?;
-    if kek.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0)
-        || find(&attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value)
-            != Some(&Value::Enumeration(CryptographicAlgorithm::AES.0))
-    {
-        return Err(OpError::Invalid("the wrapping key must be an AES key"));
-    }
+    let (row, attrs) = cx.load_with_attributes(&id).await?;
+    let algorithm = match find(&attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
+        Some(Value::Enumeration(a)) => CryptographicAlgorithm(*a),
+        _ => CryptographicAlgorithm(0),
+    };
+    let kind = match (ObjectType(row.object_type as u32), algorithm, wrap) {
+        (ObjectType::SYMMETRIC_KEY, CryptographicAlgorithm::AES, _) => Kek::Aes,
+        (ObjectType::PUBLIC_KEY, CryptographicAlgorithm::RSA, true)
+        | (ObjectType::PRIVATE_KEY, CryptographicAlgorithm::RSA, false) => Kek::Rsa,
+        _ => {
+            return Err(OpError::Invalid(
+                "the wrapping key must be an AES key, or an RSA public key to wrap with and \
+                 an RSA private key to unwrap with",
+            ))
+        }
+    };
     let (op, bit) = if wrap {
         ("Wrap Key", usage_mask::WRAP_KEY)
     } else {
         ("Unwrap Key", usage_mask::UNWRAP_KEY)
     };
     // Unwrapping is processing (KMIP 1.4 §3.22): a Deactivated key may still unwrap.
-    super::check_use(&kek, &attrs, cx.now, op, wrap, bit)?;
-    Ok((kek, id))
+    super::check_use(&row, &attrs, cx.now, op, wrap, bit)?;
+    Ok(WrappingKey { id, row, kind })
 }
 
 /// A public key as PKCS#1 (RSA) or SubjectPublicKeyInfo (KMIP Key Format Type X.509).

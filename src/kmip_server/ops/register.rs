@@ -142,8 +142,9 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, mut req: register::Request) -> Result
 }
 
 /// A Key Block that arrived wrapped (KMIP 1.4 §2.1.5), unwrapped in the HSM by the managed
-/// AES key its Key Wrapping Data names (which needs the Unwrap Key usage): AES Key Wrap
-/// (RFC 3394), or with padding (RFC 5649) as its Block Cipher Mode says.
+/// key its Key Wrapping Data names (which needs the Unwrap Key usage): an AES key with AES
+/// Key Wrap (RFC 3394), or with padding (RFC 5649) as its Block Cipher Mode says, or an RSA
+/// private key with RSA-OAEP (its parameters the Key Wrapping Data's, SHA-1 by default).
 async fn unwrap_block(
     cx: &OpCtx<'_>,
     kb: &kmip::objects::KeyBlock,
@@ -153,25 +154,40 @@ async fn unwrap_block(
     if spec.method != WrappingMethod::ENCRYPT || spec.mac_or_signature {
         return Err(OpError::Unsupported("keys are unwrapped by the Encrypt wrapping method only"));
     }
-    let padded = match spec.parameters.as_ref().and_then(|p| p.block_cipher_mode) {
-        None => None,
-        Some(BlockCipherMode::NISTKEYWRAP) => Some(false),
-        Some(BlockCipherMode::AESKEYWRAPPADDING) => Some(true),
-        Some(_) => {
-            return Err(OpError::Unsupported("keys are unwrapped with AES Key Wrap (SP 800-38F)"))
+    let kek = super::get::wrapping_key(cx, spec.wrapping_key.clone(), false).await?;
+    let params = spec.parameters.clone().unwrap_or_default();
+    let wrapped = kb.material.clone();
+    let plain = match kek.kind {
+        super::get::Kek::Aes => {
+            let padded = match params.block_cipher_mode {
+                None => None,
+                Some(BlockCipherMode::NISTKEYWRAP) => Some(false),
+                Some(BlockCipherMode::AESKEYWRAPPADDING) => Some(true),
+                Some(_) => {
+                    return Err(OpError::Unsupported(
+                        "AES keys unwrap with AES Key Wrap (SP 800-38F)",
+                    ))
+                }
+            };
+            let sealed = kek
+                .row
+                .sealed_material
+                .clone()
+                .ok_or_else(|| OpError::Destroyed(kek.id.clone()))?;
+            let kek_id = kek.id.clone();
+            cx.state
+                .hsm
+                .run(move |hsm, s| {
+                    let kek = hsm.open_sealed(s, &sealed, kek_id.as_bytes())?;
+                    hsm.aes_key_unwrap(s, &kek, &wrapped, padded)
+                })
+                .await?
+        }
+        super::get::Kek::Rsa => {
+            let label = params.p_source.clone().unwrap_or_default();
+            super::crypt::oaep_decrypt(cx, &kek.id, &params, label, wrapped).await?
         }
     };
-    let (kek, kek_id) = super::get::wrapping_key(cx, spec.wrapping_key.clone(), false).await?;
-    let sealed = kek.sealed_material.clone().ok_or_else(|| OpError::Destroyed(kek_id.clone()))?;
-    let wrapped = kb.material.clone();
-    let plain = cx
-        .state
-        .hsm
-        .run(move |hsm, s| {
-            let kek = hsm.open_sealed(s, &sealed, kek_id.as_bytes())?;
-            hsm.aes_key_unwrap(s, &kek, &wrapped, padded)
-        })
-        .await?;
     Ok(kb.unwrapped(&plain)?)
 }
 
