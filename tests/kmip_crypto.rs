@@ -734,6 +734,41 @@ fn get_with_key_wrapping_matches_rfc_3394() {
         assert_eq!(item.result_reason, Some(ResultReason::CRYPTOGRAPHIC_FAILURE), "{item:?}");
     }
 
+    // Secret Data wraps and unwraps the same way.
+    let password = b"correct horse battery staple".to_vec();
+    let secret = |key_value: Ttlv| {
+        Ttlv::structure(
+            Tag::SECRET_DATA,
+            vec![
+                enumeration(Tag::SECRET_DATA_TYPE, SecretDataType::PASSWORD.0),
+                Ttlv::structure(
+                    Tag::KEY_BLOCK,
+                    vec![enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::OPAQUE.0), key_value],
+                ),
+            ],
+        )
+    };
+    let plain = Ttlv::structure(
+        Tag::KEY_VALUE,
+        vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(password.clone()))],
+    );
+    let stored = uid_of(&c.ok(
+        Operation::REGISTER,
+        vec![enumeration(Tag::OBJECT_TYPE, ObjectType::SECRET_DATA.0), secret(plain)],
+    ));
+    let r = c.ok(Operation::GET, vec![uid(&stored), wrapping_spec(&kek, None)]);
+    let block = r.find(Tag::SECRET_DATA).unwrap().find(Tag::KEY_BLOCK).unwrap();
+    assert!(block.find(Tag::KEY_WRAPPING_DATA).is_some());
+    assert!(matches!(block.find(Tag::KEY_VALUE).unwrap().value, Value::ByteString(_)));
+    let back = uid_of(&c.ok(
+        Operation::REGISTER,
+        vec![
+            enumeration(Tag::OBJECT_TYPE, ObjectType::SECRET_DATA.0),
+            r.find(Tag::SECRET_DATA).unwrap().clone(),
+        ],
+    ));
+    assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&back)])), password);
+
     // A key the client marks Sensitive (KMIP 2.1 §4.55) comes out only wrapped.
     let flag = |c: &mut Client, name: &str| {
         let r = c.ok(Operation::GET_ATTRIBUTES, vec![uid(&target)]);

@@ -319,6 +319,17 @@ pub enum ManagedObject {
 
 impl ManagedObject {
     /// The object's Key Block, for the objects that have one (keys and Secret Data).
+    pub fn key_block(&self) -> Option<&KeyBlock> {
+        match self {
+            ManagedObject::SymmetricKey(kb)
+            | ManagedObject::PublicKey(kb)
+            | ManagedObject::PrivateKey(kb)
+            | ManagedObject::SecretData { key_block: kb, .. } => Some(kb),
+            _ => None,
+        }
+    }
+
+    /// The object's Key Block, for the objects that have one (keys and Secret Data).
     pub fn key_block_mut(&mut self) -> Option<&mut KeyBlock> {
         match self {
             ManagedObject::SymmetricKey(kb)

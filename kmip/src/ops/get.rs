@@ -83,17 +83,19 @@ impl Request {
     }
 }
 
-/// Encodes a Get response for a Symmetric Key wrapped as KMIP 1.4 §2.1.5 says: with TTLV
-/// Encoding the Key Value is the Byte String `wrapped` (the wrapped TTLV Key Value); with
-/// No Encoding it stays a structure whose Key Material is `wrapped` (the wrapped bytes of
-/// the key alone). The Key Wrapping Data follows.
+/// Encodes the response payload of a Get whose key was wrapped (KMIP 1.4 §2.1.5): the
+/// object with its Key Block's Key Value replaced by the `wrapped` bytes (a Byte String,
+/// or with No Encoding the Key Material of a Key Value structure) and `wrapping_data`
+/// added. An object without a Key Block is encoded as it is.
 pub fn wrapped_response(
     uid: &str,
-    block: &crate::objects::KeyBlock,
+    object: &ManagedObject,
     wrapped: Vec<u8>,
     no_encoding: bool,
     wrapping_data: Ttlv,
 ) -> Vec<Ttlv> {
+    let mut payload = response(uid, object);
+    let Some(block) = object.key_block() else { return payload };
     let value = if no_encoding {
         Ttlv::structure(
             Tag::KEY_VALUE,
@@ -110,11 +112,12 @@ pub fn wrapped_response(
         kb.push(Ttlv::new(Tag::CRYPTOGRAPHIC_LENGTH, Value::Integer(l)));
     }
     kb.push(wrapping_data);
-    vec![
-        Ttlv::new(Tag::OBJECT_TYPE, Value::Enumeration(ObjectType::SYMMETRIC_KEY.0)),
-        super::uid_item(uid),
-        Ttlv::structure(Tag::SYMMETRIC_KEY, vec![Ttlv::structure(Tag::KEY_BLOCK, kb)]),
-    ]
+    if let Some(Value::Structure(items)) = payload.last_mut().map(|o| &mut o.value) {
+        for item in items.iter_mut().filter(|i| i.tag == Tag::KEY_BLOCK) {
+            *item = Ttlv::structure(Tag::KEY_BLOCK, kb.clone());
+        }
+    }
+    payload
 }
 
 /// Encodes the response payload: Object Type, Unique Identifier and the object.

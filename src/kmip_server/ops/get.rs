@@ -112,18 +112,18 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
     Ok(Outcome::new(get::response(&id, &object), Some(id)))
 }
 
-/// A symmetric key wrapped by another key the caller may use (KMIP 1.4 §2.1.6): an AES key
-/// (AES Key Wrap, in the HSM) or an RSA public key (RSA-OAEP, its parameters the
+/// A key or secret data wrapped by another key the caller may use (KMIP 1.4 §2.1.6): an
+/// AES key (AES Key Wrap, in the HSM) or an RSA public key (RSA-OAEP, its parameters the
 /// specification's, SHA-1 by default), over the TTLV-encoded Key Value or, with No
-/// Encoding, the bare key.
+/// Encoding, the bare key material.
 async fn wrapped(
     cx: &OpCtx<'_>,
     id: &str,
     object: ManagedObject,
     spec: get::WrappingSpecification,
 ) -> Result<Outcome, OpError> {
-    let ManagedObject::SymmetricKey(block) = object else {
-        return Err(OpError::Unsupported("only symmetric keys can be returned wrapped"));
+    let Some(block) = object.key_block() else {
+        return Err(OpError::Unsupported("only keys and secret data can be returned wrapped"));
     };
     if spec.method != WrappingMethod::ENCRYPT || spec.mac_or_signature {
         return Err(OpError::Unsupported("keys are wrapped by the Encrypt wrapping method only"));
@@ -172,7 +172,7 @@ async fn wrapped(
     };
     let no_encoding = spec.encoding == EncodingOption::NO_ENCODING;
     let payload =
-        get::wrapped_response(id, &block, wrapped, no_encoding, spec.wrapping_data(&kek.id));
+        get::wrapped_response(id, &object, wrapped, no_encoding, spec.wrapping_data(&kek.id));
     Ok(Outcome::new(payload, Some(id.to_owned())))
 }
 
