@@ -314,7 +314,8 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
 }
 
 /// Keeps stored states in line with Activation and Deactivation Dates every second, so
-/// Locate by State sees what Get would report; forgets expired shared ACME nonces every
+/// Locate by State sees what Get would report, and rotates keys whose Rotate Interval has
+/// passed; forgets expired shared ACME nonces every
 /// minute; on a shared store, loads intermediates other replicas created every 10 s.
 async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -334,6 +335,9 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
                 }
                 if let Err(e) = state.store.apply_due_dates(crate::util::now()).await {
                     tracing::warn!(error = %e, "applying activation/deactivation dates failed");
+                }
+                if let Err(e) = crate::kmip_server::rotation::rotate_due(&state).await {
+                    tracing::warn!(error = %e, "looking for keys due for rotation failed");
                 }
                 if ticks % 60 == 0 {
                     if let Err(e) = state.acme.purge_nonces().await {

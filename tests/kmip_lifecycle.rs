@@ -760,3 +760,73 @@ fn shutdown_answers_the_request_in_flight_and_closes_idle_connections() {
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     server.stop();
 }
+
+/// The attributes a 2.x Get Attributes returns for `id`, by tag.
+fn attributes_v2(c: &mut Client, id: &str) -> Ttlv {
+    c.ok(Operation::GET_ATTRIBUTES, vec![uid(id)]).find(Tag::ATTRIBUTES).unwrap().clone()
+}
+
+/// Automatic rotation (KMIP 2.1 §4.48–4.54): a key with Rotate Automatic and a Rotate
+/// Interval is re-keyed by the server once the interval has passed: the replacement takes
+/// the Name and the rotation settings, with Rotate Generation 1, a Rotate Date and Rotate
+/// Latest; the old key is linked to it, no longer Rotate Latest, and still readable. The
+/// Rotate attributes are KMIP 2.1's: a 1.4 client does not see them, and a client cannot
+/// set the server's.
+#[test]
+fn keys_rotate_automatically() {
+    let (_dir, server, _certs, mut c) = started("strongroom-rotation", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let mut attrs = key_attributes("rotating");
+    attrs.push(Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)));
+    attrs.push(Attribute::new(names::ROTATE_AUTOMATIC, Value::Boolean(true)));
+    attrs.push(Attribute::new(names::ROTATE_INTERVAL, Value::Interval(2)));
+    let old = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &attrs)));
+    let old_key = key_material(&c.ok(Operation::GET, vec![uid(&old)]));
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let new = loop {
+        let found = locate_by_name(&mut c, "rotating");
+        if found.len() == 1 && found[0] != old {
+            break found[0].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "not rotated: {found:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    // Stop the replacement rotating in its turn while it is looked at.
+    c.ok(
+        Operation::SET_ATTRIBUTE,
+        vec![
+            uid(&new),
+            Ttlv::structure(
+                Tag::NEW_ATTRIBUTE,
+                vec![Ttlv::new(Tag::ROTATE_AUTOMATIC, Value::Boolean(false))],
+            ),
+        ],
+    );
+    let a = attributes_v2(&mut c, &new);
+    assert_eq!(a.find(Tag::ROTATE_GENERATION).unwrap().value, Value::Integer(1), "{a:?}");
+    assert_eq!(a.find(Tag::ROTATE_LATEST).unwrap().value, Value::Boolean(true));
+    assert!(a.find(Tag::ROTATE_DATE).is_some());
+    assert_eq!(a.find(Tag::ROTATE_INTERVAL).unwrap().value, Value::Interval(2));
+    let old_attrs = attributes_v2(&mut c, &old);
+    assert_eq!(old_attrs.find(Tag::ROTATE_LATEST).unwrap().value, Value::Boolean(false));
+    assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&old)])), old_key);
+    assert_ne!(key_material(&c.ok(Operation::GET, vec![uid(&new)])), old_key);
+    assert_eq!(state_of(&mut c, &new), State::ACTIVE);
+
+    // 1.4 clients do not see KMIP 2.1's attributes.
+    c.version = ProtocolVersion::V1_4;
+    use kmip::enums::LinkType;
+    assert_eq!(links(&mut c, &old), vec![(LinkType::REPLACEMENT_OBJECT_LINK.0, new.clone())]);
+    let r = c.ok(Operation::GET_ATTRIBUTES, vec![uid(&new)]);
+    let seen: Vec<String> =
+        r.find_all(Tag::ATTRIBUTE).map(|a| Attribute::from_v1(a).unwrap().name).collect();
+    assert!(!seen.iter().any(|n| n.starts_with("Rotate")), "{seen:?}");
+    // The server's rotation attributes are not the client's to set.
+    let mut attrs = key_attributes("forged");
+    attrs.push(Attribute::new(names::ROTATE_GENERATION, Value::Integer(7)));
+    c.version = ProtocolVersion::V2_1;
+    let item = c.call(Operation::CREATE, create_payload(c.version, &attrs));
+    assert_eq!(item.result_reason, Some(ResultReason::ATTRIBUTE_READ_ONLY), "{item:?}");
+    server.stop();
+}

@@ -75,6 +75,20 @@ pub mod names {
     pub const PROTECTION_STORAGE_MASK: &str = "Protection Storage Mask";
     /// Usage Limits (KMIP 1.4 §3.21).
     pub const USAGE_LIMITS: &str = "Usage Limits";
+    /// KMIP 2.1 §4.48: the server re-keys the object when its Rotate Interval has passed.
+    pub const ROTATE_AUTOMATIC: &str = "Rotate Automatic";
+    /// KMIP 2.1 §4.49: when the object was made by rotating another (server-set).
+    pub const ROTATE_DATE: &str = "Rotate Date";
+    /// KMIP 2.1 §4.50: how many rotations made the object, from zero (server-set).
+    pub const ROTATE_GENERATION: &str = "Rotate Generation";
+    /// KMIP 2.1 §4.51: the age (since Initial Date) at which automatic rotation happens.
+    pub const ROTATE_INTERVAL: &str = "Rotate Interval";
+    /// KMIP 2.1 §4.52: whether the object is the newest of its rotations (server-set).
+    pub const ROTATE_LATEST: &str = "Rotate Latest";
+    /// KMIP 2.1 §4.53: names the set of objects rotated from one another.
+    pub const ROTATE_NAME: &str = "Rotate Name";
+    /// KMIP 2.1 §4.54: the Offset of an automatic rotation's Re-key.
+    pub const ROTATE_OFFSET: &str = "Rotate Offset";
 }
 
 /// One attribute in version-neutral form: its spec name (or `x-Name`/`y-Name` for custom
@@ -278,6 +292,14 @@ pub fn introduced_in(name: &str) -> ProtocolVersion {
         | names::ALWAYS_SENSITIVE
         | names::EXTRACTABLE
         | names::NEVER_EXTRACTABLE => ProtocolVersion::V1_4,
+        names::ROTATE_AUTOMATIC
+        | names::ROTATE_DATE
+        | names::ROTATE_GENERATION
+        | names::ROTATE_INTERVAL
+        | names::ROTATE_LATEST
+        | names::ROTATE_NAME
+        | names::ROTATE_OFFSET => ProtocolVersion::V2_1,
+        "NIST Key Type" => ProtocolVersion::V2_0,
         names::KEY_FORMAT_TYPE
         | names::SHORT_UNIQUE_IDENTIFIER
         | names::PROTECTION_STORAGE_MASK
@@ -328,6 +350,8 @@ mod tests {
         assert!(!visible_in(names::OPERATION_POLICY_NAME, ProtocolVersion::V2_1));
         assert!(!visible_in(names::KEY_FORMAT_TYPE, ProtocolVersion::V1_4));
         assert!(visible_in(names::KEY_FORMAT_TYPE, ProtocolVersion::V2_0));
+        assert!(!visible_in(names::ROTATE_INTERVAL, ProtocolVersion::V2_0));
+        assert!(visible_in(names::ROTATE_INTERVAL, ProtocolVersion::V2_1));
         assert!(!visible_in(names::SHORT_UNIQUE_IDENTIFIER, ProtocolVersion::V1_4));
         assert!(visible_in(names::PROTECTION_STORAGE_MASK, ProtocolVersion::V2_1));
         assert!(!visible_in("Certificate Subject CN", ProtocolVersion::V1_4));

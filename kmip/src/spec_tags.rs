@@ -720,6 +720,32 @@ impl Tag {
     pub const CONSTRAINTS: Tag = Tag(0x420168);
     /// KMIP tag `Constraint` (0x420169).
     pub const CONSTRAINT: Tag = Tag(0x420169);
+    /// KMIP tag `Rotate Interval` (0x42016A).
+    pub const ROTATE_INTERVAL: Tag = Tag(0x42016A);
+    /// KMIP tag `Rotate Automatic` (0x42016B).
+    pub const ROTATE_AUTOMATIC: Tag = Tag(0x42016B);
+    /// KMIP tag `Rotate Offset` (0x42016C).
+    pub const ROTATE_OFFSET: Tag = Tag(0x42016C);
+    /// KMIP tag `Rotate Date` (0x42016D).
+    pub const ROTATE_DATE: Tag = Tag(0x42016D);
+    /// KMIP tag `Rotate Generation` (0x42016E).
+    pub const ROTATE_GENERATION: Tag = Tag(0x42016E);
+    /// KMIP tag `Rotate Name` (0x42016F).
+    pub const ROTATE_NAME: Tag = Tag(0x42016F);
+    /// KMIP tag `Rotate Name Value` (0x420170).
+    pub const ROTATE_NAME_VALUE: Tag = Tag(0x420170);
+    /// KMIP tag `Rotate Name Type` (0x420171).
+    pub const ROTATE_NAME_TYPE: Tag = Tag(0x420171);
+    /// KMIP tag `Rotate Latest` (0x420172).
+    pub const ROTATE_LATEST: Tag = Tag(0x420172);
+    /// KMIP tag `Asynchronous Request` (0x420173).
+    pub const ASYNCHRONOUS_REQUEST: Tag = Tag(0x420173);
+    /// KMIP tag `Submission Date` (0x420174).
+    pub const SUBMISSION_DATE: Tag = Tag(0x420174);
+    /// KMIP tag `Processing Stage` (0x420175).
+    pub const PROCESSING_STAGE: Tag = Tag(0x420175);
+    /// KMIP tag `Asynchronous Correlation Values` (0x420176).
+    pub const ASYNCHRONOUS_CORRELATION_VALUES: Tag = Tag(0x420176);
 }
 
 /// Tag values and their specification names, sorted by value.
@@ -1082,4 +1108,17 @@ pub(crate) const TAG_NAMES: &[(u32, &str)] = &[
     (0x420167, "Object Types"),
     (0x420168, "Constraints"),
     (0x420169, "Constraint"),
+    (0x42016A, "Rotate Interval"),
+    (0x42016B, "Rotate Automatic"),
+    (0x42016C, "Rotate Offset"),
+    (0x42016D, "Rotate Date"),
+    (0x42016E, "Rotate Generation"),
+    (0x42016F, "Rotate Name"),
+    (0x420170, "Rotate Name Value"),
+    (0x420171, "Rotate Name Type"),
+    (0x420172, "Rotate Latest"),
+    (0x420173, "Asynchronous Request"),
+    (0x420174, "Submission Date"),
+    (0x420175, "Processing Stage"),
+    (0x420176, "Asynchronous Correlation Values"),
 ];

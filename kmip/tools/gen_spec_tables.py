@@ -22,6 +22,8 @@ def pairs(lines, value_re):
             continue
         # A value may carry a note, as in "00000006 (deprecated)".
         value = (mb.group(1).split() or [""])[0]
+        # The tags KMIP 2.1 added last are written with a 0x prefix ("0x42016A").
+        value = value[2:] if value[:2] in ("0x", "0X") else value
         # The text has a few non-breaking spaces turned into U+FFFD ("Compromise Date").
         name = " ".join(ma.group(1).replace("\ufffd", " ").replace("\u00a0", " ").split())
         if value_re.fullmatch(value) and not value_re.fullmatch(name):

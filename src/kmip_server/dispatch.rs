@@ -388,7 +388,7 @@ pub(crate) fn message_failure(
     response.to_ttlv()
 }
 
-async fn audit(
+pub(super) async fn audit(
     state: &AppState,
     principal: &Principal,
     operation: Operation,

@@ -5,6 +5,7 @@
 pub(crate) mod dispatch;
 pub(crate) mod error;
 pub(crate) mod ops;
+pub(crate) mod rotation;
 mod undo;
 
 use std::sync::Arc;

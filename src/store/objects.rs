@@ -137,6 +137,8 @@ pub(crate) struct Replacement<'a> {
     pub(crate) new_attributes: &'a [Attribute],
     pub(crate) old: &'a ObjectRow,
     pub(crate) old_link: &'a Attribute,
+    /// Attributes that take the place of the old object's of the same name.
+    pub(crate) old_replaced: &'a [Attribute],
 }
 
 impl Store {
@@ -335,6 +337,14 @@ impl Store {
                 .await?;
             let next = next_index(&mut tx, &old.id, &r.old_link.name).await?;
             insert_attributes(&mut tx, &[(old.id.as_str(), r.old_link, next)]).await?;
+            for a in r.old_replaced {
+                sqlx::query("DELETE FROM attributes WHERE object_id = $1 AND name = $2")
+                    .bind(&old.id)
+                    .bind(&a.name)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_attributes(&mut tx, &[(old.id.as_str(), a, 0)]).await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -504,6 +514,22 @@ impl Store {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    /// The live (not destroyed, not archived) symmetric keys with an attribute called
+    /// `name`: the candidates for automatic rotation (Rotate Automatic).
+    pub(crate) async fn symmetric_keys_with_attribute(
+        &self,
+        name: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT o.id FROM objects o WHERE o.object_type = 2 AND o.state IN (1, 2) \
+             AND o.archived = 0 AND o.id IN (SELECT object_id FROM attributes WHERE name = $1)",
+        )
+        .bind(name)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
     /// Moves objects whose Activation Date has passed to Active, and Active objects whose

@@ -252,15 +252,26 @@ async fn lifecycle_rekey_and_flags_on(store: &Store) {
     // Re-key moves the Name to the new key and links the old one to it.
     let link = Attribute::new("Link", Value::TextString("n".into()));
     let (n_row, n_attrs) = (row("n", "alice", 60), [name("tde/k")]);
-    let one =
-        super::Replacement { new: &n_row, new_attributes: &n_attrs, old: &old, old_link: &link };
+    let one = super::Replacement {
+        new: &n_row,
+        new_attributes: &n_attrs,
+        old: &old,
+        old_link: &link,
+        old_replaced: &[],
+    };
     store.rekey(&[one], 60).await.unwrap();
     assert!(store.attributes("p").await.unwrap().iter().all(|a| a.name != names::NAME));
     assert_eq!(store.key_names_with_prefix("tde/").await.unwrap(), vec!["tde/k"]);
     assert!(store.key_names_with_prefix("tdx/").await.unwrap().is_empty());
     // The old row is stale now.
     let m_row = row("m", "alice", 61);
-    let stale = super::Replacement { new: &m_row, new_attributes: &[], old: &old, old_link: &link };
+    let stale = super::Replacement {
+        new: &m_row,
+        new_attributes: &[],
+        old: &old,
+        old_link: &link,
+        old_replaced: &[],
+    };
     let again = store.rekey(&[stale], 61).await;
     assert!(matches!(again, Err(super::StoreError::Conflict(_))));
 

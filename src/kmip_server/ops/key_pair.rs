@@ -200,12 +200,14 @@ pub(crate) async fn rekey(
             new_attributes: &pair.private_attrs,
             old: &old_private,
             old_link: &to_private,
+            old_replaced: &[],
         },
         Replacement {
             new: &pair.public,
             new_attributes: &pair.public_attrs,
             old: &old_public,
             old_link: &to_public,
+            old_replaced: &[],
         },
     ];
     if let Err(e) = cx.state.store.rekey(&replaced, cx.now).await {

@@ -363,6 +363,9 @@ pub(crate) fn is_server_managed(name: &str) -> bool {
                 | names::LEASE_TIME
                 | names::SHORT_UNIQUE_IDENTIFIER
                 | names::PROTECTION_STORAGE_MASK
+                | names::ROTATE_DATE
+                | names::ROTATE_GENERATION
+                | names::ROTATE_LATEST
                 | "Certificate Type"
                 | "Certificate Length"
         )

@@ -34,7 +34,17 @@ pub(crate) fn replacement_attributes(
     let mut attrs: Vec<Attribute> = stored
         .into_iter()
         // What the server sets anew for the replacement.
-        .filter(|a| !matches!(a.name.as_str(), names::DIGEST | names::ALWAYS_SENSITIVE | "Link"))
+        .filter(|a| {
+            !matches!(
+                a.name.as_str(),
+                names::DIGEST
+                    | names::ALWAYS_SENSITIVE
+                    | "Link"
+                    | names::ROTATE_DATE
+                    | names::ROTATE_GENERATION
+                    | names::ROTATE_LATEST
+            )
+        })
         .filter(|a| !requested.iter().any(|r| r.name == a.name))
         .map(|a| Attribute { index: None, ..a })
         .map(fresh_usage_limits)
@@ -81,6 +91,26 @@ fn replacement_dates(
     attrs
 }
 
+/// For a key that takes part in rotation (any Rotate attribute, KMIP 2.1 §4.48–4.54):
+/// the replacement's Rotate Generation (one more than the old key's), Rotate Date and
+/// Rotate Latest (True), and the old key's Rotate Latest (False). Other keys get none, so
+/// a plain Re-key's replacement carries no attributes its client did not ask for.
+fn rotation_attributes(old: &[Attribute], now: i64) -> Option<(Vec<Attribute>, Attribute)> {
+    if !old.iter().any(|a| a.name.starts_with("Rotate ")) {
+        return None;
+    }
+    let generation = match kmip::attributes::find(old, names::ROTATE_GENERATION) {
+        Some(Attribute { value: Value::Integer(g), .. }) => *g,
+        _ => 0,
+    };
+    let new = vec![
+        Attribute::new(names::ROTATE_GENERATION, Value::Integer(generation.saturating_add(1))),
+        Attribute::new(names::ROTATE_DATE, Value::DateTime(now)),
+        Attribute::new(names::ROTATE_LATEST, Value::Boolean(true)),
+    ];
+    Some((new, Attribute::new(names::ROTATE_LATEST, Value::Boolean(false))))
+}
+
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcome, OpError> {
     let old_id = cx.target(req.unique_identifier)?;
     let old = cx.load(&old_id).await?;
@@ -92,19 +122,28 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcom
         return Err(OpError::Destroyed(old_id));
     }
     let stored = cx.state.store.attributes(&old_id).await?;
+    let rotation = rotation_attributes(&stored, cx.now);
     let attrs = replacement_attributes(cx, &old, stored, req.attributes, req.offset);
     let kind = super::create::secret_kind(&attrs)?;
     let (row, mut attributes) = super::register::new_object(cx, ObjectType::SYMMETRIC_KEY, attrs)?;
     super::create::generated_here(cx, &mut attributes);
     attributes.push(link(LinkType::REPLACED_OBJECT_LINK, &old_id));
+    let (new_rotation, old_rotation) = rotation.unzip();
+    attributes.extend(new_rotation.unwrap_or_default());
+    let old_replaced: Vec<Attribute> = old_rotation.into_iter().collect();
     let aad = row.id.clone();
     let sealed =
         cx.state.hsm.run(move |hsm, s| hsm.generate_sealed_secret(s, kind, aad.as_bytes())).await?;
     let (row, attributes) = super::register::prepare(row, sealed, None, attributes);
     let new_id = row.id.clone();
     let replacement = link(LinkType::REPLACEMENT_OBJECT_LINK, &new_id);
-    let replaced =
-        Replacement { new: &row, new_attributes: &attributes, old: &old, old_link: &replacement };
+    let replaced = Replacement {
+        new: &row,
+        new_attributes: &attributes,
+        old: &old,
+        old_link: &replacement,
+        old_replaced: &old_replaced,
+    };
     cx.state.store.rekey(&[replaced], cx.now).await?;
     Ok(Outcome::new(rekey::response(&new_id), Some(new_id)))
 }

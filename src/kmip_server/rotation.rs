@@ -1,0 +1,133 @@
+//! Automatic rotation (KMIP 2.1 §4.48–4.54): a symmetric key with Rotate Automatic set to
+//! True and a Rotate Interval is re-keyed by the server once that long has passed since its
+//! Initial Date, with its Rotate Offset as the Re-key's Offset. The replacement copies the
+//! rotation attributes, so it rotates in its turn; the old key stays usable as a Re-key
+//! leaves it. The server acts as the key's owner, and each rotation is audited.
+
+use kmip::attributes::{find, names, Attribute};
+use kmip::enums::{LinkType, Operation, State};
+use kmip::{Tag, Value};
+
+use crate::app::AppState;
+use crate::authz::Principal;
+use crate::kmip_server::ops::{effective_state, rekey, OpCtx};
+use crate::store::ObjectRow;
+
+/// Re-keys every key whose rotation is due; returns how many were rotated.
+pub(crate) async fn rotate_due(state: &AppState) -> Result<usize, crate::store::StoreError> {
+    let mut rotated = 0;
+    for id in state.store.symmetric_keys_with_attribute(names::ROTATE_AUTOMATIC).await? {
+        let now = crate::util::now();
+        let Some((row, attrs)) = state.store.object_with_attributes(&id).await? else { continue };
+        let Some(offset) = due(&row, &attrs, now) else { continue };
+        let owner = Principal::named(&row.owner);
+        let cx = OpCtx {
+            state,
+            principal: &owner,
+            version: kmip::ProtocolVersion::V2_1,
+            now,
+            placeholder: None,
+            operation: Operation::RE_KEY,
+            policy_authorised: false,
+            import: None,
+        };
+        let req = kmip::ops::rekey::Request {
+            unique_identifier: Some(id.clone()),
+            offset,
+            attributes: Vec::new(),
+        };
+        let detail = "automatic rotation (Rotate Interval reached)".to_owned();
+        match rekey::handle(&cx, req).await {
+            Ok(outcome) => {
+                rotated += 1;
+                tracing::info!(old = %id, new = ?outcome.object_id, "key rotated automatically");
+                let new = outcome.object_id;
+                super::dispatch::audit(state, &owner, Operation::RE_KEY, new, "ok", Some(detail))
+                    .await;
+            }
+            Err(e) => {
+                tracing::warn!(key = %id, error = %e, "automatic rotation failed");
+                let why = Some(format!("{detail}: {e}"));
+                super::dispatch::audit(state, &owner, Operation::RE_KEY, Some(id), "failed", why)
+                    .await;
+            }
+        }
+    }
+    Ok(rotated)
+}
+
+/// When the key is due for rotation at `now`: the Offset its Re-key takes (Rotate Offset).
+/// Due means Rotate Automatic is True, Rotate Interval is set and has passed since the
+/// Initial Date, the key is Active, and it has not been replaced already.
+fn due(row: &ObjectRow, attrs: &[Attribute], now: i64) -> Option<Option<u32>> {
+    let value = |name| find(attrs, name).map(|a| &a.value);
+    if value(names::ROTATE_AUTOMATIC) != Some(&Value::Boolean(true)) {
+        return None;
+    }
+    let Some(Value::Interval(interval)) = value(names::ROTATE_INTERVAL) else { return None };
+    let replaced = attrs.iter().filter(|a| a.name == "Link").any(|a| {
+        let link = kmip::Ttlv::new(Tag::LINK, a.value.clone());
+        link.find(Tag::LINK_TYPE).and_then(|t| t.as_enum().ok())
+            == Some(LinkType::REPLACEMENT_OBJECT_LINK.0)
+    });
+    let ripe = *interval > 0 && row.initial_date.saturating_add(i64::from(*interval)) <= now;
+    if replaced || !ripe || effective_state(row, now) != State::ACTIVE {
+        return None;
+    }
+    Some(match value(names::ROTATE_OFFSET) {
+        Some(Value::Interval(o)) => Some(*o),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(initial: i64) -> ObjectRow {
+        ObjectRow {
+            id: "k".into(),
+            object_type: 2,
+            owner: "alice".into(),
+            state: i64::from(State::ACTIVE.0),
+            sub_type: None,
+            key_format: None,
+            sealed_material: None,
+            kek_label: None,
+            public_material: None,
+            initial_date: initial,
+            activation_date: Some(initial),
+            deactivation_date: None,
+            destroy_date: None,
+            compromise_date: None,
+            compromise_occurrence_date: None,
+            revocation_reason: None,
+            revocation_message: None,
+            last_change_date: initial,
+            archived: false,
+            fresh: true,
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn due_when_the_interval_has_passed_on_an_active_unreplaced_key() {
+        let mut attrs = vec![
+            Attribute::new(names::ROTATE_AUTOMATIC, Value::Boolean(true)),
+            Attribute::new(names::ROTATE_INTERVAL, Value::Interval(60)),
+        ];
+        assert_eq!(due(&key(1000), &attrs, 1059), None, "not yet");
+        assert_eq!(due(&key(1000), &attrs, 1060), Some(None));
+        attrs.push(Attribute::new(names::ROTATE_OFFSET, Value::Interval(5)));
+        assert_eq!(due(&key(1000), &attrs, 1060), Some(Some(5)));
+        let mut pre_active = key(1000);
+        pre_active.state = i64::from(State::PRE_ACTIVE.0);
+        pre_active.activation_date = None;
+        assert_eq!(due(&pre_active, &attrs, 2000), None, "only Active keys");
+        attrs.push(rekey::link(LinkType::REPLACEMENT_OBJECT_LINK, "n"));
+        assert_eq!(due(&key(1000), &attrs, 2000), None, "already replaced");
+        attrs[0].value = Value::Boolean(false);
+        attrs.pop();
+        assert_eq!(due(&key(1000), &attrs, 2000), None, "Rotate Automatic False");
+    }
+}
