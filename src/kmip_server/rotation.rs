@@ -16,7 +16,7 @@ use crate::store::ObjectRow;
 /// Re-keys every key whose rotation is due; returns how many were rotated.
 pub(crate) async fn rotate_due(state: &AppState) -> Result<usize, crate::store::StoreError> {
     let mut rotated = 0;
-    for id in state.store.symmetric_keys_with_attribute(names::ROTATE_AUTOMATIC).await? {
+    for id in state.store.keys_due_for_rotation(crate::util::now()).await? {
         let now = crate::util::now();
         let Some((row, attrs)) = state.store.object_with_attributes(&id).await? else { continue };
         let Some(offset) = due(&row, &attrs, now) else { continue };
@@ -58,7 +58,8 @@ pub(crate) async fn rotate_due(state: &AppState) -> Result<usize, crate::store::
 
 /// When the key is due for rotation at `now`: the Offset its Re-key takes (Rotate Offset).
 /// Due means Rotate Automatic is True, Rotate Interval is set and has passed since the
-/// Initial Date, the key is Active, and it has not been replaced already.
+/// Initial Date, the key is Active, and it has not been replaced already (checked again
+/// on the object itself after the store's selection).
 fn due(row: &ObjectRow, attrs: &[Attribute], now: i64) -> Option<Option<u32>> {
     let value = |name| find(attrs, name).map(|a| &a.value);
     if value(names::ROTATE_AUTOMATIC) != Some(&Value::Boolean(true)) {

@@ -516,17 +516,21 @@ impl Store {
         Ok(())
     }
 
-    /// The live (not destroyed, not archived) symmetric keys with an attribute called
-    /// `name`: the candidates for automatic rotation (Rotate Automatic).
-    pub(crate) async fn symmetric_keys_with_attribute(
-        &self,
-        name: &str,
-    ) -> Result<Vec<String>, StoreError> {
+    /// The Active symmetric keys due for automatic rotation at `now` (KMIP 2.1 §4.48–4.51):
+    /// Rotate Automatic True, a Rotate Interval that has passed since the Initial Date, and
+    /// not rotated already (no Rotate Latest False).
+    pub(crate) async fn keys_due_for_rotation(&self, now: i64) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT o.id FROM objects o WHERE o.object_type = 2 AND o.state IN (1, 2) \
-             AND o.archived = 0 AND o.id IN (SELECT object_id FROM attributes WHERE name = $1)",
+            "SELECT o.id FROM objects o \
+             JOIN attributes auto ON auto.object_id = o.id AND auto.name = 'Rotate Automatic' \
+             JOIN attributes iv ON iv.object_id = o.id AND iv.name = 'Rotate Interval' \
+             WHERE o.object_type = 2 AND o.state = 2 AND o.archived = 0 \
+             AND auto.match_key = 'true' AND CAST(iv.match_key AS BIGINT) > 0 \
+             AND o.initial_date + CAST(iv.match_key AS BIGINT) <= $1 \
+             AND NOT EXISTS (SELECT 1 FROM attributes l WHERE l.object_id = o.id \
+             AND l.name = 'Rotate Latest' AND l.match_key = 'false')",
         )
-        .bind(name)
+        .bind(now)
         .fetch_all(&self.read)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())

@@ -633,3 +633,54 @@ async fn usage_limits_draws_and_derived_objects_on(store: &Store) {
         assert_eq!(links.iter().filter(|a| a.name == "Link").count(), 1, "{base}");
     }
 }
+
+#[tokio::test]
+async fn keys_due_for_rotation() {
+    on_both!(keys_due_for_rotation_on);
+}
+
+async fn keys_due_for_rotation_on(store: &Store) {
+    let rotating = |interval: u32, automatic: bool| {
+        [
+            Attribute::new(names::ROTATE_AUTOMATIC, Value::Boolean(automatic)),
+            Attribute::new(names::ROTATE_INTERVAL, Value::Interval(interval)),
+        ]
+    };
+    let active = |id: &str| {
+        let mut r = row(id, "alice", 100);
+        r.state = 2;
+        r
+    };
+    for (id, attrs) in
+        [("due", rotating(50, true)), ("later", rotating(80, true)), ("off", rotating(10, false))]
+    {
+        store.insert_object(NewObject { row: active(id), attributes: &attrs }).await.unwrap();
+    }
+    // Pre-Active keys wait.
+    store
+        .insert_object(NewObject {
+            row: row("pending", "alice", 100),
+            attributes: &rotating(10, true),
+        })
+        .await
+        .unwrap();
+    assert!(store.keys_due_for_rotation(149).await.unwrap().is_empty());
+    assert_eq!(store.keys_due_for_rotation(150).await.unwrap(), vec!["due"]);
+    let mut both = store.keys_due_for_rotation(180).await.unwrap();
+    both.sort();
+    assert_eq!(both, vec!["due", "later"]);
+    // Once rotated (Rotate Latest False), a key is not due again.
+    let old = store.object("due").await.unwrap().unwrap();
+    let link = Attribute::new("Link", Value::TextString("new".into()));
+    let not_latest = [Attribute::new(names::ROTATE_LATEST, Value::Boolean(false))];
+    let new_row = row("new", "alice", 150);
+    let replaced = super::Replacement {
+        new: &new_row,
+        new_attributes: &[],
+        old: &old,
+        old_link: &link,
+        old_replaced: &not_latest,
+    };
+    store.rekey(&[replaced], 150).await.unwrap();
+    assert_eq!(store.keys_due_for_rotation(180).await.unwrap(), vec!["later"]);
+}
