@@ -320,6 +320,7 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
 async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut ticks = 0u64;
+    let mut rotation_failures = std::collections::HashMap::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -336,7 +337,9 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
                 if let Err(e) = state.store.apply_due_dates(crate::util::now()).await {
                     tracing::warn!(error = %e, "applying activation/deactivation dates failed");
                 }
-                if let Err(e) = crate::kmip_server::rotation::rotate_due(&state).await {
+                if let Err(e) =
+                    crate::kmip_server::rotation::rotate_due(&state, &mut rotation_failures).await
+                {
                     tracing::warn!(error = %e, "looking for keys due for rotation failed");
                 }
                 if ticks % 60 == 0 {

@@ -1331,3 +1331,92 @@ fn rsa_oaep_key_wrapping_both_ways() {
     assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
     server.stop();
 }
+
+/// Automatic rotation of a key pair (KMIP 2.1 §4.48–4.54): a private key with Rotate
+/// Automatic and a Rotate Interval is re-keyed as a pair by the server once the interval
+/// has passed; the new private key takes the Name, counts Rotate Generation 1, has a new
+/// public half, and signs in the HSM for OpenSSL to verify with that public key.
+#[test]
+fn key_pairs_rotate_automatically() {
+    let (dir, server, _certs, mut c) = started("strongroom-pair-rotation", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let name = Attribute::new(
+        names::NAME,
+        Value::Structure(vec![
+            Ttlv::new(Tag::NAME_VALUE, Value::TextString("rotating-pair".into())),
+            Ttlv::new(Tag::NAME_TYPE, Value::Enumeration(1)),
+        ]),
+    );
+    let common = [
+        Attribute::new(
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(CryptographicAlgorithm::EC.0),
+        ),
+        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+        Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
+    ];
+    let private = [
+        Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::SIGN)),
+        Attribute::new(names::ROTATE_AUTOMATIC, Value::Boolean(true)),
+        Attribute::new(names::ROTATE_INTERVAL, Value::Interval(2)),
+        name.clone(),
+    ];
+    let public =
+        [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::VERIFY))];
+    let part = |tag, attrs: &[Attribute]| {
+        Ttlv::structure(
+            tag,
+            write_attributes(attrs, ProtocolVersion::V2_1).remove(0).children().to_vec(),
+        )
+    };
+    let r = c.ok(
+        Operation::CREATE_KEY_PAIR,
+        vec![
+            part(Tag::COMMON_ATTRIBUTES, &common),
+            part(Tag::PRIVATE_KEY_ATTRIBUTES, &private),
+            part(Tag::PUBLIC_KEY_ATTRIBUTES, &public),
+        ],
+    );
+    let old = r.find(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER).unwrap().as_text().unwrap().to_owned();
+    let locate = write_attributes(&[name], ProtocolVersion::V2_1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let new = loop {
+        let r = c.ok(Operation::LOCATE, locate.clone());
+        let found: Vec<String> =
+            r.find_all(Tag::UNIQUE_IDENTIFIER).map(|t| t.as_text().unwrap().to_owned()).collect();
+        if found.len() == 1 && found[0] != old {
+            break found[0].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "not rotated: {found:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    c.ok(
+        Operation::SET_ATTRIBUTE,
+        vec![
+            uid(&new),
+            Ttlv::structure(
+                Tag::NEW_ATTRIBUTE,
+                vec![Ttlv::new(Tag::ROTATE_AUTOMATIC, Value::Boolean(false))],
+            ),
+        ],
+    );
+    let attrs = c.ok(Operation::GET_ATTRIBUTES, vec![uid(&new)]);
+    let attrs = attrs.find(Tag::ATTRIBUTES).unwrap();
+    assert_eq!(attrs.find(Tag::ROTATE_GENERATION).unwrap().value, Value::Integer(1));
+    let public = attrs
+        .find_all(Tag::LINK)
+        .find(|l| {
+            l.find(Tag::LINK_TYPE).unwrap().as_enum().unwrap()
+                == kmip::enums::LinkType::PUBLIC_KEY_LINK.0
+        })
+        .and_then(|l| l.find(Tag::LINKED_OBJECT_IDENTIFIER))
+        .unwrap()
+        .as_text()
+        .unwrap()
+        .to_owned();
+    let spki = public_spki(&mut c, &public);
+    let data = b"signed after an automatic rotation";
+    let signature = sign(&mut c, &new, &[], data);
+    assert!(openssl_verifies(&dir, &spki, "-sha256", &[], data, &signature));
+    server.stop();
+}

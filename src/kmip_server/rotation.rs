@@ -1,60 +1,91 @@
-//! Automatic rotation (KMIP 2.1 §4.48–4.54): a symmetric key with Rotate Automatic set to
-//! True and a Rotate Interval is re-keyed by the server once that long has passed since its
-//! Initial Date, with its Rotate Offset as the Re-key's Offset. The replacement copies the
+//! Automatic rotation (KMIP 2.1 §4.48–4.54): a symmetric key or a key pair's private key
+//! with Rotate Automatic set to True and a Rotate Interval is re-keyed by the server once
+//! that long has passed since its Initial Date, with its Rotate Offset as the Offset. The replacement copies the
 //! rotation attributes, so it rotates in its turn; the old key stays usable as a Re-key
 //! leaves it. The server acts as the key's owner, and each rotation is audited.
 
+use std::collections::HashMap;
+
 use kmip::attributes::{find, names, Attribute};
-use kmip::enums::{LinkType, Operation, State};
+use kmip::enums::{LinkType, ObjectType, Operation, State};
 use kmip::{Tag, Value};
 
 use crate::app::AppState;
 use crate::authz::Principal;
-use crate::kmip_server::ops::{effective_state, rekey, OpCtx};
+use crate::kmip_server::ops::{effective_state, key_pair, rekey, OpCtx};
 use crate::store::ObjectRow;
 
-/// Re-keys every key whose rotation is due; returns how many were rotated.
-pub(crate) async fn rotate_due(state: &AppState) -> Result<usize, crate::store::StoreError> {
-    // Without the HSM every Re-key would fail: wait for it rather than audit a failure a
-    // second for each key.
+/// How long a key whose rotation failed waits before it is tried again.
+const RETRY_AFTER: i64 = 300;
+
+/// Re-keys every key whose rotation is due (Re-key for symmetric keys, Re-key Key Pair
+/// for private keys); returns how many were rotated. `failed` holds, across calls, when
+/// each key that failed may be tried again, so a key that cannot rotate is not retried
+/// (and audited) every second.
+pub(crate) async fn rotate_due(
+    state: &AppState,
+    failed: &mut HashMap<String, i64>,
+) -> Result<usize, crate::store::StoreError> {
+    // Without the HSM every Re-key would fail: wait for it.
     if !state.hsm.is_up() {
         return Ok(0);
     }
+    let now = crate::util::now();
+    failed.retain(|_, retry| *retry > now);
     let mut rotated = 0;
-    for id in state.store.keys_due_for_rotation(crate::util::now()).await? {
+    for id in state.store.keys_due_for_rotation(now).await? {
+        if failed.contains_key(&id) {
+            continue;
+        }
         let now = crate::util::now();
         let Some((row, attrs)) = state.store.object_with_attributes(&id).await? else { continue };
         let Some(offset) = due(&row, &attrs, now) else { continue };
         let owner = Principal::named(&row.owner);
+        let pair = row.object_type == i64::from(ObjectType::PRIVATE_KEY.0);
+        let operation = if pair { Operation::RE_KEY_KEY_PAIR } else { Operation::RE_KEY };
         let cx = OpCtx {
             state,
             principal: &owner,
             version: kmip::ProtocolVersion::V2_1,
             now,
             placeholder: None,
-            operation: Operation::RE_KEY,
+            operation,
             policy_authorised: false,
             import: None,
         };
-        let req = kmip::ops::rekey::Request {
-            unique_identifier: Some(id.clone()),
-            offset,
-            attributes: Vec::new(),
+        let result = if pair {
+            let req = kmip::ops::rekey_key_pair::Request {
+                private_key_unique_identifier: Some(id.clone()),
+                offset,
+                keys: kmip::ops::create_key_pair::Request {
+                    common: Vec::new(),
+                    private: Vec::new(),
+                    public: Vec::new(),
+                },
+            };
+            key_pair::rekey(&cx, req).await
+        } else {
+            let req = kmip::ops::rekey::Request {
+                unique_identifier: Some(id.clone()),
+                offset,
+                attributes: Vec::new(),
+            };
+            rekey::handle(&cx, req).await
         };
         let detail = "automatic rotation (Rotate Interval reached)".to_owned();
-        match rekey::handle(&cx, req).await {
+        match result {
             Ok(outcome) => {
                 rotated += 1;
                 tracing::info!(old = %id, new = ?outcome.object_id, "key rotated automatically");
                 let new = outcome.object_id;
-                super::dispatch::audit(state, &owner, Operation::RE_KEY, new, "ok", Some(detail))
-                    .await;
+                super::dispatch::audit(state, &owner, operation, new, "ok", Some(detail)).await;
             }
             Err(e) => {
                 tracing::warn!(key = %id, error = %e, "automatic rotation failed");
                 let why = Some(format!("{detail}: {e}"));
-                super::dispatch::audit(state, &owner, Operation::RE_KEY, Some(id), "failed", why)
+                super::dispatch::audit(state, &owner, operation, Some(id.clone()), "failed", why)
                     .await;
+                failed.insert(id, now + RETRY_AFTER);
             }
         }
     }

@@ -173,6 +173,8 @@ pub(crate) async fn rekey(
         .ok_or(OpError::Invalid("the private key has no Public Key Link"))?;
     let old_public = cx.load(&old_public_id).await?;
     let public_stored = cx.state.store.attributes(&old_public_id).await?;
+    let private_rotation = super::rekey::rotation_attributes(&private_stored, cx.now);
+    let public_rotation = super::rekey::rotation_attributes(&public_stored, cx.now);
     let keys = req.keys;
     let requested = |own: &[Attribute]| keys.common.iter().chain(own).cloned().collect();
     let private_attrs = super::rekey::replacement_attributes(
@@ -192,6 +194,12 @@ pub(crate) async fn rekey(
     let mut pair = generate(cx, private_attrs, public_attrs).await?;
     pair.private_attrs.push(super::rekey::link(LinkType::REPLACED_OBJECT_LINK, &old_private_id));
     pair.public_attrs.push(super::rekey::link(LinkType::REPLACED_OBJECT_LINK, &old_public_id));
+    let (new_private, old_private_rotation) = private_rotation.unzip();
+    let (new_public, old_public_rotation) = public_rotation.unzip();
+    pair.private_attrs.extend(new_private.unwrap_or_default());
+    pair.public_attrs.extend(new_public.unwrap_or_default());
+    let old_private_replaced: Vec<Attribute> = old_private_rotation.into_iter().collect();
+    let old_public_replaced: Vec<Attribute> = old_public_rotation.into_iter().collect();
     let to_private = super::rekey::link(LinkType::REPLACEMENT_OBJECT_LINK, &pair.private.id);
     let to_public = super::rekey::link(LinkType::REPLACEMENT_OBJECT_LINK, &pair.public.id);
     let replaced = [
@@ -200,14 +208,14 @@ pub(crate) async fn rekey(
             new_attributes: &pair.private_attrs,
             old: &old_private,
             old_link: &to_private,
-            old_replaced: &[],
+            old_replaced: &old_private_replaced,
         },
         Replacement {
             new: &pair.public,
             new_attributes: &pair.public_attrs,
             old: &old_public,
             old_link: &to_public,
-            old_replaced: &[],
+            old_replaced: &old_public_replaced,
         },
     ];
     if let Err(e) = cx.state.store.rekey(&replaced, cx.now).await {

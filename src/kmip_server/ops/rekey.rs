@@ -95,7 +95,10 @@ fn replacement_dates(
 /// the replacement's Rotate Generation (one more than the old key's), Rotate Date and
 /// Rotate Latest (True), and the old key's Rotate Latest (False). Other keys get none, so
 /// a plain Re-key's replacement carries no attributes its client did not ask for.
-fn rotation_attributes(old: &[Attribute], now: i64) -> Option<(Vec<Attribute>, Attribute)> {
+pub(crate) fn rotation_attributes(
+    old: &[Attribute],
+    now: i64,
+) -> Option<(Vec<Attribute>, Attribute)> {
     if !old.iter().any(|a| a.name.starts_with("Rotate ")) {
         return None;
     }
