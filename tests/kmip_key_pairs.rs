@@ -1340,13 +1340,7 @@ fn rsa_oaep_key_wrapping_both_ways() {
 fn key_pairs_rotate_automatically() {
     let (dir, server, _certs, mut c) = started("strongroom-pair-rotation", "alice");
     c.version = ProtocolVersion::V2_1;
-    let name = Attribute::new(
-        names::NAME,
-        Value::Structure(vec![
-            Ttlv::new(Tag::NAME_VALUE, Value::TextString("rotating-pair".into())),
-            Ttlv::new(Tag::NAME_TYPE, Value::Enumeration(1)),
-        ]),
-    );
+    let name = Attribute::new(names::NAME, name_value("rotating-pair"));
     let common = [
         Attribute::new(
             names::CRYPTOGRAPHIC_ALGORITHM,
@@ -1359,7 +1353,7 @@ fn key_pairs_rotate_automatically() {
         Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::SIGN)),
         Attribute::new(names::ROTATE_AUTOMATIC, Value::Boolean(true)),
         Attribute::new(names::ROTATE_INTERVAL, Value::Interval(2)),
-        name.clone(),
+        name,
     ];
     let public =
         [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::VERIFY))];
@@ -1378,28 +1372,7 @@ fn key_pairs_rotate_automatically() {
         ],
     );
     let old = r.find(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER).unwrap().as_text().unwrap().to_owned();
-    let locate = write_attributes(&[name], ProtocolVersion::V2_1);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let new = loop {
-        let r = c.ok(Operation::LOCATE, locate.clone());
-        let found: Vec<String> =
-            r.find_all(Tag::UNIQUE_IDENTIFIER).map(|t| t.as_text().unwrap().to_owned()).collect();
-        if found.len() == 1 && found[0] != old {
-            break found[0].clone();
-        }
-        assert!(std::time::Instant::now() < deadline, "not rotated: {found:?}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
-    c.ok(
-        Operation::SET_ATTRIBUTE,
-        vec![
-            uid(&new),
-            Ttlv::structure(
-                Tag::NEW_ATTRIBUTE,
-                vec![Ttlv::new(Tag::ROTATE_AUTOMATIC, Value::Boolean(false))],
-            ),
-        ],
-    );
+    let new = rotated(&mut c, "rotating-pair", &old);
     let attrs = c.ok(Operation::GET_ATTRIBUTES, vec![uid(&new)]);
     let attrs = attrs.find(Tag::ATTRIBUTES).unwrap();
     assert_eq!(attrs.find(Tag::ROTATE_GENERATION).unwrap().value, Value::Integer(1));

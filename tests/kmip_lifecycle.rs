@@ -783,26 +783,7 @@ fn keys_rotate_automatically() {
     let old = uid_of(&c.ok(Operation::CREATE, create_payload(c.version, &attrs)));
     let old_key = key_material(&c.ok(Operation::GET, vec![uid(&old)]));
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let new = loop {
-        let found = locate_by_name(&mut c, "rotating");
-        if found.len() == 1 && found[0] != old {
-            break found[0].clone();
-        }
-        assert!(std::time::Instant::now() < deadline, "not rotated: {found:?}");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
-    // Stop the replacement rotating in its turn while it is looked at.
-    c.ok(
-        Operation::SET_ATTRIBUTE,
-        vec![
-            uid(&new),
-            Ttlv::structure(
-                Tag::NEW_ATTRIBUTE,
-                vec![Ttlv::new(Tag::ROTATE_AUTOMATIC, Value::Boolean(false))],
-            ),
-        ],
-    );
+    let new = rotated(&mut c, "rotating", &old);
     let a = attributes_v2(&mut c, &new);
     assert_eq!(a.find(Tag::ROTATE_GENERATION).unwrap().value, Value::Integer(1), "{a:?}");
     assert_eq!(a.find(Tag::ROTATE_LATEST).unwrap().value, Value::Boolean(true));

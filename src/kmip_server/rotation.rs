@@ -122,29 +122,10 @@ mod tests {
     use super::*;
 
     fn key(initial: i64) -> ObjectRow {
-        ObjectRow {
-            id: "k".into(),
-            object_type: 2,
-            owner: "alice".into(),
-            state: i64::from(State::ACTIVE.0),
-            sub_type: None,
-            key_format: None,
-            sealed_material: None,
-            kek_label: None,
-            public_material: None,
-            initial_date: initial,
-            activation_date: Some(initial),
-            deactivation_date: None,
-            destroy_date: None,
-            compromise_date: None,
-            compromise_occurrence_date: None,
-            revocation_reason: None,
-            revocation_message: None,
-            last_change_date: initial,
-            archived: false,
-            fresh: true,
-            version: 0,
-        }
+        let mut row = ObjectRow::for_test("k", "alice", initial);
+        row.state = i64::from(State::ACTIVE.0);
+        row.activation_date = Some(initial);
+        row
     }
 
     #[test]

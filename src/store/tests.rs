@@ -69,29 +69,7 @@ impl TempStore {
 }
 
 fn row(id: &str, owner: &str, initial: i64) -> ObjectRow {
-    ObjectRow {
-        id: id.to_owned(),
-        object_type: 2,
-        owner: owner.to_owned(),
-        state: 1,
-        sub_type: None,
-        key_format: Some(1),
-        sealed_material: Some(vec![1, 2, 3]),
-        kek_label: Some("kek".into()),
-        public_material: None,
-        initial_date: initial,
-        activation_date: None,
-        deactivation_date: None,
-        destroy_date: None,
-        compromise_date: None,
-        compromise_occurrence_date: None,
-        revocation_reason: None,
-        revocation_message: None,
-        last_change_date: initial,
-        archived: false,
-        fresh: true,
-        version: 0,
-    }
+    ObjectRow::for_test(id, owner, initial)
 }
 
 fn name(n: &str) -> Attribute {

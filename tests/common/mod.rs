@@ -535,3 +535,25 @@ pub fn plain_http(port: u16, path: &str) -> (u16, Vec<u8>) {
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     (status, response[split + 4..].to_vec())
 }
+
+/// Waits (up to 15 s) until the server has rotated `old` (KMIP 2.1 Rotate Automatic):
+/// until the Name `name` belongs to one other object, the replacement; then turns its
+/// Rotate Automatic off, so it does not rotate in its turn while a test looks at it.
+/// Returns the replacement's identifier. The client speaks 2.1.
+pub fn rotated(c: &mut Client, name: &str, old: &str) -> String {
+    let locate = write_attributes(&[Attribute::new(names::NAME, name_value(name))], c.version);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let new = loop {
+        let r = c.ok(Operation::LOCATE, locate.clone());
+        let found: Vec<String> =
+            r.find_all(Tag::UNIQUE_IDENTIFIER).map(|t| t.as_text().unwrap().to_owned()).collect();
+        if found.len() == 1 && found[0] != old {
+            break found[0].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "not rotated: {found:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let off = Ttlv::new(Tag::ROTATE_AUTOMATIC, Value::Boolean(false));
+    c.ok(Operation::SET_ATTRIBUTE, vec![uid(&new), Ttlv::structure(Tag::NEW_ATTRIBUTE, vec![off])]);
+    new
+}
