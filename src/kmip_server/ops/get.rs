@@ -10,6 +10,7 @@ use kmip::ops::get;
 use kmip::{Tag, Value};
 
 use super::{effective_state, OpCtx, Outcome};
+use crate::hsm::HsmError;
 use crate::kmip_server::error::OpError;
 
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome, OpError> {
@@ -146,19 +147,7 @@ async fn wrapped(
                     "AES keys wrap with AES Key Wrap (NIST SP 800-38F)",
                 ));
             }
-            let sealed = kek
-                .row
-                .sealed_material
-                .clone()
-                .ok_or_else(|| OpError::Destroyed(kek.id.clone()))?;
-            let aad = kek.id.clone();
-            cx.state
-                .hsm
-                .run(move |hsm, s| {
-                    let kek = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
-                    hsm.aes_key_wrap(s, &kek, &plain)
-                })
-                .await?
+            kek.with_aes_key(cx, move |hsm, s, k| hsm.aes_key_wrap(s, k, &plain)).await?
         }
         Kek::Rsa => {
             let spki = kek
@@ -189,6 +178,29 @@ pub(crate) struct WrappingKey {
     pub(crate) id: String,
     pub(crate) row: crate::store::ObjectRow,
     pub(crate) kind: Kek,
+}
+
+impl WrappingKey {
+    /// Runs `f` in the HSM with this AES key's material, opened from its sealed form.
+    pub(crate) async fn with_aes_key<T: Send + 'static>(
+        &self,
+        cx: &OpCtx<'_>,
+        f: impl FnOnce(&crate::hsm::Hsm, &crate::hsm::HsmSession<'_>, &[u8]) -> Result<T, HsmError>
+            + Send
+            + 'static,
+    ) -> Result<T, OpError> {
+        let sealed =
+            self.row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(self.id.clone()))?;
+        let aad = self.id.clone();
+        Ok(cx
+            .state
+            .hsm
+            .run(move |hsm, s| {
+                let key = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
+                f(hsm, s, &key)
+            })
+            .await?)
+    }
 }
 
 /// The key a Key Wrapping Specification or Key Wrapping Data names, when the caller may

@@ -169,18 +169,7 @@ async fn unwrap_block(
                     ))
                 }
             };
-            let sealed = kek
-                .row
-                .sealed_material
-                .clone()
-                .ok_or_else(|| OpError::Destroyed(kek.id.clone()))?;
-            let kek_id = kek.id.clone();
-            cx.state
-                .hsm
-                .run(move |hsm, s| {
-                    let kek = hsm.open_sealed(s, &sealed, kek_id.as_bytes())?;
-                    hsm.aes_key_unwrap(s, &kek, &wrapped, padded)
-                })
+            kek.with_aes_key(cx, move |hsm, s, k| hsm.aes_key_unwrap(s, k, &wrapped, padded))
                 .await?
         }
         super::get::Kek::Rsa => {
