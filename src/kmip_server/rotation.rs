@@ -1,8 +1,9 @@
 //! Automatic rotation (KMIP 2.1 §4.48–4.54): a symmetric key or a key pair's private key
 //! with Rotate Automatic set to True and a Rotate Interval is re-keyed by the server once
-//! that long has passed since its Initial Date, with its Rotate Offset as the Offset. The replacement copies the
-//! rotation attributes, so it rotates in its turn; the old key stays usable as a Re-key
-//! leaves it. The server acts as the key's owner, and each rotation is audited.
+//! that long has passed since its Initial Date, with its Rotate Offset as the Offset. The
+//! replacement copies the rotation attributes, so it rotates in its turn; the old key
+//! stays usable as a Re-key leaves it. The server acts as the key's owner, and each
+//! rotation is audited.
 
 use std::collections::HashMap;
 
