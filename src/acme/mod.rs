@@ -305,6 +305,20 @@ pub(crate) struct Acme {
     /// what keeps a second finalize of the same order out (where replicas use the order's
     /// stored `processing` status), which saves a disk flush per issuance.
     finalizing: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Accounts read to authenticate requests, by id, when one process serves the store
+    /// (`None` with replicas, where another may deactivate or re-key an account). This
+    /// process is then the only writer of accounts and forgets one whenever it changes it.
+    accounts: Option<Arc<Mutex<AccountCache>>>,
+}
+
+/// Most accounts kept in [`Acme::account`]'s cache; past that it starts again.
+const MAX_CACHED_ACCOUNTS: usize = 10_000;
+
+/// Cached accounts and a count of changes, so that a read racing a change is not cached.
+#[derive(Default)]
+struct AccountCache {
+    changes: u64,
+    accounts: HashMap<String, crate::store::AccountRow>,
 }
 
 /// An order claimed for finalizing ([`Acme::claim_finalize`]), released when dropped.
@@ -329,7 +343,43 @@ impl Acme {
             Some(store) => Nonces::Shared(store),
             None => Nonces::Memory(Mutex::default()),
         };
-        Acme { settings, nonces: Arc::new(nonces), resolver, finalizing: Arc::default() }
+        let accounts = matches!(nonces, Nonces::Memory(_)).then(Arc::default);
+        Acme { settings, nonces: Arc::new(nonces), resolver, finalizing: Arc::default(), accounts }
+    }
+
+    /// The account `id`, to authenticate a request: from memory when this process alone
+    /// serves the store, else from the store.
+    pub(crate) async fn account(
+        &self,
+        store: &Store,
+        id: &str,
+    ) -> Result<Option<crate::store::AccountRow>, StoreError> {
+        let Some(cache) = &self.accounts else { return store.acme_account(id).await };
+        let cached = cache.lock().ok().map(|c| (c.accounts.get(id).cloned(), c.changes));
+        let changes = match cached {
+            Some((Some(account), _)) => return Ok(Some(account)),
+            Some((None, changes)) => changes,
+            None => return store.acme_account(id).await,
+        };
+        let account = store.acme_account(id).await?;
+        if let (Some(a), Ok(mut c)) = (&account, cache.lock()) {
+            // An account changed since the read started may be stale: not kept.
+            if c.changes == changes {
+                if c.accounts.len() >= MAX_CACHED_ACCOUNTS {
+                    c.accounts.clear();
+                }
+                c.accounts.insert(id.to_owned(), a.clone());
+            }
+        }
+        Ok(account)
+    }
+
+    /// Forgets the cached account `id`, after the store's copy changed.
+    pub(crate) fn forget_account(&self, id: &str) {
+        if let Some(Ok(mut c)) = self.accounts.as_ref().map(|c| c.lock()) {
+            c.changes += 1;
+            c.accounts.remove(id);
+        }
     }
 
     /// Claims order `id` for finalizing in this process; `None` when it is already being

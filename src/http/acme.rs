@@ -203,8 +203,11 @@ impl FromRequest<AppState> for Signed {
             (None, Some(kid)) => {
                 let prefix = format!("{base}/acme/account/");
                 let id = kid.strip_prefix(&prefix).ok_or(AcmeError::AccountDoesNotExist)?;
-                let account =
-                    state.store.acme_account(id).await?.ok_or(AcmeError::AccountDoesNotExist)?;
+                let account = state
+                    .acme
+                    .account(&state.store, id)
+                    .await?
+                    .ok_or(AcmeError::AccountDoesNotExist)?;
                 if account.status != "valid" {
                     return Err(AcmeError::Unauthorized(format!(
                         "the account is {}",
@@ -400,7 +403,9 @@ async fn key_change(State(state): State<AppState>, s: Signed) -> AcmeResult {
         return Ok(r);
     }
     let jwk = serde_json::to_string(&new_key).unwrap_or_default();
-    if !state.store.change_acme_account_key(&account.id, &thumbprint, &jwk).await? {
+    let changed = state.store.change_acme_account_key(&account.id, &thumbprint, &jwk).await?;
+    state.acme.forget_account(&account.id);
+    if !changed {
         return Err(AcmeError::Conflict("another account uses the new key".into()));
     }
     audit(&state, &location, "key-change", None, format!("new key {thumbprint}")).await;
@@ -443,6 +448,7 @@ async fn account(State(state): State<AppState>, Path(id): Path<String>, s: Signe
             }
         }
         state.store.update_acme_account(&account).await?;
+        state.acme.forget_account(&account.id);
         let who = s.url(&format!("account/{id}"));
         audit(&state, &who, "update-account", None, format!("status {}", account.status)).await;
     }
