@@ -1393,3 +1393,80 @@ fn key_pairs_rotate_automatically() {
     assert!(openssl_verifies(&dir, &spki, "-sha256", &[], data, &signature));
     server.stop();
 }
+
+/// Re-certify (KMIP 1.4 §4.8): a new certificate from the HSM CA for the same key, which
+/// takes over the old one's Name; the two link to each other and the public key's
+/// Certificate Link moves to the new one. With Rotate Automatic and a Rotate Interval
+/// (KMIP 2.1), the server re-certifies on its own.
+#[test]
+fn recertify_renews_for_the_same_key() {
+    let (dir, server, _certs, mut c) = started("strongroom-recertify", "alice");
+    let (_, public) = create_pair(&mut c, CryptographicAlgorithm::EC, 256);
+    let name = Attribute::new(names::NAME, name_value("web-signer"));
+    c.ok(Operation::ADD_ATTRIBUTE, vec![uid(&public), name.to_v1()]);
+    let first = uid_of(&c.ok(Operation::CERTIFY, vec![uid(&public)]));
+    let cert_name = Attribute::new(names::NAME, name_value("web-cert"));
+    c.ok(Operation::ADD_ATTRIBUTE, vec![uid(&first), cert_name.to_v1()]);
+    c.ok(Operation::ACTIVATE, vec![uid(&first)]);
+
+    let second = uid_of(&c.ok(Operation::RE_CERTIFY, vec![uid(&first)]));
+    let (old_der, new_der) = (certificate_der(&mut c, &first), certificate_der(&mut c, &second));
+    let (_, old_cert) = x509_parser::parse_x509_certificate(&old_der).unwrap();
+    let (_, new_cert) = x509_parser::parse_x509_certificate(&new_der).unwrap();
+    assert_eq!(new_cert.public_key().raw, old_cert.public_key().raw, "the same key");
+    assert_eq!(new_cert.subject().to_string(), "CN=web-signer");
+    assert_ne!(new_cert.raw_serial(), old_cert.raw_serial());
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &new_der)
+    );
+    std::fs::write(dir.join("renewed.pem"), pem).unwrap();
+    let (status, chain) =
+        https_with(server.https, tls_config(&dir, None), "GET", "/v1/pki/ca_chain", &[], b"");
+    assert_eq!(status, 200);
+    std::fs::write(dir.join("ca_chain.pem"), chain).unwrap();
+    let out = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(dir.join("ca.crt"))
+        .arg("-untrusted")
+        .arg(dir.join("ca_chain.pem"))
+        .arg(dir.join("renewed.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    use kmip::enums::LinkType;
+    let links_of_type = |c: &mut Client, id: &str, t: LinkType| -> Vec<String> {
+        links_of(c, id).into_iter().filter(|(k, _)| *k == t.0).map(|(_, id)| id).collect()
+    };
+    assert_eq!(
+        links_of_type(&mut c, &first, LinkType::REPLACEMENT_OBJECT_LINK),
+        vec![second.clone()]
+    );
+    assert_eq!(links_of_type(&mut c, &second, LinkType::REPLACED_OBJECT_LINK), vec![first.clone()]);
+    assert_eq!(links_of_type(&mut c, &second, LinkType::PUBLIC_KEY_LINK), vec![public.clone()]);
+    assert_eq!(links_of_type(&mut c, &public, LinkType::CERTIFICATE_LINK), vec![second.clone()]);
+    let located = uid_of(&c.ok(Operation::LOCATE, vec![cert_name.to_v1()]));
+    assert_eq!(located, second, "the Name moved to the new certificate");
+
+    // Automatic: the server re-certifies once the Rotate Interval has passed.
+    c.version = ProtocolVersion::V2_1;
+    for a in [
+        Ttlv::new(Tag::ROTATE_INTERVAL, Value::Interval(2)),
+        Ttlv::new(Tag::ROTATE_AUTOMATIC, Value::Boolean(true)),
+    ] {
+        c.ok(
+            Operation::SET_ATTRIBUTE,
+            vec![uid(&second), Ttlv::structure(Tag::NEW_ATTRIBUTE, vec![a])],
+        );
+    }
+    // (Active already: the Activation Date was copied from the first certificate.)
+    let third = rotated(&mut c, "web-cert", &second);
+    let a = c.ok(Operation::GET_ATTRIBUTES, vec![uid(&third)]);
+    let a = a.find(Tag::ATTRIBUTES).unwrap();
+    assert_eq!(a.find(Tag::ROTATE_GENERATION).unwrap().value, Value::Integer(1));
+    let third_der = certificate_der(&mut c, &third);
+    let (_, third_cert) = x509_parser::parse_x509_certificate(&third_der).unwrap();
+    assert_eq!(third_cert.public_key().raw, old_cert.public_key().raw);
+    server.stop();
+}

@@ -22,6 +22,7 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
     Operation::CREATE_KEY_PAIR,
     Operation::REGISTER,
     Operation::CERTIFY,
+    Operation::RE_CERTIFY,
     Operation::CHECK,
     Operation::DERIVE_KEY,
     Operation::RE_KEY,
@@ -345,6 +346,9 @@ async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpErro
             ops::key_pair::rekey(cx, p::rekey_key_pair::Request::from_ttlv(pl)?).await
         }
         Operation::CERTIFY => ops::certify::handle(cx, p::certify::Request::from_ttlv(pl)?).await,
+        Operation::RE_CERTIFY => {
+            ops::certify::recertify(cx, p::recertify::Request::from_ttlv(pl)?).await
+        }
         Operation::CHECK => ops::usage::check(cx, p::check::Request::from_ttlv(pl)?).await,
         Operation::EXPORT => ops::import::export(cx, p::get::Request::from_ttlv(pl)?).await,
         Operation::IMPORT => ops::import::import(cx, p::import::Request::from_ttlv(pl)?).await,

@@ -1,8 +1,8 @@
-//! Automatic rotation (KMIP 2.1 §4.48–4.54): a symmetric key or a key pair's private key
-//! with Rotate Automatic set to True and a Rotate Interval is re-keyed by the server once
-//! that long has passed since its Initial Date, with its Rotate Offset as the Offset. The
-//! replacement copies the rotation attributes, so it rotates in its turn; the old key
-//! stays usable as a Re-key leaves it. The server acts as the key's owner, and each
+//! Automatic rotation (KMIP 2.1 §4.48–4.54): a symmetric key, a key pair's private key or
+//! a certificate with Rotate Automatic set to True and a Rotate Interval is re-keyed (or
+//! re-certified) by the server once that long has passed since its Initial Date, with its
+//! Rotate Offset as the Offset. The replacement copies the rotation attributes, so it
+//! rotates in its turn; the old object stays usable as a Re-key leaves it. The server acts as the key's owner, and each
 //! rotation is audited.
 
 use std::collections::HashMap;
@@ -13,14 +13,14 @@ use kmip::{Tag, Value};
 
 use crate::app::AppState;
 use crate::authz::Principal;
-use crate::kmip_server::ops::{effective_state, key_pair, rekey, OpCtx};
+use crate::kmip_server::ops::{certify, effective_state, key_pair, rekey, OpCtx};
 use crate::store::ObjectRow;
 
 /// How long a key whose rotation failed waits before it is tried again.
 const RETRY_AFTER: i64 = 300;
 
-/// Re-keys every key whose rotation is due (Re-key for symmetric keys, Re-key Key Pair
-/// for private keys); returns how many were rotated. `failed` holds, across calls, when
+/// Re-keys every object whose rotation is due (Re-key for symmetric keys, Re-key Key Pair
+/// for private keys, Re-certify for certificates); returns how many were rotated. `failed` holds, across calls, when
 /// each key that failed may be tried again, so a key that cannot rotate is not retried
 /// (and audited) every second.
 pub(crate) async fn rotate_due(
@@ -42,8 +42,11 @@ pub(crate) async fn rotate_due(
         let Some((row, attrs)) = state.store.object_with_attributes(&id).await? else { continue };
         let Some(offset) = due(&row, &attrs, now) else { continue };
         let owner = Principal::named(&row.owner);
-        let pair = row.object_type == i64::from(ObjectType::PRIVATE_KEY.0);
-        let operation = if pair { Operation::RE_KEY_KEY_PAIR } else { Operation::RE_KEY };
+        let operation = match ObjectType(row.object_type as u32) {
+            ObjectType::PRIVATE_KEY => Operation::RE_KEY_KEY_PAIR,
+            ObjectType::CERTIFICATE => Operation::RE_CERTIFY,
+            _ => Operation::RE_KEY,
+        };
         let cx = OpCtx {
             state,
             principal: &owner,
@@ -54,24 +57,38 @@ pub(crate) async fn rotate_due(
             policy_authorised: false,
             import: None,
         };
-        let result = if pair {
-            let req = kmip::ops::rekey_key_pair::Request {
-                private_key_unique_identifier: Some(id.clone()),
-                offset,
-                keys: kmip::ops::create_key_pair::Request {
-                    common: Vec::new(),
-                    private: Vec::new(),
-                    public: Vec::new(),
-                },
-            };
-            key_pair::rekey(&cx, req).await
-        } else {
-            let req = kmip::ops::rekey::Request {
-                unique_identifier: Some(id.clone()),
-                offset,
-                attributes: Vec::new(),
-            };
-            rekey::handle(&cx, req).await
+        let result = match operation {
+            Operation::RE_KEY_KEY_PAIR => {
+                let req = kmip::ops::rekey_key_pair::Request {
+                    private_key_unique_identifier: Some(id.clone()),
+                    offset,
+                    keys: kmip::ops::create_key_pair::Request {
+                        common: Vec::new(),
+                        private: Vec::new(),
+                        public: Vec::new(),
+                    },
+                };
+                key_pair::rekey(&cx, req).await
+            }
+            Operation::RE_CERTIFY => {
+                let req = kmip::ops::recertify::Request {
+                    certify: kmip::ops::certify::Request {
+                        unique_identifier: Some(id.clone()),
+                        certificate_request: None,
+                        attributes: Vec::new(),
+                    },
+                    offset,
+                };
+                certify::recertify(&cx, req).await
+            }
+            _ => {
+                let req = kmip::ops::rekey::Request {
+                    unique_identifier: Some(id.clone()),
+                    offset,
+                    attributes: Vec::new(),
+                };
+                rekey::handle(&cx, req).await
+            }
         };
         let detail = "automatic rotation (Rotate Interval reached)".to_owned();
         match result {

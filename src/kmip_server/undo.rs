@@ -53,8 +53,12 @@ impl Journal {
         bi: &RequestBatchItem,
     ) -> Result<Vec<Snapshot>, OpError> {
         match bi.operation {
-            Operation::CERTIFY => {
-                return Err(OpError::Unsupported("a Certify cannot be undone: leave out Undo"))
+            // The CA's record of an issued certificate stays (and it could be revoked, not
+            // unissued).
+            Operation::CERTIFY | Operation::RE_CERTIFY => {
+                return Err(OpError::Unsupported(
+                    "a Certify or Re-certify cannot be undone: leave out Undo",
+                ))
             }
             Operation::GET_USAGE_ALLOCATION => {
                 return Err(OpError::Unsupported(

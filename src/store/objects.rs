@@ -546,8 +546,8 @@ impl Store {
         Ok(())
     }
 
-    /// The Active symmetric and private keys due for automatic rotation at `now` (KMIP 2.1
-    /// §4.48–4.51):
+    /// The Active symmetric keys, private keys and certificates due for automatic rotation
+    /// at `now` (KMIP 2.1 §4.48–4.51):
     /// Rotate Automatic True, a Rotate Interval that has passed since the Initial Date, and
     /// not rotated already (no Rotate Latest False).
     pub(crate) async fn keys_due_for_rotation(&self, now: i64) -> Result<Vec<String>, StoreError> {
@@ -555,7 +555,7 @@ impl Store {
             "SELECT o.id FROM objects o \
              JOIN attributes auto ON auto.object_id = o.id AND auto.name = 'Rotate Automatic' \
              JOIN attributes iv ON iv.object_id = o.id AND iv.name = 'Rotate Interval' \
-             WHERE o.object_type IN (2, 4) AND o.state = 2 AND o.archived = 0 \
+             WHERE o.object_type IN (1, 2, 4) AND o.state = 2 AND o.archived = 0 \
              AND auto.match_key = 'true' AND CAST(iv.match_key AS BIGINT) > 0 \
              AND o.initial_date + CAST(iv.match_key AS BIGINT) <= $1 \
              AND NOT EXISTS (SELECT 1 FROM attributes l WHERE l.object_id = o.id \

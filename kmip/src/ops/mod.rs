@@ -28,6 +28,7 @@ pub mod obtain_lease;
 pub mod pkcs11;
 pub mod poll;
 pub mod query;
+pub mod recertify;
 pub mod register;
 pub mod rekey;
 pub mod rekey_key_pair;

@@ -4,32 +4,23 @@
 //! the CA's other certificates.
 
 use kmip::attributes::{find, names, Attribute};
-use kmip::enums::{CertificateRequestType, LinkType, ObjectType};
-use kmip::ops::certify;
+use kmip::enums::{CertificateRequestType, LinkType, ObjectType, State};
+use kmip::ops::{certify, recertify};
 
-use super::register::{register_public, Public};
-use super::rekey::link;
-use super::{OpCtx, Outcome};
+use super::register::{public_object, register_public, Public};
+use super::rekey::{self, link};
+use super::{effective_state, OpCtx, Outcome};
 use crate::ca::LeafSpec;
 use crate::kmip_server::error::OpError;
-use crate::store::CertificateRow;
+use crate::store::{CertificateRow, Replacement};
 use rcgen::PublicKeyData as _;
 
 /// How long a certified key's certificate is valid.
 const VALIDITY_DAYS: i64 = 365;
 
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: certify::Request) -> Result<Outcome, OpError> {
-    let (spki, subject, public_id) = match req.certificate_request {
-        Some((CertificateRequestType::PKCS_10, der)) => {
-            // Parsing checks the request's signature: the requester holds the private key.
-            let csr = rcgen::CertificateSigningRequestParams::from_der(&der.into())
-                .map_err(|_| OpError::Invalid("the PKCS#10 request does not parse or verify"))?;
-            let spki = csr.public_key.subject_public_key_info();
-            let cn =
-                csr.params.distinguished_name.get(&rcgen::DnType::CommonName).and_then(dn_text);
-            (spki, cn, None)
-        }
-        Some(_) => return Err(OpError::Unsupported("Certify takes PKCS#10 certificate requests")),
+    let (spki, subject, public_id) = match from_request(req.certificate_request)? {
+        Some((spki, cn)) => (spki, cn, None),
         None => {
             let id = cx.target(req.unique_identifier)?;
             let row = cx.load(&id).await?;
@@ -43,7 +34,40 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: certify::Request) -> Result<Outc
             (spki, name, Some(id))
         }
     };
-    let common_name = subject.unwrap_or_else(|| "KMIP certified key".to_owned());
+    let issued = issue(cx, &spki, subject).await?;
+    let links: Vec<Attribute> =
+        public_id.iter().map(|p| link(LinkType::PUBLIC_KEY_LINK, p)).collect();
+    let cert_id = register_public(
+        cx,
+        ObjectType::CERTIFICATE,
+        req.attributes,
+        spki,
+        Public::Certificate(issued.der),
+        links,
+    )
+    .await?;
+    if let Some(public_id) = &public_id {
+        let back = link(LinkType::CERTIFICATE_LINK, &cert_id);
+        cx.state.store.add_attribute(public_id, &back, cx.now).await?;
+    }
+    cx.state.store.insert_certificate(&issued.record).await?;
+    Ok(Outcome::new(certify::response(&cert_id), Some(cert_id)))
+}
+
+/// A certificate the internal CA issued, and its record among the CA's certificates.
+struct Issued {
+    der: Vec<u8>,
+    record: CertificateRow,
+}
+
+/// Issues a certificate for the SubjectPublicKeyInfo `spki` from the default issuer (its
+/// key in the HSM), for a year, with `common_name` as the subject's.
+async fn issue(
+    cx: &OpCtx<'_>,
+    spki: &[u8],
+    common_name: Option<String>,
+) -> Result<Issued, OpError> {
+    let common_name = common_name.unwrap_or_else(|| "KMIP certified key".to_owned());
     let not_after = time::OffsetDateTime::now_utc() + time::Duration::days(VALIDITY_DAYS);
     let spec = LeafSpec {
         common_name: common_name.clone(),
@@ -55,45 +79,115 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: certify::Request) -> Result<Outc
         revocation_pointers: true,
         not_after,
     };
-    let key = rcgen::SubjectPublicKeyInfo::from_der(&spki)
+    let key = rcgen::SubjectPublicKeyInfo::from_der(spki)
         .map_err(|_| OpError::Invalid("the public key is not a valid SubjectPublicKeyInfo"))?;
     let ca = cx.state.ca.clone();
     let (issued, serial) =
         tokio::task::spawn_blocking(move || ca.current().issue_leaf(&spec, &key))
             .await
             .map_err(crate::hsm::HsmError::Join)??;
-    let der = issued.cert_der.to_vec();
-    let links: Vec<Attribute> =
-        public_id.iter().map(|p| link(LinkType::PUBLIC_KEY_LINK, p)).collect();
-    let cert_id = register_public(
+    let record = CertificateRow {
+        serial,
+        role: "kmip-certify".to_owned(),
+        subject: format!("CN={common_name}"),
+        not_before: cx.now,
+        not_after: not_after.unix_timestamp(),
+        lease_id: None,
+        revoked_at: None,
+        revocation_reason: None,
+        pem: issued.cert_pem,
+        issuer: issued.issuer,
+    };
+    Ok(Issued { der: issued.cert_der.to_vec(), record })
+}
+
+/// A key to certify: its SubjectPublicKeyInfo and the subject's common name.
+type KeyAndName = (Vec<u8>, Option<String>);
+
+/// The public key and subject common name of a PKCS#10 request, once its signature checks
+/// out (the requester holds the private key).
+fn from_request(
+    request: Option<(CertificateRequestType, Vec<u8>)>,
+) -> Result<Option<KeyAndName>, OpError> {
+    match request {
+        Some((CertificateRequestType::PKCS_10, der)) => {
+            let csr = rcgen::CertificateSigningRequestParams::from_der(&der.into())
+                .map_err(|_| OpError::Invalid("the PKCS#10 request does not parse or verify"))?;
+            let spki = csr.public_key.subject_public_key_info();
+            let cn =
+                csr.params.distinguished_name.get(&rcgen::DnType::CommonName).and_then(dn_text);
+            Ok(Some((spki, cn)))
+        }
+        Some(_) => Err(OpError::Unsupported("Certify takes PKCS#10 certificate requests")),
+        None => Ok(None),
+    }
+}
+
+/// Re-certify (KMIP 1.4 §4.8): a new certificate from the internal CA for the key of an
+/// existing certificate (or of a PKCS#10 request), which takes over its attributes and
+/// names with dates shifted by the Offset; the two certificates link to each other, and
+/// the public key's Certificate Link moves to the new one.
+pub(crate) async fn recertify(cx: &OpCtx<'_>, req: recertify::Request) -> Result<Outcome, OpError> {
+    let old_id = cx.target(req.certify.unique_identifier)?;
+    let old = cx.load(&old_id).await?;
+    if old.object_type != i64::from(ObjectType::CERTIFICATE.0) {
+        return Err(OpError::Invalid("Re-certify names an existing certificate"));
+    }
+    if matches!(effective_state(&old, cx.now), State::DESTROYED | State::DESTROYED_COMPROMISED) {
+        return Err(OpError::Destroyed(old_id));
+    }
+    let der = old.public_material.clone().ok_or_else(|| OpError::Destroyed(old_id.clone()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|_| OpError::Invalid("the existing certificate does not parse"))?;
+    let cn = cert.subject().iter_common_name().next().and_then(|c| c.as_str().ok());
+    let (spki, subject) = match from_request(req.certify.certificate_request)? {
+        Some(from_csr) => from_csr,
+        None => (cert.public_key().raw.to_vec(), cn.map(str::to_owned)),
+    };
+    let stored = cx.state.store.attributes(&old_id).await?;
+    let rotation = rekey::rotation_attributes(&stored, cx.now);
+    let public_key = super::key_pair::linked(&stored, LinkType::PUBLIC_KEY_LINK);
+    // What a new certificate gets anew (its type, length, digest, ...) is not copied.
+    let stored = stored.into_iter().filter(|a| !super::is_server_managed(&a.name)).collect();
+    let attrs = rekey::replacement_attributes(cx, &old, stored, req.certify.attributes, req.offset);
+    let issued = issue(cx, &spki, subject).await?;
+    let mut server_attrs: Vec<Attribute> =
+        public_key.iter().map(|p| link(LinkType::PUBLIC_KEY_LINK, p)).collect();
+    server_attrs.push(link(LinkType::REPLACED_OBJECT_LINK, &old_id));
+    let (new_rotation, old_rotation) = rotation.unzip();
+    server_attrs.extend(new_rotation.unwrap_or_default());
+    let old_replaced: Vec<Attribute> = old_rotation.into_iter().collect();
+    let (row, attributes) = public_object(
         cx,
         ObjectType::CERTIFICATE,
-        req.attributes,
+        attrs,
         spki,
-        Public::Certificate(der),
-        links,
-    )
-    .await?;
-    if let Some(public_id) = &public_id {
-        let back = link(LinkType::CERTIFICATE_LINK, &cert_id);
-        cx.state.store.add_attribute(public_id, &back, cx.now).await?;
+        Public::Certificate(issued.der),
+        server_attrs,
+    )?;
+    let new_id = row.id.clone();
+    let replacement = link(LinkType::REPLACEMENT_OBJECT_LINK, &new_id);
+    let replaced = Replacement {
+        new: &row,
+        new_attributes: &attributes,
+        old: &old,
+        old_link: &replacement,
+        old_replaced: &old_replaced,
+    };
+    cx.state.store.rekey(&[replaced], cx.now).await?;
+    // The public key's Certificate Link names the new certificate (KMIP 1.4 §4.8).
+    if let Some(public_id) = public_key {
+        let to_old = link(LinkType::CERTIFICATE_LINK, &old_id).value;
+        let to_new = link(LinkType::CERTIFICATE_LINK, &new_id).value;
+        for a in cx.state.store.attributes(&public_id).await? {
+            if a.name == "Link" && a.value == to_old {
+                let idx = i64::from(a.index.unwrap_or(0));
+                cx.state.store.modify_attribute(&public_id, "Link", idx, &to_new, cx.now).await?;
+            }
+        }
     }
-    cx.state
-        .store
-        .insert_certificate(&CertificateRow {
-            serial,
-            role: "kmip-certify".to_owned(),
-            subject: format!("CN={common_name}"),
-            not_before: cx.now,
-            not_after: not_after.unix_timestamp(),
-            lease_id: None,
-            revoked_at: None,
-            revocation_reason: None,
-            pem: issued.cert_pem,
-            issuer: issued.issuer,
-        })
-        .await?;
-    Ok(Outcome::new(certify::response(&cert_id), Some(cert_id)))
+    cx.state.store.insert_certificate(&issued.record).await?;
+    Ok(Outcome::new(recertify::response(&new_id), Some(new_id)))
 }
 
 /// The text of a distinguished-name value, for the common name.

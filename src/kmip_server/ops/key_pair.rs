@@ -227,7 +227,7 @@ pub(crate) async fn rekey(
 }
 
 /// The object a Link of `link_type` among `attrs` names.
-fn linked(attrs: &[Attribute], link_type: LinkType) -> Option<String> {
+pub(crate) fn linked(attrs: &[Attribute], link_type: LinkType) -> Option<String> {
     attrs.iter().filter(|a| a.name == "Link").find_map(|a| match &a.value {
         Value::Structure(items) => {
             let of_type = items

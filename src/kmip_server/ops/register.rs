@@ -213,11 +213,26 @@ pub(crate) enum Public {
 pub(crate) async fn register_public(
     cx: &OpCtx<'_>,
     object_type: ObjectType,
-    mut attrs: Vec<Attribute>,
+    attrs: Vec<Attribute>,
     spki: Vec<u8>,
     public: Public,
     server_attrs: Vec<Attribute>,
 ) -> Result<String, OpError> {
+    let (row, attributes) = public_object(cx, object_type, attrs, spki, public, server_attrs)?;
+    let id = row.id.clone();
+    cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await?;
+    Ok(id)
+}
+
+/// The row and attributes [`register_public`] stores.
+pub(crate) fn public_object(
+    cx: &OpCtx<'_>,
+    object_type: ObjectType,
+    mut attrs: Vec<Attribute>,
+    spki: Vec<u8>,
+    public: Public,
+    server_attrs: Vec<Attribute>,
+) -> Result<(ObjectRow, Vec<Attribute>), OpError> {
     add_key_facts(&mut attrs, &spki)?;
     let (mut row, mut attributes) = new_object(cx, object_type, attrs)?;
     attributes.extend(server_attrs);
@@ -241,9 +256,7 @@ pub(crate) async fn register_public(
     attributes.push(digest_attribute(Some(digest), format));
     row.key_format = format.map(|f| i64::from(f.0));
     row.public_material = Some(stored);
-    let id = row.id.clone();
-    cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await?;
-    Ok(id)
+    Ok((row, attributes))
 }
 
 /// Registers a private key: RSA (PKCS#1 or PKCS#8) or EC on P-256/P-384 (PKCS#8 or
