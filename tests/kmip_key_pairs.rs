@@ -256,6 +256,29 @@ fn certificate_der(c: &mut Client, id: &str) -> Vec<u8> {
     cert.find(Tag::CERTIFICATE_VALUE).unwrap().as_bytes().unwrap().to_vec()
 }
 
+/// `openssl verify` accepts the certificate `der` with the root (`DATA/ca.crt`) as trust
+/// anchor and the server's `/v1/pki/ca_chain` as intermediates.
+fn assert_chains_to_root(dir: &std::path::Path, server: &Server, der: &[u8]) {
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der)
+    );
+    std::fs::write(dir.join("certified.pem"), pem).unwrap();
+    let (status, chain) =
+        https_with(server.https, tls_config(dir, None), "GET", "/v1/pki/ca_chain", &[], b"");
+    assert_eq!(status, 200);
+    std::fs::write(dir.join("ca_chain.pem"), chain).unwrap();
+    let out = Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(dir.join("ca.crt"))
+        .arg("-untrusted")
+        .arg(dir.join("ca_chain.pem"))
+        .arg(dir.join("certified.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn certify_issues_from_the_hsm_ca() {
     let (dir, server, _certs, mut c) = started("strongroom-certify", "alice");
@@ -270,25 +293,8 @@ fn certify_issues_from_the_hsm_ca() {
     let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
     assert_eq!(cert.public_key().raw, public_spki(&mut c, &public).as_slice());
     assert_eq!(cert.subject().to_string(), "CN=payments-signer");
-    let pem = format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
-    );
-    std::fs::write(dir.join("certified.pem"), pem).unwrap();
     // Signed by the issuing intermediate, published with the root at /v1/pki/ca_chain.
-    let (status, chain) =
-        https_with(server.https, tls_config(&dir, None), "GET", "/v1/pki/ca_chain", &[], b"");
-    assert_eq!(status, 200);
-    std::fs::write(dir.join("ca_chain.pem"), chain).unwrap();
-    let out = Command::new("openssl")
-        .args(["verify", "-CAfile"])
-        .arg(dir.join("ca.crt"))
-        .arg("-untrusted")
-        .arg(dir.join("ca_chain.pem"))
-        .arg(dir.join("certified.pem"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_chains_to_root(&dir, &server, &der);
     let links =
         c.ok(Operation::GET_ATTRIBUTES, vec![uid(&public), text(Tag::ATTRIBUTE_NAME, "Link")]);
     let linked: Vec<String> = links
@@ -1416,24 +1422,7 @@ fn recertify_renews_for_the_same_key() {
     assert_eq!(new_cert.public_key().raw, old_cert.public_key().raw, "the same key");
     assert_eq!(new_cert.subject().to_string(), "CN=web-signer");
     assert_ne!(new_cert.raw_serial(), old_cert.raw_serial());
-    let pem = format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &new_der)
-    );
-    std::fs::write(dir.join("renewed.pem"), pem).unwrap();
-    let (status, chain) =
-        https_with(server.https, tls_config(&dir, None), "GET", "/v1/pki/ca_chain", &[], b"");
-    assert_eq!(status, 200);
-    std::fs::write(dir.join("ca_chain.pem"), chain).unwrap();
-    let out = Command::new("openssl")
-        .args(["verify", "-CAfile"])
-        .arg(dir.join("ca.crt"))
-        .arg("-untrusted")
-        .arg(dir.join("ca_chain.pem"))
-        .arg(dir.join("renewed.pem"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_chains_to_root(&dir, &server, &new_der);
 
     use kmip::enums::LinkType;
     let links_of_type = |c: &mut Client, id: &str, t: LinkType| -> Vec<String> {

@@ -12,7 +12,7 @@ use super::rekey::{self, link};
 use super::{effective_state, OpCtx, Outcome};
 use crate::ca::LeafSpec;
 use crate::kmip_server::error::OpError;
-use crate::store::{CertificateRow, Replacement};
+use crate::store::CertificateRow;
 use rcgen::PublicKeyData as _;
 
 /// How long a certified key's certificate is valid.
@@ -154,9 +154,8 @@ pub(crate) async fn recertify(cx: &OpCtx<'_>, req: recertify::Request) -> Result
     let mut server_attrs: Vec<Attribute> =
         public_key.iter().map(|p| link(LinkType::PUBLIC_KEY_LINK, p)).collect();
     server_attrs.push(link(LinkType::REPLACED_OBJECT_LINK, &old_id));
-    let (new_rotation, old_rotation) = rotation.unzip();
-    server_attrs.extend(new_rotation.unwrap_or_default());
-    let old_replaced: Vec<Attribute> = old_rotation.into_iter().collect();
+    let (new_rotation, old_replaced) = rotation;
+    server_attrs.extend(new_rotation);
     let (row, attributes) = public_object(
         cx,
         ObjectType::CERTIFICATE,
@@ -166,15 +165,7 @@ pub(crate) async fn recertify(cx: &OpCtx<'_>, req: recertify::Request) -> Result
         server_attrs,
     )?;
     let new_id = row.id.clone();
-    let replacement = link(LinkType::REPLACEMENT_OBJECT_LINK, &new_id);
-    let replaced = Replacement {
-        new: &row,
-        new_attributes: &attributes,
-        old: &old,
-        old_link: &replacement,
-        old_replaced: &old_replaced,
-    };
-    cx.state.store.rekey(&[replaced], cx.now).await?;
+    rekey::store_replacement(cx, &old, &row, &attributes, &old_replaced).await?;
     // The public key's Certificate Link names the new certificate (KMIP 1.4 §4.8).
     if let Some(public_id) = public_key {
         let to_old = link(LinkType::CERTIFICATE_LINK, &old_id).value;

@@ -194,12 +194,10 @@ pub(crate) async fn rekey(
     let mut pair = generate(cx, private_attrs, public_attrs).await?;
     pair.private_attrs.push(super::rekey::link(LinkType::REPLACED_OBJECT_LINK, &old_private_id));
     pair.public_attrs.push(super::rekey::link(LinkType::REPLACED_OBJECT_LINK, &old_public_id));
-    let (new_private, old_private_rotation) = private_rotation.unzip();
-    let (new_public, old_public_rotation) = public_rotation.unzip();
-    pair.private_attrs.extend(new_private.unwrap_or_default());
-    pair.public_attrs.extend(new_public.unwrap_or_default());
-    let old_private_replaced: Vec<Attribute> = old_private_rotation.into_iter().collect();
-    let old_public_replaced: Vec<Attribute> = old_public_rotation.into_iter().collect();
+    let (new_private, old_private_replaced) = private_rotation;
+    let (new_public, old_public_replaced) = public_rotation;
+    pair.private_attrs.extend(new_private);
+    pair.public_attrs.extend(new_public);
     let to_private = super::rekey::link(LinkType::REPLACEMENT_OBJECT_LINK, &pair.private.id);
     let to_public = super::rekey::link(LinkType::REPLACEMENT_OBJECT_LINK, &pair.public.id);
     let replaced = [

@@ -91,16 +91,13 @@ fn replacement_dates(
     attrs
 }
 
-/// For a key that takes part in rotation (any Rotate attribute, KMIP 2.1 §4.48–4.54):
-/// the replacement's Rotate Generation (one more than the old key's), Rotate Date and
-/// Rotate Latest (True), and the old key's Rotate Latest (False). Other keys get none, so
-/// a plain Re-key's replacement carries no attributes its client did not ask for.
-pub(crate) fn rotation_attributes(
-    old: &[Attribute],
-    now: i64,
-) -> Option<(Vec<Attribute>, Attribute)> {
+/// For an object that takes part in rotation (any Rotate attribute, KMIP 2.1 §4.48–4.54):
+/// the replacement's Rotate Generation (one more than the old object's), Rotate Date and
+/// Rotate Latest (True), and the old object's Rotate Latest (False). Other objects get
+/// none, so a plain Re-key's replacement carries no attributes its client did not ask for.
+pub(crate) fn rotation_attributes(old: &[Attribute], now: i64) -> (Vec<Attribute>, Vec<Attribute>) {
     if !old.iter().any(|a| a.name.starts_with("Rotate ")) {
-        return None;
+        return (Vec::new(), Vec::new());
     }
     let generation = match kmip::attributes::find(old, names::ROTATE_GENERATION) {
         Some(Attribute { value: Value::Integer(g), .. }) => *g,
@@ -111,7 +108,23 @@ pub(crate) fn rotation_attributes(
         Attribute::new(names::ROTATE_DATE, Value::DateTime(now)),
         Attribute::new(names::ROTATE_LATEST, Value::Boolean(true)),
     ];
-    Some((new, Attribute::new(names::ROTATE_LATEST, Value::Boolean(false))))
+    (new, vec![Attribute::new(names::ROTATE_LATEST, Value::Boolean(false))])
+}
+
+/// Stores `new` (with `attributes`) as the replacement of `old`, in one transaction: the
+/// old object's Name moves to it, the old one links to it, and takes `old_replaced` (its
+/// Rotate Latest).
+pub(crate) async fn store_replacement(
+    cx: &OpCtx<'_>,
+    old: &crate::store::ObjectRow,
+    new: &crate::store::ObjectRow,
+    attributes: &[Attribute],
+    old_replaced: &[Attribute],
+) -> Result<(), OpError> {
+    let old_link = link(LinkType::REPLACEMENT_OBJECT_LINK, &new.id);
+    let replaced =
+        Replacement { new, new_attributes: attributes, old, old_link: &old_link, old_replaced };
+    Ok(cx.state.store.rekey(&[replaced], cx.now).await?)
 }
 
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcome, OpError> {
@@ -131,22 +144,12 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcom
     let (row, mut attributes) = super::register::new_object(cx, ObjectType::SYMMETRIC_KEY, attrs)?;
     super::create::generated_here(cx, &mut attributes);
     attributes.push(link(LinkType::REPLACED_OBJECT_LINK, &old_id));
-    let (new_rotation, old_rotation) = rotation.unzip();
-    attributes.extend(new_rotation.unwrap_or_default());
-    let old_replaced: Vec<Attribute> = old_rotation.into_iter().collect();
+    let (new_rotation, old_replaced) = rotation;
+    attributes.extend(new_rotation);
     let aad = row.id.clone();
     let sealed =
         cx.state.hsm.run(move |hsm, s| hsm.generate_sealed_secret(s, kind, aad.as_bytes())).await?;
     let (row, attributes) = super::register::prepare(row, sealed, None, attributes);
-    let new_id = row.id.clone();
-    let replacement = link(LinkType::REPLACEMENT_OBJECT_LINK, &new_id);
-    let replaced = Replacement {
-        new: &row,
-        new_attributes: &attributes,
-        old: &old,
-        old_link: &replacement,
-        old_replaced: &old_replaced,
-    };
-    cx.state.store.rekey(&[replaced], cx.now).await?;
-    Ok(Outcome::new(rekey::response(&new_id), Some(new_id)))
+    store_replacement(cx, &old, &row, &attributes, &old_replaced).await?;
+    Ok(Outcome::new(rekey::response(&row.id), Some(row.id)))
 }
