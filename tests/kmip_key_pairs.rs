@@ -1457,5 +1457,31 @@ fn recertify_renews_for_the_same_key() {
     let third_der = certificate_der(&mut c, &third);
     let (_, third_cert) = x509_parser::parse_x509_certificate(&third_der).unwrap();
     assert_eq!(third_cert.public_key().raw, old_cert.public_key().raw);
+
+    // With a PKCS#10 request the new certificate is for the request's key: the managed
+    // public key keeps its link to the certificate it has.
+    let key = dir.join("other.pem");
+    let key = key.to_str().unwrap();
+    openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key]);
+    let csr = openssl(&["req", "-new", "-key", key, "-subj", "/CN=other", "-outform", "DER"]);
+    let theirs = openssl(&["pkey", "-in", key, "-pubout", "-outform", "DER"]);
+    let fourth = uid_of(&c.ok(
+        Operation::RE_CERTIFY,
+        vec![
+            uid(&third),
+            enumeration(
+                Tag::CERTIFICATE_REQUEST_TYPE,
+                kmip::enums::CertificateRequestType::PKCS_10.0,
+            ),
+            Ttlv::new(Tag::CERTIFICATE_REQUEST_VALUE, Value::ByteString(csr)),
+        ],
+    ));
+    let fourth_der = certificate_der(&mut c, &fourth);
+    let (_, fourth_cert) = x509_parser::parse_x509_certificate(&fourth_der).unwrap();
+    assert_eq!(fourth_cert.public_key().raw, theirs.as_slice());
+    assert_eq!(fourth_cert.subject().to_string(), "CN=other");
+    c.version = ProtocolVersion::V1_4;
+    assert!(links_of_type(&mut c, &fourth, LinkType::PUBLIC_KEY_LINK).is_empty());
+    assert_eq!(links_of_type(&mut c, &public, LinkType::CERTIFICATE_LINK), vec![third]);
     server.stop();
 }

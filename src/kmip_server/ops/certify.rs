@@ -146,7 +146,10 @@ pub(crate) async fn recertify(cx: &OpCtx<'_>, req: recertify::Request) -> Result
     };
     let stored = cx.state.store.attributes(&old_id).await?;
     let rotation = rekey::rotation_attributes(&stored, cx.now);
-    let public_key = super::key_pair::linked(&stored, LinkType::PUBLIC_KEY_LINK);
+    // The managed public key stays linked only if the new certificate is for it.
+    let same_key = spki == cert.public_key().raw;
+    let public_key =
+        super::key_pair::linked(&stored, LinkType::PUBLIC_KEY_LINK).filter(|_| same_key);
     // What a new certificate gets anew (its type, length, digest, ...) is not copied.
     let stored = stored.into_iter().filter(|a| !super::is_server_managed(&a.name)).collect();
     let attrs = rekey::replacement_attributes(cx, &old, stored, req.certify.attributes, req.offset);
