@@ -811,3 +811,38 @@ fn keys_rotate_automatically() {
     assert_eq!(item.result_reason, Some(ResultReason::ATTRIBUTE_READ_ONLY), "{item:?}");
     server.stop();
 }
+
+/// Query Profiles (KMIP 1.3+): the server profiles whose mandatory test cases pass, named
+/// as the client's version names them, with Profile Version 2.1 for 2.x clients.
+#[test]
+fn query_profiles_by_version() {
+    use kmip::enums::{ProfileName as P, QueryFunction};
+    let (_dir, server, _certs, mut c) = started("strongroom-query-profiles", "alice");
+    let profiles = |c: &mut Client| -> Vec<(u32, Option<Ttlv>)> {
+        let f = enumeration(Tag::QUERY_FUNCTION, QueryFunction::QUERY_PROFILES.0);
+        let r = c.ok(Operation::QUERY, vec![f]);
+        r.find_all(Tag::PROFILE_INFORMATION)
+            .map(|p| {
+                (
+                    p.find(Tag::PROFILE_NAME).unwrap().as_enum().unwrap(),
+                    p.find(Tag::PROFILE_VERSION).cloned(),
+                )
+            })
+            .collect()
+    };
+    c.version = ProtocolVersion::V2_1;
+    let v2 = profiles(&mut c);
+    assert!(v2.iter().any(|(n, _)| *n == P::BASELINE_SERVER.0), "{v2:?}");
+    assert!(v2.iter().any(|(n, _)| *n == P::SYMMETRIC_KEY_LIFECYCLE_SERVER.0));
+    assert!(!v2.iter().any(|(n, _)| *n == P::BASIC_CRYPTOGRAPHIC_SERVER.0), "ChaCha20 is missing");
+    let version = v2[0].1.clone().expect("a Profile Version");
+    assert_eq!(version.find(Tag::PROFILE_VERSION_MAJOR).unwrap().value, Value::Integer(2));
+    assert_eq!(version.find(Tag::PROFILE_VERSION_MINOR).unwrap().value, Value::Integer(1));
+    c.version = ProtocolVersion::V1_4;
+    let v14 = profiles(&mut c);
+    assert!(v14.iter().any(|(n, _)| *n == P::BASELINE_SERVER_TLS_V1_2_KMIP_V1_4.0), "{v14:?}");
+    assert!(v14.iter().all(|(n, v)| *n < 0x100 && v.is_none()), "1.x names, no versions");
+    c.version = ProtocolVersion::V1_2;
+    assert!(profiles(&mut c).is_empty(), "Query Profiles came with KMIP 1.3");
+    server.stop();
+}

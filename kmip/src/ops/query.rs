@@ -20,8 +20,37 @@ pub struct Response {
     pub vendor_identification: Option<String>,
     /// Server Information children (Query Server Information).
     pub server_information: Vec<Ttlv>,
+    /// Profile Information (Query Profiles, KMIP 1.4 §2.1.19, KMIP 2.1 §7.31).
+    pub profiles: Vec<ProfileInformation>,
     /// Capability Information children (Query Capabilities, KMIP 1.4 §2.1.20).
     pub capability_information: Vec<Ttlv>,
+}
+
+/// A profile the server supports (KMIP 2.1 §7.31): its name and, from KMIP 2.0, the
+/// version of the profiles specification it conforms to (§7.32).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileInformation {
+    /// Profile Name.
+    pub name: crate::enums::ProfileName,
+    /// Profile Version (major, minor); 2.x only.
+    pub version: Option<(i32, i32)>,
+}
+
+impl ProfileInformation {
+    /// Encodes the Profile Information structure.
+    pub fn to_ttlv(&self) -> Ttlv {
+        let mut items = vec![Ttlv::new(Tag::PROFILE_NAME, Value::Enumeration(self.name.0))];
+        if let Some((major, minor)) = self.version {
+            items.push(Ttlv::structure(
+                Tag::PROFILE_VERSION,
+                vec![
+                    Ttlv::new(Tag::PROFILE_VERSION_MAJOR, Value::Integer(major)),
+                    Ttlv::new(Tag::PROFILE_VERSION_MINOR, Value::Integer(minor)),
+                ],
+            ));
+        }
+        Ttlv::structure(Tag::PROFILE_INFORMATION, items)
+    }
 }
 
 impl Response {
@@ -41,6 +70,7 @@ impl Response {
         if !self.server_information.is_empty() {
             out.push(Ttlv::structure(Tag::SERVER_INFORMATION, self.server_information.clone()));
         }
+        out.extend(self.profiles.iter().map(ProfileInformation::to_ttlv));
         if !self.capability_information.is_empty() {
             out.push(Ttlv::structure(
                 Tag::CAPABILITY_INFORMATION,

@@ -41,6 +41,9 @@ pub(crate) fn handle(
             Ttlv::new(Tag::SERVER_VERSION, Value::TextString(env!("CARGO_PKG_VERSION").to_owned())),
         ];
     }
+    if functions.contains(&QueryFunction::QUERY_PROFILES) {
+        r.profiles = profiles(version);
+    }
     if functions.contains(&QueryFunction::QUERY_CAPABILITIES) {
         let flag = |tag, v| Ttlv::new(tag, Value::Boolean(v));
         r.capability_information = vec![
@@ -52,6 +55,73 @@ pub(crate) fn handle(
         ];
     }
     Ok(Outcome::new(r.to_ttlv(), None))
+}
+
+/// The server profiles (KMIP Profiles 1.4 and 2.1) whose mandatory test cases this server
+/// passes (`tests/oasis_profiles.rs`), named as the client's version names them: the 2.1
+/// names with Profile Version 2.1 for 2.x, the versioned 1.x names for 1.3 and 1.4, none
+/// before 1.3 (which has no Query Profiles). Not claimed: Basic Cryptographic (ChaCha20
+/// and two cases no server passes), Tape Library (one such case), Complete Server, AES
+/// XTS, and PKCS#11 (only C_Initialize, C_GetInfo and C_Finalize are answered).
+fn profiles(version: kmip::ProtocolVersion) -> Vec<query::ProfileInformation> {
+    use kmip::enums::ProfileName as P;
+    use kmip::ProtocolVersion as V;
+    let (names, profile_version): (&[P], _) = if version.is_v2() {
+        let names = &[
+            P::BASELINE_SERVER,
+            P::SYMMETRIC_KEY_LIFECYCLE_SERVER,
+            P::ASYMMETRIC_KEY_LIFECYCLE_SERVER,
+            P::ADVANCED_CRYPTOGRAPHIC_SERVER,
+            P::RNG_CRYPTOGRAPHIC_SERVER,
+            P::SYMMETRIC_KEY_FOUNDRY_SERVER,
+            P::OPAQUE_MANAGED_OBJECT_STORE_SERVER,
+            P::STORAGE_ARRAY_WITH_SELF_ENCRYPTING_DRIVE_SERVER,
+            P::HTTPS_SERVER,
+            P::JSON_SERVER,
+            P::XML_SERVER,
+            P::QUANTUM_SAFE_SERVER,
+        ];
+        (names, Some((2, 1)))
+    } else if version >= V::V1_4 {
+        let names = &[
+            P::BASELINE_SERVER_BASIC_KMIP_V1_4,
+            P::BASELINE_SERVER_TLS_V1_2_KMIP_V1_4,
+            P::SYMMETRIC_KEY_LIFECYCLE_SERVER_KMIP_V1_4,
+            P::ASYMMETRIC_KEY_LIFECYCLE_SERVER_KMIP_V1_4,
+            P::ADVANCED_CRYPTOGRAPHIC_SERVER_KMIP_V1_4,
+            P::RNG_CRYPTOGRAPHIC_SERVER_KMIP_V1_4,
+            P::SYMMETRIC_KEY_FOUNDRY_SERVER_KMIP_V1_4,
+            P::OPAQUE_MANAGED_OBJECT_STORE_SERVER_KMIP_V1_4,
+            P::SUITE_B_MINLOS_128_SERVER_KMIP_V1_4,
+            P::SUITE_B_MINLOS_192_SERVER_KMIP_V1_4,
+            P::STORAGE_ARRAY_WITH_SELF_ENCRYPTING_DRIVE_SERVER_KMIP_V1_4,
+            P::HTTPS_SERVER_KMIP_V1_4,
+            P::JSON_SERVER_KMIP_V1_4,
+            P::XML_SERVER_KMIP_V1_4,
+        ];
+        (names, None)
+    } else if version >= V::V1_3 {
+        let names = &[
+            P::BASELINE_SERVER_BASIC_KMIP_V1_3,
+            P::BASELINE_SERVER_TLS_V1_2_KMIP_V1_3,
+            P::SYMMETRIC_KEY_LIFECYCLE_SERVER_KMIP_V1_3,
+            P::ASYMMETRIC_KEY_LIFECYCLE_SERVER_KMIP_V1_3,
+            P::ADVANCED_CRYPTOGRAPHIC_SERVER_KMIP_V1_3,
+            P::RNG_CRYPTOGRAPHIC_SERVER_KMIP_V1_3,
+            P::SYMMETRIC_KEY_FOUNDRY_SERVER_KMIP_V1_3,
+            P::OPAQUE_MANAGED_OBJECT_STORE_SERVER_KMIP_V1_3,
+            P::SUITE_B_MINLOS_128_SERVER_KMIP_V1_3,
+            P::SUITE_B_MINLOS_192_SERVER_KMIP_V1_3,
+            P::STORAGE_ARRAY_WITH_SELF_ENCRYPTING_DRIVE_SERVER_KMIP_V1_3,
+            P::HTTPS_SERVER_KMIP_V1_3,
+            P::JSON_SERVER_KMIP_V1_3,
+            P::XML_SERVER_KMIP_V1_3,
+        ];
+        (names, None)
+    } else {
+        (&[], None)
+    };
+    names.iter().map(|&name| query::ProfileInformation { name, version: profile_version }).collect()
 }
 
 /// Longest Log Message accepted, in characters.
