@@ -61,8 +61,8 @@ pub(crate) fn handle(
 /// passes (`tests/oasis_profiles.rs`), named as the client's version names them: the 2.1
 /// names with Profile Version 2.1 for 2.x, the versioned 1.x names for 1.3 and 1.4, none
 /// before 1.3 (which has no Query Profiles). Not claimed: Basic Cryptographic (ChaCha20
-/// and two cases no server passes), Tape Library (one such case), Complete Server, AES
-/// XTS, and PKCS#11 (only C_Initialize, C_GetInfo and C_Finalize are answered).
+/// and two cases no server passes), Tape Library (one such case), Complete Server, and
+/// PKCS#11 (only C_Initialize, C_GetInfo and C_Finalize are answered).
 fn profiles(version: kmip::ProtocolVersion) -> Vec<query::ProfileInformation> {
     use kmip::enums::ProfileName as P;
     use kmip::ProtocolVersion as V;
@@ -79,6 +79,7 @@ fn profiles(version: kmip::ProtocolVersion) -> Vec<query::ProfileInformation> {
             P::HTTPS_SERVER,
             P::JSON_SERVER,
             P::XML_SERVER,
+            P::AES_XTS_SERVER,
             P::QUANTUM_SAFE_SERVER,
         ];
         (names, Some((2, 1)))
