@@ -19,7 +19,9 @@ Usage: lifecycle.py PHASE --port P --certs DIR --name CLIENT --state FILE
           Wrap (which `cryptography`'s aes_key_unwrap opens)
   objects register an X.509 certificate and RSA (PKCS#1) and EC (X.509) public keys, Get
           them back byte for byte, Locate by object type, read their attributes, verify
-          signatures made outside with the registered keys, Destroy
+          signatures made outside with the registered keys, Get a key wrapped by a
+          registered RSA public key with RSA-OAEP (which `cryptography` decrypts with the
+          private key), Destroy
 Exits non-zero with a message on the first mismatch.
 """
 import argparse
@@ -387,6 +389,28 @@ def registered_objects(args):
         expect(refused(lambda: c.register(objects.PublicKey(
             enums.CryptographicAlgorithm.RSA, 2048, b"not a key", enums.KeyFormatType.PKCS_1)),
             enums.ResultReason.INVALID_FIELD), "garbage public key refused")
+
+        # Get wrapped by a registered RSA public key (RSA-OAEP, SHA-256, MGF1 with SHA-1 by
+        # default): the private key held here unwraps it.
+        wrap_id = c.register(objects.PublicKey(
+            enums.CryptographicAlgorithm.RSA, 2048, rsa_pkcs1, enums.KeyFormatType.PKCS_1,
+            masks=[enums.CryptographicUsageMask.WRAP_KEY]))
+        c.activate(wrap_id)
+        target = c.create(enums.CryptographicAlgorithm.AES, 256)
+        plain = c.get(target).value
+        wrapped = c.get(target, key_wrapping_specification={
+            "wrapping_method": enums.WrappingMethod.ENCRYPT,
+            "encryption_key_information": {
+                "unique_identifier": wrap_id,
+                "cryptographic_parameters": {
+                    "padding_method": enums.PaddingMethod.OAEP,
+                    "hashing_algorithm": enums.HashingAlgorithm.SHA_256,
+                },
+            },
+            "encoding_option": enums.EncodingOption.NO_ENCODING,
+        })
+        oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA256(), label=None)
+        expect(rsa_private.decrypt(wrapped.value, oaep) == plain, "RSA-OAEP wrapped key unwraps")
 
         c.destroy(cert_id)
         # Object Destroyed in KMIP 1.4 and later, Illegal Operation before.
