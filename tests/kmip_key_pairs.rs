@@ -27,12 +27,26 @@ fn create_pair_for(
     private_mask: i32,
     public_mask: i32,
 ) -> (String, String) {
+    create_pair_with(c, algorithm, bits, private_mask, public_mask, &[])
+}
+
+/// Creates an Active key pair; `private_extra` are more attributes for the private key.
+fn create_pair_with(
+    c: &mut Client,
+    algorithm: CryptographicAlgorithm,
+    bits: i32,
+    private_mask: i32,
+    public_mask: i32,
+    private_extra: &[Attribute],
+) -> (String, String) {
     let common = [
         Attribute::new(names::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(algorithm.0)),
         Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits)),
         Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
     ];
-    let private = [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(private_mask))];
+    let mut private =
+        vec![Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(private_mask))];
+    private.extend_from_slice(private_extra);
     let public = [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(public_mask))];
     let v = c.version;
     let part = |v1: Tag, v2: Tag, attrs: &[Attribute]| {
@@ -1346,38 +1360,19 @@ fn rsa_oaep_key_wrapping_both_ways() {
 fn key_pairs_rotate_automatically() {
     let (dir, server, _certs, mut c) = started("strongroom-pair-rotation", "alice");
     c.version = ProtocolVersion::V2_1;
-    let name = Attribute::new(names::NAME, name_value("rotating-pair"));
-    let common = [
-        Attribute::new(
-            names::CRYPTOGRAPHIC_ALGORITHM,
-            Value::Enumeration(CryptographicAlgorithm::EC.0),
-        ),
-        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
-        Attribute::new(names::ACTIVATION_DATE, Value::DateTime(1)),
-    ];
-    let private = [
-        Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::SIGN)),
+    let rotation = [
         Attribute::new(names::ROTATE_AUTOMATIC, Value::Boolean(true)),
         Attribute::new(names::ROTATE_INTERVAL, Value::Interval(2)),
-        name,
+        Attribute::new(names::NAME, name_value("rotating-pair")),
     ];
-    let public =
-        [Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::VERIFY))];
-    let part = |tag, attrs: &[Attribute]| {
-        Ttlv::structure(
-            tag,
-            write_attributes(attrs, ProtocolVersion::V2_1).remove(0).children().to_vec(),
-        )
-    };
-    let r = c.ok(
-        Operation::CREATE_KEY_PAIR,
-        vec![
-            part(Tag::COMMON_ATTRIBUTES, &common),
-            part(Tag::PRIVATE_KEY_ATTRIBUTES, &private),
-            part(Tag::PUBLIC_KEY_ATTRIBUTES, &public),
-        ],
+    let (old, _) = create_pair_with(
+        &mut c,
+        CryptographicAlgorithm::EC,
+        256,
+        usage_mask::SIGN,
+        usage_mask::VERIFY,
+        &rotation,
     );
-    let old = r.find(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER).unwrap().as_text().unwrap().to_owned();
     let new = rotated(&mut c, "rotating-pair", &old);
     let attrs = c.ok(Operation::GET_ATTRIBUTES, vec![uid(&new)]);
     let attrs = attrs.find(Tag::ATTRIBUTES).unwrap();
