@@ -116,6 +116,7 @@ pub(crate) fn x963<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::util::test_vectors::{bytes, vectors};
     use aws_lc_rs::hmac;
 
     type Never = std::convert::Infallible;
@@ -123,24 +124,6 @@ mod tests {
     fn prf(algorithm: hmac::Algorithm, key: &[u8]) -> impl FnMut(&[u8]) -> Result<Vec<u8>, Never> {
         let key = hmac::Key::new(algorithm, key);
         move |data| Ok(hmac::sign(&key, data).as_ref().to_vec())
-    }
-
-    /// `name: hex` lines of a vector file, by name.
-    fn vectors(text: &str) -> Vec<std::collections::HashMap<String, String>> {
-        text.split("\n\n")
-            .map(|case| {
-                case.lines()
-                    .filter(|l| !l.starts_with('#'))
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                    .collect()
-            })
-            .filter(|case: &std::collections::HashMap<_, _>| !case.is_empty())
-            .collect()
-    }
-
-    fn bytes(case: &std::collections::HashMap<String, String>, name: &str) -> Vec<u8> {
-        hex::decode(case.get(name).map_or("", String::as_str)).unwrap_or_default()
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod app;
 mod audit;
 mod authz;
 mod ca;
+mod chacha;
 mod config;
 mod creds;
 mod der;

@@ -36,6 +36,31 @@ pub(crate) fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Test vector files: cases separated by blank lines, `name: value` lines, `#` comments.
+#[cfg(test)]
+pub(crate) mod test_vectors {
+    use std::collections::HashMap;
+
+    /// The cases of a vector file, each its values by name.
+    pub(crate) fn vectors(text: &str) -> Vec<HashMap<String, String>> {
+        text.split("\n\n")
+            .map(|case| {
+                case.lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .collect()
+            })
+            .filter(|case: &HashMap<_, _>| !case.is_empty())
+            .collect()
+    }
+
+    /// A hex value of a case; empty when absent.
+    pub(crate) fn bytes(case: &HashMap<String, String>, name: &str) -> Vec<u8> {
+        hex::decode(case.get(name).map_or("", String::as_str)).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

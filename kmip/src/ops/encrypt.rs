@@ -19,6 +19,8 @@ pub struct CryptographicParameters {
     pub algorithm: Option<CryptographicAlgorithm>,
     /// Tag Length, in bytes (authenticated encryption).
     pub tag_length: Option<i32>,
+    /// Initial Counter Value: the first block's counter (counter modes and ChaCha20).
+    pub initial_counter_value: Option<i32>,
     /// Random IV: the server generates the IV.
     pub random_iv: Option<bool>,
     /// Hashing Algorithm (signatures, and OAEP's hash).
@@ -40,6 +42,10 @@ impl CryptographicParameters {
             padding_method: e(Tag::PADDING_METHOD)?.map(PaddingMethod),
             algorithm: e(Tag::CRYPTOGRAPHIC_ALGORITHM)?.map(CryptographicAlgorithm),
             tag_length: item.find(Tag::TAG_LENGTH).map(Ttlv::as_i32).transpose()?,
+            initial_counter_value: item
+                .find(Tag::INITIAL_COUNTER_VALUE)
+                .map(Ttlv::as_i32)
+                .transpose()?,
             random_iv: item.find(Tag::RANDOM_IV).map(Ttlv::as_bool).transpose()?,
             hashing_algorithm: e(Tag::HASHING_ALGORITHM)?.map(HashingAlgorithm),
             mask_generator_hashing_algorithm: e(Tag::MASK_GENERATOR_HASHING_ALGORITHM)?
@@ -64,6 +70,8 @@ impl CryptographicParameters {
             e(Tag::CRYPTOGRAPHIC_ALGORITHM, self.algorithm.map(|a| a.0)),
             self.random_iv.map(|r| Ttlv::new(Tag::RANDOM_IV, Value::Boolean(r))),
             self.tag_length.map(|l| Ttlv::new(Tag::TAG_LENGTH, Value::Integer(l))),
+            self.initial_counter_value
+                .map(|c| Ttlv::new(Tag::INITIAL_COUNTER_VALUE, Value::Integer(c))),
             e(
                 Tag::MASK_GENERATOR_HASHING_ALGORITHM,
                 self.mask_generator_hashing_algorithm.map(|h| h.0),
@@ -80,6 +88,7 @@ impl CryptographicParameters {
             padding_method: self.padding_method.or(defaults.padding_method),
             algorithm: self.algorithm.or(defaults.algorithm),
             tag_length: self.tag_length.or(defaults.tag_length),
+            initial_counter_value: self.initial_counter_value.or(defaults.initial_counter_value),
             random_iv: self.random_iv.or(defaults.random_iv),
             hashing_algorithm: self.hashing_algorithm.or(defaults.hashing_algorithm),
             mask_generator_hashing_algorithm: self
@@ -154,4 +163,33 @@ pub fn part_response(
         out.push(Ttlv::new(Tag::AUTHENTICATED_ENCRYPTION_TAG, Value::ByteString(tag)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_round_trip_in_spec_order() {
+        let p = CryptographicParameters {
+            block_cipher_mode: Some(BlockCipherMode::GCM),
+            tag_length: Some(12),
+            initial_counter_value: Some(1),
+            p_source: Some(b"label".to_vec()),
+            ..Default::default()
+        };
+        let t = p.to_ttlv(Tag::CRYPTOGRAPHIC_PARAMETERS);
+        let tags: Vec<Tag> = t.children().iter().map(|c| c.tag).collect();
+        // KMIP 1.4 §3.6: Tag Length, then Initial Counter Value, then P Source.
+        assert_eq!(
+            tags,
+            [Tag::BLOCK_CIPHER_MODE, Tag::TAG_LENGTH, Tag::INITIAL_COUNTER_VALUE, Tag::P_SOURCE]
+        );
+        assert_eq!(CryptographicParameters::from_ttlv(&t), Ok(p.clone()));
+        // The request's values win; what it leaves open comes from the key's.
+        let asked =
+            CryptographicParameters { initial_counter_value: Some(7), ..Default::default() };
+        let merged = asked.or(&p);
+        assert_eq!((merged.initial_counter_value, merged.tag_length), (Some(7), Some(12)));
+    }
 }

@@ -1,4 +1,4 @@
-//! Create: a symmetric key (AES, 3DES, or an HMAC key) generated inside the HSM, stored
+//! Create: a symmetric key (AES, 3DES, ChaCha20 or an HMAC key) generated inside the HSM, stored
 //! sealed by the key-encryption key.
 
 use kmip::attributes::{find, names, Attribute};
@@ -78,7 +78,18 @@ fn kind_of(attrs: &[Attribute]) -> Result<SecretKind, OpError> {
         | CryptographicAlgorithm::HMAC_SHA512 => {
             Err(OpError::Invalid("HMAC keys are whole bytes, 128 to 4096 bits"))
         }
-        _ => Err(OpError::Unsupported("symmetric keys are AES, 3DES or HMAC-SHA1/256/384/512")),
+        // The HSM has no ChaCha20 key type: 32 random bytes from its generator.
+        CryptographicAlgorithm::CHACHA20 | CryptographicAlgorithm::CHACHA20POLY1305
+            if bits == 256 =>
+        {
+            Ok(SecretKind::Generic { bytes: 32 })
+        }
+        CryptographicAlgorithm::CHACHA20 | CryptographicAlgorithm::CHACHA20POLY1305 => {
+            Err(OpError::Invalid("ChaCha20 keys are 256 bits"))
+        }
+        _ => Err(OpError::Unsupported(
+            "symmetric keys are AES, 3DES, ChaCha20, ChaCha20-Poly1305 or HMAC-SHA1/256/384/512",
+        )),
     }
 }
 

@@ -106,6 +106,15 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, mut req: register::Request) -> Result
                     ));
                 }
             }
+            let chacha =
+                [CryptographicAlgorithm::CHACHA20, CryptographicAlgorithm::CHACHA20POLY1305]
+                    .map(|a| Value::Enumeration(a.0));
+            if find(&attrs, names::CRYPTOGRAPHIC_ALGORITHM)
+                .is_some_and(|a| chacha.contains(&a.value))
+                && bits != 256
+            {
+                return Err(OpError::Invalid("ChaCha20 keys are 256 bits"));
+            }
             // Get returns the key in the format it was registered in.
             let format = match kb.format {
                 KeyFormatType::TRANSPARENT_SYMMETRIC_KEY => kb.format,
