@@ -5,6 +5,7 @@
 
 mod acme;
 mod audit;
+mod cache;
 mod engines;
 mod error;
 mod grants;
@@ -119,6 +120,8 @@ pub(crate) struct Store {
     leader: leader::Leadership,
     /// The PostgreSQL URL, for the leader election's own connection.
     url: Option<String>,
+    /// Objects as last read, on a store this process serves alone (`cache.rs`).
+    objects: Option<std::sync::Arc<cache::ObjectCache>>,
 }
 
 impl Store {
@@ -167,7 +170,8 @@ impl Store {
             .await?;
         let writer = writer::start(write.clone());
         let leader = leader::Leadership::new(true);
-        Ok(Store { read, write, writer, backend: Backend::Sqlite, leader, url: None })
+        let objects = Some(std::sync::Arc::new(cache::ObjectCache::new(cache::TTL)));
+        Ok(Store { read, write, writer, backend: Backend::Sqlite, leader, url: None, objects })
     }
 
     /// Opens the PostgreSQL database at `url` and runs its migrations (sqlx holds an
@@ -189,11 +193,25 @@ impl Store {
             backend: Backend::Postgres,
             leader: leader::Leadership::new(false),
             url: Some(url.to_owned()),
+            objects: None,
         })
     }
 }
 
 impl Store {
+    /// Held by each write to objects or attributes: outdates the cached objects when it
+    /// ends, however it ends.
+    fn writing(&self) -> Option<cache::Writing<'_>> {
+        self.objects.as_deref().map(cache::ObjectCache::writing)
+    }
+
+    /// Outdates the cached objects, after a write that changed some.
+    fn objects_changed(&self) {
+        if let Some(cache) = &self.objects {
+            cache.invalidate();
+        }
+    }
+
     /// Whether several processes may serve this store at once (PostgreSQL), so state that
     /// one process could keep in memory must live in the store.
     pub(crate) fn is_shared(&self) -> bool {

@@ -186,10 +186,27 @@ impl Store {
         decode_attributes(id, rows)
     }
 
-    /// [`Store::object`] and [`Store::attributes`] together, over one pooled connection
-    /// (what every cryptographic operation reads: half the trips to the database's
+    /// [`Store::object`] and [`Store::attributes`] together: what every cryptographic
+    /// operation reads. From the cache where this process alone serves the store
+    /// (`cache.rs`); otherwise over one pooled connection (half the trips to the database's
     /// connection of two separate reads).
     pub(crate) async fn object_with_attributes(
+        &self,
+        id: &str,
+    ) -> Result<Option<(ObjectRow, Vec<Attribute>)>, StoreError> {
+        let Some(cache) = &self.objects else { return self.read_object_with_attributes(id).await };
+        if let Some(hit) = cache.get(id) {
+            return Ok(Some(hit));
+        }
+        let generation = cache.generation();
+        let read = self.read_object_with_attributes(id).await?;
+        if let Some((row, attributes)) = &read {
+            cache.put(generation, row, attributes);
+        }
+        Ok(read)
+    }
+
+    async fn read_object_with_attributes(
         &self,
         id: &str,
     ) -> Result<Option<(ObjectRow, Vec<Attribute>)>, StoreError> {
@@ -206,6 +223,7 @@ impl Store {
     /// Saves the lifecycle fields of `row` if nobody changed the object since it was read;
     /// bumps its version.
     pub(crate) async fn save_lifecycle(&self, row: &ObjectRow) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let sql = lifecycle_update!("version = version + 1 WHERE id = $13 AND version = $14");
         let done = bind_lifecycle(sqlx::query(sql), row)
             .bind(&row.id)
@@ -225,6 +243,7 @@ impl Store {
         attr: &Attribute,
         now: i64,
     ) -> Result<i64, StoreError> {
+        let _writing = self.writing();
         let mut tx = self.write.begin().await?;
         // Touching the object first locks its row, so concurrent adds (another replica's)
         // take turns and each sees the index the other used.
@@ -244,6 +263,7 @@ impl Store {
         value: &Value,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let _writing = self.writing();
         let mut tx = self.write.begin().await?;
         let done = sqlx::query(
             "UPDATE attributes SET value = $1, match_key = $2 WHERE object_id = $3 AND name = $4 AND idx = $5",
@@ -271,6 +291,7 @@ impl Store {
         idx: i64,
         now: i64,
     ) -> Result<Option<Value>, StoreError> {
+        let _writing = self.writing();
         let mut tx = self.write.begin().await?;
         let old: Option<(Vec<u8>,)> = sqlx::query_as(
             "DELETE FROM attributes WHERE object_id = $1 AND name = $2 AND idx = $3 RETURNING value",
@@ -328,6 +349,7 @@ impl Store {
         a: NewObject<'_>,
         b: NewObject<'_>,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let mut tx = self.write.begin().await?;
         for new in [&a, &b] {
             super::writer::insert_object_row(&mut tx, &new.row).await?;
@@ -345,6 +367,7 @@ impl Store {
         replaced: &[Replacement<'_>],
         now: i64,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let mut tx = self.write.begin().await?;
         for r in replaced {
             let (old, new) = (r.old, r.new);
@@ -389,6 +412,7 @@ impl Store {
         base_link: &Attribute,
         now: i64,
     ) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let mut tx = self.write.begin().await?;
         super::writer::insert_object_row(&mut tx, &new.row).await?;
         insert_attributes(&mut tx, &indexed(&new.row.id, new.attributes)).await?;
@@ -414,6 +438,7 @@ impl Store {
         draw: UsageDraw,
         now: i64,
     ) -> Result<bool, StoreError> {
+        let _writing = self.writing();
         use kmip::attributes::{names, UsageLimits};
         let mut tx = self.write.begin().await?;
         // Touching the object first locks its row, so concurrent draws take turns.
@@ -499,6 +524,7 @@ impl Store {
         row: &ObjectRow,
         attributes: &[Attribute],
     ) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let mut tx = self.write.begin().await?;
         let sql = lifecycle_update!(
             "public_material = $13, fresh = $14, version = version + 1 WHERE id = $15"
@@ -524,6 +550,7 @@ impl Store {
 
     /// Removes an object and everything recorded about it (undoing its creation).
     pub(crate) async fn delete_object(&self, id: &str) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let mut tx = self.write.begin().await?;
         for sql in [
             "DELETE FROM attributes WHERE object_id = $1",
@@ -539,10 +566,14 @@ impl Store {
 
     /// Marks an object's material as served (Fresh turns false); a no-op after the first time.
     pub(crate) async fn mark_served(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE objects SET fresh = 0 WHERE id = $1 AND fresh = 1")
+        let done = sqlx::query("UPDATE objects SET fresh = 0 WHERE id = $1 AND fresh = 1")
             .bind(id)
             .execute(&self.write)
             .await?;
+        // Only the first time changes anything: later Gets keep the cache.
+        if done.rows_affected() > 0 {
+            self.objects_changed();
+        }
         Ok(())
     }
 
@@ -586,7 +617,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(a.rows_affected() + d.rows_affected())
+        let changed = a.rows_affected() + d.rows_affected();
+        if changed > 0 {
+            self.objects_changed();
+        }
+        Ok(changed)
     }
 }
 

@@ -662,3 +662,62 @@ async fn keys_due_for_rotation_on(store: &Store) {
     store.rekey(&[replaced], 150).await.unwrap();
     assert_eq!(store.keys_due_for_rotation(180).await.unwrap(), vec!["later"]);
 }
+
+/// What `object_with_attributes` returns follows every write, on both backends (SQLite
+/// serves it from the object cache); on SQLite a change another process makes to the file
+/// shows once the cache's time is up.
+#[tokio::test]
+async fn reads_follow_every_write() {
+    on_both!(reads_follow_every_write_on);
+
+    let t = TempStore::sqlite().await;
+    let store = &t.store;
+    store.insert_object(NewObject { row: row("x", "alice", 10), attributes: &[] }).await.unwrap();
+    assert!(store.object_with_attributes("x").await.unwrap().unwrap().1.is_empty());
+    let path = t.dir.as_ref().unwrap().join("s.db");
+    let other = Store::open_sqlite(&path).await.unwrap();
+    other.add_attribute("x", &name("from the CLI"), 20).await.unwrap();
+    other.close().await;
+    std::thread::sleep(super::cache::TTL);
+    let (_, attrs) = store.object_with_attributes("x").await.unwrap().unwrap();
+    assert_eq!(attrs.len(), 1);
+    t.remove().await;
+}
+
+async fn reads_follow_every_write_on(store: &Store) {
+    let read = || async { store.object_with_attributes("c").await.unwrap().unwrap() };
+    let names_of = |attrs: &[Attribute]| -> Vec<Value> {
+        attrs.iter().filter(|a| a.name == names::NAME).map(|a| a.value.clone()).collect()
+    };
+    let mut pending = row("c", "alice", 10);
+    pending.activation_date = Some(50);
+    store.insert_object(NewObject { row: pending, attributes: &[name("one")] }).await.unwrap();
+    assert!(store.object_with_attributes("nothing").await.unwrap().is_none());
+    let (row_read, attrs) = read().await;
+    assert_eq!((row_read.state, names_of(&attrs)), (1, vec![name("one").value]));
+
+    store.add_attribute("c", &name("two"), 20).await.unwrap();
+    assert_eq!(names_of(&read().await.1).len(), 2);
+    store.modify_attribute("c", names::NAME, 1, &name("three").value, 21).await.unwrap();
+    assert_eq!(names_of(&read().await.1)[1], name("three").value);
+    store.delete_attribute("c", names::NAME, 0, 22).await.unwrap();
+    assert_eq!(names_of(&read().await.1), vec![name("three").value]);
+
+    store.apply_due_dates(50).await.unwrap();
+    let (mut now, _) = read().await;
+    assert_eq!(now.state, 2);
+    store.mark_served("c").await.unwrap();
+    assert!(!read().await.0.fresh);
+    now = read().await.0;
+    now.state = 3;
+    store.save_lifecycle(&now).await.unwrap();
+    assert_eq!(read().await.0.state, 3);
+
+    let before = read().await;
+    store.add_attribute("c", &name("four"), 30).await.unwrap();
+    assert_eq!(names_of(&read().await.1).len(), 2);
+    store.restore_object(&before.0, &before.1).await.unwrap();
+    assert_eq!(names_of(&read().await.1), vec![name("three").value]);
+    store.delete_object("c").await.unwrap();
+    assert!(store.object_with_attributes("c").await.unwrap().is_none());
+}
