@@ -186,10 +186,27 @@ impl Store {
     }
 
     pub(crate) async fn acme_order(&self, id: &str) -> Result<Option<OrderRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_orders WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?)
+        let read = async {
+            Ok(sqlx::query_as("SELECT * FROM acme_orders WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?)
+        };
+        super::cache::read_through(self.caches.as_deref().map(|c| &c.orders), id, read).await
+    }
+
+    /// Drops the cached copy of order `id`, after a write changed it.
+    fn order_changed(&self, id: &str) {
+        if let Some(c) = &self.caches {
+            c.orders.forget(id);
+        }
+    }
+
+    /// Drops the cached authorizations, after a write changed one.
+    fn authorizations_changed(&self) {
+        if let Some(c) = &self.caches {
+            c.authorizations.clear();
+        }
     }
 
     /// Whether some order already replaces the certificate with ARI CertID `cert_id`.
@@ -242,6 +259,7 @@ impl Store {
         .bind(from)
         .execute(&self.write)
         .await?;
+        self.order_changed(id);
         Ok(r.rows_affected() == 1)
     }
 
@@ -261,6 +279,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.order_changed(order_id);
         Ok(())
     }
 
@@ -283,6 +302,7 @@ impl Store {
         .bind(order_id)
         .execute(&self.write)
         .await?;
+        self.order_changed(order_id);
         Ok(())
     }
 
@@ -290,10 +310,17 @@ impl Store {
         &self,
         order_id: &str,
     ) -> Result<Vec<AuthzRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE order_id = $1 ORDER BY rowid")
+        let read = async {
+            let rows = sqlx::query_as(
+                "SELECT * FROM acme_authorizations WHERE order_id = $1 ORDER BY rowid",
+            )
             .bind(order_id)
             .fetch_all(&self.read)
-            .await?)
+            .await?;
+            Ok(Some(rows))
+        };
+        let cache = self.caches.as_deref().map(|c| &c.authorizations);
+        Ok(super::cache::read_through(cache, order_id, read).await?.unwrap_or_default())
     }
 
     pub(crate) async fn acme_authorization(
@@ -335,6 +362,7 @@ impl Store {
         .bind(id)
         .execute(&self.write)
         .await?;
+        self.authorizations_changed();
         Ok(r.rows_affected() == 1)
     }
 
@@ -375,6 +403,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.authorizations_changed();
         Ok(())
     }
 

@@ -1,140 +1,177 @@
-//! Objects with their attributes as last read, for the operations that read them on every
-//! request (Encrypt, Sign, MAC, Get): each read is two queries whose rows cross to
-//! SQLite's worker thread and back, which cost the server more than the HSM call itself.
+//! Rows as last read, for what is read on every request: an object with its attributes
+//! (KMIP Encrypt, Sign, MAC, Get), an ACME order and its authorizations (each of an
+//! issuance's requests). Each read is one or two queries whose rows cross to SQLite's
+//! worker thread and back, which cost the server more than the work itself.
 //!
-//! Only for a store this process serves alone (SQLite). Every write this process makes to
-//! objects or attributes moves a generation counter that outdates all entries at once;
-//! an entry also expires after [`TTL`], the bound on how long a change another process
-//! makes to the same file (`strongroom tde`, run beside the server) goes unseen.
+//! Only for a store this process serves alone (SQLite). A write this process makes drops
+//! what it changes once its transaction is over (the one order, or all objects at once),
+//! and a read that a write overlapped is not kept. Entries also expire after [`TTL`], the
+//! bound on how long a change another process makes to the same file (`strongroom tde`,
+//! run beside the server) goes unseen.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kmip::attributes::Attribute;
 
-use super::ObjectRow;
+use super::{AuthzRow, ObjectRow, OrderRow};
 
 /// How long an entry serves at most.
 pub(super) const TTL: Duration = Duration::from_secs(1);
-/// Most entries kept; past that, outdated ones go, then all.
+/// Most entries a cache keeps; past that, expired ones go, then all.
 const CAPACITY: usize = 4096;
 
-struct Entry {
-    generation: u64,
-    read: Instant,
-    row: ObjectRow,
-    attributes: Vec<Attribute>,
+/// The caches of a store one process serves.
+pub(super) struct Caches {
+    pub(super) objects: Cache<(ObjectRow, Vec<Attribute>)>,
+    /// ACME orders by id.
+    pub(super) orders: Cache<OrderRow>,
+    /// ACME authorizations by their order's id.
+    pub(super) authorizations: Cache<Vec<AuthzRow>>,
 }
 
-pub(super) struct ObjectCache {
-    generation: AtomicU64,
-    entries: Mutex<HashMap<String, Entry>>,
+impl Caches {
+    pub(super) fn new() -> Caches {
+        Caches {
+            objects: Cache::new(TTL),
+            orders: Cache::new(TTL),
+            authorizations: Cache::new(TTL),
+        }
+    }
+}
+
+struct Inner<V> {
+    /// Moves with every change, so that a read begun before it is not kept.
+    generation: u64,
+    entries: HashMap<String, (Instant, V)>,
+}
+
+pub(super) struct Cache<V> {
+    inner: Mutex<Inner<V>>,
     ttl: Duration,
 }
 
-impl ObjectCache {
-    pub(super) fn new(ttl: Duration) -> ObjectCache {
-        ObjectCache { generation: AtomicU64::new(0), entries: Mutex::default(), ttl }
+impl<V: Clone> Cache<V> {
+    pub(super) fn new(ttl: Duration) -> Cache<V> {
+        Cache { inner: Mutex::new(Inner { generation: 0, entries: HashMap::new() }), ttl }
     }
 
-    /// The object `id` as read since the last change, if it is here.
-    pub(super) fn get(&self, id: &str) -> Option<(ObjectRow, Vec<Attribute>)> {
-        let generation = self.generation.load(Ordering::Acquire);
-        let entries = self.entries.lock().ok()?;
-        let e = entries.get(id)?;
-        (e.generation == generation && e.read.elapsed() < self.ttl)
-            .then(|| (e.row.clone(), e.attributes.clone()))
+    /// What was read for `key` since it last changed, if it is here.
+    pub(super) fn get(&self, key: &str) -> Option<V> {
+        let inner = self.inner.lock().ok()?;
+        let (read, value) = inner.entries.get(key)?;
+        (read.elapsed() < self.ttl).then(|| value.clone())
     }
 
-    /// The generation to pass to [`ObjectCache::put`]: taken before reading the store, so
-    /// that a change committed during the read outdates what it read.
+    /// The generation to pass to [`Cache::put`]: taken before reading the store.
     pub(super) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.inner.lock().map_or(u64::MAX, |i| i.generation)
     }
 
     /// Keeps what was read at `generation`, unless something changed since.
-    pub(super) fn put(&self, generation: u64, row: &ObjectRow, attributes: &[Attribute]) {
-        let Ok(mut entries) = self.entries.lock() else { return };
-        if generation != self.generation.load(Ordering::Acquire) {
+    pub(super) fn put(&self, generation: u64, key: &str, value: V) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        if generation != inner.generation {
             return;
         }
-        if entries.len() >= CAPACITY {
+        if inner.entries.len() >= CAPACITY {
             let ttl = self.ttl;
-            entries.retain(|_, e| e.generation == generation && e.read.elapsed() < ttl);
-            if entries.len() >= CAPACITY {
-                entries.clear();
+            inner.entries.retain(|_, (read, _)| read.elapsed() < ttl);
+            if inner.entries.len() >= CAPACITY {
+                inner.entries.clear();
             }
         }
-        let entry = Entry {
-            generation,
-            read: Instant::now(),
-            row: row.clone(),
-            attributes: attributes.to_vec(),
-        };
-        entries.insert(row.id.clone(), entry);
+        inner.entries.insert(key.to_owned(), (Instant::now(), value));
     }
 
-    /// Outdates every entry: called after each write to objects or attributes.
-    pub(super) fn invalidate(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+    /// Drops `key`, after a write changed it.
+    pub(super) fn forget(&self, key: &str) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.generation += 1;
+            inner.entries.remove(key);
+        }
     }
 
-    /// A guard that outdates every entry when dropped: held by a write for its whole
-    /// length, so whichever way it ends (committed, failed, returned early), entries are
-    /// outdated after its transaction is over.
-    pub(super) fn writing(&self) -> Writing<'_> {
+    /// Drops every entry, after a write changed some.
+    pub(super) fn clear(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.generation += 1;
+            inner.entries.clear();
+        }
+    }
+
+    /// A guard that drops every entry when it goes: held by a write for its whole length,
+    /// so whichever way it ends (committed, failed, returned early), the entries go after
+    /// its transaction is over.
+    pub(super) fn writing(&self) -> Writing<'_, V> {
         Writing(self)
     }
 }
 
-pub(super) struct Writing<'a>(&'a ObjectCache);
+pub(super) struct Writing<'a, V: Clone>(&'a Cache<V>);
 
-impl Drop for Writing<'_> {
+impl<V: Clone> Drop for Writing<'_, V> {
     fn drop(&mut self) {
-        self.0.invalidate();
+        self.0.clear();
     }
+}
+
+/// `read`'s result for `key`, from `cache` when it has it (and kept there when found).
+pub(super) async fn read_through<V: Clone>(
+    cache: Option<&Cache<V>>,
+    key: &str,
+    read: impl std::future::Future<Output = Result<Option<V>, super::StoreError>>,
+) -> Result<Option<V>, super::StoreError> {
+    let Some(cache) = cache else { return read.await };
+    if let Some(hit) = cache.get(key) {
+        return Ok(Some(hit));
+    }
+    let generation = cache.generation();
+    let value = read.await?;
+    if let Some(v) = &value {
+        cache.put(generation, key, v.clone());
+    }
+    Ok(value)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(id: &str) -> ObjectRow {
-        ObjectRow::for_test(id, "alice", 1)
-    }
-
     #[test]
     fn entries_serve_until_a_change_or_their_time_is_up() {
-        let cache = ObjectCache::new(Duration::from_millis(50));
+        let cache = Cache::new(Duration::from_millis(50));
         assert!(cache.get("a").is_none());
         let g = cache.generation();
-        cache.put(g, &row("a"), &[]);
-        assert_eq!(cache.get("a").map(|(r, _)| r.id), Some("a".to_owned()));
+        cache.put(g, "a", 1);
+        cache.put(g, "b", 2);
+        assert_eq!(cache.get("a"), Some(1));
 
-        // A write outdates it, and a read begun before the write is not kept.
+        // A write drops what it changed, and a read begun before any write is not kept.
+        cache.forget("a");
+        assert_eq!((cache.get("a"), cache.get("b")), (None, Some(2)));
+        cache.put(g, "a", 1);
+        assert!(cache.get("a").is_none());
         drop(cache.writing());
-        assert!(cache.get("a").is_none());
-        cache.put(g, &row("a"), &[]);
-        assert!(cache.get("a").is_none());
+        assert!(cache.get("b").is_none());
 
         let g = cache.generation();
-        cache.put(g, &row("a"), &[]);
-        assert!(cache.get("a").is_some());
+        cache.put(g, "a", 3);
+        assert_eq!(cache.get("a"), Some(3));
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get("a").is_none());
     }
 
     #[test]
     fn a_full_cache_makes_room() {
-        let cache = ObjectCache::new(TTL);
+        let cache = Cache::new(TTL);
         let g = cache.generation();
         for i in 0..CAPACITY + 10 {
-            cache.put(g, &row(&i.to_string()), &[]);
+            cache.put(g, &i.to_string(), i);
         }
-        let kept = cache.entries.lock().map(|e| e.len()).unwrap_or(0);
+        let kept = cache.inner.lock().map(|i| i.entries.len()).unwrap_or(0);
         assert!(kept <= CAPACITY, "{kept}");
-        assert!(cache.get(&(CAPACITY + 9).to_string()).is_some());
+        assert_eq!(cache.get(&(CAPACITY + 9).to_string()), Some(CAPACITY + 9));
     }
 }

@@ -120,8 +120,8 @@ pub(crate) struct Store {
     leader: leader::Leadership,
     /// The PostgreSQL URL, for the leader election's own connection.
     url: Option<String>,
-    /// Objects as last read, on a store this process serves alone (`cache.rs`).
-    objects: Option<std::sync::Arc<cache::ObjectCache>>,
+    /// Rows as last read, on a store this process serves alone (`cache.rs`).
+    caches: Option<std::sync::Arc<cache::Caches>>,
 }
 
 impl Store {
@@ -170,8 +170,8 @@ impl Store {
             .await?;
         let writer = writer::start(write.clone());
         let leader = leader::Leadership::new(true);
-        let objects = Some(std::sync::Arc::new(cache::ObjectCache::new(cache::TTL)));
-        Ok(Store { read, write, writer, backend: Backend::Sqlite, leader, url: None, objects })
+        let caches = Some(std::sync::Arc::new(cache::Caches::new()));
+        Ok(Store { read, write, writer, backend: Backend::Sqlite, leader, url: None, caches })
     }
 
     /// Opens the PostgreSQL database at `url` and runs its migrations (sqlx holds an
@@ -193,7 +193,7 @@ impl Store {
             backend: Backend::Postgres,
             leader: leader::Leadership::new(false),
             url: Some(url.to_owned()),
-            objects: None,
+            caches: None,
         })
     }
 }
@@ -201,14 +201,14 @@ impl Store {
 impl Store {
     /// Held by each write to objects or attributes: outdates the cached objects when it
     /// ends, however it ends.
-    fn writing(&self) -> Option<cache::Writing<'_>> {
-        self.objects.as_deref().map(cache::ObjectCache::writing)
+    fn writing(&self) -> Option<cache::Writing<'_, (ObjectRow, Vec<kmip::attributes::Attribute>)>> {
+        self.caches.as_deref().map(|c| c.objects.writing())
     }
 
     /// Outdates the cached objects, after a write that changed some.
     fn objects_changed(&self) {
-        if let Some(cache) = &self.objects {
-            cache.invalidate();
+        if let Some(c) = &self.caches {
+            c.objects.clear();
         }
     }
 

@@ -194,16 +194,8 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(ObjectRow, Vec<Attribute>)>, StoreError> {
-        let Some(cache) = &self.objects else { return self.read_object_with_attributes(id).await };
-        if let Some(hit) = cache.get(id) {
-            return Ok(Some(hit));
-        }
-        let generation = cache.generation();
-        let read = self.read_object_with_attributes(id).await?;
-        if let Some((row, attributes)) = &read {
-            cache.put(generation, row, attributes);
-        }
-        Ok(read)
+        let cache = self.caches.as_deref().map(|c| &c.objects);
+        super::cache::read_through(cache, id, self.read_object_with_attributes(id)).await
     }
 
     async fn read_object_with_attributes(

@@ -508,10 +508,20 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
     assert!(store.start_acme_challenge("y-b-c").await.unwrap());
     assert!(!store.start_acme_challenge("y-b-c").await.unwrap());
     let c = store.acme_challenge("y-b-c").await.unwrap().unwrap();
+    assert_eq!(store.acme_order("y").await.unwrap().unwrap().status, "pending");
     store.finish_acme_challenge(&c, 5, None).await.unwrap();
     assert_eq!(store.acme_authorization("y-b").await.unwrap().unwrap().status, "valid");
+    // What the order's reads return follows each write (SQLite serves them from a cache).
+    assert_eq!(store.acme_authorizations("y").await.unwrap()[0].status, "valid");
+    assert!(store.deactivate_acme_authorization("y-a").await.unwrap());
+    assert_eq!(store.acme_authorizations("y").await.unwrap()[1].status, "deactivated");
     assert!(store.transition_acme_order("y", "pending", "processing", None).await.unwrap());
+    assert_eq!(store.acme_order("y").await.unwrap().unwrap().status, "processing");
     assert!(!store.transition_acme_order("y", "pending", "processing", None).await.unwrap());
+    store.complete_acme_order_unstored("y", "01", "PEM", "issuer").await.unwrap();
+    let y = store.acme_order("y").await.unwrap().unwrap();
+    assert_eq!((y.status.as_str(), y.unstored_serial.as_deref()), ("valid", Some("01")));
+    assert!(store.acme_order("nothing").await.unwrap().is_none());
     assert!(store.change_acme_account_key("acct", "tp2", "{}").await.unwrap());
     assert!(store.acme_account_by_thumbprint("tp2").await.unwrap().is_some());
 }
