@@ -74,6 +74,35 @@ fn bytes(tag: Tag, b: &[u8]) -> Ttlv {
     Ttlv::new(tag, Value::ByteString(b.to_vec()))
 }
 
+/// An authenticated Decrypt: ciphertext, IV, additional data and tag, after the
+/// Cryptographic Parameters when given.
+fn aead_decrypt(
+    id: &str,
+    params: Option<&Ttlv>,
+    ct: &[u8],
+    iv: &[u8],
+    aad: &Ttlv,
+    tag: &[u8],
+) -> Vec<Ttlv> {
+    let mut payload = vec![uid(id)];
+    payload.extend(params.cloned());
+    payload.extend([
+        bytes(Tag::DATA, ct),
+        bytes(Tag::IV_COUNTER_NONCE, iv),
+        aad.clone(),
+        bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG, tag),
+    ]);
+    payload
+}
+
+/// A changed tag byte does not decrypt: Cryptographic Failure.
+fn assert_tampered_tag_fails(c: &mut Client, decrypt: impl Fn(&[u8]) -> Vec<Ttlv>, tag: &[u8]) {
+    let mut bad = tag.to_vec();
+    bad[tag.len() / 2] ^= 1;
+    let item = c.call(Operation::DECRYPT, decrypt(&bad));
+    assert_eq!(item.result_reason, Some(ResultReason::CRYPTOGRAPHIC_FAILURE), "{item:?}");
+}
+
 fn field(payload: &Ttlv, tag: Tag) -> Vec<u8> {
     payload.find(tag).unwrap().as_bytes().unwrap().to_vec()
 }
@@ -119,21 +148,9 @@ fn aes_encrypt_and_decrypt_in_the_hsm() {
         field(&r, Tag::AUTHENTICATED_ENCRYPTION_TAG),
     );
     assert_eq!((ct.len(), iv.len(), tag.len()), (message.len(), 12, 16));
-    let decrypt = |tag: &[u8]| {
-        vec![
-            uid(&id),
-            gcm.clone(),
-            bytes(Tag::DATA, &ct),
-            bytes(Tag::IV_COUNTER_NONCE, &iv),
-            aad.clone(),
-            bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG, tag),
-        ]
-    };
+    let decrypt = |tag: &[u8]| aead_decrypt(&id, Some(&gcm), &ct, &iv, &aad, tag);
     assert_eq!(field(&c.ok(Operation::DECRYPT, decrypt(&tag)), Tag::DATA), message);
-    let mut bad = tag.clone();
-    bad[0] ^= 1;
-    let item = c.call(Operation::DECRYPT, decrypt(&bad));
-    assert_eq!(item.result_reason, Some(ResultReason::CRYPTOGRAPHIC_FAILURE), "{item:?}");
+    assert_tampered_tag_fails(&mut c, decrypt, &tag);
 
     // Bad input: wrong block length, multi-part ECB with software padding, usage mask,
     // Pre-Active key.
@@ -912,26 +929,14 @@ fn chacha20_and_chacha20_poly1305() {
     let opened = key.open_in_place(nonce, Aad::from(b"header"), &mut sealed).unwrap();
     assert_eq!(opened, &message[..]);
 
-    let decrypt = |tag: &[u8]| {
-        vec![
-            uid(&aead),
-            bytes(Tag::DATA, &ct),
-            bytes(Tag::IV_COUNTER_NONCE, &iv),
-            aad.clone(),
-            bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG, tag),
-        ]
-    };
+    let decrypt = |tag: &[u8]| aead_decrypt(&aead, None, &ct, &iv, &aad, tag);
     assert_eq!(field(&c.ok(Operation::DECRYPT, decrypt(&tag)), Tag::DATA), message);
-    let mut bad = tag.clone();
-    bad[3] ^= 1;
-    let item = c.call(Operation::DECRYPT, decrypt(&bad));
-    assert_eq!(item.result_reason, Some(ResultReason::CRYPTOGRAPHIC_FAILURE), "{item:?}");
+    assert_tampered_tag_fails(&mut c, decrypt, &tag);
     let item = c.call(Operation::DECRYPT, decrypt(&tag[..12]));
     assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
     // A tag cut to 12 bytes, when Tag Length says so.
-    let mut short = decrypt(&tag[..12]);
-    short[0] = Ttlv::structure(Tag::CRYPTOGRAPHIC_PARAMETERS, vec![int(Tag::TAG_LENGTH, 12)]);
-    short.insert(0, uid(&aead));
+    let twelve = Ttlv::structure(Tag::CRYPTOGRAPHIC_PARAMETERS, vec![int(Tag::TAG_LENGTH, 12)]);
+    let short = aead_decrypt(&aead, Some(&twelve), &ct, &iv, &aad, &tag[..12]);
     assert_eq!(field(&c.ok(Operation::DECRYPT, short), Tag::DATA), message);
     let mut no_tag = decrypt(&tag);
     no_tag.pop();
