@@ -167,7 +167,7 @@ async fn chacha(
         }
         None => return Err(OpError::InvalidMessage("decryption needs the IV/Counter/Nonce")),
     };
-    let tag_len = usize::try_from(params.tag_length.unwrap_or(16)).unwrap_or(0);
+    let tag_len = params.tag_length.map_or(chacha::TAG_LEN, |l| usize::try_from(l).unwrap_or(0));
     let tag = match (aead, encrypting, req.tag) {
         (true, false, None) => {
             return Err(OpError::Invalid(
