@@ -1,7 +1,9 @@
 //! ChaCha20 (RFC 8439 §2.4, and Bernstein's original layout with a 64-bit nonce) and
 //! AEAD_CHACHA20_POLY1305 (RFC 8439 §2.8), computed in software: neither SoftHSM nor the
 //! PKCS#11 binding offers them. The caller opens the key from its sealed form in the HSM
-//! for the one operation; it is wiped here when the operation ends.
+//! for the one operation and wipes it after; the cipher's own copy of the key is wiped
+//! when it is dropped (`chacha20`'s `zeroize` feature), and so is a plaintext whose tag
+//! did not match.
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
