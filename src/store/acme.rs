@@ -192,20 +192,20 @@ impl Store {
                 .fetch_optional(&self.read)
                 .await?)
         };
-        super::cache::read_through(self.caches.as_deref().map(|c| &c.orders), id, read).await
+        super::cache::read_through(self.caches.orders.as_ref(), id, read).await
     }
 
     /// Drops the cached copy of order `id`, after a write changed it.
     fn order_changed(&self, id: &str) {
-        if let Some(c) = &self.caches {
-            c.orders.forget(id);
+        if let Some(c) = &self.caches.orders {
+            c.forget(id);
         }
     }
 
     /// Drops the cached authorizations, after a write changed one.
     fn authorizations_changed(&self) {
-        if let Some(c) = &self.caches {
-            c.authorizations.clear();
+        if let Some(c) = &self.caches.authorizations {
+            c.clear();
         }
     }
 
@@ -319,7 +319,7 @@ impl Store {
             .await?;
             Ok(Some(rows))
         };
-        let cache = self.caches.as_deref().map(|c| &c.authorizations);
+        let cache = self.caches.authorizations.as_ref();
         Ok(super::cache::read_through(cache, order_id, read).await?.unwrap_or_default())
     }
 

@@ -3,11 +3,16 @@
 //! issuance's requests). Each read is one or two queries whose rows cross to SQLite's
 //! worker thread and back, which cost the server more than the work itself.
 //!
-//! Only for a store this process serves alone (SQLite). A write this process makes drops
-//! what it changes once its transaction is over (the one order, or all objects at once),
-//! and a read that a write overlapped is not kept. Entries also expire after [`TTL`], the
-//! bound on how long a change another process makes to the same file (`strongroom tde`,
-//! run beside the server) goes unseen.
+//! On a store this process serves alone (SQLite), a write this process makes drops what
+//! it changes once its transaction is over (the one order, or all objects at once), and a
+//! read that a write overlapped is not kept. Entries also expire after [`TTL`], the bound
+//! on how long a change another process makes to the same file (`strongroom tde`, run
+//! beside the server) goes unseen.
+//!
+//! On a store replicas share (PostgreSQL), only objects are cached, and each use checks
+//! first that the object's version and Fresh flag are still those read (one single-row
+//! query in place of two, one of them a row per attribute): every change to an object or
+//! its attributes moves its version, whichever replica makes it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,21 +27,38 @@ pub(super) const TTL: Duration = Duration::from_secs(1);
 /// Most entries a cache keeps; past that, expired ones go, then all.
 const CAPACITY: usize = 4096;
 
-/// The caches of a store one process serves.
+/// A store's caches.
 pub(super) struct Caches {
     pub(super) objects: Cache<(ObjectRow, Vec<Attribute>)>,
-    /// ACME orders by id.
-    pub(super) orders: Cache<OrderRow>,
-    /// ACME authorizations by their order's id.
-    pub(super) authorizations: Cache<Vec<AuthzRow>>,
+    /// Whether an object must be checked against the store before each use (replicas).
+    pub(super) validate_objects: bool,
+    /// ACME orders by id; none on a shared store.
+    pub(super) orders: Option<Cache<OrderRow>>,
+    /// ACME authorizations by their order's id; none on a shared store.
+    pub(super) authorizations: Option<Cache<Vec<AuthzRow>>>,
 }
 
+/// How long a checked entry serves at most (it is checked at each use anyway).
+const CHECKED_TTL: Duration = Duration::from_secs(60);
+
 impl Caches {
-    pub(super) fn new() -> Caches {
+    /// For a store this process serves alone.
+    pub(super) fn sole() -> Caches {
         Caches {
             objects: Cache::new(TTL),
-            orders: Cache::new(TTL),
-            authorizations: Cache::new(TTL),
+            validate_objects: false,
+            orders: Some(Cache::new(TTL)),
+            authorizations: Some(Cache::new(TTL)),
+        }
+    }
+
+    /// For a store replicas share.
+    pub(super) fn shared() -> Caches {
+        Caches {
+            objects: Cache::new(CHECKED_TTL),
+            validate_objects: true,
+            orders: None,
+            authorizations: None,
         }
     }
 }

@@ -120,8 +120,8 @@ pub(crate) struct Store {
     leader: leader::Leadership,
     /// The PostgreSQL URL, for the leader election's own connection.
     url: Option<String>,
-    /// Rows as last read, on a store this process serves alone (`cache.rs`).
-    caches: Option<std::sync::Arc<cache::Caches>>,
+    /// Rows as last read (`cache.rs`).
+    caches: std::sync::Arc<cache::Caches>,
 }
 
 impl Store {
@@ -170,7 +170,7 @@ impl Store {
             .await?;
         let writer = writer::start(write.clone());
         let leader = leader::Leadership::new(true);
-        let caches = Some(std::sync::Arc::new(cache::Caches::new()));
+        let caches = std::sync::Arc::new(cache::Caches::sole());
         Ok(Store { read, write, writer, backend: Backend::Sqlite, leader, url: None, caches })
     }
 
@@ -193,7 +193,7 @@ impl Store {
             backend: Backend::Postgres,
             leader: leader::Leadership::new(false),
             url: Some(url.to_owned()),
-            caches: None,
+            caches: std::sync::Arc::new(cache::Caches::shared()),
         })
     }
 }
@@ -201,15 +201,13 @@ impl Store {
 impl Store {
     /// Held by each write to objects or attributes: outdates the cached objects when it
     /// ends, however it ends.
-    fn writing(&self) -> Option<cache::Writing<'_, (ObjectRow, Vec<kmip::attributes::Attribute>)>> {
-        self.caches.as_deref().map(|c| c.objects.writing())
+    fn writing(&self) -> cache::Writing<'_, (ObjectRow, Vec<kmip::attributes::Attribute>)> {
+        self.caches.objects.writing()
     }
 
     /// Outdates the cached objects, after a write that changed some.
     fn objects_changed(&self) {
-        if let Some(c) = &self.caches {
-            c.objects.clear();
-        }
+        self.caches.objects.clear();
     }
 
     /// Whether several processes may serve this store at once (PostgreSQL), so state that

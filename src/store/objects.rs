@@ -187,15 +187,30 @@ impl Store {
     }
 
     /// [`Store::object`] and [`Store::attributes`] together: what every cryptographic
-    /// operation reads. From the cache where this process alone serves the store
-    /// (`cache.rs`); otherwise over one pooled connection (half the trips to the database's
-    /// connection of two separate reads).
+    /// operation reads. From the cache (`cache.rs`): as kept where this process alone
+    /// serves the store, after checking the object's version where replicas share it;
+    /// otherwise read over one pooled connection.
     pub(crate) async fn object_with_attributes(
         &self,
         id: &str,
     ) -> Result<Option<(ObjectRow, Vec<Attribute>)>, StoreError> {
-        let cache = self.caches.as_deref().map(|c| &c.objects);
-        super::cache::read_through(cache, id, self.read_object_with_attributes(id)).await
+        let cache = &self.caches.objects;
+        if self.caches.validate_objects {
+            if let Some((row, attributes)) = cache.get(id) {
+                let now: Option<(i64, super::sql::Flag)> =
+                    sqlx::query_as("SELECT version, fresh FROM objects WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.read)
+                        .await?;
+                if now.map(|(version, fresh)| (version, bool::from(fresh)))
+                    == Some((row.version, row.fresh))
+                {
+                    return Ok(Some((row, attributes)));
+                }
+                cache.forget(id);
+            }
+        }
+        super::cache::read_through(Some(cache), id, self.read_object_with_attributes(id)).await
     }
 
     async fn read_object_with_attributes(

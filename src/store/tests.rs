@@ -692,6 +692,23 @@ async fn reads_follow_every_write() {
     let (_, attrs) = store.object_with_attributes("x").await.unwrap().unwrap();
     assert_eq!(attrs.len(), 1);
     t.remove().await;
+
+    // Replicas see each other's changes at once: the cached object is checked first.
+    let t = TempStore::postgres().await;
+    let store = &t.store;
+    store.insert_object(NewObject { row: row("x", "alice", 10), attributes: &[] }).await.unwrap();
+    assert!(store.object_with_attributes("x").await.unwrap().unwrap().1.is_empty());
+    let (admin, db) = t.drop.clone().unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    let other = Store::open_postgres(&format!("{base}/{db}")).await.unwrap();
+    other.add_attribute("x", &name("from a replica"), 20).await.unwrap();
+    assert_eq!(store.object_with_attributes("x").await.unwrap().unwrap().1.len(), 1);
+    other.mark_served("x").await.unwrap();
+    assert!(!store.object_with_attributes("x").await.unwrap().unwrap().0.fresh);
+    other.delete_object("x").await.unwrap();
+    assert!(store.object_with_attributes("x").await.unwrap().is_none());
+    other.close().await;
+    t.remove().await;
 }
 
 async fn reads_follow_every_write_on(store: &Store) {
