@@ -543,21 +543,7 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
     }
     let now = crate::util::now();
     let expires_at = now + crate::acme::ORDER_LIFETIME;
-    let order = OrderRow {
-        id: crate::util::random_hex(12),
-        account_id: account.id.clone(),
-        status: "pending".into(),
-        identifiers: serde_json::to_string(&identifiers).unwrap_or_default(),
-        expires_at,
-        error: None,
-        certificate_serial: None,
-        created_at: now,
-        replaces: req.replaces.clone(),
-        profile: Some(profile.name.clone()),
-        unstored_serial: None,
-        certificate_pem: None,
-        certificate_issuer: None,
-    };
+    let order_id = crate::util::random_hex(12);
     let authorizations: Vec<(AuthzRow, Vec<ChallengeRow>)> = identifiers
         .iter()
         .map(|i| {
@@ -566,7 +552,7 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
             let status = if preauthorized { "valid" } else { "pending" };
             let authz = AuthzRow {
                 id: crate::util::random_hex(12),
-                order_id: order.id.clone(),
+                order_id: order_id.clone(),
                 account_id: account.id.clone(),
                 identifier_type: i.kind.clone(),
                 identifier_value: i.value.clone(),
@@ -589,6 +575,28 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
             (authz, challenges)
         })
         .collect();
+    let order = OrderRow {
+        id: order_id,
+        account_id: account.id.clone(),
+        // Ready at once when the policy pre-authorized every identifier (RFC 8555
+        // §7.1.6): no later write to move it there.
+        status: if authorizations.iter().all(|(a, _)| a.status == "valid") {
+            "ready"
+        } else {
+            "pending"
+        }
+        .into(),
+        identifiers: serde_json::to_string(&identifiers).unwrap_or_default(),
+        expires_at,
+        error: None,
+        certificate_serial: None,
+        created_at: now,
+        replaces: req.replaces.clone(),
+        profile: Some(profile.name.clone()),
+        unstored_serial: None,
+        certificate_pem: None,
+        certificate_issuer: None,
+    };
     state
         .store
         .insert_acme_order(crate::store::NewOrder {
