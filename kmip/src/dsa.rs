@@ -3,7 +3,7 @@
 //! the `id-dsa` algorithm and its Dss-Parms (RFC 3279 §2.3.2), so a server handles the
 //! forms it already stores. Integers are non-negative big-endian magnitudes.
 
-use crate::pkcs1::{push_integer, push_tlv, read_integer, read_tlv};
+use crate::pkcs1::{push_integer, push_tlv, read_integer, read_tlv, sequence, whole_sequence};
 
 /// `id-dsa` (1.2.840.10040.4.1, RFC 3279 §2.3.2) as a DER OBJECT IDENTIFIER.
 const ID_DSA: [u8; 9] = [0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x38, 0x04, 0x01];
@@ -29,9 +29,7 @@ impl DsaKey {
         push_integer(&mut y, &self.value);
         let mut body = self.algorithm();
         push_tlv(&mut body, 0x03, &y);
-        let mut out = Vec::with_capacity(body.len() + 4);
-        push_tlv(&mut out, 0x30, &body);
-        out
+        sequence(&body)
     }
 
     /// The PKCS#8 PrivateKeyInfo (RFC 5958 §2, version 0) of a private key: Dss-Parms, and
@@ -42,9 +40,7 @@ impl DsaKey {
         let mut body = vec![0x02, 0x01, 0x00];
         body.extend_from_slice(&self.algorithm());
         push_tlv(&mut body, 0x04, &x);
-        let mut out = Vec::with_capacity(body.len() + 4);
-        push_tlv(&mut out, 0x30, &body);
-        out
+        sequence(&body)
     }
 
     /// Reads what [`DsaKey::to_spki`] writes; `None` for any other shape.
@@ -87,16 +83,8 @@ impl DsaKey {
     fn algorithm(&self) -> Vec<u8> {
         let mut alg = ID_DSA.to_vec();
         alg.extend_from_slice(&crate::pkcs1::encode(&[&self.p, &self.q, &self.g], false));
-        let mut out = Vec::with_capacity(alg.len() + 4);
-        push_tlv(&mut out, 0x30, &alg);
-        out
+        sequence(&alg)
     }
-}
-
-/// The body of a DER SEQUENCE that is all of `der`.
-fn whole_sequence(der: &[u8]) -> Option<&[u8]> {
-    let (tag, body, rest) = read_tlv(der)?;
-    (tag == 0x30 && rest.is_empty()).then_some(body)
 }
 
 /// An `id-dsa` AlgorithmIdentifier with its parameters (value left empty), and what follows.

@@ -5,7 +5,7 @@
 //! are mapped.
 
 use crate::enums::RecommendedCurve;
-use crate::pkcs1::{push_tlv, read_tlv};
+use crate::pkcs1::{push_tlv, read_tlv, sequence, whole_sequence};
 
 /// `id-ecPublicKey` (1.2.840.10045.2.1) as a DER OBJECT IDENTIFIER.
 const ID_EC_PUBLIC_KEY: [u8; 9] = [0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
@@ -28,17 +28,12 @@ pub fn to_spki(curve: RecommendedCurve, q: &[u8]) -> Option<Vec<u8>> {
     let mut bits = vec![0]; // no unused bits
     bits.extend_from_slice(q);
     push_tlv(&mut body, 0x03, &bits);
-    let mut out = Vec::with_capacity(body.len() + 4);
-    push_tlv(&mut out, 0x30, &body);
-    Some(out)
+    Some(sequence(&body))
 }
 
 /// The curve and point (Q String) of an EC SubjectPublicKeyInfo on a mapped curve.
 pub fn from_spki(der: &[u8]) -> Option<(RecommendedCurve, Vec<u8>)> {
-    let (tag, body, rest) = read_tlv(der)?;
-    if tag != 0x30 || !rest.is_empty() {
-        return None;
-    }
+    let body = whole_sequence(der)?;
     let (tag, alg, rest) = read_tlv(body)?;
     let oid = alg.strip_prefix(&ID_EC_PUBLIC_KEY[..]).filter(|_| tag == 0x30)?;
     let (curve, _) = CURVES.iter().find(|(_, o)| *o == oid)?;
@@ -71,18 +66,13 @@ pub fn private_to_der(curve: RecommendedCurve, d: &[u8]) -> Option<Vec<u8>> {
     let mut body = vec![0x02, 0x01, 0x01];
     push_tlv(&mut body, 0x04, &scalar);
     push_tlv(&mut body, 0xA0, oid);
-    let mut out = Vec::with_capacity(body.len() + 4);
-    push_tlv(&mut out, 0x30, &body);
-    Some(out)
+    Some(sequence(&body))
 }
 
 /// The curve and private scalar of an ECPrivateKey naming a mapped curve (the public key,
 /// if present, is skipped).
 pub fn private_from_der(der: &[u8]) -> Option<(RecommendedCurve, Vec<u8>)> {
-    let (tag, body, rest) = read_tlv(der)?;
-    if tag != 0x30 || !rest.is_empty() {
-        return None;
-    }
+    let body = whole_sequence(der)?;
     let (tag, version, rest) = read_tlv(body)?;
     let (octets, scalar, rest) = read_tlv(rest)?;
     let (params, oid, _) = read_tlv(rest)?;

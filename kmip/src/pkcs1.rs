@@ -33,19 +33,14 @@ pub fn encode(integers: &[&[u8]], private: bool) -> Vec<u8> {
     for magnitude in integers {
         push_integer(&mut body, magnitude);
     }
-    let mut out = Vec::with_capacity(body.len() + 4);
-    push_tlv(&mut out, 0x30, &body);
-    out
+    sequence(&body)
 }
 
 /// The non-negative integers of a DER `SEQUENCE { INTEGER ... }` as minimal big-endian
 /// magnitudes, without a private key's leading version; `None` when `der` is not that
 /// shape (or has trailing bytes, a negative integer, or more than nine integers).
 pub fn decode(der: &[u8], private: bool) -> Option<Vec<Vec<u8>>> {
-    let (tag, body, rest) = read_tlv(der)?;
-    if tag != 0x30 || !rest.is_empty() {
-        return None;
-    }
+    let body = whole_sequence(der)?;
     let mut integers = Vec::new();
     let mut body = body;
     while !body.is_empty() {
@@ -103,6 +98,19 @@ pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
         out.extend_from_slice(significant);
     }
     out.extend_from_slice(content);
+}
+
+/// DER `SEQUENCE { body }`.
+pub(crate) fn sequence(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 4);
+    push_tlv(&mut out, 0x30, body);
+    out
+}
+
+/// The body of a DER SEQUENCE that is all of `der`.
+pub(crate) fn whole_sequence(der: &[u8]) -> Option<&[u8]> {
+    let (tag, body, rest) = read_tlv(der)?;
+    (tag == 0x30 && rest.is_empty()).then_some(body)
 }
 
 /// One TLV: its tag, its content and what follows it.
