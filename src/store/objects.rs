@@ -356,7 +356,7 @@ impl Store {
         a: NewObject<'_>,
         b: NewObject<'_>,
     ) -> Result<(), StoreError> {
-        let _writing = self.writing();
+        // Two new objects: nothing cached changes (as for the writer's inserts).
         let mut tx = self.write.begin().await?;
         for new in [&a, &b] {
             super::writer::insert_object_row(&mut tx, &new.row).await?;
