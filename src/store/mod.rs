@@ -115,7 +115,7 @@ enum Backend {
 pub(crate) struct Store {
     read: AnyPool,
     write: AnyPool,
-    writer: tokio::sync::mpsc::Sender<writer::Job>,
+    writer: writer::Writer,
     backend: Backend,
     leader: leader::Leadership,
     /// The PostgreSQL URL, for the leader election's own connection.

@@ -715,23 +715,23 @@ pub(super) fn indexed<'a>(
         .collect()
 }
 
-/// Inserts attribute rows `(object id, attribute, index)` with one statement.
+/// Inserts attribute rows `(object id, attribute, index)`, many to a statement.
 pub(super) async fn insert_attributes(
     tx: &mut sqlx::Transaction<'_, Any>,
     rows: &[(&str, &Attribute, i64)],
 ) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
+    for chunk in rows.chunks(super::sql::rows_per_statement(5)) {
+        let mut q =
+            Sql::new("INSERT INTO attributes (object_id, name, idx, value, match_key) VALUES ");
+        q.values(chunk, |b, (id, a, idx)| {
+            b.bind(id.to_string())
+                .bind(a.name.clone())
+                .bind(*idx)
+                .bind(encode_value(&a.value))
+                .bind(match_key(&a.name, &a.value));
+        });
+        q.query()?.execute(&mut **tx).await?;
     }
-    let mut q = Sql::new("INSERT INTO attributes (object_id, name, idx, value, match_key) VALUES ");
-    q.values(rows, |b, (id, a, idx)| {
-        b.bind(id.to_string())
-            .bind(a.name.clone())
-            .bind(*idx)
-            .bind(encode_value(&a.value))
-            .bind(match_key(&a.name, &a.value));
-    });
-    q.query()?.execute(&mut **tx).await?;
     Ok(())
 }
 

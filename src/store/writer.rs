@@ -1,9 +1,10 @@
 //! The writer task: group commit for new objects and audit events. Callers hand it work
-//! through a bounded channel; it applies everything waiting in one transaction (one disk
+//! through bounded channels; it applies everything waiting in one transaction (one disk
 //! flush, few statements), and answers each caller once the transaction is durable. If
 //! that transaction fails, each insert is retried alone so one bad insert cannot fail the
-//! others. Audit events are fire-and-
-//! forget but never dropped: a full channel slows callers down.
+//! others. Audit events are fire-and-forget but never dropped: a full channel slows
+//! callers down. They have a channel of their own, which the task leaves alone while it
+//! lets them gather, so the events of a busy server do not wake it one by one.
 
 use kmip::attributes::Attribute;
 use sqlx::Any;
@@ -26,52 +27,84 @@ pub(crate) struct AuditEvent {
     pub(crate) detail: Option<String>,
 }
 
+/// Work someone waits for.
 pub(super) enum Job {
     Insert {
         row: Box<ObjectRow>,
         attributes: Vec<Attribute>,
         done: oneshot::Sender<Result<(), StoreError>>,
     },
-    Audit(AuditEvent),
+    /// Answered once everything sent before it is committed, audit events included.
     Flush(oneshot::Sender<()>),
+}
+
+/// The writer task's two inboxes.
+#[derive(Clone)]
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Job>,
+    audit: mpsc::Sender<AuditEvent>,
 }
 
 /// Most jobs in one transaction.
 const BATCH: usize = 512;
 /// How long audit events may wait for company before they are committed.
 const AUDIT_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+/// Room in each inbox.
+const QUEUE: usize = 4096;
 
-pub(super) fn start(pool: AnyPool) -> mpsc::Sender<Job> {
-    let (tx, mut rx) = mpsc::channel::<Job>(4096);
+pub(super) fn start(pool: AnyPool) -> Writer {
+    let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(QUEUE);
+    let (audit_tx, mut audit_rx) = mpsc::channel::<AuditEvent>(QUEUE);
     tokio::spawn(async move {
         let mut jobs = Vec::with_capacity(BATCH);
-        while rx.recv_many(&mut jobs, BATCH).await > 0 {
-            // Nobody waits on audit events: hold them briefly so they share the next
-            // object insert's disk flush instead of costing one of their own.
-            if jobs.iter().all(|j| matches!(j, Job::Audit(_))) {
-                let more = BATCH - jobs.len();
-                let _ = tokio::time::timeout(AUDIT_LINGER, rx.recv_many(&mut jobs, more)).await;
+        let mut events = Vec::with_capacity(BATCH);
+        loop {
+            let open = tokio::select! {
+                n = jobs_rx.recv_many(&mut jobs, BATCH) => n > 0,
+                n = audit_rx.recv_many(&mut events, BATCH) => {
+                    // Nobody waits on audit events: let more gather (the inbox is not
+                    // watched meanwhile, so they wake nobody) and share one disk flush,
+                    // cut short by work someone waits for.
+                    if n > 0 {
+                        tokio::select! {
+                            _ = tokio::time::sleep(AUDIT_LINGER) => {}
+                            _ = jobs_rx.recv_many(&mut jobs, BATCH) => {}
+                        }
+                    }
+                    n > 0
+                }
+            };
+            // Every event sent before a flush is in the inbox by now.
+            while let Ok(e) = audit_rx.try_recv() {
+                events.push(e);
+            }
+            if !open {
+                while let Ok(job) = jobs_rx.try_recv() {
+                    jobs.push(job);
+                }
             }
             let started = std::time::Instant::now();
-            commit(&pool, &mut jobs).await;
+            commit(&pool, &mut jobs, &mut events).await;
             crate::metrics::observe("store_commit", started.elapsed());
+            if !open {
+                break;
+            }
         }
     });
-    tx
+    Writer { jobs: jobs_tx, audit: audit_tx }
 }
 
-async fn commit(pool: &AnyPool, jobs: &mut Vec<Job>) {
+async fn commit(pool: &AnyPool, jobs: &mut Vec<Job>, events: &mut Vec<AuditEvent>) {
     let mut objects = Vec::new();
     let mut dones = Vec::new();
-    let mut events = Vec::new();
     let mut flushes = Vec::new();
+    let events = std::mem::take(events);
     for job in jobs.drain(..) {
         match job {
             Job::Insert { row, attributes, done } => {
                 objects.push((*row, attributes));
                 dones.push(done);
             }
-            Job::Audit(e) => events.push(e),
             Job::Flush(done) => flushes.push(done),
         }
     }
@@ -118,10 +151,7 @@ async fn apply(
         insert_object_row(&mut tx, &new.row).await?;
         attribute_rows.extend(indexed(&new.row.id, new.attributes));
     }
-    // SQLite allows 32766 bound parameters per statement; 5 per attribute row.
-    for chunk in attribute_rows.chunks(4000) {
-        insert_attributes(&mut tx, chunk).await?;
-    }
+    insert_attributes(&mut tx, &attribute_rows).await?;
     if !events.is_empty() {
         append_audit(&mut tx, events).await?;
     }
@@ -191,8 +221,7 @@ async fn append_audit(
         rows.push((seq, e, hash.clone()));
         prev = hash;
     }
-    // SQLite allows 32766 bound parameters per statement; 9 per record.
-    for chunk in rows.chunks(3000) {
+    for chunk in rows.chunks(super::sql::rows_per_statement(9)) {
         let mut q = Sql::new(
             "INSERT INTO audit (seq, at, principal, protocol, operation, object_id, outcome, \
              detail, hash) VALUES ",
@@ -249,7 +278,7 @@ pub(super) async fn insert_object_row(
 
 impl Store {
     async fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.writer.send(job).await.map_err(|_| StoreError::WriterStopped)
+        self.writer.jobs.send(job).await.map_err(|_| StoreError::WriterStopped)
     }
 
     /// Inserts an object with its attributes; returns once the insert is durable.
@@ -262,7 +291,7 @@ impl Store {
 
     /// Records an audit event (committed with the next batch).
     pub(crate) async fn audit(&self, event: AuditEvent) {
-        if self.send(Job::Audit(event)).await.is_err() {
+        if self.writer.audit.send(event).await.is_err() {
             tracing::error!("audit writer has stopped; event lost");
         }
     }
