@@ -12,8 +12,8 @@ use super::StoreError;
 /// Most parameters in one multi-row statement. sqlx looks up every parameter's name, which
 /// SQLite finds by a linear scan, so binding costs the square of the count (3000 audit
 /// records in one statement took longer than their disk flush): a few hundred keep that
-/// negligible while a statement still carries many rows.
-const PARAMS_PER_STATEMENT: usize = 512;
+/// negligible while a statement still carries a dozen rows or more.
+const PARAMS_PER_STATEMENT: usize = 128;
 
 /// Rows per multi-row statement of `params_per_row` parameters each.
 pub(super) fn rows_per_statement(params_per_row: usize) -> usize {
