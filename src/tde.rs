@@ -197,7 +197,7 @@ impl Tde {
         let material = cx
             .state
             .hsm
-            .run(move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes()))
+            .run_short(0, move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes()))
             .await
             .map_err(OpError::from)?;
         if v.row.fresh {

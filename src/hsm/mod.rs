@@ -111,6 +111,9 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(10);
 /// A connection up this long had recovered: its failure starts the backoff afresh.
 const STABLE: Duration = Duration::from_secs(60);
+/// Most input for a call [`Hsm::run_short`] may make on an async worker thread: SoftHSM
+/// encrypts this much in tens of microseconds, the time the worker spends on one TLS record.
+pub(crate) const SHORT_INPUT: usize = 16 * 1024;
 
 /// A pooled, logged-in session together with the connection it belongs to: what every
 /// operation of this module gets. It dereferences to the PKCS#11 session.
@@ -292,6 +295,26 @@ impl Hsm {
         let hsm = self.clone();
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || hsm.with_session(|s| f(&hsm, s))).await?;
+        crate::metrics::observe("hsm_call", started.elapsed());
+        result
+    }
+
+    /// Runs `f`, a call of microseconds (a cipher, MAC or digest over at most
+    /// [`SHORT_INPUT`] bytes, an ECDSA signature, opening a sealed key), with a pooled
+    /// session: on this thread when the module computes in this process (SoftHSM), where
+    /// handing the call to the blocking pool and back (two thread wake-ups) costs more than
+    /// the call itself; on the blocking pool like [`Hsm::run`] otherwise, as a device's or
+    /// a network HSM's calls may wait.
+    pub(crate) async fn run_short<T: Send + 'static>(
+        &self,
+        input_len: usize,
+        f: impl FnOnce(&Hsm, &HsmSession<'_>) -> Result<T, HsmError> + Send + 'static,
+    ) -> Result<T, HsmError> {
+        if !self.inner.softhsm || input_len > SHORT_INPUT {
+            return self.run(f).await;
+        }
+        let started = Instant::now();
+        let result = self.with_session(|s| f(self, s));
         crate::metrics::observe("hsm_call", started.elapsed());
         result
     }

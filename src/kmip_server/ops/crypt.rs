@@ -80,7 +80,7 @@ pub(crate) async fn handle(
         let part = cx
             .state
             .hsm
-            .run(move |hsm, s| {
+            .run_short(input_len, move |hsm, s| {
                 hsm.aes_stream_start(s, &sealed, aad.as_bytes(), &mode, encrypting, &data, owner)
             })
             .await?;
@@ -99,7 +99,7 @@ pub(crate) async fn handle(
     let mut out = cx
         .state
         .hsm
-        .run(move |hsm, s| {
+        .run_short(input_len, move |hsm, s| {
             hsm.aes_cipher_sealed(s, &sealed, aad.as_bytes(), &hsm_mode, encrypting, &data)
         })
         .await?;
@@ -180,7 +180,11 @@ async fn chacha(
         (_, _, tag) => tag.unwrap_or_default(),
     };
     let aad = id.clone();
-    let key = cx.state.hsm.run(move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes())).await?;
+    let key = cx
+        .state
+        .hsm
+        .run_short(0, move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes()))
+        .await?;
     let key = zeroize::Zeroizing::new(key);
     let (data, additional) = (req.data, req.aad.unwrap_or_default());
     let input_len = data.len();
@@ -234,7 +238,9 @@ async fn next_part(
     let part = cx
         .state
         .hsm
-        .run(move |hsm, s| hsm.stream_next(s, &correlation, &owner, &data, last, None))
+        .run_short(input_len, move |hsm, s| {
+            hsm.stream_next(s, &correlation, &owner, &data, last, None)
+        })
         .await?;
     if encrypting {
         super::charge_usage(cx, id, stored, input_len).await?;

@@ -61,7 +61,7 @@ pub(crate) async fn handle(
     let outcome = cx
         .state
         .hsm
-        .run(move |hsm, s| match part {
+        .run_short(input_len, move |hsm, s| match part {
             PartOf::Whole => {
                 let key = hsm.open_sealed(s, &sealed, aad.as_bytes())?;
                 hsm.mac(s, &key, kind, &data, expected.as_deref()).map(Answer::Done)
@@ -108,7 +108,7 @@ pub(crate) async fn hash(
     let payload = cx
         .state
         .hsm
-        .run(move |hsm, s| match part {
+        .run_short(data.len(), move |hsm, s| match part {
             PartOf::Whole => Ok(kmip::ops::hash::response(hsm.digest(s, hash, &data)?)),
             PartOf::First => {
                 let first = hsm.digest_stream_start(s, hash, None, &data, owner)?;

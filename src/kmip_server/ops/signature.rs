@@ -11,7 +11,7 @@ use kmip::ops::sign;
 use kmip::Value;
 
 use super::{check_use, key_parameters, OpCtx, Outcome, PartOf};
-use crate::hsm::{AfterDigest, Hash, Message, Scheme};
+use crate::hsm::{AfterDigest, Hash, Hsm, HsmError, HsmSession, Message, Scheme};
 use crate::kmip_server::error::OpError;
 
 /// The hash function a Hash request names (it must name one).
@@ -117,31 +117,42 @@ pub(crate) async fn handle(
     let key_id = id.clone();
     if signing {
         let input_len = data.as_ref().or(digested.as_ref()).map_or(0, Vec::len);
-        let signature = cx
-            .state
-            .hsm
-            .run(move |hsm, s| hsm.sign(s, key_id.as_bytes(), scheme, message(&data, &digested)))
-            .await?;
+        let signature = call(cx, scheme, input_len, move |hsm, s| {
+            hsm.sign(s, key_id.as_bytes(), scheme, message(&data, &digested))
+        })
+        .await?;
         super::charge_usage(cx, &id, &stored, input_len).await?;
         return Ok(Outcome::new(sign::sign_response(&id, signature), Some(id)));
     }
     let signature = req.signature.ok_or(OpError::Invalid("Signature Data is required"))?;
     // A generated pair's public key is an HSM object; a registered one is only stored.
     let spki = row.public_material.clone();
-    let valid = cx
-        .state
-        .hsm
-        .run(move |hsm, s| {
-            let m = message(&data, &digested);
-            match (hsm.verify(s, key_id.as_bytes(), scheme, m, &signature), &spki) {
-                (Err(crate::hsm::HsmError::KeyNotFound), Some(spki)) => {
-                    hsm.verify_spki(s, spki, scheme, message(&data, &digested), &signature)
-                }
-                (result, _) => result,
+    let input_len = data.as_ref().or(digested.as_ref()).map_or(0, Vec::len);
+    let valid = call(cx, scheme, input_len, move |hsm, s| {
+        let m = message(&data, &digested);
+        match (hsm.verify(s, key_id.as_bytes(), scheme, m, &signature), &spki) {
+            (Err(HsmError::KeyNotFound), Some(spki)) => {
+                hsm.verify_spki(s, spki, scheme, message(&data, &digested), &signature)
             }
-        })
-        .await?;
+            (result, _) => result,
+        }
+    })
+    .await?;
     Ok(Outcome::new(sign::verify_response(&id, valid), Some(id)))
+}
+
+/// Runs a single-part HSM call for `scheme`: ECDSA is a short call, RSA is not
+/// (milliseconds from 2048 bits up).
+async fn call<T: Send + 'static>(
+    cx: &OpCtx<'_>,
+    scheme: Scheme,
+    input_len: usize,
+    f: impl FnOnce(&Hsm, &HsmSession<'_>) -> Result<T, HsmError> + Send + 'static,
+) -> Result<T, HsmError> {
+    match scheme {
+        Scheme::Ecdsa(_) => cx.state.hsm.run_short(input_len, f).await,
+        Scheme::RsaPkcs1(_) | Scheme::RsaPss(_) => cx.state.hsm.run(f).await,
+    }
 }
 
 /// The key of a multi-part operation: its identifier and, for a public key, its
