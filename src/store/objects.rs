@@ -721,8 +721,10 @@ pub(super) async fn insert_attributes(
     rows: &[(&str, &Attribute, i64)],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(super::sql::rows_per_statement(5)) {
-        let mut q =
-            Sql::new("INSERT INTO attributes (object_id, name, idx, value, match_key) VALUES ");
+        let mut q = Sql::for_conn(
+            "INSERT INTO attributes (object_id, name, idx, value, match_key) VALUES ",
+            tx,
+        );
         q.values(chunk, |b, (id, a, idx)| {
             b.bind(id.to_string())
                 .bind(a.name.clone())

@@ -9,11 +9,9 @@ use sqlx::{Any, Arguments, AssertSqlSafe, Decode, Encode, FromRow, Type};
 
 use super::StoreError;
 
-/// Most parameters in one multi-row statement. sqlx looks up every parameter's name, which
-/// SQLite finds by a linear scan, so binding costs the square of the count (3000 audit
-/// records in one statement took longer than their disk flush): a few hundred keep that
-/// negligible while a statement still carries a dozen rows or more.
-const PARAMS_PER_STATEMENT: usize = 128;
+/// Most parameters in one multi-row statement: many rows to a round trip, far below
+/// SQLite's limit (32766), and a statement text sqlx's cache can keep.
+const PARAMS_PER_STATEMENT: usize = 1024;
 
 /// Rows per multi-row statement of `params_per_row` parameters each.
 pub(super) fn rows_per_statement(params_per_row: usize) -> usize {
@@ -28,11 +26,23 @@ pub(super) struct Sql {
     text: String,
     args: AnyArguments,
     error: Option<BoxDynError>,
+    /// Whether placeholders are `?` (bound in order) rather than `$N`.
+    anonymous: bool,
 }
 
 impl Sql {
     pub(super) fn new(text: &str) -> Sql {
         Sql { text: text.to_owned(), ..Sql::default() }
+    }
+
+    /// [`Sql::new`] for a statement that will run on `conn`, with `?` placeholders when
+    /// that is SQLite: sqlx looks up the name of every numbered parameter, which SQLite
+    /// finds by a linear scan, so binding many `$N` costs the square of their count (3000
+    /// audit records in one statement took longer than their disk flush). Only for text
+    /// whose every parameter is written by [`Sql::bind`].
+    pub(super) fn for_conn(text: &str, conn: &sqlx::AnyConnection) -> Sql {
+        let anonymous = conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME;
+        Sql { anonymous, ..Sql::new(text) }
     }
 
     pub(super) fn push(&mut self, text: &str) -> &mut Sql {
@@ -48,7 +58,12 @@ impl Sql {
         if let Err(e) = self.args.add(value) {
             self.error.get_or_insert(e);
         }
-        let _ = write!(self.text, "${}", self.args.len());
+        match self.anonymous {
+            true => self.text.push('?'),
+            false => {
+                let _ = write!(self.text, "${}", self.args.len());
+            }
+        }
         self
     }
 

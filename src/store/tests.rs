@@ -192,13 +192,14 @@ async fn audit_events_are_committed_on_flush() {
 }
 
 async fn audit_events_are_committed_on_flush_on(store: &Store) {
-    for op in ["Get", "Destroy"] {
+    // More than one multi-row statement's worth, each record's fields in its own place.
+    for i in 0..300 {
         store
             .audit(AuditEvent {
                 at: 1,
-                principal: "CN=alice".into(),
+                principal: format!("CN=client{i}"),
                 protocol: "kmip",
-                operation: op.into(),
+                operation: format!("op{i}"),
                 object_id: Some("x".into()),
                 outcome: "ok".into(),
                 detail: None,
@@ -207,8 +208,22 @@ async fn audit_events_are_committed_on_flush_on(store: &Store) {
     }
     store.flush().await;
     let events = store.audit_for_object("x").await.unwrap();
-    assert_eq!(events.len(), 2);
-    assert_eq!(events[1].1, "Destroy");
+    assert_eq!(events.len(), 300);
+    for (i, (principal, operation, _)) in events.iter().enumerate() {
+        assert_eq!(
+            (principal.as_str(), operation.as_str()),
+            (&*format!("CN=client{i}"), &*format!("op{i}"))
+        );
+    }
+    // Likewise an object's attributes.
+    let many: Vec<Attribute> = (0..300).map(|i| name(&format!("n{i}"))).collect();
+    store
+        .insert_object(NewObject { row: row("many", "alice", 1), attributes: &many })
+        .await
+        .unwrap();
+    let got: Vec<Value> =
+        store.attributes("many").await.unwrap().into_iter().map(|a| a.value).collect();
+    assert!(got == many.into_iter().map(|a| a.value).collect::<Vec<_>>(), "attributes differ");
 }
 
 #[tokio::test]

@@ -222,9 +222,10 @@ async fn append_audit(
         prev = hash;
     }
     for chunk in rows.chunks(super::sql::rows_per_statement(9)) {
-        let mut q = Sql::new(
+        let mut q = Sql::for_conn(
             "INSERT INTO audit (seq, at, principal, protocol, operation, object_id, outcome, \
              detail, hash) VALUES ",
+            tx,
         );
         q.values(chunk, |b, (seq, e, hash)| {
             b.bind(*seq)
