@@ -300,7 +300,8 @@ impl Hsm {
     }
 
     /// Runs `f`, a call of microseconds (a cipher, MAC or digest over at most
-    /// [`SHORT_INPUT`] bytes, an ECDSA signature, opening a sealed key), with a pooled
+    /// [`SHORT_INPUT`] bytes, an ECDSA signature, generating a secret key, sealing or
+    /// opening one), with a pooled
     /// session: on this thread when the module computes in this process (SoftHSM), where
     /// handing the call to the blocking pool and back (two thread wake-ups) costs more than
     /// the call itself; on the blocking pool like [`Hsm::run`] otherwise, as a device's or

@@ -227,6 +227,44 @@ async fn audit_events_are_committed_on_flush_on(store: &Store) {
 }
 
 #[tokio::test]
+async fn concurrent_inserts_keep_their_own_columns() {
+    on_both!(concurrent_inserts_keep_their_own_columns_on);
+}
+
+/// Inserts that arrive together share the writer's statements: each row keeps its values.
+async fn concurrent_inserts_keep_their_own_columns_on(store: &Store) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40i64 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut r = row(&format!("c{i}"), &format!("owner{i}"), i);
+            r.sealed_material = Some(vec![i as u8; 3]);
+            r.activation_date = (i % 2 == 0).then_some(1000 + i);
+            r.fresh = i % 3 == 0;
+            store.insert_object(NewObject { row: r, attributes: &[name(&format!("n{i}"))] }).await
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    for i in 0..40i64 {
+        let (r, attrs) = store.object_with_attributes(&format!("c{i}")).await.unwrap().unwrap();
+        assert_eq!(
+            (r.owner, r.sealed_material, r.activation_date, r.fresh, r.initial_date),
+            (
+                format!("owner{i}"),
+                Some(vec![i as u8; 3]),
+                (i % 2 == 0).then_some(1000 + i),
+                i % 3 == 0,
+                i
+            )
+        );
+        assert_eq!(attrs.len(), 1);
+        assert_eq!(attrs[0].value, name(&format!("n{i}")).value);
+    }
+}
+
+#[tokio::test]
 async fn lifecycle_rekey_and_flags() {
     on_both!(lifecycle_rekey_and_flags_on);
 }

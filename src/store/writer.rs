@@ -146,9 +146,10 @@ async fn apply(
         return Ok(());
     }
     let mut tx = pool.begin().await?;
+    let rows: Vec<&ObjectRow> = objects.iter().map(|new| &new.row).collect();
+    insert_object_rows(&mut tx, &rows).await?;
     let mut attribute_rows = Vec::new();
     for new in objects {
-        insert_object_row(&mut tx, &new.row).await?;
         attribute_rows.extend(indexed(&new.row.id, new.attributes));
     }
     insert_attributes(&mut tx, &attribute_rows).await?;
@@ -197,22 +198,20 @@ impl AuditEvent {
 /// The hash before the first chained record.
 pub(crate) const GENESIS: [u8; 32] = [0; 32];
 
-/// Appends `events` to the hash chain. The head is locked first (a write), so several
-/// processes writing to one database (the server and the command line) take turns and
-/// each sees the latest head.
+/// Appends `events` to the hash chain. The head is locked first (a write that returns
+/// it), so several processes writing to one database (the server and the command line)
+/// take turns and each sees the latest head. Only this function adds records, and it
+/// moves the head in the same transaction (the migration that made the head set it to
+/// the records already there).
 async fn append_audit(
     tx: &mut sqlx::Transaction<'static, Any>,
     events: &[AuditEvent],
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut **tx).await?;
-    let (head_seq, head_hash): (i64, Option<Vec<u8>>) =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+    let (mut seq, head_hash): (i64, Option<Vec<u8>>) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut **tx)
             .await?;
     // Sequence numbers are assigned here, under the lock, so they are part of the hash.
-    let (max,): (Option<i64>,) =
-        sqlx::query_as("SELECT MAX(seq) FROM audit").fetch_one(&mut **tx).await?;
-    let mut seq = max.unwrap_or(0).max(head_seq);
     let mut prev = head_hash.unwrap_or_else(|| GENESIS.to_vec());
     let mut rows = Vec::with_capacity(events.len());
     for e in events {
@@ -252,28 +251,39 @@ pub(super) async fn insert_object_row(
     tx: &mut sqlx::Transaction<'static, Any>,
     r: &ObjectRow,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
-         sealed_material, kek_label, public_material, initial_date, activation_date, \
-         deactivation_date, last_change_date, fresh) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(&r.id)
-    .bind(r.object_type)
-    .bind(&r.owner)
-    .bind(r.state)
-    .bind(r.sub_type)
-    .bind(r.key_format)
-    .bind(&r.sealed_material)
-    .bind(&r.kek_label)
-    .bind(&r.public_material)
-    .bind(r.initial_date)
-    .bind(r.activation_date)
-    .bind(r.deactivation_date)
-    .bind(r.last_change_date)
-    .bind(flag(r.fresh))
-    .execute(&mut **tx)
-    .await?;
+    insert_object_rows(tx, &[r]).await
+}
+
+/// Inserts object rows, many to a statement.
+async fn insert_object_rows(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    rows: &[&ObjectRow],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(super::sql::rows_per_statement(14)) {
+        let mut q = Sql::for_conn(
+            "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
+             sealed_material, kek_label, public_material, initial_date, activation_date, \
+             deactivation_date, last_change_date, fresh) VALUES ",
+            tx,
+        );
+        q.values(chunk, |b, r| {
+            b.bind(r.id.clone())
+                .bind(r.object_type)
+                .bind(r.owner.clone())
+                .bind(r.state)
+                .bind(r.sub_type)
+                .bind(r.key_format)
+                .bind(r.sealed_material.clone())
+                .bind(r.kek_label.clone())
+                .bind(r.public_material.clone())
+                .bind(r.initial_date)
+                .bind(r.activation_date)
+                .bind(r.deactivation_date)
+                .bind(r.last_change_date)
+                .bind(flag(r.fresh));
+        });
+        q.query()?.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

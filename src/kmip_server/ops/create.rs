@@ -17,8 +17,11 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: create::Request) -> Result<Outco
     let (row, mut attributes) = super::register::new_object(cx, req.object_type, req.attributes)?;
     generated_here(cx, &mut attributes);
     let aad = row.id.clone();
-    let sealed =
-        cx.state.hsm.run(move |hsm, s| hsm.generate_sealed_secret(s, kind, aad.as_bytes())).await?;
+    let sealed = cx
+        .state
+        .hsm
+        .run_short(0, move |hsm, s| hsm.generate_sealed_secret(s, kind, aad.as_bytes()))
+        .await?;
     let id = super::register::store(cx, row, sealed, None, &attributes).await?;
     Ok(Outcome::new(create::response(req.object_type, &id), Some(id)))
 }

@@ -147,8 +147,11 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcom
     let (new_rotation, old_replaced) = rotation;
     attributes.extend(new_rotation);
     let aad = row.id.clone();
-    let sealed =
-        cx.state.hsm.run(move |hsm, s| hsm.generate_sealed_secret(s, kind, aad.as_bytes())).await?;
+    let sealed = cx
+        .state
+        .hsm
+        .run_short(0, move |hsm, s| hsm.generate_sealed_secret(s, kind, aad.as_bytes()))
+        .await?;
     let (row, attributes) = super::register::prepare(row, sealed, None, attributes);
     store_replacement(cx, &old, &row, &attributes, &old_replaced).await?;
     Ok(Outcome::new(rekey::response(&row.id), Some(row.id)))
