@@ -1,5 +1,6 @@
 //! ACME accounts, orders, authorizations and challenges (RFC 8555 §7.1).
 
+use super::sql::{rows_per_statement, Sql};
 use super::{CertificateRow, Store, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -151,35 +152,43 @@ impl Store {
         .bind(&o.profile)
         .execute(&mut *tx)
         .await?;
-        for (a, challenges) in new.authorizations {
-            sqlx::query(
+        // All authorizations in one statement, then all their challenges in one.
+        let authorizations: Vec<&AuthzRow> = new.authorizations.iter().map(|(a, _)| a).collect();
+        for chunk in authorizations.chunks(rows_per_statement(7)) {
+            let mut q = Sql::for_conn(
                 "INSERT INTO acme_authorizations (id, order_id, account_id, identifier_type, \
-                 identifier_value, status, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(&a.id)
-            .bind(&a.order_id)
-            .bind(&a.account_id)
-            .bind(&a.identifier_type)
-            .bind(&a.identifier_value)
-            .bind(&a.status)
-            .bind(a.expires_at)
-            .execute(&mut *tx)
-            .await?;
-            for c in challenges {
-                sqlx::query(
-                    "INSERT INTO acme_challenges (id, authz_id, type, token, status, \
-                     validated_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&c.id)
-                .bind(&c.authz_id)
-                .bind(&c.kind)
-                .bind(&c.token)
-                .bind(&c.status)
-                .bind(c.validated_at)
-                .bind(&c.error)
-                .execute(&mut *tx)
-                .await?;
-            }
+                 identifier_value, status, expires_at) VALUES ",
+                &tx,
+            );
+            q.values(chunk, |b, a| {
+                b.bind(a.id.clone())
+                    .bind(a.order_id.clone())
+                    .bind(a.account_id.clone())
+                    .bind(a.identifier_type.clone())
+                    .bind(a.identifier_value.clone())
+                    .bind(a.status.clone())
+                    .bind(a.expires_at);
+            });
+            q.query()?.execute(&mut *tx).await?;
+        }
+        let challenges: Vec<&ChallengeRow> =
+            new.authorizations.iter().flat_map(|(_, challenges)| challenges.iter()).collect();
+        for chunk in challenges.chunks(rows_per_statement(7)) {
+            let mut q = Sql::for_conn(
+                "INSERT INTO acme_challenges (id, authz_id, type, token, status, validated_at, \
+                 error) VALUES ",
+                &tx,
+            );
+            q.values(chunk, |b, c| {
+                b.bind(c.id.clone())
+                    .bind(c.authz_id.clone())
+                    .bind(c.kind.clone())
+                    .bind(c.token.clone())
+                    .bind(c.status.clone())
+                    .bind(c.validated_at)
+                    .bind(c.error.clone());
+            });
+            q.query()?.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
