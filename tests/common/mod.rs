@@ -24,6 +24,12 @@ pub mod acme;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_strongroom");
 
+/// The servers' log filter: `STRONGROOM_TEST_LOG` (say `sqlx::query=debug` to see every
+/// statement), else warnings only.
+fn server_log() -> String {
+    std::env::var("STRONGROOM_TEST_LOG").unwrap_or_else(|_| "warn".to_owned())
+}
+
 /// A fresh directory under the system temp dir, removed when dropped unless the test is
 /// failing (so a failure leaves its data behind to inspect).
 pub struct TempDir(PathBuf);
@@ -91,8 +97,8 @@ impl Server {
             .arg(data_dir)
             .args(["--kmip-listen", "127.0.0.1:0", "--http-listen", http_listen])
             .args(extra)
+            .env("STRONGROOM_LOG", server_log())
             .envs(env.iter().copied())
-            .env("STRONGROOM_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
