@@ -28,13 +28,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use config::{Overrides, RawConfig};
 
 /// Each request builds and drops many small trees (TTLV, attributes, audit events) on
 /// several threads; glibc's allocator spent a sixth of the server's time on them.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use config::{Overrides, RawConfig};
 
 #[derive(Parser)]
 #[command(name = "strongroom", version, about = "Key management service and certificate authority")]

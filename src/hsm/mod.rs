@@ -301,11 +301,10 @@ impl Hsm {
 
     /// Runs `f`, a call of microseconds (a cipher, MAC or digest over at most
     /// [`SHORT_INPUT`] bytes, an ECDSA signature, generating a secret key, sealing or
-    /// opening one), with a pooled
-    /// session: on this thread when the module computes in this process (SoftHSM), where
-    /// handing the call to the blocking pool and back (two thread wake-ups) costs more than
-    /// the call itself; on the blocking pool like [`Hsm::run`] otherwise, as a device's or
-    /// a network HSM's calls may wait.
+    /// opening one), with a pooled session: on this thread when the module computes in
+    /// this process (SoftHSM), where handing the call to the blocking pool and back (two
+    /// thread wake-ups) costs more than the call itself; on the blocking pool like
+    /// [`Hsm::run`] otherwise, as a device's or a network HSM's calls may wait.
     pub(crate) async fn run_short<T: Send + 'static>(
         &self,
         input_len: usize,

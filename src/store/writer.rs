@@ -84,7 +84,7 @@ pub(super) fn start(pool: AnyPool) -> Writer {
                 }
             }
             let started = std::time::Instant::now();
-            commit(&pool, &mut jobs, &mut events).await;
+            commit(&pool, &mut jobs, std::mem::take(&mut events)).await;
             crate::metrics::observe("store_commit", started.elapsed());
             if !open {
                 break;
@@ -94,11 +94,10 @@ pub(super) fn start(pool: AnyPool) -> Writer {
     Writer { jobs: jobs_tx, audit: audit_tx }
 }
 
-async fn commit(pool: &AnyPool, jobs: &mut Vec<Job>, events: &mut Vec<AuditEvent>) {
+async fn commit(pool: &AnyPool, jobs: &mut Vec<Job>, events: Vec<AuditEvent>) {
     let mut objects = Vec::new();
     let mut dones = Vec::new();
     let mut flushes = Vec::new();
-    let events = std::mem::take(events);
     for job in jobs.drain(..) {
         match job {
             Job::Insert { row, attributes, done } => {
