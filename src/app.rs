@@ -534,9 +534,7 @@ async fn restore_postgres(url: &str, hsm: HsmSettings, from: &Path) -> Result<()
     let sealed = tokio::task::spawn_blocking(move || pg_backup::sealed_object_in(&path)).await??;
     let hsm = tokio::task::spawn_blocking(move || Hsm::open(&hsm)).await??;
     if let Some((id, sealed)) = sealed {
-        hsm.run(move |h, s| h.open_sealed(s, &sealed, id.as_bytes()))
-            .await
-            .map_err(AppError::ForeignBackup)?;
+        hsm.open_sealed_async(sealed, id).await.map_err(AppError::ForeignBackup)?;
     }
     let (target, path) = (url.to_owned(), from.to_owned());
     tokio::task::spawn_blocking(move || pg_backup::restore(&target, &path)).await??;
@@ -568,9 +566,7 @@ pub(crate) async fn restore(
         tokio::task::spawn_blocking(move || Hsm::open(&settings)).await??
     };
     if let Some((id, sealed)) = candidate.any_sealed_object().await? {
-        hsm.run(move |h, s| h.open_sealed(s, &sealed, id.as_bytes()))
-            .await
-            .map_err(AppError::ForeignBackup)?;
+        hsm.open_sealed_async(sealed, id).await.map_err(AppError::ForeignBackup)?;
     }
     audit_cli(&candidate, "restore", None, "ok", format!("restored from {}", from.display())).await;
     candidate.close().await;

@@ -194,12 +194,7 @@ impl Tde {
             .clone()
             .ok_or_else(|| TdeError::Destroyed { name: name.to_owned(), version: number })?;
         let aad = v.row.id.clone();
-        let material = cx
-            .state
-            .hsm
-            .run_short(0, move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes()))
-            .await
-            .map_err(OpError::from)?;
+        let material = cx.state.hsm.open_sealed_async(sealed, aad).await.map_err(OpError::from)?;
         if v.row.fresh {
             cx.state.store.mark_served(&v.row.id).await?;
         }

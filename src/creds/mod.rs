@@ -71,12 +71,12 @@ impl Creds {
     /// Seals a secret under the HSM's key-encryption key, bound to `aad`.
     async fn seal(&self, secret: &str, aad: String) -> Result<Vec<u8>, CredsError> {
         let secret = secret.as_bytes().to_vec();
-        Ok(self.hsm.run(move |h, s| h.seal(s, &secret, aad.as_bytes())).await?.bytes)
+        Ok(self.hsm.seal_async(secret, aad).await?.bytes)
     }
 
     /// Opens what [`Creds::seal`] sealed with the same `aad`.
     async fn open(&self, sealed: Vec<u8>, aad: String) -> Result<String, CredsError> {
-        let bytes = self.hsm.run(move |h, s| h.open_sealed(s, &sealed, aad.as_bytes())).await?;
+        let bytes = self.hsm.open_sealed_async(sealed, aad).await?;
         String::from_utf8(bytes)
             .map_err(|_| CredsError::Invalid("sealed secret is not text".into()))
     }

@@ -319,6 +319,24 @@ impl Hsm {
         result
     }
 
+    /// Opens a secret sealed bound to `aad` (see [`Hsm::open_sealed`]), as a short call.
+    pub(crate) async fn open_sealed_async(
+        &self,
+        sealed: Vec<u8>,
+        aad: String,
+    ) -> Result<Vec<u8>, HsmError> {
+        self.run_short(sealed.len(), move |h, s| h.open_sealed(s, &sealed, aad.as_bytes())).await
+    }
+
+    /// Seals `material` bound to `aad` (see [`Hsm::seal`]), as a short call.
+    pub(crate) async fn seal_async(
+        &self,
+        material: Vec<u8>,
+        aad: String,
+    ) -> Result<Sealed, HsmError> {
+        self.run_short(material.len(), move |h, s| h.seal(s, &material, aad.as_bytes())).await
+    }
+
     /// The live connection, reconnecting first when the HSM is down and the next attempt is
     /// due.
     fn connection(&self) -> Result<Arc<Conn>, HsmError> {

@@ -353,7 +353,7 @@ async fn check_eab(state: &AppState, s: &Signed, binding: &Value) -> Result<Stri
         return Err(AcmeError::Unauthorized(format!("EAB key {id} is already bound")));
     }
     let (sealed, aad) = (row.sealed_key, crate::acme::eab_aad(&id));
-    let key = state.hsm.run(move |h, se| h.open_sealed(se, &sealed, aad.as_bytes())).await?;
+    let key = state.hsm.open_sealed_async(sealed, aad).await?;
     inner.verify_hmac(&key)?;
     let bound: Jwk = inner.payload_as()?;
     if bound.thumbprint()? != s.jwk.thumbprint()? {

@@ -35,11 +35,7 @@ pub(super) async fn create(
     let id = crate::util::random_hex(12);
     let key = crate::util::random_bytes(32);
     let (secret, aad) = (key.clone(), crate::acme::eab_aad(&id));
-    let sealed = state
-        .hsm
-        .run(move |h, s| h.seal(s, &secret, aad.as_bytes()))
-        .await
-        .map_err(|e| ApiError::internal(&e))?;
+    let sealed = state.hsm.seal_async(secret, aad).await.map_err(|e| ApiError::internal(&e))?;
     let row = EabKeyRow {
         id: id.clone(),
         sealed_key: sealed.bytes,

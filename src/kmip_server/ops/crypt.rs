@@ -180,11 +180,7 @@ async fn chacha(
         (_, _, tag) => tag.unwrap_or_default(),
     };
     let aad = id.clone();
-    let key = cx
-        .state
-        .hsm
-        .run_short(0, move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes()))
-        .await?;
+    let key = cx.state.hsm.open_sealed_async(sealed, aad).await?;
     let key = zeroize::Zeroizing::new(key);
     let (data, additional) = (req.data, req.aad.unwrap_or_default());
     let input_len = data.len();

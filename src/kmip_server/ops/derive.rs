@@ -200,7 +200,7 @@ async fn base(cx: &OpCtx<'_>, id: &str) -> Result<(ObjectRow, Vec<Attribute>), O
 async fn open(cx: &OpCtx<'_>, row: &ObjectRow) -> Result<Vec<u8>, OpError> {
     let sealed = row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(row.id.clone()))?;
     let aad = row.id.clone();
-    Ok(cx.state.hsm.run(move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes())).await?)
+    Ok(cx.state.hsm.open_sealed_async(sealed, aad).await?)
 }
 
 /// The derived object's length in bits (KMIP 1.4 §4.6: always given), and for a key, an

@@ -72,11 +72,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
     };
     let sealed = row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
     let aad = id.clone();
-    let material = cx
-        .state
-        .hsm
-        .run_short(0, move |hsm, s| hsm.open_sealed(s, &sealed, aad.as_bytes()))
-        .await?;
+    let material = cx.state.hsm.open_sealed_async(sealed, aad).await?;
     let int = |name| {
         stored.iter().find(|a| a.name == name).and_then(|a| match a.value {
             Value::Integer(v) => Some(v),

@@ -143,11 +143,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, mut req: register::Request) -> Result
     let (row, attributes) = new_object(cx, req.object.object_type(), attrs)?;
     let material = req.object.material().to_vec();
     let aad = row.id.clone();
-    let sealed = cx
-        .state
-        .hsm
-        .run_short(material.len(), move |hsm, s| hsm.seal(s, &material, aad.as_bytes()))
-        .await?;
+    let sealed = cx.state.hsm.seal_async(material, aad).await?;
     let mut row = row;
     row.key_format = Some(i64::from(key_format.0));
     let id = store(cx, row, sealed, sub_type, &attributes).await?;
@@ -357,11 +353,7 @@ async fn register_dsa_private(
     row.key_format = Some(i64::from(kb.format.0));
     let material = kb.material.clone();
     let aad = row.id.clone();
-    let sealed = cx
-        .state
-        .hsm
-        .run_short(material.len(), move |hsm, s| hsm.seal(s, &material, aad.as_bytes()))
-        .await?;
+    let sealed = cx.state.hsm.seal_async(material, aad).await?;
     let id = store(cx, row, sealed, None, &attributes).await?;
     Ok(Outcome::new(register::response(&id), Some(id)))
 }
