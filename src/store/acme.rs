@@ -100,13 +100,13 @@ pub(crate) struct NewOrder<'a> {
 
 impl Store {
     pub(crate) async fn insert_acme_account(&self, a: &AccountRow) -> Result<(), StoreError> {
-        insert_account(&mut *self.write.acquire().await?, a).await
+        insert_account(&mut *self.write.get().await?, a).await
     }
 
     pub(crate) async fn acme_account(&self, id: &str) -> Result<Option<AccountRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_accounts WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read.get().await?)
             .await?)
     }
 
@@ -116,7 +116,7 @@ impl Store {
     ) -> Result<Option<AccountRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_accounts WHERE thumbprint = $1")
             .bind(thumbprint)
-            .fetch_optional(&self.write)
+            .fetch_optional(&mut *self.write.get().await?)
             .await?)
     }
 
@@ -126,14 +126,15 @@ impl Store {
             .bind(&a.status)
             .bind(&a.contact)
             .bind(&a.id)
-            .execute(&self.write)
+            .execute(&mut *self.write.get().await?)
             .await?;
         Ok(())
     }
 
     /// Stores an order, its authorizations and their challenges in one transaction.
     pub(crate) async fn insert_acme_order(&self, new: NewOrder<'_>) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         let o = new.order;
         sqlx::query(
             "INSERT INTO acme_orders (id, account_id, status, identifiers, expires_at, error, \
@@ -198,7 +199,7 @@ impl Store {
         let read = async {
             Ok(sqlx::query_as("SELECT * FROM acme_orders WHERE id = $1")
                 .bind(id)
-                .fetch_optional(&self.read)
+                .fetch_optional(&mut *self.read.get().await?)
                 .await?)
         };
         super::cache::read_through(self.caches.orders.as_ref(), id, read).await
@@ -222,7 +223,7 @@ impl Store {
     pub(crate) async fn acme_replaced(&self, cert_id: &str) -> Result<bool, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM acme_orders WHERE replaces = $1")
             .bind(cert_id)
-            .fetch_one(&self.write)
+            .fetch_one(&mut *self.write.get().await?)
             .await?;
         Ok(n > 0)
     }
@@ -232,7 +233,7 @@ impl Store {
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT id FROM acme_orders WHERE account_id = $1 ORDER BY rowid")
                 .bind(account_id)
-                .fetch_all(&self.read)
+                .fetch_all(&mut *self.read.get().await?)
                 .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
@@ -246,7 +247,7 @@ impl Store {
             "SELECT * FROM acme_orders WHERE certificate_serial = $1 OR unstored_serial = $1",
         )
         .bind(serial)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.read.get().await?)
         .await?)
     }
 
@@ -266,7 +267,7 @@ impl Store {
         .bind(error)
         .bind(id)
         .bind(from)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         self.order_changed(id);
         Ok(r.rows_affected() == 1)
@@ -278,7 +279,8 @@ impl Store {
         order_id: &str,
         cert: &CertificateRow,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         super::leases::insert_certificate_row(&mut tx, cert).await?;
         sqlx::query(
             "UPDATE acme_orders SET status = 'valid', certificate_serial = $1 WHERE id = $2",
@@ -309,7 +311,7 @@ impl Store {
         .bind(pem)
         .bind(issuer)
         .bind(order_id)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         self.order_changed(order_id);
         Ok(())
@@ -324,7 +326,7 @@ impl Store {
                 "SELECT * FROM acme_authorizations WHERE order_id = $1 ORDER BY rowid",
             )
             .bind(order_id)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read.get().await?)
             .await?;
             Ok(Some(rows))
         };
@@ -338,7 +340,7 @@ impl Store {
     ) -> Result<Option<AuthzRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read.get().await?)
             .await?)
     }
 
@@ -348,7 +350,7 @@ impl Store {
     ) -> Result<Vec<ChallengeRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_challenges WHERE authz_id = $1 ORDER BY rowid")
             .bind(authz_id)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read.get().await?)
             .await?)
     }
 
@@ -358,7 +360,7 @@ impl Store {
     ) -> Result<Option<ChallengeRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_challenges WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read.get().await?)
             .await?)
     }
 
@@ -369,7 +371,7 @@ impl Store {
              WHERE id = $1 AND status IN ('pending', 'valid')",
         )
         .bind(id)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         self.authorizations_changed();
         Ok(r.rows_affected() == 1)
@@ -381,7 +383,7 @@ impl Store {
             "UPDATE acme_challenges SET status = 'processing' WHERE id = $1 AND status = 'pending'",
         )
         .bind(id)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -394,7 +396,8 @@ impl Store {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let status = if error.is_none() { "valid" } else { "invalid" };
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         sqlx::query(
             "UPDATE acme_challenges SET status = $1, validated_at = $2, error = $3 WHERE id = $4",
         )
@@ -431,7 +434,7 @@ impl Store {
         .bind(jwk)
         .bind(id)
         .bind(thumbprint)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -446,7 +449,7 @@ impl Store {
         .bind(k.created_at)
         .bind(&k.created_by)
         .bind(&k.profiles)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(())
     }
@@ -458,27 +461,27 @@ impl Store {
     ) -> Result<Option<EabKeyRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_eab_keys WHERE account_id = $1")
             .bind(account_id)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read.get().await?)
             .await?)
     }
 
     pub(crate) async fn acme_eab_key(&self, id: &str) -> Result<Option<EabKeyRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_eab_keys WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.write)
+            .fetch_optional(&mut *self.write.get().await?)
             .await?)
     }
 
     pub(crate) async fn acme_eab_keys(&self) -> Result<Vec<EabKeyRow>, StoreError> {
         Ok(sqlx::query_as("SELECT * FROM acme_eab_keys ORDER BY created_at, id")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read.get().await?)
             .await?)
     }
 
     pub(crate) async fn delete_acme_eab_key(&self, id: &str) -> Result<bool, StoreError> {
         let r = sqlx::query("DELETE FROM acme_eab_keys WHERE id = $1 AND account_id IS NULL")
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *self.write.get().await?)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -490,7 +493,8 @@ impl Store {
         a: &AccountRow,
         eab_id: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         insert_account(&mut tx, a).await?;
         let bound = sqlx::query(
             "UPDATE acme_eab_keys SET account_id = $1, bound_at = $2 WHERE id = $3 AND account_id IS NULL",
@@ -518,7 +522,7 @@ impl Store {
         sqlx::query("INSERT INTO acme_nonces (nonce, expires_at) VALUES ($1, $2)")
             .bind(nonce)
             .bind(expires_at)
-            .execute(&self.write)
+            .execute(&mut *self.write.get().await?)
             .await?;
         Ok(())
     }
@@ -532,7 +536,7 @@ impl Store {
         let r = sqlx::query("DELETE FROM acme_nonces WHERE nonce = $1 AND expires_at > $2")
             .bind(nonce)
             .bind(now)
-            .execute(&self.write)
+            .execute(&mut *self.write.get().await?)
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -541,7 +545,7 @@ impl Store {
     pub(crate) async fn purge_acme_nonces(&self, now: i64) -> Result<u64, StoreError> {
         let r = sqlx::query("DELETE FROM acme_nonces WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.write)
+            .execute(&mut *self.write.get().await?)
             .await?;
         Ok(r.rows_affected())
     }

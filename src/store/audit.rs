@@ -69,7 +69,7 @@ impl Store {
         .bind(outcome)
         .bind(outcome)
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read.get().await?)
         .await?)
     }
 
@@ -84,20 +84,20 @@ impl Store {
              AND outcome = 'ok' AND operation LIKE 'GET %/data/%' ORDER BY seq DESC LIMIT 1",
         )
         .bind(object_id)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.read.get().await?)
         .await?)
     }
 
     /// The chain head: the last chained record's sequence number and hash.
     pub(crate) async fn audit_head(&self) -> Result<(i64, Option<Vec<u8>>), StoreError> {
         Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.read)
+            .fetch_one(&mut *self.read.get().await?)
             .await?)
     }
 
     pub(crate) async fn audit_seals(&self) -> Result<Vec<SealRow>, StoreError> {
         Ok(sqlx::query_as("SELECT seq, hash, signature, sealed_at FROM audit_seals ORDER BY seq")
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.read.get().await?)
             .await?)
     }
 
@@ -110,7 +110,7 @@ impl Store {
         .bind(&seal.hash)
         .bind(&seal.signature)
         .bind(seal.sealed_at)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(())
     }
@@ -126,7 +126,7 @@ impl Store {
              (SELECT seq FROM audit_head WHERE id = 1) AS audit_head, \
              (SELECT MAX(sealed_at) FROM audit_seals) AS last_seal",
         )
-        .fetch_one(&self.read)
+        .fetch_one(&mut *self.read.get().await?)
         .await?)
     }
 }

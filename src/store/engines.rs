@@ -35,7 +35,7 @@ impl Store {
         .bind(body)
         .bind(sealed)
         .bind(now)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(())
     }
@@ -50,7 +50,7 @@ impl Store {
         )
         .bind(kind)
         .bind(name)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.read.get().await?)
         .await?)
     }
 
@@ -60,7 +60,7 @@ impl Store {
             "SELECT name, body, sealed, pending FROM engine_configs WHERE kind = $1 ORDER BY name",
         )
         .bind(kind)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read.get().await?)
         .await?)
     }
 
@@ -72,7 +72,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM engine_configs WHERE kind = $1 AND name = $2")
             .bind(kind)
             .bind(name)
-            .execute(&self.write)
+            .execute(&mut *self.write.get().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -88,7 +88,7 @@ impl Store {
             .bind(pending)
             .bind(kind)
             .bind(name)
-            .execute(&self.write)
+            .execute(&mut *self.write.get().await?)
             .await?;
         Ok(())
     }
@@ -109,7 +109,7 @@ impl Store {
         .bind(now)
         .bind(kind)
         .bind(name)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(())
     }

@@ -8,6 +8,8 @@ pub(crate) enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the store's writer task has stopped")]
     WriterStopped,
+    #[error("the store is closed")]
+    Closed,
     #[error("object {0} was changed concurrently")]
     Conflict(String),
     #[error("{0}")]

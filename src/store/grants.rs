@@ -12,7 +12,8 @@ impl Store {
         by: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         for op in operations {
             sqlx::query(
                 "INSERT INTO grants (object_id, principal, operation, granted_by, granted_at) \
@@ -39,7 +40,8 @@ impl Store {
         operations: &[String],
     ) -> Result<u64, StoreError> {
         let mut removed = 0;
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         for op in operations {
             removed += sqlx::query(
                 "DELETE FROM grants WHERE object_id = $1 AND principal = $2 AND operation = $3",
@@ -68,7 +70,7 @@ impl Store {
         .bind(object_id)
         .bind(principal)
         .bind(operation)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.read.get().await?)
         .await?;
         Ok(row.is_some())
     }

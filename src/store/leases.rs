@@ -87,7 +87,7 @@ impl Store {
         .bind(&l.last_error)
         .bind(l.revoked_at)
         .bind(&l.issued_to)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(())
     }
@@ -95,7 +95,7 @@ impl Store {
     pub(crate) async fn lease(&self, id: &str) -> Result<Option<LeaseRow>, StoreError> {
         Ok(sqlx::query_as(concat!(lease_columns!(), "WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read.get().await?)
             .await?)
     }
 
@@ -113,7 +113,7 @@ impl Store {
         } else {
             concat!(lease_columns!(), "WHERE substr(id, 1, length($1)) = $1 ORDER BY id")
         };
-        Ok(sqlx::query_as(sql).bind(prefix).fetch_all(&self.read).await?)
+        Ok(sqlx::query_as(sql).bind(prefix).fetch_all(&mut *self.read.get().await?).await?)
     }
 
     /// Extends an active lease's expiry; false if it is no longer active.
@@ -124,7 +124,7 @@ impl Store {
         .bind(expires_at)
         .bind(expires_at)
         .bind(id)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -139,7 +139,11 @@ impl Store {
             lease_columns!(),
             "WHERE state != 'revoked' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2"
         );
-        Ok(sqlx::query_as(sql).bind(now).bind(limit).fetch_all(&self.read).await?)
+        Ok(sqlx::query_as(sql)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *self.read.get().await?)
+            .await?)
     }
 
     /// Takes a due lease for revocation by moving its next attempt to `until`: only one
@@ -157,7 +161,7 @@ impl Store {
         .bind(until)
         .bind(id)
         .bind(seen_next_attempt)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -168,7 +172,7 @@ impl Store {
         )
         .bind(now)
         .bind(id)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(())
     }
@@ -187,13 +191,13 @@ impl Store {
         .bind(error)
         .bind(retry_at)
         .bind(id)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(())
     }
 
     pub(crate) async fn insert_certificate(&self, c: &CertificateRow) -> Result<(), StoreError> {
-        insert_certificate_row(&mut *self.write.acquire().await?, c).await
+        insert_certificate_row(&mut *self.write.get().await?, c).await
     }
 
     pub(crate) async fn certificate(
@@ -205,7 +209,7 @@ impl Store {
              revocation_reason, pem, issuer FROM certificates WHERE serial = $1",
         )
         .bind(serial)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.read.get().await?)
         .await?)
     }
 
@@ -223,7 +227,7 @@ impl Store {
         .bind(now)
         .bind(reason)
         .bind(serial)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -249,8 +253,11 @@ impl Store {
                  WHERE not_after > $1 AND issuer = $2 AND revoked_at IS NOT NULL"
             }
         };
-        let (joined,): (Option<String>,) =
-            sqlx::query_as(sql).bind(now).bind(issuer).fetch_one(&self.read).await?;
+        let (joined,): (Option<String>,) = sqlx::query_as(sql)
+            .bind(now)
+            .bind(issuer)
+            .fetch_one(&mut *self.read.get().await?)
+            .await?;
         let Some(joined) = joined else { return Ok(Vec::new()) };
         let mut out = Vec::new();
         for entry in joined.split(';') {
@@ -273,7 +280,7 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT COUNT(*), MAX(revoked_at) FROM certificates WHERE revoked_at IS NOT NULL",
         )
-        .fetch_one(&self.read)
+        .fetch_one(&mut *self.read.get().await?)
         .await?)
     }
 }
@@ -314,7 +321,7 @@ impl Store {
         )
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read.get().await?)
         .await?)
     }
 }
@@ -327,7 +334,7 @@ impl Store {
             "SELECT id, kind, parent, certifies, key_label, cert_pem, created_at, revoked_at \
              FROM ca_issuers ORDER BY position",
         )
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read.get().await?)
         .await?)
     }
 
@@ -341,7 +348,8 @@ impl Store {
         reason: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         let marked = sqlx::query(
             "UPDATE ca_issuers SET revoked_at = $1 WHERE id = $2 AND kind = 'intermediate' \
              AND revoked_at IS NULL",
@@ -375,7 +383,8 @@ impl Store {
 
     /// Adds CA certificates after the existing ones, in one transaction.
     pub(crate) async fn insert_ca_issuers(&self, rows: &[IssuerRow]) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         for i in rows {
             sqlx::query(
                 "INSERT INTO ca_issuers (id, position, kind, parent, certifies, key_label, \

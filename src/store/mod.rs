@@ -6,6 +6,7 @@
 mod acme;
 mod audit;
 mod cache;
+mod conns;
 mod engines;
 mod error;
 mod grants;
@@ -37,11 +38,13 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::AnyPool;
 use sqlx::{ConnectOptions, Executor};
 
 mod sql;
 use sql::Flag;
+
+/// Read connections to a SQLite store (WAL: readers do not wait for the writer).
+const READERS: usize = 4;
 
 /// Which database a store lives in, from the `[store] url` setting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,8 +116,8 @@ enum Backend {
 /// of queries (portable SQL with `$N` parameters) serves SQLite and PostgreSQL.
 #[derive(Clone)]
 pub(crate) struct Store {
-    read: AnyPool,
-    write: AnyPool,
+    read: conns::Conns,
+    write: conns::Conns,
     writer: writer::Writer,
     backend: Backend,
     leader: leader::Leadership,
@@ -158,8 +161,9 @@ impl Store {
             .connect_with(url(base.clone().create_if_missing(true))?)
             .await?;
         sqlx::migrate!("./schemas/sqlite").run(&write).await?;
+        let write = conns::Conns::hold(&write, 1).await?;
         let read = AnyPoolOptions::new()
-            .max_connections(4)
+            .max_connections(READERS as u32)
             .test_before_acquire(false)
             .after_connect(|conn, _| {
                 Box::pin(
@@ -168,6 +172,7 @@ impl Store {
             })
             .connect_with(url(base.read_only(true))?)
             .await?;
+        let read = conns::Conns::hold(&read, READERS).await?;
         let writer = writer::start(write.clone());
         let leader = leader::Leadership::new(true);
         let caches = std::sync::Arc::new(cache::Caches::sole());
@@ -185,10 +190,10 @@ impl Store {
             .connect_with(url.parse::<AnyConnectOptions>()?)
             .await?;
         sqlx::migrate!("./schemas/postgres").run(&pool).await?;
-        let writer = writer::start(pool.clone());
+        let writer = writer::start(conns::Conns::Pool(pool.clone()));
         Ok(Store {
-            read: pool.clone(),
-            write: pool,
+            read: conns::Conns::Pool(pool.clone()),
+            write: conns::Conns::Pool(pool),
             writer,
             backend: Backend::Postgres,
             leader: leader::Leadership::new(false),
@@ -226,7 +231,7 @@ impl Store {
         }
         sqlx::query("VACUUM INTO $1")
             .bind(path.to_string_lossy().into_owned())
-            .execute(&self.read)
+            .execute(&mut *self.read.get().await?)
             .await?;
         Ok(())
     }
@@ -236,7 +241,7 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT id, sealed_material FROM objects WHERE sealed_material IS NOT NULL LIMIT 1",
         )
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.read.get().await?)
         .await?)
     }
 
@@ -249,7 +254,7 @@ impl Store {
 
     /// Checks the database answers (for /health).
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        sqlx::query("SELECT 1").execute(&mut *self.read.get().await?).await?;
         Ok(())
     }
 }

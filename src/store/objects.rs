@@ -176,13 +176,16 @@ impl Store {
     pub(crate) async fn object(&self, id: &str) -> Result<Option<ObjectRow>, StoreError> {
         Ok(sqlx::query_as::<_, ObjectRow>(SELECT_OBJECT)
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read.get().await?)
             .await?)
     }
 
     /// The stored attributes of `id`, ordered by name and index.
     pub(crate) async fn attributes(&self, id: &str) -> Result<Vec<Attribute>, StoreError> {
-        let rows = sqlx::query_as(SELECT_ATTRIBUTES).bind(id).fetch_all(&self.read).await?;
+        let rows = sqlx::query_as(SELECT_ATTRIBUTES)
+            .bind(id)
+            .fetch_all(&mut *self.read.get().await?)
+            .await?;
         decode_attributes(id, rows)
     }
 
@@ -200,7 +203,7 @@ impl Store {
                 let now: Option<(i64, super::sql::Flag)> =
                     sqlx::query_as("SELECT version, fresh FROM objects WHERE id = $1")
                         .bind(id)
-                        .fetch_optional(&self.read)
+                        .fetch_optional(&mut *self.read.get().await?)
                         .await?;
                 if now.map(|(version, fresh)| (version, bool::from(fresh)))
                     == Some((row.version, row.fresh))
@@ -217,7 +220,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(ObjectRow, Vec<Attribute>)>, StoreError> {
-        let mut conn = self.read.acquire().await?;
+        let mut conn = self.read.get().await?;
         let row = sqlx::query_as::<_, ObjectRow>(SELECT_OBJECT)
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -235,7 +238,7 @@ impl Store {
         let done = bind_lifecycle(sqlx::query(sql), row)
             .bind(&row.id)
             .bind(row.version)
-            .execute(&self.write)
+            .execute(&mut *self.write.get().await?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(row.id.clone()));
@@ -251,7 +254,8 @@ impl Store {
         now: i64,
     ) -> Result<i64, StoreError> {
         let _writing = self.writing();
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         // Touching the object first locks its row, so concurrent adds (another replica's)
         // take turns and each sees the index the other used.
         touch(&mut tx, id, now).await?;
@@ -271,7 +275,8 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let _writing = self.writing();
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         let done = sqlx::query(
             "UPDATE attributes SET value = $1, match_key = $2 WHERE object_id = $3 AND name = $4 AND idx = $5",
         )
@@ -299,7 +304,8 @@ impl Store {
         now: i64,
     ) -> Result<Option<Value>, StoreError> {
         let _writing = self.writing();
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         let old: Option<(Vec<u8>,)> = sqlx::query_as(
             "DELETE FROM attributes WHERE object_id = $1 AND name = $2 AND idx = $3 RETURNING value",
         )
@@ -321,7 +327,7 @@ impl Store {
     pub(crate) async fn locate(&self, q: &LocateQuery) -> Result<(i64, Vec<String>), StoreError> {
         let mut count = Sql::new("SELECT COUNT(*) FROM objects o");
         where_clause(&mut count, q);
-        let (total,): (i64,) = count.query_as()?.fetch_one(&self.read).await?;
+        let (total,): (i64,) = count.query_as()?.fetch_one(&mut *self.read.get().await?).await?;
         let mut page = Sql::new("SELECT o.id FROM objects o");
         where_clause(&mut page, q);
         // `rowid`: SQLite's implicit one, a column of that name in PostgreSQL.
@@ -329,7 +335,7 @@ impl Store {
             .bind(q.limit.unwrap_or(i64::MAX))
             .push(" OFFSET ")
             .bind(q.offset);
-        let ids: Vec<(String,)> = page.query_as()?.fetch_all(&self.read).await?;
+        let ids: Vec<(String,)> = page.query_as()?.fetch_all(&mut *self.read.get().await?).await?;
         Ok((total, ids.into_iter().map(|(id,)| id).collect()))
     }
 
@@ -345,7 +351,7 @@ impl Store {
              AND o.object_type = 2 ORDER BY a.match_key",
         )
         .bind(prefix)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read.get().await?)
         .await?;
         Ok(rows.into_iter().map(|(n,)| n).collect())
     }
@@ -357,7 +363,8 @@ impl Store {
         b: NewObject<'_>,
     ) -> Result<(), StoreError> {
         // Two new objects: nothing cached changes (as for the writer's inserts).
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         for new in [&a, &b] {
             super::writer::insert_object_row(&mut tx, &new.row).await?;
             insert_attributes(&mut tx, &indexed(&new.row.id, new.attributes)).await?;
@@ -375,7 +382,8 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let _writing = self.writing();
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         for r in replaced {
             let (old, new) = (r.old, r.new);
             let bumped = sqlx::query(
@@ -420,7 +428,8 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let _writing = self.writing();
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         super::writer::insert_object_row(&mut tx, &new.row).await?;
         insert_attributes(&mut tx, &indexed(&new.row.id, new.attributes)).await?;
         for id in bases {
@@ -447,7 +456,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let _writing = self.writing();
         use kmip::attributes::{names, UsageLimits};
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         // Touching the object first locks its row, so concurrent draws take turns.
         touch(&mut tx, id, now).await?;
         let stored: Option<(i64, Vec<u8>)> = sqlx::query_as(
@@ -518,7 +528,7 @@ impl Store {
         )
         .bind(id)
         .bind(principal)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.read.get().await?)
         .await?;
         Ok(allocated.map_or(0, |(a,)| a))
     }
@@ -532,7 +542,8 @@ impl Store {
         attributes: &[Attribute],
     ) -> Result<(), StoreError> {
         let _writing = self.writing();
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         let sql = lifecycle_update!(
             "public_material = $13, fresh = $14, version = version + 1 WHERE id = $15"
         );
@@ -558,7 +569,8 @@ impl Store {
     /// Removes an object and everything recorded about it (undoing its creation).
     pub(crate) async fn delete_object(&self, id: &str) -> Result<(), StoreError> {
         let _writing = self.writing();
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         for sql in [
             "DELETE FROM attributes WHERE object_id = $1",
             "DELETE FROM grants WHERE object_id = $1",
@@ -575,7 +587,7 @@ impl Store {
     pub(crate) async fn mark_served(&self, id: &str) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE objects SET fresh = 0 WHERE id = $1 AND fresh = 1")
             .bind(id)
-            .execute(&self.write)
+            .execute(&mut *self.write.get().await?)
             .await?;
         // Only the first time changes anything: later Gets keep the cache.
         if done.rows_affected() > 0 {
@@ -600,7 +612,7 @@ impl Store {
              AND l.name = 'Rotate Latest' AND l.match_key = 'false')",
         )
         .bind(now)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read.get().await?)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
@@ -608,7 +620,8 @@ impl Store {
     /// Moves objects whose Activation Date has passed to Active, and Active objects whose
     /// Deactivation Date has passed to Deactivated; returns how many changed.
     pub(crate) async fn apply_due_dates(&self, now: i64) -> Result<u64, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
         let a = sqlx::query(
             "UPDATE objects SET state = 2, last_change_date = $1, version = version + 1 \
              WHERE state = 1 AND activation_date IS NOT NULL AND activation_date <= $1",
@@ -824,7 +837,7 @@ impl Store {
         )
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read.get().await?)
         .await?;
         let mut out: Vec<ObjectSummary> = Vec::new();
         for (id, object_type, state, owner, initial_date, name) in rows {

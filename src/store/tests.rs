@@ -177,7 +177,7 @@ async fn locate_by_name_uses_the_index() {
          AND o.id IN (SELECT object_id FROM attributes WHERE name = 'Name' AND match_key = 'k') \
          ORDER BY o.initial_date DESC, o.rowid DESC",
     )
-    .fetch_all(&store.read)
+    .fetch_all(&mut *store.read.get().await.unwrap())
     .await
     .unwrap();
     let text: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();

@@ -48,7 +48,7 @@ impl Store {
         .bind(row.created_at)
         .bind(row.expires_at)
         .bind(&row.created_by)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(())
     }
@@ -57,14 +57,14 @@ impl Store {
     pub(crate) async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<TokenRow>, StoreError> {
         Ok(sqlx::query_as(concat!(token_columns!(), "WHERE hash = $1"))
             .bind(hash)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read.get().await?)
             .await?)
     }
 
     /// Whether any unrevoked token exists (if none, start-up writes a new admin token).
     pub(crate) async fn has_tokens(&self) -> Result<bool, StoreError> {
         let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL")
-            .fetch_one(&self.read)
+            .fetch_one(&mut *self.read.get().await?)
             .await?;
         Ok(n.0 > 0)
     }
@@ -76,7 +76,7 @@ impl Store {
         )
         .bind(now)
         .bind(accessor)
-        .execute(&self.write)
+        .execute(&mut *self.write.get().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -94,7 +94,7 @@ impl Store {
         .bind(name)
             .bind(body)
             .bind(now)
-            .execute(&self.write)
+            .execute(&mut *self.write.get().await?)
             .await?;
         Ok(())
     }
@@ -102,21 +102,22 @@ impl Store {
     pub(crate) async fn policy(&self, name: &str) -> Result<Option<String>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as("SELECT body FROM policies WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.read.get().await?)
             .await?;
         Ok(row.map(|r| r.0))
     }
 
     pub(crate) async fn policy_names(&self) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT name FROM policies ORDER BY name").fetch_all(&self.read).await?;
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT name FROM policies ORDER BY name")
+            .fetch_all(&mut *self.read.get().await?)
+            .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     pub(crate) async fn delete_policy(&self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM policies WHERE name = $1")
             .bind(name)
-            .execute(&self.write)
+            .execute(&mut *self.write.get().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -6,9 +6,9 @@
 //! callers down. They have a channel of their own, which the task leaves alone while it
 //! lets them gather, so the events of a busy server do not wake it one by one.
 
+use super::conns::Conns;
 use kmip::attributes::Attribute;
 use sqlx::Any;
-use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::objects::{indexed, insert_attributes, NewObject};
@@ -52,7 +52,7 @@ const AUDIT_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 /// Room in each inbox.
 const QUEUE: usize = 4096;
 
-pub(super) fn start(pool: AnyPool) -> Writer {
+pub(super) fn start(pool: Conns) -> Writer {
     let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(QUEUE);
     let (audit_tx, mut audit_rx) = mpsc::channel::<AuditEvent>(QUEUE);
     tokio::spawn(async move {
@@ -94,7 +94,7 @@ pub(super) fn start(pool: AnyPool) -> Writer {
     Writer { jobs: jobs_tx, audit: audit_tx }
 }
 
-async fn commit(pool: &AnyPool, jobs: &mut Vec<Job>, events: Vec<AuditEvent>) {
+async fn commit(pool: &Conns, jobs: &mut Vec<Job>, events: Vec<AuditEvent>) {
     let mut objects = Vec::new();
     let mut dones = Vec::new();
     let mut flushes = Vec::new();
@@ -137,14 +137,15 @@ async fn commit(pool: &AnyPool, jobs: &mut Vec<Job>, events: Vec<AuditEvent>) {
 /// Inserts objects, their attributes and audit events in one transaction, with one
 /// statement per object and one for all attribute rows and all events.
 async fn apply(
-    pool: &AnyPool,
+    pool: &Conns,
     objects: &[NewObject<'_>],
     events: &[AuditEvent],
 ) -> Result<(), StoreError> {
     if objects.is_empty() && events.is_empty() {
         return Ok(());
     }
-    let mut tx = pool.begin().await?;
+    let mut conn = pool.get().await?;
+    let mut tx = conn.begin().await?;
     let rows: Vec<&ObjectRow> = objects.iter().map(|new| &new.row).collect();
     insert_object_rows(&mut tx, &rows).await?;
     let mut attribute_rows = Vec::new();
@@ -203,7 +204,7 @@ pub(crate) const GENESIS: [u8; 32] = [0; 32];
 /// moves the head in the same transaction (the migration that made the head set it to
 /// the records already there).
 async fn append_audit(
-    tx: &mut sqlx::Transaction<'static, Any>,
+    tx: &mut sqlx::Transaction<'_, Any>,
     events: &[AuditEvent],
 ) -> Result<(), StoreError> {
     let (mut seq, head_hash): (i64, Option<Vec<u8>>) =
@@ -247,7 +248,7 @@ async fn append_audit(
 }
 
 pub(super) async fn insert_object_row(
-    tx: &mut sqlx::Transaction<'static, Any>,
+    tx: &mut sqlx::Transaction<'_, Any>,
     r: &ObjectRow,
 ) -> Result<(), StoreError> {
     insert_object_rows(tx, &[r]).await
@@ -255,7 +256,7 @@ pub(super) async fn insert_object_row(
 
 /// Inserts object rows, many to a statement.
 async fn insert_object_rows(
-    tx: &mut sqlx::Transaction<'static, Any>,
+    tx: &mut sqlx::Transaction<'_, Any>,
     rows: &[&ObjectRow],
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(super::sql::rows_per_statement(14)) {
@@ -324,7 +325,7 @@ impl Store {
             "SELECT principal, operation, outcome FROM audit WHERE object_id = $1 ORDER BY seq",
         )
         .bind(object_id)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.read.get().await?)
         .await?)
     }
 }
