@@ -1,6 +1,6 @@
 //! ACME accounts, orders, authorizations and challenges (RFC 8555 §7.1).
 
-use super::sql::{rows_per_statement, Sql};
+use super::sql::insert_rows;
 use super::{CertificateRow, Store, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -155,13 +155,13 @@ impl Store {
         .await?;
         // All authorizations in one statement, then all their challenges in one.
         let authorizations: Vec<&AuthzRow> = new.authorizations.iter().map(|(a, _)| a).collect();
-        for chunk in authorizations.chunks(rows_per_statement(7)) {
-            let mut q = Sql::for_conn(
-                "INSERT INTO acme_authorizations (id, order_id, account_id, identifier_type, \
-                 identifier_value, status, expires_at) VALUES ",
-                &tx,
-            );
-            q.values(chunk, |b, a| {
+        insert_rows(
+            &mut tx,
+            "INSERT INTO acme_authorizations (id, order_id, account_id, identifier_type, \
+             identifier_value, status, expires_at) VALUES ",
+            7,
+            &authorizations,
+            |b, a| {
                 b.bind(a.id.clone())
                     .bind(a.order_id.clone())
                     .bind(a.account_id.clone())
@@ -169,18 +169,18 @@ impl Store {
                     .bind(a.identifier_value.clone())
                     .bind(a.status.clone())
                     .bind(a.expires_at);
-            });
-            q.query()?.execute(&mut *tx).await?;
-        }
+            },
+        )
+        .await?;
         let challenges: Vec<&ChallengeRow> =
             new.authorizations.iter().flat_map(|(_, challenges)| challenges.iter()).collect();
-        for chunk in challenges.chunks(rows_per_statement(7)) {
-            let mut q = Sql::for_conn(
-                "INSERT INTO acme_challenges (id, authz_id, type, token, status, validated_at, \
-                 error) VALUES ",
-                &tx,
-            );
-            q.values(chunk, |b, c| {
+        insert_rows(
+            &mut tx,
+            "INSERT INTO acme_challenges (id, authz_id, type, token, status, validated_at, \
+             error) VALUES ",
+            7,
+            &challenges,
+            |b, c| {
                 b.bind(c.id.clone())
                     .bind(c.authz_id.clone())
                     .bind(c.kind.clone())
@@ -188,9 +188,9 @@ impl Store {
                     .bind(c.status.clone())
                     .bind(c.validated_at)
                     .bind(c.error.clone());
-            });
-            q.query()?.execute(&mut *tx).await?;
-        }
+            },
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

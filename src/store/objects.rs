@@ -733,21 +733,20 @@ pub(super) async fn insert_attributes(
     tx: &mut sqlx::Transaction<'_, Any>,
     rows: &[(&str, &Attribute, i64)],
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks(super::sql::rows_per_statement(5)) {
-        let mut q = Sql::for_conn(
-            "INSERT INTO attributes (object_id, name, idx, value, match_key) VALUES ",
-            tx,
-        );
-        q.values(chunk, |b, (id, a, idx)| {
+    super::sql::insert_rows(
+        tx,
+        "INSERT INTO attributes (object_id, name, idx, value, match_key) VALUES ",
+        5,
+        rows,
+        |b, (id, a, idx)| {
             b.bind(id.to_string())
                 .bind(a.name.clone())
                 .bind(*idx)
                 .bind(encode_value(&a.value))
                 .bind(match_key(&a.name, &a.value));
-        });
-        q.query()?.execute(&mut **tx).await?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 /// `UPDATE objects SET` the lifecycle columns ($1 to $12, bound by [`bind_lifecycle`]),

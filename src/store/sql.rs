@@ -13,9 +13,21 @@ use super::StoreError;
 /// SQLite's limit (32766), and a statement text sqlx's cache can keep.
 const PARAMS_PER_STATEMENT: usize = 1024;
 
-/// Rows per multi-row statement of `params_per_row` parameters each.
-pub(super) fn rows_per_statement(params_per_row: usize) -> usize {
-    (PARAMS_PER_STATEMENT / params_per_row).max(1)
+/// Inserts `rows` with `head` (`INSERT INTO t (columns) VALUES `), many rows to a
+/// statement; `each` binds a row's `params` values.
+pub(super) async fn insert_rows<R>(
+    conn: &mut sqlx::AnyConnection,
+    head: &str,
+    params: usize,
+    rows: &[R],
+    mut each: impl FnMut(&mut Row<'_>, &R),
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks((PARAMS_PER_STATEMENT / params).max(1)) {
+        let mut q = Sql::for_conn(head, conn);
+        q.values(chunk, &mut each);
+        q.query()?.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// A statement built at run time with `$N` parameters, which both SQLite and PostgreSQL

@@ -12,7 +12,7 @@ use sqlx::Any;
 use tokio::sync::{mpsc, oneshot};
 
 use super::objects::{indexed, insert_attributes, NewObject};
-use super::sql::{flag, Sql};
+use super::sql::{flag, insert_rows};
 use super::{ObjectRow, Store, StoreError};
 
 /// One audited event: who did what to which object, and how it ended.
@@ -220,13 +220,13 @@ async fn append_audit(
         rows.push((seq, e, hash.clone()));
         prev = hash;
     }
-    for chunk in rows.chunks(super::sql::rows_per_statement(9)) {
-        let mut q = Sql::for_conn(
-            "INSERT INTO audit (seq, at, principal, protocol, operation, object_id, outcome, \
-             detail, hash) VALUES ",
-            tx,
-        );
-        q.values(chunk, |b, (seq, e, hash)| {
+    insert_rows(
+        tx,
+        "INSERT INTO audit (seq, at, principal, protocol, operation, object_id, outcome, \
+         detail, hash) VALUES ",
+        9,
+        &rows,
+        |b, (seq, e, hash)| {
             b.bind(*seq)
                 .bind(e.at)
                 .bind(e.principal.clone())
@@ -236,9 +236,9 @@ async fn append_audit(
                 .bind(e.outcome.clone())
                 .bind(e.detail.clone())
                 .bind(hash.clone());
-        });
-        q.query()?.execute(&mut **tx).await?;
-    }
+        },
+    )
+    .await?;
     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(seq)
         .bind(prev)
@@ -259,14 +259,14 @@ async fn insert_object_rows(
     tx: &mut sqlx::Transaction<'_, Any>,
     rows: &[&ObjectRow],
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks(super::sql::rows_per_statement(14)) {
-        let mut q = Sql::for_conn(
-            "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
-             sealed_material, kek_label, public_material, initial_date, activation_date, \
-             deactivation_date, last_change_date, fresh) VALUES ",
-            tx,
-        );
-        q.values(chunk, |b, r| {
+    insert_rows(
+        tx,
+        "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
+         sealed_material, kek_label, public_material, initial_date, activation_date, \
+         deactivation_date, last_change_date, fresh) VALUES ",
+        14,
+        rows,
+        |b, r| {
             b.bind(r.id.clone())
                 .bind(r.object_type)
                 .bind(r.owner.clone())
@@ -281,10 +281,9 @@ async fn insert_object_rows(
                 .bind(r.deactivation_date)
                 .bind(r.last_change_date)
                 .bind(flag(r.fresh));
-        });
-        q.query()?.execute(&mut **tx).await?;
-    }
-    Ok(())
+        },
+    )
+    .await
 }
 
 impl Store {
