@@ -960,11 +960,11 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
             pem: issued.cert_pem,
             issuer: issued.issuer,
         };
-        state.store.complete_acme_order(&order.id, &cert).await?;
+        state.store.complete_acme_order(&order, &cert).await?;
     } else {
         state
             .store
-            .complete_acme_order_unstored(&order.id, &serial, &issued.cert_pem, &issued.issuer)
+            .complete_acme_order_unstored(&order, &serial, &issued.cert_pem, &issued.issuer)
             .await?;
     }
     let who = s.url(&format!("account/{}", order.account_id));
@@ -1000,14 +1000,9 @@ async fn alternate_certificate(
 async fn certificate_chain(state: &AppState, id: &str, n: usize, s: &Signed) -> AcmeResult {
     let account = s.account()?;
     let not_found = || AcmeError::NotFound(format!("certificate {id}"));
-    let order = state.store.acme_order_by_certificate(id).await?;
-    let order = order.filter(|o| o.account_id == account.id).ok_or_else(not_found)?;
-    // Stored certificates are in `certificates`; those of no-store profiles on the order.
-    let (pem, issuer) = match (state.store.certificate(id).await?, order.certificate_pem) {
-        (Some(c), _) => (c.pem, c.issuer),
-        (None, Some(pem)) => (pem, order.certificate_issuer.unwrap_or_default()),
-        (None, None) => return Err(not_found()),
-    };
+    let cert = state.store.acme_certificate(id).await?;
+    let cert = cert.filter(|c| c.account_id == account.id).ok_or_else(not_found)?;
+    let (pem, issuer) = (cert.pem, cert.issuer);
     let issuer = state
         .ca
         .authority(&issuer)

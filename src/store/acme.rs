@@ -92,6 +92,16 @@ async fn insert_account(conn: &mut sqlx::AnyConnection, a: &AccountRow) -> Resul
     Ok(())
 }
 
+/// An issued certificate as its ACME client downloads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct AcmeCertificate {
+    /// The account whose order it was issued for.
+    pub(crate) account_id: String,
+    pub(crate) pem: String,
+    /// The id of the CA that issued it.
+    pub(crate) issuer: String,
+}
+
 /// A new order with its authorizations and their challenges.
 pub(crate) struct NewOrder<'a> {
     pub(crate) order: &'a OrderRow,
@@ -192,7 +202,21 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        // The issuance's next requests read all of it.
+        if let Some(c) = self.acme_caches() {
+            c.orders.write(&o.id, o.clone());
+            c.authorizations.write(&o.id, authorizations.iter().map(|a| (*a).clone()).collect());
+            for (a, challenges) in new.authorizations {
+                c.authorization.write(&a.id, a.clone());
+                c.challenges.write(&a.id, challenges.clone());
+            }
+        }
+        drop(conn);
         Ok(())
+    }
+
+    fn acme_caches(&self) -> Option<&super::cache::AcmeCaches> {
+        self.caches.acme.as_ref()
     }
 
     pub(crate) async fn acme_order(&self, id: &str) -> Result<Option<OrderRow>, StoreError> {
@@ -202,21 +226,53 @@ impl Store {
                 .fetch_optional(&mut *self.read.get().await?)
                 .await?)
         };
-        super::cache::read_through(self.caches.orders.as_ref(), id, read).await
+        super::cache::read_through(self.acme_caches().map(|c| &c.orders), id, read).await
     }
 
     /// Drops the cached copy of order `id`, after a write changed it.
     fn order_changed(&self, id: &str) {
-        if let Some(c) = &self.caches.orders {
-            c.forget(id);
+        if let Some(c) = self.acme_caches() {
+            c.orders.forget(id);
         }
     }
 
-    /// Drops the cached authorizations, after a write changed one.
+    /// Drops the cached authorizations and challenges, after a write changed one.
     fn authorizations_changed(&self) {
-        if let Some(c) = &self.caches.authorizations {
-            c.clear();
+        if let Some(c) = self.acme_caches() {
+            c.authorizations_changed();
         }
+    }
+
+    /// Keeps an order's certificate, just issued, for its download; called while the
+    /// write holds the write connection.
+    fn issued(&self, order: &OrderRow, serial: &str, pem: &str, issuer: &str) {
+        if let Some(c) = self.acme_caches() {
+            let account_id = order.account_id.clone();
+            let cert =
+                AcmeCertificate { account_id, pem: pem.to_owned(), issuer: issuer.to_owned() };
+            c.certificates.write(serial, cert);
+        }
+    }
+
+    /// The certificate with `serial` as its order's account downloads it: recorded in
+    /// `certificates`, or kept on the order (profiles that do not store certificates).
+    pub(crate) async fn acme_certificate(
+        &self,
+        serial: &str,
+    ) -> Result<Option<AcmeCertificate>, StoreError> {
+        let read = async {
+            Ok(sqlx::query_as(
+                "SELECT o.account_id AS account_id, COALESCE(c.pem, o.certificate_pem) AS pem, \
+                 COALESCE(c.issuer, o.certificate_issuer, '') AS issuer \
+                 FROM acme_orders o LEFT JOIN certificates c ON c.serial = o.certificate_serial \
+                 WHERE (o.certificate_serial = $1 OR o.unstored_serial = $1) \
+                 AND COALESCE(c.pem, o.certificate_pem) IS NOT NULL",
+            )
+            .bind(serial)
+            .fetch_optional(&mut *self.read.get().await?)
+            .await?)
+        };
+        super::cache::read_through(self.acme_caches().map(|c| &c.certificates), serial, read).await
     }
 
     /// Whether some order already replaces the certificate with ARI CertID `cert_id`.
@@ -276,7 +332,7 @@ impl Store {
     /// Stores the order's certificate and marks the order valid, in one transaction.
     pub(crate) async fn complete_acme_order(
         &self,
-        order_id: &str,
+        order: &OrderRow,
         cert: &CertificateRow,
     ) -> Result<(), StoreError> {
         let mut conn = self.write.get().await?;
@@ -286,11 +342,18 @@ impl Store {
             "UPDATE acme_orders SET status = 'valid', certificate_serial = $1 WHERE id = $2",
         )
         .bind(&cert.serial)
-        .bind(order_id)
+        .bind(&order.id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        self.order_changed(order_id);
+        if let Some(c) = self.acme_caches() {
+            c.orders.update(&order.id, |o| {
+                o.status = "valid".into();
+                o.certificate_serial = Some(cert.serial.clone());
+            });
+        }
+        self.issued(order, &cert.serial, &cert.pem, &cert.issuer);
+        drop(conn);
         Ok(())
     }
 
@@ -298,11 +361,12 @@ impl Store {
     /// with `store = false`): the order keeps it for download only.
     pub(crate) async fn complete_acme_order_unstored(
         &self,
-        order_id: &str,
+        order: &OrderRow,
         serial: &str,
         pem: &str,
         issuer: &str,
     ) -> Result<(), StoreError> {
+        let mut conn = self.write.get().await?;
         sqlx::query(
             "UPDATE acme_orders SET status = 'valid', unstored_serial = $1, \
              certificate_pem = $2, certificate_issuer = $3 WHERE id = $4",
@@ -310,10 +374,19 @@ impl Store {
         .bind(serial)
         .bind(pem)
         .bind(issuer)
-        .bind(order_id)
-        .execute(&mut *self.write.get().await?)
+        .bind(&order.id)
+        .execute(&mut *conn)
         .await?;
-        self.order_changed(order_id);
+        if let Some(c) = self.acme_caches() {
+            c.orders.update(&order.id, |o| {
+                o.status = "valid".into();
+                o.unstored_serial = Some(serial.to_owned());
+                o.certificate_pem = Some(pem.to_owned());
+                o.certificate_issuer = Some(issuer.to_owned());
+            });
+        }
+        self.issued(order, serial, pem, issuer);
+        drop(conn);
         Ok(())
     }
 
@@ -330,7 +403,7 @@ impl Store {
             .await?;
             Ok(Some(rows))
         };
-        let cache = self.caches.authorizations.as_ref();
+        let cache = self.acme_caches().map(|c| &c.authorizations);
         Ok(super::cache::read_through(cache, order_id, read).await?.unwrap_or_default())
     }
 
@@ -338,20 +411,29 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<AuthzRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *self.read.get().await?)
-            .await?)
+        let read = async {
+            Ok(sqlx::query_as("SELECT * FROM acme_authorizations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *self.read.get().await?)
+                .await?)
+        };
+        super::cache::read_through(self.acme_caches().map(|c| &c.authorization), id, read).await
     }
 
     pub(crate) async fn acme_challenges(
         &self,
         authz_id: &str,
     ) -> Result<Vec<ChallengeRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_challenges WHERE authz_id = $1 ORDER BY rowid")
-            .bind(authz_id)
-            .fetch_all(&mut *self.read.get().await?)
-            .await?)
+        let read = async {
+            let rows =
+                sqlx::query_as("SELECT * FROM acme_challenges WHERE authz_id = $1 ORDER BY rowid")
+                    .bind(authz_id)
+                    .fetch_all(&mut *self.read.get().await?)
+                    .await?;
+            Ok(Some(rows))
+        };
+        let cache = self.acme_caches().map(|c| &c.challenges);
+        Ok(super::cache::read_through(cache, authz_id, read).await?.unwrap_or_default())
     }
 
     pub(crate) async fn acme_challenge(
@@ -385,6 +467,7 @@ impl Store {
         .bind(id)
         .execute(&mut *self.write.get().await?)
         .await?;
+        self.authorizations_changed();
         Ok(r.rows_affected() == 1)
     }
 
@@ -454,15 +537,21 @@ impl Store {
         Ok(())
     }
 
-    /// The EAB key an account was bound with, if any.
+    /// The EAB key an account was bound with, if any (bound when the account is made, in
+    /// the same transaction, and never unbound: cached).
     pub(crate) async fn acme_eab_key_of_account(
         &self,
         account_id: &str,
     ) -> Result<Option<EabKeyRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT * FROM acme_eab_keys WHERE account_id = $1")
-            .bind(account_id)
-            .fetch_optional(&mut *self.read.get().await?)
-            .await?)
+        let read = async {
+            let row = sqlx::query_as("SELECT * FROM acme_eab_keys WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_optional(&mut *self.read.get().await?)
+                .await?;
+            Ok(Some(row))
+        };
+        let cache = self.acme_caches().map(|c| &c.eab);
+        Ok(super::cache::read_through(cache, account_id, read).await?.flatten())
     }
 
     pub(crate) async fn acme_eab_key(&self, id: &str) -> Result<Option<EabKeyRow>, StoreError> {

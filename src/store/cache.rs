@@ -1,11 +1,15 @@
 //! Rows as last read, for what is read on every request: an object with its attributes
-//! (KMIP Encrypt, Sign, MAC, Get), an ACME order and its authorizations (each of an
-//! issuance's requests). Each read is one or two queries whose rows cross to SQLite's
-//! worker thread and back, which cost the server more than the work itself.
+//! (KMIP Encrypt, Sign, MAC, Get), and what an ACME issuance's requests read (the order,
+//! its authorizations and challenges, the account's EAB binding, the certificate to
+//! download). Each read is one or two queries whose rows cross to SQLite's worker thread
+//! and back, which cost the server more than the work itself.
 //!
 //! On a store this process serves alone (SQLite), a write this process makes drops what
 //! it changes once its transaction is over (the one order, or all objects at once), and a
-//! read that a write overlapped is not kept. Entries also expire after [`TTL`], the bound
+//! read that a write overlapped is not kept. What ACME writes (a new order with its
+//! authorizations and challenges, an issued certificate) is kept as written, while the
+//! write still holds SQLite's one write connection, so that writes to one entry reach the
+//! cache in the order they were committed. Entries also expire after [`TTL`], the bound
 //! on how long a change another process makes to the same file (`strongroom tde`, run
 //! beside the server) goes unseen.
 //!
@@ -20,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use kmip::attributes::Attribute;
 
-use super::{AuthzRow, ObjectRow, OrderRow};
+use super::{AcmeCertificate, AuthzRow, ChallengeRow, EabKeyRow, ObjectRow, OrderRow};
 
 /// How long an entry serves at most.
 pub(super) const TTL: Duration = Duration::from_secs(1);
@@ -32,10 +36,33 @@ pub(super) struct Caches {
     pub(super) objects: Cache<(ObjectRow, Vec<Attribute>)>,
     /// Whether an object must be checked against the store before each use (replicas).
     pub(super) validate_objects: bool,
-    /// ACME orders by id; none on a shared store.
-    pub(super) orders: Option<Cache<OrderRow>>,
-    /// ACME authorizations by their order's id; none on a shared store.
-    pub(super) authorizations: Option<Cache<Vec<AuthzRow>>>,
+    /// None on a shared store.
+    pub(super) acme: Option<AcmeCaches>,
+}
+
+/// What an ACME issuance reads, on a store one process serves.
+pub(super) struct AcmeCaches {
+    /// Orders by id.
+    pub(super) orders: Cache<OrderRow>,
+    /// Authorizations by their order's id.
+    pub(super) authorizations: Cache<Vec<AuthzRow>>,
+    /// Authorizations by id.
+    pub(super) authorization: Cache<AuthzRow>,
+    /// Challenges by their authorization's id.
+    pub(super) challenges: Cache<Vec<ChallengeRow>>,
+    /// Issued certificates by serial, as downloaded (which never changes).
+    pub(super) certificates: Cache<AcmeCertificate>,
+    /// The EAB key each account was bound with, or none (fixed when the account is made).
+    pub(super) eab: Cache<Option<EabKeyRow>>,
+}
+
+impl AcmeCaches {
+    /// Drops authorizations and challenges, after a write changed one.
+    pub(super) fn authorizations_changed(&self) {
+        self.authorizations.clear();
+        self.authorization.clear();
+        self.challenges.clear();
+    }
 }
 
 /// How long a checked entry serves at most (it is checked at each use anyway).
@@ -47,19 +74,20 @@ impl Caches {
         Caches {
             objects: Cache::new(TTL),
             validate_objects: false,
-            orders: Some(Cache::new(TTL)),
-            authorizations: Some(Cache::new(TTL)),
+            acme: Some(AcmeCaches {
+                orders: Cache::new(TTL),
+                authorizations: Cache::new(TTL),
+                authorization: Cache::new(TTL),
+                challenges: Cache::new(TTL),
+                certificates: Cache::new(TTL),
+                eab: Cache::new(TTL),
+            }),
         }
     }
 
     /// For a store replicas share.
     pub(super) fn shared() -> Caches {
-        Caches {
-            objects: Cache::new(CHECKED_TTL),
-            validate_objects: true,
-            orders: None,
-            authorizations: None,
-        }
+        Caches { objects: Cache::new(CHECKED_TTL), validate_objects: true, acme: None }
     }
 }
 
@@ -97,6 +125,10 @@ impl<V: Clone> Cache<V> {
         if generation != inner.generation {
             return;
         }
+        self.insert(&mut inner, key, value);
+    }
+
+    fn insert(&self, inner: &mut Inner<V>, key: &str, value: V) {
         if inner.entries.len() >= CAPACITY {
             let ttl = self.ttl;
             inner.entries.retain(|_, (read, _)| read.elapsed() < ttl);
@@ -105,6 +137,26 @@ impl<V: Clone> Cache<V> {
             }
         }
         inner.entries.insert(key.to_owned(), (Instant::now(), value));
+    }
+
+    /// Keeps `value` as `key`'s, just written by this process (a read begun before is not
+    /// kept). Called while the write still holds the store's write connection.
+    pub(super) fn write(&self, key: &str, value: V) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.generation += 1;
+            self.insert(&mut inner, key, value);
+        }
+    }
+
+    /// Applies a write this process just made to `key`'s entry, if there is one (it keeps
+    /// its age). Called while the write still holds the store's write connection.
+    pub(super) fn update(&self, key: &str, change: impl FnOnce(&mut V)) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.generation += 1;
+            if let Some((_, value)) = inner.entries.get_mut(key) {
+                change(value);
+            }
+        }
     }
 
     /// Drops `key`, after a write changed it.
@@ -182,6 +234,27 @@ mod tests {
         cache.put(g, "a", 3);
         assert_eq!(cache.get("a"), Some(3));
         std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.get("a").is_none());
+    }
+
+    #[test]
+    fn writes_are_kept_as_written_and_reads_begun_before_are_not() {
+        let cache = Cache::new(Duration::from_millis(50));
+        let g = cache.generation();
+        cache.write("a", 1);
+        cache.put(g, "a", 0);
+        assert_eq!(cache.get("a"), Some(1));
+
+        let g = cache.generation();
+        cache.update("a", |v| *v += 1);
+        cache.update("b", |v| *v += 1);
+        cache.put(g, "a", 0);
+        assert_eq!((cache.get("a"), cache.get("b")), (Some(2), None));
+
+        // An update keeps the entry's age: it expires when the written entry would.
+        std::thread::sleep(Duration::from_millis(30));
+        cache.update("a", |v| *v += 1);
+        std::thread::sleep(Duration::from_millis(30));
         assert!(cache.get("a").is_none());
     }
 

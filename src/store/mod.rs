@@ -17,7 +17,9 @@ pub(crate) mod pg_backup;
 mod tokens;
 mod writer;
 
-pub(crate) use acme::{AccountRow, AuthzRow, ChallengeRow, EabKeyRow, NewOrder, OrderRow};
+pub(crate) use acme::{
+    AccountRow, AcmeCertificate, AuthzRow, ChallengeRow, EabKeyRow, NewOrder, OrderRow,
+};
 pub(crate) use audit::SealRow;
 pub(crate) use engines::EngineConfig;
 pub(crate) use error::StoreError;
@@ -213,6 +215,18 @@ impl Store {
     /// Outdates the cached objects, after a write that changed some.
     fn objects_changed(&self) {
         self.caches.objects.clear();
+    }
+
+    /// Empties every cache, so that the next reads are the store's.
+    #[cfg(test)]
+    pub(crate) fn forget_cached(&self) {
+        self.caches.objects.clear();
+        if let Some(c) = &self.caches.acme {
+            c.orders.clear();
+            c.authorizations_changed();
+            c.certificates.clear();
+            c.eab.clear();
+        }
     }
 
     /// Whether several processes may serve this store at once (PostgreSQL), so state that

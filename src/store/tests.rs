@@ -558,12 +558,17 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
     assert_eq!(store.acme_order_ids("acct").await.unwrap(), vec!["z", "y", "x"]);
     let authzs = store.acme_authorizations("y").await.unwrap();
     assert_eq!(authzs.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["y-b", "y-a"]);
+    // Read before each write, so that a cached copy would be there to go stale.
+    assert_eq!(store.acme_challenges("y-b").await.unwrap()[0].status, "pending");
+    assert_eq!(store.acme_authorization("y-b").await.unwrap().unwrap().status, "pending");
     assert!(store.start_acme_challenge("y-b-c").await.unwrap());
     assert!(!store.start_acme_challenge("y-b-c").await.unwrap());
+    assert_eq!(store.acme_challenges("y-b").await.unwrap()[0].status, "processing");
     let c = store.acme_challenge("y-b-c").await.unwrap().unwrap();
     assert_eq!(store.acme_order("y").await.unwrap().unwrap().status, "pending");
     store.finish_acme_challenge(&c, 5, None).await.unwrap();
     assert_eq!(store.acme_authorization("y-b").await.unwrap().unwrap().status, "valid");
+    assert_eq!(store.acme_challenges("y-b").await.unwrap()[0].validated_at, Some(5));
     // What the order's reads return follows each write (SQLite serves them from a cache).
     assert_eq!(store.acme_authorizations("y").await.unwrap()[0].status, "valid");
     assert!(store.deactivate_acme_authorization("y-a").await.unwrap());
@@ -571,10 +576,48 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
     assert!(store.transition_acme_order("y", "pending", "processing", None).await.unwrap());
     assert_eq!(store.acme_order("y").await.unwrap().unwrap().status, "processing");
     assert!(!store.transition_acme_order("y", "pending", "processing", None).await.unwrap());
-    store.complete_acme_order_unstored("y", "01", "PEM", "issuer").await.unwrap();
+    let y = store.acme_order("y").await.unwrap().unwrap();
+    store.complete_acme_order_unstored(&y, "01", "PEM", "issuer").await.unwrap();
     let y = store.acme_order("y").await.unwrap().unwrap();
     assert_eq!((y.status.as_str(), y.unstored_serial.as_deref()), ("valid", Some("01")));
     assert!(store.acme_order("nothing").await.unwrap().is_none());
+
+    // A certificate recorded in `certificates`, and one kept on its order, download the
+    // same way, as written (from the cache) and as stored (a fresh store on the file).
+    let x = store.acme_order("x").await.unwrap().unwrap();
+    let cert = crate::store::CertificateRow {
+        serial: "02".into(),
+        role: "acme".into(),
+        subject: "x".into(),
+        not_before: 1,
+        not_after: 2,
+        lease_id: None,
+        revoked_at: None,
+        revocation_reason: None,
+        pem: "PEM2".into(),
+        issuer: "ca2".into(),
+    };
+    store.complete_acme_order(&x, &cert).await.unwrap();
+    let x = store.acme_order("x").await.unwrap().unwrap();
+    assert_eq!((x.status.as_str(), x.certificate_serial.as_deref()), ("valid", Some("02")));
+    let expected = [
+        Some(("acct".to_owned(), "PEM".to_owned(), "issuer".to_owned())),
+        Some(("acct".to_owned(), "PEM2".to_owned(), "ca2".to_owned())),
+        None,
+    ];
+    for cached in [true, false] {
+        if !cached {
+            store.forget_cached();
+        }
+        for (serial, expected) in ["01", "02", "03"].into_iter().zip(&expected) {
+            let c = store.acme_certificate(serial).await.unwrap();
+            assert_eq!(&c.map(|c| (c.account_id, c.pem, c.issuer)), expected, "{serial}");
+        }
+        let x = store.acme_order("x").await.unwrap().unwrap();
+        assert_eq!((x.status.as_str(), x.certificate_serial.as_deref()), ("valid", Some("02")));
+        assert_eq!(store.acme_challenges("x-a").await.unwrap()[0].id, "x-a-c");
+        assert!(store.acme_eab_key_of_account("acct").await.unwrap().is_none());
+    }
     assert!(store.change_acme_account_key("acct", "tp2", "{}").await.unwrap());
     assert!(store.acme_account_by_thumbprint("tp2").await.unwrap().is_some());
 }
