@@ -1,6 +1,5 @@
 //! ACME accounts, orders, authorizations and challenges (RFC 8555 §7.1).
 
-use super::sql::insert_rows;
 use super::{CertificateRow, Store, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -143,30 +142,28 @@ impl Store {
 
     /// Stores an order, its authorizations and their challenges in one transaction.
     pub(crate) async fn insert_acme_order(&self, new: NewOrder<'_>) -> Result<(), StoreError> {
-        let mut conn = self.write.get().await?;
-        let mut tx = conn.begin().await?;
+        let mut batch = self.batch();
         let o = new.order;
-        sqlx::query(
-            "INSERT INTO acme_orders (id, account_id, status, identifiers, expires_at, error, \
-             certificate_serial, created_at, replaces, profile) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&o.id)
-        .bind(&o.account_id)
-        .bind(&o.status)
-        .bind(&o.identifiers)
-        .bind(o.expires_at)
-        .bind(&o.error)
-        .bind(&o.certificate_serial)
-        .bind(o.created_at)
-        .bind(&o.replaces)
-        .bind(&o.profile)
-        .execute(&mut *tx)
-        .await?;
+        batch
+            .add(
+                "INSERT INTO acme_orders (id, account_id, status, identifiers, expires_at, \
+                 error, certificate_serial, created_at, replaces, profile) VALUES ",
+            )
+            .values(&[o], |b, o| {
+                b.bind(o.id.clone())
+                    .bind(o.account_id.clone())
+                    .bind(o.status.clone())
+                    .bind(o.identifiers.clone())
+                    .bind(o.expires_at)
+                    .bind(o.error.clone())
+                    .bind(o.certificate_serial.clone())
+                    .bind(o.created_at)
+                    .bind(o.replaces.clone())
+                    .bind(o.profile.clone());
+            });
         // All authorizations in one statement, then all their challenges in one.
         let authorizations: Vec<&AuthzRow> = new.authorizations.iter().map(|(a, _)| a).collect();
-        insert_rows(
-            &mut tx,
+        batch.insert_rows(
             "INSERT INTO acme_authorizations (id, order_id, account_id, identifier_type, \
              identifier_value, status, expires_at) VALUES ",
             7,
@@ -180,12 +177,10 @@ impl Store {
                     .bind(a.status.clone())
                     .bind(a.expires_at);
             },
-        )
-        .await?;
+        );
         let challenges: Vec<&ChallengeRow> =
             new.authorizations.iter().flat_map(|(_, challenges)| challenges.iter()).collect();
-        insert_rows(
-            &mut tx,
+        batch.insert_rows(
             "INSERT INTO acme_challenges (id, authz_id, type, token, status, validated_at, \
              error) VALUES ",
             7,
@@ -199,20 +194,20 @@ impl Store {
                     .bind(c.validated_at)
                     .bind(c.error.clone());
             },
-        )
-        .await?;
-        tx.commit().await?;
+        );
         // The issuance's next requests read all of it.
-        if let Some(c) = self.acme_caches() {
-            c.orders.write(&o.id, o.clone());
-            c.authorizations.write(&o.id, authorizations.iter().map(|a| (*a).clone()).collect());
-            for (a, challenges) in new.authorizations {
-                c.authorization.write(&a.id, a.clone());
-                c.challenges.write(&a.id, challenges.clone());
+        let (order, authorizations) = (o.clone(), new.authorizations.to_vec());
+        self.commit(batch, move |store| {
+            let Some(c) = store.acme_caches() else { return };
+            let rows = authorizations.iter().map(|(a, _)| a.clone()).collect();
+            c.authorizations.write(&order.id, rows);
+            for (a, challenges) in authorizations {
+                c.challenges.write(&a.id, challenges);
+                c.authorization.write(&a.id.clone(), a);
             }
-        }
-        drop(conn);
-        Ok(())
+            c.orders.write(&order.id.clone(), order);
+        })
+        .await
     }
 
     fn acme_caches(&self) -> Option<&super::cache::AcmeCaches> {
@@ -335,26 +330,24 @@ impl Store {
         order: &OrderRow,
         cert: &CertificateRow,
     ) -> Result<(), StoreError> {
-        let mut conn = self.write.get().await?;
-        let mut tx = conn.begin().await?;
-        super::leases::insert_certificate_row(&mut tx, cert).await?;
-        sqlx::query(
-            "UPDATE acme_orders SET status = 'valid', certificate_serial = $1 WHERE id = $2",
-        )
-        .bind(&cert.serial)
-        .bind(&order.id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        if let Some(c) = self.acme_caches() {
-            c.orders.update(&order.id, |o| {
-                o.status = "valid".into();
-                o.certificate_serial = Some(cert.serial.clone());
-            });
-        }
-        self.issued(order, &cert.serial, &cert.pem, &cert.issuer);
-        drop(conn);
-        Ok(())
+        let mut batch = self.batch();
+        super::leases::add_certificate_row(&mut batch, cert);
+        batch
+            .add("UPDATE acme_orders SET status = 'valid', certificate_serial = ")
+            .bind(cert.serial.clone())
+            .push(" WHERE id = ")
+            .bind(order.id.clone());
+        let (order, cert) = (order.clone(), cert.clone());
+        self.commit(batch, move |store| {
+            if let Some(c) = store.acme_caches() {
+                c.orders.update(&order.id, |o| {
+                    o.status = "valid".into();
+                    o.certificate_serial = Some(cert.serial.clone());
+                });
+            }
+            store.issued(&order, &cert.serial, &cert.pem, &cert.issuer);
+        })
+        .await
     }
 
     /// Marks the order valid with a certificate not recorded in `certificates` (a profile

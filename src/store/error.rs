@@ -10,6 +10,8 @@ pub(crate) enum StoreError {
     WriterStopped,
     #[error("the store is closed")]
     Closed,
+    #[error("a store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("object {0} was changed concurrently")]
     Conflict(String),
     #[error("{0}")]

@@ -1,5 +1,6 @@
 //! Leases on dynamic credentials, and the certificates issued under them.
 
+use super::sql::{insert_rows, Batch, Row};
 use super::{Store, StoreError};
 
 /// A lease: what it covers, until when, and how its revocation is going.
@@ -285,26 +286,31 @@ impl Store {
     }
 }
 
+const INSERT_CERTIFICATE: &str = "INSERT INTO certificates (serial, role, subject, \
+     not_before, not_after, lease_id, pem, issuer) VALUES ";
+
+fn certificate_values(b: &mut Row<'_>, c: &&CertificateRow) {
+    b.bind(c.serial.clone())
+        .bind(c.role.clone())
+        .bind(c.subject.clone())
+        .bind(c.not_before)
+        .bind(c.not_after)
+        .bind(c.lease_id.clone())
+        .bind(c.pem.clone())
+        .bind(c.issuer.clone());
+}
+
 /// Inserts a certificate row on `conn` (a pooled connection or a transaction).
 pub(super) async fn insert_certificate_row(
     conn: &mut sqlx::AnyConnection,
     c: &CertificateRow,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO certificates (serial, role, subject, not_before, not_after, lease_id, pem, \
-         issuer) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&c.serial)
-    .bind(&c.role)
-    .bind(&c.subject)
-    .bind(c.not_before)
-    .bind(c.not_after)
-    .bind(&c.lease_id)
-    .bind(&c.pem)
-    .bind(&c.issuer)
-    .execute(conn)
-    .await?;
-    Ok(())
+    insert_rows(conn, INSERT_CERTIFICATE, 8, &[c], certificate_values).await
+}
+
+/// Adds the insert of a certificate row to `batch`.
+pub(super) fn add_certificate_row(batch: &mut Batch, c: &CertificateRow) {
+    batch.insert_rows(INSERT_CERTIFICATE, 8, &[c], certificate_values);
 }
 
 impl Store {

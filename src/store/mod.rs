@@ -212,6 +212,30 @@ impl Store {
         self.caches.objects.writing()
     }
 
+    /// An empty batch of statements for this store's database.
+    fn batch(&self) -> sql::Batch {
+        sql::Batch::new(self.backend == Backend::Sqlite)
+    }
+
+    /// Commits `batch` on the write connection, in a task of its own so that a caller
+    /// that goes away (a client that hung up) cannot stop it half-way. `then` runs once it
+    /// is committed, while the connection is still held, so that what it does (keeping
+    /// rows in the caches) follows the order of the commits.
+    async fn commit(
+        &self,
+        batch: sql::Batch,
+        then: impl FnOnce(&Store) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut conn = store.write.get().await?;
+            batch.commit(&mut conn).await?;
+            then(&store);
+            Ok(())
+        })
+        .await?
+    }
+
     /// Outdates the cached objects, after a write that changed some.
     fn objects_changed(&self) {
         self.caches.objects.clear();

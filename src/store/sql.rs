@@ -30,6 +30,79 @@ pub(super) async fn insert_rows<R>(
     Ok(())
 }
 
+/// Statements that commit together, sent in as few round trips as the database allows.
+/// On SQLite the whole transaction is one query (`BEGIN IMMEDIATE; …; COMMIT`), which its
+/// connection's worker thread runs in one go; a transaction run statement by statement
+/// crosses to that thread and back for each statement, its BEGIN and its COMMIT, each
+/// crossing two thread wake-ups. PostgreSQL takes one statement with parameters per
+/// message: there they run one by one in a transaction.
+pub(super) struct Batch {
+    sqlite: bool,
+    /// On SQLite one text holding every statement; on PostgreSQL one per statement.
+    statements: Vec<Sql>,
+}
+
+impl Batch {
+    pub(super) fn new(sqlite: bool) -> Batch {
+        Batch { sqlite, statements: Vec::new() }
+    }
+
+    /// Adds a statement: `text`, then what the caller pushes and binds on the result.
+    pub(super) fn add(&mut self, text: &str) -> &mut Sql {
+        let joined = self.sqlite && !self.statements.is_empty();
+        if !joined {
+            let start = if self.sqlite { "BEGIN IMMEDIATE;\n" } else { "" };
+            self.statements.push(Sql { anonymous: self.sqlite, ..Sql::new(start) });
+        }
+        let n = self.statements.len();
+        let sql = &mut self.statements[n - 1];
+        if joined {
+            sql.push(";\n");
+        }
+        sql.push(text)
+    }
+
+    /// Adds inserts of `rows` as [`insert_rows`] makes them.
+    pub(super) fn insert_rows<R>(
+        &mut self,
+        head: &str,
+        params: usize,
+        rows: &[R],
+        mut each: impl FnMut(&mut Row<'_>, &R),
+    ) {
+        for chunk in rows.chunks((PARAMS_PER_STATEMENT / params).max(1)) {
+            self.add(head).values(chunk, &mut each);
+        }
+    }
+
+    /// Runs the statements in one transaction on `conn`. A caller must not drop this
+    /// future half-way on SQLite (the transaction would stay open on the connection):
+    /// [`super::Store::commit`] runs it in a task of its own.
+    pub(super) async fn commit(self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+        if !self.sqlite {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            for s in self.statements {
+                s.query()?.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            return Ok(());
+        }
+        let Some(mut all) = self.statements.into_iter().next() else { return Ok(()) };
+        all.push(";\nCOMMIT");
+        let done = match all.query() {
+            Ok(q) => q.execute(&mut *conn).await.map_err(StoreError::from),
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = done {
+            // The statement that failed ended the query; what went before is undone. (An
+            // error that ended the transaction already makes this ROLLBACK fail: ignored.)
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
 /// A statement built at run time with `$N` parameters, which both SQLite and PostgreSQL
 /// accept (sqlx's own query builder writes `?` for the `Any` driver, which PostgreSQL
 /// refuses).

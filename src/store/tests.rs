@@ -844,3 +844,70 @@ async fn reads_follow_every_write_on(store: &Store) {
     store.delete_object("c").await.unwrap();
     assert!(store.object_with_attributes("c").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn batches_commit_whole_or_not_at_all() {
+    on_both!(batches_commit_whole_or_not_at_all_on);
+}
+
+async fn batches_commit_whole_or_not_at_all_on(store: &Store) {
+    use super::leases::add_certificate_row;
+    let cert = |serial: &str| super::CertificateRow {
+        serial: serial.into(),
+        role: "test".into(),
+        subject: "s".into(),
+        not_before: 1,
+        not_after: 2,
+        lease_id: None,
+        revoked_at: None,
+        revocation_reason: None,
+        pem: "PEM".into(),
+        issuer: "ca".into(),
+    };
+    let subject = |serial: &'static str| async move {
+        store.certificate(serial).await.unwrap().map(|c| c.subject)
+    };
+    // Many statements, binds in each, and a statement that reads what an earlier one wrote.
+    let mut batch = store.batch();
+    for i in 0..300 {
+        add_certificate_row(&mut batch, &cert(&format!("{i:04}")));
+    }
+    batch
+        .add("UPDATE certificates SET subject = ")
+        .bind("changed")
+        .push(" WHERE serial = ")
+        .bind("0007");
+    store.commit(batch, |_| {}).await.unwrap();
+    assert_eq!(subject("0299").await.as_deref(), Some("s"));
+    assert_eq!(subject("0007").await.as_deref(), Some("changed"));
+
+    // A statement that fails (a serial already there) undoes those before it, `then` does
+    // not run, and the connection takes the next batch.
+    let mut batch = store.batch();
+    add_certificate_row(&mut batch, &cert("new1"));
+    add_certificate_row(&mut batch, &cert("0001"));
+    assert!(store.commit(batch, |_| panic!("ran after a failed batch")).await.is_err());
+    assert_eq!(subject("new1").await, None);
+    let mut batch = store.batch();
+    add_certificate_row(&mut batch, &cert("new2"));
+    store.commit(batch, |_| {}).await.unwrap();
+    assert!(subject("new2").await.is_some());
+
+    // A caller that goes away once the batch has started does not stop it half-way.
+    let mut batch = store.batch();
+    add_certificate_row(&mut batch, &cert("new3"));
+    let mut commit = Box::pin(store.commit(batch, |_| {}));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let first = std::future::Future::poll(commit.as_mut(), &mut cx);
+    assert!(first.is_pending(), "committed on its first poll");
+    drop(commit);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while subject("new3").await.is_none() {
+        assert!(std::time::Instant::now() < deadline, "the batch stopped with its caller");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut batch = store.batch();
+    add_certificate_row(&mut batch, &cert("new4"));
+    store.commit(batch, |_| {}).await.unwrap();
+    assert!(subject("new4").await.is_some());
+}
