@@ -728,25 +728,26 @@ pub(super) fn indexed<'a>(
         .collect()
 }
 
+/// The head of an insert of attribute rows, each bound by [`attribute_values`].
+pub(super) const INSERT_ATTRIBUTES: &str =
+    "INSERT INTO attributes (object_id, name, idx, value, match_key) VALUES ";
+
+/// Binds an attribute row `(object id, attribute, index)` (5 parameters).
+pub(super) fn attribute_values(b: &mut super::sql::Row<'_>, row: &(&str, &Attribute, i64)) {
+    let (id, a, idx) = row;
+    b.bind(id.to_string())
+        .bind(a.name.clone())
+        .bind(*idx)
+        .bind(encode_value(&a.value))
+        .bind(match_key(&a.name, &a.value));
+}
+
 /// Inserts attribute rows `(object id, attribute, index)`, many to a statement.
 pub(super) async fn insert_attributes(
     tx: &mut sqlx::Transaction<'_, Any>,
     rows: &[(&str, &Attribute, i64)],
 ) -> Result<(), StoreError> {
-    super::sql::insert_rows(
-        tx,
-        "INSERT INTO attributes (object_id, name, idx, value, match_key) VALUES ",
-        5,
-        rows,
-        |b, (id, a, idx)| {
-            b.bind(id.to_string())
-                .bind(a.name.clone())
-                .bind(*idx)
-                .bind(encode_value(&a.value))
-                .bind(match_key(&a.name, &a.value));
-        },
-    )
-    .await
+    super::sql::insert_rows(tx, INSERT_ATTRIBUTES, 5, rows, attribute_values).await
 }
 
 /// `UPDATE objects SET` the lifecycle columns ($1 to $12, bound by [`bind_lifecycle`]),

@@ -47,12 +47,16 @@ impl Batch {
         Batch { sqlite, statements: Vec::new() }
     }
 
+    /// A batch for the database `conn` is connected to.
+    pub(super) fn for_conn(conn: &sqlx::AnyConnection) -> Batch {
+        Batch::new(is_sqlite(conn))
+    }
+
     /// Adds a statement: `text`, then what the caller pushes and binds on the result.
     pub(super) fn add(&mut self, text: &str) -> &mut Sql {
         let joined = self.sqlite && !self.statements.is_empty();
         if !joined {
-            let start = if self.sqlite { "BEGIN IMMEDIATE;\n" } else { "" };
-            self.statements.push(Sql { anonymous: self.sqlite, ..Sql::new(start) });
+            self.statements.push(Sql { anonymous: self.sqlite, ..Sql::default() });
         }
         let n = self.statements.len();
         let sql = &mut self.statements[n - 1];
@@ -79,28 +83,87 @@ impl Batch {
     /// future half-way on SQLite (the transaction would stay open on the connection):
     /// [`super::Store::commit`] runs it in a task of its own.
     pub(super) async fn commit(self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+        if self.statements.is_empty() {
+            return Ok(());
+        }
+        if self.sqlite {
+            return self.finish_sqlite(conn, "BEGIN IMMEDIATE;\n").await;
+        }
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        self.run_each(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Like [`Batch::commit`], with `lead` first, a statement that returns the row `fill`
+    /// needs to add the rest (the audit chain's head, which it also locks). On SQLite two
+    /// round trips: BEGIN with `lead`, then the statements with COMMIT.
+    pub(super) async fn commit_after<O>(
+        mut self,
+        conn: &mut sqlx::AnyConnection,
+        lead: &'static str,
+        fill: impl FnOnce(O, &mut Batch),
+    ) -> Result<(), StoreError>
+    where
+        O: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
         if !self.sqlite {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            for s in self.statements {
-                s.query()?.execute(&mut *tx).await?;
-            }
+            let row = sqlx::query_as(lead).fetch_one(&mut *tx).await?;
+            fill(row, &mut self);
+            self.run_each(&mut tx).await?;
             tx.commit().await?;
             return Ok(());
         }
-        let Some(mut all) = self.statements.into_iter().next() else { return Ok(()) };
-        all.push(";\nCOMMIT");
-        let done = match all.query() {
-            Ok(q) => q.execute(&mut *conn).await.map_err(StoreError::from),
-            Err(e) => return Err(e),
-        };
-        if let Err(e) = done {
-            // The statement that failed ended the query; what went before is undone. (An
-            // error that ended the transaction already makes this ROLLBACK fail: ignored.)
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(e);
+        let text = AssertSqlSafe(format!("BEGIN IMMEDIATE;\n{lead}"));
+        // Every row is read, so that the statement has run to its end.
+        let rows = sqlx::query_as(text).fetch_all(&mut *conn).await.map_err(StoreError::from);
+        match rows.and_then(|r| r.into_iter().next().ok_or(sqlx::Error::RowNotFound.into())) {
+            Ok(row) => fill(row, &mut self),
+            Err(e) => return Err(rollback(conn, e).await),
+        }
+        self.finish_sqlite(conn, "").await
+    }
+
+    /// Runs the statements one by one (PostgreSQL).
+    async fn run_each(self, tx: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+        for s in self.statements {
+            s.query()?.execute(&mut *tx).await?;
         }
         Ok(())
     }
+
+    /// Runs `begin`, the statements and COMMIT as one query (SQLite).
+    async fn finish_sqlite(
+        self,
+        conn: &mut sqlx::AnyConnection,
+        begin: &str,
+    ) -> Result<(), StoreError> {
+        let mut all = self.statements.into_iter().next().unwrap_or_default();
+        // The prefix has no parameters, so the `?` placeholders keep their order.
+        all.text.insert_str(0, begin);
+        all.push(if all.text.is_empty() { "COMMIT" } else { ";\nCOMMIT" });
+        let done = match all.query() {
+            Ok(q) => q.execute(&mut *conn).await.map_err(StoreError::from),
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(_) => Ok(()),
+            Err(e) => Err(rollback(conn, e).await),
+        }
+    }
+}
+
+/// Undoes an SQLite transaction that `error` stopped half-way (the failed statement
+/// ended the query), and returns the error. An error that ended the transaction already
+/// makes this ROLLBACK fail, which is of no concern.
+async fn rollback(conn: &mut sqlx::AnyConnection, error: StoreError) -> StoreError {
+    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    error
+}
+
+fn is_sqlite(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME
 }
 
 /// A statement built at run time with `$N` parameters, which both SQLite and PostgreSQL
@@ -126,8 +189,7 @@ impl Sql {
     /// audit records in one statement took longer than their disk flush). Only for text
     /// whose every parameter is written by [`Sql::bind`].
     pub(super) fn for_conn(text: &str, conn: &sqlx::AnyConnection) -> Sql {
-        let anonymous = conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME;
-        Sql { anonymous, ..Sql::new(text) }
+        Sql { anonymous: is_sqlite(conn), ..Sql::new(text) }
     }
 
     pub(super) fn push(&mut self, text: &str) -> &mut Sql {

@@ -262,6 +262,49 @@ async fn concurrent_inserts_keep_their_own_columns_on(store: &Store) {
         assert_eq!(attrs.len(), 1);
         assert_eq!(attrs[0].value, name(&format!("n{i}")).value);
     }
+
+    // An insert that cannot be stored (its id is taken) fails alone: the inserts that
+    // shared its commit, and the audit events beside them, are stored.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..20i64 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let id = if i == 7 { "c3".to_owned() } else { format!("d{i}") };
+            store
+                .audit(AuditEvent {
+                    at: 1,
+                    principal: "CN=test".into(),
+                    protocol: "kmip",
+                    operation: "Create".into(),
+                    object_id: Some(format!("d{i}")),
+                    outcome: "ok".into(),
+                    detail: None,
+                })
+                .await;
+            let attributes = [name(&format!("m{i}"))];
+            (
+                i,
+                store
+                    .insert_object(NewObject { row: row(&id, "o", i), attributes: &attributes })
+                    .await,
+            )
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        let (i, inserted) = done.unwrap();
+        assert_eq!(inserted.is_ok(), i != 7, "insert {i}: {inserted:?}");
+    }
+    store.flush().await;
+    for i in 0..20i64 {
+        let id = format!("d{i}");
+        let stored = store.object_with_attributes(&id).await.unwrap();
+        assert_eq!(
+            stored.map(|(_, a)| a[0].value.clone()),
+            (i != 7).then(|| name(&format!("m{i}")).value)
+        );
+        assert_eq!(store.audit_for_object(&id).await.unwrap().len(), 1, "{id}");
+    }
+    assert_eq!(store.object("c3").await.unwrap().unwrap().owner, "owner3");
 }
 
 #[tokio::test]

@@ -11,8 +11,8 @@ use kmip::attributes::Attribute;
 use sqlx::Any;
 use tokio::sync::{mpsc, oneshot};
 
-use super::objects::{indexed, insert_attributes, NewObject};
-use super::sql::{flag, insert_rows};
+use super::objects::{attribute_values, indexed, NewObject, INSERT_ATTRIBUTES};
+use super::sql::{flag, insert_rows, Batch, Row};
 use super::{ObjectRow, Store, StoreError};
 
 /// One audited event: who did what to which object, and how it ended.
@@ -135,7 +135,9 @@ async fn commit(pool: &Conns, jobs: &mut Vec<Job>, events: Vec<AuditEvent>) {
 }
 
 /// Inserts objects, their attributes and audit events in one transaction, with one
-/// statement per object and one for all attribute rows and all events.
+/// statement for all object rows, one for all attribute rows and one for all events (a
+/// statement per 1024 parameters). On SQLite one round trip to its worker thread, two
+/// with audit events (the chain's head first).
 async fn apply(
     pool: &Conns,
     objects: &[NewObject<'_>],
@@ -145,19 +147,20 @@ async fn apply(
         return Ok(());
     }
     let mut conn = pool.get().await?;
-    let mut tx = conn.begin().await?;
+    let mut batch = Batch::for_conn(&conn);
     let rows: Vec<&ObjectRow> = objects.iter().map(|new| &new.row).collect();
-    insert_object_rows(&mut tx, &rows).await?;
+    batch.insert_rows(INSERT_OBJECTS, 14, &rows, object_values);
     let mut attribute_rows = Vec::new();
     for new in objects {
         attribute_rows.extend(indexed(&new.row.id, new.attributes));
     }
-    insert_attributes(&mut tx, &attribute_rows).await?;
-    if !events.is_empty() {
-        append_audit(&mut tx, events).await?;
+    batch.insert_rows(INSERT_ATTRIBUTES, 5, &attribute_rows, attribute_values);
+    if events.is_empty() {
+        return batch.commit(&mut conn).await;
     }
-    tx.commit().await?;
-    Ok(())
+    batch
+        .commit_after(&mut conn, LOCK_AUDIT_HEAD, |head, batch| append_audit(batch, head, events))
+        .await
 }
 
 /// The chain hash of one audit record: SHA-256 over the previous hash, the sequence
@@ -198,19 +201,16 @@ impl AuditEvent {
 /// The hash before the first chained record.
 pub(crate) const GENESIS: [u8; 32] = [0; 32];
 
-/// Appends `events` to the hash chain. The head is locked first (a write that returns
-/// it), so several processes writing to one database (the server and the command line)
-/// take turns and each sees the latest head. Only this function adds records, and it
-/// moves the head in the same transaction (the migration that made the head set it to
-/// the records already there).
-async fn append_audit(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    events: &[AuditEvent],
-) -> Result<(), StoreError> {
-    let (mut seq, head_hash): (i64, Option<Vec<u8>>) =
-        sqlx::query_as("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut **tx)
-            .await?;
+/// Locks the audit chain's head and returns it: a write, so several processes writing to
+/// one database (the server and the command line) take turns and each sees the latest
+/// head.
+const LOCK_AUDIT_HEAD: &str = "UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash";
+
+/// Adds `events` to the hash chain after `head` (locked by [`LOCK_AUDIT_HEAD`] in the same
+/// transaction). Only this function adds records, and it moves the head in the same
+/// transaction (the migration that made the head set it to the records already there).
+fn append_audit(batch: &mut Batch, head: (i64, Option<Vec<u8>>), events: &[AuditEvent]) {
+    let (mut seq, head_hash) = head;
     // Sequence numbers are assigned here, under the lock, so they are part of the hash.
     let mut prev = head_hash.unwrap_or_else(|| GENESIS.to_vec());
     let mut rows = Vec::with_capacity(events.len());
@@ -220,8 +220,7 @@ async fn append_audit(
         rows.push((seq, e, hash.clone()));
         prev = hash;
     }
-    insert_rows(
-        tx,
+    batch.insert_rows(
         "INSERT INTO audit (seq, at, principal, protocol, operation, object_id, outcome, \
          detail, hash) VALUES ",
         9,
@@ -237,53 +236,42 @@ async fn append_audit(
                 .bind(e.detail.clone())
                 .bind(hash.clone());
         },
-    )
-    .await?;
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+    );
+    batch
+        .add("UPDATE audit_head SET seq = ")
         .bind(seq)
+        .push(", hash = ")
         .bind(prev)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+        .push(" WHERE id = 1");
 }
 
 pub(super) async fn insert_object_row(
     tx: &mut sqlx::Transaction<'_, Any>,
     r: &ObjectRow,
 ) -> Result<(), StoreError> {
-    insert_object_rows(tx, &[r]).await
+    insert_rows(tx, INSERT_OBJECTS, 14, &[r], object_values).await
 }
 
-/// Inserts object rows, many to a statement.
-async fn insert_object_rows(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    rows: &[&ObjectRow],
-) -> Result<(), StoreError> {
-    insert_rows(
-        tx,
-        "INSERT INTO objects (id, object_type, owner, state, sub_type, key_format, \
-         sealed_material, kek_label, public_material, initial_date, activation_date, \
-         deactivation_date, last_change_date, fresh) VALUES ",
-        14,
-        rows,
-        |b, r| {
-            b.bind(r.id.clone())
-                .bind(r.object_type)
-                .bind(r.owner.clone())
-                .bind(r.state)
-                .bind(r.sub_type)
-                .bind(r.key_format)
-                .bind(r.sealed_material.clone())
-                .bind(r.kek_label.clone())
-                .bind(r.public_material.clone())
-                .bind(r.initial_date)
-                .bind(r.activation_date)
-                .bind(r.deactivation_date)
-                .bind(r.last_change_date)
-                .bind(flag(r.fresh));
-        },
-    )
-    .await
+const INSERT_OBJECTS: &str = "INSERT INTO objects (id, object_type, owner, state, sub_type, \
+     key_format, sealed_material, kek_label, public_material, initial_date, activation_date, \
+     deactivation_date, last_change_date, fresh) VALUES ";
+
+/// Binds an object row (14 parameters).
+fn object_values(b: &mut Row<'_>, r: &&ObjectRow) {
+    b.bind(r.id.clone())
+        .bind(r.object_type)
+        .bind(r.owner.clone())
+        .bind(r.state)
+        .bind(r.sub_type)
+        .bind(r.key_format)
+        .bind(r.sealed_material.clone())
+        .bind(r.kek_label.clone())
+        .bind(r.public_material.clone())
+        .bind(r.initial_date)
+        .bind(r.activation_date)
+        .bind(r.deactivation_date)
+        .bind(r.last_change_date)
+        .bind(flag(r.fresh));
 }
 
 impl Store {
