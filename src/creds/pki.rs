@@ -304,32 +304,35 @@ impl Creds {
         let now = crate::util::now();
         let spec = role.spec(&req, now)?;
         let (subject, expiration) = (spec.common_name.clone(), spec.not_after.unix_timestamp());
-        let ca = self.ca.clone();
         let csr = req.csr.clone();
         let bits = role.key_bits;
-        let (issued, serial, private_key) = tokio::task::spawn_blocking(move || match csr {
-            Some(pem) => {
-                let csr = rcgen::CertificateSigningRequestParams::from_pem(&pem).map_err(|e| {
-                    CredsError::Invalid(format!(
-                        "csr is not a valid PEM CSR with a good signature: {e}"
-                    ))
-                })?;
-                let (issued, serial) = ca.current().issue_leaf(&spec, &csr.public_key)?;
-                Ok::<_, CredsError>((issued, serial, None))
-            }
-            None => {
-                let alg = if bits == 384 {
-                    &rcgen::PKCS_ECDSA_P384_SHA384
-                } else {
-                    &rcgen::PKCS_ECDSA_P256_SHA256
-                };
-                let key = rcgen::KeyPair::generate_for(alg).map_err(crate::ca::CaError::from)?;
-                let (issued, serial) = ca.current().issue_leaf(&spec, &key)?;
-                Ok((issued, serial, Some(key.serialize_pem())))
-            }
-        })
-        .await
-        .map_err(|e| CredsError::Invalid(format!("certificate task failed: {e}")))??;
+        // The key made here, if any, is EC: microseconds.
+        let (issued, serial, private_key) =
+            crate::ca::run_signing(self.ca.current(), move |ca| match csr {
+                Some(pem) => {
+                    let csr =
+                        rcgen::CertificateSigningRequestParams::from_pem(&pem).map_err(|e| {
+                            CredsError::Invalid(format!(
+                                "csr is not a valid PEM CSR with a good signature: {e}"
+                            ))
+                        })?;
+                    let (issued, serial) = ca.issue_leaf(&spec, &csr.public_key)?;
+                    Ok::<_, CredsError>((issued, serial, None))
+                }
+                None => {
+                    let alg = if bits == 384 {
+                        &rcgen::PKCS_ECDSA_P384_SHA384
+                    } else {
+                        &rcgen::PKCS_ECDSA_P256_SHA256
+                    };
+                    let key =
+                        rcgen::KeyPair::generate_for(alg).map_err(crate::ca::CaError::from)?;
+                    let (issued, serial) = ca.issue_leaf(&spec, &key)?;
+                    Ok((issued, serial, Some(key.serialize_pem())))
+                }
+            })
+            .await
+            .map_err(|e| CredsError::Invalid(format!("certificate task failed: {e}")))??;
         let ttl = expiration - now;
         let path = if req.csr.is_some() { "sign" } else { "issue" };
         let data = serde_json::json!({ "serial": serial, "role": role_name }).to_string();

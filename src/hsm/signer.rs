@@ -195,6 +195,14 @@ impl HsmSigner {
         self.key.kind
     }
 
+    /// Whether a signature is a call of microseconds in this process (an EC key in
+    /// SoftHSM), so work around it may stay on an async worker, as [`Hsm::run_short`]
+    /// keeps such calls; RSA signatures take milliseconds, and another module's calls may
+    /// wait on a device or the network.
+    pub(crate) fn signs_quickly(&self) -> bool {
+        self.hsm.is_softhsm() && matches!(self.key.kind, SigningKeyType::Ec(_))
+    }
+
     fn scheme(&self) -> rustls::SignatureScheme {
         match self.key.kind {
             SigningKeyType::Ec(Curve::P256) => rustls::SignatureScheme::ECDSA_NISTP256_SHA256,

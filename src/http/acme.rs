@@ -928,9 +928,8 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
         }
         (Some(claim), "ready")
     };
-    let ca = state.ca.clone();
-    let issued = tokio::task::spawn_blocking(move || {
-        crate::acme::issue::from_csr(&ca.current(), &der, &spec_identifiers, &profile)
+    let issued = crate::ca::run_signing(state.ca.current(), move |ca| {
+        crate::acme::issue::from_csr(ca, &der, &spec_identifiers, &profile)
     })
     .await?;
     let (issued, serial, subject, not_after) = match issued {

@@ -64,7 +64,7 @@ async fn respond(state: &AppState, der: &[u8]) -> Result<Vec<u8>, u8> {
     }
     let now = crate::util::now();
     let signed =
-        tokio::task::spawn_blocking(move || responder.ocsp_response(&request, &statuses, now))
+        crate::ca::run_signing(responder, move |r| r.ocsp_response(&request, &statuses, now))
             .await
             .map_err(|_| ocsp::INTERNAL_ERROR)?;
     signed.map_err(|e| {

@@ -81,11 +81,10 @@ async fn issue(
     };
     let key = rcgen::SubjectPublicKeyInfo::from_der(spki)
         .map_err(|_| OpError::Invalid("the public key is not a valid SubjectPublicKeyInfo"))?;
-    let ca = cx.state.ca.clone();
-    let (issued, serial) =
-        tokio::task::spawn_blocking(move || ca.current().issue_leaf(&spec, &key))
-            .await
-            .map_err(crate::hsm::HsmError::Join)??;
+    let ca = cx.state.ca.current();
+    let (issued, serial) = crate::ca::run_signing(ca, move |ca| ca.issue_leaf(&spec, &key))
+        .await
+        .map_err(crate::hsm::HsmError::Join)??;
     let record = CertificateRow {
         serial,
         role: "kmip-certify".to_owned(),
