@@ -139,8 +139,11 @@ struct Peer(Child);
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        // pykmip-server forks a worker per connection: end its whole process group.
-        let _ = Command::new("kill").arg("-TERM").arg(format!("-{}", self.0.id())).status();
+        // pykmip-server forks a worker per connection: end its whole process group. The
+        // group goes after `--`: procps-ng 4.0.2 (Debian 12) reads `kill -TERM -1234` as
+        // `kill(-1)`, which as root ends every process on the machine.
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-s", "TERM", "--", &group]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
