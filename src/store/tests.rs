@@ -695,6 +695,13 @@ async fn shared_acme_nonces_are_single_use() {
     assert!(!store.consume_acme_nonce("n2", 50).await.unwrap(), "expired");
     assert!(!store.consume_acme_nonce("never", 10).await.unwrap());
     assert_eq!(store.purge_acme_nonces(60).await.unwrap(), 1);
+    // Unlogged: their commits wait for no WAL flush (see the migration).
+    let (persistence,): (String,) =
+        sqlx::query_as("SELECT relpersistence::text FROM pg_class WHERE relname = 'acme_nonces'")
+            .fetch_one(&mut *store.read.get().await.unwrap())
+            .await
+            .unwrap();
+    assert_eq!(persistence, "u");
     t.remove().await;
 }
 
