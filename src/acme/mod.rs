@@ -289,11 +289,23 @@ impl Default for AcmeSettings {
 /// Nonces handed out and not used yet (RFC 8555 §6.5). In memory for a store one process
 /// serves (a restart invalidates them, and clients retry with a fresh one on badNonce as
 /// the RFC requires); in the store when replicas share it, so any replica accepts a nonce
-/// another issued, once.
+/// another issued, once. A replica records them [`NONCE_STOCK`] at a time and hands them
+/// out from memory: one write per that many answers instead of one per answer.
 enum Nonces {
     Memory(Mutex<HashMap<String, Instant>>),
-    Shared(Store),
+    Shared { store: Store, stock: Mutex<Stock> },
 }
+
+/// Nonces a replica has recorded in the store and not handed out yet.
+#[derive(Default)]
+struct Stock {
+    nonces: Vec<String>,
+    /// When they were recorded (they expire [`NONCE_LIFETIME`] after).
+    at: Option<Instant>,
+}
+
+/// Nonces a replica records at once.
+const NONCE_STOCK: usize = 64;
 
 /// The ACME service state shared by the handlers.
 #[derive(Clone)]
@@ -340,7 +352,7 @@ impl Acme {
     pub(crate) fn new(settings: AcmeSettings, shared_nonces: Option<Store>) -> Acme {
         let resolver = dns::Resolver::new(settings.dns_resolver);
         let nonces = match shared_nonces {
-            Some(store) => Nonces::Shared(store),
+            Some(store) => Nonces::Shared { store, stock: Mutex::default() },
             None => Nonces::Memory(Mutex::default()),
         };
         let accounts = matches!(nonces, Nonces::Memory(_)).then(Arc::default);
@@ -393,15 +405,35 @@ impl Acme {
 
     /// A fresh nonce.
     pub(crate) async fn nonce(&self) -> Result<String, StoreError> {
-        let nonce = jws::encode(&crate::util::random_bytes(16));
+        let fresh = || jws::encode(&crate::util::random_bytes(16));
         let issued = match &*self.nonces {
             Nonces::Memory(issued) => issued,
-            Nonces::Shared(store) => {
+            Nonces::Shared { store, stock } => {
+                // A stock recorded more than half a lifetime ago is dropped (its nonces
+                // expire in the store; the leader purges them).
+                let taken = stock.lock().ok().and_then(|mut s| {
+                    let young = s.at.is_some_and(|at| at.elapsed() < NONCE_LIFETIME / 2);
+                    if young {
+                        s.nonces.pop()
+                    } else {
+                        None
+                    }
+                });
+                if let Some(nonce) = taken {
+                    return Ok(nonce);
+                }
+                let (nonce, rest): (String, Vec<String>) =
+                    (fresh(), (1..NONCE_STOCK).map(|_| fresh()).collect());
                 let expires = crate::util::now() + NONCE_LIFETIME.as_secs() as i64;
-                store.insert_acme_nonce(&nonce, expires).await?;
+                let recorded = [std::slice::from_ref(&nonce), &rest].concat();
+                store.insert_acme_nonces(&recorded, expires).await?;
+                if let Ok(mut s) = stock.lock() {
+                    *s = Stock { nonces: rest, at: Some(Instant::now()) };
+                }
                 return Ok(nonce);
             }
         };
+        let nonce = fresh();
         #[allow(clippy::unwrap_used)] // a poisoned lock means a panic elsewhere already
         let mut issued = issued.lock().unwrap();
         if issued.len() >= MAX_NONCES {
@@ -427,13 +459,15 @@ impl Acme {
                 let mut issued = issued.lock().unwrap();
                 Ok(issued.remove(nonce).is_some_and(|at| at.elapsed() < NONCE_LIFETIME))
             }
-            Nonces::Shared(store) => store.consume_acme_nonce(nonce, crate::util::now()).await,
+            Nonces::Shared { store, .. } => {
+                store.consume_acme_nonce(nonce, crate::util::now()).await
+            }
         }
     }
 
     /// Forgets expired shared nonces (background work of the leading replica).
     pub(crate) async fn purge_nonces(&self) -> Result<(), StoreError> {
-        if let Nonces::Shared(store) = &*self.nonces {
+        if let Nonces::Shared { store, .. } = &*self.nonces {
             store.purge_acme_nonces(crate::util::now()).await?;
         }
         Ok(())

@@ -614,10 +614,9 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
         let who = s.url(&format!("account/{}", account.id));
         audit(&state, &who, "preauthorized", None, format!("by policy: {}", pre.join(", "))).await;
     }
-    let mut order = order;
-    refresh_order(&state, &mut order).await?;
-    let body = order_json(&state, &s, &order).await?;
-    with_location(StatusCode::CREATED, &location, body)
+    // Its status is as just computed: nothing to refresh.
+    let authzs: Vec<AuthzRow> = authorizations.into_iter().map(|(a, _)| a).collect();
+    with_location(StatusCode::CREATED, &location, order_json(&s, &order, &authzs))
 }
 
 /// An order may replace a certificate of this CA that the same account ordered, once.
@@ -674,13 +673,13 @@ async fn renewal_info(State(state): State<AppState>, Path(id): Path<String>) -> 
 }
 
 /// The order's status now: pending turns ready once every authorization is valid, and
-/// invalid if one failed or the order expired (§7.1.6).
-async fn refresh_order(state: &AppState, order: &mut OrderRow) -> Result<(), AcmeError> {
+/// invalid if one failed or the order expired (§7.1.6). Returns its authorizations.
+async fn refresh_order(state: &AppState, order: &mut OrderRow) -> Result<Vec<AuthzRow>, AcmeError> {
     let now = crate::util::now();
-    if !matches!(order.status.as_str(), "pending" | "ready") {
-        return Ok(());
-    }
     let authzs = state.store.acme_authorizations(&order.id).await?;
+    if !matches!(order.status.as_str(), "pending" | "ready") {
+        return Ok(authzs);
+    }
     let next = if now > order.expires_at {
         Some(("invalid", Some(crate::acme::problem("malformed", "the order expired"))))
     } else if authzs.iter().any(|a| a.status != "valid" && a.status != "pending") {
@@ -699,11 +698,10 @@ async fn refresh_order(state: &AppState, order: &mut OrderRow) -> Result<(), Acm
             order.error = error;
         }
     }
-    Ok(())
+    Ok(authzs)
 }
 
-async fn order_json(state: &AppState, s: &Signed, order: &OrderRow) -> Result<Value, AcmeError> {
-    let authzs = state.store.acme_authorizations(&order.id).await?;
+fn order_json(s: &Signed, order: &OrderRow, authzs: &[AuthzRow]) -> Value {
     let identifiers: Value = serde_json::from_str(&order.identifiers).unwrap_or_default();
     let mut body = json!({
         "status": order.status,
@@ -724,11 +722,16 @@ async fn order_json(state: &AppState, s: &Signed, order: &OrderRow) -> Result<Va
     if let Some(p) = &order.profile {
         body["profile"] = p.clone().into();
     }
-    Ok(body)
+    body
 }
 
-/// The order named in the path, which must belong to the signer.
-async fn own_order(state: &AppState, s: &Signed, id: &str) -> Result<OrderRow, AcmeError> {
+/// The order named in the path, which must belong to the signer, with its
+/// authorizations.
+async fn own_order(
+    state: &AppState,
+    s: &Signed,
+    id: &str,
+) -> Result<(OrderRow, Vec<AuthzRow>), AcmeError> {
     let account = s.account()?;
     let mut order = state
         .store
@@ -736,14 +739,14 @@ async fn own_order(state: &AppState, s: &Signed, id: &str) -> Result<OrderRow, A
         .await?
         .filter(|o| o.account_id == account.id)
         .ok_or_else(|| AcmeError::NotFound(format!("order {id}")))?;
-    refresh_order(state, &mut order).await?;
-    Ok(order)
+    let authzs = refresh_order(state, &mut order).await?;
+    Ok((order, authzs))
 }
 
 /// `POST /acme/order/ID` (POST-as-GET).
 async fn order(State(state): State<AppState>, Path(id): Path<String>, s: Signed) -> AcmeResult {
-    let order = own_order(&state, &s, &id).await?;
-    Ok(Json(order_json(&state, &s, &order).await?).into_response())
+    let (order, authzs) = own_order(&state, &s, &id).await?;
+    Ok(Json(order_json(&s, &order, &authzs)).into_response())
 }
 
 fn challenge_json(s: &Signed, c: &ChallengeRow) -> Value {
@@ -897,7 +900,7 @@ fn order_profile<'a>(
 /// `POST /acme/order/ID/finalize` (§7.4): the CSR must name exactly the order's
 /// identifiers; the certificate is issued at once, signed in the HSM.
 async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Signed) -> AcmeResult {
-    let order = own_order(&state, &s, &id).await?;
+    let (order, authzs) = own_order(&state, &s, &id).await?;
     if order.status != "ready" {
         return Err(AcmeError::OrderNotReady(format!("the order is {}, not ready", order.status)));
     }
@@ -922,7 +925,7 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
     } else {
         let claim = state.acme.claim_finalize(&order.id).ok_or_else(busy)?;
         // A finalize that ended just before the claim has made it valid meanwhile.
-        let now = own_order(&state, &s, &id).await?.status;
+        let now = own_order(&state, &s, &id).await?.0.status;
         if now != "ready" {
             return Err(AcmeError::OrderNotReady(format!("the order is {now}, not ready")));
         }
@@ -970,9 +973,15 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
     let names: Vec<&str> = identifiers.iter().map(|i| i.value.as_str()).collect();
     audit(&state, &who, "issue", None, format!("certificate {serial} for {}", names.join(", ")))
         .await;
-    let order = own_order(&state, &s, &id).await?;
+    // The order as the store has it now (no need to read it back).
+    let mut order = order;
+    order.status = "valid".into();
+    match stored {
+        true => order.certificate_serial = Some(serial),
+        false => order.unstored_serial = Some(serial),
+    }
     let location = s.url(&format!("order/{id}"));
-    with_location(StatusCode::OK, &location, order_json(&state, &s, &order).await?)
+    with_location(StatusCode::OK, &location, order_json(&s, &order, &authzs))
 }
 
 /// `POST /acme/cert/SERIAL` (POST-as-GET): the certificate and the CA certificates up to

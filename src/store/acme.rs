@@ -596,17 +596,18 @@ impl Store {
 
 /// ACME nonces shared by replicas (PostgreSQL stores only; see `schemas/postgres`).
 impl Store {
-    pub(crate) async fn insert_acme_nonce(
+    /// Records nonces handed out from now on, in one statement.
+    pub(crate) async fn insert_acme_nonces(
         &self,
-        nonce: &str,
+        nonces: &[String],
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO acme_nonces (nonce, expires_at) VALUES ($1, $2)")
-            .bind(nonce)
-            .bind(expires_at)
-            .execute(&mut *self.write.get().await?)
-            .await?;
-        Ok(())
+        let head = "INSERT INTO acme_nonces (nonce, expires_at) VALUES ";
+        let mut conn = self.write.get().await?;
+        super::sql::insert_rows(&mut conn, head, 2, nonces, |b, n| {
+            b.bind(n.clone()).bind(expires_at);
+        })
+        .await
     }
 
     /// Uses up a nonce: true once, if it was issued and has not expired by `now`.

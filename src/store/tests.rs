@@ -688,12 +688,13 @@ async fn shared_acme_nonces_are_single_use() {
     // them in memory.
     let t = TempStore::postgres().await;
     let store = &t.store;
-    store.insert_acme_nonce("n1", 100).await.unwrap();
-    store.insert_acme_nonce("n2", 50).await.unwrap();
+    store.insert_acme_nonces(&["n1".into(), "n3".into()], 100).await.unwrap();
+    store.insert_acme_nonces(&["n2".into()], 50).await.unwrap();
     assert!(store.consume_acme_nonce("n1", 10).await.unwrap());
     assert!(!store.consume_acme_nonce("n1", 10).await.unwrap(), "used once");
     assert!(!store.consume_acme_nonce("n2", 50).await.unwrap(), "expired");
     assert!(!store.consume_acme_nonce("never", 10).await.unwrap());
+    assert!(store.consume_acme_nonce("n3", 10).await.unwrap());
     assert_eq!(store.purge_acme_nonces(60).await.unwrap(), 1);
     // Unlogged: their commits wait for no WAL flush (see the migration).
     let (persistence,): (String,) =
