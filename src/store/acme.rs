@@ -359,28 +359,30 @@ impl Store {
         pem: &str,
         issuer: &str,
     ) -> Result<(), StoreError> {
-        let mut conn = self.write.get().await?;
-        sqlx::query(
-            "UPDATE acme_orders SET status = 'valid', unstored_serial = $1, \
-             certificate_pem = $2, certificate_issuer = $3 WHERE id = $4",
-        )
-        .bind(serial)
-        .bind(pem)
-        .bind(issuer)
-        .bind(&order.id)
-        .execute(&mut *conn)
-        .await?;
-        if let Some(c) = self.acme_caches() {
-            c.orders.update(&order.id, |o| {
-                o.status = "valid".into();
-                o.unstored_serial = Some(serial.to_owned());
-                o.certificate_pem = Some(pem.to_owned());
-                o.certificate_issuer = Some(issuer.to_owned());
-            });
-        }
-        self.issued(order, serial, pem, issuer);
-        drop(conn);
-        Ok(())
+        let mut batch = self.batch();
+        batch
+            .add("UPDATE acme_orders SET status = 'valid', unstored_serial = ")
+            .bind(serial.to_owned())
+            .push(", certificate_pem = ")
+            .bind(pem.to_owned())
+            .push(", certificate_issuer = ")
+            .bind(issuer.to_owned())
+            .push(" WHERE id = ")
+            .bind(order.id.clone());
+        let order = order.clone();
+        let (serial, pem, issuer) = (serial.to_owned(), pem.to_owned(), issuer.to_owned());
+        self.commit(batch, move |store| {
+            if let Some(c) = store.acme_caches() {
+                c.orders.update(&order.id, |o| {
+                    o.status = "valid".into();
+                    o.unstored_serial = Some(serial.clone());
+                    o.certificate_pem = Some(pem.clone());
+                    o.certificate_issuer = Some(issuer.clone());
+                });
+            }
+            store.issued(&order, &serial, &pem, &issuer);
+        })
+        .await
     }
 
     pub(crate) async fn acme_authorizations(
