@@ -30,21 +30,28 @@ pub(super) async fn insert_rows<R>(
     Ok(())
 }
 
-/// Statements that commit together, sent in as few round trips as the database allows.
-/// On SQLite the whole transaction is one query (`BEGIN IMMEDIATE; …; COMMIT`), which its
-/// connection's worker thread runs in one go; a transaction run statement by statement
-/// crosses to that thread and back for each statement, its BEGIN and its COMMIT, each
-/// crossing two thread wake-ups. PostgreSQL takes one statement with parameters per
-/// message: there they run one by one in a transaction.
+/// Statements that commit together, sent in as few round trips as the database allows:
+/// one query holding them all. On SQLite that is the whole transaction
+/// (`BEGIN IMMEDIATE; …; COMMIT`), which its connection's worker thread runs in one go; a
+/// transaction run statement by statement crosses to that thread and back for each
+/// statement, its BEGIN and its COMMIT, each crossing two thread wake-ups. PostgreSQL takes
+/// one statement with parameters per message: there they become the data-modifying
+/// common table expressions of one statement (`WITH b0 AS (…), b1 AS (…) SELECT 1`), atomic
+/// on its own, one network round trip in place of one per statement plus BEGIN and COMMIT.
+///
+/// The statements must not depend on each other's writes: PostgreSQL runs such
+/// expressions against one snapshot, in no set order (foreign keys are checked at the end,
+/// so rows may refer to rows inserted beside them).
 pub(super) struct Batch {
     sqlite: bool,
-    /// On SQLite one text holding every statement; on PostgreSQL one per statement.
-    statements: Vec<Sql>,
+    /// Every statement so far, joined; `None` before the first.
+    sql: Option<Sql>,
+    statements: usize,
 }
 
 impl Batch {
     pub(super) fn new(sqlite: bool) -> Batch {
-        Batch { sqlite, statements: Vec::new() }
+        Batch { sqlite, sql: None, statements: 0 }
     }
 
     /// A batch for the database `conn` is connected to.
@@ -54,14 +61,21 @@ impl Batch {
 
     /// Adds a statement: `text`, then what the caller pushes and binds on the result.
     pub(super) fn add(&mut self, text: &str) -> &mut Sql {
-        let joined = self.sqlite && !self.statements.is_empty();
-        if !joined {
-            self.statements.push(Sql { anonymous: self.sqlite, ..Sql::default() });
-        }
-        let n = self.statements.len();
-        let sql = &mut self.statements[n - 1];
-        if joined {
-            sql.push(";\n");
+        let n = self.statements;
+        self.statements += 1;
+        let sqlite = self.sqlite;
+        let sql = self.sql.get_or_insert_with(|| Sql { anonymous: sqlite, ..Sql::default() });
+        match (sqlite, n) {
+            (true, 0) => {}
+            (true, _) => {
+                sql.push(";\n");
+            }
+            (false, 0) => {
+                sql.push("WITH b0 AS (");
+            }
+            (false, _) => {
+                sql.push(&format!("),\nb{n} AS ("));
+            }
         }
         sql.push(text)
     }
@@ -79,25 +93,32 @@ impl Batch {
         }
     }
 
+    /// The one query, closed: with COMMIT after it on SQLite, the main query on PostgreSQL.
+    fn finish(self) -> Option<Sql> {
+        let mut sql = self.sql?;
+        sql.push(if self.sqlite { ";\nCOMMIT" } else { ")\nSELECT 1" });
+        Some(sql)
+    }
+
     /// Runs the statements in one transaction on `conn`. A caller must not drop this
     /// future half-way on SQLite (the transaction would stay open on the connection):
     /// [`super::Store::commit`] runs it in a task of its own.
     pub(super) async fn commit(self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
-        if self.statements.is_empty() {
+        let sqlite = self.sqlite;
+        let Some(mut sql) = self.finish() else { return Ok(()) };
+        if !sqlite {
+            sql.query()?.execute(&mut *conn).await?;
             return Ok(());
         }
-        if self.sqlite {
-            return self.finish_sqlite(conn, "BEGIN IMMEDIATE;\n").await;
-        }
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        self.run_each(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
+        // The prefix has no parameters, so the `?` placeholders keep their order.
+        sql.text.insert_str(0, "BEGIN IMMEDIATE;\n");
+        run_sqlite(conn, sql).await
     }
 
     /// Like [`Batch::commit`], with `lead` first, a statement that returns the row `fill`
-    /// needs to add the rest (the audit chain's head, which it also locks). On SQLite two
-    /// round trips: BEGIN with `lead`, then the statements with COMMIT.
+    /// needs to add the rest (the audit chain's head, which it also locks). Two round
+    /// trips on SQLite (BEGIN with `lead`, then the statements with COMMIT), four on
+    /// PostgreSQL (BEGIN, `lead`, the statements, COMMIT).
     pub(super) async fn commit_after<O>(
         mut self,
         conn: &mut sqlx::AnyConnection,
@@ -111,7 +132,9 @@ impl Batch {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             let row = sqlx::query_as(lead).fetch_one(&mut *tx).await?;
             fill(row, &mut self);
-            self.run_each(&mut tx).await?;
+            if let Some(sql) = self.finish() {
+                sql.query()?.execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             return Ok(());
         }
@@ -122,35 +145,21 @@ impl Batch {
             Ok(row) => fill(row, &mut self),
             Err(e) => return Err(rollback(conn, e).await),
         }
-        self.finish_sqlite(conn, "").await
+        let sql = self.finish().unwrap_or_else(|| Sql::new("COMMIT"));
+        run_sqlite(conn, sql).await
     }
+}
 
-    /// Runs the statements one by one (PostgreSQL).
-    async fn run_each(self, tx: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
-        for s in self.statements {
-            s.query()?.execute(&mut *tx).await?;
-        }
-        Ok(())
-    }
-
-    /// Runs `begin`, the statements and COMMIT as one query (SQLite).
-    async fn finish_sqlite(
-        self,
-        conn: &mut sqlx::AnyConnection,
-        begin: &str,
-    ) -> Result<(), StoreError> {
-        let mut all = self.statements.into_iter().next().unwrap_or_default();
-        // The prefix has no parameters, so the `?` placeholders keep their order.
-        all.text.insert_str(0, begin);
-        all.push(if all.text.is_empty() { "COMMIT" } else { ";\nCOMMIT" });
-        let done = match all.query() {
-            Ok(q) => q.execute(&mut *conn).await.map_err(StoreError::from),
-            Err(e) => Err(e),
-        };
-        match done {
-            Ok(_) => Ok(()),
-            Err(e) => Err(rollback(conn, e).await),
-        }
+/// Runs `sql`, a transaction's statements through its COMMIT (SQLite), undoing the
+/// transaction if one fails.
+async fn run_sqlite(conn: &mut sqlx::AnyConnection, sql: Sql) -> Result<(), StoreError> {
+    let done = match sql.query() {
+        Ok(q) => q.execute(&mut *conn).await.map_err(StoreError::from),
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(_) => Ok(()),
+        Err(e) => Err(rollback(conn, e).await),
     }
 }
 
