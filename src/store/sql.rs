@@ -22,12 +22,18 @@ pub(super) async fn insert_rows<R>(
     rows: &[R],
     mut each: impl FnMut(&mut Row<'_>, &R),
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks((PARAMS_PER_STATEMENT / params).max(1)) {
+    for chunk in statement_chunks(rows, params) {
         let mut q = Sql::for_conn(head, conn);
         q.values(chunk, &mut each);
         q.query()?.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// `rows` of `params` parameters each, as many to a statement as [`PARAMS_PER_STATEMENT`]
+/// allows.
+fn statement_chunks<R>(rows: &[R], params: usize) -> std::slice::Chunks<'_, R> {
+    rows.chunks((PARAMS_PER_STATEMENT / params).max(1))
 }
 
 /// Statements that commit together, sent in as few round trips as the database allows:
@@ -88,7 +94,7 @@ impl Batch {
         rows: &[R],
         mut each: impl FnMut(&mut Row<'_>, &R),
     ) {
-        for chunk in rows.chunks((PARAMS_PER_STATEMENT / params).max(1)) {
+        for chunk in statement_chunks(rows, params) {
             self.add(head).values(chunk, &mut each);
         }
     }

@@ -136,8 +136,8 @@ async fn commit(pool: &Conns, jobs: &mut Vec<Job>, events: Vec<AuditEvent>) {
 
 /// Inserts objects, their attributes and audit events in one transaction, with one
 /// statement for all object rows, one for all attribute rows and one for all events (a
-/// statement per 1024 parameters). On SQLite one round trip to its worker thread, two
-/// with audit events (the chain's head first).
+/// statement per 1024 parameters), sent as one [`Batch`]: one round trip, and with audit
+/// events the chain's head first (two on SQLite, four on PostgreSQL).
 async fn apply(
     pool: &Conns,
     objects: &[NewObject<'_>],
