@@ -993,6 +993,12 @@ fn chacha20_and_chacha20_poly1305() {
     let short = register_payload(CryptographicAlgorithm::CHACHA20, &[7; 16], both, true);
     let item = c.call(Operation::REGISTER, short);
     assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    // So are AES keys of other sizes than 128, 192 and 256 bits (the HSM would refuse
+    // them only at their first use).
+    let odd = register_payload(CryptographicAlgorithm::AES, &[7; 33], both, true);
+    let item = c.call(Operation::REGISTER, odd);
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    assert!(item.result_message.as_deref().is_some_and(|m| m.contains("AES keys are")), "{item:?}");
     server.stop();
 }
 

@@ -109,11 +109,15 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, mut req: register::Request) -> Result
             let chacha =
                 [CryptographicAlgorithm::CHACHA20, CryptographicAlgorithm::CHACHA20POLY1305]
                     .map(|a| Value::Enumeration(a.0));
-            if find(&attrs, names::CRYPTOGRAPHIC_ALGORITHM)
-                .is_some_and(|a| chacha.contains(&a.value))
-                && bits != 256
-            {
+            let algorithm = find(&attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value);
+            if algorithm.is_some_and(|a| chacha.contains(a)) && bits != 256 {
                 return Err(OpError::Invalid("ChaCha20 keys are 256 bits"));
+            }
+            // The HSM would refuse any other size only when the key is first used.
+            if algorithm == Some(&Value::Enumeration(CryptographicAlgorithm::AES.0))
+                && ![128, 192, 256].contains(&bits)
+            {
+                return Err(OpError::Invalid("AES keys are 128, 192 or 256 bits"));
             }
             // Get returns the key in the format it was registered in.
             let format = match kb.format {
