@@ -131,8 +131,16 @@ fn tokens_policies_and_their_audit_trail() {
     let events = denied["data"]["events"].as_array().unwrap();
     assert!(events.iter().any(|e| e["operation"] == "POST /v1/database/config/x"), "{denied}");
     assert!(events.iter().all(|e| e["outcome"] == "denied"), "{denied}");
-    let (status, _) = admin.call("GET", "/v1/sys/audit?bogus=1", json!(null));
+    // A bad query gets the API's JSON error, as a bad body does.
+    let (status, body) = admin.call("GET", "/v1/sys/audit?bogus=1", json!(null));
     assert_eq!(status, 400);
+    assert!(body["errors"][0].as_str().unwrap().starts_with("query: "), "{body}");
+    let (status, body) =
+        admin.call("GET", "/v1/sys/audit?limit=-99999999999999999999", json!(null));
+    assert_eq!(status, 400, "{body}");
+    // Policies as one comma-separated string, as Vault takes them.
+    let t = admin.ok("POST", "/v1/auth/token/create", json!({ "policies": "reader, default" }));
+    assert_eq!(t["auth"]["policies"], json!(["reader", "default"]), "{t}");
     server.stop();
 
     // Every decision is audited with the identity: refusals included, no token in it.

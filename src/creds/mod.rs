@@ -106,6 +106,37 @@ impl Creds {
     }
 }
 
+/// A list given as a JSON array of strings or as one comma-separated string.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(untagged)]
+pub(crate) enum StringList {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringList {
+    pub(crate) fn comma_separated(self) -> Vec<String> {
+        match self {
+            StringList::None => Vec::new(),
+            StringList::One(s) => {
+                s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect()
+            }
+            StringList::Many(v) => v,
+        }
+    }
+
+    /// Statements: a single string stays one template (it may hold several `;` statements).
+    pub(crate) fn statements(self) -> Vec<String> {
+        match self {
+            StringList::None => Vec::new(),
+            StringList::One(s) => vec![s],
+            StringList::Many(v) => v,
+        }
+    }
+}
+
 /// Checks a name used in API paths and lease ids: 1 to 64 of `[A-Za-z0-9_.-]`.
 pub(crate) fn check_name(what: &str, name: &str) -> Result<(), CredsError> {
     let ok = !name.is_empty()

@@ -18,7 +18,7 @@ const KIND_PKI_ROLE: &str = "pki-role";
 #[serde(deny_unknown_fields)]
 pub(crate) struct PkiRole {
     /// DNS names (and their subdomains, with `allow_subdomains`) the role may certify.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_list")]
     pub(crate) allowed_domains: Vec<String>,
     #[serde(default)]
     pub(crate) allow_subdomains: bool,
@@ -31,7 +31,7 @@ pub(crate) struct PkiRole {
     #[serde(default)]
     pub(crate) allow_ip_sans: bool,
     /// URI SANs allowed (SPIFFE IDs); a trailing `*` allows any suffix.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_list")]
     pub(crate) allowed_uri_sans: Vec<String>,
     #[serde(default = "yes")]
     pub(crate) server_flag: bool,
@@ -49,6 +49,11 @@ pub(crate) struct PkiRole {
     /// Longest certificate lifetime (seconds, or text like `30d`; 30 days when 0).
     #[serde(default, deserialize_with = "de_ttl")]
     pub(crate) max_ttl: i64,
+}
+
+/// A list as an array or one comma-separated string, as Vault takes a role's lists.
+fn de_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    super::StringList::deserialize(d).map(super::StringList::comma_separated)
 }
 
 fn de_ttl<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
@@ -509,6 +514,17 @@ mod tests {
             "allowed_uri_sans": ["spiffe://prod/*"], "max_ttl": 7200
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn role_lists_are_arrays_or_comma_separated() {
+        let r: PkiRole = serde_json::from_value(serde_json::json!({
+            "allowed_domains": "a.internal, b.internal", "allowed_uri_sans": ""
+        }))
+        .unwrap();
+        assert_eq!(r.allowed_domains, ["a.internal", "b.internal"]);
+        assert!(r.allowed_uri_sans.is_empty());
+        assert_eq!(role().allowed_domains, ["svc.internal"]);
     }
 
     #[test]

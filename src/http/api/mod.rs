@@ -13,7 +13,8 @@ mod tde;
 mod tokens;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -26,6 +27,7 @@ use super::Peer;
 use crate::app::AppState;
 use crate::authz::{DEFAULT_POLICY, ROOT_POLICY};
 use crate::creds::CredsError;
+pub(crate) use crate::creds::StringList;
 use crate::policy::{Capability, Policy};
 use crate::store::{AuditEvent, StoreError};
 
@@ -293,34 +295,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
-/// A list given as a JSON array of strings or as one comma-separated string.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(untagged)]
-pub(crate) enum StringList {
-    #[default]
-    None,
-    One(String),
-    Many(Vec<String>),
-}
+/// Query parameters; a malformed query is a 400 in the API's JSON error form (axum's own
+/// rejection is plain text).
+pub(crate) struct Params<T>(pub(crate) T);
 
-impl StringList {
-    pub(crate) fn comma_separated(self) -> Vec<String> {
-        match self {
-            StringList::None => Vec::new(),
-            StringList::One(s) => {
-                s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect()
-            }
-            StringList::Many(v) => v,
-        }
-    }
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
 
-    /// Statements: a single string stays one template (it may hold several `;` statements).
-    pub(crate) fn statements(self) -> Vec<String> {
-        match self {
-            StringList::None => Vec::new(),
-            StringList::One(s) => vec![s],
-            StringList::Many(v) => v,
-        }
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Params(q.0))
+            .map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))
     }
 }
 

@@ -36,6 +36,7 @@ pub(super) async fn delete_role(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult {
+    crate::creds::check_name("role name", &name)?;
     state.creds.delete_pki_role(&name).await?;
     done()
 }
@@ -268,6 +269,8 @@ pub(super) async fn revoke_issuer(
     if !(0..=10).contains(&reason) || reason == 7 {
         return Err(ApiError::bad_request("reason is an RFC 5280 code: 0-10 except 7"));
     }
+    // An unknown issuer is a 404, as on every other issuer route.
+    authority(&state, &id)?;
     state.creds.revoke_issuer(&id, reason).await?;
     let a = authority(&state, &id)?;
     let mut r = data(issuer_json(&state, &a))?;

@@ -2,11 +2,11 @@
 //! managed objects and issued certificates. Read-only; policies grant them like any path
 //! (`sys/status`, `sys/keys`, `pki/certs`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{data, ApiError, ApiResult};
+use super::{data, ApiError, ApiResult, Params};
 use crate::app::AppState;
 
 /// `?offset=N&limit=M` on listings (limit 1 to 1000, default 100).
@@ -67,7 +67,7 @@ pub(super) async fn status(State(state): State<AppState>) -> ApiResult {
 
 /// Managed objects, oldest first: id, type, state (KMIP enumeration values), owner,
 /// creation time and names.
-pub(super) async fn list_keys(State(state): State<AppState>, Query(p): Query<Page>) -> ApiResult {
+pub(super) async fn list_keys(State(state): State<AppState>, Params(p): Params<Page>) -> ApiResult {
     let objects = state.store.object_summaries(p.offset(), p.limit()).await?;
     data(json!({ "objects": objects, "offset": p.offset() }))
 }
@@ -110,7 +110,10 @@ pub(super) async fn read_key(State(state): State<AppState>, Path(id): Path<Strin
 }
 
 /// Issued certificates (API and ACME), newest first.
-pub(super) async fn list_certs(State(state): State<AppState>, Query(p): Query<Page>) -> ApiResult {
+pub(super) async fn list_certs(
+    State(state): State<AppState>,
+    Params(p): Params<Page>,
+) -> ApiResult {
     let certs: Vec<_> = state
         .store
         .certificate_page(p.offset(), p.limit())

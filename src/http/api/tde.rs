@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,7 @@ use kmip::enums::Operation;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{data, keys, ApiError, ApiResult, AuditObject, Body, Caller};
+use super::{data, keys, ApiError, ApiResult, AuditObject, Body, Caller, Params};
 use crate::app::AppState;
 use crate::authz::Principal;
 use crate::kmip_server::error::OpError;
@@ -145,7 +145,7 @@ pub(super) struct VersionQuery {
 pub(super) async fn read(
     State(state): State<AppState>,
     KeyCall { name, principal, .. }: KeyCall,
-    Query(q): Query<VersionQuery>,
+    Params(q): Params<VersionQuery>,
 ) -> ApiResult {
     let cx = context(&state, &principal, Operation::GET);
     let key = state.tde.read(&cx, &name, q.version.filter(|&v| v != 0)).await?;
@@ -304,7 +304,7 @@ async fn destroy(state: &AppState, call: &KeyCall, versions: &[u32], force: bool
 pub(super) async fn delete_key(
     State(state): State<AppState>,
     call: KeyCall,
-    Query(q): Query<ForceQuery>,
+    Params(q): Params<ForceQuery>,
 ) -> ApiResult {
     destroy(&state, &call, &[], q.force).await
 }

@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{data, done, keys, ttl, ApiError, ApiResult, Body, Caller};
+use super::{data, done, keys, ttl, ApiError, ApiResult, Body, Caller, Params, StringList};
 use crate::app::AppState;
 use crate::authz::{DEFAULT_POLICY, ROOT_POLICY};
 use crate::policy::Policy;
@@ -19,8 +19,9 @@ const MAX_TOKEN_TTL: i64 = 366 * 24 * 3600;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateToken {
+    /// An array, or one comma-separated string (as Vault takes it).
     #[serde(default)]
-    policies: Option<Vec<String>>,
+    policies: Option<StringList>,
     #[serde(default)]
     ttl: Option<Value>,
     #[serde(default)]
@@ -37,7 +38,10 @@ pub(super) async fn create(
     Body(req): Body<CreateToken>,
 ) -> ApiResult {
     let _ = req.renewable;
-    let policies = req.policies.unwrap_or_else(|| caller.policies.clone());
+    let policies = match req.policies {
+        None | Some(StringList::None) => caller.policies.clone(),
+        Some(list) => list.comma_separated(),
+    };
     if !caller.is_root() {
         if let Some(p) =
             policies.iter().find(|p| *p != DEFAULT_POLICY && !caller.policies.contains(p))
@@ -167,6 +171,7 @@ pub(super) async fn delete_policy(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult {
+    crate::creds::check_name("policy name", &name)?;
     if name == ROOT_POLICY || name == DEFAULT_POLICY {
         return Err(ApiError::bad_request(format!(
             "policy {name:?} is built in and cannot be deleted"
@@ -190,7 +195,7 @@ pub(super) struct AuditQuery {
 /// first; page on with `after` set to the last `seq`.
 pub(super) async fn audit(
     State(state): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<AuditQuery>,
+    Params(q): Params<AuditQuery>,
 ) -> ApiResult {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = state
