@@ -232,6 +232,8 @@ fn orders_validation_finalize_and_revocation() {
     assert_eq!(r.status, 200, "{r:?}");
     wait_for(&mut c, &authz_url, |a| a["status"] == "valid");
     assert_eq!(c.post(&path_of(&order_url), None).json()["status"], "ready");
+    // A POST-as-GET has an empty payload (RFC 8555 §6.3); `{}` is not one.
+    assert_eq!(c.post(&path_of(&order_url), Some(json!({}))).problem(), "malformed");
 
     // A CSR for other names is refused and nothing is issued: the order stays ready.
     let r = c.post(&finalize, Some(json!({"csr": csr(&["127.0.0.1", "extra.test"], &key)})));

@@ -184,6 +184,11 @@ impl Jws {
         )
     }
 
+    /// Whether the payload is non-empty (a POST-as-GET's is empty, RFC 8555 §6.3).
+    pub(crate) fn has_payload(&self) -> bool {
+        !self.payload_b64.is_empty()
+    }
+
     /// The payload as JSON; `None` for the empty payload of a POST-as-GET.
     pub(crate) fn payload(&self) -> Result<Option<serde_json::Value>, AcmeError> {
         if self.payload_b64.is_empty() {

@@ -169,6 +169,15 @@ impl Signed {
     fn url(&self, path: &str) -> String {
         format!("{}/acme/{path}", self.base)
     }
+
+    /// Checks that this is a POST-as-GET: its payload is empty (RFC 8555 §6.3).
+    fn post_as_get(&self) -> Result<(), AcmeError> {
+        if self.jws.has_payload() {
+            Err(AcmeError::Malformed("POST-as-GET requests must have an empty payload".into()))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl FromRequest<AppState> for Signed {
@@ -461,6 +470,7 @@ async fn account_orders(
     Path(id): Path<String>,
     s: Signed,
 ) -> AcmeResult {
+    s.post_as_get()?;
     let account = own_account(&s, &id)?;
     let ids = state.store.acme_order_ids(&account.id).await?;
     let urls: Vec<String> = ids.iter().map(|o| s.url(&format!("order/{o}"))).collect();
@@ -745,6 +755,7 @@ async fn own_order(
 
 /// `POST /acme/order/ID` (POST-as-GET).
 async fn order(State(state): State<AppState>, Path(id): Path<String>, s: Signed) -> AcmeResult {
+    s.post_as_get()?;
     let (order, authzs) = own_order(&state, &s, &id).await?;
     Ok(Json(order_json(&s, &order, &authzs)).into_response())
 }
@@ -1006,6 +1017,7 @@ async fn alternate_certificate(
 }
 
 async fn certificate_chain(state: &AppState, id: &str, n: usize, s: &Signed) -> AcmeResult {
+    s.post_as_get()?;
     let account = s.account()?;
     let not_found = || AcmeError::NotFound(format!("certificate {id}"));
     let cert = state.store.acme_certificate(id).await?;
