@@ -317,6 +317,24 @@ mod tests {
         assert_eq!(ecdsa_raw(b"\x30\x00", 32), None);
     }
 
+    /// The readers take keys and signatures from clients (KMIP Register, CSRs).
+    #[test]
+    fn readers_never_panic_on_mutated_input() {
+        let spki = ec_spki(P256, &[4u8; 65]);
+        let rsa = rsa_spki(&rsa_public_key(&[0xC5; 64], &[1, 0, 1]));
+        let signature = ecdsa_signature(&[0x80; 64]);
+        for base in [&spki[..], &rsa[..], &signature[..]] {
+            for m in crate::util::mutations(base, 5280, 20_000) {
+                let _ = key_kind(&m);
+                let _ = ec_point(&m);
+                let _ = rsa_private_key(&m);
+                let _ = pkcs8_rsa(&m);
+                let _ = ec_private_key(&m);
+                let _ = ecdsa_raw(&m, 32);
+            }
+        }
+    }
+
     #[test]
     fn spki_parses_with_x509_parser() {
         let pkcs1 = rsa_public_key(&[0xC5; 256], &[1, 0, 1]);

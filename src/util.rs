@@ -61,6 +61,32 @@ pub(crate) mod test_vectors {
     }
 }
 
+/// `n` mutations of `base` (bytes set, cut, inserted), the same ones for the same seed:
+/// for checking that a reader of untrusted bytes refuses, never panics.
+#[cfg(test)]
+pub(crate) fn mutations(base: &[u8], seed: u64, n: usize) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let mut state = seed | 1;
+    let mut next = move || {
+        // xorshift64
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as usize
+    };
+    (0..n).map(move |_| {
+        let mut m = base.to_vec();
+        for _ in 0..1 + next() % 4 {
+            let i = next() % (m.len() + 1);
+            match next() % 3 {
+                0 if i < m.len() => m[i] = next() as u8,
+                1 => m.truncate(i),
+                _ => m.insert(i, next() as u8),
+            }
+        }
+        m
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

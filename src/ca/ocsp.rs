@@ -214,4 +214,12 @@ mod tests {
         assert!(parse(&[&der[..], &[0]].concat()).is_none(), "trailing bytes");
         assert_eq!(error_response(MALFORMED_REQUEST), vec![0x30, 0x03, 0x0A, 0x01, 0x01]);
     }
+
+    /// Requests come from anyone (GET and POST, over plain HTTP too).
+    #[test]
+    fn mutated_requests_never_panic() {
+        let der = request(&[0x01, 0xAB]);
+        let parsed = crate::util::mutations(&der, 6960, 50_000).filter_map(|m| parse(&m)).count();
+        assert!(parsed > 0, "some mutations still parse (a changed serial, say)");
+    }
 }
