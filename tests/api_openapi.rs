@@ -41,7 +41,11 @@ fn routed() -> BTreeSet<(String, String)> {
         let chunk = chunk.split(".route_layer(").next().unwrap();
         let path = chunk.split('"').nth(1).unwrap().replace("{*prefix}", "{prefix}");
         for method in ["get", "post", "put", "delete"] {
-            if chunk.contains(&format!("{method}(")) {
+            // `put(` as a word, not the end of `is_input(`.
+            let called = chunk.match_indices(&format!("{method}(")).any(|(i, _)| {
+                !chunk[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if called {
                 out.insert((path.clone(), method.to_owned()));
             }
         }
