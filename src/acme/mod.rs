@@ -101,6 +101,7 @@ impl AcmeError {
             AcmeError::ExternalAccountRequired => ("externalAccountRequired", 400),
             AcmeError::Conflict(_) => ("malformed", 409),
             AcmeError::Ca(CaError::NameConstraints(_)) => ("rejectedIdentifier", 400),
+            AcmeError::Store(e) if e.is_input() => ("malformed", 400),
             AcmeError::Store(_) | AcmeError::Ca(_) | AcmeError::Join(_) | AcmeError::Hsm(_) => {
                 ("serverInternal", 500)
             }

@@ -140,6 +140,7 @@ impl OpError {
                 ResultReason::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
                 ResultReason::PERMISSION_DENIED,
             ),
+            OpError::Store(e) if e.is_input() => ResultReason::INVALID_FIELD,
             OpError::Store(_) | OpError::BadCryptoParameter(_) | OpError::NotQuantumSafe(_) => {
                 ResultReason::GENERAL_FAILURE
             }
@@ -161,6 +162,7 @@ impl OpError {
             OpError::Store(StoreError::Conflict(id)) => {
                 format!("object {id} was changed concurrently; retry")
             }
+            OpError::Store(e) if e.is_input() => e.to_string(),
             OpError::Store(_) => "internal storage error".to_owned(),
             OpError::Hsm(e @ (HsmError::NoSuchStream | HsmError::TooManyStreams)) => e.to_string(),
             OpError::Hsm(e) if e.is_transient() => "HSM temporarily unavailable; retry".to_owned(),
@@ -181,7 +183,8 @@ impl OpError {
     pub(crate) fn is_internal(&self) -> bool {
         match self {
             OpError::Ca(crate::ca::CaError::NameConstraints(_)) => false,
-            OpError::Store(_) | OpError::Ca(_) => true,
+            OpError::Store(e) => !e.is_input(),
+            OpError::Ca(_) => true,
             OpError::Hsm(HsmError::NoSuchStream) => false,
             OpError::Hsm(e) => !e.is_data_rejected() && !e.is_key_size_rejected(),
             _ => false,

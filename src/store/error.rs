@@ -3,7 +3,10 @@
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StoreError {
     #[error("database error: {0}")]
-    Sqlx(#[from] sqlx::Error),
+    Sqlx(sqlx::Error),
+    /// The caller's input, which this database cannot hold: not a fault of the store.
+    #[error("{0}")]
+    Unstorable(&'static str),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("the store's writer task has stopped")]
@@ -27,4 +30,24 @@ pub(crate) enum StoreError {
         #[source]
         source: kmip::ttlv::DecodeError,
     },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> StoreError {
+        // PostgreSQL's text cannot hold U+0000 (SQLSTATE 22021, character not in
+        // repertoire), which SQLite stores; such text comes from a client.
+        if let sqlx::Error::Database(db) = &e {
+            if db.code().as_deref() == Some("22021") {
+                return StoreError::Unstorable("text containing U+0000 (NUL) is not accepted");
+            }
+        }
+        StoreError::Sqlx(e)
+    }
+}
+
+impl StoreError {
+    /// Whether the caller's input, not the store, is at fault.
+    pub(crate) fn is_input(&self) -> bool {
+        matches!(self, StoreError::Unstorable(_))
+    }
 }

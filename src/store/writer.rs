@@ -288,7 +288,15 @@ impl Store {
     }
 
     /// Records an audit event (committed with the next batch).
-    pub(crate) async fn audit(&self, event: AuditEvent) {
+    pub(crate) async fn audit(&self, mut event: AuditEvent) {
+        // Every event must be kept, and PostgreSQL's text cannot hold U+0000, which a
+        // client can put in what is recorded (an identifier it asked for, say).
+        let text = [&mut event.principal, &mut event.operation, &mut event.outcome];
+        for field in text.into_iter().chain(event.object_id.as_mut()).chain(event.detail.as_mut()) {
+            if field.contains('\0') {
+                *field = field.replace('\0', "\u{FFFD}");
+            }
+        }
         if self.writer.audit.send(event).await.is_err() {
             tracing::error!("audit writer has stopped; event lost");
         }

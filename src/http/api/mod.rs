@@ -231,6 +231,9 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
+        if e.is_input() {
+            return ApiError::bad_request(e.to_string());
+        }
         ApiError::internal(&e)
     }
 }
@@ -252,6 +255,7 @@ impl From<CredsError> for ApiError {
             CredsError::Hsm(h) if h.is_transient() => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "HSM temporarily unavailable; retry")
             }
+            CredsError::Store(s) if s.is_input() => ApiError::bad_request(e.to_string()),
             CredsError::Store(_)
             | CredsError::Hsm(_)
             | CredsError::Ca(_)
