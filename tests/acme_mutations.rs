@@ -139,11 +139,23 @@ fn check(what: &str, payload: &Value, r: &Response) -> Result<(), String> {
 
 #[test]
 fn mutated_acme_payloads_get_problem_documents() {
+    run(&[], 1200);
+}
+
+/// The same on a PostgreSQL store, whose text cannot hold U+0000.
+#[test]
+fn mutated_acme_payloads_get_problem_documents_on_postgresql() {
+    let db = PgDatabase::new("acme_mutations");
+    run(&["--store-url", &db.url], 600);
+}
+
+/// Sends `default_count` mutated requests to a server started with `store` arguments.
+fn run(store: &[&str], default_count: u64) {
     let env = |name: &str, default: u64| -> u64 {
         std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
     };
     let seed = env("ACME_MUTATION_SEED", 0xacdc_2026);
-    let count = env("ACME_MUTATION_COUNT", 1200) as usize;
+    let count = env("ACME_MUTATION_COUNT", default_count) as usize;
     println!("ACME_MUTATION_SEED={seed} ACME_MUTATION_COUNT={count}");
     let mut rng = Rng(seed);
     let dir = temp_dir("strongroom-acme-mutations");
@@ -155,7 +167,9 @@ fn mutated_acme_payloads_get_problem_documents() {
          tls_alpn01_port = 1\ndns_resolver = \"127.0.0.1:1\"\n",
     )
     .unwrap();
-    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let mut args = vec!["--config", config.to_str().unwrap()];
+    args.extend(store);
+    let server = Server::start_with(&dir, &args);
     let mut c = Client::new(&server, &dir);
     c.register();
 
