@@ -13,23 +13,6 @@ use common::acme::{b64, jwk, new_key, AcmeClient as Client, Response, URL};
 use common::*;
 use serde_json::{json, Value};
 
-/// splitmix64, so a seed names a run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 fn path_of(url: &str) -> String {
     url.strip_prefix(URL).unwrap_or(url).to_owned()
 }
@@ -61,7 +44,7 @@ fn strange(rng: &mut Rng) -> Value {
         10 => json!(vec!["a.svc.internal"; 2000]),
         11 => json!({}),
         12 => (0..200).fold(json!(1), |v, _| json!([v])),
-        13 => json!(b64(&(0..3000).map(|_| rng.next() as u8).collect::<Vec<u8>>())),
+        13 => json!(b64(&rng.bytes(3000))),
         14 => json!({"type": "dns", "value": format!("{}.svc.internal", "a".repeat(300))}),
         _ => json!([{"type": "ip", "value": "10.0.0.1"}, {"type": "dns"}, 7]),
     }
