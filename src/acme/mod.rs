@@ -466,6 +466,24 @@ impl Acme {
         }
     }
 
+    /// Consumes `nonce` and reads account `id` (a `kid`-signed request): in one store round
+    /// trip on replicas, where neither is kept in memory. Whether the nonce was good (the
+    /// account is not read when it was not, here), and the account.
+    pub(crate) async fn consume_reading_account(
+        &self,
+        store: &Store,
+        nonce: &str,
+        id: &str,
+    ) -> Result<(bool, Option<crate::store::AccountRow>), StoreError> {
+        if let Nonces::Shared { store: shared, .. } = &*self.nonces {
+            return shared.consume_acme_nonce_reading_account(nonce, crate::util::now(), id).await;
+        }
+        if !self.consume(nonce).await? {
+            return Ok((false, None));
+        }
+        Ok((true, self.account(store, id).await?))
+    }
+
     /// Forgets expired shared nonces (background work of the leading replica).
     pub(crate) async fn purge_nonces(&self) -> Result<(), StoreError> {
         if let Nonces::Shared { store, .. } = &*self.nonces {

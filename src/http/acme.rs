@@ -198,7 +198,16 @@ impl FromRequest<AppState> for Signed {
             .map_err(|e| AcmeError::Malformed(format!("request body: {}", e.body_text())))?;
         let jws = Jws::parse(&body)?;
         let nonce = jws.header.nonce.as_deref().ok_or(AcmeError::BadNonce)?;
-        if !state.acme.consume(nonce).await? {
+        let prefix = format!("{base}/acme/account/");
+        let kid_account = match (&jws.header.jwk, &jws.header.kid) {
+            (None, Some(kid)) => kid.strip_prefix(&prefix),
+            _ => None,
+        };
+        let (fresh, account) = match kid_account {
+            Some(id) => state.acme.consume_reading_account(&state.store, nonce, id).await?,
+            None => (state.acme.consume(nonce).await?, None),
+        };
+        if !fresh {
             return Err(AcmeError::BadNonce);
         }
         if jws.header.url != url {
@@ -209,14 +218,9 @@ impl FromRequest<AppState> for Signed {
         }
         let (jwk, account) = match (&jws.header.jwk, &jws.header.kid) {
             (Some(jwk), _) => (jwk.clone(), None),
-            (None, Some(kid)) => {
-                let prefix = format!("{base}/acme/account/");
-                let id = kid.strip_prefix(&prefix).ok_or(AcmeError::AccountDoesNotExist)?;
-                let account = state
-                    .acme
-                    .account(&state.store, id)
-                    .await?
-                    .ok_or(AcmeError::AccountDoesNotExist)?;
+            // Read with the nonce; none when the kid is not an account URL of this server.
+            (None, Some(_)) => {
+                let account = account.ok_or(AcmeError::AccountDoesNotExist)?;
                 if account.status != "valid" {
                     return Err(AcmeError::Unauthorized(format!(
                         "the account is {}",

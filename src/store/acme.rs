@@ -626,6 +626,37 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Consumes a shared nonce and reads account `id` in one round trip (PostgreSQL only:
+    /// a data-modifying CTE): a replica's `kid`-signed request needs both before anything
+    /// else. Whether the nonce was good, and the account.
+    pub(crate) async fn consume_acme_nonce_reading_account(
+        &self,
+        nonce: &str,
+        now: i64,
+        id: &str,
+    ) -> Result<(bool, Option<AccountRow>), StoreError> {
+        use sqlx::{FromRow, Row};
+        if self.backend != super::Backend::Postgres {
+            return Err(StoreError::Unsupported("one-statement nonce and account: PostgreSQL"));
+        }
+        let row = sqlx::query(
+            "WITH n AS (DELETE FROM acme_nonces WHERE nonce = $1 AND expires_at > $2 RETURNING 1) \
+             SELECT (SELECT COUNT(*) FROM n) AS nonce_ok, a.* \
+             FROM (SELECT 1) AS one LEFT JOIN acme_accounts a ON a.id = $3",
+        )
+        .bind(nonce)
+        .bind(now)
+        .bind(id)
+        .fetch_one(&mut *self.write.get().await?)
+        .await?;
+        let good = row.try_get::<i64, _>("nonce_ok")? == 1;
+        let account = match row.try_get::<Option<String>, _>("id")? {
+            Some(_) => Some(AccountRow::from_row(&row)?),
+            None => None,
+        };
+        Ok((good, account))
+    }
+
     /// Forgets nonces that expired unused; returns how many.
     pub(crate) async fn purge_acme_nonces(&self, now: i64) -> Result<u64, StoreError> {
         let r = sqlx::query("DELETE FROM acme_nonces WHERE expires_at <= $1")

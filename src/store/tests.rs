@@ -695,6 +695,26 @@ async fn shared_acme_nonces_are_single_use() {
     assert!(!store.consume_acme_nonce("n2", 50).await.unwrap(), "expired");
     assert!(!store.consume_acme_nonce("never", 10).await.unwrap());
     assert!(store.consume_acme_nonce("n3", 10).await.unwrap());
+    // A kid-signed request's nonce and account in one statement.
+    let account = super::AccountRow {
+        id: "acct".into(),
+        thumbprint: "tp".into(),
+        jwk: "{}".into(),
+        status: "valid".into(),
+        contact: "[]".into(),
+        created_at: 1,
+    };
+    store.insert_acme_account(&account).await.unwrap();
+    store.insert_acme_nonces(&["n4".into(), "n5".into()], 100).await.unwrap();
+    let (good, read) = store.consume_acme_nonce_reading_account("n4", 10, "acct").await.unwrap();
+    assert!(good);
+    assert_eq!(read.map(|a| a.thumbprint), Some("tp".into()));
+    let (good, read) = store.consume_acme_nonce_reading_account("n4", 10, "acct").await.unwrap();
+    assert!(!good, "used once");
+    assert!(read.is_some());
+    let (good, read) = store.consume_acme_nonce_reading_account("n5", 10, "other").await.unwrap();
+    assert!(good);
+    assert!(read.is_none(), "no such account");
     assert_eq!(store.purge_acme_nonces(60).await.unwrap(), 1);
     // Unlogged: their commits wait for no WAL flush (see the migration).
     let (persistence,): (String,) =
