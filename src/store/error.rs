@@ -3,7 +3,7 @@
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StoreError {
     #[error("database error: {0}")]
-    Sqlx(sqlx::Error),
+    Sqlx(#[source] sqlx::Error),
     /// The caller's input, which this database cannot hold: not a fault of the store.
     #[error("{0}")]
     Unstorable(&'static str),
