@@ -545,16 +545,21 @@ async fn acme_orders_keep_their_order() {
     on_both!(acme_orders_keep_their_order_on);
 }
 
-async fn acme_orders_keep_their_order_on(store: &Store) {
-    use super::{AccountRow, AuthzRow, ChallengeRow, NewOrder, OrderRow};
-    let account = AccountRow {
+/// An ACME account row ("acct", thumbprint "tp") for store tests.
+fn an_account() -> super::AccountRow {
+    super::AccountRow {
         id: "acct".into(),
         thumbprint: "tp".into(),
         jwk: "{}".into(),
         status: "valid".into(),
         contact: "[]".into(),
         created_at: 1,
-    };
+    }
+}
+
+async fn acme_orders_keep_their_order_on(store: &Store) {
+    use super::{AuthzRow, ChallengeRow, NewOrder, OrderRow};
+    let account = an_account();
     store.insert_acme_account(&account).await.unwrap();
     // Ids sort the other way from creation: listings must follow creation.
     for id in ["z", "y", "x"] {
@@ -696,14 +701,7 @@ async fn shared_acme_nonces_are_single_use() {
     assert!(!store.consume_acme_nonce("never", 10).await.unwrap());
     assert!(store.consume_acme_nonce("n3", 10).await.unwrap());
     // A kid-signed request's nonce and account in one statement.
-    let account = super::AccountRow {
-        id: "acct".into(),
-        thumbprint: "tp".into(),
-        jwk: "{}".into(),
-        status: "valid".into(),
-        contact: "[]".into(),
-        created_at: 1,
-    };
+    let account = an_account();
     store.insert_acme_account(&account).await.unwrap();
     store.insert_acme_nonces(&["n4".into(), "n5".into()], 100).await.unwrap();
     let (good, read) = store.consume_acme_nonce_reading_account("n4", 10, "acct").await.unwrap();
