@@ -138,6 +138,9 @@ fn tokens_policies_and_their_audit_trail() {
     let (status, body) =
         admin.call("GET", "/v1/sys/audit?limit=-99999999999999999999", json!(null));
     assert_eq!(status, 400, "{body}");
+    // A body is a JSON object (serde alone would read the struct from an array).
+    let (status, body) = admin.call("POST", "/v1/auth/token/create", json!([null, null]));
+    assert_eq!(status, 400, "{body}");
     // Policies as one comma-separated string, as Vault takes them.
     let t = admin.ok("POST", "/v1/auth/token/create", json!({ "policies": "reader, default" }));
     assert_eq!(t["auth"]["policies"], json!(["reader", "default"]), "{t}");

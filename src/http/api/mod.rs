@@ -281,8 +281,9 @@ pub(crate) fn done() -> ApiResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A JSON request body, whatever its Content-Type says (Vault's clients often send none);
-/// an empty body is `{}`. Bad JSON is a 400 that says where.
+/// A JSON object as request body, whatever its Content-Type says (Vault's clients often
+/// send none); an empty body is `{}`. Bad JSON, or JSON that is not an object (serde would
+/// read a struct from an array), is a 400 that says so.
 pub(crate) struct Body<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
@@ -293,9 +294,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             .await
             .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        serde_json::from_slice(bytes)
-            .map(Body)
-            .map_err(|e| ApiError::bad_request(format!("request body: {e}")))
+        let bad = |e: serde_json::Error| ApiError::bad_request(format!("request body: {e}"));
+        match serde_json::from_slice::<Value>(bytes).map_err(bad)? {
+            object @ Value::Object(_) => serde_json::from_value(object).map(Body).map_err(bad),
+            _ => Err(ApiError::bad_request("request body: must be a JSON object")),
+        }
     }
 }
 
