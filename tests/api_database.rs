@@ -240,8 +240,13 @@ fn mariadb_users_root_rotation_static_roles_and_retries() {
         "plugin_name": "mysql-database-plugin", "connection_url": url,
         "username": root, "password": "wrong", "allowed_roles": "*",
     });
-    let (status, body) = api.call("POST", "/v1/database/config/bad", wrong);
+    let (status, body) = api.call("POST", "/v1/database/config/bad", wrong.clone());
     assert_eq!(status, 502, "verify_connection refuses a wrong password: {body}");
+    // A nested object given as an array is refused, not read field by field.
+    let mut listed = wrong;
+    listed["password_policy"] = json!([20, "-"]);
+    let (status, body) = api.call("POST", "/v1/database/config/bad", listed);
+    assert_eq!(status, 400, "{body}");
     api.ok(
         "POST",
         "/v1/database/roles/web",

@@ -24,7 +24,7 @@ pub(super) struct WriteConnection {
     allowed_roles: StringList,
     #[serde(default)]
     root_rotation_statements: StringList,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::object")]
     password_policy: Option<PasswordPolicy>,
     #[serde(default)]
     verify_connection: Option<bool>,

@@ -302,6 +302,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// Reads an optional nested struct only from a JSON object (or null), as [`Body`] does the
+/// whole body: serde alone would also read it from an array.
+pub(crate) fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::Deserialize;
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => {
+            serde_json::from_value(v).map(Some).map_err(serde::de::Error::custom)
+        }
+        Some(_) => Err(serde::de::Error::custom("must be a JSON object")),
+    }
+}
+
 /// Query parameters; a malformed query is a 400 in the API's JSON error form (axum's own
 /// rejection is plain text).
 pub(crate) struct Params<T>(pub(crate) T);
