@@ -34,11 +34,16 @@ pub(crate) enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
-        // PostgreSQL's text cannot hold U+0000 (SQLSTATE 22021, character not in
-        // repertoire), which SQLite stores; such text comes from a client.
+        // PostgreSQL refuses what SQLite stores: text containing U+0000 (SQLSTATE 22021,
+        // character not in repertoire) and index entries over about 2.7 kB (54000, program
+        // limit exceeded: a Name of tens of kilobytes, say). Both come from a client.
         if let sqlx::Error::Database(db) = &e {
-            if db.code().as_deref() == Some("22021") {
-                return StoreError::Unstorable("text containing U+0000 (NUL) is not accepted");
+            match db.code().as_deref() {
+                Some("22021") => {
+                    return StoreError::Unstorable("text containing U+0000 (NUL) is not accepted")
+                }
+                Some("54000") => return StoreError::Unstorable("a value is too large to index"),
+                _ => {}
             }
         }
         StoreError::Sqlx(e)

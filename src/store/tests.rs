@@ -215,6 +215,24 @@ async fn audit_events_are_committed_on_flush_on(store: &Store) {
             (&*format!("CN=client{i}"), &*format!("op{i}"))
         );
     }
+    // What no store column could hold from a client is kept in a form it can.
+    let long = "\0y".repeat(3000);
+    store
+        .audit(AuditEvent {
+            at: 2,
+            principal: "CN=odd\0".into(),
+            protocol: "kmip",
+            operation: "Get".into(),
+            object_id: Some(long),
+            outcome: "denied".into(),
+            detail: Some("\0".into()),
+        })
+        .await;
+    store.flush().await;
+    let odd = store.audit_events(0, Some("CN=odd\u{FFFD}"), None, 10).await.unwrap();
+    assert_eq!(odd.len(), 1, "kept, U+0000 replaced");
+    let id = odd[0].object_id.clone().unwrap();
+    assert!(id.len() <= 1024 + '…'.len_utf8() && id.ends_with('…'), "{}", id.len());
     // Likewise an object's attributes.
     let many: Vec<Attribute> = (0..300).map(|i| name(&format!("n{i}"))).collect();
     store

@@ -15,6 +15,9 @@ use super::objects::{attribute_values, indexed, NewObject, INSERT_ATTRIBUTES};
 use super::sql::{flag, insert_rows, Batch, Row};
 use super::{ObjectRow, Store, StoreError};
 
+/// Longest object id an audit record keeps (longer ones are cut, marked with `…`).
+const MAX_AUDIT_ID: usize = 1024;
+
 /// One audited event: who did what to which object, and how it ended.
 #[derive(Debug, Clone)]
 pub(crate) struct AuditEvent {
@@ -296,6 +299,16 @@ impl Store {
             if field.contains('\0') {
                 *field = field.replace('\0', "\u{FFFD}");
             }
+        }
+        // The object id is indexed, and an index entry has a size limit on PostgreSQL; a
+        // client may name an object with any text.
+        if let Some(id) = event.object_id.as_mut().filter(|id| id.len() > MAX_AUDIT_ID) {
+            let mut end = MAX_AUDIT_ID;
+            while !id.is_char_boundary(end) {
+                end -= 1;
+            }
+            id.truncate(end);
+            id.push('…');
         }
         if self.writer.audit.send(event).await.is_err() {
             tracing::error!("audit writer has stopped; event lost");
