@@ -423,13 +423,12 @@ impl Acme {
                 if let Some(nonce) = taken {
                     return Ok(nonce);
                 }
-                let (nonce, rest): (String, Vec<String>) =
-                    (fresh(), (1..NONCE_STOCK).map(|_| fresh()).collect());
+                let mut recorded: Vec<String> = (0..NONCE_STOCK).map(|_| fresh()).collect();
                 let expires = crate::util::now() + NONCE_LIFETIME.as_secs() as i64;
-                let recorded = [std::slice::from_ref(&nonce), &rest].concat();
                 store.insert_acme_nonces(&recorded, expires).await?;
+                let nonce = recorded.swap_remove(0); // NONCE_STOCK is not 0
                 if let Ok(mut s) = stock.lock() {
-                    *s = Stock { nonces: rest, at: Some(Instant::now()) };
+                    *s = Stock { nonces: recorded, at: Some(Instant::now()) };
                 }
                 return Ok(nonce);
             }
