@@ -166,6 +166,10 @@ fn main() {
         Tag::CRYPTOGRAPHIC_PARAMETERS,
         vec![enumeration(Tag::BLOCK_CIPHER_MODE, BlockCipherMode::GCM.0)],
     );
+    let sign_payload =
+        vec![uid(&signer), Ttlv::new(Tag::DIGESTED_DATA, Value::ByteString(vec![7; 32]))];
+    let encrypt_payload =
+        vec![uid(&aes), gcm, Ttlv::new(Tag::DATA, Value::ByteString(vec![0; 1024]))];
 
     let kmip_rates: Vec<(f64, f64, f64, f64)> = threads
         .iter()
@@ -183,29 +187,8 @@ fn main() {
                     })
                 }
             };
-            let sign = rate(
-                t,
-                secs,
-                call(
-                    Operation::SIGN,
-                    vec![
-                        uid(&signer),
-                        Ttlv::new(Tag::DIGESTED_DATA, Value::ByteString(vec![7; 32])),
-                    ],
-                ),
-            );
-            let enc = rate(
-                t,
-                secs,
-                call(
-                    Operation::ENCRYPT,
-                    vec![
-                        uid(&aes),
-                        gcm.clone(),
-                        Ttlv::new(Tag::DATA, Value::ByteString(vec![0; 1024])),
-                    ],
-                ),
-            );
+            let sign = rate(t, secs, call(Operation::SIGN, sign_payload.clone()));
+            let enc = rate(t, secs, call(Operation::ENCRYPT, encrypt_payload.clone()));
             // The same operations, BATCH items to a request message (KMIP's batching): what
             // one round trip, TLS record and dispatch cost once per message leaves.
             let batched = |op: Operation, payload: Vec<Ttlv>| {
@@ -223,18 +206,8 @@ fn main() {
                     })
                 }) * BATCH as f64
             };
-            let sign_batched = batched(
-                Operation::SIGN,
-                vec![uid(&signer), Ttlv::new(Tag::DIGESTED_DATA, Value::ByteString(vec![7; 32]))],
-            );
-            let enc_batched = batched(
-                Operation::ENCRYPT,
-                vec![
-                    uid(&aes),
-                    gcm.clone(),
-                    Ttlv::new(Tag::DATA, Value::ByteString(vec![0; 1024])),
-                ],
-            );
+            let sign_batched = batched(Operation::SIGN, sign_payload.clone());
+            let enc_batched = batched(Operation::ENCRYPT, encrypt_payload.clone());
             (sign, sign_batched, enc, enc_batched)
         })
         .collect();
