@@ -36,7 +36,8 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> StoreError {
         // PostgreSQL refuses what SQLite stores: text containing U+0000 (SQLSTATE 22021,
         // character not in repertoire) and index entries over about 2.7 kB (54000, program
-        // limit exceeded: a Name of tens of kilobytes, say). Both come from a client.
+        // limit exceeded: a custom attribute's name of kilobytes, say; values are indexed by
+        // their first 200 characters). Both come from a client.
         if let sqlx::Error::Database(db) = &e {
             match db.code().as_deref() {
                 Some("22021") => {

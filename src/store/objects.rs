@@ -645,6 +645,10 @@ impl Store {
     }
 }
 
+/// How many characters of `match_key` PostgreSQL's `attributes_match` index holds
+/// (migration 0010).
+const MATCH_PREFIX: usize = 200;
+
 fn where_clause(b: &mut Sql, q: &LocateQuery) {
     // The caller's own objects and those it holds a grant on.
     if q.all_owners {
@@ -703,10 +707,15 @@ fn where_clause(b: &mut Sql, q: &LocateQuery) {
             .bind(*to)
             .push(")");
     }
+    // PostgreSQL indexes the first MATCH_PREFIX characters of `match_key` (an index entry
+    // cannot hold a long value), so the prefix is compared too, for that index; SQLite
+    // indexes the whole value.
     for (name, key) in &q.attributes {
         b.push(" AND o.id IN (SELECT object_id FROM attributes WHERE name = ")
             .bind(name.clone())
-            .push(" AND match_key = ")
+            .push(&format!(" AND substr(match_key, 1, {MATCH_PREFIX}) = substr("))
+            .bind(key.clone())
+            .push(&format!(", 1, {MATCH_PREFIX}) AND match_key = "))
             .bind(key.clone())
             .push(")");
     }
