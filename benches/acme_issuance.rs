@@ -252,8 +252,12 @@ impl Drop for Pebble {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// `N` free ports, all different: each is held until all are picked (one picked and let go
+/// can be handed out again at once).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> =
+        (0..N).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// Pebble with a TLS certificate from a throwaway CA, validating nothing.
@@ -269,16 +273,17 @@ fn start_pebble(dir: &Path) -> Pebble {
     std::fs::write(dir.join("pebble-ca.pem"), ca.pem()).unwrap();
     std::fs::write(dir.join("pebble.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("pebble.key"), key.serialize_pem()).unwrap();
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let [port, management] = free_ports();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let config = json!({"pebble": {
         "listenAddress": addr.to_string(),
-        "managementListenAddress": format!("127.0.0.1:{}", free_port()),
+        "managementListenAddress": format!("127.0.0.1:{management}"),
         "certificate": dir.join("pebble.pem"), "privateKey": dir.join("pebble.key"),
         "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "",
         "externalAccountBindingRequired": false
     }});
     std::fs::write(dir.join("pebble.json"), config.to_string()).unwrap();
-    let child = Command::new("pebble")
+    let mut child = Command::new("pebble")
         .arg("-config")
         .arg(dir.join("pebble.json"))
         .env("PEBBLE_VA_ALWAYS_VALID", "1")
@@ -291,6 +296,9 @@ fn start_pebble(dir: &Path) -> Pebble {
         .expect("pebble (Debian package pebble)");
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(addr).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("pebble exited at start ({status})");
+        }
         assert!(Instant::now() < deadline, "pebble did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
