@@ -24,15 +24,22 @@ use kmip::ProtocolVersion;
 /// before the client binds them, and the other test's processes could take one meanwhile.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn free_port() -> u16 {
-    // A port free for UDP and TCP both (the test DNS server takes both).
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
+/// `N` different ports, each free for UDP and TCP both (the test DNS server takes both):
+/// each is held until all are picked, as one let go can be handed out again at once.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let mut held = Vec::with_capacity(N);
+    let mut ports = [0; N];
+    for port in &mut ports {
+        *port = loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let p = udp.local_addr().unwrap().port();
+            if let Ok(tcp) = std::net::TcpListener::bind(("127.0.0.1", p)) {
+                held.push((udp, tcp));
+                break p;
+            }
+        };
     }
+    ports
 }
 
 /// pebble-challtestsrv as a DNS server answering 127.0.0.1 for every name, with a
@@ -45,8 +52,7 @@ struct TestDns {
 
 impl TestDns {
     fn start() -> TestDns {
-        let dns: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let management: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let [dns, management] = free_ports().map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
         let child = Command::new("pebble-challtestsrv")
             .args(["-dns01", &dns.to_string(), "-management", &management.to_string()])
             .args(["-http01", "", "-https01", "", "-tlsalpn01", "", "-defaultIPv6", ""])
@@ -217,8 +223,8 @@ fn certbot_obtains_renews_and_revokes_certificates_for_mtls() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("strongroom-acme-certbot");
     let dns = TestDns::start();
-    let http01 = free_port();
-    let server = start(&dir, &dns, (http01, free_port()), true);
+    let [http01, tls_alpn01] = free_ports();
+    let server = start(&dir, &dns, (http01, tls_alpn01), true);
     let data = dir.join("data");
     // This server requires External Account Binding: an administrator makes the key.
     let eab = Api::admin(&server).ok("POST", "/v1/acme/eab", serde_json::json!(null));
@@ -344,7 +350,7 @@ fn lego_obtains_and_revokes_over_http01_tls_alpn01_and_dns01() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("strongroom-acme-lego");
     let dns = TestDns::start();
-    let (http01, tls_alpn01) = (free_port(), free_port());
+    let [http01, tls_alpn01] = free_ports();
     let server = start(&dir, &dns, (http01, tls_alpn01), false);
     let data = dir.join("data");
     let lego = |args: &[&str]| {
