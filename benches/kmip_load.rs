@@ -14,7 +14,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -151,7 +151,7 @@ impl Drop for Peer {
 
 fn start_pykmip(dir: &Path) -> (Peer, SocketAddr) {
     peer_certs(dir);
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     std::fs::create_dir_all(dir.join("policies")).unwrap();
     let d = dir.display();
     let conf = format!(

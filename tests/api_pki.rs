@@ -11,7 +11,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{plain_http, temp_dir, tls_config, Api, Client, Server};
+use common::{free_port, plain_http, temp_dir, tls_config, Api, Client, Server};
 use kmip::enums::Operation;
 use serde_json::json;
 
@@ -489,7 +489,7 @@ fn ca_rotation_keeps_old_certificates_valid_and_revocable() {
 #[test]
 fn revocation_pointers_over_plain_http() {
     let dir = temp_dir("strongroom-pki-http");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let config = format!("[ca]\nhttp_listen = \"127.0.0.1:{port}\"\nurl = \"{base}/\"\n");
     let (server, api) = start_with_role(&dir, Some(&config));

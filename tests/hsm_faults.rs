@@ -66,7 +66,7 @@ fn the_server_reconnects_to_the_hsm_after_its_token_storage_comes_back() {
     let dir = temp_dir("strongroom-hsm-fault");
     // The operations listener answers over plain HTTP, so probes work while the HSM,
     // holding the TLS key, is away.
-    let ops = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ops = free_port();
     let config = dir.join("ops.toml");
     std::fs::write(&config, format!("[http]\nops_listen = \"127.0.0.1:{ops}\"\n")).unwrap();
     let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);

@@ -178,10 +178,6 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     out
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Versions of key 1 the MariaDB token read, from Strongroom's audit trail.
 fn versions_read(admin: &Api, accessor: &str) -> Vec<String> {
     let events = admin.ok(

@@ -592,3 +592,17 @@ impl Rng {
         (0..n).map(|_| self.next() as u8).collect()
     }
 }
+
+/// `N` different free TCP ports on 127.0.0.1, for a process the test starts to listen on:
+/// each is held until all are picked, as one let go can be handed out again at once.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> =
+        (0..N).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
+}
+
+/// One free TCP port on 127.0.0.1 (see [`free_ports`]).
+pub fn free_port() -> u16 {
+    let [port] = free_ports();
+    port
+}
