@@ -647,7 +647,7 @@ impl Store {
 
 /// How many characters of `match_key` PostgreSQL's `attributes_match` index holds
 /// (migration 0010).
-const MATCH_PREFIX: usize = 200;
+pub(super) const MATCH_PREFIX: usize = 200;
 
 fn where_clause(b: &mut Sql, q: &LocateQuery) {
     // The caller's own objects and those it holds a grant on.

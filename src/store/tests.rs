@@ -164,19 +164,24 @@ async fn objects_attributes_and_locate_on(store: &Store) {
 }
 
 /// The WHERE clause Locate builds (see `where_clause`), for one caller and a name.
-const LOCATE_BY_NAME: &str = "SELECT o.id FROM objects o WHERE (o.owner = 'a' OR o.id IN \
-     (SELECT object_id FROM grants WHERE principal = 'a')) \
-     AND ((1 != 0 AND o.archived = 0 AND o.state NOT IN (5, 6)) OR (0 != 0 AND o.archived = 1) \
-     OR (0 != 0 AND o.state IN (5, 6))) \
-     AND o.id IN (SELECT object_id FROM attributes WHERE name = 'Name' \
-     AND substr(match_key, 1, 200) = substr('k', 1, 200) AND match_key = 'k') \
-     ORDER BY o.initial_date DESC";
+fn locate_by_name() -> String {
+    let n = super::objects::MATCH_PREFIX;
+    format!(
+        "SELECT o.id FROM objects o WHERE (o.owner = 'a' OR o.id IN \
+         (SELECT object_id FROM grants WHERE principal = 'a')) \
+         AND ((1 != 0 AND o.archived = 0 AND o.state NOT IN (5, 6)) OR (0 != 0 AND o.archived = 1) \
+         OR (0 != 0 AND o.state IN (5, 6))) \
+         AND o.id IN (SELECT object_id FROM attributes WHERE name = 'Name' \
+         AND substr(match_key, 1, {n}) = substr('k', 1, {n}) AND match_key = 'k') \
+         ORDER BY o.initial_date DESC"
+    )
+}
 
 #[tokio::test]
 async fn locate_by_name_uses_the_index() {
     let t = TempStore::sqlite().await;
     let plan: Vec<(i64, i64, i64, String)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {LOCATE_BY_NAME}")))
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", locate_by_name())))
             .fetch_all(&mut *t.store.read.get().await.unwrap())
             .await
             .unwrap();
@@ -191,7 +196,7 @@ async fn locate_by_name_uses_the_index() {
     let mut conn = t.store.read.get().await.unwrap();
     sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
     let plan: Vec<(String,)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN {LOCATE_BY_NAME}")))
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN {}", locate_by_name())))
             .fetch_all(&mut *conn)
             .await
             .unwrap();
