@@ -687,12 +687,15 @@ async fn renewal_info(State(state): State<AppState>, Path(id): Path<String>) -> 
 }
 
 /// The order's status now: pending turns ready once every authorization is valid, and
-/// invalid if one failed or the order expired (§7.1.6). Returns its authorizations.
-async fn refresh_order(state: &AppState, order: &mut OrderRow) -> Result<Vec<AuthzRow>, AcmeError> {
+/// invalid if one failed or the order expired (§7.1.6), given its authorizations.
+async fn refresh_order(
+    state: &AppState,
+    order: &mut OrderRow,
+    authzs: &[AuthzRow],
+) -> Result<(), AcmeError> {
     let now = crate::util::now();
-    let authzs = state.store.acme_authorizations(&order.id).await?;
     if !matches!(order.status.as_str(), "pending" | "ready") {
-        return Ok(authzs);
+        return Ok(());
     }
     let next = if now > order.expires_at {
         Some(("invalid", Some(crate::acme::problem("malformed", "the order expired"))))
@@ -712,7 +715,7 @@ async fn refresh_order(state: &AppState, order: &mut OrderRow) -> Result<Vec<Aut
             order.error = error;
         }
     }
-    Ok(authzs)
+    Ok(())
 }
 
 fn order_json(s: &Signed, order: &OrderRow, authzs: &[AuthzRow]) -> Value {
@@ -747,13 +750,13 @@ async fn own_order(
     id: &str,
 ) -> Result<(OrderRow, Vec<AuthzRow>), AcmeError> {
     let account = s.account()?;
-    let mut order = state
+    let (mut order, authzs) = state
         .store
-        .acme_order(id)
+        .acme_order_with_authorizations(id)
         .await?
-        .filter(|o| o.account_id == account.id)
+        .filter(|(o, _)| o.account_id == account.id)
         .ok_or_else(|| AcmeError::NotFound(format!("order {id}")))?;
-    let authzs = refresh_order(state, &mut order).await?;
+    refresh_order(state, &mut order, &authzs).await?;
     Ok((order, authzs))
 }
 
@@ -795,13 +798,29 @@ async fn own_authorization(state: &AppState, s: &Signed, id: &str) -> Result<Aut
         .ok_or_else(|| AcmeError::NotFound(format!("authorization {id}")))
 }
 
+/// The authorization named in the path, which must belong to the signer, with its
+/// challenges.
+async fn own_authorization_with_challenges(
+    state: &AppState,
+    s: &Signed,
+    id: &str,
+) -> Result<(AuthzRow, Vec<ChallengeRow>), AcmeError> {
+    let account = s.account()?;
+    state
+        .store
+        .acme_authorization_with_challenges(id)
+        .await?
+        .filter(|(a, _)| a.account_id == account.id)
+        .ok_or_else(|| AcmeError::NotFound(format!("authorization {id}")))
+}
+
 /// `POST /acme/authz/ID` (POST-as-GET, §7.5).
 async fn authorization(
     State(state): State<AppState>,
     Path(id): Path<String>,
     s: Signed,
 ) -> AcmeResult {
-    let mut authz = own_authorization(&state, &s, &id).await?;
+    let (mut authz, challenges) = own_authorization_with_challenges(&state, &s, &id).await?;
     if s.jws.payload()?.is_some() {
         // The only change a client may make: deactivation (§7.5.2).
         #[derive(Deserialize)]
@@ -817,7 +836,6 @@ async fn authorization(
         }
         authz.status = "deactivated".into();
     }
-    let challenges = state.store.acme_challenges(&authz.id).await?;
     let status = if authz.status == "pending" && crate::util::now() > authz.expires_at {
         "expired"
     } else {

@@ -1,5 +1,7 @@
 //! ACME accounts, orders, authorizations and challenges (RFC 8555 §7.1).
 
+use sqlx::FromRow;
+
 use super::{CertificateRow, Store, StoreError};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -40,7 +42,7 @@ impl OrderRow {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct AuthzRow {
     pub(crate) id: String,
     pub(crate) order_id: String,
@@ -51,11 +53,12 @@ pub(crate) struct AuthzRow {
     pub(crate) expires_at: i64,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct ChallengeRow {
     pub(crate) id: String,
     pub(crate) authz_id: String,
     #[sqlx(rename = "type")]
+    #[serde(rename = "type")]
     pub(crate) kind: String,
     pub(crate) token: String,
     pub(crate) status: String,
@@ -89,6 +92,18 @@ async fn insert_account(conn: &mut sqlx::AnyConnection, a: &AccountRow) -> Resul
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The rows a PostgreSQL `json_agg` put in column `column` (none: NULL).
+fn json_rows<T: serde::de::DeserializeOwned>(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<Vec<T>, StoreError> {
+    use sqlx::Row;
+    match row.try_get::<Option<String>, _>(column)? {
+        None => Ok(Vec::new()),
+        Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string())),
+    }
 }
 
 /// An issued certificate as its ACME client downloads it.
@@ -400,6 +415,47 @@ impl Store {
         };
         let cache = self.acme_caches().map(|c| &c.authorizations);
         Ok(super::cache::read_through(cache, order_id, read).await?.unwrap_or_default())
+    }
+
+    /// Order `id` with its authorizations: on a shared store in one statement (each
+    /// request of a replica reads both, and every statement is a round trip).
+    pub(crate) async fn acme_order_with_authorizations(
+        &self,
+        id: &str,
+    ) -> Result<Option<(OrderRow, Vec<AuthzRow>)>, StoreError> {
+        if self.acme_caches().is_some() {
+            let Some(order) = self.acme_order(id).await? else { return Ok(None) };
+            return Ok(Some((order, self.acme_authorizations(id).await?)));
+        }
+        let row = sqlx::query(
+            "SELECT o.*, (SELECT json_agg(a ORDER BY a.rowid) FROM acme_authorizations a \
+             WHERE a.order_id = o.id)::text AS authorizations FROM acme_orders o WHERE o.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self.read.get().await?)
+        .await?;
+        row.map(|row| Ok((OrderRow::from_row(&row)?, json_rows(&row, "authorizations")?)))
+            .transpose()
+    }
+
+    /// Authorization `id` with its challenges, on a shared store in one statement.
+    pub(crate) async fn acme_authorization_with_challenges(
+        &self,
+        id: &str,
+    ) -> Result<Option<(AuthzRow, Vec<ChallengeRow>)>, StoreError> {
+        if self.acme_caches().is_some() {
+            let Some(authz) = self.acme_authorization(id).await? else { return Ok(None) };
+            return Ok(Some((authz, self.acme_challenges(id).await?)));
+        }
+        let row = sqlx::query(
+            "SELECT a.*, (SELECT json_agg(c ORDER BY c.rowid) FROM acme_challenges c \
+             WHERE c.authz_id = a.id)::text AS challenges \
+             FROM acme_authorizations a WHERE a.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self.read.get().await?)
+        .await?;
+        row.map(|row| Ok((AuthzRow::from_row(&row)?, json_rows(&row, "challenges")?))).transpose()
     }
 
     pub(crate) async fn acme_authorization(

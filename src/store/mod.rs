@@ -48,6 +48,10 @@ use sql::Flag;
 /// Read connections to a SQLite store (WAL: readers do not wait for the writer).
 const READERS: usize = 4;
 
+/// How long a PostgreSQL connection may sit idle in the pool and still be lent without a
+/// check that the server has kept it (HikariCP's `aliveBypassWindowMs` is the same idea).
+const PING_WHEN_IDLE: Duration = Duration::from_secs(1);
+
 /// Which database a store lives in, from the `[store] url` setting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Location {
@@ -189,6 +193,18 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings each connection it lends by default: one more round trip for every
+            // statement. Only a connection idle for a while is checked (the server or a
+            // proxy may have dropped it meanwhile); if the check fails, the pool opens another.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(url.parse::<AnyConnectOptions>()?)
             .await?;
         sqlx::migrate!("./schemas/postgres").run(&pool).await?;

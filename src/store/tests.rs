@@ -694,6 +694,20 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
     assert_eq!(store.acme_authorizations("y").await.unwrap()[0].status, "valid");
     assert!(store.deactivate_acme_authorization("y-a").await.unwrap());
     assert_eq!(store.acme_authorizations("y").await.unwrap()[1].status, "deactivated");
+    // The reads of an order with its authorizations, and of an authorization with its
+    // challenges (one statement each on PostgreSQL), agree with the reads one by one.
+    let (order, authzs) = store.acme_order_with_authorizations("y").await.unwrap().unwrap();
+    assert_eq!(order.profile.as_deref(), Some("mtls"));
+    let statuses: Vec<_> = authzs.iter().map(|a| (a.id.as_str(), a.status.as_str())).collect();
+    assert_eq!(statuses, [("y-b", "valid"), ("y-a", "deactivated")]);
+    assert_eq!(authzs[0].identifier_value, "b.test");
+    let (authz, challenges) =
+        store.acme_authorization_with_challenges("y-b").await.unwrap().unwrap();
+    assert_eq!((authz.order_id.as_str(), authz.expires_at), ("y", 100));
+    let c = &challenges[0];
+    assert_eq!((c.kind.as_str(), c.status.as_str(), c.validated_at), ("http-01", "valid", Some(5)));
+    assert!(store.acme_order_with_authorizations("nothing").await.unwrap().is_none());
+    assert!(store.acme_authorization_with_challenges("nothing").await.unwrap().is_none());
     assert!(store.transition_acme_order("y", "pending", "processing", None).await.unwrap());
     assert_eq!(store.acme_order("y").await.unwrap().unwrap().status, "processing");
     assert!(!store.transition_acme_order("y", "pending", "processing", None).await.unwrap());
@@ -758,6 +772,28 @@ fn store_urls() {
     );
     let query = Location::parse("postgres://db/kms?user=k&password=s3cret&sslmode=require");
     assert_eq!(query.unwrap().display(), "postgres://db/kms?user=k&password=***&sslmode=require");
+}
+
+#[tokio::test]
+async fn postgres_connections_the_server_dropped_are_replaced() {
+    use sqlx::Connection as _;
+    let t = TempStore::postgres().await;
+    t.store.ping().await.unwrap();
+    // The server ends every connection to the database (a restart, a proxy's timeout).
+    let (admin, name) = t.drop.clone().unwrap();
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let (ended,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+    )
+    .bind(&name)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert!(ended > 0);
+    // A connection idle that long is checked before it is lent, and replaced.
+    tokio::time::sleep(super::PING_WHEN_IDLE + std::time::Duration::from_millis(200)).await;
+    t.store.ping().await.unwrap();
+    t.remove().await;
 }
 
 #[tokio::test]
