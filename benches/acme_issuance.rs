@@ -342,6 +342,14 @@ fn measure_in_turns(
     (sa, sb)
 }
 
+/// One Pebble slice of `secs` with `clients`. Each starts a fresh Pebble, so that a stall
+/// (Pebble now and then stops answering) does not carry over.
+fn pebble_slice(dir: &Path, clients: usize, secs: f64) -> Sample {
+    let pebble = start_pebble(dir);
+    let pb_dir = format!("https://localhost:{}/dir", pebble.addr.port());
+    measure(&[(pebble.addr, pb_dir)], &dir.join("pebble-ca.pem"), clients, secs)
+}
+
 /// Attempts at a slice in which no issuance fails.
 const ATTEMPTS: usize = 3;
 
@@ -437,31 +445,21 @@ fn main() {
     let server = Server::start_with(&dir.join("data"), &["--config", config.to_str().unwrap()]);
     let sr_ca = dir.join("data/ca.crt");
     let sr_dir = format!("https://localhost:{}/acme/directory", server.https.port());
-    let pb_ca = dir.join("pebble-ca.pem");
 
     println!("| clients | Strongroom issuances/s | p50 / p99 ms | Pebble issuances/s | p50 / p99 ms | ratio |");
     println!("|---|---|---|---|---|---|");
-    let mut pebble_rates = Vec::new();
     // The smoke run under `cargo test` keeps to one client: Pebble now and then leaves a
     // request unanswered with four.
     let client_counts: &[usize] = if bench { &[1, 4] } else { &[1] };
     for &clients in client_counts {
-        // Pebble now and then stops answering (failures are counted, and a slice with one
-        // is measured again): each of its turns starts a new Pebble, so a stall does not
-        // carry over.
         let (sr, pb) = measure_in_turns(
             |s| measure(&[(server.https, sr_dir.clone())], &sr_ca, clients, s),
-            |s| {
-                let pebble = start_pebble(&dir);
-                let pb_dir = format!("https://localhost:{}/dir", pebble.addr.port());
-                measure(&[(pebble.addr, pb_dir)], &pb_ca, clients, s)
-            },
+            |s| pebble_slice(&dir, clients, s),
             secs,
         );
         let ((sr, sr50, sr99, srf), (pb, pb50, pb99, pbf)) = (sr.summary(), pb.summary());
         // The smoke run under `cargo test` must issue without a failure.
         assert!(bench || srf + pbf == 0, "{srf} Strongroom and {pbf} Pebble issuances failed");
-        pebble_rates.push((clients, pb));
         println!(
             "| {clients} | {sr:.1}{} | {sr50:.1} / {sr99:.1} | {pb:.1}{} | {pb50:.1} / {pb99:.1} | {:.1}× |",
             failed_note(srf),
@@ -471,7 +469,8 @@ fn main() {
     }
     server.stop();
 
-    // The no-store profile (certificates not recorded) on a single node, same clients.
+    // The no-store profile (certificates not recorded) on a single node, same clients,
+    // Pebble measured again in turns with it.
     let bulk = dir.join("bulk.toml");
     std::fs::write(
         &bulk,
@@ -485,9 +484,12 @@ fn main() {
     println!("|---|---|---|---|---|");
     for &clients in client_counts {
         let targets = [(server.https, bulk_dir.clone())];
-        let (sr, sr50, sr99, srf) =
-            measure(&targets, &dir.join("bulk/ca.crt"), clients, secs).summary();
-        let pb = pebble_rates.iter().find(|(c, _)| *c == clients).map_or(f64::NAN, |r| r.1);
+        let (sr, pb) = measure_in_turns(
+            |s| measure(&targets, &dir.join("bulk/ca.crt"), clients, s),
+            |s| pebble_slice(&dir, clients, s),
+            secs,
+        );
+        let ((sr, sr50, sr99, srf), pb) = (sr.summary(), pb.summary().0);
         assert!(bench || srf == 0, "{srf} issuances failed");
         let failed = failed_note(srf);
         println!(
@@ -497,11 +499,10 @@ fn main() {
     }
     server.stop();
 
-    // Replicas on one PostgreSQL database, four clients spread over them, beside Pebble's
-    // four-client rate from above (Pebble here stalls now and then with more clients).
+    // Replicas on one PostgreSQL database, four clients spread over them, beside Pebble
+    // with four clients in turns (Pebble stalls now and then with more clients).
     let clients = if bench { 4 } else { 1 };
     let replica_counts: &[usize] = if bench { &[1, 2, 3] } else { &[2] };
-    let pb = pebble_rates.iter().find(|(c, _)| *c == clients).map_or(f64::NAN, |r| r.1);
     println!("\n| replicas (PostgreSQL) | clients | issuances/s | p50 / p99 ms | Pebble issuances/s | ratio |");
     println!("|---|---|---|---|---|---|");
     for &n in replica_counts {
@@ -513,8 +514,12 @@ fn main() {
             .iter()
             .map(|s| (s.https, format!("https://localhost:{}/acme/directory", s.https.port())))
             .collect();
-        let (sr, sr50, sr99, srf) =
-            measure(&targets, &data.join("ca.crt"), clients, secs).summary();
+        let (sr, pb) = measure_in_turns(
+            |s| measure(&targets, &data.join("ca.crt"), clients, s),
+            |s| pebble_slice(&dir, clients, s),
+            secs,
+        );
+        let ((sr, sr50, sr99, srf), pb) = (sr.summary(), pb.summary().0);
         assert!(bench || srf == 0, "{srf} issuances failed on {n} replicas");
         println!(
             "| {n} | {clients} | {sr:.1}{} | {sr50:.1} / {sr99:.1} | {pb:.1} | {:.1}× |",
