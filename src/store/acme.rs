@@ -94,18 +94,6 @@ async fn insert_account(conn: &mut sqlx::AnyConnection, a: &AccountRow) -> Resul
     Ok(())
 }
 
-/// The rows a PostgreSQL `json_agg` put in column `column` (none: NULL).
-fn json_rows<T: serde::de::DeserializeOwned>(
-    row: &sqlx::any::AnyRow,
-    column: &str,
-) -> Result<Vec<T>, StoreError> {
-    use sqlx::Row;
-    match row.try_get::<Option<String>, _>(column)? {
-        None => Ok(Vec::new()),
-        Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string())),
-    }
-}
-
 /// An issued certificate as its ACME client downloads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct AcmeCertificate {
@@ -427,15 +415,12 @@ impl Store {
             let Some(order) = self.acme_order(id).await? else { return Ok(None) };
             return Ok(Some((order, self.acme_authorizations(id).await?)));
         }
-        let row = sqlx::query(
+        self.with_children(
             "SELECT o.*, (SELECT json_agg(a ORDER BY a.rowid) FROM acme_authorizations a \
-             WHERE a.order_id = o.id)::text AS authorizations FROM acme_orders o WHERE o.id = $1",
+             WHERE a.order_id = o.id)::text AS children FROM acme_orders o WHERE o.id = $1",
+            id,
         )
-        .bind(id)
-        .fetch_optional(&mut *self.read.get().await?)
-        .await?;
-        row.map(|row| Ok((OrderRow::from_row(&row)?, json_rows(&row, "authorizations")?)))
-            .transpose()
+        .await
     }
 
     /// Authorization `id` with its challenges, on a shared store in one statement.
@@ -447,15 +432,39 @@ impl Store {
             let Some(authz) = self.acme_authorization(id).await? else { return Ok(None) };
             return Ok(Some((authz, self.acme_challenges(id).await?)));
         }
-        let row = sqlx::query(
+        self.with_children(
             "SELECT a.*, (SELECT json_agg(c ORDER BY c.rowid) FROM acme_challenges c \
-             WHERE c.authz_id = a.id)::text AS challenges \
+             WHERE c.authz_id = a.id)::text AS children \
              FROM acme_authorizations a WHERE a.id = $1",
+            id,
         )
-        .bind(id)
-        .fetch_optional(&mut *self.read.get().await?)
-        .await?;
-        row.map(|row| Ok((AuthzRow::from_row(&row)?, json_rows(&row, "challenges")?))).transpose()
+        .await
+    }
+
+    /// The row `sql` reads for `id`, and the rows a PostgreSQL `json_agg` put in its column
+    /// `children` (none: NULL).
+    async fn with_children<P, C>(
+        &self,
+        sql: &'static str,
+        id: &str,
+    ) -> Result<Option<(P, Vec<C>)>, StoreError>
+    where
+        P: for<'r> FromRow<'r, sqlx::any::AnyRow>,
+        C: serde::de::DeserializeOwned,
+    {
+        use sqlx::Row;
+        let Some(row) =
+            sqlx::query(sql).bind(id).fetch_optional(&mut *self.read.get().await?).await?
+        else {
+            return Ok(None);
+        };
+        let children = match row.try_get::<Option<String>, _>("children")? {
+            None => Vec::new(),
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?
+            }
+        };
+        Ok(Some((P::from_row(&row)?, children)))
     }
 
     pub(crate) async fn acme_authorization(
