@@ -241,15 +241,11 @@ impl Store {
         }
     }
 
-    /// Keeps an order's certificate, just issued, for its download; called while the
-    /// write holds the write connection.
+    /// Keeps an order's certificate, just issued, for its download.
     fn issued(&self, order: &OrderRow, serial: &str, pem: &str, issuer: &str) {
-        if let Some(c) = self.acme_caches() {
-            let account_id = order.account_id.clone();
-            let cert =
-                AcmeCertificate { account_id, pem: pem.to_owned(), issuer: issuer.to_owned() };
-            c.certificates.write(serial, cert);
-        }
+        let account_id = order.account_id.clone();
+        let cert = AcmeCertificate { account_id, pem: pem.to_owned(), issuer: issuer.to_owned() };
+        self.caches.certificates.write(serial, cert);
     }
 
     /// The certificate with `serial` as its order's account downloads it: recorded in
@@ -270,7 +266,7 @@ impl Store {
             .fetch_optional(&mut *self.read.get().await?)
             .await?)
         };
-        super::cache::read_through(self.acme_caches().map(|c| &c.certificates), serial, read).await
+        super::cache::read_through(Some(&self.caches.certificates), serial, read).await
     }
 
     /// Whether some order already replaces the certificate with ARI CertID `cert_id`.
@@ -610,8 +606,7 @@ impl Store {
                 .await?;
             Ok(Some(row))
         };
-        let cache = self.acme_caches().map(|c| &c.eab);
-        Ok(super::cache::read_through(cache, account_id, read).await?.flatten())
+        Ok(super::cache::read_through(Some(&self.caches.eab), account_id, read).await?.flatten())
     }
 
     pub(crate) async fn acme_eab_key(&self, id: &str) -> Result<Option<EabKeyRow>, StoreError> {

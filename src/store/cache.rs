@@ -13,10 +13,12 @@
 //! on how long a change another process makes to the same file (`strongroom tde`, run
 //! beside the server) goes unseen.
 //!
-//! On a store replicas share (PostgreSQL), only objects are cached, and each use checks
-//! first that the object's version and Fresh flag are still those read (one single-row
-//! query in place of two, one of them a row per attribute): every change to an object or
-//! its attributes moves its version, whichever replica makes it.
+//! On a store replicas share (PostgreSQL), objects are cached, and each use checks first
+//! that the object's version and Fresh flag are still those read (one single-row query in
+//! place of two, one of them a row per attribute): every change to an object or its
+//! attributes moves its version, whichever replica makes it. Of ACME's rows, only those
+//! that never change once written are kept there: an issued certificate as downloaded,
+//! and the EAB key an account was bound with (bound in the transaction that made it).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -38,6 +40,11 @@ pub(super) struct Caches {
     pub(super) validate_objects: bool,
     /// None on a shared store.
     pub(super) acme: Option<AcmeCaches>,
+    /// Issued ACME certificates by serial, as downloaded (which never changes).
+    pub(super) certificates: Cache<AcmeCertificate>,
+    /// The EAB key each ACME account was bound with, or none (fixed when the account is
+    /// made).
+    pub(super) eab: Cache<Option<EabKeyRow>>,
 }
 
 /// What an ACME issuance reads, on a store one process serves.
@@ -50,10 +57,6 @@ pub(super) struct AcmeCaches {
     pub(super) authorization: Cache<AuthzRow>,
     /// Challenges by their authorization's id.
     pub(super) challenges: Cache<Vec<ChallengeRow>>,
-    /// Issued certificates by serial, as downloaded (which never changes).
-    pub(super) certificates: Cache<AcmeCertificate>,
-    /// The EAB key each account was bound with, or none (fixed when the account is made).
-    pub(super) eab: Cache<Option<EabKeyRow>>,
 }
 
 impl AcmeCaches {
@@ -79,15 +82,21 @@ impl Caches {
                 authorizations: Cache::new(TTL),
                 authorization: Cache::new(TTL),
                 challenges: Cache::new(TTL),
-                certificates: Cache::new(TTL),
-                eab: Cache::new(TTL),
             }),
+            certificates: Cache::new(TTL),
+            eab: Cache::new(TTL),
         }
     }
 
     /// For a store replicas share.
     pub(super) fn shared() -> Caches {
-        Caches { objects: Cache::new(CHECKED_TTL), validate_objects: true, acme: None }
+        Caches {
+            objects: Cache::new(CHECKED_TTL),
+            validate_objects: true,
+            acme: None,
+            certificates: Cache::new(TTL),
+            eab: Cache::new(TTL),
+        }
     }
 }
 

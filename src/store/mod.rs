@@ -264,9 +264,9 @@ impl Store {
         if let Some(c) = &self.caches.acme {
             c.orders.clear();
             c.authorizations_changed();
-            c.certificates.clear();
-            c.eab.clear();
         }
+        self.caches.certificates.clear();
+        self.caches.eab.clear();
     }
 
     /// Whether several processes may serve this store at once (PostgreSQL), so state that
