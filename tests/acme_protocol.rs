@@ -182,6 +182,17 @@ fn jws_nonce_url_and_account_rules() {
 
 #[test]
 fn orders_validation_finalize_and_revocation() {
+    orders_validation_finalize_and_revocation_on(&[]);
+}
+
+/// The same on a PostgreSQL store, where finalize claims a ready order as it reads it.
+#[test]
+fn orders_validation_finalize_and_revocation_on_postgresql() {
+    let db = PgDatabase::new("acme_orders");
+    orders_validation_finalize_and_revocation_on(&["--store-url", &db.url]);
+}
+
+fn orders_validation_finalize_and_revocation_on(store: &[&str]) {
     let dir = temp_dir("strongroom-acme-orders");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -189,7 +200,9 @@ fn orders_validation_finalize_and_revocation() {
     http01_responder(listener, answers.clone());
     let config = dir.join("acme.toml");
     std::fs::write(&config, format!("[acme]\nhttp01_port = {port}\n")).unwrap();
-    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let mut args = vec!["--config", config.to_str().unwrap()];
+    args.extend_from_slice(store);
+    let server = Server::start_with(&dir, &args);
     let mut c = Client::new(&server, &dir);
     c.register();
 

@@ -930,27 +930,59 @@ fn order_profile<'a>(
     })
 }
 
-/// `POST /acme/order/ID/finalize` (§7.4): the CSR must name exactly the order's
-/// identifiers; the certificate is issued at once, signed in the HSM.
-async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Signed) -> AcmeResult {
-    let (order, authzs) = own_order(&state, &s, &id).await?;
-    if order.status != "ready" {
-        return Err(AcmeError::OrderNotReady(format!("the order is {}, not ready", order.status)));
-    }
+/// The CSR of a finalize request, and the profile the order is issued under.
+fn finalize_request(
+    state: &AppState,
+    s: &Signed,
+    order: &OrderRow,
+) -> Result<(Vec<u8>, crate::acme::Profile), AcmeError> {
     let req: FinalizeRequest = s.jws.payload_as()?;
     let der = base64::Engine::decode(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
         req.csr.trim_end_matches('='),
     )
     .map_err(|_| AcmeError::BadCsr("csr is not base64url".into()))?;
+    Ok((der, order_profile(state, order)?.clone()))
+}
+
+/// `POST /acme/order/ID/finalize` (§7.4): the CSR must name exactly the order's
+/// identifiers; the certificate is issued at once, signed in the HSM.
+async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Signed) -> AcmeResult {
+    // Replicas mark the order processing in the shared store, reading it in the same
+    // statement when it is ready already; a single process holds it in memory instead (no
+    // disk flush), and the order stays ready if the process dies.
+    let claimed = match state.store.is_shared() {
+        true => {
+            let account = &s.account()?.id;
+            state.store.claim_ready_acme_order(&id, account, crate::util::now()).await?
+        }
+        false => None,
+    };
+    let is_claimed = claimed.is_some();
+    let (order, authzs) = match claimed {
+        Some(claimed) => claimed,
+        None => own_order(&state, &s, &id).await?,
+    };
+    if !is_claimed && order.status != "ready" {
+        return Err(AcmeError::OrderNotReady(format!("the order is {}, not ready", order.status)));
+    }
+    let (der, profile) = match finalize_request(&state, &s, &order) {
+        Ok(v) => v,
+        Err(e) => {
+            // Ready again: the client may send a request it has fixed.
+            if is_claimed {
+                state.store.transition_acme_order(&order.id, "processing", "ready", None).await?;
+            }
+            return Err(e);
+        }
+    };
     let identifiers: Vec<Identifier> = serde_json::from_str(&order.identifiers).unwrap_or_default();
     let spec_identifiers = identifiers.clone();
-    let profile = order_profile(&state, &order)?.clone();
     let stored = profile.store;
-    // Replicas mark the order processing in the shared store; a single process holds it
-    // in memory instead (no disk flush), and the order stays ready if the process dies.
     let busy = || AcmeError::OrderNotReady("the order is being finalized already".into());
-    let (_claim, from) = if state.store.is_shared() {
+    let (_claim, from) = if is_claimed {
+        (None, "processing")
+    } else if state.store.is_shared() {
         if !state.store.transition_acme_order(&order.id, "ready", "processing", None).await? {
             return Err(busy());
         }

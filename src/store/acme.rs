@@ -94,6 +94,22 @@ async fn insert_account(conn: &mut sqlx::AnyConnection, a: &AccountRow) -> Resul
     Ok(())
 }
 
+/// A row, and the rows a PostgreSQL `json_agg` put in its column `children` (none: NULL).
+fn with_children<P, C>(row: sqlx::any::AnyRow) -> Result<(P, Vec<C>), StoreError>
+where
+    P: for<'r> FromRow<'r, sqlx::any::AnyRow>,
+    C: serde::de::DeserializeOwned,
+{
+    use sqlx::Row;
+    let children = match row.try_get::<Option<String>, _>("children")? {
+        None => Vec::new(),
+        Some(json) => {
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?
+        }
+    };
+    Ok((P::from_row(&row)?, children))
+}
+
 /// An issued certificate as its ACME client downloads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct AcmeCertificate {
@@ -411,12 +427,41 @@ impl Store {
             let Some(order) = self.acme_order(id).await? else { return Ok(None) };
             return Ok(Some((order, self.acme_authorizations(id).await?)));
         }
-        self.with_children(
+        let row = sqlx::query(
             "SELECT o.*, (SELECT json_agg(a ORDER BY a.rowid) FROM acme_authorizations a \
              WHERE a.order_id = o.id)::text AS children FROM acme_orders o WHERE o.id = $1",
-            id,
         )
-        .await
+        .bind(id)
+        .fetch_optional(&mut *self.read.get().await?)
+        .await?;
+        row.map(with_children).transpose()
+    }
+
+    /// Marks order `id` of `account_id` processing if it is ready and has not expired by
+    /// `now`, and returns it so, with its authorizations: in one statement (PostgreSQL
+    /// only), so that a replica's finalize reads and claims the order in one round trip.
+    /// None if the order was not so (it may be pending still: read it to know).
+    pub(crate) async fn claim_ready_acme_order(
+        &self,
+        id: &str,
+        account_id: &str,
+        now: i64,
+    ) -> Result<Option<(OrderRow, Vec<AuthzRow>)>, StoreError> {
+        if self.backend != super::Backend::Postgres {
+            return Err(StoreError::Unsupported("claiming an order as it is read: PostgreSQL"));
+        }
+        let row = sqlx::query(
+            "WITH o AS (UPDATE acme_orders SET status = 'processing' WHERE id = $1 \
+             AND account_id = $2 AND status = 'ready' AND expires_at >= $3 RETURNING *) \
+             SELECT o.*, (SELECT json_agg(a ORDER BY a.rowid) FROM acme_authorizations a \
+             WHERE a.order_id = o.id)::text AS children FROM o",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(now)
+        .fetch_optional(&mut *self.write.get().await?)
+        .await?;
+        row.map(with_children).transpose()
     }
 
     /// Authorization `id` with its challenges, on a shared store in one statement.
@@ -428,39 +473,15 @@ impl Store {
             let Some(authz) = self.acme_authorization(id).await? else { return Ok(None) };
             return Ok(Some((authz, self.acme_challenges(id).await?)));
         }
-        self.with_children(
+        let row = sqlx::query(
             "SELECT a.*, (SELECT json_agg(c ORDER BY c.rowid) FROM acme_challenges c \
              WHERE c.authz_id = a.id)::text AS children \
              FROM acme_authorizations a WHERE a.id = $1",
-            id,
         )
-        .await
-    }
-
-    /// The row `sql` reads for `id`, and the rows a PostgreSQL `json_agg` put in its column
-    /// `children` (none: NULL).
-    async fn with_children<P, C>(
-        &self,
-        sql: &'static str,
-        id: &str,
-    ) -> Result<Option<(P, Vec<C>)>, StoreError>
-    where
-        P: for<'r> FromRow<'r, sqlx::any::AnyRow>,
-        C: serde::de::DeserializeOwned,
-    {
-        use sqlx::Row;
-        let Some(row) =
-            sqlx::query(sql).bind(id).fetch_optional(&mut *self.read.get().await?).await?
-        else {
-            return Ok(None);
-        };
-        let children = match row.try_get::<Option<String>, _>("children")? {
-            None => Vec::new(),
-            Some(json) => {
-                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?
-            }
-        };
-        Ok(Some((P::from_row(&row)?, children)))
+        .bind(id)
+        .fetch_optional(&mut *self.read.get().await?)
+        .await?;
+        row.map(with_children).transpose()
     }
 
     pub(crate) async fn acme_authorization(

@@ -797,6 +797,52 @@ async fn postgres_connections_the_server_dropped_are_replaced() {
 }
 
 #[tokio::test]
+async fn a_replica_claims_a_ready_order_once() {
+    use super::{AuthzRow, NewOrder, OrderRow};
+    let t = TempStore::postgres().await;
+    let store = &t.store;
+    store.insert_acme_account(&an_account()).await.unwrap();
+    let order = OrderRow {
+        id: "o".into(),
+        account_id: "acct".into(),
+        status: "ready".into(),
+        identifiers: "[]".into(),
+        expires_at: 100,
+        error: None,
+        certificate_serial: None,
+        created_at: 1,
+        replaces: None,
+        profile: None,
+        unstored_serial: None,
+        certificate_pem: None,
+        certificate_issuer: None,
+    };
+    let authz = AuthzRow {
+        id: "o-a".into(),
+        order_id: "o".into(),
+        account_id: "acct".into(),
+        identifier_type: "dns".into(),
+        identifier_value: "a.test".into(),
+        status: "valid".into(),
+        expires_at: 100,
+    };
+    let authorizations = [(authz, Vec::new())];
+    store
+        .insert_acme_order(NewOrder { order: &order, authorizations: &authorizations })
+        .await
+        .unwrap();
+    // Not another account's, not once expired.
+    assert!(store.claim_ready_acme_order("o", "other", 10).await.unwrap().is_none());
+    assert!(store.claim_ready_acme_order("o", "acct", 101).await.unwrap().is_none());
+    let (claimed, authzs) = store.claim_ready_acme_order("o", "acct", 100).await.unwrap().unwrap();
+    assert_eq!(claimed.status, "processing");
+    assert_eq!(authzs.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["o-a"]);
+    assert!(store.claim_ready_acme_order("o", "acct", 10).await.unwrap().is_none(), "once");
+    assert_eq!(store.acme_order("o").await.unwrap().unwrap().status, "processing");
+    t.remove().await;
+}
+
+#[tokio::test]
 async fn shared_acme_nonces_are_single_use() {
     // Only PostgreSQL stores keep nonces (replicas share them); SQLite's process keeps
     // them in memory.
