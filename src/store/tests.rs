@@ -630,27 +630,32 @@ fn an_account() -> super::AccountRow {
     }
 }
 
+/// An order of account "acct" for store tests, in `status`, expiring at 100.
+fn an_order(id: &str, status: &str) -> super::OrderRow {
+    super::OrderRow {
+        id: id.into(),
+        account_id: "acct".into(),
+        status: status.into(),
+        identifiers: "[]".into(),
+        expires_at: 100,
+        error: None,
+        certificate_serial: None,
+        created_at: 1,
+        replaces: None,
+        profile: Some("mtls".into()),
+        unstored_serial: None,
+        certificate_pem: None,
+        certificate_issuer: None,
+    }
+}
+
 async fn acme_orders_keep_their_order_on(store: &Store) {
-    use super::{AuthzRow, ChallengeRow, NewOrder, OrderRow};
+    use super::{AuthzRow, ChallengeRow, NewOrder};
     let account = an_account();
     store.insert_acme_account(&account).await.unwrap();
     // Ids sort the other way from creation: listings must follow creation.
     for id in ["z", "y", "x"] {
-        let order = OrderRow {
-            id: id.into(),
-            account_id: "acct".into(),
-            status: "pending".into(),
-            identifiers: "[]".into(),
-            expires_at: 100,
-            error: None,
-            certificate_serial: None,
-            created_at: 1,
-            replaces: None,
-            profile: Some("mtls".into()),
-            unstored_serial: None,
-            certificate_pem: None,
-            certificate_issuer: None,
-        };
+        let order = an_order(id, "pending");
         let authz = |n: &str| AuthzRow {
             id: format!("{id}-{n}"),
             order_id: id.into(),
@@ -798,25 +803,11 @@ async fn postgres_connections_the_server_dropped_are_replaced() {
 
 #[tokio::test]
 async fn a_replica_claims_a_ready_order_once() {
-    use super::{AuthzRow, NewOrder, OrderRow};
+    use super::{AuthzRow, NewOrder};
     let t = TempStore::postgres().await;
     let store = &t.store;
     store.insert_acme_account(&an_account()).await.unwrap();
-    let order = OrderRow {
-        id: "o".into(),
-        account_id: "acct".into(),
-        status: "ready".into(),
-        identifiers: "[]".into(),
-        expires_at: 100,
-        error: None,
-        certificate_serial: None,
-        created_at: 1,
-        replaces: None,
-        profile: None,
-        unstored_serial: None,
-        certificate_pem: None,
-        certificate_issuer: None,
-    };
+    let order = an_order("o", "ready");
     let authz = AuthzRow {
         id: "o-a".into(),
         order_id: "o".into(),
