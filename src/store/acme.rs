@@ -94,6 +94,15 @@ async fn insert_account(conn: &mut sqlx::AnyConnection, a: &AccountRow) -> Resul
     Ok(())
 }
 
+/// The authorizations of order `o` as one JSON column `children` (PostgreSQL), for
+/// [`with_children`]; a macro so that each statement stays one literal.
+macro_rules! order_authorizations {
+    () => {
+        "(SELECT json_agg(a ORDER BY a.rowid) FROM acme_authorizations a \
+         WHERE a.order_id = o.id)::text AS children"
+    };
+}
+
 /// A row, and the rows a PostgreSQL `json_agg` put in its column `children` (none: NULL).
 fn with_children<P, C>(row: sqlx::any::AnyRow) -> Result<(P, Vec<C>), StoreError>
 where
@@ -427,10 +436,11 @@ impl Store {
             let Some(order) = self.acme_order(id).await? else { return Ok(None) };
             return Ok(Some((order, self.acme_authorizations(id).await?)));
         }
-        let row = sqlx::query(
-            "SELECT o.*, (SELECT json_agg(a ORDER BY a.rowid) FROM acme_authorizations a \
-             WHERE a.order_id = o.id)::text AS children FROM acme_orders o WHERE o.id = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT o.*, ",
+            order_authorizations!(),
+            " FROM acme_orders o WHERE o.id = $1"
+        ))
         .bind(id)
         .fetch_optional(&mut *self.read.get().await?)
         .await?;
@@ -450,12 +460,13 @@ impl Store {
         if self.backend != super::Backend::Postgres {
             return Err(StoreError::Unsupported("claiming an order as it is read: PostgreSQL"));
         }
-        let row = sqlx::query(
+        let row = sqlx::query(concat!(
             "WITH o AS (UPDATE acme_orders SET status = 'processing' WHERE id = $1 \
              AND account_id = $2 AND status = 'ready' AND expires_at >= $3 RETURNING *) \
-             SELECT o.*, (SELECT json_agg(a ORDER BY a.rowid) FROM acme_authorizations a \
-             WHERE a.order_id = o.id)::text AS children FROM o",
-        )
+             SELECT o.*, ",
+            order_authorizations!(),
+            " FROM o"
+        ))
         .bind(id)
         .bind(account_id)
         .bind(now)
