@@ -169,8 +169,10 @@ impl Store {
     }
 
     /// Stores an order, its authorizations and their challenges in one transaction.
+    /// Without waiting for the disk: a power loss may lose an order (its client then
+    /// makes another), never a certificate issued for it.
     pub(crate) async fn insert_acme_order(&self, new: NewOrder<'_>) -> Result<(), StoreError> {
-        let mut batch = self.batch();
+        let mut batch = self.batch().without_flush();
         let o = new.order;
         batch
             .add(
@@ -375,7 +377,9 @@ impl Store {
     }
 
     /// Marks the order valid with a certificate not recorded in `certificates` (a profile
-    /// with `store = false`): the order keeps it for download only.
+    /// with `store = false`): the order keeps it for download only. Without waiting for
+    /// the disk: such a profile keeps no record a revocation needs, and an order a power
+    /// loss took back is one its client makes again.
     pub(crate) async fn complete_acme_order_unstored(
         &self,
         order: &OrderRow,
@@ -383,7 +387,7 @@ impl Store {
         pem: &str,
         issuer: &str,
     ) -> Result<(), StoreError> {
-        let mut batch = self.batch();
+        let mut batch = self.batch().without_flush();
         batch
             .add("UPDATE acme_orders SET status = 'valid', unstored_serial = ")
             .bind(serial.to_owned())

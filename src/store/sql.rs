@@ -50,6 +50,8 @@ fn statement_chunks<R>(rows: &[R], params: usize) -> std::slice::Chunks<'_, R> {
 /// so rows may refer to rows inserted beside them).
 pub(super) struct Batch {
     sqlite: bool,
+    /// Whether the commit waits for the disk (see [`Batch::without_flush`]).
+    durable: bool,
     /// Every statement so far, joined; `None` before the first.
     sql: Option<Sql>,
     statements: usize,
@@ -57,7 +59,18 @@ pub(super) struct Batch {
 
 impl Batch {
     pub(super) fn new(sqlite: bool) -> Batch {
-        Batch { sqlite, sql: None, statements: 0 }
+        Batch { sqlite, durable: true, sql: None, statements: 0 }
+    }
+
+    /// Commits without waiting for the disk: SQLite's `synchronous = NORMAL` for this
+    /// transaction, PostgreSQL's `synchronous_commit = off`. A crash of the process loses
+    /// nothing and a power loss leaves a consistent database, but may lose this commit.
+    /// Only for rows a client can make again, such as an ACME order before it is
+    /// finalized. The log is flushed in order, so a durable commit after this one makes
+    /// it durable too (an issued certificate never outlives its order).
+    pub(super) fn without_flush(mut self) -> Batch {
+        self.durable = false;
+        self
     }
 
     /// A batch for the database `conn` is connected to.
@@ -102,7 +115,13 @@ impl Batch {
     /// The one query, closed: with COMMIT after it on SQLite, the main query on PostgreSQL.
     fn finish(self) -> Option<Sql> {
         let mut sql = self.sql?;
-        sql.push(if self.sqlite { ";\nCOMMIT" } else { ")\nSELECT 1" });
+        sql.push(match (self.sqlite, self.durable) {
+            (true, _) => ";\nCOMMIT",
+            (false, true) => ")\nSELECT 1",
+            // The statement is its own transaction: a setting local to it is what its
+            // commit goes by.
+            (false, false) => ")\nSELECT set_config('synchronous_commit', 'off', true)",
+        });
         Some(sql)
     }
 
@@ -110,15 +129,26 @@ impl Batch {
     /// future half-way on SQLite (the transaction would stay open on the connection):
     /// [`super::Store::commit`] runs it in a task of its own.
     pub(super) async fn commit(self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
-        let sqlite = self.sqlite;
+        let (sqlite, durable) = (self.sqlite, self.durable);
         let Some(mut sql) = self.finish() else { return Ok(()) };
         if !sqlite {
             sql.query()?.execute(&mut *conn).await?;
             return Ok(());
         }
         // The prefix has no parameters, so the `?` placeholders keep their order.
-        sql.text.insert_str(0, "BEGIN IMMEDIATE;\n");
-        run_sqlite(conn, sql).await
+        if durable {
+            sql.text.insert_str(0, "BEGIN IMMEDIATE;\n");
+            return run_sqlite(conn, sql).await;
+        }
+        // SQLite's setting belongs to the connection and cannot change inside a
+        // transaction: set before BEGIN, and set back after COMMIT or a failure.
+        sql.text.insert_str(0, "PRAGMA synchronous = NORMAL;\nBEGIN IMMEDIATE;\n");
+        sql.push(";\nPRAGMA synchronous = FULL");
+        let done = run_sqlite(conn, sql).await;
+        if done.is_err() {
+            sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
+        }
+        done
     }
 
     /// Like [`Batch::commit`], with `lead` first, a statement that returns the row `fill`

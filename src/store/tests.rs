@@ -3,7 +3,7 @@
 use kmip::attributes::{names, Attribute};
 use kmip::{Tag, Ttlv, Value};
 
-use super::{AuditEvent, LocateQuery, NewObject, ObjectRow, Store};
+use super::{AuditEvent, Backend, LocateQuery, NewObject, ObjectRow, Store};
 
 /// A store for one test: a fresh SQLite file, or a fresh PostgreSQL database on the server
 /// named by `STRONGROOM_TEST_POSTGRES_URL` (default: this machine's, as `scripts/test` starts
@@ -1132,4 +1132,42 @@ async fn batches_commit_whole_or_not_at_all_on(store: &Store) {
     add_certificate_row(&mut batch, &cert("new4"));
     store.commit(batch, |_| {}).await.unwrap();
     assert!(subject("new4").await.is_some());
+
+    // A batch committed without waiting for the disk, then one that fails so: each
+    // leaves its connection committing durably again.
+    let mut conn = store.write.get().await.unwrap();
+    let mut batch = store.batch().without_flush();
+    add_certificate_row(&mut batch, &cert("new5"));
+    batch.commit(&mut conn).await.unwrap();
+    assert_eq!(durability(store, &mut conn).await, "durable");
+    let mut batch = store.batch().without_flush();
+    add_certificate_row(&mut batch, &cert("new6"));
+    add_certificate_row(&mut batch, &cert("new5"));
+    assert!(batch.commit(&mut conn).await.is_err());
+    assert_eq!(durability(store, &mut conn).await, "durable");
+    drop(conn);
+    assert!(subject("new5").await.is_some());
+    assert_eq!(subject("new6").await, None);
+}
+
+/// How `conn` commits now: SQLite's `synchronous` (FULL is 2), PostgreSQL's
+/// `synchronous_commit`.
+async fn durability(store: &Store, conn: &mut sqlx::AnyConnection) -> &'static str {
+    let durable = match store.backend {
+        Backend::Sqlite => {
+            let (level,): (i64,) =
+                sqlx::query_as("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
+            level == 2
+        }
+        Backend::Postgres => {
+            let (setting,): (String,) =
+                sqlx::query_as("SHOW synchronous_commit").fetch_one(&mut *conn).await.unwrap();
+            setting == "on"
+        }
+    };
+    if durable {
+        "durable"
+    } else {
+        "not durable"
+    }
 }
