@@ -108,13 +108,15 @@ impl Acme {
     fn request(&mut self, method: &str, path: &str, body: Option<&[u8]>) -> Reply {
         let body = body.unwrap_or_default();
         let ct = if method == "POST" { "Content-Type: application/jose+json\r\n" } else { "" };
-        let head = format!(
+        let mut request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\n{ct}Content-Length: {}\r\n\r\n",
             self.host,
             body.len()
-        );
-        self.tls.write_all(head.as_bytes()).unwrap();
-        self.tls.write_all(body).unwrap();
+        )
+        .into_bytes();
+        // Head and body in one write (one TLS record), as HTTP clients send them.
+        request.extend_from_slice(body);
+        self.tls.write_all(&request).unwrap();
         let host = self.host.clone();
         let mut reader = BufReader::new(&mut self.tls);
         let mut line = String::new();
