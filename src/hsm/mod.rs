@@ -88,7 +88,8 @@ struct Conn {
     anchor: Mutex<Session>,
     /// Session copies of key-pair halves, by (CKA_ID, is private).
     key_copies: Mutex<HashMap<(Vec<u8>, bool), ObjectHandle>>,
-    /// Private keys of the service's own key pairs (CA, TLS, audit), by label.
+    /// Session copies of the private keys of the service's own key pairs (CA, TLS,
+    /// audit), by label.
     own_keys: Mutex<HashMap<String, ObjectHandle>>,
     /// Sealed secret keys opened for operations and kept, by object identifier.
     open_keys: Mutex<key_cache::KeyCache<ObjectHandle>>,
@@ -557,8 +558,8 @@ impl Hsm {
     }
 
     /// Signs `input` with `key`'s private key: CKM_ECDSA over a digest (the raw r‖s comes
-    /// back), or CKM_RSA_PKCS over a DigestInfo. The key's handle is looked up by label once
-    /// per connection.
+    /// back), or CKM_RSA_PKCS over a DigestInfo. The key is looked up by label and copied
+    /// (see [`own_copy`]) once per connection.
     pub(crate) fn sign_own(
         &self,
         s: &HsmSession<'_>,
@@ -575,12 +576,7 @@ impl Hsm {
                     Attribute::Label(key.label().as_bytes().to_vec()),
                 ];
                 let h = s.find_objects(&template)?.first().copied().ok_or(HsmError::KeyNotFound)?;
-                s.conn
-                    .own_keys
-                    .lock()
-                    .map_err(|_| HsmError::Poisoned)?
-                    .insert(key.label().to_owned(), h);
-                h
+                own_copy(s, key.label(), h)?
             }
         };
         let mechanism = match key.kind() {
@@ -727,8 +723,30 @@ fn own_key(
             .ok_or(HsmError::MissingAttribute("CKA_EC_POINT"))?;
         HsmKey::ec(label, &point)?
     };
-    s.conn.own_keys.lock().map_err(|_| HsmError::Poisoned)?.insert(label.to_owned(), private);
+    own_copy(s, label, private)?;
     Ok(key)
+}
+
+/// Keeps a session copy of the service's own private key `token` for its signatures
+/// (CA certificates, CRLs, OCSP answers, TLS handshakes), as [`Hsm::sign`] does for managed
+/// keys: SoftHSM checks a token object's files at each use, an open and a read of two
+/// files per signature. The copy keeps the original's protections, and lives as long as
+/// this connection; the service never destroys its own keys, so it cannot outlive one.
+fn own_copy(
+    s: &HsmSession<'_>,
+    label: &str,
+    token: ObjectHandle,
+) -> Result<ObjectHandle, HsmError> {
+    // Looked up again each time a key is found by its label (the audit sealer's, every
+    // minute): one copy is enough.
+    if let Some(copy) = s.conn.own_keys.lock().map_err(|_| HsmError::Poisoned)?.get(label) {
+        return Ok(*copy);
+    }
+    let anchor = s.conn.anchor.lock().map_err(|_| HsmError::Poisoned)?;
+    let copy = anchor.copy_object(token, &[Attribute::Token(false)])?;
+    drop(anchor);
+    s.conn.own_keys.lock().map_err(|_| HsmError::Poisoned)?.insert(label.to_owned(), copy);
+    Ok(copy)
 }
 
 /// The default PKCS#11 module: Debian's SoftHSMv2.
