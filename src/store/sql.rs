@@ -67,7 +67,8 @@ impl Batch {
     /// nothing and a power loss leaves a consistent database, but may lose this commit.
     /// Only for rows a client can make again, such as an ACME order before it is
     /// finalized. The log is flushed in order, so a durable commit after this one makes
-    /// it durable too (an issued certificate never outlives its order).
+    /// it durable too (an issued certificate never outlives its order). For
+    /// [`Batch::commit`]; [`Batch::commit_after`] (the writer's) always waits.
     pub(super) fn without_flush(mut self) -> Batch {
         self.durable = false;
         self
