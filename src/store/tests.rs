@@ -1138,8 +1138,17 @@ async fn batches_commit_whole_or_not_at_all_on(store: &Store) {
     let mut conn = store.write.get().await.unwrap();
     let mut batch = store.batch().without_flush();
     add_certificate_row(&mut batch, &cert("new5"));
+    if store.backend == Backend::Sqlite {
+        // The level the transaction ran at (NORMAL is 1), kept in a column.
+        batch
+            .add("UPDATE certificates SET subject = (SELECT CAST(synchronous AS TEXT) FROM pragma_synchronous()) WHERE serial = ")
+            .bind("0008");
+    }
     batch.commit(&mut conn).await.unwrap();
     assert_eq!(durability(store, &mut conn).await, "durable");
+    if store.backend == Backend::Sqlite {
+        assert_eq!(subject("0008").await.as_deref(), Some("1"), "committed at NORMAL");
+    }
     let mut batch = store.batch().without_flush();
     add_certificate_row(&mut batch, &cert("new6"));
     add_certificate_row(&mut batch, &cert("new5"));
