@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::ca::CaError;
-use crate::store::{Store, StoreError};
+use crate::store::{Prefetch, Prefetched, Store, StoreError};
 
 /// How long a nonce stays usable, and how many may be outstanding.
 const NONCE_LIFETIME: Duration = Duration::from_secs(3600);
@@ -466,21 +466,25 @@ impl Acme {
     }
 
     /// Consumes `nonce` and reads account `id` (a `kid`-signed request): in one store round
-    /// trip on replicas, where neither is kept in memory. Whether the nonce was good (the
-    /// account is not read when it was not, here), and the account.
+    /// trip on replicas, where neither is kept in memory, and there with what `also` names
+    /// (elsewhere the caches hold it, and nothing is read for it here). Whether the nonce
+    /// was good (the account is not read when it was not, here), the account, and what
+    /// `also` found.
     pub(crate) async fn consume_reading_account(
         &self,
         store: &Store,
         nonce: &str,
         id: &str,
-    ) -> Result<(bool, Option<crate::store::AccountRow>), StoreError> {
+        also: Prefetch<'_>,
+    ) -> Result<(bool, Option<crate::store::AccountRow>, Option<Prefetched>), StoreError> {
         if let Nonces::Shared { store: shared, .. } = &*self.nonces {
-            return shared.consume_acme_nonce_reading_account(nonce, crate::util::now(), id).await;
+            let now = crate::util::now();
+            return shared.consume_acme_nonce_reading_account(nonce, now, id, also).await;
         }
         if !self.consume(nonce).await? {
-            return Ok((false, None));
+            return Ok((false, None, None));
         }
-        Ok((true, self.account(store, id).await?))
+        Ok((true, self.account(store, id).await?, None))
     }
 
     /// Forgets expired shared nonces (background work of the leading replica).

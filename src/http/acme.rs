@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use crate::acme::jws::{Jwk, Jws};
 use crate::acme::{AcmeError, Identifier};
 use crate::app::AppState;
-use crate::store::{AccountRow, AuditEvent, AuthzRow, ChallengeRow, OrderRow};
+use crate::store::{
+    AccountRow, AuditEvent, AuthzRow, ChallengeRow, OrderRow, Prefetch, Prefetched,
+};
 
 pub(super) fn router(state: AppState) -> Router<AppState> {
     Router::new()
@@ -155,6 +157,9 @@ struct Signed {
     jwk: Jwk,
     account: Option<AccountRow>,
     base: String,
+    /// The order or authorization the request's URL names, read with its nonce on a
+    /// replica (see [`prefetch`]); its handler checks it like one it reads itself.
+    prefetched: Option<Prefetched>,
 }
 
 impl Signed {
@@ -185,7 +190,8 @@ impl FromRequest<AppState> for Signed {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, AcmeError> {
         let base = base_url(req.headers());
-        let url = format!("{base}{}", req.uri().path());
+        let req_path = req.uri().path().to_owned();
+        let url = format!("{base}{req_path}");
         let jose =
             req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(
                 |v| v.split(';').next().unwrap_or("").trim() == "application/jose+json",
@@ -203,9 +209,12 @@ impl FromRequest<AppState> for Signed {
             (None, Some(kid)) => kid.strip_prefix(&prefix),
             _ => None,
         };
-        let (fresh, account) = match kid_account {
-            Some(id) => state.acme.consume_reading_account(&state.store, nonce, id).await?,
-            None => (state.acme.consume(nonce).await?, None),
+        let (fresh, account, prefetched) = match kid_account {
+            Some(id) => {
+                let also = prefetch(req_path.as_str());
+                state.acme.consume_reading_account(&state.store, nonce, id, also).await?
+            }
+            None => (state.acme.consume(nonce).await?, None, None),
         };
         if !fresh {
             return Err(AcmeError::BadNonce);
@@ -234,7 +243,22 @@ impl FromRequest<AppState> for Signed {
             (None, None) => return Err(AcmeError::Malformed("no jwk or kid".into())),
         };
         jws.verify(&jwk)?;
-        Ok(Signed { jws, jwk, account, base })
+        Ok(Signed { jws, jwk, account, base, prefetched })
+    }
+}
+
+/// What a request to `path` reads first, so that a replica reads it with the request's
+/// nonce: the order of a POST-as-GET to an order (clients poll it), the authorization of
+/// a request to one.
+fn prefetch(path: &str) -> Prefetch<'_> {
+    let id =
+        |prefix| path.strip_prefix(prefix).filter(|id: &&str| !id.is_empty() && !id.contains('/'));
+    if let Some(id) = id("/acme/order/") {
+        Prefetch::Order(id)
+    } else if let Some(id) = id("/acme/authz/") {
+        Prefetch::Authorization(id)
+    } else {
+        Prefetch::Nothing
     }
 }
 
@@ -750,10 +774,13 @@ async fn own_order(
     id: &str,
 ) -> Result<(OrderRow, Vec<AuthzRow>), AcmeError> {
     let account = s.account()?;
-    let (mut order, authzs) = state
-        .store
-        .acme_order_with_authorizations(id)
-        .await?
+    let found = match &s.prefetched {
+        Some(Prefetched::Order(order, authzs)) if order.id == id => {
+            Some((order.clone(), authzs.clone()))
+        }
+        _ => state.store.acme_order_with_authorizations(id).await?,
+    };
+    let (mut order, authzs) = found
         .filter(|(o, _)| o.account_id == account.id)
         .ok_or_else(|| AcmeError::NotFound(format!("order {id}")))?;
     refresh_order(state, &mut order, &authzs).await?;
@@ -806,10 +833,13 @@ async fn own_authorization_with_challenges(
     id: &str,
 ) -> Result<(AuthzRow, Vec<ChallengeRow>), AcmeError> {
     let account = s.account()?;
-    state
-        .store
-        .acme_authorization_with_challenges(id)
-        .await?
+    let found = match &s.prefetched {
+        Some(Prefetched::Authorization(authz, challenges)) if authz.id == id => {
+            Some((authz.clone(), challenges.clone()))
+        }
+        _ => state.store.acme_authorization_with_challenges(id).await?,
+    };
+    found
         .filter(|(a, _)| a.account_id == account.id)
         .ok_or_else(|| AcmeError::NotFound(format!("authorization {id}")))
 }

@@ -14,7 +14,7 @@ pub(crate) struct AccountRow {
     pub(crate) created_at: i64,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct OrderRow {
     pub(crate) id: String,
     pub(crate) account_id: String,
@@ -109,14 +109,22 @@ where
     P: for<'r> FromRow<'r, sqlx::any::AnyRow>,
     C: serde::de::DeserializeOwned,
 {
-    use sqlx::Row;
-    let children = match row.try_get::<Option<String>, _>("children")? {
-        None => Vec::new(),
-        Some(json) => {
-            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?
-        }
-    };
+    let children = children(&row)?;
     Ok((P::from_row(&row)?, children))
+}
+
+/// The rows a PostgreSQL `json_agg` put in `row`'s column `children` (none: NULL).
+fn children<C: serde::de::DeserializeOwned>(row: &sqlx::any::AnyRow) -> Result<Vec<C>, StoreError> {
+    use sqlx::Row;
+    match row.try_get::<Option<String>, _>("children")? {
+        None => Ok(Vec::new()),
+        Some(json) => from_json(&json),
+    }
+}
+
+/// A row that PostgreSQL's `row_to_json` or `json_agg` wrote.
+fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// An issued certificate as its ACME client downloads it.
@@ -127,6 +135,24 @@ pub(crate) struct AcmeCertificate {
     pub(crate) pem: String,
     /// The id of the CA that issued it.
     pub(crate) issuer: String,
+}
+
+/// What a replica's request may read in the statement that consumes its nonce (see
+/// [`Store::consume_acme_nonce_reading_account`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Prefetch<'a> {
+    Nothing,
+    /// The order with this id, with its authorizations.
+    Order(&'a str),
+    /// The authorization with this id, with its challenges.
+    Authorization(&'a str),
+}
+
+/// What [`Prefetch`] found.
+#[derive(Debug, Clone)]
+pub(crate) enum Prefetched {
+    Order(OrderRow, Vec<AuthzRow>),
+    Authorization(AuthzRow, Vec<ChallengeRow>),
 }
 
 /// A new order with its authorizations and their challenges.
@@ -724,33 +750,67 @@ impl Store {
 
     /// Consumes a shared nonce and reads account `id` in one round trip (PostgreSQL only:
     /// a data-modifying CTE): a replica's `kid`-signed request needs both before anything
-    /// else. Whether the nonce was good, and the account.
+    /// else. With `also`, the same statement reads the order or authorization the request
+    /// names (a POST-as-GET of it), which the caller may use once the request's signature
+    /// is checked. Whether the nonce was good, the account, and what `also` found.
     pub(crate) async fn consume_acme_nonce_reading_account(
         &self,
         nonce: &str,
         now: i64,
         id: &str,
-    ) -> Result<(bool, Option<AccountRow>), StoreError> {
+        also: Prefetch<'_>,
+    ) -> Result<(bool, Option<AccountRow>, Option<Prefetched>), StoreError> {
         use sqlx::{FromRow, Row};
         if self.backend != super::Backend::Postgres {
             return Err(StoreError::Unsupported("one-statement nonce and account: PostgreSQL"));
         }
-        let row = sqlx::query(
+        // The read row and its children as JSON, in the shape `with_children` reads.
+        let (columns, target) = match also {
+            Prefetch::Nothing => ("", None),
+            Prefetch::Order(id) => (
+                ", (SELECT row_to_json(o)::text FROM acme_orders o WHERE o.id = $4) AS parent, \
+                 (SELECT json_agg(x ORDER BY x.rowid) FROM acme_authorizations x \
+                 WHERE x.order_id = $4)::text AS children",
+                Some(id),
+            ),
+            Prefetch::Authorization(id) => (
+                ", (SELECT row_to_json(z)::text FROM acme_authorizations z WHERE z.id = $4) \
+                 AS parent, (SELECT json_agg(x ORDER BY x.rowid) FROM acme_challenges x \
+                 WHERE x.authz_id = $4)::text AS children",
+                Some(id),
+            ),
+        };
+        let text = format!(
             "WITH n AS (DELETE FROM acme_nonces WHERE nonce = $1 AND expires_at > $2 RETURNING 1) \
-             SELECT (SELECT COUNT(*) FROM n) AS nonce_ok, a.* \
-             FROM (SELECT 1) AS one LEFT JOIN acme_accounts a ON a.id = $3",
-        )
-        .bind(nonce)
-        .bind(now)
-        .bind(id)
-        .fetch_one(&mut *self.write.get().await?)
-        .await?;
+             SELECT (SELECT COUNT(*) FROM n) AS nonce_ok, a.*{columns} \
+             FROM (SELECT 1) AS one LEFT JOIN acme_accounts a ON a.id = $3"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text)).bind(nonce).bind(now).bind(id);
+        if let Some(target) = target {
+            query = query.bind(target);
+        }
+        let row = query.fetch_one(&mut *self.write.get().await?).await?;
         let good = row.try_get::<i64, _>("nonce_ok")? == 1;
         let account = match row.try_get::<Option<String>, _>("id")? {
             Some(_) => Some(AccountRow::from_row(&row)?),
             None => None,
         };
-        Ok((good, account))
+        let parent = match target {
+            Some(_) => row.try_get::<Option<String>, _>("parent")?,
+            None => None,
+        };
+        let prefetched = match (also, parent) {
+            (Prefetch::Nothing, _) | (_, None) => None,
+            (Prefetch::Order(_), Some(order)) => {
+                let (order, authzs) = (from_json(&order)?, children(&row)?);
+                Some(Prefetched::Order(order, authzs))
+            }
+            (Prefetch::Authorization(_), Some(authz)) => {
+                let (authz, challenges) = (from_json(&authz)?, children(&row)?);
+                Some(Prefetched::Authorization(authz, challenges))
+            }
+        };
+        Ok((good, account, prefetched))
     }
 
     /// Forgets nonces that expired unused; returns how many.

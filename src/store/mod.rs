@@ -18,7 +18,8 @@ mod tokens;
 mod writer;
 
 pub(crate) use acme::{
-    AccountRow, AcmeCertificate, AuthzRow, ChallengeRow, EabKeyRow, NewOrder, OrderRow,
+    AccountRow, AcmeCertificate, AuthzRow, ChallengeRow, EabKeyRow, NewOrder, OrderRow, Prefetch,
+    Prefetched,
 };
 pub(crate) use audit::SealRow;
 pub(crate) use engines::EngineConfig;

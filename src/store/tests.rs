@@ -835,6 +835,7 @@ async fn a_replica_claims_a_ready_order_once() {
 
 #[tokio::test]
 async fn shared_acme_nonces_are_single_use() {
+    use super::{AuthzRow, ChallengeRow, NewOrder, Prefetch, Prefetched};
     // Only PostgreSQL stores keep nonces (replicas share them); SQLite's process keeps
     // them in memory.
     let t = TempStore::postgres().await;
@@ -850,16 +851,57 @@ async fn shared_acme_nonces_are_single_use() {
     let account = an_account();
     store.insert_acme_account(&account).await.unwrap();
     store.insert_acme_nonces(&["n4".into(), "n5".into()], 100).await.unwrap();
-    let (good, read) = store.consume_acme_nonce_reading_account("n4", 10, "acct").await.unwrap();
+    let consume =
+        |nonce, account, also| store.consume_acme_nonce_reading_account(nonce, 10, account, also);
+    let (good, read, _) = consume("n4", "acct", Prefetch::Nothing).await.unwrap();
     assert!(good);
     assert_eq!(read.map(|a| a.thumbprint), Some("tp".into()));
-    let (good, read) = store.consume_acme_nonce_reading_account("n4", 10, "acct").await.unwrap();
+    let (good, read, _) = consume("n4", "acct", Prefetch::Nothing).await.unwrap();
     assert!(!good, "used once");
     assert!(read.is_some());
-    let (good, read) = store.consume_acme_nonce_reading_account("n5", 10, "other").await.unwrap();
+    let (good, read, _) = consume("n5", "other", Prefetch::Nothing).await.unwrap();
     assert!(good);
     assert!(read.is_none(), "no such account");
     assert_eq!(store.purge_acme_nonces(60).await.unwrap(), 1);
+
+    // With the order or authorization the request names, as the reads of them give it.
+    let order = an_order("o1", "ready");
+    let authz = AuthzRow {
+        id: "o1-a".into(),
+        order_id: "o1".into(),
+        account_id: "acct".into(),
+        identifier_type: "dns".into(),
+        identifier_value: "a.test".into(),
+        status: "valid".into(),
+        expires_at: 100,
+    };
+    let challenge = ChallengeRow {
+        id: "o1-a-c".into(),
+        authz_id: "o1-a".into(),
+        kind: "http-01".into(),
+        token: "t".into(),
+        status: "valid".into(),
+        validated_at: Some(5),
+        error: None,
+    };
+    let authorizations = [(authz, vec![challenge])];
+    let new = NewOrder { order: &order, authorizations: &authorizations };
+    store.insert_acme_order(new).await.unwrap();
+    store.insert_acme_nonces(&["n6".into(), "n7".into(), "n8".into()], 100).await.unwrap();
+    let (good, _, found) = consume("n6", "acct", Prefetch::Order("o1")).await.unwrap();
+    assert!(good);
+    let Some(Prefetched::Order(o, authzs)) = found else { panic!("no order: {found:?}") };
+    let (want, want_authzs) = store.acme_order_with_authorizations("o1").await.unwrap().unwrap();
+    assert_eq!(format!("{o:?} {authzs:?}"), format!("{want:?} {want_authzs:?}"));
+    let authz = &want_authzs[0].id;
+    let (_, _, found) = consume("n7", "acct", Prefetch::Authorization(authz)).await.unwrap();
+    let Some(Prefetched::Authorization(a, challenges)) = found else { panic!("{found:?}") };
+    let (want, want_challenges) =
+        store.acme_authorization_with_challenges(authz).await.unwrap().unwrap();
+    assert_eq!(format!("{a:?} {challenges:?}"), format!("{want:?} {want_challenges:?}"));
+    assert!(!challenges.is_empty());
+    let (_, _, found) = consume("n8", "acct", Prefetch::Order("none")).await.unwrap();
+    assert!(found.is_none(), "no such order");
     // Unlogged: their commits wait for no WAL flush (see the migration).
     let (persistence,): (String,) =
         sqlx::query_as("SELECT relpersistence::text FROM pg_class WHERE relname = 'acme_nonces'")
