@@ -631,6 +631,19 @@ fn an_account() -> super::AccountRow {
 }
 
 /// An order of account "acct" for store tests, in `status`, expiring at 100.
+/// The valid authorization `ORDER-a` of order `order` (account `acct`), for `a.test`.
+fn a_valid_authorization(order: &str) -> super::AuthzRow {
+    super::AuthzRow {
+        id: format!("{order}-a"),
+        order_id: order.into(),
+        account_id: "acct".into(),
+        identifier_type: "dns".into(),
+        identifier_value: "a.test".into(),
+        status: "valid".into(),
+        expires_at: 100,
+    }
+}
+
 fn an_order(id: &str, status: &str) -> super::OrderRow {
     super::OrderRow {
         id: id.into(),
@@ -803,21 +816,12 @@ async fn postgres_connections_the_server_dropped_are_replaced() {
 
 #[tokio::test]
 async fn a_replica_claims_a_ready_order_once() {
-    use super::{AuthzRow, NewOrder};
+    use super::NewOrder;
     let t = TempStore::postgres().await;
     let store = &t.store;
     store.insert_acme_account(&an_account()).await.unwrap();
     let order = an_order("o", "ready");
-    let authz = AuthzRow {
-        id: "o-a".into(),
-        order_id: "o".into(),
-        account_id: "acct".into(),
-        identifier_type: "dns".into(),
-        identifier_value: "a.test".into(),
-        status: "valid".into(),
-        expires_at: 100,
-    };
-    let authorizations = [(authz, Vec::new())];
+    let authorizations = [(a_valid_authorization("o"), Vec::new())];
     store
         .insert_acme_order(NewOrder { order: &order, authorizations: &authorizations })
         .await
@@ -835,7 +839,7 @@ async fn a_replica_claims_a_ready_order_once() {
 
 #[tokio::test]
 async fn shared_acme_nonces_are_single_use() {
-    use super::{AuthzRow, ChallengeRow, NewOrder, Prefetch, Prefetched};
+    use super::{ChallengeRow, NewOrder, Prefetch, Prefetched};
     // Only PostgreSQL stores keep nonces (replicas share them); SQLite's process keeps
     // them in memory.
     let t = TempStore::postgres().await;
@@ -866,15 +870,7 @@ async fn shared_acme_nonces_are_single_use() {
 
     // With the order or authorization the request names, as the reads of them give it.
     let order = an_order("o1", "ready");
-    let authz = AuthzRow {
-        id: "o1-a".into(),
-        order_id: "o1".into(),
-        account_id: "acct".into(),
-        identifier_type: "dns".into(),
-        identifier_value: "a.test".into(),
-        status: "valid".into(),
-        expires_at: 100,
-    };
+    let authz = a_valid_authorization("o1");
     let challenge = ChallengeRow {
         id: "o1-a-c".into(),
         authz_id: "o1-a".into(),
