@@ -103,6 +103,15 @@ macro_rules! order_authorizations {
     };
 }
 
+/// The challenges of authorization `a` as one JSON column `children`, as
+/// [`order_authorizations`] gives an order's authorizations.
+macro_rules! authorization_challenges {
+    () => {
+        "(SELECT json_agg(c ORDER BY c.rowid) FROM acme_challenges c \
+         WHERE c.authz_id = a.id)::text AS children"
+    };
+}
+
 /// A row, and the rows a PostgreSQL `json_agg` put in its column `children` (none: NULL).
 fn with_children<P, C>(row: sqlx::any::AnyRow) -> Result<(P, Vec<C>), StoreError>
 where
@@ -514,11 +523,11 @@ impl Store {
             let Some(authz) = self.acme_authorization(id).await? else { return Ok(None) };
             return Ok(Some((authz, self.acme_challenges(id).await?)));
         }
-        let row = sqlx::query(
-            "SELECT a.*, (SELECT json_agg(c ORDER BY c.rowid) FROM acme_challenges c \
-             WHERE c.authz_id = a.id)::text AS children \
-             FROM acme_authorizations a WHERE a.id = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT a.*, ",
+            authorization_challenges!(),
+            " FROM acme_authorizations a WHERE a.id = $1"
+        ))
         .bind(id)
         .fetch_optional(&mut *self.read.get().await?)
         .await?;
@@ -764,26 +773,31 @@ impl Store {
         if self.backend != super::Backend::Postgres {
             return Err(StoreError::Unsupported("one-statement nonce and account: PostgreSQL"));
         }
-        // The read row and its children as JSON, in the shape `with_children` reads.
-        let (columns, target) = match also {
+        // The read row as JSON, and its children as the one-statement reads give them.
+        let (join, target) = match also {
             Prefetch::Nothing => ("", None),
             Prefetch::Order(id) => (
-                ", (SELECT row_to_json(o)::text FROM acme_orders o WHERE o.id = $4) AS parent, \
-                 (SELECT json_agg(x ORDER BY x.rowid) FROM acme_authorizations x \
-                 WHERE x.order_id = $4)::text AS children",
+                concat!(
+                    " LEFT JOIN (SELECT row_to_json(o)::text AS parent, ",
+                    order_authorizations!(),
+                    " FROM acme_orders o WHERE o.id = $4) p ON true"
+                ),
                 Some(id),
             ),
             Prefetch::Authorization(id) => (
-                ", (SELECT row_to_json(z)::text FROM acme_authorizations z WHERE z.id = $4) \
-                 AS parent, (SELECT json_agg(x ORDER BY x.rowid) FROM acme_challenges x \
-                 WHERE x.authz_id = $4)::text AS children",
+                concat!(
+                    " LEFT JOIN (SELECT row_to_json(a)::text AS parent, ",
+                    authorization_challenges!(),
+                    " FROM acme_authorizations a WHERE a.id = $4) p ON true"
+                ),
                 Some(id),
             ),
         };
+        let columns = if target.is_some() { ", p.parent, p.children" } else { "" };
         let text = format!(
             "WITH n AS (DELETE FROM acme_nonces WHERE nonce = $1 AND expires_at > $2 RETURNING 1) \
-             SELECT (SELECT COUNT(*) FROM n) AS nonce_ok, a.*{columns} \
-             FROM (SELECT 1) AS one LEFT JOIN acme_accounts a ON a.id = $3"
+             SELECT (SELECT COUNT(*) FROM n) AS nonce_ok, acct.*{columns} \
+             FROM (SELECT 1) AS one LEFT JOIN acme_accounts acct ON acct.id = $3{join}"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(text)).bind(nonce).bind(now).bind(id);
         if let Some(target) = target {
