@@ -439,24 +439,40 @@ fn main() {
     } else {
         0.5
     };
+    // `ACME_BENCH_ONLY=single|no-store|replicas` runs one table only (for A/B runs).
+    let only = std::env::var("ACME_BENCH_ONLY").ok();
+    let runs = |table: &str| only.as_deref().is_none_or(|o| o == table);
     // A failed issuance is reported in one line and counted (see `measure`).
     std::panic::set_hook(Box::new(|info| eprintln!("issuance failed: {info}")));
     let dir = temp_dir("strongroom-bench-acme");
     let config = dir.join("acme.toml");
     std::fs::write(&config, "[acme]\npreauthorized = [\"*.bench.test\"]\n").unwrap();
+    // The smoke run under `cargo test` keeps to one client: Pebble now and then leaves a
+    // request unanswered with four.
+    let client_counts: &[usize] = if bench { &[1, 4] } else { &[1] };
+    if runs("single") {
+        single(&dir, &config, bench, client_counts, secs);
+    }
+    if runs("no-store") {
+        no_store(&dir, bench, client_counts, secs);
+    }
+    if runs("replicas") {
+        replicas(&dir, &config, bench, secs);
+    }
+}
+
+/// Single node on SQLite.
+fn single(dir: &Path, config: &Path, bench: bool, client_counts: &[usize], secs: f64) {
     let server = Server::start_with(&dir.join("data"), &["--config", config.to_str().unwrap()]);
     let sr_ca = dir.join("data/ca.crt");
     let sr_dir = format!("https://localhost:{}/acme/directory", server.https.port());
 
     println!("| clients | Strongroom issuances/s | p50 / p99 ms | Pebble issuances/s | p50 / p99 ms | ratio |");
     println!("|---|---|---|---|---|---|");
-    // The smoke run under `cargo test` keeps to one client: Pebble now and then leaves a
-    // request unanswered with four.
-    let client_counts: &[usize] = if bench { &[1, 4] } else { &[1] };
     for &clients in client_counts {
         let (sr, pb) = measure_in_turns(
             |s| measure(&[(server.https, sr_dir.clone())], &sr_ca, clients, s),
-            |s| pebble_slice(&dir, clients, s),
+            |s| pebble_slice(dir, clients, s),
             secs,
         );
         let ((sr, sr50, sr99, srf), (pb, pb50, pb99, pbf)) = (sr.summary(), pb.summary());
@@ -470,9 +486,11 @@ fn main() {
         );
     }
     server.stop();
+}
 
-    // The no-store profile (certificates not recorded) on a single node, same clients,
-    // Pebble measured again in turns with it.
+/// The no-store profile (certificates not recorded) on a single node, same clients,
+/// Pebble measured again in turns with it.
+fn no_store(dir: &Path, bench: bool, client_counts: &[usize], secs: f64) {
     let bulk = dir.join("bulk.toml");
     std::fs::write(
         &bulk,
@@ -488,7 +506,7 @@ fn main() {
         let targets = [(server.https, bulk_dir.clone())];
         let (sr, pb) = measure_in_turns(
             |s| measure(&targets, &dir.join("bulk/ca.crt"), clients, s),
-            |s| pebble_slice(&dir, clients, s),
+            |s| pebble_slice(dir, clients, s),
             secs,
         );
         let ((sr, sr50, sr99, srf), pb) = (sr.summary(), pb.summary().0);
@@ -500,9 +518,11 @@ fn main() {
         );
     }
     server.stop();
+}
 
-    // Replicas on one PostgreSQL database, four clients spread over them, beside Pebble
-    // with four clients in turns (Pebble stalls now and then with more clients).
+/// Replicas on one PostgreSQL database, four clients spread over them, beside Pebble
+/// with four clients in turns (Pebble stalls now and then with more clients).
+fn replicas(dir: &Path, config: &Path, bench: bool, secs: f64) {
     let clients = if bench { 4 } else { 1 };
     let replica_counts: &[usize] = if bench { &[1, 2, 3] } else { &[2] };
     println!("\n| replicas (PostgreSQL) | clients | issuances/s | p50 / p99 ms | Pebble issuances/s | ratio |");
@@ -518,7 +538,7 @@ fn main() {
             .collect();
         let (sr, pb) = measure_in_turns(
             |s| measure(&targets, &data.join("ca.crt"), clients, s),
-            |s| pebble_slice(&dir, clients, s),
+            |s| pebble_slice(dir, clients, s),
             secs,
         );
         let ((sr, sr50, sr99, srf), pb) = (sr.summary(), pb.summary().0);
