@@ -117,8 +117,32 @@ fn replicas_share_one_store() {
     // The answer carried a fresh nonce, which the other replica takes.
     acme.addr = b.https;
     let kid = acme.kid.clone().unwrap();
-    let account = acme.post(&kid[kid.find("/acme/").unwrap()..], None);
+    let account_path = kid[kid.find("/acme/").unwrap()..].to_owned();
+    let account = acme.post(&account_path, None);
     assert_eq!(account.status, 200, "{account:?}");
+
+    // A replica's new order uses its nonce up in the statement that stores the order,
+    // and checks there that the account is as the replica last read it.
+    let order = serde_json::json!({"identifiers": [{"type": "ip", "value": "127.0.0.1"}]});
+    let nonce = acme.fresh_nonce();
+    acme.nonce = Some(nonce.clone());
+    assert_eq!(acme.post("/acme/new-order", Some(order.clone())).status, 201);
+    acme.nonce = Some(nonce);
+    let replay = acme.post("/acme/new-order", Some(order.clone()));
+    assert_eq!(replay.problem(), "badNonce", "{replay:?}");
+    let orders = acme.post(&format!("{account_path}/orders"), None).json();
+    assert_eq!(orders["orders"].as_array().map(Vec::len), Some(1), "{orders}");
+    // Deactivated at one replica, the account orders nothing at the other, which read it
+    // before: badNonce (nothing stored), and the client's retry is refused for what it is.
+    acme.addr = a.https;
+    let deactivated =
+        acme.post(&account_path, Some(serde_json::json!({"status": "deactivated"})));
+    assert_eq!(deactivated.json()["status"], "deactivated", "{deactivated:?}");
+    acme.addr = b.https;
+    let stale = acme.post("/acme/new-order", Some(order.clone()));
+    assert_eq!(stale.problem(), "badNonce", "{stale:?}");
+    let retry = acme.post("/acme/new-order", Some(order));
+    assert_eq!(retry.problem(), "unauthorized", "{retry:?}");
 
     // A CA rotation on one replica reaches the other: it issues from the new intermediate.
     let (api_a, api_b) = (Api::admin(&a), Api::admin(&b));

@@ -322,6 +322,10 @@ pub(crate) struct Acme {
     /// (`None` with replicas, where another may deactivate or re-key an account). This
     /// process is then the only writer of accounts and forgets one whenever it changes it.
     accounts: Option<Arc<Mutex<AccountCache>>>,
+    /// With replicas: each account as this replica last read it, by id. Only a hint,
+    /// since another replica may change it: a write made on its strength checks, in its
+    /// own statement, that the account is still as read (see `store::NonceGuard`).
+    hints: Option<Arc<Mutex<HashMap<String, crate::store::AccountRow>>>>,
 }
 
 /// Most accounts kept in [`Acme::account`]'s cache; past that it starts again.
@@ -357,7 +361,9 @@ impl Acme {
             None => Nonces::Memory(Mutex::default()),
         };
         let accounts = matches!(nonces, Nonces::Memory(_)).then(Arc::default);
-        Acme { settings, nonces: Arc::new(nonces), resolver, finalizing: Arc::default(), accounts }
+        let hints = matches!(nonces, Nonces::Shared { .. }).then(Arc::default);
+        let nonces = Arc::new(nonces);
+        Acme { settings, nonces, resolver, finalizing: Arc::default(), accounts, hints }
     }
 
     /// The account `id`, to authenticate a request: from memory when this process alone
@@ -387,12 +393,21 @@ impl Acme {
         Ok(account)
     }
 
-    /// Forgets the cached account `id`, after the store's copy changed.
+    /// Forgets the cached account `id`, after the store's copy changed (or, on a replica,
+    /// may have).
     pub(crate) fn forget_account(&self, id: &str) {
         if let Some(Ok(mut c)) = self.accounts.as_ref().map(|c| c.lock()) {
             c.changes += 1;
             c.accounts.remove(id);
         }
+        if let Some(Ok(mut hints)) = self.hints.as_ref().map(|h| h.lock()) {
+            hints.remove(id);
+        }
+    }
+
+    /// Account `id` as this replica last read it (see [`Acme::hints`]); none elsewhere.
+    pub(crate) fn account_hint(&self, id: &str) -> Option<crate::store::AccountRow> {
+        self.hints.as_ref()?.lock().ok()?.get(id).cloned()
     }
 
     /// Claims order `id` for finalizing in this process; `None` when it is already being
@@ -479,7 +494,21 @@ impl Acme {
     ) -> Result<(bool, Option<crate::store::AccountRow>, Option<Prefetched>), StoreError> {
         if let Nonces::Shared { store: shared, .. } = &*self.nonces {
             let now = crate::util::now();
-            return shared.consume_acme_nonce_reading_account(nonce, now, id, also).await;
+            let read = shared.consume_acme_nonce_reading_account(nonce, now, id, also).await?;
+            if let Some(Ok(mut hints)) = self.hints.as_ref().map(|h| h.lock()) {
+                match &read.1 {
+                    Some(account) => {
+                        if hints.len() >= MAX_CACHED_ACCOUNTS {
+                            hints.clear();
+                        }
+                        hints.insert(id.to_owned(), account.clone());
+                    }
+                    None => {
+                        hints.remove(id);
+                    }
+                }
+            }
+            return Ok(read);
         }
         if !self.consume(nonce).await? {
             return Ok((false, None, None));

@@ -17,7 +17,7 @@ use crate::acme::jws::{Jwk, Jws};
 use crate::acme::{AcmeError, Identifier};
 use crate::app::AppState;
 use crate::store::{
-    AccountRow, AuditEvent, AuthzRow, ChallengeRow, OrderRow, Prefetch, Prefetched,
+    AccountRow, AuditEvent, AuthzRow, ChallengeRow, NonceGuard, OrderRow, Prefetch, Prefetched,
 };
 
 pub(super) fn router(state: AppState) -> Router<AppState> {
@@ -160,6 +160,9 @@ struct Signed {
     /// The order or authorization the request's URL names, read with its nonce on a
     /// replica (see [`prefetch`]); its handler checks it like one it reads itself.
     prefetched: Option<Prefetched>,
+    /// The request's nonce when it is still to be used up: by the handler's write, with
+    /// the account checked in the same statement (see [`defers_nonce`]), or by [`settle`].
+    deferred: std::sync::Mutex<Option<String>>,
 }
 
 impl Signed {
@@ -173,6 +176,12 @@ impl Signed {
 
     fn url(&self, path: &str) -> String {
         format!("{}/acme/{path}", self.base)
+    }
+
+    /// The deferred nonce, for the one write or [`settle`] that uses it up (see
+    /// [`NonceGuard`]); none when it was not deferred or is taken already.
+    fn take_nonce(&self) -> Option<String> {
+        self.deferred.lock().ok()?.take()
     }
 
     /// Checks that this is a POST-as-GET: its payload is empty (RFC 8555 §6.3).
@@ -209,6 +218,21 @@ impl FromRequest<AppState> for Signed {
             (None, Some(kid)) => kid.strip_prefix(&prefix),
             _ => None,
         };
+        // A replica's write request signed with a key it read before: the write uses the
+        // nonce up and checks the account in its own statement.
+        let hint = kid_account
+            .filter(|_| defers_nonce(&req_path) && jws.header.url == url)
+            .and_then(|id| state.acme.account_hint(id))
+            .filter(|a| a.status == "valid");
+        if let Some(account) = hint {
+            if let Ok(jwk) = serde_json::from_str::<Jwk>(&account.jwk) {
+                if jws.verify(&jwk).is_ok() {
+                    let deferred = std::sync::Mutex::new(Some(nonce.to_owned()));
+                    let account = Some(account);
+                    return Ok(Signed { jws, jwk, account, base, prefetched: None, deferred });
+                }
+            }
+        }
         let (fresh, account, prefetched) = match kid_account {
             Some(id) => {
                 let also = prefetch(req_path.as_str());
@@ -243,8 +267,45 @@ impl FromRequest<AppState> for Signed {
             (None, None) => return Err(AcmeError::Malformed("no jwk or kid".into())),
         };
         jws.verify(&jwk)?;
-        Ok(Signed { jws, jwk, account, base, prefetched })
+        let deferred = std::sync::Mutex::default();
+        Ok(Signed { jws, jwk, account, base, prefetched, deferred })
     }
+}
+
+/// Whether a request to `path` may have its nonce used up by its handler's write (a
+/// replica's new order and finalize), one statement in place of two. Their handlers
+/// end with [`settle`].
+fn defers_nonce(path: &str) -> bool {
+    path == "/acme/new-order"
+        || path.strip_prefix("/acme/order/").is_some_and(|rest| rest.ends_with("/finalize"))
+}
+
+/// Ends a handler of a request that may have its nonce deferred (see [`defers_nonce`]).
+/// If the handler's write did not use the nonce up (it answered before), this does, and
+/// reads the account again: badNonce in place of `result` unless the nonce was good and
+/// the account is still valid with the key that signed, so that nothing the handler read
+/// reaches a key the account no longer has.
+async fn settle(state: &AppState, s: &Signed, result: AcmeResult) -> AcmeResult {
+    let (Some(nonce), Some(signer)) = (s.take_nonce(), s.account.as_ref()) else {
+        return result;
+    };
+    let (fresh, account, _) = state
+        .acme
+        .consume_reading_account(&state.store, &nonce, &signer.id, Prefetch::Nothing)
+        .await?;
+    let unchanged = account.is_some_and(|a| a.status == "valid" && a.jwk == signer.jwk);
+    if !(fresh && unchanged) {
+        return Err(guard_refused(state, signer));
+    }
+    result
+}
+
+/// The answer to a write whose guard let nothing be written: the nonce was used or
+/// expired, or the account changed since this replica read it. badNonce makes the
+/// client retry with a fresh nonce, and the retry reads the account again.
+fn guard_refused(state: &AppState, account: &AccountRow) -> AcmeError {
+    state.acme.forget_account(&account.id);
+    AcmeError::BadNonce
 }
 
 /// What a request to `path` reads first, so that a replica reads it with the request's
@@ -523,6 +584,11 @@ struct NewOrderRequest {
 
 /// `POST /acme/new-order` (§7.4): an order with one authorization per identifier.
 async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
+    let result = place_order(&state, &s).await;
+    settle(&state, &s, result).await
+}
+
+async fn place_order(state: &AppState, s: &Signed) -> AcmeResult {
     let account = s.account()?;
     let req: NewOrderRequest = s.jws.payload_as()?;
     let profile = state.acme.settings.profile(req.profile.as_deref()).ok_or_else(|| {
@@ -577,7 +643,7 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
         }
     }
     if let Some(replaces) = &req.replaces {
-        check_replaces(&state, account, replaces).await?;
+        check_replaces(state, account, replaces).await?;
     }
     let now = crate::util::now();
     let expires_at = now + crate::acme::ORDER_LIFETIME;
@@ -635,13 +701,12 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
         certificate_pem: None,
         certificate_issuer: None,
     };
-    state
-        .store
-        .insert_acme_order(crate::store::NewOrder {
-            order: &order,
-            authorizations: &authorizations,
-        })
-        .await?;
+    let new = crate::store::NewOrder { order: &order, authorizations: &authorizations };
+    let nonce = s.take_nonce();
+    let guard = nonce.as_deref().map(|n| NonceGuard::new(n, account));
+    if !state.store.insert_acme_order(new, guard).await? {
+        return Err(guard_refused(state, account));
+    }
     let location = s.url(&format!("order/{}", order.id));
     let pre: Vec<&str> = identifiers
         .iter()
@@ -650,11 +715,11 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
         .collect();
     if !pre.is_empty() {
         let who = s.url(&format!("account/{}", account.id));
-        audit(&state, &who, "preauthorized", None, format!("by policy: {}", pre.join(", "))).await;
+        audit(state, &who, "preauthorized", None, format!("by policy: {}", pre.join(", "))).await;
     }
     // Its status is as just computed: nothing to refresh.
     let authzs: Vec<AuthzRow> = authorizations.into_iter().map(|(a, _)| a).collect();
-    with_location(StatusCode::CREATED, &location, order_json(&s, &order, &authzs))
+    with_location(StatusCode::CREATED, &location, order_json(s, &order, &authzs))
 }
 
 /// An order may replace a certificate of this CA that the same account ordered, once.
@@ -978,25 +1043,36 @@ fn finalize_request(
 /// `POST /acme/order/ID/finalize` (§7.4): the CSR must name exactly the order's
 /// identifiers; the certificate is issued at once, signed in the HSM.
 async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Signed) -> AcmeResult {
+    let result = finalize_order(&state, &id, &s).await;
+    settle(&state, &s, result).await
+}
+
+async fn finalize_order(state: &AppState, id: &str, s: &Signed) -> AcmeResult {
     // Replicas mark the order processing in the shared store, reading it in the same
     // statement when it is ready already; a single process holds it in memory instead (no
     // disk flush), and the order stays ready if the process dies.
     let claimed = match state.store.is_shared() {
         true => {
-            let account = &s.account()?.id;
-            state.store.claim_ready_acme_order(&id, account, crate::util::now()).await?
+            let account = s.account()?;
+            let nonce = s.take_nonce();
+            let guard = nonce.as_deref().map(|n| NonceGuard::new(n, account));
+            let now = crate::util::now();
+            match state.store.claim_ready_acme_order(id, &account.id, now, guard).await? {
+                (true, claimed) => claimed,
+                (false, _) => return Err(guard_refused(state, account)),
+            }
         }
         false => None,
     };
     let is_claimed = claimed.is_some();
     let (order, authzs) = match claimed {
         Some(claimed) => claimed,
-        None => own_order(&state, &s, &id).await?,
+        None => own_order(state, s, id).await?,
     };
     if !is_claimed && order.status != "ready" {
         return Err(AcmeError::OrderNotReady(format!("the order is {}, not ready", order.status)));
     }
-    let (der, profile) = match finalize_request(&state, &s, &order) {
+    let (der, profile) = match finalize_request(state, s, &order) {
         Ok(v) => v,
         Err(e) => {
             // Ready again: the client may send a request it has fixed.
@@ -1020,7 +1096,7 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
     } else {
         let claim = state.acme.claim_finalize(&order.id).ok_or_else(busy)?;
         // A finalize that ended just before the claim has made it valid meanwhile.
-        let now = own_order(&state, &s, &id).await?.0.status;
+        let now = own_order(state, s, id).await?.0.status;
         if now != "ready" {
             return Err(AcmeError::OrderNotReady(format!("the order is {now}, not ready")));
         }
@@ -1066,7 +1142,7 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
     }
     let who = s.url(&format!("account/{}", order.account_id));
     let names: Vec<&str> = identifiers.iter().map(|i| i.value.as_str()).collect();
-    audit(&state, &who, "issue", None, format!("certificate {serial} for {}", names.join(", ")))
+    audit(state, &who, "issue", None, format!("certificate {serial} for {}", names.join(", ")))
         .await;
     // The order as the store has it now (no need to read it back).
     let mut order = order;
@@ -1076,7 +1152,7 @@ async fn finalize(State(state): State<AppState>, Path(id): Path<String>, s: Sign
         false => order.unstored_serial = Some(serial),
     }
     let location = s.url(&format!("order/{id}"));
-    with_location(StatusCode::OK, &location, order_json(&s, &order, &authzs))
+    with_location(StatusCode::OK, &location, order_json(s, &order, &authzs))
 }
 
 /// `POST /acme/cert/SERIAL` (POST-as-GET): the certificate and the CA certificates up to

@@ -164,6 +164,40 @@ pub(crate) enum Prefetched {
     Authorization(AuthzRow, Vec<ChallengeRow>),
 }
 
+/// A request's nonce, not used up yet, and the account key its signature was checked
+/// with (a replica's copy of the account, which another replica may have changed since):
+/// a write given it uses the nonce up in its own statement, and writes only if the
+/// nonce was good and the account is still valid with that key (PostgreSQL only).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NonceGuard<'a> {
+    pub(crate) nonce: &'a str,
+    pub(crate) now: i64,
+    pub(crate) account_id: &'a str,
+    pub(crate) jwk: &'a str,
+}
+
+impl<'a> NonceGuard<'a> {
+    /// Guards a write with `nonce`, for `account` as read.
+    pub(crate) fn new(nonce: &'a str, account: &'a AccountRow) -> NonceGuard<'a> {
+        let (account_id, jwk) = (account.id.as_str(), account.jwk.as_str());
+        NonceGuard { nonce, now: crate::util::now(), account_id, jwk }
+    }
+
+    /// Appends the statement that uses the nonce up and returns a row, if the nonce was
+    /// good and the account still as checked (the nonce is kept otherwise).
+    fn push(&self, sql: &mut super::sql::Sql) {
+        sql.push("DELETE FROM acme_nonces WHERE nonce = ")
+            .bind(self.nonce.to_owned())
+            .push(" AND expires_at > ")
+            .bind(self.now)
+            .push(" AND EXISTS (SELECT 1 FROM acme_accounts WHERE id = ")
+            .bind(self.account_id.to_owned())
+            .push(" AND status = 'valid' AND jwk = ")
+            .bind(self.jwk.to_owned())
+            .push(") RETURNING 1");
+    }
+}
+
 /// A new order with its authorizations and their challenges.
 pub(crate) struct NewOrder<'a> {
     pub(crate) order: &'a OrderRow,
@@ -205,16 +239,24 @@ impl Store {
 
     /// Stores an order, its authorizations and their challenges in one transaction.
     /// Without waiting for the disk: a power loss may lose an order (its client then
-    /// makes another), never a certificate issued for it.
-    pub(crate) async fn insert_acme_order(&self, new: NewOrder<'_>) -> Result<(), StoreError> {
+    /// makes another), never a certificate issued for it. With `guard`, only if it lets
+    /// (false otherwise: nothing written).
+    pub(crate) async fn insert_acme_order(
+        &self,
+        new: NewOrder<'_>,
+        guard: Option<NonceGuard<'_>>,
+    ) -> Result<bool, StoreError> {
         let mut batch = self.batch().without_flush();
+        if let Some(guard) = guard {
+            guard.push(batch.guard(""));
+        }
         let o = new.order;
-        batch
-            .add(
-                "INSERT INTO acme_orders (id, account_id, status, identifiers, expires_at, \
-                 error, certificate_serial, created_at, replaces, profile) VALUES ",
-            )
-            .values(&[o], |b, o| {
+        batch.insert_rows(
+            "INSERT INTO acme_orders (id, account_id, status, identifiers, expires_at, \
+             error, certificate_serial, created_at, replaces, profile) VALUES ",
+            10,
+            &[o],
+            |b, o| {
                 b.bind(o.id.clone())
                     .bind(o.account_id.clone())
                     .bind(o.status.clone())
@@ -225,7 +267,8 @@ impl Store {
                     .bind(o.created_at)
                     .bind(o.replaces.clone())
                     .bind(o.profile.clone());
-            });
+            },
+        );
         // All authorizations in one statement, then all their challenges in one.
         let authorizations: Vec<&AuthzRow> = new.authorizations.iter().map(|(a, _)| a).collect();
         batch.insert_rows(
@@ -408,7 +451,8 @@ impl Store {
             }
             store.issued(&order, &cert.serial, &cert.pem, &cert.issuer);
         })
-        .await
+        .await?;
+        Ok(())
     }
 
     /// Marks the order valid with a certificate not recorded in `certificates` (a profile
@@ -445,7 +489,8 @@ impl Store {
             }
             store.issued(&order, &serial, &pem, &issuer);
         })
-        .await
+        .await?;
+        Ok(())
     }
 
     pub(crate) async fn acme_authorizations(
@@ -489,29 +534,52 @@ impl Store {
     /// Marks order `id` of `account_id` processing if it is ready and has not expired by
     /// `now`, and returns it so, with its authorizations: in one statement (PostgreSQL
     /// only), so that a replica's finalize reads and claims the order in one round trip.
-    /// None if the order was not so (it may be pending still: read it to know).
+    /// None if the order was not so (it may be pending still: read it to know). With
+    /// `guard`, the same statement uses the request's nonce up, and claims nothing unless
+    /// the guard lets it: the first value says whether it did (true without a guard).
     pub(crate) async fn claim_ready_acme_order(
         &self,
         id: &str,
         account_id: &str,
         now: i64,
-    ) -> Result<Option<(OrderRow, Vec<AuthzRow>)>, StoreError> {
+        guard: Option<NonceGuard<'_>>,
+    ) -> Result<(bool, Option<(OrderRow, Vec<AuthzRow>)>), StoreError> {
+        use sqlx::Row;
         if self.backend != super::Backend::Postgres {
             return Err(StoreError::Unsupported("claiming an order as it is read: PostgreSQL"));
         }
-        let row = sqlx::query(concat!(
-            "WITH o AS (UPDATE acme_orders SET status = 'processing' WHERE id = $1 \
-             AND account_id = $2 AND status = 'ready' AND expires_at >= $3 RETURNING *) \
-             SELECT o.*, ",
+        let mut sql = super::sql::Sql::new("WITH ");
+        if let Some(guard) = guard {
+            sql.push("n AS (");
+            guard.push(&mut sql);
+            sql.push("), ");
+        }
+        sql.push("o AS (UPDATE acme_orders SET status = 'processing' WHERE id = ")
+            .bind(id.to_owned())
+            .push(" AND account_id = ")
+            .bind(account_id.to_owned())
+            .push(" AND status = 'ready' AND expires_at >= ")
+            .bind(now);
+        let passed = match guard {
+            Some(_) => {
+                sql.push(" AND EXISTS (SELECT 1 FROM n)");
+                "(SELECT COUNT(*) FROM n)"
+            }
+            None => "1",
+        };
+        // One row even when nothing was claimed, for `passed`.
+        sql.push(" RETURNING *) SELECT ").push(passed).push(concat!(
+            " AS passed, o.*, ",
             order_authorizations!(),
-            " FROM o"
-        ))
-        .bind(id)
-        .bind(account_id)
-        .bind(now)
-        .fetch_optional(&mut *self.write.get().await?)
-        .await?;
-        row.map(with_children).transpose()
+            " FROM (SELECT 1) AS one LEFT JOIN o ON true"
+        ));
+        let row = sql.query()?.fetch_one(&mut *self.write.get().await?).await?;
+        let passed = row.try_get::<i64, _>("passed")? > 0;
+        let claimed = match row.try_get::<Option<String>, _>("id")? {
+            Some(_) => Some(with_children(row)?),
+            None => None,
+        };
+        Ok((passed, claimed))
     }
 
     /// Authorization `id` with its challenges, on a shared store in one statement.

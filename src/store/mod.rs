@@ -18,8 +18,8 @@ mod tokens;
 mod writer;
 
 pub(crate) use acme::{
-    AccountRow, AcmeCertificate, AuthzRow, ChallengeRow, EabKeyRow, NewOrder, OrderRow, Prefetch,
-    Prefetched,
+    AccountRow, AcmeCertificate, AuthzRow, ChallengeRow, EabKeyRow, NewOrder, NonceGuard, OrderRow,
+    Prefetch, Prefetched,
 };
 pub(crate) use audit::SealRow;
 pub(crate) use engines::EngineConfig;
@@ -237,18 +237,21 @@ impl Store {
     /// Commits `batch` on the write connection, in a task of its own so that a caller
     /// that goes away (a client that hung up) cannot stop it half-way. `then` runs once it
     /// is committed, while the connection is still held, so that what it does (keeping
-    /// rows in the caches) follows the order of the commits.
+    /// rows in the caches) follows the order of the commits. False, and `then` not run,
+    /// when the batch's guard let nothing be written (see [`sql::Batch::guard`]).
     async fn commit(
         &self,
         batch: sql::Batch,
         then: impl FnOnce(&Store) + Send + 'static,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let store = self.clone();
         tokio::spawn(async move {
             let mut conn = store.write.get().await?;
-            batch.commit(&mut conn).await?;
-            then(&store);
-            Ok(())
+            let written = batch.commit(&mut conn).await?;
+            if written {
+                then(&store);
+            }
+            Ok(written)
         })
         .await?
     }

@@ -47,11 +47,14 @@ fn statement_chunks<R>(rows: &[R], params: usize) -> std::slice::Chunks<'_, R> {
 ///
 /// The statements must not depend on each other's writes: PostgreSQL runs such
 /// expressions against one snapshot, in no set order (foreign keys are checked at the end,
-/// so rows may refer to rows inserted beside them).
+/// so rows may refer to rows inserted beside them). The one exception is a guard
+/// ([`Batch::guard`]), whose returned rows the inserts after it read.
 pub(super) struct Batch {
     sqlite: bool,
     /// Whether the commit waits for the disk (see [`Batch::without_flush`]).
     durable: bool,
+    /// Whether the first statement is a guard (see [`Batch::guard`]).
+    guarded: bool,
     /// Every statement so far, joined; `None` before the first.
     sql: Option<Sql>,
     statements: usize,
@@ -59,7 +62,7 @@ pub(super) struct Batch {
 
 impl Batch {
     pub(super) fn new(sqlite: bool) -> Batch {
-        Batch { sqlite, durable: true, sql: None, statements: 0 }
+        Batch { sqlite, durable: true, guarded: false, sql: None, statements: 0 }
     }
 
     /// Commits without waiting for the disk: SQLite's `synchronous = NORMAL` for this
@@ -100,7 +103,22 @@ impl Batch {
         sql.push(text)
     }
 
-    /// Adds inserts of `rows` as [`insert_rows`] makes them.
+    /// Starts the batch with its guard, a data-modifying statement with `RETURNING`
+    /// (PostgreSQL only): the inserts added after it insert their rows only if it returned
+    /// one, and [`Batch::commit`] says whether it did. A write that must use something up
+    /// (an ACME nonce) takes it so, in the same statement.
+    pub(super) fn guard(&mut self, text: &str) -> &mut Sql {
+        let first = self.statements == 0 && !self.sqlite;
+        self.guarded = true;
+        let sql = self.add(text);
+        if !first {
+            sql.error.get_or_insert("a guard must be the first statement, on PostgreSQL".into());
+        }
+        sql
+    }
+
+    /// Adds inserts of `rows` as [`insert_rows`] makes them (`head` ends with `VALUES `);
+    /// after a guard, as `INSERT … SELECT` of those rows when the guard returned one.
     pub(super) fn insert_rows<R>(
         &mut self,
         head: &str,
@@ -109,37 +127,58 @@ impl Batch {
         mut each: impl FnMut(&mut Row<'_>, &R),
     ) {
         for chunk in statement_chunks(rows, params) {
-            self.add(head).values(chunk, &mut each);
+            if !self.guarded {
+                self.add(head).values(chunk, &mut each);
+                continue;
+            }
+            let Some(into) = head.strip_suffix("VALUES ") else {
+                let sql = self.add(head);
+                sql.error.get_or_insert("a guarded insert's head must end with VALUES".into());
+                continue;
+            };
+            let sql = self.add(into);
+            sql.push("SELECT * FROM (VALUES ");
+            sql.values(chunk, &mut each);
+            sql.push(") AS v WHERE EXISTS (SELECT 1 FROM b0)");
         }
     }
 
-    /// The one query, closed: with COMMIT after it on SQLite, the main query on PostgreSQL.
+    /// The one query, closed: with COMMIT after it on SQLite, the main query on PostgreSQL
+    /// (its column `passed` counts the guard's rows).
     fn finish(self) -> Option<Sql> {
         let mut sql = self.sql?;
-        sql.push(match (self.sqlite, self.durable) {
-            (true, _) => ";\nCOMMIT",
-            (false, true) => ")\nSELECT 1",
+        if self.sqlite {
+            sql.push(";\nCOMMIT");
+            return Some(sql);
+        }
+        sql.push(match self.guarded {
+            true => ")\nSELECT (SELECT COUNT(*) FROM b0) AS passed",
+            false => ")\nSELECT 1 AS passed",
+        });
+        if !self.durable {
             // The statement is its own transaction: a setting local to it is what its
             // commit goes by.
-            (false, false) => ")\nSELECT set_config('synchronous_commit', 'off', true)",
-        });
+            sql.push(", set_config('synchronous_commit', 'off', true)");
+        }
         Some(sql)
     }
 
-    /// Runs the statements in one transaction on `conn`. A caller must not drop this
+    /// Runs the statements in one transaction on `conn`; false if the batch has a guard
+    /// and it returned no row (then nothing was written). A caller must not drop this
     /// future half-way on SQLite (the transaction would stay open on the connection):
     /// [`super::Store::commit`] runs it in a task of its own.
-    pub(super) async fn commit(self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+    pub(super) async fn commit(self, conn: &mut sqlx::AnyConnection) -> Result<bool, StoreError> {
+        use sqlx::Row as _;
         let (sqlite, durable) = (self.sqlite, self.durable);
-        let Some(mut sql) = self.finish() else { return Ok(()) };
+        let Some(mut sql) = self.finish() else { return Ok(true) };
         if !sqlite {
-            sql.query()?.execute(&mut *conn).await?;
-            return Ok(());
+            let row = sql.query()?.fetch_one(&mut *conn).await?;
+            return Ok(row.try_get::<i64, _>("passed")? > 0);
         }
         // The prefix has no parameters, so the `?` placeholders keep their order.
         if durable {
             sql.text.insert_str(0, "BEGIN IMMEDIATE;\n");
-            return run_sqlite(conn, sql).await;
+            return run_sqlite(conn, sql).await.map(|()| true);
         }
         // SQLite's setting belongs to the connection and cannot change inside a
         // transaction: set before BEGIN, and set back after COMMIT or a failure.
@@ -149,7 +188,7 @@ impl Batch {
         if done.is_err() {
             sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
         }
-        done
+        done.map(|()| true)
     }
 
     /// Like [`Batch::commit`], with `lead` first, a statement that returns the row `fill`

@@ -630,7 +630,6 @@ fn an_account() -> super::AccountRow {
     }
 }
 
-/// An order of account "acct" for store tests, in `status`, expiring at 100.
 /// The valid authorization `ORDER-a` of order `order` (account `acct`), for `a.test`.
 fn a_valid_authorization(order: &str) -> super::AuthzRow {
     super::AuthzRow {
@@ -644,6 +643,7 @@ fn a_valid_authorization(order: &str) -> super::AuthzRow {
     }
 }
 
+/// An order of account "acct" for store tests, in `status`, expiring at 100.
 fn an_order(id: &str, status: &str) -> super::OrderRow {
     super::OrderRow {
         id: id.into(),
@@ -690,7 +690,7 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
         let authorizations: Vec<_> =
             ["b", "a"].iter().map(|n| (authz(n), vec![challenge(&format!("{id}-{n}"))])).collect();
         store
-            .insert_acme_order(NewOrder { order: &order, authorizations: &authorizations })
+            .insert_acme_order(NewOrder { order: &order, authorizations: &authorizations }, None)
             .await
             .unwrap();
     }
@@ -822,18 +822,92 @@ async fn a_replica_claims_a_ready_order_once() {
     store.insert_acme_account(&an_account()).await.unwrap();
     let order = an_order("o", "ready");
     let authorizations = [(a_valid_authorization("o"), Vec::new())];
-    store
-        .insert_acme_order(NewOrder { order: &order, authorizations: &authorizations })
-        .await
-        .unwrap();
+    let new = NewOrder { order: &order, authorizations: &authorizations };
+    assert!(store.insert_acme_order(new, None).await.unwrap());
+    let claim = |account, now| async move {
+        let (passed, claimed) =
+            store.claim_ready_acme_order("o", account, now, None).await.unwrap();
+        assert!(passed, "no guard");
+        claimed
+    };
     // Not another account's, not once expired.
-    assert!(store.claim_ready_acme_order("o", "other", 10).await.unwrap().is_none());
-    assert!(store.claim_ready_acme_order("o", "acct", 101).await.unwrap().is_none());
-    let (claimed, authzs) = store.claim_ready_acme_order("o", "acct", 100).await.unwrap().unwrap();
+    assert!(claim("other", 10).await.is_none());
+    assert!(claim("acct", 101).await.is_none());
+    let (claimed, authzs) = claim("acct", 100).await.unwrap();
     assert_eq!(claimed.status, "processing");
     assert_eq!(authzs.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["o-a"]);
-    assert!(store.claim_ready_acme_order("o", "acct", 10).await.unwrap().is_none(), "once");
+    assert!(claim("acct", 10).await.is_none(), "once");
     assert_eq!(store.acme_order("o").await.unwrap().unwrap().status, "processing");
+    t.remove().await;
+}
+
+#[tokio::test]
+async fn a_replica_writes_only_what_its_nonce_guard_lets() {
+    use super::{ChallengeRow, NewOrder, NonceGuard};
+    let t = TempStore::postgres().await;
+    let store = &t.store;
+    let mut account = an_account();
+    store.insert_acme_account(&account).await.unwrap();
+    let nonces: Vec<String> = (1..=6).map(|n| format!("n{n}")).collect();
+    store.insert_acme_nonces(&nonces, 100).await.unwrap();
+    let guard = |nonce, jwk| NonceGuard { nonce, now: 10, account_id: "acct", jwk };
+    // Two authorizations with two challenges each: several rows to each guarded insert.
+    let order = an_order("o", "ready");
+    let authorizations: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let authz = super::AuthzRow { id: format!("o-{n}"), ..a_valid_authorization("o") };
+            let challenges = ["http-01", "dns-01"]
+                .iter()
+                .map(|kind| ChallengeRow {
+                    id: format!("o-{n}-{kind}"),
+                    authz_id: authz.id.clone(),
+                    kind: (*kind).into(),
+                    token: "t".into(),
+                    status: "valid".into(),
+                    validated_at: Some(5),
+                    error: None,
+                })
+                .collect();
+            (authz, challenges)
+        })
+        .collect();
+    let new = || NewOrder { order: &order, authorizations: &authorizations };
+    let order_rows = || async {
+        let order = store.acme_order_with_authorizations("o").await.unwrap();
+        let challenges = store.acme_challenges("o-b").await.unwrap();
+        (order.map(|(_, authzs)| authzs.len()), challenges.len())
+    };
+
+    // Refused: a nonce never issued, an account key that changed since it was read.
+    assert!(!store.insert_acme_order(new(), Some(guard("never", "{}"))).await.unwrap());
+    assert!(!store.insert_acme_order(new(), Some(guard("n1", "{\"old\":1}"))).await.unwrap());
+    assert_eq!(order_rows().await, (None, 0), "nothing written");
+    // A refused account leaves the nonce for the request read afresh.
+    assert!(store.consume_acme_nonce("n1", 10).await.unwrap(), "kept");
+    // Let: written whole, and the nonce used up.
+    assert!(store.insert_acme_order(new(), Some(guard("n2", "{}"))).await.unwrap());
+    assert_eq!(order_rows().await, (Some(2), 2));
+    assert!(!store.consume_acme_nonce("n2", 10).await.unwrap(), "used up");
+
+    // A claim: refused with a used nonce, then made; a good nonce is used up also when
+    // the order is not ready any more.
+    let claim = |nonce| store.claim_ready_acme_order("o", "acct", 10, Some(guard(nonce, "{}")));
+    assert!(matches!(claim("n2").await.unwrap(), (false, None)));
+    assert_eq!(store.acme_order("o").await.unwrap().unwrap().status, "ready");
+    let (passed, claimed) = claim("n3").await.unwrap();
+    assert!(passed);
+    let (claimed, authzs) = claimed.unwrap();
+    assert_eq!((claimed.status.as_str(), authzs.len()), ("processing", 2));
+    assert!(matches!(claim("n4").await.unwrap(), (true, None)));
+    assert!(!store.consume_acme_nonce("n4", 10).await.unwrap(), "used up");
+
+    // An account deactivated since it was read.
+    account.status = "deactivated".into();
+    store.update_acme_account(&account).await.unwrap();
+    store.transition_acme_order("o", "processing", "ready", None).await.unwrap();
+    assert!(matches!(claim("n5").await.unwrap(), (false, None)));
+    assert_eq!(store.acme_order("o").await.unwrap().unwrap().status, "ready");
     t.remove().await;
 }
 
@@ -882,7 +956,7 @@ async fn shared_acme_nonces_are_single_use() {
     };
     let authorizations = [(authz, vec![challenge])];
     let new = NewOrder { order: &order, authorizations: &authorizations };
-    store.insert_acme_order(new).await.unwrap();
+    store.insert_acme_order(new, None).await.unwrap();
     store.insert_acme_nonces(&["n6".into(), "n7".into(), "n8".into()], 100).await.unwrap();
     let (good, _, found) = consume("n6", "acct", Prefetch::Order("o1")).await.unwrap();
     assert!(good);

@@ -159,7 +159,7 @@ async fn apply(
     }
     batch.insert_rows(INSERT_ATTRIBUTES, 5, &attribute_rows, attribute_values);
     if events.is_empty() {
-        return batch.commit(&mut conn).await;
+        return batch.commit(&mut conn).await.map(|_| ());
     }
     batch
         .commit_after(&mut conn, LOCK_AUDIT_HEAD, |head, batch| append_audit(batch, head, events))
