@@ -606,3 +606,31 @@ pub fn free_port() -> u16 {
     let [port] = free_ports();
     port
 }
+
+/// Round trips a second of one byte over a loopback TCP connection, echoed by a thread
+/// of its own, for `secs` (for benchmarks): what one request at a time costs before any
+/// protocol, TLS or work, namely two thread wake-ups and four system calls. A peer figure
+/// that bounds a one-request-per-round-trip client on the machine in hand.
+pub fn loopback_round_trips(secs: f64) -> f64 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let echo = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_nodelay(true).unwrap();
+        let mut b = [0u8; 1];
+        while conn.read_exact(&mut b).is_ok() && conn.write_all(&b).is_ok() {}
+    });
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    let (start, mut n) = (std::time::Instant::now(), 0u64);
+    while start.elapsed().as_secs_f64() < secs {
+        let mut b = [1u8; 1];
+        s.write_all(&b).unwrap();
+        s.read_exact(&mut b).unwrap();
+        n += 1;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(s);
+    echo.join().unwrap();
+    rate
+}
