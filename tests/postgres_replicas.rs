@@ -135,8 +135,7 @@ fn replicas_share_one_store() {
     // Deactivated at one replica, the account orders nothing at the other, which read it
     // before: badNonce (nothing stored), and the client's retry is refused for what it is.
     acme.addr = a.https;
-    let deactivated =
-        acme.post(&account_path, Some(serde_json::json!({"status": "deactivated"})));
+    let deactivated = acme.post(&account_path, Some(serde_json::json!({"status": "deactivated"})));
     assert_eq!(deactivated.json()["status"], "deactivated", "{deactivated:?}");
     acme.addr = b.https;
     let stale = acme.post("/acme/new-order", Some(order.clone()));
