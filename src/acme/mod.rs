@@ -338,6 +338,17 @@ struct AccountCache {
     accounts: HashMap<String, crate::store::AccountRow>,
 }
 
+/// Keeps `account` in `accounts`, starting again past [`MAX_CACHED_ACCOUNTS`].
+fn remember(
+    accounts: &mut HashMap<String, crate::store::AccountRow>,
+    account: &crate::store::AccountRow,
+) {
+    if accounts.len() >= MAX_CACHED_ACCOUNTS {
+        accounts.clear();
+    }
+    accounts.insert(account.id.clone(), account.clone());
+}
+
 /// An order claimed for finalizing ([`Acme::claim_finalize`]), released when dropped.
 pub(crate) struct FinalizeClaim {
     orders: Arc<Mutex<std::collections::HashSet<String>>>,
@@ -384,10 +395,7 @@ impl Acme {
         if let (Some(a), Ok(mut c)) = (&account, cache.lock()) {
             // An account changed since the read started may be stale: not kept.
             if c.changes == changes {
-                if c.accounts.len() >= MAX_CACHED_ACCOUNTS {
-                    c.accounts.clear();
-                }
-                c.accounts.insert(id.to_owned(), a.clone());
+                remember(&mut c.accounts, a);
             }
         }
         Ok(account)
@@ -497,12 +505,7 @@ impl Acme {
             let read = shared.consume_acme_nonce_reading_account(nonce, now, id, also).await?;
             if let Some(Ok(mut hints)) = self.hints.as_ref().map(|h| h.lock()) {
                 match &read.1 {
-                    Some(account) => {
-                        if hints.len() >= MAX_CACHED_ACCOUNTS {
-                            hints.clear();
-                        }
-                        hints.insert(id.to_owned(), account.clone());
-                    }
+                    Some(account) => remember(&mut hints, account),
                     None => {
                         hints.remove(id);
                     }
