@@ -220,18 +220,19 @@ impl FromRequest<AppState> for Signed {
         };
         // A replica's write request signed with a key it read before: the write uses the
         // nonce up and checks the account in its own statement.
-        let hint = kid_account
+        let hinted = kid_account
             .filter(|_| defers_nonce(&req_path) && jws.header.url == url)
             .and_then(|id| state.acme.account_hint(id))
-            .filter(|a| a.status == "valid");
-        if let Some(account) = hint {
-            if let Ok(jwk) = serde_json::from_str::<Jwk>(&account.jwk) {
-                if jws.verify(&jwk).is_ok() {
-                    let deferred = std::sync::Mutex::new(Some(nonce.to_owned()));
-                    let account = Some(account);
-                    return Ok(Signed { jws, jwk, account, base, prefetched: None, deferred });
-                }
-            }
+            .filter(|a| a.status == "valid")
+            .and_then(|account| {
+                let jwk: Jwk = serde_json::from_str(&account.jwk).ok()?;
+                jws.verify(&jwk).ok()?;
+                Some((account, jwk))
+            });
+        if let Some((account, jwk)) = hinted {
+            let deferred = std::sync::Mutex::new(Some(nonce.to_owned()));
+            let account = Some(account);
+            return Ok(Signed { jws, jwk, account, base, prefetched: None, deferred });
         }
         let (fresh, account, prefetched) = match kid_account {
             Some(id) => {
