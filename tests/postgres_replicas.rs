@@ -142,6 +142,22 @@ fn replicas_share_one_store() {
     assert_eq!(stale.problem(), "badNonce", "{stale:?}");
     let retry = acme.post("/acme/new-order", Some(order));
     assert_eq!(retry.problem(), "unauthorized", "{retry:?}");
+    // A request answered before its write (a refused identifier) reads the account again
+    // as it uses its nonce up: what the handler found does not reach an account that
+    // changed meanwhile.
+    let mut other = AcmeClient::new(&b, &dir);
+    other.register();
+    let kid = other.kid.clone().unwrap();
+    let other_path = kid[kid.find("/acme/").unwrap()..].to_owned();
+    assert_eq!(other.post(&other_path, None).status, 200);
+    other.addr = a.https;
+    let deactivate = Some(serde_json::json!({"status": "deactivated"}));
+    assert_eq!(other.post(&other_path, deactivate).json()["status"], "deactivated");
+    other.addr = b.https;
+    let bad = serde_json::json!({"identifiers": [{"type": "dns", "value": "bad_name.test"}]});
+    let refused = other.post("/acme/new-order", Some(bad.clone()));
+    assert_eq!(refused.problem(), "badNonce", "{refused:?}");
+    assert_eq!(other.post("/acme/new-order", Some(bad)).problem(), "unauthorized");
 
     // A CA rotation on one replica reaches the other: it issues from the new intermediate.
     let (api_a, api_b) = (Api::admin(&a), Api::admin(&b));
