@@ -138,8 +138,6 @@ impl ClientCertVerifier for WithIntermediates {
     }
 }
 
-/// The next TCP connection, or `None` once `shutdown` turns true. Accept errors (such as
-/// running out of file descriptors) are logged and retried after a short pause.
 /// After the listener stopped accepting, waits (at most `grace`) until every connection
 /// task has returned its permit: in-flight requests finish and connections close.
 pub(crate) async fn drain(
@@ -159,6 +157,8 @@ pub(crate) async fn drain(
     }
 }
 
+/// The next TCP connection, or `None` once `shutdown` turns true. Accept errors (such as
+/// running out of file descriptors) are logged and retried after a short pause.
 pub(crate) async fn next_connection(
     listener: &tokio::net::TcpListener,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
@@ -176,4 +176,33 @@ pub(crate) async fn next_connection(
             _ = shutdown.changed() => return None,
         }
     }
+}
+
+/// How long, and for how many bytes, a closing connection's unread input is read and
+/// dropped (see [`close_lingering`]).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+const LINGER_BYTES: usize = 1 << 20;
+
+/// Ends our side of `stream` (TLS close_notify, then the TCP write side), then reads and
+/// drops what the client still sends, within bounds, until it closes too. Closing a socket
+/// with input unread makes the kernel reset the connection, and a reset discards the
+/// answer still on its way: a refusal sent before the request was read whole (KMIP's
+/// Invalid Message, HTTP's 413) would never reach the client.
+pub(crate) async fn close_lingering<S>(stream: &mut S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut sink = [0u8; 4096];
+        let mut total = 0;
+        while total < LINGER_BYTES {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
 }

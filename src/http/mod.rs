@@ -234,7 +234,10 @@ pub(crate) async fn serve(
 const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serves HTTP/1.1 requests on one connection until it closes, or at shutdown, until the
-/// request in flight (if any) is answered.
+/// request in flight (if any) is answered. Then closes it lingering (see
+/// [`crate::tls::close_lingering`]): a request refused before its body was read (413)
+/// leaves that body arriving, and a plain close would reset the connection over the
+/// answer.
 async fn serve_connection<I>(
     io: TokioIo<I>,
     app: Router,
@@ -248,23 +251,28 @@ async fn serve_connection<I>(
         if req.method().as_str() == "LIST" {
             *req.method_mut() = axum::http::Method::GET;
         }
-        tower::Service::call(&mut app.clone(), req)
+        // Boxed, so that the connection can be polled without closing its stream.
+        Box::pin(tower::Service::call(&mut app.clone(), req))
     });
-    let conn = hyper::server::conn::http1::Builder::new()
+    let mut conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(30))
         .serve_connection(io, service);
-    tokio::pin!(conn);
-    let ended = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = shutdown.changed() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+    let mut stopping = false;
+    let ended = loop {
+        tokio::select! {
+            r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break r,
+            _ = shutdown.changed(), if !stopping => {
+                std::pin::Pin::new(&mut conn).graceful_shutdown();
+                stopping = true;
+            }
         }
     };
     if let Err(e) = ended {
         tracing::debug!(%peer, error = %e, "HTTP connection ended");
     }
+    let mut stream = conn.into_parts().io.into_inner();
+    crate::tls::close_lingering(&mut stream).await;
 }
 
 /// Accepts plain-HTTP connections for `app` until `shutdown` turns true: CRLs, CA

@@ -151,11 +151,6 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// How long, and for how many bytes, a refused client's remaining input is read and
-/// dropped before the connection closes.
-const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
-const LINGER_BYTES: usize = 1 << 20;
-
 /// Answers a message that cannot be served with an Invalid Message failure; the caller
 /// then closes the connection.
 async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
@@ -169,21 +164,7 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
     );
     stream.write_all(&kmip::ttlv::binary::encode(&response)).await?;
     stream.flush().await?;
-    // The rest of the refused message is usually still arriving. Closing a socket with
-    // input unread makes the kernel reset the connection, and a reset discards the answer
-    // still on its way: so end our side first (close_notify), then read and drop what the
-    // client sends, within bounds, before closing.
-    stream.shutdown().await?;
-    let _ = timeout(LINGER, async {
-        let mut sink = [0u8; 4096];
-        let mut total = 0;
-        while total < LINGER_BYTES {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n,
-            }
-        }
-    })
-    .await;
+    // The rest of the refused message is usually still arriving.
+    crate::tls::close_lingering(stream).await;
     Ok(())
 }
