@@ -157,16 +157,21 @@ fn jws_nonce_url_and_account_rules() {
 
     // Contacts are checked; deactivation ends the account.
     let r = c.post(&path_of(&kid), Some(json!({"contact": ["tel:+1"]})));
-    assert_eq!(r.problem(), "malformed");
+    assert_eq!(r.problem(), "unsupportedContact");
+    let r = c.post(&path_of(&kid), Some(json!({"contact": ["mailto:nobody"]})));
+    assert_eq!(r.problem(), "invalidContact");
     let r = c.post(&path_of(&kid), Some(json!({"contact": ["mailto:ops@example.com"]})));
     assert_eq!(r.json()["contact"], json!(["mailto:ops@example.com"]), "{r:?}");
     let r = c.post(&path_of(&kid), Some(json!({"status": "deactivated"})));
     assert_eq!(r.json()["status"], "deactivated");
+    // RFC 8555 §7.3.6: 401 for any request of a deactivated account.
     let r = c.post(
         "/acme/new-order",
         Some(json!({"identifiers": [{"type": "dns", "value": "a.test"}]})),
     );
-    assert_eq!((r.status, r.problem().as_str()), (403, "unauthorized"));
+    assert_eq!((r.status, r.problem().as_str()), (401, "unauthorized"));
+    let r = c.post(&path_of(&kid), Some(json!({})));
+    assert_eq!((r.status, r.problem().as_str()), (401, "unauthorized"), "not revived");
 
     // Refusals are in the audit trail with their problem.
     let admin = Api::admin(&server);
@@ -296,8 +301,12 @@ fn orders_validation_finalize_and_revocation_on(store: &[&str]) {
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.serialize_der()).unwrap();
     let mut holder = Client::new(&server, &dir);
     holder.key = cert_key;
-    let revoke = json!({"certificate": b64(&leaf_der), "reason": 7});
-    assert_eq!(holder.post("/acme/revoke-cert", Some(revoke)).problem(), "badRevocationReason");
+    // 7 is unused; removeFromCRL (8) is for delta CRLs, not a reason to revoke.
+    for reason in [7, 8] {
+        let revoke = json!({"certificate": b64(&leaf_der), "reason": reason});
+        let r = holder.post("/acme/revoke-cert", Some(revoke));
+        assert_eq!(r.problem(), "badRevocationReason", "{reason}");
+    }
     let revoke = json!({"certificate": b64(&leaf_der), "reason": 1});
     assert_eq!(other.post("/acme/revoke-cert", Some(revoke.clone())).problem(), "unauthorized");
     assert_eq!(holder.post("/acme/revoke-cert", Some(revoke.clone())).status, 200);
@@ -435,6 +444,22 @@ fn preauthorized_identifiers_and_renewal_information() {
     let r = c.post("/acme/new-order", Some(renew.clone()));
     assert_eq!(r.json()["replaces"], cert_id.as_str(), "{r:?}");
     assert_eq!(c.post("/acme/new-order", Some(renew.clone())).problem(), "alreadyReplaced");
+    // Also when its serial is spelled with a leading zero byte.
+    let zero_serial = [&[0u8][..], cert.tbs_certificate.raw_serial()].concat();
+    let padded =
+        json!({"identifiers": ids, "replaces": format!("{}.{}", b64(&aki), b64(&zero_serial))});
+    assert_eq!(c.post("/acme/new-order", Some(padded)).problem(), "alreadyReplaced");
+    // An order that failed (its authorization deactivated) replaces nothing: the next may
+    // (RFC 9773 §5).
+    let authz = r.json()["authorizations"][0].as_str().unwrap().to_owned();
+    let gone = c.post(&path_of(&authz), Some(json!({"status": "deactivated"})));
+    assert_eq!(gone.json()["status"], "deactivated", "{gone:?}");
+    let again = c.post("/acme/new-order", Some(renew.clone()));
+    assert_eq!(
+        (again.status, again.json()["replaces"].clone()),
+        (201, json!(cert_id)),
+        "{again:?}"
+    );
     let mut stranger = Client::new(&server, &dir);
     stranger.register();
     assert_eq!(stranger.post("/acme/new-order", Some(renew)).problem(), "unauthorized");

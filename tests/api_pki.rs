@@ -690,6 +690,20 @@ fn root_rotation_cross_signs_the_new_root() {
         kmip.call(Operation::DISCOVER_VERSIONS, vec![]).result_status,
         kmip::enums::ResultStatus::SUCCESS
     );
+
+    // A second rotation: the chain runs through both cross-certificates to DATA/ca.crt,
+    // and verifies (no path length limit on the way).
+    api.ok("POST", "/v1/pki/root/rotate", json!(null));
+    let (third, chain) = issue(&api, "third");
+    assert_eq!(chain.len(), 4, "intermediate, two cross-certificates, DATA/ca.crt's root");
+    let untrusted = out.join("third-chain.pem");
+    std::fs::write(&untrusted, chain[..3].concat()).unwrap();
+    verify(&dir, &untrusted, &third);
+    let mut kmip = Client::connect_with(server.kmip, tls_config(&out, Some("third")));
+    assert_eq!(
+        kmip.call(Operation::DISCOVER_VERSIONS, vec![]).result_status,
+        kmip::enums::ResultStatus::SUCCESS
+    );
     server.stop();
 }
 
@@ -782,7 +796,17 @@ fn delta_crls_complete_an_older_full_crl() {
     };
     let base = number(&text, "Delta CRL Indicator");
     let full_text = openssl(&["crl", "-in", full_path.to_str().unwrap(), "-noout", "-text"]);
-    assert!(base <= number(&full_text, "X509v3 CRL Number"), "the full CRL is at least the base");
+    let full_number = number(&full_text, "X509v3 CRL Number");
+    assert!(base <= full_number, "the full CRL is at least the base");
+    // One numbering for both (RFC 5280 §5.2.4), only increasing, even within one second:
+    // OpenSSL applies a delta only when its number exceeds the full CRL's.
+    let delta_number = number(&text, "X509v3 CRL Number");
+    assert!(delta_number > full_number, "{delta_number} after {full_number}");
+    let newer = get(&server, &dir, "/v1/pki/crl/pem");
+    let newer_path = out.join("newer.crl.pem");
+    std::fs::write(&newer_path, &newer).unwrap();
+    let newer_text = openssl(&["crl", "-in", newer_path.to_str().unwrap(), "-noout", "-text"]);
+    assert!(number(&newer_text, "X509v3 CRL Number") > delta_number, "{newer_text}");
     for serial in [&first_serial, &second_serial] {
         let hex = serial.replace(':', "").to_ascii_uppercase();
         assert!(text.to_ascii_uppercase().contains(&hex), "{serial} in the delta:\n{text}");

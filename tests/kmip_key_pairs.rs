@@ -326,16 +326,7 @@ fn certify_issues_from_the_hsm_ca() {
 
     // KMIP Revoke of the certificate object puts it on the CA's CRL.
     c.ok(Operation::REVOKE, vec![uid(&cert_id), revocation(RevocationReasonCode::KEY_COMPROMISE)]);
-    let (status, crl) =
-        https_with(server.https, tls_config(&dir, None), "GET", "/v1/pki/crl/pem", &[], b"");
-    assert_eq!(status, 200);
-    std::fs::write(dir.join("crl.pem"), crl).unwrap();
-    let out = Command::new("openssl")
-        .args(["crl", "-noout", "-text", "-in"])
-        .arg(dir.join("crl.pem"))
-        .output()
-        .unwrap();
-    let listing = String::from_utf8_lossy(&out.stdout).to_uppercase();
+    let listing = crl_listing(&dir, &server);
     let serial = hex::encode_upper(cert.raw_serial());
     assert!(listing.contains(&serial), "{serial} not in\n{listing}");
     assert!(listing.contains("KEY COMPROMISE"), "{listing}");
@@ -371,6 +362,103 @@ fn certify_issues_from_the_hsm_ca() {
     );
     assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
     server.stop();
+}
+
+/// The CA that Certify issues from also authenticates KMIP clients, by subject: a
+/// certificate for another identity's name must not log in as it, while one for the
+/// caller's own name does. And a Registered copy of a certificate, revoked, leaves the
+/// original off the CRL: only the object Certify made revokes it.
+#[test]
+fn certify_mints_no_login_and_copies_revoke_nothing() {
+    let (dir, server, _certs, mut c) = started("strongroom-certify-login", "alice");
+    let out = dir.join("certified-logins");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(dir.join("ca.crt"), out.join("ca.crt")).unwrap();
+    let mut issued = Vec::new();
+    for (name, logs_in) in [("kms-admin", false), ("alice", true)] {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        let csr = params.serialize_request(&key).unwrap();
+        let item = c.ok(
+            Operation::CERTIFY,
+            vec![
+                enumeration(Tag::CERTIFICATE_REQUEST_TYPE, 2),
+                Ttlv::new(Tag::CERTIFICATE_REQUEST, Value::ByteString(csr.der().to_vec())),
+            ],
+        );
+        let der = certificate_der(&mut c, &uid_of(&item));
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let eku = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.server_auth, "{name}");
+        assert_eq!(eku.client_auth, logs_in, "{name}");
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
+        );
+        std::fs::write(out.join(format!("{name}.crt")), pem).unwrap();
+        std::fs::write(out.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+        let mut login = Client::connect_with(server.kmip, tls_config(&out, Some(name)));
+        let discover = request(ProtocolVersion::V1_4, vec![(Operation::DISCOVER_VERSIONS, vec![])]);
+        let discover = kmip::ttlv::binary::encode(&discover.to_ttlv());
+        assert_eq!(login.send_raw(&discover).is_ok(), logs_in, "{name} logs in");
+        issued.push(der);
+    }
+
+    // Bob registers a byte-for-byte copy of alice's certificate and revokes his copy: the
+    // CA's record (CRL) is untouched. Alice's own Revoke of her object does revoke it.
+    let der = issued.pop().unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let serial = hex::encode_upper(cert.raw_serial());
+    const CERTIFICATE: u32 = kmip::enums::ObjectType::CERTIFICATE.0;
+    let bob_certs = client_cert(&dir, "bob");
+    let mut bob = Client::connect(&server, &bob_certs, "bob");
+    let copy = uid_of(&bob.ok(
+        Operation::REGISTER,
+        vec![
+            enumeration(Tag::OBJECT_TYPE, CERTIFICATE),
+            Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, vec![]),
+            Ttlv::structure(
+                Tag::CERTIFICATE,
+                vec![
+                    enumeration(Tag::CERTIFICATE_TYPE, 1),
+                    Ttlv::new(Tag::CERTIFICATE_VALUE, Value::ByteString(der.clone())),
+                ],
+            ),
+        ],
+    ));
+    bob.ok(Operation::REVOKE, vec![uid(&copy), revocation(RevocationReasonCode::KEY_COMPROMISE)]);
+    assert!(!crl_listing(&dir, &server).contains(&serial), "a copy's Revoke revoked {serial}");
+    let found = c.ok(
+        Operation::LOCATE,
+        vec![Attribute::new(names::OBJECT_TYPE, Value::Enumeration(CERTIFICATE)).to_v1()],
+    );
+    let alices: Vec<String> = found
+        .find_all(Tag::UNIQUE_IDENTIFIER)
+        .filter_map(|u| u.as_text().ok().map(str::to_owned))
+        .collect();
+    for id in &alices {
+        if certificate_der(&mut c, id) == der {
+            c.ok(Operation::REVOKE, vec![uid(id), revocation(RevocationReasonCode::SUPERSEDED)]);
+        }
+    }
+    assert!(crl_listing(&dir, &server).contains(&serial), "the original's Revoke");
+    server.stop();
+}
+
+/// The issuing CA's current CRL as `openssl crl -text` prints it, in upper case.
+fn crl_listing(dir: &std::path::Path, server: &Server) -> String {
+    let (status, crl) =
+        https_with(server.https, tls_config(dir, None), "GET", "/v1/pki/crl/pem", &[], b"");
+    assert_eq!(status, 200);
+    std::fs::write(dir.join("crl.pem"), crl).unwrap();
+    let out = Command::new("openssl")
+        .args(["crl", "-noout", "-text", "-in"])
+        .arg(dir.join("crl.pem"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_uppercase()
 }
 
 /// A Key Block holding `material` in `format`.

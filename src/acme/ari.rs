@@ -28,6 +28,18 @@ pub(crate) fn parse(text: &str) -> Result<CertId, AcmeError> {
     Ok(CertId { key_id, serial: hex::encode(&serial[first..]) })
 }
 
+impl CertId {
+    /// One spelling per certificate, whichever the client used (its serial with or
+    /// without a leading zero byte): the DER integer's content octets.
+    pub(crate) fn canonical(&self) -> String {
+        let mut serial = hex::decode(&self.serial).unwrap_or_default();
+        if serial.first().is_none_or(|b| *b >= 0x80) {
+            serial.insert(0, 0);
+        }
+        format!("{}.{}", B64.encode(&self.key_id), B64.encode(serial))
+    }
+}
+
 /// The suggested renewal window `(start, end)` in Unix seconds for a certificate valid
 /// from `not_before` to `not_after`, revoked at `revoked_at` if so.
 pub(crate) fn window(
@@ -46,6 +58,17 @@ pub(crate) fn window(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cert_ids_have_one_spelling() {
+        let plain = parse("AQI.cwE").unwrap();
+        let padded = parse("AQI.AHMB").unwrap();
+        assert_eq!(plain.canonical(), "AQI.cwE");
+        assert_eq!(padded.canonical(), "AQI.cwE");
+        // A serial whose first byte has its high bit set keeps its zero byte.
+        assert_eq!(parse("AQI.gAE").unwrap().canonical(), "AQI.AIAB");
+        assert_eq!(parse("AQI.AIAB").unwrap().canonical(), "AQI.AIAB");
+    }
 
     #[test]
     fn cert_ids_parse() {

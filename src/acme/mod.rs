@@ -42,6 +42,15 @@ pub(crate) enum AcmeError {
     BadPublicKey(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// A request from a deactivated (or revoked) account: 401, not 403 (RFC 8555 §7.3.6).
+    #[error("the account is {0}")]
+    AccountNotValid(String),
+    /// A contact URL of a scheme the server does not take (RFC 8555 §7.3).
+    #[error("{0}")]
+    UnsupportedContact(String),
+    /// A mailto: contact that is not one address (RFC 8555 §7.3).
+    #[error("{0}")]
+    InvalidContact(String),
     #[error("no account exists with this key")]
     AccountDoesNotExist,
     #[error("{0} does not exist")]
@@ -60,7 +69,7 @@ pub(crate) enum AcmeError {
     AlreadyRevoked,
     #[error("another order already replaces that certificate")]
     AlreadyReplaced,
-    #[error("revocation reason {0} is not allowed (RFC 5280 codes 0-10 except 7)")]
+    #[error("revocation reason {0} is not allowed (RFC 5280 codes 0-6, 9 and 10)")]
     BadRevocationReason(i64),
     #[error("content type must be application/jose+json")]
     UnsupportedMediaType,
@@ -87,6 +96,9 @@ impl AcmeError {
             AcmeError::BadSignatureAlgorithm(_) => ("badSignatureAlgorithm", 400),
             AcmeError::BadPublicKey(_) => ("badPublicKey", 400),
             AcmeError::Unauthorized(_) => ("unauthorized", 403),
+            AcmeError::AccountNotValid(_) => ("unauthorized", 401),
+            AcmeError::UnsupportedContact(_) => ("unsupportedContact", 400),
+            AcmeError::InvalidContact(_) => ("invalidContact", 400),
             AcmeError::AccountDoesNotExist => ("accountDoesNotExist", 400),
             AcmeError::NotFound(_) => ("malformed", 404),
             AcmeError::OrderNotReady(_) => ("orderNotReady", 403),

@@ -2,9 +2,10 @@
 //! delta CRL in a Freshest CRL extension when `[ca] url` is set, and delta CRLs (§5.2.4):
 //! what an authority revoked since a base CRL number, so that relying parties holding a
 //! complete CRL numbered at or after the base need only the (small) delta to be current.
-//! Complete CRLs are numbered by the second they are built, so the base is a point in
-//! time: a delta whose base is B lists every revocation since B, and completes any complete
-//! CRL built at or after B. (rcgen writes neither a Delta CRL Indicator nor a Freshest CRL.)
+//! CRLs are numbered by the millisecond they are built (or one more than the issuer's last
+//! number, which the store keeps), so the base is a point in time: a delta whose base is B
+//! lists every revocation since B, and completes any complete CRL built at or after B.
+//! (rcgen writes neither a Delta CRL Indicator nor a Freshest CRL.)
 
 use time::{Duration, OffsetDateTime};
 

@@ -291,10 +291,10 @@ impl Ca {
         )
         .ok_or(CaError::BadIssuer(id.clone(), "its certificate does not parse"))?;
         // The cross-certificate: the same name and key, vouched for by the older root, so
-        // chains through it reach DATA/ca.crt.
+        // chains through it reach DATA/ca.crt. No path length limit, as on the root itself:
+        // after a second rotation a chain runs through two cross-certificates.
         let older = self.newest_root();
         let mut cross = root_params(&name);
-        cross.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
         cross.not_after = cross.not_after.min(older.not_after);
         cross.use_authority_key_identifier_extension = true;
         older.add_pointers(&mut cross, false);
@@ -503,6 +503,7 @@ pub(crate) async fn revoke_intermediate(
         revocation_reason: None,
         pem: a.cert_pem.clone(),
         issuer: a.parent.clone(),
+        kmip_object: None,
     };
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let done = store.revoke_ca_issuer(id, &cert, reason, now).await?;

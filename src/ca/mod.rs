@@ -127,6 +127,12 @@ pub(crate) struct RevokedEntry {
     pub(crate) reason: u8,
 }
 
+/// Whether `code` is an RFC 5280 §5.3.1 reason a certificate can be revoked for: not 7
+/// (unused) and not removeFromCRL (8), which only delta CRLs use.
+pub(crate) fn revocation_reason_allowed(code: i64) -> bool {
+    matches!(code, 0..=6 | 9 | 10)
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
     move |source| CaError::Io { path: path.to_owned(), source }
 }

@@ -356,6 +356,7 @@ impl Creds {
                 revocation_reason: None,
                 pem: issued.cert_pem.clone(),
                 issuer: issued.issuer.clone(),
+                kmip_object: None,
             })
             .await?;
         let ca_chain = match self.ca.authority(&issued.issuer) {
@@ -426,7 +427,7 @@ impl Creds {
         let mut cache = self.crl.lock().await;
         let marker = self.store.revocation_marker().await?;
         let now = crate::util::now();
-        // Full CRLs are numbered by the second they are built, so the base is a time.
+        // A delta lists what was revoked since the start of the UTC day.
         let base = now - now.rem_euclid(DELTA_BASE_SECS);
         if let Some(c) = cache.get(&key).filter(|c| {
             c.marker == marker && now - c.built_at < CRL_REUSE_SECS && c.built_at >= base
@@ -446,9 +447,16 @@ impl Creds {
                 reason: reason.and_then(|r| u8::try_from(r).ok()).unwrap_or(0),
             });
         }
-        let number = u64::try_from(now).unwrap_or(0);
+        // CRL numbers count milliseconds, or one more than the issuer's last where two
+        // builds share one, so that a delta's base (the start of the UTC day) is below
+        // the number of every full CRL built since. Full and delta CRLs share one sequence
+        // (RFC 5280 §5.2.4), kept in the store for all replicas.
+        let millis = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let floor = i64::try_from(millis).unwrap_or(i64::MAX);
+        let number = self.store.next_crl_number(issuer, floor).await?;
+        let number = u64::try_from(number).unwrap_or(0);
         let signer = authority.clone();
-        let base = u64::try_from(base).unwrap_or(0);
+        let base = u64::try_from(base).unwrap_or(0) * 1000;
         let (der, pem) = tokio::task::spawn_blocking(move || match delta {
             true => signer.delta_crl(&entries, number, base, time::Duration::hours(1)),
             false => signer.crl(&entries, number, time::Duration::hours(1)),

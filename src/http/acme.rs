@@ -256,10 +256,7 @@ impl FromRequest<AppState> for Signed {
             (None, Some(_)) => {
                 let account = account.ok_or(AcmeError::AccountDoesNotExist)?;
                 if account.status != "valid" {
-                    return Err(AcmeError::Unauthorized(format!(
-                        "the account is {}",
-                        account.status
-                    )));
+                    return Err(AcmeError::AccountNotValid(account.status.clone()));
                 }
                 let jwk: Jwk = serde_json::from_str(&account.jwk)
                     .map_err(|e| AcmeError::Malformed(format!("stored account key: {e}")))?;
@@ -375,11 +372,13 @@ fn check_contacts(contact: &[String]) -> Result<String, AcmeError> {
         return Err(AcmeError::Malformed("at most 10 contacts".into()));
     }
     for c in contact {
-        let ok = c.strip_prefix("mailto:").is_some_and(|m| {
-            m.len() <= 254 && m.contains('@') && !m.contains(',') && !m.contains('?')
-        });
-        if !ok {
-            return Err(AcmeError::Malformed(format!(
+        let Some(m) = c.strip_prefix("mailto:") else {
+            return Err(AcmeError::UnsupportedContact(format!(
+                "contact {c:?}: only mailto: URLs are taken"
+            )));
+        };
+        if m.len() > 254 || !m.contains('@') || m.contains(',') || m.contains('?') {
+            return Err(AcmeError::InvalidContact(format!(
                 "contact {c:?} is not a mailto: URL with one address"
             )));
         }
@@ -546,7 +545,12 @@ async fn account(State(state): State<AppState>, Path(id): Path<String>, s: Signe
                 return Err(AcmeError::Malformed(format!("cannot set account status {other:?}")))
             }
         }
-        state.store.update_acme_account(&account).await?;
+        // Only a valid account changes: a deactivation committed since this request read
+        // the account must not be undone by writing its old status back.
+        if !state.store.update_acme_account(&account).await? {
+            state.acme.forget_account(&account.id);
+            return Err(AcmeError::AccountNotValid("no longer valid".into()));
+        }
         state.acme.forget_account(&account.id);
         let who = s.url(&format!("account/{id}"));
         audit(&state, &who, "update-account", None, format!("status {}", account.status)).await;
@@ -643,9 +647,10 @@ async fn place_order(state: &AppState, s: &Signed) -> AcmeResult {
             identifiers.push(i);
         }
     }
-    if let Some(replaces) = &req.replaces {
-        check_replaces(state, account, replaces).await?;
-    }
+    let replaces = match &req.replaces {
+        Some(replaces) => Some(check_replaces(state, account, replaces).await?),
+        None => None,
+    };
     let now = crate::util::now();
     let expires_at = now + crate::acme::ORDER_LIFETIME;
     let order_id = crate::util::random_hex(12);
@@ -696,7 +701,7 @@ async fn place_order(state: &AppState, s: &Signed) -> AcmeResult {
         error: None,
         certificate_serial: None,
         created_at: now,
-        replaces: req.replaces.clone(),
+        replaces,
         profile: Some(profile.name.clone()),
         unstored_serial: None,
         certificate_pem: None,
@@ -723,13 +728,16 @@ async fn place_order(state: &AppState, s: &Signed) -> AcmeResult {
     with_location(StatusCode::CREATED, &location, order_json(s, &order, &authzs))
 }
 
-/// An order may replace a certificate of this CA that the same account ordered, once.
+/// An order may replace a certificate of this CA that the same account ordered, unless
+/// another order that has not failed replaces it already (RFC 9773 §5). Returns the
+/// certificate's CertID in its canonical spelling, as the order records it.
 async fn check_replaces(
     state: &AppState,
     account: &AccountRow,
     replaces: &str,
-) -> Result<(), AcmeError> {
+) -> Result<String, AcmeError> {
     let id = crate::acme::ari::parse(replaces)?;
+    let canonical = id.canonical();
     let ordered_by = match issued_here(state, &id).await? {
         Some(_) => state.store.acme_order_by_certificate(&id.serial).await?,
         None => None,
@@ -741,8 +749,10 @@ async fn check_replaces(
         Some(o) if o.account_id != account.id => {
             Err(AcmeError::Unauthorized("replaces names another account's certificate".into()))
         }
-        Some(_) if state.store.acme_replaced(replaces).await? => Err(AcmeError::AlreadyReplaced),
-        Some(_) => Ok(()),
+        Some(_) if state.store.acme_replaced(&canonical, crate::util::now()).await? => {
+            Err(AcmeError::AlreadyReplaced)
+        }
+        Some(_) => Ok(canonical),
     }
 }
 
@@ -1133,6 +1143,7 @@ async fn finalize_order(state: &AppState, id: &str, s: &Signed) -> AcmeResult {
             revocation_reason: None,
             pem: issued.cert_pem,
             issuer: issued.issuer,
+            kmip_object: None,
         };
         state.store.complete_acme_order(&order, &cert).await?;
     } else {
@@ -1221,7 +1232,7 @@ struct RevokeRequest {
 async fn revoke_cert(State(state): State<AppState>, s: Signed) -> AcmeResult {
     let req: RevokeRequest = s.jws.payload_as()?;
     let reason = req.reason.unwrap_or(0);
-    if !(0..=10).contains(&reason) || reason == 7 {
+    if !crate::ca::revocation_reason_allowed(reason) {
         return Err(AcmeError::BadRevocationReason(reason));
     }
     let der = base64::Engine::decode(

@@ -226,15 +226,17 @@ impl Store {
             .await?)
     }
 
-    /// Sets an account's status and contacts.
-    pub(crate) async fn update_acme_account(&self, a: &AccountRow) -> Result<(), StoreError> {
-        sqlx::query("UPDATE acme_accounts SET status = $1, contact = $2 WHERE id = $3")
-            .bind(&a.status)
-            .bind(&a.contact)
-            .bind(&a.id)
-            .execute(&mut *self.write.get().await?)
-            .await?;
-        Ok(())
+    /// Sets an account's status and contacts, if it is still valid; false if it is not.
+    pub(crate) async fn update_acme_account(&self, a: &AccountRow) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE acme_accounts SET status = $1, contact = $2 WHERE id = $3 AND status = 'valid'",
+        )
+        .bind(&a.status)
+        .bind(&a.contact)
+        .bind(&a.id)
+        .execute(&mut *self.write.get().await?)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Stores an order, its authorizations and their challenges in one transaction.
@@ -374,12 +376,22 @@ impl Store {
         super::cache::read_through(Some(&self.caches.certificates), serial, read).await
     }
 
-    /// Whether some order already replaces the certificate with ARI CertID `cert_id`.
-    pub(crate) async fn acme_replaced(&self, cert_id: &str) -> Result<bool, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM acme_orders WHERE replaces = $1")
-            .bind(cert_id)
-            .fetch_one(&mut *self.write.get().await?)
-            .await?;
+    /// Whether an order that has not failed by `now` already replaces the certificate with
+    /// ARI CertID `cert_id` (RFC 9773 §5). An order's status is written when it is read,
+    /// so one still marked pending or ready has failed if it expired or one of its
+    /// authorizations did.
+    pub(crate) async fn acme_replaced(&self, cert_id: &str, now: i64) -> Result<bool, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM acme_orders o WHERE o.replaces = $1 AND (\
+             o.status IN ('processing', 'valid') OR (o.status IN ('pending', 'ready') \
+             AND o.expires_at >= $2 AND NOT EXISTS (SELECT 1 FROM acme_authorizations a \
+             WHERE a.order_id = o.id AND (a.status IN ('invalid', 'deactivated', 'revoked') \
+             OR a.expires_at < $2))))",
+        )
+        .bind(cert_id)
+        .bind(now)
+        .fetch_one(&mut *self.write.get().await?)
+        .await?;
         Ok(n > 0)
     }
 
@@ -531,8 +543,8 @@ impl Store {
         row.map(with_children).transpose()
     }
 
-    /// Marks order `id` of `account_id` processing if it is ready and has not expired by
-    /// `now`, and returns it so, with its authorizations: in one statement (PostgreSQL
+    /// Marks order `id` of `account_id` processing if it is ready, has not expired by
+    /// `now` and all its authorizations are still valid, and returns it so, with its authorizations: in one statement (PostgreSQL
     /// only), so that a replica's finalize reads and claims the order in one round trip.
     /// None if the order was not so (it may be pending still: read it to know). With
     /// `guard`, the same statement uses the request's nonce up, and claims nothing unless
@@ -559,7 +571,15 @@ impl Store {
             .push(" AND account_id = ")
             .bind(account_id.to_owned())
             .push(" AND status = 'ready' AND expires_at >= ")
-            .bind(now);
+            .bind(now)
+            // Ready was written when every authorization was valid; one deactivated or
+            // expired since makes the order invalid, which the caller's read then finds.
+            .push(
+                " AND NOT EXISTS (SELECT 1 FROM acme_authorizations a \
+                 WHERE a.order_id = acme_orders.id AND (a.status <> 'valid' OR a.expires_at < ",
+            )
+            .bind(now)
+            .push("))");
         let passed = match guard {
             Some(_) => {
                 sql.push(" AND EXISTS (SELECT 1 FROM n)");

@@ -48,6 +48,9 @@ pub(crate) struct CertificateRow {
     pub(crate) pem: String,
     /// The CA certificate that signed it (`root`, or an intermediate's id).
     pub(crate) issuer: String,
+    /// The KMIP Certificate object Certify made for it, whose Revoke revokes it.
+    #[sqlx(default)]
+    pub(crate) kmip_object: Option<String>,
 }
 
 /// A CA certificate made after the first root: an intermediate, a newer root or a
@@ -207,7 +210,7 @@ impl Store {
     ) -> Result<Option<CertificateRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT serial, role, subject, not_before, not_after, lease_id, revoked_at, \
-             revocation_reason, pem, issuer FROM certificates WHERE serial = $1",
+             revocation_reason, pem, issuer, kmip_object FROM certificates WHERE serial = $1",
         )
         .bind(serial)
         .fetch_optional(&mut *self.read.get().await?)
@@ -231,6 +234,25 @@ impl Store {
         .execute(&mut *self.write.get().await?)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// The next CRL number of `issuer`: one more than its last, and at least `floor`
+    /// (RFC 5280 §5.2.3: a CRL number only ever increases, whichever replica builds it).
+    pub(crate) async fn next_crl_number(
+        &self,
+        issuer: &str,
+        floor: i64,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO crl_numbers (issuer, number) VALUES ($1, $2) \
+             ON CONFLICT (issuer) DO UPDATE SET number = CASE \
+             WHEN crl_numbers.number >= excluded.number THEN crl_numbers.number + 1 \
+             ELSE excluded.number END RETURNING number",
+        )
+        .bind(issuer)
+        .bind(floor)
+        .fetch_one(&mut *self.write.get().await?)
+        .await?)
     }
 
     /// Revoked certificates not yet expired (a CRL's entries): serial, revocation time and
@@ -287,7 +309,7 @@ impl Store {
 }
 
 const INSERT_CERTIFICATE: &str = "INSERT INTO certificates (serial, role, subject, \
-     not_before, not_after, lease_id, pem, issuer) VALUES ";
+     not_before, not_after, lease_id, pem, issuer, kmip_object) VALUES ";
 
 fn certificate_values(b: &mut Row<'_>, c: &&CertificateRow) {
     b.bind(c.serial.clone())
@@ -297,7 +319,8 @@ fn certificate_values(b: &mut Row<'_>, c: &&CertificateRow) {
         .bind(c.not_after)
         .bind(c.lease_id.clone())
         .bind(c.pem.clone())
-        .bind(c.issuer.clone());
+        .bind(c.issuer.clone())
+        .bind(c.kmip_object.clone());
 }
 
 /// Inserts a certificate row on `conn` (a pooled connection or a transaction).
@@ -305,12 +328,12 @@ pub(super) async fn insert_certificate_row(
     conn: &mut sqlx::AnyConnection,
     c: &CertificateRow,
 ) -> Result<(), StoreError> {
-    insert_rows(conn, INSERT_CERTIFICATE, 8, &[c], certificate_values).await
+    insert_rows(conn, INSERT_CERTIFICATE, 9, &[c], certificate_values).await
 }
 
 /// Adds the insert of a certificate row to `batch`.
 pub(super) fn add_certificate_row(batch: &mut Batch, c: &CertificateRow) {
-    batch.insert_rows(INSERT_CERTIFICATE, 8, &[c], certificate_values);
+    batch.insert_rows(INSERT_CERTIFICATE, 9, &[c], certificate_values);
 }
 
 impl Store {

@@ -491,6 +491,7 @@ async fn leases_certificates_and_revocations_on(store: &Store) {
         revocation_reason: None,
         pem: String::new(),
         issuer: "int-a".into(),
+        kmip_object: None,
     };
     for serial in ["01", "02", "03"] {
         store.insert_certificate(&cert(serial)).await.unwrap();
@@ -749,6 +750,7 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
         revocation_reason: None,
         pem: "PEM2".into(),
         issuer: "ca2".into(),
+        kmip_object: None,
     };
     store.complete_acme_order(&x, &cert).await.unwrap();
     let x = store.acme_order("x").await.unwrap().unwrap();
@@ -838,6 +840,16 @@ async fn a_replica_claims_a_ready_order_once() {
     assert_eq!(authzs.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["o-a"]);
     assert!(claim("acct", 10).await.is_none(), "once");
     assert_eq!(store.acme_order("o").await.unwrap().unwrap().status, "processing");
+
+    // Not once an authorization was deactivated after the order became ready.
+    let order = an_order("p", "ready");
+    let authorizations = [(a_valid_authorization("p"), Vec::new())];
+    let new = NewOrder { order: &order, authorizations: &authorizations };
+    assert!(store.insert_acme_order(new, None).await.unwrap());
+    assert!(store.deactivate_acme_authorization("p-a").await.unwrap());
+    let claimed = store.claim_ready_acme_order("p", "acct", 10, None).await.unwrap();
+    assert!(matches!(claimed, (true, None)));
+    assert_eq!(store.acme_order("p").await.unwrap().unwrap().status, "ready");
     t.remove().await;
 }
 
@@ -904,7 +916,10 @@ async fn a_replica_writes_only_what_its_nonce_guard_lets() {
 
     // An account deactivated since it was read.
     account.status = "deactivated".into();
-    store.update_acme_account(&account).await.unwrap();
+    assert!(store.update_acme_account(&account).await.unwrap());
+    // And stays so: an update made from the account as read before is refused.
+    account.status = "valid".into();
+    assert!(!store.update_acme_account(&account).await.unwrap(), "not revived");
     store.transition_acme_order("o", "processing", "ready", None).await.unwrap();
     assert!(matches!(claim("n5").await.unwrap(), (false, None)));
     assert_eq!(store.acme_order("o").await.unwrap().unwrap().status, "ready");
@@ -1190,6 +1205,7 @@ async fn batches_commit_whole_or_not_at_all_on(store: &Store) {
         revocation_reason: None,
         pem: "PEM".into(),
         issuer: "ca".into(),
+        kmip_object: None,
     };
     let subject = |serial: &'static str| async move {
         store.certificate(serial).await.unwrap().map(|c| c.subject)
@@ -1291,4 +1307,19 @@ async fn durability(store: &Store, conn: &mut sqlx::AnyConnection) -> &'static s
     } else {
         "not durable"
     }
+}
+
+/// CRL numbers (RFC 5280 §5.2.3) only increase, per issuer: at least the floor given (the
+/// build's millisecond), and one more than the last when the clock gives no more.
+#[tokio::test]
+async fn crl_numbers_only_increase() {
+    on_both!(crl_numbers_only_increase_on);
+}
+
+async fn crl_numbers_only_increase_on(store: &Store) {
+    assert_eq!(store.next_crl_number("root", 1000).await.unwrap(), 1000);
+    assert_eq!(store.next_crl_number("root", 1000).await.unwrap(), 1001);
+    assert_eq!(store.next_crl_number("root", 900).await.unwrap(), 1002, "a clock behind");
+    assert_eq!(store.next_crl_number("root", 5000).await.unwrap(), 5000);
+    assert_eq!(store.next_crl_number("int-1", 10).await.unwrap(), 10, "per issuer");
 }

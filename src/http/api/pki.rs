@@ -266,8 +266,8 @@ pub(super) async fn revoke_issuer(
     Body(req): Body<RevokeIssuer>,
 ) -> ApiResult {
     let reason = req.reason.unwrap_or(0);
-    if !(0..=10).contains(&reason) || reason == 7 {
-        return Err(ApiError::bad_request("reason is an RFC 5280 code: 0-10 except 7"));
+    if !crate::ca::revocation_reason_allowed(reason) {
+        return Err(ApiError::bad_request("reason is an RFC 5280 code: 0-6, 9 or 10"));
     }
     // An unknown issuer is a 404, as on every other issuer route.
     authority(&state, &id)?;

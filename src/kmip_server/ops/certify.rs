@@ -34,7 +34,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: certify::Request) -> Result<Outc
             (spki, name, Some(id))
         }
     };
-    let issued = issue(cx, &spki, subject).await?;
+    let mut issued = issue(cx, &spki, subject).await?;
     let links: Vec<Attribute> =
         public_id.iter().map(|p| link(LinkType::PUBLIC_KEY_LINK, p)).collect();
     let cert_id = register_public(
@@ -50,6 +50,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: certify::Request) -> Result<Outc
         let back = link(LinkType::CERTIFICATE_LINK, &cert_id);
         cx.state.store.add_attribute(public_id, &back, cx.now).await?;
     }
+    issued.record.kmip_object = Some(cert_id.clone());
     cx.state.store.insert_certificate(&issued.record).await?;
     Ok(Outcome::new(certify::response(&cert_id), Some(cert_id)))
 }
@@ -62,12 +63,17 @@ struct Issued {
 
 /// Issues a certificate for the SubjectPublicKeyInfo `spki` from the default issuer (its
 /// key in the HSM), for a year, with `common_name` as the subject's.
+///
+/// The same CA authenticates clients, whose identity is their certificate's subject, so
+/// the certificate is good for client authentication only when that identity is the
+/// caller's own (or the caller is an admin): Certify must not mint a login for another.
 async fn issue(
     cx: &OpCtx<'_>,
     spki: &[u8],
     common_name: Option<String>,
 ) -> Result<Issued, OpError> {
     let common_name = common_name.unwrap_or_else(|| "KMIP certified key".to_owned());
+    let subject = format!("CN={common_name}");
     let not_after = time::OffsetDateTime::now_utc() + time::Duration::days(VALIDITY_DAYS);
     let spec = LeafSpec {
         common_name: common_name.clone(),
@@ -75,7 +81,7 @@ async fn issue(
         ip_addresses: Vec::new(),
         uris: Vec::new(),
         server_auth: true,
-        client_auth: true,
+        client_auth: cx.is_admin() || subject == cx.principal.as_str(),
         revocation_pointers: true,
         not_after,
     };
@@ -88,7 +94,7 @@ async fn issue(
     let record = CertificateRow {
         serial,
         role: "kmip-certify".to_owned(),
-        subject: format!("CN={common_name}"),
+        subject,
         not_before: cx.now,
         not_after: not_after.unix_timestamp(),
         lease_id: None,
@@ -96,6 +102,7 @@ async fn issue(
         revocation_reason: None,
         pem: issued.cert_pem,
         issuer: issued.issuer,
+        kmip_object: None,
     };
     Ok(Issued { der: issued.cert_der.to_vec(), record })
 }
@@ -152,7 +159,7 @@ pub(crate) async fn recertify(cx: &OpCtx<'_>, req: recertify::Request) -> Result
     // What a new certificate gets anew (its type, length, digest, ...) is not copied.
     let stored = stored.into_iter().filter(|a| !super::is_server_managed(&a.name)).collect();
     let attrs = rekey::replacement_attributes(cx, &old, stored, req.certify.attributes, req.offset);
-    let issued = issue(cx, &spki, subject).await?;
+    let mut issued = issue(cx, &spki, subject).await?;
     let mut server_attrs: Vec<Attribute> =
         public_key.iter().map(|p| link(LinkType::PUBLIC_KEY_LINK, p)).collect();
     server_attrs.push(link(LinkType::REPLACED_OBJECT_LINK, &old_id));
@@ -179,6 +186,7 @@ pub(crate) async fn recertify(cx: &OpCtx<'_>, req: recertify::Request) -> Result
             }
         }
     }
+    issued.record.kmip_object = Some(new_id.clone());
     cx.state.store.insert_certificate(&issued.record).await?;
     Ok(Outcome::new(recertify::response(&new_id), Some(new_id)))
 }

@@ -34,13 +34,18 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: revoke::Request) -> Result<Outco
     row.revocation_message = req.message;
     row.last_change_date = cx.now;
     cx.state.store.save_lifecycle(&row).await?;
-    // A certificate this CA issued (Certify) goes on its CRL and OCSP answers too.
+    // A certificate this CA issued goes on its CRL and OCSP answers too, when this object
+    // is the one Certify made for it: anyone may Register a copy of a certificate (or a
+    // forgery with its serial), and revoking that copy must not revoke the original.
     if row.object_type == i64::from(ObjectType::CERTIFICATE.0) {
         if let Some(der) = &row.public_material {
             if let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) {
                 let serial = hex::encode(cert.raw_serial());
-                let reason = rfc5280_reason(req.reason);
-                cx.state.store.revoke_certificate(&serial, reason, cx.now).await?;
+                let record = cx.state.store.certificate(&serial).await?;
+                if record.is_some_and(|c| c.kmip_object.as_deref() == Some(id.as_str())) {
+                    let reason = rfc5280_reason(req.reason);
+                    cx.state.store.revoke_certificate(&serial, reason, cx.now).await?;
+                }
             }
         }
     }
