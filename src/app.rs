@@ -405,13 +405,18 @@ pub(crate) async fn grant(
     revoke: bool,
 ) -> Result<(), AppError> {
     let mut names = Vec::new();
+    // As the specification spells it ("Re-key", "Get Attributes") or as the XML and JSON
+    // encodings do ("ReKey", "GetAttributes"), in any case.
+    let plain = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
     for op in operations {
-        let wanted: String =
-            op.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase();
+        let wanted = plain(op).to_lowercase();
         let found = kmip::enums::Operation::ALL
             .iter()
             .map(|(_, name)| *name)
-            .find(|name| kmip::ttlv::text::encoded_name(name).to_lowercase() == wanted)
+            .find(|name| {
+                plain(name).to_lowercase() == wanted
+                    || kmip::ttlv::text::encoded_name(name).to_lowercase() == wanted
+            })
             .ok_or_else(|| AppError::UnknownOperation(op.clone()))?;
         names.push(found.to_owned());
     }

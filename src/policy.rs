@@ -240,7 +240,7 @@ fn check_pattern(p: &str) -> Result<(), String> {
     if p.starts_with('/') {
         return Err(format!("path pattern {p:?} must not start with '/' (it is relative to /v1/)"));
     }
-    if p[..p.len() - 1].contains('*') {
+    if p.strip_suffix('*').unwrap_or(p).contains('*') {
         return Err(format!("path pattern {p:?}: '*' is allowed only at the end"));
     }
     if p.split('/').any(|seg| seg.contains('+') && seg != "+") {
@@ -349,6 +349,9 @@ mod tests {
         assert!(Policy::parse("path \"a\" {").is_err());
         assert!(Policy::parse("path a { }").is_err());
         assert!(Policy::parse("path \"a*b\" { }").is_err());
+        assert!(Policy::parse("path \"a**\" { }").is_err());
+        // A pattern ending in a character of several bytes is read, not sliced through.
+        assert!(Policy::parse("path \"caf\u{e9}\" { capabilities = [\"read\"] }").is_ok());
         assert!(Policy::parse("path \"/v1/a\" { }").is_err());
         assert!(Policy::parse("path \"a\" { policy = \"write\" }").is_err());
         assert!(Policy::parse("path \"a\" { capabilities = [\"read\" }").is_err());

@@ -29,6 +29,10 @@ pub mod names {
     pub const ACTIVATION_DATE: &str = "Activation Date";
     /// Deactivation Date.
     pub const DEACTIVATION_DATE: &str = "Deactivation Date";
+    /// Process Start Date (KMIP 1.4 §3.25).
+    pub const PROCESS_START_DATE: &str = "Process Start Date";
+    /// Protect Stop Date (KMIP 1.4 §3.26).
+    pub const PROTECT_STOP_DATE: &str = "Protect Stop Date";
     /// Destroy Date.
     pub const DESTROY_DATE: &str = "Destroy Date";
     /// Compromise Occurrence Date.

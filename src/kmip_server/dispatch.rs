@@ -192,7 +192,9 @@ async fn handle_message(
         let mut item = match result {
             Ok(outcome) => {
                 audit(state, principal, operation, outcome.object_id.clone(), "ok", None).await;
-                if outcome.object_id.is_some() {
+                if sets_placeholder(operation) {
+                    // A Locate that found no one object empties it, so that the next
+                    // item's omitted identifier fails rather than meaning an older one.
                     placeholder = outcome.object_id;
                 }
                 ResponseBatchItem::success(operation, outcome.payload)
@@ -204,6 +206,7 @@ async fn handle_message(
                 let denied = matches!(
                     e,
                     OpError::Denied(_)
+                        | OpError::ReservedName(_)
                         | OpError::CheckDenied { .. }
                         | OpError::UsageLimitsExhausted(_)
                 );
@@ -256,6 +259,9 @@ async fn handle_message(
 
 async fn run(cx: &mut OpCtx<'_>, bi: RequestBatchItem) -> Result<Outcome, OpError> {
     let pl = &bi.payload;
+    if bi.operation != Operation::LOCATE {
+        cx.check_reserved_names(pl)?;
+    }
     match bi.operation {
         Operation::DISCOVER_VERSIONS => {
             let offered = p::discover_versions::request(pl)?;
@@ -433,4 +439,26 @@ async fn record(
         detail,
     };
     state.store.audit(event).await;
+}
+
+/// The operations whose Unique Identifier becomes the ID Placeholder (KMIP 1.4 §4, 2.1 §6.1:
+/// "Create, Create Pair, Register, Derive Key, Re-key, Re-key Key Pair, Certify,
+/// Re-Certify, Locate, and Recover", and 2.x's Create Split Key and Join Split Key); the
+/// others leave it as it was.
+fn sets_placeholder(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::CREATE
+            | Operation::CREATE_KEY_PAIR
+            | Operation::REGISTER
+            | Operation::DERIVE_KEY
+            | Operation::RE_KEY
+            | Operation::RE_KEY_KEY_PAIR
+            | Operation::CERTIFY
+            | Operation::RE_CERTIFY
+            | Operation::LOCATE
+            | Operation::RECOVER
+            | Operation::CREATE_SPLIT_KEY
+            | Operation::JOIN_SPLIT_KEY
+    )
 }

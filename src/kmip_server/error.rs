@@ -16,6 +16,8 @@ pub(crate) enum OpError {
     NotFound(String),
     #[error("access to object {0} denied")]
     Denied(String),
+    #[error("names under {0} are the TDE API's: a KMIP client cannot give one")]
+    ReservedName(String),
     #[error("{op} is not allowed in state {state:?}")]
     WrongState { op: &'static str, state: State },
     #[error("object {0} has been destroyed")]
@@ -99,7 +101,7 @@ impl OpError {
             }
             OpError::NoPlaceholder => ResultReason::ITEM_NOT_FOUND,
             OpError::Pkcs11Interface(_) => ResultReason::PKCS_11_INVALID_INTERFACE,
-            OpError::Denied(_) | OpError::UsageLimitsExhausted(_) => {
+            OpError::Denied(_) | OpError::ReservedName(_) | OpError::UsageLimitsExhausted(_) => {
                 ResultReason::PERMISSION_DENIED
             }
             OpError::CheckDenied { reason, .. } => pick(*reason, ResultReason::PERMISSION_DENIED),

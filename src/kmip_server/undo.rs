@@ -71,7 +71,9 @@ impl Journal {
             }
             _ => {}
         }
-        let mut ids: Vec<String> = uids(&bi.payload, &[Tag::UNIQUE_IDENTIFIER]);
+        // Re-key Key Pair names its pair by the Private Key Unique Identifier.
+        let mut ids: Vec<String> =
+            uids(&bi.payload, &[Tag::UNIQUE_IDENTIFIER, Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER]);
         if ids.is_empty() {
             ids.extend(cx.placeholder.clone());
         }
@@ -90,6 +92,14 @@ impl Journal {
             if bi.operation == Operation::DESTROY && key_pair_half {
                 return Err(OpError::Unsupported(
                     "destroying a key-pair half in the HSM cannot be undone: leave out Undo",
+                ));
+            }
+            // A certificate revoked goes on its CA's CRL, which is not taken back.
+            if bi.operation == Operation::REVOKE
+                && row.object_type == i64::from(ObjectType::CERTIFICATE.0)
+            {
+                return Err(OpError::Unsupported(
+                    "revoking a certificate cannot be undone: leave out Undo",
                 ));
             }
             let attributes = cx.state.store.attributes(&id).await?;

@@ -55,6 +55,27 @@ fn check_writable(name: &str) -> Result<(), OpError> {
     Ok(())
 }
 
+/// Whether a client may change or delete the instance of `name` it has: the Cryptographic
+/// Usage Mask never (KMIP 1.4 §3.19, 2.1 §4.17: a client may give one where there is none,
+/// not change or delete it), Process Start and Protect Stop Date not once reached nor
+/// deleted at all (§3.25, §3.26). Otherwise usage limits could be lifted by their holder.
+fn check_kept(name: &str, existing: &[Attribute], now: i64, deleting: bool) -> Result<(), OpError> {
+    let kept = match name {
+        names::CRYPTOGRAPHIC_USAGE_MASK => existing.iter().any(|a| a.name == name),
+        names::PROCESS_START_DATE | names::PROTECT_STOP_DATE => {
+            deleting
+                || existing
+                    .iter()
+                    .any(|a| a.name == name && matches!(a.value, Value::DateTime(d) if d <= now))
+        }
+        _ => false,
+    };
+    match kept {
+        true => Err(OpError::ReadOnly(name.to_owned())),
+        false => Ok(()),
+    }
+}
+
 /// Checks a client's Sensitive (KMIP 2.1 §4.55): a Boolean, and private keys, which never
 /// leave the HSM, stay Sensitive.
 fn check_sensitive(row: &crate::store::ObjectRow, attr: &Attribute) -> Result<(), OpError> {
@@ -144,6 +165,7 @@ pub(crate) async fn set(cx: &OpCtx<'_>, req: set_attribute::Request) -> Result<O
     }
     let row = cx.load(&id).await?;
     check_sensitive(&row, &attr)?;
+    check_kept(&attr.name, &cx.state.store.attributes(&id).await?, cx.now, false)?;
     note_sensitive(cx, &id, &attr).await?;
     if is_lifecycle_date(&attr.name) {
         set_lifecycle_date(cx, &id, &attr).await?;
@@ -167,6 +189,7 @@ pub(crate) async fn modify(
     } else {
         let existing = cx.state.store.attributes(&id).await?;
         let idx = find_instance(&existing, &attr.name, req.current.as_ref(), attr.index)?;
+        check_kept(&attr.name, &existing, cx.now, false)?;
         note_sensitive(cx, &id, &attr).await?;
         cx.state
             .store
@@ -190,6 +213,7 @@ pub(crate) async fn delete(
     cx.load(&id).await?;
     let existing = cx.state.store.attributes(&id).await?;
     let idx = find_instance(&existing, &req.name, req.current.as_ref(), req.index)?;
+    check_kept(&req.name, &existing, cx.now, true)?;
     let value = cx
         .state
         .store

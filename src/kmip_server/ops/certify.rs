@@ -173,6 +173,8 @@ pub(crate) async fn recertify(cx: &OpCtx<'_>, req: recertify::Request) -> Result
         Public::Certificate(issued.der),
         server_attrs,
     )?;
+    // The old certificate's owner's, as a Re-key's new key (see rekey::handle).
+    let row = crate::store::ObjectRow { owner: old.owner.clone(), ..row };
     let new_id = row.id.clone();
     rekey::store_replacement(cx, &old, &row, &attributes, &old_replaced).await?;
     // The public key's Certificate Link names the new certificate (KMIP 1.4 §4.8).

@@ -103,13 +103,15 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
         },
         _ => ManagedObject::Opaque { data_type: row.sub_type.unwrap_or(0) as u32, value: material },
     };
+    // Fresh turns False once the object has been served, not when serving it failed.
+    let outcome = match req.wrapping {
+        Some(spec) => wrapped(cx, &id, object, spec).await?,
+        None => Outcome::new(get::response(&id, &object), Some(id.clone())),
+    };
     if row.fresh {
         cx.state.store.mark_served(&id).await?;
     }
-    if let Some(spec) = req.wrapping {
-        return wrapped(cx, &id, object, spec).await;
-    }
-    Ok(Outcome::new(get::response(&id, &object), Some(id)))
+    Ok(outcome)
 }
 
 /// A key or secret data wrapped by another key the caller may use (KMIP 1.4 §2.1.6): an

@@ -39,16 +39,25 @@ pub(crate) async fn import(cx: &OpCtx<'_>, req: import::Request) -> Result<Outco
         if !req.replace_existing {
             return Err(OpError::AlreadyExists(id));
         }
-        // Replacing needs the right to act on the object, and takes it out of the HSM too.
+        // Replacing needs the right to act on the object. What replaces it is checked in
+        // full first, registered under a scratch identifier and removed again, so that an
+        // object refused (a bad key, say) leaves the existing one as it was.
         cx.load(&existing.id).await?;
-        if [ObjectType::PRIVATE_KEY.0, ObjectType::PUBLIC_KEY.0]
-            .contains(&(existing.object_type as u32))
-        {
-            let hsm_id = id.clone();
-            cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await?;
-        }
-        cx.state.store.delete_object(&id).await?;
+        let scratch = crate::util::uuid_v4();
+        register_as(cx, &scratch, req.object.clone()).await?;
+        remove(cx, &scratch, i64::from(req.object.object.object_type().0)).await?;
+        remove(cx, &id, existing.object_type).await?;
     }
+    register_as(cx, &id, req.object).await?;
+    Ok(Outcome::new(import::response(&id), Some(id)))
+}
+
+/// Registers `object` under the identifier `id`, attributes as supplied.
+async fn register_as(
+    cx: &OpCtx<'_>,
+    id: &str,
+    object: kmip::ops::register::Request,
+) -> Result<(), OpError> {
     let icx = OpCtx {
         state: cx.state,
         principal: cx.principal,
@@ -57,8 +66,17 @@ pub(crate) async fn import(cx: &OpCtx<'_>, req: import::Request) -> Result<Outco
         placeholder: None,
         operation: cx.operation,
         policy_authorised: cx.policy_authorised,
-        import: Some(id.clone()),
+        import: Some(id.to_owned()),
     };
-    super::register::handle(&icx, req.object).await?;
-    Ok(Outcome::new(import::response(&id), Some(id)))
+    super::register::handle(&icx, object).await.map(|_| ())
+}
+
+/// Removes object `id` of `object_type`, from the HSM too for key pair halves.
+async fn remove(cx: &OpCtx<'_>, id: &str, object_type: i64) -> Result<(), OpError> {
+    if [ObjectType::PRIVATE_KEY.0, ObjectType::PUBLIC_KEY.0].contains(&(object_type as u32)) {
+        let hsm_id = id.to_owned();
+        cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await?;
+    }
+    cx.state.store.delete_object(id).await?;
+    Ok(())
 }

@@ -127,12 +127,20 @@ async fn forget(cx: &OpCtx<'_>, pair: &Pair) {
         .await;
 }
 
+/// One half's attributes: the common ones it does not give itself, then its own (KMIP 1.4
+/// §4.2: "the Private Key Template-Attribute and the Public Key Template-Attribute take
+/// precedence over the Common Template-Attribute").
+fn half_attributes(common: &[Attribute], own: &[Attribute]) -> Vec<Attribute> {
+    let given = |name: &str| own.iter().any(|a| a.name == name);
+    common.iter().filter(|a| !given(&a.name)).chain(own).cloned().collect()
+}
+
 pub(crate) async fn handle(
     cx: &OpCtx<'_>,
     req: create_key_pair::Request,
 ) -> Result<Outcome, OpError> {
-    let private_attrs = req.common.iter().chain(&req.private).cloned().collect();
-    let public_attrs = req.common.iter().chain(&req.public).cloned().collect();
+    let private_attrs = half_attributes(&req.common, &req.private);
+    let public_attrs = half_attributes(&req.common, &req.public);
     let pair = generate(cx, private_attrs, public_attrs).await?;
     let stored = cx
         .state
@@ -176,7 +184,7 @@ pub(crate) async fn rekey(
     let private_rotation = super::rekey::rotation_attributes(&private_stored, cx.now);
     let public_rotation = super::rekey::rotation_attributes(&public_stored, cx.now);
     let keys = req.keys;
-    let requested = |own: &[Attribute]| keys.common.iter().chain(own).cloned().collect();
+    let requested = |own: &[Attribute]| half_attributes(&keys.common, own);
     let private_attrs = super::rekey::replacement_attributes(
         cx,
         &old_private,
@@ -192,6 +200,10 @@ pub(crate) async fn rekey(
         req.offset,
     );
     let mut pair = generate(cx, private_attrs, public_attrs).await?;
+    // The new pair is the old pair's owner's, whoever re-keys it: a grant of Re-key must
+    // not become access to the new keys.
+    pair.private.owner.clone_from(&old_private.owner);
+    pair.public.owner.clone_from(&old_public.owner);
     pair.private_attrs.push(super::rekey::link(LinkType::REPLACED_OBJECT_LINK, &old_private_id));
     pair.public_attrs.push(super::rekey::link(LinkType::REPLACED_OBJECT_LINK, &old_public_id));
     let (new_private, old_private_replaced) = private_rotation;

@@ -69,6 +69,26 @@ impl OpCtx<'_> {
         uid.or_else(|| self.placeholder.clone()).ok_or(OpError::NoPlaceholder)
     }
 
+    /// Names under the TDE mount (`MOUNT/…`) belong to the TDE API, which finds a
+    /// database's key by its name among every owner's objects: no KMIP request but an
+    /// admin's (or a Locate) may give one, or a client could plant a key it knows, or make
+    /// the name ambiguous. Checked on the request as sent, so every way of naming an
+    /// object (Create, Register, Add or Modify Attribute, ...) is covered.
+    pub(crate) fn check_reserved_names(&self, payload: &Ttlv) -> Result<(), OpError> {
+        fn names_under(t: &Ttlv, prefix: &str) -> bool {
+            (t.tag == Tag::NAME_VALUE && t.as_text().is_ok_and(|s| s.starts_with(prefix)))
+                || t.children().iter().any(|c| names_under(c, prefix))
+        }
+        if self.policy_authorised || self.is_admin() {
+            return Ok(());
+        }
+        let prefix = format!("{}/", self.state.tde.mount);
+        match names_under(payload, &prefix) {
+            true => Err(OpError::ReservedName(prefix)),
+            false => Ok(()),
+        }
+    }
+
     /// Whether the caller is an administrator (acts on every object).
     pub(crate) fn is_admin(&self) -> bool {
         self.state.admins.contains(self.principal.as_str())
@@ -240,10 +260,10 @@ pub(crate) fn check_use(
         _ => None,
     };
     let usable = if protecting {
-        state == State::ACTIVE && date("Protect Stop Date").is_none_or(|d| d > now)
+        state == State::ACTIVE && date(names::PROTECT_STOP_DATE).is_none_or(|d| d > now)
     } else {
         matches!(state, State::ACTIVE | State::DEACTIVATED | State::COMPROMISED)
-            && date("Process Start Date").is_none_or(|d| d <= now)
+            && date(names::PROCESS_START_DATE).is_none_or(|d| d <= now)
     };
     if !usable {
         return Err(OpError::WrongState { op, state });

@@ -31,6 +31,7 @@ pub(crate) fn replacement_attributes(
     requested: Vec<Attribute>,
     offset: Option<u32>,
 ) -> Vec<Attribute> {
+    let shift = date_shift(cx, old, offset);
     let mut attrs: Vec<Attribute> = stored
         .into_iter()
         // What the server sets anew for the replacement.
@@ -48,9 +49,27 @@ pub(crate) fn replacement_attributes(
         .filter(|a| !requested.iter().any(|r| r.name == a.name))
         .map(|a| Attribute { index: None, ..a })
         .map(fresh_usage_limits)
+        .map(|a| shifted(a, shift))
         .collect();
     attrs.extend(requested);
     replacement_dates(cx, old, offset, attrs)
+}
+
+/// With an Offset, how far the replacement's dates move from the old object's: the new
+/// Activation Date (now + Offset) less the old one (KMIP 1.4 Table 172).
+fn date_shift(cx: &OpCtx<'_>, old: &crate::store::ObjectRow, offset: Option<u32>) -> Option<i64> {
+    Some(cx.now + i64::from(offset?) - old.activation_date?)
+}
+
+/// Process Start and Protect Stop Date moved by `shift`, as the Deactivation Date is
+/// (KMIP 1.4 Table 172: "Protect Stop Date = TT1+(AT2-AT1)").
+fn shifted(a: Attribute, shift: Option<i64>) -> Attribute {
+    match (a.name.as_str(), &a.value, shift) {
+        (names::PROCESS_START_DATE | names::PROTECT_STOP_DATE, Value::DateTime(d), Some(s)) => {
+            Attribute { value: Value::DateTime(d + s), ..a }
+        }
+        _ => a,
+    }
 }
 
 /// A replacement starts with the whole of the old key's Usage Limits Total (KMIP 1.4
@@ -74,12 +93,12 @@ fn replacement_dates(
     offset: Option<u32>,
     mut attrs: Vec<Attribute>,
 ) -> Vec<Attribute> {
-    let (activation, deactivation) = match (offset, old.activation_date) {
-        (None, a) => (a, old.deactivation_date),
-        (Some(offset), a1) => {
-            let a2 = cx.now + i64::from(offset);
-            let shift = a1.map(|a1| a2 - a1);
-            (Some(a2), old.deactivation_date.zip(shift).map(|(d, s)| d + s))
+    let (activation, deactivation) = match offset {
+        None => (old.activation_date, old.deactivation_date),
+        Some(offset) => {
+            let shift = date_shift(cx, old, Some(offset));
+            let deactivation = old.deactivation_date.zip(shift).map(|(d, s)| d + s);
+            (Some(cx.now + i64::from(offset)), deactivation)
         }
     };
     if let Some(a) = activation {
@@ -141,7 +160,11 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcom
     let rotation = rotation_attributes(&stored, cx.now);
     let attrs = replacement_attributes(cx, &old, stored, req.attributes, req.offset);
     let kind = super::create::secret_kind(&attrs)?;
-    let (row, mut attributes) = super::register::new_object(cx, ObjectType::SYMMETRIC_KEY, attrs)?;
+    let (mut row, mut attributes) =
+        super::register::new_object(cx, ObjectType::SYMMETRIC_KEY, attrs)?;
+    // The new key is the old key's owner's, whoever re-keys it: a grant of Re-key must not
+    // become access to the new key.
+    row.owner.clone_from(&old.owner);
     super::create::generated_here(cx, &mut attributes);
     attributes.push(link(LinkType::REPLACED_OBJECT_LINK, &old_id));
     let (new_rotation, old_replaced) = rotation;

@@ -1,5 +1,5 @@
-//! Revoke: compromise reasons move the object to Compromised; other reasons deactivate it
-//! (KMIP 1.4 §4.20).
+//! Revoke: compromise reasons move the object to Compromised (a destroyed one to
+//! Destroyed Compromised); other reasons deactivate an Active one (KMIP 1.4 §4.20).
 
 use kmip::enums::{ObjectType, RevocationReasonCode, State};
 use kmip::ops::revoke;
@@ -16,18 +16,19 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: revoke::Request) -> Result<Outco
         req.reason,
         RevocationReasonCode::KEY_COMPROMISE | RevocationReasonCode::CA_COMPROMISE
     );
+    // Only the transitions of KMIP 1.4 §3.22 (3, 5, 8 and 10 for a compromise, 6 for
+    // other reasons): a Pre-Active object is destroyed, not deactivated.
+    let next = match (compromise, state) {
+        (true, State::PRE_ACTIVE | State::ACTIVE | State::DEACTIVATED) => State::COMPROMISED,
+        (true, State::DESTROYED) => State::DESTROYED_COMPROMISED,
+        (false, State::ACTIVE) => State::DEACTIVATED,
+        _ => return Err(OpError::WrongState { op: "Revoke", state }),
+    };
+    row.state = i64::from(next.0);
     if compromise {
-        if !matches!(state, State::PRE_ACTIVE | State::ACTIVE | State::DEACTIVATED) {
-            return Err(OpError::WrongState { op: "Revoke", state });
-        }
-        row.state = i64::from(State::COMPROMISED.0);
         row.compromise_date = Some(cx.now);
         row.compromise_occurrence_date = Some(req.compromise_occurrence_date.unwrap_or(cx.now));
     } else {
-        if !matches!(state, State::PRE_ACTIVE | State::ACTIVE) {
-            return Err(OpError::WrongState { op: "Revoke", state });
-        }
-        row.state = i64::from(State::DEACTIVATED.0);
         row.deactivation_date = Some(cx.now);
     }
     row.revocation_reason = Some(i64::from(req.reason.0));
