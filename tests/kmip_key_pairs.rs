@@ -440,6 +440,8 @@ fn certify_mints_no_login_and_copies_revoke_nothing() {
         .collect();
     for id in &alices {
         if certificate_der(&mut c, id) == der {
+            // Active first: a Pre-Active object is destroyed, not deactivated (§3.22).
+            c.ok(Operation::ACTIVATE, vec![uid(id)]);
             c.ok(Operation::REVOKE, vec![uid(id), revocation(RevocationReasonCode::SUPERSEDED)]);
         }
     }
