@@ -279,15 +279,16 @@ pub fn find<'a>(attrs: &'a [Attribute], name: &str) -> Option<&'a Attribute> {
 pub fn introduced_in(name: &str) -> ProtocolVersion {
     match name {
         names::FRESH
-        | "Alternative Name"
-        | names::KEY_VALUE_PRESENT
-        | "Key Value Location"
-        | names::ORIGINAL_CREATION_DATE
         | names::CERTIFICATE_LENGTH
         | "X.509 Certificate Identifier"
         | "X.509 Certificate Subject"
         | "X.509 Certificate Issuer"
         | "Digital Signature Algorithm" => ProtocolVersion::V1_1,
+        // Their tags (0x4200B8-0x4200C1) come with 1.2's PGP Key, after 1.1's last.
+        "Alternative Name"
+        | names::KEY_VALUE_PRESENT
+        | "Key Value Location"
+        | names::ORIGINAL_CREATION_DATE => ProtocolVersion::V1_2,
         "Random Number Generator" => ProtocolVersion::V1_3,
         "PKCS#12 Friendly Name"
         | "Description"
@@ -350,6 +351,9 @@ mod tests {
     fn version_gating() {
         assert!(!visible_in(names::SENSITIVE, ProtocolVersion::V1_0));
         assert!(visible_in(names::SENSITIVE, ProtocolVersion::V1_4));
+        assert!(visible_in(names::FRESH, ProtocolVersion::V1_1));
+        assert!(!visible_in(names::ORIGINAL_CREATION_DATE, ProtocolVersion::V1_1));
+        assert!(visible_in(names::ORIGINAL_CREATION_DATE, ProtocolVersion::V1_2));
         assert!(visible_in("x-Vendor", ProtocolVersion::V1_0));
         assert!(!visible_in(names::OPERATION_POLICY_NAME, ProtocolVersion::V2_1));
         assert!(!visible_in(names::KEY_FORMAT_TYPE, ProtocolVersion::V1_4));
