@@ -414,13 +414,19 @@ async fn new_account(State(state): State<AppState>, s: Signed) -> AcmeResult {
         contact: check_contacts(&req.contact)?,
         created_at: crate::util::now(),
     };
-    match &eab {
-        Some(id) => {
-            if !state.store.insert_acme_account_with_eab(&account, id).await? {
-                return Err(AcmeError::Unauthorized(format!("EAB key {id} is already bound")));
-            }
-        }
+    let inserted = match &eab {
+        Some(id) => state.store.insert_acme_account_with_eab(&account, id).await?,
         None => state.store.insert_acme_account(&account).await?,
+    };
+    if !inserted {
+        // A concurrent request made the account with this key first: its answer is this
+        // one's too. Otherwise the EAB key was bound meanwhile.
+        if let Some(existing) = state.store.acme_account_by_thumbprint(&account.thumbprint).await? {
+            let location = s.url(&format!("account/{}", existing.id));
+            return with_location(StatusCode::OK, &location, account_json(&s, &existing));
+        }
+        let id = eab.unwrap_or_default();
+        return Err(AcmeError::Unauthorized(format!("EAB key {id} is already bound")));
     }
     let location = s.url(&format!("account/{}", account.id));
     let bound = eab.map(|id| format!(", bound to EAB key {id}")).unwrap_or_default();

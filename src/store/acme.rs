@@ -78,10 +78,15 @@ pub(crate) struct EabKeyRow {
     pub(crate) profiles: Option<String>,
 }
 
-async fn insert_account(conn: &mut sqlx::AnyConnection, a: &AccountRow) -> Result<(), StoreError> {
-    sqlx::query(
+/// Inserts an account; false if one with its key exists already (made meanwhile by a
+/// concurrent request: keys are unique).
+async fn insert_account(
+    conn: &mut sqlx::AnyConnection,
+    a: &AccountRow,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
         "INSERT INTO acme_accounts (id, thumbprint, jwk, status, contact, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (thumbprint) DO NOTHING",
     )
     .bind(&a.id)
     .bind(&a.thumbprint)
@@ -91,7 +96,7 @@ async fn insert_account(conn: &mut sqlx::AnyConnection, a: &AccountRow) -> Resul
     .bind(a.created_at)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// The authorizations of order `o` as one JSON column `children` (PostgreSQL), for
@@ -205,7 +210,8 @@ pub(crate) struct NewOrder<'a> {
 }
 
 impl Store {
-    pub(crate) async fn insert_acme_account(&self, a: &AccountRow) -> Result<(), StoreError> {
+    /// Inserts an account; false if one with its key exists already.
+    pub(crate) async fn insert_acme_account(&self, a: &AccountRow) -> Result<bool, StoreError> {
         insert_account(&mut *self.write.get().await?, a).await
     }
 
@@ -791,6 +797,8 @@ impl Store {
 
     /// Creates an account bound to an unused EAB key, in one transaction; false if the key
     /// was used meanwhile.
+    /// Inserts an account bound to EAB key `eab_id`; false (nothing written) if that key
+    /// is bound already or an account with the same key exists.
     pub(crate) async fn insert_acme_account_with_eab(
         &self,
         a: &AccountRow,
@@ -798,7 +806,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut conn = self.write.get().await?;
         let mut tx = conn.begin().await?;
-        insert_account(&mut tx, a).await?;
+        if !insert_account(&mut tx, a).await? {
+            return Ok(false);
+        }
         let bound = sqlx::query(
             "UPDATE acme_eab_keys SET account_id = $1, bound_at = $2 WHERE id = $3 AND account_id IS NULL",
         )

@@ -1323,3 +1323,18 @@ async fn crl_numbers_only_increase_on(store: &Store) {
     assert_eq!(store.next_crl_number("root", 5000).await.unwrap(), 5000);
     assert_eq!(store.next_crl_number("int-1", 10).await.unwrap(), 10, "per issuer");
 }
+
+/// Two requests making an account with one key: the second insert writes nothing and says
+/// so (keys are unique), so that its request answers with the first's account.
+#[tokio::test]
+async fn an_account_key_is_taken_once() {
+    on_both!(an_account_key_is_taken_once_on);
+}
+
+async fn an_account_key_is_taken_once_on(store: &Store) {
+    let account = an_account();
+    assert!(store.insert_acme_account(&account).await.unwrap());
+    let again = super::AccountRow { id: "acct-2".into(), ..an_account() };
+    assert!(!store.insert_acme_account(&again).await.unwrap());
+    assert!(store.acme_account("acct-2").await.unwrap().is_none());
+}
