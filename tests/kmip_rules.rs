@@ -78,15 +78,15 @@ fn attributes_a_client_cannot_change_and_revoke_transitions() {
     );
     failed_with(&item, ResultReason::PERMISSION_DENIED);
 
-    // §3.22: only the listed transitions. A Pre-Active key is not deactivated by Revoke
-    // (it is destroyed); a destroyed one revoked for compromise is Destroyed Compromised.
+    // §3.22: a destroyed key revoked for compromise is Destroyed Compromised; one
+    // destroyed is not revoked for another reason.
     let fresh = create(&mut c, &aes_attributes(128));
+    c.ok(Operation::DESTROY, vec![uid(&fresh)]);
     let item = c.call(
         Operation::REVOKE,
         vec![uid(&fresh), revocation(RevocationReasonCode::CESSATION_OF_OPERATION)],
     );
     failed_with(&item, ResultReason::PERMISSION_DENIED);
-    c.ok(Operation::DESTROY, vec![uid(&fresh)]);
     c.ok(Operation::REVOKE, vec![uid(&fresh), revocation(RevocationReasonCode::KEY_COMPROMISE)]);
     assert_eq!(
         state(&mut c, &fresh),

@@ -1,5 +1,5 @@
 //! Revoke: compromise reasons move the object to Compromised (a destroyed one to
-//! Destroyed Compromised); other reasons deactivate an Active one (KMIP 1.4 §4.20).
+//! Destroyed Compromised); other reasons deactivate it (KMIP 1.4 §4.20).
 
 use kmip::enums::{ObjectType, RevocationReasonCode, State};
 use kmip::ops::revoke;
@@ -16,12 +16,14 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: revoke::Request) -> Result<Outco
         req.reason,
         RevocationReasonCode::KEY_COMPROMISE | RevocationReasonCode::CA_COMPROMISE
     );
-    // Only the transitions of KMIP 1.4 §3.22 (3, 5, 8 and 10 for a compromise, 6 for
-    // other reasons): a Pre-Active object is destroyed, not deactivated.
+    // The transitions of KMIP 1.4 §3.22 (3, 5, 8 and 10 for a compromise, 6 for other
+    // reasons), and one it does not list: a Pre-Active object revoked for another reason
+    // is deactivated, as clients in the field expect (Percona's keyring_kmip revokes a
+    // key it registered and never activated, then destroys it).
     let next = match (compromise, state) {
         (true, State::PRE_ACTIVE | State::ACTIVE | State::DEACTIVATED) => State::COMPROMISED,
         (true, State::DESTROYED) => State::DESTROYED_COMPROMISED,
-        (false, State::ACTIVE) => State::DEACTIVATED,
+        (false, State::PRE_ACTIVE | State::ACTIVE) => State::DEACTIVATED,
         _ => return Err(OpError::WrongState { op: "Revoke", state }),
     };
     row.state = i64::from(next.0);
