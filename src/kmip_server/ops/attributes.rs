@@ -55,10 +55,18 @@ fn check_writable(name: &str) -> Result<(), OpError> {
     Ok(())
 }
 
-/// Whether a client may change or delete the instance of `name` it has: the Cryptographic
-/// Usage Mask never (KMIP 1.4 §3.19, 2.1 §4.17: a client may give one where there is none,
-/// not change or delete it), Process Start and Protect Stop Date not once reached nor
-/// deleted at all (§3.25, §3.26). Otherwise usage limits could be lifted by their holder.
+/// Attributes a client may give but not always change or take back (see [`check_kept`]).
+fn is_kept(name: &str) -> bool {
+    matches!(
+        name,
+        names::CRYPTOGRAPHIC_USAGE_MASK | names::PROCESS_START_DATE | names::PROTECT_STOP_DATE
+    )
+}
+
+/// Refuses to change or delete what a client may not: the Cryptographic Usage Mask never
+/// (KMIP 1.4 §3.19, 2.1 §4.17: a client may give one where there is none, not change or
+/// delete it), Process Start and Protect Stop Date not once reached, nor delete them at all
+/// (§3.25, §3.26). Otherwise the holder of a key could lift the limits on its use.
 fn check_kept(name: &str, existing: &[Attribute], now: i64, deleting: bool) -> Result<(), OpError> {
     let kept = match name {
         names::CRYPTOGRAPHIC_USAGE_MASK => existing.iter().any(|a| a.name == name),
@@ -165,7 +173,9 @@ pub(crate) async fn set(cx: &OpCtx<'_>, req: set_attribute::Request) -> Result<O
     }
     let row = cx.load(&id).await?;
     check_sensitive(&row, &attr)?;
-    check_kept(&attr.name, &cx.state.store.attributes(&id).await?, cx.now, false)?;
+    if is_kept(&attr.name) {
+        check_kept(&attr.name, &cx.state.store.attributes(&id).await?, cx.now, false)?;
+    }
     note_sensitive(cx, &id, &attr).await?;
     if is_lifecycle_date(&attr.name) {
         set_lifecycle_date(cx, &id, &attr).await?;
