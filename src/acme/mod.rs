@@ -26,6 +26,9 @@ const NONCE_LIFETIME: Duration = Duration::from_secs(3600);
 const MAX_NONCES: usize = 200_000;
 /// Orders and authorizations expire if not completed in time.
 pub(crate) const ORDER_LIFETIME: i64 = 7 * 24 * 3600;
+/// The longest a challenge's validation may take, all its connections and lookups
+/// together; after it, the validation fails.
+pub(crate) const VALIDATION_DEADLINE: Duration = Duration::from_secs(60);
 /// At most this many identifiers in one order.
 pub(crate) const MAX_IDENTIFIERS: usize = 100;
 
@@ -552,12 +555,18 @@ impl Acme {
         token: &str,
         key_authorization: &str,
     ) -> Result<(), Value> {
-        match kind {
-            "http-01" => validate::http01(self, identifier, token, key_authorization).await,
-            "dns-01" => validate::dns01(self, identifier, key_authorization).await,
-            "tls-alpn-01" => tls_alpn::validate(self, identifier, key_authorization).await,
-            other => Err(problem("malformed", &format!("unsupported challenge type {other}"))),
-        }
+        let run = async {
+            match kind {
+                "http-01" => validate::http01(self, identifier, token, key_authorization).await,
+                "dns-01" => validate::dns01(self, identifier, key_authorization).await,
+                "tls-alpn-01" => tls_alpn::validate(self, identifier, key_authorization).await,
+                other => Err(problem("malformed", &format!("unsupported challenge type {other}"))),
+            }
+        };
+        tokio::time::timeout(VALIDATION_DEADLINE, run).await.unwrap_or_else(|_| {
+            let secs = VALIDATION_DEADLINE.as_secs();
+            Err(problem("connection", &format!("validation took longer than {secs} s")))
+        })
     }
 }
 

@@ -980,9 +980,13 @@ async fn challenge(State(state): State<AppState>, Path(id): Path<String>, s: Sig
         .ok_or_else(|| AcmeError::NotFound(format!("challenge {id}")))?;
     let authz = own_authorization(&state, &s, &c.authz_id).await?;
     let mut c = c;
+    let started = crate::util::now();
+    // A validation ends within VALIDATION_DEADLINE; one processing for longer was left by
+    // a process that stopped, and the client may start it again.
+    let stale = started - 2 * crate::acme::VALIDATION_DEADLINE.as_secs() as i64;
     if s.jws.payload()?.is_some()
         && authz.status == "pending"
-        && state.store.start_acme_challenge(&c.id).await?
+        && state.store.start_acme_challenge(&c.id, started, stale).await?
     {
         c.status = "processing".into();
         let identifier = identifier_of(&authz);
@@ -993,7 +997,9 @@ async fn challenge(State(state): State<AppState>, Path(id): Path<String>, s: Sig
                 st.acme.validate(&row.kind, &identifier, &row.token, &key_authorization).await;
             let error = result.err().map(|p| p.to_string());
             let now = crate::util::now();
-            if let Err(e) = st.store.finish_acme_challenge(&row, now, error.as_deref()).await {
+            if let Err(e) =
+                st.store.finish_acme_challenge(&row, started, now, error.as_deref()).await
+            {
                 tracing::error!(error = %e, challenge = %row.id, "cannot record a validation");
                 return;
             }

@@ -680,37 +680,54 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Starts validating a pending challenge; false if it was not pending.
-    pub(crate) async fn start_acme_challenge(&self, id: &str) -> Result<bool, StoreError> {
+    /// Starts validating a challenge at `now`: a pending one, or one left processing since
+    /// before `stale` (by a process that stopped mid-validation). False if neither.
+    pub(crate) async fn start_acme_challenge(
+        &self,
+        id: &str,
+        now: i64,
+        stale: i64,
+    ) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "UPDATE acme_challenges SET status = 'processing' WHERE id = $1 AND status = 'pending'",
+            "UPDATE acme_challenges SET status = 'processing', processing_since = $1 \
+             WHERE id = $2 AND (status = 'pending' \
+             OR (status = 'processing' AND COALESCE(processing_since, 0) < $3))",
         )
+        .bind(now)
         .bind(id)
+        .bind(stale)
         .execute(&mut *self.write.get().await?)
         .await?;
         self.authorizations_changed();
         Ok(r.rows_affected() == 1)
     }
 
-    /// Records a validation's result on the challenge and its authorization together.
+    /// Records the result of the validation started at `started` on the challenge and its
+    /// authorization together, unless a newer validation has started since.
     pub(crate) async fn finish_acme_challenge(
         &self,
         challenge: &ChallengeRow,
+        started: i64,
         now: i64,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let status = if error.is_none() { "valid" } else { "invalid" };
         let mut conn = self.write.get().await?;
         let mut tx = conn.begin().await?;
-        sqlx::query(
-            "UPDATE acme_challenges SET status = $1, validated_at = $2, error = $3 WHERE id = $4",
+        let r = sqlx::query(
+            "UPDATE acme_challenges SET status = $1, validated_at = $2, error = $3 \
+             WHERE id = $4 AND status = 'processing' AND processing_since = $5",
         )
         .bind(status)
         .bind(error.is_none().then_some(now))
         .bind(error)
         .bind(&challenge.id)
+        .bind(started)
         .execute(&mut *tx)
         .await?;
+        if r.rows_affected() == 0 {
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE acme_authorizations SET status = $1 WHERE id = $2 AND status = 'pending'",
         )

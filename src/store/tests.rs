@@ -701,12 +701,17 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
     // Read before each write, so that a cached copy would be there to go stale.
     assert_eq!(store.acme_challenges("y-b").await.unwrap()[0].status, "pending");
     assert_eq!(store.acme_authorization("y-b").await.unwrap().unwrap().status, "pending");
-    assert!(store.start_acme_challenge("y-b-c").await.unwrap());
-    assert!(!store.start_acme_challenge("y-b-c").await.unwrap());
+    assert!(store.start_acme_challenge("y-b-c", 2, 0).await.unwrap());
+    assert!(!store.start_acme_challenge("y-b-c", 3, 0).await.unwrap(), "processing");
     assert_eq!(store.acme_challenges("y-b").await.unwrap()[0].status, "processing");
+    // Left processing by a process that stopped: started again once stale.
+    assert!(store.start_acme_challenge("y-b-c", 4, 3).await.unwrap());
     let c = store.acme_challenge("y-b-c").await.unwrap().unwrap();
     assert_eq!(store.acme_order("y").await.unwrap().unwrap().status, "pending");
-    store.finish_acme_challenge(&c, 5, None).await.unwrap();
+    // The old validation's late failure is not recorded over the new one.
+    store.finish_acme_challenge(&c, 2, 5, Some("late")).await.unwrap();
+    assert_eq!(store.acme_challenges("y-b").await.unwrap()[0].status, "processing");
+    store.finish_acme_challenge(&c, 4, 5, None).await.unwrap();
     assert_eq!(store.acme_authorization("y-b").await.unwrap().unwrap().status, "valid");
     assert_eq!(store.acme_challenges("y-b").await.unwrap()[0].validated_at, Some(5));
     // What the order's reads return follows each write (SQLite serves them from a cache).
