@@ -75,18 +75,16 @@ impl OpCtx<'_> {
     /// the name ambiguous. Checked on the request as sent, so every way of naming an
     /// object (Create, Register, Add or Modify Attribute, ...) is covered.
     pub(crate) fn check_reserved_names(&self, payload: &Ttlv) -> Result<(), OpError> {
-        fn names_under(t: &Ttlv, prefix: &str) -> bool {
-            (t.tag == Tag::NAME_VALUE && t.as_text().is_ok_and(|s| s.starts_with(prefix)))
-                || t.children().iter().any(|c| names_under(c, prefix))
+        fn names_under(t: &Ttlv, mount: &str) -> bool {
+            let under = |s: &str| s.strip_prefix(mount).is_some_and(|rest| rest.starts_with('/'));
+            (t.tag == Tag::NAME_VALUE && t.as_text().is_ok_and(under))
+                || t.children().iter().any(|c| names_under(c, mount))
         }
-        if self.policy_authorised || self.is_admin() {
+        let mount = self.state.tde.mount.as_str();
+        if !names_under(payload, mount) || self.policy_authorised || self.is_admin() {
             return Ok(());
         }
-        let prefix = format!("{}/", self.state.tde.mount);
-        match names_under(payload, &prefix) {
-            true => Err(OpError::ReservedName(prefix)),
-            false => Ok(()),
-        }
+        Err(OpError::ReservedName(format!("{mount}/")))
     }
 
     /// Whether the caller is an administrator (acts on every object).
