@@ -655,6 +655,30 @@ fn undo_batches_take_back_what_succeeded() {
     );
     assert_eq!(r[0].result_status, undone);
     expect_failure(&r[1], ResultReason::FEATURE_NOT_SUPPORTED);
+
+    // Re-key Key Pair names its pair by the Private Key Unique Identifier: taken back, the
+    // old private key has its Name again, and no link to a replacement that is gone.
+    let common = Ttlv::structure(
+        Tag::COMMON_ATTRIBUTES,
+        write_attributes(&pair_attrs, c.version).remove(0).children().to_vec(),
+    );
+    let made = c.ok(Operation::CREATE_KEY_PAIR, vec![common]);
+    let private = made.find(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER).unwrap().as_text().unwrap();
+    let name = Attribute::new(names::NAME, name_value("undo-pair"));
+    c.ok(
+        Operation::ADD_ATTRIBUTE,
+        vec![uid(private), Ttlv::structure(Tag::NEW_ATTRIBUTE, vec![name.to_v2()])],
+    );
+    let pk = Ttlv::new(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER, Value::TextString(private.into()));
+    let r = undo(
+        &mut c,
+        vec![(Operation::RE_KEY_KEY_PAIR, vec![pk]), (Operation::GET, vec![uid("nope")])],
+    );
+    assert_eq!(r[0].result_status, undone, "{r:?}");
+    assert_eq!(locate_by_name(&mut c, "undo-pair"), vec![private.to_owned()]);
+    let attrs = c.ok(Operation::GET_ATTRIBUTES, vec![uid(private)]);
+    let links = attrs.find(Tag::ATTRIBUTES).unwrap().find_all(Tag::LINK).count();
+    assert_eq!(links, 1, "only its Public Key Link: {attrs:?}");
     server.stop();
 }
 
