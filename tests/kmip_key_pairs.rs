@@ -332,25 +332,14 @@ fn certify_issues_from_the_hsm_ca() {
     assert!(listing.contains("KEY COMPROMISE"), "{listing}");
 
     // Certify a PKCS#10 request: the requester's key, its subject.
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(rcgen::DnType::CommonName, "device-17");
-    let csr = params.serialize_request(&key).unwrap();
-    let item = c.ok(
-        Operation::CERTIFY,
-        vec![
-            enumeration(Tag::CERTIFICATE_REQUEST_TYPE, 2),
-            Ttlv::new(Tag::CERTIFICATE_REQUEST, Value::ByteString(csr.der().to_vec())),
-        ],
-    );
-    let der = certificate_der(&mut c, &uid_of(&item));
+    let (key, csr) = csr_for("device-17");
+    let der = certify_request(&mut c, &csr);
     let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
     assert_eq!(cert.public_key().raw, rcgen::PublicKeyData::subject_public_key_info(&key));
     assert_eq!(cert.subject().to_string(), "CN=device-17");
 
     // A tampered request is refused, and nothing is issued for it.
-    let mut bad = csr.der().to_vec();
+    let mut bad = csr;
     let last = bad.len() - 1;
     bad[last] ^= 1;
     let item = c.call(
@@ -376,19 +365,8 @@ fn certify_mints_no_login_and_copies_revoke_nothing() {
     std::fs::copy(dir.join("ca.crt"), out.join("ca.crt")).unwrap();
     let mut issued = Vec::new();
     for (name, logs_in) in [("kms-admin", false), ("alice", true)] {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::default();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        let csr = params.serialize_request(&key).unwrap();
-        let item = c.ok(
-            Operation::CERTIFY,
-            vec![
-                enumeration(Tag::CERTIFICATE_REQUEST_TYPE, 2),
-                Ttlv::new(Tag::CERTIFICATE_REQUEST, Value::ByteString(csr.der().to_vec())),
-            ],
-        );
-        let der = certificate_der(&mut c, &uid_of(&item));
+        let (key, csr) = csr_for(name);
+        let der = certify_request(&mut c, &csr);
         let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
         let eku = cert.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.server_auth, "{name}");
@@ -447,6 +425,28 @@ fn certify_mints_no_login_and_copies_revoke_nothing() {
     }
     assert!(crl_listing(&dir, &server).contains(&serial), "the original's Revoke");
     server.stop();
+}
+
+/// A new key and a PKCS#10 request (DER) for it with common name `cn`.
+fn csr_for(cn: &str) -> (rcgen::KeyPair, Vec<u8>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    let csr = params.serialize_request(&key).unwrap().der().to_vec();
+    (key, csr)
+}
+
+/// Certify of a PKCS#10 request: the certificate's DER.
+fn certify_request(c: &mut Client, csr: &[u8]) -> Vec<u8> {
+    let item = c.ok(
+        Operation::CERTIFY,
+        vec![
+            enumeration(Tag::CERTIFICATE_REQUEST_TYPE, 2),
+            Ttlv::new(Tag::CERTIFICATE_REQUEST, Value::ByteString(csr.to_vec())),
+        ],
+    );
+    certificate_der(c, &uid_of(&item))
 }
 
 /// The issuing CA's current CRL as `openssl crl -text` prints it, in upper case.
