@@ -233,6 +233,14 @@ fn ownership_reserved_names_and_key_pair_templates() {
     let item = bob.call(Operation::ADD_ATTRIBUTE, vec![uid(&own), name.to_v1()]);
     failed_with(&item, ResultReason::PERMISSION_DENIED);
     bob.ok(Operation::LOCATE, vec![name.to_v1()]);
+    // Nor by a Name sent as bare text, which is no Name at all (KMIP 1.4 §3.2).
+    let bare = Attribute::new(names::NAME, Value::TextString("tde/orders".into()));
+    let item = bob.call(Operation::ADD_ATTRIBUTE, vec![uid(&own), bare.to_v1()]);
+    failed_with(&item, ResultReason::INVALID_FIELD);
+    let mut planted = aes_attributes(256);
+    planted.push(bare);
+    let item = bob.call(Operation::CREATE, create_payload(bob.version, &planted));
+    failed_with(&item, ResultReason::INVALID_FIELD);
 
     // Common: sign, verify, encrypt, decrypt; the private key's own: sign only.
     let mask = |m: i32| Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(m));

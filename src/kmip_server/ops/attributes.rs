@@ -55,6 +55,12 @@ fn check_writable(name: &str) -> Result<(), OpError> {
     Ok(())
 }
 
+/// [`check_writable`] for an attribute given, whose value must also be well formed.
+fn check_given(attr: &Attribute) -> Result<(), OpError> {
+    check_writable(&attr.name)?;
+    super::check_names(std::slice::from_ref(attr))
+}
+
 /// Attributes a client may give but not always change or take back (see [`check_kept`]).
 fn is_kept(name: &str) -> bool {
     matches!(
@@ -135,7 +141,7 @@ async fn set_lifecycle_date(cx: &OpCtx<'_>, id: &str, attr: &Attribute) -> Resul
 pub(crate) async fn add(cx: &OpCtx<'_>, req: add_attribute::Request) -> Result<Outcome, OpError> {
     let id = cx.target(req.unique_identifier)?;
     let mut attr = req.attribute;
-    check_writable(&attr.name)?;
+    check_given(&attr)?;
     let row = cx.load(&id).await?;
     check_sensitive(&row, &attr)?;
     if is_lifecycle_date(&attr.name) {
@@ -167,7 +173,7 @@ pub(crate) async fn add(cx: &OpCtx<'_>, req: add_attribute::Request) -> Result<O
 pub(crate) async fn set(cx: &OpCtx<'_>, req: set_attribute::Request) -> Result<Outcome, OpError> {
     let id = cx.target(req.unique_identifier)?;
     let attr = req.attribute;
-    check_writable(&attr.name)?;
+    check_given(&attr)?;
     if is_multi_valued(&attr.name) {
         return Err(OpError::Invalid("Set Attribute takes single-valued attributes only"));
     }
@@ -191,7 +197,7 @@ pub(crate) async fn modify(
 ) -> Result<Outcome, OpError> {
     let id = cx.target(req.unique_identifier)?;
     let mut attr = req.attribute;
-    check_writable(&attr.name)?;
+    check_given(&attr)?;
     let row = cx.load(&id).await?;
     check_sensitive(&row, &attr)?;
     if is_lifecycle_date(&attr.name) {

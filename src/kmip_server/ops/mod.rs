@@ -388,3 +388,18 @@ pub(crate) fn is_server_managed(name: &str) -> bool {
                 | "Certificate Length"
         )
 }
+
+/// Refuses a Name that is not a Name Value and Name Type (KMIP 1.4 §3.2): Locate, the TDE
+/// API and the reserved-name check all read a Name's text from its Name Value.
+pub(crate) fn check_names(attrs: &[Attribute]) -> Result<(), OpError> {
+    let well_formed = |a: &Attribute| match &a.value {
+        Value::Structure(fields) => {
+            fields.iter().any(|f| f.tag == Tag::NAME_VALUE && f.as_text().is_ok())
+        }
+        _ => false,
+    };
+    match attrs.iter().filter(|a| a.name == names::NAME).all(well_formed) {
+        true => Ok(()),
+        false => Err(OpError::Invalid("a Name is a structure of Name Value and Name Type")),
+    }
+}

@@ -424,6 +424,7 @@ pub(crate) fn new_object(
         }
     }
     attrs.retain(|a| a.name != names::OBJECT_TYPE);
+    super::check_names(&attrs)?;
     // Fresh (KMIP 2.1 §4.24) is the server's, but Register may say an object is not fresh.
     let mut fresh = imported.fresh.unwrap_or(true);
     if cx.operation == kmip::enums::Operation::REGISTER {
