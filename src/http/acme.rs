@@ -997,11 +997,14 @@ async fn challenge(State(state): State<AppState>, Path(id): Path<String>, s: Sig
                 st.acme.validate(&row.kind, &identifier, &row.token, &key_authorization).await;
             let error = result.err().map(|p| p.to_string());
             let now = crate::util::now();
-            if let Err(e) =
-                st.store.finish_acme_challenge(&row, started, now, error.as_deref()).await
-            {
-                tracing::error!(error = %e, challenge = %row.id, "cannot record a validation");
-                return;
+            match st.store.finish_acme_challenge(&row, started, now, error.as_deref()).await {
+                Ok(true) => {}
+                // A newer validation of the challenge records its own result.
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, challenge = %row.id, "cannot record a validation");
+                    return;
+                }
             }
             let outcome = if error.is_none() {
                 "valid".to_owned()

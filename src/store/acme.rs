@@ -579,7 +579,8 @@ impl Store {
             .push(" AND status = 'ready' AND expires_at >= ")
             .bind(now)
             // Ready was written when every authorization was valid; one deactivated or
-            // expired since makes the order invalid, which the caller's read then finds.
+            // expired since leaves the order unclaimed, and the caller's read of it then
+            // finds it invalid (an authorization expires with its order).
             .push(
                 " AND NOT EXISTS (SELECT 1 FROM acme_authorizations a \
                  WHERE a.order_id = acme_orders.id AND (a.status <> 'valid' OR a.expires_at < ",
@@ -703,14 +704,15 @@ impl Store {
     }
 
     /// Records the result of the validation started at `started` on the challenge and its
-    /// authorization together, unless a newer validation has started since.
+    /// authorization together; false (nothing recorded) if a newer validation has started
+    /// since.
     pub(crate) async fn finish_acme_challenge(
         &self,
         challenge: &ChallengeRow,
         started: i64,
         now: i64,
         error: Option<&str>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let status = if error.is_none() { "valid" } else { "invalid" };
         let mut conn = self.write.get().await?;
         let mut tx = conn.begin().await?;
@@ -726,7 +728,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() == 0 {
-            return Ok(());
+            return Ok(false);
         }
         sqlx::query(
             "UPDATE acme_authorizations SET status = $1 WHERE id = $2 AND status = 'pending'",
@@ -737,7 +739,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         self.authorizations_changed();
-        Ok(())
+        Ok(true)
     }
 
     /// Replaces an account's key (keyChange); false if another account has that key.
@@ -812,10 +814,9 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Creates an account bound to an unused EAB key, in one transaction; false if the key
-    /// was used meanwhile.
-    /// Inserts an account bound to EAB key `eab_id`; false (nothing written) if that key
-    /// is bound already or an account with the same key exists.
+    /// Inserts an account bound to the unused EAB key `eab_id`, in one transaction; false
+    /// (nothing written) if that key is bound already or an account with the same key
+    /// exists.
     pub(crate) async fn insert_acme_account_with_eab(
         &self,
         a: &AccountRow,
