@@ -134,6 +134,10 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     let store = Store::open(&settings.store).await?;
     let ca = Arc::new(ca);
     crate::ca::sync_issuers(&ca, &store, true).await?;
+    let linked = store.link_certified_objects().await?;
+    if linked > 0 {
+        tracing::info!(linked, "certificates from KMIP Certify linked to their objects");
+    }
     let kmip_limits = kmip::ttlv::binary::Limits {
         max_bytes: settings.kmip.max_message_bytes,
         ..kmip::ttlv::binary::Limits::default()

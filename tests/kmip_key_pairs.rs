@@ -333,7 +333,7 @@ fn certify_issues_from_the_hsm_ca() {
 
     // Certify a PKCS#10 request: the requester's key, its subject.
     let (key, csr) = csr_for("device-17");
-    let der = certify_request(&mut c, &csr);
+    let (_, der) = certify_request(&mut c, &csr);
     let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
     assert_eq!(cert.public_key().raw, rcgen::PublicKeyData::subject_public_key_info(&key));
     assert_eq!(cert.subject().to_string(), "CN=device-17");
@@ -366,7 +366,7 @@ fn certify_mints_no_login_and_copies_revoke_nothing() {
     let mut issued = Vec::new();
     for (name, logs_in) in [("kms-admin", false), ("alice", true)] {
         let (key, csr) = csr_for(name);
-        let der = certify_request(&mut c, &csr);
+        let (id, der) = certify_request(&mut c, &csr);
         let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
         let eku = cert.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.server_auth, "{name}");
@@ -381,12 +381,12 @@ fn certify_mints_no_login_and_copies_revoke_nothing() {
         let discover = request(ProtocolVersion::V1_4, vec![(Operation::DISCOVER_VERSIONS, vec![])]);
         let discover = kmip::ttlv::binary::encode(&discover.to_ttlv());
         assert_eq!(login.send_raw(&discover).is_ok(), logs_in, "{name} logs in");
-        issued.push(der);
+        issued.push((id, der));
     }
 
     // Bob registers a byte-for-byte copy of alice's certificate and revokes his copy: the
     // CA's record (CRL) is untouched. Alice's own Revoke of her object does revoke it.
-    let der = issued.pop().unwrap();
+    let (_, der) = issued.pop().unwrap();
     let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
     let serial = hex::encode_upper(cert.raw_serial());
     const CERTIFICATE: u32 = kmip::enums::ObjectType::CERTIFICATE.0;
@@ -424,6 +424,16 @@ fn certify_mints_no_login_and_copies_revoke_nothing() {
         }
     }
     assert!(crl_listing(&dir, &server).contains(&serial), "the original's Revoke");
+
+    // A certificate object destroyed, then revoked for a compromise (Destroyed
+    // Compromised), still puts its certificate on the CRL: found by the object, whose
+    // material is gone.
+    let (id, der) = issued.pop().unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let serial = hex::encode_upper(cert.raw_serial());
+    c.ok(Operation::DESTROY, vec![uid(&id)]);
+    c.ok(Operation::REVOKE, vec![uid(&id), revocation(RevocationReasonCode::KEY_COMPROMISE)]);
+    assert!(crl_listing(&dir, &server).contains(&serial), "revoked after Destroy");
     server.stop();
 }
 
@@ -437,8 +447,8 @@ fn csr_for(cn: &str) -> (rcgen::KeyPair, Vec<u8>) {
     (key, csr)
 }
 
-/// Certify of a PKCS#10 request: the certificate's DER.
-fn certify_request(c: &mut Client, csr: &[u8]) -> Vec<u8> {
+/// Certify of a PKCS#10 request: the certificate object's id and the certificate's DER.
+fn certify_request(c: &mut Client, csr: &[u8]) -> (String, Vec<u8>) {
     let item = c.ok(
         Operation::CERTIFY,
         vec![
@@ -446,7 +456,9 @@ fn certify_request(c: &mut Client, csr: &[u8]) -> Vec<u8> {
             Ttlv::new(Tag::CERTIFICATE_REQUEST, Value::ByteString(csr.to_vec())),
         ],
     );
-    certificate_der(c, &uid_of(&item))
+    let id = uid_of(&item);
+    let der = certificate_der(c, &id);
+    (id, der)
 }
 
 /// The issuing CA's current CRL as `openssl crl -text` prints it, in upper case.

@@ -236,6 +236,59 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Revokes the certificate KMIP Certify made object `object_id` for, if any (first
+    /// revocation wins); false if there is none.
+    pub(crate) async fn revoke_certified(
+        &self,
+        object_id: &str,
+        reason: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE certificates SET revoked_at = COALESCE(revoked_at, $1), \
+             revocation_reason = COALESCE(revocation_reason, $2) WHERE kmip_object = $3",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(object_id)
+        .execute(&mut *self.write.get().await?)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records, for certificates KMIP Certify issued before `kmip_object` existed, the
+    /// object it made: the oldest Certificate object holding exactly that certificate (a
+    /// copy Registered later is younger). Returns how many it linked.
+    pub(crate) async fn link_certified_objects(&self) -> Result<u64, StoreError> {
+        let unlinked: Vec<(String, String)> = sqlx::query_as(
+            "SELECT serial, pem FROM certificates \
+             WHERE role = 'kmip-certify' AND kmip_object IS NULL",
+        )
+        .fetch_all(&mut *self.read.get().await?)
+        .await?;
+        let mut linked = 0;
+        for (serial, pem) in unlinked {
+            let Ok((_, der)) = x509_parser::pem::parse_x509_pem(pem.as_bytes()) else { continue };
+            let object: Option<(String,)> = sqlx::query_as(
+                "SELECT id FROM objects WHERE object_type = 1 AND public_material = $1 \
+                 ORDER BY initial_date, id LIMIT 1",
+            )
+            .bind(der.contents)
+            .fetch_optional(&mut *self.read.get().await?)
+            .await?;
+            let Some((object,)) = object else { continue };
+            linked += sqlx::query(
+                "UPDATE certificates SET kmip_object = $1 WHERE serial = $2 AND kmip_object IS NULL",
+            )
+            .bind(object)
+            .bind(serial)
+            .execute(&mut *self.write.get().await?)
+            .await?
+            .rows_affected();
+        }
+        Ok(linked)
+    }
+
     /// The next CRL number of `issuer`: one more than its last, and at least `floor`
     /// (RFC 5280 §5.2.3: a CRL number only ever increases, whichever replica builds it).
     pub(crate) async fn next_crl_number(

@@ -709,9 +709,9 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
     let c = store.acme_challenge("y-b-c").await.unwrap().unwrap();
     assert_eq!(store.acme_order("y").await.unwrap().unwrap().status, "pending");
     // The old validation's late failure is not recorded over the new one.
-    store.finish_acme_challenge(&c, 2, 5, Some("late")).await.unwrap();
+    assert!(!store.finish_acme_challenge(&c, 2, 5, Some("late")).await.unwrap());
     assert_eq!(store.acme_challenges("y-b").await.unwrap()[0].status, "processing");
-    store.finish_acme_challenge(&c, 4, 5, None).await.unwrap();
+    assert!(store.finish_acme_challenge(&c, 4, 5, None).await.unwrap());
     assert_eq!(store.acme_authorization("y-b").await.unwrap().unwrap().status, "valid");
     assert_eq!(store.acme_challenges("y-b").await.unwrap()[0].validated_at, Some(5));
     // What the order's reads return follows each write (SQLite serves them from a cache).
@@ -1342,4 +1342,49 @@ async fn an_account_key_is_taken_once_on(store: &Store) {
     let again = super::AccountRow { id: "acct-2".into(), ..an_account() };
     assert!(!store.insert_acme_account(&again).await.unwrap());
     assert!(store.acme_account("acct-2").await.unwrap().is_none());
+}
+
+/// Certificates Certify issued before `kmip_object` existed get the oldest Certificate
+/// object holding exactly their DER (the one Certify made, not a copy registered later),
+/// and its Revoke then reaches them; a copy's does not.
+#[tokio::test]
+async fn certified_objects_are_linked_and_revoke_their_certificate() {
+    on_both!(certified_objects_are_linked_on);
+}
+
+async fn certified_objects_are_linked_on(store: &Store) {
+    let der = vec![0x30, 0x03, 0x02, 0x01, 0x07];
+    let certificate = |id: &str, initial: i64| ObjectRow {
+        object_type: i64::from(kmip::enums::ObjectType::CERTIFICATE.0),
+        public_material: Some(der.clone()),
+        ..row(id, "alice", initial)
+    };
+    for (id, initial) in [("copy", 20), ("made", 10)] {
+        let new = NewObject { row: certificate(id, initial), attributes: &[] };
+        store.insert_object(new).await.unwrap();
+    }
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
+    );
+    let record = super::CertificateRow {
+        serial: "07".into(),
+        role: "kmip-certify".into(),
+        subject: "CN=x".into(),
+        not_before: 1,
+        not_after: 100,
+        lease_id: None,
+        revoked_at: None,
+        revocation_reason: None,
+        pem,
+        issuer: "int-a".into(),
+        kmip_object: None,
+    };
+    store.insert_certificate(&record).await.unwrap();
+    assert_eq!(store.link_certified_objects().await.unwrap(), 1);
+    assert_eq!(store.link_certified_objects().await.unwrap(), 0, "once");
+    assert!(!store.revoke_certified("copy", 1, 50).await.unwrap());
+    assert!(store.certificate("07").await.unwrap().unwrap().revoked_at.is_none());
+    assert!(store.revoke_certified("made", 1, 50).await.unwrap());
+    assert_eq!(store.certificate("07").await.unwrap().unwrap().revoked_at, Some(50));
 }

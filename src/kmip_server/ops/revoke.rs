@@ -39,18 +39,11 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: revoke::Request) -> Result<Outco
     cx.state.store.save_lifecycle(&row).await?;
     // A certificate this CA issued goes on its CRL and OCSP answers too, when this object
     // is the one Certify made for it: anyone may Register a copy of a certificate (or a
-    // forgery with its serial), and revoking that copy must not revoke the original.
+    // forgery with its serial), and revoking that copy must not revoke the original. By
+    // the object, not its material: a destroyed object revoked for compromise has none.
     if row.object_type == i64::from(ObjectType::CERTIFICATE.0) {
-        if let Some(der) = &row.public_material {
-            if let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) {
-                let serial = hex::encode(cert.raw_serial());
-                let record = cx.state.store.certificate(&serial).await?;
-                if record.is_some_and(|c| c.kmip_object.as_deref() == Some(id.as_str())) {
-                    let reason = rfc5280_reason(req.reason);
-                    cx.state.store.revoke_certificate(&serial, reason, cx.now).await?;
-                }
-            }
-        }
+        let reason = rfc5280_reason(req.reason);
+        cx.state.store.revoke_certified(&id, reason, cx.now).await?;
     }
     Ok(Outcome::new(vec![kmip::ops::uid_item(&id)], Some(id)))
 }
