@@ -41,7 +41,9 @@ pub(crate) async fn import(cx: &OpCtx<'_>, req: import::Request) -> Result<Outco
         }
         // Replacing needs the right to act on the object. What replaces it is checked in
         // full first, registered under a scratch identifier and removed again, so that an
-        // object refused (a bad key, say) leaves the existing one as it was.
+        // object refused (a bad key, say) leaves the existing one as it was. (The existing
+        // object must go before the new one takes its identifier, which also binds sealed
+        // material and HSM objects: a store or HSM failure in between still loses it.)
         cx.load(&existing.id).await?;
         let scratch = crate::util::uuid_v4();
         register_as(cx, &scratch, req.object.clone()).await?;
