@@ -29,6 +29,9 @@ pub(crate) const ORDER_LIFETIME: i64 = 7 * 24 * 3600;
 /// The longest a challenge's validation may take, all its connections and lookups
 /// together; after it, the validation fails.
 pub(crate) const VALIDATION_DEADLINE: Duration = Duration::from_secs(60);
+/// An order processing for longer than this (seconds) was left by a replica that stopped
+/// mid-finalize: a finalize may claim it again. Signing one certificate takes milliseconds.
+pub(crate) const FINALIZE_STALE_SECS: i64 = 300;
 /// At most this many identifiers in one order.
 pub(crate) const MAX_IDENTIFIERS: usize = 100;
 

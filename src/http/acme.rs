@@ -1083,7 +1083,8 @@ async fn finalize_order(state: &AppState, id: &str, s: &Signed) -> AcmeResult {
             let nonce = s.take_nonce();
             let guard = nonce.as_deref().map(|n| NonceGuard::new(n, account));
             let now = crate::util::now();
-            match state.store.claim_ready_acme_order(id, &account.id, now, guard).await? {
+            let stale = now - crate::acme::FINALIZE_STALE_SECS;
+            match state.store.claim_ready_acme_order(id, &account.id, now, stale, guard).await? {
                 (true, claimed) => claimed,
                 (false, _) => return Err(guard_refused(state, account)),
             }

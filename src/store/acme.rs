@@ -433,11 +433,15 @@ impl Store {
         to: &str,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
+        // Moving to processing records when (see `claim_ready_acme_order`).
         let r = sqlx::query(
-            "UPDATE acme_orders SET status = $1, error = $2 WHERE id = $3 AND status = $4",
+            "UPDATE acme_orders SET status = $1, error = $2, processing_since = \
+             CASE WHEN $1 = 'processing' THEN $3 ELSE processing_since END \
+             WHERE id = $4 AND status = $5",
         )
         .bind(to)
         .bind(error)
+        .bind(crate::util::now())
         .bind(id)
         .bind(from)
         .execute(&mut *self.write.get().await?)
@@ -549,7 +553,8 @@ impl Store {
         row.map(with_children).transpose()
     }
 
-    /// Marks order `id` of `account_id` processing if it is ready, has not expired by
+    /// Marks order `id` of `account_id` processing if it is ready (or was left processing
+    /// since before `stale` by a replica that stopped mid-finalize), has not expired by
     /// `now` and all its authorizations are still valid, and returns it so, with its authorizations: in one statement (PostgreSQL
     /// only), so that a replica's finalize reads and claims the order in one round trip.
     /// None if the order was not so (it may be pending still: read it to know). With
@@ -560,6 +565,7 @@ impl Store {
         id: &str,
         account_id: &str,
         now: i64,
+        stale: i64,
         guard: Option<NonceGuard<'_>>,
     ) -> Result<(bool, Option<(OrderRow, Vec<AuthzRow>)>), StoreError> {
         use sqlx::Row;
@@ -572,11 +578,15 @@ impl Store {
             guard.push(&mut sql);
             sql.push("), ");
         }
-        sql.push("o AS (UPDATE acme_orders SET status = 'processing' WHERE id = ")
+        sql.push("o AS (UPDATE acme_orders SET status = 'processing', processing_since = ")
+            .bind(now)
+            .push(" WHERE id = ")
             .bind(id.to_owned())
             .push(" AND account_id = ")
             .bind(account_id.to_owned())
-            .push(" AND status = 'ready' AND expires_at >= ")
+            .push(" AND (status = 'ready' OR (status = 'processing' AND COALESCE(processing_since, 0) < ")
+            .bind(stale)
+            .push(")) AND expires_at >= ")
             .bind(now)
             // Ready was written when every authorization was valid; one deactivated or
             // expired since leaves the order unclaimed, and the caller's read of it then

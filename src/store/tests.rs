@@ -833,7 +833,7 @@ async fn a_replica_claims_a_ready_order_once() {
     assert!(store.insert_acme_order(new, None).await.unwrap());
     let claim = |account, now| async move {
         let (passed, claimed) =
-            store.claim_ready_acme_order("o", account, now, None).await.unwrap();
+            store.claim_ready_acme_order("o", account, now, 0, None).await.unwrap();
         assert!(passed, "no guard");
         claimed
     };
@@ -845,6 +845,11 @@ async fn a_replica_claims_a_ready_order_once() {
     assert_eq!(authzs.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["o-a"]);
     assert!(claim("acct", 10).await.is_none(), "once");
     assert_eq!(store.acme_order("o").await.unwrap().unwrap().status, "processing");
+    // Left processing (claimed at 100) by a replica that stopped: claimed again once
+    // stale, not before.
+    let reclaim = |stale| store.claim_ready_acme_order("o", "acct", 100, stale, None);
+    assert!(matches!(reclaim(100).await.unwrap(), (true, None)), "not stale yet");
+    assert!(reclaim(101).await.unwrap().1.is_some(), "stale");
 
     // Not once an authorization was deactivated after the order became ready.
     let order = an_order("p", "ready");
@@ -852,7 +857,7 @@ async fn a_replica_claims_a_ready_order_once() {
     let new = NewOrder { order: &order, authorizations: &authorizations };
     assert!(store.insert_acme_order(new, None).await.unwrap());
     assert!(store.deactivate_acme_authorization("p-a").await.unwrap());
-    let claimed = store.claim_ready_acme_order("p", "acct", 10, None).await.unwrap();
+    let claimed = store.claim_ready_acme_order("p", "acct", 10, 0, None).await.unwrap();
     assert!(matches!(claimed, (true, None)));
     assert_eq!(store.acme_order("p").await.unwrap().unwrap().status, "ready");
     t.remove().await;
@@ -909,7 +914,7 @@ async fn a_replica_writes_only_what_its_nonce_guard_lets() {
 
     // A claim: refused with a used nonce, then made; a good nonce is used up also when
     // the order is not ready any more.
-    let claim = |nonce| store.claim_ready_acme_order("o", "acct", 10, Some(guard(nonce, "{}")));
+    let claim = |nonce| store.claim_ready_acme_order("o", "acct", 10, 0, Some(guard(nonce, "{}")));
     assert!(matches!(claim("n2").await.unwrap(), (false, None)));
     assert_eq!(store.acme_order("o").await.unwrap().unwrap().status, "ready");
     let (passed, claimed) = claim("n3").await.unwrap();
