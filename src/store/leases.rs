@@ -34,6 +34,19 @@ macro_rules! lease_columns {
     };
 }
 
+/// The statement that revokes the certificates whose `column` is `$3` (first revocation
+/// wins: an earlier time and reason stay); a macro so that each stays one literal.
+macro_rules! revoke_where {
+    ($column:literal) => {
+        concat!(
+            "UPDATE certificates SET revoked_at = COALESCE(revoked_at, $1), \
+             revocation_reason = COALESCE(revocation_reason, $2) WHERE ",
+            $column,
+            " = $3"
+        )
+    };
+}
+
 /// A certificate issued through the API.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct CertificateRow {
@@ -224,16 +237,7 @@ impl Store {
         reason: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE certificates SET revoked_at = COALESCE(revoked_at, $1), \
-             revocation_reason = COALESCE(revocation_reason, $2) WHERE serial = $3",
-        )
-        .bind(now)
-        .bind(reason)
-        .bind(serial)
-        .execute(&mut *self.write.get().await?)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.revoke_matching(revoke_where!("serial"), serial, reason, now).await? == 1)
     }
 
     /// Revokes the certificate KMIP Certify made object `object_id` for, if any (first
@@ -244,16 +248,24 @@ impl Store {
         reason: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE certificates SET revoked_at = COALESCE(revoked_at, $1), \
-             revocation_reason = COALESCE(revocation_reason, $2) WHERE kmip_object = $3",
-        )
-        .bind(now)
-        .bind(reason)
-        .bind(object_id)
-        .execute(&mut *self.write.get().await?)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(self.revoke_matching(revoke_where!("kmip_object"), object_id, reason, now).await? > 0)
+    }
+
+    /// Runs a `revoke_where!` statement; how many certificates it matched.
+    async fn revoke_matching(
+        &self,
+        sql: &'static str,
+        key: &str,
+        reason: i64,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql)
+            .bind(now)
+            .bind(reason)
+            .bind(key)
+            .execute(&mut *self.write.get().await?)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// Records, for certificates KMIP Certify issued before `kmip_object` existed, the
