@@ -34,6 +34,11 @@ macro_rules! lease_columns {
     };
 }
 
+/// Certificates from KMIP Certify not yet linked to their object, through the
+/// `certificates_unlinked` index (read at every start).
+pub(super) const UNLINKED_CERTIFIED: &str = "SELECT serial, pem FROM certificates \
+     WHERE role = 'kmip-certify' AND kmip_object IS NULL";
+
 /// The statement that revokes the certificates whose `column` is `$3` (first revocation
 /// wins: an earlier time and reason stay); a macro so that each stays one literal.
 macro_rules! revoke_where {
@@ -272,12 +277,8 @@ impl Store {
     /// object it made: the oldest Certificate object holding exactly that certificate (a
     /// copy Registered later is younger). Returns how many it linked.
     pub(crate) async fn link_certified_objects(&self) -> Result<u64, StoreError> {
-        let unlinked: Vec<(String, String)> = sqlx::query_as(
-            "SELECT serial, pem FROM certificates \
-             WHERE role = 'kmip-certify' AND kmip_object IS NULL",
-        )
-        .fetch_all(&mut *self.read.get().await?)
-        .await?;
+        let unlinked: Vec<(String, String)> =
+            sqlx::query_as(UNLINKED_CERTIFIED).fetch_all(&mut *self.read.get().await?).await?;
         let mut linked = 0;
         for (serial, pem) in unlinked {
             let Ok((_, der)) = x509_parser::pem::parse_x509_pem(pem.as_bytes()) else { continue };

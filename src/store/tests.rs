@@ -1393,3 +1393,18 @@ async fn certified_objects_are_linked_on(store: &Store) {
     assert!(store.revoke_certified("made", 1, 50).await.unwrap());
     assert_eq!(store.certificate("07").await.unwrap().unwrap().revoked_at, Some(50));
 }
+
+/// The search for unlinked Certify certificates, run at every start, reads its small
+/// partial index, not the certificates table.
+#[tokio::test]
+async fn unlinked_certificates_are_found_by_their_index() {
+    let t = TempStore::sqlite().await;
+    let sql = format!("EXPLAIN QUERY PLAN {}", super::leases::UNLINKED_CERTIFIED);
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut *t.store.read.get().await.unwrap())
+        .await
+        .unwrap();
+    let text: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+    assert!(text.iter().any(|t| t.contains("certificates_unlinked")), "{text:?}");
+    t.remove().await;
+}
