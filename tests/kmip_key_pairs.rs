@@ -645,6 +645,54 @@ fn registered_rsa_private_keys_work_inside_the_hsm() {
     server.stop();
 }
 
+/// Import with Replace Existing of a private key (KMIP 2.1 §6.1.25): the old key stays in
+/// the HSM, and signs, when its replacement is refused; once replaced, only the new key
+/// signs under the identifier.
+#[test]
+fn a_replacing_import_keeps_the_old_private_key_until_the_new_one_is_in() {
+    let (dir, server, _certs, mut c) = started("strongroom-import-private", "alice");
+    let (old, new) = (rcgen::KeyPair::generate().unwrap(), rcgen::KeyPair::generate().unwrap());
+    let id = register_key(
+        &mut c,
+        true,
+        usage_mask::SIGN,
+        key_block(KeyFormatType::PKCS_8, old.serialize_der()),
+    );
+    c.ok(Operation::ACTIVATE, vec![uid(&id)]);
+    let data = b"signed before and after an import";
+    let signed_by = |c: &mut Client, key: &rcgen::KeyPair| {
+        let signature = sign(c, &id, &[], data);
+        let spki = rcgen::PublicKeyData::subject_public_key_info(key);
+        openssl_verifies(&dir, &spki, "-sha256", &[], data, &signature)
+    };
+    assert!(signed_by(&mut c, &old));
+
+    c.version = ProtocolVersion::V2_1;
+    let import = |c: &mut Client, block: Ttlv| {
+        let attrs = [
+            Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(usage_mask::SIGN)),
+            Attribute::new(names::STATE, Value::Enumeration(kmip::enums::State::ACTIVE.0)),
+        ];
+        let mut payload = vec![
+            uid(&id),
+            Ttlv::new(Tag::REPLACE_EXISTING, Value::Boolean(true)),
+            enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::PRIVATE_KEY.0),
+        ];
+        payload.extend(write_attributes(&attrs, ProtocolVersion::V2_1));
+        payload.push(Ttlv::structure(Tag::PRIVATE_KEY, vec![block]));
+        c.call(Operation::IMPORT, payload)
+    };
+    let refused = import(&mut c, key_block(KeyFormatType::ECPRIVATEKEY, vec![0x30, 0x03, 2, 1, 1]));
+    assert_eq!(refused.result_reason, Some(ResultReason::INVALID_FIELD), "{refused:?}");
+    assert!(signed_by(&mut c, &old), "the old key is back in place");
+
+    let replaced = import(&mut c, key_block(KeyFormatType::PKCS_8, new.serialize_der()));
+    assert_eq!(replaced.result_status, kmip::enums::ResultStatus::SUCCESS, "{replaced:?}");
+    assert!(signed_by(&mut c, &new));
+    assert!(!signed_by(&mut c, &old));
+    server.stop();
+}
+
 /// EC private keys registered in PKCS#8 (P-256, from rcgen) and ECPrivateKey (P-384, from
 /// OpenSSL) go into the HSM as non-extractable objects, sign there, and OpenSSL verifies.
 #[test]

@@ -703,7 +703,7 @@ fn export_from_one_server_and_import_into_another() {
     );
     let initial = exported.find(Tag::ATTRIBUTES).unwrap().find(Tag::INITIAL_DATE).unwrap().clone();
 
-    let import = |c: &mut Client, replace: Option<bool>| {
+    let import_from = |c: &mut Client, exported: &Ttlv, replace: Option<bool>| {
         let mut payload =
             vec![uid(&id), enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0)];
         if let Some(r) = replace {
@@ -713,6 +713,7 @@ fn export_from_one_server_and_import_into_another() {
         payload.push(exported.find(Tag::SYMMETRIC_KEY).unwrap().clone());
         c.call(Operation::IMPORT, payload)
     };
+    let import = |c: &mut Client, replace: Option<bool>| import_from(c, &exported, replace);
     let r = import(&mut b, None);
     assert_eq!(r.result_status, ResultStatus::SUCCESS, "{r:?}");
     assert_eq!(uid_of(r.payload.as_ref().unwrap()), id);
@@ -728,6 +729,23 @@ fn export_from_one_server_and_import_into_another() {
     expect_failure(&import(&mut b, Some(false)), ResultReason::OBJECT_ALREADY_EXISTS);
     assert_eq!(import(&mut b, Some(true)).result_status, ResultStatus::SUCCESS);
     assert_eq!(key_material(&b.ok(Operation::GET, vec![uid(&id)])), material);
+
+    // A compromised key arrives compromised: its dates and reason as where it left.
+    let occurred = Ttlv::new(Tag::COMPROMISE_OCCURRENCE_DATE, Value::DateTime(1_700_000_100));
+    let compromise = revocation(RevocationReasonCode::KEY_COMPROMISE);
+    a.ok(Operation::REVOKE, vec![uid(&id), compromise, occurred]);
+    let exported = a.ok(Operation::EXPORT, vec![uid(&id)]);
+    let r = import_from(&mut b, &exported, Some(true));
+    assert_eq!(r.result_status, ResultStatus::SUCCESS, "{r:?}");
+    let lifecycle = |c: &mut Client| {
+        let all = c.ok(Operation::GET_ATTRIBUTES, vec![uid(&id)]);
+        let all = all.find(Tag::ATTRIBUTES).unwrap().clone();
+        [Tag::STATE, Tag::COMPROMISE_DATE, Tag::COMPROMISE_OCCURRENCE_DATE, Tag::REVOCATION_REASON]
+            .map(|t| all.find(t).cloned())
+    };
+    let there = lifecycle(&mut b);
+    assert!(there.iter().all(Option::is_some), "{there:?}");
+    assert_eq!(there, lifecycle(&mut a));
     a_server.stop();
     b_server.stop();
 }

@@ -1,8 +1,8 @@
 //! The KMIP rules a client cannot bend: attributes a client may not change once set
 //! (Cryptographic Usage Mask, reached Process Start and Protect Stop Dates), the state
 //! transitions Revoke may make, the ID Placeholder, who owns a replacement key, names under
-//! the TDE mount, a replacing Import that fails, and the precedence of a key pair half's
-//! own attributes over the common ones.
+//! the TDE mount, a replacing Import that fails, identifiers the HSM's own keys have, and
+//! the precedence of a key pair half's own attributes over the common ones.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -171,27 +171,38 @@ fn the_id_placeholder_and_a_failed_replacing_import() {
         names::CRYPTOGRAPHIC_ALGORITHM,
         Value::Enumeration(CryptographicAlgorithm::AES.0),
     );
-    let mut payload = vec![uid(&made), Ttlv::new(Tag::REPLACE_EXISTING, Value::Boolean(true))];
-    payload.push(enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0));
-    payload.extend(write_attributes(&[algorithm], ProtocolVersion::V2_1));
-    payload.push(Ttlv::structure(
-        Tag::SYMMETRIC_KEY,
-        vec![Ttlv::structure(
-            Tag::KEY_BLOCK,
-            vec![
-                enumeration(Tag::KEY_FORMAT_TYPE, 1),
-                Ttlv::structure(
-                    Tag::KEY_VALUE,
-                    vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(vec![7; 5]))],
-                ),
-                enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm::AES.0),
-                int(Tag::CRYPTOGRAPHIC_LENGTH, 40),
-            ],
-        )],
-    ));
-    let item = c.call(Operation::IMPORT, payload);
+    let import = |id: &str, bytes: usize| {
+        let mut payload = vec![uid(id), Ttlv::new(Tag::REPLACE_EXISTING, Value::Boolean(true))];
+        payload.push(enumeration(Tag::OBJECT_TYPE, ObjectType::SYMMETRIC_KEY.0));
+        payload.extend(write_attributes(std::slice::from_ref(&algorithm), ProtocolVersion::V2_1));
+        payload.push(Ttlv::structure(
+            Tag::SYMMETRIC_KEY,
+            vec![Ttlv::structure(
+                Tag::KEY_BLOCK,
+                vec![
+                    enumeration(Tag::KEY_FORMAT_TYPE, 1),
+                    Ttlv::structure(
+                        Tag::KEY_VALUE,
+                        vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(vec![7; bytes]))],
+                    ),
+                    enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, CryptographicAlgorithm::AES.0),
+                    int(Tag::CRYPTOGRAPHIC_LENGTH, 8 * bytes as i32),
+                ],
+            )],
+        ));
+        payload
+    };
+    let item = c.call(Operation::IMPORT, import(&made, 5));
     assert_eq!(item.result_status, ResultStatus::OPERATION_FAILED, "{item:?}");
     assert_eq!(key_material(&c.ok(Operation::GET, vec![uid(&made)])), key, "kept");
+
+    // An identifier is also the CKA_ID of the object's HSM keys: none may be one of the
+    // service's own (its CA key's, say), which a Sign or Destroy would then reach.
+    failed_with(
+        &c.call(Operation::IMPORT, import("strongroom-ca", 32)),
+        ResultReason::INVALID_FIELD,
+    );
+    c.ok(Operation::IMPORT, import("any-other-id", 32));
     server.stop();
 }
 

@@ -120,6 +120,18 @@ pub(crate) enum Message<'a> {
     Digest(&'a [u8]),
 }
 
+/// What the CKA_ID of each key the service keeps for itself (CA, TLS, audit) starts with;
+/// a KMIP object's CKA_ID is its Unique Identifier, which an Import chooses.
+pub(crate) const SERVICE_ID_PREFIX: &str = "strongroom-";
+
+/// `id` as a KMIP object's CKA_ID, refused when it could name one of the service's keys.
+fn kmip_id(id: &[u8]) -> Result<&[u8], HsmError> {
+    match id.starts_with(SERVICE_ID_PREFIX.as_bytes()) {
+        true => Err(HsmError::ReservedId),
+        false => Ok(id),
+    }
+}
+
 impl Hsm {
     /// Generates a key pair on the token; both halves carry `private_id` / `public_id` as
     /// CKA_ID. The private key is sensitive and never extractable.
@@ -130,6 +142,7 @@ impl Hsm {
         private_id: &[u8],
         public_id: &[u8],
     ) -> Result<PublicKeyDer, HsmError> {
+        let (private_id, public_id) = (kmip_id(private_id)?, kmip_id(public_id)?);
         let mut public = vec![
             Attribute::Token(true),
             Attribute::Private(false),
@@ -199,7 +212,7 @@ impl Hsm {
         class: ObjectClass,
         id: &[u8],
     ) -> Result<ObjectHandle, HsmError> {
-        let key = (id.to_vec(), class == ObjectClass::PRIVATE_KEY);
+        let key = (kmip_id(id)?.to_vec(), class == ObjectClass::PRIVATE_KEY);
         if let Some(h) = s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?.get(&key) {
             return Ok(*h);
         }
@@ -260,6 +273,7 @@ impl Hsm {
         key: &crate::der::PrivateKey,
     ) -> Result<(), HsmError> {
         use crate::der::PrivateKey;
+        let id = kmip_id(id)?;
         let mut template = vec![
             Attribute::Class(ObjectClass::PRIVATE_KEY),
             Attribute::Token(true),
@@ -380,9 +394,33 @@ impl Hsm {
         Ok(out)
     }
 
+    /// Gives the objects with CKA_ID `from` the CKA_ID `to` (an object being replaced is
+    /// set aside this way, and put back if its replacement fails); returns how many.
+    pub(crate) fn rebind_id(
+        &self,
+        s: &HsmSession<'_>,
+        from: &[u8],
+        to: &[u8],
+    ) -> Result<usize, HsmError> {
+        let (from, to) = (kmip_id(from)?, kmip_id(to)?);
+        let mut copies = s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?;
+        copies.retain(|(key_id, _), _| key_id.as_slice() != from);
+        drop(copies);
+        // The session copies go; the token objects are what is kept.
+        for handle in s.find_objects(&[Attribute::Id(from.to_vec()), Attribute::Token(false)])? {
+            s.destroy_object(handle)?;
+        }
+        let handles = s.find_objects(&[Attribute::Id(from.to_vec()), Attribute::Token(true)])?;
+        for &handle in &handles {
+            s.update_attributes(handle, &[Attribute::Id(to.to_vec())])?;
+        }
+        Ok(handles.len())
+    }
+
     /// Destroys the objects with CKA_ID `id`, token objects and session copies alike (the two
     /// halves of a pair have different ids).
     pub(crate) fn destroy_by_id(&self, s: &HsmSession<'_>, id: &[u8]) -> Result<(), HsmError> {
+        let id = kmip_id(id)?;
         let mut copies = s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?;
         copies.retain(|(key_id, _), _| key_id.as_slice() != id);
         drop(copies);

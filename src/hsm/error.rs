@@ -28,6 +28,8 @@ pub(crate) enum HsmError {
     BadSealed,
     #[error("no key with that identifier in the HSM")]
     KeyNotFound,
+    #[error("the identifier names one of the service's own HSM keys")]
+    ReservedId,
     #[error("the public key is not an RSA or named-curve EC SubjectPublicKeyInfo")]
     BadPublicKey,
     #[error("the digest's length does not match the hashing algorithm")]

@@ -13,7 +13,7 @@ pub(crate) mod softhsm;
 mod stream;
 mod symmetric;
 
-pub(crate) use asymmetric::{Hash, Message, PairSpec, RawKey, Scheme};
+pub(crate) use asymmetric::{Hash, Message, PairSpec, RawKey, Scheme, SERVICE_ID_PREFIX};
 pub(crate) use error::HsmError;
 pub(crate) use signer::{Curve, HsmKey, HsmSigner, SigningKeyType};
 pub(crate) use stream::{AfterDigest, Part};
@@ -510,6 +510,7 @@ impl Hsm {
         if let Some(key) = self.find_signing_key(s, label)? {
             return Ok(key);
         }
+        debug_assert!(label.starts_with(SERVICE_ID_PREFIX), "a KMIP id could name it");
         let id = label.as_bytes().to_vec();
         let mut public_template = vec![
             Attribute::Token(true),

@@ -566,16 +566,53 @@ impl Store {
         Ok(())
     }
 
+    /// Stores an imported object (KMIP 2.1 §6.1.25) with every lifecycle column as
+    /// supplied. With `replaces`, the version of an object of the same identifier, that
+    /// object and everything recorded about it go in the same transaction, so a failure
+    /// leaves it as it was; its version must be unchanged, and moves on (replicas' caches
+    /// see the replacement as a change).
+    pub(crate) async fn import_object(
+        &self,
+        new: NewObject<'_>,
+        replaces: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let _writing = self.writing();
+        let mut conn = self.write.get().await?;
+        let mut tx = conn.begin().await?;
+        let id = new.row.id.as_str();
+        if let Some(version) = replaces {
+            for sql in DELETE_RECORDS {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
+            let gone = sqlx::query("DELETE FROM objects WHERE id = $1 AND version = $2")
+                .bind(id)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            if gone.rows_affected() == 0 {
+                return Err(StoreError::Conflict(id.to_owned()));
+            }
+        }
+        super::writer::insert_object_row(&mut tx, &new.row).await?;
+        insert_attributes(&mut tx, &indexed(id, new.attributes)).await?;
+        // The insert takes the columns every new object sets; the rest of the lifecycle
+        // (destroy and compromise dates, revocation) is the imported object's own.
+        let sql = lifecycle_update!("version = $13 WHERE id = $14");
+        bind_lifecycle(sqlx::query(sql), &new.row)
+            .bind(replaces.map_or(0, |v| v + 1))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Removes an object and everything recorded about it (undoing its creation).
     pub(crate) async fn delete_object(&self, id: &str) -> Result<(), StoreError> {
         let _writing = self.writing();
         let mut conn = self.write.get().await?;
         let mut tx = conn.begin().await?;
-        for sql in [
-            "DELETE FROM attributes WHERE object_id = $1",
-            "DELETE FROM grants WHERE object_id = $1",
-            "DELETE FROM usage_allocations WHERE object_id = $1",
-        ] {
+        for sql in DELETE_RECORDS {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
         sqlx::query("DELETE FROM objects WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -761,6 +798,13 @@ pub(super) async fn insert_attributes(
 
 /// `UPDATE objects SET` the lifecycle columns ($1 to $12, bound by [`bind_lifecycle`]),
 /// then `rest`.
+/// What is recorded about an object beside its row, deleted before it (bound to its id).
+const DELETE_RECORDS: [&str; 3] = [
+    "DELETE FROM attributes WHERE object_id = $1",
+    "DELETE FROM grants WHERE object_id = $1",
+    "DELETE FROM usage_allocations WHERE object_id = $1",
+];
+
 macro_rules! lifecycle_update {
     ($rest:literal) => {
         concat!(

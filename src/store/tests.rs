@@ -1408,3 +1408,36 @@ async fn unlinked_certificates_are_found_by_their_index() {
     assert!(text.iter().any(|t| t.contains("certificates_unlinked")), "{text:?}");
     t.remove().await;
 }
+
+/// An Import keeps every lifecycle column it brings; a replacing one swaps the objects in
+/// one step, and only the version it was asked to replace.
+#[tokio::test]
+async fn imports_keep_their_lifecycle_and_replace_one_version() {
+    on_both!(imports_keep_their_lifecycle_and_replace_one_version_on);
+}
+
+async fn imports_keep_their_lifecycle_and_replace_one_version_on(store: &Store) {
+    let mut imported = row("i", "alice", 10);
+    imported.compromise_date = Some(20);
+    imported.revocation_reason = Some(2);
+    imported.revocation_message = Some("leaked".to_owned());
+    store.import_object(NewObject { row: imported, attributes: &[name("a")] }, None).await.unwrap();
+    let (kept, attrs) = store.object_with_attributes("i").await.unwrap().unwrap();
+    assert_eq!(
+        (kept.compromise_date, kept.revocation_reason, kept.revocation_message.as_deref()),
+        (Some(20), Some(2), Some("leaked"))
+    );
+    assert_eq!(attrs.len(), 1);
+
+    let stale = NewObject { row: row("i", "bob", 30), attributes: &[] };
+    let refused = store.import_object(stale, Some(kept.version + 1)).await;
+    assert!(matches!(refused, Err(super::StoreError::Conflict(_))), "{refused:?}");
+    let (still, attrs) = store.object_with_attributes("i").await.unwrap().unwrap();
+    assert_eq!((still.owner.as_str(), attrs.len()), ("alice", 1));
+
+    let new = NewObject { row: row("i", "bob", 30), attributes: &[name("b"), name("c")] };
+    store.import_object(new, Some(kept.version)).await.unwrap();
+    let (now, attrs) = store.object_with_attributes("i").await.unwrap().unwrap();
+    assert_eq!((now.owner.as_str(), now.compromise_date, attrs.len()), ("bob", None, 2));
+    assert!(now.version > kept.version, "replicas' caches see a change");
+}

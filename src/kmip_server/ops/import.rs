@@ -9,7 +9,8 @@ use kmip::enums::ObjectType;
 use kmip::ops::{get, import};
 use kmip::{Tag, Ttlv};
 
-use super::{all_attributes, OpCtx, Outcome};
+use super::{all_attributes, Import, OpCtx, Outcome};
+use crate::hsm::HsmError;
 use crate::kmip_server::error::OpError;
 
 pub(crate) async fn export(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome, OpError> {
@@ -35,29 +36,63 @@ pub(crate) async fn import(cx: &OpCtx<'_>, req: import::Request) -> Result<Outco
     if id.is_empty() || id.len() > 256 {
         return Err(OpError::Invalid("the Unique Identifier is 1 to 256 characters"));
     }
-    if let Some(existing) = cx.state.store.object(&id).await? {
-        if !req.replace_existing {
-            return Err(OpError::AlreadyExists(id));
-        }
-        // Replacing needs the right to act on the object. What replaces it is checked in
-        // full first, registered under a scratch identifier and removed again, so that an
-        // object refused (a bad key, say) leaves the existing one as it was. (The existing
-        // object must go before the new one takes its identifier, which also binds sealed
-        // material and HSM objects: a store or HSM failure in between still loses it.)
-        cx.load(&existing.id).await?;
-        let scratch = crate::util::uuid_v4();
-        register_as(cx, &scratch, req.object.clone()).await?;
-        remove(cx, &scratch, i64::from(req.object.object.object_type().0)).await?;
-        remove(cx, &id, existing.object_type).await?;
+    // An object's identifier is also its HSM objects' CKA_ID, and the service's own keys
+    // have theirs: an Import must not name them.
+    if id.starts_with(crate::hsm::SERVICE_ID_PREFIX) {
+        return Err(OpError::Invalid("Unique Identifiers starting strongroom- are the server's"));
     }
-    register_as(cx, &id, req.object).await?;
+    let Some(existing) = cx.state.store.object(&id).await? else {
+        register_as(cx, Import { id: id.clone(), replaces: None }, req.object).await?;
+        return Ok(Outcome::new(import::response(&id), Some(id)));
+    };
+    if !req.replace_existing {
+        return Err(OpError::AlreadyExists(id));
+    }
+    // Replacing needs the right to act on the object. The store swaps the two in one
+    // transaction; a key pair half's HSM object, which the identifier also names, is set
+    // aside under another CKA_ID meanwhile, and put back if the replacement fails.
+    let old = cx.load(&existing.id).await?;
+    let _one_at_a_time = REPLACING.lock().await;
+    let in_hsm = [ObjectType::PRIVATE_KEY.0, ObjectType::PUBLIC_KEY.0]
+        .contains(&u32::try_from(old.object_type).unwrap_or(0));
+    let aside = format!("replaced:{}", crate::util::uuid_v4());
+    if in_hsm {
+        rebind(cx, &id, &aside).await?;
+    }
+    let import = Import { id: id.clone(), replaces: Some(old.version) };
+    let result = register_as(cx, import, req.object).await;
+    if in_hsm {
+        let tidied = match &result {
+            Ok(()) => {
+                let hsm_id = aside.clone();
+                cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await
+            }
+            Err(_) => rebind(cx, &aside, &id).await.map(drop),
+        };
+        if let Err(e) = tidied {
+            // The store is right either way; what is left in the token is named here.
+            tracing::error!(object = %id, hsm_id = %aside, put_back = result.is_err(), error = %e,
+                "a replaced object's HSM key could not be tidied up");
+        }
+    }
+    result?;
     Ok(Outcome::new(import::response(&id), Some(id)))
 }
 
-/// Registers `object` under the identifier `id`, attributes as supplied.
+/// Replacing Imports, one at a time: each sets HSM objects aside under the identifier it
+/// replaces, which a second one would take for its own.
+static REPLACING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Moves HSM objects from CKA_ID `from` to `to`.
+async fn rebind(cx: &OpCtx<'_>, from: &str, to: &str) -> Result<usize, HsmError> {
+    let (from, to) = (from.to_owned(), to.to_owned());
+    cx.state.hsm.run(move |hsm, s| hsm.rebind_id(s, from.as_bytes(), to.as_bytes())).await
+}
+
+/// Registers `object` as `import` says, attributes as supplied.
 async fn register_as(
     cx: &OpCtx<'_>,
-    id: &str,
+    import: Import,
     object: kmip::ops::register::Request,
 ) -> Result<(), OpError> {
     let icx = OpCtx {
@@ -68,17 +103,7 @@ async fn register_as(
         placeholder: None,
         operation: cx.operation,
         policy_authorised: cx.policy_authorised,
-        import: Some(id.to_owned()),
+        import: Some(import),
     };
     super::register::handle(&icx, object).await.map(|_| ())
-}
-
-/// Removes object `id` of `object_type`, from the HSM too for key pair halves.
-async fn remove(cx: &OpCtx<'_>, id: &str, object_type: i64) -> Result<(), OpError> {
-    if [ObjectType::PRIVATE_KEY.0, ObjectType::PUBLIC_KEY.0].contains(&(object_type as u32)) {
-        let hsm_id = id.to_owned();
-        cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await?;
-    }
-    cx.state.store.delete_object(id).await?;
-    Ok(())
 }

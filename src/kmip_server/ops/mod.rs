@@ -31,7 +31,7 @@ use kmip::{ProtocolVersion, Tag, Ttlv, Value};
 use super::error::OpError;
 use crate::app::AppState;
 use crate::authz::Principal;
-use crate::store::ObjectRow;
+use crate::store::{NewObject, ObjectRow};
 
 /// What every handler gets: the service, the caller, the negotiated version, the time,
 /// and the ID Placeholder left by earlier batch items.
@@ -48,7 +48,15 @@ pub(crate) struct OpCtx<'a> {
     pub(crate) policy_authorised: bool,
     /// For Import (KMIP 2.1 §6.1.25): the Unique Identifier the new object takes, whose
     /// attributes are all set as supplied, server-managed ones included.
-    pub(crate) import: Option<String>,
+    pub(crate) import: Option<Import>,
+}
+
+/// Where an Import puts the object it registers.
+#[derive(Clone)]
+pub(crate) struct Import {
+    pub(crate) id: String,
+    /// The version of the object of that identifier it replaces, if any.
+    pub(crate) replaces: Option<i64>,
 }
 
 /// A handler's result: the response payload and the object it concerned.
@@ -85,6 +93,16 @@ impl OpCtx<'_> {
             return Ok(());
         }
         Err(OpError::ReservedName(format!("{mount}/")))
+    }
+
+    /// Stores a new object: as imported when this is an Import, else through the
+    /// writer's group commit.
+    pub(crate) async fn insert(&self, new: NewObject<'_>) -> Result<(), OpError> {
+        match &self.import {
+            Some(import) => self.state.store.import_object(new, import.replaces).await?,
+            None => self.state.store.insert_object(new).await?,
+        }
+        Ok(())
     }
 
     /// Whether the caller is an administrator (acts on every object).

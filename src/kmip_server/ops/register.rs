@@ -233,7 +233,7 @@ pub(crate) async fn register_public(
 ) -> Result<String, OpError> {
     let (row, attributes) = public_object(cx, object_type, attrs, spki, public, server_attrs)?;
     let id = row.id.clone();
-    cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await?;
+    cx.insert(NewObject { row, attributes: &attributes }).await?;
     Ok(id)
 }
 
@@ -331,11 +331,11 @@ async fn register_private(
     let id = row.id.clone();
     let hsm_id = id.clone();
     cx.state.hsm.run(move |hsm, s| hsm.import_private(s, hsm_id.as_bytes(), &key)).await?;
-    if let Err(e) = cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await {
+    if let Err(e) = cx.insert(NewObject { row, attributes: &attributes }).await {
         // Not recorded: take the key out of the HSM again rather than leave it orphaned.
         let hsm_id = id.clone();
         let _ = cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await;
-        return Err(e.into());
+        return Err(e);
     }
     Ok(Outcome::new(register::response(&id), Some(id)))
 }
@@ -464,7 +464,7 @@ pub(crate) fn new_object(
         _ => State::PRE_ACTIVE,
     };
     let row = ObjectRow {
-        id: cx.import.clone().unwrap_or_else(crate::util::uuid_v4),
+        id: cx.import.as_ref().map_or_else(crate::util::uuid_v4, |i| i.id.clone()),
         object_type: i64::from(object_type.0),
         owner: cx.principal.as_str().to_owned(),
         state: i64::from(state.0),
@@ -575,6 +575,6 @@ pub(crate) async fn store(
 ) -> Result<String, OpError> {
     let (row, attributes) = prepare(row, sealed, sub_type, attributes.to_vec());
     let id = row.id.clone();
-    cx.state.store.insert_object(NewObject { row, attributes: &attributes }).await?;
+    cx.insert(NewObject { row, attributes: &attributes }).await?;
     Ok(id)
 }
