@@ -26,6 +26,7 @@ fn tokens_policies_and_their_audit_trail() {
         # database readers
         path "database/roles" { capabilities = ["list"] }
         path "database/roles/*" { capabilities = ["read"] }
+        path "database/roles/secret" { capabilities = ["deny"] }
         path "sys/policies/acl/*" { capabilities = ["deny"] }
     "#;
     admin.ok("POST", "/v1/sys/policies/acl/reader", json!({ "policy": policy }));
@@ -57,6 +58,10 @@ fn tokens_policies_and_their_audit_trail() {
     assert_eq!(status, 403, "{body}");
     let (status, _) = reader.call("GET", "/v1/sys/policies/acl/reader", json!(null));
     assert_eq!(status, 403, "deny wins on its path");
+    // Policies see the path as sent and handlers its decoded segments, so an encoded
+    // character (which would slip past the deny above) is refused outright.
+    assert_eq!(reader.call("GET", "/v1/database/roles/secret", json!(null)).0, 403);
+    assert_eq!(reader.call("GET", "/v1/database/roles/secr%65t", json!(null)).0, 400);
     let (status, _) = reader.call("POST", "/v1/auth/token/create", json!({ "policies": ["root"] }));
     assert_eq!(status, 403, "no token/create capability, and no root to hand out");
 

@@ -390,6 +390,13 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
         req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    // Policies match the path as sent, while handlers get its segments decoded: an
+    // encoded character would let `tde/data/%342` pass a rule denying `tde/data/42`. No
+    // name the API takes needs one.
+    if path.contains('%') {
+        return ApiError::bad_request("percent-encoded characters are not accepted in API paths")
+            .into_response();
+    }
     let operation = format!("{method} {path}");
     // Metrics count by route template, not by path, to keep their labels bounded.
     let route = format!("{method} {matched}");
