@@ -154,6 +154,43 @@ fn postgres_users_live_only_for_their_lease() {
     let (status, _) = api.call("POST", "/v1/sys/leases/renew", json!({ "lease_id": lease }));
     assert_eq!(status, 400, "a revoked lease cannot be renewed");
 
+    // Revoking a token revokes the tokens it made and the leases issued to any of them,
+    // as in Vault.
+    let creds_policy = r#"path "database/creds/*" { capabilities = ["read"] }
+        path "auth/token/create" { capabilities = ["update"] }"#;
+    api.ok("POST", "/v1/sys/policies/acl/creds", json!({ "policy": creds_policy }));
+    let token = |api: &Api, policy: &str| {
+        let made = api.ok("POST", "/v1/auth/token/create", json!({ "policies": [policy] }));
+        let auth = &made["auth"];
+        (
+            auth["client_token"].as_str().unwrap().to_owned(),
+            auth["accessor"].as_str().unwrap().to_owned(),
+        )
+    };
+    let (parent, parent_accessor) = token(&api, "creds");
+    let (child, _) = token(&api.with_token(&parent), "creds");
+    let child = api.with_token(&child);
+    let (user, password, lease) = issue(&child, "ro");
+    pg_login(&user, &password).unwrap();
+    api.ok("POST", "/v1/auth/token/revoke-accessor", json!({ "accessor": parent_accessor }));
+    assert_eq!(child.call("GET", "/v1/database/creds/ro", json!(null)).0, 403);
+    assert!(pg_login(&user, &password).is_err(), "a revoked token's user still logs in");
+    assert_eq!(lease_state(&api, &lease), "revoked");
+
+    // Revoking or listing by prefix takes sudo, and a prefix is a path: `database/creds/r`
+    // is not `database/creds/ro`.
+    let (_, _, lease) = issue(&api, "ro");
+    let leases_policy = r#"path "sys/leases/*" { capabilities = ["update", "list"] }"#;
+    api.ok("POST", "/v1/sys/policies/acl/leases", json!({ "policy": leases_policy }));
+    let no_sudo = api.with_token(&token(&api, "leases").0);
+    let revoke_ro = "/v1/sys/leases/revoke-prefix/database/creds/ro";
+    assert_eq!(no_sudo.call("POST", revoke_ro, json!(null)).0, 403);
+    assert_eq!(no_sudo.call("GET", "/v1/sys/leases/lookup/database/creds", json!(null)).0, 403);
+    api.ok("POST", "/v1/sys/leases/revoke-prefix/database/creds/r", json!(null));
+    assert_eq!(lease_state(&api, &lease), "active");
+    api.ok("POST", revoke_ro, json!(null));
+    assert_eq!(lease_state(&api, &lease), "revoked");
+
     // Bad input: an unknown template variable is refused when the role is written; SQL that
     // fails leaves no user behind and no lease active; an unknown role is a 404.
     let (status, body) = api.call(

@@ -117,9 +117,27 @@ impl Creds {
         &self,
         prefix: &str,
     ) -> Result<(usize, Vec<(String, CredsError)>), CredsError> {
+        let leases = self.store.leases_with_prefix(prefix, true).await?;
+        self.revoke_all(leases).await
+    }
+
+    /// Revokes every unrevoked lease issued to `identity` (a revoked token's); returns
+    /// how many were revoked and the failures (left for the reaper).
+    pub(crate) async fn revoke_issued_to(
+        &self,
+        identity: &str,
+    ) -> Result<(usize, Vec<(String, CredsError)>), CredsError> {
+        let leases = self.store.leases_issued_to(identity).await?;
+        self.revoke_all(leases).await
+    }
+
+    async fn revoke_all(
+        &self,
+        leases: Vec<LeaseRow>,
+    ) -> Result<(usize, Vec<(String, CredsError)>), CredsError> {
         let mut done = 0;
         let mut failed = Vec::new();
-        for lease in self.store.leases_with_prefix(prefix, true).await? {
+        for lease in leases {
             match self.revoke(&lease.id).await {
                 Ok(()) => done += 1,
                 Err(e) => failed.push((lease.id, e)),

@@ -138,6 +138,16 @@ impl Store {
         Ok(sqlx::query_as(sql).bind(prefix).fetch_all(&mut *self.read.get().await?).await?)
     }
 
+    /// The unrevoked leases issued to `identity` (a token's `token:ACCESSOR`, say).
+    pub(crate) async fn leases_issued_to(
+        &self,
+        identity: &str,
+    ) -> Result<Vec<LeaseRow>, StoreError> {
+        let sql =
+            concat!(lease_columns!(), "WHERE issued_to = $1 AND state != 'revoked' ORDER BY id");
+        Ok(sqlx::query_as(sql).bind(identity).fetch_all(&mut *self.read.get().await?).await?)
+    }
+
     /// Extends an active lease's expiry; false if it is no longer active.
     pub(crate) async fn renew_lease(&self, id: &str, expires_at: i64) -> Result<bool, StoreError> {
         let done = sqlx::query(

@@ -566,6 +566,30 @@ async fn tokens_policies_engines_and_audit_chain_on(store: &Store) {
     assert!(store.has_tokens().await.unwrap());
     assert!(store.revoke_token("acc", 2).await.unwrap());
     assert!(!store.revoke_token("acc", 3).await.unwrap());
+    assert!(!store.has_tokens().await.unwrap());
+    // An expired token is no live token either: start-up writes a new admin token.
+    let expired = super::TokenRow { accessor: "old".into(), expires_at: Some(5), ..token.clone() };
+    store.insert_token(&expired, b"expired").await.unwrap();
+    assert!(!store.has_tokens().await.unwrap());
+
+    // Revoking a token revokes the tokens it made, theirs, and no others.
+    let child = |accessor: &str, parent: &str| super::TokenRow {
+        accessor: accessor.into(),
+        created_by: format!("token:{parent}"),
+        ..token.clone()
+    };
+    for (i, row) in
+        [child("p", "x"), child("c1", "p"), child("c2", "p"), child("g", "c1"), child("other", "x")]
+            .iter()
+            .enumerate()
+    {
+        store.insert_token(row, format!("tree{i}").as_bytes()).await.unwrap();
+    }
+    let mut revoked = store.revoke_token_tree("p", 9).await.unwrap();
+    revoked.sort();
+    assert_eq!(revoked, ["c1", "c2", "g", "p"]);
+    assert!(store.revoke_token_tree("p", 10).await.unwrap().is_empty(), "not live any more");
+    assert!(store.has_tokens().await.unwrap(), "the other one is");
 
     store.put_policy("p", "one", 1).await.unwrap();
     store.put_policy("p", "two", 2).await.unwrap();

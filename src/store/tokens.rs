@@ -61,11 +61,15 @@ impl Store {
             .await?)
     }
 
-    /// Whether any unrevoked token exists (if none, start-up writes a new admin token).
+    /// Whether any live token exists (if none, start-up writes a new admin token).
     pub(crate) async fn has_tokens(&self) -> Result<bool, StoreError> {
-        let n: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL")
-            .fetch_one(&mut *self.read.get().await?)
-            .await?;
+        let n: (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM tokens WHERE revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(crate::util::now())
+        .fetch_one(&mut *self.read.get().await?)
+        .await?;
         Ok(n.0 > 0)
     }
 
@@ -79,6 +83,33 @@ impl Store {
         .execute(&mut *self.write.get().await?)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Revokes a token and, as in Vault, every live token it created, theirs, and so on;
+    /// returns the accessors revoked (none when the token was not live).
+    pub(crate) async fn revoke_token_tree(
+        &self,
+        accessor: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut revoked = Vec::new();
+        if !self.revoke_token(accessor, now).await? {
+            return Ok(revoked);
+        }
+        let mut next = vec![accessor.to_owned()];
+        while let Some(parent) = next.pop() {
+            let children: Vec<(String,)> = sqlx::query_as(
+                "UPDATE tokens SET revoked_at = $1 WHERE created_by = $2 AND revoked_at IS NULL \
+                 RETURNING accessor",
+            )
+            .bind(now)
+            .bind(format!("token:{parent}"))
+            .fetch_all(&mut *self.write.get().await?)
+            .await?;
+            next.extend(children.into_iter().map(|(a,)| a));
+            revoked.push(parent);
+        }
+        Ok(revoked)
     }
 
     pub(crate) async fn put_policy(

@@ -68,6 +68,12 @@ pub(super) async fn revoke_prefix(
     if prefix.is_empty() {
         return Err(ApiError::bad_request("a prefix is required"));
     }
+    // A path prefix, as in Vault: `database/creds/app` is not also `database/creds/app-2`.
+    // One lease's own id revokes that lease.
+    let prefix = match prefix.ends_with('/') || state.creds.lease(&prefix).await.is_ok() {
+        true => prefix,
+        false => format!("{prefix}/"),
+    };
     let (_, failed) = state.creds.revoke_prefix(&prefix).await?;
     if let Some((id, e)) = failed.first() {
         return Err(ApiError::new(

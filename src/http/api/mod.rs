@@ -47,6 +47,11 @@ const LIST_ROUTES: &[&str] = &[
     "/v1/pki/issuers",
 ];
 
+/// Routes that also need `sudo`, as in Vault: revoking or listing every lease under a
+/// prefix, and reading the audit trail.
+const SUDO_ROUTES: &[&str] =
+    &["/v1/sys/leases/revoke-prefix/{*prefix}", "/v1/sys/leases/lookup/{*prefix}", "/v1/sys/audit"];
+
 /// Routes anyone may read, as a CA publishes its certificate and CRL.
 const PUBLIC_ROUTES: &[&str] = &[
     "/v1/pki/ca/pem",
@@ -431,14 +436,19 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
             Ok(policies) => {
                 let rel = path.strip_prefix("/v1/").unwrap_or(&path);
                 let caps = crate::policy::capabilities(&policies, rel);
-                caps.contains(&need)
-                    || (need == Capability::Update && caps.contains(&Capability::Create))
+                (caps.contains(&need)
+                    || (need == Capability::Update && caps.contains(&Capability::Create)))
+                    && (!SUDO_ROUTES.contains(&matched.as_str())
+                        || caps.contains(&Capability::Sudo))
             }
             Err(e) => return ApiError::from(e).into_response(),
         }
     };
     if !allowed {
-        let why = format!("no {need} capability on {path}");
+        let why = match SUDO_ROUTES.contains(&matched.as_str()) {
+            true => format!("no {need} and sudo capabilities on {path}"),
+            false => format!("no {need} capability on {path}"),
+        };
         crate::metrics::count_request("api", &route, "denied");
         audit(&state, &caller.identity, &operation, "denied", None, Some(why)).await;
         return ApiError::new(StatusCode::FORBIDDEN, "permission denied").into_response();

@@ -104,8 +104,22 @@ pub(super) async fn revoke_self(
     let Some(accessor) = caller.accessor else {
         return Err(ApiError::bad_request("the request did not use a token"));
     };
-    state.store.revoke_token(&accessor, crate::util::now()).await?;
+    revoke_token(&state, &accessor).await?;
     done()
+}
+
+/// Revokes a token, the tokens it created (theirs too), and the leases issued to any of
+/// them, as Vault does; false when it was not live. A lease whose engine cannot remove the
+/// credential yet stays due, and the reaper retries it.
+async fn revoke_token(state: &AppState, accessor: &str) -> Result<bool, ApiError> {
+    let revoked = state.store.revoke_token_tree(accessor, crate::util::now()).await?;
+    for accessor in &revoked {
+        let (_, failed) = state.creds.revoke_issued_to(&format!("token:{accessor}")).await?;
+        for (lease, e) in failed {
+            tracing::warn!(%lease, error = %e, "a revoked token's lease is not revoked yet; retrying");
+        }
+    }
+    Ok(!revoked.is_empty())
 }
 
 #[derive(Deserialize)]
@@ -118,7 +132,7 @@ pub(super) async fn revoke_accessor(
     State(state): State<AppState>,
     Body(req): Body<Accessor>,
 ) -> ApiResult {
-    if !state.store.revoke_token(&req.accessor, crate::util::now()).await? {
+    if !revoke_token(&state, &req.accessor).await? {
         return Err(ApiError::not_found(format_args!(
             "live token with accessor {:?}",
             req.accessor
