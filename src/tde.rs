@@ -141,20 +141,28 @@ impl Tde {
             (1, Some(id)) => id.clone(),
             _ => return Err(TdeError::Ambiguous(full)),
         };
-        let mut chain = Vec::new();
+        let mut chain: Vec<ObjectRow> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut next = Some(latest);
+        let broken = || TdeError::BrokenChain(name.to_owned());
         while let Some(id) = next {
             if chain.len() >= MAX_VERSIONS || !seen.insert(id.clone()) {
-                return Err(TdeError::BrokenChain(name.to_owned()));
+                return Err(broken());
             }
-            let row = cx
-                .state
-                .store
-                .object(&id)
-                .await?
-                .ok_or_else(|| TdeError::BrokenChain(name.to_owned()))?;
+            let row = cx.state.store.object(&id).await?.ok_or_else(broken)?;
             let attrs = cx.state.store.attributes(&id).await?;
+            // Links are the client's to set too (KMIP 1.4 §3.35): an older version counts
+            // only if Re-key made it so, the same owner's symmetric key pointing back at
+            // its successor, or a key's owner could make the API serve any object.
+            if let Some(successor) = chain.last() {
+                let replaced_by = link_target(&attrs, LinkType::REPLACEMENT_OBJECT_LINK);
+                if row.owner != successor.owner
+                    || row.object_type != successor.object_type
+                    || replaced_by.as_deref() != Some(successor.id.as_str())
+                {
+                    return Err(broken());
+                }
+            }
             next = link_target(&attrs, LinkType::REPLACED_OBJECT_LINK);
             chain.push(row);
         }
@@ -181,6 +189,11 @@ impl Tde {
             return Err(TdeError::Destroyed { name: name.to_owned(), version: number });
         }
         let stored = cx.state.store.attributes(&v.row.id).await?;
+        // A Sensitive key leaves only wrapped (KMIP 2.1 §4.55), which this API cannot do.
+        if stored.iter().any(|a| a.name == names::SENSITIVE && a.value == Value::Boolean(true)) {
+            let source = Box::new(OpError::Sensitive(v.row.id.clone()));
+            return Err(TdeError::Unusable { name: name.to_owned(), version: number, source });
+        }
         let (op, protecting, bit) = match version {
             None => ("Encrypt", true, usage_mask::ENCRYPT),
             Some(_) => ("Decrypt", false, usage_mask::DECRYPT),

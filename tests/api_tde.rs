@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use kmip::attributes::{names, Attribute};
-use kmip::enums::{ObjectType, Operation, RevocationReasonCode};
+use kmip::enums::{LinkType, ObjectType, Operation, RevocationReasonCode};
 use kmip::{Tag, Value};
 use serde_json::json;
 
@@ -97,6 +97,24 @@ fn versions_follow_rotation_and_kmip_rekey() {
     let info = admin.ok("GET", "/v1/tde/keys/1", json!(null));
     assert_eq!(info["data"]["versions"][2]["id"], rekeyed.as_str(), "{info}");
     assert_eq!(info["data"]["versions"][0]["owner"], "CN=dba", "{info}");
+
+    // Links are a client's to set, but a version is only what Re-key made one: a key's
+    // owner cannot link its key to another owner's and have the API serve that.
+    let bob_certs = client_cert(&dir, "bob");
+    let mut bob = Client::connect(&server, &bob_certs, "bob");
+    let theirs =
+        uid_of(&bob.ok(Operation::CREATE, create_payload(bob.version, &aes_attributes(256))));
+    let their_key = hex::encode(key_material(&bob.ok(Operation::GET, vec![uid(&theirs)])));
+    admin.ok("POST", "/v1/tde/keys/5", json!({ "owner": "CN=dba" }));
+    let five = locate_name(&mut c, "tde/5").pop().unwrap();
+    let link = Value::Structure(vec![
+        enumeration(Tag::LINK_TYPE, LinkType::REPLACED_OBJECT_LINK.0),
+        text(Tag::LINKED_OBJECT_IDENTIFIER, &theirs),
+    ]);
+    c.ok(Operation::ADD_ATTRIBUTE, vec![uid(&five), Attribute::new("Link", link).to_v1()]);
+    let (status, body) = read_key(&admin, "5", Some(1));
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.to_string().contains(&their_key), "{body}");
 
     // A revoked latest version no longer encrypts (403) but still decrypts by number.
     c.ok(
