@@ -64,12 +64,18 @@ pub(crate) fn key_kind(spki: &[u8]) -> Result<KeyKind, KeyKindError> {
                 .as_ref()
                 .and_then(|p| p.as_oid().ok())
                 .map(|oid| oid.to_id_string());
-            match curve.as_deref() {
-                Some("1.2.840.10045.3.1.7") => Ok(KeyKind::Ec(256)),
-                Some("1.3.132.0.34") => Ok(KeyKind::Ec(384)),
-                Some("1.3.132.0.35") => Ok(KeyKind::Ec(521)),
-                _ => Err(Unsupported("EC keys on P-256, P-384 or P-521 only")),
-            }
+            use aws_lc_rs::agreement::{self, ParsedPublicKey, UnparsedPublicKey};
+            let (bits, curve) = match curve.as_deref() {
+                Some("1.2.840.10045.3.1.7") => (256, &agreement::ECDH_P256),
+                Some("1.3.132.0.34") => (384, &agreement::ECDH_P384),
+                Some("1.3.132.0.35") => (521, &agreement::ECDH_P521),
+                _ => return Err(Unsupported("EC keys on P-256, P-384 or P-521 only")),
+            };
+            // A point off its curve is refused here: an HSM's ECDH with one fails as if the
+            // device had (CKR_GENERAL_ERROR), and it is no one's key.
+            ParsedPublicKey::try_from(&UnparsedPublicKey::new(curve, spki))
+                .map_err(|_| Invalid("the EC public key's point is not on its curve"))?;
+            Ok(KeyKind::Ec(bits))
         }
         Ok(_) if info.algorithm.algorithm.to_id_string() == "1.3.101.112" => Ok(KeyKind::Ed25519),
         Ok(PublicKey::DSA(_)) => {
@@ -320,7 +326,8 @@ mod tests {
     /// The readers take keys and signatures from clients (KMIP Register, CSRs).
     #[test]
     fn readers_never_panic_on_mutated_input() {
-        let spki = ec_spki(P256, &[4u8; 65]);
+        let spki =
+            rcgen::PublicKeyData::subject_public_key_info(&rcgen::KeyPair::generate().unwrap());
         let rsa = rsa_spki(&rsa_public_key(&[0xC5; 64], &[1, 0, 1]));
         let signature = ecdsa_signature(&[0x80; 64]);
         for base in [&spki[..], &rsa[..], &signature[..]] {
@@ -332,6 +339,19 @@ mod tests {
                 let _ = ec_private_key(&m);
                 let _ = ecdsa_raw(&m, 32);
             }
+        }
+    }
+
+    #[test]
+    fn ec_points_must_be_on_their_curve() {
+        let real =
+            rcgen::PublicKeyData::subject_public_key_info(&rcgen::KeyPair::generate().unwrap());
+        assert_eq!(key_kind(&real), Ok(KeyKind::Ec(256)));
+        let (_, point) = ec_point(&real).unwrap();
+        let mut off = point.clone();
+        off[64] ^= 1;
+        for bad in [off, [[4u8].as_slice(), &[1u8; 64]].concat()] {
+            assert!(matches!(key_kind(&ec_spki(P256, &bad)), Err(KeyKindError::Invalid(_))));
         }
     }
 

@@ -763,6 +763,20 @@ fn registered_ec_private_keys_sign_inside_the_hsm() {
         key_block(KeyFormatType::ECPRIVATEKEY, vec![0x30, 0x03, 2, 1, 1]),
     );
     assert_eq!(refused, Some(ResultReason::INVALID_FIELD));
+
+    // A public key whose point is off its curve is no one's key: refused at Register (an
+    // ECDH in the HSM with it would fail as if the device had).
+    let mut spki = rcgen::PublicKeyData::subject_public_key_info(&p256);
+    let last = spki.len() - 1;
+    spki[last] ^= 1;
+    let item = c.call(
+        Operation::REGISTER,
+        vec![
+            enumeration(Tag::OBJECT_TYPE, kmip::enums::ObjectType::PUBLIC_KEY.0),
+            Ttlv::structure(Tag::PUBLIC_KEY, vec![key_block(KeyFormatType::X_509, spki)]),
+        ],
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
     server.stop();
 }
 
