@@ -507,6 +507,9 @@ store = false
 
 [ca]
 url = "http://ca.svc.internal"
+
+[access]
+admins = ["CN=boss.svc.internal", "CN=boss.web.svc.internal"]
 "#,
     )
     .unwrap();
@@ -567,6 +570,10 @@ url = "http://ca.svc.internal"
     }
     assert_eq!(issue(Some("server"), "admin.web.svc.internal").unwrap().2, json!("server"));
     assert_eq!(issue(Some("nosuch"), "a.svc.internal").unwrap_err(), "invalidProfile");
+    // A client certificate's subject is an identity: an administrator's is not for ACME,
+    // while a server-only certificate may carry the name.
+    assert_eq!(issue(None, "boss.svc.internal").unwrap_err(), "rejectedIdentifier");
+    assert!(!issue(Some("server"), "boss.web.svc.internal").unwrap().1, "no clientAuth");
     let issued = issue(Some("ephemeral"), "tmp.svc.internal").unwrap();
     assert_eq!(issued, (1, true, json!("ephemeral"), false), "unstored: no revocation pointers");
     // Key types the profile does not take: badCSR, and the order stays ready for another.

@@ -869,3 +869,23 @@ fn rsa_ca_keys_sign_certificates_crls_and_ocsp() {
     assert!(ocsp_status(&server, &data, &issuing, &crt).contains(": revoked"));
     server.stop();
 }
+
+/// A certificate's subject is its holder's identity on the KMIP and API listeners: a
+/// token that may issue under a role still cannot have an administrator's name issued;
+/// a root token can.
+#[test]
+fn only_root_issues_an_administrators_name() {
+    let dir = temp_dir("strongroom-pki-admin-name");
+    let config = "[access]\nadmins = [\"CN=boss.svc.internal\"]\n";
+    let (server, api) = start_with_role(&dir, Some(config));
+    let policy = r#"path "pki/issue/svc" { capabilities = ["update"] }"#;
+    api.ok("POST", "/v1/sys/policies/acl/issuer", json!({ "policy": policy }));
+    let made = api.ok("POST", "/v1/auth/token/create", json!({ "policies": ["issuer"] }));
+    let issuer = api.with_token(made["auth"]["client_token"].as_str().unwrap());
+    let boss = json!({ "common_name": "boss.svc.internal" });
+    let (status, body) = issuer.call("POST", "/v1/pki/issue/svc", boss.clone());
+    assert_eq!(status, 403, "{body}");
+    issuer.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "web.svc.internal" }));
+    api.ok("POST", "/v1/pki/issue/svc", boss);
+    server.stop();
+}

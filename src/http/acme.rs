@@ -641,6 +641,14 @@ async fn place_order(state: &AppState, s: &Signed) -> AcmeResult {
                 profile.name, i.kind, i.value
             )));
         }
+        // A client certificate's subject is its holder's identity on the KMIP and API
+        // listeners: no ACME account may obtain an administrator's.
+        if profile.client_auth && state.admins.contains(&format!("CN={}", i.value)) {
+            return Err(AcmeError::RejectedIdentifier(format!(
+                "{} is an administrator's identity (CN={0}); `strongroom client-cert` issues it",
+                i.value
+            )));
+        }
         // Refused now rather than at finalize: the issuer's name constraints.
         let (dns, ips) = match i.value.parse::<std::net::IpAddr>() {
             Ok(ip) if i.kind == "ip" => (Vec::new(), vec![ip]),

@@ -78,6 +78,7 @@ pub(super) async fn issue(
             "issue generates the key; send a CSR to /v1/pki/sign/ROLE",
         ));
     }
+    not_an_admin(&state, &caller, &req)?;
     issued(state.creds.issue_certificate(&role, req, &caller.identity).await?)
 }
 
@@ -91,7 +92,21 @@ pub(super) async fn sign(
     if req.csr.is_none() {
         return Err(ApiError::bad_request("csr is required"));
     }
+    not_an_admin(&state, &caller, &req)?;
     issued(state.creds.issue_certificate(&role, req, &caller.identity).await?)
+}
+
+/// A certificate's subject is its holder's identity on the KMIP and API listeners: only
+/// a root token may have one issued in an administrator's name.
+fn not_an_admin(state: &AppState, caller: &Caller, req: &CertRequest) -> Result<(), ApiError> {
+    let subject = format!("CN={}", req.common_name.trim());
+    if state.admins.contains(&subject) && !caller.is_root() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            format!("{subject} is an administrator's identity; only a root token may issue it"),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
