@@ -247,9 +247,26 @@ fn postgres_users_live_only_for_their_lease() {
     wait_for("the user to be dropped after restart", 20, || pg_login(&user, &password).is_err());
 
     // Listing leases under a role.
-    let listed =
-        Api::admin(&server).ok("GET", "/v1/sys/leases/lookup/database/creds/short", json!(null));
+    let api = Api::admin(&server);
+    let listed = api.ok("GET", "/v1/sys/leases/lookup/database/creds/short", json!(null));
     assert_eq!(listed["data"]["keys"].as_array().unwrap().len(), 2, "{listed}");
+
+    // Revocation runs without a password or expiration: a role whose revocation needs
+    // one is refused, not left to fail at every expiry.
+    let (status, body) = api.call(
+        "POST",
+        "/v1/database/roles/odd",
+        json!({ "db_name": "pg", "creation_statements": create,
+                "revocation_statements": "ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'" }),
+    );
+    assert_eq!(status, 400, "{body}");
+
+    // A connection whose users still hold leases stays: they could not be dropped.
+    let (_, _, lease) = issue(&api, "ro");
+    let (status, body) = api.call("DELETE", "/v1/database/config/pg", json!(null));
+    assert_eq!(status, 400, "{body}");
+    api.ok("POST", "/v1/sys/leases/revoke", json!({ "lease_id": lease }));
+    api.ok("DELETE", "/v1/database/config/pg", json!(null));
     server.stop();
     pg_exec(&format!("DROP ROLE IF EXISTS {root}"));
 }
@@ -305,6 +322,22 @@ fn mariadb_users_root_rotation_static_roles_and_retries() {
     assert!(my_login(&root, "initial-pw").is_err(), "old root password still works");
     let (user, password, lease) = issue(&api, "web");
     my_login(&user, &password).unwrap();
+
+    // A rotation that fails after the database took the new password (MariaDB commits
+    // ALTER USER at once) keeps that password: Strongroom still gets in.
+    let mut failing = json!({
+        "plugin_name": "mysql-database-plugin", "connection_url": url,
+        "username": root, "allowed_roles": ["web", "app"],
+        "root_rotation_statements":
+            ["ALTER USER '{{username}}'@'%' IDENTIFIED BY '{{password}}'", "SELEC 1"],
+    });
+    api.ok("POST", "/v1/database/config/my", failing.clone());
+    assert_eq!(api.call("POST", "/v1/database/rotate-root/my", json!(null)).0, 502);
+    let (other, other_password, other_lease) = issue(&api, "web");
+    my_login(&other, &other_password).unwrap();
+    api.ok("POST", "/v1/sys/leases/revoke", json!({ "lease_id": other_lease }));
+    failing.as_object_mut().unwrap().remove("root_rotation_statements");
+    api.ok("POST", "/v1/database/config/my", failing);
 
     // The database goes away: revocation fails clearly, is retried, and succeeds later.
     let unreachable = json!({

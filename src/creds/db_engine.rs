@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::database::{
     connect, Conn, ConnectionConfig, LeaseData, RoleConfig, StaticRoleConfig, Vars,
 };
+use super::leases::lease_data;
 use super::{check_name, Creds, CredsError};
 use crate::store::LeaseRow;
 
@@ -93,7 +94,20 @@ impl Creds {
         self.names(KIND_CONNECTION).await
     }
 
+    /// Deletes a connection that no unrevoked lease needs: their users could not be
+    /// dropped any more.
     pub(crate) async fn delete_connection(&self, name: &str) -> Result<bool, CredsError> {
+        let live = self.store.leases_with_prefix("database/", true).await?;
+        let needed = live
+            .iter()
+            .filter(|l| lease_data::<LeaseData>(l).is_ok_and(|d| d.db_name == name))
+            .count();
+        if needed > 0 {
+            return Err(CredsError::Invalid(format!(
+                "connection {name:?} has {needed} unrevoked lease(s); revoke them first \
+                 (sys/leases/revoke-prefix/database/creds/ROLE)"
+            )));
+        }
         Ok(self.store.delete_engine_config(KIND_CONNECTION, name).await?)
     }
 
@@ -127,6 +141,7 @@ impl Creds {
 
     /// Rotates the root password: afterwards only Strongroom (through the HSM) knows it.
     pub(crate) async fn rotate_root(&self, name: &str) -> Result<(), CredsError> {
+        let _one_at_a_time = self.rotating.lock().await;
         let (mut config, mut conn) = self.root(name).await?;
         let new = config.password_policy.generate();
         let sealed = self.seal(&new, aad(KIND_CONNECTION, name)).await?;
@@ -135,10 +150,10 @@ impl Creds {
         let vars = Vars { name: &config.username, password: Some(&new), expiration: None };
         let result = conn.run(&config.root_rotation(), &vars).await;
         conn.close().await;
-        if let Err(e) = result {
-            self.store.set_pending_secret(KIND_CONNECTION, name, None).await?;
-            return Err(hide(e, &new));
-        }
+        // On failure the new password stays pending: the database may have taken it all
+        // the same (MySQL commits ALTER USER at once; an answer can be lost), and `root`
+        // tries it when the stored one is refused.
+        result.map_err(|e| hide(e, &new))?;
         let now = crate::util::now();
         config.root_rotated_at = Some(now);
         self.store.promote_pending_secret(KIND_CONNECTION, name, &json(&config), now).await?;
@@ -158,16 +173,22 @@ impl Creds {
         }
         super::password::username(role.username_template.as_deref(), name, "t", 63)
             .map_err(CredsError::Invalid)?;
-        // Template mistakes show now, not at the first credential request.
-        let sample = Vars { name: "v-sample", password: Some("pw"), expiration: Some(0) };
-        for t in role
-            .creation_statements
-            .iter()
-            .chain(&role.revocation_statements)
-            .chain(&role.renew_statements)
-            .chain(&role.rollback_statements)
-        {
-            super::database::render(t, &sample)?;
+        // Template mistakes show now, not at the first credential request, each list with
+        // the variables it will be given: revocation has no password or expiration, and
+        // renewal no password.
+        let full = Vars { name: "v-sample", password: Some("pw"), expiration: Some(0) };
+        let renew = Vars { password: None, ..full };
+        let revoke = Vars { expiration: None, ..renew };
+        let lists = [
+            (&role.creation_statements, &full),
+            (&role.rollback_statements, &full),
+            (&role.renew_statements, &renew),
+            (&role.revocation_statements, &revoke),
+        ];
+        for (statements, vars) in lists {
+            for t in statements {
+                super::database::render(t, vars)?;
+            }
         }
         self.store
             .put_engine_config(KIND_ROLE, name, &json(&role), None, crate::util::now())
@@ -318,6 +339,7 @@ impl Creds {
         name: &str,
         new_role: Option<StaticRoleConfig>,
     ) -> Result<(), CredsError> {
+        let _one_at_a_time = self.rotating.lock().await;
         let mut role = match new_role {
             Some(r) => r,
             None => self.config::<StaticRoleConfig>(KIND_STATIC_ROLE, name).await?.0,
@@ -342,7 +364,8 @@ impl Creds {
         let sealed = row.sealed.ok_or_else(|| CredsError::Invalid("no password yet".into()))?;
         let password = self.open(sealed, aad(KIND_STATIC_ROLE, name)).await?;
         let last = role.last_rotated_at.unwrap_or(0);
-        let ttl = (last + role.rotation_period - crate::util::now()).max(0);
+        let ttl =
+            last.saturating_add(role.rotation_period).saturating_sub(crate::util::now()).max(0);
         Ok(StaticCreds {
             username: role.username,
             password,
@@ -369,7 +392,7 @@ impl Creds {
         let mut n = 0;
         for row in self.store.engine_configs(KIND_STATIC_ROLE).await? {
             let Ok(role) = serde_json::from_str::<StaticRoleConfig>(&row.body) else { continue };
-            if role.last_rotated_at.unwrap_or(0) + role.rotation_period <= now {
+            if role.last_rotated_at.unwrap_or(0).saturating_add(role.rotation_period) <= now {
                 match self.rotate_static(&row.name, None).await {
                     Ok(()) => n += 1,
                     Err(e) => {

@@ -38,12 +38,12 @@ impl Creds {
             kind: kind.to_owned(),
             data: data.to_owned(),
             issued_at: now,
-            expires_at: now + ttl,
-            max_expires_at: now + max_ttl,
+            expires_at: now.saturating_add(ttl),
+            max_expires_at: now.saturating_add(max_ttl),
             renewable: true,
             state: lease_state::ACTIVE.to_owned(),
             attempts: 0,
-            next_attempt_at: now + ttl,
+            next_attempt_at: now.saturating_add(ttl),
             last_error: None,
             revoked_at: None,
             issued_to: issued_to.to_owned(),
@@ -78,7 +78,7 @@ impl Creds {
             Some(_) => return Err(CredsError::Invalid("increment must be positive".into())),
             None => lease.expires_at - lease.issued_at,
         };
-        let until = (now + increment).min(lease.max_expires_at);
+        let until = now.saturating_add(increment).min(lease.max_expires_at);
         if lease.kind == "database" {
             let data: LeaseData = lease_data(&lease)?;
             self.renew_db_user(&data, until).await?;

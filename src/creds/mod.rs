@@ -29,6 +29,9 @@ pub(crate) struct Creds {
     /// When the default issuer's CRL was built (Unix seconds; 0: not yet), readable without
     /// waiting for a build in progress.
     crl_built_at: Arc<std::sync::atomic::AtomicI64>,
+    /// Held while a password is rotated (a connection's root, a static role's user): two
+    /// at once could leave the database with one password and the store with the other.
+    rotating: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Errors of the secrets engines.
@@ -65,7 +68,14 @@ pub(crate) enum CredsError {
 
 impl Creds {
     pub(crate) fn new(store: Store, hsm: Hsm, ca: Arc<Ca>) -> Creds {
-        Creds { store, hsm, ca, crl: Arc::default(), crl_built_at: Arc::default() }
+        Creds {
+            store,
+            hsm,
+            ca,
+            crl: Arc::default(),
+            crl_built_at: Arc::default(),
+            rotating: Arc::default(),
+        }
     }
 
     /// Seals a secret under the HSM's key-encryption key, bound to `aad`.
