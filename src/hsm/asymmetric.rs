@@ -115,6 +115,7 @@ impl Scheme {
 }
 
 /// What is signed: the data, or its digest computed by the client.
+#[derive(Clone, Copy)]
 pub(crate) enum Message<'a> {
     Data(&'a [u8]),
     Digest(&'a [u8]),
@@ -226,6 +227,27 @@ impl Hsm {
         Ok(copy)
     }
 
+    /// Runs `f` with the key-pair half `id` (see [`Hsm::key_by_id`]). A Destroy of the
+    /// key may take its copy while `f` uses it (CKR_OBJECT_HANDLE_INVALID): the key is
+    /// then looked up once more, which finds it no longer there, rather than the handle
+    /// being taken for a lost device.
+    fn with_key<T>(
+        &self,
+        s: &HsmSession<'_>,
+        class: ObjectClass,
+        id: &[u8],
+        f: impl Fn(ObjectHandle) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
+        match f(self.key_by_id(s, class, id)?) {
+            Err(e) if e.is_stale_handle() => {
+                let key = (id.to_vec(), class == ObjectClass::PRIVATE_KEY);
+                s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?.remove(&key);
+                f(self.key_by_id(s, class, id)?)
+            }
+            result => result,
+        }
+    }
+
     /// Signs with the private key `id`.
     pub(crate) fn sign(
         &self,
@@ -234,21 +256,21 @@ impl Hsm {
         scheme: Scheme,
         message: Message<'_>,
     ) -> Result<Vec<u8>, HsmError> {
-        let key = self.key_by_id(s, ObjectClass::PRIVATE_KEY, id)?;
-        match scheme {
-            Scheme::Ecdsa(hash) => {
-                let digest = digest_of(hash, message)?;
-                Ok(crate::der::ecdsa_signature(&s.sign(&Mechanism::Ecdsa, key, &digest)?))
-            }
-            Scheme::RsaPkcs1(hash) => {
-                let info = [hash.digest_info_prefix(), &digest_of(hash, message)?].concat();
-                Ok(s.sign(&Mechanism::RsaPkcs, key, &info)?)
-            }
-            Scheme::RsaPss(hash) => {
-                let digest = digest_of(hash, message)?;
-                Ok(s.sign(&Mechanism::RsaPkcsPss(hash.pss()), key, &digest)?)
-            }
-        }
+        let (mechanism, input) = match scheme {
+            Scheme::Ecdsa(hash) => (Mechanism::Ecdsa, digest_of(hash, message)?),
+            Scheme::RsaPkcs1(hash) => (
+                Mechanism::RsaPkcs,
+                [hash.digest_info_prefix(), &digest_of(hash, message)?].concat(),
+            ),
+            Scheme::RsaPss(hash) => (Mechanism::RsaPkcsPss(hash.pss()), digest_of(hash, message)?),
+        };
+        let signature = self.with_key(s, ObjectClass::PRIVATE_KEY, id, |key| {
+            Ok(s.sign(&mechanism, key, &input)?)
+        })?;
+        Ok(match scheme {
+            Scheme::Ecdsa(_) => crate::der::ecdsa_signature(&signature),
+            _ => signature,
+        })
     }
 
     /// Verifies a signature with the public key `id`; `Ok(false)` when it does not verify.
@@ -260,8 +282,9 @@ impl Hsm {
         message: Message<'_>,
         signature: &[u8],
     ) -> Result<bool, HsmError> {
-        let key = self.key_by_id(s, ObjectClass::PUBLIC_KEY, id)?;
-        verify_with(s, key, scheme, message, signature)
+        self.with_key(s, ObjectClass::PUBLIC_KEY, id, |key| {
+            verify_with(s, key, scheme, message, signature)
+        })
     }
 
     /// Imports a client's private key (KMIP Register) as a token object named by CKA_ID
@@ -318,11 +341,12 @@ impl Hsm {
         z_len: usize,
     ) -> Result<Vec<u8>, HsmError> {
         use cryptoki::mechanism::elliptic_curve::{EcKdf, Ecdh1DeriveParams};
-        let private = self.key_by_id(s, ObjectClass::PRIVATE_KEY, id)?;
         let params = Ecdh1DeriveParams::new(EcKdf::null(), peer_point);
         let mut template = super::readable_secret();
         template.push(Attribute::ValueLen(z_len.try_into()?));
-        let shared = s.derive_key(&Mechanism::Ecdh1Derive(params), private, &template)?;
+        let shared = self.with_key(s, ObjectClass::PRIVATE_KEY, id, |private| {
+            Ok(s.derive_key(&Mechanism::Ecdh1Derive(params), private, &template)?)
+        })?;
         let value = super::value_of(s, shared, AttributeType::Value);
         let destroyed = s.destroy_object(shared);
         let value = value?;
@@ -355,13 +379,14 @@ impl Hsm {
         label: &[u8],
         data: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
-        let key = self.key_by_id(s, ObjectClass::PRIVATE_KEY, id)?;
         let source = match label {
             [] => PkcsOaepSource::empty(),
             l => PkcsOaepSource::data_specified(l),
         };
         let params = PkcsOaepParams::new(MechanismType::SHA1, PkcsMgfType::MGF1_SHA1, source);
-        Ok(s.decrypt(&Mechanism::RsaPkcsOaep(params), key, data)?)
+        self.with_key(s, ObjectClass::PRIVATE_KEY, id, |key| {
+            Ok(s.decrypt(&Mechanism::RsaPkcsOaep(params), key, data)?)
+        })
     }
 
     /// Raw RSA (CKM_RSA_X_509, no padding): decrypts `data` with the private key `id`, or
@@ -374,10 +399,9 @@ impl Hsm {
         data: &[u8],
     ) -> Result<Vec<u8>, HsmError> {
         let mut out = match key {
-            RawKey::Private(id) => {
-                let key = self.key_by_id(s, ObjectClass::PRIVATE_KEY, id)?;
-                s.decrypt(&Mechanism::RsaX509, key, data)?
-            }
+            RawKey::Private(id) => self.with_key(s, ObjectClass::PRIVATE_KEY, id, |key| {
+                Ok(s.decrypt(&Mechanism::RsaX509, key, data)?)
+            })?,
             RawKey::Public(spki) => {
                 let mut template = public_key_template(spki)?;
                 template.push(Attribute::Encrypt(true));

@@ -149,6 +149,11 @@ impl HsmError {
     }
 
     /// Whether the session that produced this error must not be reused.
+    /// Whether an object handle was no longer valid (its object destroyed meanwhile).
+    pub(crate) fn is_stale_handle(&self) -> bool {
+        matches!(self.rv(), Some(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid))
+    }
+
     pub(crate) fn is_session_broken(&self) -> bool {
         matches!(
             self.rv(),

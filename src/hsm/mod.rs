@@ -37,7 +37,7 @@ use sha2::Digest as _;
 pub(crate) const KEK_LABEL: &str = "strongroom-kek-1";
 
 /// How to reach the token.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct HsmSettings {
     pub(crate) module: PathBuf,
     pub(crate) token_label: String,
@@ -45,6 +45,17 @@ pub(crate) struct HsmSettings {
     /// SO PIN, present when Strongroom manages the token and may initialise it.
     pub(crate) so_pin: Option<String>,
     pub(crate) max_sessions: usize,
+}
+
+/// Without the PINs, which must never reach a log.
+impl std::fmt::Debug for HsmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HsmSettings")
+            .field("module", &self.module)
+            .field("token_label", &self.token_label)
+            .field("max_sessions", &self.max_sessions)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A handle on the HSM: cheap to clone, safe to share. It reconnects by itself: an error
