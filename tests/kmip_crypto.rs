@@ -625,6 +625,30 @@ fn derive_key_links_both_ways_and_refuses_bad_requests() {
     );
     assert_eq!(count(&mut c), before + 1, "only the MAC key was stored");
     assert_eq!(links(&mut c, &key).len(), 2, "failed derivations add no links");
+
+    // Encrypting is undone by decrypting: a Sensitive Secret Data object is not encrypted
+    // under a key the caller can read, and what is derived from it is Sensitive too.
+    let aes = register_key(&mut c, CryptographicAlgorithm::AES, &[7; 32], mask, true);
+    let cbc = Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![
+            enumeration(Tag::BLOCK_CIPHER_MODE, BlockCipherMode::CBC.0),
+            enumeration(Tag::PADDING_METHOD, PaddingMethod::PKCS5.0),
+        ],
+    );
+    let encrypting = |secret: &str| {
+        let params = vec![cbc.clone(), bytes(Tag::INITIALIZATION_VECTOR, &[0; 16])];
+        derive_payload(&[&aes, secret], DerivationMethod::ENCRYPT, params, &aes_128)
+    };
+    c.ok(Operation::DERIVE_KEY, encrypting(&secret));
+    let sensitive = Ttlv::new(Tag::SENSITIVE, Value::Boolean(true));
+    let new_attribute = Ttlv::structure(Tag::NEW_ATTRIBUTE, vec![sensitive]);
+    c.ok(Operation::SET_ATTRIBUTE, vec![uid(&secret), new_attribute]);
+    refused(&mut c, encrypting(&secret), ResultReason::SENSITIVE);
+    let payload = derive_payload(&[&key, &secret], DerivationMethod::HMAC, vec![], &aes_128);
+    let from_sensitive = uid_of(&c.ok(Operation::DERIVE_KEY, payload));
+    let item = c.call(Operation::GET, vec![uid(&from_sensitive)]);
+    assert_eq!(item.result_reason, Some(ResultReason::SENSITIVE), "{item:?}");
     server.stop();
 }
 

@@ -46,6 +46,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: derive_key::Request) -> Result<O
         }
     };
     let (key, key_attrs) = base(cx, &key_id).await?;
+    let mut sensitive = is_sensitive(&key_attrs);
     let mut given = req.parameters;
     if let Some(data_id) = &data_id {
         if given.data.is_some() {
@@ -53,10 +54,22 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: derive_key::Request) -> Result<O
                 "give the Derivation Data or a Secret Data object holding it, not both",
             ));
         }
-        let (row, _) = base(cx, data_id).await?;
+        let (row, data_attrs) = base(cx, data_id).await?;
         if row.object_type != i64::from(ObjectType::SECRET_DATA.0) {
             return Err(OpError::Invalid("the second object must be Secret Data"));
         }
+        // Encrypting is undone by decrypting: with a key the caller holds, the derived
+        // object is the Secret Data itself, which a grant of Derive Key does not give, and
+        // a Sensitive object does not leave in the clear.
+        if req.method == Method::ENCRYPT {
+            if is_sensitive(&data_attrs) {
+                return Err(OpError::Sensitive(row.id));
+            }
+            if !cx.may(&row, kmip::enums::Operation::GET).await? {
+                return Err(OpError::Denied(row.id));
+            }
+        }
+        sensitive |= is_sensitive(&data_attrs);
         given.data = Some(open(cx, &row).await?);
     }
     let own = match find(&key_attrs, names::CRYPTOGRAPHIC_ALGORITHM).map(|a| &a.value) {
@@ -70,7 +83,13 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: derive_key::Request) -> Result<O
     let key_aad = key.id.clone();
     let made = Made { object_type: req.object_type, sub_type, key_format, len };
     let bases: Vec<String> = std::iter::once(key_id).chain(data_id).collect();
-    store_derived(cx, made, req.attributes, bases, move |hsm, s| {
+    let mut attributes = req.attributes;
+    if sensitive {
+        // What is made from a Sensitive object is as secret.
+        attributes.retain(|a| a.name != names::SENSITIVE);
+        attributes.push(Attribute::new(names::SENSITIVE, Value::Boolean(true)));
+    }
+    store_derived(cx, made, attributes, bases, move |hsm, s| {
         let key = hsm.open_sealed(s, &sealed_key, key_aad.as_bytes())?;
         hsm.derive(s, &recipe, &key, len)
     })
@@ -180,6 +199,10 @@ async fn agree(cx: &OpCtx<'_>, req: derive_key::Request, made: Made) -> Result<O
         }
     })
     .await
+}
+
+fn is_sensitive(attrs: &[Attribute]) -> bool {
+    find(attrs, names::SENSITIVE).is_some_and(|a| a.value == Value::Boolean(true))
 }
 
 /// A base object the caller may derive from now, with its attributes.

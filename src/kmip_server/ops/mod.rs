@@ -133,17 +133,26 @@ impl OpCtx<'_> {
     }
 
     /// `row` if the caller may run this operation on it.
-    async fn authorize(&self, row: ObjectRow) -> Result<ObjectRow, OpError> {
-        let id = row.id.as_str();
-        let allowed = self.policy_authorised
+    /// Whether the caller may run `operation` on `row`: its owner, an administrator, or
+    /// granted that operation by the owner.
+    pub(crate) async fn may(
+        &self,
+        row: &ObjectRow,
+        operation: kmip::enums::Operation,
+    ) -> Result<bool, OpError> {
+        Ok(self.policy_authorised
             || self.principal.as_str() == row.owner
             || self.is_admin()
             || self
                 .state
                 .store
-                .is_granted(id, self.principal.as_str(), self.operation.name().unwrap_or_default())
-                .await?;
-        if !allowed {
+                .is_granted(&row.id, self.principal.as_str(), operation.name().unwrap_or_default())
+                .await?)
+    }
+
+    async fn authorize(&self, row: ObjectRow) -> Result<ObjectRow, OpError> {
+        let id = row.id.as_str();
+        if !self.may(&row, self.operation).await? {
             return Err(OpError::Denied(id.to_owned()));
         }
         // Archived objects keep their attributes on-line, nothing else (KMIP 1.4 §4.22).
