@@ -392,12 +392,25 @@ impl Creds {
         let mut n = 0;
         for row in self.store.engine_configs(KIND_STATIC_ROLE).await? {
             let Ok(role) = serde_json::from_str::<StaticRoleConfig>(&row.body) else { continue };
-            if role.last_rotated_at.unwrap_or(0).saturating_add(role.rotation_period) <= now {
-                match self.rotate_static(&row.name, None).await {
-                    Ok(()) => n += 1,
-                    Err(e) => {
-                        tracing::warn!(role = %row.name, error = %e, "static role rotation failed")
-                    }
+            if role.last_rotated_at.unwrap_or(0).saturating_add(role.rotation_period) > now {
+                continue;
+            }
+            // One that failed waits (2 s doubling to 5 min) rather than stalling every tick.
+            let retries = || self.static_retry.lock().unwrap_or_else(|e| e.into_inner());
+            let failed = retries().get(&row.name).copied();
+            if failed.is_some_and(|(_, next)| next > now) {
+                continue;
+            }
+            match self.rotate_static(&row.name, None).await {
+                Ok(()) => {
+                    retries().remove(&row.name);
+                    n += 1;
+                }
+                Err(e) => {
+                    let attempts = failed.map_or(0, |(a, _)| a) + 1;
+                    let next = now + super::leases::backoff(attempts);
+                    retries().insert(row.name.clone(), (attempts, next));
+                    tracing::warn!(role = %row.name, error = %e, attempts, "static role rotation failed");
                 }
             }
         }

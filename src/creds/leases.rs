@@ -14,8 +14,11 @@ const MAX_BACKOFF: i64 = 300;
 const REAP_BATCH: i64 = 100;
 /// How long a worker holds a claimed lease before another may retry it (seconds).
 const CLAIM_SECS: i64 = 120;
+/// Longest an expired lease's revocation may take (a database that hangs on a lock, or
+/// a connection gone silent) before it is left for a retry.
+const REVOKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-fn backoff(attempts: i64) -> i64 {
+pub(super) fn backoff(attempts: i64) -> i64 {
     1i64.checked_shl(u32::try_from(attempts.clamp(0, 16)).unwrap_or(16))
         .unwrap_or(MAX_BACKOFF)
         .min(MAX_BACKOFF)
@@ -160,12 +163,31 @@ impl Creds {
     pub(crate) async fn reap(&self, now: i64) -> Result<usize, CredsError> {
         let due = self.store.due_leases(now, REAP_BATCH).await?;
         let taken = due.len();
+        // Databases that did not answer in this pass: their other leases wait for the next
+        // try rather than each waiting out the same timeout.
+        let mut down: std::collections::HashMap<String, String> = Default::default();
         for lease in due {
             // Another worker (or replica) may have taken it meanwhile.
             if !self.store.claim_lease(&lease.id, lease.next_attempt_at, now + CLAIM_SECS).await? {
                 continue;
             }
-            let (outcome, detail) = match self.revoke_credential(&lease).await {
+            let target = lease_data::<LeaseData>(&lease).ok().map(|d| d.db_name);
+            let known_down = target.as_ref().and_then(|t| down.get(t)).cloned();
+            let result = match known_down {
+                Some(why) => Err(CredsError::Unreachable(why)),
+                None => tokio::time::timeout(REVOKE_TIMEOUT, self.revoke_credential(&lease))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(CredsError::Unreachable(format!(
+                            "no answer within {} s",
+                            REVOKE_TIMEOUT.as_secs()
+                        )))
+                    }),
+            };
+            if let (Err(CredsError::Unreachable(why)), Some(t)) = (&result, target) {
+                down.entry(t).or_insert_with(|| why.clone());
+            }
+            let (outcome, detail) = match result {
                 Ok(()) => {
                     self.store.mark_lease_revoked(&lease.id, now).await?;
                     ("ok", "lease expired; credential revoked".to_owned())

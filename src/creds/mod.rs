@@ -32,6 +32,8 @@ pub(crate) struct Creds {
     /// Held while a password is rotated (a connection's root, a static role's user): two
     /// at once could leave the database with one password and the store with the other.
     rotating: Arc<tokio::sync::Mutex<()>>,
+    /// Static roles whose rotation failed: attempts so far and when to try again.
+    static_retry: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
 }
 
 /// Errors of the secrets engines.
@@ -75,6 +77,7 @@ impl Creds {
             crl: Arc::default(),
             crl_built_at: Arc::default(),
             rotating: Arc::default(),
+            static_retry: Arc::default(),
         }
     }
 
