@@ -515,16 +515,30 @@ pub(crate) async fn backup(settings: Settings, out: &Path) -> Result<(), AppErro
         return Err(AppError::Exists(out.to_owned()));
     }
     let store = Store::open(&settings.store).await?;
-    match &settings.store {
-        crate::store::Location::Postgres(url) => {
-            let (url, path) = (url.clone(), out.to_owned());
-            tokio::task::spawn_blocking(move || crate::store::pg_backup::dump(&url, &path))
-                .await??;
+    // Written in a directory only the owner can enter, then moved into place: the copy is
+    // never readable by others, whatever the umask the dump tools create it with.
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staging = out.with_file_name(format!(".{name}.{}", crate::util::uuid_v4()));
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&staging)
+        .map_err(io(&staging))?;
+    let copy = staging.join("backup");
+    let written = async {
+        match &settings.store {
+            crate::store::Location::Postgres(url) => {
+                let (url, path) = (url.clone(), copy.clone());
+                tokio::task::spawn_blocking(move || crate::store::pg_backup::dump(&url, &path))
+                    .await??;
+            }
+            crate::store::Location::Sqlite(_) => store.backup_to(&copy).await?,
         }
-        crate::store::Location::Sqlite(_) => store.backup_to(out).await?,
+        std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(io(&copy))?;
+        std::fs::rename(&copy, out).map_err(io(out))
     }
-    std::fs::set_permissions(out, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .map_err(io(out))?;
+    .await;
+    let _ = std::fs::remove_dir_all(&staging);
+    written?;
     audit_cli(&store, "backup", None, "ok", format!("database copied to {}", out.display())).await;
     println!(
         "backup written to {}; its keys open only with this HSM token (for SoftHSM, keep a \

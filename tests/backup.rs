@@ -86,6 +86,11 @@ fn postgres_backup_and_restore() {
     let file = backups.join("pg.dump");
     let (ok, out) = cli(&["backup", "--store-url", &db.url], &dir, "--out", &file);
     assert!(ok, "{out}");
+    // Owner-only from the start, and nothing left beside it.
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 1);
     drop(c);
     server.stop();
 

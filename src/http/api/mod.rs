@@ -348,8 +348,10 @@ pub(crate) fn ttl(v: &Option<Value>) -> Result<i64, ApiError> {
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
-        return Some(v.trim());
+    // An empty header is no token (a client certificate may still identify the caller).
+    let vault = headers.get("x-vault-token").and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(v) = vault.filter(|v| !v.is_empty()) {
+        return Some(v);
     }
     let v = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
