@@ -583,6 +583,20 @@ fn derive_key_links_both_ways_and_refuses_bad_requests() {
         derive_payload(&[&key], DerivationMethod::PBKDF2, salted, &aes_128),
         ResultReason::INVALID_FIELD,
     );
+    // A million iterations for each of four SHA-1 blocks: past the bound on HMACs.
+    let mut wide = long.clone();
+    wide[1] = Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(512));
+    let sha1 = Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![enumeration(Tag::HASHING_ALGORITHM, kmip::enums::HashingAlgorithm::SHA_1.0)],
+    );
+    let costly = vec![sha1, bytes(Tag::SALT, b"salt"), iterations(1_000_000)];
+    let item = c.call(
+        Operation::DERIVE_KEY,
+        derive_payload(&[&key], DerivationMethod::PBKDF2, costly, &wide),
+    );
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    assert!(item.result_message.as_deref().unwrap_or_default().contains("HMACs"), "{item:?}");
     // ENCRYPT needs an AES key; ECDH-style derivation is not offered.
     refused(
         &mut c,

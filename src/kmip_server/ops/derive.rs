@@ -20,8 +20,8 @@ use crate::store::{NewObject, ObjectRow};
 
 /// The longest object Derive Key makes, in bits: room for several keys and IVs at once.
 const MAX_BITS: i32 = 8192;
-/// The most PBKDF2 iterations accepted (OWASP's advice for HMAC-SHA1 is 1.3 million); each
-/// is one HMAC in the HSM, so this bounds a request to seconds.
+/// The most PBKDF2 iterations accepted (OWASP's advice for HMAC-SHA1 is 1.3 million), over
+/// all output blocks; each is one HMAC in the HSM, so this bounds a request to seconds.
 const MAX_ITERATIONS: i32 = 2_000_000;
 
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: derive_key::Request) -> Result<Outcome, OpError> {
@@ -294,11 +294,15 @@ fn recipe(
             };
             let salt = given.salt.ok_or(OpError::Invalid("PBKDF2 needs a Salt"))?;
             // PKCS #5's default PRF is HMAC-SHA1 (RFC 8018 Appendix A.2).
-            Derivation::Pbkdf2 {
-                hash: prf_hash(params, own)?.unwrap_or(Hash::Sha1),
-                salt,
-                iterations,
+            let hash = prf_hash(params, own)?.unwrap_or(Hash::Sha1);
+            // Each block of output costs the iterations again: the bound is on the HMACs.
+            let blocks = len.div_ceil(hash.len()).max(1) as u64;
+            if u64::from(iterations) * blocks > MAX_ITERATIONS as u64 {
+                return Err(OpError::Invalid(
+                    "Iteration Count times output blocks must stay within 2000000 HMACs",
+                ));
             }
+            Derivation::Pbkdf2 { hash, salt, iterations }
         }
         Method::HASH => {
             let hash = super::signature::hash_of(params.hashing_algorithm)?;
