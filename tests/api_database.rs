@@ -117,6 +117,17 @@ fn postgres_users_live_only_for_their_lease() {
     );
     let config = api.ok("GET", "/v1/database/config/pg", json!(null));
     assert!(!config.to_string().contains("initial-pw"), "password echoed: {config}");
+    // A password written into the URL would be stored and shown as the URL is: refused.
+    let (status, body) = api.call(
+        "POST",
+        "/v1/database/config/inline",
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": format!("postgresql://{root}:initial-pw@127.0.0.1:5432/test"),
+            "username": root, "password": "initial-pw",
+        }),
+    );
+    assert_eq!(status, 400, "{body}");
     let create = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; \
                   GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\";";
     api.ok(

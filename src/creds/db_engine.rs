@@ -57,6 +57,14 @@ impl Creds {
     ) -> Result<(), CredsError> {
         check_name("connection name", name)?;
         config.password_policy.check().map_err(CredsError::Invalid)?;
+        // The URL is stored and shown as given; the password belongs in `password`, which
+        // is sealed by the HSM (the URL names it as {{password}}).
+        if url_password(&config.connection_url).is_some_and(|p| p != "{{password}}") {
+            return Err(CredsError::BadUrl(
+                "it holds a password: give it as `password` and write {{password}} in the URL"
+                    .into(),
+            ));
+        }
         let password = match password {
             Some(p) => p,
             None => match self.store.engine_config(KIND_CONNECTION, name).await? {
@@ -418,6 +426,14 @@ impl Creds {
     }
 }
 
+/// The password part of a URL's userinfo (`scheme://user:PASSWORD@host`), if any.
+fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    userinfo.split_once(':').map(|(_, password)| password)
+}
+
 /// Keeps a secret out of an error message that might echo it (a driver quoting a statement).
 fn hide(e: CredsError, secret: &str) -> CredsError {
     let text = e.to_string();
@@ -425,5 +441,19 @@ fn hide(e: CredsError, secret: &str) -> CredsError {
         CredsError::Invalid(text.replace(secret, "[redacted]"))
     } else {
         e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_password;
+
+    #[test]
+    fn passwords_are_found_in_urls() {
+        let templated = "postgresql://{{username}}:{{password}}@127.0.0.1:5432/test";
+        assert_eq!(url_password(templated), Some("{{password}}"));
+        assert_eq!(url_password("mysql://root:s3cret@db:3306/app?x=a:b@c"), Some("s3cret"));
+        assert_eq!(url_password("postgresql://root@db/app"), None);
+        assert_eq!(url_password("postgresql://db/app?user=a:b@c"), None);
     }
 }
