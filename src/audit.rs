@@ -93,6 +93,8 @@ pub(crate) struct Report {
     pub(crate) records: u64,
     pub(crate) before_chain: u64,
     pub(crate) seals: u64,
+    /// Records after the last good seal: written since, or left bare by removed seals.
+    pub(crate) unsealed: u64,
     /// Problems in order; the first names the first tampered record.
     pub(crate) problems: Vec<String>,
 }
@@ -104,6 +106,11 @@ impl std::fmt::Display for Report {
             "{} records ({} before the chain began), {} seals checked",
             self.records, self.before_chain, self.seals
         )?;
+        if self.unsealed > 0 {
+            // The server seals every minute and when it stops: unsealed records older
+            // than that point to seals that were removed.
+            write!(f, "; {} records are covered by no seal", self.unsealed)?;
+        }
         if self.problems.is_empty() {
             write!(f, "; the chain is intact")
         } else {
@@ -115,14 +122,33 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Recomputes the chain, compares it with the head, and checks every seal's signature and
-/// hash.
+/// Recomputes the chain, compares it with the head, checks every seal's signature and
+/// hash, and counts the records no seal covers.
 pub(crate) async fn verify(store: &Store, hsm: &Hsm) -> Result<Report, AuditError> {
     use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
     store.flush().await;
     let mut report = Report::default();
-    let seals = store.audit_seals().await?;
-    let mut seal_hashes = std::collections::HashMap::new();
+    // Seals whose signature holds, by the record they seal.
+    let mut seals = std::collections::BTreeMap::new();
+    let all_seals = store.audit_seals().await?;
+    if !all_seals.is_empty() {
+        let key = signer(hsm).await?;
+        let public = rcgen::PublicKeyData::der_bytes(&key).to_vec();
+        for seal in all_seals {
+            report.seals += 1;
+            let signed = UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &public)
+                .verify(&seal_message(seal.seq, &seal.hash), &seal.signature)
+                .is_ok();
+            match signed {
+                true => {
+                    seals.insert(seal.seq, seal);
+                }
+                false => report
+                    .problems
+                    .push(format!("the seal at record {} has a bad signature", seal.seq)),
+            }
+        }
+    }
     let mut prev: Option<Vec<u8>> = None;
     let mut last_seq = 0;
     let mut after = 0;
@@ -132,6 +158,7 @@ pub(crate) async fn verify(store: &Store, hsm: &Hsm) -> Result<Report, AuditErro
         after = last.seq;
         for row in &page {
             report.records += 1;
+            report.unsealed += 1;
             match (&row.hash, &prev) {
                 (None, None) => report.before_chain += 1,
                 (None, Some(_)) => {
@@ -149,10 +176,28 @@ pub(crate) async fn verify(store: &Store, hsm: &Hsm) -> Result<Report, AuditErro
                     }
                     prev = Some(stored.clone());
                     last_seq = row.seq;
-                    seal_hashes.insert(row.seq, stored.clone());
+                }
+            }
+            if let Some(seal) = seals.remove(&row.seq) {
+                if row.hash.as_ref() == Some(&seal.hash) {
+                    report.unsealed = 0;
+                } else {
+                    report.problems.push(format!(
+                        "records up to {} no longer match the seal made at {}",
+                        seal.seq,
+                        crate::util::rfc3339(seal.sealed_at)
+                    ));
                 }
             }
         }
+    }
+    // A seal of a record that is gone.
+    for seal in seals.values() {
+        report.problems.push(format!(
+            "records up to {} no longer match the seal made at {}",
+            seal.seq,
+            crate::util::rfc3339(seal.sealed_at)
+        ));
     }
     let (head_seq, head_hash) = store.audit_head().await?;
     if head_hash.is_some() && (head_seq != last_seq || head_hash != prev) {
@@ -160,27 +205,6 @@ pub(crate) async fn verify(store: &Store, hsm: &Hsm) -> Result<Report, AuditErro
             "the chain head names record {head_seq}, the last chained record is {last_seq}: \
              records were removed from the end"
         ));
-    }
-    if !seals.is_empty() {
-        let key = signer(hsm).await?;
-        let public = rcgen::PublicKeyData::der_bytes(&key).to_vec();
-        for seal in &seals {
-            report.seals += 1;
-            let signed = UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &public)
-                .verify(&seal_message(seal.seq, &seal.hash), &seal.signature)
-                .is_ok();
-            if !signed {
-                report
-                    .problems
-                    .push(format!("the seal at record {} has a bad signature", seal.seq));
-            } else if seal_hashes.get(&seal.seq) != Some(&seal.hash) {
-                report.problems.push(format!(
-                    "records up to {} no longer match the seal made at {}",
-                    seal.seq,
-                    crate::util::rfc3339(seal.sealed_at)
-                ));
-            }
-        }
     }
     Ok(report)
 }

@@ -60,6 +60,7 @@ fn tampering_is_found_and_named() {
     let (ok, report) = audit(&dir, "verify");
     assert!(ok && report.contains("the chain is intact"), "{report}");
     assert!(!report.contains(" 0 seals checked"), "a seal is made at shutdown: {report}");
+    assert!(!report.contains("covered by no seal"), "{report}");
     let (ok, lines) = audit(&dir, "export");
     assert!(ok);
     let records: Vec<serde_json::Value> =
@@ -81,6 +82,11 @@ fn tampering_is_found_and_named() {
     let (ok, report) = audit(&dir, "verify");
     assert!(!ok && report.contains("bad signature"), "{report}");
     sql(&dir, "DELETE FROM audit_seals");
+    // Without its seals the chain still holds together, but the report says what no seal
+    // vouches for any more.
+    let (_, report) = audit(&dir, "verify");
+    let uncovered = format!("{} records are covered by no seal", records.len());
+    assert!(report.contains(&uncovered), "{report}");
 
     // Removing records from the middle or the end is found.
     let last = records.last().unwrap()["seq"].as_i64().unwrap();
