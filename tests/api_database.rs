@@ -158,6 +158,19 @@ fn postgres_users_live_only_for_their_lease() {
         api.ok("POST", "/v1/sys/leases/renew", json!({ "lease_id": lease, "increment": 999_999 }));
     let duration = renewed["lease_duration"].as_i64().unwrap();
     assert!((7000..=7200).contains(&duration), "renewal is capped by max_ttl: {renewed}");
+    // As in Vault: without an increment the role's default TTL, and a max_ttl lowered since
+    // caps the next renewal.
+    let renewed = api.ok("POST", "/v1/sys/leases/renew", json!({ "lease_id": lease }));
+    let duration = renewed["lease_duration"].as_i64().unwrap();
+    assert!((3500..=3600).contains(&duration), "the role's default_ttl: {renewed}");
+    let lowered = json!({ "db_name": "pg", "creation_statements": [create], "default_ttl": "10m", "max_ttl": "20m" });
+    api.ok("POST", "/v1/database/roles/ro", lowered);
+    let renewed =
+        api.ok("POST", "/v1/sys/leases/renew", json!({ "lease_id": lease, "increment": 7200 }));
+    let duration = renewed["lease_duration"].as_i64().unwrap();
+    assert!((1100..=1200).contains(&duration), "the role's max_ttl now: {renewed}");
+    let restored = json!({ "db_name": "pg", "creation_statements": [create], "default_ttl": "1h", "max_ttl": "2h" });
+    api.ok("POST", "/v1/database/roles/ro", restored);
     api.ok("POST", "/v1/sys/leases/revoke", json!({ "lease_id": lease }));
     let err = pg_login(&user, &password).unwrap_err();
     assert!(err.contains("does not exist"), "{err}");

@@ -76,15 +76,40 @@ impl Creds {
         if lease.state != lease_state::ACTIVE || lease.expires_at <= now || !lease.renewable {
             return Err(CredsError::NoLease(id.to_owned()));
         }
+        // As in Vault, a database lease renews by its role's default TTL, and no further
+        // than its role's maximum now allows (which may have been lowered since).
+        let database = match lease.kind.as_str() {
+            "database" => {
+                let data: LeaseData = lease_data(&lease)?;
+                match self.role(&data.role).await {
+                    Ok(role) => Some((data, Some(role))),
+                    Err(CredsError::NotFound { .. }) => Some((data, None)),
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => None,
+        };
+        let (default_ttl, max_ttl) = match database.as_ref().and_then(|(_, r)| r.as_ref()) {
+            Some(r) => (r.default_ttl, r.max_ttl),
+            None => (0, 0),
+        };
         let increment = match increment {
             Some(i) if i > 0 => i,
             Some(_) => return Err(CredsError::Invalid("increment must be positive".into())),
+            None if default_ttl > 0 => default_ttl,
             None => lease.expires_at - lease.issued_at,
         };
-        let until = now.saturating_add(increment).min(lease.max_expires_at);
-        if lease.kind == "database" {
-            let data: LeaseData = lease_data(&lease)?;
-            self.renew_db_user(&data, until).await?;
+        let mut until = now.saturating_add(increment).min(lease.max_expires_at);
+        if max_ttl > 0 {
+            until = until.min(lease.issued_at.saturating_add(max_ttl));
+        }
+        if until <= now {
+            return Err(CredsError::Invalid(
+                "the lease has reached its role's max_ttl; it is revoked when it expires".into(),
+            ));
+        }
+        if let Some((data, _)) = &database {
+            self.renew_db_user(data, until).await?;
         }
         if !self.store.renew_lease(id, until).await? {
             return Err(CredsError::NoLease(id.to_owned()));
