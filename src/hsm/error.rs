@@ -106,7 +106,9 @@ impl HsmError {
 
     /// SoftHSM answers a failed AES-GCM tag check, and a failed AES Key Wrap integrity check,
     /// with CKR_GENERAL_ERROR: from a decryption, verification or unwrap that is the data's
-    /// fault, not the device's.
+    /// fault, not the device's. So it does an ECDH with a point it cannot use, and an RSA
+    /// public-key operation on a value it rejects: clients' data too, which must not take
+    /// the connection down.
     fn is_softhsm_tag_failure(&self) -> bool {
         matches!(
             self,
@@ -119,6 +121,8 @@ impl HsmError {
                     | Function::VerifyUpdate
                     | Function::VerifyFinal
                     | Function::UnwrapKey
+                    | Function::DeriveKey
+                    | Function::Encrypt
             ))
         )
     }
@@ -185,6 +189,7 @@ mod tests {
         // SoftHSM's answer to a tampered AES-GCM tag, and plain bad input.
         assert!(!rv(RvError::GeneralError, Function::Decrypt).is_device_lost());
         assert!(rv(RvError::GeneralError, Function::Decrypt).is_data_rejected());
+        assert!(!rv(RvError::GeneralError, Function::DeriveKey).is_device_lost());
         assert!(!rv(RvError::EncryptedDataInvalid, Function::Decrypt).is_device_lost());
         assert!(!rv(RvError::KeySizeRange, Function::SignInit).is_device_lost());
         assert!(!HsmError::Unavailable("down".into()).is_device_lost());
