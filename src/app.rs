@@ -273,21 +273,20 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
         settings.kmip.clone(),
         stopped.clone(),
     ));
+    // The HTTP listeners take the KMIP listener's bounds.
+    let limits = crate::http::Limits {
+        max_connections: settings.kmip.max_connections,
+        request_deadline: settings.kmip.request_timeout,
+    };
     let http = tokio::spawn(crate::http::serve(
         http_listener,
         http_tls,
         state.clone(),
-        settings.kmip.max_connections,
+        limits,
         stopped.clone(),
     ));
     let plain = |l, app, label| {
-        tokio::spawn(crate::http::serve_plain(
-            l,
-            app,
-            label,
-            settings.kmip.max_connections,
-            stopped.clone(),
-        ))
+        tokio::spawn(crate::http::serve_plain(l, app, label, limits, stopped.clone()))
     };
     let revocation = revocation_listener
         .map(|l| plain(l, crate::http::revocation_router(state.clone()), "CRL/OCSP"));

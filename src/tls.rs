@@ -193,7 +193,8 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let _ = stream.shutdown().await;
+    // A peer that reads nothing would hold the close_notify, and the connection, forever.
+    let _ = tokio::time::timeout(LINGER, stream.shutdown()).await;
     let _ = tokio::time::timeout(LINGER, async {
         let mut sink = [0u8; 4096];
         let mut total = 0;
@@ -205,4 +206,151 @@ where
         }
     })
     .await;
+}
+
+/// A stream whose reads and writes fail with `TimedOut` once one has waited `limit` without
+/// progress: a peer that stops reading the answer, or stops sending what it began, cannot
+/// hold a connection and its slot forever.
+pub(crate) struct Stalled<I> {
+    io: I,
+    limit: std::time::Duration,
+    reading: Timer,
+    writing: Timer,
+}
+
+/// When a pending read or write gives up.
+struct Timer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+}
+
+impl Timer {
+    fn new() -> Timer {
+        Timer { sleep: Box::pin(tokio::time::sleep(std::time::Duration::ZERO)), armed: false }
+    }
+
+    /// After a poll of the stream: progress disarms; waiting arms the timer once, and
+    /// turns into an error when it fires.
+    fn after<T>(
+        &mut self,
+        limit: std::time::Duration,
+        polled: std::task::Poll<std::io::Result<T>>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        use std::future::Future;
+        use std::task::Poll;
+        if polled.is_ready() {
+            self.armed = false;
+            return polled;
+        }
+        if !self.armed {
+            self.sleep.as_mut().reset(tokio::time::Instant::now() + limit);
+            self.armed = true;
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<I> Stalled<I> {
+    pub(crate) fn new(io: I, limit: std::time::Duration) -> Stalled<I> {
+        Stalled { io, limit, reading: Timer::new(), writing: Timer::new() }
+    }
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stalled<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.io).poll_read(cx, buf);
+        this.reading.after(this.limit, polled, cx)
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Stalled<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.io).poll_write(cx, buf);
+        this.writing.after(this.limit, polled, cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.writing.after(this.limit, polled, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.io).poll_flush(cx);
+        this.writing.after(this.limit, polled, cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.io).poll_shutdown(cx);
+        this.writing.after(this.limit, polled, cx)
+    }
+}
+
+/// Most TLS handshakes one peer address may have under way at once.
+const HANDSHAKES_PER_ADDRESS: usize = 64;
+
+/// TLS handshakes under way by peer address: each holds a connection slot, and one address
+/// must not take them all with handshakes it never finishes.
+#[derive(Default)]
+pub(crate) struct Handshakes(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One handshake under way; ends when dropped.
+pub(crate) struct Handshake {
+    all: Arc<Handshakes>,
+    peer: std::net::IpAddr,
+}
+
+impl Handshakes {
+    /// A place for a handshake from `peer`, unless it has too many under way.
+    pub(crate) fn enter(self: &Arc<Self>, peer: std::net::IpAddr) -> Option<Handshake> {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(peer).or_default();
+        if *n >= HANDSHAKES_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(Handshake { all: self.clone(), peer })
+    }
+}
+
+impl Drop for Handshake {
+    fn drop(&mut self) {
+        let mut map = self.all.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.peer);
+            }
+        }
+    }
 }

@@ -108,3 +108,32 @@ fn kmip_over_https_in_three_encodings() {
     assert_eq!(status, 413);
     server.stop();
 }
+
+/// A request whose body stops arriving is answered 408 once `request_timeout_secs` has
+/// passed, without a client certificate too: a client cannot hold a connection (and its
+/// slot) by trickling a body it never finishes.
+#[test]
+fn a_body_that_stops_arriving_is_timed_out() {
+    use std::io::{Read, Write};
+    let dir = temp_dir("strongroom-https-slow");
+    let config = dir.join("slow.toml");
+    std::fs::write(&config, "[kmip]\nrequest_timeout_secs = 2\n").unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let certs = client_cert(&dir, "alice");
+    let tcp = std::net::TcpStream::connect(server.https).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(tls_config(&certs, None), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let head =
+        "POST /kmip HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n\
+                Content-Length: 100000\r\n\r\n0123456789";
+    tls.write_all(head.as_bytes()).unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    server.stop();
+}

@@ -149,6 +149,17 @@ fn truncated_and_idle_clients_are_timed_out() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert!(idle.read_message().is_err());
     Client::connect(&server, &certs, "alice").ok(Operation::QUERY, vec![]);
+
+    // Handshakes never finished from one address take at most 64 connection slots: the
+    // next connection from it is refused until they go.
+    let silent: Vec<_> =
+        (0..64).map(|_| std::net::TcpStream::connect(server.kmip).unwrap()).collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut refused = Client::connect(&server, &certs, "alice");
+    assert!(refused.send_raw(&full).is_err(), "a 65th handshake from one address");
+    drop(silent);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    Client::connect(&server, &certs, "alice").ok(Operation::QUERY, vec![]);
     server.stop();
 }
 

@@ -182,13 +182,15 @@ pub(crate) async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     state: AppState,
-    max_connections: usize,
+    limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Limits { max_connections, request_deadline } = limits;
     let acceptor = TlsAcceptor::from(tls);
     let store = state.store.clone();
     let app = router(state);
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let handshakes = Arc::new(crate::tls::Handshakes::default());
     loop {
         let Some((tcp, peer)) =
             crate::tls::next_connection(&listener, &mut shutdown, "HTTPS").await
@@ -199,15 +201,20 @@ pub(crate) async fn serve(
             tracing::warn!(%peer, "HTTPS connection refused: too many connections");
             continue;
         };
+        let Some(handshake) = handshakes.enter(peer.ip()) else {
+            tracing::warn!(%peer, "HTTPS connection refused: too many handshakes from its address");
+            continue;
+        };
         let acceptor = acceptor.clone();
         let app = app.clone();
         let store = store.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let Ok(Ok(tls)) =
-                timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await
-            else {
+            let handshaken =
+                timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await;
+            drop(handshake);
+            let Ok(Ok(tls)) = handshaken else {
                 tracing::info!(%peer, "HTTPS handshake failed");
                 return;
             };
@@ -223,7 +230,7 @@ pub(crate) async fn serve(
                 None => None,
             };
             let app = app.layer(axum::Extension(Peer(client)));
-            serve_connection(TokioIo::new(tls), app, peer, shutdown).await;
+            serve_connection(tls, app, peer, request_deadline, shutdown).await;
         });
     }
     // Graceful shutdown: requests being served are answered, then connections close.
@@ -233,15 +240,26 @@ pub(crate) async fn serve(
 /// How long shutdown waits for requests in flight.
 const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// A listener's bounds.
+#[derive(Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) max_connections: usize,
+    /// Longest a request may take from its headers to its answer, body included.
+    pub(crate) request_deadline: std::time::Duration,
+}
+/// Longest a read or write may wait without progress (a peer that stopped reading).
+const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Serves HTTP/1.1 requests on one connection until it closes, or at shutdown, until the
 /// request in flight (if any) is answered. Then closes it lingering (see
 /// [`crate::tls::close_lingering`]): a request refused before its body was read (413)
 /// leaves that body arriving, and a plain close would reset the connection over the
 /// answer.
 async fn serve_connection<I>(
-    io: TokioIo<I>,
+    io: I,
     app: Router,
     peer: std::net::SocketAddr,
+    request_deadline: std::time::Duration,
     mut shutdown: watch::Receiver<bool>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -251,9 +269,21 @@ async fn serve_connection<I>(
         if req.method().as_str() == "LIST" {
             *req.method_mut() = axum::http::Method::GET;
         }
-        // Boxed, so that the connection can be polled without closing its stream.
-        Box::pin(tower::Service::call(&mut app.clone(), req))
+        let mut app = app.clone();
+        // Boxed, so that the connection can be polled without closing its stream. The
+        // deadline covers reading the body, which a client could trickle in for ever.
+        Box::pin(async move {
+            let call = tower::Service::call(&mut app, req);
+            match timeout(request_deadline, call).await {
+                Ok(answered) => answered,
+                Err(_) => Ok(axum::response::IntoResponse::into_response((
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    "the request was not received and answered in time",
+                ))),
+            }
+        })
     });
+    let io = TokioIo::new(crate::tls::Stalled::new(io, STALL_LIMIT));
     let mut conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(30))
@@ -283,9 +313,10 @@ pub(crate) async fn serve_plain(
     listener: TcpListener,
     app: Router,
     label: &'static str,
-    max_connections: usize,
+    limits: Limits,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Limits { max_connections, request_deadline } = limits;
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     loop {
         let Some((tcp, peer)) = crate::tls::next_connection(&listener, &mut shutdown, label).await
@@ -300,7 +331,7 @@ pub(crate) async fn serve_plain(
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            serve_connection(TokioIo::new(tcp), app, peer, shutdown).await;
+            serve_connection(tcp, app, peer, request_deadline, shutdown).await;
         });
     }
     crate::tls::drain(&permits, max_connections, DRAIN_GRACE, label).await;

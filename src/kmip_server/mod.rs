@@ -26,6 +26,8 @@ use crate::authz::Principal;
 use crate::config::KmipLimits;
 
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a refusal, or the close at shutdown, may take to reach the client.
+const REFUSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Accepts KMIP connections until `shutdown` turns true.
 pub(crate) async fn serve(
@@ -37,6 +39,7 @@ pub(crate) async fn serve(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let handshakes = Arc::new(crate::tls::Handshakes::default());
     let limits = Arc::new(limits);
     loop {
         let Some((tcp, peer)) = crate::tls::next_connection(&listener, &mut shutdown, "KMIP").await
@@ -47,6 +50,10 @@ pub(crate) async fn serve(
             tracing::warn!(%peer, "KMIP connection refused: too many connections");
             continue;
         };
+        let Some(handshake) = handshakes.enter(peer.ip()) else {
+            tracing::warn!(%peer, "KMIP connection refused: too many handshakes from its address");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let state = state.clone();
@@ -54,7 +61,9 @@ pub(crate) async fn serve(
         let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let tls = match timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let handshaken = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+            drop(handshake);
+            let tls = match handshaken {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     tracing::info!(%peer, error = %e, "KMIP TLS handshake refused");
@@ -112,7 +121,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         let first = tokio::select! {
             r = timeout(limits.idle_timeout, stream.read_exact(&mut header[..1])) => r,
             _ = shutdown.changed() => {
-                let _ = stream.shutdown().await;
+                let _ = timeout(REFUSE_TIMEOUT, stream.shutdown()).await;
                 return Ok(());
             }
         };
@@ -144,10 +153,14 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(r) => r?,
         };
         let response = dispatch::handle_bytes(state, principal, &buf, &decode_limits).await;
-        timeout(limits.request_timeout, stream.write_all(&response))
-            .await
-            .map_err(|_| ConnError::Slow)??;
-        stream.flush().await?;
+        // The flush as well: a client that stops reading fills the TLS buffer, and would
+        // hold the connection there.
+        timeout(limits.request_timeout, async {
+            stream.write_all(&response).await?;
+            stream.flush().await
+        })
+        .await
+        .map_err(|_| ConnError::Slow)??;
     }
 }
 
@@ -162,8 +175,13 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
         ResultReason::INVALID_MESSAGE,
         why.to_owned(),
     );
-    stream.write_all(&kmip::ttlv::binary::encode(&response)).await?;
-    stream.flush().await?;
+    let answer = kmip::ttlv::binary::encode(&response);
+    timeout(REFUSE_TIMEOUT, async {
+        stream.write_all(&answer).await?;
+        stream.flush().await
+    })
+    .await
+    .map_err(|_| ConnError::Slow)??;
     // The rest of the refused message is usually still arriving.
     crate::tls::close_lingering(stream).await;
     Ok(())
