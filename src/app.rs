@@ -81,6 +81,26 @@ pub(crate) enum AppError {
     ForeignBackup(HsmError),
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("{0} is in use (a server runs on it, or a restore): stop it first")]
+    InUse(PathBuf),
+}
+
+/// A lock beside an SQLite database: every server holds it shared while it runs, and a
+/// restore, which replaces the file, takes it alone.
+fn lock_database(db: &Path, alone: bool) -> Result<std::fs::File, AppError> {
+    let path = PathBuf::from(format!("{}.lock", db.display()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    let locked = if alone { file.try_lock() } else { file.try_lock_shared() };
+    match locked {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AppError::InUse(db.to_owned())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(&path)(e)),
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AppError + '_ {
@@ -206,6 +226,10 @@ async fn ensure_admin_token(store: &Store, data_dir: &Path) -> Result<(), AppErr
 
 /// Runs the service until SIGINT or SIGTERM.
 pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), AppError> {
+    let _database_in_use = match &settings.store {
+        crate::store::Location::Sqlite(db) => Some(lock_database(db, false)?),
+        crate::store::Location::Postgres(_) => None,
+    };
     let state = open(&settings, hsm).await?;
     let (server, signer) = {
         let (ca, hsm, hostnames) =
@@ -329,7 +353,7 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {
                 ticks += 1;
                 // Another replica may have rotated the CA.
-                if state.store.is_shared() && ticks % 10 == 0 {
+                if state.store.is_shared() && ticks.is_multiple_of(10) {
                     if let Err(e) = crate::ca::sync_issuers(&state.ca, &state.store, false).await {
                         tracing::warn!(error = %e, "loading the CA's intermediates failed");
                     }
@@ -345,7 +369,7 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
                 {
                     tracing::warn!(error = %e, "looking for keys due for rotation failed");
                 }
-                if ticks % 60 == 0 {
+                if ticks.is_multiple_of(60) {
                     if let Err(e) = state.acme.purge_nonces().await {
                         tracing::warn!(error = %e, "purging expired ACME nonces failed");
                     }
@@ -578,9 +602,15 @@ pub(crate) async fn restore(
         crate::store::Location::Sqlite(db) => db,
         crate::store::Location::Postgres(url) => return restore_postgres(url, hsm, from).await,
     };
+    // Not under a running server, which would go on writing to the file replaced.
+    let _alone = lock_database(db, true)?;
+    // SQLite's journal files are named after the database file.
+    let beside = |path: &Path, suffix: &str| PathBuf::from(format!("{}{suffix}", path.display()));
     // Work on a copy, so the backup itself stays as it was (opening it runs migrations).
-    let staged = db.with_extension("db.restoring");
-    let _ = std::fs::remove_file(&staged);
+    let staged = beside(db, ".restoring");
+    for leftover in [staged.clone(), beside(&staged, "-wal"), beside(&staged, "-shm")] {
+        let _ = std::fs::remove_file(leftover);
+    }
     std::fs::copy(from, &staged).map_err(io(from))?;
     let candidate = Store::open_sqlite(&staged).await?;
     let hsm = {
@@ -592,8 +622,8 @@ pub(crate) async fn restore(
     }
     audit_cli(&candidate, "restore", None, "ok", format!("restored from {}", from.display())).await;
     candidate.close().await;
-    for suffix in ["db-wal", "db-shm"] {
-        let _ = std::fs::remove_file(db.with_extension(suffix));
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(beside(db, suffix));
     }
     std::fs::rename(&staged, db).map_err(io(db))?;
     println!("restored {} from {}", db.display(), from.display());

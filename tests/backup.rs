@@ -44,6 +44,9 @@ fn backup_restore_and_a_foreign_backup() {
     let later = uid_of(
         &c.ok(Operation::CREATE, create_payload(ProtocolVersion::V1_4, &aes_attributes(128))),
     );
+    // Not under the running server, which would go on writing to the replaced file.
+    let (ok, out) = cli(&["restore"], &dir, "--from", &file);
+    assert!(!ok && out.contains("in use"), "{out}");
     drop(c);
     server.stop();
 

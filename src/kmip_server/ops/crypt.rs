@@ -265,7 +265,7 @@ fn plan(
     if !matches!(padding, PaddingMethod::NONE | PaddingMethod::PKCS5) {
         return Err(OpError::Unsupported("padding methods other than None and PKCS5"));
     }
-    let whole_blocks = |d: &[u8]| !whole || d.len() % BLOCK == 0;
+    let whole_blocks = |d: &[u8]| !whole || d.len().is_multiple_of(BLOCK);
     // A server-chosen IV is generated when the client sends none (KMIP 1.4 §3.6 Random IV).
     let fresh_iv = |len: usize| -> Result<(Vec<u8>, Option<Vec<u8>>), OpError> {
         match iv.clone() {
