@@ -1,8 +1,8 @@
 //! Which replica runs the background work (time-driven KMIP state changes, lease expiry,
 //! CRL refresh, audit sealing): the one holding a PostgreSQL session advisory lock, taken
 //! on a connection of its own. PostgreSQL releases the lock when that connection or the
-//! process dies, and another replica takes it at its next try, so the work moves within
-//! a few seconds. An SQLite store has one serving process: it always leads.
+//! process dies (or, by TCP keepalives set on it, some 11 seconds after its host went
+//! away), and another replica takes it at its next try, so the work moves within seconds. An SQLite store has one serving process: it always leads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,6 +54,15 @@ impl Store {
         while !*stopped.borrow() {
             match AnyConnection::connect(&url).await {
                 Ok(mut conn) => {
+                    // PostgreSQL learns of a dead process at once (its socket closes), but of
+                    // a dead or cut-off host only by TCP keepalive, hours by default: until
+                    // then the lock stays taken and nobody runs the work.
+                    let keepalive =
+                        "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; \
+                         SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000";
+                    if let Err(e) = sqlx::raw_sql(keepalive).execute(&mut conn).await {
+                        tracing::warn!(error = %e, "leader election cannot set keepalives");
+                    }
                     self.hold_or_wait(&mut conn, &mut stopped).await;
                     if *stopped.borrow() {
                         // Closing the connection below hands the work over.
@@ -73,21 +82,30 @@ impl Store {
     /// when the connection fails or on shutdown.
     async fn hold_or_wait(&self, conn: &mut AnyConnection, stopped: &mut watch::Receiver<bool>) {
         loop {
-            let alive = if self.is_leader() {
-                sqlx::query("SELECT 1").execute(&mut *conn).await.map(|_| true)
-            } else {
-                sqlx::query_as::<_, (bool,)>("SELECT pg_try_advisory_lock($1)")
-                    .bind(LOCK_KEY)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map(|(won,)| {
-                        self.leader.set(won);
-                        true
-                    })
+            let check = async {
+                if self.is_leader() {
+                    sqlx::query("SELECT 1").execute(&mut *conn).await.map(|_| ())
+                } else {
+                    let (won,) = sqlx::query_as::<_, (bool,)>("SELECT pg_try_advisory_lock($1)")
+                        .bind(LOCK_KEY)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    self.leader.set(won);
+                    Ok(())
+                }
             };
-            if let Err(e) = alive {
-                tracing::warn!(error = %e, "leader election lost its store connection");
-                return;
+            // A leader cut off from the store steps down within a few ticks, about when
+            // the store gives its lock to another.
+            match tokio::time::timeout(3 * TICK, check).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "leader election lost its store connection");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!("leader election's store connection stopped answering");
+                    return;
+                }
             }
             if tokio::time::timeout(TICK, stopped.changed()).await.is_ok() && *stopped.borrow() {
                 return;
