@@ -19,6 +19,12 @@ impl Tag {
             .map(|i| crate::spec_tags::TAG_NAMES[i].1)
     }
 
+    /// Whether the tag can be sent: three bytes, the first 0x42 (the specification's) or
+    /// 0x54 (extensions), KMIP 2.1 §11.56. Every decoder refuses others.
+    pub fn is_valid(self) -> bool {
+        matches!(self.0 >> 16, 0x42 | 0x54)
+    }
+
     /// The tag the specification names `name` (for example `"Activation Date"`).
     pub fn from_name(name: &str) -> Option<Tag> {
         crate::spec_tags::TAG_NAMES.iter().find(|(_, n)| *n == name).map(|(v, _)| Tag(*v))

@@ -39,7 +39,16 @@ pub(crate) async fn rotate_due(
             continue;
         }
         let now = crate::util::now();
-        let Some((row, attrs)) = state.store.object_with_attributes(&id).await? else { continue };
+        // One object that cannot be read (a stored value gone bad) must not stop the rest.
+        let (row, attrs) = match state.store.object_with_attributes(&id).await {
+            Ok(Some(found)) => found,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(key = %id, error = %e, "a key due for rotation cannot be read");
+                failed.insert(id, now + RETRY_AFTER);
+                continue;
+            }
+        };
         let Some(offset) = due(&row, &attrs, now) else { continue };
         let owner = Principal::named(&row.owner);
         let operation = match ObjectType(row.object_type as u32) {

@@ -89,7 +89,7 @@ impl Decoder<'_> {
         let len = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
         self.path.push(Tag(tag));
         self.pos = start;
-        if h[0] != 0x42 && h[0] != 0x54 {
+        if !Tag(tag).is_valid() {
             return Err(self.err(DecodeErrorKind::InvalidTag(tag)));
         }
         let Some(item_type) = ItemType::from_byte(type_byte) else {
@@ -105,7 +105,7 @@ impl Decoder<'_> {
         };
         let bad_len = match (fixed, item_type) {
             (Some(n), _) => len != n,
-            (None, ItemType::BigInteger | ItemType::Structure) => len % 8 != 0,
+            (None, ItemType::BigInteger | ItemType::Structure) => !len.is_multiple_of(8),
             _ => false,
         };
         if bad_len {

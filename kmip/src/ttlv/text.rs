@@ -63,7 +63,8 @@ pub fn tag_to_text(tag: Tag) -> String {
 /// The tag an encoded name (or hex form) stands for.
 pub fn tag_from_text(text: &str) -> Option<Tag> {
     if let Some(hex) = text.strip_prefix("0x") {
-        return u32::from_str_radix(hex, 16).ok().map(Tag);
+        // Only what the binary encoding can carry (a stored value is kept in it).
+        return u32::from_str_radix(hex, 16).ok().map(Tag).filter(|t| t.is_valid());
     }
     tag_names().get(text).copied()
 }
@@ -85,10 +86,10 @@ pub fn naming_tag(tag: Tag, siblings: &[crate::Ttlv]) -> Tag {
 /// An Enumeration value of an item tagged `tag`: its encoded name, else hex.
 pub fn enum_to_text(tag: Tag, value: u32) -> String {
     // Attribute Reference (KMIP 2.1 §5.5) holds a tag as its enumeration value.
-    if tag == Tag::ATTRIBUTE_REFERENCE {
-        if let Some(n) = Tag(value).name() {
-            return encoded_name(n);
-        }
+    if tag == Tag::ATTRIBUTE_REFERENCE
+        && let Some(n) = Tag(value).name()
+    {
+        return encoded_name(n);
     }
     crate::enums::enum_values(tag)
         .and_then(|vs| vs.iter().find(|(v, _)| *v == value))
@@ -196,7 +197,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Reads hex (either case); `None` for odd lengths or other characters.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
     let text = text.strip_prefix("0x").unwrap_or(text);
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -209,6 +210,15 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::enums::{CryptographicAlgorithm, HashingAlgorithm, State};
+
+    #[test]
+    fn hex_tags_are_only_those_the_binary_encoding_carries() {
+        assert_eq!(tag_from_text("0x540001"), Some(Tag(0x540001)));
+        assert_eq!(tag_from_text("0x420001"), Some(Tag(0x420001)));
+        for bad in ["0x000001", "0x550001", "0x01420001"] {
+            assert_eq!(tag_from_text(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn names_follow_the_profiles_rules() {
