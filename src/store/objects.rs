@@ -926,14 +926,15 @@ fn decode_attributes(
     id: &str,
     rows: Vec<(String, i64, Vec<u8>)>,
 ) -> Result<Vec<Attribute>, StoreError> {
+    // A value was part of a request the server took, and no deeper or with more items
+    // than one; only its size may exceed the default, when `max_message_bytes` does.
+    let limits = Limits { max_bytes: usize::MAX, ..Limits::default() };
     rows.into_iter()
         .map(|(name, idx, value)| {
-            let item = decode(&value, &Limits::default()).map_err(|source| {
-                StoreError::CorruptAttribute {
-                    object_id: id.to_owned(),
-                    name: name.clone(),
-                    source,
-                }
+            let item = decode(&value, &limits).map_err(|source| StoreError::CorruptAttribute {
+                object_id: id.to_owned(),
+                name: name.clone(),
+                source,
             })?;
             Ok(Attribute { name, index: Some(idx as i32), value: item.value })
         })
