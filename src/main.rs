@@ -363,6 +363,24 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     if let Command::Admin { addr, token_file, ca, action, .. } = command {
         return run_admin(&settings, addr, token_file, ca, action);
     }
+    // Commands that read what a server made start nothing new: a mistyped --data-dir would
+    // otherwise get a fresh, empty database (and a backup of nothing would "succeed").
+    let reads_existing = matches!(
+        command,
+        Command::Backup { .. }
+            | Command::Audit { .. }
+            | Command::Grant { .. }
+            | Command::Tde { .. }
+    );
+    if let (true, store::Location::Sqlite(db)) = (reads_existing, &settings.store) {
+        if !db.exists() {
+            return Err(format!(
+                "no database at {} (is --data-dir right? `strongroom serve` creates it)",
+                db.display()
+            )
+            .into());
+        }
+    }
     let (hsm, softhsm_conf) = app::prepare(&settings)?;
     if let Some(conf) = softhsm_conf {
         // No thread exists yet: the runtime is built below, after this.

@@ -40,6 +40,11 @@ fn backup_restore_and_a_foreign_backup() {
     assert!(ok, "{out}");
     let (ok, out) = cli(&["backup"], &dir, "--out", &file);
     assert!(!ok && out.contains("already exists"), "{out}");
+    // A mistyped data directory is no empty database to back up.
+    let typo = dir.with_file_name(format!("{}-typo", dir.file_name().unwrap().to_string_lossy()));
+    let (ok, out) = cli(&["backup"], &typo, "--out", &backups.join("none.db"));
+    assert!(!ok && out.contains("no database"), "{out}");
+    assert!(!typo.exists(), "nothing made at the mistyped path");
     // Created after the backup: gone after the restore.
     let later = uid_of(
         &c.ok(Operation::CREATE, create_payload(ProtocolVersion::V1_4, &aes_attributes(128))),
