@@ -145,13 +145,14 @@ fn read_secret(source: &PinSource) -> Result<String, AppError> {
 pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppState, AppError> {
     let data_dir = settings.data_dir.clone();
     let ca_settings = settings.ca.clone();
+    let store = Store::open(&settings.store).await?;
+    let bootstrap = store.bootstrap().await?;
     let (hsm, ca) = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
         let hsm = Hsm::open(&hsm)?;
         let ca = Ca::load_or_create(&hsm, &data_dir, &ca_settings)?;
         Ok((hsm, ca))
     })
     .await??;
-    let store = Store::open(&settings.store).await?;
     let ca = Arc::new(ca);
     crate::ca::sync_issuers(&ca, &store, true).await?;
     let linked = store.link_certified_objects().await?;
@@ -169,6 +170,7 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     }
     let credentials = Arc::new(credentials);
     ensure_admin_token(&store, &settings.data_dir).await?;
+    bootstrap.release().await;
     let creds = crate::creds::Creds::new(store.clone(), hsm.clone(), ca.clone());
     let tde = crate::tde::Tde::new(settings.tde_mount.clone());
     let acme =

@@ -12,7 +12,7 @@ use sqlx::AnyConnection;
 use sqlx::Connection as _;
 use tokio::sync::watch;
 
-use super::{Backend, Store};
+use super::{Backend, Store, StoreError};
 
 /// The advisory lock's key ("STRONG" in ASCII): one per database.
 const LOCK_KEY: i64 = 0x5354_524F_4E47;
@@ -39,7 +39,34 @@ impl Leadership {
     }
 }
 
+/// The advisory lock's key that replicas take while they set up what they share.
+const BOOTSTRAP_KEY: i64 = 0x5354_524F_4E48;
+
+/// Held while a replica sets up what all replicas share (see [`Store::bootstrap`]).
+pub(crate) struct Bootstrap(Option<AnyConnection>);
+
+impl Bootstrap {
+    /// Lets the next replica in.
+    pub(crate) async fn release(self) {
+        if let Some(conn) = self.0 {
+            // Closing the connection frees its locks.
+            let _ = conn.close().await;
+        }
+    }
+}
+
 impl Store {
+    /// Waits until no other replica is setting up what all share (the HSM's key-encryption
+    /// and CA keys, the first issuers, the first admin token), then keeps the others out
+    /// until released: replicas started together on an empty token and database would
+    /// otherwise each make their own. PostgreSQL only; an SQLite store has one server.
+    pub(crate) async fn bootstrap(&self) -> Result<Bootstrap, StoreError> {
+        let Some(url) = &self.url else { return Ok(Bootstrap(None)) };
+        let mut conn = AnyConnection::connect(url).await?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(BOOTSTRAP_KEY).execute(&mut conn).await?;
+        Ok(Bootstrap(Some(conn)))
+    }
+
     /// Whether background work should run here now.
     pub(crate) fn is_leader(&self) -> bool {
         self.leader.0.load(Ordering::SeqCst)
