@@ -1465,3 +1465,50 @@ async fn imports_keep_their_lifecycle_and_replace_one_version_on(store: &Store) 
     assert_eq!((now.owner.as_str(), now.compromise_date, attrs.len()), ("bob", None, 2));
     assert!(now.version > kept.version, "replicas' caches see a change");
 }
+
+/// Audit events the store refuses for a while (here its table is away) are kept and
+/// stored once it takes them again, in order, on the one chain.
+#[tokio::test]
+async fn refused_audit_events_are_kept_and_stored_later() {
+    use sqlx::Connection as _;
+    let t = TempStore::sqlite().await;
+    let store = &t.store;
+    let event = |op: &str| AuditEvent {
+        at: 1,
+        principal: "p".into(),
+        protocol: "api",
+        operation: op.into(),
+        object_id: None,
+        outcome: "ok".into(),
+        detail: None,
+    };
+    store.audit(event("before")).await;
+    store.flush().await;
+    let url = format!("sqlite://{}", t.dir.as_ref().unwrap().join("s.db").display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(rename("audit", "audit_away")))
+        .execute(&mut other)
+        .await
+        .unwrap();
+    store.audit(event("while away")).await;
+    store.flush().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(rename("audit_away", "audit")))
+        .execute(&mut other)
+        .await
+        .unwrap();
+    other.close().await.unwrap();
+    store.audit(event("after")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let stored = loop {
+        store.flush().await;
+        let rows = store.audit_events(0, Some("p"), None, 10).await.unwrap();
+        if rows.len() == 3 || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let ops: Vec<&str> = stored.iter().map(|r| r.operation.as_str()).collect();
+    assert_eq!(ops, ["before", "while away", "after"]);
+    t.remove().await;
+}

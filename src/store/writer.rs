@@ -3,8 +3,10 @@
 //! flush, few statements), and answers each caller once the transaction is durable. If
 //! that transaction fails, each insert is retried alone so one bad insert cannot fail the
 //! others. Audit events are fire-and-forget but never dropped: a full channel slows
-//! callers down. They have a channel of their own, which the task leaves alone while it
-//! lets them gather, so the events of a busy server do not wake it one by one.
+//! callers down, and events the store refuses are kept and tried again (with a bounded
+//! backlog, past which senders wait). They have a channel of their own, which the task
+//! leaves alone while it lets them gather, so the events of a busy server do not wake it
+//! one by one.
 
 use super::conns::Conns;
 use kmip::attributes::Attribute;
@@ -54,6 +56,11 @@ const BATCH: usize = 512;
 const AUDIT_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 /// Room in each inbox.
 const QUEUE: usize = 4096;
+/// Most audit events held while the store refuses them.
+const MAX_BACKLOG: usize = 65_536;
+/// Waits before storing refused audit events again: doubling from the first to the last.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub(super) fn start(pool: Conns) -> Writer {
     let (jobs_tx, mut jobs_rx) = mpsc::channel::<Job>(QUEUE);
@@ -61,10 +68,15 @@ pub(super) fn start(pool: Conns) -> Writer {
     tokio::spawn(async move {
         let mut jobs = Vec::with_capacity(BATCH);
         let mut events = Vec::with_capacity(BATCH);
+        // Events the store refused so far are kept, first in line, and tried again.
+        let mut retry = RETRY_FIRST;
         loop {
             let open = tokio::select! {
                 n = jobs_rx.recv_many(&mut jobs, BATCH) => n > 0,
-                n = audit_rx.recv_many(&mut events, BATCH) => {
+                _ = tokio::time::sleep(retry), if !events.is_empty() => true,
+                // A backlog this large stops taking events: senders wait, and so does the
+                // work they audit, rather than events being lost.
+                n = audit_rx.recv_many(&mut events, BATCH), if events.len() < MAX_BACKLOG => {
                     // Nobody waits on audit events: let more gather (the inbox is not
                     // watched meanwhile, so they wake nobody) and share one disk flush,
                     // cut short by work someone waits for.
@@ -87,9 +99,24 @@ pub(super) fn start(pool: Conns) -> Writer {
                 }
             }
             let started = std::time::Instant::now();
-            commit(&pool, &mut jobs, std::mem::take(&mut events)).await;
+            events = commit(&pool, &mut jobs, std::mem::take(&mut events)).await;
             crate::metrics::observe("store_commit", started.elapsed());
+            retry = match events.is_empty() {
+                true => RETRY_FIRST,
+                false => (retry * 2).min(RETRY_MAX),
+            };
             if !open {
+                // The last chances at shutdown.
+                for _ in 0..3 {
+                    if events.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(retry).await;
+                    events = commit(&pool, &mut jobs, std::mem::take(&mut events)).await;
+                }
+                if !events.is_empty() {
+                    tracing::error!(lost = events.len(), "audit events could not be stored");
+                }
                 break;
             }
         }
@@ -97,7 +124,8 @@ pub(super) fn start(pool: Conns) -> Writer {
     Writer { jobs: jobs_tx, audit: audit_tx }
 }
 
-async fn commit(pool: &Conns, jobs: &mut Vec<Job>, events: Vec<AuditEvent>) {
+/// Commits `jobs` and `events`; returns the events that could not be stored.
+async fn commit(pool: &Conns, jobs: &mut Vec<Job>, events: Vec<AuditEvent>) -> Vec<AuditEvent> {
     let mut objects = Vec::new();
     let mut dones = Vec::new();
     let mut flushes = Vec::new();
@@ -116,25 +144,31 @@ async fn commit(pool: &Conns, jobs: &mut Vec<Job>, events: Vec<AuditEvent>) {
         .collect();
     // Optimistically everything in one transaction. Should it fail, redo each insert in a
     // transaction of its own, so one bad insert does not fail the others.
-    match apply(pool, &all, &events).await {
+    let unstored = match apply(pool, &all, &events).await {
         Ok(()) => {
             for done in dones {
                 let _ = done.send(Ok(()));
             }
+            Vec::new()
         }
         Err(e) => {
             tracing::warn!(error = %e, jobs = all.len(), "batch commit failed; retrying one by one");
             for (new, done) in all.iter().zip(dones) {
                 let _ = done.send(apply(pool, std::slice::from_ref(new), &[]).await);
             }
-            if let Err(e) = apply(pool, &[], &events).await {
-                tracing::error!(error = %e, lost = events.len(), "audit events could not be stored");
+            match apply(pool, &[], &events).await {
+                Ok(()) => Vec::new(),
+                Err(e) => {
+                    tracing::error!(error = %e, waiting = events.len(), "audit events could not be stored yet; retrying");
+                    events
+                }
             }
         }
-    }
+    };
     for done in flushes {
         let _ = done.send(());
     }
+    unstored
 }
 
 /// Inserts objects, their attributes and audit events in one transaction, with one
