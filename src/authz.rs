@@ -31,6 +31,7 @@ impl fmt::Display for Principal {
 /// `strongroom client-cert`'s) pass: the TLS layer already checked their chain.
 pub(crate) async fn connecting_principal(
     store: &crate::store::Store,
+    ca: &crate::ca::Ca,
     der: &[u8],
     listener: &'static str,
 ) -> Option<Principal> {
@@ -40,12 +41,19 @@ pub(crate) async fn connecting_principal(
     };
     let principal = Principal(cert.subject().to_string());
     let serial = hex::encode(cert.raw_serial());
-    let refused = match store.certificate(&serial).await {
-        Ok(Some(c)) if c.revoked_at.is_some() => "the certificate is revoked",
-        Ok(_) => return Some(principal),
-        Err(e) => {
-            tracing::warn!(error = %e, "client certificate revocation check failed");
-            "its revocation could not be checked"
+    // A resumed TLS session skips the verifier: its expiry and issuer are checked here too.
+    let refused = if !cert.validity().is_valid() {
+        "the certificate has expired or is not valid yet"
+    } else if authority_key_id(&cert).is_some_and(|k| ca.revoked_key_id(&k)) {
+        "its issuing intermediate is revoked"
+    } else {
+        match store.certificate(&serial).await {
+            Ok(Some(c)) if c.revoked_at.is_some() => "the certificate is revoked",
+            Ok(_) => return Some(principal),
+            Err(e) => {
+                tracing::warn!(error = %e, "client certificate revocation check failed");
+                "its revocation could not be checked"
+            }
         }
     };
     tracing::info!(serial = %serial, listener, "client certificate refused: {refused}");
@@ -61,6 +69,18 @@ pub(crate) async fn connecting_principal(
         })
         .await;
     None
+}
+
+/// A certificate's Authority Key Identifier: which of the CA's keys signed it.
+pub(crate) fn authority_key_id(
+    cert: &x509_parser::certificate::X509Certificate<'_>,
+) -> Option<Vec<u8>> {
+    cert.extensions().iter().find_map(|e| match e.parsed_extension() {
+        x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(a) => {
+            a.key_identifier.as_ref().map(|k| k.0.to_vec())
+        }
+        _ => None,
+    })
 }
 
 /// Username/password credentials from the configuration: the SHA-256 of each password and

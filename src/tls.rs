@@ -100,15 +100,9 @@ impl ClientCertVerifier for WithIntermediates {
         let verified = self.inner.verify_client_cert(end_entity, &all, now)?;
         // A chain through a revoked intermediate is refused even when the client sent the
         // intermediate itself (webpki checks signatures, not revocation).
-        let issuer_key_id =
-            x509_parser::parse_x509_certificate(end_entity).ok().and_then(|(_, c)| {
-                c.extensions().iter().find_map(|e| match e.parsed_extension() {
-                    x509_parser::extensions::ParsedExtension::AuthorityKeyIdentifier(a) => {
-                        a.key_identifier.as_ref().map(|k| k.0.to_vec())
-                    }
-                    _ => None,
-                })
-            });
+        let issuer_key_id = x509_parser::parse_x509_certificate(end_entity)
+            .ok()
+            .and_then(|(_, c)| crate::authz::authority_key_id(&c));
         if issuer_key_id.is_some_and(|k| self.ca.revoked_key_id(&k)) {
             return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked));
         }

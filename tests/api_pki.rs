@@ -352,6 +352,8 @@ fn ca_rotation_keeps_old_certificates_valid_and_revocable() {
     let first = ids[1].clone();
     assert_eq!(issuers["data"]["key_info"][&first]["default"], true);
     let old = issue_into(&api, &out, "old");
+    // Another leaf of the first intermediate, not revoked itself (see below).
+    issue_into(&api, &out, "sibling");
     let old_serial = old["serial_number"].as_str().unwrap().to_owned();
     let (old_crt, old_issuer) = files("old");
 
@@ -412,6 +414,16 @@ fn ca_rotation_keeps_old_certificates_valid_and_revocable() {
     // Revoking the old intermediate (not the default one, not a root): the root's CRL lists
     // it, `openssl verify -crl_check_all` refuses what it issued, and its client
     // certificates no longer authenticate, with or without the intermediate in the chain.
+    let handshake_with = |config: std::sync::Arc<rustls::ClientConfig>| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let mut kmip = Client::connect_with(server.kmip, config);
+            kmip.call(Operation::DISCOVER_VERSIONS, vec![]).result_status
+        }))
+        .is_ok()
+    };
+    // A client resuming its TLS session skips the handshake's checks: it is refused too.
+    let resuming = tls_config(&out, Some("sibling"));
+    assert!(handshake_with(resuming.clone()), "before the revocation");
     for (id, why) in [(second.as_str(), "the default issuer"), ("root", "a root")] {
         let (status, body) = api.call("POST", &format!("/v1/pki/issuer/{id}/revoke"), json!(null));
         assert_eq!(status, 400, "{why}: {body}");
@@ -443,15 +455,9 @@ fn ca_rotation_keeps_old_certificates_valid_and_revocable() {
     assert!(text.contains("revoked"), "{text}");
     let fresh = issue_into(&api, &out, "fresh");
     assert_eq!(fresh["issuing_ca"], new["issuing_ca"], "the default issuer goes on");
-    let handshake_with = |config: std::sync::Arc<rustls::ClientConfig>| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            let mut kmip = Client::connect_with(server.kmip, config);
-            kmip.call(Operation::DISCOVER_VERSIONS, vec![]).result_status
-        }))
-        .is_ok()
-    };
     assert!(handshake_with(tls_config(&out, Some("fresh"))), "under the live intermediate");
     assert!(!handshake_with(tls_config(&out, Some("old"))), "the old leaf alone");
+    assert!(!handshake_with(resuming), "a leaf of the revoked intermediate, resuming");
     // The old leaf with the revoked intermediate in the chain it sends.
     use rustls::pki_types::pem::PemObject;
     let chain = vec![

@@ -187,7 +187,7 @@ pub(crate) async fn serve(
 ) {
     let Limits { max_connections, request_deadline } = limits;
     let acceptor = TlsAcceptor::from(tls);
-    let store = state.store.clone();
+    let (store, ca) = (state.store.clone(), state.ca.clone());
     let app = router(state);
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let handshakes = Arc::new(crate::tls::Handshakes::default());
@@ -207,7 +207,7 @@ pub(crate) async fn serve(
         };
         let acceptor = acceptor.clone();
         let app = app.clone();
-        let store = store.clone();
+        let (store, ca) = (store.clone(), ca.clone());
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -222,7 +222,7 @@ pub(crate) async fn serve(
             let client = match tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
                 Some(der) => {
                     let der = der.clone();
-                    match crate::authz::connecting_principal(&store, &der, "api").await {
+                    match crate::authz::connecting_principal(&store, &ca, &der, "api").await {
                         Some(p) => Some(p),
                         None => return,
                     }

@@ -80,7 +80,7 @@ pub(crate) async fn serve(
                 return;
             };
             let Some(principal) =
-                crate::authz::connecting_principal(&state.store, &leaf, "kmip").await
+                crate::authz::connecting_principal(&state.store, &state.ca, &leaf, "kmip").await
             else {
                 return;
             };
