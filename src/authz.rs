@@ -84,9 +84,29 @@ pub(crate) fn authority_key_id(
 }
 
 /// Username/password credentials from the configuration: the SHA-256 of each password and
-/// the identity it maps to. Passwords themselves are not kept.
+/// the identity it maps to. Passwords themselves are not kept. After a few wrong passwords
+/// for a username, it is refused outright for a while (doubling, up to a minute), so the
+/// password cannot be guessed at line speed.
 #[derive(Default)]
-pub(crate) struct Credentials(std::collections::HashMap<String, ([u8; 32], Principal)>);
+pub(crate) struct Credentials {
+    known: std::collections::HashMap<String, ([u8; 32], Principal)>,
+    /// Per configured username: wrong passwords in a row, and when the next try is heard.
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+}
+
+/// Wrong passwords a username may have in a row before it is held off.
+const FREE_TRIES: u32 = 5;
+/// The longest a username is held off.
+const MAX_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Why a credential was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// No such username, or the wrong password.
+    Wrong,
+    /// Too many wrong passwords lately: not checked.
+    HeldOff,
+}
 
 fn sha256(s: &str) -> [u8; 32] {
     use sha2::Digest as _;
@@ -95,16 +115,35 @@ fn sha256(s: &str) -> [u8; 32] {
 
 impl Credentials {
     pub(crate) fn insert(&mut self, username: &str, password: &str, identity: &str) {
-        self.0.insert(username.to_owned(), (sha256(password), Principal::named(identity)));
+        self.known.insert(username.to_owned(), (sha256(password), Principal::named(identity)));
     }
 
     /// The identity for a username and password, if they match a configured credential.
-    pub(crate) fn check(&self, username: &str, password: Option<&str>) -> Option<&Principal> {
-        let (digest, principal) = self.0.get(username)?;
-        let given = sha256(password?);
+    pub(crate) fn check(
+        &self,
+        username: &str,
+        password: Option<&str>,
+    ) -> Result<&Principal, Refused> {
+        let (digest, principal) = self.known.get(username).ok_or(Refused::Wrong)?;
+        let now = std::time::Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if failures.get(username).is_some_and(|(_, next)| *next > now) {
+            return Err(Refused::HeldOff);
+        }
+        let given = sha256(password.unwrap_or_default());
         // Compare without an early exit, so timing does not reveal how much matched.
         let diff = digest.iter().zip(given.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        (diff == 0).then_some(principal)
+        if diff == 0 && password.is_some() {
+            failures.remove(username);
+            return Ok(principal);
+        }
+        let (wrong, next) = failures.entry(username.to_owned()).or_insert((0, now));
+        *wrong += 1;
+        if *wrong >= FREE_TRIES {
+            let hold = std::time::Duration::from_secs(1 << (*wrong - FREE_TRIES).min(6));
+            *next = now + hold.min(MAX_HOLD);
+        }
+        Err(Refused::Wrong)
     }
 }
 
@@ -152,12 +191,25 @@ mod tests {
     fn credentials_match_only_with_the_right_password() {
         let mut c = Credentials::default();
         c.insert("fortigate", "s3cret", "CN=fortigate");
-        assert_eq!(
-            c.check("fortigate", Some("s3cret")).map(Principal::as_str),
-            Some("CN=fortigate")
-        );
-        assert!(c.check("fortigate", Some("wrong")).is_none());
-        assert!(c.check("fortigate", None).is_none());
-        assert!(c.check("someone", Some("s3cret")).is_none());
+        assert_eq!(c.check("fortigate", Some("s3cret")).map(Principal::as_str), Ok("CN=fortigate"));
+        assert_eq!(c.check("fortigate", Some("wrong")), Err(Refused::Wrong));
+        assert_eq!(c.check("fortigate", None), Err(Refused::Wrong));
+        assert_eq!(c.check("someone", Some("s3cret")), Err(Refused::Wrong));
+    }
+
+    #[test]
+    fn wrong_passwords_in_a_row_hold_a_username_off() {
+        let mut c = Credentials::default();
+        c.insert("netapp", "s3cret", "CN=netapp");
+        c.insert("other", "pw", "CN=other");
+        for _ in 0..FREE_TRIES {
+            assert_eq!(c.check("netapp", Some("guess")), Err(Refused::Wrong));
+        }
+        // Held off: even the right password is not checked now.
+        assert_eq!(c.check("netapp", Some("s3cret")), Err(Refused::HeldOff));
+        assert!(c.check("other", Some("pw")).is_ok(), "other usernames are not held off");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert!(c.check("netapp", Some("s3cret")).is_ok());
+        assert_eq!(c.check("netapp", Some("guess")), Err(Refused::Wrong), "a fresh start");
     }
 }

@@ -105,12 +105,22 @@ pub(crate) async fn handle_tree(state: &AppState, principal: &Principal, item: &
         None => principal,
         Some(auth) => match kmip::credential::username_password(auth) {
             Ok(Some(up)) => match state.credentials.check(&up.username, up.password.as_deref()) {
-                Some(identity) => {
+                Ok(identity) => {
                     mapped = identity.clone();
                     &mapped
                 }
-                None => {
-                    let why = format!("credential for user {:?} not accepted", up.username);
+                Err(refused) => {
+                    // The name as given, cut short: it is the client's text.
+                    let name: String = up.username.chars().take(64).collect();
+                    let why = match refused {
+                        crate::authz::Refused::Wrong => {
+                            format!("credential for user {name:?} not accepted")
+                        }
+                        crate::authz::Refused::HeldOff => format!(
+                            "credential for user {name:?} not checked: too many wrong passwords; \
+                             try again later"
+                        ),
+                    };
                     audit_failure(state, principal, "authenticate", &why).await;
                     return message_failure(
                         version,
