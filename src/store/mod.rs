@@ -26,7 +26,7 @@ pub(crate) use engines::EngineConfig;
 pub(crate) use error::StoreError;
 pub(crate) use leases::{CertificateRow, IssuerRow, LeaseRow};
 pub(crate) use objects::{
-    match_key, DateColumn, LocateQuery, NewObject, ObjectRow, Replacement, UsageDraw,
+    match_key, AddIf, DateColumn, LocateQuery, NewObject, ObjectRow, Replacement, UsageDraw,
 };
 pub(crate) use tokens::TokenRow;
 pub(crate) use writer::{audit_hash, AuditEvent, GENESIS};

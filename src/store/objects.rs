@@ -69,6 +69,16 @@ impl ObjectRow {
     }
 }
 
+/// When [`Store::add_attribute_if`] adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AddIf {
+    Always,
+    /// No instance of the attribute exists (a single-valued attribute).
+    Absent,
+    /// No instance has the same value (Names are unique on an object).
+    NewValue,
+}
+
 /// A new object and the attributes it is created with.
 pub(crate) struct NewObject<'a> {
     pub(crate) row: ObjectRow,
@@ -253,16 +263,50 @@ impl Store {
         attr: &Attribute,
         now: i64,
     ) -> Result<i64, StoreError> {
+        let added = self.add_attribute_if(id, attr, now, AddIf::Always).await?;
+        Ok(added.unwrap_or_default())
+    }
+
+    /// Adds an instance of an attribute when `only_if` holds, checked in the same
+    /// transaction (so two concurrent adds cannot both pass); its index, or `None`.
+    pub(crate) async fn add_attribute_if(
+        &self,
+        id: &str,
+        attr: &Attribute,
+        now: i64,
+        only_if: AddIf,
+    ) -> Result<Option<i64>, StoreError> {
         let _writing = self.writing();
         let mut conn = self.write.get().await?;
         let mut tx = conn.begin().await?;
         // Touching the object first locks its row, so concurrent adds (another replica's)
         // take turns and each sees the index the other used.
         touch(&mut tx, id, now).await?;
+        let clash = match only_if {
+            AddIf::Always => None,
+            AddIf::Absent => Some(
+                sqlx::query("SELECT 1 FROM attributes WHERE object_id = $1 AND name = $2")
+                    .bind(id)
+                    .bind(&attr.name),
+            ),
+            AddIf::NewValue => Some(
+                sqlx::query(
+                    "SELECT 1 FROM attributes WHERE object_id = $1 AND name = $2 AND value = $3",
+                )
+                .bind(id)
+                .bind(&attr.name)
+                .bind(encode_value(&attr.value)),
+            ),
+        };
+        if let Some(q) = clash {
+            if q.fetch_optional(&mut *tx).await?.is_some() {
+                return Ok(None);
+            }
+        }
         let next = next_index(&mut tx, id, &attr.name).await?;
         insert_attributes(&mut tx, &[(id, attr, next)]).await?;
         tx.commit().await?;
-        Ok(next)
+        Ok(Some(next))
     }
 
     /// Replaces the value of instance `idx` of an attribute; false when it does not exist.

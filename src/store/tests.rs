@@ -1512,3 +1512,22 @@ async fn refused_audit_events_are_kept_and_stored_later() {
     assert_eq!(ops, ["before", "while away", "after"]);
     t.remove().await;
 }
+
+/// Adding an attribute only if absent, or only with a new value, is decided where it is
+/// added: a second add of a single-valued attribute, or of the same Name, adds nothing.
+#[tokio::test]
+async fn conditional_adds_add_once() {
+    on_both!(conditional_adds_add_once_on);
+}
+
+async fn conditional_adds_add_once_on(store: &Store) {
+    use super::AddIf;
+    store.insert_object(NewObject { row: row("a", "alice", 1), attributes: &[] }).await.unwrap();
+    let interval = Attribute::new("Rotate Interval", Value::Interval(60));
+    assert_eq!(store.add_attribute_if("a", &interval, 2, AddIf::Absent).await.unwrap(), Some(0));
+    assert_eq!(store.add_attribute_if("a", &interval, 3, AddIf::Absent).await.unwrap(), None);
+    assert_eq!(store.add_attribute_if("a", &name("n"), 4, AddIf::NewValue).await.unwrap(), Some(0));
+    assert_eq!(store.add_attribute_if("a", &name("n"), 5, AddIf::NewValue).await.unwrap(), None);
+    assert_eq!(store.add_attribute_if("a", &name("m"), 6, AddIf::NewValue).await.unwrap(), Some(1));
+    assert_eq!(store.attributes("a").await.unwrap().len(), 3);
+}

@@ -8,6 +8,7 @@ use kmip::Value;
 
 use super::{effective_state, is_server_managed, refresh_state, OpCtx, Outcome};
 use crate::kmip_server::error::OpError;
+use crate::store::AddIf;
 
 /// Attributes a client may hold several instances of (KMIP 1.4 §3).
 fn is_multi_valued(name: &str) -> bool {
@@ -164,7 +165,18 @@ pub(crate) async fn add(cx: &OpCtx<'_>, req: add_attribute::Request) -> Result<O
             return Err(OpError::NonUniqueName);
         }
         note_sensitive(cx, &id, &attr).await?;
-        let idx = cx.state.store.add_attribute(&id, &attr, cx.now).await?;
+        // Checked above for a clear answer, and again where the add happens, which a
+        // concurrent add of the same attribute cannot slip past.
+        let only_if = match (is_multi_valued(&attr.name), attr.name == names::NAME) {
+            (false, _) => AddIf::Absent,
+            (true, true) => AddIf::NewValue,
+            (true, false) => AddIf::Always,
+        };
+        let idx = match cx.state.store.add_attribute_if(&id, &attr, cx.now, only_if).await? {
+            Some(idx) => idx,
+            None if only_if == AddIf::Absent => return Err(OpError::SingleValued(attr.name)),
+            None => return Err(OpError::NonUniqueName),
+        };
         attr.index = Some(idx as i32);
     }
     Ok(Outcome::new(add_attribute::response(&id, &attr, cx.version), Some(id)))
@@ -185,8 +197,11 @@ pub(crate) async fn set(cx: &OpCtx<'_>, req: set_attribute::Request) -> Result<O
     note_sensitive(cx, &id, &attr).await?;
     if is_lifecycle_date(&attr.name) {
         set_lifecycle_date(cx, &id, &attr).await?;
-    } else if !cx.state.store.modify_attribute(&id, &attr.name, 0, &attr.value, cx.now).await? {
-        cx.state.store.add_attribute(&id, &attr, cx.now).await?;
+    } else if !cx.state.store.modify_attribute(&id, &attr.name, 0, &attr.value, cx.now).await?
+        && cx.state.store.add_attribute_if(&id, &attr, cx.now, AddIf::Absent).await?.is_none()
+    {
+        // Another Set added it meanwhile: this one is the later, and replaces it.
+        cx.state.store.modify_attribute(&id, &attr.name, 0, &attr.value, cx.now).await?;
     }
     Ok(Outcome::new(vec![kmip::ops::uid_item(&id)], Some(id)))
 }
