@@ -89,8 +89,9 @@ pub(super) fn start(pool: Conns) -> Writer {
                     n > 0
                 }
             };
-            // Every event sent before a flush is in the inbox by now.
-            while let Ok(e) = audit_rx.try_recv() {
+            // Every event sent before a flush is in the inbox by now (within the bound).
+            while events.len() < MAX_BACKLOG {
+                let Ok(e) = audit_rx.try_recv() else { break };
                 events.push(e);
             }
             if !open {
@@ -99,7 +100,8 @@ pub(super) fn start(pool: Conns) -> Writer {
                 }
             }
             let started = std::time::Instant::now();
-            events = commit(&pool, &mut jobs, std::mem::take(&mut events)).await;
+            let refused = !events.is_empty() && retry > RETRY_FIRST;
+            store_some(&pool, &mut jobs, &mut events, refused).await;
             crate::metrics::observe("store_commit", started.elapsed());
             retry = match events.is_empty() {
                 true => RETRY_FIRST,
@@ -112,7 +114,7 @@ pub(super) fn start(pool: Conns) -> Writer {
                         break;
                     }
                     tokio::time::sleep(retry).await;
-                    events = commit(&pool, &mut jobs, std::mem::take(&mut events)).await;
+                    store_some(&pool, &mut jobs, &mut events, true).await;
                 }
                 if !events.is_empty() {
                     tracing::error!(lost = events.len(), "audit events could not be stored");
@@ -122,6 +124,45 @@ pub(super) fn start(pool: Conns) -> Writer {
         }
     });
     Writer { jobs: jobs_tx, audit: audit_tx }
+}
+
+/// Commits `jobs` and the first events waiting (a batch's worth: a statement has a bound
+/// on its parameters), leaving in `events` those the store refused, first in line. While
+/// events are being `refused`, the jobs commit on their own, so the group commit goes on;
+/// and an event the store refuses while it takes others (one it will never take) is
+/// dropped, logged, rather than holding up the rest for ever.
+async fn store_some(
+    pool: &Conns,
+    jobs: &mut Vec<Job>,
+    events: &mut Vec<AuditEvent>,
+    refused: bool,
+) {
+    let first: Vec<AuditEvent> = events.drain(..events.len().min(BATCH)).collect();
+    let mut unstored = match refused {
+        true => {
+            commit(pool, jobs, Vec::new()).await;
+            commit(pool, &mut Vec::new(), first).await
+        }
+        false => commit(pool, jobs, first).await,
+    };
+    if refused && unstored.len() > 1 {
+        // One by one: if some go in, the store is up, and refuses the others for good.
+        let tried = unstored.len();
+        let mut kept = Vec::new();
+        for event in std::mem::take(&mut unstored) {
+            if apply(pool, &[], std::slice::from_ref(&event)).await.is_err() {
+                kept.push(event);
+            }
+        }
+        if kept.len() < tried {
+            for e in kept.drain(..) {
+                tracing::error!(principal = %e.principal, operation = %e.operation,
+                    "audit event dropped: the store refuses it");
+            }
+        }
+        unstored = kept;
+    }
+    events.splice(0..0, unstored);
 }
 
 /// Commits `jobs` and `events`; returns the events that could not be stored.
