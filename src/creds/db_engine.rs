@@ -149,7 +149,8 @@ impl Creds {
 
     /// Rotates the root password: afterwards only Strongroom (through the HSM) knows it.
     pub(crate) async fn rotate_root(&self, name: &str) -> Result<(), CredsError> {
-        let _one_at_a_time = self.rotating.lock().await;
+        let lock = self.rotation_lock(name);
+        let _one_at_a_time = lock.lock().await;
         let (mut config, mut conn) = self.root(name).await?;
         let new = config.password_policy.generate();
         let sealed = self.seal(&new, aad(KIND_CONNECTION, name)).await?;
@@ -347,7 +348,13 @@ impl Creds {
         name: &str,
         new_role: Option<StaticRoleConfig>,
     ) -> Result<(), CredsError> {
-        let _one_at_a_time = self.rotating.lock().await;
+        let db = match &new_role {
+            Some(r) => r.db_name.clone(),
+            None => self.config::<StaticRoleConfig>(KIND_STATIC_ROLE, name).await?.0.db_name,
+        };
+        let lock = self.rotation_lock(&db);
+        let _one_at_a_time = lock.lock().await;
+        // Read again under the lock: another rotation may have just stored its password.
         let mut role = match new_role {
             Some(r) => r,
             None => self.config::<StaticRoleConfig>(KIND_STATIC_ROLE, name).await?.0,
@@ -426,12 +433,18 @@ impl Creds {
     }
 }
 
-/// The password part of a URL's userinfo (`scheme://user:PASSWORD@host`), if any.
+/// The password a connection URL holds, if any: in its userinfo (`user:PASSWORD@host`) or
+/// as a `password` query parameter, both of which the drivers read.
 fn url_password(url: &str) -> Option<&str> {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let (userinfo, _) = authority.rsplit_once('@')?;
-    userinfo.split_once(':').map(|(_, password)| password)
+    let in_userinfo = authority
+        .rsplit_once('@')
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password);
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    let in_query = query.split(['&', '#']).find_map(|p| p.strip_prefix("password="));
+    in_userinfo.or(in_query)
 }
 
 /// Keeps a secret out of an error message that might echo it (a driver quoting a statement).
@@ -455,5 +468,6 @@ mod tests {
         assert_eq!(url_password("mysql://root:s3cret@db:3306/app?x=a:b@c"), Some("s3cret"));
         assert_eq!(url_password("postgresql://root@db/app"), None);
         assert_eq!(url_password("postgresql://db/app?user=a:b@c"), None);
+        assert_eq!(url_password("postgresql://u@db/app?sslmode=require&password=pw"), Some("pw"));
     }
 }

@@ -29,9 +29,10 @@ pub(crate) struct Creds {
     /// When the default issuer's CRL was built (Unix seconds; 0: not yet), readable without
     /// waiting for a build in progress.
     crl_built_at: Arc<std::sync::atomic::AtomicI64>,
-    /// Held while a password is rotated (a connection's root, a static role's user): two
-    /// at once could leave the database with one password and the store with the other.
-    rotating: Arc<tokio::sync::Mutex<()>>,
+    /// Per connection, held while one of its passwords is rotated (its root's, a static
+    /// role's user's): two at once could leave the database with one password and the
+    /// store with the other.
+    rotating: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// Static roles whose rotation failed: attempts so far and when to try again.
     static_retry: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
 }
@@ -69,6 +70,12 @@ pub(crate) enum CredsError {
 }
 
 impl Creds {
+    /// The rotation lock of connection `db` (see `rotating`).
+    fn rotation_lock(&self, db: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.rotating.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.entry(db.to_owned()).or_default().clone()
+    }
+
     pub(crate) fn new(store: Store, hsm: Hsm, ca: Arc<Ca>) -> Creds {
         Creds {
             store,
