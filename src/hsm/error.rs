@@ -106,9 +106,8 @@ impl HsmError {
 
     /// SoftHSM answers a failed AES-GCM tag check, and a failed AES Key Wrap integrity check,
     /// with CKR_GENERAL_ERROR: from a decryption, verification or unwrap that is the data's
-    /// fault, not the device's. So it does an ECDH with a point it cannot use, and an RSA
-    /// public-key operation on a value it rejects: clients' data too, which must not take
-    /// the connection down.
+    /// fault, not the device's. So it answers an ECDH with a point it cannot use: the
+    /// client's data too, which must not take the connection down.
     fn is_softhsm_tag_failure(&self) -> bool {
         matches!(
             self,
@@ -122,7 +121,6 @@ impl HsmError {
                     | Function::VerifyFinal
                     | Function::UnwrapKey
                     | Function::DeriveKey
-                    | Function::Encrypt
             ))
         )
     }
@@ -152,12 +150,12 @@ impl HsmError {
         matches!(self.rv(), Some(RvError::KeySizeRange))
     }
 
-    /// Whether the session that produced this error must not be reused.
     /// Whether an object handle was no longer valid (its object destroyed meanwhile).
     pub(crate) fn is_stale_handle(&self) -> bool {
         matches!(self.rv(), Some(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid))
     }
 
+    /// Whether the session that produced this error must not be reused.
     pub(crate) fn is_session_broken(&self) -> bool {
         matches!(
             self.rv(),

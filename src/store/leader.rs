@@ -39,6 +39,24 @@ impl Leadership {
     }
 }
 
+/// Lets PostgreSQL notice within seconds that the host on the other end of a lock's
+/// connection is gone: it learns of a dead process at once (its socket closes), of a dead
+/// or cut-off host only by TCP keepalive, hours by default, and keeps the lock until then.
+/// Each setting on its own, so that one a server lacks (tcp_user_timeout before 12) does
+/// not undo the others.
+async fn keep_alive(conn: &mut AnyConnection) {
+    for set in [
+        "SET tcp_keepalives_idle = 5",
+        "SET tcp_keepalives_interval = 2",
+        "SET tcp_keepalives_count = 3",
+        "SET tcp_user_timeout = 10000",
+    ] {
+        if let Err(e) = sqlx::raw_sql(set).execute(&mut *conn).await {
+            tracing::warn!(error = %e, set, "cannot set a keepalive on a lock's connection");
+        }
+    }
+}
+
 /// The advisory lock's key that replicas take while they set up what they share.
 const BOOTSTRAP_KEY: i64 = 0x5354_524F_4E48;
 
@@ -63,6 +81,7 @@ impl Store {
     pub(crate) async fn bootstrap(&self) -> Result<Bootstrap, StoreError> {
         let Some(url) = &self.url else { return Ok(Bootstrap(None)) };
         let mut conn = AnyConnection::connect(url).await?;
+        keep_alive(&mut conn).await;
         sqlx::query("SELECT pg_advisory_lock($1)").bind(BOOTSTRAP_KEY).execute(&mut conn).await?;
         Ok(Bootstrap(Some(conn)))
     }
@@ -81,15 +100,7 @@ impl Store {
         while !*stopped.borrow() {
             match AnyConnection::connect(&url).await {
                 Ok(mut conn) => {
-                    // PostgreSQL learns of a dead process at once (its socket closes), but of
-                    // a dead or cut-off host only by TCP keepalive, hours by default: until
-                    // then the lock stays taken and nobody runs the work.
-                    let keepalive =
-                        "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; \
-                         SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000";
-                    if let Err(e) = sqlx::raw_sql(keepalive).execute(&mut conn).await {
-                        tracing::warn!(error = %e, "leader election cannot set keepalives");
-                    }
+                    keep_alive(&mut conn).await;
                     self.hold_or_wait(&mut conn, &mut stopped).await;
                     if *stopped.borrow() {
                         // Closing the connection below hands the work over.

@@ -840,8 +840,6 @@ pub(super) async fn insert_attributes(
     super::sql::insert_rows(tx, INSERT_ATTRIBUTES, 5, rows, attribute_values).await
 }
 
-/// `UPDATE objects SET` the lifecycle columns ($1 to $12, bound by [`bind_lifecycle`]),
-/// then `rest`.
 /// What is recorded about an object beside its row, deleted before it (bound to its id).
 const DELETE_RECORDS: [&str; 3] = [
     "DELETE FROM attributes WHERE object_id = $1",
@@ -849,6 +847,8 @@ const DELETE_RECORDS: [&str; 3] = [
     "DELETE FROM usage_allocations WHERE object_id = $1",
 ];
 
+/// `UPDATE objects SET` the lifecycle columns ($1 to $12, bound by [`bind_lifecycle`]),
+/// then `rest`.
 macro_rules! lifecycle_update {
     ($rest:literal) => {
         concat!(
