@@ -202,13 +202,13 @@ where
     .await;
 }
 
-/// A stream whose reads and writes fail with `TimedOut` once one has waited `limit` without
-/// progress: a peer that stops reading the answer, or stops sending what it began, cannot
-/// hold a connection and its slot forever.
+/// A stream whose writes fail with `TimedOut` once one has waited `limit` without
+/// progress: a peer that stops reading the answer cannot hold a connection and its slot
+/// for ever. (Reads are bounded elsewhere: hyper's header timeout and the request body's
+/// deadline; a read also waits, legitimately, while a request is being worked on.)
 pub(crate) struct Stalled<I> {
     io: I,
     limit: std::time::Duration,
-    reading: Timer,
     writing: Timer,
 }
 
@@ -250,7 +250,7 @@ impl Timer {
 
 impl<I> Stalled<I> {
     pub(crate) fn new(io: I, limit: std::time::Duration) -> Stalled<I> {
-        Stalled { io, limit, reading: Timer::new(), writing: Timer::new() }
+        Stalled { io, limit, writing: Timer::new() }
     }
 }
 
@@ -260,9 +260,7 @@ impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stalled<I> {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        let this = &mut *self;
-        let polled = std::pin::Pin::new(&mut this.io).poll_read(cx, buf);
-        this.reading.after(this.limit, polled, cx)
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 

@@ -10,6 +10,7 @@ mod api;
 mod kmip;
 mod ocsp;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::routing::{get, post};
@@ -240,6 +241,36 @@ pub(crate) async fn serve(
 /// How long shutdown waits for requests in flight.
 const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// A request body that records when it has all arrived.
+struct Received {
+    body: hyper::body::Incoming,
+    received: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Received {
+    type Data = axum::body::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.body.is_end_stream() {
+            self.received.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// A listener's bounds.
 #[derive(Clone, Copy)]
 pub(crate) struct Limits {
@@ -247,7 +278,7 @@ pub(crate) struct Limits {
     /// Longest a request may take from its headers to its answer, body included.
     pub(crate) request_deadline: std::time::Duration,
 }
-/// Longest a read or write may wait without progress (a peer that stopped reading).
+/// Longest a write may wait without progress (a peer that stopped reading).
 const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Serves HTTP/1.1 requests on one connection until it closes, or at shutdown, until the
@@ -270,16 +301,26 @@ async fn serve_connection<I>(
             *req.method_mut() = axum::http::Method::GET;
         }
         let mut app = app.clone();
+        let received = Arc::new(AtomicBool::new(http_body::Body::is_end_stream(req.body())));
+        let req = req.map(|body| Received { body, received: received.clone() });
         // Boxed, so that the connection can be polled without closing its stream. The
-        // deadline covers reading the body, which a client could trickle in for ever.
+        // deadline is for the body to arrive, which a client could trickle in for ever;
+        // once it has, the request takes as long as its work does.
         Box::pin(async move {
             let call = tower::Service::call(&mut app, req);
-            match timeout(request_deadline, call).await {
-                Ok(answered) => answered,
-                Err(_) => Ok(axum::response::IntoResponse::into_response((
-                    axum::http::StatusCode::REQUEST_TIMEOUT,
-                    "the request was not received and answered in time",
-                ))),
+            tokio::pin!(call);
+            tokio::select! {
+                answered = &mut call => answered,
+                _ = tokio::time::sleep(request_deadline) => {
+                    if received.load(Ordering::Acquire) {
+                        call.await
+                    } else {
+                        Ok(axum::response::IntoResponse::into_response((
+                            axum::http::StatusCode::REQUEST_TIMEOUT,
+                            "the request body did not arrive in time",
+                        )))
+                    }
+                }
             }
         })
     });
