@@ -69,6 +69,10 @@ fn replicas_share_one_store() {
     let from_b = key_material(&cb.ok(Operation::GET, vec![uid(&id)]));
     assert_eq!(from_a, from_b);
 
+    // A private key replaced by Import at one replica: the other signs with the new key
+    // within a second (its session copy of the old one is checked against the token).
+    replaced_keys_sign_anew_at_every_replica(&mut ca, &mut cb);
+
     // Both replicas add instances of one attribute to one object at once: none is lost and
     // no index is used twice.
     let adds = 20;
@@ -398,4 +402,60 @@ fn store_outage_fails_cleanly_and_recovers() {
         assert_eq!(item.result_status, ResultStatus::SUCCESS, "acknowledged {id} lost");
     }
     server.stop();
+}
+
+fn replaced_keys_sign_anew_at_every_replica(ca: &mut Client, cb: &mut Client) {
+    use kmip::enums::{usage_mask, KeyFormatType, ObjectType, State};
+    use kmip::Ttlv;
+    let id = format!("imported-{}", std::process::id());
+    let import = |c: &mut Client, key: &rcgen::KeyPair| {
+        let attrs = [
+            Attribute::new("Cryptographic Usage Mask", Value::Integer(usage_mask::SIGN)),
+            Attribute::new("State", Value::Enumeration(State::ACTIVE.0)),
+        ];
+        let mut payload = vec![
+            uid(&id),
+            Ttlv::new(Tag::REPLACE_EXISTING, Value::Boolean(true)),
+            enumeration(Tag::OBJECT_TYPE, ObjectType::PRIVATE_KEY.0),
+        ];
+        payload.extend(kmip::attributes::write_attributes(&attrs, ProtocolVersion::V2_1));
+        let block = Ttlv::structure(
+            Tag::KEY_BLOCK,
+            vec![
+                enumeration(Tag::KEY_FORMAT_TYPE, KeyFormatType::PKCS_8.0),
+                Ttlv::structure(
+                    Tag::KEY_VALUE,
+                    vec![Ttlv::new(Tag::KEY_MATERIAL, Value::ByteString(key.serialize_der()))],
+                ),
+            ],
+        );
+        payload.push(Ttlv::structure(Tag::PRIVATE_KEY, vec![block]));
+        c.ok(Operation::IMPORT, payload);
+    };
+    let data = b"signed at either replica";
+    let signed_by = |c: &mut Client, key: &rcgen::KeyPair| {
+        let payload = vec![uid(&id), Ttlv::new(Tag::DATA, Value::ByteString(data.to_vec()))];
+        let signature = c.ok(Operation::SIGN, payload);
+        let signature = signature.find(Tag::SIGNATURE_DATA).unwrap().as_bytes().unwrap().to_vec();
+        aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+            key.public_key_raw(),
+        )
+        .verify(data, &signature)
+        .is_ok()
+    };
+    let (old, new) = (rcgen::KeyPair::generate().unwrap(), rcgen::KeyPair::generate().unwrap());
+    let versions = (ca.version, cb.version);
+    (ca.version, cb.version) = (ProtocolVersion::V2_1, ProtocolVersion::V2_1);
+    import(ca, &old);
+    assert!(signed_by(cb, &old));
+    import(ca, &new);
+    assert!(signed_by(ca, &new));
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(signed_by(cb, &new), "the other replica signs with the replacement");
+    // Gone again, so the rest of the test finds only what it made.
+    let reason = revocation(kmip::enums::RevocationReasonCode::CESSATION_OF_OPERATION);
+    ca.ok(Operation::REVOKE, vec![uid(&id), reason]);
+    ca.ok(Operation::DESTROY, vec![uid(&id)]);
+    (ca.version, cb.version) = versions;
 }

@@ -8,6 +8,8 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::Session;
 use sha2::Digest as _;
 
+use std::time::Instant;
+
 use super::{Hsm, HsmError, HsmSession};
 
 /// Which key pair to generate.
@@ -121,6 +123,9 @@ pub(crate) enum Message<'a> {
     Digest(&'a [u8]),
 }
 
+/// How long a key-pair copy is used before its token object is looked up again.
+const COPY_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What the CKA_ID of each key the service keeps for itself (CA, TLS, audit) starts with;
 /// a KMIP object's CKA_ID is its Unique Identifier, which an Import chooses.
 pub(crate) const SERVICE_ID_PREFIX: &str = "strongroom-";
@@ -206,7 +211,9 @@ impl Hsm {
 
     /// The key-pair half with CKA_ID `id`, as a session copy made once and kept: SoftHSM
     /// checks a token object's files on every use, which made each signature several times
-    /// slower. The copy keeps the original's protections.
+    /// slower. The copy keeps the original's protections. Every [`COPY_RECHECK`] the token
+    /// object is looked up again, and a copy of one since replaced or destroyed (by a
+    /// replica sharing the token) is dropped.
     fn key_by_id(
         &self,
         s: &HsmSession<'_>,
@@ -214,16 +221,33 @@ impl Hsm {
         id: &[u8],
     ) -> Result<ObjectHandle, HsmError> {
         let key = (kmip_id(id)?.to_vec(), class == ObjectClass::PRIVATE_KEY);
-        if let Some(h) = s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?.get(&key) {
-            return Ok(*h);
+        let cached = s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?.get(&key).copied();
+        if let Some(c) = cached.filter(|c| c.checked.elapsed() < COPY_RECHECK) {
+            return Ok(c.copy);
         }
         let template =
             [Attribute::Class(class), Attribute::Id(id.to_vec()), Attribute::Token(true)];
-        let token = s.find_objects(&template)?.first().copied().ok_or(HsmError::KeyNotFound)?;
+        let token = s.find_objects(&template)?.first().copied();
+        let mut copies = s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?;
+        match (cached, token) {
+            (Some(c), Some(token)) if c.source == token => {
+                copies.insert(key, super::KeyCopy { checked: Instant::now(), ..c });
+                return Ok(c.copy);
+            }
+            // Replaced or destroyed (by another process, say): the copy goes.
+            (Some(c), _) => {
+                copies.remove(&key);
+                let _ = s.destroy_object(c.copy);
+            }
+            (None, _) => {}
+        }
+        drop(copies);
+        let token = token.ok_or(HsmError::KeyNotFound)?;
         let anchor = s.conn.anchor.lock().map_err(|_| HsmError::Poisoned)?;
         let copy = anchor.copy_object(token, &[Attribute::Token(false)])?;
         drop(anchor);
-        s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?.insert(key, copy);
+        let made = super::KeyCopy { copy, source: token, checked: Instant::now() };
+        s.conn.key_copies.lock().map_err(|_| HsmError::Poisoned)?.insert(key, made);
         Ok(copy)
     }
 

@@ -58,6 +58,16 @@ impl std::fmt::Debug for HsmSettings {
     }
 }
 
+/// A session copy of a token key, and what it was copied from.
+#[derive(Clone, Copy)]
+struct KeyCopy {
+    copy: ObjectHandle,
+    /// The token object copied: another process (a replica replacing the key) may destroy
+    /// it, which this process learns only by looking again.
+    source: ObjectHandle,
+    checked: Instant,
+}
+
 /// A handle on the HSM: cheap to clone, safe to share. It reconnects by itself: an error
 /// that says the device, token or library state is gone takes the connection down, and the
 /// next calls (at growing intervals, 100 ms to 10 s) finalize and re-initialise the library,
@@ -98,7 +108,7 @@ struct Conn {
     /// Owns the session objects (the KEK copy, key-pair copies); used only to make them.
     anchor: Mutex<Session>,
     /// Session copies of key-pair halves, by (CKA_ID, is private).
-    key_copies: Mutex<HashMap<(Vec<u8>, bool), ObjectHandle>>,
+    key_copies: Mutex<HashMap<(Vec<u8>, bool), KeyCopy>>,
     /// Session copies of the private keys of the service's own key pairs (CA, TLS,
     /// audit), by label.
     own_keys: Mutex<HashMap<String, ObjectHandle>>,
