@@ -190,7 +190,7 @@ impl Tde {
         }
         let stored = cx.state.store.attributes(&v.row.id).await?;
         // A Sensitive key leaves only wrapped (KMIP 2.1 §4.55), which this API cannot do.
-        if stored.iter().any(|a| a.name == names::SENSITIVE && a.value == Value::Boolean(true)) {
+        if ops::is_sensitive(&stored) {
             let source = Box::new(OpError::Sensitive(v.row.id.clone()));
             return Err(TdeError::Unusable { name: name.to_owned(), version: number, source });
         }

@@ -87,9 +87,7 @@ impl Journal {
                 continue;
             }
             let Some(row) = cx.state.store.object(&id).await? else { continue };
-            let key_pair_half = [ObjectType::PRIVATE_KEY.0, ObjectType::PUBLIC_KEY.0]
-                .contains(&(row.object_type as u32));
-            if bi.operation == Operation::DESTROY && key_pair_half {
+            if bi.operation == Operation::DESTROY && super::ops::is_key_pair_half(&row) {
                 return Err(OpError::Unsupported(
                     "destroying a key-pair half in the HSM cannot be undone: leave out Undo",
                 ));

@@ -12,7 +12,7 @@ use kmip::ops::derive_key::{self, DerivationParameters};
 use kmip::ops::encrypt::CryptographicParameters;
 use kmip::Value;
 
-use super::{check_use, key_parameters, OpCtx, Outcome};
+use super::{check_use, is_sensitive, key_parameters, OpCtx, Outcome};
 use crate::hsm::{AesMode, Derivation, Hash, Hsm, HsmError, HsmSession, MacKind};
 use crate::kdf::Sp800108;
 use crate::kmip_server::error::OpError;
@@ -199,10 +199,6 @@ async fn agree(cx: &OpCtx<'_>, req: derive_key::Request, made: Made) -> Result<O
         }
     })
     .await
-}
-
-fn is_sensitive(attrs: &[Attribute]) -> bool {
-    find(attrs, names::SENSITIVE).is_some_and(|a| a.value == Value::Boolean(true))
 }
 
 /// A base object the caller may derive from now, with its attributes.

@@ -1,7 +1,7 @@
 //! Destroy: removes the key material and keeps the metadata. Active objects must be
 //! revoked first (KMIP 1.4 §4.21).
 
-use kmip::enums::{ObjectType, State};
+use kmip::enums::State;
 use kmip::ops::destroy;
 
 use super::{refresh_state, OpCtx, Outcome};
@@ -19,7 +19,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: destroy::Request) -> Result<Outc
         _ => return Err(OpError::WrongState { op: "Destroy", state }),
     });
     // Key-pair halves live in the HSM: remove them there first.
-    if [ObjectType::PRIVATE_KEY.0, ObjectType::PUBLIC_KEY.0].contains(&(row.object_type as u32)) {
+    if super::is_key_pair_half(&row) {
         let hsm_id = row.id.clone();
         cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await?;
     }

@@ -27,8 +27,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
     }
     // A Sensitive object leaves only wrapped (KMIP 2.1 §4.55); public keys and
     // certificates are never wrapped here, so a Sensitive one does not leave at all.
-    let sensitive =
-        find(&stored, names::SENSITIVE).is_some_and(|a| a.value == Value::Boolean(true));
+    let sensitive = super::is_sensitive(&stored);
     let unwrappable = matches!(object_type, ObjectType::PUBLIC_KEY | ObjectType::CERTIFICATE);
     if sensitive && (req.wrapping.is_none() || unwrappable) {
         return Err(OpError::Sensitive(id));

@@ -5,7 +5,6 @@
 //! keys go into the HSM as on Register, and, as with Get, never come out.
 
 use kmip::attributes::write_attributes;
-use kmip::enums::ObjectType;
 use kmip::ops::{get, import};
 use kmip::{Tag, Ttlv};
 
@@ -53,8 +52,7 @@ pub(crate) async fn import(cx: &OpCtx<'_>, req: import::Request) -> Result<Outco
     // aside under another CKA_ID meanwhile, and put back if the replacement fails.
     let old = cx.load(&existing.id).await?;
     let _one_at_a_time = REPLACING.lock().await;
-    let in_hsm = [ObjectType::PRIVATE_KEY.0, ObjectType::PUBLIC_KEY.0]
-        .contains(&u32::try_from(old.object_type).unwrap_or(0));
+    let in_hsm = super::is_key_pair_half(&old);
     let aside = format!("replaced:{}", crate::util::uuid_v4());
     if in_hsm {
         rebind(cx, &id, &aside).await?;

@@ -168,6 +168,17 @@ impl OpCtx<'_> {
     }
 }
 
+/// Whether `row` is a key-pair half, whose key lives in the HSM under its identifier.
+pub(crate) fn is_key_pair_half(row: &ObjectRow) -> bool {
+    [ObjectType::PRIVATE_KEY.0, ObjectType::PUBLIC_KEY.0]
+        .contains(&u32::try_from(row.object_type).unwrap_or(0))
+}
+
+/// Whether the attributes say Sensitive (KMIP 2.1 §4.55): the object leaves only wrapped.
+pub(crate) fn is_sensitive(attrs: &[Attribute]) -> bool {
+    kmip::attributes::find(attrs, names::SENSITIVE).is_some_and(|a| a.value == Value::Boolean(true))
+}
+
 /// The state of `row` at `now`, with Activation and Deactivation Dates applied
 /// (KMIP 1.4 §3.22 state transitions).
 pub(crate) fn effective_state(row: &ObjectRow, now: i64) -> State {
