@@ -153,14 +153,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(r) => r?,
         };
         let response = dispatch::handle_bytes(state, principal, &buf, &decode_limits).await;
-        // The flush as well: a client that stops reading fills the TLS buffer, and would
-        // hold the connection there.
-        timeout(limits.request_timeout, async {
-            stream.write_all(&response).await?;
-            stream.flush().await
-        })
-        .await
-        .map_err(|_| ConnError::Slow)??;
+        send(&mut stream, &response, limits.request_timeout).await?;
     }
 }
 
@@ -176,13 +169,24 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
         why.to_owned(),
     );
     let answer = kmip::ttlv::binary::encode(&response);
-    timeout(REFUSE_TIMEOUT, async {
-        stream.write_all(&answer).await?;
+    send(stream, &answer, REFUSE_TIMEOUT).await?;
+    // The rest of the refused message is usually still arriving.
+    crate::tls::close_lingering(stream).await;
+    Ok(())
+}
+
+/// Writes and flushes `bytes` within `limit`: a client that stops reading fills the TLS
+/// buffer, and the flush would otherwise hold the connection there.
+async fn send<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    limit: std::time::Duration,
+) -> Result<(), ConnError> {
+    timeout(limit, async {
+        stream.write_all(bytes).await?;
         stream.flush().await
     })
     .await
     .map_err(|_| ConnError::Slow)??;
-    // The rest of the refused message is usually still arriving.
-    crate::tls::close_lingering(stream).await;
     Ok(())
 }
