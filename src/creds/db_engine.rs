@@ -222,7 +222,7 @@ impl Creds {
     pub(crate) async fn issue_db_creds(
         &self,
         role_name: &str,
-        issued_to: &str,
+        holder: super::Holder<'_>,
         display_name: &str,
     ) -> Result<IssuedDbCreds, CredsError> {
         let role = self.role(role_name).await?;
@@ -256,7 +256,7 @@ impl Creds {
                 &json(&data),
                 ttl.min(max_ttl),
                 max_ttl,
-                issued_to,
+                holder,
             )
             .await?;
         let vars =

@@ -5,7 +5,7 @@
 use tokio::sync::watch;
 
 use super::database::LeaseData;
-use super::{Creds, CredsError};
+use super::{Creds, CredsError, Holder};
 use crate::store::{lease_state, AuditEvent, LeaseRow};
 
 /// Longest wait between revocation retries (seconds).
@@ -25,7 +25,8 @@ pub(super) fn backoff(attempts: i64) -> i64 {
 }
 
 impl Creds {
-    /// Stores a new active lease under `path` (its id is `path/` and a random suffix).
+    /// Stores a new active lease under `path` (its id is `path/` and a random suffix),
+    /// ending no later than its holder's token.
     pub(super) async fn new_lease(
         &self,
         path: &str,
@@ -33,9 +34,10 @@ impl Creds {
         data: &str,
         ttl: i64,
         max_ttl: i64,
-        issued_to: &str,
+        holder: Holder<'_>,
     ) -> Result<LeaseRow, CredsError> {
         let now = crate::util::now();
+        let (ttl, max_ttl) = (holder.cap(now, ttl), holder.cap(now, max_ttl));
         let lease = LeaseRow {
             id: format!("{path}/{}", super::password::random_lower_alnum(24)),
             kind: kind.to_owned(),
@@ -49,7 +51,7 @@ impl Creds {
             next_attempt_at: now.saturating_add(ttl),
             last_error: None,
             revoked_at: None,
-            issued_to: issued_to.to_owned(),
+            issued_to: holder.identity.to_owned(),
         };
         self.store.insert_lease(&lease).await?;
         Ok(lease)
@@ -111,7 +113,7 @@ impl Creds {
         if let Some((data, _)) = &database {
             self.renew_db_user(data, until).await?;
         }
-        if !self.store.renew_lease(id, until).await? {
+        if !self.store.renew_lease(id, now, until).await? {
             return Err(CredsError::NoLease(id.to_owned()));
         }
         self.lease(id).await

@@ -37,6 +37,22 @@ pub(crate) struct Creds {
     static_retry: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>>,
 }
 
+/// Who a lease is issued to, and when that holder's own authority ends (a token's
+/// expiry): as in Vault, a lease never outlives the token it was issued to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Holder<'a> {
+    /// `token:ACCESSOR` or a certificate subject.
+    pub(crate) identity: &'a str,
+    pub(crate) until: Option<i64>,
+}
+
+impl Holder<'_> {
+    /// `ttl` (seconds from `now`) shortened to end by the holder's expiry.
+    fn cap(&self, now: i64, ttl: i64) -> i64 {
+        self.until.map_or(ttl, |until| ttl.min(until.saturating_sub(now)))
+    }
+}
+
 /// Errors of the secrets engines.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CredsError {

@@ -148,14 +148,24 @@ impl Store {
         Ok(sqlx::query_as(sql).bind(identity).fetch_all(&mut *self.read.get().await?).await?)
     }
 
-    /// Extends an active lease's expiry; false if it is no longer active.
-    pub(crate) async fn renew_lease(&self, id: &str, expires_at: i64) -> Result<bool, StoreError> {
+    /// Extends an active lease's expiry; false if it has expired, is no longer active, or
+    /// the reaper has taken it.
+    pub(crate) async fn renew_lease(
+        &self,
+        id: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        // Only a lease still unexpired and unclaimed: once the reaper has claimed it (moved
+        // its next attempt off its expiry), its credential may be gone already.
         let done = sqlx::query(
-            "UPDATE leases SET expires_at = $1, next_attempt_at = $2 WHERE id = $3 AND state = 'active'",
+            "UPDATE leases SET expires_at = $1, next_attempt_at = $2 WHERE id = $3 \
+             AND state = 'active' AND next_attempt_at = expires_at AND expires_at > $4",
         )
         .bind(expires_at)
         .bind(expires_at)
         .bind(id)
+        .bind(now)
         .execute(&mut *self.write.get().await?)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -478,7 +478,11 @@ async fn leases_certificates_and_revocations_on(store: &Store) {
     assert!(!store.claim_lease("database/creds/b/1", 5, 100).await.unwrap(), "one claim wins");
     store.mark_lease_revoked("database/creds/b/1", 11).await.unwrap();
     assert!(store.leases_with_prefix("database/creds/b", true).await.unwrap().is_empty());
-    assert!(store.renew_lease("database/creds/a/1", 30).await.unwrap());
+    assert!(store.renew_lease("database/creds/a/1", 9, 30).await.unwrap());
+    assert!(!store.renew_lease("database/creds/a/2", 20, 40).await.unwrap(), "expired");
+    // Claimed by the reaper: its credential may be dropped already.
+    assert!(store.claim_lease("database/creds/a/2", 20, 120).await.unwrap());
+    assert!(!store.renew_lease("database/creds/a/2", 19, 40).await.unwrap(), "claimed");
 
     let cert = |serial: &str| CertificateRow {
         serial: serial.into(),

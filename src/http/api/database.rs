@@ -169,7 +169,7 @@ pub(super) async fn creds(
     Extension(caller): Extension<Caller>,
     Path(role): Path<String>,
 ) -> ApiResult {
-    let issued = state.creds.issue_db_creds(&role, &caller.identity, &caller.display_name).await?;
+    let issued = state.creds.issue_db_creds(&role, caller.holder(), &caller.display_name).await?;
     Ok(Json(json!({
         "lease_id": issued.lease.id,
         "lease_duration": issued.lease.expires_at - issued.lease.issued_at,

@@ -200,6 +200,11 @@ impl Caller {
     pub(crate) fn is_root(&self) -> bool {
         self.policies.iter().any(|p| p == ROOT_POLICY)
     }
+
+    /// Who leases issued to this caller belong to, and when they must end.
+    pub(crate) fn holder(&self) -> crate::creds::Holder<'_> {
+        crate::creds::Holder { identity: &self.identity, until: self.token_expires_at }
+    }
 }
 
 /// An API error: a status and a message, sent as `{"errors": [message]}`.

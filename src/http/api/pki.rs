@@ -79,7 +79,7 @@ pub(super) async fn issue(
         ));
     }
     not_an_admin(&state, &caller, &req)?;
-    issued(state.creds.issue_certificate(&role, req, &caller.identity).await?)
+    issued(state.creds.issue_certificate(&role, req, caller.holder()).await?)
 }
 
 /// `POST /v1/pki/sign/ROLE`: a certificate for the key of a CSR.
@@ -93,7 +93,7 @@ pub(super) async fn sign(
         return Err(ApiError::bad_request("csr is required"));
     }
     not_an_admin(&state, &caller, &req)?;
-    issued(state.creds.issue_certificate(&role, req, &caller.identity).await?)
+    issued(state.creds.issue_certificate(&role, req, caller.holder()).await?)
 }
 
 /// A certificate's subject is its holder's identity on the KMIP and API listeners: only
