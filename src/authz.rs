@@ -90,14 +90,20 @@ pub(crate) fn authority_key_id(
 #[derive(Default)]
 pub(crate) struct Credentials {
     known: std::collections::HashMap<String, ([u8; 32], Principal)>,
-    /// Per configured username: wrong passwords in a row, and when the next try is heard.
-    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+    /// Per connecting identity (the client certificate's) and configured username: wrong
+    /// passwords in a row, and when the next try is heard. Per identity, so that one
+    /// certificate's holder cannot lock another out of a username by guessing.
+    failures:
+        std::sync::Mutex<std::collections::HashMap<(String, String), (u32, std::time::Instant)>>,
 }
 
 /// Wrong passwords a username may have in a row before it is held off.
 const FREE_TRIES: u32 = 5;
 /// The longest a username is held off.
 const MAX_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Streaks of wrong passwords remembered before old ones are forgotten.
+const MAX_TRACKED: usize = 10_000;
 
 /// Why a credential was not accepted.
 #[derive(Debug, PartialEq, Eq)]
@@ -118,26 +124,33 @@ impl Credentials {
         self.known.insert(username.to_owned(), (sha256(password), Principal::named(identity)));
     }
 
-    /// The identity for a username and password, if they match a configured credential.
+    /// The identity for a username and password sent by `peer` (the connection's own
+    /// identity), if they match a configured credential.
     pub(crate) fn check(
         &self,
+        peer: &Principal,
         username: &str,
         password: Option<&str>,
     ) -> Result<&Principal, Refused> {
         let (digest, principal) = self.known.get(username).ok_or(Refused::Wrong)?;
         let now = std::time::Instant::now();
         let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if failures.get(username).is_some_and(|(_, next)| *next > now) {
+        let key = (peer.as_str().to_owned(), username.to_owned());
+        if failures.get(&key).is_some_and(|(_, next)| *next > now) {
             return Err(Refused::HeldOff);
         }
         let given = sha256(password.unwrap_or_default());
         // Compare without an early exit, so timing does not reveal how much matched.
         let diff = digest.iter().zip(given.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
         if diff == 0 && password.is_some() {
-            failures.remove(username);
+            failures.remove(&key);
             return Ok(principal);
         }
-        let (wrong, next) = failures.entry(username.to_owned()).or_insert((0, now));
+        if failures.len() >= MAX_TRACKED {
+            // Forget streaks whose hold has long ended, so the map stays bounded.
+            failures.retain(|_, (_, next)| *next + MAX_HOLD > now);
+        }
+        let (wrong, next) = failures.entry(key).or_insert((0, now));
         *wrong += 1;
         if *wrong >= FREE_TRIES {
             let hold = std::time::Duration::from_secs(1 << (*wrong - FREE_TRIES).min(6));
@@ -191,10 +204,12 @@ mod tests {
     fn credentials_match_only_with_the_right_password() {
         let mut c = Credentials::default();
         c.insert("fortigate", "s3cret", "CN=fortigate");
-        assert_eq!(c.check("fortigate", Some("s3cret")).map(Principal::as_str), Ok("CN=fortigate"));
-        assert_eq!(c.check("fortigate", Some("wrong")), Err(Refused::Wrong));
-        assert_eq!(c.check("fortigate", None), Err(Refused::Wrong));
-        assert_eq!(c.check("someone", Some("s3cret")), Err(Refused::Wrong));
+        let peer = Principal::named("CN=box");
+        let check = |u, p| c.check(&peer, u, p);
+        assert_eq!(check("fortigate", Some("s3cret")).map(Principal::as_str), Ok("CN=fortigate"));
+        assert_eq!(check("fortigate", Some("wrong")), Err(Refused::Wrong));
+        assert_eq!(check("fortigate", None), Err(Refused::Wrong));
+        assert_eq!(check("someone", Some("s3cret")), Err(Refused::Wrong));
     }
 
     #[test]
@@ -202,14 +217,18 @@ mod tests {
         let mut c = Credentials::default();
         c.insert("netapp", "s3cret", "CN=netapp");
         c.insert("other", "pw", "CN=other");
+        let (guesser, owner) = (Principal::named("CN=guesser"), Principal::named("CN=owner"));
         for _ in 0..FREE_TRIES {
-            assert_eq!(c.check("netapp", Some("guess")), Err(Refused::Wrong));
+            assert_eq!(c.check(&guesser, "netapp", Some("guess")), Err(Refused::Wrong));
         }
         // Held off: even the right password is not checked now.
-        assert_eq!(c.check("netapp", Some("s3cret")), Err(Refused::HeldOff));
-        assert!(c.check("other", Some("pw")).is_ok(), "other usernames are not held off");
+        assert_eq!(c.check(&guesser, "netapp", Some("s3cret")), Err(Refused::HeldOff));
+        assert!(c.check(&guesser, "other", Some("pw")).is_ok(), "other usernames are not");
+        // Nor is the username for other certificates: guessing cannot lock its owner out.
+        assert!(c.check(&owner, "netapp", Some("s3cret")).is_ok());
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        assert!(c.check("netapp", Some("s3cret")).is_ok());
-        assert_eq!(c.check("netapp", Some("guess")), Err(Refused::Wrong), "a fresh start");
+        assert!(c.check(&guesser, "netapp", Some("s3cret")).is_ok());
+        let fresh = c.check(&guesser, "netapp", Some("guess"));
+        assert_eq!(fresh, Err(Refused::Wrong), "a fresh start");
     }
 }

@@ -325,6 +325,7 @@ pub(crate) struct Handshake {
 impl Handshakes {
     /// A place for a handshake from `peer`, unless it has too many under way.
     pub(crate) fn enter(self: &Arc<Self>, peer: std::net::IpAddr) -> Option<Handshake> {
+        let peer = source(peer);
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let n = map.entry(peer).or_default();
         if *n >= HANDSHAKES_PER_ADDRESS {
@@ -332,6 +333,18 @@ impl Handshakes {
         }
         *n += 1;
         Some(Handshake { all: self.clone(), peer })
+    }
+}
+
+/// The source a peer's handshakes count against: its IPv4 address, or the /64 network of
+/// its IPv6 address (one host usually holds a whole /64, and can pick any address in it).
+fn source(peer: std::net::IpAddr) -> std::net::IpAddr {
+    match peer {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.into(),
+            None => std::net::Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX)).into(),
+        },
+        v4 => v4,
     }
 }
 
@@ -344,5 +357,38 @@ impl Drop for Handshake {
                 map.remove(&self.peer);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::sync::Arc;
+
+    use super::{Handshakes, HANDSHAKES_PER_ADDRESS};
+
+    /// Addresses of one IPv6 /64 share one allowance; another /64, or an IPv4 address and
+    /// its IPv4-mapped form, are counted as what they are.
+    #[test]
+    fn handshakes_are_capped_per_ipv4_address_and_ipv6_network() {
+        let all = Arc::new(Handshakes::default());
+        let held: Vec<_> = (0..HANDSHAKES_PER_ADDRESS)
+            .map(|i| {
+                let peer: IpAddr = format!("2001:db8:1:2::{:x}", i + 1).parse().unwrap();
+                all.enter(peer).expect("under the cap")
+            })
+            .collect();
+        assert!(all.enter("2001:db8:1:2:ffff::9".parse().unwrap()).is_none(), "same /64");
+        let other = all.enter("2001:db8:1:3::1".parse().unwrap());
+        assert!(other.is_some(), "another /64");
+        drop(held);
+        assert!(all.enter("2001:db8:1:2::1".parse().unwrap()).is_some(), "released");
+
+        let v4: Vec<_> = (0..HANDSHAKES_PER_ADDRESS)
+            .map(|_| all.enter("192.0.2.7".parse().unwrap()).unwrap())
+            .collect();
+        assert!(all.enter("::ffff:192.0.2.7".parse().unwrap()).is_none(), "mapped form");
+        assert!(all.enter("192.0.2.8".parse().unwrap()).is_some());
+        drop(v4);
     }
 }

@@ -104,31 +104,33 @@ pub(crate) async fn handle_tree(state: &AppState, principal: &Principal, item: &
     let principal = match &msg.header.authentication {
         None => principal,
         Some(auth) => match kmip::credential::username_password(auth) {
-            Ok(Some(up)) => match state.credentials.check(&up.username, up.password.as_deref()) {
-                Ok(identity) => {
-                    mapped = identity.clone();
-                    &mapped
-                }
-                Err(refused) => {
-                    // The name as given, cut short: it is the client's text.
-                    let name: String = up.username.chars().take(64).collect();
-                    let why = match refused {
-                        crate::authz::Refused::Wrong => {
-                            format!("credential for user {name:?} not accepted")
-                        }
-                        crate::authz::Refused::HeldOff => format!(
+            Ok(Some(up)) => {
+                match state.credentials.check(principal, &up.username, up.password.as_deref()) {
+                    Ok(identity) => {
+                        mapped = identity.clone();
+                        &mapped
+                    }
+                    Err(refused) => {
+                        // The name as given, cut short: it is the client's text.
+                        let name: String = up.username.chars().take(64).collect();
+                        let why = match refused {
+                            crate::authz::Refused::Wrong => {
+                                format!("credential for user {name:?} not accepted")
+                            }
+                            crate::authz::Refused::HeldOff => format!(
                             "credential for user {name:?} not checked: too many wrong passwords; \
                              try again later"
                         ),
-                    };
-                    audit_failure(state, principal, "authenticate", &why).await;
-                    return message_failure(
-                        version,
-                        ResultReason::AUTHENTICATION_NOT_SUCCESSFUL,
-                        why,
-                    );
+                        };
+                        audit_failure(state, principal, "authenticate", &why).await;
+                        return message_failure(
+                            version,
+                            ResultReason::AUTHENTICATION_NOT_SUCCESSFUL,
+                            why,
+                        );
+                    }
                 }
-            },
+            }
             Ok(None) => {
                 let why = "only Username and Password credentials are accepted".to_owned();
                 audit_failure(state, principal, "authenticate", &why).await;

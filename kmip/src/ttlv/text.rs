@@ -75,8 +75,12 @@ pub fn naming_tag(tag: Tag, siblings: &[crate::Ttlv]) -> Tag {
     if tag != Tag::ATTRIBUTE_VALUE {
         return tag;
     }
+    // The name leads its Attribute (KMIP 1.4 §2.1.1: Name, Index, Value; a KMIP 2.1 vendor
+    // attribute, Table 150: Vendor Identification, Name, Value): looking further would make a structure of many
+    // Attribute Values cost the square of their number.
     siblings
         .iter()
+        .take(3)
         .find(|s| s.tag == Tag::ATTRIBUTE_NAME)
         .and_then(|s| s.as_text().ok())
         .and_then(Tag::from_name)

@@ -228,8 +228,6 @@ pub fn decode_all(text: &str, limits: &Limits) -> Result<Vec<Ttlv>, TextError> {
         let item = Ttlv::new(tag, value);
         if !empty {
             // A primitive written as <X ...></X>: its end tag closes nothing of ours.
-            stack.push((tag, Vec::new()));
-            let _ = stack.pop();
             skip_to_end(&mut reader, start.name().as_ref())?;
         }
         match stack.last_mut() {
