@@ -150,6 +150,7 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     let (hsm, ca) = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
         let hsm = Hsm::open(&hsm)?;
         let ca = Ca::load_or_create(&hsm, &data_dir, &ca_settings)?;
+        crate::ca::ensure_tls_key(&hsm)?;
         Ok((hsm, ca))
     })
     .await??;
@@ -233,6 +234,13 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
         crate::store::Location::Postgres(_) => None,
     };
     let state = open(&settings, hsm).await?;
+    if !settings.acme.preauthorized.is_empty() && !settings.acme.eab_required {
+        tracing::warn!(
+            "[acme] preauthorized names are granted to any client that can register: a \
+             client certificate's subject is an identity here; consider \
+             external_account_required with EAB keys limited to profiles"
+        );
+    }
     let (server, signer) = {
         let (ca, hsm, hostnames) =
             (state.ca.clone(), state.hsm.clone(), settings.hostnames.clone());

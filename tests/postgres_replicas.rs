@@ -459,3 +459,44 @@ fn replaced_keys_sign_anew_at_every_replica(ca: &mut Client, cb: &mut Client) {
     ca.ok(Operation::DESTROY, vec![uid(&id)]);
     (ca.version, cb.version) = versions;
 }
+
+/// One row count from the test's database.
+fn count(url: &str, sql: &str) -> i64 {
+    let out = Command::new("psql").args([url, "-tAc", sql]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
+}
+
+/// Replicas started at the same moment on an empty database and no HSM token set up one
+/// token, one CA and one administrator token between them (the bootstrap lock), and both
+/// serve what the other stores.
+#[test]
+fn replicas_started_together_make_one_setup() {
+    let db = PgDatabase::new("together");
+    let dir = temp_dir("strongroom-replicas-together");
+    let starts: Vec<_> = (0..2)
+        .map(|_| {
+            let (dir, url) = (dir.to_path_buf(), db.url.clone());
+            std::thread::spawn(move || Server::start_with(&dir, &["--store-url", &url]))
+        })
+        .collect();
+    let servers: Vec<Server> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(count(&db.url, "SELECT COUNT(*) FROM ca_issuers"), 1, "one issuing CA");
+    assert_eq!(count(&db.url, "SELECT COUNT(*) FROM tokens"), 1, "one admin token");
+    // Each replica's TLS key chains to DATA/ca.crt, and the token file works at both.
+    let roots: Vec<serde_json::Value> = servers
+        .iter()
+        .map(|s| Api::admin(s).ok("GET", "/v1/auth/token/lookup-self", serde_json::json!(null)))
+        .collect();
+    assert_eq!(roots[0]["data"]["accessor"], roots[1]["data"]["accessor"]);
+    let certs = client_cert_env(&dir, "app", &["--store-url", &db.url], &[]);
+    let mut clients: Vec<Client> =
+        servers.iter().map(|s| Client::connect(s, &certs, "app")).collect();
+    let id = create(&mut clients[0]);
+    let a = key_material(&clients[0].ok(Operation::GET, vec![uid(&id)]));
+    let b = key_material(&clients[1].ok(Operation::GET, vec![uid(&id)]));
+    assert_eq!(a, b);
+    for s in servers {
+        s.stop();
+    }
+}

@@ -24,7 +24,7 @@ use rcgen::{
 use rustls::pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
-use crate::hsm::{Curve, Hsm, HsmError, HsmSigner, SigningKeyType};
+use crate::hsm::{Curve, Hsm, HsmError, HsmKey, HsmSigner, SigningKeyType};
 
 /// HSM label of the CA key.
 const CA_KEY_LABEL: &str = "strongroom-ca";
@@ -131,6 +131,14 @@ pub(crate) struct RevokedEntry {
 /// (unused) and not removeFromCRL (8), which only delta CRLs use.
 pub(crate) fn revocation_reason_allowed(code: i64) -> bool {
     matches!(code, 0..=6 | 9 | 10)
+}
+
+/// Finds or makes the HSM key of the listeners' certificates. Made at start-up under the
+/// bootstrap lock, so that replicas started together make one.
+pub(crate) fn ensure_tls_key(hsm: &Hsm) -> Result<HsmKey, CaError> {
+    Ok(hsm.with_session(|s| {
+        hsm.ensure_signing_key(s, TLS_KEY_LABEL, SigningKeyType::Ec(Curve::P256))
+    })?)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
@@ -319,9 +327,7 @@ impl Authority {
         hsm: &Hsm,
         hostnames: &[String],
     ) -> Result<(Issued, HsmSigner), CaError> {
-        let key = hsm.with_session(|s| {
-            hsm.ensure_signing_key(s, TLS_KEY_LABEL, SigningKeyType::Ec(Curve::P256))
-        })?;
+        let key = ensure_tls_key(hsm)?;
         let signer = HsmSigner::new(hsm.clone(), key);
         let mut params = Self::leaf_params("Strongroom server", 397);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];

@@ -50,8 +50,12 @@ fn read_or_create_pin(path: &Path) -> Result<String, HsmError> {
         Ok(pin) => Ok(pin.trim().to_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let pin = crate::util::random_hex(16);
-            write_private(path, &pin)?;
-            Ok(pin)
+            if create_private(path, &pin)? {
+                return Ok(pin);
+            }
+            // Another process starting on this data directory made it first.
+            let pin = fs::read_to_string(path).map_err(io(path))?;
+            Ok(pin.trim().to_owned())
         }
         Err(source) => Err(HsmError::Io { path: path.to_owned(), source }),
     }
@@ -59,15 +63,39 @@ fn read_or_create_pin(path: &Path) -> Result<String, HsmError> {
 
 /// Writes a file readable by its owner only (created with mode 0600, never widened).
 pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), HsmError> {
-    let tmp = path.with_extension("tmp");
+    let tmp = write_beside(path, contents)?;
+    fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Like [`write_private`], unless `path` exists: false then, and it is left as it is.
+/// Replicas started together on one data directory agree on the first one written.
+fn create_private(path: &Path, contents: &str) -> Result<bool, HsmError> {
+    let tmp = write_beside(path, contents)?;
+    // A link, unlike a rename, fails if the name is taken.
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(source) => Err(HsmError::Io { path: path.to_owned(), source }),
+    }
+}
+
+/// `contents` in a new owner-only file beside `path`, under a name no other process
+/// uses; returns that name.
+fn write_beside(path: &Path, contents: &str) -> Result<PathBuf, HsmError> {
+    let unique = format!("tmp.{}.{}", std::process::id(), crate::util::random_hex(4));
+    let tmp = path.with_extension(unique);
     let mut f = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(io(&tmp))?;
-    f.write_all(contents.as_bytes()).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    let written = f.write_all(contents.as_bytes()).and_then(|()| f.sync_all());
+    if let Err(source) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(HsmError::Io { path: tmp, source });
+    }
+    Ok(tmp)
 }
