@@ -172,6 +172,10 @@ fn jws_nonce_url_and_account_rules() {
     assert_eq!((r.status, r.problem().as_str()), (401, "unauthorized"));
     let r = c.post(&path_of(&kid), Some(json!({})));
     assert_eq!((r.status, r.problem().as_str()), (401, "unauthorized"), "not revived");
+    let kid_now = c.kid.take();
+    let r = c.post("/acme/new-account", Some(json!({"onlyReturnExisting": true})));
+    assert_eq!((r.status, r.problem().as_str()), (401, "unauthorized"), "{r:?}");
+    c.kid = kid_now;
 
     // Refusals are in the audit trail with their problem.
     let admin = Api::admin(&server);
@@ -301,8 +305,9 @@ fn orders_validation_finalize_and_revocation_on(store: &[&str]) {
         EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &key.serialize_der()).unwrap();
     let mut holder = Client::new(&server, &dir);
     holder.key = cert_key;
-    // 7 is unused; removeFromCRL (8) is for delta CRLs, not a reason to revoke.
-    for reason in [7, 8] {
+    // 7 is unused; removeFromCRL (8) is for delta CRLs, not a reason to revoke; the CA's
+    // compromise (2, 10) is not the subscriber's to claim, and a hold (6) has no release.
+    for reason in [2, 6, 7, 8, 10] {
         let revoke = json!({"certificate": b64(&leaf_der), "reason": reason});
         let r = holder.post("/acme/revoke-cert", Some(revoke));
         assert_eq!(r.problem(), "badRevocationReason", "{reason}");
@@ -372,8 +377,14 @@ fn external_account_binding_and_key_change() {
     let plain = admin.with_token(t["auth"]["client_token"].as_str().unwrap());
     assert_eq!(plain.call("POST", "/v1/acme/eab", json!(null)).0, 403);
 
-    // keyChange: the account moves to a new key; the old one no longer signs for it.
+    // keyChange: the account moves to a new key; the old one no longer signs for it. The
+    // inner JWS must not carry a nonce (§7.3.5).
     let new = new_key();
+    let with_nonce = json!({"alg": "ES256", "jwk": jwk(&new), "nonce": "n",
+                            "url": format!("{URL}/acme/key-change")});
+    let inner = c.jws(&new, with_nonce, Some(&json!({"account": kid, "oldKey": jwk(&c.key)})));
+    let inner: Value = serde_json::from_slice(&inner).unwrap();
+    assert_eq!(c.post("/acme/key-change", Some(inner)).problem(), "malformed");
     let inner_header =
         json!({"alg": "ES256", "jwk": jwk(&new), "url": format!("{URL}/acme/key-change")});
     let inner = c.jws(&new, inner_header, Some(&json!({"account": kid, "oldKey": jwk(&c.key)})));
@@ -591,6 +602,25 @@ admins = ["CN=boss.svc.internal", "CN=boss.web.svc.internal"]
     let done = c.post(&finalize, Some(json!({"csr": csr(&["p384.web.svc.internal"], &p256)})));
     assert_eq!(done.json()["status"], "valid", "{done:?}");
 
+    // A DNS name may be in the CSR's common name alone (RFC 8555 §7.4).
+    let r = c.post(
+        "/acme/new-order",
+        Some(json!({"identifiers": [{"type": "dns", "value": "cn-only.svc.internal"}]})),
+    );
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "cn-only.svc.internal");
+    let cn_only =
+        b64(params.serialize_request(&rcgen::KeyPair::generate().unwrap()).unwrap().der());
+    let done =
+        c.post(&path_of(r.json()["finalize"].as_str().unwrap()), Some(json!({"csr": cn_only})));
+    assert_eq!(done.json()["status"], "valid", "{done:?}");
+    // A name too long for a common name cannot be an order's only one.
+    let long = format!("{}.svc.internal", "a".repeat(60));
+    let r =
+        c.post("/acme/new-order", Some(json!({"identifiers": [{"type": "dns", "value": long}]})));
+    assert_eq!(r.problem(), "rejectedIdentifier", "{r:?}");
+
     // No-store mode: the certificate downloads, but the CA keeps no record of it, so it is
     // neither listed nor revocable.
     let r = c.post(
@@ -639,5 +669,22 @@ admins = ["CN=boss.svc.internal", "CN=boss.web.svc.internal"]
     assert_eq!(order(&mut bound, "server").status, 201);
     let listed = admin.ok("GET", "/v1/acme/eab", json!(null));
     assert_eq!(listed["data"]["keys"][0]["profiles"], json!(["server"]), "{listed}");
+
+    // An order placed before its name became an administrator's is not finalized after.
+    let r = c.post(
+        "/acme/new-order",
+        Some(json!({"identifiers": [{"type": "dns", "value": "ops.svc.internal"}]})),
+    );
+    let finalize = path_of(r.json()["finalize"].as_str().unwrap());
+    server.stop();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace("admins = [", "admins = [\"CN=ops.svc.internal\", ");
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    c.addr = server.https;
+    c.nonce = None;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let refused = c.post(&finalize, Some(json!({"csr": csr(&["ops.svc.internal"], &key)})));
+    assert_eq!(refused.problem(), "rejectedIdentifier", "{refused:?}");
     server.stop();
 }

@@ -1,7 +1,7 @@
 //! A small DNS stub resolver (RFC 1035) for challenge validation: A, AAAA and TXT queries
 //! over UDP to one configured server (`[acme] dns_resolver`), or the system's resolver for
-//! addresses and `/etc/resolv.conf`'s first name server for TXT. Answers are bounded by
-//! the UDP message size; truncated answers are refused rather than retried over TCP.
+//! addresses and `/etc/resolv.conf`'s first name server for TXT. Queries offer EDNS0
+//! (RFC 6891) answers up to 4 KiB; a truncated answer is asked again over TCP (RFC 7766).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -33,11 +33,12 @@ fn failed(name: &str, why: impl std::fmt::Display) -> DnsError {
     DnsError::Failed { name: name.to_owned(), why: why.to_string() }
 }
 
-/// Encodes a query for `name` and `qtype` with id `id`, recursion desired.
+/// Encodes a query for `name` and `qtype` with id `id`, recursion desired, with an EDNS0
+/// OPT record offering answers up to [`MAX_MESSAGE`] bytes over UDP.
 fn query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> {
-    let mut q = Vec::with_capacity(name.len() + 18);
+    let mut q = Vec::with_capacity(name.len() + 29);
     q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
     for label in name.trim_end_matches('.').split('.') {
         if label.is_empty() || label.len() > 63 {
             return Err(format!("bad label in {name:?}"));
@@ -48,7 +49,17 @@ fn query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> {
     q.push(0);
     q.extend_from_slice(&qtype.to_be_bytes());
     q.extend_from_slice(&1u16.to_be_bytes());
+    // OPT (RFC 6891 §6.1.2): root owner, type 41, the UDP size as class, no flags or data.
+    q.push(0);
+    q.extend_from_slice(&41u16.to_be_bytes());
+    q.extend_from_slice(&(MAX_MESSAGE as u16).to_be_bytes());
+    q.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
     Ok(q)
+}
+
+/// The question section of a query made by [`query`]: what a response must repeat.
+fn question(query: &[u8]) -> &[u8] {
+    &query[12..query.len() - 11]
 }
 
 /// Skips a (possibly compressed) name at `pos`; returns the position after it.
@@ -68,26 +79,38 @@ fn u16_at(msg: &[u8], pos: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]))
 }
 
-/// The RDATA of every answer of type `qtype` in a response to query `id`.
-fn answers(msg: &[u8], id: u16, qtype: u16) -> Result<Vec<Vec<u8>>, String> {
-    let bad = || "malformed DNS response".to_owned();
-    if msg.len() < 12 || u16_at(msg, 0) != Some(id) {
-        return Err("response does not match the query".into());
+/// Why [`answers`] found none.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// The answer did not fit (TC set): ask again over TCP.
+    Truncated,
+    /// The server's RCODE.
+    Rcode(u16),
+    Other(String),
+}
+
+/// The RDATA of every answer of type `qtype` in a response to `query` (same id and
+/// question).
+fn answers(msg: &[u8], query: &[u8], qtype: u16) -> Result<Vec<Vec<u8>>, Refusal> {
+    let bad = || Refusal::Other("malformed DNS response".to_owned());
+    let asked = question(query);
+    let echoed = msg.get(12..12 + asked.len());
+    if msg.get(..2) != query.get(..2)
+        || u16_at(msg, 4) != Some(1)
+        || !echoed.is_some_and(|e| e.eq_ignore_ascii_case(asked))
+    {
+        return Err(Refusal::Other("response does not match the query".into()));
     }
     let flags = u16_at(msg, 2).ok_or_else(bad)?;
     if flags & 0x0200 != 0 {
-        return Err("truncated response (TCP fallback is not supported)".into());
+        return Err(Refusal::Truncated);
     }
     let rcode = flags & 0x000F;
     if rcode != 0 {
-        return Err(format!("rcode:{rcode}"));
+        return Err(Refusal::Rcode(rcode));
     }
-    let qd = u16_at(msg, 4).ok_or_else(bad)?;
     let an = u16_at(msg, 6).ok_or_else(bad)?;
-    let mut pos = 12;
-    for _ in 0..qd {
-        pos = skip_name(msg, pos).ok_or_else(bad)? + 4;
-    }
+    let mut pos = 12 + asked.len();
     let mut out = Vec::new();
     for _ in 0..an {
         pos = skip_name(msg, pos).ok_or_else(bad)?;
@@ -115,6 +138,45 @@ fn txt_value(data: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Sends `q` over UDP, three tries of 3 s; the first datagram back, if any.
+async fn udp(server: SocketAddr, q: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
+    let bind: SocketAddr =
+        if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { (Ipv6Addr::UNSPECIFIED, 0).into() };
+    let socket = UdpSocket::bind(bind).await?;
+    socket.connect(server).await?;
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    for _ in 0..3 {
+        socket.send(q).await?;
+        if let Ok(got) = tokio::time::timeout(Duration::from_secs(3), socket.recv(&mut buf)).await {
+            buf.truncate(got?);
+            return Ok(Some(buf));
+        }
+    }
+    Ok(None)
+}
+
+/// Sends `q` over TCP (RFC 1035 §4.2.2: each message after its two-byte length); the
+/// response, within 5 s.
+async fn tcp(server: SocketAddr, q: &[u8]) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut conn = tokio::net::TcpStream::connect(server).await?;
+        let len = u16::try_from(q.len()).map_err(std::io::Error::other)?;
+        let mut framed = len.to_be_bytes().to_vec();
+        framed.extend_from_slice(q);
+        conn.write_all(&framed).await?;
+        let mut len = [0u8; 2];
+        conn.read_exact(&mut len).await?;
+        // At most 64 KiB, by the length's size.
+        let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        conn.read_exact(&mut msg).await?;
+        Ok(msg)
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("timed out")))
+}
+
 fn system_nameserver() -> Option<SocketAddr> {
     let conf = std::fs::read_to_string("/etc/resolv.conf").ok()?;
     conf.lines().find_map(|l| {
@@ -133,33 +195,20 @@ impl Resolver {
         let r = crate::util::random_bytes(2);
         let id = u16::from_be_bytes([r[0], r[1]]);
         let q = query(id, name, qtype).map_err(|e| failed(name, e))?;
-        let bind: SocketAddr = if server.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            (Ipv6Addr::UNSPECIFIED, 0).into()
+        let mut answered = match udp(server, &q).await.map_err(|e| failed(name, e))? {
+            Some(msg) => answers(&msg, &q, qtype),
+            None => return Err(failed(name, format!("no answer from {server}"))),
         };
-        let socket = UdpSocket::bind(bind).await.map_err(|e| failed(name, e))?;
-        socket.connect(server).await.map_err(|e| failed(name, e))?;
-        let mut buf = vec![0u8; MAX_MESSAGE];
-        for _ in 0..3 {
-            socket.send(&q).await.map_err(|e| failed(name, e))?;
-            let Ok(got) = tokio::time::timeout(Duration::from_secs(3), socket.recv(&mut buf)).await
-            else {
-                continue;
-            };
-            let n = got.map_err(|e| failed(name, e))?;
-            return match answers(&buf[..n], id, qtype) {
-                Ok(a) => Ok(a),
-                Err(e) if e == "rcode:3" => {
-                    Err(DnsError::Rcode { name: name.to_owned(), rcode: "NXDOMAIN" })
-                }
-                Err(e) if e.starts_with("rcode:") => {
-                    Err(DnsError::Rcode { name: name.to_owned(), rcode: "an error" })
-                }
-                Err(e) => Err(failed(name, e)),
-            };
+        if answered == Err(Refusal::Truncated) {
+            let msg = tcp(server, &q).await.map_err(|e| failed(name, format!("over TCP: {e}")))?;
+            answered = answers(&msg, &q, qtype);
         }
-        Err(failed(name, format!("no answer from {server}")))
+        answered.map_err(|refusal| match refusal {
+            Refusal::Rcode(3) => DnsError::Rcode { name: name.to_owned(), rcode: "NXDOMAIN" },
+            Refusal::Rcode(_) => DnsError::Rcode { name: name.to_owned(), rcode: "an error" },
+            Refusal::Truncated => failed(name, "truncated response over TCP"),
+            Refusal::Other(why) => failed(name, why),
+        })
     }
 
     /// The addresses of `name`, IPv4 first.
@@ -201,24 +250,63 @@ impl Resolver {
 mod tests {
     use super::*;
 
+    /// A response to `q`: its header with `flags` and one answer, its question, then
+    /// one TXT answer pointing back at the question name.
+    fn response(q: &[u8], flags: [u8; 2], txt: &[u8]) -> Vec<u8> {
+        let mut r = q[..12].to_vec();
+        r[2..4].copy_from_slice(&flags);
+        r[7] = 1;
+        r[11] = 0;
+        r.extend_from_slice(question(q));
+        r.extend_from_slice(&[0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 60, 0, txt.len() as u8 + 1]);
+        r.push(txt.len() as u8);
+        r.extend_from_slice(txt);
+        r
+    }
+
     #[test]
     fn queries_and_answers_round_trip() {
         let q = query(0x1234, "_acme-challenge.svc.example.", TXT).unwrap();
         assert_eq!(&q[..4], &[0x12, 0x34, 0x01, 0x00]);
+        assert_eq!(&q[10..12], &[0, 1], "one additional record: EDNS0's OPT");
+        assert_eq!(&q[q.len() - 11..q.len() - 6], &[0, 0, 41, 0x10, 0], "OPT, 4096 bytes");
         assert!(query(1, "a..b", A).is_err());
-        // A response: the query, then one TXT answer pointing back at the question name.
-        let mut r = q.clone();
-        r[2] = 0x81;
-        r[3] = 0x80;
-        r[7] = 1;
-        r.extend_from_slice(&[0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 60, 0, 6, 5]);
-        r.extend_from_slice(b"hello");
-        let a = answers(&r, 0x1234, TXT).unwrap();
+        let r = response(&q, [0x81, 0x80], b"hello");
+        let a = answers(&r, &q, TXT).unwrap();
         assert_eq!(a.iter().map(|d| txt_value(d)).collect::<Vec<_>>(), vec!["hello"]);
-        assert!(answers(&r, 0x9999, TXT).is_err(), "another query's id");
-        assert!(answers(&r[..r.len() - 2], 0x1234, TXT).is_err(), "cut short");
-        let mut nx = r.clone();
-        nx[3] = 0x83;
-        assert_eq!(answers(&nx, 0x1234, TXT).unwrap_err(), "rcode:3");
+        let other = query(0x9999, "_acme-challenge.svc.example.", TXT).unwrap();
+        assert!(answers(&r, &other, TXT).is_err(), "another query's id");
+        let elsewhere = query(0x1234, "_acme-challenge.evil.example.", TXT).unwrap();
+        assert!(answers(&r, &elsewhere, TXT).is_err(), "another question");
+        assert!(answers(&r[..r.len() - 2], &q, TXT).is_err(), "cut short");
+        let nx = response(&q, [0x81, 0x83], b"");
+        assert_eq!(answers(&nx, &q, TXT).unwrap_err(), Refusal::Rcode(3));
+        let cut = response(&q, [0x83, 0x80], b"");
+        assert_eq!(answers(&cut, &q, TXT).unwrap_err(), Refusal::Truncated);
+    }
+
+    /// A truncated UDP answer is asked again over TCP.
+    #[tokio::test]
+    async fn truncated_answers_are_asked_again_over_tcp() {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut buf = [0u8; 512];
+            let (n, from) = udp.recv_from(&mut buf).await.unwrap();
+            udp.send_to(&response(&buf[..n], [0x83, 0x80], b""), from).await.unwrap();
+            let (mut conn, _) = tcp.accept().await.unwrap();
+            let mut len = [0u8; 2];
+            conn.read_exact(&mut len).await.unwrap();
+            let mut q = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            conn.read_exact(&mut q).await.unwrap();
+            let long = vec![b'x'; 200];
+            let r = response(&q, [0x81, 0x80], &long);
+            conn.write_all(&(r.len() as u16).to_be_bytes()).await.unwrap();
+            conn.write_all(&r).await.unwrap();
+        });
+        let found = Resolver::new(Some(addr)).txt("_acme-challenge.svc.example").await.unwrap();
+        assert_eq!(found, vec!["x".repeat(200)]);
     }
 }

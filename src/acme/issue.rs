@@ -9,6 +9,15 @@ use rcgen::SanType;
 use super::{AcmeError, Identifier, Profile};
 use crate::ca::{Authority, Issued, LeafSpec};
 
+/// The longest common name X.509 allows (RFC 5280 Appendix A, ub-common-name).
+pub(crate) const MAX_COMMON_NAME: usize = 64;
+
+/// The identifier that names the certificate's subject (and so its holder's identity on
+/// the KMIP and API listeners): the first that fits in a common name.
+pub(crate) fn common_name(identifiers: &[Identifier]) -> Option<&str> {
+    identifiers.iter().map(|i| i.value.as_str()).find(|v| v.len() <= MAX_COMMON_NAME)
+}
+
 /// Issues a certificate under `profile` for the key in `csr_der` naming exactly
 /// `identifiers`; returns it with its serial (hex), subject and expiry (Unix seconds).
 /// Blocking: it signs in the HSM.
@@ -21,8 +30,19 @@ pub(crate) fn from_csr(
     let der = rustls::pki_types::CertificateSigningRequestDer::from(csr_der);
     let csr = rcgen::CertificateSigningRequestParams::from_der(&der)
         .map_err(|e| AcmeError::BadCsr(format!("the CSR does not parse or verify: {e}")))?;
+    // A common name, if any, must be one of the names (RFC 8555 §7.4), which may appear
+    // there rather than in the subjectAltName extension.
+    let cn = csr.params.distinguished_name.get(&rcgen::DnType::CommonName).and_then(|v| match v {
+        rcgen::DnValue::Utf8String(s) => Some(s.clone()),
+        rcgen::DnValue::PrintableString(s) => Some(s.as_str().to_owned()),
+        rcgen::DnValue::Ia5String(s) => Some(s.as_str().to_owned()),
+        _ => None,
+    });
     let mut dns = BTreeSet::new();
     let mut ips = BTreeSet::new();
+    if let Some(cn) = cn.as_ref().filter(|cn| cn.parse::<IpAddr>().is_err()) {
+        dns.insert(cn.trim_end_matches('.').to_ascii_lowercase());
+    }
     for san in &csr.params.subject_alt_names {
         match san {
             SanType::DnsName(n) => {
@@ -49,13 +69,6 @@ pub(crate) fn from_csr(
             dns, ips, want_dns, want_ips
         )));
     }
-    // A common name, if any, must be one of the names (RFC 8555 §7.4).
-    let cn = csr.params.distinguished_name.get(&rcgen::DnType::CommonName).and_then(|v| match v {
-        rcgen::DnValue::Utf8String(s) => Some(s.clone()),
-        rcgen::DnValue::PrintableString(s) => Some(s.as_str().to_owned()),
-        rcgen::DnValue::Ia5String(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    });
     if let Some(cn) = cn {
         let known = dns.contains(&cn.to_ascii_lowercase())
             || cn.parse::<IpAddr>().is_ok_and(|ip| ips.contains(&ip));
@@ -79,7 +92,14 @@ pub(crate) fn from_csr(
     }
     let now = time::OffsetDateTime::now_utc();
     let not_after = now + time::Duration::seconds(profile.validity);
-    let first = identifiers.first().map(|i| i.value.clone()).unwrap_or_default();
+    let first = common_name(identifiers)
+        .ok_or_else(|| {
+            AcmeError::RejectedIdentifier(format!(
+                "one identifier must have at most {MAX_COMMON_NAME} characters, to be the \
+                 certificate's common name"
+            ))
+        })?
+        .to_owned();
     let spec = LeafSpec {
         common_name: first.clone(),
         dns_names: want_dns.into_iter().collect(),

@@ -30,6 +30,12 @@ pub(crate) struct Protected {
     pub(crate) jwk: Option<Jwk>,
     #[serde(default)]
     pub(crate) kid: Option<String>,
+    /// Extensions the signer says must be understood (RFC 7515 §4.1.11): none is.
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+    /// An unencoded payload (RFC 7797), which ACME does not use.
+    #[serde(default)]
+    b64: Option<serde_json::Value>,
 }
 
 /// A public key as a JWK: EC (P-256, P-384), RSA or OKP (Ed25519).
@@ -101,6 +107,11 @@ impl Jws {
         }
         if header.alg == "none" {
             return Err(AcmeError::BadSignatureAlgorithm(header.alg.clone()));
+        }
+        if header.crit.is_some() || header.b64.is_some() {
+            return Err(AcmeError::Malformed(
+                "the header's crit and b64 extensions are not supported".into(),
+            ));
         }
         Ok(Jws {
             signature: b64("signature", &f.signature)?,
@@ -335,6 +346,8 @@ mod tests {
             serde_json::json!({"alg": "none", "url": "u", "jwk": jwk}),
             serde_json::json!({"alg": "ES256", "url": "u"}),
             serde_json::json!({"alg": "ES256", "url": "u", "jwk": jwk, "kid": "k"}),
+            serde_json::json!({"alg": "ES256", "url": "u", "jwk": jwk, "crit": ["exp"], "exp": 1}),
+            serde_json::json!({"alg": "ES256", "url": "u", "jwk": jwk, "b64": false}),
         ] {
             assert!(Jws::parse(&sign(&pair, bad, "")).is_err());
         }

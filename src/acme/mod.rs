@@ -216,7 +216,7 @@ impl Profile {
     /// Whether an order under this profile may name `identifier`: excluded never,
     /// otherwise when permitted (or nothing is listed as permitted).
     pub(crate) fn allows(&self, identifier: &Identifier) -> bool {
-        !self.excluded_identifiers.iter().any(|p| p.matches(identifier))
+        !self.excluded_identifiers.iter().any(|p| p.excludes(identifier))
             && (self.identifiers.is_empty()
                 || self.identifiers.iter().any(|p| p.matches(identifier)))
     }
@@ -264,6 +264,22 @@ impl Preauthorized {
         }
     }
 
+    /// As an exclusion: whether any name `id` stands for matches. A wildcard `*.BASE`
+    /// stands for every name one label under BASE, so the rules `x.BASE` and `*.BASE`
+    /// exclude it.
+    fn excludes(&self, id: &Identifier) -> bool {
+        let base = id.value.strip_prefix("*.").filter(|_| id.kind == "dns");
+        let overlaps = match (self, base) {
+            (Preauthorized::Name(n), Some(base)) => {
+                n.split_once('.').is_some_and(|(_, parent)| parent == base)
+            }
+            (Preauthorized::Under(suffix), Some(base)) => suffix == base,
+            _ => false,
+        };
+        overlaps || self.matches(id)
+    }
+
+    /// As a permission: whether every name `id` stands for matches.
     fn matches(&self, id: &Identifier) -> bool {
         match (self, id.kind.as_str()) {
             (Preauthorized::Name(n), "dns") => &id.value == n,
@@ -344,7 +360,13 @@ pub(crate) struct Acme {
     /// since another replica may change it: a write made on its strength checks, in its
     /// own statement, that the account is still as read (see `store::NonceGuard`).
     hints: Option<Arc<Mutex<HashMap<String, crate::store::AccountRow>>>>,
+    /// Validations that may run at once; more wait their turn, so that a flood of
+    /// challenges cannot make this server open connections without bound.
+    validations: Arc<tokio::sync::Semaphore>,
 }
+
+/// Challenge validations under way at once, at most.
+const MAX_VALIDATIONS: usize = 64;
 
 /// Most accounts kept in [`Acme::account`]'s cache; past that it starts again.
 const MAX_CACHED_ACCOUNTS: usize = 10_000;
@@ -392,7 +414,16 @@ impl Acme {
         let accounts = matches!(nonces, Nonces::Memory(_)).then(Arc::default);
         let hints = matches!(nonces, Nonces::Shared { .. }).then(Arc::default);
         let nonces = Arc::new(nonces);
-        Acme { settings, nonces, resolver, finalizing: Arc::default(), accounts, hints }
+        let validations = Arc::new(tokio::sync::Semaphore::new(MAX_VALIDATIONS));
+        Acme {
+            settings,
+            nonces,
+            resolver,
+            finalizing: Arc::default(),
+            accounts,
+            hints,
+            validations,
+        }
     }
 
     /// The account `id`, to authenticate a request: from memory when this process alone
@@ -558,6 +589,8 @@ impl Acme {
         token: &str,
         key_authorization: &str,
     ) -> Result<(), Value> {
+        // The semaphore is never closed.
+        let _turn = self.validations.acquire().await.ok();
         let run = async {
             match kind {
                 "http-01" => validate::http01(self, identifier, token, key_authorization).await,
@@ -598,7 +631,10 @@ impl Identifier {
                             && !l.ends_with('-')
                             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                     })
-                    && body.parse::<IpAddr>().is_err();
+                    && body.parse::<IpAddr>().is_err()
+                    // Not a top-level domain (RFC 1123 §2.1), but what a system resolver
+                    // reads as an IPv4 address (`127.1`, `2130706433`).
+                    && !body.rsplit('.').next().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
                 if !ok {
                     return Err(AcmeError::RejectedIdentifier(format!(
                         "{:?} is not a valid DNS name",
@@ -611,6 +647,13 @@ impl Identifier {
                 let ip: IpAddr = self.value.parse().map_err(|_| {
                     AcmeError::RejectedIdentifier(format!("{:?} is not an IP address", self.value))
                 })?;
+                // Another spelling of an IPv4 address, which rules on IPv4 ranges would miss.
+                if ip.to_canonical() != ip {
+                    return Err(AcmeError::RejectedIdentifier(format!(
+                        "{ip} is an IPv4-mapped address; name the IPv4 address {}",
+                        ip.to_canonical()
+                    )));
+                }
                 Ok(Identifier { kind: "ip".into(), value: ip.to_string() })
             }
             other => Err(AcmeError::UnsupportedIdentifier(format!(
@@ -658,9 +701,14 @@ mod tests {
         assert_eq!(id("dns", "Svc.Example.").unwrap().value, "svc.example");
         assert!(id("dns", "*.svc.example").unwrap().is_wildcard());
         assert_eq!(id("ip", "::0001").unwrap().value, "::1");
-        for bad in ["", "a..b", "-a.b", "a_b.c", "10.0.0.1", "*.", &"a".repeat(64)] {
+        for bad in ["", "a..b", "-a.b", "a_b.c", "10.0.0.1", "*.", &"a".repeat(64), "127.1"] {
             assert!(matches!(id("dns", bad), Err(AcmeError::RejectedIdentifier(_))), "{bad:?}");
         }
+        for bad in ["2130706433", "0x7f.1", "a.b.3"] {
+            assert!(matches!(id("dns", bad), Err(AcmeError::RejectedIdentifier(_))), "{bad:?}");
+        }
+        assert!(id("dns", "a3.b4").is_ok());
+        assert!(matches!(id("ip", "::ffff:10.0.0.1"), Err(AcmeError::RejectedIdentifier(_))));
         assert!(matches!(id("email", "a@b"), Err(AcmeError::UnsupportedIdentifier(_))));
     }
 
@@ -689,6 +737,27 @@ mod tests {
         }
         for bad in ["", "10.0.0.0/33", "a..b", "*."] {
             assert!(Preauthorized::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    /// A wildcard stands for the names one label under its base: excluding any of them
+    /// excludes it.
+    #[test]
+    fn exclusions_cover_the_names_a_wildcard_stands_for() {
+        let rules = ["secret.example", "*.admin.example"].map(|r| Preauthorized::parse(r).unwrap());
+        let profile = Profile { excluded_identifiers: rules.to_vec(), ..Profile::builtin(60) };
+        for (value, allowed) in [
+            ("*.example", false),
+            ("secret.example", false),
+            ("*.admin.example", false),
+            ("*.x.admin.example", false),
+            ("x.admin.example", false),
+            ("admin.example", true),
+            ("*.other.example", true),
+            ("*.secret.example", true),
+        ] {
+            let id = Identifier { kind: "dns".into(), value: value.into() };
+            assert_eq!(profile.allows(&id), allowed, "{value}");
         }
     }
 

@@ -5,16 +5,14 @@
 //! id-pe-acmeIdentifier extension with SHA-256 of the key authorization. The certificate is
 //! self-signed by design, so it is not checked against any root; the handshake signature is.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::net::TcpStream;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 
 use super::{problem, Acme, Identifier};
@@ -180,37 +178,29 @@ pub(super) async fn validate(
     config.alpn_protocols = vec![ACME_TLS.to_vec()];
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let digest = Sha256::digest(key_authorization.as_bytes());
-    let mut last = problem("connection", "no address to connect to");
-    for ip in ips {
-        let addr = SocketAddr::new(ip, acme.settings.tls_alpn01_port);
-        let attempt = async {
-            let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-            let tls = connector
-                .connect(server_name.clone(), tcp)
-                .await
-                .map_err(|e| format!("TLS handshake: {e}"))?;
-            let (_, conn) = tls.get_ref();
-            if conn.alpn_protocol() != Some(ACME_TLS) {
-                return Err("the server did not select the acme-tls/1 protocol".to_owned());
-            }
-            let cert = conn
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .ok_or("the server sent no certificate")?;
-            check_certificate(cert, identifier, &digest).map_err(|e| format!("unauthorized:{e}"))
-        };
-        match tokio::time::timeout(Duration::from_secs(10), attempt).await {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(e)) => {
-                last = match e.strip_prefix("unauthorized:") {
-                    Some(why) => problem("unauthorized", &format!("{addr}: {why}")),
-                    None => problem("tls", &format!("{addr}: {e}")),
-                }
-            }
-            Err(_) => last = problem("connection", &format!("{addr}: timed out")),
+    let (addr, tcp) = super::validate::connect(ips, acme.settings.tls_alpn01_port).await?;
+    let attempt = async {
+        let tls = connector
+            .connect(server_name.clone(), tcp)
+            .await
+            .map_err(|e| problem("tls", &format!("{addr}: TLS handshake: {e}")))?;
+        let (_, conn) = tls.get_ref();
+        if conn.alpn_protocol() != Some(ACME_TLS) {
+            return Err(problem(
+                "tls",
+                &format!("{addr}: the server did not select the acme-tls/1 protocol"),
+            ));
         }
-    }
-    Err(last)
+        let cert = conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .ok_or_else(|| problem("tls", &format!("{addr}: the server sent no certificate")))?;
+        check_certificate(cert, identifier, &digest)
+            .map_err(|e| problem("unauthorized", &format!("{addr}: {e}")))
+    };
+    tokio::time::timeout(super::validate::TIMEOUT, attempt)
+        .await
+        .unwrap_or_else(|_| Err(problem("connection", &format!("{addr}: timed out"))))
 }
 
 #[cfg(test)]

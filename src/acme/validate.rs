@@ -15,7 +15,7 @@ use super::{problem, Acme, Identifier};
 
 /// Responses larger than this are not key authorizations.
 const MAX_RESPONSE: usize = 16 * 1024;
-const TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) async fn http01(
     acme: &Acme,
@@ -39,24 +39,37 @@ pub(super) async fn http01(
         "GET /.well-known/acme-challenge/{token} HTTP/1.1\r\nHost: {host}\r\n\
          User-Agent: Strongroom-ACME\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     );
+    let (addr, tcp) = connect(ips, acme.settings.http01_port).await?;
+    match tokio::time::timeout(TIMEOUT, fetch(tcp, &request)).await {
+        Ok(Ok((200, body))) => {
+            let got = String::from_utf8_lossy(&body);
+            // RFC 8555 §8.3: trailing whitespace is allowed.
+            if got.trim_end() == expected {
+                return Ok(());
+            }
+            Err(problem(
+                "incorrectResponse",
+                &format!("{addr} answered with another key authorization"),
+            ))
+        }
+        Ok(Ok((status, _))) => {
+            Err(problem("incorrectResponse", &format!("{addr} answered HTTP {status}")))
+        }
+        Ok(Err(e)) => Err(problem("connection", &format!("{addr}: {e}"))),
+        Err(_) => Err(problem("connection", &format!("{addr}: timed out"))),
+    }
+}
+
+/// A connection to the first of `ips` that takes one on `port`. Only an address that
+/// cannot be reached is passed over: the first that answers speaks for the name, so that
+/// a second address (a stale record, another tenant's) cannot win a challenge the name's
+/// own server failed.
+pub(super) async fn connect(ips: Vec<IpAddr>, port: u16) -> Result<(SocketAddr, TcpStream), Value> {
     let mut last = problem("connection", "no address to connect to");
     for ip in ips {
-        let addr = SocketAddr::new(ip, acme.settings.http01_port);
-        match tokio::time::timeout(TIMEOUT, fetch(addr, &request)).await {
-            Ok(Ok((200, body))) => {
-                let got = String::from_utf8_lossy(&body);
-                // RFC 8555 §8.3: trailing whitespace is allowed.
-                if got.trim_end() == expected {
-                    return Ok(());
-                }
-                return Err(problem(
-                    "incorrectResponse",
-                    &format!("{addr} answered with another key authorization"),
-                ));
-            }
-            Ok(Ok((status, _))) => {
-                last = problem("incorrectResponse", &format!("{addr} answered HTTP {status}"))
-            }
+        let addr = SocketAddr::new(ip, port);
+        match tokio::time::timeout(TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => return Ok((addr, tcp)),
             Ok(Err(e)) => last = problem("connection", &format!("{addr}: {e}")),
             Err(_) => last = problem("connection", &format!("{addr}: timed out")),
         }
@@ -65,8 +78,7 @@ pub(super) async fn http01(
 }
 
 /// One HTTP/1.1 GET: the status and the body (Content-Length or until close).
-async fn fetch(addr: SocketAddr, request: &str) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut tcp = TcpStream::connect(addr).await?;
+async fn fetch(mut tcp: TcpStream, request: &str) -> std::io::Result<(u16, Vec<u8>)> {
     tcp.write_all(request.as_bytes()).await?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];

@@ -70,7 +70,7 @@ impl NameConstraints {
     /// the first name that does not.
     pub(crate) fn check(&self, dns: &[String], ips: &[IpAddr]) -> Result<(), String> {
         for d in dns {
-            if self.excluded_dns.iter().any(|c| dns_within(d, c)) {
+            if self.excluded_dns.iter().any(|c| dns_within(d, c) || wildcard_reaches(d, c)) {
                 return Err(format!("{d} is in a subtree the CA's name constraints exclude"));
             }
             if !self.permitted_dns.is_empty()
@@ -130,6 +130,18 @@ fn dns_within(name: &str, constraint: &str) -> bool {
     name == constraint || name.ends_with(&format!(".{constraint}"))
 }
 
+/// Whether the wildcard `name` (`*.BASE`) stands for the name `constraint` (`x.BASE`): a
+/// relying party matching the wildcard literally would not see it as within the excluded
+/// subtree, yet it serves that host.
+fn wildcard_reaches(name: &str, constraint: &str) -> bool {
+    let Some(base) = name.strip_prefix("*.") else { return false };
+    let constraint = constraint.trim_end_matches('.');
+    !constraint.starts_with('.')
+        && constraint
+            .split_once('.')
+            .is_some_and(|(_, parent)| parent.eq_ignore_ascii_case(base.trim_end_matches('.')))
+}
+
 fn ip_within(ip: &IpAddr, base: &IpAddr, prefix: u8) -> bool {
     let bits = |a: &IpAddr| -> (u128, u32) {
         match a {
@@ -162,6 +174,9 @@ mod tests {
         assert!(c.check(&["example.com".into()], &[]).is_err(), "leading dot: subdomains only");
         assert!(c.check(&["evilsvc.internal".into()], &[]).is_err(), "whole labels only");
         assert!(c.check(&["x.secret.svc.internal".into()], &[]).is_err());
+        assert!(c.check(&["*.svc.internal".into()], &[]).is_err(), "stands for secret.…");
+        assert!(c.check(&["*.secret.svc.internal".into()], &[]).is_err());
+        assert!(c.check(&["*.b.svc.internal".into()], &[]).is_ok());
         assert!(c.check(&[], &["10.1.2.3".parse().unwrap()]).is_ok());
         assert!(c.check(&[], &["10.9.2.3".parse().unwrap()]).is_err());
         assert!(c.check(&[], &["192.168.1.1".parse().unwrap()]).is_err());

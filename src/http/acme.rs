@@ -395,6 +395,10 @@ async fn new_account(State(state): State<AppState>, s: Signed) -> AcmeResult {
     let _ = req.terms_of_service_agreed;
     let thumbprint = s.jwk.thumbprint()?;
     if let Some(existing) = state.store.acme_account_by_thumbprint(&thumbprint).await? {
+        // §7.3.6: a deactivated account's key is answered 401 wherever it signs.
+        if existing.status != "valid" {
+            return Err(AcmeError::AccountNotValid(format!("the account is {}", existing.status)));
+        }
         let location = s.url(&format!("account/{}", existing.id));
         return with_location(StatusCode::OK, &location, account_json(&s, &existing));
     }
@@ -448,17 +452,16 @@ async fn check_eab(state: &AppState, s: &Signed, binding: &Value) -> Result<Stri
             "the external account binding must name newAccount's URL and carry no nonce".into(),
         ));
     }
-    let row = state
-        .store
-        .acme_eab_key(&id)
-        .await?
-        .ok_or_else(|| AcmeError::Unauthorized(format!("unknown EAB key {id}")))?;
+    // One answer for an unknown key id and a wrong MAC, so that ids cannot be probed for
+    // without the key; only its holder learns that it is bound already.
+    let refused = || AcmeError::Unauthorized(format!("EAB key {id} or its MAC is not valid"));
+    let row = state.store.acme_eab_key(&id).await?.ok_or_else(refused)?;
+    let (sealed, aad) = (row.sealed_key, crate::acme::eab_aad(&id));
+    let key = state.hsm.open_sealed_async(sealed, aad).await?;
+    inner.verify_hmac(&key).map_err(|_| refused())?;
     if row.account_id.is_some() {
         return Err(AcmeError::Unauthorized(format!("EAB key {id} is already bound")));
     }
-    let (sealed, aad) = (row.sealed_key, crate::acme::eab_aad(&id));
-    let key = state.hsm.open_sealed_async(sealed, aad).await?;
-    inner.verify_hmac(&key)?;
     let bound: Jwk = inner.payload_as()?;
     if bound.thumbprint()? != s.jwk.thumbprint()? {
         return Err(AcmeError::Unauthorized(
@@ -488,6 +491,9 @@ async fn key_change(State(state): State<AppState>, s: Signed) -> AcmeResult {
         })?;
     if inner.header.url != s.jws.header.url {
         return Err(AcmeError::Malformed("the inner JWS must name the same URL".into()));
+    }
+    if inner.header.nonce.is_some() {
+        return Err(AcmeError::Malformed("the inner JWS must not carry a nonce".into()));
     }
     inner.verify(&new_key)?;
     let body: Inner = inner.payload_as()?;
@@ -599,6 +605,23 @@ async fn new_order(State(state): State<AppState>, s: Signed) -> AcmeResult {
     settle(&state, &s, result).await
 }
 
+/// A client certificate's subject is its holder's identity on the KMIP and API listeners:
+/// no ACME account may obtain an administrator's. Checked at newOrder, and again at
+/// finalize in case the administrators changed in between.
+fn not_an_administrator(
+    state: &AppState,
+    profile: &crate::acme::Profile,
+    i: &Identifier,
+) -> Result<(), AcmeError> {
+    if profile.client_auth && state.admins.contains(&format!("CN={}", i.value)) {
+        return Err(AcmeError::RejectedIdentifier(format!(
+            "{} is an administrator's identity (CN={0}); `strongroom client-cert` issues it",
+            i.value
+        )));
+    }
+    Ok(())
+}
+
 async fn place_order(state: &AppState, s: &Signed) -> AcmeResult {
     let account = s.account()?;
     let req: NewOrderRequest = s.jws.payload_as()?;
@@ -641,14 +664,7 @@ async fn place_order(state: &AppState, s: &Signed) -> AcmeResult {
                 profile.name, i.kind, i.value
             )));
         }
-        // A client certificate's subject is its holder's identity on the KMIP and API
-        // listeners: no ACME account may obtain an administrator's.
-        if profile.client_auth && state.admins.contains(&format!("CN={}", i.value)) {
-            return Err(AcmeError::RejectedIdentifier(format!(
-                "{} is an administrator's identity (CN={0}); `strongroom client-cert` issues it",
-                i.value
-            )));
-        }
+        not_an_administrator(state, profile, &i)?;
         // Refused now rather than at finalize: the issuer's name constraints.
         let (dns, ips) = match i.value.parse::<std::net::IpAddr>() {
             Ok(ip) if i.kind == "ip" => (Vec::new(), vec![ip]),
@@ -660,6 +676,13 @@ async fn place_order(state: &AppState, s: &Signed) -> AcmeResult {
         if !identifiers.contains(&i) {
             identifiers.push(i);
         }
+    }
+    if crate::acme::issue::common_name(&identifiers).is_none() {
+        return Err(AcmeError::RejectedIdentifier(format!(
+            "one identifier must have at most {} characters, to be the certificate's common \
+             name",
+            crate::acme::issue::MAX_COMMON_NAME
+        )));
     }
     let replaces = match &req.replaces {
         Some(replaces) => Some(check_replaces(state, account, replaces).await?),
@@ -994,6 +1017,7 @@ async fn challenge(State(state): State<AppState>, Path(id): Path<String>, s: Sig
     let stale = started - 2 * crate::acme::VALIDATION_DEADLINE.as_secs() as i64;
     if s.jws.payload()?.is_some()
         && authz.status == "pending"
+        && authz.expires_at > started
         && state.store.start_acme_challenge(&c.id, started, stale).await?
     {
         c.status = "processing".into();
@@ -1137,15 +1161,25 @@ async fn finalize_order(state: &AppState, id: &str, s: &Signed) -> AcmeResult {
         }
         (Some(claim), "ready")
     };
-    let issued = crate::ca::run_signing(state.ca.current(), move |ca| {
-        crate::acme::issue::from_csr(ca, &der, &spec_identifiers, &profile)
-    })
-    .await?;
+    let issued = match identifiers.iter().try_for_each(|i| not_an_administrator(state, &profile, i))
+    {
+        Err(e) => Err(e),
+        Ok(()) => {
+            crate::ca::run_signing(state.ca.current(), move |ca| {
+                crate::acme::issue::from_csr(ca, &der, &spec_identifiers, &profile)
+            })
+            .await?
+        }
+    };
     let (issued, serial, subject, not_after) = match issued {
         Ok(v) => v,
         Err(e) => {
-            // Back to ready for a CSR the client can fix; the order stays usable.
-            let back = if matches!(e, AcmeError::BadCsr(_)) { "ready" } else { "invalid" };
+            // Back to ready for a CSR the client can fix, or a fault of ours (the HSM or
+            // the store, a 500): the order stays usable. Invalid for names it may not have.
+            let back = match e.kind().1 == 500 || matches!(e, AcmeError::BadCsr(_)) {
+                true => "ready",
+                false => "invalid",
+            };
             let problem = e.problem().to_string();
             let error = (back == "invalid").then_some(problem.as_str());
             if back != from {
@@ -1256,7 +1290,9 @@ struct RevokeRequest {
 async fn revoke_cert(State(state): State<AppState>, s: Signed) -> AcmeResult {
     let req: RevokeRequest = s.jws.payload_as()?;
     let reason = req.reason.unwrap_or(0);
-    if !crate::ca::revocation_reason_allowed(reason) {
+    // Not the CA's own compromise (2, 10): a subscriber cannot know it; nor a hold (6),
+    // which nothing here would release.
+    if !crate::ca::revocation_reason_allowed(reason) || matches!(reason, 2 | 6 | 10) {
         return Err(AcmeError::BadRevocationReason(reason));
     }
     let der = base64::Engine::decode(
