@@ -1,5 +1,5 @@
 //! Dynamic database credentials against the real PostgreSQL and MariaDB on this machine
-//! (127.0.0.1:5432 and :3306; `.ci/run` starts them when they are down): users that exist
+//! (127.0.0.1:5432 and :3306; `scripts/start-test-databases` starts them when they are down): users that exist
 //! only for a lease, renewal bounded by the maximum TTL, revocation by id and prefix,
 //! expiry (also while Strongroom is stopped), retries while the database is unreachable,
 //! root rotation and static roles.
