@@ -143,6 +143,16 @@ fn read_secret(source: &PinSource) -> Result<String, AppError> {
 
 /// Opens the HSM, the CA and the store (bootstrapping all on first start).
 pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppState, AppError> {
+    open_for(settings, hsm, false).await
+}
+
+/// [`open`], and with `serving` also the listeners' TLS key, made under the same
+/// bootstrap lock (the command-line tools leave the token as it is).
+async fn open_for(
+    settings: &Settings,
+    hsm: HsmSettings,
+    serving: bool,
+) -> Result<AppState, AppError> {
     let data_dir = settings.data_dir.clone();
     let ca_settings = settings.ca.clone();
     let store = Store::open(&settings.store).await?;
@@ -150,7 +160,9 @@ pub(crate) async fn open(settings: &Settings, hsm: HsmSettings) -> Result<AppSta
     let (hsm, ca) = tokio::task::spawn_blocking(move || -> Result<_, AppError> {
         let hsm = Hsm::open(&hsm)?;
         let ca = Ca::load_or_create(&hsm, &data_dir, &ca_settings)?;
-        crate::ca::ensure_tls_key(&hsm)?;
+        if serving {
+            crate::ca::ensure_tls_key(&hsm)?;
+        }
         Ok((hsm, ca))
     })
     .await??;
@@ -233,7 +245,7 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
         crate::store::Location::Sqlite(db) => Some(lock_database(db, false)?),
         crate::store::Location::Postgres(_) => None,
     };
-    let state = open(&settings, hsm).await?;
+    let state = open_for(&settings, hsm, true).await?;
     if !settings.acme.preauthorized.is_empty() && !settings.acme.eab_required {
         tracing::warn!(
             "[acme] preauthorized names are granted to any client that can register: a \

@@ -90,19 +90,58 @@ pub(crate) fn authority_key_id(
 #[derive(Default)]
 pub(crate) struct Credentials {
     known: std::collections::HashMap<String, ([u8; 32], Principal)>,
-    /// Per connecting identity (the client certificate's) and configured username: wrong
-    /// passwords in a row, and when the next try is heard. Per identity, so that one
-    /// certificate's holder cannot lock another out of a username by guessing.
-    failures:
-        std::sync::Mutex<std::collections::HashMap<(String, String), (u32, std::time::Instant)>>,
+    failures: std::sync::Mutex<Failures>,
 }
 
-/// Wrong passwords a username may have in a row before it is held off.
+/// Streaks of wrong passwords. Per connecting identity (the client certificate's subject)
+/// and username, so that one certificate's holder cannot lock another out of a username
+/// by guessing; and per username across all identities, with more tries, so that many
+/// certificates do not make many guessers.
+#[derive(Default)]
+struct Failures {
+    by_peer: std::collections::HashMap<(String, String), Streak>,
+    by_username: std::collections::HashMap<String, Streak>,
+}
+
+/// Wrong passwords in a row, when the last was, and when the next try is heard.
+#[derive(Clone, Copy)]
+struct Streak {
+    wrong: u32,
+    last: std::time::Instant,
+    next: std::time::Instant,
+}
+
+impl Streak {
+    fn new(now: std::time::Instant) -> Streak {
+        Streak { wrong: 0, last: now, next: now }
+    }
+
+    /// Whether it has ended: no hold now, and no wrong password for a while.
+    fn is_over(&self, now: std::time::Instant) -> bool {
+        self.next <= now && self.last + MAX_HOLD <= now
+    }
+
+    /// Counts one more wrong password; past `free` of them, holds off (doubling).
+    fn wrong(&mut self, now: std::time::Instant, free: u32) {
+        if self.is_over(now) {
+            *self = Streak::new(now);
+        }
+        self.wrong += 1;
+        self.last = now;
+        if self.wrong >= free {
+            let hold = std::time::Duration::from_secs(1 << (self.wrong - free).min(6));
+            self.next = now + hold.min(MAX_HOLD);
+        }
+    }
+}
+
+/// Wrong passwords one identity may send for a username in a row before it is held off.
 const FREE_TRIES: u32 = 5;
+/// Wrong passwords for a username from all identities together before it is held off.
+const FREE_TRIES_ALL: u32 = 50;
 /// The longest a username is held off.
 const MAX_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Streaks of wrong passwords remembered before old ones are forgotten.
+/// Identity and username pairs whose streaks are remembered at once, at most.
 const MAX_TRACKED: usize = 10_000;
 
 /// Why a credential was not accepted.
@@ -134,27 +173,29 @@ impl Credentials {
     ) -> Result<&Principal, Refused> {
         let (digest, principal) = self.known.get(username).ok_or(Refused::Wrong)?;
         let now = std::time::Instant::now();
-        let mut failures = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = (peer.as_str().to_owned(), username.to_owned());
-        if failures.get(&key).is_some_and(|(_, next)| *next > now) {
+        let held = |s: Option<&Streak>| s.is_some_and(|s| s.next > now);
+        if held(f.by_peer.get(&key)) || held(f.by_username.get(username)) {
             return Err(Refused::HeldOff);
         }
         let given = sha256(password.unwrap_or_default());
         // Compare without an early exit, so timing does not reveal how much matched.
         let diff = digest.iter().zip(given.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
         if diff == 0 && password.is_some() {
-            failures.remove(&key);
+            f.by_peer.remove(&key);
             return Ok(principal);
         }
-        if failures.len() >= MAX_TRACKED {
-            // Forget streaks whose hold has long ended, so the map stays bounded.
-            failures.retain(|_, (_, next)| *next + MAX_HOLD > now);
+        f.by_username
+            .entry(username.to_owned())
+            .or_insert(Streak::new(now))
+            .wrong(now, FREE_TRIES_ALL);
+        if f.by_peer.len() >= MAX_TRACKED {
+            f.by_peer.retain(|_, s| !s.is_over(now));
         }
-        let (wrong, next) = failures.entry(key).or_insert((0, now));
-        *wrong += 1;
-        if *wrong >= FREE_TRIES {
-            let hold = std::time::Duration::from_secs(1 << (*wrong - FREE_TRIES).min(6));
-            *next = now + hold.min(MAX_HOLD);
+        // When still full, this identity's streak is not kept: the username's is.
+        if f.by_peer.len() < MAX_TRACKED || f.by_peer.contains_key(&key) {
+            f.by_peer.entry(key).or_insert(Streak::new(now)).wrong(now, FREE_TRIES);
         }
         Err(Refused::Wrong)
     }
@@ -226,6 +267,12 @@ mod tests {
         assert!(c.check(&guesser, "other", Some("pw")).is_ok(), "other usernames are not");
         // Nor is the username for other certificates: guessing cannot lock its owner out.
         assert!(c.check(&owner, "netapp", Some("s3cret")).is_ok());
+        // Many certificates guessing together hold the username off for all of them.
+        for i in 0..FREE_TRIES_ALL {
+            let guesser = Principal::named(&format!("CN=guesser-{i}"));
+            let _ = c.check(&guesser, "other", Some("guess"));
+        }
+        assert_eq!(c.check(&owner, "other", Some("pw")), Err(Refused::HeldOff));
         std::thread::sleep(std::time::Duration::from_millis(1100));
         assert!(c.check(&guesser, "netapp", Some("s3cret")).is_ok());
         let fresh = c.check(&guesser, "netapp", Some("guess"));

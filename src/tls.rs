@@ -310,51 +310,62 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Stalled<I> {
 
 /// Most TLS handshakes one peer address may have under way at once.
 const HANDSHAKES_PER_ADDRESS: usize = 64;
+/// Most from one IPv6 /64 together: one host may hold a whole /64 and pick any address in
+/// it, while a subnet's many hosts each still have their own allowance.
+const HANDSHAKES_PER_NETWORK: usize = 512;
 
-/// TLS handshakes under way by peer address: each holds a connection slot, and one address
-/// must not take them all with handshakes it never finishes.
+/// What a peer's handshakes count against.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Source {
+    Address(std::net::IpAddr),
+    /// An IPv6 /64, by its first 64 bits.
+    Network(u64),
+}
+
+/// TLS handshakes under way by peer address (and IPv6 /64): each holds a connection slot,
+/// and one peer must not take them all with handshakes it never finishes.
 #[derive(Default)]
-pub(crate) struct Handshakes(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+pub(crate) struct Handshakes(std::sync::Mutex<std::collections::HashMap<Source, usize>>);
 
 /// One handshake under way; ends when dropped.
 pub(crate) struct Handshake {
     all: Arc<Handshakes>,
-    peer: std::net::IpAddr,
+    sources: Vec<Source>,
 }
 
 impl Handshakes {
     /// A place for a handshake from `peer`, unless it has too many under way.
     pub(crate) fn enter(self: &Arc<Self>, peer: std::net::IpAddr) -> Option<Handshake> {
-        let peer = source(peer);
+        // An IPv4-mapped address is the IPv4 address.
+        let peer = peer.to_canonical();
+        let mut sources = vec![(Source::Address(peer), HANDSHAKES_PER_ADDRESS)];
+        if let std::net::IpAddr::V6(v6) = peer {
+            let network = (v6.to_bits() >> 64) as u64;
+            sources.push((Source::Network(network), HANDSHAKES_PER_NETWORK));
+        }
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = map.entry(peer).or_default();
-        if *n >= HANDSHAKES_PER_ADDRESS {
+        if sources.iter().any(|(s, max)| map.get(s).is_some_and(|n| n >= max)) {
             return None;
         }
-        *n += 1;
-        Some(Handshake { all: self.clone(), peer })
-    }
-}
-
-/// The source a peer's handshakes count against: its IPv4 address, or the /64 network of
-/// its IPv6 address (one host usually holds a whole /64, and can pick any address in it).
-fn source(peer: std::net::IpAddr) -> std::net::IpAddr {
-    match peer {
-        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.into(),
-            None => std::net::Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX)).into(),
-        },
-        v4 => v4,
+        for (s, _) in &sources {
+            *map.entry(*s).or_default() += 1;
+        }
+        Some(Handshake {
+            all: self.clone(),
+            sources: sources.into_iter().map(|(s, _)| s).collect(),
+        })
     }
 }
 
 impl Drop for Handshake {
     fn drop(&mut self) {
         let mut map = self.all.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = map.get_mut(&self.peer) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.peer);
+        for s in &self.sources {
+            if let Some(n) = map.get_mut(s) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(s);
+                }
             }
         }
     }
@@ -365,24 +376,27 @@ mod tests {
     use std::net::IpAddr;
     use std::sync::Arc;
 
-    use super::{Handshakes, HANDSHAKES_PER_ADDRESS};
+    use super::{Handshakes, HANDSHAKES_PER_ADDRESS, HANDSHAKES_PER_NETWORK};
 
-    /// Addresses of one IPv6 /64 share one allowance; another /64, or an IPv4 address and
-    /// its IPv4-mapped form, are counted as what they are.
+    /// Each address has its own allowance, and one IPv6 /64 a larger one for all its
+    /// addresses together; an IPv4 address and its IPv4-mapped form are one address.
     #[test]
-    fn handshakes_are_capped_per_ipv4_address_and_ipv6_network() {
+    fn handshakes_are_capped_per_address_and_ipv6_network() {
         let all = Arc::new(Handshakes::default());
-        let held: Vec<_> = (0..HANDSHAKES_PER_ADDRESS)
+        let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let held: Vec<_> = (0..HANDSHAKES_PER_ADDRESS).map(|_| all.enter(one).unwrap()).collect();
+        assert!(all.enter(one).is_none(), "the address's own cap");
+        let network: Vec<_> = (HANDSHAKES_PER_ADDRESS..HANDSHAKES_PER_NETWORK)
             .map(|i| {
-                let peer: IpAddr = format!("2001:db8:1:2::{:x}", i + 1).parse().unwrap();
-                all.enter(peer).expect("under the cap")
+                let peer: IpAddr = format!("2001:db8:1:2::{:x}", i + 2).parse().unwrap();
+                all.enter(peer).expect("another address of the /64")
             })
             .collect();
-        assert!(all.enter("2001:db8:1:2:ffff::9".parse().unwrap()).is_none(), "same /64");
-        let other = all.enter("2001:db8:1:3::1".parse().unwrap());
-        assert!(other.is_some(), "another /64");
+        assert!(all.enter("2001:db8:1:2:ffff::9".parse().unwrap()).is_none(), "the /64's cap");
+        assert!(all.enter("2001:db8:1:3::1".parse().unwrap()).is_some(), "another /64");
+        drop(network);
         drop(held);
-        assert!(all.enter("2001:db8:1:2::1".parse().unwrap()).is_some(), "released");
+        assert!(all.enter(one).is_some(), "released");
 
         let v4: Vec<_> = (0..HANDSHAKES_PER_ADDRESS)
             .map(|_| all.enter("192.0.2.7".parse().unwrap()).unwrap())

@@ -171,6 +171,16 @@ fn postgres_users_live_only_for_their_lease() {
     assert!((1100..=1200).contains(&duration), "the role's max_ttl now: {renewed}");
     let restored = json!({ "db_name": "pg", "creation_statements": [create], "default_ttl": "1h", "max_ttl": "2h" });
     api.ok("POST", "/v1/database/roles/ro", restored);
+    // As in Vault, a user made for a token ends with the token.
+    let policy = r#"path "database/creds/ro" { capabilities = ["read"] }"#;
+    api.ok("POST", "/v1/sys/policies/acl/ro-reader", json!({ "policy": policy }));
+    let made =
+        api.ok("POST", "/v1/auth/token/create", json!({ "policies": ["ro-reader"], "ttl": "5m" }));
+    let reader = api.with_token(made["auth"]["client_token"].as_str().unwrap());
+    let short = reader.ok("GET", "/v1/database/creds/ro", json!(null));
+    let duration = short["lease_duration"].as_i64().unwrap();
+    assert!((1..=300).contains(&duration), "capped by the token's TTL: {short}");
+    api.ok("POST", "/v1/sys/leases/revoke", json!({ "lease_id": short["lease_id"] }));
     api.ok("POST", "/v1/sys/leases/revoke", json!({ "lease_id": lease }));
     let err = pg_login(&user, &password).unwrap_err();
     assert!(err.contains("does not exist"), "{err}");

@@ -896,10 +896,10 @@ fn only_root_issues_an_administrators_name() {
     server.stop();
 }
 
-/// As in Vault, nothing issued to a token outlives it: a certificate issued to a token
-/// with ten minutes left expires with the token, and so does its lease.
+/// As with Vault's PKI certificates, a certificate issued to a short-lived token keeps its
+/// role's lifetime (its lease with it): a deploy job's token can enrol a service.
 #[test]
-fn certificates_end_with_the_token_they_were_issued_to() {
+fn certificates_outlive_the_token_they_were_issued_to() {
     let dir = temp_dir("strongroom-pki-token-ttl");
     let (server, api) = start_with_role(&dir, None);
     let policy = r#"path "pki/issue/svc" { capabilities = ["update"] }"#;
@@ -907,16 +907,7 @@ fn certificates_end_with_the_token_they_were_issued_to() {
     let made =
         api.ok("POST", "/v1/auth/token/create", json!({ "policies": ["issuer"], "ttl": "10m" }));
     let issuer = api.with_token(made["auth"]["client_token"].as_str().unwrap());
-    let before =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-            as i64;
-    let short = issuer.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "a.svc.internal" }));
-    let lease = short["lease_duration"].as_i64().unwrap();
-    assert!((1..=600).contains(&lease), "{short}");
-    let expiration = short["data"]["expiration"].as_i64().unwrap();
-    assert!(expiration <= before + 601, "{short}");
-    // A root token without expiry gets the role's default (24 hours).
-    let long = api.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "b.svc.internal" }));
-    assert!(long["lease_duration"].as_i64().unwrap() > 3600, "{long}");
+    let issued = issuer.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "a.svc.internal" }));
+    assert!(issued["lease_duration"].as_i64().unwrap() > 3600, "{issued}");
     server.stop();
 }

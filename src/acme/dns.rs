@@ -33,12 +33,12 @@ fn failed(name: &str, why: impl std::fmt::Display) -> DnsError {
     DnsError::Failed { name: name.to_owned(), why: why.to_string() }
 }
 
-/// Encodes a query for `name` and `qtype` with id `id`, recursion desired, with an EDNS0
-/// OPT record offering answers up to [`MAX_MESSAGE`] bytes over UDP.
-fn query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> {
+/// Encodes a query for `name` and `qtype` with id `id`, recursion desired; with `edns`, an
+/// EDNS0 OPT record offering answers up to [`MAX_MESSAGE`] bytes over UDP.
+fn query(id: u16, name: &str, qtype: u16, edns: bool) -> Result<Vec<u8>, String> {
     let mut q = Vec::with_capacity(name.len() + 29);
     q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)]);
     for label in name.trim_end_matches('.').split('.') {
         if label.is_empty() || label.len() > 63 {
             return Err(format!("bad label in {name:?}"));
@@ -49,17 +49,21 @@ fn query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> {
     q.push(0);
     q.extend_from_slice(&qtype.to_be_bytes());
     q.extend_from_slice(&1u16.to_be_bytes());
-    // OPT (RFC 6891 §6.1.2): root owner, type 41, the UDP size as class, no flags or data.
-    q.push(0);
-    q.extend_from_slice(&41u16.to_be_bytes());
-    q.extend_from_slice(&(MAX_MESSAGE as u16).to_be_bytes());
-    q.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    if edns {
+        // OPT (RFC 6891 §6.1.2): root owner, type 41, the UDP size as class, no flags or
+        // data.
+        q.push(0);
+        q.extend_from_slice(&41u16.to_be_bytes());
+        q.extend_from_slice(&(MAX_MESSAGE as u16).to_be_bytes());
+        q.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    }
     Ok(q)
 }
 
 /// The question section of a query made by [`query`]: what a response must repeat.
 fn question(query: &[u8]) -> &[u8] {
-    &query[12..query.len() - 11]
+    let end = skip_name(query, 12).map_or(query.len(), |e| (e + 4).min(query.len()));
+    &query[12.min(end)..end]
 }
 
 /// Skips a (possibly compressed) name at `pos`; returns the position after it.
@@ -93,19 +97,24 @@ enum Refusal {
 /// question).
 fn answers(msg: &[u8], query: &[u8], qtype: u16) -> Result<Vec<Vec<u8>>, Refusal> {
     let bad = || Refusal::Other("malformed DNS response".to_owned());
-    let asked = question(query);
-    let echoed = msg.get(12..12 + asked.len());
-    if msg.get(..2) != query.get(..2)
-        || u16_at(msg, 4) != Some(1)
-        || !echoed.is_some_and(|e| e.eq_ignore_ascii_case(asked))
-    {
-        return Err(Refusal::Other("response does not match the query".into()));
+    let differs = || Refusal::Other("response does not match the query".into());
+    if msg.len() < 12 || msg.get(..2) != query.get(..2) {
+        return Err(differs());
     }
     let flags = u16_at(msg, 2).ok_or_else(bad)?;
+    let rcode = flags & 0x000F;
+    // An error may come without the question (a server that cannot parse the query).
+    if rcode != 0 && u16_at(msg, 4) == Some(0) {
+        return Err(Refusal::Rcode(rcode));
+    }
+    let asked = question(query);
+    let echoed = msg.get(12..12 + asked.len());
+    if u16_at(msg, 4) != Some(1) || !echoed.is_some_and(|e| e.eq_ignore_ascii_case(asked)) {
+        return Err(differs());
+    }
     if flags & 0x0200 != 0 {
         return Err(Refusal::Truncated);
     }
-    let rcode = flags & 0x000F;
     if rcode != 0 {
         return Err(Refusal::Rcode(rcode));
     }
@@ -194,11 +203,19 @@ impl Resolver {
         let server = self.server.or_else(system_nameserver).ok_or(DnsError::NoServer)?;
         let r = crate::util::random_bytes(2);
         let id = u16::from_be_bytes([r[0], r[1]]);
-        let q = query(id, name, qtype).map_err(|e| failed(name, e))?;
+        let mut q = query(id, name, qtype, true).map_err(|e| failed(name, e))?;
         let mut answered = match udp(server, &q).await.map_err(|e| failed(name, e))? {
             Some(msg) => answers(&msg, &q, qtype),
             None => return Err(failed(name, format!("no answer from {server}"))),
         };
+        if answered == Err(Refusal::Rcode(1)) {
+            // FORMERR: a server without EDNS0 is asked again without it (RFC 6891 §7).
+            q = query(id, name, qtype, false).map_err(|e| failed(name, e))?;
+            answered = match udp(server, &q).await.map_err(|e| failed(name, e))? {
+                Some(msg) => answers(&msg, &q, qtype),
+                None => return Err(failed(name, format!("no answer from {server}"))),
+            };
+        }
         if answered == Err(Refusal::Truncated) {
             let msg = tcp(server, &q).await.map_err(|e| failed(name, format!("over TCP: {e}")))?;
             answered = answers(&msg, &q, qtype);
@@ -266,23 +283,29 @@ mod tests {
 
     #[test]
     fn queries_and_answers_round_trip() {
-        let q = query(0x1234, "_acme-challenge.svc.example.", TXT).unwrap();
+        let q = query(0x1234, "_acme-challenge.svc.example.", TXT, true).unwrap();
         assert_eq!(&q[..4], &[0x12, 0x34, 0x01, 0x00]);
         assert_eq!(&q[10..12], &[0, 1], "one additional record: EDNS0's OPT");
         assert_eq!(&q[q.len() - 11..q.len() - 6], &[0, 0, 41, 0x10, 0], "OPT, 4096 bytes");
-        assert!(query(1, "a..b", A).is_err());
+        assert!(query(1, "a..b", A, true).is_err());
         let r = response(&q, [0x81, 0x80], b"hello");
         let a = answers(&r, &q, TXT).unwrap();
         assert_eq!(a.iter().map(|d| txt_value(d)).collect::<Vec<_>>(), vec!["hello"]);
-        let other = query(0x9999, "_acme-challenge.svc.example.", TXT).unwrap();
+        let other = query(0x9999, "_acme-challenge.svc.example.", TXT, true).unwrap();
         assert!(answers(&r, &other, TXT).is_err(), "another query's id");
-        let elsewhere = query(0x1234, "_acme-challenge.evil.example.", TXT).unwrap();
+        let elsewhere = query(0x1234, "_acme-challenge.evil.example.", TXT, true).unwrap();
         assert!(answers(&r, &elsewhere, TXT).is_err(), "another question");
         assert!(answers(&r[..r.len() - 2], &q, TXT).is_err(), "cut short");
         let nx = response(&q, [0x81, 0x83], b"");
         assert_eq!(answers(&nx, &q, TXT).unwrap_err(), Refusal::Rcode(3));
         let cut = response(&q, [0x83, 0x80], b"");
         assert_eq!(answers(&cut, &q, TXT).unwrap_err(), Refusal::Truncated);
+        // FORMERR without the question: the server's error, not a mismatch.
+        let formerr = [&q[..2], &[0x81, 0x81], &[0; 8]].concat();
+        assert_eq!(answers(&formerr, &q, TXT).unwrap_err(), Refusal::Rcode(1));
+        let plain = query(0x1234, "_acme-challenge.svc.example.", TXT, false).unwrap();
+        assert_eq!(question(&plain), question(&q));
+        assert_eq!(answers(&response(&plain, [0x81, 0x80], b"hi"), &plain, TXT).unwrap().len(), 1);
     }
 
     /// A truncated UDP answer is asked again over TCP.

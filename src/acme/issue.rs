@@ -38,10 +38,11 @@ pub(crate) fn from_csr(
         rcgen::DnValue::Ia5String(s) => Some(s.as_str().to_owned()),
         _ => None,
     });
+    let cn = cn.map(|cn| cn.trim_end_matches('.').to_ascii_lowercase());
     let mut dns = BTreeSet::new();
     let mut ips = BTreeSet::new();
     if let Some(cn) = cn.as_ref().filter(|cn| cn.parse::<IpAddr>().is_err()) {
-        dns.insert(cn.trim_end_matches('.').to_ascii_lowercase());
+        dns.insert(cn.clone());
     }
     for san in &csr.params.subject_alt_names {
         match san {
@@ -70,8 +71,7 @@ pub(crate) fn from_csr(
         )));
     }
     if let Some(cn) = cn {
-        let known = dns.contains(&cn.to_ascii_lowercase())
-            || cn.parse::<IpAddr>().is_ok_and(|ip| ips.contains(&ip));
+        let known = dns.contains(&cn) || cn.parse::<IpAddr>().is_ok_and(|ip| ips.contains(&ip));
         if !known {
             return Err(AcmeError::BadCsr(format!("the CSR's common name {cn:?} is not ordered")));
         }

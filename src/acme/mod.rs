@@ -614,6 +614,17 @@ pub(crate) struct Identifier {
     pub(crate) value: String,
 }
 
+/// Whether a name's last label is a number, decimal or `0x` hex (the WHATWG URL
+/// standard's "ends in a number"): no top-level domain (RFC 1123 §2.1), but what a system
+/// resolver reads as an IPv4 address (`127.1`, `2130706433`, `0x7f000001`).
+fn ends_in_a_number(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or_default();
+    match last.strip_prefix("0x") {
+        Some(hex) => hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
 impl Identifier {
     /// Checks and normalises an identifier from a request: DNS names in lower case without a
     /// trailing dot (wildcards need dns-01), IP addresses in canonical form.
@@ -632,9 +643,7 @@ impl Identifier {
                             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                     })
                     && body.parse::<IpAddr>().is_err()
-                    // Not a top-level domain (RFC 1123 §2.1), but what a system resolver
-                    // reads as an IPv4 address (`127.1`, `2130706433`).
-                    && !body.rsplit('.').next().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
+                    && !ends_in_a_number(body);
                 if !ok {
                     return Err(AcmeError::RejectedIdentifier(format!(
                         "{:?} is not a valid DNS name",
@@ -704,10 +713,11 @@ mod tests {
         for bad in ["", "a..b", "-a.b", "a_b.c", "10.0.0.1", "*.", &"a".repeat(64), "127.1"] {
             assert!(matches!(id("dns", bad), Err(AcmeError::RejectedIdentifier(_))), "{bad:?}");
         }
-        for bad in ["2130706433", "0x7f.1", "a.b.3"] {
+        for bad in ["2130706433", "0x7f.1", "a.b.3", "0x7f000001", "0x7f.0x0.0x0.0x1", "a.0x"] {
             assert!(matches!(id("dns", bad), Err(AcmeError::RejectedIdentifier(_))), "{bad:?}");
         }
         assert!(id("dns", "a3.b4").is_ok());
+        assert!(id("dns", "a.0xg").is_ok(), "not hex");
         assert!(matches!(id("ip", "::ffff:10.0.0.1"), Err(AcmeError::RejectedIdentifier(_))));
         assert!(matches!(id("email", "a@b"), Err(AcmeError::UnsupportedIdentifier(_))));
     }

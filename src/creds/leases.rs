@@ -26,7 +26,7 @@ pub(super) fn backoff(attempts: i64) -> i64 {
 
 impl Creds {
     /// Stores a new active lease under `path` (its id is `path/` and a random suffix),
-    /// ending no later than its holder's token.
+    /// ending no later than its holder's token (see [`Holder`]).
     pub(super) async fn new_lease(
         &self,
         path: &str,
@@ -38,6 +38,10 @@ impl Creds {
     ) -> Result<LeaseRow, CredsError> {
         let now = crate::util::now();
         let (ttl, max_ttl) = (holder.cap(now, ttl), holder.cap(now, max_ttl));
+        if ttl <= 0 {
+            // It expired while the request was served.
+            return Err(CredsError::Invalid("the token has expired".into()));
+        }
         let lease = LeaseRow {
             id: format!("{path}/{}", super::password::random_lower_alnum(24)),
             kind: kind.to_owned(),
@@ -111,7 +115,14 @@ impl Creds {
             ));
         }
         if let Some((data, _)) = &database {
-            self.renew_db_user(data, until).await?;
+            if let Err(e) = self.renew_db_user(data, until).await {
+                // The reaper may have taken the lease (and dropped the user) meanwhile.
+                let now = self.lease(id).await?;
+                if now.state != lease_state::ACTIVE || now.next_attempt_at != now.expires_at {
+                    return Err(CredsError::NoLease(id.to_owned()));
+                }
+                return Err(e);
+            }
         }
         if !self.store.renew_lease(id, now, until).await? {
             return Err(CredsError::NoLease(id.to_owned()));

@@ -38,7 +38,7 @@ pub(crate) struct Creds {
 }
 
 /// Who a lease is issued to, and when that holder's own authority ends (a token's
-/// expiry): as in Vault, a lease never outlives the token it was issued to.
+/// expiry): as in Vault, a credential's lease never outlives the token it was issued to.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Holder<'a> {
     /// `token:ACCESSOR` or a certificate subject.
@@ -50,6 +50,13 @@ impl Holder<'_> {
     /// `ttl` (seconds from `now`) shortened to end by the holder's expiry.
     fn cap(&self, now: i64, ttl: i64) -> i64 {
         self.until.map_or(ttl, |until| ttl.min(until.saturating_sub(now)))
+    }
+
+    /// For a certificate's lease, which lasts as long as the certificate: as with Vault's
+    /// PKI certificates, it does not end with the token, so a short-lived token can issue
+    /// a service its certificate (revoking the token still revokes it).
+    fn for_certificate(self) -> Self {
+        Holder { until: None, ..self }
     }
 }
 

@@ -307,14 +307,7 @@ impl Creds {
     ) -> Result<IssuedCert, CredsError> {
         let role = self.pki_role(role_name).await?;
         let now = crate::util::now();
-        let mut spec = role.spec(&req, now)?;
-        // The lease revokes the certificate when it ends: the certificate ends with it.
-        let lifetime = holder.cap(now, spec.not_after.unix_timestamp() - now);
-        if lifetime <= 0 {
-            return Err(CredsError::Invalid("the token has expired".into()));
-        }
-        spec.not_after = OffsetDateTime::from_unix_timestamp(now + lifetime)
-            .map_err(|e| CredsError::Invalid(format!("certificate lifetime: {e}")))?;
+        let spec = role.spec(&req, now)?;
         let (subject, expiration) = (spec.common_name.clone(), spec.not_after.unix_timestamp());
         let csr = req.csr.clone();
         let bits = role.key_bits;
@@ -349,7 +342,14 @@ impl Creds {
         let path = if req.csr.is_some() { "sign" } else { "issue" };
         let data = serde_json::json!({ "serial": serial, "role": role_name }).to_string();
         let lease = self
-            .new_lease(&format!("pki/{path}/{role_name}"), "pki", &data, ttl, ttl, holder)
+            .new_lease(
+                &format!("pki/{path}/{role_name}"),
+                "pki",
+                &data,
+                ttl,
+                ttl,
+                holder.for_certificate(),
+            )
             .await?;
         self.store
             .insert_certificate(&CertificateRow {

@@ -72,13 +72,15 @@ pub(crate) fn write_private(path: &Path, contents: &str) -> Result<(), HsmError>
 fn create_private(path: &Path, contents: &str) -> Result<bool, HsmError> {
     let tmp = write_beside(path, contents)?;
     // A link, unlike a rename, fails if the name is taken.
-    let linked = fs::hard_link(&tmp, path);
+    let made = match fs::hard_link(&tmp, path) {
+        Ok(()) => true,
+        // Taken (AlreadyExists, or another process won meanwhile).
+        Err(_) if path.exists() => false,
+        // A file system without links: a rename, the name being free.
+        Err(_) => return fs::rename(&tmp, path).map(|()| true).map_err(io(path)),
+    };
     let _ = fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(source) => Err(HsmError::Io { path: path.to_owned(), source }),
-    }
+    Ok(made)
 }
 
 /// `contents` in a new owner-only file beside `path`, under a name no other process

@@ -452,13 +452,19 @@ async fn check_eab(state: &AppState, s: &Signed, binding: &Value) -> Result<Stri
             "the external account binding must name newAccount's URL and carry no nonce".into(),
         ));
     }
-    // One answer for an unknown key id and a wrong MAC, so that ids cannot be probed for
-    // without the key; only its holder learns that it is bound already.
+    if !matches!(inner.header.alg.as_str(), "HS256" | "HS384" | "HS512") {
+        return Err(AcmeError::BadSignatureAlgorithm(format!("{} for EAB", inner.header.alg)));
+    }
+    // One answer for an unknown key id and a wrong MAC, so that the answer does not say
+    // which ids exist; only the key's holder learns that it is bound already.
     let refused = || AcmeError::Unauthorized(format!("EAB key {id} or its MAC is not valid"));
     let row = state.store.acme_eab_key(&id).await?.ok_or_else(refused)?;
     let (sealed, aad) = (row.sealed_key, crate::acme::eab_aad(&id));
     let key = state.hsm.open_sealed_async(sealed, aad).await?;
-    inner.verify_hmac(&key).map_err(|_| refused())?;
+    inner.verify_hmac(&key).map_err(|e| match e {
+        AcmeError::Unauthorized(_) => refused(),
+        other => other,
+    })?;
     if row.account_id.is_some() {
         return Err(AcmeError::Unauthorized(format!("EAB key {id} is already bound")));
     }
@@ -1024,11 +1030,20 @@ async fn challenge(State(state): State<AppState>, Path(id): Path<String>, s: Sig
         let identifier = identifier_of(&authz);
         let key_authorization = crate::acme::key_authorization(&c.token, &account.thumbprint);
         let (st, row, who) = (state.clone(), c.clone(), s.url(&format!("account/{}", account.id)));
+        let expires_at = authz.expires_at;
         tokio::spawn(async move {
             let result =
                 st.acme.validate(&row.kind, &identifier, &row.token, &key_authorization).await;
-            let error = result.err().map(|p| p.to_string());
             let now = crate::util::now();
+            // A success that comes after the authorization expired validates nothing.
+            let result = result.and_then(|()| match now < expires_at {
+                true => Ok(()),
+                false => Err(crate::acme::problem(
+                    "unauthorized",
+                    "the authorization expired before its validation ended",
+                )),
+            });
+            let error = result.err().map(|p| p.to_string());
             match st.store.finish_acme_challenge(&row, started, now, error.as_deref()).await {
                 Ok(true) => {}
                 // A newer validation of the challenge records its own result.
@@ -1161,15 +1176,15 @@ async fn finalize_order(state: &AppState, id: &str, s: &Signed) -> AcmeResult {
         }
         (Some(claim), "ready")
     };
-    let issued = match identifiers.iter().try_for_each(|i| not_an_administrator(state, &profile, i))
-    {
+    let allowed = identifiers.iter().try_for_each(|i| not_an_administrator(state, &profile, i));
+    let issued = match allowed {
         Err(e) => Err(e),
-        Ok(()) => {
-            crate::ca::run_signing(state.ca.current(), move |ca| {
-                crate::acme::issue::from_csr(ca, &der, &spec_identifiers, &profile)
-            })
-            .await?
-        }
+        Ok(()) => crate::ca::run_signing(state.ca.current(), move |ca| {
+            crate::acme::issue::from_csr(ca, &der, &spec_identifiers, &profile)
+        })
+        .await
+        .map_err(AcmeError::from)
+        .and_then(|issued| issued),
     };
     let (issued, serial, subject, not_after) = match issued {
         Ok(v) => v,
@@ -1189,7 +1204,7 @@ async fn finalize_order(state: &AppState, id: &str, s: &Signed) -> AcmeResult {
         }
     };
     let now = crate::util::now();
-    if stored {
+    let completed = if stored {
         let cert = crate::store::CertificateRow {
             serial: serial.clone(),
             role: "acme".into(),
@@ -1203,12 +1218,19 @@ async fn finalize_order(state: &AppState, id: &str, s: &Signed) -> AcmeResult {
             issuer: issued.issuer,
             kmip_object: None,
         };
-        state.store.complete_acme_order(&order, &cert).await?;
+        state.store.complete_acme_order(&order, &cert).await
     } else {
         state
             .store
             .complete_acme_order_unstored(&order, &serial, &issued.cert_pem, &issued.issuer)
-            .await?;
+            .await
+    };
+    if let Err(e) = completed {
+        // Ready again for another try; the certificate signed was never given out.
+        if from != "ready" {
+            let _ = state.store.transition_acme_order(&order.id, from, "ready", None).await;
+        }
+        return Err(e.into());
     }
     let who = s.url(&format!("account/{}", order.account_id));
     let names: Vec<&str> = identifiers.iter().map(|i| i.value.as_str()).collect();

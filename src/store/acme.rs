@@ -740,14 +740,11 @@ impl Store {
         if r.rows_affected() == 0 {
             return Ok(false);
         }
-        // A success that comes after the authorization expired validates nothing.
         sqlx::query(
-            "UPDATE acme_authorizations SET status = $1 WHERE id = $2 AND status = 'pending' \
-             AND ($1 = 'invalid' OR expires_at > $3)",
+            "UPDATE acme_authorizations SET status = $1 WHERE id = $2 AND status = 'pending'",
         )
         .bind(status)
         .bind(&challenge.authz_id)
-        .bind(now)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
