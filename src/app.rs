@@ -427,10 +427,26 @@ pub(crate) async fn client_cert(
     days: i64,
 ) -> Result<(), AppError> {
     let state = open(&settings, hsm).await?;
-    let (issued, key_pem) = {
+    let (issued, serial, key_pem) = {
         let (ca, name) = (state.ca.clone(), name.to_owned());
         tokio::task::spawn_blocking(move || ca.current().issue_client(&name, days)).await??
     };
+    // Recorded like every certificate the CA issues, so that it can be revoked (by serial,
+    // `/v1/pki/revoke`) and OCSP knows it.
+    let record = crate::store::CertificateRow {
+        serial: serial.clone(),
+        role: "client-cert".to_owned(),
+        subject: format!("CN={name}"),
+        not_before: crate::util::now(),
+        not_after: issued.not_after.unix_timestamp(),
+        lease_id: None,
+        revoked_at: None,
+        revocation_reason: None,
+        pem: issued.cert_pem.clone(),
+        issuer: issued.issuer.clone(),
+        kmip_object: None,
+    };
+    state.store.insert_certificate(&record).await?;
     std::fs::create_dir_all(out).map_err(io(out))?;
     // The certificate followed by its issuing intermediate, so TLS clients send the chain.
     let crt = out.join(format!("{name}.crt"));
@@ -438,7 +454,7 @@ pub(crate) async fn client_cert(
     crate::hsm::softhsm::write_private(&out.join(format!("{name}.key")), &key_pem)?;
     let ca = out.join("ca.crt");
     std::fs::write(&ca, state.ca.root().cert_pem()).map_err(io(&ca))?;
-    let detail = format!("issued a KMIP client certificate for CN={name}");
+    let detail = format!("issued KMIP client certificate {serial} for CN={name}");
     audit_cli(&state.store, "client-cert", None, "ok", detail).await;
     println!("wrote {} and its key, and ca.crt, to {}", crt.display(), out.display());
     Ok(())

@@ -78,8 +78,8 @@ enum Command {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
-        /// Validity in days.
-        #[arg(long, default_value_t = 365)]
+        /// Validity in days (at most the issuing intermediate's remaining life).
+        #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..))]
         days: i64,
     },
     /// Let another client identity run named KMIP operations on an object (works while the

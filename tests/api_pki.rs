@@ -11,7 +11,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{free_port, plain_http, temp_dir, tls_config, Api, Client, Server};
+use common::{client_cert, free_port, plain_http, temp_dir, tls_config, Api, Client, Server};
 use kmip::enums::Operation;
 use serde_json::json;
 
@@ -144,6 +144,41 @@ fn issue_sign_revoke_and_crl() {
         json!({ "common_name": "db.svc.internal", "csr": "garbage" }),
     );
     assert_eq!(status, 400);
+    // The role's key type binds a CSR's key: a P-384 key signed with SHA-256 (openssl's
+    // default) is neither certified nor relabelled as P-256.
+    let p384 = certs.join("p384.csr");
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-384",
+        "-nodes",
+        "-keyout",
+        certs.join("p384.key").to_str().unwrap(),
+        "-out",
+        p384.to_str().unwrap(),
+        "-subj",
+        "/CN=db.svc.internal",
+        "-sha256",
+    ]);
+    let (status, body) = api.call(
+        "POST",
+        "/v1/pki/sign/svc",
+        json!({ "common_name": "db.svc.internal", "csr": std::fs::read_to_string(&p384).unwrap() }),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("p384"), "{body}");
+    // Names that are not ASCII are refused (not a dropped connection), as are common
+    // names too long for X.509.
+    for (cn, alt) in
+        [("db.svc.internal", "aévc.internal"), (&*format!("{}.svc.internal", "a".repeat(60)), "")]
+    {
+        let (status, body) =
+            api.call("POST", "/v1/pki/issue/svc", json!({ "common_name": cn, "alt_names": alt }));
+        assert_eq!(status, 400, "{body}");
+    }
 
     // Revoking the lease revokes the certificate; the CRL, public as a CA's is, lists it.
     api.ok("POST", "/v1/sys/leases/revoke", json!({ "lease_id": lease }));
@@ -215,11 +250,30 @@ fn issue_sign_revoke_and_crl() {
         crt.to_str().unwrap(),
     ]);
     assert!(text.contains(": revoked"), "{text}");
-    // A certificate the store does not know (made by `strongroom client-cert`) is unknown,
-    // and garbage gets a malformedRequest answer, not an error page.
-    let other = common::client_cert(&dir, "someone");
+    // `strongroom client-cert`'s certificates are on record too; a request about another
+    // issuer's certificates is unauthorized (RFC 6960 §2.3), unsigned; and garbage gets a
+    // malformedRequest answer, not an error page.
+    let other = client_cert(&dir, "someone");
     let status = ocsp_status(&server, &dir, &issuing, &other.join("someone.crt"));
-    assert!(status.ends_with(": unknown"), "{status}");
+    assert!(status.ends_with(": good"), "{status}");
+    let request = dir.join("foreign.ocsp");
+    let someone = other.join("someone.crt");
+    openssl(
+        &["ocsp", "-issuer", someone.to_str().unwrap(), "-cert", someone.to_str().unwrap()]
+            .iter()
+            .chain(&["-no_nonce", "-reqout", request.to_str().unwrap()])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    let (status, resp) = common::https_with(
+        server.https,
+        tls_config(&dir, None),
+        "POST",
+        "/ocsp",
+        &[("Content-Type", "application/ocsp-request")],
+        &std::fs::read(&request).unwrap(),
+    );
+    assert_eq!((status, resp), (200, vec![0x30, 0x03, 0x0A, 0x01, 0x06]));
     let (status, resp) = common::https_with(
         server.https,
         tls_config(&dir, None),
@@ -909,5 +963,31 @@ fn certificates_outlive_the_token_they_were_issued_to() {
     let issuer = api.with_token(made["auth"]["client_token"].as_str().unwrap());
     let issued = issuer.ok("POST", "/v1/pki/issue/svc", json!({ "common_name": "a.svc.internal" }));
     assert!(issued["lease_duration"].as_i64().unwrap() > 3600, "{issued}");
+    server.stop();
+}
+
+/// `strongroom client-cert`'s certificates are on record like every other the CA issues:
+/// revoked by serial, one no longer authenticates, and OCSP and the CRL say so.
+#[test]
+fn client_cert_certificates_can_be_revoked() {
+    let dir = temp_dir("strongroom-pki-client-cert-revoke");
+    let server = Server::start(&dir);
+    let api = Api::admin(&server);
+    let out = client_cert(&dir, "app");
+    let pem = std::fs::read(out.join("app.crt")).unwrap();
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let serial = hex::encode(parsed.parse_x509().unwrap().raw_serial());
+    let connects = || {
+        std::panic::catch_unwind(|| {
+            let mut kmip = Client::connect(&server, &out, "app");
+            kmip.call(Operation::DISCOVER_VERSIONS, vec![]).result_status
+        })
+        .is_ok()
+    };
+    assert!(connects(), "before the revocation");
+    let cert = api.ok("GET", &format!("/v1/pki/cert/{serial}"), json!(null));
+    assert_eq!(cert["data"]["revocation_time"], 0, "{cert}");
+    api.ok("POST", "/v1/pki/revoke", json!({ "serial_number": serial }));
+    assert!(!connects(), "after the revocation");
     server.stop();
 }

@@ -76,10 +76,8 @@ pub(crate) fn from_csr(
             return Err(AcmeError::BadCsr(format!("the CSR's common name {cn:?} is not ordered")));
         }
     }
+    let (kind, key) = crate::ca::csr_key(csr_der).map_err(|e| AcmeError::BadCsr(e.into()))?;
     if !profile.key_types.is_empty() {
-        let spki = rcgen::PublicKeyData::subject_public_key_info(&csr.public_key);
-        let kind = crate::der::key_kind(&spki)
-            .map_err(|_| AcmeError::BadCsr("the CSR's public key is not supported".into()))?;
         // badCSR, as RFC 8555 §6.7 has it for keys the CA will not certify.
         if !profile.key_types.contains(&kind.name()) {
             return Err(AcmeError::BadCsr(format!(
@@ -111,6 +109,7 @@ pub(crate) fn from_csr(
         revocation_pointers: profile.revocation_pointers && profile.store,
         not_after,
     };
-    let (issued, serial) = ca.issue_leaf(&spec, &csr.public_key)?;
-    Ok((issued, serial, format!("CN={first}"), not_after.unix_timestamp()))
+    let (issued, serial) = ca.issue_leaf(&spec, &key)?;
+    let not_after = issued.not_after.unix_timestamp();
+    Ok((issued, serial, format!("CN={first}"), not_after))
 }

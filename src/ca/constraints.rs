@@ -80,6 +80,8 @@ impl NameConstraints {
             }
         }
         for ip in ips {
+            // An IPv4-mapped address is its IPv4 address to a client that connects to it.
+            let ip = &ip.to_canonical();
             if self.excluded_ip.iter().any(|(a, p)| ip_within(ip, a, *p)) {
                 return Err(format!("{ip} is in a range the CA's name constraints exclude"));
             }
@@ -179,6 +181,7 @@ mod tests {
         assert!(c.check(&["*.b.svc.internal".into()], &[]).is_ok());
         assert!(c.check(&[], &["10.1.2.3".parse().unwrap()]).is_ok());
         assert!(c.check(&[], &["10.9.2.3".parse().unwrap()]).is_err());
+        assert!(c.check(&[], &["::ffff:10.9.2.3".parse().unwrap()]).is_err(), "mapped");
         assert!(c.check(&[], &["192.168.1.1".parse().unwrap()]).is_err());
         assert!(c.check(&[], &["::1".parse().unwrap()]).is_err(), "no IPv6 range permitted");
         assert_eq!(parse_range("fd00::/8"), Some(("fd00::".parse().unwrap(), 8)));

@@ -76,6 +76,9 @@ pub(crate) struct Authority {
     base_url: Option<Arc<str>>,
 }
 
+/// id-kp-documentSigning (RFC 9336).
+const DOCUMENT_SIGNING: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 3, 36];
+
 /// The root's id, as certificates and CRL routes name it.
 pub(crate) const ROOT_ID: &str = "root";
 /// id-pe-authorityInfoAccess (1.3.6.1.5.5.7.1.1).
@@ -92,6 +95,8 @@ pub(crate) struct Issued {
     pub(crate) cert_der: CertificateDer<'static>,
     /// The issuer's id (`root` or an intermediate's).
     pub(crate) issuer: String,
+    /// When it expires: as asked, or the issuer's own expiry if that is sooner.
+    pub(crate) not_after: OffsetDateTime,
 }
 
 fn serial() -> SerialNumber {
@@ -131,6 +136,24 @@ pub(crate) struct RevokedEntry {
 /// (unused) and not removeFromCRL (8), which only delta CRLs use.
 pub(crate) fn revocation_reason_allowed(code: i64) -> bool {
     matches!(code, 0..=6 | 9 | 10)
+}
+
+/// The public key of a PKCS#10 request (DER) exactly as the request carries it, with its
+/// kind: rcgen rebuilds a request's key from its signature's algorithm, which may name
+/// another curve than the key's own (a P-384 key in a request signed with SHA-256).
+/// The request's signature is checked by whoever parsed it with rcgen.
+pub(crate) fn csr_key(
+    csr_der: &[u8],
+) -> Result<(crate::der::KeyKind, rcgen::SubjectPublicKeyInfo), &'static str> {
+    use x509_parser::prelude::FromDer;
+    let (_, request) =
+        x509_parser::certification_request::X509CertificationRequest::from_der(csr_der)
+            .map_err(|_| "the CSR does not parse")?;
+    let spki = request.certification_request_info.subject_pki.raw;
+    let kind = crate::der::key_kind(spki).map_err(|_| "the CSR's public key is not supported")?;
+    let key = rcgen::SubjectPublicKeyInfo::from_der(spki)
+        .map_err(|_| "the CSR's public key is not supported")?;
+    Ok((kind, key))
 }
 
 /// Finds or makes the HSM key of the listeners' certificates. Made at start-up under the
@@ -302,11 +325,18 @@ impl Authority {
         }
     }
 
-    fn certified(&self, cert: &rcgen::Certificate) -> Issued {
-        Issued { cert_pem: cert.pem(), cert_der: cert.der().clone(), issuer: self.id.clone() }
+    fn certified(&self, cert: &rcgen::Certificate, params: &CertificateParams) -> Issued {
+        Issued {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().clone(),
+            issuer: self.id.clone(),
+            not_after: params.not_after,
+        }
     }
 
-    fn leaf_params(common_name: &str, days: i64) -> CertificateParams {
+    /// A leaf's parameters, valid for `days` but never past this issuer's own expiry (a
+    /// path is valid only while every certificate in it is, RFC 5280 §6.1.3).
+    fn leaf_params(&self, common_name: &str, days: i64) -> CertificateParams {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common_name);
@@ -314,7 +344,7 @@ impl Authority {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::minutes(5);
-        params.not_after = now + Duration::days(days);
+        params.not_after = (now + Duration::days(days)).min(self.not_after);
         params.serial_number = Some(serial());
         params.use_authority_key_identifier_extension = true;
         params
@@ -329,7 +359,7 @@ impl Authority {
     ) -> Result<(Issued, HsmSigner), CaError> {
         let key = ensure_tls_key(hsm)?;
         let signer = HsmSigner::new(hsm.clone(), key);
-        let mut params = Self::leaf_params("Strongroom server", 397);
+        let mut params = self.leaf_params("Strongroom server", 397);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let mut sans = vec![
             SanType::IpAddress([127, 0, 0, 1].into()),
@@ -351,18 +381,24 @@ impl Authority {
         self.check_names(&dns, &ips)?;
         params.subject_alt_names = sans;
         let cert = params.signed_by(&signer, &self.issuer()?)?;
-        Ok((self.certified(&cert), signer))
+        Ok((self.certified(&cert, &params), signer))
     }
 
-    /// Issues a KMIP client certificate for a key generated here; returns the certificate
-    /// and the private key, PEM encoded.
-    pub(crate) fn issue_client(&self, name: &str, days: i64) -> Result<(Issued, String), CaError> {
+    /// Issues a KMIP client certificate for a key generated here; returns the certificate,
+    /// its serial (hex) and the private key, PEM encoded.
+    pub(crate) fn issue_client(
+        &self,
+        name: &str,
+        days: i64,
+    ) -> Result<(Issued, String, String), CaError> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut params = Self::leaf_params(name, days);
+        let mut params = self.leaf_params(name, days);
+        let serial = serial_bytes();
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.add_pointers(&mut params, true);
         let cert = params.signed_by(&key, &self.issuer()?)?;
-        Ok((self.certified(&cert), key.serialize_pem()))
+        Ok((self.certified(&cert, &params), hex::encode(serial), key.serialize_pem()))
     }
 
     /// Issues a certificate for `key` as `spec` says; returns it and its serial (hex).
@@ -372,12 +408,19 @@ impl Authority {
         key: &impl rcgen::PublicKeyData,
     ) -> Result<(Issued, String), CaError> {
         self.check_names(&spec.dns_names, &spec.ip_addresses)?;
-        let mut params = Self::leaf_params(&spec.common_name, 1);
+        let mut params = self.leaf_params(&spec.common_name, 1);
         let serial = serial_bytes();
         params.serial_number = Some(SerialNumber::from_slice(&serial));
-        params.not_after = spec.not_after;
-        params.key_usages =
-            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.not_after = spec.not_after.min(self.not_after);
+        // Key encipherment is for RSA keys only (RFC 5480 §3, RFC 8410 §5).
+        let rsa = matches!(
+            crate::der::key_kind(&key.subject_public_key_info()),
+            Ok(crate::der::KeyKind::Rsa(_))
+        );
+        params.key_usages = match rsa {
+            true => vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment],
+            false => vec![KeyUsagePurpose::DigitalSignature],
+        };
         params.extended_key_usages = [
             (spec.server_auth, ExtendedKeyUsagePurpose::ServerAuth),
             (spec.client_auth, ExtendedKeyUsagePurpose::ClientAuth),
@@ -385,6 +428,12 @@ impl Authority {
         .into_iter()
         .filter_map(|(on, eku)| on.then_some(eku))
         .collect();
+        if params.extended_key_usages.is_empty() {
+            // Without the extension a certificate is good for any purpose: document
+            // signing (RFC 9336) is one no TLS peer accepts.
+            params.extended_key_usages =
+                vec![ExtendedKeyUsagePurpose::Other(DOCUMENT_SIGNING.to_vec())];
+        }
         let mut sans = Vec::new();
         for d in &spec.dns_names {
             sans.push(SanType::DnsName(d.as_str().try_into()?));
@@ -398,6 +447,6 @@ impl Authority {
             self.add_pointers(&mut params, true);
         }
         let cert = params.signed_by(key, &self.issuer()?)?;
-        Ok((self.certified(&cert), hex::encode(serial)))
+        Ok((self.certified(&cert, &params), hex::encode(serial)))
     }
 }

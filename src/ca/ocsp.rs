@@ -22,6 +22,8 @@ const VALIDITY_SECS: i64 = 3600;
 /// Response statuses (§4.2.1).
 pub(crate) const MALFORMED_REQUEST: u8 = 1;
 pub(crate) const INTERNAL_ERROR: u8 = 2;
+/// OCSPResponseStatus unauthorized: not a responder for the certificates asked about.
+pub(crate) const UNAUTHORIZED: u8 = 6;
 
 /// One certificate asked about: the CertID as sent (echoed back), and what it names.
 pub(crate) struct Query {
@@ -95,9 +97,18 @@ pub(crate) fn parse(der: &[u8]) -> Option<Request> {
         let (mut exts, _) = read_tlv(exts, 0x30)?;
         while !exts.is_empty() {
             let (ext, next) = read_tlv(exts, 0x30)?;
-            let whole = &exts[..exts.len() - next.len()];
-            if read_tlv(ext, 0x06)?.0 == OCSP_NONCE {
-                nonce = Some(whole.to_vec());
+            let (oid, mut rest) = read_tlv(ext, 0x06)?;
+            if oid == OCSP_NONCE {
+                if peek_tag(rest) == Some(0x01) {
+                    rest = read_tlv(rest, 0x01)?.1; // critical
+                }
+                let (value, end) = read_tlv(rest, 0x04)?;
+                let (octets, inner_end) = read_tlv(value, 0x04)?;
+                // RFC 8954 §2.1: one to 32 octets. Echoed as this server encodes it.
+                if !end.is_empty() || !inner_end.is_empty() || !(1..=32).contains(&octets.len()) {
+                    return None;
+                }
+                nonce = Some(sequence(&[&tlv(0x06, OCSP_NONCE), &tlv(0x04, &tlv(0x04, octets))]));
             }
             exts = next;
         }
@@ -212,6 +223,17 @@ mod tests {
         assert!(parse(b"").is_none());
         assert!(parse(&[0x30, 0x00]).is_none());
         assert!(parse(&[&der[..], &[0]].concat()).is_none(), "trailing bytes");
+        // RFC 8954: a nonce of 1 to 32 octets.
+        let with_nonce = |n: &[u8]| {
+            let alg = sequence(&[&tlv(0x06, SHA1), &[0x05, 0x00]]);
+            let id = sequence(&[&alg, &tlv(0x04, &[1; 20]), &tlv(0x04, &[2; 20]), &[2, 1, 1]]);
+            let ext = sequence(&[&tlv(0x06, OCSP_NONCE), &tlv(0x04, &tlv(0x04, n))]);
+            let tbs = sequence(&[&sequence(&[&sequence(&[&id])]), &tlv(0xA2, &sequence(&[&ext]))]);
+            parse(&sequence(&[&tbs]))
+        };
+        assert!(with_nonce(&[7; 32]).is_some());
+        assert!(with_nonce(&[7; 33]).is_none());
+        assert!(with_nonce(&[]).is_none());
         assert_eq!(error_response(MALFORMED_REQUEST), vec![0x30, 0x03, 0x0A, 0x01, 0x01]);
     }
 

@@ -193,6 +193,10 @@ impl PkiRole {
     }
 
     fn allows_dns(&self, name: &str) -> bool {
+        // DNS names are ASCII (IDNs in their xn-- form); the suffix test below cuts bytes.
+        if !name.is_ascii() {
+            return false;
+        }
         if self.allow_any_name {
             return true;
         }
@@ -225,6 +229,12 @@ impl PkiRole {
         let cn_is_uri = cn.contains("://");
         if cn.is_empty() {
             return Err(CredsError::Invalid("common_name is required".into()));
+        }
+        if cn.len() > crate::acme::issue::MAX_COMMON_NAME {
+            return Err(CredsError::Invalid(format!(
+                "common_name has more than {} characters (RFC 5280 ub-common-name)",
+                crate::acme::issue::MAX_COMMON_NAME
+            )));
         }
         for name in std::iter::once(cn).filter(|_| !cn_is_uri).chain(split_list(&req.alt_names)) {
             if !self.allows_dns(name) {
@@ -308,20 +318,34 @@ impl Creds {
         let role = self.pki_role(role_name).await?;
         let now = crate::util::now();
         let spec = role.spec(&req, now)?;
-        let (subject, expiration) = (spec.common_name.clone(), spec.not_after.unix_timestamp());
+        let subject = spec.common_name.clone();
         let csr = req.csr.clone();
         let bits = role.key_bits;
         // The key made here, if any, is EC: microseconds.
         let (issued, serial, private_key) =
             crate::ca::run_signing(self.ca.current(), move |ca| match csr {
                 Some(pem) => {
-                    let csr =
-                        rcgen::CertificateSigningRequestParams::from_pem(&pem).map_err(|e| {
-                            CredsError::Invalid(format!(
-                                "csr is not a valid PEM CSR with a good signature: {e}"
-                            ))
-                        })?;
-                    let (issued, serial) = ca.issue_leaf(&spec, &csr.public_key)?;
+                    use rustls::pki_types::pem::PemObject;
+                    let bad = |e: &dyn std::fmt::Display| {
+                        CredsError::Invalid(format!(
+                            "csr is not a valid PEM CSR with a good signature: {e}"
+                        ))
+                    };
+                    let der = rustls::pki_types::CertificateSigningRequestDer::from_pem_slice(
+                        pem.as_bytes(),
+                    )
+                    .map_err(|e| bad(&e))?;
+                    rcgen::CertificateSigningRequestParams::from_der(&der).map_err(|e| bad(&e))?;
+                    let (kind, key) =
+                        crate::ca::csr_key(&der).map_err(|e| CredsError::Invalid(e.into()))?;
+                    // The role's key type binds keys sent in a CSR as those made here.
+                    if kind != crate::der::KeyKind::Ec(u16::try_from(bits).unwrap_or(0)) {
+                        return Err(CredsError::Invalid(format!(
+                            "the role takes EC P-{bits} keys, not {}",
+                            kind.name()
+                        )));
+                    }
+                    let (issued, serial) = ca.issue_leaf(&spec, &key)?;
                     Ok::<_, CredsError>((issued, serial, None))
                 }
                 None => {
@@ -338,6 +362,7 @@ impl Creds {
             })
             .await
             .map_err(|e| CredsError::Invalid(format!("certificate task failed: {e}")))??;
+        let expiration = issued.not_after.unix_timestamp();
         let ttl = expiration - now;
         let path = if req.csr.is_some() { "sign" } else { "issue" };
         let data = serde_json::json!({ "serial": serial, "role": role_name }).to_string();
@@ -441,6 +466,15 @@ impl Creds {
         }) {
             return Ok((c.der.clone(), c.pem.clone()));
         }
+        // CRL numbers count milliseconds, or one more than the issuer's last where two
+        // builds share one, so that a delta's base (the start of the UTC day) is below
+        // the number of every full CRL built since. Full and delta CRLs share one sequence
+        // (RFC 5280 §5.2.4), kept in the store for all replicas. Taken before the entries
+        // are read, so every revocation committed before a CRL's number was taken is on it.
+        let millis = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let floor = i64::try_from(millis).unwrap_or(i64::MAX);
+        let number = self.store.next_crl_number(issuer, floor).await?;
+        let number = u64::try_from(number).unwrap_or(0);
         let mut entries = Vec::new();
         for (serial, at, reason) in self.store.revocations(issuer, now).await? {
             if delta && at < base {
@@ -454,14 +488,6 @@ impl Creds {
                 reason: reason.and_then(|r| u8::try_from(r).ok()).unwrap_or(0),
             });
         }
-        // CRL numbers count milliseconds, or one more than the issuer's last where two
-        // builds share one, so that a delta's base (the start of the UTC day) is below
-        // the number of every full CRL built since. Full and delta CRLs share one sequence
-        // (RFC 5280 §5.2.4), kept in the store for all replicas.
-        let millis = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        let floor = i64::try_from(millis).unwrap_or(i64::MAX);
-        let number = self.store.next_crl_number(issuer, floor).await?;
-        let number = u64::try_from(number).unwrap_or(0);
         let signer = authority.clone();
         let base = u64::try_from(base).unwrap_or(0) * 1000;
         let (der, pem) = tokio::task::spawn_blocking(move || match delta {

@@ -33,7 +33,8 @@ async fn answer(state: &AppState, der: &[u8]) -> Response {
 }
 
 /// Answers for the authority (root or intermediate) the first query names; queries naming
-/// another issuer, or certificates it did not issue, are unknown (§2.2).
+/// another issuer, or certificates it did not issue, are unknown (§2.2). When no query
+/// names one of this CA's authorities, the answer is the unsigned unauthorized (§2.3).
 async fn respond(state: &AppState, der: &[u8]) -> Result<Vec<u8>, u8> {
     let request = ocsp::parse(der).ok_or(ocsp::MALFORMED_REQUEST)?;
     let authorities = state.ca.authorities();
@@ -41,7 +42,7 @@ async fn respond(state: &AppState, der: &[u8]) -> Result<Vec<u8>, u8> {
         .queries
         .iter()
         .find_map(|q| authorities.iter().find(|a| a.issued(q)))
-        .unwrap_or_else(|| state.ca.root())
+        .ok_or(ocsp::UNAUTHORIZED)?
         .clone();
     let mut statuses = Vec::with_capacity(request.queries.len());
     for q in &request.queries {

@@ -67,6 +67,8 @@ struct Issued {
 /// The same CA authenticates clients, whose identity is their certificate's subject, so
 /// the certificate is good for client authentication only when that identity is the
 /// caller's own (or the caller is an admin): Certify must not mint a login for another.
+/// Nor a server's: TLS clients that read a host name from the common name would take one
+/// for any host its caller names, so server authentication is for admins only.
 async fn issue(
     cx: &OpCtx<'_>,
     spki: &[u8],
@@ -80,7 +82,7 @@ async fn issue(
         dns_names: Vec::new(),
         ip_addresses: Vec::new(),
         uris: Vec::new(),
-        server_auth: true,
+        server_auth: cx.is_admin(),
         client_auth: cx.is_admin() || subject == cx.principal.as_str(),
         revocation_pointers: true,
         not_after,
@@ -96,7 +98,7 @@ async fn issue(
         role: "kmip-certify".to_owned(),
         subject,
         not_before: cx.now,
-        not_after: not_after.unix_timestamp(),
+        not_after: issued.not_after.unix_timestamp(),
         lease_id: None,
         revoked_at: None,
         revocation_reason: None,
