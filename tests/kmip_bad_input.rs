@@ -84,6 +84,22 @@ fn bad_input_gets_kmip_errors_and_changes_nothing() {
     let (reason, _) = failure_reason(&c.send_raw(&encode(&msg.to_ttlv())).unwrap());
     assert_eq!(reason, Some(ResultReason::INVALID_MESSAGE));
 
+    // More than 1024 items in one batch: refused before any runs.
+    let many = request(ProtocolVersion::V1_4, vec![(Operation::QUERY, vec![]); 1025]);
+    let (reason, msg) = failure_reason(&c.send_raw(&encode(&many.to_ttlv())).unwrap());
+    assert_eq!(reason, Some(ResultReason::INVALID_MESSAGE));
+    assert!(msg.contains("1024"), "{msg}");
+    // A batch whose answers grow past the client's Maximum Response Size stops there: the
+    // items after it are not run.
+    let mut big = request(
+        ProtocolVersion::V1_4,
+        vec![(Operation::RNG_RETRIEVE, vec![Ttlv::new(Tag::DATA_LENGTH, Value::Integer(800))]); 4],
+    );
+    big.header.maximum_response_size = Some(1400);
+    let r = c.send(&big);
+    let statuses: Vec<_> = r.batch_items.iter().map(|i| i.result_reason).collect();
+    assert_eq!(statuses, [None, Some(ResultReason::RESPONSE_TOO_LARGE)], "{r:?}");
+
     // A message declaring more than the size limit is refused before it is read.
     let mut c = Client::connect(&server, &certs, "alice");
     let huge = [0x42, 0, 0x78, 1, 0x10, 0, 0, 0];

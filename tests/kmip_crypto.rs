@@ -296,6 +296,9 @@ fn multi_part_encryption_matches_single_part() {
     bob.version = ProtocolVersion::V2_1;
     let item = bob.call(Operation::ENCRYPT, next(&corr, b"x", true, vec![]));
     assert_eq!(item.result_status, kmip::enums::ResultStatus::OPERATION_FAILED, "{item:?}");
+    // Nor can a Decrypt continue an Encrypt (it would skip the Encrypt's checks).
+    let item = c.call(Operation::DECRYPT, next(&corr, b"x", true, vec![]));
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_CORRELATION_VALUE), "{item:?}");
     // ... and alice still can.
     c.ok(Operation::ENCRYPT, next(&corr, &message[16..], true, vec![]));
     server.stop();

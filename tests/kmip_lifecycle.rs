@@ -623,9 +623,16 @@ fn undo_batches_take_back_what_succeeded() {
     assert!(!format!("{attrs:?}").contains("x-note"), "the added attribute is gone");
     assert!(locate_by_name(&mut c, "undo-new").is_empty());
     assert_eq!(count(&mut c), before, "created objects are removed");
-    let created = uid_of(r[2].payload.as_ref().unwrap());
-    // 2.x names it Object Not Found (1.x: Item Not Found).
-    expect_failure(&c.call(Operation::GET, vec![uid(&created)]), ResultReason::OBJECT_NOT_FOUND);
+    // What undone items produced is not handed out, only the identifiers they named.
+    let identifiers = [
+        Tag::UNIQUE_IDENTIFIER,
+        Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+        Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER,
+    ];
+    for item in &r[..4] {
+        let fields = item.payload.as_ref().map(|p| p.children().to_vec()).unwrap_or_default();
+        assert!(fields.iter().all(|f| identifiers.contains(&f.tag)), "{item:?}");
+    }
 
     // A batch that succeeds keeps everything.
     let r = undo(
@@ -725,6 +732,19 @@ fn export_from_one_server_and_import_into_another() {
     assert_eq!(there.find(Tag::INITIAL_DATE), Some(&initial), "dates as supplied");
     assert_eq!(there.find(Tag::ACTIVATION_DATE).unwrap().value, Value::DateTime(1_700_000_000));
 
+    // A State that is none of the six: an object in it could never be revoked or destroyed.
+    let mut bad_state = exported.clone();
+    if let Value::Structure(fields) = &mut bad_state.value {
+        for f in fields.iter_mut().filter(|f| f.tag == Tag::ATTRIBUTES) {
+            if let Value::Structure(items) = &mut f.value {
+                assert!(items.iter().any(|i| i.tag == Tag::STATE), "{items:?}");
+                for item in items.iter_mut().filter(|i| i.tag == Tag::STATE) {
+                    item.value = Value::Enumeration(99);
+                }
+            }
+        }
+    }
+    expect_failure(&import_from(&mut b, &bad_state, Some(true)), ResultReason::INVALID_FIELD);
     expect_failure(&import(&mut b, None), ResultReason::OBJECT_ALREADY_EXISTS);
     expect_failure(&import(&mut b, Some(false)), ResultReason::OBJECT_ALREADY_EXISTS);
     assert_eq!(import(&mut b, Some(true)).result_status, ResultStatus::SUCCESS);
@@ -886,5 +906,54 @@ fn query_profiles_by_version() {
     assert!(v14.iter().all(|(n, v)| *n < 0x100 && v.is_none()), "1.x names, no versions");
     c.version = ProtocolVersion::V1_2;
     assert!(profiles(&mut c).is_empty(), "Query Profiles came with KMIP 1.3");
+    server.stop();
+}
+
+/// The 2.x Unique Identifier enumerations (KMIP 2.1 §11.58) name what their operation made
+/// earlier in the batch: "Create Key Pair Public Key" is the public key, not the private
+/// one the ID Placeholder holds, and "Create" the created key even after a Locate.
+#[test]
+fn unique_identifier_enumerations_name_their_operation() {
+    let (_dir, server, _certs, mut c) = started("strongroom-uid-enums", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let pair_attrs = [
+        Attribute::new(
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(CryptographicAlgorithm::EC.0),
+        ),
+        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+    ];
+    let common = Ttlv::structure(
+        Tag::COMMON_ATTRIBUTES,
+        write_attributes(&pair_attrs, c.version).remove(0).children().to_vec(),
+    );
+    let named = |which: kmip::enums::UniqueIdentifier| {
+        Ttlv::new(Tag::UNIQUE_IDENTIFIER, Value::Enumeration(which.0))
+    };
+    use kmip::enums::UniqueIdentifier as U;
+    let msg = request(
+        c.version,
+        vec![
+            (Operation::CREATE_KEY_PAIR, vec![common]),
+            (Operation::ACTIVATE, vec![named(U::CREATE_KEY_PAIR_PUBLIC_KEY)]),
+            (Operation::CREATE, create_payload(c.version, &key_attributes("enum-made"))),
+            (Operation::LOCATE, vec![]),
+            (Operation::ACTIVATE, vec![named(U::CREATE)]),
+            (Operation::GET, vec![named(U::RE_KEY)]),
+        ],
+    );
+    let r = c.send(&msg).batch_items;
+    let made = r[0].payload.as_ref().unwrap();
+    let private = made.find(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER).unwrap().as_text().unwrap();
+    let public = made.find(Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER).unwrap().as_text().unwrap();
+    let created = uid_of(r[2].payload.as_ref().unwrap());
+    assert_eq!(r[1].result_status, ResultStatus::SUCCESS, "{r:?}");
+    assert_eq!(uid_of(r[1].payload.as_ref().unwrap()), public);
+    assert_eq!(state_of(&mut c, public), State::ACTIVE);
+    assert_eq!(state_of(&mut c, private), State::PRE_ACTIVE);
+    assert_eq!(uid_of(r[4].payload.as_ref().unwrap()), created);
+    assert_eq!(state_of(&mut c, &created), State::ACTIVE);
+    // No Re-key in the batch: nothing to name.
+    assert_eq!(r[5].result_status, ResultStatus::OPERATION_FAILED, "{r:?}");
     server.stop();
 }

@@ -8,7 +8,7 @@ use kmip::message::{
 };
 use kmip::ops as p;
 use kmip::ttlv::binary::{decode, encode, Limits};
-use kmip::{ProtocolVersion, Tag, Ttlv};
+use kmip::{ProtocolVersion, Tag, Ttlv, Value};
 
 use super::error::OpError;
 use super::ops::{self, OpCtx, Outcome};
@@ -64,6 +64,11 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
 
 /// Most random bytes one RNG Retrieve returns.
 const MAX_RANDOM: u32 = 65_536;
+/// Most items one request may batch.
+const MAX_BATCH_ITEMS: usize = 1024;
+/// Most bytes of answers one response may carry, whatever the client would take: the
+/// items after that are not run.
+const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
 /// Answers one request message in binary TTLV.
 pub(crate) async fn handle_bytes(
@@ -142,6 +147,11 @@ pub(crate) async fn handle_tree(state: &AppState, principal: &Principal, item: &
             }
         },
     };
+    if msg.batch_items.len() > MAX_BATCH_ITEMS {
+        let why = format!("a request batches at most {MAX_BATCH_ITEMS} items");
+        audit_failure(state, principal, "batch", &why).await;
+        return message_failure(version, ResultReason::INVALID_MESSAGE, why);
+    }
     let (max, mut response) = handle_message(state, principal, msg).await;
     // Maximum Response Size counts the TTLV encoding, whatever encoding carries it.
     let len = kmip::ttlv::binary::encoded_len(&response.to_ttlv());
@@ -174,7 +184,14 @@ async fn handle_message(
     let mut placeholder = None;
     let mut journal = undo.then(super::undo::Journal::default);
     let mut items = Vec::with_capacity(msg.batch_items.len());
-    for bi in msg.batch_items {
+    let max =
+        msg.header.maximum_response_size.and_then(|m| usize::try_from(m).ok()).filter(|m| *m > 0);
+    let budget = max.unwrap_or(MAX_RESPONSE_BYTES).min(MAX_RESPONSE_BYTES);
+    let mut used = 0usize;
+    // What the 2.x Unique Identifier enumerations name: the last object each operation of
+    // this batch made or found (KMIP 2.1 §11.58).
+    let mut by_operation: std::collections::HashMap<u32, String> = Default::default();
+    for mut bi in msg.batch_items {
         let id = bi.unique_batch_item_id.clone();
         let operation = bi.operation;
         let mut cx = OpCtx {
@@ -187,23 +204,27 @@ async fn handle_message(
             policy_authorised: false,
             import: None,
         };
-        let result = match &journal {
-            None => run(&mut cx, bi).await,
-            Some(j) => match j.before(&cx, &bi).await {
-                Ok(before) => {
-                    let result = run(&mut cx, bi).await;
-                    if let (Ok(outcome), Some(j)) = (&result, journal.as_mut()) {
-                        j.after(items.len(), operation, before, &outcome.payload);
+        let result = match resolve_enumerated_uid(&mut bi, &by_operation) {
+            Err(e) => Err(e),
+            Ok(()) => match &journal {
+                None => run(&mut cx, bi).await,
+                Some(j) => match j.before(&cx, &bi).await {
+                    Ok(before) => {
+                        let result = run(&mut cx, bi).await;
+                        if let (Ok(outcome), Some(j)) = (&result, journal.as_mut()) {
+                            j.after(&cx, items.len(), operation, before, &outcome.payload).await;
+                        }
+                        result
                     }
-                    result
-                }
-                Err(e) => Err(e),
+                    Err(e) => Err(e),
+                },
             },
         };
         let failed = result.is_err();
         let mut item = match result {
             Ok(outcome) => {
                 audit(state, principal, operation, outcome.object_id.clone(), "ok", None).await;
+                remember_uids(&mut by_operation, operation, &outcome.payload);
                 if sets_placeholder(operation) {
                     // A Locate that found no one object empties it, so that the next
                     // item's omitted identifier fails rather than meaning an older one.
@@ -247,11 +268,38 @@ async fn handle_message(
             }
         };
         item.unique_batch_item_id = id;
+        // The answers so far, counted as they go, so that a batch cannot build a response
+        // of any size: past the budget, this item's answer is dropped and the rest not run.
+        used += item.payload.as_ref().map_or(0, kmip::ttlv::binary::encoded_len);
+        let over = used > budget;
+        if over {
+            let why =
+                format!("the answers exceed {budget} bytes; the items after this were not run");
+            let mut too_large =
+                ResponseBatchItem::failure(Some(operation), ResultReason::RESPONSE_TOO_LARGE, why);
+            too_large.unique_batch_item_id = item.unique_batch_item_id.take();
+            item = too_large;
+        }
         items.push(item);
-        if failed && !continue_on_error {
+        if over || (failed && !continue_on_error) {
             if let Some(journal) = journal.take() {
                 for i in journal.rollback(&cx).await {
                     items[i].result_status = ResultStatus::OPERATION_UNDONE;
+                    // Taken back: what it produced (a ciphertext, a key, random bytes) is
+                    // not handed out either; the identifiers it named stay (as the OASIS
+                    // test cases expect).
+                    if let Some(Value::Structure(fields)) =
+                        items[i].payload.as_mut().map(|p| &mut p.value)
+                    {
+                        fields.retain(|f| {
+                            matches!(
+                                f.tag,
+                                Tag::UNIQUE_IDENTIFIER
+                                    | Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER
+                                    | Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER
+                            )
+                        });
+                    }
                 }
             }
             break;
@@ -264,8 +312,6 @@ async fn handle_message(
         server_correlation_value: msg.header.server_correlation_value,
         batch_count: items.len() as i32,
     };
-    let max =
-        msg.header.maximum_response_size.and_then(|m| usize::try_from(m).ok()).filter(|m| *m > 0);
     (max, ResponseMessage { header, batch_items: items })
 }
 
@@ -457,10 +503,94 @@ async fn record(
 /// "Create, Create Pair, Register, Derive Key, Re-key, Re-key Key Pair, Certify,
 /// Re-Certify, Locate, and Recover", and 2.x's Create Split Key and Join Split Key); the
 /// others leave it as it was.
+/// Replaces a 2.x Unique Identifier enumeration other than ID Placeholder (KMIP 2.1 §11.58:
+/// Create, Create Key Pair Public Key, Locate, ...) with the identifier it names in this
+/// batch. ID Placeholder itself is left for the placeholder.
+fn resolve_enumerated_uid(
+    bi: &mut RequestBatchItem,
+    by_operation: &std::collections::HashMap<u32, String>,
+) -> Result<(), OpError> {
+    let Value::Structure(fields) = &mut bi.payload.value else { return Ok(()) };
+    let Some(field) = fields.iter_mut().find(|f| f.tag == Tag::UNIQUE_IDENTIFIER) else {
+        return Ok(());
+    };
+    let Value::Enumeration(which) = field.value else { return Ok(()) };
+    if which == kmip::enums::UniqueIdentifier::ID_PLACEHOLDER.0 {
+        return Ok(());
+    }
+    let id = by_operation.get(&which).ok_or(OpError::NoPlaceholder)?;
+    field.value = Value::TextString(id.clone());
+    Ok(())
+}
+
+/// Records what a successful item's response names, for [`resolve_enumerated_uid`].
+fn remember_uids(
+    by_operation: &mut std::collections::HashMap<u32, String>,
+    operation: Operation,
+    payload: &[Ttlv],
+) {
+    use kmip::enums::UniqueIdentifier as U;
+    let text = |tag: Tag| {
+        payload.iter().find(|t| t.tag == tag).and_then(|t| t.as_text().ok()).map(str::to_owned)
+    };
+    let single = match operation {
+        Operation::CERTIFY => Some(U::CERTIFY),
+        Operation::CREATE => Some(U::CREATE),
+        Operation::DERIVE_KEY => Some(U::DERIVE_KEY),
+        Operation::IMPORT => Some(U::IMPORT),
+        Operation::REGISTER => Some(U::REGISTER),
+        Operation::RE_KEY => Some(U::RE_KEY),
+        Operation::RE_CERTIFY => Some(U::RE_CERTIFY),
+        Operation::JOIN_SPLIT_KEY => Some(U::JOIN_SPLIT_KEY),
+        // A Locate names an object only when it found exactly one.
+        Operation::LOCATE => {
+            let found: Vec<&Ttlv> =
+                payload.iter().filter(|t| t.tag == Tag::UNIQUE_IDENTIFIER).collect();
+            if let [one] = found.as_slice() {
+                if let Ok(id) = one.as_text() {
+                    by_operation.insert(U::LOCATE.0, id.to_owned());
+                }
+            }
+            None
+        }
+        _ => None,
+    };
+    if let Some(which) = single {
+        if let Some(id) = text(Tag::UNIQUE_IDENTIFIER) {
+            by_operation.insert(which.0, id);
+        }
+    }
+    let pair = match operation {
+        Operation::CREATE_KEY_PAIR => Some((
+            U::CREATE_KEY_PAIR,
+            U::CREATE_KEY_PAIR_PRIVATE_KEY,
+            U::CREATE_KEY_PAIR_PUBLIC_KEY,
+        )),
+        Operation::RE_KEY_KEY_PAIR => Some((
+            U::RE_KEY_KEY_PAIR,
+            U::RE_KEY_KEY_PAIR_PRIVATE_KEY,
+            U::RE_KEY_KEY_PAIR_PUBLIC_KEY,
+        )),
+        _ => None,
+    };
+    if let Some((whole, private, public)) = pair {
+        if let Some(id) = text(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER) {
+            // The pair as a whole is its private key, as the ID Placeholder has it.
+            by_operation.insert(whole.0, id.clone());
+            by_operation.insert(private.0, id);
+        }
+        if let Some(id) = text(Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER) {
+            by_operation.insert(public.0, id);
+        }
+    }
+}
+
 fn sets_placeholder(op: Operation) -> bool {
     matches!(
         op,
         Operation::CREATE
+            | Operation::IMPORT
+            | Operation::EXPORT
             | Operation::CREATE_KEY_PAIR
             | Operation::REGISTER
             | Operation::DERIVE_KEY

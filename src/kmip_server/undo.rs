@@ -2,7 +2,10 @@
 //! batch fails, the items before it are taken back and answered Operation Undone. Before
 //! each item the objects it may change are copied (those it names, or the ID Placeholder,
 //! and the objects they link to); after a failure they are put back, and the objects the
-//! batch created are removed, from the store and from the HSM. Operations whose effects
+//! batch created are removed, from the store and from the HSM. An object is put back only
+//! while no one else has changed it since (its version), and undone items answer with the
+//! identifiers of their payload only (an undone Encrypt gives no ciphertext, an undone Get
+//! no key). Operations whose effects
 //! cannot be taken back (a certificate the CA issued, a key-pair half destroyed in the HSM,
 //! an allocation handed out, an Import that may replace an object) are refused in such a
 //! batch, which undoes the rest.
@@ -25,6 +28,9 @@ struct Entry {
     item: usize,
     operation: Operation,
     before: Vec<Snapshot>,
+    /// The version each object in `before` had after the item: it is put back only if it
+    /// is still there (no one else has changed it since).
+    after: Vec<Option<i64>>,
     created: Vec<String>,
 }
 
@@ -115,13 +121,19 @@ impl Journal {
     }
 
     /// Records that item `item` succeeded with `payload`.
-    pub(crate) fn after(
+    pub(crate) async fn after(
         &mut self,
+        cx: &OpCtx<'_>,
         item: usize,
         operation: Operation,
         before: Vec<Snapshot>,
         payload: &[Ttlv],
     ) {
+        let mut after = Vec::with_capacity(before.len());
+        for (row, _) in &before {
+            // Unknown (a read that failed): not put back.
+            after.push(cx.state.store.object(&row.id).await.ok().flatten().map(|r| r.version));
+        }
         let created = if CREATING.contains(&operation) {
             let response = Ttlv::structure(Tag::RESPONSE_PAYLOAD, payload.to_vec());
             let tags = [
@@ -136,15 +148,17 @@ impl Journal {
         } else {
             Vec::new()
         };
-        self.entries.push(Entry { item, operation, before, created });
+        self.entries.push(Entry { item, operation, before, after, created });
     }
 
     /// Takes back every recorded item, newest first; returns the positions of the items
     /// undone. An item whose undoing fails keeps its Success (and is logged).
     pub(crate) async fn rollback(self, cx: &OpCtx<'_>) -> Vec<usize> {
         let mut undone = Vec::new();
+        // The version each object is at after this rollback put it back.
+        let mut restored = std::collections::HashMap::new();
         for entry in self.entries.into_iter().rev() {
-            match undo(cx, &entry).await {
+            match undo(cx, &entry, &mut restored).await {
                 Ok(()) => {
                     let object = entry.created.first().or(entry.before.first().map(|(r, _)| &r.id));
                     super::dispatch::audit_undone(cx, entry.operation, object.cloned()).await;
@@ -159,15 +173,24 @@ impl Journal {
     }
 }
 
-async fn undo(cx: &OpCtx<'_>, entry: &Entry) -> Result<(), OpError> {
+async fn undo(
+    cx: &OpCtx<'_>,
+    entry: &Entry,
+    restored: &mut std::collections::HashMap<String, i64>,
+) -> Result<(), OpError> {
     for id in &entry.created {
         // Key pairs and registered private keys also live in the HSM.
         let hsm_id = id.clone();
         cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await?;
         cx.state.store.delete_object(id).await?;
     }
-    for (row, attributes) in entry.before.iter().rev() {
-        cx.state.store.restore_object(row, attributes).await?;
+    for ((row, attributes), after) in entry.before.iter().zip(&entry.after).rev() {
+        // As the item left it, or as a later item's undoing put it back to that.
+        let Some(version) = restored.get(&row.id).copied().or(*after) else {
+            return Err(OpError::Store(crate::store::StoreError::Conflict(row.id.clone())));
+        };
+        cx.state.store.restore_object(row, attributes, version).await?;
+        restored.insert(row.id.clone(), version + 1);
     }
     Ok(())
 }

@@ -580,23 +580,31 @@ impl Store {
     /// Puts an object back as it was when `row` and `attributes` were read (undoing a batch
     /// item, KMIP 1.4 §6.7): every lifecycle column, the material and the attributes with
     /// their indexes; the version moves on, so writers holding the undone state conflict.
+    /// Only while the object is at `version` (as the undone item left it): a change made
+    /// since by someone else is not undone with it (Conflict).
     pub(crate) async fn restore_object(
         &self,
         row: &ObjectRow,
         attributes: &[Attribute],
+        version: i64,
     ) -> Result<(), StoreError> {
         let _writing = self.writing();
         let mut conn = self.write.get().await?;
         let mut tx = conn.begin().await?;
         let sql = lifecycle_update!(
-            "public_material = $13, fresh = $14, version = version + 1 WHERE id = $15"
+            "public_material = $13, fresh = $14, version = version + 1 WHERE id = $15 \
+             AND version = $16"
         );
-        bind_lifecycle(sqlx::query(sql), row)
+        let done = bind_lifecycle(sqlx::query(sql), row)
             .bind(&row.public_material)
             .bind(flag(row.fresh))
             .bind(&row.id)
+            .bind(version)
             .execute(&mut *tx)
             .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict(row.id.clone()));
+        }
         sqlx::query("DELETE FROM attributes WHERE object_id = $1")
             .bind(&row.id)
             .execute(&mut *tx)

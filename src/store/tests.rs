@@ -1219,7 +1219,12 @@ async fn reads_follow_every_write_on(store: &Store) {
     let before = read().await;
     store.add_attribute("c", &name("four"), 30).await.unwrap();
     assert_eq!(names_of(&read().await.1).len(), 2);
-    store.restore_object(&before.0, &before.1).await.unwrap();
+    let after = read().await.0.version;
+    // Only over the version the undone change left: not over someone else's since.
+    let stale = store.restore_object(&before.0, &before.1, after - 1).await;
+    assert!(matches!(stale, Err(super::StoreError::Conflict(_))), "{stale:?}");
+    assert_eq!(names_of(&read().await.1).len(), 2, "left as it was");
+    store.restore_object(&before.0, &before.1, after).await.unwrap();
     assert_eq!(names_of(&read().await.1), vec![name("three").value]);
     store.delete_object("c").await.unwrap();
     assert!(store.object_with_attributes("c").await.unwrap().is_none());

@@ -22,12 +22,17 @@ fn is_lifecycle_date(name: &str) -> bool {
     matches!(name, names::ACTIVATION_DATE | names::DEACTIVATION_DATE)
 }
 
-/// Fixed at creation: changing them would misdescribe the key material.
+/// Fixed at creation: changing them would misdescribe the key material or where it came
+/// from (KMIP 1.4 §3.7, 2.1 §4.42: set when the object is made, not modifiable by client).
 fn is_fixed(name: &str) -> bool {
     // Usage Limits change only by use and allocation once the object exists.
     matches!(
         name,
-        names::CRYPTOGRAPHIC_ALGORITHM | names::CRYPTOGRAPHIC_LENGTH | names::USAGE_LIMITS
+        names::CRYPTOGRAPHIC_ALGORITHM
+            | names::CRYPTOGRAPHIC_LENGTH
+            | names::USAGE_LIMITS
+            | names::RANDOM_NUMBER_GENERATOR
+            | "Cryptographic Domain Parameters"
     )
 }
 
@@ -119,20 +124,25 @@ async fn note_sensitive(cx: &OpCtx<'_>, id: &str, attr: &Attribute) -> Result<()
     Ok(())
 }
 
-/// Sets Activation or Deactivation Date. Activation Date may only change while Pre-Active.
+/// Sets Activation or Deactivation Date. Activation Date may only change while Pre-Active,
+/// Deactivation Date while Pre-Active or Active (KMIP 1.4 §3.24, §3.27): after that it
+/// records when the object stopped, which a client may not rewrite.
 async fn set_lifecycle_date(cx: &OpCtx<'_>, id: &str, attr: &Attribute) -> Result<(), OpError> {
     let Value::DateTime(d) = attr.value else {
         return Err(OpError::Invalid("date attributes are Date-Time values"));
     };
     let mut row = cx.load(id).await?;
     refresh_state(&mut row, cx.now);
+    let state = effective_state(&row, cx.now);
     if attr.name == names::ACTIVATION_DATE {
-        let state = effective_state(&row, cx.now);
         if state != State::PRE_ACTIVE {
             return Err(OpError::WrongState { op: "changing the Activation Date", state });
         }
         row.activation_date = Some(d);
     } else {
+        if state != State::PRE_ACTIVE && state != State::ACTIVE {
+            return Err(OpError::WrongState { op: "changing the Deactivation Date", state });
+        }
         row.deactivation_date = Some(d);
     }
     row.last_change_date = cx.now;

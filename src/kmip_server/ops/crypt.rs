@@ -57,9 +57,9 @@ pub(crate) async fn handle(
             ))
         }
     }
-    // The caller and key that started a multi-part operation are the only ones that may
-    // continue it.
-    let owner = format!("{}\n{id}", cx.principal.as_str());
+    // The caller, key and operation that started a multi-part operation are the only ones
+    // that may continue it (an Encrypt is not finished by Decrypts, which skip its checks).
+    let owner = format!("{}\n{id}\n{op}", cx.principal.as_str());
     if let PartOf::Next { correlation, last } = part {
         let next = Next { correlation, last, owner };
         return next_part(cx, &id, &stored, req, next, encrypting).await;

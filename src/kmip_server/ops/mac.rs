@@ -56,8 +56,8 @@ pub(crate) async fn handle(
     let sealed = row.sealed_material.clone().ok_or_else(|| OpError::Destroyed(id.clone()))?;
     let (aad, data) = (id.clone(), req.data);
     let input_len = data.len();
-    // A multi-part operation belongs to the caller and key that started it.
-    let owner = format!("{}\n{id}", cx.principal.as_str());
+    // A multi-part operation belongs to the caller, key and operation that started it.
+    let owner = format!("{}\n{id}\n{op}", cx.principal.as_str());
     let outcome = cx
         .state
         .hsm

@@ -393,10 +393,21 @@ pub(crate) fn key_parameters(
 }
 
 /// Attributes only the server sets (KMIP 1.4 §3, "Modifiable by client: No"), including
-/// what it reads from a certificate.
+/// what it reads from a certificate (which a client must not be able to contradict).
 pub(crate) fn is_server_managed(name: &str) -> bool {
     name.starts_with("Certificate Subject ")
         || name.starts_with("Certificate Issuer ")
+        || matches!(
+            name,
+            "Certificate Identifier"
+                | "Certificate Subject"
+                | "Certificate Issuer"
+                | "X.509 Certificate Identifier"
+                | "X.509 Certificate Subject"
+                | "X.509 Certificate Issuer"
+                | "Digital Signature Algorithm"
+                | "Archive Date"
+        )
         || matches!(
             name,
             names::UNIQUE_IDENTIFIER

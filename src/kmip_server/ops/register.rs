@@ -524,8 +524,10 @@ fn imported_lifecycle(attrs: Vec<Attribute>) -> Result<(Vec<Attribute>, Imported
         };
         match a.name.as_str() {
             names::STATE => match a.value {
-                Value::Enumeration(s) => out.state = Some(State(s)),
-                _ => return Err(OpError::Invalid("State is an Enumeration")),
+                // Pre-Active (1) to Destroyed Compromised (6): an object in no state
+                // could never be revoked or destroyed.
+                Value::Enumeration(s @ 1..=6) => out.state = Some(State(s)),
+                _ => return Err(OpError::Invalid("State is one of the six states")),
             },
             names::INITIAL_DATE => out.initial_date = Some(date()?),
             names::LAST_CHANGE_DATE => out.last_change_date = Some(date()?),

@@ -58,7 +58,8 @@ pub(crate) fn replacement_attributes(
 /// With an Offset, how far the replacement's dates move from the old object's: the new
 /// Activation Date (now + Offset) less the old one (KMIP 1.4 Table 172).
 fn date_shift(cx: &OpCtx<'_>, old: &crate::store::ObjectRow, offset: Option<u32>) -> Option<i64> {
-    Some(cx.now + i64::from(offset?) - old.activation_date?)
+    // Saturating: the dates are the client's (any Date-Time), and must not wrap.
+    Some(cx.now.saturating_add(i64::from(offset?)).saturating_sub(old.activation_date?))
 }
 
 /// Process Start and Protect Stop Date moved by `shift`, as the Deactivation Date is
@@ -66,7 +67,7 @@ fn date_shift(cx: &OpCtx<'_>, old: &crate::store::ObjectRow, offset: Option<u32>
 fn shifted(a: Attribute, shift: Option<i64>) -> Attribute {
     match (a.name.as_str(), &a.value, shift) {
         (names::PROCESS_START_DATE | names::PROTECT_STOP_DATE, Value::DateTime(d), Some(s)) => {
-            Attribute { value: Value::DateTime(d + s), ..a }
+            Attribute { value: Value::DateTime(d.saturating_add(s)), ..a }
         }
         _ => a,
     }
@@ -97,8 +98,8 @@ fn replacement_dates(
         None => (old.activation_date, old.deactivation_date),
         Some(offset) => {
             let shift = date_shift(cx, old, Some(offset));
-            let deactivation = old.deactivation_date.zip(shift).map(|(d, s)| d + s);
-            (Some(cx.now + i64::from(offset)), deactivation)
+            let deactivation = old.deactivation_date.zip(shift).map(|(d, s)| d.saturating_add(s));
+            (Some(cx.now.saturating_add(i64::from(offset))), deactivation)
         }
     };
     if let Some(a) = activation {
