@@ -27,8 +27,9 @@ impl fmt::Display for Principal {
 
 /// The principal a client certificate (DER) names, if it may connect: not when this CA
 /// revoked it (through the API, ACME or KMIP Revoke), nor when the store cannot say (fail
-/// closed); a refusal is audited. Certificates the store does not know (such as
-/// `strongroom client-cert`'s) pass: the TLS layer already checked their chain.
+/// closed); a refusal is audited. Certificates the store does not know (those of ACME
+/// profiles with `store = false`, or from before `strongroom client-cert` recorded its
+/// own) pass: the TLS layer already checked their chain.
 pub(crate) async fn connecting_principal(
     store: &crate::store::Store,
     ca: &crate::ca::Ca,

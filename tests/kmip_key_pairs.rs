@@ -1029,6 +1029,16 @@ fn dsa_public_keys_register_by_their_numbers() {
         c.ok(Operation::GET_ATTRIBUTES, vec![uid(&private), text(Tag::ATTRIBUTE_NAME, "Fresh")]);
     let fresh = r.find(Tag::ATTRIBUTE).unwrap().find(Tag::ATTRIBUTE_VALUE).unwrap();
     assert_eq!(fresh.value, Value::Boolean(false));
+    // It says what it is (KMIP 2.x attributes): extractable, and not Sensitive.
+    let version = std::mem::replace(&mut c.version, ProtocolVersion::V2_1);
+    let all = c.ok(Operation::GET_ATTRIBUTES, vec![uid(&private)]);
+    let all = all.find(Tag::ATTRIBUTES).unwrap();
+    for (tag, want) in
+        [(Tag::SENSITIVE, false), (Tag::EXTRACTABLE, true), (Tag::NEVER_EXTRACTABLE, false)]
+    {
+        assert_eq!(all.find(tag).map(|t| &t.value), Some(&Value::Boolean(want)), "{tag:?}");
+    }
+    c.version = version;
     c.ok(Operation::ACTIVATE, vec![uid(&private)]);
     let item = c.call(
         Operation::SIGN,

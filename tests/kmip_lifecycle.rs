@@ -623,11 +623,13 @@ fn undo_batches_take_back_what_succeeded() {
     assert!(!format!("{attrs:?}").contains("x-note"), "the added attribute is gone");
     assert!(locate_by_name(&mut c, "undo-new").is_empty());
     assert_eq!(count(&mut c), before, "created objects are removed");
-    // What undone items produced is not handed out, only the identifiers they named.
+    // What undone items produced is not handed out, only the identifiers (and object type)
+    // they named.
     let identifiers = [
         Tag::UNIQUE_IDENTIFIER,
         Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
         Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER,
+        Tag::OBJECT_TYPE,
     ];
     for item in &r[..4] {
         let fields = item.payload.as_ref().map(|p| p.children().to_vec()).unwrap_or_default();

@@ -76,8 +76,11 @@ pub(crate) fn from_csr(
             return Err(AcmeError::BadCsr(format!("the CSR's common name {cn:?} is not ordered")));
         }
     }
-    let (kind, key) = crate::ca::csr_key(csr_der).map_err(|e| AcmeError::BadCsr(e.into()))?;
+    // The key as the CSR carries it; a kind this service cannot name (an RSA-PSS key, say)
+    // is certified as rcgen reads it, unless the profile limits key types.
+    let sent = crate::ca::csr_key(csr_der);
     if !profile.key_types.is_empty() {
+        let (kind, _) = sent.as_ref().map_err(|e| AcmeError::BadCsr((*e).into()))?;
         // badCSR, as RFC 8555 §6.7 has it for keys the CA will not certify.
         if !profile.key_types.contains(&kind.name()) {
             return Err(AcmeError::BadCsr(format!(
@@ -109,7 +112,10 @@ pub(crate) fn from_csr(
         revocation_pointers: profile.revocation_pointers && profile.store,
         not_after,
     };
-    let (issued, serial) = ca.issue_leaf(&spec, &key)?;
+    let (issued, serial) = match &sent {
+        Ok((_, key)) => ca.issue_leaf(&spec, key)?,
+        Err(_) => ca.issue_leaf(&spec, &csr.public_key)?,
+    };
     let not_after = issued.not_after.unix_timestamp();
     Ok((issued, serial, format!("CN={first}"), not_after))
 }

@@ -80,8 +80,11 @@ impl NameConstraints {
             }
         }
         for ip in ips {
-            // An IPv4-mapped address is its IPv4 address to a client that connects to it.
-            let ip = &ip.to_canonical();
+            // An IPv4-mapped address is its IPv4 address to a client that connects to it,
+            // but relying parties match it against IPv6 ranges only: refused.
+            if ip.to_canonical() != *ip {
+                return Err(format!("{ip} is an IPv4-mapped address; name {}", ip.to_canonical()));
+            }
             if self.excluded_ip.iter().any(|(a, p)| ip_within(ip, a, *p)) {
                 return Err(format!("{ip} is in a range the CA's name constraints exclude"));
             }

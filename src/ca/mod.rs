@@ -145,15 +145,20 @@ pub(crate) fn revocation_reason_allowed(code: i64) -> bool {
 pub(crate) fn csr_key(
     csr_der: &[u8],
 ) -> Result<(crate::der::KeyKind, rcgen::SubjectPublicKeyInfo), &'static str> {
+    let spki = csr_spki(csr_der)?;
+    let kind = crate::der::key_kind(&spki).map_err(|_| "the CSR's public key is not supported")?;
+    let key = rcgen::SubjectPublicKeyInfo::from_der(&spki)
+        .map_err(|_| "the CSR's public key is not supported")?;
+    Ok((kind, key))
+}
+
+/// A PKCS#10 request's SubjectPublicKeyInfo (DER) as the request carries it.
+pub(crate) fn csr_spki(csr_der: &[u8]) -> Result<Vec<u8>, &'static str> {
     use x509_parser::prelude::FromDer;
     let (_, request) =
         x509_parser::certification_request::X509CertificationRequest::from_der(csr_der)
             .map_err(|_| "the CSR does not parse")?;
-    let spki = request.certification_request_info.subject_pki.raw;
-    let kind = crate::der::key_kind(spki).map_err(|_| "the CSR's public key is not supported")?;
-    let key = rcgen::SubjectPublicKeyInfo::from_der(spki)
-        .map_err(|_| "the CSR's public key is not supported")?;
-    Ok((kind, key))
+    Ok(request.certification_request_info.subject_pki.raw.to_vec())
 }
 
 /// Finds or makes the HSM key of the listeners' certificates. Made at start-up under the
@@ -336,18 +341,26 @@ impl Authority {
 
     /// A leaf's parameters, valid for `days` but never past this issuer's own expiry (a
     /// path is valid only while every certificate in it is, RFC 5280 §6.1.3).
-    fn leaf_params(&self, common_name: &str, days: i64) -> CertificateParams {
+    fn leaf_params(&self, common_name: &str, days: i64) -> Result<CertificateParams, CaError> {
+        let now = OffsetDateTime::now_utc();
+        // Cut to the issuer's expiry, a certificate must still be of some use.
+        if self.not_after <= now + Duration::hours(1) {
+            return Err(CaError::BadIssuer(
+                self.id.clone(),
+                "expires within the hour: make a new intermediate (`strongroom admin rotate-ca`, \
+                 or POST /v1/pki/intermediate/rotate)",
+            ));
+        }
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::minutes(5);
         params.not_after = (now + Duration::days(days)).min(self.not_after);
         params.serial_number = Some(serial());
         params.use_authority_key_identifier_extension = true;
-        params
+        Ok(params)
     }
 
     /// Issues the TLS server certificate for an HSM-held key (created on first use), with
@@ -359,7 +372,7 @@ impl Authority {
     ) -> Result<(Issued, HsmSigner), CaError> {
         let key = ensure_tls_key(hsm)?;
         let signer = HsmSigner::new(hsm.clone(), key);
-        let mut params = self.leaf_params("Strongroom server", 397);
+        let mut params = self.leaf_params("Strongroom server", 397)?;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let mut sans = vec![
             SanType::IpAddress([127, 0, 0, 1].into()),
@@ -392,7 +405,7 @@ impl Authority {
         days: i64,
     ) -> Result<(Issued, String, String), CaError> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut params = self.leaf_params(name, days);
+        let mut params = self.leaf_params(name, days)?;
         let serial = serial_bytes();
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
@@ -408,7 +421,7 @@ impl Authority {
         key: &impl rcgen::PublicKeyData,
     ) -> Result<(Issued, String), CaError> {
         self.check_names(&spec.dns_names, &spec.ip_addresses)?;
-        let mut params = self.leaf_params(&spec.common_name, 1);
+        let mut params = self.leaf_params(&spec.common_name, 1)?;
         let serial = serial_bytes();
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.not_after = spec.not_after.min(self.not_after);

@@ -103,12 +103,19 @@ pub(crate) fn parse(der: &[u8]) -> Option<Request> {
                     rest = read_tlv(rest, 0x01)?.1; // critical
                 }
                 let (value, end) = read_tlv(rest, 0x04)?;
-                let (octets, inner_end) = read_tlv(value, 0x04)?;
-                // RFC 8954 §2.1: one to 32 octets. Echoed as this server encodes it.
-                if !end.is_empty() || !inner_end.is_empty() || !(1..=32).contains(&octets.len()) {
+                if !end.is_empty() {
                     return None;
                 }
-                nonce = Some(sequence(&[&tlv(0x06, OCSP_NONCE), &tlv(0x04, &tlv(0x04, octets))]));
+                // RFC 9654 §2.1: an OCTET STRING of 1 to 128 octets, which a responder
+                // rejects otherwise; echoed as this server encodes it. A value not so
+                // wrapped (older clients) is left unanswered rather than refused.
+                if let Some((octets, [])) = read_tlv(value, 0x04) {
+                    if !(1..=128).contains(&octets.len()) {
+                        return None;
+                    }
+                    let value = tlv(0x04, &tlv(0x04, octets));
+                    nonce = Some(sequence(&[&tlv(0x06, OCSP_NONCE), &value]));
+                }
             }
             exts = next;
         }
@@ -223,7 +230,7 @@ mod tests {
         assert!(parse(b"").is_none());
         assert!(parse(&[0x30, 0x00]).is_none());
         assert!(parse(&[&der[..], &[0]].concat()).is_none(), "trailing bytes");
-        // RFC 8954: a nonce of 1 to 32 octets.
+        // RFC 9654: a nonce of 1 to 128 octets.
         let with_nonce = |n: &[u8]| {
             let alg = sequence(&[&tlv(0x06, SHA1), &[0x05, 0x00]]);
             let id = sequence(&[&alg, &tlv(0x04, &[1; 20]), &tlv(0x04, &[2; 20]), &[2, 1, 1]]);
@@ -231,8 +238,8 @@ mod tests {
             let tbs = sequence(&[&sequence(&[&sequence(&[&id])]), &tlv(0xA2, &sequence(&[&ext]))]);
             parse(&sequence(&[&tbs]))
         };
-        assert!(with_nonce(&[7; 32]).is_some());
-        assert!(with_nonce(&[7; 33]).is_none());
+        assert!(with_nonce(&[7; 128]).is_some());
+        assert!(with_nonce(&[7; 129]).is_none());
         assert!(with_nonce(&[]).is_none());
         assert_eq!(error_response(MALFORMED_REQUEST), vec![0x30, 0x03, 0x0A, 0x01, 0x01]);
     }

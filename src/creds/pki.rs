@@ -230,7 +230,8 @@ impl PkiRole {
         if cn.is_empty() {
             return Err(CredsError::Invalid("common_name is required".into()));
         }
-        if cn.len() > crate::acme::issue::MAX_COMMON_NAME {
+        // A URI common name goes into the URI SAN (a SPIFFE ID may be longer).
+        if !cn_is_uri && cn.len() > crate::acme::issue::MAX_COMMON_NAME {
             return Err(CredsError::Invalid(format!(
                 "common_name has more than {} characters (RFC 5280 ub-common-name)",
                 crate::acme::issue::MAX_COMMON_NAME
@@ -325,16 +326,15 @@ impl Creds {
         let (issued, serial, private_key) =
             crate::ca::run_signing(self.ca.current(), move |ca| match csr {
                 Some(pem) => {
-                    use rustls::pki_types::pem::PemObject;
                     let bad = |e: &dyn std::fmt::Display| {
                         CredsError::Invalid(format!(
                             "csr is not a valid PEM CSR with a good signature: {e}"
                         ))
                     };
-                    let der = rustls::pki_types::CertificateSigningRequestDer::from_pem_slice(
-                        pem.as_bytes(),
-                    )
-                    .map_err(|e| bad(&e))?;
+                    // Any label (NEW CERTIFICATE REQUEST, as keytool and certreq write).
+                    let (_, pem) =
+                        x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| bad(&e))?;
+                    let der = rustls::pki_types::CertificateSigningRequestDer::from(pem.contents);
                     rcgen::CertificateSigningRequestParams::from_der(&der).map_err(|e| bad(&e))?;
                     let (kind, key) =
                         crate::ca::csr_key(&der).map_err(|e| CredsError::Invalid(e.into()))?;

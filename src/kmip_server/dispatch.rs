@@ -64,6 +64,9 @@ pub(crate) const SUPPORTED_OPERATIONS: &[Operation] = &[
 
 /// Most random bytes one RNG Retrieve returns.
 const MAX_RANDOM: u32 = 65_536;
+/// The bytes of a response batch item around its payload and message: its structure,
+/// Operation, Unique Batch Item ID, Result Status and Reason, with their padding.
+const ITEM_ENVELOPE: usize = 96;
 /// Most items one request may batch.
 const MAX_BATCH_ITEMS: usize = 1024;
 /// Most bytes of answers one response may carry, whatever the client would take: the
@@ -187,7 +190,8 @@ async fn handle_message(
     let max =
         msg.header.maximum_response_size.and_then(|m| usize::try_from(m).ok()).filter(|m| *m > 0);
     let budget = max.unwrap_or(MAX_RESPONSE_BYTES).min(MAX_RESPONSE_BYTES);
-    let mut used = 0usize;
+    // The header's bytes, then each item's as it is answered.
+    let mut used = 128usize;
     // What the 2.x Unique Identifier enumerations name: the last object each operation of
     // this batch made or found (KMIP 2.1 §11.58).
     let mut by_operation: std::collections::HashMap<u32, String> = Default::default();
@@ -270,7 +274,9 @@ async fn handle_message(
         item.unique_batch_item_id = id;
         // The answers so far, counted as they go, so that a batch cannot build a response
         // of any size: past the budget, this item's answer is dropped and the rest not run.
-        used += item.payload.as_ref().map_or(0, kmip::ttlv::binary::encoded_len);
+        used += item.payload.as_ref().map_or(0, kmip::ttlv::binary::encoded_len)
+            + item.result_message.as_ref().map_or(0, String::len)
+            + ITEM_ENVELOPE;
         let over = used > budget;
         if over {
             let why =
@@ -286,8 +292,8 @@ async fn handle_message(
                 for i in journal.rollback(&cx).await {
                     items[i].result_status = ResultStatus::OPERATION_UNDONE;
                     // Taken back: what it produced (a ciphertext, a key, random bytes) is
-                    // not handed out either; the identifiers it named stay (as the OASIS
-                    // test cases expect).
+                    // not handed out either; the identifiers and object type it named stay
+                    // (as the OASIS test cases expect, and clients' decoders need).
                     if let Some(Value::Structure(fields)) =
                         items[i].payload.as_mut().map(|p| &mut p.value)
                     {
@@ -297,6 +303,7 @@ async fn handle_message(
                                 Tag::UNIQUE_IDENTIFIER
                                     | Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER
                                     | Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER
+                                    | Tag::OBJECT_TYPE
                             )
                         });
                     }
@@ -515,8 +522,15 @@ fn resolve_enumerated_uid(
         return Ok(());
     };
     let Value::Enumeration(which) = field.value else { return Ok(()) };
-    if which == kmip::enums::UniqueIdentifier::ID_PLACEHOLDER.0 {
+    use kmip::enums::UniqueIdentifier as U;
+    if which == U::ID_PLACEHOLDER.0 {
         return Ok(());
+    }
+    // §11.58 repeats the operation for each key of the pair: not done here.
+    if which == U::CREATE_KEY_PAIR.0 || which == U::RE_KEY_KEY_PAIR.0 {
+        return Err(OpError::Unsupported(
+            "a Unique Identifier naming both keys of a pair: name its Private Key or Public Key",
+        ));
     }
     let id = by_operation.get(&which).ok_or(OpError::NoPlaceholder)?;
     field.value = Value::TextString(id.clone());
@@ -542,13 +556,17 @@ fn remember_uids(
         Operation::RE_KEY => Some(U::RE_KEY),
         Operation::RE_CERTIFY => Some(U::RE_CERTIFY),
         Operation::JOIN_SPLIT_KEY => Some(U::JOIN_SPLIT_KEY),
-        // A Locate names an object only when it found exactly one.
+        // A Locate names an object only when it found exactly one (else none, as the ID
+        // Placeholder is emptied).
         Operation::LOCATE => {
             let found: Vec<&Ttlv> =
                 payload.iter().filter(|t| t.tag == Tag::UNIQUE_IDENTIFIER).collect();
-            if let [one] = found.as_slice() {
-                if let Ok(id) = one.as_text() {
-                    by_operation.insert(U::LOCATE.0, id.to_owned());
+            match found.as_slice() {
+                [one] if one.as_text().is_ok() => {
+                    by_operation.insert(U::LOCATE.0, one.as_text().unwrap_or_default().to_owned());
+                }
+                _ => {
+                    by_operation.remove(&U::LOCATE.0);
                 }
             }
             None
@@ -561,22 +579,16 @@ fn remember_uids(
         }
     }
     let pair = match operation {
-        Operation::CREATE_KEY_PAIR => Some((
-            U::CREATE_KEY_PAIR,
-            U::CREATE_KEY_PAIR_PRIVATE_KEY,
-            U::CREATE_KEY_PAIR_PUBLIC_KEY,
-        )),
-        Operation::RE_KEY_KEY_PAIR => Some((
-            U::RE_KEY_KEY_PAIR,
-            U::RE_KEY_KEY_PAIR_PRIVATE_KEY,
-            U::RE_KEY_KEY_PAIR_PUBLIC_KEY,
-        )),
+        Operation::CREATE_KEY_PAIR => {
+            Some((U::CREATE_KEY_PAIR_PRIVATE_KEY, U::CREATE_KEY_PAIR_PUBLIC_KEY))
+        }
+        Operation::RE_KEY_KEY_PAIR => {
+            Some((U::RE_KEY_KEY_PAIR_PRIVATE_KEY, U::RE_KEY_KEY_PAIR_PUBLIC_KEY))
+        }
         _ => None,
     };
-    if let Some((whole, private, public)) = pair {
+    if let Some((private, public)) = pair {
         if let Some(id) = text(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER) {
-            // The pair as a whole is its private key, as the ID Placeholder has it.
-            by_operation.insert(whole.0, id.clone());
             by_operation.insert(private.0, id);
         }
         if let Some(id) = text(Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER) {

@@ -155,7 +155,8 @@ impl Journal {
     /// undone. An item whose undoing fails keeps its Success (and is logged).
     pub(crate) async fn rollback(self, cx: &OpCtx<'_>) -> Vec<usize> {
         let mut undone = Vec::new();
-        // The version each object is at after this rollback put it back.
+        // Each object this rollback put back: the version it is at now, and the version the
+        // snapshot put back was taken at.
         let mut restored = std::collections::HashMap::new();
         for entry in self.entries.into_iter().rev() {
             match undo(cx, &entry, &mut restored).await {
@@ -176,21 +177,41 @@ impl Journal {
 async fn undo(
     cx: &OpCtx<'_>,
     entry: &Entry,
-    restored: &mut std::collections::HashMap<String, i64>,
+    restored: &mut std::collections::HashMap<String, (i64, i64)>,
 ) -> Result<(), OpError> {
+    let conflict = |id: &str| OpError::Store(crate::store::StoreError::Conflict(id.to_owned()));
+    // What to put back, at which version: an object the item did not change is left as it
+    // is. One that a later item's undoing put back is at that undoing's version, which is
+    // as this item left it only if that later item found it so (nobody changed it between).
+    let mut plan = Vec::new();
+    for ((row, attributes), after) in entry.before.iter().zip(&entry.after) {
+        let Some(after) = *after else { return Err(conflict(&row.id)) };
+        if after == row.version {
+            continue;
+        }
+        let expected = match restored.get(&row.id) {
+            Some(&(now, as_found)) if as_found == after => now,
+            Some(_) => return Err(conflict(&row.id)),
+            None => after,
+        };
+        plan.push((row, attributes, expected));
+    }
+    // All checked before anything is taken back, so that an undo that cannot be whole
+    // leaves the item as it succeeded.
+    for (row, _, expected) in &plan {
+        if cx.state.store.object(&row.id).await?.map(|r| r.version) != Some(*expected) {
+            return Err(conflict(&row.id));
+        }
+    }
     for id in &entry.created {
         // Key pairs and registered private keys also live in the HSM.
         let hsm_id = id.clone();
         cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await?;
         cx.state.store.delete_object(id).await?;
     }
-    for ((row, attributes), after) in entry.before.iter().zip(&entry.after).rev() {
-        // As the item left it, or as a later item's undoing put it back to that.
-        let Some(version) = restored.get(&row.id).copied().or(*after) else {
-            return Err(OpError::Store(crate::store::StoreError::Conflict(row.id.clone())));
-        };
-        cx.state.store.restore_object(row, attributes, version).await?;
-        restored.insert(row.id.clone(), version + 1);
+    for (row, attributes, expected) in plan.into_iter().rev() {
+        cx.state.store.restore_object(row, attributes, expected).await?;
+        restored.insert(row.id.clone(), (expected + 1, row.version));
     }
     Ok(())
 }

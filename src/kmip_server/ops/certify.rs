@@ -13,7 +13,6 @@ use super::{effective_state, OpCtx, Outcome};
 use crate::ca::LeafSpec;
 use crate::kmip_server::error::OpError;
 use crate::store::CertificateRow;
-use rcgen::PublicKeyData as _;
 
 /// How long a certified key's certificate is valid.
 const VALIDITY_DAYS: i64 = 365;
@@ -119,9 +118,10 @@ fn from_request(
 ) -> Result<Option<KeyAndName>, OpError> {
     match request {
         Some((CertificateRequestType::PKCS_10, der)) => {
-            let csr = rcgen::CertificateSigningRequestParams::from_der(&der.into())
+            let csr = rcgen::CertificateSigningRequestParams::from_der(&der.clone().into())
                 .map_err(|_| OpError::Invalid("the PKCS#10 request does not parse or verify"))?;
-            let spki = csr.public_key.subject_public_key_info();
+            // As the request carries it (rcgen's rebuilt key may name another curve).
+            let spki = crate::ca::csr_spki(&der).map_err(OpError::Invalid)?;
             let cn =
                 csr.params.distinguished_name.get(&rcgen::DnType::CommonName).and_then(dn_text);
             Ok(Some((spki, cn)))

@@ -246,11 +246,18 @@ pub(crate) fn all_attributes(
     // Key Value Present (KMIP 1.4 §3.46) pairs with Key Value Location for keys registered
     // without their value, which this server does not take: it is not reported, as the
     // OASIS reference responses do not report it.
-    // Private keys stay in the HSM; everything else clients may Get in clear.
-    let in_hsm_only = row.object_type == i64::from(ObjectType::PRIVATE_KEY.0);
-    let is_key = in_hsm_only
-        || [ObjectType::SYMMETRIC_KEY.0, ObjectType::PUBLIC_KEY.0, ObjectType::SECRET_DATA.0]
-            .contains(&(row.object_type as u32));
+    // Private keys stay in the HSM; everything else clients may Get in clear. (A private
+    // key the HSM cannot hold, such as DSA, is kept sealed like a symmetric key, and is
+    // described as what it is.)
+    let in_hsm_only =
+        row.object_type == i64::from(ObjectType::PRIVATE_KEY.0) && row.sealed_material.is_none();
+    let is_key = [
+        ObjectType::PRIVATE_KEY.0,
+        ObjectType::SYMMETRIC_KEY.0,
+        ObjectType::PUBLIC_KEY.0,
+        ObjectType::SECRET_DATA.0,
+    ]
+    .contains(&(row.object_type as u32));
     if is_key {
         // Private keys never leave the HSM; other keys are Sensitive when the client says.
         let flag = |name| stored.iter().any(|a| a.name == name && a.value == Value::Boolean(true));
@@ -392,22 +399,30 @@ pub(crate) fn key_parameters(
         .unwrap_or_default())
 }
 
+/// What the server reads off an object (a certificate's subject, issuer, signature
+/// algorithm) or records itself (Archive Date), which a client must not contradict: dropped
+/// where a client gives it at Register (a re-registered Get Attributes dump, say), refused
+/// where it would change it.
+pub(crate) fn is_read_off_object(name: &str) -> bool {
+    matches!(
+        name,
+        "Certificate Identifier"
+            | "Certificate Subject"
+            | "Certificate Issuer"
+            | "X.509 Certificate Identifier"
+            | "X.509 Certificate Subject"
+            | "X.509 Certificate Issuer"
+            | "Digital Signature Algorithm"
+            | "Archive Date"
+    )
+}
+
 /// Attributes only the server sets (KMIP 1.4 §3, "Modifiable by client: No"), including
 /// what it reads from a certificate (which a client must not be able to contradict).
 pub(crate) fn is_server_managed(name: &str) -> bool {
     name.starts_with("Certificate Subject ")
         || name.starts_with("Certificate Issuer ")
-        || matches!(
-            name,
-            "Certificate Identifier"
-                | "Certificate Subject"
-                | "Certificate Issuer"
-                | "X.509 Certificate Identifier"
-                | "X.509 Certificate Subject"
-                | "X.509 Certificate Issuer"
-                | "Digital Signature Algorithm"
-                | "Archive Date"
-        )
+        || is_read_off_object(name)
         || matches!(
             name,
             names::UNIQUE_IDENTIFIER

@@ -433,6 +433,7 @@ pub(crate) fn new_object(
         }
         attrs.retain(|a| a.name != names::FRESH);
     }
+    attrs.retain(|a| !super::is_read_off_object(&a.name));
     if let Some(a) = attrs.iter().find(|a| is_server_managed(&a.name)) {
         return Err(OpError::ReadOnly(a.name.clone()));
     }
