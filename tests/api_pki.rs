@@ -39,6 +39,29 @@ fn ocsp_status(
     out.lines().find(|l| l.starts_with(cert.to_str().unwrap())).unwrap_or(&out).to_owned()
 }
 
+/// A CSR for CN=db.svc.internal from `openssl req`, for a new EC key on `curve` written to
+/// `key`, signed with SHA-256 whatever the curve.
+fn openssl_ec_csr(curve: &str, key: &std::path::Path, csr: &std::path::Path) {
+    let curve = format!("ec_paramgen_curve:{curve}");
+    let (key, csr) = (key.to_str().unwrap(), csr.to_str().unwrap());
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        &curve,
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        csr,
+        "-subj",
+        "/CN=db.svc.internal",
+        "-sha256",
+    ]);
+}
+
 fn openssl(args: &[&str]) -> String {
     let out = Command::new("openssl").args(args).output().expect("openssl (apt install openssl)");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -110,21 +133,7 @@ fn issue_sign_revoke_and_crl() {
     // Signing a CSR made by openssl keeps its key.
     let key = certs.join("db.key");
     let csr = certs.join("db.csr");
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        csr.to_str().unwrap(),
-        "-subj",
-        "/CN=db.svc.internal",
-    ]);
+    openssl_ec_csr("P-256", &key, &csr);
     let signed = api.ok(
         "POST",
         "/v1/pki/sign/svc",
@@ -147,22 +156,7 @@ fn issue_sign_revoke_and_crl() {
     // The role's key type binds a CSR's key: a P-384 key signed with SHA-256 (openssl's
     // default) is neither certified nor relabelled as P-256.
     let p384 = certs.join("p384.csr");
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-384",
-        "-nodes",
-        "-keyout",
-        certs.join("p384.key").to_str().unwrap(),
-        "-out",
-        p384.to_str().unwrap(),
-        "-subj",
-        "/CN=db.svc.internal",
-        "-sha256",
-    ]);
+    openssl_ec_csr("P-384", &certs.join("p384.key"), &p384);
     let (status, body) = api.call(
         "POST",
         "/v1/pki/sign/svc",
