@@ -966,7 +966,18 @@ fn client_cert_certificates_can_be_revoked() {
     let out = client_cert(&dir, "app");
     let pem = std::fs::read(out.join("app.crt")).unwrap();
     let (_, parsed) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
-    let serial = hex::encode(parsed.parse_x509().unwrap().raw_serial());
+    let cert = parsed.parse_x509().unwrap();
+    let serial = hex::encode(cert.raw_serial());
+    // An end-entity certificate says so, and names its key (RFC 5280 §4.2.1.2, §4.2.1.9).
+    assert!(!cert.is_ca());
+    assert!(cert.basic_constraints().unwrap().is_some(), "Basic Constraints cA FALSE");
+    let ski = cert.extensions().iter().any(|e| {
+        matches!(
+            e.parsed_extension(),
+            x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(_)
+        )
+    });
+    assert!(ski, "Subject Key Identifier");
     let connects = || {
         std::panic::catch_unwind(|| {
             let mut kmip = Client::connect(&server, &out, "app");
@@ -977,7 +988,11 @@ fn client_cert_certificates_can_be_revoked() {
     assert!(connects(), "before the revocation");
     let cert = api.ok("GET", &format!("/v1/pki/cert/{serial}"), json!(null));
     assert_eq!(cert["data"]["revocation_time"], 0, "{cert}");
-    api.ok("POST", "/v1/pki/revoke", json!({ "serial_number": serial }));
+    // With a reason (RFC 5280's codes; 7 is unused).
+    let (status, body) =
+        api.call("POST", "/v1/pki/revoke", json!({ "serial_number": serial, "reason": 7 }));
+    assert_eq!(status, 400, "{body}");
+    api.ok("POST", "/v1/pki/revoke", json!({ "serial_number": serial, "reason": 1 }));
     assert!(!connects(), "after the revocation");
     server.stop();
 }

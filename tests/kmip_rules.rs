@@ -232,6 +232,20 @@ fn ownership_reserved_names_and_key_pair_templates() {
     let new = uid_of(&bob.ok(Operation::RE_KEY, vec![uid(&old)]));
     failed_with(&bob.call(Operation::GET, vec![uid(&new)]), ResultReason::PERMISSION_DENIED);
     alice.ok(Operation::GET, vec![uid(&new)]);
+    // Nor may the grantee choose how the owner's replacement is protected.
+    let guarded = create(&mut alice, &aes_attributes(256));
+    grant(&dir, &guarded, "CN=bob", "Re-key");
+    let loosened = Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(0x0C));
+    let template = Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, vec![loosened.to_v1()]);
+    let item = bob.call(Operation::RE_KEY, vec![uid(&guarded), template.clone()]);
+    assert!(
+        matches!(
+            item.result_reason,
+            Some(ResultReason::PERMISSION_DENIED | ResultReason::ATTRIBUTE_READ_ONLY)
+        ),
+        "{item:?}"
+    );
+    alice.ok(Operation::RE_KEY, vec![uid(&guarded), template]);
 
     // A database finds its TDE key by name among all owners' objects: no KMIP client may
     // plant one, by Create or by Add Attribute. Locating by such a name is fine.

@@ -356,6 +356,9 @@ impl Authority {
         dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        // Basic Constraints cA FALSE, which also makes rcgen write the Subject Key
+        // Identifier (RFC 5280 §4.2.1.2: SHOULD be in end-entity certificates too).
+        params.is_ca = rcgen::IsCa::ExplicitNoCa;
         params.not_before = now - Duration::minutes(5);
         params.not_after = (now + Duration::days(days)).min(self.not_after);
         params.serial_number = Some(serial());

@@ -407,11 +407,20 @@ impl Creds {
     }
 
     /// Revokes a certificate by serial (hex, with or without colons).
-    pub(crate) async fn revoke_certificate(&self, serial: &str) -> Result<i64, CredsError> {
+    /// Revokes a certificate by serial, for an RFC 5280 `reason` (default 5,
+    /// cessationOfOperation: no longer needed); the revocation time.
+    pub(crate) async fn revoke_certificate(
+        &self,
+        serial: &str,
+        reason: Option<i64>,
+    ) -> Result<i64, CredsError> {
         let serial = normalize_serial(serial);
         let now = crate::util::now();
-        // Reason 5: cessationOfOperation, the certificate is no longer needed.
-        if !self.store.revoke_certificate(&serial, 5, now).await? {
+        let reason = reason.unwrap_or(5);
+        if !crate::ca::revocation_reason_allowed(reason) {
+            return Err(CredsError::Invalid("reason is an RFC 5280 code: 0-6, 9 or 10".into()));
+        }
+        if !self.store.revoke_certificate(&serial, reason, now).await? {
             return Err(CredsError::NotFound { kind: "certificate", name: serial });
         }
         Ok(self.store.certificate(&serial).await?.and_then(|c| c.revoked_at).unwrap_or(now))
@@ -426,7 +435,7 @@ impl Creds {
             serial: String,
         }
         let data: Data = super::leases::lease_data(lease)?;
-        self.revoke_certificate(&data.serial).await.map(|_| ())
+        self.revoke_certificate(&data.serial, None).await.map(|_| ())
     }
 
     pub(crate) async fn certificate(&self, serial: &str) -> Result<CertificateRow, CredsError> {

@@ -112,11 +112,14 @@ fn not_an_admin(state: &AppState, caller: &Caller, req: &CertRequest) -> Result<
 #[derive(Deserialize)]
 pub(super) struct Revoke {
     serial_number: String,
+    /// RFC 5280 reason code (default 5, cessationOfOperation).
+    #[serde(default)]
+    reason: Option<i64>,
 }
 
 /// `POST /v1/pki/revoke`.
 pub(super) async fn revoke(State(state): State<AppState>, Body(req): Body<Revoke>) -> ApiResult {
-    let at = state.creds.revoke_certificate(&req.serial_number).await?;
+    let at = state.creds.revoke_certificate(&req.serial_number, req.reason).await?;
     data(json!({ "revocation_time": at }))
 }
 

@@ -166,6 +166,9 @@ pub(crate) async fn add(cx: &OpCtx<'_>, req: add_attribute::Request) -> Result<O
         set_lifecycle_date(cx, &id, &attr).await?;
     } else {
         let existing = cx.state.store.attributes(&id).await?;
+        if existing.len() >= super::MAX_ATTRIBUTES {
+            return Err(OpError::Invalid("an object has at most 1024 attributes"));
+        }
         if !is_multi_valued(&attr.name) && existing.iter().any(|a| a.name == attr.name) {
             return Err(OpError::SingleValued(attr.name));
         }

@@ -160,7 +160,8 @@ pub(crate) async fn recertify(cx: &OpCtx<'_>, req: recertify::Request) -> Result
         super::key_pair::linked(&stored, LinkType::PUBLIC_KEY_LINK).filter(|_| same_key);
     // What a new certificate gets anew (its type, length, digest, ...) is not copied.
     let stored = stored.into_iter().filter(|a| !super::is_server_managed(&a.name)).collect();
-    let attrs = rekey::replacement_attributes(cx, &old, stored, req.certify.attributes, req.offset);
+    let attrs =
+        rekey::replacement_attributes(cx, &old, stored, req.certify.attributes, req.offset)?;
     let mut issued = issue(cx, &spki, subject).await?;
     let mut server_attrs: Vec<Attribute> =
         public_key.iter().map(|p| link(LinkType::PUBLIC_KEY_LINK, p)).collect();

@@ -13,7 +13,9 @@ pub(crate) async fn handle(
     let (row, stored) = cx.load_with_attributes(&id).await?;
     let mut attrs = all_attributes(cx, &row, stored);
     if !req.names.is_empty() {
-        attrs.retain(|a| req.names.contains(&a.name));
+        let wanted: std::collections::HashSet<&str> =
+            req.names.iter().map(String::as_str).collect();
+        attrs.retain(|a| wanted.contains(a.name.as_str()));
     }
     Ok(Outcome::new(get_attributes::response(&id, &attrs, cx.version), Some(id)))
 }
@@ -25,8 +27,9 @@ pub(crate) async fn handle_list(
     let id = cx.target(req.unique_identifier)?;
     let (row, stored) = cx.load_with_attributes(&id).await?;
     let mut names: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for a in all_attributes(cx, &row, stored) {
-        if !names.contains(&a.name) {
+        if seen.insert(a.name.clone()) {
             names.push(a.name);
         }
     }

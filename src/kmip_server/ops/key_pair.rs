@@ -191,14 +191,14 @@ pub(crate) async fn rekey(
         private_stored,
         requested(&keys.private),
         req.offset,
-    );
+    )?;
     let public_attrs = super::rekey::replacement_attributes(
         cx,
         &old_public,
         public_stored,
         requested(&keys.public),
         req.offset,
-    );
+    )?;
     let mut pair = generate(cx, private_attrs, public_attrs).await?;
     // The new pair is the old pair's owner's, whoever re-keys it: a grant of Re-key must
     // not become access to the new keys.

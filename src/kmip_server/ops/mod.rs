@@ -417,6 +417,9 @@ pub(crate) fn is_read_off_object(name: &str) -> bool {
     )
 }
 
+/// Most attribute instances one object may have (custom ones, Names, Object Groups, ...).
+pub(crate) const MAX_ATTRIBUTES: usize = 1024;
+
 /// Attributes only the server sets (KMIP 1.4 §3, "Modifiable by client: No"), including
 /// what it reads from a certificate (which a client must not be able to contradict).
 pub(crate) fn is_server_managed(name: &str) -> bool {
@@ -454,8 +457,12 @@ pub(crate) fn is_server_managed(name: &str) -> bool {
 }
 
 /// Refuses a Name that is not a Name Value and Name Type (KMIP 1.4 §3.2): Locate, the TDE
-/// API and the reserved-name check all read a Name's text from its Name Value.
+/// API and the reserved-name check all read a Name's text from its Name Value. And more
+/// than [`MAX_ATTRIBUTES`] attributes for one object.
 pub(crate) fn check_names(attrs: &[Attribute]) -> Result<(), OpError> {
+    if attrs.len() > MAX_ATTRIBUTES {
+        return Err(OpError::Invalid("an object has at most 1024 attributes"));
+    }
     let well_formed = |a: &Attribute| match &a.value {
         Value::Structure(fields) => {
             fields.iter().any(|f| f.tag == Tag::NAME_VALUE && f.as_text().is_ok())

@@ -30,7 +30,14 @@ pub(crate) fn replacement_attributes(
     stored: Vec<Attribute>,
     requested: Vec<Attribute>,
     offset: Option<u32>,
-) -> Vec<Attribute> {
+) -> Result<Vec<Attribute>, OpError> {
+    // The replacement belongs to the old object's owner and takes over its names: a
+    // grantee may not choose how it is protected.
+    if old.owner != cx.principal.as_str() && !cx.is_admin() {
+        if let Some(a) = requested.iter().find(|a| is_protective(&a.name)) {
+            return Err(OpError::ReadOnly(a.name.clone()));
+        }
+    }
     let shift = date_shift(cx, old, offset);
     let mut attrs: Vec<Attribute> = stored
         .into_iter()
@@ -52,7 +59,24 @@ pub(crate) fn replacement_attributes(
         .map(|a| shifted(a, shift))
         .collect();
     attrs.extend(requested);
-    replacement_dates(cx, old, offset, attrs)
+    Ok(replacement_dates(cx, old, offset, attrs))
+}
+
+/// Attributes that limit how a key may be used or served.
+fn is_protective(name: &str) -> bool {
+    name.starts_with("Rotate ")
+        || matches!(
+            name,
+            names::SENSITIVE
+                | names::EXTRACTABLE
+                | names::CRYPTOGRAPHIC_USAGE_MASK
+                | names::USAGE_LIMITS
+                | names::ACTIVATION_DATE
+                | names::DEACTIVATION_DATE
+                | names::PROCESS_START_DATE
+                | names::PROTECT_STOP_DATE
+                | "Cryptographic Parameters"
+        )
 }
 
 /// With an Offset, how far the replacement's dates move from the old object's: the new
@@ -159,7 +183,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcom
     }
     let stored = cx.state.store.attributes(&old_id).await?;
     let rotation = rotation_attributes(&stored, cx.now);
-    let attrs = replacement_attributes(cx, &old, stored, req.attributes, req.offset);
+    let attrs = replacement_attributes(cx, &old, stored, req.attributes, req.offset)?;
     let kind = super::create::secret_kind(&attrs)?;
     let (mut row, mut attributes) =
         super::register::new_object(cx, ObjectType::SYMMETRIC_KEY, attrs)?;

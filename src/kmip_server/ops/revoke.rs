@@ -36,15 +36,18 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: revoke::Request) -> Result<Outco
     row.revocation_reason = Some(i64::from(req.reason.0));
     row.revocation_message = req.message;
     row.last_change_date = cx.now;
-    cx.state.store.save_lifecycle(&row).await?;
     // A certificate this CA issued goes on its CRL and OCSP answers too, when this object
     // is the one Certify made for it: anyone may Register a copy of a certificate (or a
     // forgery with its serial), and revoking that copy must not revoke the original. By
     // the object, not its material: a destroyed object revoked for compromise has none.
+    // First: should the state then fail to save, a retry finds the object as it was and
+    // revokes again (the CA keeps the first revocation), rather than an object marked
+    // revoked whose certificate the CA still vouches for.
     if row.object_type == i64::from(ObjectType::CERTIFICATE.0) {
         let reason = rfc5280_reason(req.reason);
         cx.state.store.revoke_certified(&id, reason, cx.now).await?;
     }
+    cx.state.store.save_lifecycle(&row).await?;
     Ok(Outcome::new(vec![kmip::ops::uid_item(&id)], Some(id)))
 }
 
