@@ -852,6 +852,16 @@ fn get_with_key_wrapping_matches_rfc_3394() {
     let item = c.call(Operation::GET, vec![uid(&target)]);
     assert_eq!(item.result_reason, Some(ResultReason::SENSITIVE), "{item:?}");
     c.ok(Operation::GET, vec![uid(&target), wrapping_spec(&kek, None)]);
+    // A grantee may not have it wrapped under a key of their own, which they hold in
+    // clear: only under the owner's RSA public keys or Sensitive AES keys.
+    let bob_certs = client_cert(&dir, "bob");
+    let mut bob = Client::connect(&server, &bob_certs, "bob");
+    bob.version = c.version;
+    grant(&dir, &target, "CN=bob", "Get");
+    let wrap = usage_mask::WRAP_KEY | usage_mask::UNWRAP_KEY;
+    let bobs = register_aes(&mut bob, &[7u8; 32], wrap, true);
+    let item = bob.call(Operation::GET, vec![uid(&target), wrapping_spec(&bobs, None)]);
+    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
     // It was not Sensitive from the start.
     assert_eq!(flag(&mut c, "Sensitive"), Value::Boolean(true));
     assert_eq!(flag(&mut c, "Always Sensitive"), Value::Boolean(false));

@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use kmip::attributes::{names, write_attributes, Attribute};
 use kmip::enums::{
@@ -204,17 +202,6 @@ fn the_id_placeholder_and_a_failed_replacing_import() {
     );
     c.ok(Operation::IMPORT, import("any-other-id", 32));
     server.stop();
-}
-
-fn grant(dir: &std::path::Path, id: &str, to: &str, operations: &str) {
-    let out = Command::new(BIN)
-        .args(["grant", "--data-dir"])
-        .arg(dir)
-        .args(["--object", id, "--to", to, "--operations", operations])
-        .env("STRONGROOM_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A replacement key is its old key's owner's, whoever re-keys it: a grant of Re-key is not

@@ -165,6 +165,18 @@ pub fn revocation(code: kmip::enums::RevocationReasonCode) -> Ttlv {
     Ttlv::structure(Tag::REVOCATION_REASON, vec![enumeration(Tag::REVOCATION_REASON_CODE, code.0)])
 }
 
+/// Runs `strongroom grant`: lets `to` run `operations` (comma-separated) on object `id`.
+pub fn grant(dir: &Path, id: &str, to: &str, operations: &str) {
+    let out = Command::new(BIN)
+        .args(["grant", "--data-dir"])
+        .arg(dir)
+        .args(["--object", id, "--to", to, "--operations", operations])
+        .env("STRONGROOM_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Runs `strongroom client-cert`; returns the output directory holding NAME.crt/.key, ca.crt.
 pub fn client_cert(data_dir: &Path, name: &str) -> PathBuf {
     client_cert_env(data_dir, name, &[], &[])

@@ -104,7 +104,13 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: get::Request) -> Result<Outcome,
     };
     // Fresh turns False once the object has been served, not when serving it failed.
     let outcome = match req.wrapping {
-        Some(spec) => wrapped(cx, &id, object, spec).await?,
+        Some(spec) => {
+            // A Sensitive object served to someone else than its owner is wrapped only by
+            // a key its owner keeps from them (see `wrapped`).
+            let owner_only = (sensitive && row.owner != cx.principal.as_str() && !cx.is_admin())
+                .then_some(row.owner.as_str());
+            wrapped(cx, &id, object, spec, owner_only).await?
+        }
         None => Outcome::new(get::response(&id, &object), Some(id.clone())),
     };
     if row.fresh {
@@ -122,6 +128,7 @@ async fn wrapped(
     id: &str,
     object: ManagedObject,
     spec: get::WrappingSpecification,
+    owner_only: Option<&str>,
 ) -> Result<Outcome, OpError> {
     let Some(block) = object.key_block() else {
         return Err(OpError::Unsupported("only keys and secret data can be returned wrapped"));
@@ -130,6 +137,18 @@ async fn wrapped(
         return Err(OpError::Unsupported("keys are wrapped by the Encrypt wrapping method only"));
     }
     let kek = wrapping_key(cx, spec.wrapping_key.clone(), true).await?;
+    // Wrapped under a key the caller holds in clear, a Sensitive key would be theirs
+    // (KMIP 2.1 §4.55; PKCS#11's CKA_WRAP_WITH_TRUSTED): for a grantee, only the owner's
+    // RSA public keys (the private half stays in the HSM) or Sensitive AES keys.
+    if let Some(owner) = owner_only {
+        let trusted = kek.row.owner == owner && (matches!(kek.kind, Kek::Rsa) || kek.sensitive);
+        if !trusted {
+            return Err(OpError::Invalid(
+                "another owner's Sensitive key is wrapped only by that owner's RSA public keys \
+                 or Sensitive AES keys",
+            ));
+        }
+    }
     let plain = match spec.encoding {
         EncodingOption::NO_ENCODING => block.material.clone(),
         _ => kmip::ttlv::binary::encode(block.to_ttlv().require(Tag::KEY_VALUE)?),
@@ -178,6 +197,8 @@ pub(crate) struct WrappingKey {
     pub(crate) id: String,
     pub(crate) row: crate::store::ObjectRow,
     pub(crate) kind: Kek,
+    /// Whether the key is itself Sensitive (never served in clear).
+    pub(crate) sensitive: bool,
 }
 
 impl WrappingKey {
@@ -235,7 +256,8 @@ pub(crate) async fn wrapping_key(
     };
     // Unwrapping is processing (KMIP 1.4 §3.22): a Deactivated key may still unwrap.
     super::check_use(&row, &attrs, cx.now, op, wrap, bit)?;
-    Ok(WrappingKey { id, row, kind })
+    let sensitive = super::is_sensitive(&attrs);
+    Ok(WrappingKey { id, row, kind, sensitive })
 }
 
 /// A public key as PKCS#1 (RSA) or SubjectPublicKeyInfo (KMIP Key Format Type X.509).
