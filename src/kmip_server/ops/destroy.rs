@@ -18,18 +18,25 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: destroy::Request) -> Result<Outc
         State::DESTROYED | State::DESTROYED_COMPROMISED => return Err(OpError::Destroyed(id)),
         _ => return Err(OpError::WrongState { op: "Destroy", state }),
     });
-    // Key-pair halves live in the HSM: remove them there first.
-    if super::is_key_pair_half(&row) {
-        let hsm_id = row.id.clone();
-        cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await?;
-    }
+    let half = super::is_key_pair_half(&row);
     let had_secret = row.sealed_material.is_some();
     row.sealed_material = None;
     row.public_material = None;
     row.kek_label = None;
     row.destroy_date = Some(cx.now);
     row.last_change_date = cx.now;
+    // Recorded first: should this fail (a change made meanwhile), nothing is lost, and the
+    // client may try again; the key in the HSM is unusable from then on.
     cx.state.store.save_lifecycle(&row).await?;
+    // Key-pair halves live in the HSM.
+    if half {
+        let hsm_id = row.id.clone();
+        let removed = cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await;
+        if let Err(e) = removed {
+            tracing::error!(error = %e, object = %id, "a destroyed key is still in the HSM");
+            return Err(e.into());
+        }
+    }
     // A copy opened for Encrypt/Decrypt is removed from the HSM too (it could not be used
     // anyway: operations read the sealed material first).
     if had_secret {
