@@ -293,6 +293,20 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Records that KMIP Certify made object `object_id` for certificate `serial`.
+    pub(crate) async fn set_certified_object(
+        &self,
+        serial: &str,
+        object_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE certificates SET kmip_object = $1 WHERE serial = $2")
+            .bind(object_id)
+            .bind(serial)
+            .execute(&mut *self.write.get().await?)
+            .await?;
+        Ok(())
+    }
+
     /// Records, for certificates KMIP Certify issued before `kmip_object` existed, the
     /// object it made: the oldest Certificate object holding exactly that certificate (a
     /// copy Registered later is younger). Returns how many it linked.

@@ -33,7 +33,9 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: certify::Request) -> Result<Outc
             (spki, name, Some(id))
         }
     };
-    let mut issued = issue(cx, &spki, subject).await?;
+    let issued = issue(cx, &spki, subject).await?;
+    // On record as soon as it exists: whatever fails after, the CA can revoke it (by serial).
+    cx.state.store.insert_certificate(&issued.record).await?;
     let links: Vec<Attribute> =
         public_id.iter().map(|p| link(LinkType::PUBLIC_KEY_LINK, p)).collect();
     let cert_id = register_public(
@@ -49,8 +51,7 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: certify::Request) -> Result<Outc
         let back = link(LinkType::CERTIFICATE_LINK, &cert_id);
         cx.state.store.add_attribute(public_id, &back, cx.now).await?;
     }
-    issued.record.kmip_object = Some(cert_id.clone());
-    cx.state.store.insert_certificate(&issued.record).await?;
+    cx.state.store.set_certified_object(&issued.record.serial, &cert_id).await?;
     Ok(Outcome::new(certify::response(&cert_id), Some(cert_id)))
 }
 
@@ -179,6 +180,9 @@ pub(crate) async fn recertify(cx: &OpCtx<'_>, req: recertify::Request) -> Result
     // The old certificate's owner's, as a Re-key's new key (see rekey::handle).
     let row = crate::store::ObjectRow { owner: old.owner.clone(), ..row };
     let new_id = row.id.clone();
+    // On record before the object is stored (see `handle`), naming it.
+    issued.record.kmip_object = Some(new_id.clone());
+    cx.state.store.insert_certificate(&issued.record).await?;
     rekey::store_replacement(cx, &old, &row, &attributes, &old_replaced).await?;
     // The public key's Certificate Link names the new certificate (KMIP 1.4 §4.8).
     if let Some(public_id) = public_key {
@@ -191,8 +195,6 @@ pub(crate) async fn recertify(cx: &OpCtx<'_>, req: recertify::Request) -> Result
             }
         }
     }
-    issued.record.kmip_object = Some(new_id.clone());
-    cx.state.store.insert_certificate(&issued.record).await?;
     Ok(Outcome::new(recertify::response(&new_id), Some(new_id)))
 }
 
