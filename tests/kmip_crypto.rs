@@ -861,7 +861,15 @@ fn get_with_key_wrapping_matches_rfc_3394() {
     let wrap = usage_mask::WRAP_KEY | usage_mask::UNWRAP_KEY;
     let bobs = register_aes(&mut bob, &[7u8; 32], wrap, true);
     let item = bob.call(Operation::GET, vec![uid(&target), wrapping_spec(&bobs, None)]);
-    assert_eq!(item.result_reason, Some(ResultReason::INVALID_FIELD), "{item:?}");
+    assert_eq!(item.result_reason, Some(ResultReason::PERMISSION_DENIED), "{item:?}");
+    // Nor under the owner's AES key that is not Sensitive (Get would serve it in clear).
+    grant(&dir, &kek, "CN=bob", "Get");
+    let item = bob.call(Operation::GET, vec![uid(&target), wrapping_spec(&kek, None)]);
+    assert_eq!(item.result_reason, Some(ResultReason::PERMISSION_DENIED), "{item:?}");
+    // Nor may a grantee lift Sensitive.
+    grant(&dir, &target, "CN=bob", "Set Attribute");
+    let item = bob.call(Operation::SET_ATTRIBUTE, sensitive(false));
+    assert_eq!(item.result_reason, Some(ResultReason::PERMISSION_DENIED), "{item:?}");
     // It was not Sensitive from the start.
     assert_eq!(flag(&mut c, "Sensitive"), Value::Boolean(true));
     assert_eq!(flag(&mut c, "Always Sensitive"), Value::Boolean(false));

@@ -222,7 +222,7 @@ fn ownership_reserved_names_and_key_pair_templates() {
     // Nor may the grantee choose how the owner's replacement is protected.
     let guarded = create(&mut alice, &aes_attributes(256));
     grant(&dir, &guarded, "CN=bob", "Re-key");
-    let loosened = Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(0x0C));
+    let loosened = Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(0x1C));
     let template = Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, vec![loosened.to_v1()]);
     let item = bob.call(Operation::RE_KEY, vec![uid(&guarded), template.clone()]);
     assert!(
@@ -232,6 +232,11 @@ fn ownership_reserved_names_and_key_pair_templates() {
         ),
         "{item:?}"
     );
+    // As the old key has it (a client echoing the attributes) is fine.
+    let same = Attribute::new(names::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(0x0C));
+    let echoed = Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, vec![same.to_v1()]);
+    let guarded = uid_of(&bob.ok(Operation::RE_KEY, vec![uid(&guarded), echoed]));
+    grant(&dir, &guarded, "CN=bob", "Re-key");
     alice.ok(Operation::RE_KEY, vec![uid(&guarded), template]);
 
     // A database finds its TDE key by name among all owners' objects: no KMIP client may

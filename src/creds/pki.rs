@@ -417,8 +417,11 @@ impl Creds {
         let serial = normalize_serial(serial);
         let now = crate::util::now();
         let reason = reason.unwrap_or(5);
-        if !crate::ca::revocation_reason_allowed(reason) {
-            return Err(CredsError::Invalid("reason is an RFC 5280 code: 0-6, 9 or 10".into()));
+        // Not a hold (6): nothing here would release it.
+        if !crate::ca::revocation_reason_allowed(reason) || reason == 6 {
+            return Err(CredsError::Invalid(
+                "reason is an RFC 5280 code: 0-5, 9 or 10 (no certificateHold)".into(),
+            ));
         }
         if !self.store.revoke_certificate(&serial, reason, now).await? {
             return Err(CredsError::NotFound { kind: "certificate", name: serial });

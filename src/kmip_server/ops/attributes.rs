@@ -96,15 +96,23 @@ fn check_kept(name: &str, existing: &[Attribute], now: i64, deleting: bool) -> R
     }
 }
 
-/// Checks a client's Sensitive (KMIP 2.1 §4.55): a Boolean, and private keys, which never
-/// leave the HSM, stay Sensitive.
-fn check_sensitive(row: &crate::store::ObjectRow, attr: &Attribute) -> Result<(), OpError> {
+/// Checks a client's Sensitive (KMIP 2.1 §4.55): a Boolean; private keys, which never
+/// leave the HSM, stay Sensitive; and only the owner (or an admin) may lift it, or a
+/// grantee could read what it protects.
+fn check_sensitive(
+    cx: &OpCtx<'_>,
+    row: &crate::store::ObjectRow,
+    attr: &Attribute,
+) -> Result<(), OpError> {
     if attr.name != names::SENSITIVE {
         return Ok(());
     }
     match attr.value {
         Value::Boolean(false) if row.object_type == i64::from(ObjectType::PRIVATE_KEY.0) => {
             Err(OpError::Invalid("private keys stay in the HSM: they are always Sensitive"))
+        }
+        Value::Boolean(false) if row.owner != cx.principal.as_str() && !cx.is_admin() => {
+            Err(OpError::Denied(row.id.clone()))
         }
         Value::Boolean(_) => Ok(()),
         _ => Err(OpError::Invalid("Sensitive is a Boolean")),
@@ -154,7 +162,7 @@ pub(crate) async fn add(cx: &OpCtx<'_>, req: add_attribute::Request) -> Result<O
     let mut attr = req.attribute;
     check_given(&attr)?;
     let row = cx.load(&id).await?;
-    check_sensitive(&row, &attr)?;
+    check_sensitive(cx, &row, &attr)?;
     if is_lifecycle_date(&attr.name) {
         let exists = match attr.name.as_str() {
             names::ACTIVATION_DATE => row.activation_date.is_some(),
@@ -203,7 +211,7 @@ pub(crate) async fn set(cx: &OpCtx<'_>, req: set_attribute::Request) -> Result<O
         return Err(OpError::Invalid("Set Attribute takes single-valued attributes only"));
     }
     let row = cx.load(&id).await?;
-    check_sensitive(&row, &attr)?;
+    check_sensitive(cx, &row, &attr)?;
     if is_kept(&attr.name) {
         check_kept(&attr.name, &cx.state.store.attributes(&id).await?, cx.now, false)?;
     }
@@ -227,7 +235,7 @@ pub(crate) async fn modify(
     let mut attr = req.attribute;
     check_given(&attr)?;
     let row = cx.load(&id).await?;
-    check_sensitive(&row, &attr)?;
+    check_sensitive(cx, &row, &attr)?;
     if is_lifecycle_date(&attr.name) {
         set_lifecycle_date(cx, &id, &attr).await?;
     } else {

@@ -36,23 +36,42 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: certify::Request) -> Result<Outc
     let issued = issue(cx, &spki, subject).await?;
     // On record as soon as it exists: whatever fails after, the CA can revoke it (by serial).
     cx.state.store.insert_certificate(&issued.record).await?;
-    let links: Vec<Attribute> =
-        public_id.iter().map(|p| link(LinkType::PUBLIC_KEY_LINK, p)).collect();
-    let cert_id = register_public(
-        cx,
-        ObjectType::CERTIFICATE,
-        req.attributes,
-        spki,
-        Public::Certificate(issued.der),
-        links,
-    )
-    .await?;
-    if let Some(public_id) = &public_id {
-        let back = link(LinkType::CERTIFICATE_LINK, &cert_id);
-        cx.state.store.add_attribute(public_id, &back, cx.now).await?;
+    let serial = issued.record.serial.clone();
+    let stored = async {
+        let links: Vec<Attribute> =
+            public_id.iter().map(|p| link(LinkType::PUBLIC_KEY_LINK, p)).collect();
+        let cert_id = register_public(
+            cx,
+            ObjectType::CERTIFICATE,
+            req.attributes,
+            spki,
+            Public::Certificate(issued.der),
+            links,
+        )
+        .await?;
+        if let Some(public_id) = &public_id {
+            let back = link(LinkType::CERTIFICATE_LINK, &cert_id);
+            cx.state.store.add_attribute(public_id, &back, cx.now).await?;
+        }
+        cx.state.store.set_certified_object(&serial, &cert_id).await?;
+        Ok(cert_id)
     }
-    cx.state.store.set_certified_object(&issued.record.serial, &cert_id).await?;
+    .await;
+    let cert_id = match stored {
+        Ok(id) => id,
+        Err(e) => return Err(superseded(cx, &serial, e).await),
+    };
     Ok(Outcome::new(certify::response(&cert_id), Some(cert_id)))
+}
+
+/// A certificate issued for a Certify that then failed: nobody received it, so the CA
+/// revokes it (superseded) rather than leave a valid certificate unaccounted for. Returns
+/// the failure.
+async fn superseded(cx: &OpCtx<'_>, serial: &str, e: OpError) -> OpError {
+    if let Err(e) = cx.state.store.revoke_certificate(serial, 4, cx.now).await {
+        tracing::error!(error = %e, serial, "revoking a certificate nobody received failed");
+    }
+    e
 }
 
 /// A certificate the internal CA issued, and its record among the CA's certificates.
@@ -183,7 +202,10 @@ pub(crate) async fn recertify(cx: &OpCtx<'_>, req: recertify::Request) -> Result
     // On record before the object is stored (see `handle`), naming it.
     issued.record.kmip_object = Some(new_id.clone());
     cx.state.store.insert_certificate(&issued.record).await?;
-    rekey::store_replacement(cx, &old, &row, &attributes, &old_replaced).await?;
+    let serial = issued.record.serial.clone();
+    if let Err(e) = rekey::store_replacement(cx, &old, &row, &attributes, &old_replaced).await {
+        return Err(superseded(cx, &serial, e).await);
+    }
     // The public key's Certificate Link names the new certificate (KMIP 1.4 §4.8).
     if let Some(public_id) = public_key {
         let to_old = link(LinkType::CERTIFICATE_LINK, &old_id).value;

@@ -15,7 +15,15 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: destroy::Request) -> Result<Outc
     row.state = i64::from(match state {
         State::PRE_ACTIVE | State::DEACTIVATED => State::DESTROYED.0,
         State::COMPROMISED => State::DESTROYED_COMPROMISED.0,
-        State::DESTROYED | State::DESTROYED_COMPROMISED => return Err(OpError::Destroyed(id)),
+        State::DESTROYED | State::DESTROYED_COMPROMISED => {
+            // A key-pair half whose removal from the HSM failed before goes now.
+            if super::is_key_pair_half(&row) {
+                let hsm_id = row.id.clone();
+                let _ =
+                    cx.state.hsm.run(move |hsm, s| hsm.destroy_by_id(s, hsm_id.as_bytes())).await;
+            }
+            return Err(OpError::Destroyed(id));
+        }
         _ => return Err(OpError::WrongState { op: "Destroy", state }),
     });
     let half = super::is_key_pair_half(&row);

@@ -137,16 +137,11 @@ async fn wrapped(
         return Err(OpError::Unsupported("keys are wrapped by the Encrypt wrapping method only"));
     }
     let kek = wrapping_key(cx, spec.wrapping_key.clone(), true).await?;
-    // Wrapped under a key the caller holds in clear, a Sensitive key would be theirs
-    // (KMIP 2.1 §4.55; PKCS#11's CKA_WRAP_WITH_TRUSTED): for a grantee, only the owner's
-    // RSA public keys (the private half stays in the HSM) or Sensitive AES keys.
+    // Wrapped under a key the caller can undo, a Sensitive key would be theirs (KMIP 2.1
+    // §4.55; PKCS#11's CKA_WRAP_WITH_TRUSTED).
     if let Some(owner) = owner_only {
-        let trusted = kek.row.owner == owner && (matches!(kek.kind, Kek::Rsa) || kek.sensitive);
-        if !trusted {
-            return Err(OpError::Invalid(
-                "another owner's Sensitive key is wrapped only by that owner's RSA public keys \
-                 or Sensitive AES keys",
-            ));
+        if !trusted_wrapping_key(cx, &kek, owner).await? {
+            return Err(OpError::Denied(id.to_owned()));
         }
     }
     let plain = match spec.encoding {
@@ -221,6 +216,40 @@ impl WrappingKey {
                 f(hsm, s, &key)
             })
             .await?)
+    }
+}
+
+/// Whether `kek` may wrap a Sensitive key of `owner`'s for a caller who is not its owner:
+/// a key of the owner's that the caller cannot unwrap with. A Sensitive AES key (never
+/// served in clear) the caller may not Decrypt or unwrap (Register) with; or an RSA public
+/// key whose private half is in the HSM and likewise out of the caller's reach.
+async fn trusted_wrapping_key(
+    cx: &OpCtx<'_>,
+    kek: &WrappingKey,
+    owner: &str,
+) -> Result<bool, OpError> {
+    use kmip::enums::Operation;
+    let out_of_reach = |row: &crate::store::ObjectRow| {
+        let row = row.clone();
+        async move {
+            Ok::<_, OpError>(
+                !cx.may(&row, Operation::DECRYPT).await?
+                    && !cx.may(&row, Operation::REGISTER).await?,
+            )
+        }
+    };
+    if kek.row.owner != owner {
+        return Ok(false);
+    }
+    match kek.kind {
+        Kek::Aes => Ok(kek.sensitive && out_of_reach(&kek.row).await?),
+        Kek::Rsa => {
+            let attrs = cx.state.store.attributes(&kek.id).await?;
+            let private = super::key_pair::linked(&attrs, kmip::enums::LinkType::PRIVATE_KEY_LINK);
+            let Some(private) = private else { return Ok(false) };
+            let Some(row) = cx.state.store.object(&private).await? else { return Ok(false) };
+            Ok(row.owner == owner && row.sealed_material.is_none() && out_of_reach(&row).await?)
+        }
     }
 }
 

@@ -32,10 +32,13 @@ pub(crate) fn replacement_attributes(
     offset: Option<u32>,
 ) -> Result<Vec<Attribute>, OpError> {
     // The replacement belongs to the old object's owner and takes over its names: a
-    // grantee may not choose how it is protected.
+    // grantee may not choose how it is protected, what it is, or when it is usable (an
+    // attribute the old key has as given, a client echoing them, is fine).
     if old.owner != cx.principal.as_str() && !cx.is_admin() {
-        if let Some(a) = requested.iter().find(|a| is_protective(&a.name)) {
-            return Err(OpError::ReadOnly(a.name.clone()));
+        let changed =
+            |a: &Attribute| !stored.iter().any(|s| s.name == a.name && s.value == a.value);
+        if offset.is_some() || requested.iter().any(|a| is_protective(&a.name) && changed(a)) {
+            return Err(OpError::Denied(old.id.clone()));
         }
     }
     let shift = date_shift(cx, old, offset);
@@ -62,12 +65,15 @@ pub(crate) fn replacement_attributes(
     Ok(replacement_dates(cx, old, offset, attrs))
 }
 
-/// Attributes that limit how a key may be used or served.
+/// Attributes that say what a key is and limit how it may be used, served or found.
 fn is_protective(name: &str) -> bool {
     name.starts_with("Rotate ")
         || matches!(
             name,
-            names::SENSITIVE
+            names::NAME
+                | names::CRYPTOGRAPHIC_ALGORITHM
+                | names::CRYPTOGRAPHIC_LENGTH
+                | names::SENSITIVE
                 | names::EXTRACTABLE
                 | names::CRYPTOGRAPHIC_USAGE_MASK
                 | names::USAGE_LIMITS
