@@ -110,7 +110,7 @@ pub(crate) struct IssuedCert {
 pub(crate) struct CachedCrl {
     der: Vec<u8>,
     pem: String,
-    marker: (i64, Option<i64>),
+    marker: (i64, Option<i64>, Option<i64>),
     built_at: i64,
 }
 

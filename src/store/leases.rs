@@ -40,12 +40,14 @@ pub(super) const UNLINKED_CERTIFIED: &str = "SELECT serial, pem FROM certificate
      WHERE role = 'kmip-certify' AND kmip_object IS NULL";
 
 /// The statement that revokes the certificates whose `column` is `$3` (first revocation
-/// wins: an earlier time and reason stay); a macro so that each stays one literal.
+/// wins: an earlier time and reason stay, except that a later keyCompromise (1) replaces
+/// the reason, as RFC 5280 §5.3.1 allows); a macro so that each stays one literal.
 macro_rules! revoke_where {
     ($column:literal) => {
         concat!(
             "UPDATE certificates SET revoked_at = COALESCE(revoked_at, $1), \
-             revocation_reason = COALESCE(revocation_reason, $2) WHERE ",
+             revocation_reason = CASE WHEN $2 = 1 THEN 1 \
+             ELSE COALESCE(revocation_reason, $2) END WHERE ",
             $column,
             " = $3"
         )
@@ -397,11 +399,17 @@ impl Store {
         Ok(out)
     }
 
-    /// How many certificates were ever revoked and when the latest was: changes whenever a
-    /// revocation happens, so a cached CRL knows it is out of date.
-    pub(crate) async fn revocation_marker(&self) -> Result<(i64, Option<i64>), StoreError> {
+    /// How many certificates were ever revoked, when the latest was, and how many for
+    /// keyCompromise: changes whenever a revocation happens (or a reason becomes
+    /// keyCompromise), so a cached CRL knows it is out of date.
+    pub(crate) async fn revocation_marker(
+        &self,
+    ) -> Result<(i64, Option<i64>, Option<i64>), StoreError> {
+        // With the keyCompromise count: a reason changed to it is a change too.
         Ok(sqlx::query_as(
-            "SELECT COUNT(*), MAX(revoked_at) FROM certificates WHERE revoked_at IS NOT NULL",
+            "SELECT COUNT(*), MAX(revoked_at), \
+             SUM(CASE WHEN revocation_reason = 1 THEN 1 ELSE 0 END) \
+             FROM certificates WHERE revoked_at IS NOT NULL",
         )
         .fetch_one(&mut *self.read.get().await?)
         .await?)

@@ -516,8 +516,12 @@ async fn leases_certificates_and_revocations_on(store: &Store) {
         vec![("03".to_owned(), 50, Some(1)), ("01".to_owned(), 60, Some(4))],
         "oldest revocation first, this issuer's only"
     );
+    // A key found compromised later says so; the revocation time stays.
+    assert!(store.revoke_certificate("01", 1, 65).await.unwrap());
+    let revoked = store.revocations("int-a", 0).await.unwrap();
+    assert_eq!(revoked[1], ("01".to_owned(), 60, Some(1)));
     assert!(store.revocations("int-a", 1000).await.unwrap().is_empty(), "expired ones leave");
-    assert_eq!(store.revocation_marker().await.unwrap(), (3, Some(60)));
+    assert_eq!(store.revocation_marker().await.unwrap(), (3, Some(60), Some(3)));
 
     assert!(store.ca_issuers().await.unwrap().is_empty());
     let row = |id: &str, kind: &str, certifies: Option<&str>| IssuerRow {
