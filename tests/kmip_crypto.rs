@@ -1134,3 +1134,30 @@ fn pkcs11_operation_describes_the_service_module() {
     );
     server.stop();
 }
+
+/// One client holds at most 64 of the open multi-part operations, so that others still
+/// find places (an operation stays open five idle minutes).
+#[test]
+fn one_client_cannot_hold_every_multi_part_operation() {
+    let (dir, server, _certs, mut c) = started("strongroom-stream-quota", "alice");
+    c.version = ProtocolVersion::V2_1;
+    let open = |c: &mut Client| {
+        let sha256 = Ttlv::structure(
+            Tag::CRYPTOGRAPHIC_PARAMETERS,
+            vec![enumeration(Tag::HASHING_ALGORITHM, kmip::enums::HashingAlgorithm::SHA_256.0)],
+        );
+        let data = Ttlv::new(Tag::DATA, Value::ByteString(b"part".to_vec()));
+        let init = Ttlv::new(Tag::INIT_INDICATOR, Value::Boolean(true));
+        c.call(Operation::HASH, vec![sha256, data, init]).result_status
+    };
+    let success = kmip::enums::ResultStatus::SUCCESS;
+    for _ in 0..64 {
+        assert_eq!(open(&mut c), success);
+    }
+    assert_eq!(open(&mut c), kmip::enums::ResultStatus::OPERATION_FAILED, "the 65th");
+    let bob_certs = client_cert(&dir, "bob");
+    let mut bob = Client::connect(&server, &bob_certs, "bob");
+    bob.version = ProtocolVersion::V2_1;
+    assert_eq!(open(&mut bob), success, "another client still has places");
+    server.stop();
+}

@@ -19,6 +19,8 @@ use super::{Hash, Hsm, HsmError, HsmSession, Message, Scheme};
 
 /// Most multi-part operations open at once per HSM connection.
 const MAX_STREAMS: usize = 256;
+/// Most of them one caller (the first line of a stream's owner) may hold.
+const MAX_STREAMS_PER_CALLER: usize = 64;
 /// An operation without a part for this long is dropped.
 const IDLE: Duration = Duration::from_secs(300);
 /// Length of the Correlation Values handed out.
@@ -259,7 +261,13 @@ impl Hsm {
         let correlation = crate::util::random_bytes(CORRELATION_LEN);
         let mut streams = s.conn.streams.lock().map_err(|_| HsmError::Poisoned)?;
         streams.0.retain(|_, st| st.last_used.elapsed() < IDLE);
-        if streams.0.len() >= MAX_STREAMS {
+        // Owners are "CALLER\n...": one caller may not take every place.
+        fn caller(owner: &str) -> &str {
+            owner.split('\n').next().unwrap_or_default()
+        }
+        let mine = caller(&stream.owner);
+        let held = streams.0.values().filter(|st| caller(&st.owner) == mine).count();
+        if streams.0.len() >= MAX_STREAMS || held >= MAX_STREAMS_PER_CALLER {
             return Err(HsmError::TooManyStreams);
         }
         streams.0.insert(correlation.clone(), stream);

@@ -180,7 +180,9 @@ async fn parts(
     }
     let data = req.data.unwrap_or_default();
     let input_len = data.len();
-    let owner = format!("{}\n{}", cx.principal.as_str(), key.id);
+    // The caller, key and operation that began it (see crypt.rs).
+    let op = if signing { "Sign" } else { "Signature Verify" };
+    let owner = format!("{}\n{}\n{op}", cx.principal.as_str(), key.id);
     let id = key.id.clone();
     let hsm_id = key.id.clone().into_bytes();
     let last = next.as_ref().is_some_and(|(_, last)| *last);
