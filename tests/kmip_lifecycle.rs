@@ -29,6 +29,19 @@ fn locate_by_name(c: &mut Client, name: &str) -> Vec<String> {
     r.find_all(Tag::UNIQUE_IDENTIFIER).map(|t| t.as_text().unwrap().to_owned()).collect()
 }
 
+/// A Create Key Pair's Common Attributes for an EC P-256 pair, as `version` writes them.
+fn ec_p256_pair(version: ProtocolVersion) -> Ttlv {
+    let attrs = [
+        Attribute::new(
+            names::CRYPTOGRAPHIC_ALGORITHM,
+            Value::Enumeration(CryptographicAlgorithm::EC.0),
+        ),
+        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+    ];
+    let written = write_attributes(&attrs, version).remove(0);
+    Ttlv::structure(Tag::COMMON_ATTRIBUTES, written.children().to_vec())
+}
+
 fn state_of(c: &mut Client, id: &str) -> State {
     let names_payload = if c.version.is_v2() {
         vec![uid(id), enumeration(Tag::ATTRIBUTE_REFERENCE, Tag::STATE.0)]
@@ -583,17 +596,7 @@ fn undo_batches_take_back_what_succeeded() {
         |c: &mut Client| c.ok(Operation::LOCATE, vec![]).find_all(Tag::UNIQUE_IDENTIFIER).count();
     let before = count(&mut c);
     let note = Attribute::new("x-note", Value::TextString("batch".into()));
-    let pair_attrs = [
-        Attribute::new(
-            names::CRYPTOGRAPHIC_ALGORITHM,
-            Value::Enumeration(CryptographicAlgorithm::EC.0),
-        ),
-        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
-    ];
-    let pair = Ttlv::structure(
-        Tag::COMMON_ATTRIBUTES,
-        write_attributes(&pair_attrs, c.version).remove(0).children().to_vec(),
-    );
+    let pair = ec_p256_pair(c.version);
     let sign_mask =
         Ttlv::new(Tag::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(kmip::enums::usage_mask::SIGN));
     let undo = |c: &mut Client, items: Vec<(Operation, Vec<Ttlv>)>| {
@@ -667,11 +670,7 @@ fn undo_batches_take_back_what_succeeded() {
 
     // Re-key Key Pair names its pair by the Private Key Unique Identifier: taken back, the
     // old private key has its Name again, and no link to a replacement that is gone.
-    let common = Ttlv::structure(
-        Tag::COMMON_ATTRIBUTES,
-        write_attributes(&pair_attrs, c.version).remove(0).children().to_vec(),
-    );
-    let made = c.ok(Operation::CREATE_KEY_PAIR, vec![common]);
+    let made = c.ok(Operation::CREATE_KEY_PAIR, vec![ec_p256_pair(c.version)]);
     let private = made.find(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER).unwrap().as_text().unwrap();
     let name = Attribute::new(names::NAME, name_value("undo-pair"));
     c.ok(
@@ -918,17 +917,6 @@ fn query_profiles_by_version() {
 fn unique_identifier_enumerations_name_their_operation() {
     let (_dir, server, _certs, mut c) = started("strongroom-uid-enums", "alice");
     c.version = ProtocolVersion::V2_1;
-    let pair_attrs = [
-        Attribute::new(
-            names::CRYPTOGRAPHIC_ALGORITHM,
-            Value::Enumeration(CryptographicAlgorithm::EC.0),
-        ),
-        Attribute::new(names::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
-    ];
-    let common = Ttlv::structure(
-        Tag::COMMON_ATTRIBUTES,
-        write_attributes(&pair_attrs, c.version).remove(0).children().to_vec(),
-    );
     let named = |which: kmip::enums::UniqueIdentifier| {
         Ttlv::new(Tag::UNIQUE_IDENTIFIER, Value::Enumeration(which.0))
     };
@@ -936,7 +924,7 @@ fn unique_identifier_enumerations_name_their_operation() {
     let msg = request(
         c.version,
         vec![
-            (Operation::CREATE_KEY_PAIR, vec![common]),
+            (Operation::CREATE_KEY_PAIR, vec![ec_p256_pair(c.version)]),
             (Operation::ACTIVATE, vec![named(U::CREATE_KEY_PAIR_PUBLIC_KEY)]),
             (Operation::CREATE, create_payload(c.version, &key_attributes("enum-made"))),
             (Operation::LOCATE, vec![]),
