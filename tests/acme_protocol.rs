@@ -3,7 +3,7 @@
 //! orders for an IP identifier (RFC 8738) validated over http-01 against a responder in
 //! this test; CSRs that do not match refused with nothing issued; failed validation;
 //! download; revocation with the certificate's own key; External Account Binding and key
-//! change; pre-authorized identifiers; renewal information (RFC 9773); certificate
+//! change; http-01 redirects; pre-authorized identifiers; renewal information (RFC 9773); certificate
 //! profiles (`meta.profiles`, EAB keys limited to some). Real clients are in
 //! `acme_clients.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -316,6 +316,145 @@ fn orders_validation_finalize_and_revocation_on(store: &[&str]) {
     assert_eq!(other.post("/acme/revoke-cert", Some(revoke.clone())).problem(), "unauthorized");
     assert_eq!(holder.post("/acme/revoke-cert", Some(revoke.clone())).status, 200);
     assert_eq!(holder.post("/acme/revoke-cert", Some(revoke)).problem(), "alreadyRevoked");
+    server.stop();
+}
+
+type Routes = Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>;
+
+/// Answers each GET on `listener` (over TLS with `tls`) with the whole HTTP response
+/// `routes` holds for its path, or 404.
+fn route_responder(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>, routes: Routes) {
+    fn answer(s: &mut (impl Read + Write), routes: &Routes) {
+        let mut req = Vec::new();
+        let mut buf = [0u8; 2048];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => req.extend_from_slice(&buf[..n]),
+            }
+        }
+        let req = String::from_utf8_lossy(&req).into_owned();
+        let path = req.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let reply = routes.lock().unwrap().get(&path).cloned();
+        let reply =
+            reply.unwrap_or_else(|| "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".into());
+        let _ = s.write_all(reply.as_bytes());
+        let _ = s.flush();
+    }
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(tcp) = stream else { continue };
+            tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            match &tls {
+                None => answer(&mut { tcp }, &routes),
+                Some(config) => {
+                    let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+                    let mut s = rustls::StreamOwned::new(conn, tcp);
+                    answer(&mut s, &routes);
+                    s.conn.send_close_notify();
+                    let _ = s.flush();
+                }
+            }
+        }
+    });
+}
+
+/// http-01 follows redirects as Let's Encrypt does: to HTTPS (any certificate), back to
+/// HTTP, relative paths; at most 10, and only to the configured HTTP and HTTPS ports.
+#[test]
+fn http01_follows_redirects() {
+    let dir = temp_dir("strongroom-acme-redirects");
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let secure = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (p, q) = (plain.local_addr().unwrap().port(), secure.local_addr().unwrap().port());
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let tls = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into()),
+        )
+        .unwrap();
+    let (plain_routes, secure_routes) = (Routes::default(), Routes::default());
+    route_responder(plain, None, plain_routes.clone());
+    route_responder(secure, Some(Arc::new(tls)), secure_routes.clone());
+    let config = dir.join("acme.toml");
+    std::fs::write(&config, format!("[acme]\nhttp01_port = {p}\ntls_alpn01_port = {q}\n")).unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let redirect = |status: u16, to: &str| {
+        format!("HTTP/1.1 {status} Moved\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n")
+    };
+
+    // Each case on an account of its own, whose http-01 challenge for 127.0.0.1 is tried
+    // once the routes for its token are set; the authorization as it ends.
+    let attempt = |set_routes: &dyn Fn(&str, &str)| {
+        let mut c = Client::new(&server, &dir);
+        c.register();
+        let ids = json!([{"type": "ip", "value": "127.0.0.1"}]);
+        let order = c.post("/acme/new-order", Some(json!({"identifiers": ids}))).json();
+        let authz_url = order["authorizations"][0].as_str().unwrap().to_owned();
+        let authz = c.post(&path_of(&authz_url), None).json();
+        let chall = authz["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|ch| ch["type"] == "http-01")
+            .unwrap()
+            .clone();
+        let token = chall["token"].as_str().unwrap().to_owned();
+        set_routes(&token, &format!("{token}.{}", thumbprint(&c.key)));
+        assert_eq!(c.post(&path_of(chall["url"].as_str().unwrap()), Some(json!({}))).status, 200);
+        let done = wait_for(&mut c, &authz_url, |a| a["status"] != "pending");
+        let error = done["challenges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|ch| ch["type"] == "http-01")
+            .unwrap()["error"]
+            .clone();
+        (done["status"].as_str().unwrap().to_owned(), error)
+    };
+    let start = |token: &str| format!("/.well-known/acme-challenge/{token}");
+
+    // HTTP to HTTPS (self-signed), back to HTTP on the default (configured) port, then a
+    // relative path.
+    let (status, error) = attempt(&|token, ka| {
+        let mut plain = plain_routes.lock().unwrap();
+        plain.insert(start(token), redirect(301, &format!("https://127.0.0.1:{q}/tls/{token}")));
+        let back = redirect(308, &format!("http://127.0.0.1/back/{token}"));
+        secure_routes.lock().unwrap().insert(format!("/tls/{token}"), back);
+        plain.insert(format!("/back/{token}"), redirect(302, &format!("done/{token}")));
+        let ok = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{ka}\n", ka.len() + 1);
+        plain.insert(format!("/back/done/{token}"), ok);
+    });
+    assert_eq!((status.as_str(), &error), ("valid", &Value::Null), "{error}");
+
+    // A loop ends after 10 redirects.
+    let (status, error) = attempt(&|token, _| {
+        plain_routes.lock().unwrap().insert(start(token), redirect(302, &start(token)));
+    });
+    assert_eq!(status, "invalid");
+    assert_eq!(error["type"], "urn:ietf:params:acme:error:connection", "{error}");
+    assert!(error["detail"].as_str().unwrap().contains("more than 10 redirects"), "{error}");
+
+    // Other ports and schemes are not followed.
+    for (to, why) in [
+        ("http://127.0.0.1:1/x".to_owned(), format!("http redirects may go to port {p} only")),
+        (format!("ftp://127.0.0.1:{p}/x"), "only http and https URLs are followed".to_owned()),
+    ] {
+        let (status, error) = attempt(&|token, _| {
+            plain_routes.lock().unwrap().insert(start(token), redirect(307, &to));
+        });
+        assert_eq!(status, "invalid");
+        assert!(error["detail"].as_str().unwrap().contains(&why), "{error}");
+    }
+    // A redirect without a Location is a wrong answer.
+    let (status, error) = attempt(&|token, _| {
+        let bare = "HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n".to_owned();
+        plain_routes.lock().unwrap().insert(start(token), bare);
+    });
+    assert_eq!(status, "invalid");
+    assert_eq!(error["type"], "urn:ietf:params:acme:error:incorrectResponse", "{error}");
     server.stop();
 }
 

@@ -87,6 +87,19 @@ impl AnyCertificate {
     }
 }
 
+/// A TLS 1.2+ client offering `alpn` that accepts any server certificate (checking only
+/// the handshake signature with its key).
+pub(super) fn client_config(alpn: &[u8]) -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    Ok(config)
+}
+
 /// The reverse-DNS name of an IP address (RFC 8738 §6).
 fn reverse_name(ip: IpAddr) -> String {
     match ip {
@@ -168,14 +181,7 @@ pub(super) async fn validate(
     };
     let server_name = ServerName::try_from(sni.clone())
         .map_err(|_| problem("malformed", &format!("{sni} is not a server name")))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| problem("serverInternal", &e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
-    config.alpn_protocols = vec![ACME_TLS.to_vec()];
+    let config = client_config(ACME_TLS).map_err(|e| problem("serverInternal", &e.to_string()))?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let digest = Sha256::digest(key_authorization.as_bytes());
     let (addr, tcp) = super::validate::connect(ips, acme.settings.tls_alpn01_port).await?;
