@@ -157,6 +157,9 @@ pub(crate) struct AcmeSettings {
     pub(crate) dns_resolver: Option<std::net::SocketAddr>,
     /// Validity of issued certificates, in seconds.
     pub(crate) validity: i64,
+    /// How long an order, with its authorizations and challenges, is kept once it and
+    /// its certificate have expired, in seconds.
+    pub(crate) order_retention: i64,
     /// New accounts must be bound to an external account key made with the admin API.
     pub(crate) eab_required: bool,
     /// Identifiers authorized by policy, without a challenge (internal services).
@@ -313,6 +316,7 @@ impl Default for AcmeSettings {
             tls_alpn01_port: 443,
             dns_resolver: None,
             validity: 86_400,
+            order_retention: 30 * 86_400,
             eab_required: false,
             preauthorized: Vec::new(),
             profiles: vec![Profile::builtin(86_400)],
@@ -574,6 +578,22 @@ impl Acme {
             store.purge_acme_nonces(crate::util::now()).await?;
         }
         Ok(())
+    }
+
+    /// Deletes orders, with their authorizations and challenges, once they and their
+    /// certificates have been expired for `[acme] order_retention` (background work of the
+    /// leading replica), a thousand per transaction; how many went.
+    pub(crate) async fn purge_orders(&self, store: &Store) -> Result<usize, StoreError> {
+        const PER_TRANSACTION: i64 = 1000;
+        let cutoff = crate::util::now() - self.settings.order_retention;
+        let mut purged = 0;
+        loop {
+            let n = store.purge_acme_orders(cutoff, PER_TRANSACTION).await?;
+            purged += n;
+            if (n as i64) < PER_TRANSACTION {
+                return Ok(purged);
+            }
+        }
     }
 
     /// Whether policy authorizes `identifier` without a challenge.

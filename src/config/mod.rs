@@ -56,6 +56,7 @@ struct RawAcme {
     tls_alpn01_port: Option<u16>,
     dns_resolver: Option<String>,
     certificate_validity: Option<String>,
+    order_retention: Option<String>,
     external_account_required: Option<bool>,
     #[serde(default)]
     preauthorized: Vec<String>,
@@ -518,6 +519,16 @@ fn acme_settings(raw: RawAcme) -> Result<crate::acme::AcmeSettings, ConfigError>
         tls_alpn01_port: raw.tls_alpn01_port.unwrap_or(defaults.tls_alpn01_port),
         dns_resolver,
         validity: default_validity,
+        order_retention: match raw.order_retention {
+            None => defaults.order_retention,
+            Some(text) => crate::creds::pki::parse_ttl(&serde_json::Value::String(text))
+                .ok()
+                .filter(|&v| v >= 86_400)
+                .ok_or(ConfigError::Invalid {
+                    key: "acme.order_retention",
+                    reason: "must be a duration like \"30d\", of a day or more",
+                })?,
+        },
         eab_required: raw.external_account_required.unwrap_or(false),
         preauthorized: rules(&raw.preauthorized, "acme.preauthorized")?,
         profiles,

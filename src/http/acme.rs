@@ -1222,7 +1222,13 @@ async fn finalize_order(state: &AppState, id: &str, s: &Signed) -> AcmeResult {
     } else {
         state
             .store
-            .complete_acme_order_unstored(&order, &serial, &issued.cert_pem, &issued.issuer)
+            .complete_acme_order_unstored(
+                &order,
+                &serial,
+                &issued.cert_pem,
+                &issued.issuer,
+                not_after,
+            )
             .await
     };
     if let Err(e) = completed {

@@ -461,6 +461,8 @@ impl Store {
         batch
             .add("UPDATE acme_orders SET status = 'valid', certificate_serial = ")
             .bind(cert.serial.clone())
+            .push(", certificate_not_after = ")
+            .bind(cert.not_after)
             .push(" WHERE id = ")
             .bind(order.id.clone());
         let (order, cert) = (order.clone(), cert.clone());
@@ -487,11 +489,14 @@ impl Store {
         serial: &str,
         pem: &str,
         issuer: &str,
+        not_after: i64,
     ) -> Result<(), StoreError> {
         let mut batch = self.batch().without_flush();
         batch
             .add("UPDATE acme_orders SET status = 'valid', unstored_serial = ")
             .bind(serial.to_owned())
+            .push(", certificate_not_after = ")
+            .bind(not_after)
             .push(", certificate_pem = ")
             .bind(pem.to_owned())
             .push(", certificate_issuer = ")
@@ -513,6 +518,51 @@ impl Store {
         })
         .await?;
         Ok(())
+    }
+
+    /// Deletes up to `limit` orders, with their authorizations and challenges, whose own
+    /// expiry and whose certificate's (if any) are both before `cutoff`; how many went.
+    /// An order being finalized stays whatever its dates.
+    pub(crate) async fn purge_acme_orders(
+        &self,
+        cutoff: i64,
+        limit: i64,
+    ) -> Result<usize, StoreError> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM acme_orders WHERE expires_at < $1 AND status <> 'processing' \
+             AND COALESCE(certificate_not_after, 0) < $1 ORDER BY expires_at LIMIT $2",
+        )
+        .bind(cutoff)
+        .bind(limit)
+        .fetch_all(&mut *self.read.get().await?)
+        .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = self.batch().without_flush();
+        for (head, tail) in [
+            (
+                "DELETE FROM acme_challenges WHERE authz_id IN \
+                 (SELECT id FROM acme_authorizations WHERE order_id IN (",
+                "))",
+            ),
+            ("DELETE FROM acme_authorizations WHERE order_id IN (", ")"),
+            ("DELETE FROM acme_orders WHERE id IN (", ")"),
+        ] {
+            let sql = batch.add(head);
+            for (i, (id,)) in ids.iter().enumerate() {
+                sql.push(if i == 0 { "" } else { ", " }).bind(id.clone());
+            }
+            sql.push(tail);
+        }
+        self.commit(batch, |store| {
+            if let Some(c) = store.acme_caches() {
+                c.orders.clear();
+                c.authorizations_changed();
+            }
+        })
+        .await?;
+        Ok(ids.len())
     }
 
     pub(crate) async fn acme_authorizations(

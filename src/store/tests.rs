@@ -651,6 +651,79 @@ async fn acme_orders_keep_their_order() {
     on_both!(acme_orders_keep_their_order_on);
 }
 
+#[tokio::test]
+async fn acme_orders_expire_from_the_store() {
+    on_both!(acme_orders_expire_from_the_store_on);
+}
+
+/// Orders go with their authorizations and challenges once they and their certificates
+/// expired before the cutoff; certificates stay (CRLs and OCSP answer for them).
+async fn acme_orders_expire_from_the_store_on(store: &Store) {
+    use super::{ChallengeRow, NewOrder};
+    store.insert_acme_account(&an_account()).await.unwrap();
+    let add = |id: &str, status: &str, expires_at: i64| {
+        let order = super::OrderRow { expires_at, ..an_order(id, status) };
+        let challenge = ChallengeRow {
+            id: format!("{id}-a-c"),
+            authz_id: format!("{id}-a"),
+            kind: "http-01".into(),
+            token: "t".into(),
+            status: "valid".into(),
+            validated_at: Some(1),
+            error: None,
+        };
+        let authorizations = vec![(a_valid_authorization(id), vec![challenge])];
+        async move {
+            let new = NewOrder { order: &order, authorizations: &authorizations };
+            store.insert_acme_order(new, None).await.unwrap();
+            order
+        }
+    };
+    add("stale", "pending", 100).await;
+    add("claimed", "processing", 100).await;
+    add("young", "pending", 300).await;
+    let issued = add("issued", "valid", 100).await;
+    let cert = crate::store::CertificateRow {
+        serial: "0a".into(),
+        role: "acme".into(),
+        subject: "a.test".into(),
+        not_before: 1,
+        not_after: 500,
+        lease_id: None,
+        revoked_at: None,
+        revocation_reason: None,
+        pem: "PEM".into(),
+        issuer: "ca".into(),
+        kmip_object: None,
+    };
+    store.complete_acme_order(&issued, &cert).await.unwrap();
+    let kept = add("kept-on-order", "valid", 100).await;
+    store.complete_acme_order_unstored(&kept, "0b", "PEM", "ca", 150).await.unwrap();
+    let present = async |id: &str| {
+        let order = store.acme_order(id).await.unwrap().is_some();
+        let authorizations = store.acme_authorizations(id).await.unwrap().len();
+        let challenges = store.acme_challenges(&format!("{id}-a")).await.unwrap().len();
+        assert_eq!((authorizations, challenges), if order { (1, 1) } else { (0, 0) }, "{id}");
+        order
+    };
+    // One at a time: the order that expired first goes first.
+    assert_eq!(store.purge_acme_orders(200, 1).await.unwrap(), 1);
+    assert!(!present("stale").await);
+    assert!(present("kept-on-order").await);
+    assert_eq!(store.purge_acme_orders(200, 10).await.unwrap(), 1);
+    for (id, left) in
+        [("kept-on-order", false), ("claimed", true), ("young", true), ("issued", true)]
+    {
+        assert_eq!(present(id).await, left, "{id}");
+    }
+    assert_eq!(store.purge_acme_orders(200, 10).await.unwrap(), 0);
+    // Once its certificate has expired too, the issued order goes; the certificate stays.
+    assert_eq!(store.purge_acme_orders(600, 10).await.unwrap(), 2);
+    assert!(!present("issued").await && !present("young").await);
+    assert!(present("claimed").await, "an order being finalized stays");
+    assert_eq!(store.certificate("0a").await.unwrap().unwrap().not_after, 500);
+}
+
 /// An ACME account row ("acct", thumbprint "tp") for store tests.
 fn an_account() -> super::AccountRow {
     super::AccountRow {
@@ -768,7 +841,7 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
     assert_eq!(store.acme_order("y").await.unwrap().unwrap().status, "processing");
     assert!(!store.transition_acme_order("y", "pending", "processing", None).await.unwrap());
     let y = store.acme_order("y").await.unwrap().unwrap();
-    store.complete_acme_order_unstored(&y, "01", "PEM", "issuer").await.unwrap();
+    store.complete_acme_order_unstored(&y, "01", "PEM", "issuer", 2).await.unwrap();
     let y = store.acme_order("y").await.unwrap().unwrap();
     assert_eq!((y.status.as_str(), y.unstored_serial.as_deref()), ("valid", Some("01")));
     assert!(store.acme_order("nothing").await.unwrap().is_none());
