@@ -3,7 +3,7 @@
 //! orders for an IP identifier (RFC 8738) validated over http-01 against a responder in
 //! this test; CSRs that do not match refused with nothing issued; failed validation;
 //! download; revocation with the certificate's own key; External Account Binding and key
-//! change; http-01 redirects; pre-authorized identifiers; renewal information (RFC 9773); certificate
+//! change; http-01 redirects; open orders per account; pre-authorized identifiers; renewal information (RFC 9773); certificate
 //! profiles (`meta.profiles`, EAB keys limited to some). Real clients are in
 //! `acme_clients.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -455,6 +455,39 @@ fn http01_follows_redirects() {
     });
     assert_eq!(status, "invalid");
     assert_eq!(error["type"], "urn:ietf:params:acme:error:incorrectResponse", "{error}");
+    server.stop();
+}
+
+/// An account may have `[acme] max_open_orders` orders pending or ready; one whose
+/// authorization is deactivated no longer counts, nor is listed.
+#[test]
+fn open_orders_per_account_are_capped() {
+    let dir = temp_dir("strongroom-acme-open-orders");
+    let config = dir.join("acme.toml");
+    std::fs::write(&config, "[acme]\nmax_open_orders = 2\n").unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let mut c = Client::new(&server, &dir);
+    let orders_url = c.register().json()["orders"].as_str().unwrap().to_owned();
+    let order = |c: &mut Client, name: &str| {
+        let ids = json!([{"type": "dns", "value": name}]);
+        c.post("/acme/new-order", Some(json!({"identifiers": ids})))
+    };
+    let first = order(&mut c, "a.test").json();
+    assert_eq!(order(&mut c, "b.test").status, 201);
+    let refused = order(&mut c, "c.test");
+    assert_eq!((refused.status, refused.problem().as_str()), (429, "rateLimited"));
+    assert_eq!(refused.header("retry-after"), Some("3600"));
+    // Another account is not held back.
+    let mut other = Client::new(&server, &dir);
+    other.register();
+    assert_eq!(order(&mut other, "c.test").status, 201);
+
+    let authz = path_of(first["authorizations"][0].as_str().unwrap());
+    let r = c.post(&authz, Some(json!({"status": "deactivated"})));
+    assert_eq!(r.json()["status"], "deactivated", "{r:?}");
+    assert_eq!(order(&mut c, "c.test").status, 201);
+    let listed = c.post(&path_of(&orders_url), None).json();
+    assert_eq!(listed["orders"].as_array().unwrap().len(), 2, "{listed}");
     server.stop();
 }
 

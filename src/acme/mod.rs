@@ -83,6 +83,8 @@ pub(crate) enum AcmeError {
     ExternalAccountRequired,
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    RateLimited(String),
     #[error("HSM error: {0}")]
     Hsm(#[from] crate::hsm::HsmError),
     #[error("storage error: {0}")]
@@ -118,6 +120,7 @@ impl AcmeError {
             AcmeError::UnsupportedMediaType => ("malformed", 415),
             AcmeError::ExternalAccountRequired => ("externalAccountRequired", 400),
             AcmeError::Conflict(_) => ("malformed", 409),
+            AcmeError::RateLimited(_) => ("rateLimited", 429),
             AcmeError::Ca(CaError::NameConstraints(_)) => ("rejectedIdentifier", 400),
             AcmeError::Store(e) if e.is_input() => ("malformed", 400),
             AcmeError::Store(_) | AcmeError::Ca(_) | AcmeError::Join(_) | AcmeError::Hsm(_) => {
@@ -160,6 +163,8 @@ pub(crate) struct AcmeSettings {
     /// How long an order, with its authorizations and challenges, is kept once it and
     /// its certificate have expired, in seconds.
     pub(crate) order_retention: i64,
+    /// Most orders an account may have pending or ready at once.
+    pub(crate) max_open_orders: i64,
     /// New accounts must be bound to an external account key made with the admin API.
     pub(crate) eab_required: bool,
     /// Identifiers authorized by policy, without a challenge (internal services).
@@ -317,6 +322,7 @@ impl Default for AcmeSettings {
             dns_resolver: None,
             validity: 86_400,
             order_retention: 30 * 86_400,
+            max_open_orders: 300,
             eab_required: false,
             preauthorized: Vec::new(),
             profiles: vec![Profile::builtin(86_400)],

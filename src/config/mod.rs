@@ -57,6 +57,7 @@ struct RawAcme {
     dns_resolver: Option<String>,
     certificate_validity: Option<String>,
     order_retention: Option<String>,
+    max_open_orders: Option<u32>,
     external_account_required: Option<bool>,
     #[serde(default)]
     preauthorized: Vec<String>,
@@ -528,6 +529,16 @@ fn acme_settings(raw: RawAcme) -> Result<crate::acme::AcmeSettings, ConfigError>
                     key: "acme.order_retention",
                     reason: "must be a duration like \"30d\", of a day or more",
                 })?,
+        },
+        max_open_orders: match raw.max_open_orders {
+            None => defaults.max_open_orders,
+            Some(0) => {
+                return Err(ConfigError::Invalid {
+                    key: "acme.max_open_orders",
+                    reason: "must be 1 or more",
+                })
+            }
+            Some(n) => i64::from(n),
         },
         eab_required: raw.external_account_required.unwrap_or(false),
         preauthorized: rules(&raw.preauthorized, "acme.preauthorized")?,

@@ -57,6 +57,10 @@ impl IntoResponse for AcmeError {
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         r.extensions_mut().insert(Refusal(detail));
+        if kind == "rateLimited" {
+            // Open orders close as they are finalized or expire (RFC 8555 §6.6).
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("3600"));
+        }
         r
     }
 }
@@ -584,7 +588,7 @@ async fn account_orders(
 ) -> AcmeResult {
     s.post_as_get()?;
     let account = own_account(&s, &id)?;
-    let ids = state.store.acme_order_ids(&account.id).await?;
+    let ids = state.store.acme_order_ids(&account.id, crate::util::now()).await?;
     let urls: Vec<String> = ids.iter().map(|o| s.url(&format!("order/{o}"))).collect();
     Ok(Json(json!({ "orders": urls })).into_response())
 }
@@ -695,6 +699,15 @@ async fn place_order(state: &AppState, s: &Signed) -> AcmeResult {
         None => None,
     };
     let now = crate::util::now();
+    // A client that orders in a loop (a retrying script) fills the store: it must finish,
+    // or deactivate the authorizations of, what it has open first.
+    let max = state.acme.settings.max_open_orders;
+    if state.store.acme_open_orders(&account.id, now).await? >= max {
+        return Err(AcmeError::RateLimited(format!(
+            "this account has {max} orders pending or ready ([acme] max_open_orders); \
+             finalize them, or deactivate their authorizations, first"
+        )));
+    }
     let expires_at = now + crate::acme::ORDER_LIFETIME;
     let order_id = crate::util::random_hex(12);
     let authorizations: Vec<(AuthzRow, Vec<ChallengeRow>)> = identifiers

@@ -4,6 +4,24 @@ use sqlx::FromRow;
 
 use super::{CertificateRow, Store, StoreError};
 
+/// An order `o` that is pending or ready and not invalid at `$2` (unexpired, and none of
+/// its authorizations failed, deactivated, revoked or expired): one its client may still
+/// finalize.
+macro_rules! open_order {
+    () => {
+        "(o.status IN ('pending', 'ready') AND o.expires_at >= $2 \
+         AND NOT EXISTS (SELECT 1 FROM acme_authorizations a WHERE a.order_id = o.id \
+         AND (a.status IN ('invalid', 'deactivated', 'revoked') OR a.expires_at < $2)))"
+    };
+}
+
+/// An order `o` that is not invalid at `$2`: open, being finalized or valid.
+macro_rules! live_order {
+    () => {
+        concat!("(o.status IN ('processing', 'valid') OR ", open_order!(), ")")
+    };
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct AccountRow {
     pub(crate) id: String,
@@ -387,13 +405,10 @@ impl Store {
     /// so one still marked pending or ready has failed if it expired or one of its
     /// authorizations did.
     pub(crate) async fn acme_replaced(&self, cert_id: &str, now: i64) -> Result<bool, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM acme_orders o WHERE o.replaces = $1 AND (\
-             o.status IN ('processing', 'valid') OR (o.status IN ('pending', 'ready') \
-             AND o.expires_at >= $2 AND NOT EXISTS (SELECT 1 FROM acme_authorizations a \
-             WHERE a.order_id = o.id AND (a.status IN ('invalid', 'deactivated', 'revoked') \
-             OR a.expires_at < $2))))",
-        )
+        let (n,): (i64,) = sqlx::query_as(concat!(
+            "SELECT COUNT(*) FROM acme_orders o WHERE o.replaces = $1 AND ",
+            live_order!()
+        ))
         .bind(cert_id)
         .bind(now)
         .fetch_one(&mut *self.write.get().await?)
@@ -401,14 +416,41 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// The ids of an account's orders, oldest first.
-    pub(crate) async fn acme_order_ids(&self, account_id: &str) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> =
-            sqlx::query_as("SELECT id FROM acme_orders WHERE account_id = $1 ORDER BY rowid")
-                .bind(account_id)
-                .fetch_all(&mut *self.read.get().await?)
-                .await?;
+    /// The ids of an account's orders that are not invalid at `now` (RFC 8555 §7.1.2.1),
+    /// oldest first.
+    pub(crate) async fn acme_order_ids(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(concat!(
+            "SELECT id FROM acme_orders o WHERE o.account_id = $1 AND ",
+            live_order!(),
+            " ORDER BY rowid"
+        ))
+        .bind(account_id)
+        .bind(now)
+        .fetch_all(&mut *self.read.get().await?)
+        .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// How many of an account's orders are open (pending or ready, and not invalid) at
+    /// `now`.
+    pub(crate) async fn acme_open_orders(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(concat!(
+            "SELECT COUNT(*) FROM acme_orders o WHERE o.account_id = $1 AND ",
+            open_order!()
+        ))
+        .bind(account_id)
+        .bind(now)
+        .fetch_one(&mut *self.read.get().await?)
+        .await?;
+        Ok(n)
     }
 
     /// The order that produced the certificate with `serial`.

@@ -699,6 +699,12 @@ async fn acme_orders_expire_from_the_store_on(store: &Store) {
     store.complete_acme_order(&issued, &cert).await.unwrap();
     let kept = add("kept-on-order", "valid", 100).await;
     store.complete_acme_order_unstored(&kept, "0b", "PEM", "ca", 150).await.unwrap();
+    // Open (pending or ready, nothing failed or expired) and listed (not invalid) orders.
+    assert_eq!(store.acme_open_orders("acct", 50).await.unwrap(), 2);
+    assert_eq!(store.acme_open_orders("acct", 150).await.unwrap(), 0, "authorizations expired");
+    assert_eq!(store.acme_order_ids("acct", 50).await.unwrap().len(), 5);
+    let listed = store.acme_order_ids("acct", 150).await.unwrap();
+    assert_eq!(listed, ["claimed", "issued", "kept-on-order"]);
     let present = async |id: &str| {
         let order = store.acme_order(id).await.unwrap().is_some();
         let authorizations = store.acme_authorizations(id).await.unwrap().len();
@@ -800,7 +806,7 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
             .await
             .unwrap();
     }
-    assert_eq!(store.acme_order_ids("acct").await.unwrap(), vec!["z", "y", "x"]);
+    assert_eq!(store.acme_order_ids("acct", 0).await.unwrap(), vec!["z", "y", "x"]);
     let authzs = store.acme_authorizations("y").await.unwrap();
     assert_eq!(authzs.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["y-b", "y-a"]);
     // Read before each write, so that a cached copy would be there to go stale.
