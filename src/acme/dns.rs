@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 
 const A: u16 = 1;
+const CNAME: u16 = 5;
 const TXT: u16 = 16;
 const AAAA: u16 = 28;
 const MAX_MESSAGE: usize = 4096;
@@ -79,6 +80,28 @@ fn skip_name(msg: &[u8], mut pos: usize) -> Option<usize> {
     None
 }
 
+/// The (possibly compressed) name at `pos`, in lower case without the trailing dot.
+fn read_name(msg: &[u8], mut pos: usize) -> Option<String> {
+    let mut labels: Vec<String> = Vec::new();
+    // Bounds the pointers followed as well as the labels read.
+    for _ in 0..128 {
+        let len = *msg.get(pos)?;
+        match len {
+            0 => return Some(labels.join(".")),
+            l if l & 0xC0 == 0xC0 => {
+                pos = usize::from(l & 0x3F) << 8 | usize::from(*msg.get(pos + 1)?);
+            }
+            l if l & 0xC0 != 0 => return None,
+            l => {
+                let label = msg.get(pos + 1..pos + 1 + usize::from(l))?;
+                labels.push(String::from_utf8_lossy(label).to_ascii_lowercase());
+                pos += 1 + usize::from(l);
+            }
+        }
+    }
+    None
+}
+
 fn u16_at(msg: &[u8], pos: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*msg.get(pos)?, *msg.get(pos + 1)?]))
 }
@@ -94,7 +117,7 @@ enum Refusal {
 }
 
 /// The RDATA of every answer of type `qtype` in a response to `query` (same id and
-/// question).
+/// question) whose owner is the question's name or a name its CNAME records lead to.
 fn answers(msg: &[u8], query: &[u8], qtype: u16) -> Result<Vec<Vec<u8>>, Refusal> {
     let bad = || Refusal::Other("malformed DNS response".to_owned());
     let differs = || Refusal::Other("response does not match the query".into());
@@ -120,19 +143,36 @@ fn answers(msg: &[u8], query: &[u8], qtype: u16) -> Result<Vec<Vec<u8>>, Refusal
     }
     let an = u16_at(msg, 6).ok_or_else(bad)?;
     let mut pos = 12 + asked.len();
-    let mut out = Vec::new();
+    // (owner, type, where the RDATA starts, the RDATA)
+    let mut records = Vec::new();
     for _ in 0..an {
+        let owner = read_name(msg, pos).ok_or_else(bad)?;
         pos = skip_name(msg, pos).ok_or_else(bad)?;
         let rtype = u16_at(msg, pos).ok_or_else(bad)?;
         let len = u16_at(msg, pos + 8).ok_or_else(bad)? as usize;
         let start = pos + 10;
         let data = msg.get(start..start + len).ok_or_else(bad)?;
-        if rtype == qtype {
-            out.push(data.to_vec());
-        }
+        records.push((owner, rtype, start, data));
         pos = start + len;
     }
-    Ok(out)
+    // The question's name, then what CNAME records alias it to, in whatever order the
+    // records come (at most 8 links, as resolvers limit chains).
+    let mut names = vec![read_name(query, 12).ok_or_else(bad)?];
+    for _ in 0..8 {
+        let next = records.iter().find_map(|(owner, rtype, start, _)| {
+            let target = (*rtype == CNAME && names.contains(owner)).then(|| read_name(msg, *start));
+            target.flatten().filter(|t| !names.contains(t))
+        });
+        match next {
+            Some(target) => names.push(target),
+            None => break,
+        }
+    }
+    Ok(records
+        .into_iter()
+        .filter(|(owner, rtype, _, _)| *rtype == qtype && names.contains(owner))
+        .map(|(_, _, _, data)| data.to_vec())
+        .collect())
 }
 
 /// TXT RDATA: one or more length-prefixed character strings, concatenated.
@@ -306,6 +346,50 @@ mod tests {
         let plain = query(0x1234, "_acme-challenge.svc.example.", TXT, false).unwrap();
         assert_eq!(question(&plain), question(&q));
         assert_eq!(answers(&response(&plain, [0x81, 0x80], b"hi"), &plain, TXT).unwrap().len(), 1);
+    }
+
+    /// Answers count only for the question's name and the names its CNAMEs lead to.
+    #[test]
+    fn answers_for_other_names_are_ignored() {
+        let q = query(7, "_acme-challenge.A.test", TXT, true).unwrap();
+        // Record: an owner name (uncompressed), type, class IN, TTL, RDATA.
+        let record = |owner: &str, rtype: u16, data: &[u8]| {
+            let mut r = query(0, owner, 0, false).unwrap()[12..].to_vec();
+            r.truncate(r.len() - 4);
+            r.extend_from_slice(&rtype.to_be_bytes());
+            r.extend_from_slice(&[0, 1, 0, 0, 0, 60]);
+            r.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            r.extend_from_slice(data);
+            r
+        };
+        let name = |n: &str| {
+            let q = query(0, n, 0, false).unwrap();
+            q[12..q.len() - 4].to_vec()
+        };
+        let txt = |t: &str| [&[t.len() as u8][..], t.as_bytes()].concat();
+        let records = [
+            record("elsewhere.test", TXT, &txt("wrong")),
+            // Compressed: a pointer to the question's name.
+            [&[0xC0, 12][..], &record("x", CNAME, &name("alias.test"))[3..]].concat(),
+            record("ALIAS.test", CNAME, &name("final.test")),
+            record("final.test", TXT, &txt("right")),
+            record("_acme-challenge.a.test", A, &[127, 0, 0, 1]),
+        ];
+        let mut r = q[..12].to_vec();
+        r[2..4].copy_from_slice(&[0x81, 0x80]);
+        r[6..8].copy_from_slice(&(records.len() as u16).to_be_bytes());
+        r[11] = 0;
+        r.extend_from_slice(question(&q));
+        r.extend_from_slice(&records.concat());
+        let found: Vec<String> =
+            answers(&r, &q, TXT).unwrap().iter().map(|d| txt_value(d)).collect();
+        assert_eq!(found, ["right"]);
+        // A pointer loop is malformed, not a hang.
+        let mut looped = r[..12 + question(&q).len()].to_vec();
+        looped[6..8].copy_from_slice(&[0, 1]);
+        let at = looped.len() as u8;
+        looped.extend_from_slice(&[0xC0, at, 0, 16, 0, 1, 0, 0, 0, 60, 0, 0]);
+        assert!(answers(&looped, &q, TXT).is_err());
     }
 
     /// A truncated UDP answer is asked again over TCP.
