@@ -266,6 +266,63 @@ fn postgres_users_live_only_for_their_lease() {
     }
     assert_eq!(api.call("GET", "/v1/database/creds/nobody", json!(null)).0, 404);
 
+    // A revocation while the user is still being made (here, of the role's prefix) would
+    // find no user to drop: the user is dropped once made, and not given out.
+    let slow = "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}'; SELECT pg_sleep(2);";
+    api.ok(
+        "POST",
+        "/v1/database/roles/slow",
+        json!({ "db_name": "pg", "creation_statements": slow }),
+    );
+    api.ok(
+        "POST",
+        "/v1/database/config/pg",
+        json!({
+            "plugin_name": "postgresql-database-plugin",
+            "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:5432/test",
+            "username": root, "allowed_roles": "ro,short,broken,slow",
+        }),
+    );
+    let (status, body) = std::thread::scope(|scope| {
+        let issuing = scope.spawn(|| api.call("GET", "/v1/database/creds/slow", json!(null)));
+        std::thread::sleep(Duration::from_millis(800));
+        api.ok("POST", "/v1/sys/leases/revoke-prefix/database/creds/slow", json!(null));
+        issuing.join().unwrap()
+    });
+    assert_eq!(status, 400, "{body}");
+    assert!(body["errors"][0].as_str().unwrap().contains("no longer active"), "{body}");
+    let made: i64 = block_on(async {
+        let mut c = sqlx::PgConnection::connect(&pg_admin()).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM pg_roles WHERE rolname LIKE 'v-slow-%'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    });
+    assert_eq!(made, 0, "a user made while its lease was revoked is still there");
+
+    // A lease is revoked by its role's statements as they were when it was issued, even
+    // once the role is gone (the defaults would leave this table behind).
+    let table = format!("kept_{}", suffix());
+    api.ok(
+        "POST",
+        "/v1/database/roles/slow",
+        json!({ "db_name": "pg", "creation_statements": format!(
+                    "CREATE ROLE \"{{{{name}}}}\" LOGIN; CREATE TABLE {table} (x int);"),
+                "revocation_statements": format!("DROP TABLE {table}; DROP ROLE \"{{{{name}}}}\";") }),
+    );
+    let (_, _, lease) = issue(&api, "slow");
+    api.ok("DELETE", "/v1/database/roles/slow", json!(null));
+    api.ok("POST", "/v1/sys/leases/revoke", json!({ "lease_id": lease }));
+    let tables: i64 = block_on(async {
+        let mut c = sqlx::PgConnection::connect(&pg_admin()).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename = $1")
+            .bind(&table)
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    });
+    assert_eq!(tables, 0, "the role's own revocation did not run");
+
     // Expiry: the reaper revokes on its own.
     let (user, password, lease) = issue(&api, "short");
     pg_login(&user, &password).unwrap();
@@ -392,6 +449,15 @@ fn mariadb_users_root_rotation_static_roles_and_retries() {
     api.ok("POST", "/v1/database/config/my", reachable);
     wait_for("the retried revocation", 20, || my_login(&user, &password).is_err());
     wait_for("the lease to be marked revoked", 5, || lease_state(&api, &lease) == "revoked");
+
+    // The connection's own user is not a static role: rotate-root is for it.
+    let (status, body) = api.call(
+        "POST",
+        "/v1/database/static-roles/app",
+        json!({ "db_name": "my", "username": root.to_uppercase(), "rotation_period": "1h" }),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body["errors"][0].as_str().unwrap().contains("rotate-root"), "{body}");
 
     // A static role: Strongroom takes over an existing user's password.
     api.ok(

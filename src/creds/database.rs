@@ -140,6 +140,11 @@ pub(crate) struct LeaseData {
     pub(crate) db_name: String,
     pub(crate) role: String,
     pub(crate) username: String,
+    /// The role's revocation statements when the lease was issued, so that deleting or
+    /// changing the role later does not change how its users are dropped (absent from
+    /// leases issued before they were kept: the role's, or the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) revocation: Option<Vec<String>>,
 }
 
 /// Values the statement templates may use.
@@ -194,10 +199,15 @@ pub(crate) fn render(template: &str, vars: &Vars<'_>) -> Result<String, CredsErr
     }
     if let Some(i) = out.find("{{") {
         let end = out[i..].find("}}").map_or(out.len(), |e| i + e + 2);
+        // At most 40 bytes of it, cut on a character boundary.
+        let mut cut = end.min(i + 40);
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
         return Err(CredsError::Template(format!(
             "unknown or unavailable template variable {} (known: {{{{name}}}}, {{{{username}}}}, \
              {{{{password}}}}, {{{{expiration}}}})",
-            &out[i..end.min(i + 40)]
+            &out[i..cut]
         )));
     }
     Ok(out)
@@ -355,6 +365,9 @@ mod tests {
         assert!(e.contains("{{nmae}}"), "{e}");
         let no_password = Vars { name: "u", password: None, expiration: None };
         assert!(render("{{password}}", &no_password).is_err());
+        // The message is cut on a character boundary, not through one.
+        let e = render(&format!("{{{{a{}}}}}", "é".repeat(30)), &vars).unwrap_err();
+        assert!(e.to_string().contains("{{aé"), "{e}");
     }
 
     #[test]

@@ -105,11 +105,7 @@ impl Creds {
     /// Deletes a connection that no unrevoked lease needs: their users could not be
     /// dropped any more.
     pub(crate) async fn delete_connection(&self, name: &str) -> Result<bool, CredsError> {
-        let live = self.store.leases_with_prefix("database/", true).await?;
-        let needed = live
-            .iter()
-            .filter(|l| lease_data::<LeaseData>(l).is_ok_and(|d| d.db_name == name))
-            .count();
+        let needed = self.unrevoked_leases_of(name).await?;
         if needed > 0 {
             return Err(CredsError::Invalid(format!(
                 "connection {name:?} has {needed} unrevoked lease(s); revoke them first \
@@ -117,6 +113,15 @@ impl Creds {
             )));
         }
         Ok(self.store.delete_engine_config(KIND_CONNECTION, name).await?)
+    }
+
+    /// How many unrevoked leases have users on connection `name`'s database.
+    async fn unrevoked_leases_of(&self, name: &str) -> Result<usize, CredsError> {
+        let live = self.store.leases_with_prefix("database/", true).await?;
+        Ok(live
+            .iter()
+            .filter(|l| lease_data::<LeaseData>(l).is_ok_and(|d| d.db_name == name))
+            .count())
     }
 
     /// Connects as the connection's root user. If the stored password is refused but a
@@ -244,10 +249,12 @@ impl Creds {
         let password = config.password_policy.generate();
         let ttl = if role.default_ttl > 0 { role.default_ttl } else { DEFAULT_TTL };
         let max_ttl = if role.max_ttl > 0 { role.max_ttl } else { DEFAULT_MAX_TTL };
+        let revocation = role.revocation(config.flavor);
         let data = LeaseData {
             db_name: role.db_name.clone(),
             role: role_name.to_owned(),
             username: username.clone(),
+            revocation: Some(revocation.clone()),
         };
         let lease = self
             .new_lease(
@@ -265,31 +272,58 @@ impl Creds {
         if let Err(e) = created {
             // Undo what may exist; the reaper retries the revocation if this fails too.
             let undo = if role.rollback_statements.is_empty() {
-                role.revocation(config.flavor)
+                revocation
             } else {
                 role.rollback_statements.clone()
             };
-            let undone = conn.run(&undo, &vars).await;
+            let undone = conn.run(&undo, &vars).await.map_err(|u| hide(u, &password));
             conn.close().await;
-            let now = crate::util::now();
-            match undone {
-                Ok(()) => self.store.mark_lease_revoked(&lease.id, now).await?,
-                Err(u) => self.store.mark_lease_failed(&lease.id, &u.to_string(), now + 1).await?,
-            }
+            self.settle_undone(&lease.id, undone).await?;
             return Err(hide(e, &password));
+        }
+        // A revocation that ran while the user was being made (the lease's token revoked,
+        // its prefix revoked, the reaper taking a lease shorter than the creation) found
+        // no user to drop: it is dropped now, and the credentials are not given out.
+        let after = self.lease(&lease.id).await?;
+        if after.state != crate::store::lease_state::ACTIVE
+            || after.next_attempt_at != after.expires_at
+        {
+            let undone = conn.run(&revocation, &vars).await.map_err(|u| hide(u, &password));
+            conn.close().await;
+            self.settle_undone(&lease.id, undone).await?;
+            return Err(CredsError::NoLease(lease.id));
         }
         conn.close().await;
         Ok(IssuedDbCreds { username, password, lease })
     }
 
+    /// Records the end of a lease whose user was dropped (or not) right after it was made:
+    /// revoked, or due again for the reaper to retry.
+    async fn settle_undone(
+        &self,
+        id: &str,
+        undone: Result<(), CredsError>,
+    ) -> Result<(), CredsError> {
+        let now = crate::util::now();
+        match undone {
+            Ok(()) => self.store.mark_lease_revoked(id, now).await?,
+            Err(u) => self.store.reopen_lease(id, &u.to_string(), now + 1).await?,
+        }
+        Ok(())
+    }
+
     /// Removes a lease's user from its database.
     pub(crate) async fn revoke_db_user(&self, data: &LeaseData) -> Result<(), CredsError> {
         let (config, mut conn) = self.root(&data.db_name).await?;
-        // The role may be gone; its user still has to go, by the default statements.
-        let statements = match self.role(&data.role).await {
-            Ok(role) => role.revocation(config.flavor),
-            Err(CredsError::NotFound { .. }) => RoleConfig::default().revocation(config.flavor),
-            Err(e) => return Err(e),
+        // As the lease was issued; for older leases, the role's now, or, if it is gone, the
+        // default statements.
+        let statements = match &data.revocation {
+            Some(kept) => kept.clone(),
+            None => match self.role(&data.role).await {
+                Ok(role) => role.revocation(config.flavor),
+                Err(CredsError::NotFound { .. }) => RoleConfig::default().revocation(config.flavor),
+                Err(e) => return Err(e),
+            },
         };
         let vars = Vars { name: &data.username, password: None, expiration: None };
         let result = conn.run(&statements, &vars).await;
@@ -303,7 +337,12 @@ impl Creds {
         data: &LeaseData,
         until: i64,
     ) -> Result<(), CredsError> {
-        let role = self.role(&data.role).await?;
+        // A deleted role's leases renew by the default statements, as they revoke.
+        let role = match self.role(&data.role).await {
+            Ok(role) => role,
+            Err(CredsError::NotFound { .. }) => RoleConfig::default(),
+            Err(e) => return Err(e),
+        };
         let (config, mut conn) = self.root(&data.db_name).await?;
         let statements = role.renewal(config.flavor);
         let vars = Vars { name: &data.username, password: None, expiration: Some(until) };
@@ -336,6 +375,14 @@ impl Creds {
             return Err(CredsError::Invalid(format!(
                 "static role {name:?} is not in the allowed_roles of connection {:?}",
                 role.db_name
+            )));
+        }
+        // Its rotation would change the root password behind the connection's back (and
+        // hand it out): rotate-root is for that.
+        if role.username.eq_ignore_ascii_case(&config.username) {
+            return Err(CredsError::Invalid(format!(
+                "{:?} is connection {:?}'s own user; use rotate-root for it",
+                role.username, role.db_name
             )));
         }
         role.last_rotated_at = None;

@@ -138,6 +138,14 @@ impl Creds {
             return Ok(());
         }
         let now = crate::util::now();
+        // Marked first (its next attempt moved off its expiry), so that an issuance still
+        // making this lease's user sees that a revocation may have missed it.
+        let mark = if now + CLAIM_SECS == lease.expires_at {
+            now + CLAIM_SECS + 1
+        } else {
+            now + CLAIM_SECS
+        };
+        self.store.mark_lease_revoking(id, mark).await?;
         match self.revoke_credential(&lease).await {
             Ok(()) => {
                 self.store.mark_lease_revoked(id, now).await?;

@@ -221,6 +221,37 @@ impl Store {
         Ok(())
     }
 
+    /// Moves an unrevoked lease's next attempt to `until` (the reaper's retry, should this
+    /// revocation not finish), whoever holds it.
+    pub(crate) async fn mark_lease_revoking(&self, id: &str, until: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE leases SET next_attempt_at = $1 WHERE id = $2 AND state != 'revoked'")
+            .bind(until)
+            .bind(id)
+            .execute(&mut *self.write.get().await?)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes a lease due again (at `retry_at`) whatever its state, with `error`: its
+    /// credential turned out to outlive a revocation already recorded.
+    pub(crate) async fn reopen_lease(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE leases SET state = 'revoke_failed', revoked_at = NULL, \
+             attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3",
+        )
+        .bind(error)
+        .bind(retry_at)
+        .bind(id)
+        .execute(&mut *self.write.get().await?)
+        .await?;
+        Ok(())
+    }
+
     /// Records a failed revocation and when to retry it.
     pub(crate) async fn mark_lease_failed(
         &self,
