@@ -281,12 +281,7 @@ impl Tde {
             policy_authorised: cx.policy_authorised,
             import: None,
         };
-        let req = kmip::ops::rekey::Request {
-            unique_identifier: Some(latest.row.id.clone()),
-            offset: None,
-            attributes: Vec::new(),
-        };
-        let outcome = ops::rekey::handle(&as_owner, req).await?;
+        let outcome = ops::rekey::renew(&as_owner, &latest.row.id).await?;
         let id = outcome.object_id.ok_or(TdeError::BrokenChain(name.to_owned()))?;
         Ok((latest.number + 1, id))
     }

@@ -124,6 +124,10 @@ fn versions_follow_rotation_and_kmip_rekey() {
     let (status, body) = read_key(&admin, "1", None);
     assert_eq!(status, 403, "{body}");
     assert_eq!(material(&admin, "1", Some(3)).0, 3);
+    // Rotating it gives a version that encrypts again: the revocation's Deactivation Date
+    // is not carried over.
+    admin.ok("POST", "/v1/tde/keys/1/rotate", json!(null));
+    assert_eq!(material(&admin, "1", None).0, 4);
     server.stop();
 }
 

@@ -178,6 +178,24 @@ pub(crate) async fn store_replacement(
 }
 
 pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcome, OpError> {
+    rekey(cx, req, false).await
+}
+
+/// Re-key of the latest version of a named key (the TDE API's rotate): the new key is
+/// usable now, whatever became of the old one. Its dates are the old key's moved as by an
+/// Offset of 0 (Activation now), less any Deactivation, Protect Stop or Process Start Date
+/// the old key had already reached: a revocation's or a spent cryptoperiod's must not make
+/// the new version unusable from the start.
+pub(crate) async fn renew(cx: &OpCtx<'_>, id: &str) -> Result<Outcome, OpError> {
+    let req = rekey::Request {
+        unique_identifier: Some(id.to_owned()),
+        offset: Some(0),
+        attributes: Vec::new(),
+    };
+    rekey(cx, req, true).await
+}
+
+async fn rekey(cx: &OpCtx<'_>, req: rekey::Request, renew: bool) -> Result<Outcome, OpError> {
     let old_id = cx.target(req.unique_identifier)?;
     let old = cx.load(&old_id).await?;
     if old.object_type != i64::from(ObjectType::SYMMETRIC_KEY.0) {
@@ -189,7 +207,19 @@ pub(crate) async fn handle(cx: &OpCtx<'_>, req: rekey::Request) -> Result<Outcom
     }
     let stored = cx.state.store.attributes(&old_id).await?;
     let rotation = rotation_attributes(&stored, cx.now);
-    let attrs = replacement_attributes(cx, &old, stored, req.attributes, req.offset)?;
+    let reached: Vec<&'static str> = [names::PROCESS_START_DATE, names::PROTECT_STOP_DATE]
+        .into_iter()
+        .filter(|name| {
+            stored
+                .iter()
+                .any(|a| a.name == *name && matches!(a.value, Value::DateTime(d) if d <= cx.now))
+        })
+        .chain(old.deactivation_date.filter(|d| *d <= cx.now).map(|_| names::DEACTIVATION_DATE))
+        .collect();
+    let mut attrs = replacement_attributes(cx, &old, stored, req.attributes, req.offset)?;
+    if renew {
+        attrs.retain(|a| !reached.contains(&a.name.as_str()));
+    }
     let kind = super::create::secret_kind(&attrs)?;
     let (mut row, mut attributes) =
         super::register::new_object(cx, ObjectType::SYMMETRIC_KEY, attrs)?;
