@@ -170,6 +170,18 @@ fn policies_force_and_audit() {
     assert_eq!(status, 403, "{body}");
     ops.ok("POST", "/v1/tde/keys/8", json!(null));
     ops.ok("POST", "/v1/tde/keys/8/rotate", json!(null));
+    // `create` makes keys; rotating or destroying them takes `update`.
+    admin.ok(
+        "PUT",
+        "/v1/sys/policies/acl/tde-provision",
+        json!({ "policy": "path \"tde/*\" { capabilities = [\"create\", \"read\"] }" }),
+    );
+    let t = admin.ok("POST", "/v1/auth/token/create", json!({ "policies": ["tde-provision"] }));
+    let provision = admin.with_token(t["auth"]["client_token"].as_str().unwrap());
+    provision.ok("POST", "/v1/tde/keys/10", json!(null));
+    assert_eq!(provision.call("POST", "/v1/tde/keys/10/rotate", json!(null)).0, 403);
+    let destroy = json!({ "versions": [1], "force": true });
+    assert_eq!(provision.call("POST", "/v1/tde/destroy/10", destroy).0, 403);
 
     // Destruction needs force; destroyed versions read as missing.
     let (status, body) = admin.call("POST", "/v1/tde/destroy/7", json!({ "versions": [1] }));
@@ -193,7 +205,7 @@ fn policies_force_and_audit() {
     admin.ok("POST", "/v1/tde/keys/7", json!(null));
     assert_eq!(material(&db, "7", None).0, 1);
     let listed = admin.ok("LIST", "/v1/tde/keys", json!(null));
-    assert_eq!(listed["data"]["keys"], json!(["7", "8"]), "{listed}");
+    assert_eq!(listed["data"]["keys"], json!(["10", "7", "8"]), "{listed}");
 
     // Every key read is in the audit trail with the object and version; refusals too.
     let accessor = token["auth"]["accessor"].as_str().unwrap();

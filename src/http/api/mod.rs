@@ -52,6 +52,20 @@ const LIST_ROUTES: &[&str] = &[
 const SUDO_ROUTES: &[&str] =
     &["/v1/sys/leases/revoke-prefix/{*prefix}", "/v1/sys/leases/lookup/{*prefix}", "/v1/sys/audit"];
 
+/// Routes that create a named thing, where a write needs `create` or `update`; every other
+/// write needs `update` (as Vault treats writes to paths without an existence check: a
+/// token meant to provision keys must not also rotate, destroy or revoke).
+const CREATE_ROUTES: &[&str] = &[
+    "/v1/auth/token/create",
+    "/v1/sys/policies/acl/{name}",
+    "/v1/database/config/{name}",
+    "/v1/database/roles/{name}",
+    "/v1/database/static-roles/{name}",
+    "/v1/pki/roles/{name}",
+    "/v1/acme/eab",
+    "/v1/{mount}/keys/{name}",
+];
+
 /// Routes anyone may read, as a CA publishes its certificate and CRL.
 const PUBLIC_ROUTES: &[&str] = &[
     "/v1/pki/ca/pem",
@@ -391,7 +405,7 @@ fn needed(method: &Method, matched: &str) -> Capability {
         Method::GET | Method::HEAD if LIST_ROUTES.contains(&matched) => Capability::List,
         Method::GET | Method::HEAD => Capability::Read,
         Method::DELETE => Capability::Delete,
-        // POST and PUT: create or update (either capability allows the write).
+        // POST and PUT: update (or create, on CREATE_ROUTES).
         _ => Capability::Update,
     }
 }
@@ -444,7 +458,9 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
                 let rel = path.strip_prefix("/v1/").unwrap_or(&path);
                 let caps = crate::policy::capabilities(&policies, rel);
                 (caps.contains(&need)
-                    || (need == Capability::Update && caps.contains(&Capability::Create)))
+                    || (need == Capability::Update
+                        && caps.contains(&Capability::Create)
+                        && CREATE_ROUTES.contains(&matched.as_str())))
                     && (!SUDO_ROUTES.contains(&matched.as_str())
                         || caps.contains(&Capability::Sudo))
             }
