@@ -43,6 +43,11 @@ pub(crate) enum TdeError {
          force=true to destroy it anyway"
     )]
     NeedsForce { name: String, version: u32, last_read: String },
+    #[error(
+        "version {version} is key {name}'s latest, which a database encrypts with: rotate the \
+         key first, or delete the whole key"
+    )]
+    Latest { name: String, version: u32 },
     #[error("more than one managed key is named {0}; rename all but one")]
     Ambiguous(String),
     #[error("the re-key chain of key {0} is broken or too long")]
@@ -300,11 +305,21 @@ impl Tde {
         if let Some(&missing) = wanted.iter().find(|&&n| n == 0 || n as usize > versions.len()) {
             return Err(TdeError::NoVersion { name: name.to_owned(), version: missing });
         }
+        // Destroying every version, by number or not, deletes the key (the name is freed).
+        let whole = versions.iter().all(|v| wanted.contains(&v.number) || v.destroyed(cx.now));
+        let wanted = if whole { &[][..] } else { wanted };
         let selected: Vec<&Version> = versions
             .iter()
             .filter(|v| wanted.is_empty() || wanted.contains(&v.number))
             .filter(|v| !v.destroyed(cx.now))
             .collect();
+        // Without its latest version a key could neither be rotated (Re-key refuses a
+        // destroyed key) nor made again (the name is taken): stuck.
+        if let Some(latest) =
+            versions.last().filter(|l| !wanted.is_empty() && wanted.contains(&l.number))
+        {
+            return Err(TdeError::Latest { name: name.to_owned(), version: latest.number });
+        }
         if let Some(v) = selected.first().filter(|_| !force) {
             cx.state.store.flush().await; // so the latest reads are in the audit trail
             let last_read = match cx.state.store.last_api_read(&v.row.id).await? {

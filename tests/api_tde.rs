@@ -196,6 +196,16 @@ fn policies_force_and_audit() {
     let meta = admin.ok("GET", "/v1/tde/metadata/7", json!(null));
     assert_eq!(meta["data"]["versions"]["1"]["destroyed"], true, "{meta}");
     assert_eq!(meta["data"]["oldest_version"], 2, "{meta}");
+    // The latest version alone is not destroyed (the key would be stuck); every version,
+    // by number, deletes the key and frees its name.
+    admin.ok("POST", "/v1/tde/keys/7/rotate", json!(null));
+    let latest_only = json!({ "versions": [3], "force": true });
+    let (status, body) = admin.call("POST", "/v1/tde/destroy/7", latest_only);
+    assert_eq!(status, 409, "{body}");
+    assert!(body["errors"][0].as_str().unwrap().contains("rotate the key first"), "{body}");
+    admin.ok("POST", "/v1/tde/destroy/10", json!({ "versions": [1], "force": true }));
+    assert_eq!(read_key(&db, "10", None).0, 404);
+    admin.ok("POST", "/v1/tde/keys/10", json!(null));
 
     assert_eq!(admin.call("DELETE", "/v1/tde/keys/7", json!(null)).0, 409);
     admin.ok("DELETE", "/v1/tde/keys/7?force=true", json!(null));

@@ -32,9 +32,10 @@ impl From<TdeError> for ApiError {
             }
             TdeError::Unusable { .. } => StatusCode::FORBIDDEN,
             TdeError::Invalid(_) => StatusCode::BAD_REQUEST,
-            TdeError::Exists(_) | TdeError::NeedsForce { .. } | TdeError::Ambiguous(_) => {
-                StatusCode::CONFLICT
-            }
+            TdeError::Exists(_)
+            | TdeError::NeedsForce { .. }
+            | TdeError::Ambiguous(_)
+            | TdeError::Latest { .. } => StatusCode::CONFLICT,
             TdeError::BrokenChain(_) => return ApiError::internal(&e),
             TdeError::Op(op) => match op {
                 OpError::NotFound(_) | OpError::Destroyed(_) => StatusCode::NOT_FOUND,
