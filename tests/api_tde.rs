@@ -216,6 +216,9 @@ fn policies_force_and_audit() {
     assert_eq!(material(&db, "7", None).0, 1);
     let listed = admin.ok("LIST", "/v1/tde/keys", json!(null));
     assert_eq!(listed["data"]["keys"], json!(["10", "7", "8"]), "{listed}");
+    // With a trailing slash, as `vault kv list` sends it.
+    let listed = admin.ok("GET", "/v1/tde/metadata/?list=true", json!(null));
+    assert_eq!(listed["data"]["keys"], json!(["10", "7", "8"]), "{listed}");
 
     // Every key read is in the audit trail with the object and version; refusals too.
     let accessor = token["auth"]["accessor"].as_str().unwrap();

@@ -40,7 +40,9 @@ const LIST_ROUTES: &[&str] = &[
     "/v1/sys/leases/lookup/{*prefix}",
     "/v1/pki/roles",
     "/v1/{mount}/metadata",
+    "/v1/{mount}/metadata/",
     "/v1/{mount}/keys",
+    "/v1/{mount}/keys/",
     "/v1/acme/eab",
     "/v1/sys/keys",
     "/v1/pki/certs",
@@ -157,6 +159,9 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/v1/sys/mounts/{mount}/tune", get(tde::tune))
         .route("/v1/{mount}/data/{name}", get(tde::read))
         .route("/v1/{mount}/metadata", get(tde::list))
+        // As `vault kv list` sends it.
+        .route("/v1/{mount}/metadata/", get(tde::list))
+        .route("/v1/{mount}/keys/", get(tde::list))
         .route("/v1/{mount}/metadata/{name}", get(tde::metadata))
         .route("/v1/{mount}/keys", get(tde::list))
         .route(
