@@ -12,6 +12,7 @@ use kmip::enums::{usage_mask, CryptographicAlgorithm, LinkType, ObjectType, Stat
 use kmip::{Tag, Ttlv, Value};
 
 use crate::kmip_server::error::OpError;
+use crate::kmip_server::ops::key_pair::linked;
 use crate::kmip_server::ops::{self, effective_state, OpCtx};
 use crate::store::{LocateQuery, ObjectRow, StoreError};
 
@@ -102,18 +103,6 @@ pub(crate) fn check_name(name: &str) -> Result<(), TdeError> {
     }
 }
 
-fn link_target(attrs: &[Attribute], wanted: LinkType) -> Option<String> {
-    attrs.iter().filter(|a| a.name == "Link").find_map(|a| {
-        let Value::Structure(fields) = &a.value else { return None };
-        let kind = fields.iter().find(|f| f.tag == Tag::LINK_TYPE)?;
-        if kind.value != Value::Enumeration(wanted.0) {
-            return None;
-        }
-        let target = fields.iter().find(|f| f.tag == Tag::LINKED_OBJECT_IDENTIFIER)?;
-        target.as_text().ok().map(str::to_owned)
-    })
-}
-
 impl Tde {
     pub(crate) fn new(mount: String) -> Tde {
         Tde { mount, create_lock: Default::default() }
@@ -160,7 +149,7 @@ impl Tde {
             // only if Re-key made it so, the same owner's symmetric key pointing back at
             // its successor, or a key's owner could make the API serve any object.
             if let Some(successor) = chain.last() {
-                let replaced_by = link_target(&attrs, LinkType::REPLACEMENT_OBJECT_LINK);
+                let replaced_by = linked(&attrs, LinkType::REPLACEMENT_OBJECT_LINK);
                 if row.owner != successor.owner
                     || row.object_type != successor.object_type
                     || replaced_by.as_deref() != Some(successor.id.as_str())
@@ -168,7 +157,7 @@ impl Tde {
                     return Err(broken());
                 }
             }
-            next = link_target(&attrs, LinkType::REPLACED_OBJECT_LINK);
+            next = linked(&attrs, LinkType::REPLACED_OBJECT_LINK);
             chain.push(row);
         }
         chain.reverse();
@@ -451,7 +440,7 @@ mod tests {
             link(LinkType::REPLACEMENT_OBJECT_LINK, "new"),
             link(LinkType::REPLACED_OBJECT_LINK, "old"),
         ];
-        assert_eq!(link_target(&attrs, LinkType::REPLACED_OBJECT_LINK).as_deref(), Some("old"));
-        assert_eq!(link_target(&attrs[..1], LinkType::REPLACED_OBJECT_LINK), None);
+        assert_eq!(linked(&attrs, LinkType::REPLACED_OBJECT_LINK).as_deref(), Some("old"));
+        assert_eq!(linked(&attrs[..1], LinkType::REPLACED_OBJECT_LINK), None);
     }
 }

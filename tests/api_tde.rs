@@ -131,6 +131,28 @@ fn versions_follow_rotation_and_kmip_rekey() {
     server.stop();
 }
 
+/// Rotations at the same moment each add one version or are refused (409): none re-keys a
+/// version another has already replaced, which would leave a key outside the chain.
+#[test]
+fn concurrent_rotations_keep_one_chain() {
+    let dir = temp_dir("strongroom-tde-race");
+    let server = Server::start(&dir);
+    let admin = Api::admin(&server);
+    admin.ok("POST", "/v1/tde/keys/r", json!(null));
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let rotate = || admin.call("POST", "/v1/tde/keys/r/rotate", json!(null)).0;
+        let handles: Vec<_> = (0..8).map(|_| s.spawn(rotate)).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| [200, 409].contains(s)), "{statuses:?}");
+    let rotated = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(material(&admin, "r", None).0 as usize, 1 + rotated, "{statuses:?}");
+    let objects = admin.ok("GET", "/v1/sys/keys", json!(null));
+    let count = objects["data"]["objects"].as_array().unwrap().len();
+    assert_eq!(count, 1 + rotated, "every key is a version: {objects}");
+    server.stop();
+}
+
 #[test]
 fn policies_force_and_audit() {
     let dir = temp_dir("strongroom-tde-policy");

@@ -206,6 +206,10 @@ async fn rekey(cx: &OpCtx<'_>, req: rekey::Request, renew: bool) -> Result<Outco
         return Err(OpError::Destroyed(old_id));
     }
     let stored = cx.state.store.attributes(&old_id).await?;
+    // Another rotation got there first: this key is no longer the latest version.
+    if renew && super::key_pair::linked(&stored, LinkType::REPLACEMENT_OBJECT_LINK).is_some() {
+        return Err(OpError::Store(crate::store::StoreError::Conflict(old_id)));
+    }
     let rotation = rotation_attributes(&stored, cx.now);
     let reached: Vec<&'static str> = [names::PROCESS_START_DATE, names::PROTECT_STOP_DATE]
         .into_iter()
