@@ -225,6 +225,10 @@ impl Tde {
             return Err(TdeError::Invalid("AES keys are 128, 192 or 256 bits long"));
         }
         let _one_at_a_time = self.create_lock.lock().await;
+        // Replicas sharing the store too: two keys with one name would make it unusable.
+        let exclusive = format!("tde-create/{}", self.object_name(name));
+        let _no_other_replica =
+            cx.state.store.exclusive(&exclusive).await.map_err(OpError::from)?;
         match self.versions(cx, name).await {
             Err(TdeError::NoKey(_)) => {}
             Ok(_) | Err(TdeError::Ambiguous(_)) => return Err(TdeError::Exists(name.to_owned())),

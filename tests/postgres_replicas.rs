@@ -181,6 +181,24 @@ fn replicas_share_one_store() {
         issued["data"]["issuing_ca"] == new_issuer.as_str()
     });
 
+    // The same TDE key created at both replicas at once: one key, which both serve.
+    for round in 0..3 {
+        let path = format!("/v1/tde/keys/both{round}");
+        let statuses: Vec<u16> = std::thread::scope(|s| {
+            let made = [&api_a, &api_b]
+                .map(|api| s.spawn(|| api.call("POST", &path, serde_json::json!(null)).0));
+            made.map(|h| h.join().unwrap()).to_vec()
+        });
+        let mut sorted = statuses.clone();
+        sorted.sort();
+        assert_eq!(sorted, [200, 409], "{statuses:?}");
+        for api in [&api_a, &api_b] {
+            let (status, body) =
+                api.call("GET", &format!("/v1/tde/data/both{round}"), serde_json::json!(null));
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+
     // Exactly one replica runs the background work.
     wait_for("a leader", Duration::from_secs(15), || leads(&a) || leads(&b));
     assert!(leads(&a) != leads(&b), "exactly one leader");

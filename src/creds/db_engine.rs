@@ -156,6 +156,7 @@ impl Creds {
     pub(crate) async fn rotate_root(&self, name: &str) -> Result<(), CredsError> {
         let lock = self.rotation_lock(name);
         let _one_at_a_time = lock.lock().await;
+        let _no_other_replica = self.store.exclusive(&rotation_key(name)).await?;
         let (mut config, mut conn) = self.root(name).await?;
         let new = config.password_policy.generate();
         let sealed = self.seal(&new, aad(KIND_CONNECTION, name)).await?;
@@ -401,6 +402,7 @@ impl Creds {
         };
         let lock = self.rotation_lock(&db);
         let _one_at_a_time = lock.lock().await;
+        let _no_other_replica = self.store.exclusive(&rotation_key(&db)).await?;
         // Read again under the lock: another rotation may have just stored its password.
         let mut role = match new_role {
             Some(r) => r,
@@ -495,6 +497,13 @@ fn url_password(url: &str) -> Option<&str> {
 }
 
 /// Keeps a secret out of an error message that might echo it (a driver quoting a statement).
+/// What replicas lock while one of them changes a password through connection `db` (its
+/// root's, or a static role's): two rotations at once could leave the store holding a
+/// password the database no longer takes.
+fn rotation_key(db: &str) -> String {
+    format!("database-rotation/{db}")
+}
+
 fn hide(e: CredsError, secret: &str) -> CredsError {
     let text = e.to_string();
     if !secret.is_empty() && text.contains(secret) {

@@ -60,10 +60,12 @@ async fn keep_alive(conn: &mut AnyConnection) {
 /// The advisory lock's key that replicas take while they set up what they share.
 const BOOTSTRAP_KEY: i64 = 0x5354_524F_4E48;
 
-/// Held while a replica sets up what all replicas share (see [`Store::bootstrap`]).
-pub(crate) struct Bootstrap(Option<AnyConnection>);
+/// Held while a replica does what no other may do at the same time ([`Store::bootstrap`],
+/// [`Store::exclusive`]): a PostgreSQL session advisory lock on a connection of its own,
+/// freed when that connection closes (on release, on drop, or when the process dies).
+pub(crate) struct ReplicaLock(Option<AnyConnection>);
 
-impl Bootstrap {
+impl ReplicaLock {
     /// Lets the next replica in.
     pub(crate) async fn release(self) {
         if let Some(conn) = self.0 {
@@ -78,12 +80,28 @@ impl Store {
     /// and CA keys, the first issuers, the first admin token), then keeps the others out
     /// until released: replicas started together on an empty token and database would
     /// otherwise each make their own. PostgreSQL only; an SQLite store has one server.
-    pub(crate) async fn bootstrap(&self) -> Result<Bootstrap, StoreError> {
-        let Some(url) = &self.url else { return Ok(Bootstrap(None)) };
+    pub(crate) async fn bootstrap(&self) -> Result<ReplicaLock, StoreError> {
+        self.advisory_lock(BOOTSTRAP_KEY).await
+    }
+
+    /// Waits until no other replica holds `what` (a TDE key's creation, a managed
+    /// database's password rotations), then keeps the others out of it until released.
+    /// On SQLite, which one process serves, it holds nothing: the caller's own lock
+    /// serialises its tasks.
+    pub(crate) async fn exclusive(&self, what: &str) -> Result<ReplicaLock, StoreError> {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(what.as_bytes());
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&digest[..8]);
+        self.advisory_lock(i64::from_be_bytes(key)).await
+    }
+
+    async fn advisory_lock(&self, key: i64) -> Result<ReplicaLock, StoreError> {
+        let Some(url) = &self.url else { return Ok(ReplicaLock(None)) };
         let mut conn = AnyConnection::connect(url).await?;
         keep_alive(&mut conn).await;
-        sqlx::query("SELECT pg_advisory_lock($1)").bind(BOOTSTRAP_KEY).execute(&mut conn).await?;
-        Ok(Bootstrap(Some(conn)))
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut conn).await?;
+        Ok(ReplicaLock(Some(conn)))
     }
 
     /// Whether background work should run here now.
