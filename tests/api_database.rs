@@ -405,7 +405,15 @@ fn mariadb_users_root_rotation_static_roles_and_retries() {
     let (user, password, _) = issue(&api, "web");
     assert!(user.len() <= 32, "{user}");
     my_login(&user, &password).unwrap();
-    api.ok("POST", "/v1/sys/leases/revoke-prefix/database/creds/web", json!(null));
+    // A session open at the revocation ends with it (DROP USER alone leaves it working).
+    block_on(async {
+        let url = format!("mysql://{user}:{password}@127.0.0.1:3306/test");
+        let mut open = sqlx::MySqlConnection::connect(&url).await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut open).await.unwrap();
+        api.ok("POST", "/v1/sys/leases/revoke-prefix/database/creds/web", json!(null));
+        let after = sqlx::query("SELECT 1").execute(&mut open).await;
+        assert!(after.is_err(), "a revoked user's open session still works");
+    });
     assert!(my_login(&user, &password).is_err());
 
     // Root rotation: afterwards the old password is useless, and Strongroom still works.

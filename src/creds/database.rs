@@ -49,10 +49,14 @@ impl Flavor {
         match self {
             // Idempotent (a retry after a partial revocation, or an undo after a creation
             // that rolled back, finds nothing to do), and ends the user's sessions: a
-            // revoked credential must stop working now.
+            // revoked credential must stop working now. A root that may not end them
+            // (neither superuser nor in pg_signal_backend) still drops the role, with a
+            // warning, rather than failing the revocation for as long as they last.
             Flavor::Postgres => {
                 "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{{name}}') THEN \
-                 PERFORM pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}'; \
+                 BEGIN PERFORM pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE usename = '{{name}}'; EXCEPTION WHEN insufficient_privilege THEN \
+                 RAISE WARNING 'cannot end the sessions of %', '{{name}}'; END; \
                  REASSIGN OWNED BY \"{{name}}\" TO CURRENT_USER; DROP OWNED BY \"{{name}}\"; \
                  DROP ROLE \"{{name}}\"; END IF; END $$;"
             }
@@ -325,6 +329,32 @@ impl Conn {
                     sqlx::raw_sql(AssertSqlSafe(s)).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends `user`'s open sessions on MySQL and MariaDB, where DROP USER leaves them
+    /// working (PostgreSQL's default revocation ends them itself). Needs the PROCESS and
+    /// CONNECTION_ADMIN (or SUPER) privileges; sessions that end meanwhile are skipped.
+    pub(crate) async fn end_sessions(&mut self, user: &str) -> Result<(), CredsError> {
+        let Conn::My(c) = self else { return Ok(()) };
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?")
+                .bind(user)
+                .fetch_all(&mut *c)
+                .await?;
+        for id in ids {
+            match sqlx::raw_sql(AssertSqlSafe(format!("KILL CONNECTION {id}")))
+                .execute(&mut *c)
+                .await
+            {
+                Ok(_) => {}
+                // ER_NO_SUCH_THREAD: it ended on its own.
+                Err(sqlx::Error::Database(e))
+                    if e.code().as_deref() == Some("HY000")
+                        && e.message().contains("Unknown thread id") => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())

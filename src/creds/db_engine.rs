@@ -328,6 +328,13 @@ impl Creds {
         };
         let vars = Vars { name: &data.username, password: None, expiration: None };
         let result = conn.run(&statements, &vars).await;
+        // Dropped, it logs in no more; its open sessions end too, as far as root may end
+        // them (a failure is logged, not retried: the user is gone).
+        if result.is_ok() {
+            if let Err(e) = conn.end_sessions(&data.username).await {
+                tracing::warn!(user = %data.username, error = %e, "ending a revoked user's sessions failed");
+            }
+        }
         conn.close().await;
         result
     }
