@@ -152,6 +152,27 @@ fn tokens_policies_and_their_audit_trail() {
     // Policies as one comma-separated string, as Vault takes them.
     let t = admin.ok("POST", "/v1/auth/token/create", json!({ "policies": "reader, default" }));
     assert_eq!(t["auth"]["policies"], json!(["reader", "default"]), "{t}");
+    // Repeats count once; more than 64 policies are refused.
+    let t = admin.ok("POST", "/v1/auth/token/create", json!({ "policies": "reader,reader" }));
+    assert_eq!(t["auth"]["policies"], json!(["reader"]), "{t}");
+    let many: Vec<String> = (0..65).map(|i| format!("p{i}")).collect();
+    let (status, body) = admin.call("POST", "/v1/auth/token/create", json!({ "policies": many }));
+    assert_eq!(status, 400, "{body}");
+
+    // `create` makes new things; replacing one (its own policy, here) takes `update`.
+    let provision = r#"path "sys/policies/acl/*" { capabilities = ["create"] }
+        path "pki/*" { capabilities = ["update"] }"#;
+    admin.ok("POST", "/v1/sys/policies/acl/provision", json!({ "policy": provision }));
+    let t = admin.ok("POST", "/v1/auth/token/create", json!({ "policies": ["provision"] }));
+    let p = admin.with_token(t["auth"]["client_token"].as_str().unwrap());
+    let everything = r#"path "*" { capabilities = ["create", "read", "update", "sudo"] }"#;
+    let (status, body) =
+        p.call("POST", "/v1/sys/policies/acl/provision", json!({ "policy": everything }));
+    assert_eq!(status, 403, "{body}");
+    p.ok("POST", "/v1/sys/policies/acl/fresh", json!({ "policy": provision }));
+    assert_eq!(p.call("POST", "/v1/sys/policies/acl/fresh", json!({ "policy": "" })).0, 403);
+    // Replacing the CA's root takes sudo, beyond an issuing grant's update.
+    assert_eq!(p.call("POST", "/v1/pki/root/rotate", json!(null)).0, 403);
     server.stop();
 
     // Every decision is audited with the identity: refusals included, no token in it.

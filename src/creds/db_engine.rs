@@ -11,9 +11,9 @@ use super::{check_name, Creds, CredsError};
 use crate::store::LeaseRow;
 
 /// Store kinds (the `engine_configs.kind` column).
-const KIND_CONNECTION: &str = "database-connection";
-const KIND_ROLE: &str = "database-role";
-const KIND_STATIC_ROLE: &str = "database-static-role";
+pub(super) const KIND_CONNECTION: &str = "database-connection";
+pub(super) const KIND_ROLE: &str = "database-role";
+pub(super) const KIND_STATIC_ROLE: &str = "database-static-role";
 
 /// Default and maximum lease of a role that sets none (seconds).
 const DEFAULT_TTL: i64 = 3600;

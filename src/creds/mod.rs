@@ -92,7 +92,28 @@ pub(crate) enum CredsError {
     Ca(#[from] CaError),
 }
 
+/// A named configuration of an engine (for policies' `create`, which makes new ones but
+/// does not replace existing ones).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Named {
+    Connection,
+    Role,
+    StaticRole,
+    PkiRole,
+}
+
 impl Creds {
+    /// Whether the configuration `what` named `name` exists.
+    pub(crate) async fn exists(&self, what: Named, name: &str) -> Result<bool, CredsError> {
+        let kind = match what {
+            Named::Connection => db_engine::KIND_CONNECTION,
+            Named::Role => db_engine::KIND_ROLE,
+            Named::StaticRole => db_engine::KIND_STATIC_ROLE,
+            Named::PkiRole => pki::KIND_PKI_ROLE,
+        };
+        Ok(self.store.engine_config(kind, name).await?.is_some())
+    }
+
     /// The rotation lock of connection `db` (see `rotating`).
     fn rotation_lock(&self, db: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.rotating.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -11,7 +11,7 @@ use super::{check_name, Creds, CredsError};
 use crate::ca::{LeafSpec, RevokedEntry};
 use crate::store::{CertificateRow, LeaseRow};
 
-const KIND_PKI_ROLE: &str = "pki-role";
+pub(super) const KIND_PKI_ROLE: &str = "pki-role";
 
 /// A certificate role (`/v1/pki/roles/NAME`).
 #[derive(Clone, Debug, Serialize, Deserialize)]

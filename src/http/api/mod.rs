@@ -50,9 +50,14 @@ const LIST_ROUTES: &[&str] = &[
 ];
 
 /// Routes that also need `sudo`, as in Vault: revoking or listing every lease under a
-/// prefix, and reading the audit trail.
-const SUDO_ROUTES: &[&str] =
-    &["/v1/sys/leases/revoke-prefix/{*prefix}", "/v1/sys/leases/lookup/{*prefix}", "/v1/sys/audit"];
+/// prefix, reading the audit trail, replacing the CA's root and revoking an issuer.
+const SUDO_ROUTES: &[&str] = &[
+    "/v1/sys/leases/revoke-prefix/{*prefix}",
+    "/v1/sys/leases/lookup/{*prefix}",
+    "/v1/sys/audit",
+    "/v1/pki/root/rotate",
+    "/v1/pki/issuer/{id}/revoke",
+];
 
 /// Routes that create a named thing, where a write needs `create` or `update`; every other
 /// write needs `update` (as Vault treats writes to paths without an existence check: a
@@ -67,6 +72,23 @@ const CREATE_ROUTES: &[&str] = &[
     "/v1/acme/eab",
     "/v1/{mount}/keys/{name}",
 ];
+
+/// Whether the named thing a write to `path` (a [`CREATE_ROUTES`] route) would make
+/// exists already. TDE keys refuse an existing name themselves; tokens and EAB keys are
+/// always new.
+async fn exists(state: &AppState, matched: &str, path: &str) -> Result<bool, CredsError> {
+    use crate::creds::Named;
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let what = match matched {
+        "/v1/sys/policies/acl/{name}" => return Ok(state.store.policy(name).await?.is_some()),
+        "/v1/database/config/{name}" => Named::Connection,
+        "/v1/database/roles/{name}" => Named::Role,
+        "/v1/database/static-roles/{name}" => Named::StaticRole,
+        "/v1/pki/roles/{name}" => Named::PkiRole,
+        _ => return Ok(false),
+    };
+    state.creds.exists(what, name).await
+}
 
 /// Routes anyone may read, as a CA publishes its certificate and CRL.
 const PUBLIC_ROUTES: &[&str] = &[
@@ -457,15 +479,28 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
         }
     };
     let need = needed(&method, &matched);
+    let mut why = None;
     let allowed = PUBLIC_ROUTES.contains(&matched.as_str()) || {
         match load_policies(&state, &caller.policies).await {
             Ok(policies) => {
                 let rel = path.strip_prefix("/v1/").unwrap_or(&path);
                 let caps = crate::policy::capabilities(&policies, rel);
-                (caps.contains(&need)
-                    || (need == Capability::Update
-                        && caps.contains(&Capability::Create)
-                        && CREATE_ROUTES.contains(&matched.as_str())))
+                let create_only = !caps.contains(&need)
+                    && need == Capability::Update
+                    && caps.contains(&Capability::Create)
+                    && CREATE_ROUTES.contains(&matched.as_str());
+                // `create` makes what does not exist yet; replacing it takes `update`.
+                let replaces = match create_only {
+                    true => match exists(&state, &matched, &path).await {
+                        Ok(found) => found,
+                        Err(e) => return ApiError::from(e).into_response(),
+                    },
+                    false => false,
+                };
+                if replaces {
+                    why = Some(format!("{path} exists: replacing it takes the update capability"));
+                }
+                (caps.contains(&need) || (create_only && !replaces))
                     && (!SUDO_ROUTES.contains(&matched.as_str())
                         || caps.contains(&Capability::Sudo))
             }
@@ -473,10 +508,10 @@ async fn authorize(State(state): State<AppState>, mut req: Request, next: Next) 
         }
     };
     if !allowed {
-        let why = match SUDO_ROUTES.contains(&matched.as_str()) {
+        let why = why.unwrap_or_else(|| match SUDO_ROUTES.contains(&matched.as_str()) {
             true => format!("no {need} and sudo capabilities on {path}"),
             false => format!("no {need} capability on {path}"),
-        };
+        });
         crate::metrics::count_request("api", &route, "denied");
         audit(&state, &caller.identity, &operation, "denied", None, Some(why)).await;
         return ApiError::new(StatusCode::FORBIDDEN, "permission denied").into_response();

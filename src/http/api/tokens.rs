@@ -31,6 +31,9 @@ pub(super) struct CreateToken {
     renewable: Option<bool>,
 }
 
+/// Most policies one token holds.
+const MAX_POLICIES: usize = 64;
+
 /// `POST /v1/auth/token/create`: a child token with at most the caller's policies.
 pub(super) async fn create(
     State(state): State<AppState>,
@@ -38,10 +41,16 @@ pub(super) async fn create(
     Body(req): Body<CreateToken>,
 ) -> ApiResult {
     let _ = req.renewable;
-    let policies = match req.policies {
+    let mut policies = match req.policies {
         None | Some(StringList::None) => caller.policies.clone(),
         Some(list) => list.comma_separated(),
     };
+    // Each is loaded at every request the token makes.
+    let mut seen = std::collections::HashSet::new();
+    policies.retain(|p| seen.insert(p.clone()));
+    if policies.len() > MAX_POLICIES {
+        return Err(ApiError::bad_request(format!("a token has at most {MAX_POLICIES} policies")));
+    }
     if !caller.is_root() {
         if let Some(p) =
             policies.iter().find(|p| *p != DEFAULT_POLICY && !caller.policies.contains(p))
