@@ -309,12 +309,12 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Stalled<I> {
 }
 
 /// Most TLS handshakes one peer address may have under way at once.
-const HANDSHAKES_PER_ADDRESS: usize = 64;
+pub(crate) const HANDSHAKES_PER_ADDRESS: usize = 64;
 /// Most from one IPv6 /64 together: one host may hold a whole /64 and pick any address in
 /// it, while a subnet's many hosts each still have their own allowance.
-const HANDSHAKES_PER_NETWORK: usize = 512;
+pub(crate) const HANDSHAKES_PER_NETWORK: usize = 512;
 
-/// What a peer's handshakes count against.
+/// What a peer's slots count against.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Source {
     Address(std::net::IpAddr),
@@ -322,44 +322,55 @@ enum Source {
     Network(u64),
 }
 
-/// TLS handshakes under way by peer address (and IPv6 /64): each holds a connection slot,
-/// and one peer must not take them all with handshakes it never finishes.
-#[derive(Default)]
-pub(crate) struct Handshakes(std::sync::Mutex<std::collections::HashMap<Source, usize>>);
+/// Slots held by peer address (and IPv6 /64), so that one peer cannot take every
+/// connection slot: handshakes under way (which it may never finish), or, where clients
+/// need no certificate, open connections.
+pub(crate) struct PeerSlots {
+    held: std::sync::Mutex<std::collections::HashMap<Source, usize>>,
+    per_address: usize,
+    per_network: usize,
+}
 
-/// One handshake under way; ends when dropped.
-pub(crate) struct Handshake {
-    all: Arc<Handshakes>,
+/// One slot held; freed when dropped.
+pub(crate) struct PeerSlot {
+    all: Arc<PeerSlots>,
     sources: Vec<Source>,
 }
 
-impl Handshakes {
-    /// A place for a handshake from `peer`, unless it has too many under way.
-    pub(crate) fn enter(self: &Arc<Self>, peer: std::net::IpAddr) -> Option<Handshake> {
+impl PeerSlots {
+    /// At most `per_address` slots for one address, and `per_network` for one IPv6 /64.
+    pub(crate) fn new(per_address: usize, per_network: usize) -> Arc<PeerSlots> {
+        Arc::new(PeerSlots { held: Default::default(), per_address, per_network })
+    }
+
+    /// For TLS handshakes under way.
+    pub(crate) fn handshakes() -> Arc<PeerSlots> {
+        PeerSlots::new(HANDSHAKES_PER_ADDRESS, HANDSHAKES_PER_NETWORK)
+    }
+
+    /// A slot for `peer`, unless it holds too many.
+    pub(crate) fn enter(self: &Arc<Self>, peer: std::net::IpAddr) -> Option<PeerSlot> {
         // An IPv4-mapped address is the IPv4 address.
         let peer = peer.to_canonical();
-        let mut sources = vec![(Source::Address(peer), HANDSHAKES_PER_ADDRESS)];
+        let mut sources = vec![(Source::Address(peer), self.per_address)];
         if let std::net::IpAddr::V6(v6) = peer {
             let network = (v6.to_bits() >> 64) as u64;
-            sources.push((Source::Network(network), HANDSHAKES_PER_NETWORK));
+            sources.push((Source::Network(network), self.per_network));
         }
-        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if sources.iter().any(|(s, max)| map.get(s).is_some_and(|n| n >= max)) {
             return None;
         }
         for (s, _) in &sources {
             *map.entry(*s).or_default() += 1;
         }
-        Some(Handshake {
-            all: self.clone(),
-            sources: sources.into_iter().map(|(s, _)| s).collect(),
-        })
+        Some(PeerSlot { all: self.clone(), sources: sources.into_iter().map(|(s, _)| s).collect() })
     }
 }
 
-impl Drop for Handshake {
+impl Drop for PeerSlot {
     fn drop(&mut self) {
-        let mut map = self.all.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.all.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for s in &self.sources {
             if let Some(n) = map.get_mut(s) {
                 *n -= 1;
@@ -374,15 +385,14 @@ impl Drop for Handshake {
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
-    use std::sync::Arc;
 
-    use super::{Handshakes, HANDSHAKES_PER_ADDRESS, HANDSHAKES_PER_NETWORK};
+    use super::{PeerSlots, HANDSHAKES_PER_ADDRESS, HANDSHAKES_PER_NETWORK};
 
     /// Each address has its own allowance, and one IPv6 /64 a larger one for all its
     /// addresses together; an IPv4 address and its IPv4-mapped form are one address.
     #[test]
     fn handshakes_are_capped_per_address_and_ipv6_network() {
-        let all = Arc::new(Handshakes::default());
+        let all = PeerSlots::handshakes();
         let one: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let held: Vec<_> = (0..HANDSHAKES_PER_ADDRESS).map(|_| all.enter(one).unwrap()).collect();
         assert!(all.enter(one).is_none(), "the address's own cap");

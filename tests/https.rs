@@ -102,10 +102,19 @@ fn kmip_over_https_in_three_encodings() {
     )
     .unwrap();
     assert_eq!(r.batch_items[0].result_reason, Some(ResultReason::INVALID_MESSAGE));
-    // A body over the size limit is refused before it is read.
+    // A body over the size limit is refused; without a certificate, before it is read.
     let big = vec![b' '; 2 << 20];
     let (status, _) = https(&server, alice(), "POST", "/kmip", "text/xml", &big);
     assert_eq!(status, 413);
+    let (status, _) = https(&server, tls_config(&certs, None), "POST", "/kmip", "text/xml", &big);
+    assert_eq!(status, 401);
+    // Elsewhere the limit is 256 KiB.
+    let jws = &big[..300 << 10];
+    let (status, body) =
+        https(&server, alice(), "POST", "/acme/new-account", "application/jose+json", jws);
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("malformed") && body.contains("limit"), "{body}");
     server.stop();
 }
 
@@ -126,7 +135,7 @@ fn a_body_that_stops_arriving_is_timed_out() {
     let conn = rustls::ClientConnection::new(tls_config(&certs, None), name).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
     let head =
-        "POST /kmip HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\n\
+        "POST /acme/new-order HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/jose+json\r\n\
                 Content-Length: 100000\r\n\r\n0123456789";
     tls.write_all(head.as_bytes()).unwrap();
     let started = std::time::Instant::now();
@@ -135,5 +144,34 @@ fn a_body_that_stops_arriving_is_timed_out() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    server.stop();
+}
+
+/// Clients need no certificate on the HTTPS listener, so one address may hold at most an
+/// eighth of its connections (`[kmip] max_connections`, 16 here: 2), however idle.
+#[test]
+fn one_address_holds_an_eighth_of_the_connections() {
+    let dir = temp_dir("strongroom-https-per-address");
+    let config = dir.join("few.toml");
+    std::fs::write(&config, "[kmip]\nmax_connections = 16\n").unwrap();
+    let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let certs = client_cert(&dir, "alice");
+    let open = || {
+        let mut tcp = std::net::TcpStream::connect(server.https).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut conn = rustls::ClientConnection::new(tls_config(&certs, None), name).unwrap();
+        let done = conn.complete_io(&mut tcp).map(|_| (conn, tcp));
+        done.ok()
+    };
+    let held: Vec<_> = (0..2).map(|_| open().expect("within the allowance")).collect();
+    assert!(open().is_none(), "a third connection from the same address");
+    drop(held);
+    // Freed as the server sees them close.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while open().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the slots were not freed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     server.stop();
 }

@@ -2,7 +2,6 @@
 //! JSON body, answered in the same encoding. The route requires a client certificate even
 //! though the HTTPS listener does not (ACME clients have none).
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -49,8 +48,9 @@ pub(super) async fn post(
     State(state): State<AppState>,
     axum::Extension(peer): axum::Extension<Peer>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    // Checked before the body is read: a client without a certificate holds no memory.
     let Some(principal) = peer.0 else {
         return plain(StatusCode::UNAUTHORIZED, "KMIP requires a client certificate");
     };
@@ -61,6 +61,10 @@ pub(super) async fn post(
         );
     };
     let limits = state.kmip_limits;
+    let Ok(body) = axum::body::to_bytes(body, limits.max_bytes).await else {
+        let why = format!("the body is larger than {} bytes, or was cut short", limits.max_bytes);
+        return plain(StatusCode::PAYLOAD_TOO_LARGE, &why);
+    };
     let decoded = match encoding {
         Encoding::Ttlv => binary::decode(&body, &limits).map_err(|e| e.to_string()),
         Encoding::Xml | Encoding::Json => match std::str::from_utf8(&body) {

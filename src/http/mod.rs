@@ -30,19 +30,23 @@ use crate::authz::Principal;
 #[derive(Clone, Debug)]
 pub(crate) struct Peer(pub(crate) Option<Principal>);
 
+/// Largest request body outside `/kmip` (policies, CSRs, JWS, OCSP requests).
+const MAX_BODY: usize = 256 * 1024;
+
 fn router(state: AppState) -> Router {
-    let max_body = state.kmip_limits.max_bytes;
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        // Its handler reads the body (up to `[kmip] max_message_bytes`) once the client
+        // has shown a certificate.
         .route("/kmip", post(kmip::post))
         .route("/ocsp", post(ocsp::post))
         .route("/ocsp/{*request}", get(ocsp::get))
         .merge(api::router(state.clone()))
         .merge(acme::router(state.clone()))
         .fallback(not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
@@ -191,7 +195,11 @@ pub(crate) async fn serve(
     let (store, ca) = (state.store.clone(), state.ca.clone());
     let app = router(state);
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
-    let handshakes = Arc::new(crate::tls::Handshakes::default());
+    let handshakes = crate::tls::PeerSlots::handshakes();
+    // Clients need no certificate here (ACME's have none): one address may hold an eighth
+    // of the connections, one IPv6 /64 a quarter, so that no one peer takes them all.
+    let open =
+        crate::tls::PeerSlots::new((max_connections / 8).max(1), (max_connections / 4).max(1));
     loop {
         let Some((tcp, peer)) =
             crate::tls::next_connection(&listener, &mut shutdown, "HTTPS").await
@@ -200,6 +208,10 @@ pub(crate) async fn serve(
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "HTTPS connection refused: too many connections");
+            continue;
+        };
+        let Some(slot) = open.enter(peer.ip()) else {
+            tracing::warn!(%peer, "HTTPS connection refused: too many connections from its address");
             continue;
         };
         let Some(handshake) = handshakes.enter(peer.ip()) else {
@@ -211,7 +223,7 @@ pub(crate) async fn serve(
         let (store, ca) = (store.clone(), ca.clone());
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let _held = (permit, slot);
             let handshaken =
                 timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await;
             drop(handshake);

@@ -39,7 +39,7 @@ pub(crate) async fn serve(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let handshakes = Arc::new(crate::tls::Handshakes::default());
+    let handshakes = crate::tls::PeerSlots::handshakes();
     let limits = Arc::new(limits);
     loop {
         let Some((tcp, peer)) = crate::tls::next_connection(&listener, &mut shutdown, "KMIP").await
