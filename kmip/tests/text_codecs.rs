@@ -85,6 +85,8 @@ fn text_decoders_refuse_bad_input() {
         "<ObjectType type=\"Enumeration\" value=\"NotAType\"/>",
         "plain text",
         "<A/><B/>",
+        // A primitive without a value is not 0.
+        "<CryptographicUsageMask type=\"Integer\"/>",
     ];
     for x in bad_xml {
         assert!(xml::decode(x, &limits).is_err(), "{x}");
@@ -97,10 +99,27 @@ fn text_decoders_refuse_bad_input() {
         r#"{"tag":"BatchCount","value":1}"#,
         r#"[1,2]"#,
         r#"{"tag":"RequestMessage","value":[{"tag":"BatchCount"}]}"#,
+        r#"{"tag":"CryptographicUsageMask","type":"Integer","value":null}"#,
+        r#"{"tag":"CryptographicUsageMask","type":"Integer","value":[]}"#,
     ];
     for j in bad_json {
         assert!(json::decode(j, &limits).is_err(), "{j}");
     }
+    // Depth counts structures in all three encodings: an empty one at the limit's depth
+    // plus one is too deep, a primitive inside the deepest allowed one is not.
+    let max = limits.max_depth;
+    let nest = |inner: &str, levels: usize| {
+        "<RequestMessage>".repeat(levels) + inner + &"</RequestMessage>".repeat(levels)
+    };
+    let empty_too_deep = nest("<RequestMessage/>", max);
+    assert!(matches!(
+        xml::decode(&empty_too_deep, &limits),
+        Err(kmip::ttlv::TextError::TooDeep { .. })
+    ));
+    let leaf = nest("<BatchCount type=\"Integer\" value=\"1\"/>", max);
+    let item = xml::decode(&leaf, &limits).unwrap();
+    assert_eq!(json::decode(&json::encode(&item), &limits).unwrap(), item);
+    assert_eq!(binary::decode(&binary::encode(&item), &limits).unwrap(), item);
     let small = Limits { max_bytes: 10, ..Limits::default() };
     assert!(json::decode(r#"{"tag":"BatchCount","type":"Integer","value":1}"#, &small).is_err());
 }

@@ -129,6 +129,10 @@ pub enum TextError {
     /// A primitive without a type.
     #[error("{0} has a value but no type")]
     MissingType(String),
+    /// A primitive without a value (KMIP Profiles §5.4 and §5.5 give every one a value;
+    /// only a string's may be empty).
+    #[error("{0} has a type but no value")]
+    MissingValue(String),
     /// A value that does not read as its type.
     #[error("{tag}: {value:?} is not a valid {item_type}")]
     BadValue {

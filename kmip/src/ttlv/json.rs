@@ -63,9 +63,6 @@ fn from_json(
     if *items > limits.max_items {
         return Err(TextError::TooManyItems { max: limits.max_items });
     }
-    if depth > limits.max_depth {
-        return Err(TextError::TooDeep { max: limits.max_depth });
-    }
     let obj: &Map<String, Json> = j.as_object().ok_or(TextError::NotAnItem)?;
     let name = obj.get("tag").and_then(Json::as_str).ok_or(TextError::NotAnItem)?;
     let tag = tag_from_text(name).ok_or_else(|| TextError::UnknownTag(name.to_owned()))?;
@@ -75,6 +72,11 @@ fn from_json(
     };
     let value = obj.get("value").ok_or_else(|| TextError::MissingType(name.to_owned()))?;
     if item_type == ItemType::Structure {
+        // Structures count towards the depth, as in binary; primitives inside the deepest
+        // one do not.
+        if depth > limits.max_depth {
+            return Err(TextError::TooDeep { max: limits.max_depth });
+        }
         let children = value.as_array().ok_or(TextError::NotAnItem)?;
         let mut decoded = Vec::with_capacity(children.len());
         for c in children {
@@ -87,7 +89,8 @@ fn from_json(
         Json::String(s) => s.clone(),
         Json::Number(n) => n.to_string(),
         Json::Bool(b) => b.to_string(),
-        _ => String::new(),
+        // null, an array or an object is no primitive's value (not an empty one).
+        _ => return Err(TextError::MissingValue(name.to_owned())),
     };
     let value = value_from_text(naming_tag(tag, siblings), item_type, &text).ok_or_else(|| {
         TextError::BadValue {

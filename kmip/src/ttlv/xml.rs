@@ -203,6 +203,10 @@ pub fn decode_all(text: &str, limits: &Limits) -> Result<Vec<Ttlv>, TextError> {
             (None, true) => return Err(TextError::MissingType(tag_to_text(tag))),
         };
         if item_type == ItemType::Structure {
+            // An empty structure is as deep as one with items (binary counts it so too).
+            if stack.len() + 1 > limits.max_depth {
+                return Err(TextError::TooDeep { max: limits.max_depth });
+            }
             if empty {
                 let item = Ttlv::structure(tag, vec![]);
                 match stack.last_mut() {
@@ -210,14 +214,18 @@ pub fn decode_all(text: &str, limits: &Limits) -> Result<Vec<Ttlv>, TextError> {
                     None => roots.push(item),
                 }
             } else {
-                if stack.len() + 1 > limits.max_depth {
-                    return Err(TextError::TooDeep { max: limits.max_depth });
-                }
                 stack.push((tag, Vec::new()));
             }
             continue;
         }
-        let text = value.unwrap_or_default();
+        // Only a string may be empty, and then it says value="" (a missing value is not 0).
+        let text = match value {
+            Some(text) => text,
+            None if matches!(item_type, ItemType::TextString | ItemType::ByteString) => {
+                String::new()
+            }
+            None => return Err(TextError::MissingValue(tag_to_text(tag))),
+        };
         let naming = naming_tag(tag, stack.last().map(|(_, s)| s.as_slice()).unwrap_or(&[]));
         let value =
             value_from_text(naming, item_type, &text).ok_or_else(|| TextError::BadValue {
