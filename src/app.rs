@@ -364,8 +364,8 @@ pub(crate) async fn serve(settings: Settings, hsm: HsmSettings) -> Result<(), Ap
 
 /// Keeps stored states in line with Activation and Deactivation Dates every second, so
 /// Locate by State sees what Get would report, and rotates keys whose Rotate Interval has
-/// passed; forgets expired shared ACME nonces every minute and long-expired ACME orders
-/// every hour; on a shared store, loads intermediates other replicas created every 10 s.
+/// passed; forgets expired shared ACME nonces and long-expired ACME orders every minute;
+/// on a shared store, loads intermediates other replicas created every 10 s.
 async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut ticks = 0u64;
@@ -396,7 +396,7 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
                         tracing::warn!(error = %e, "purging expired ACME nonces failed");
                     }
                 }
-                if ticks % 3600 == 30 {
+                if ticks % 60 == 30 {
                     match state.acme.purge_orders(&state.store).await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(orders = n, "purged expired ACME orders"),

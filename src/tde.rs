@@ -45,8 +45,8 @@ pub(crate) enum TdeError {
     )]
     NeedsForce { name: String, version: u32, last_read: String },
     #[error(
-        "version {version} is key {name}'s latest, which a database encrypts with: rotate the \
-         key first, or delete the whole key"
+        "version {version} is key {name}'s latest, or the one a database encrypts with: \
+         rotate the key first, or delete the whole key"
     )]
     Latest { name: String, version: u32 },
     #[error("more than one managed key is named {0}; rename all but one")]
@@ -101,6 +101,13 @@ pub(crate) fn check_name(name: &str) -> Result<(), TdeError> {
     } else {
         Err(TdeError::Invalid("key names are 1 to 128 letters, digits, '-', '_' or '.'"))
     }
+}
+
+/// The number of the newest version in use at `now`: one scheduled for later (a KMIP
+/// Re-key with an Offset leaves it Pre-Active) takes over once it activates.
+fn in_use(versions: &[Version], now: i64) -> u32 {
+    let active = |v: &Version| effective_state(&v.row, now) != State::PRE_ACTIVE;
+    versions.iter().rposition(active).map_or(versions.len(), |i| i + 1) as u32
 }
 
 impl Tde {
@@ -174,7 +181,7 @@ impl Tde {
         version: Option<u32>,
     ) -> Result<KeyMaterial, TdeError> {
         let mut versions = self.versions(cx, name).await?;
-        let number = version.unwrap_or(versions.len() as u32);
+        let number = version.unwrap_or_else(|| in_use(&versions, cx.now));
         if number == 0 || number as usize > versions.len() {
             return Err(TdeError::NoVersion { name: name.to_owned(), version: number });
         }
@@ -307,11 +314,13 @@ impl Tde {
             .filter(|v| !v.destroyed(cx.now))
             .collect();
         // Without its latest version a key could neither be rotated (Re-key refuses a
-        // destroyed key) nor made again (the name is taken): stuck.
-        if let Some(latest) =
-            versions.last().filter(|l| !wanted.is_empty() && wanted.contains(&l.number))
+        // destroyed key) nor made again (the name is taken): stuck. Nor may the version
+        // in use go while a later one waits to activate.
+        let needed =
+            versions.last().map(|l| l.number).into_iter().chain([in_use(&versions, cx.now)]);
+        if let Some(version) = needed.into_iter().find(|n| !wanted.is_empty() && wanted.contains(n))
         {
-            return Err(TdeError::Latest { name: name.to_owned(), version: latest.number });
+            return Err(TdeError::Latest { name: name.to_owned(), version });
         }
         if let Some(v) = selected.first().filter(|_| !force) {
             cx.state.store.flush().await; // so the latest reads are in the audit trail

@@ -283,6 +283,16 @@ fn postgres_users_live_only_for_their_lease() {
             "username": root, "allowed_roles": "ro,short,broken,slow",
         }),
     );
+    let slow_users = || -> i64 {
+        block_on(async {
+            let mut c = sqlx::PgConnection::connect(&pg_admin()).await.unwrap();
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_roles WHERE rolname LIKE 'v-slow-%'")
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+        })
+    };
+    let before = slow_users();
     let (status, body) = std::thread::scope(|scope| {
         let issuing = scope.spawn(|| api.call("GET", "/v1/database/creds/slow", json!(null)));
         std::thread::sleep(Duration::from_millis(800));
@@ -291,14 +301,7 @@ fn postgres_users_live_only_for_their_lease() {
     });
     assert_eq!(status, 400, "{body}");
     assert!(body["errors"][0].as_str().unwrap().contains("no longer active"), "{body}");
-    let made: i64 = block_on(async {
-        let mut c = sqlx::PgConnection::connect(&pg_admin()).await.unwrap();
-        sqlx::query_scalar("SELECT COUNT(*) FROM pg_roles WHERE rolname LIKE 'v-slow-%'")
-            .fetch_one(&mut c)
-            .await
-            .unwrap()
-    });
-    assert_eq!(made, 0, "a user made while its lease was revoked is still there");
+    assert_eq!(slow_users(), before, "a user made while its lease was revoked is still there");
 
     // A lease is revoked by its role's statements as they were when it was issued, even
     // once the role is gone (the defaults would leave this table behind).
@@ -322,6 +325,20 @@ fn postgres_users_live_only_for_their_lease() {
             .unwrap()
     });
     assert_eq!(tables, 0, "the role's own revocation did not run");
+    // While the role exists its statements as they are now revoke: a broken one can be
+    // fixed.
+    let made = "CREATE ROLE \"{{name}}\" LOGIN PASSWORD '{{password}}';";
+    let broken = json!({ "db_name": "pg", "creation_statements": made,
+                         "revocation_statements": "SELEC 1" });
+    api.ok("POST", "/v1/database/roles/slow", broken);
+    let (user, password, lease) = issue(&api, "slow");
+    let (status, body) = api.call("POST", "/v1/sys/leases/revoke", json!({ "lease_id": lease }));
+    assert_eq!(status, 502, "{body}");
+    let fixed = json!({ "db_name": "pg", "creation_statements": made,
+                        "revocation_statements": [] });
+    api.ok("POST", "/v1/database/roles/slow", fixed);
+    api.ok("POST", "/v1/sys/leases/revoke", json!({ "lease_id": lease }));
+    assert!(pg_login(&user, &password).is_err(), "the fixed revocation did not drop the user");
 
     // Expiry: the reaper revokes on its own.
     let (user, password, lease) = issue(&api, "short");

@@ -9,7 +9,7 @@ mod common;
 use common::*;
 use kmip::attributes::{names, Attribute};
 use kmip::enums::{LinkType, ObjectType, Operation, RevocationReasonCode};
-use kmip::{Tag, Value};
+use kmip::{Tag, Ttlv, Value};
 use serde_json::json;
 
 /// The key material of key `name` (latest, or `version`) as the plugin reads it.
@@ -126,8 +126,17 @@ fn versions_follow_rotation_and_kmip_rekey() {
     assert_eq!(material(&admin, "1", Some(3)).0, 3);
     // Rotating it gives a version that encrypts again: the revocation's Deactivation Date
     // is not carried over.
-    admin.ok("POST", "/v1/tde/keys/1/rotate", json!(null));
+    let rotated = admin.ok("POST", "/v1/tde/keys/1/rotate", json!(null));
     assert_eq!(material(&admin, "1", None).0, 4);
+    // A version scheduled for later (Re-key with an Offset: Pre-Active for an hour) is not
+    // the one to encrypt with until then.
+    let four = rotated["data"]["id"].as_str().unwrap();
+    c.ok(Operation::RE_KEY, vec![uid(four), Ttlv::new(Tag::OFFSET, Value::Interval(3600))]);
+    assert_eq!(material(&admin, "1", None).0, 4);
+    assert_eq!(material(&admin, "1", Some(4)).0, 4);
+    assert_eq!(admin.ok("GET", "/v1/tde/metadata/1", json!(null))["data"]["current_version"], 5);
+    let in_use = json!({ "versions": [4], "force": true });
+    assert_eq!(admin.call("POST", "/v1/tde/destroy/1", in_use).0, 409, "the version in use");
     server.stop();
 }
 
@@ -238,7 +247,7 @@ fn policies_force_and_audit() {
     assert_eq!(material(&db, "7", None).0, 1);
     let listed = admin.ok("LIST", "/v1/tde/keys", json!(null));
     assert_eq!(listed["data"]["keys"], json!(["10", "7", "8"]), "{listed}");
-    // With a trailing slash, as `vault kv list` sends it.
+    // With a trailing slash, as Vault clients may list.
     let listed = admin.ok("GET", "/v1/tde/metadata/?list=true", json!(null));
     assert_eq!(listed["data"]["keys"], json!(["10", "7", "8"]), "{listed}");
 

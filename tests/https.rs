@@ -148,7 +148,8 @@ fn a_body_that_stops_arriving_is_timed_out() {
 }
 
 /// Clients need no certificate on the HTTPS listener, so one address may hold at most an
-/// eighth of its connections (`[kmip] max_connections`, 16 here: 2), however idle.
+/// eighth of its connections (`[kmip] max_connections`, 16 here: 2) without one, however
+/// idle; clients with a certificate of this CA are not counted once connected.
 #[test]
 fn one_address_holds_an_eighth_of_the_connections() {
     let dir = temp_dir("strongroom-https-per-address");
@@ -156,16 +157,28 @@ fn one_address_holds_an_eighth_of_the_connections() {
     std::fs::write(&config, "[kmip]\nmax_connections = 16\n").unwrap();
     let server = Server::start_with(&dir, &["--config", config.to_str().unwrap()]);
     let certs = client_cert(&dir, "alice");
-    let open = || {
+    let connect = |identity: Option<&str>| {
         let mut tcp = std::net::TcpStream::connect(server.https).unwrap();
         tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
         let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        let mut conn = rustls::ClientConnection::new(tls_config(&certs, None), name).unwrap();
-        let done = conn.complete_io(&mut tcp).map(|_| (conn, tcp));
-        done.ok()
+        let mut conn = rustls::ClientConnection::new(tls_config(&certs, identity), name).unwrap();
+        conn.complete_io(&mut tcp).ok()?;
+        // An answer: the server has checked the certificate, if any.
+        std::io::Write::write_all(&mut conn.writer(), b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .ok()?;
+        conn.complete_io(&mut tcp).ok()?;
+        let mut answer = [0u8; 12];
+        let mut stream = rustls::Stream::new(&mut conn, &mut tcp);
+        std::io::Read::read_exact(&mut stream, &mut answer).ok()?;
+        Some((conn, tcp))
     };
+    let open = || connect(None);
+    // Clients with a certificate of this CA do not count against their address once
+    // connected.
+    let known: Vec<_> = (0..3).map(|_| connect(Some("alice")).expect("a known client")).collect();
     let held: Vec<_> = (0..2).map(|_| open().expect("within the allowance")).collect();
     assert!(open().is_none(), "a third connection from the same address");
+    drop(known);
     drop(held);
     // Freed as the server sees them close.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -140,6 +140,8 @@ struct Response {
     status: u16,
     location: Option<String>,
     body: Vec<u8>,
+    /// Whether its Content-Length says the body is all here.
+    complete: bool,
 }
 
 pub(super) async fn http01(
@@ -155,8 +157,12 @@ pub(super) async fn http01(
         port: settings.http01_port,
         path: format!("/.well-known/acme-challenge/{token}"),
     };
+    // How far inside the network the identifier's own address is: redirects go no
+    // further in.
+    let mut depth = None;
     for hop in 0..=MAX_REDIRECTS {
-        let (addr, response) = get(acme, &target).await?;
+        let (addr, response) = get(acme, &target, depth).await?;
+        depth.get_or_insert(inwardness(addr.ip()));
         let at = if hop == 0 { addr.to_string() } else { format!("{target} ({addr})") };
         match response.status {
             200 => {
@@ -188,9 +194,52 @@ pub(super) async fn http01(
     unreachable!("the last hop returns")
 }
 
-/// One GET of `target`: the address that answered and its response.
-async fn get(acme: &Acme, target: &Target) -> Result<(SocketAddr, Response), Value> {
-    let ips: Vec<IpAddr> = match target.host.value.parse() {
+/// How far inside a network an address is: 0 public, 1 private (RFC 1918, shared
+/// address space, unique local), 2 this host or link (loopback, link-local such as cloud
+/// metadata services, unspecified, multicast, broadcast).
+fn inwardness(ip: IpAddr) -> u8 {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+            {
+                2
+            } else if v4.is_private() || (a == 100 && b & 0xC0 == 64) {
+                1
+            } else {
+                0
+            }
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            if v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || first & 0xFFC0 == 0xFE80
+            {
+                2
+            } else if first & 0xFE00 == 0xFC00 {
+                1
+            } else {
+                0
+            }
+        }
+    }
+}
+
+/// One GET of `target`: the address that answered and its response. After a redirect,
+/// `depth` is the identifier's address's [`inwardness`]: a challenge for a public name
+/// must not make the CA fetch from its own private network, host or metadata service.
+async fn get(
+    acme: &Acme,
+    target: &Target,
+    depth: Option<u8>,
+) -> Result<(SocketAddr, Response), Value> {
+    let mut ips: Vec<IpAddr> = match target.host.value.parse() {
         Ok(ip) => vec![ip],
         Err(_) => acme
             .resolver
@@ -198,6 +247,13 @@ async fn get(acme: &Acme, target: &Target) -> Result<(SocketAddr, Response), Val
             .await
             .map_err(|e| problem("dns", &e.to_string()))?,
     };
+    if let Some(depth) = depth {
+        ips.retain(|ip| inwardness(*ip) <= depth);
+        if ips.is_empty() {
+            let why = format!("redirect to {target}: its addresses are further inside the network than the identifier's");
+            return Err(problem("connection", &why));
+        }
+    }
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\n\
          User-Agent: Strongroom-ACME\r\nAccept: */*\r\nConnection: close\r\n\r\n",
@@ -270,6 +326,11 @@ async fn fetch<S: AsyncRead + AsyncWrite + Unpin>(
         if buf.len() > MAX_RESPONSE {
             return Err(std::io::Error::other("response too large"));
         }
+        // A server that keeps the connection open despite `Connection: close` has said
+        // all once its Content-Length has arrived.
+        if parse_response(&buf).is_some_and(|r| r.complete) {
+            break;
+        }
     }
     parse_response(&buf).ok_or_else(|| std::io::Error::other("malformed HTTP response"))
 }
@@ -291,12 +352,13 @@ fn parse_response(buf: &[u8]) -> Option<Response> {
         }
     }
     let body = &buf[end + 4..];
+    let complete = !chunked && length.is_some_and(|n| body.len() >= n);
     let body = match (chunked, length) {
         (true, _) => dechunk(body)?,
         (false, Some(n)) => body.get(..n)?.to_vec(),
         (false, None) => body.to_vec(),
     };
-    Some(Response { status, location, body })
+    Some(Response { status, location, body, complete })
 }
 
 /// Decodes a chunked body (RFC 9112 §7.1), ignoring extensions and trailers.
@@ -391,12 +453,38 @@ mod tests {
     }
 
     #[test]
+    fn redirects_go_no_further_in_than_the_identifier() {
+        let depth = |ip: &str| inwardness(ip.parse().unwrap());
+        for (ip, want) in [
+            ("203.0.113.9", 0),
+            ("2001:db8::1", 0),
+            ("10.1.2.3", 1),
+            ("172.16.0.1", 1),
+            ("192.168.1.1", 1),
+            ("100.64.0.1", 1),
+            ("fd00::1", 1),
+            ("127.0.0.1", 2),
+            ("169.254.169.254", 2),
+            ("::ffff:169.254.169.254", 2),
+            ("0.0.0.0", 2),
+            ("::1", 2),
+            ("fe80::1", 2),
+            ("224.0.0.1", 2),
+        ] {
+            assert_eq!(depth(ip), want, "{ip}");
+        }
+    }
+
+    #[test]
     fn responses_parse() {
         let r =
             parse_response(b"HTTP/1.1 301 Moved\r\nlocation:  https://a.test/\r\n\r\n").unwrap();
         assert_eq!((r.status, r.location.as_deref()), (301, Some("https://a.test/")));
         let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef").unwrap();
         assert_eq!(r.body, b"abc");
+        assert!(r.complete, "all of its Content-Length is here");
+        let r = parse_response(b"HTTP/1.1 301 Moved\r\nLocation: /x\r\n\r\n").unwrap();
+        assert!(!r.complete, "without a Content-Length, the end is the connection's");
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc").is_none());
         let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n";
         assert_eq!(parse_response(chunked).unwrap().body, b"ok");

@@ -144,9 +144,8 @@ pub(crate) struct LeaseData {
     pub(crate) db_name: String,
     pub(crate) role: String,
     pub(crate) username: String,
-    /// The role's revocation statements when the lease was issued, so that deleting or
-    /// changing the role later does not change how its users are dropped (absent from
-    /// leases issued before they were kept: the role's, or the defaults).
+    /// The role's revocation statements when the lease was issued, used once the role is
+    /// deleted (rather than the defaults, which may not drop what the role made).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) revocation: Option<Vec<String>>,
 }
@@ -339,11 +338,13 @@ impl Conn {
     /// CONNECTION_ADMIN (or SUPER) privileges; sessions that end meanwhile are skipped.
     pub(crate) async fn end_sessions(&mut self, user: &str) -> Result<(), CredsError> {
         let Conn::My(c) = self else { return Ok(()) };
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?")
-                .bind(user)
-                .fetch_all(&mut *c)
-                .await?;
+        // Signed on MariaDB, unsigned on MySQL.
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT CAST(ID AS SIGNED) FROM information_schema.PROCESSLIST WHERE USER = ?",
+        )
+        .bind(user)
+        .fetch_all(&mut *c)
+        .await?;
         for id in ids {
             match sqlx::raw_sql(AssertSqlSafe(format!("KILL CONNECTION {id}")))
                 .execute(&mut *c)

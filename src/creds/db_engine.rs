@@ -316,15 +316,15 @@ impl Creds {
     /// Removes a lease's user from its database.
     pub(crate) async fn revoke_db_user(&self, data: &LeaseData) -> Result<(), CredsError> {
         let (config, mut conn) = self.root(&data.db_name).await?;
-        // As the lease was issued; for older leases, the role's now, or, if it is gone, the
-        // default statements.
-        let statements = match &data.revocation {
-            Some(kept) => kept.clone(),
-            None => match self.role(&data.role).await {
-                Ok(role) => role.revocation(config.flavor),
-                Err(CredsError::NotFound { .. }) => RoleConfig::default().revocation(config.flavor),
-                Err(e) => return Err(e),
+        // The role's statements as they are now (so that a broken one can be fixed); once
+        // the role is gone, as they were when the lease was issued, or else the defaults.
+        let statements = match self.role(&data.role).await {
+            Ok(role) => role.revocation(config.flavor),
+            Err(CredsError::NotFound { .. }) => match &data.revocation {
+                Some(kept) => kept.clone(),
+                None => RoleConfig::default().revocation(config.flavor),
             },
+            Err(e) => return Err(e),
         };
         let vars = Vars { name: &data.username, password: None, expiration: None };
         let result = conn.run(&statements, &vars).await;
@@ -503,7 +503,6 @@ fn url_password(url: &str) -> Option<&str> {
     in_userinfo.or(in_query)
 }
 
-/// Keeps a secret out of an error message that might echo it (a driver quoting a statement).
 /// What replicas lock while one of them changes a password through connection `db` (its
 /// root's, or a static role's): two rotations at once could leave the store holding a
 /// password the database no longer takes.
@@ -511,6 +510,7 @@ fn rotation_key(db: &str) -> String {
     format!("database-rotation/{db}")
 }
 
+/// Keeps a secret out of an error message that might echo it (a driver quoting a statement).
 fn hide(e: CredsError, secret: &str) -> CredsError {
     let text = e.to_string();
     if !secret.is_empty() && text.contains(secret) {

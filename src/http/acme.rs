@@ -695,7 +695,7 @@ async fn place_order(state: &AppState, s: &Signed) -> AcmeResult {
         )));
     }
     let replaces = match &req.replaces {
-        Some(replaces) => Some(check_replaces(state, account, replaces).await?),
+        Some(replaces) => check_replaces(state, account, replaces).await?,
         None => None,
     };
     let now = crate::util::now();
@@ -786,19 +786,24 @@ async fn place_order(state: &AppState, s: &Signed) -> AcmeResult {
 
 /// An order may replace a certificate of this CA that the same account ordered, unless
 /// another order that has not failed replaces it already (RFC 9773 §5). Returns the
-/// certificate's CertID in its canonical spelling, as the order records it.
+/// certificate's CertID in its canonical spelling, as the order records it, or none for
+/// a long-expired certificate whose order is gone.
 async fn check_replaces(
     state: &AppState,
     account: &AccountRow,
     replaces: &str,
-) -> Result<String, AcmeError> {
+) -> Result<Option<String>, AcmeError> {
     let id = crate::acme::ari::parse(replaces)?;
     let canonical = id.canonical();
-    let ordered_by = match issued_here(state, &id).await? {
+    let cert = issued_here(state, &id).await?;
+    let ordered_by = match &cert {
         Some(_) => state.store.acme_order_by_certificate(&id.serial).await?,
         None => None,
     };
     match ordered_by {
+        // Its order was purged (`[acme] order_retention`) long after it expired: what
+        // replaces it is a new certificate, ordered as any other.
+        None if cert.is_some_and(|c| c.not_after < crate::util::now()) => Ok(None),
         None => Err(AcmeError::Malformed(format!(
             "replaces names no certificate of this CA: {replaces}"
         ))),
@@ -808,7 +813,7 @@ async fn check_replaces(
         Some(_) if state.store.acme_replaced(&canonical, crate::util::now()).await? => {
             Err(AcmeError::AlreadyReplaced)
         }
-        Some(_) => Ok(canonical),
+        Some(_) => Ok(Some(canonical)),
     }
 }
 

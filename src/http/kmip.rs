@@ -61,9 +61,19 @@ pub(super) async fn post(
         );
     };
     let limits = state.kmip_limits;
-    let Ok(body) = axum::body::to_bytes(body, limits.max_bytes).await else {
-        let why = format!("the body is larger than {} bytes, or was cut short", limits.max_bytes);
-        return plain(StatusCode::PAYLOAD_TOO_LARGE, &why);
+    let too_large = || {
+        let why = format!("the body is larger than {} bytes", limits.max_bytes);
+        plain(StatusCode::PAYLOAD_TOO_LARGE, &why)
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    if declared.and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > limits.max_bytes) {
+        return too_large();
+    }
+    let body = match axum::body::to_bytes(body, limits.max_bytes).await {
+        Ok(body) => body,
+        // Without a Content-Length (chunked), the limit shows only while reading.
+        Err(_) if declared.is_none() => return too_large(),
+        Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("reading the body: {e}")),
     };
     let decoded = match encoding {
         Encoding::Ttlv => binary::decode(&body, &limits).map_err(|e| e.to_string()),

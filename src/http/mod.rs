@@ -197,7 +197,8 @@ pub(crate) async fn serve(
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let handshakes = crate::tls::PeerSlots::handshakes();
     // Clients need no certificate here (ACME's have none): one address may hold an eighth
-    // of the connections, one IPv6 /64 a quarter, so that no one peer takes them all.
+    // of the connections without one, one IPv6 /64 a quarter, so that no one peer takes
+    // them all.
     let open =
         crate::tls::PeerSlots::new((max_connections / 8).max(1), (max_connections / 4).max(1));
     loop {
@@ -223,7 +224,7 @@ pub(crate) async fn serve(
         let (store, ca) = (store.clone(), ca.clone());
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let _held = (permit, slot);
+            let _permit = permit;
             let handshaken =
                 timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await;
             drop(handshake);
@@ -242,6 +243,9 @@ pub(crate) async fn serve(
                 }
                 None => None,
             };
+            // Only connections without a certificate of this CA count against their
+            // address: clients it knows may share one (a proxy, a NAT).
+            let _slot = client.is_none().then_some(slot);
             let app = app.layer(axum::Extension(Peer(client)));
             serve_connection(tls, app, peer, request_deadline, shutdown).await;
         });

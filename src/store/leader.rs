@@ -81,25 +81,30 @@ impl Store {
     /// until released: replicas started together on an empty token and database would
     /// otherwise each make their own. PostgreSQL only; an SQLite store has one server.
     pub(crate) async fn bootstrap(&self) -> Result<ReplicaLock, StoreError> {
-        self.advisory_lock(BOOTSTRAP_KEY).await
+        self.advisory_lock(BOOTSTRAP_KEY, false).await
     }
 
-    /// Waits until no other replica holds `what` (a TDE key's creation, a managed
-    /// database's password rotations), then keeps the others out of it until released.
-    /// On SQLite, which one process serves, it holds nothing: the caller's own lock
-    /// serialises its tasks.
+    /// Waits (up to a minute, then fails) until no other replica holds `what` (a TDE
+    /// key's creation, a managed database's password rotations), then keeps the others
+    /// out of it until released. On SQLite, which one process serves, it holds nothing:
+    /// the caller's own lock serialises its tasks.
     pub(crate) async fn exclusive(&self, what: &str) -> Result<ReplicaLock, StoreError> {
         use sha2::Digest as _;
         let digest = sha2::Sha256::digest(what.as_bytes());
         let mut key = [0u8; 8];
         key.copy_from_slice(&digest[..8]);
-        self.advisory_lock(i64::from_be_bytes(key)).await
+        self.advisory_lock(i64::from_be_bytes(key), true).await
     }
 
-    async fn advisory_lock(&self, key: i64) -> Result<ReplicaLock, StoreError> {
+    /// The session lock `key` on a connection of its own; `bounded`: waiting at most a
+    /// minute for it (a holder that is stuck must not hang its callers' requests).
+    async fn advisory_lock(&self, key: i64, bounded: bool) -> Result<ReplicaLock, StoreError> {
         let Some(url) = &self.url else { return Ok(ReplicaLock(None)) };
         let mut conn = AnyConnection::connect(url).await?;
         keep_alive(&mut conn).await;
+        if bounded {
+            sqlx::raw_sql("SET lock_timeout = '60s'").execute(&mut conn).await?;
+        }
         sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(&mut conn).await?;
         Ok(ReplicaLock(Some(conn)))
     }

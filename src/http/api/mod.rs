@@ -181,7 +181,7 @@ pub(super) fn router(state: AppState) -> Router<AppState> {
         .route("/v1/sys/mounts/{mount}/tune", get(tde::tune))
         .route("/v1/{mount}/data/{name}", get(tde::read))
         .route("/v1/{mount}/metadata", get(tde::list))
-        // As `vault kv list` sends it.
+        // With a trailing slash, as Vault clients may list.
         .route("/v1/{mount}/metadata/", get(tde::list))
         .route("/v1/{mount}/keys/", get(tde::list))
         .route("/v1/{mount}/metadata/{name}", get(tde::metadata))
