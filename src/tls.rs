@@ -314,6 +314,13 @@ pub(crate) const HANDSHAKES_PER_ADDRESS: usize = 64;
 /// it, while a subnet's many hosts each still have their own allowance.
 pub(crate) const HANDSHAKES_PER_NETWORK: usize = 512;
 
+/// Places for TLS handshakes under way on a listener of `max_connections`, from all peers
+/// together: a quarter of its connections, so that clients which never finish theirs
+/// (from however many addresses) cannot hold the slots of clients that did.
+pub(crate) fn handshake_pool(max_connections: usize) -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new((max_connections / 4).max(1)))
+}
+
 /// What a peer's slots count against.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Source {

@@ -179,6 +179,30 @@ fn truncated_and_idle_clients_are_timed_out() {
     server.stop();
 }
 
+/// Handshakes under way take at most a quarter of the connection slots, from however many
+/// addresses: clients that never finish theirs cannot keep the others out.
+#[test]
+fn unfinished_handshakes_take_a_quarter_of_the_slots() {
+    let dir = temp_dir("strongroom-handshake-pool");
+    let cfg = dir.join("few.toml");
+    std::fs::write(&cfg, "[kmip]\nmax_connections = 8\n").unwrap();
+    let server = Server::start_with(&dir, &["--config", cfg.to_str().unwrap()]);
+    let certs = client_cert(&dir, "alice");
+    let mut established = Client::connect(&server, &certs, "alice");
+    established.ok(Operation::QUERY, vec![]);
+    let silent: Vec<_> =
+        (0..2).map(|_| std::net::TcpStream::connect(server.kmip).unwrap()).collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let full = encode(&request(ProtocolVersion::V1_4, vec![(Operation::QUERY, vec![])]).to_ttlv());
+    let mut refused = Client::connect(&server, &certs, "alice");
+    assert!(refused.send_raw(&full).is_err(), "a third handshake at once");
+    established.ok(Operation::QUERY, vec![]);
+    drop(silent);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    Client::connect(&server, &certs, "alice").ok(Operation::QUERY, vec![]);
+    server.stop();
+}
+
 #[test]
 fn sealed_material_is_bound_to_its_object() {
     let (dir, server, certs, mut c) = started("strongroom-swap", "alice");

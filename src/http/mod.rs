@@ -196,6 +196,7 @@ pub(crate) async fn serve(
     let app = router(state);
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let handshakes = crate::tls::PeerSlots::handshakes();
+    let handshaking = crate::tls::handshake_pool(max_connections);
     // Clients need no certificate here (ACME's have none): one address may hold an eighth
     // of the connections without one, one IPv6 /64 a quarter, so that no one peer takes
     // them all.
@@ -219,6 +220,10 @@ pub(crate) async fn serve(
             tracing::warn!(%peer, "HTTPS connection refused: too many handshakes from its address");
             continue;
         };
+        let Ok(handshaking) = handshaking.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "HTTPS connection refused: too many handshakes under way");
+            continue;
+        };
         let acceptor = acceptor.clone();
         let app = app.clone();
         let (store, ca) = (store.clone(), ca.clone());
@@ -227,7 +232,7 @@ pub(crate) async fn serve(
             let _permit = permit;
             let handshaken =
                 timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await;
-            drop(handshake);
+            drop((handshake, handshaking));
             let Ok(Ok(tls)) = handshaken else {
                 tracing::info!(%peer, "HTTPS handshake failed");
                 return;

@@ -40,6 +40,7 @@ pub(crate) async fn serve(
     let acceptor = TlsAcceptor::from(tls);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let handshakes = crate::tls::PeerSlots::handshakes();
+    let handshaking = crate::tls::handshake_pool(limits.max_connections);
     let limits = Arc::new(limits);
     loop {
         let Some((tcp, peer)) = crate::tls::next_connection(&listener, &mut shutdown, "KMIP").await
@@ -54,6 +55,10 @@ pub(crate) async fn serve(
             tracing::warn!(%peer, "KMIP connection refused: too many handshakes from its address");
             continue;
         };
+        let Ok(handshaking) = handshaking.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "KMIP connection refused: too many handshakes under way");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let state = state.clone();
@@ -62,7 +67,7 @@ pub(crate) async fn serve(
         tokio::spawn(async move {
             let _permit = permit;
             let handshaken = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
-            drop(handshake);
+            drop((handshake, handshaking));
             let tls = match handshaken {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
