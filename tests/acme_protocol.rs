@@ -50,6 +50,12 @@ fn http01_responder(listener: TcpListener, answers: Arc<std::sync::Mutex<Vec<(St
     });
 }
 
+/// An authorization's http-01 challenge.
+fn http01_challenge(authz: &Value) -> Value {
+    let challenges = authz["challenges"].as_array().unwrap();
+    challenges.iter().find(|ch| ch["type"] == "http-01").unwrap().clone()
+}
+
 fn thumbprint(key: &EcdsaKeyPair) -> String {
     let j = jwk(key);
     let canonical = format!(
@@ -241,13 +247,7 @@ fn orders_validation_finalize_and_revocation_on(store: &[&str]) {
     let authz_url = order["authorizations"][0].as_str().unwrap().to_owned();
     let authz = c.post(&path_of(&authz_url), None).json();
     assert_eq!(authz["identifier"], json!({"type": "ip", "value": "127.0.0.1"}));
-    let chall = authz["challenges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|ch| ch["type"] == "http-01")
-        .unwrap()
-        .clone();
+    let chall = http01_challenge(&authz);
     let token = chall["token"].as_str().unwrap().to_owned();
     answers.lock().unwrap().push((token.clone(), format!("{token}.{}", thumbprint(&c.key))));
     let r = c.post(&path_of(chall["url"].as_str().unwrap()), Some(json!({})));
@@ -394,24 +394,12 @@ fn http01_follows_redirects() {
         let order = c.post("/acme/new-order", Some(json!({"identifiers": ids}))).json();
         let authz_url = order["authorizations"][0].as_str().unwrap().to_owned();
         let authz = c.post(&path_of(&authz_url), None).json();
-        let chall = authz["challenges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|ch| ch["type"] == "http-01")
-            .unwrap()
-            .clone();
+        let chall = http01_challenge(&authz);
         let token = chall["token"].as_str().unwrap().to_owned();
         set_routes(&token, &format!("{token}.{}", thumbprint(&c.key)));
         assert_eq!(c.post(&path_of(chall["url"].as_str().unwrap()), Some(json!({}))).status, 200);
         let done = wait_for(&mut c, &authz_url, |a| a["status"] != "pending");
-        let error = done["challenges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|ch| ch["type"] == "http-01")
-            .unwrap()["error"]
-            .clone();
+        let error = http01_challenge(&done)["error"].clone();
         (done["status"].as_str().unwrap().to_owned(), error)
     };
     let start = |token: &str| format!("/.well-known/acme-challenge/{token}");

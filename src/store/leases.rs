@@ -240,16 +240,7 @@ impl Store {
         error: &str,
         retry_at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE leases SET state = 'revoke_failed', revoked_at = NULL, \
-             attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3",
-        )
-        .bind(error)
-        .bind(retry_at)
-        .bind(id)
-        .execute(&mut *self.write.get().await?)
-        .await?;
-        Ok(())
+        self.lease_failed(id, error, retry_at, true).await
     }
 
     /// Records a failed revocation and when to retry it.
@@ -259,15 +250,32 @@ impl Store {
         error: &str,
         retry_at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE leases SET state = 'revoke_failed', attempts = attempts + 1, \
-             last_error = $1, next_attempt_at = $2 WHERE id = $3 AND state != 'revoked'",
-        )
-        .bind(error)
-        .bind(retry_at)
-        .bind(id)
-        .execute(&mut *self.write.get().await?)
-        .await?;
+        self.lease_failed(id, error, retry_at, false).await
+    }
+
+    async fn lease_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: i64,
+        reopen: bool,
+    ) -> Result<(), StoreError> {
+        let sql = match reopen {
+            true => {
+                "UPDATE leases SET state = 'revoke_failed', revoked_at = NULL, \
+                 attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3"
+            }
+            false => {
+                "UPDATE leases SET state = 'revoke_failed', attempts = attempts + 1, \
+                 last_error = $1, next_attempt_at = $2 WHERE id = $3 AND state != 'revoked'"
+            }
+        };
+        sqlx::query(sql)
+            .bind(error)
+            .bind(retry_at)
+            .bind(id)
+            .execute(&mut *self.write.get().await?)
+            .await?;
         Ok(())
     }
 

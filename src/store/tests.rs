@@ -485,17 +485,9 @@ async fn leases_certificates_and_revocations_on(store: &Store) {
     assert!(!store.renew_lease("database/creds/a/2", 19, 40).await.unwrap(), "claimed");
 
     let cert = |serial: &str| CertificateRow {
-        serial: serial.into(),
-        role: "acme".into(),
-        subject: "CN=x".into(),
         not_before: 0,
-        not_after: 1000,
-        lease_id: None,
-        revoked_at: None,
-        revocation_reason: None,
         pem: String::new(),
-        issuer: "int-a".into(),
-        kmip_object: None,
+        ..a_certificate(serial, "int-a", 1000)
     };
     for serial in ["01", "02", "03"] {
         store.insert_certificate(&cert(serial)).await.unwrap();
@@ -683,19 +675,7 @@ async fn acme_orders_expire_from_the_store_on(store: &Store) {
     add("claimed", "processing", 100).await;
     add("young", "pending", 300).await;
     let issued = add("issued", "valid", 100).await;
-    let cert = crate::store::CertificateRow {
-        serial: "0a".into(),
-        role: "acme".into(),
-        subject: "a.test".into(),
-        not_before: 1,
-        not_after: 500,
-        lease_id: None,
-        revoked_at: None,
-        revocation_reason: None,
-        pem: "PEM".into(),
-        issuer: "ca".into(),
-        kmip_object: None,
-    };
+    let cert = a_certificate("0a", "ca", 500);
     store.complete_acme_order(&issued, &cert).await.unwrap();
     let kept = add("kept-on-order", "valid", 100).await;
     store.complete_acme_order_unstored(&kept, "0b", "PEM", "ca", 150).await.unwrap();
@@ -728,6 +708,24 @@ async fn acme_orders_expire_from_the_store_on(store: &Store) {
     assert!(!present("issued").await && !present("young").await);
     assert!(present("claimed").await, "an order being finalized stays");
     assert_eq!(store.certificate("0a").await.unwrap().unwrap().not_after, 500);
+}
+
+/// A certificate row for store tests: an ACME certificate for CN=x from `issuer`, issued
+/// at 1, with PEM "PEM".
+fn a_certificate(serial: &str, issuer: &str, not_after: i64) -> super::CertificateRow {
+    super::CertificateRow {
+        serial: serial.into(),
+        role: "acme".into(),
+        subject: "CN=x".into(),
+        not_before: 1,
+        not_after,
+        lease_id: None,
+        revoked_at: None,
+        revocation_reason: None,
+        pem: "PEM".into(),
+        issuer: issuer.into(),
+        kmip_object: None,
+    }
 }
 
 /// An ACME account row ("acct", thumbprint "tp") for store tests.
@@ -855,19 +853,7 @@ async fn acme_orders_keep_their_order_on(store: &Store) {
     // A certificate recorded in `certificates`, and one kept on its order, download the
     // same way, as written (from the cache) and as stored (a fresh store on the file).
     let x = store.acme_order("x").await.unwrap().unwrap();
-    let cert = crate::store::CertificateRow {
-        serial: "02".into(),
-        role: "acme".into(),
-        subject: "x".into(),
-        not_before: 1,
-        not_after: 2,
-        lease_id: None,
-        revoked_at: None,
-        revocation_reason: None,
-        pem: "PEM2".into(),
-        issuer: "ca2".into(),
-        kmip_object: None,
-    };
+    let cert = crate::store::CertificateRow { pem: "PEM2".into(), ..a_certificate("02", "ca2", 2) };
     store.complete_acme_order(&x, &cert).await.unwrap();
     let x = store.acme_order("x").await.unwrap().unwrap();
     assert_eq!((x.status.as_str(), x.certificate_serial.as_deref()), ("valid", Some("02")));
@@ -1321,17 +1307,9 @@ async fn batches_commit_whole_or_not_at_all() {
 async fn batches_commit_whole_or_not_at_all_on(store: &Store) {
     use super::leases::add_certificate_row;
     let cert = |serial: &str| super::CertificateRow {
-        serial: serial.into(),
         role: "test".into(),
         subject: "s".into(),
-        not_before: 1,
-        not_after: 2,
-        lease_id: None,
-        revoked_at: None,
-        revocation_reason: None,
-        pem: "PEM".into(),
-        issuer: "ca".into(),
-        kmip_object: None,
+        ..a_certificate(serial, "ca", 2)
     };
     let subject = |serial: &'static str| async move {
         store.certificate(serial).await.unwrap().map(|c| c.subject)
@@ -1489,17 +1467,9 @@ async fn certified_objects_are_linked_on(store: &Store) {
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
     );
     let record = super::CertificateRow {
-        serial: "07".into(),
         role: "kmip-certify".into(),
-        subject: "CN=x".into(),
-        not_before: 1,
-        not_after: 100,
-        lease_id: None,
-        revoked_at: None,
-        revocation_reason: None,
         pem,
-        issuer: "int-a".into(),
-        kmip_object: None,
+        ..a_certificate("07", "int-a", 100)
     };
     store.insert_certificate(&record).await.unwrap();
     assert_eq!(store.link_certified_objects().await.unwrap(), 1);
