@@ -261,6 +261,48 @@ impl Creds {
     }
 }
 
+impl Creds {
+    /// Finishes what a token revocation left undone (a store failure half-way, a child
+    /// token or lease made while it ran): revokes the tokens of revoked creators, then the
+    /// active leases issued to revoked tokens. Failed lease revocations go to the reaper's
+    /// retries.
+    pub(crate) async fn sweep_revoked_tokens(&self, now: i64) -> Result<(), CredsError> {
+        for accessor in self.store.revoke_orphaned_tokens(now).await? {
+            let detail = "its creator token was revoked".to_owned();
+            self.audit_sweep("api", &format!("token:{accessor}"), "ok", detail, now).await;
+        }
+        for lease in self.store.leases_of_revoked_tokens(REAP_BATCH).await? {
+            let (outcome, detail) = match self.revoke(&lease.id).await {
+                Ok(()) => ("ok", "its token was revoked; credential revoked".to_owned()),
+                Err(e) => ("error", format!("its token was revoked; revocation failed: {e}")),
+            };
+            self.audit_sweep("lease", &lease.id, outcome, detail, now).await;
+        }
+        Ok(())
+    }
+
+    async fn audit_sweep(
+        &self,
+        protocol: &'static str,
+        id: &str,
+        outcome: &str,
+        detail: String,
+        at: i64,
+    ) {
+        self.store
+            .audit(AuditEvent {
+                at,
+                principal: "strongroom (token revoked)".to_owned(),
+                protocol,
+                operation: "revoke".to_owned(),
+                object_id: Some(id.to_owned()),
+                outcome: outcome.to_owned(),
+                detail: Some(detail),
+            })
+            .await;
+    }
+}
+
 /// What an engine stored in a lease to revoke or renew it.
 pub(super) fn lease_data<T: serde::de::DeserializeOwned>(
     lease: &LeaseRow,
@@ -277,6 +319,7 @@ pub(super) fn lease_data<T: serde::de::DeserializeOwned>(
 pub(crate) async fn run_reaper(creds: Creds, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = 0u64;
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -284,6 +327,12 @@ pub(crate) async fn run_reaper(creds: Creds, mut stop: watch::Receiver<bool>) {
                     continue;
                 }
                 let now = crate::util::now();
+                ticks += 1;
+                if ticks.is_multiple_of(10) {
+                    if let Err(e) = creds.sweep_revoked_tokens(now).await {
+                        tracing::warn!(error = %e, "revoking what revoked tokens left failed");
+                    }
+                }
                 // A full batch: more are due; go on without waiting for the next tick.
                 loop {
                     match creds.reap(now).await {

@@ -150,6 +150,21 @@ impl Store {
         Ok(sqlx::query_as(sql).bind(identity).fetch_all(&mut *self.read.get().await?).await?)
     }
 
+    /// Up to `limit` active leases issued to revoked tokens (whose revocation did not get
+    /// to them: a store failure half-way, a lease made during the revocation).
+    pub(crate) async fn leases_of_revoked_tokens(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<LeaseRow>, StoreError> {
+        let sql = concat!(
+            lease_columns!(),
+            "WHERE state = 'active' AND issued_to IN \
+             (SELECT 'token:' || accessor FROM tokens WHERE revoked_at IS NOT NULL) \
+             ORDER BY id LIMIT $1"
+        );
+        Ok(sqlx::query_as(sql).bind(limit).fetch_all(&mut *self.read.get().await?).await?)
+    }
+
     /// Extends an active lease's expiry; false if it has expired, is no longer active, or
     /// the reaper has taken it.
     pub(crate) async fn renew_lease(

@@ -590,6 +590,44 @@ async fn tokens_policies_engines_and_audit_chain_on(store: &Store) {
     assert_eq!(revoked, ["c1", "c2", "g", "p"]);
     assert!(store.revoke_token_tree("p", 10).await.unwrap().is_empty(), "not live any more");
     assert!(store.has_tokens().await.unwrap(), "the other one is");
+    // A revocation that stopped at its first token (or a child made meanwhile): the sweep
+    // takes the rest, generation by generation, and no others.
+    for (i, row) in [child("q", "x"), child("q1", "q"), child("q2", "q1")].iter().enumerate() {
+        store.insert_token(row, format!("orphan{i}").as_bytes()).await.unwrap();
+    }
+    assert!(store.revoke_token("q", 11).await.unwrap());
+    let mut swept = store.revoke_orphaned_tokens(12).await.unwrap();
+    swept.sort();
+    assert_eq!(swept, ["q1", "q2"]);
+    assert!(store.revoke_orphaned_tokens(13).await.unwrap().is_empty());
+    assert!(store.has_tokens().await.unwrap(), "the other one is still live");
+    // Active leases of revoked tokens are found for revocation; those of live tokens, or
+    // already revoked, or being retried, are not.
+    let lease = |id: &str, holder: &str, state: &str| super::LeaseRow {
+        id: id.into(),
+        kind: "database".into(),
+        data: "{}".into(),
+        issued_at: 0,
+        expires_at: 100,
+        max_expires_at: 100,
+        renewable: true,
+        state: state.into(),
+        attempts: 0,
+        next_attempt_at: 100,
+        last_error: None,
+        revoked_at: None,
+        issued_to: format!("token:{holder}"),
+    };
+    for row in [
+        lease("l/1", "q2", "active"),
+        lease("l/2", "other", "active"),
+        lease("l/3", "q1", "revoked"),
+        lease("l/4", "q1", "revoke_failed"),
+    ] {
+        store.insert_lease(&row).await.unwrap();
+    }
+    let found = store.leases_of_revoked_tokens(10).await.unwrap();
+    assert_eq!(found.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), ["l/1"]);
 
     store.put_policy("p", "one", 1).await.unwrap();
     store.put_policy("p", "two", 2).await.unwrap();

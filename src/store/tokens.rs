@@ -112,6 +112,29 @@ impl Store {
         Ok(revoked)
     }
 
+    /// Revokes, at `now`, every live token whose creator is revoked (a tree walk that
+    /// stopped half-way, a child made while its parent was being revoked); their
+    /// accessors.
+    pub(crate) async fn revoke_orphaned_tokens(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        let mut revoked = Vec::new();
+        // One generation a statement; a chain deeper than this is taken at the next pass.
+        for _ in 0..64 {
+            let found: Vec<(String,)> = sqlx::query_as(
+                "UPDATE tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND created_by IN \
+                 (SELECT 'token:' || accessor FROM tokens WHERE revoked_at IS NOT NULL) \
+                 RETURNING accessor",
+            )
+            .bind(now)
+            .fetch_all(&mut *self.write.get().await?)
+            .await?;
+            if found.is_empty() {
+                break;
+            }
+            revoked.extend(found.into_iter().map(|(a,)| a));
+        }
+        Ok(revoked)
+    }
+
     pub(crate) async fn put_policy(
         &self,
         name: &str,
