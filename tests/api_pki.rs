@@ -82,6 +82,9 @@ fn issue_sign_revoke_and_crl() {
     let (status, body) = api.call("POST", "/v1/pki/roles/bad", json!({ "key_type": "dsa" }));
     assert_eq!(status, 400, "{body}");
 
+    // As in Vault, the allowed domain itself only with allow_bare_domains.
+    let bare = json!({ "common_name": "svc.internal" });
+    assert_eq!(api.call("POST", "/v1/pki/issue/svc", bare.clone()).0, 400);
     let issued = api.ok(
         "POST",
         "/v1/pki/issue/svc",

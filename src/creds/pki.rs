@@ -22,7 +22,9 @@ pub(crate) struct PkiRole {
     pub(crate) allowed_domains: Vec<String>,
     #[serde(default)]
     pub(crate) allow_subdomains: bool,
-    #[serde(default = "yes")]
+    /// Whether an allowed domain itself may be certified (as in Vault, not unless set:
+    /// a role for a domain's services does not certify the domain).
+    #[serde(default)]
     pub(crate) allow_bare_domains: bool,
     #[serde(default)]
     pub(crate) allow_localhost: bool,
