@@ -1,5 +1,6 @@
 //! TTLV codec throughput: decode and re-encode real client messages (the vCenter Create
-//! capture) and a Get response carrying a key, reported by criterion in bytes per second.
+//! capture) and a Get response carrying a key, and decode the vCenter Create in the XML
+//! and JSON encodings (KMIP over HTTPS), reported by criterion in bytes per second.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use kmip::ttlv::binary::{decode, encode, Limits};
@@ -89,5 +90,34 @@ fn codec(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec);
+fn text_codecs(c: &mut Criterion) {
+    let limits = Limits::default();
+    let item = decode(&vcenter_create(), &limits).unwrap_or_else(|e| panic!("{e}"));
+    let mut g = c.benchmark_group("text_decode");
+    // A Query response's worth of names from the largest enumeration (Profile Name, about
+    // 200 values): the cost of reading values by name.
+    let profiles = Ttlv::structure(
+        Tag::RESPONSE_PAYLOAD,
+        (0..1000).map(|i| Ttlv::new(Tag::PROFILE_NAME, Value::Enumeration(1 + i % 100))).collect(),
+    );
+    for (name, text, xml) in [
+        ("vcenter_create_request_xml", kmip::ttlv::xml::encode(&item), true),
+        ("vcenter_create_request_json", kmip::ttlv::json::encode(&item), false),
+        ("profile_names_1000_xml", kmip::ttlv::xml::encode(&profiles), true),
+    ] {
+        g.throughput(Throughput::Bytes(text.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let decoded = match xml {
+                    true => kmip::ttlv::xml::decode(black_box(&text), &limits),
+                    false => kmip::ttlv::json::decode(black_box(&text), &limits),
+                };
+                black_box(decoded.unwrap_or_else(|e| panic!("{e}")))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, codec, text_codecs);
 criterion_main!(benches);

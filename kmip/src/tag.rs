@@ -27,7 +27,18 @@ impl Tag {
 
     /// The tag the specification names `name` (for example `"Activation Date"`).
     pub fn from_name(name: &str) -> Option<Tag> {
-        crate::spec_tags::TAG_NAMES.iter().find(|(_, n)| *n == name).map(|(v, _)| Tag(*v))
+        // Asked for every attribute a message names: a map, not a scan of a thousand names.
+        static BY_NAME: std::sync::OnceLock<std::collections::HashMap<&'static str, u32>> =
+            std::sync::OnceLock::new();
+        let by_name = BY_NAME.get_or_init(|| {
+            let mut map = std::collections::HashMap::new();
+            // The first of a name that appears twice, as a scan would find.
+            for (v, n) in crate::spec_tags::TAG_NAMES {
+                map.entry(*n).or_insert(*v);
+            }
+            map
+        });
+        by_name.get(name).map(|v| Tag(*v))
     }
 }
 

@@ -101,6 +101,29 @@ pub fn enum_to_text(tag: Tag, value: u32) -> String {
         .unwrap_or_else(|| format!("0x{value:08X}"))
 }
 
+/// The value of the entry of `values` (an enumeration's, or a mask's flags) whose encoded
+/// name is `text`. Each table's names are encoded once, into a map kept for later lookups:
+/// a message may hold many thousands of named values, and some tables hundreds of names.
+fn value_by_name(values: &'static [(u32, &'static str)], text: &str) -> Option<u32> {
+    type Names = std::sync::Arc<HashMap<String, u32>>;
+    static MAPS: OnceLock<std::sync::RwLock<HashMap<usize, Names>>> = OnceLock::new();
+    let maps = MAPS.get_or_init(Default::default);
+    // The tables are statics: where one lies identifies it.
+    let key = values.as_ptr() as usize;
+    let known = maps.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).cloned();
+    let names = known.unwrap_or_else(|| {
+        let mut map = HashMap::new();
+        // The first of a name that appears twice, as a scan would find.
+        for (v, n) in values {
+            map.entry(encoded_name(n)).or_insert(*v);
+        }
+        let names: Names = std::sync::Arc::new(map);
+        let mut maps = maps.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        maps.entry(key).or_insert(names).clone()
+    });
+    names.get(text).copied()
+}
+
 /// Reads an Enumeration value of an item tagged `tag`, by name or hex.
 pub fn enum_from_text(tag: Tag, text: &str) -> Option<u32> {
     if let Some(hex) = text.strip_prefix("0x") {
@@ -109,7 +132,7 @@ pub fn enum_from_text(tag: Tag, text: &str) -> Option<u32> {
     if tag == Tag::ATTRIBUTE_REFERENCE {
         return tag_from_text(text).map(|t| t.0);
     }
-    crate::enums::enum_values(tag)?.iter().find(|(_, n)| encoded_name(n) == text).map(|(v, _)| *v)
+    value_by_name(crate::enums::enum_values(tag)?, text)
 }
 
 /// An Integer of a mask-valued tag as flag names separated by spaces, when every set bit has
@@ -138,7 +161,7 @@ pub fn int_from_text(tag: Tag, text: &str) -> Option<i32> {
     let flags = crate::enums::mask_flags(tag)?;
     let mut v = 0u32;
     for word in text.split_whitespace() {
-        v |= flags.iter().find(|(_, n)| encoded_name(n) == word)?.0;
+        v |= value_by_name(flags, word)?;
     }
     Some(v as i32)
 }
