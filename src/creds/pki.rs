@@ -590,8 +590,12 @@ mod tests {
             alt_names: alt.into(),
             ..CertRequest::default()
         };
-        let spec = r.spec(&req("api.svc.internal", "svc.internal"), 0).unwrap();
-        assert_eq!(spec.dns_names, ["api.svc.internal", "svc.internal"]);
+        let spec = r.spec(&req("api.svc.internal", "db.svc.internal"), 0).unwrap();
+        assert_eq!(spec.dns_names, ["api.svc.internal", "db.svc.internal"]);
+        // The domain itself only with allow_bare_domains, as in Vault.
+        assert!(r.spec(&req("svc.internal", ""), 0).is_err());
+        let bare = PkiRole { allow_bare_domains: true, ..role() };
+        assert!(bare.spec(&req("svc.internal", ""), 0).is_ok());
         assert_eq!(spec.not_after.unix_timestamp(), DEFAULT_TTL.min(7200));
         assert!(r.spec(&req("evil.com", ""), 0).is_err());
         assert!(r.spec(&req("xsvc.internal", ""), 0).is_err());
