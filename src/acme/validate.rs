@@ -173,7 +173,7 @@ pub(super) async fn http01(
                 let why = format!("{at} answered with another key authorization");
                 return Err(problem("incorrectResponse", &why));
             }
-            301 | 302 | 303 | 307 | 308 if hop < MAX_REDIRECTS => {
+            301 | 302 | 303 | 307 | 308 => {
                 let Some(location) = response.location else {
                     let why = format!("{at} answered HTTP {} without a Location", response.status);
                     return Err(problem("incorrectResponse", &why));
@@ -182,16 +182,13 @@ pub(super) async fn http01(
                     .follow(&location, settings.http01_port, settings.tls_alpn01_port)
                     .map_err(|why| problem("connection", &format!("{at}: {why}")))?;
             }
-            301 | 302 | 303 | 307 | 308 => {
-                let why = format!("{at}: more than {MAX_REDIRECTS} redirects");
-                return Err(problem("connection", &why));
-            }
             status => {
                 return Err(problem("incorrectResponse", &format!("{at} answered HTTP {status}")));
             }
         }
     }
-    unreachable!("the last hop returns")
+    let why = format!("more than {MAX_REDIRECTS} redirects, the last to {target}");
+    Err(problem("connection", &why))
 }
 
 /// How far inside a network an address is: 0 public, 1 private (RFC 1918, shared
