@@ -314,6 +314,35 @@ pub(crate) const HANDSHAKES_PER_ADDRESS: usize = 64;
 /// it, while a subnet's many hosts each still have their own allowance.
 pub(crate) const HANDSHAKES_PER_NETWORK: usize = 512;
 
+/// Warnings about refused connections, at most one a second per listener (with how many
+/// were left out): a peer refused over and over must not flood the log.
+pub(crate) struct Refusals {
+    listener: &'static str,
+    /// When the last warning went out, and the refusals since.
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl Refusals {
+    pub(crate) fn new(listener: &'static str) -> Refusals {
+        Refusals { listener, state: std::sync::Mutex::new((None, 0)) }
+    }
+
+    /// Notes a connection from `peer` refused for `why`; whether a warning went out.
+    pub(crate) fn refused(&self, peer: std::net::SocketAddr, why: &'static str) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (last, left_out) = &mut *state;
+        if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1)) {
+            *left_out += 1;
+            return false;
+        }
+        let listener = self.listener;
+        tracing::warn!(%peer, listener, reason = why, left_out = *left_out, "connection refused");
+        *last = Some(std::time::Instant::now());
+        *left_out = 0;
+        true
+    }
+}
+
 /// Places for TLS handshakes under way on a listener of `max_connections`, from all peers
 /// together: a quarter of its connections, so that clients which never finish theirs
 /// (from however many addresses) cannot hold the slots of clients that did.
@@ -394,6 +423,17 @@ mod tests {
     use std::net::IpAddr;
 
     use super::{PeerSlots, HANDSHAKES_PER_ADDRESS, HANDSHAKES_PER_NETWORK};
+
+    /// Refusals are logged at most once a second, the others counted.
+    #[test]
+    fn refusals_are_logged_once_a_second() {
+        let log = super::Refusals::new("test");
+        let peer = "192.0.2.1:4000".parse().unwrap();
+        assert!(log.refused(peer, "why"));
+        assert!(!log.refused(peer, "why"));
+        assert!(!log.refused(peer, "why"));
+        assert_eq!(log.state.lock().unwrap().1, 2);
+    }
 
     /// Each address has its own allowance, and one IPv6 /64 a larger one for all its
     /// addresses together; an IPv4 address and its IPv4-mapped form are one address.

@@ -197,6 +197,7 @@ pub(crate) async fn serve(
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let handshakes = crate::tls::PeerSlots::handshakes();
     let handshaking = crate::tls::handshake_pool(max_connections);
+    let refusals = crate::tls::Refusals::new("HTTPS");
     // Clients need no certificate here (ACME's have none): one address may hold an eighth
     // of the connections without one, one IPv6 /64 a quarter, so that no one peer takes
     // them all.
@@ -209,19 +210,19 @@ pub(crate) async fn serve(
             break;
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "HTTPS connection refused: too many connections");
+            let _ = refusals.refused(peer, "too many connections");
             continue;
         };
         let Some(slot) = open.enter(peer.ip()) else {
-            tracing::warn!(%peer, "HTTPS connection refused: too many connections from its address");
+            let _ = refusals.refused(peer, "too many connections from its address");
             continue;
         };
         let Some(handshake) = handshakes.enter(peer.ip()) else {
-            tracing::warn!(%peer, "HTTPS connection refused: too many handshakes from its address");
+            let _ = refusals.refused(peer, "too many handshakes from its address");
             continue;
         };
         let Ok(handshaking) = handshaking.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "HTTPS connection refused: too many handshakes under way");
+            let _ = refusals.refused(peer, "too many handshakes under way");
             continue;
         };
         let acceptor = acceptor.clone();
@@ -380,13 +381,14 @@ pub(crate) async fn serve_plain(
 ) {
     let Limits { max_connections, request_deadline } = limits;
     let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let refusals = crate::tls::Refusals::new(label);
     loop {
         let Some((tcp, peer)) = crate::tls::next_connection(&listener, &mut shutdown, label).await
         else {
             break;
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, listener = label, "connection refused: too many connections");
+            let _ = refusals.refused(peer, "too many connections");
             continue;
         };
         let app = app.clone();

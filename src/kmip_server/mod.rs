@@ -41,6 +41,7 @@ pub(crate) async fn serve(
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let handshakes = crate::tls::PeerSlots::handshakes();
     let handshaking = crate::tls::handshake_pool(limits.max_connections);
+    let refusals = crate::tls::Refusals::new("KMIP");
     let limits = Arc::new(limits);
     loop {
         let Some((tcp, peer)) = crate::tls::next_connection(&listener, &mut shutdown, "KMIP").await
@@ -48,15 +49,15 @@ pub(crate) async fn serve(
             break;
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "KMIP connection refused: too many connections");
+            let _ = refusals.refused(peer, "too many connections");
             continue;
         };
         let Some(handshake) = handshakes.enter(peer.ip()) else {
-            tracing::warn!(%peer, "KMIP connection refused: too many handshakes from its address");
+            let _ = refusals.refused(peer, "too many handshakes from its address");
             continue;
         };
         let Ok(handshaking) = handshaking.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "KMIP connection refused: too many handshakes under way");
+            let _ = refusals.refused(peer, "too many handshakes under way");
             continue;
         };
         let _ = tcp.set_nodelay(true);
