@@ -120,6 +120,13 @@ fn text_decoders_refuse_bad_input() {
     let item = xml::decode(&leaf, &limits).unwrap();
     assert_eq!(json::decode(&json::encode(&item), &limits).unwrap(), item);
     assert_eq!(binary::decode(&binary::encode(&item), &limits).unwrap(), item);
+    // Too many items is refused before the JSON is parsed; braces inside strings are no
+    // items.
+    let few = Limits { max_items: 3, ..Limits::default() };
+    let four = r#"{"tag":"RequestMessage","value":[{},{},{}]}"#;
+    assert!(matches!(json::decode(four, &few), Err(kmip::ttlv::TextError::TooManyItems { .. })));
+    let braces = r#"{"tag":"UniqueIdentifier","type":"TextString","value":"{{{\\\"{{"}"#;
+    assert!(json::decode(braces, &few).is_ok());
     let small = Limits { max_bytes: 10, ..Limits::default() };
     assert!(json::decode(r#"{"tag":"BatchCount","type":"Integer","value":1}"#, &small).is_err());
 }

@@ -46,10 +46,30 @@ pub fn decode(text: &str, limits: &Limits) -> Result<Ttlv, TextError> {
     if text.len() > limits.max_bytes {
         return Err(TextError::TooLarge { len: text.len(), max: limits.max_bytes });
     }
-    // serde_json refuses nesting deeper than 128 on its own; the item limits apply below.
+    // serde_json refuses nesting deeper than 128 on its own; the item limit is checked
+    // before it builds anything (each item is one object), and again below.
+    if objects(text) > limits.max_items {
+        return Err(TextError::TooManyItems { max: limits.max_items });
+    }
     let json: Json = serde_json::from_str(text).map_err(TextError::Json)?;
     let mut items = 0;
     from_json(&json, &[], 1, limits, &mut items)
+}
+
+/// How many JSON objects `text` opens: the `{` outside strings.
+fn objects(text: &str) -> usize {
+    let (mut count, mut in_string, mut escaped) = (0, false, false);
+    for b in text.bytes() {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{') => count += 1,
+            _ => {}
+        }
+    }
+    count
 }
 
 fn from_json(
