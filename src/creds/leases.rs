@@ -245,17 +245,8 @@ impl Creds {
                     ("error", format!("revocation failed (attempt {}): {e}", lease.attempts + 1))
                 }
             };
-            self.store
-                .audit(AuditEvent {
-                    at: now,
-                    principal: "strongroom (lease expiry)".to_owned(),
-                    protocol: "lease",
-                    operation: "revoke".to_owned(),
-                    object_id: Some(lease.id.clone()),
-                    outcome: outcome.to_owned(),
-                    detail: Some(detail),
-                })
-                .await;
+            let why = "lease expiry";
+            self.audit_revocation(why, "lease", &lease.id, outcome, detail, now).await;
         }
         Ok(taken)
     }
@@ -269,20 +260,23 @@ impl Creds {
     pub(crate) async fn sweep_revoked_tokens(&self, now: i64) -> Result<(), CredsError> {
         for accessor in self.store.revoke_orphaned_tokens(now).await? {
             let detail = "its creator token was revoked".to_owned();
-            self.audit_sweep("api", &format!("token:{accessor}"), "ok", detail, now).await;
+            let id = format!("token:{accessor}");
+            self.audit_revocation("token revoked", "api", &id, "ok", detail, now).await;
         }
         for lease in self.store.leases_of_revoked_tokens(REAP_BATCH).await? {
             let (outcome, detail) = match self.revoke(&lease.id).await {
                 Ok(()) => ("ok", "its token was revoked; credential revoked".to_owned()),
                 Err(e) => ("error", format!("its token was revoked; revocation failed: {e}")),
             };
-            self.audit_sweep("lease", &lease.id, outcome, detail, now).await;
+            self.audit_revocation("token revoked", "lease", &lease.id, outcome, detail, now).await;
         }
         Ok(())
     }
 
-    async fn audit_sweep(
+    /// Audits a revocation the service made on its own, `why` naming the cause.
+    async fn audit_revocation(
         &self,
+        why: &str,
         protocol: &'static str,
         id: &str,
         outcome: &str,
@@ -292,7 +286,7 @@ impl Creds {
         self.store
             .audit(AuditEvent {
                 at,
-                principal: "strongroom (token revoked)".to_owned(),
+                principal: format!("strongroom ({why})"),
                 protocol,
                 operation: "revoke".to_owned(),
                 object_id: Some(id.to_owned()),
